@@ -1,0 +1,39 @@
+using ILGPU;
+
+namespace TritonOps.Kernels.Common;
+
+/// <summary>Deterministic sums across a warp and a thread block (fixed order, no atomics, so
+/// the same input gives the same bits on every run; ILGPU.Algorithms' AllReduce uses shared
+/// atomics and is not reproducible). Requires 32-lane warps.</summary>
+public static class BlockReduce
+{
+    /// <summary>Slots of float scratch <see cref="Sum"/> needs in shared memory.</summary>
+    public const int ScratchLength = 33;
+
+    /// <summary>Butterfly sum: every lane ends with the warp's total.</summary>
+    public static float WarpSum(float value)
+    {
+        for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
+            value += Warp.ShuffleXor(value, laneMask);
+        return value;
+    }
+
+    /// <summary>Sum over the whole group; every thread gets the total. All threads must call it.</summary>
+    public static float Sum(float value, ArrayView<float> scratch)
+    {
+        int warps = (Group.DimX + 31) / 32;
+        value = WarpSum(value);
+        if (Warp.LaneIdx == 0)
+            scratch[Warp.WarpIdx] = value;
+        Group.Barrier();
+        if (Warp.WarpIdx == 0)
+        {
+            float partial = Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f;
+            partial = WarpSum(partial);
+            if (Warp.LaneIdx == 0)
+                scratch[32] = partial;
+        }
+        Group.Barrier();
+        return scratch[32];
+    }
+}

@@ -1,0 +1,91 @@
+using ILGPU;
+using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Elements;
+
+/// <summary>A storage dtype as kernels see it: element and 16-byte-pack access over raw bytes.
+/// Kernels are generic over this, so one body serves every dtype.</summary>
+public interface IElementType
+{
+    /// <summary>Elements in one 16-byte pack.</summary>
+    static abstract int PackWidth { get; }
+
+    static abstract float Load(ArrayView<byte> data, long index);
+
+    static abstract void Store(ArrayView<byte> data, long index, float value);
+
+    /// <summary>The first <see cref="PackWidth"/> lanes of the result hold the pack's elements.</summary>
+    static abstract Vec8F Unpack(Vec4U pack);
+
+    static abstract Vec4U Pack(in Vec8F values);
+}
+
+/// <summary>float32: four to a pack.</summary>
+public struct Float32Element : IElementType
+{
+    public static int PackWidth => 4;
+
+    public static float Load(ArrayView<byte> data, long index) => data.Cast<float>()[index];
+
+    public static void Store(ArrayView<byte> data, long index, float value) => data.Cast<float>()[index] = value;
+
+    public static Vec8F Unpack(Vec4U p) => new()
+    {
+        E0 = Bits.ToFloat(p.X), E1 = Bits.ToFloat(p.Y), E2 = Bits.ToFloat(p.Z), E3 = Bits.ToFloat(p.W),
+    };
+
+    public static Vec4U Pack(in Vec8F v) => new(Bits.Of(v.E0), Bits.Of(v.E1), Bits.Of(v.E2), Bits.Of(v.E3));
+}
+
+/// <summary>IEEE float16: eight to a pack, widened and narrowed by <see cref="PtxConvert"/>.</summary>
+public struct Float16Element : IElementType
+{
+    public static int PackWidth => 8;
+
+    public static float Load(ArrayView<byte> data, long index)
+    {
+        PtxConvert.Float16x2ToFloats(data.Cast<ushort>()[index], out float value, out _);
+        return value;
+    }
+
+    public static void Store(ArrayView<byte> data, long index, float value) =>
+        data.Cast<ushort>()[index] = (ushort)PtxConvert.FloatsToFloat16x2(value, 0f);
+
+    public static Vec8F Unpack(Vec4U p)
+    {
+        Vec8F v;
+        PtxConvert.Float16x2ToFloats(p.X, out v.E0, out v.E1);
+        PtxConvert.Float16x2ToFloats(p.Y, out v.E2, out v.E3);
+        PtxConvert.Float16x2ToFloats(p.Z, out v.E4, out v.E5);
+        PtxConvert.Float16x2ToFloats(p.W, out v.E6, out v.E7);
+        return v;
+    }
+
+    public static Vec4U Pack(in Vec8F v) => new(
+        PtxConvert.FloatsToFloat16x2(v.E0, v.E1), PtxConvert.FloatsToFloat16x2(v.E2, v.E3),
+        PtxConvert.FloatsToFloat16x2(v.E4, v.E5), PtxConvert.FloatsToFloat16x2(v.E6, v.E7));
+}
+
+/// <summary>bfloat16: eight to a pack; widening is a shift, narrowing rounds to nearest even.</summary>
+public struct BFloat16Element : IElementType
+{
+    public static int PackWidth => 8;
+
+    public static float Load(ArrayView<byte> data, long index) => BFloat16Bits.ToFloat(data.Cast<ushort>()[index]);
+
+    public static void Store(ArrayView<byte> data, long index, float value) =>
+        data.Cast<ushort>()[index] = (ushort)PtxConvert.FloatsToBFloat16x2(value, 0f);
+
+    public static Vec8F Unpack(Vec4U p) => new()
+    {
+        E0 = Bits.ToFloat(p.X << 16), E1 = Bits.ToFloat(p.X & 0xFFFF_0000u),
+        E2 = Bits.ToFloat(p.Y << 16), E3 = Bits.ToFloat(p.Y & 0xFFFF_0000u),
+        E4 = Bits.ToFloat(p.Z << 16), E5 = Bits.ToFloat(p.Z & 0xFFFF_0000u),
+        E6 = Bits.ToFloat(p.W << 16), E7 = Bits.ToFloat(p.W & 0xFFFF_0000u),
+    };
+
+    public static Vec4U Pack(in Vec8F v) => new(
+        PtxConvert.FloatsToBFloat16x2(v.E0, v.E1), PtxConvert.FloatsToBFloat16x2(v.E2, v.E3),
+        PtxConvert.FloatsToBFloat16x2(v.E4, v.E5), PtxConvert.FloatsToBFloat16x2(v.E6, v.E7));
+}

@@ -1,0 +1,11 @@
+using System.Reflection;
+using TritonOps.Kernels.RmsNormRope;
+
+namespace TritonOps.Kernels;
+
+/// <summary>Every kernel instantiation the library launches, so a test can compile each one to
+/// PTX for sm_90 on a machine without a GPU.</summary>
+public static class KernelCatalog
+{
+    public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants();
+}

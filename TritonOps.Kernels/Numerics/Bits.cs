@@ -1,0 +1,11 @@
+using ILGPU;
+
+namespace TritonOps.Kernels.Numerics;
+
+/// <summary>Float ↔ bits reinterpretation that works on the host and inside kernels.</summary>
+public static class Bits
+{
+    public static uint Of(float value) => Interop.FloatAsInt(value);
+
+    public static float ToFloat(uint bits) => Interop.IntAsFloat(bits);
+}

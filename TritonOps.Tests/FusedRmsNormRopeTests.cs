@@ -1,0 +1,175 @@
+namespace TritonOps.Tests;
+
+/// <summary>fused_rmsnorm_rope / FusedRMSNormRoPE against the float64 reference, on every device.</summary>
+public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private static readonly DType[] FloatTypes = [DType.Float32, DType.Float16, DType.BFloat16];
+
+    /// <summary>(batch, seq, hidden, head_dim, 4-D cos/sin, eps) — each picked for what it exercises.</summary>
+    private static readonly (int Batch, int Seq, int Hidden, int HeadDim, bool Rope4D, double Eps, string Why)[] Shapes =
+    [
+        (2, 5, 96, 32, false, 1e-6, "three heads, packed path"),
+        (1, 7, 24, 6, false, 1e-6, "odd seq, hidden not a power of two, half-head of 3: scalar path"),
+        (3, 3, 40, 40, true, 1e-5, "one head, [1,seq,1,hd] rope; packed for fp32, scalar for 16-bit"),
+        (1, 1, 64, 64, false, 1e-2, "batch 1, one token, large eps"),
+        (2, 3, 144, 48, true, 0.0, "eps 0, several heads of 48"),
+        (1, 2, 2106, 6, false, 1e-6, "row wider than one block on the scalar path (1053 pairs)"),
+        (1, 2, 16512, 128, false, 1e-6, "row wider than one block on the packed path"),
+    ];
+
+    private static IEnumerable<TestCaseData> Cases() =>
+        from dtype in FloatTypes
+        from s in Shapes
+        select new TestCaseData(dtype, s.Batch, s.Seq, s.Hidden, s.HeadDim, s.Rope4D, s.Eps)
+            .SetArgDisplayNames(DTypes.Name(dtype), $"[{s.Batch},{s.Seq},{s.Hidden}]", $"hd{s.HeadDim}", s.Rope4D ? "rope4d" : "rope2d", $"eps{s.Eps}");
+
+    [TestCaseSource(nameof(Cases))]
+    public void Forward_MatchesFloat64Reference(DType dtype, int batch, int seq, int hidden, int headDim, bool rope4D, double eps)
+    {
+        int seed = HashCode.Combine(dtype, batch, seq, hidden, headDim);
+        using var x = Tensor.FromArray(Inputs.Normal(batch * seq * hidden, seed, 2.0), [batch, seq, hidden], dtype, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, seed + 1, 0.5, 1.5), [hidden], dtype, Device);
+        // Random rotation tables whose two halves differ, so using the wrong half of a row fails.
+        int[] ropeShape = rope4D ? [1, seq, 1, headDim] : [seq, headDim];
+        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, seed + 2, -1, 1), ropeShape, dtype, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, seed + 3, -1, 1), ropeShape, dtype, Device);
+
+        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin, eps);
+
+        output.Shape.Should().Equal(batch, seq, hidden);
+        output.DType.Should().Be(dtype);
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin, eps), Tolerance.OneRoundingInto(dtype));
+    }
+
+    [Test]
+    public void Forward_HuggingFaceRopeTable_MatchesReference()
+    {
+        const int seq = 9, headDim = 64, hidden = 256;
+        using var x = Tensor.FromArray(Inputs.Normal(seq * hidden, 11), [1, seq, hidden], DType.BFloat16, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 12, 0.5, 1.5), [hidden], DType.BFloat16, Device);
+        var (cosValues, sinValues) = RopeTable(seq, headDim, theta: 10000);
+        using var cos = Tensor.FromArray(cosValues, [1, seq, 1, headDim], DType.BFloat16, Device);
+        using var sin = Tensor.FromArray(sinValues, [1, seq, 1, headDim], DType.BFloat16, Device);
+
+        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin, numHeads: hidden / headDim);
+
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(DType.BFloat16));
+    }
+
+    [Test]
+    public void Forward_LargeMagnitudeFloat16Row_DoesNotOverflowTheSumOfSquares()
+    {
+        const int hidden = 512, headDim = 128;
+        // |x| up to 60000: x² overflows float16 (max 65504) but the float32 sum does not.
+        float[] values = Inputs.Uniform(2 * hidden, 5, -60000, 60000);
+        using var x = Tensor.FromArray(values, [2, 1, hidden], DType.Float16, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 6, 0.5, 1.5), [hidden], DType.Float16, Device);
+        using var cos = Tensor.FromArray(Inputs.Uniform(headDim, 7, -1, 1), [1, headDim], DType.Float16, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(headDim, 8, -1, 1), [1, headDim], DType.Float16, Device);
+
+        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin);
+
+        float[] actual = actualFinite(output);
+        Compare.AllClose(actual, Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(DType.Float16));
+
+        static float[] actualFinite(Tensor t)
+        {
+            float[] a = t.ToFloatArray();
+            a.Should().OnlyContain(v => float.IsFinite(v));
+            return a;
+        }
+    }
+
+    [TestCase(DType.Float32)]
+    [TestCase(DType.BFloat16)]
+    public void Forward_AllZeroRow_GivesFiniteZeros_AndLeavesOtherRowsRight(DType dtype)
+    {
+        const int hidden = 64, headDim = 16;
+        float[] values = Inputs.Normal(3 * hidden, 9);
+        Array.Clear(values, hidden, hidden); // row 1 is all zeros
+        using var x = Tensor.FromArray(values, [3, 1, hidden], dtype, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 10, 0.5, 1.5), [hidden], dtype, Device);
+        using var cos = Tensor.FromArray(Inputs.Uniform(headDim, 11, -1, 1), [1, headDim], dtype, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(headDim, 12, -1, 1), [1, headDim], dtype, Device);
+
+        float[] actual = Ops.FusedRmsNormRope(x, weight, cos, sin).ToFloatArray();
+
+        actual.Skip(hidden).Take(hidden).Should().OnlyContain(v => v == 0f);
+        Compare.AllClose(actual, Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(dtype));
+    }
+
+    [Test]
+    public void Forward_TwoRuns_AreBitIdentical()
+    {
+        using var x = Tensor.FromArray(Inputs.Normal(4 * 384, 21), [2, 2, 384], DType.BFloat16, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(384, 22, 0.5, 1.5), [384], DType.BFloat16, Device);
+        using var cos = Tensor.FromArray(Inputs.Uniform(2 * 128, 23, -1, 1), [2, 128], DType.BFloat16, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(2 * 128, 24, -1, 1), [2, 128], DType.BFloat16, Device);
+
+        using var first = Ops.FusedRmsNormRope(x, weight, cos, sin);
+        using var second = Ops.FusedRmsNormRope(x, weight, cos, sin);
+
+        second.ToBytes().Should().Equal(first.ToBytes());
+    }
+
+    [Test]
+    public void Forward_IntoProvidedOutput_WritesEveryElementAndReturnsIt()
+    {
+        using var x = Tensor.FromArray(Inputs.Normal(3 * 160, 41), [1, 3, 160], DType.Float16, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(160, 42, 0.5, 1.5), [160], DType.Float16, Device);
+        using var cos = Tensor.FromArray(Inputs.Uniform(3 * 32, 43, -1, 1), [3, 32], DType.Float16, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(3 * 32, 44, -1, 1), [3, 32], DType.Float16, Device);
+        using var output = Tensor.Empty([1, 3, 160], DType.Float16, Device); // poisoned: NaN until written
+
+        Ops.FusedRmsNormRope(x, weight, cos, sin, output: output).Should().BeSameAs(output);
+
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(DType.Float16));
+    }
+
+    [Test]
+    public void Forward_EmptyBatch_ReturnsEmptyTensorOfTheSameShape()
+    {
+        using var x = Tensor.Empty([0, 3, 32], DType.Float32, Device);
+        using var weight = Tensor.Full([32], 1f, DType.Float32, Device);
+        using var cos = Tensor.Full([3, 16], 1f, DType.Float32, Device);
+        using var sin = Tensor.Full([3, 16], 0f, DType.Float32, Device);
+
+        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin);
+
+        output.Shape.Should().Equal(0, 3, 32);
+    }
+
+    [Test]
+    public void Module_OwnsOnesWeight_LoadsWeights_AndForwardsLikeTheOp()
+    {
+        const int hidden = 96, headDim = 32, seq = 3;
+        using var module = new FusedRmsNormRope(hidden, headDim, eps: 1e-5, DType.Float16, Device);
+        module.NumHeads.Should().Be(3);
+        module.Weight.ToFloatArray().Should().OnlyContain(v => v == 1f);
+
+        float[] weights = Inputs.Uniform(hidden, 31, 0.5, 1.5);
+        module.LoadWeight(weights);
+        using var x = Tensor.FromArray(Inputs.Normal(2 * seq * hidden, 32), [2, seq, hidden], DType.Float16, Device);
+        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, 33, -1, 1), [seq, headDim], DType.Float16, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, 34, -1, 1), [seq, headDim], DType.Float16, Device);
+
+        using var output = module.Forward(x, cos, sin);
+
+        module.Weight.ToFloatArray().Should().Equal(weights.Select(w => DTypes.Round(w, DType.Float16)));
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, module.Weight, cos, sin, 1e-5), Tolerance.OneRoundingInto(DType.Float16));
+    }
+
+    /// <summary>Hugging Face's rotary table: cat(freqs, freqs) for positions 0..seq-1.</summary>
+    internal static (float[] Cos, float[] Sin) RopeTable(int seq, int headDim, double theta)
+    {
+        float[] cos = new float[seq * headDim], sin = new float[seq * headDim];
+        for (int p = 0; p < seq; p++)
+            for (int d = 0; d < headDim; d++)
+            {
+                double angle = p * Math.Pow(theta, -2.0 * (d % (headDim / 2)) / headDim);
+                cos[p * headDim + d] = (float)Math.Cos(angle);
+                sin[p * headDim + d] = (float)Math.Sin(angle);
+            }
+        return (cos, sin);
+    }
+}

@@ -1,0 +1,3 @@
+global using NUnit.Framework;
+global using FluentAssertions;
+global using TritonOps.Tests.Infrastructure;

@@ -1,0 +1,113 @@
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps;
+
+/// <summary>Element types a <see cref="Tensor"/> can hold.</summary>
+public enum DType
+{
+    Float32,
+    Float16,
+    BFloat16,
+    /// <summary>OCP FP8 E4M3 ("fn", max 448), one byte per element, bit-identical to torch.float8_e4m3fn.</summary>
+    Float8E4M3,
+    /// <summary>OCP FP8 E5M2 (max 57344), one byte per element, bit-identical to torch.float8_e5m2.</summary>
+    Float8E5M2,
+}
+
+/// <summary>Sizes, names and exact host conversions of each <see cref="DType"/>.</summary>
+public static class DTypes
+{
+    public static int SizeOf(DType dtype) => dtype switch
+    {
+        DType.Float32 => 4,
+        DType.Float16 or DType.BFloat16 => 2,
+        DType.Float8E4M3 or DType.Float8E5M2 => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype"),
+    };
+
+    /// <summary>The name PyTorch uses, for messages.</summary>
+    public static string Name(DType dtype) => dtype switch
+    {
+        DType.Float32 => "float32",
+        DType.Float16 => "float16",
+        DType.BFloat16 => "bfloat16",
+        DType.Float8E4M3 => "float8_e4m3fn",
+        DType.Float8E5M2 => "float8_e5m2",
+        _ => dtype.ToString(),
+    };
+
+    /// <summary>Rounds each value to the nearest <paramref name="dtype"/> value (ties to even;
+    /// FP8 saturates to its largest finite value) and writes its raw little-endian bytes.</summary>
+    public static void Encode(ReadOnlySpan<float> values, DType dtype, Span<byte> destination)
+    {
+        switch (dtype)
+        {
+            case DType.Float32:
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).CopyTo(destination);
+                break;
+            case DType.Float16:
+                for (int i = 0; i < values.Length; i++)
+                    WriteUInt16(destination, i, HalfBits.FromFloat(values[i]));
+                break;
+            case DType.BFloat16:
+                for (int i = 0; i < values.Length; i++)
+                    WriteUInt16(destination, i, BFloat16Bits.FromFloat(values[i]));
+                break;
+            case DType.Float8E4M3:
+                for (int i = 0; i < values.Length; i++)
+                    destination[i] = E4M3.Encode(values[i]);
+                break;
+            case DType.Float8E5M2:
+                for (int i = 0; i < values.Length; i++)
+                    destination[i] = E5M2.Encode(values[i]);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype");
+        }
+    }
+
+    /// <summary>Exact widening of raw <paramref name="dtype"/> bytes to float.</summary>
+    public static void Decode(ReadOnlySpan<byte> source, DType dtype, Span<float> values)
+    {
+        switch (dtype)
+        {
+            case DType.Float32:
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(source).CopyTo(values);
+                break;
+            case DType.Float16:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = HalfBits.ToFloat(ReadUInt16(source, i));
+                break;
+            case DType.BFloat16:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = BFloat16Bits.ToFloat(ReadUInt16(source, i));
+                break;
+            case DType.Float8E4M3:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = E4M3.Decode(source[i]);
+                break;
+            case DType.Float8E5M2:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = E5M2.Decode(source[i]);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype");
+        }
+    }
+
+    /// <summary>The value <paramref name="value"/> becomes when stored as <paramref name="dtype"/>.</summary>
+    public static float Round(float value, DType dtype)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        Span<float> result = stackalloc float[1];
+        Encode([value], dtype, bytes);
+        Decode(bytes, dtype, result);
+        return result[0];
+    }
+
+    private static void WriteUInt16(Span<byte> destination, int index, ushort value) =>
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(destination[(2 * index)..], value);
+
+    private static ushort ReadUInt16(ReadOnlySpan<byte> source, int index) =>
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(source[(2 * index)..]);
+}

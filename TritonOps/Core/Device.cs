@@ -1,0 +1,167 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+
+namespace TritonOps;
+
+/// <summary>Where tensors live and kernels run.</summary>
+public enum DeviceKind
+{
+    /// <summary>ILGPU's CPU accelerator (warp-32 preset): runs the same kernels, slowly, for tests and CI.</summary>
+    Cpu,
+    /// <summary>An NVIDIA GPU through ILGPU's CUDA backend.</summary>
+    Cuda,
+}
+
+/// <summary>
+/// One ILGPU context and accelerator. Kernels are compiled once per device and cached;
+/// thread-safe. <see cref="Default"/> is CUDA when a GPU is present, otherwise the CPU accelerator.
+/// </summary>
+public sealed class Device : IDisposable
+{
+    private static readonly Lazy<Device> s_default = new(CreateDefault, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<bool> s_cudaAvailable = new(ProbeCuda, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    private readonly Context _context;
+    private readonly Accelerator _accelerator;
+    private readonly ConcurrentDictionary<MethodInfo, Lazy<Delegate>> _kernels = new();
+    private readonly bool _isProcessDefault;
+    private int _disposed;
+    private long _allocations;
+
+    private Device(Context context, Accelerator accelerator, DeviceKind kind, bool poisonAllocations, bool isProcessDefault)
+    {
+        _context = context;
+        _accelerator = accelerator;
+        Kind = kind;
+        PoisonAllocations = poisonAllocations;
+        _isProcessDefault = isProcessDefault;
+    }
+
+    /// <summary>The process-wide device: the first CUDA GPU if there is one, else the CPU accelerator.
+    /// It lives until the process exits; <see cref="Dispose"/> on it does nothing.</summary>
+    public static Device Default => s_default.Value;
+
+    /// <summary>Whether ILGPU finds a CUDA GPU on this machine.</summary>
+    public static bool IsCudaAvailable => s_cudaAvailable.Value;
+
+    public DeviceKind Kind { get; }
+
+    /// <summary>The accelerator's name, e.g. "NVIDIA H200".</summary>
+    public string Name => _accelerator.Name;
+
+    /// <summary>When set, every new buffer is filled with 0xFF bytes (NaN in every float dtype), so
+    /// an output element a kernel failed to write shows up as NaN. Meant for tests.</summary>
+    public bool PoisonAllocations { get; }
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    internal Accelerator Accelerator
+    {
+        get
+        {
+            if (IsDisposed)
+                throw new DeviceException($"The device {this} has been disposed.");
+            return _accelerator;
+        }
+    }
+
+    /// <summary>A new CPU-accelerator device with 32-lane warps (the layout CUDA kernels assume).</summary>
+    public static Device Cpu(bool poisonAllocations = false)
+    {
+        var context = Context.Create(builder => builder.CPU(CPUDevice.Nvidia).EnableAlgorithms());
+        return new Device(context, context.CreateCPUAccelerator(0), DeviceKind.Cpu, poisonAllocations, isProcessDefault: false);
+    }
+
+    /// <summary>A new device on CUDA GPU <paramref name="ordinal"/>.</summary>
+    /// <exception cref="DeviceException">No such GPU, or CUDA is not usable here.</exception>
+    public static Device Cuda(int ordinal = 0, bool poisonAllocations = false) =>
+        CreateCuda(ordinal, poisonAllocations, isProcessDefault: false);
+
+    /// <summary>Waits until all work queued on this device has finished.</summary>
+    public void Synchronize() => Accelerator.Synchronize();
+
+    public override string ToString() => $"{Kind}:{_accelerator.Name}";
+
+    public void Dispose()
+    {
+        if (_isProcessDefault || Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        _accelerator.Dispose();
+        _context.Dispose();
+    }
+
+    /// <summary>The launcher of <paramref name="kernel"/> (an explicitly grouped kernel), compiled on
+    /// first use and cached for the device's lifetime.</summary>
+    internal TLauncher Launcher<TLauncher>(MethodInfo kernel) where TLauncher : Delegate
+    {
+        Accelerator accelerator = Accelerator;
+        var entry = _kernels.GetOrAdd(kernel, k => new Lazy<Delegate>(
+            () => accelerator.LoadKernel(k).CreateLauncherDelegate<TLauncher>(),
+            LazyThreadSafetyMode.ExecutionAndPublication));
+        return (TLauncher)entry.Value;
+    }
+
+    /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>
+    internal long AllocationCount => Interlocked.Read(ref _allocations);
+
+    internal MemoryBuffer1D<byte, Stride1D.Dense> Allocate(long bytes)
+    {
+        Interlocked.Increment(ref _allocations);
+        var buffer = Accelerator.Allocate1D<byte>(Math.Max(bytes, 1));
+        if (PoisonAllocations)
+            buffer.MemSet(0xFF);
+        return buffer;
+    }
+
+    private static Device CreateDefault()
+    {
+        if (IsCudaAvailable)
+            return CreateCuda(0, poisonAllocations: false, isProcessDefault: true);
+        var context = Context.Create(builder => builder.CPU(CPUDevice.Nvidia).EnableAlgorithms());
+        return new Device(context, context.CreateCPUAccelerator(0), DeviceKind.Cpu, false, isProcessDefault: true);
+    }
+
+    private static Device CreateCuda(int ordinal, bool poisonAllocations, bool isProcessDefault)
+    {
+        Context? context = null;
+        try
+        {
+            // Profiling lets streams record CUDA events (ProfilingMarker), which the benchmark times with.
+            context = Context.Create(builder => builder.Cuda().EnableAlgorithms().Profiling());
+            var devices = context.GetCudaDevices();
+            if (ordinal < 0 || ordinal >= devices.Count)
+                throw new DeviceException(
+                    $"Argument 'ordinal': expected a CUDA device index in [0, {devices.Count}), got {ordinal}" +
+                    (devices.Count == 0 ? " (no CUDA GPU found on this machine)." : "."));
+            var accelerator = devices[ordinal].CreateAccelerator(context);
+            return new Device(context, accelerator, DeviceKind.Cuda, poisonAllocations, isProcessDefault);
+        }
+        catch (Exception e) when (e is not DeviceException)
+        {
+            context?.Dispose();
+            throw new DeviceException($"CUDA device {ordinal} could not be opened: {e.Message}", e);
+        }
+        catch
+        {
+            context?.Dispose();
+            throw;
+        }
+    }
+
+    private static bool ProbeCuda()
+    {
+        try
+        {
+            using var context = Context.Create(builder => builder.Cuda());
+            return context.GetCudaDevices().Count > 0;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+}

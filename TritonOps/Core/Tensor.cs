@@ -1,0 +1,207 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace TritonOps;
+
+/// <summary>
+/// A view of device memory: dtype, shape, strides (in elements) and an element offset over a
+/// shared, reference-counted buffer. Views made by <see cref="Reshape"/> and
+/// <see cref="Transpose"/> share the buffer; it is freed when the last view is disposed.
+/// </summary>
+public sealed class Tensor : IDisposable
+{
+    private readonly Storage _storage;
+    private readonly int[] _shape;
+    private readonly long[] _strides;
+    private int _disposed;
+
+    private Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset)
+    {
+        _storage = storage;
+        DType = dtype;
+        _shape = shape;
+        _strides = strides;
+        Offset = offset;
+        storage.AddRef();
+    }
+
+    public Device Device => _storage.Device;
+
+    public DType DType { get; }
+
+    public IReadOnlyList<int> Shape => _shape;
+
+    /// <summary>Strides in elements.</summary>
+    public IReadOnlyList<long> Strides => _strides;
+
+    /// <summary>Offset of the first element in the buffer, in elements.</summary>
+    public long Offset { get; }
+
+    public int Rank => _shape.Length;
+
+    public long ElementCount => CountOf(_shape);
+
+    public long ByteCount => ElementCount * DTypes.SizeOf(DType);
+
+    /// <summary>True when the elements are dense and row-major.</summary>
+    public bool IsContiguous => _strides.AsSpan().SequenceEqual(RowMajorStrides(_shape));
+
+    internal string ShapeText => $"[{string.Join(", ", _shape)}]";
+
+    /// <summary>The bytes of a contiguous tensor, for kernels.</summary>
+    internal ArrayView<byte> Bytes
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            int size = DTypes.SizeOf(DType);
+            return _storage.Buffer.View.SubView(Offset * size, ElementCount * size);
+        }
+    }
+
+    /// <summary>A new tensor, uninitialized (or poisoned, see <see cref="Device.PoisonAllocations"/>).</summary>
+    public static Tensor Empty(ReadOnlySpan<int> shape, DType dtype, Device? device = null)
+    {
+        int[] dims = ValidShape(shape);
+        device ??= Device.Default;
+        Check.Live(device, nameof(device));
+        var storage = new Storage(device, device.Allocate(CountOf(dims) * DTypes.SizeOf(dtype)));
+        return new Tensor(storage, dtype, dims, RowMajorStrides(dims), 0);
+    }
+
+    /// <summary>A new tensor holding <paramref name="values"/> rounded to <paramref name="dtype"/>
+    /// (nearest even; FP8 saturates to its largest finite value).</summary>
+    public static Tensor FromArray(ReadOnlySpan<float> values, ReadOnlySpan<int> shape, DType dtype = DType.Float32, Device? device = null)
+    {
+        int[] dims = ValidShape(shape);
+        if (values.Length != CountOf(dims))
+            throw new ShapeMismatchException(
+                $"Argument 'values': expected {CountOf(dims)} values for shape [{string.Join(", ", dims)}], got {values.Length}.");
+        byte[] bytes = new byte[values.Length * DTypes.SizeOf(dtype)];
+        DTypes.Encode(values, dtype, bytes);
+        return FromBytes(bytes, dims, dtype, device);
+    }
+
+    /// <summary>A new tensor from raw little-endian element bytes (e.g. FP8 codes or bf16 bits).</summary>
+    public static Tensor FromBytes(ReadOnlySpan<byte> bytes, ReadOnlySpan<int> shape, DType dtype, Device? device = null)
+    {
+        int[] dims = ValidShape(shape);
+        long expected = CountOf(dims) * DTypes.SizeOf(dtype);
+        if (bytes.Length != expected)
+            throw new ShapeMismatchException(
+                $"Argument 'bytes': expected {expected} bytes for {DTypes.Name(dtype)} shape [{string.Join(", ", dims)}], got {bytes.Length}.");
+        var tensor = Empty(dims, dtype, device);
+        if (bytes.Length > 0)
+            tensor._storage.Buffer.View.SubView(0, bytes.Length).CopyFromCPU(ref MemoryMarshal.GetReference(bytes), bytes.Length);
+        return tensor;
+    }
+
+    /// <summary>A new tensor with every element equal to <paramref name="value"/>.</summary>
+    public static Tensor Full(ReadOnlySpan<int> shape, float value, DType dtype = DType.Float32, Device? device = null)
+    {
+        float[] values = new float[CountOf(ValidShape(shape))];
+        Array.Fill(values, value);
+        return FromArray(values, shape, dtype, device);
+    }
+
+    /// <summary>The raw bytes of the elements, in row-major order.</summary>
+    public byte[] ToBytes()
+    {
+        Tensor dense = IsContiguous ? this : throw new NonContiguousTensorException(
+            $"ToBytes: expected a contiguous tensor, got shape {ShapeText} with strides [{string.Join(", ", _strides)}].");
+        byte[] bytes = new byte[dense.ByteCount];
+        if (bytes.Length > 0)
+        {
+            Device.Synchronize();
+            dense.Bytes.CopyToCPU(bytes);
+        }
+        return bytes;
+    }
+
+    /// <summary>The elements widened exactly to float, in row-major order.</summary>
+    public float[] ToFloatArray()
+    {
+        byte[] bytes = ToBytes();
+        float[] values = new float[ElementCount];
+        DTypes.Decode(bytes, DType, values);
+        return values;
+    }
+
+    /// <summary>The same elements under another shape (a contiguous tensor only); shares memory.</summary>
+    public Tensor Reshape(params int[] shape)
+    {
+        int[] dims = ValidShape(shape);
+        Check.Contiguous(this, "this");
+        if (CountOf(dims) != ElementCount)
+            throw new ShapeMismatchException(
+                $"Argument 'shape': expected {ElementCount} elements like {ShapeText}, got [{string.Join(", ", dims)}] with {CountOf(dims)}.");
+        return new Tensor(_storage, DType, dims, RowMajorStrides(dims), Offset);
+    }
+
+    /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped; shares memory.</summary>
+    public Tensor Transpose(int dim0, int dim1)
+    {
+        if ((uint)dim0 >= (uint)Rank || (uint)dim1 >= (uint)Rank)
+            throw new ShapeMismatchException($"Transpose: expected dimensions in [0, {Rank}), got {dim0} and {dim1}.");
+        int[] shape = (int[])_shape.Clone();
+        long[] strides = (long[])_strides.Clone();
+        (shape[dim0], shape[dim1]) = (shape[dim1], shape[dim0]);
+        (strides[dim0], strides[dim1]) = (strides[dim1], strides[dim0]);
+        return new Tensor(_storage, DType, shape, strides, Offset);
+    }
+
+    public override string ToString() => $"Tensor({DTypes.Name(DType)}, {ShapeText}, {Device})";
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            _storage.Release();
+    }
+
+    internal static long[] RowMajorStrides(int[] shape)
+    {
+        long[] strides = new long[shape.Length];
+        long stride = 1;
+        for (int d = shape.Length - 1; d >= 0; d--)
+        {
+            strides[d] = stride;
+            stride *= shape[d];
+        }
+        return strides;
+    }
+
+    private static long CountOf(int[] shape)
+    {
+        long count = 1;
+        foreach (int d in shape)
+            count *= d;
+        return count;
+    }
+
+    private static int[] ValidShape(ReadOnlySpan<int> shape)
+    {
+        foreach (int d in shape)
+            if (d < 0)
+                throw new ShapeMismatchException($"Argument 'shape': expected non-negative sizes, got [{string.Join(", ", shape.ToArray())}].");
+        return shape.ToArray();
+    }
+
+    /// <summary>A device buffer shared by views, freed with the last one.</summary>
+    private sealed class Storage(Device device, MemoryBuffer1D<byte, Stride1D.Dense> buffer)
+    {
+        private int _references;
+
+        public Device Device { get; } = device;
+
+        public MemoryBuffer1D<byte, Stride1D.Dense> Buffer { get; } = buffer;
+
+        public void AddRef() => Interlocked.Increment(ref _references);
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _references) == 0 && !Device.IsDisposed)
+                Buffer.Dispose();
+        }
+    }
+}

@@ -1,0 +1,37 @@
+namespace TritonOps;
+
+/// <summary>Base of every error TritonOps raises for bad input or an unusable device.</summary>
+public class TritonOpsException : Exception
+{
+    public TritonOpsException(string message) : base(message) { }
+
+    public TritonOpsException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>A tensor is on the wrong device, a device is disposed, or a requested device is
+/// not available (the original library's <c>DeviceError</c>).</summary>
+public sealed class DeviceException : TritonOpsException
+{
+    public DeviceException(string message) : base(message) { }
+
+    public DeviceException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>A tensor's rank or sizes do not fit the op's contract (<c>ShapeMismatchError</c>).</summary>
+public sealed class ShapeMismatchException : TritonOpsException
+{
+    public ShapeMismatchException(string message) : base(message) { }
+}
+
+/// <summary>A tensor's dtype is not supported here, or differs from a dtype it must match
+/// (<c>UnsupportedDtypeError</c>).</summary>
+public sealed class UnsupportedDtypeException : TritonOpsException
+{
+    public UnsupportedDtypeException(string message) : base(message) { }
+}
+
+/// <summary>A tensor view is strided where the op needs dense row-major memory.</summary>
+public sealed class NonContiguousTensorException : TritonOpsException
+{
+    public NonContiguousTensorException(string message) : base(message) { }
+}

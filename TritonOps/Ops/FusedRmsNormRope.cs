@@ -1,0 +1,131 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.RmsNormRope;
+
+namespace TritonOps;
+
+/// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
+internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
+
+public static partial class Ops
+{
+    private delegate void RmsNormRopeLauncher(
+        AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        ArrayView<byte> output, RmsNormRopeShape shape);
+
+    /// <summary>
+    /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
+    /// <c>y = x · rsqrt(mean(x²) + eps) · weight</c>, then per head <c>y·cos + rotate_half(y)·sin</c>.
+    /// Arithmetic is float32 with one rounding at the store; no intermediate touches device memory.
+    /// </summary>
+    /// <param name="x"><c>[batch, seq, hidden]</c>, float32, float16 or bfloat16, contiguous.</param>
+    /// <param name="weight"><c>[hidden]</c>, x's dtype.</param>
+    /// <param name="cos"><c>[seq, head_dim]</c> or <c>[1, seq, 1, head_dim]</c>, x's dtype; head_dim even.</param>
+    /// <param name="sin">Same shape and dtype as <paramref name="cos"/>.</param>
+    /// <param name="eps">Added to the mean square; finite and ≥ 0.</param>
+    /// <param name="numHeads">Optional; inferred as hidden / head_dim. If given, numHeads · head_dim must equal hidden.</param>
+    /// <param name="output">Optional destination of x's shape and dtype on x's device (saves an
+    /// allocation per call); a new tensor is returned when null.</param>
+    /// <returns><paramref name="output"/>, or a new tensor of x's shape and dtype on x's device.</returns>
+    /// <exception cref="DeviceException">Inputs on different devices, or a disposed device.</exception>
+    /// <exception cref="ShapeMismatchException">Any shape outside the contract.</exception>
+    /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or dtypes differ.</exception>
+    /// <exception cref="NonContiguousTensorException">A strided input.</exception>
+    public static Tensor FusedRmsNormRope(
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps = 1e-6, int? numHeads = null, Tensor? output = null)
+    {
+        var sizes = ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
+        if (output is not null)
+            CheckOutput(output, x, nameof(x));
+        output ??= Tensor.Empty([sizes.Batch, sizes.Seq, sizes.Hidden], x.DType, x.Device);
+        long rows = (long)sizes.Batch * sizes.Seq;
+        if (rows == 0)
+            return output;
+
+        Type element = ElementTypeOf(x.DType);
+        int packWidth = x.DType == DType.Float32 ? 4 : 8;
+        // 16-byte accesses need every run of a half-head to start on a 16-byte boundary.
+        bool packed = (sizes.HeadDim / 2) % packWidth == 0;
+        int width = packed ? packWidth : 1;
+        var shape = new RmsNormRopeShape
+        {
+            Hidden = sizes.Hidden,
+            HeadDim = sizes.HeadDim,
+            Seq = sizes.Seq,
+            Eps = (float)eps,
+            RunsPerHalf = sizes.HeadDim / 2 / width,
+            PairsPerRow = sizes.Hidden / 2 / width,
+        };
+        // One block per row, one thread per pair of runs, up to 1024 threads (longer rows loop).
+        int threads = Math.Min(1024, (shape.PairsPerRow + 31) / 32 * 32);
+        var launch = x.Device.Launcher<RmsNormRopeLauncher>(RmsNormRopeKernel.Variant(element, packed));
+        var accelerator = x.Device.Accelerator;
+        launch(accelerator.DefaultStream, new KernelConfig((int)rows, threads),
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
+        return output;
+    }
+
+    internal static RmsNormRopeSizes ValidateRmsNormRope(Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps, int? numHeads)
+    {
+        Check.NotNull(x, nameof(x));
+        Check.NotNull(weight, nameof(weight));
+        Check.NotNull(cos, nameof(cos));
+        Check.NotNull(sin, nameof(sin));
+        Check.Live(x.Device, nameof(x));
+        Check.SameDevice(weight, nameof(weight), x, nameof(x));
+        Check.SameDevice(cos, nameof(cos), x, nameof(x));
+        Check.SameDevice(sin, nameof(sin), x, nameof(x));
+
+        Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
+        Check.SameDType(weight, nameof(weight), x, nameof(x));
+        Check.SameDType(cos, nameof(cos), x, nameof(x));
+        Check.SameDType(sin, nameof(sin), x, nameof(x));
+
+        Check.Rank(x, nameof(x), 3, "[batch, seq, hidden]");
+        int batch = x.Shape[0], seq = x.Shape[1], hidden = x.Shape[2];
+        Check.Shape(hidden > 0, nameof(x), "hidden (dimension 2) > 0", x);
+        Check.Rank(weight, nameof(weight), 1, "[hidden]");
+        Check.Dim(weight, nameof(weight), 0, hidden, "hidden, from x");
+
+        bool cosIs2D = cos.Rank == 2;
+        Check.Shape(cosIs2D || (cos.Rank == 4 && cos.Shape[0] == 1 && cos.Shape[2] == 1), nameof(cos),
+            $"[seq={seq}, head_dim] or [1, seq={seq}, 1, head_dim]", cos);
+        Check.Shape(sin.Shape.SequenceEqual(cos.Shape), nameof(sin), $"the shape of 'cos' {cos.ShapeText}", sin);
+        int ropeSeq = cosIs2D ? cos.Shape[0] : cos.Shape[1];
+        int headDim = cos.Shape[cos.Rank - 1];
+        Check.Shape(ropeSeq == seq, nameof(cos), $"seq = {seq} (from x) in {(cosIs2D ? "dimension 0" : "dimension 1")}", cos);
+        Check.Shape(headDim > 0 && headDim % 2 == 0, nameof(cos), "an even head_dim > 0 in the last dimension", cos);
+        Check.Shape(hidden % headDim == 0, nameof(x), $"hidden divisible by head_dim = {headDim} (from cos)", x);
+        int heads = hidden / headDim;
+        if (numHeads is int given)
+            Check.Shape(given == heads, nameof(numHeads), $"num_heads · head_dim = hidden, i.e. {heads} for hidden {hidden} and head_dim {headDim}", given.ToString());
+
+        Check.Contiguous(x, nameof(x));
+        Check.Contiguous(weight, nameof(weight));
+        Check.Contiguous(cos, nameof(cos));
+        Check.Contiguous(sin, nameof(sin));
+        if (!double.IsFinite(eps) || eps < 0)
+            throw new ArgumentOutOfRangeException(nameof(eps), eps, $"Argument 'eps': expected a finite value ≥ 0, got {eps}.");
+        return new RmsNormRopeSizes(batch, seq, hidden, headDim, heads);
+    }
+
+    /// <summary>A caller-provided destination must look exactly like <paramref name="like"/>.</summary>
+    private static void CheckOutput(Tensor output, Tensor like, string likeName)
+    {
+        Check.SameDevice(output, nameof(output), like, likeName);
+        Check.SameDType(output, nameof(output), like, likeName);
+        Check.Shape(output.Shape.SequenceEqual(like.Shape), nameof(output), $"the shape of '{likeName}' {like.ShapeText}", output);
+        Check.Contiguous(output, nameof(output));
+    }
+
+    /// <summary>The kernels' element operator struct for a float dtype.</summary>
+    private static Type ElementTypeOf(DType dtype) => dtype switch
+    {
+        DType.Float32 => typeof(Float32Element),
+        DType.Float16 => typeof(Float16Element),
+        DType.BFloat16 => typeof(BFloat16Element),
+        _ => throw new UnsupportedDtypeException($"No kernel element type for {DTypes.Name(dtype)}."),
+    };
+}

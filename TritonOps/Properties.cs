@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("TritonOps.Tests")]
+[assembly: InternalsVisibleTo("TritonOps.Benchmark")]

@@ -1,0 +1,27 @@
+namespace TritonOps.Benchmark;
+
+/// <summary>A benchmark case of one op at one shape and dtype.</summary>
+public interface IBenchmarkCase
+{
+    string Op { get; }
+
+    Result Run(Device device, GpuTimer timer, double copyGbs);
+}
+
+public static class BenchmarkCases
+{
+    public static IEnumerable<IBenchmarkCase> All()
+    {
+        foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
+        {
+            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype);
+            yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, dtype);
+            yield return new FusedRmsNormRopeCase(64, 1, 4096, 128, dtype);
+        }
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.Float32);
+    }
+
+    /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
+    /// timed run reads from device memory, not cache.</summary>
+    public static int SetsToDefeatL2(long bytesPerRun) => (int)Math.Clamp(3 * 60_000_000 / Math.Max(bytesPerRun, 1) + 1, 2, 512);
+}
