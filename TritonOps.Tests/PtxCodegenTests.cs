@@ -51,14 +51,25 @@ public class PtxCodegenTests
     }
 
     [Test]
+    public void AsmProbes_Compile()
+    {
+        foreach (var probe in AsmProbeKernels.All())
+        {
+            string ptx = Compile(probe);
+            if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
+                File.WriteAllText(Path.Combine(dir, "Probe." + probe.Name + ".ptx"), ptx);
+        }
+    }
+
+    [Test]
     public void Catalog_ListsEveryKernel()
     {
         KernelCatalog.All().Should().OnlyHaveUniqueItems().And.HaveCountGreaterThanOrEqualTo(6);
     }
 
-    private string Compile(MethodInfo kernel)
+    private string Compile(MethodInfo kernel, bool implicitlyGrouped = false)
     {
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        var entry = implicitlyGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel) : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         var compiled = (PTXCompiledKernel)_backend.Compile(entry, KernelSpecialization.Empty);
         return compiled.PTXAssembly;
     }

@@ -18,10 +18,11 @@ public static class BlockReduce
         return value;
     }
 
-    /// <summary>Sum over the whole group; every thread gets the total. All threads must call it.</summary>
+    /// <summary>Sum over the whole (1-, 2- or 3-D) group; every thread gets the total. All threads
+    /// must call it, and the group size must be a multiple of 32.</summary>
     public static float Sum(float value, ArrayView<float> scratch)
     {
-        int warps = (Group.DimX + 31) / 32;
+        int warps = (Group.Dimension.Size + 31) / 32;
         value = WarpSum(value);
         if (Warp.LaneIdx == 0)
             scratch[Warp.WarpIdx] = value;

@@ -4,16 +4,21 @@ using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.Elements;
 
-/// <summary>A storage dtype as kernels see it: element and 16-byte-pack access over raw bytes.
-/// Kernels are generic over this, so one body serves every dtype.</summary>
+/// <summary>A storage dtype as kernels see it: raw element bits, their widening and narrowing,
+/// and 16-byte packs. Kernels are generic over this, so one body serves every dtype.</summary>
 public interface IElementType
 {
     /// <summary>Elements in one 16-byte pack.</summary>
     static abstract int PackWidth { get; }
 
-    static abstract float Load(ArrayView<byte> data, long index);
+    /// <summary>The raw bits of element <paramref name="index"/>, zero-extended.</summary>
+    static abstract uint LoadBits(ArrayView<byte> data, long index);
 
-    static abstract void Store(ArrayView<byte> data, long index, float value);
+    static abstract void StoreBits(ArrayView<byte> data, long index, uint bits);
+
+    static abstract float Widen(uint bits);
+
+    static abstract uint Narrow(float value);
 
     /// <summary>The first <see cref="PackWidth"/> lanes of the result hold the pack's elements.</summary>
     static abstract Vec8F Unpack(Vec4U pack);
@@ -26,9 +31,13 @@ public struct Float32Element : IElementType
 {
     public static int PackWidth => 4;
 
-    public static float Load(ArrayView<byte> data, long index) => data.Cast<float>()[index];
+    public static uint LoadBits(ArrayView<byte> data, long index) => data.Cast<uint>()[index];
 
-    public static void Store(ArrayView<byte> data, long index, float value) => data.Cast<float>()[index] = value;
+    public static void StoreBits(ArrayView<byte> data, long index, uint bits) => data.Cast<uint>()[index] = bits;
+
+    public static float Widen(uint bits) => Bits.ToFloat(bits);
+
+    public static uint Narrow(float value) => Bits.Of(value);
 
     public static Vec8F Unpack(Vec4U p) => new()
     {
@@ -43,14 +52,17 @@ public struct Float16Element : IElementType
 {
     public static int PackWidth => 8;
 
-    public static float Load(ArrayView<byte> data, long index)
+    public static uint LoadBits(ArrayView<byte> data, long index) => data.Cast<ushort>()[index];
+
+    public static void StoreBits(ArrayView<byte> data, long index, uint bits) => data.Cast<ushort>()[index] = (ushort)bits;
+
+    public static float Widen(uint bits)
     {
-        PtxConvert.Float16x2ToFloats(data.Cast<ushort>()[index], out float value, out _);
+        PtxConvert.Float16x2ToFloats(bits, out float value, out _);
         return value;
     }
 
-    public static void Store(ArrayView<byte> data, long index, float value) =>
-        data.Cast<ushort>()[index] = (ushort)PtxConvert.FloatsToFloat16x2(value, 0f);
+    public static uint Narrow(float value) => PtxConvert.FloatsToFloat16x2(value, 0f) & 0xFFFFu;
 
     public static Vec8F Unpack(Vec4U p)
     {
@@ -72,10 +84,13 @@ public struct BFloat16Element : IElementType
 {
     public static int PackWidth => 8;
 
-    public static float Load(ArrayView<byte> data, long index) => BFloat16Bits.ToFloat(data.Cast<ushort>()[index]);
+    public static uint LoadBits(ArrayView<byte> data, long index) => data.Cast<ushort>()[index];
 
-    public static void Store(ArrayView<byte> data, long index, float value) =>
-        data.Cast<ushort>()[index] = (ushort)PtxConvert.FloatsToBFloat16x2(value, 0f);
+    public static void StoreBits(ArrayView<byte> data, long index, uint bits) => data.Cast<ushort>()[index] = (ushort)bits;
+
+    public static float Widen(uint bits) => Bits.ToFloat(bits << 16);
+
+    public static uint Narrow(float value) => PtxConvert.FloatsToBFloat16x2(value, 0f) & 0xFFFFu;
 
     public static Vec8F Unpack(Vec4U p) => new()
     {

@@ -3,17 +3,22 @@ using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.Elements;
 
-/// <summary>How a thread reads and writes a run of <see cref="Width"/> consecutive elements.
-/// Row kernels are generic over this: the packed form moves 16 bytes per access (the only way
-/// to approach the copy rate), the scalar form serves shapes whose runs are not 16-byte aligned.</summary>
+/// <summary>
+/// How a thread reads and writes run <c>i</c>, the elements [i·Width, (i+1)·Width). Row kernels
+/// are generic over this: the packed form moves 16 bytes per access (the only way to approach
+/// the copy rate), the scalar form serves shapes whose runs are not 16-byte aligned. Loading is
+/// split into a raw load and an unpack so a kernel can issue its loads early and convert late.
+/// </summary>
 public interface IRunAccess
 {
     static abstract int Width { get; }
 
-    /// <summary>Elements [index, index + Width) into the first Width lanes; index is a multiple of Width.</summary>
-    static abstract Vec8F Load(ArrayView<byte> data, long index);
+    static abstract Vec4U LoadRaw(ArrayView<byte> data, long run);
 
-    static abstract void Store(ArrayView<byte> data, long index, in Vec8F values);
+    /// <summary>The run's elements in the first Width lanes.</summary>
+    static abstract Vec8F Unpack(Vec4U raw);
+
+    static abstract void Store(ArrayView<byte> data, long run, in Vec8F values);
 }
 
 /// <summary>One 16-byte pack per access.</summary>
@@ -21,11 +26,12 @@ public struct PackedRun<TElement> : IRunAccess where TElement : struct, IElement
 {
     public static int Width => TElement.PackWidth;
 
-    public static Vec8F Load(ArrayView<byte> data, long index) =>
-        TElement.Unpack(data.Cast<Vec4U>()[index / TElement.PackWidth]);
+    public static Vec4U LoadRaw(ArrayView<byte> data, long run) => data.Cast<Vec4U>()[run];
 
-    public static void Store(ArrayView<byte> data, long index, in Vec8F values) =>
-        data.Cast<Vec4U>()[index / TElement.PackWidth] = TElement.Pack(values);
+    public static Vec8F Unpack(Vec4U raw) => TElement.Unpack(raw);
+
+    public static void Store(ArrayView<byte> data, long run, in Vec8F values) =>
+        data.Cast<Vec4U>()[run] = TElement.Pack(values);
 }
 
 /// <summary>One element per access (lanes 1–7 are zero).</summary>
@@ -33,8 +39,10 @@ public struct ScalarRun<TElement> : IRunAccess where TElement : struct, IElement
 {
     public static int Width => 1;
 
-    public static Vec8F Load(ArrayView<byte> data, long index) => new() { E0 = TElement.Load(data, index) };
+    public static Vec4U LoadRaw(ArrayView<byte> data, long run) => new(TElement.LoadBits(data, run), 0, 0, 0);
 
-    public static void Store(ArrayView<byte> data, long index, in Vec8F values) =>
-        TElement.Store(data, index, values.E0);
+    public static Vec8F Unpack(Vec4U raw) => new() { E0 = TElement.Widen(raw.X) };
+
+    public static void Store(ArrayView<byte> data, long run, in Vec8F values) =>
+        TElement.StoreBits(data, run, TElement.Narrow(values.E0));
 }

@@ -7,27 +7,32 @@ using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.RmsNormRope;
 
-/// <summary>Sizes of one fused RMSNorm + RoPE launch.</summary>
+/// <summary>Sizes of one fused RMSNorm + RoPE launch, in runs of the access width W.</summary>
 public struct RmsNormRopeShape
 {
-    public int Hidden;
-    public int HeadDim;
     public int Seq;
+    public int Heads;
+    /// <summary>Runs in half a head: (head_dim / 2) / W.</summary>
+    public int HalfRuns;
+    /// <summary>Runs in a head: head_dim / W.</summary>
+    public int HeadRuns;
+    /// <summary>Runs in a row: hidden / W.</summary>
+    public int RowRuns;
+    /// <summary>1 / hidden, so the mean is one multiply.</summary>
+    public float InvHidden;
     public float Eps;
-    /// <summary>Runs of the access width in half a head: (HeadDim / 2) / Width.</summary>
-    public int RunsPerHalf;
-    /// <summary>(first-half run, second-half run) pairs in a row: Hidden / 2 / Width.</summary>
-    public int PairsPerRow;
 }
 
 /// <summary>
 /// RMSNorm then rotate-half RoPE, one row (token) per thread block, in one pass:
 ///   y = x · rsqrt(mean(x²) + eps) · w
-///   out[d]        = y[d] · cos[d]        − y[d + h/2] · sin[d]
-///   out[d + h/2]  = y[d + h/2] · cos[d + h/2] + y[d] · sin[d + h/2]     (d &lt; h/2, per head)
-/// Each thread owns matching runs of both halves of a head, so the rotation needs no exchange
-/// and x stays in registers between the reduction and the store: one read of x, one write of
-/// out, float32 arithmetic, one rounding at the store.
+///   out[d]       = y[d] · cos[d]             − y[d + h/2] · sin[d]
+///   out[d + h/2] = y[d + h/2] · cos[d + h/2] + y[d] · sin[d + h/2]      (d &lt; h/2, per head)
+/// Launch: grid (seq, batch); block (X, Y) with thread (run, head), X ≤ half-head runs, X·Y a
+/// multiple of 32 (idle padding threads have head ≥ Heads). Each thread owns matching runs of
+/// both halves of a head, so the rotation needs no exchange and x stays in registers between the
+/// reduction and the store: one read of x, one write of out, float32 math, one rounding at the
+/// store. Rows wider than a block loop, re-reading their extra runs from cache.
 /// </summary>
 public static class RmsNormRopeKernel
 {
@@ -37,66 +42,90 @@ public static class RmsNormRopeKernel
         where TAccess : struct, IRunAccess
     {
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
-        long rowStart = (long)Grid.IdxX * shape.Hidden;
-        long ropeStart = (long)(Grid.IdxX % shape.Seq) * shape.HeadDim;
-        int half = shape.HeadDim / 2;
-        int first = Group.IdxX;
+        int position = Grid.IdxX;
+        long rowRun = ((long)Grid.IdxY * shape.Seq + position) * shape.RowRuns;
+        int ropeRun = position * shape.HeadRuns;
+        int run = Group.IdxX, head = Group.IdxY;
+        bool active = head < shape.Heads;
+        int column = head * shape.HeadRuns + run;
 
-        // The common case (a row fits one block) keeps its pair in registers.
-        Vec8F xa = default, xb = default;
-        if (first < shape.PairsPerRow)
+        // All of this thread's first-pair loads go out before the reduction, so their latency overlaps it.
+        Vec4U xaRaw = default, xbRaw = default, waRaw = default, wbRaw = default;
+        Vec4U caRaw = default, cbRaw = default, saRaw = default, sbRaw = default;
+        if (active)
         {
-            long a = rowStart + FirstHalfColumn<TAccess>(first, shape);
-            xa = TAccess.Load(x, a);
-            xb = TAccess.Load(x, a + half);
+            xaRaw = TAccess.LoadRaw(x, rowRun + column);
+            xbRaw = TAccess.LoadRaw(x, rowRun + column + shape.HalfRuns);
+            waRaw = TAccess.LoadRaw(weight, column);
+            wbRaw = TAccess.LoadRaw(weight, column + shape.HalfRuns);
+            caRaw = TAccess.LoadRaw(cos, ropeRun + run);
+            cbRaw = TAccess.LoadRaw(cos, ropeRun + run + shape.HalfRuns);
+            saRaw = TAccess.LoadRaw(sin, ropeRun + run);
+            sbRaw = TAccess.LoadRaw(sin, ropeRun + run + shape.HalfRuns);
         }
+        Vec8F xa = TAccess.Unpack(xaRaw), xb = TAccess.Unpack(xbRaw);
         float sumOfSquares = xa.SumOfSquares() + xb.SumOfSquares();
-        for (int p = first + Group.DimX; p < shape.PairsPerRow; p += Group.DimX)
+        for (int h = head; h < shape.Heads; h += Group.DimY)
         {
-            long a = rowStart + FirstHalfColumn<TAccess>(p, shape);
-            sumOfSquares += TAccess.Load(x, a).SumOfSquares() + TAccess.Load(x, a + half).SumOfSquares();
+            for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
+            {
+                long a = rowRun + h * shape.HeadRuns + r;
+                sumOfSquares += TAccess.Unpack(TAccess.LoadRaw(x, a)).SumOfSquares()
+                    + TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)).SumOfSquares();
+            }
         }
 
-        float total = BlockReduce.Sum(sumOfSquares, scratch);
-        float rstd = XMath.Rsqrt(total / shape.Hidden + shape.Eps);
+        float rstd = XMath.Rsqrt(BlockReduce.Sum(sumOfSquares, scratch) * shape.InvHidden + shape.Eps);
 
-        if (first < shape.PairsPerRow)
-            RotateAndStore<TAccess>(first, xa, xb, rstd, rowStart, ropeStart, weight, cos, sin, output, shape);
-        // Rows wider than one block re-read their extra pairs (from cache: this block just read them).
-        for (int p = first + Group.DimX; p < shape.PairsPerRow; p += Group.DimX)
+        if (active)
         {
-            long a = rowStart + FirstHalfColumn<TAccess>(p, shape);
-            RotateAndStore<TAccess>(p, TAccess.Load(x, a), TAccess.Load(x, a + half), rstd,
-                rowStart, ropeStart, weight, cos, sin, output, shape);
+            RotateAndStore<TAccess>(output, rowRun + column, shape.HalfRuns, rstd, xa, xb,
+                TAccess.Unpack(waRaw), TAccess.Unpack(wbRaw), TAccess.Unpack(caRaw), TAccess.Unpack(cbRaw),
+                TAccess.Unpack(saRaw), TAccess.Unpack(sbRaw));
         }
-    }
-
-    /// <summary>Column (within the row) of pair p's first-half run.</summary>
-    private static int FirstHalfColumn<TAccess>(int pair, in RmsNormRopeShape shape)
-        where TAccess : struct, IRunAccess
-    {
-        int head = pair / shape.RunsPerHalf;
-        int run = pair - head * shape.RunsPerHalf;
-        return head * shape.HeadDim + run * TAccess.Width;
+        for (int h = head; h < shape.Heads; h += Group.DimY)
+        {
+            for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
+            {
+                int c = h * shape.HeadRuns + r;
+                long a = rowRun + c;
+                RotateAndStore<TAccess>(output, a, shape.HalfRuns, rstd,
+                    TAccess.Unpack(TAccess.LoadRaw(x, a)), TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)),
+                    TAccess.Unpack(TAccess.LoadRaw(weight, c)), TAccess.Unpack(TAccess.LoadRaw(weight, c + shape.HalfRuns)),
+                    TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r + shape.HalfRuns)),
+                    TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r + shape.HalfRuns)));
+            }
+        }
     }
 
     private static void RotateAndStore<TAccess>(
-        int pair, Vec8F xa, Vec8F xb, float rstd, long rowStart, long ropeStart,
-        ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> output,
-        in RmsNormRopeShape shape)
+        ArrayView<byte> output, long firstRun, int halfRuns, float rstd, in Vec8F xa, in Vec8F xb,
+        in Vec8F wa, in Vec8F wb, in Vec8F ca, in Vec8F cb, in Vec8F sa, in Vec8F sb)
         where TAccess : struct, IRunAccess
     {
-        int half = shape.HeadDim / 2;
-        int column = FirstHalfColumn<TAccess>(pair, shape);
-        long ropeColumn = ropeStart + (pair % shape.RunsPerHalf) * TAccess.Width;
-
-        Vec8F ya = xa.MultiplyScaled(TAccess.Load(weight, column), rstd);
-        Vec8F yb = xb.MultiplyScaled(TAccess.Load(weight, column + half), rstd);
-        Vec8F outA = Vec8F.MulAddMul(ya, TAccess.Load(cos, ropeColumn), -1f, yb, TAccess.Load(sin, ropeColumn));
-        Vec8F outB = Vec8F.MulAddMul(yb, TAccess.Load(cos, ropeColumn + half), 1f, ya, TAccess.Load(sin, ropeColumn + half));
-        TAccess.Store(output, rowStart + column, outA);
-        TAccess.Store(output, rowStart + column + half, outB);
+        Vec8F ya = xa.MultiplyScaled(wa, rstd);
+        Vec8F yb = xb.MultiplyScaled(wb, rstd);
+        TAccess.Store(output, firstRun, Vec8F.MulAddMul(ya, ca, -1f, yb, sa));
+        TAccess.Store(output, firstRun + halfRuns, Vec8F.MulAddMul(yb, cb, 1f, ya, sb));
     }
+
+    /// <summary>Block shape (X runs × Y heads) for a row: X·Y ≤ 1024 and a multiple of the
+    /// 32-lane warp, so the warp-shuffle reduction never sees a partial warp.</summary>
+    public static (int X, int Y) BlockShape(int halfRuns, int heads)
+    {
+        if (halfRuns >= 32)
+        {
+            int x = Math.Min(1024, halfRuns / 32 * 32);
+            return (x, Math.Max(1, Math.Min(heads, 1024 / x)));
+        }
+        int unit = 32 / Gcd(halfRuns, 32); // heads per warp-aligned step
+        int y = (Math.Min(heads, 1024 / halfRuns) + unit - 1) / unit * unit;
+        if (halfRuns * y > 1024)
+            y -= unit;
+        return (halfRuns, y);
+    }
+
+    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 
     /// <summary>The instantiation for one dtype and access form.</summary>
     public static MethodInfo Variant(Type element, bool packed)

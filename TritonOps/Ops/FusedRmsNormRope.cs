@@ -10,6 +10,8 @@ internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden,
 
 public static partial class Ops
 {
+    private const int MaxGridY = 65535;
+
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -40,8 +42,7 @@ public static partial class Ops
         if (output is not null)
             CheckOutput(output, x, nameof(x));
         output ??= Tensor.Empty([sizes.Batch, sizes.Seq, sizes.Hidden], x.DType, x.Device);
-        long rows = (long)sizes.Batch * sizes.Seq;
-        if (rows == 0)
+        if ((long)sizes.Batch * sizes.Seq == 0)
             return output;
 
         Type element = ElementTypeOf(x.DType);
@@ -51,19 +52,25 @@ public static partial class Ops
         int width = packed ? packWidth : 1;
         var shape = new RmsNormRopeShape
         {
-            Hidden = sizes.Hidden,
-            HeadDim = sizes.HeadDim,
             Seq = sizes.Seq,
+            Heads = sizes.NumHeads,
+            HalfRuns = sizes.HeadDim / 2 / width,
+            HeadRuns = sizes.HeadDim / width,
+            RowRuns = sizes.Hidden / width,
+            InvHidden = 1f / sizes.Hidden,
             Eps = (float)eps,
-            RunsPerHalf = sizes.HeadDim / 2 / width,
-            PairsPerRow = sizes.Hidden / 2 / width,
         };
-        // One block per row, one thread per pair of runs, up to 1024 threads (longer rows loop).
-        int threads = Math.Min(1024, (shape.PairsPerRow + 31) / 32 * 32);
+        var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads);
         var launch = x.Device.Launcher<RmsNormRopeLauncher>(RmsNormRopeKernel.Variant(element, packed));
-        var accelerator = x.Device.Accelerator;
-        launch(accelerator.DefaultStream, new KernelConfig((int)rows, threads),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
+        // Grid (seq, batch); CUDA caps grid Y at 65535, so larger batches go in slices.
+        long rowBytes = (long)sizes.Seq * sizes.Hidden * DTypes.SizeOf(x.DType);
+        for (int first = 0; first < sizes.Batch; first += MaxGridY)
+        {
+            int count = Math.Min(MaxGridY, sizes.Batch - first);
+            launch(x.Device.Accelerator.DefaultStream, new KernelConfig(new Index2D(sizes.Seq, count), new Index2D(blockX, blockY)),
+                x.Bytes.SubView(first * rowBytes, count * rowBytes), weight.Bytes, cos.Bytes, sin.Bytes,
+                output.Bytes.SubView(first * rowBytes, count * rowBytes), shape);
+        }
         return output;
     }
 

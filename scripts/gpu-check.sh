@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One device call: the whole test suite on CUDA, a resource/SASS report of every kernel, the benchmark.
+# Run on the GPU machine after ../shared/gpu/pack (see README); writes logs under ${OUT:-/tmp/out}.
+#   bash scripts/gpu-check.sh [tests|ptx|bench]...   (default: all three)
+set -uo pipefail
+out=${OUT:-/tmp/out}; mkdir -p "$out/ptx"
+steps=${*:-tests ptx bench}
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader | tee "$out/gpu.txt"
+for step in $steps; do
+  case $step in
+    tests)
+      # The codegen tests also write each kernel's PTX for the ptx step.
+      TRITONOPS_DUMP_PTX="$out/ptx" bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll 2>&1 | tee "$out/tests.log" | grep -E "^failed|passed|failed:|succeeded:|skipped:|total:" ;;
+    ptx)
+      : > "$out/ptx.txt"
+      for f in "$out"/ptx/*.ptx; do
+        name=$(basename "$f" .ptx)
+        sed -i 's/^\.target sm_[0-9a-z]*/.target sm_90a/' "$f"
+        ptxas -v -arch=sm_90a "$f" -o "/tmp/$name.cubin" 2>&1 | grep -E "registers|spill|stack" | sed "s/^/$name: /" >> "$out/ptx.txt"
+        sass=$(cuobjdump -sass "/tmp/$name.cubin")
+        echo "$name: LDL/STL=$(grep -cE 'LDL|STL' <<<"$sass") LDG.128=$(grep -cE 'LDG.E.128' <<<"$sass") LD.128=$(grep -cE '\bLD.E.128' <<<"$sass") STG.128=$(grep -cE 'STG.E.128' <<<"$sass") HMMA=$(grep -c HMMA <<<"$sass") QGMMA=$(grep -c QGMMA <<<"$sass")" >> "$out/ptx.txt"
+      done
+      cat "$out/ptx.txt"; tar czf "$out/ptx.tgz" -C "$out" ptx && rm -rf "$out/ptx" ;;
+    bench)
+      bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --json "$out/bench.json" 2>&1 | tee "$out/bench.log" ;;
+  esac
+done
