@@ -15,6 +15,7 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         (2, 3, 144, 48, true, 0.0, "eps 0, several heads of 48"),
         (1, 2, 2106, 6, false, 1e-6, "row wider than one block on the scalar path (1053 pairs)"),
         (1, 2, 16512, 128, false, 1e-6, "row wider than one block on the packed path"),
+        (2, 2500, 32, 32, false, 1e-6, "5000 small rows: more than fit on an H200 at once, so blocks walk several rows"),
     ];
 
     private static IEnumerable<TestCaseData> Cases() =>

@@ -10,6 +10,8 @@ namespace TritonOps.Kernels.RmsNormRope;
 /// <summary>Sizes of one fused RMSNorm + RoPE launch, in runs of the access width W.</summary>
 public struct RmsNormRopeShape
 {
+    /// <summary>batch · seq.</summary>
+    public int Rows;
     public int Seq;
     public int Heads;
     /// <summary>Runs in half a head: (head_dim / 2) / W.</summary>
@@ -24,15 +26,17 @@ public struct RmsNormRopeShape
 }
 
 /// <summary>
-/// RMSNorm then rotate-half RoPE, one row (token) per thread block, in one pass:
+/// RMSNorm then rotate-half RoPE in one pass:
 ///   y = x · rsqrt(mean(x²) + eps) · w
 ///   out[d]       = y[d] · cos[d]             − y[d + h/2] · sin[d]
 ///   out[d + h/2] = y[d + h/2] · cos[d + h/2] + y[d] · sin[d + h/2]      (d &lt; h/2, per head)
-/// Launch: grid (seq, batch); block (X, Y) with thread (run, head), X ≤ half-head runs, X·Y a
-/// multiple of 32 (idle padding threads have head ≥ Heads). Each thread owns matching runs of
-/// both halves of a head, so the rotation needs no exchange and x stays in registers between the
-/// reduction and the store: one read of x, one write of out, float32 math, one rounding at the
-/// store. Rows wider than a block loop, re-reading their extra runs from cache.
+/// Persistent grid: block b handles rows b, b + G, b + 2G, … and, while it reduces and writes one
+/// row, already has the next row's x in flight, so memory stays busy across the barrier. Block
+/// (X, Y) with thread (run, head): X ≤ half-head runs, X·Y a multiple of 32 (padding threads have
+/// head ≥ Heads). Each thread owns matching runs of both halves of a head, so the rotation needs no
+/// exchange and x stays in registers between the reduction and the store: one read of x, one
+/// write of out, float32 math, one rounding at the store. Rows wider than a block loop, re-reading
+/// their extra runs from cache.
 /// </summary>
 public static class RmsNormRopeKernel
 {
@@ -42,58 +46,77 @@ public static class RmsNormRopeKernel
         where TAccess : struct, IRunAccess
     {
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
-        int position = Grid.IdxX;
-        long rowRun = ((long)Grid.IdxY * shape.Seq + position) * shape.RowRuns;
-        int ropeRun = position * shape.HeadRuns;
         int run = Group.IdxX, head = Group.IdxY;
         bool active = head < shape.Heads;
         int column = head * shape.HeadRuns + run;
 
-        // All of this thread's first-pair loads go out before the reduction, so their latency overlaps it.
-        Vec4U xaRaw = default, xbRaw = default, waRaw = default, wbRaw = default;
-        Vec4U caRaw = default, cbRaw = default, saRaw = default, sbRaw = default;
+        // This thread's weight runs are the same for every row: load them once.
+        Vec4U waRaw = default, wbRaw = default, xaNext = default, xbNext = default;
+        int row = Grid.IdxX;
         if (active)
         {
-            xaRaw = TAccess.LoadRaw(x, rowRun + column);
-            xbRaw = TAccess.LoadRaw(x, rowRun + column + shape.HalfRuns);
             waRaw = TAccess.LoadRaw(weight, column);
             wbRaw = TAccess.LoadRaw(weight, column + shape.HalfRuns);
-            caRaw = TAccess.LoadRaw(cos, ropeRun + run);
-            cbRaw = TAccess.LoadRaw(cos, ropeRun + run + shape.HalfRuns);
-            saRaw = TAccess.LoadRaw(sin, ropeRun + run);
-            sbRaw = TAccess.LoadRaw(sin, ropeRun + run + shape.HalfRuns);
-        }
-        Vec8F xa = TAccess.Unpack(xaRaw), xb = TAccess.Unpack(xbRaw);
-        float sumOfSquares = xa.SumOfSquares() + xb.SumOfSquares();
-        for (int h = head; h < shape.Heads; h += Group.DimY)
-        {
-            for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
+            if (row < shape.Rows)
             {
-                long a = rowRun + h * shape.HeadRuns + r;
-                sumOfSquares += TAccess.Unpack(TAccess.LoadRaw(x, a)).SumOfSquares()
-                    + TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)).SumOfSquares();
+                xaNext = TAccess.LoadRaw(x, (long)row * shape.RowRuns + column);
+                xbNext = TAccess.LoadRaw(x, (long)row * shape.RowRuns + column + shape.HalfRuns);
             }
         }
 
-        float rstd = XMath.Rsqrt(BlockReduce.Sum(sumOfSquares, scratch) * shape.InvHidden + shape.Eps);
-
-        if (active)
+        for (; row < shape.Rows; row += Grid.DimX)
         {
-            RotateAndStore<TAccess>(output, rowRun + column, shape.HalfRuns, rstd, xa, xb,
-                TAccess.Unpack(waRaw), TAccess.Unpack(wbRaw), TAccess.Unpack(caRaw), TAccess.Unpack(cbRaw),
-                TAccess.Unpack(saRaw), TAccess.Unpack(sbRaw));
-        }
-        for (int h = head; h < shape.Heads; h += Group.DimY)
-        {
-            for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
+            long rowRun = (long)row * shape.RowRuns;
+            int ropeRun = (row % shape.Seq) * shape.HeadRuns;
+            Vec4U xaRaw = xaNext, xbRaw = xbNext;
+            Vec4U caRaw = default, cbRaw = default, saRaw = default, sbRaw = default;
+            if (active)
             {
-                int c = h * shape.HeadRuns + r;
-                long a = rowRun + c;
-                RotateAndStore<TAccess>(output, a, shape.HalfRuns, rstd,
-                    TAccess.Unpack(TAccess.LoadRaw(x, a)), TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)),
-                    TAccess.Unpack(TAccess.LoadRaw(weight, c)), TAccess.Unpack(TAccess.LoadRaw(weight, c + shape.HalfRuns)),
-                    TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r + shape.HalfRuns)),
-                    TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r + shape.HalfRuns)));
+                // Next row first (it has the longest way to come), then this row's rotation.
+                int next = row + Grid.DimX;
+                if (next < shape.Rows)
+                {
+                    xaNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column);
+                    xbNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column + shape.HalfRuns);
+                }
+                caRaw = TAccess.LoadRaw(cos, ropeRun + run);
+                cbRaw = TAccess.LoadRaw(cos, ropeRun + run + shape.HalfRuns);
+                saRaw = TAccess.LoadRaw(sin, ropeRun + run);
+                sbRaw = TAccess.LoadRaw(sin, ropeRun + run + shape.HalfRuns);
+            }
+
+            Vec8F xa = TAccess.Unpack(xaRaw), xb = TAccess.Unpack(xbRaw);
+            float sumOfSquares = xa.SumOfSquares() + xb.SumOfSquares();
+            for (int h = head; h < shape.Heads; h += Group.DimY)
+            {
+                for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
+                {
+                    long a = rowRun + h * shape.HeadRuns + r;
+                    sumOfSquares += TAccess.Unpack(TAccess.LoadRaw(x, a)).SumOfSquares()
+                        + TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)).SumOfSquares();
+                }
+            }
+
+            float rstd = XMath.Rsqrt(BlockReduce.Sum(sumOfSquares, scratch) * shape.InvHidden + shape.Eps);
+
+            if (active)
+            {
+                RotateAndStore<TAccess>(output, rowRun + column, shape.HalfRuns, rstd, xa, xb,
+                    TAccess.Unpack(waRaw), TAccess.Unpack(wbRaw), TAccess.Unpack(caRaw), TAccess.Unpack(cbRaw),
+                    TAccess.Unpack(saRaw), TAccess.Unpack(sbRaw));
+            }
+            for (int h = head; h < shape.Heads; h += Group.DimY)
+            {
+                for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
+                {
+                    int c = h * shape.HeadRuns + r;
+                    long a = rowRun + c;
+                    RotateAndStore<TAccess>(output, a, shape.HalfRuns, rstd,
+                        TAccess.Unpack(TAccess.LoadRaw(x, a)), TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)),
+                        TAccess.Unpack(TAccess.LoadRaw(weight, c)), TAccess.Unpack(TAccess.LoadRaw(weight, c + shape.HalfRuns)),
+                        TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r + shape.HalfRuns)),
+                        TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r + shape.HalfRuns)));
+                }
             }
         }
     }

@@ -4,6 +4,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
+using CudaKernelLoader = TritonOps.Cuda.CudaKernelLoader;
 
 namespace TritonOps;
 
@@ -27,7 +28,8 @@ public sealed class Device : IDisposable
 
     private readonly Context _context;
     private readonly Accelerator _accelerator;
-    private readonly ConcurrentDictionary<MethodInfo, Lazy<Delegate>> _kernels = new();
+    private readonly ConcurrentDictionary<MethodInfo, Lazy<LoadedKernel>> _kernels = new();
+    private readonly ConcurrentDictionary<(MethodInfo Kernel, int GroupSize), int> _occupancy = new();
     private readonly bool _isProcessDefault;
     private int _disposed;
     private long _allocations;
@@ -95,14 +97,37 @@ public sealed class Device : IDisposable
     }
 
     /// <summary>The launcher of <paramref name="kernel"/> (an explicitly grouped kernel), compiled on
-    /// first use and cached for the device's lifetime.</summary>
-    internal TLauncher Launcher<TLauncher>(MethodInfo kernel) where TLauncher : Delegate
+    /// first use and cached for the device's lifetime. On CUDA the PTX goes through
+    /// <see cref="CudaKernelLoader"/>.</summary>
+    internal TLauncher Launcher<TLauncher>(MethodInfo kernel) where TLauncher : Delegate =>
+        (TLauncher)Load(kernel).Launcher<TLauncher>();
+
+    /// <summary>Thread blocks of <paramref name="groupSize"/> threads that fit on one multiprocessor at
+    /// once (registers and shared memory permitting): sizes persistent grids.</summary>
+    internal int BlocksPerMultiprocessor(MethodInfo kernel, int groupSize) =>
+        _occupancy.GetOrAdd((kernel, groupSize), key => Math.Max(1,
+            Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(key.Kernel).Kernel, key.GroupSize, 0)));
+
+    /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
+    internal int Multiprocessors => Accelerator.NumMultiprocessors;
+
+    private LoadedKernel Load(MethodInfo kernel)
     {
         Accelerator accelerator = Accelerator;
-        var entry = _kernels.GetOrAdd(kernel, k => new Lazy<Delegate>(
-            () => accelerator.LoadKernel(k).CreateLauncherDelegate<TLauncher>(),
-            LazyThreadSafetyMode.ExecutionAndPublication));
-        return (TLauncher)entry.Value;
+        return _kernels.GetOrAdd(kernel, k => new Lazy<LoadedKernel>(
+            () => new LoadedKernel(accelerator is CudaAccelerator cuda ? CudaKernelLoader.Load(cuda, k) : accelerator.LoadKernel(k)),
+            LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+    }
+
+    /// <summary>A loaded kernel and its launcher delegate, made once.</summary>
+    private sealed class LoadedKernel(Kernel kernel)
+    {
+        private Delegate? _launcher;
+
+        public Kernel Kernel { get; } = kernel;
+
+        public T Launcher<T>() where T : Delegate =>
+            (T)(Volatile.Read(ref _launcher) ?? Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!);
     }
 
     /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>

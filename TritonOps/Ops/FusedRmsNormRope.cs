@@ -10,8 +10,6 @@ internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden,
 
 public static partial class Ops
 {
-    private const int MaxGridY = 65535;
-
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -50,8 +48,10 @@ public static partial class Ops
         // 16-byte accesses need every run of a half-head to start on a 16-byte boundary.
         bool packed = (sizes.HeadDim / 2) % packWidth == 0;
         int width = packed ? packWidth : 1;
+        int rows = checked(sizes.Batch * sizes.Seq);
         var shape = new RmsNormRopeShape
         {
+            Rows = rows,
             Seq = sizes.Seq,
             Heads = sizes.NumHeads,
             HalfRuns = sizes.HeadDim / 2 / width,
@@ -61,16 +61,13 @@ public static partial class Ops
             Eps = (float)eps,
         };
         var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads);
-        var launch = x.Device.Launcher<RmsNormRopeLauncher>(RmsNormRopeKernel.Variant(element, packed));
-        // Grid (seq, batch); CUDA caps grid Y at 65535, so larger batches go in slices.
-        long rowBytes = (long)sizes.Seq * sizes.Hidden * DTypes.SizeOf(x.DType);
-        for (int first = 0; first < sizes.Batch; first += MaxGridY)
-        {
-            int count = Math.Min(MaxGridY, sizes.Batch - first);
-            launch(x.Device.Accelerator.DefaultStream, new KernelConfig(new Index2D(sizes.Seq, count), new Index2D(blockX, blockY)),
-                x.Bytes.SubView(first * rowBytes, count * rowBytes), weight.Bytes, cos.Bytes, sin.Bytes,
-                output.Bytes.SubView(first * rowBytes, count * rowBytes), shape);
-        }
+        var kernel = RmsNormRopeKernel.Variant(element, packed);
+        var device = x.Device;
+        // Persistent grid: as many blocks as fit on the chip at once, each walking rows.
+        int blocks = Math.Min(rows, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, blockX * blockY));
+        device.Launcher<RmsNormRopeLauncher>(kernel)(device.Accelerator.DefaultStream,
+            new KernelConfig(new Index2D(blocks, 1), new Index2D(blockX, blockY)),
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
         return output;
     }
 

@@ -1,0 +1,81 @@
+using System.Reflection;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using TritonOps.Cuda;
+using TritonOps.Kernels;
+
+namespace TritonOps.Tests;
+
+/// <summary>The PTX rewrite every CUDA kernel goes through (CPU-only: text in, text out).</summary>
+public class PtxRewriterTests
+{
+    [Test]
+    public void PromoteLocalSlots_TurnsSlotStoresAndLoadsIntoMoves()
+    {
+        const string ptx = """
+            .visible .entry K()
+            {
+            	.local .align 4 .b8 __local_depot0[4];
+            	.local .align 8 .b8 __local_depot1[8];
+            	.local .align 4 .b8 __local_depot2[16];
+            	.reg .b32 %r<9>;
+            	mov.b64	%rd1, __local_depot0;
+            	mov.b64	%rd2, __local_depot1;
+            	mov.b64	%rd3, __local_depot2;
+            	st.local.f32	[%rd1], 0f3F800000;
+            	st.local.b64	[%rd2], %rd7;
+            	cvt.rn.bf16x2.f32 	%r5, %f1, %f2;
+            	st.local.b32	[%rd1], %r5;
+            	ld.local.b32	%r6, [%rd1];
+            	ld.local.u64	%rd8, [%rd2];
+            	st.local.v4.b32	[%rd3], {%r1, %r2, %r3, %r4};
+            }
+            """;
+
+        string rewritten = PtxRewriter.PromoteLocalSlots(ptx);
+
+        rewritten.Should().Contain(".reg .b32 %ls0;").And.Contain(".reg .b64 %ls1;");
+        rewritten.Should().Contain("mov.b32\t%ls0, 0x3F800000;").And.Contain("mov.b32\t%ls0, %r5;").And.Contain("mov.b32\t%r6, %ls0;");
+        rewritten.Should().Contain("mov.b64\t%ls1, %rd7;").And.Contain("mov.b64\t%rd8, %ls1;");
+        rewritten.Should().NotContain("__local_depot0").And.NotContain("__local_depot1").And.NotContain("[%rd1]");
+        rewritten.Should().Contain("__local_depot2[16]", "a 16-byte slot accessed as a vector is left alone")
+            .And.Contain("st.local.v4.b32\t[%rd3]");
+    }
+
+    [Test]
+    public void PromoteLocalSlots_LeavesASlotWhoseAddressIsUsedOtherwise()
+    {
+        const string ptx = """
+            	.local .align 4 .b8 __local_depot0[4];
+            	mov.b64	%rd1, __local_depot0;
+            	st.local.b32	[%rd1], %r1;
+            	add.s64	%rd2, %rd1, 4;
+            	ld.local.b32	%r2, [%rd1];
+            """;
+
+        PtxRewriter.PromoteLocalSlots(ptx).Should().Be(ptx);
+    }
+
+    [Test]
+    public void Retarget_ReplacesOnlyTheTargetDirective() =>
+        PtxRewriter.Retarget(".version 8.0\n.target sm_80\n.address_size 64\n", "sm_90a")
+            .Should().Be(".version 8.0\n.target sm_90a\n.address_size 64\n");
+
+    [Test]
+    public void EveryLibraryKernel_HasNoLocalMemoryAfterTheRewrite()
+    {
+        using var context = Context.Create(builder => builder.Default().EnableAlgorithms());
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+        foreach (MethodInfo kernel in KernelCatalog.All())
+        {
+            var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
+            string rewritten = CudaKernelLoader.Rewrite(compiled.PTXAssembly, CudaArchitecture.SM_90);
+            rewritten.Should().NotContain(".local", $"{kernel.DeclaringType!.Name}<{kernel.GetGenericArguments()[0]}> must keep every value in registers");
+            rewritten.Should().Contain(".target sm_90a");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+using System.Reflection;
+using ILGPU.Backends;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+
+namespace TritonOps.Cuda;
+
+/// <summary>
+/// Loads an explicitly grouped kernel on a CUDA accelerator through <see cref="PtxRewriter"/>:
+/// compile with ILGPU's backend, rewrite the PTX, then rebuild the compiled kernel (its
+/// constructor and entry point are internal to ILGPU, hence the reflection, kept to this class).
+/// </summary>
+internal static class CudaKernelLoader
+{
+    private static readonly ConstructorInfo s_compiledKernel = typeof(PTXCompiledKernel)
+        .GetConstructors(BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
+        .Single(c => c.GetParameters().Length == 4);
+
+    private static readonly PropertyInfo s_entryPoint = typeof(CompiledKernel)
+        .GetProperty("EntryPoint", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)!;
+
+    public static Kernel Load(CudaAccelerator accelerator, MethodInfo kernel)
+    {
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        var compiled = (PTXCompiledKernel)accelerator.Backend.Compile(entry, KernelSpecialization.Empty);
+        string ptx = Rewrite(compiled.PTXAssembly, accelerator.Architecture);
+        var rebuilt = (CompiledKernel)s_compiledKernel.Invoke(
+            [compiled.Context, s_entryPoint.GetValue(compiled), compiled.Info, ptx]);
+        return accelerator.LoadKernel(rebuilt);
+    }
+
+    /// <summary>The PTX the driver gets: local slots promoted; on Hopper, the sm_90a target.</summary>
+    public static string Rewrite(string ptx, CudaArchitecture? architecture)
+    {
+        ptx = PtxRewriter.PromoteLocalSlots(ptx);
+        return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;
+    }
+}
