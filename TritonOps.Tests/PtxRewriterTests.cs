@@ -60,6 +60,17 @@ public class PtxRewriterTests
     }
 
     [Test]
+    public void GenericToGlobal_QualifiesOnlyGenericAccesses()
+    {
+        const string ptx = "\tld.v4.b32\t{%r1, %r2, %r3, %r4}, [%rd1];\n\tst.b16\t[%rd2], %rs1;\n\t@%p1 ld.f32\t%f1, [%rd3];\n" +
+            "\tld.shared.f32\t%f2, [%rd4];\n\tst.local.b32\t[%rd5], %r1;\n\tld.param.u64\t%rd6, [p];\n";
+
+        PtxRewriter.GenericToGlobal(ptx).Should().Be(
+            "\tld.global.v4.b32\t{%r1, %r2, %r3, %r4}, [%rd1];\n\tst.global.b16\t[%rd2], %rs1;\n\t@%p1 ld.global.f32\t%f1, [%rd3];\n" +
+            "\tld.shared.f32\t%f2, [%rd4];\n\tst.local.b32\t[%rd5], %r1;\n\tld.param.u64\t%rd6, [p];\n");
+    }
+
+    [Test]
     public void Retarget_ReplacesOnlyTheTargetDirective() =>
         PtxRewriter.Retarget(".version 8.0\n.target sm_80\n.address_size 64\n", "sm_90a")
             .Should().Be(".version 8.0\n.target sm_90a\n.address_size 64\n");
@@ -73,7 +84,7 @@ public class PtxRewriterTests
         foreach (MethodInfo kernel in KernelCatalog.All())
         {
             var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
-            string rewritten = CudaKernelLoader.Rewrite(compiled.PTXAssembly, CudaArchitecture.SM_90);
+            string rewritten = CudaKernelLoader.Rewrite(compiled.PTXAssembly, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute)));
             rewritten.Should().NotContain(".local", $"{kernel.DeclaringType!.Name}<{kernel.GetGenericArguments()[0]}> must keep every value in registers");
             rewritten.Should().Contain(".target sm_90a");
         }

@@ -30,16 +30,18 @@ public struct RmsNormRopeShape
 ///   y = x · rsqrt(mean(x²) + eps) · w
 ///   out[d]       = y[d] · cos[d]             − y[d + h/2] · sin[d]
 ///   out[d + h/2] = y[d + h/2] · cos[d + h/2] + y[d] · sin[d + h/2]      (d &lt; h/2, per head)
-/// Persistent grid: block b handles rows b, b + G, b + 2G, … and, while it reduces and writes one
-/// row, already has the next row's x in flight, so memory stays busy across the barrier. Block
-/// (X, Y) with thread (run, head): X ≤ half-head runs, X·Y a multiple of 32 (padding threads have
-/// head ≥ Heads). Each thread owns matching runs of both halves of a head, so the rotation needs no
-/// exchange and x stays in registers between the reduction and the store: one read of x, one
-/// write of out, float32 math, one rounding at the store. Rows wider than a block loop, re-reading
-/// their extra runs from cache.
+/// Block b handles rows b, b + G, b + 2G, … (G = grid size; G = rows gives one row per block).
+/// While it reduces and writes one row it already has the next row's x in flight, so memory
+/// stays busy across the barrier; only the raw x packs live across it (weight, cos and sin are
+/// re-read after it, from cache), which keeps registers and so occupancy in check.
+/// Block (X, Y), thread (run, head); X·Y is a multiple of 32; threads with run ≥ HalfRuns or
+/// head ≥ Heads are padding. Each thread owns matching runs of both halves of a head, so the
+/// rotation needs no exchange: one read of x, one write of out, float32 math, one rounding at the
+/// store. Rows wider than a block loop, re-reading their extra runs from cache.
 /// </summary>
 public static class RmsNormRopeKernel
 {
+    [GlobalMemoryOnly]
     public static void Run<TAccess>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape)
@@ -47,46 +49,29 @@ public static class RmsNormRopeKernel
     {
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int run = Group.IdxX, head = Group.IdxY;
-        bool active = head < shape.Heads;
+        bool active = head < shape.Heads && run < shape.HalfRuns;
         int column = head * shape.HeadRuns + run;
 
-        // This thread's weight runs are the same for every row: load them once.
-        Vec4U waRaw = default, wbRaw = default, xaNext = default, xbNext = default;
         int row = Grid.IdxX;
-        if (active)
+        Vec4U xaNext = default, xbNext = default;
+        if (active && row < shape.Rows)
         {
-            waRaw = TAccess.LoadRaw(weight, column);
-            wbRaw = TAccess.LoadRaw(weight, column + shape.HalfRuns);
-            if (row < shape.Rows)
-            {
-                xaNext = TAccess.LoadRaw(x, (long)row * shape.RowRuns + column);
-                xbNext = TAccess.LoadRaw(x, (long)row * shape.RowRuns + column + shape.HalfRuns);
-            }
+            xaNext = TAccess.LoadRaw(x, (long)row * shape.RowRuns + column);
+            xbNext = TAccess.LoadRaw(x, (long)row * shape.RowRuns + column + shape.HalfRuns);
         }
 
         for (; row < shape.Rows; row += Grid.DimX)
         {
             long rowRun = (long)row * shape.RowRuns;
-            int ropeRun = (row % shape.Seq) * shape.HeadRuns;
             Vec4U xaRaw = xaNext, xbRaw = xbNext;
-            Vec4U caRaw = default, cbRaw = default, saRaw = default, sbRaw = default;
-            if (active)
+            int next = row + Grid.DimX;
+            if (active && next < shape.Rows)
             {
-                // Next row first (it has the longest way to come), then this row's rotation.
-                int next = row + Grid.DimX;
-                if (next < shape.Rows)
-                {
-                    xaNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column);
-                    xbNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column + shape.HalfRuns);
-                }
-                caRaw = TAccess.LoadRaw(cos, ropeRun + run);
-                cbRaw = TAccess.LoadRaw(cos, ropeRun + run + shape.HalfRuns);
-                saRaw = TAccess.LoadRaw(sin, ropeRun + run);
-                sbRaw = TAccess.LoadRaw(sin, ropeRun + run + shape.HalfRuns);
+                xaNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column);
+                xbNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column + shape.HalfRuns);
             }
 
-            Vec8F xa = TAccess.Unpack(xaRaw), xb = TAccess.Unpack(xbRaw);
-            float sumOfSquares = xa.SumOfSquares() + xb.SumOfSquares();
+            float sumOfSquares = TAccess.Unpack(xaRaw).SumOfSquares() + TAccess.Unpack(xbRaw).SumOfSquares();
             for (int h = head; h < shape.Heads; h += Group.DimY)
             {
                 for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
@@ -99,51 +84,48 @@ public static class RmsNormRopeKernel
 
             float rstd = XMath.Rsqrt(BlockReduce.Sum(sumOfSquares, scratch) * shape.InvHidden + shape.Eps);
 
+            int ropeRun = (row % shape.Seq) * shape.HeadRuns;
             if (active)
-            {
-                RotateAndStore<TAccess>(output, rowRun + column, shape.HalfRuns, rstd, xa, xb,
-                    TAccess.Unpack(waRaw), TAccess.Unpack(wbRaw), TAccess.Unpack(caRaw), TAccess.Unpack(cbRaw),
-                    TAccess.Unpack(saRaw), TAccess.Unpack(sbRaw));
-            }
+                RotateAndStore<TAccess>(x, weight, cos, sin, output, rowRun, column, run, ropeRun, shape.HalfRuns, rstd, xaRaw, xbRaw);
             for (int h = head; h < shape.Heads; h += Group.DimY)
             {
                 for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
                 {
-                    int c = h * shape.HeadRuns + r;
-                    long a = rowRun + c;
-                    RotateAndStore<TAccess>(output, a, shape.HalfRuns, rstd,
-                        TAccess.Unpack(TAccess.LoadRaw(x, a)), TAccess.Unpack(TAccess.LoadRaw(x, a + shape.HalfRuns)),
-                        TAccess.Unpack(TAccess.LoadRaw(weight, c)), TAccess.Unpack(TAccess.LoadRaw(weight, c + shape.HalfRuns)),
-                        TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + r + shape.HalfRuns)),
-                        TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r)), TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + r + shape.HalfRuns)));
+                    long a = rowRun + h * shape.HeadRuns + r;
+                    RotateAndStore<TAccess>(x, weight, cos, sin, output, rowRun, h * shape.HeadRuns + r, r, ropeRun, shape.HalfRuns, rstd,
+                        TAccess.LoadRaw(x, a), TAccess.LoadRaw(x, a + shape.HalfRuns));
                 }
             }
         }
     }
 
     private static void RotateAndStore<TAccess>(
-        ArrayView<byte> output, long firstRun, int halfRuns, float rstd, in Vec8F xa, in Vec8F xb,
-        in Vec8F wa, in Vec8F wb, in Vec8F ca, in Vec8F cb, in Vec8F sa, in Vec8F sb)
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> output,
+        long rowRun, int column, int run, int ropeRun, int halfRuns, float rstd, Vec4U xaRaw, Vec4U xbRaw)
         where TAccess : struct, IRunAccess
     {
-        Vec8F ya = xa.MultiplyScaled(wa, rstd);
-        Vec8F yb = xb.MultiplyScaled(wb, rstd);
-        TAccess.Store(output, firstRun, Vec8F.MulAddMul(ya, ca, -1f, yb, sa));
-        TAccess.Store(output, firstRun + halfRuns, Vec8F.MulAddMul(yb, cb, 1f, ya, sb));
+        Vec8F ya = TAccess.Unpack(xaRaw).MultiplyScaled(TAccess.Unpack(TAccess.LoadRaw(weight, column)), rstd);
+        Vec8F yb = TAccess.Unpack(xbRaw).MultiplyScaled(TAccess.Unpack(TAccess.LoadRaw(weight, column + halfRuns)), rstd);
+        Vec8F ca = TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + run)), cb = TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + run + halfRuns));
+        Vec8F sa = TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + run)), sb = TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + run + halfRuns));
+        TAccess.Store(output, rowRun + column, Vec8F.MulAddMul(ya, ca, -1f, yb, sa));
+        TAccess.Store(output, rowRun + column + halfRuns, Vec8F.MulAddMul(yb, cb, 1f, ya, sb));
     }
 
-    /// <summary>Block shape (X runs × Y heads) for a row: X·Y ≤ 1024 and a multiple of the
-    /// 32-lane warp, so the warp-shuffle reduction never sees a partial warp.</summary>
-    public static (int X, int Y) BlockShape(int halfRuns, int heads)
+    /// <summary>Block shape (X runs × Y heads): X·Y ≤ <paramref name="maxThreads"/> (a multiple of 32)
+    /// and a multiple of the 32-lane warp, so the warp-shuffle reduction never sees a partial warp.</summary>
+    public static (int X, int Y) BlockShape(int halfRuns, int heads, int maxThreads)
     {
         if (halfRuns >= 32)
         {
-            int x = Math.Min(1024, halfRuns / 32 * 32);
-            return (x, Math.Max(1, Math.Min(heads, 1024 / x)));
+            int x = Math.Min(maxThreads, halfRuns / 32 * 32);
+            return (x, Math.Max(1, Math.Min(heads, maxThreads / x)));
         }
         int unit = 32 / Gcd(halfRuns, 32); // heads per warp-aligned step
-        int y = (Math.Min(heads, 1024 / halfRuns) + unit - 1) / unit * unit;
-        if (halfRuns * y > 1024)
+        if (halfRuns * unit > maxThreads)
+            return (32, maxThreads / 32); // padding runs; still whole warps
+        int y = (Math.Min(heads, maxThreads / halfRuns) + unit - 1) / unit * unit;
+        if (halfRuns * y > maxThreads)
             y -= unit;
         return (halfRuns, y);
     }

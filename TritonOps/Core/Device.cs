@@ -30,6 +30,7 @@ public sealed class Device : IDisposable
     private readonly Accelerator _accelerator;
     private readonly ConcurrentDictionary<MethodInfo, Lazy<LoadedKernel>> _kernels = new();
     private readonly ConcurrentDictionary<(MethodInfo Kernel, int GroupSize), int> _occupancy = new();
+    private readonly ConcurrentDictionary<MethodInfo, int> _maxGroupSize = new();
     private readonly bool _isProcessDefault;
     private int _disposed;
     private long _allocations;
@@ -107,6 +108,17 @@ public sealed class Device : IDisposable
     internal int BlocksPerMultiprocessor(MethodInfo kernel, int groupSize) =>
         _occupancy.GetOrAdd((kernel, groupSize), key => Math.Max(1,
             Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(key.Kernel).Kernel, key.GroupSize, 0)));
+
+    /// <summary>The largest group (a multiple of 32) that can launch given the kernel's register and
+    /// shared-memory use.</summary>
+    internal int MaxGroupSize(MethodInfo kernel) =>
+        _maxGroupSize.GetOrAdd(kernel, k =>
+        {
+            for (int size = Accelerator.MaxNumThreadsPerGroup / 32 * 32; size > 32; size -= 32)
+                if (Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(k).Kernel, size, 0) > 0)
+                    return size;
+            return 32;
+        });
 
     /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
     internal int Multiprocessors => Accelerator.NumMultiprocessors;

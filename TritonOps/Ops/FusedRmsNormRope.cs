@@ -10,6 +10,10 @@ internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden,
 
 public static partial class Ops
 {
+    /// <summary>Grid mode of the RMSNorm+RoPE kernel: persistent (true) or one row per block; the
+    /// benchmark times both.</summary>
+    internal static bool RmsNormRopePersistentGrid { get; set; } = true;
+
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -60,11 +64,13 @@ public static partial class Ops
             InvHidden = 1f / sizes.Hidden,
             Eps = (float)eps,
         };
-        var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads);
         var kernel = RmsNormRopeKernel.Variant(element, packed);
         var device = x.Device;
+        var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads, device.MaxGroupSize(kernel));
         // Persistent grid: as many blocks as fit on the chip at once, each walking rows.
-        int blocks = Math.Min(rows, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, blockX * blockY));
+        int blocks = RmsNormRopePersistentGrid
+            ? Math.Min(rows, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, blockX * blockY))
+            : rows;
         device.Launcher<RmsNormRopeLauncher>(kernel)(device.Accelerator.DefaultStream,
             new KernelConfig(new Index2D(blocks, 1), new Index2D(blockX, blockY)),
             x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);

@@ -25,16 +25,20 @@ internal static class CudaKernelLoader
     {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         var compiled = (PTXCompiledKernel)accelerator.Backend.Compile(entry, KernelSpecialization.Empty);
-        string ptx = Rewrite(compiled.PTXAssembly, accelerator.Architecture);
+        string ptx = Rewrite(compiled.PTXAssembly, accelerator.Architecture,
+            kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false));
         var rebuilt = (CompiledKernel)s_compiledKernel.Invoke(
             [compiled.Context, s_entryPoint.GetValue(compiled), compiled.Info, ptx]);
         return accelerator.LoadKernel(rebuilt);
     }
 
-    /// <summary>The PTX the driver gets: local slots promoted; on Hopper, the sm_90a target.</summary>
-    public static string Rewrite(string ptx, CudaArchitecture? architecture)
+    /// <summary>The PTX the driver gets: local slots promoted; generic accesses made global where the
+    /// kernel says they all are; on Hopper, the sm_90a target.</summary>
+    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly)
     {
         ptx = PtxRewriter.PromoteLocalSlots(ptx);
+        if (globalMemoryOnly)
+            ptx = PtxRewriter.GenericToGlobal(ptx);
         return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;
     }
 }

@@ -24,6 +24,13 @@ internal static partial class PtxRewriter
     [GeneratedRegex(@"^\.target[ \t]+\S+", RegexOptions.Multiline)]
     private static partial Regex TargetLine();
 
+    [GeneratedRegex(@"^([ \t]*(?:@!?%p\d+[ \t]+)?)(ld|st)\.((?:v[248]\.)?[bfus]\d+[ \t])", RegexOptions.Multiline)]
+    private static partial Regex GenericAccess();
+
+    /// <summary>Generic-address <c>ld</c>/<c>st</c> become <c>ld.global</c>/<c>st.global</c>; only for
+    /// kernels whose generic accesses all reach global memory.</summary>
+    public static string GenericToGlobal(string ptx) => GenericAccess().Replace(ptx, "$1$2.global.$3");
+
     public static string Retarget(string ptx, string target) => TargetLine().Replace(ptx, $".target {target}", 1);
 
     public static string PromoteLocalSlots(string ptx)
