@@ -31,9 +31,9 @@ public struct RmsNormRopeShape
 ///   out[d]       = y[d] · cos[d]             − y[d + h/2] · sin[d]
 ///   out[d + h/2] = y[d + h/2] · cos[d + h/2] + y[d] · sin[d + h/2]      (d &lt; h/2, per head)
 /// Block b handles rows b, b + G, b + 2G, … (G = grid size; G = rows gives one row per block).
-/// While it reduces and writes one row it already has the next row's x in flight, so memory
-/// stays busy across the barrier; only the raw x packs live across it (weight, cos and sin are
-/// re-read after it, from cache), which keeps registers and so occupancy in check.
+/// Before each reduction a thread has issued every load it will need: the next row's x (so DRAM
+/// stays busy across the barrier) and this row's weight, cos and sin (cache hits whose latency
+/// then hides behind the reduction). Values stay packed until used, to spare registers.
 /// Block (X, Y), thread (run, head); X·Y is a multiple of 32; threads with run ≥ HalfRuns or
 /// head ≥ Heads are padding. Each thread owns matching runs of both halves of a head, so the
 /// rotation needs no exchange: one read of x, one write of out, float32 math, one rounding at the
@@ -63,12 +63,25 @@ public static class RmsNormRopeKernel
         for (; row < shape.Rows; row += Grid.DimX)
         {
             long rowRun = (long)row * shape.RowRuns;
+            int ropeRun = (row % shape.Seq) * shape.HeadRuns;
             Vec4U xaRaw = xaNext, xbRaw = xbNext;
-            int next = row + Grid.DimX;
-            if (active && next < shape.Rows)
+            Vec4U waRaw = default, wbRaw = default, caRaw = default, cbRaw = default, saRaw = default, sbRaw = default;
+            if (active)
             {
-                xaNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column);
-                xbNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column + shape.HalfRuns);
+                // Next row's x first (it comes from DRAM), then this row's weight and rotation
+                // (cache hits): all in flight while the block reduces.
+                int next = row + Grid.DimX;
+                if (next < shape.Rows)
+                {
+                    xaNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column);
+                    xbNext = TAccess.LoadRaw(x, (long)next * shape.RowRuns + column + shape.HalfRuns);
+                }
+                waRaw = TAccess.LoadRaw(weight, column);
+                wbRaw = TAccess.LoadRaw(weight, column + shape.HalfRuns);
+                caRaw = TAccess.LoadRaw(cos, ropeRun + run);
+                cbRaw = TAccess.LoadRaw(cos, ropeRun + run + shape.HalfRuns);
+                saRaw = TAccess.LoadRaw(sin, ropeRun + run);
+                sbRaw = TAccess.LoadRaw(sin, ropeRun + run + shape.HalfRuns);
             }
 
             float sumOfSquares = TAccess.Unpack(xaRaw).SumOfSquares() + TAccess.Unpack(xbRaw).SumOfSquares();
@@ -84,32 +97,33 @@ public static class RmsNormRopeKernel
 
             float rstd = XMath.Rsqrt(BlockReduce.Sum(sumOfSquares, scratch) * shape.InvHidden + shape.Eps);
 
-            int ropeRun = (row % shape.Seq) * shape.HeadRuns;
             if (active)
-                RotateAndStore<TAccess>(x, weight, cos, sin, output, rowRun, column, run, ropeRun, shape.HalfRuns, rstd, xaRaw, xbRaw);
+                RotateAndStore<TAccess>(output, rowRun + column, shape.HalfRuns, rstd, xaRaw, xbRaw, waRaw, wbRaw, caRaw, cbRaw, saRaw, sbRaw);
             for (int h = head; h < shape.Heads; h += Group.DimY)
             {
                 for (int r = h == head ? run + Group.DimX : run; r < shape.HalfRuns; r += Group.DimX)
                 {
-                    long a = rowRun + h * shape.HeadRuns + r;
-                    RotateAndStore<TAccess>(x, weight, cos, sin, output, rowRun, h * shape.HeadRuns + r, r, ropeRun, shape.HalfRuns, rstd,
-                        TAccess.LoadRaw(x, a), TAccess.LoadRaw(x, a + shape.HalfRuns));
+                    int c = h * shape.HeadRuns + r;
+                    long a = rowRun + c;
+                    RotateAndStore<TAccess>(output, a, shape.HalfRuns, rstd,
+                        TAccess.LoadRaw(x, a), TAccess.LoadRaw(x, a + shape.HalfRuns),
+                        TAccess.LoadRaw(weight, c), TAccess.LoadRaw(weight, c + shape.HalfRuns),
+                        TAccess.LoadRaw(cos, ropeRun + r), TAccess.LoadRaw(cos, ropeRun + r + shape.HalfRuns),
+                        TAccess.LoadRaw(sin, ropeRun + r), TAccess.LoadRaw(sin, ropeRun + r + shape.HalfRuns));
                 }
             }
         }
     }
 
     private static void RotateAndStore<TAccess>(
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> output,
-        long rowRun, int column, int run, int ropeRun, int halfRuns, float rstd, Vec4U xaRaw, Vec4U xbRaw)
+        ArrayView<byte> output, long firstRun, int halfRuns, float rstd,
+        Vec4U xa, Vec4U xb, Vec4U wa, Vec4U wb, Vec4U ca, Vec4U cb, Vec4U sa, Vec4U sb)
         where TAccess : struct, IRunAccess
     {
-        Vec8F ya = TAccess.Unpack(xaRaw).MultiplyScaled(TAccess.Unpack(TAccess.LoadRaw(weight, column)), rstd);
-        Vec8F yb = TAccess.Unpack(xbRaw).MultiplyScaled(TAccess.Unpack(TAccess.LoadRaw(weight, column + halfRuns)), rstd);
-        Vec8F ca = TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + run)), cb = TAccess.Unpack(TAccess.LoadRaw(cos, ropeRun + run + halfRuns));
-        Vec8F sa = TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + run)), sb = TAccess.Unpack(TAccess.LoadRaw(sin, ropeRun + run + halfRuns));
-        TAccess.Store(output, rowRun + column, Vec8F.MulAddMul(ya, ca, -1f, yb, sa));
-        TAccess.Store(output, rowRun + column + halfRuns, Vec8F.MulAddMul(yb, cb, 1f, ya, sb));
+        Vec8F ya = TAccess.Unpack(xa).MultiplyScaled(TAccess.Unpack(wa), rstd);
+        Vec8F yb = TAccess.Unpack(xb).MultiplyScaled(TAccess.Unpack(wb), rstd);
+        TAccess.Store(output, firstRun, Vec8F.MulAddMul(ya, TAccess.Unpack(ca), -1f, yb, TAccess.Unpack(sa)));
+        TAccess.Store(output, firstRun + halfRuns, Vec8F.MulAddMul(yb, TAccess.Unpack(cb), 1f, ya, TAccess.Unpack(sb)));
     }
 
     /// <summary>Block shape (X runs × Y heads): X·Y ≤ <paramref name="maxThreads"/> (a multiple of 32)
