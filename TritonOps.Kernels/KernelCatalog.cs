@@ -1,4 +1,5 @@
 using System.Reflection;
+using TritonOps.Kernels.GatedMlp;
 using TritonOps.Kernels.RmsNormRope;
 
 namespace TritonOps.Kernels;
@@ -7,5 +8,5 @@ namespace TritonOps.Kernels;
 /// PTX for sm_90 on a machine without a GPU.</summary>
 public static class KernelCatalog
 {
-    public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants();
+    public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants().Concat(GatedMlpKernel.AllVariants());
 }

@@ -26,6 +26,12 @@ public interface IElementType
     static abstract Vec4U Pack(in Vec8F values);
 }
 
+/// <summary>A 16-bit dtype the tensor cores multiply (<c>mma … .f16</c> or <c>.bf16</c>).</summary>
+public interface IMmaElement : IElementType
+{
+    static abstract bool IsBFloat16 { get; }
+}
+
 /// <summary>float32: four to a pack.</summary>
 public struct Float32Element : IElementType
 {
@@ -48,8 +54,10 @@ public struct Float32Element : IElementType
 }
 
 /// <summary>IEEE float16: eight to a pack, widened and narrowed by <see cref="PtxConvert"/>.</summary>
-public struct Float16Element : IElementType
+public struct Float16Element : IMmaElement
 {
+    public static bool IsBFloat16 => false;
+
     public static int PackWidth => 8;
 
     public static uint LoadBits(ArrayView<byte> data, long index) => data.Cast<ushort>()[index];
@@ -80,8 +88,10 @@ public struct Float16Element : IElementType
 }
 
 /// <summary>bfloat16: eight to a pack; widening is a shift, narrowing rounds to nearest even.</summary>
-public struct BFloat16Element : IElementType
+public struct BFloat16Element : IMmaElement
 {
+    public static bool IsBFloat16 => true;
+
     public static int PackWidth => 8;
 
     public static uint LoadBits(ArrayView<byte> data, long index) => data.Cast<ushort>()[index];

@@ -12,6 +12,9 @@ public static class BenchmarkCases
 {
     public static IEnumerable<IBenchmarkCase> All()
     {
+        yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16);
+        yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16);
+        yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);
         foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
         {
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype);

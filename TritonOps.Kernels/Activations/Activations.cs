@@ -1,0 +1,42 @@
+using ILGPU.Algorithms;
+
+namespace TritonOps.Kernels.Activations;
+
+/// <summary>An elementwise activation, applied in float32 in a kernel's epilogue.</summary>
+public interface IActivation
+{
+    static abstract float Apply(float x);
+}
+
+/// <summary>silu(x) = x / (1 + e⁻ˣ)</summary>
+public struct Silu : IActivation
+{
+    public static float Apply(float x) => x / (1f + XMath.Exp(-x));
+}
+
+/// <summary>gelu(x) = x/2 · (1 + erf(x/√2)) — the exact form, PyTorch's default.</summary>
+public struct Gelu : IActivation
+{
+    public static float Apply(float x) => 0.5f * x * (1f + Erf.Of(x * 0.70710678118654752f));
+}
+
+/// <summary>gelu_tanh(x) = x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))) — PyTorch's approximate="tanh".</summary>
+public struct GeluTanh : IActivation
+{
+    public static float Apply(float x) => 0.5f * x * (1f + XMath.Tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+/// <summary>erf in float32 through erfc's Chebyshev fit (Numerical Recipes' erfcc, fractional
+/// error below 1.2e-7 everywhere), since ILGPU.Algorithms has no erf.</summary>
+public static class Erf
+{
+    public static float Of(float x)
+    {
+        float z = XMath.Abs(x);
+        float t = 1f / (1f + 0.5f * z);
+        float poly = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f
+            + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+        float erfc = t * XMath.Exp(-z * z + poly);
+        return x >= 0f ? 1f - erfc : erfc - 1f;
+    }
+}

@@ -1,0 +1,75 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+using TritonOps.Kernels.Elements;
+
+namespace TritonOps.Kernels.Ptx;
+
+/// <summary>Four f32 accumulators of one m16n8 tile, as one lane holds them:
+/// C0, C1 = (row g, cols 2t, 2t+1); C2, C3 = (row g+8, cols 2t, 2t+1); lane = 4g + t.</summary>
+public struct Acc4
+{
+    public float C0, C1, C2, C3;
+}
+
+/// <summary>One lane's A fragment of a 16×16 (row-major) operand: four words of two 16-bit
+/// elements: R0 = (row g, k 2t..2t+1), R1 = (g+8, 2t..), R2 = (g, 2t+8..), R3 = (g+8, 2t+8..).</summary>
+public struct FragA
+{
+    public uint R0, R1, R2, R3;
+}
+
+/// <summary>Warp-level tensor-core products.</summary>
+public static class PtxMma
+{
+    /// <summary>
+    /// <c>mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32 {d}, {a}, {b}, {c}</c>:
+    /// D = A·B + C for a 16×16 A (<see cref="FragA"/>), a 16×8 B held column-wise
+    /// (b0 = (k 2t..2t+1, col g), b1 = (k 2t+8..2t+9, col g)) and f32 accumulators (<see cref="Acc4"/>).
+    /// All 32 lanes must call it together. Off CUDA it is emulated with warp shuffles over the same
+    /// per-lane layout (products and sums in float32), so a fragment-layout bug fails on the CPU too.
+    /// </summary>
+    public static Acc4 MmaM16N8K16<TElement>(Acc4 c, FragA a, uint b0, uint b1)
+        where TElement : struct, IMmaElement
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
+            Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, x0 = b0, x1 = b1;
+            if (TElement.IsBFloat16)
+                CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                    ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
+            else
+                CudaAsm.EmitRef("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                    ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
+            return new Acc4 { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+        }
+        return EmulateM16N8K16<TElement>(c, a, b0, b1);
+    }
+
+    private static Acc4 EmulateM16N8K16<TElement>(Acc4 c, FragA a, uint b0, uint b1)
+        where TElement : struct, IMmaElement
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        // Word w of the k range holds k = 2w, 2w+1 (w < 4: A.R0/R1 and b0; w ≥ 4: A.R2/R3 and b1, k + 8).
+        // A[g][k], A[g+8][k] live in lane 4g + (w & 3); B[k][n] in lane 4n + (w & 3).
+        for (int w = 0; w < 8; w++)
+        {
+            int pair = w & 3;
+            uint top = Warp.Shuffle(w < 4 ? a.R0 : a.R2, 4 * g + pair);
+            uint bottom = Warp.Shuffle(w < 4 ? a.R1 : a.R3, 4 * g + pair);
+            uint bWord = w < 4 ? b0 : b1;
+            uint left = Warp.Shuffle(bWord, 4 * (2 * t) + pair);
+            uint right = Warp.Shuffle(bWord, 4 * (2 * t + 1) + pair);
+            for (int shift = 0; shift < 32; shift += 16)
+            {
+                float aTop = TElement.Widen((top >> shift) & 0xFFFFu), aBottom = TElement.Widen((bottom >> shift) & 0xFFFFu);
+                float bLeft = TElement.Widen((left >> shift) & 0xFFFFu), bRight = TElement.Widen((right >> shift) & 0xFFFFu);
+                c.C0 += aTop * bLeft;
+                c.C1 += aTop * bRight;
+                c.C2 += aBottom * bLeft;
+                c.C3 += aBottom * bRight;
+            }
+        }
+        return c;
+    }
+}

@@ -1,0 +1,177 @@
+namespace TritonOps.Tests;
+
+/// <summary>fused_gated_mlp / FusedGatedMLP against the float64 reference, on every device.</summary>
+public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    /// <summary>
+    /// Both dot products accumulate in float32 over K (≤ 136 here: error ~ K·2⁻²⁴ of terms of size ~1),
+    /// then act(g)·u rounds once into the dtype. Relative: half an ulp of the dtype + float32 slack;
+    /// absolute: the accumulation error near zero.
+    /// </summary>
+    private static Tolerance For(DType dtype) => dtype switch
+    {
+        DType.Float32 => new(2e-5, 2e-5),
+        DType.Float16 => new(2e-5, Math.Pow(2, -11) + 2e-5),
+        _ => new(2e-5, Math.Pow(2, -8) + 2e-5),
+    };
+
+    /// <summary>(batch, seq, hidden, intermediate) — each picked for what it exercises.</summary>
+    private static readonly (int Batch, int Seq, int Hidden, int Intermediate, string Why)[] Shapes =
+    [
+        (1, 1, 40, 24, "M = 1 (decode), K = 40: a K tail inside the second 32-wide step"),
+        (2, 3, 72, 70, "tails everywhere: M = 6, N = 70 (two N tiles, the second 6 wide), K = 72"),
+        (1, 130, 36, 20, "two M tiles (130 rows), K = 36 not a multiple of 8: the unaligned load path"),
+    ];
+
+    private static readonly Activation[] AllActivations = [Activation.Silu, Activation.Gelu, Activation.GeluTanh];
+
+    /// <summary>Every shape for every dtype. The tensor-core path is emulated on the CPU accelerator
+    /// (32 shuffle rounds per mma, whatever M is), so each shape there takes one activation in
+    /// turn; float32 takes them all. Every activation meets every dtype in ActivationCases.</summary>
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        for (int i = 0; i < Shapes.Length; i++)
+        {
+            var s = Shapes[i];
+            foreach (var dtype in new[] { DType.BFloat16, DType.Float16, DType.Float32 })
+                foreach (var activation in dtype == DType.Float32 ? AllActivations : [AllActivations[i % 3]])
+                    yield return new TestCaseData(dtype, activation, s.Batch, s.Seq, s.Hidden, s.Intermediate)
+                        .SetArgDisplayNames(DTypes.Name(dtype), activation.ToString(), $"[{s.Batch},{s.Seq},{s.Hidden}]", $"I{s.Intermediate}");
+        }
+        foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
+            foreach (var activation in AllActivations)
+                yield return new TestCaseData(dtype, activation, 1, 5, 24, 40)
+                    .SetArgDisplayNames(DTypes.Name(dtype), activation.ToString(), "[1,5,24]", "I40");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void Forward_MatchesFloat64Reference(DType dtype, Activation activation, int batch, int seq, int hidden, int intermediate)
+    {
+        int seed = HashCode.Combine(dtype, activation, batch, seq, hidden, intermediate);
+        double bound = 1 / Math.Sqrt(hidden);
+        using var x = Tensor.FromArray(Inputs.Normal(batch * seq * hidden, seed, 1.5), [batch, seq, hidden], dtype, Device);
+        using var gate = Tensor.FromArray(Inputs.Uniform(intermediate * hidden, seed + 1, -2 * bound, 2 * bound), [intermediate, hidden], dtype, Device);
+        using var up = Tensor.FromArray(Inputs.Uniform(intermediate * hidden, seed + 2, -2 * bound, 2 * bound), [intermediate, hidden], dtype, Device);
+
+        using var output = Ops.FusedGatedMlp(x, gate, up, activation);
+
+        output.Shape.Should().Equal(batch, seq, intermediate);
+        output.DType.Should().Be(dtype);
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedGatedMlp(x, gate, up, activation), For(dtype));
+    }
+
+    [Test]
+    public void Module_InitializesLikeLinear_IsSeedable_AndForwardsLikeTheOp()
+    {
+        const int hidden = 48, intermediate = 40;
+        using var module = new FusedGatedMlp(hidden, intermediate, "gelu", DType.BFloat16, Device, seed: 7);
+        using var same = new FusedGatedMlp(hidden, intermediate, Activation.Gelu, DType.BFloat16, Device, seed: 7);
+        float[] gate = module.GateWeight.ToFloatArray();
+        double bound = 1 / Math.Sqrt(hidden);
+        gate.Should().OnlyContain(w => Math.Abs(w) <= bound * 1.01);
+        gate.Select(Math.Abs).Max().Should().BeGreaterThan((float)(0.9 * bound), "uniform over the whole ±1/√hidden range");
+        same.GateWeight.ToFloatArray().Should().Equal(gate);
+        module.UpWeight.ToFloatArray().Should().NotEqual(gate);
+
+        using var x = Tensor.FromArray(Inputs.Normal(5 * hidden, 9), [1, 5, hidden], DType.BFloat16, Device);
+        using var output = module.Forward(x);
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedGatedMlp(x, module.GateWeight, module.UpWeight, Activation.Gelu), For(DType.BFloat16));
+
+        module.LoadWeights(Inputs.Uniform(intermediate * hidden, 10, -0.1, 0.1), Inputs.Uniform(intermediate * hidden, 11, -0.1, 0.1));
+        using var reloaded = module.Forward(x);
+        Compare.AllClose(reloaded.ToFloatArray(), Reference.FusedGatedMlp(x, module.GateWeight, module.UpWeight, Activation.Gelu), For(DType.BFloat16));
+    }
+
+    [Test]
+    public void Forward_IntoProvidedOutput_WritesEveryElement()
+    {
+        using var x = Tensor.FromArray(Inputs.Normal(3 * 32, 12), [1, 3, 32], DType.Float16, Device);
+        using var gate = Tensor.FromArray(Inputs.Uniform(16 * 32, 13, -0.3, 0.3), [16, 32], DType.Float16, Device);
+        using var up = Tensor.FromArray(Inputs.Uniform(16 * 32, 14, -0.3, 0.3), [16, 32], DType.Float16, Device);
+        using var output = Tensor.Empty([1, 3, 16], DType.Float16, Device); // poisoned
+
+        Ops.FusedGatedMlp(x, gate, up, Activation.Silu, output).Should().BeSameAs(output);
+
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedGatedMlp(x, gate, up), For(DType.Float16));
+    }
+}
+
+/// <summary>Every contract violation of fused_gated_mlp, caught before allocation.</summary>
+public class FusedGatedMlpErrorTests
+{
+    private static Device Device => TestDevices.Cpu;
+    private static Tensor T(DType dtype, params int[] shape) => Tensor.Full(shape, 0.5f, dtype, Device);
+
+    private static FluentAssertions.Specialized.ExceptionAssertions<TException> ShouldThrow<TException>(Func<Tensor> call) where TException : Exception
+    {
+        long before = Device.AllocationCount;
+        var assertion = call.Should().Throw<TException>();
+        Device.AllocationCount.Should().Be(before, "validation happens before allocation");
+        return assertion;
+    }
+
+    [Test]
+    public void UnknownActivationName_ThrowsArgumentException()
+    {
+        using var x = T(DType.BFloat16, 1, 2, 8); using var w = T(DType.BFloat16, 4, 8);
+        ShouldThrow<ArgumentException>(() => Ops.FusedGatedMlp(x, w, w, "relu")).WithMessage("*'activation'*\"silu\", \"gelu\" or \"gelu_tanh\"*\"relu\"*");
+        FluentActions.Invoking(() => new FusedGatedMlp(8, 4, "swish", device: Device)).Should().Throw<ArgumentException>().WithMessage("*swish*");
+    }
+
+    [Test]
+    public void UndefinedActivationValue_ThrowsArgumentOutOfRange()
+    {
+        using var x = T(DType.BFloat16, 1, 2, 8); using var w = T(DType.BFloat16, 4, 8);
+        ShouldThrow<ArgumentOutOfRangeException>(() => Ops.FusedGatedMlp(x, w, w, (Activation)7)).WithMessage("*'activation'*got 7*");
+    }
+
+    [Test]
+    public void WeightDtypeDiffersFromX_ThrowsUnsupportedDtype()
+    {
+        using var x = T(DType.BFloat16, 1, 2, 8); using var g = T(DType.Float16, 4, 8); using var u = T(DType.BFloat16, 4, 8);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedGatedMlp(x, g, u)).WithMessage("*'gateWeight'*bfloat16*got float16*");
+    }
+
+    [Test]
+    public void Fp8Input_ThrowsUnsupportedDtype()
+    {
+        using var x = T(DType.Float8E4M3, 1, 2, 8); using var w = T(DType.Float8E4M3, 4, 8);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedGatedMlp(x, w, w)).WithMessage("*'x'*float8_e4m3fn*");
+    }
+
+    [Test]
+    public void HiddenMismatch_ThrowsShapeMismatch()
+    {
+        using var x = T(DType.Float32, 1, 2, 8); using var w = T(DType.Float32, 4, 9);
+        ShouldThrow<ShapeMismatchException>(() => Ops.FusedGatedMlp(x, w, w)).WithMessage("*'gateWeight'*dimension 1*8*got 9*");
+    }
+
+    [Test]
+    public void UpShapeDiffersFromGate_ThrowsShapeMismatch()
+    {
+        using var x = T(DType.Float32, 1, 2, 8); using var g = T(DType.Float32, 4, 8); using var u = T(DType.Float32, 5, 8);
+        ShouldThrow<ShapeMismatchException>(() => Ops.FusedGatedMlp(x, g, u)).WithMessage("*'upWeight'*[4, 8]*[5, 8]*");
+    }
+
+    [Test]
+    public void XOfRankTwo_ThrowsShapeMismatch()
+    {
+        using var x = T(DType.Float32, 2, 8); using var w = T(DType.Float32, 4, 8);
+        ShouldThrow<ShapeMismatchException>(() => Ops.FusedGatedMlp(x, w, w)).WithMessage("*'x'*rank 3*");
+    }
+
+    [Test]
+    public void TransposedWeight_ThrowsNonContiguous()
+    {
+        using var x = T(DType.Float32, 1, 2, 8); using var dense = T(DType.Float32, 8, 4); using var w = dense.Transpose(0, 1);
+        ShouldThrow<NonContiguousTensorException>(() => Ops.FusedGatedMlp(x, w, w)).WithMessage("*'gateWeight'*contiguous*");
+    }
+
+    [Test]
+    public void WeightOnAnotherDevice_ThrowsDeviceException()
+    {
+        using var other = Device.Cpu();
+        using var x = T(DType.Float32, 1, 2, 8); using var w = Tensor.Full([4, 8], 1f, DType.Float32, other);
+        ShouldThrow<DeviceException>(() => Ops.FusedGatedMlp(x, w, w)).WithMessage("*'gateWeight'*");
+    }
+}

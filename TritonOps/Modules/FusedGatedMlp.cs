@@ -1,0 +1,68 @@
+namespace TritonOps;
+
+/// <summary>
+/// The gated expansion as a module (<c>FusedGatedMLP</c>): owns gate and up weights
+/// <c>[intermediate, hidden]</c>, initialized like <c>nn.Linear</c> (uniform in ±1/√hidden) from a seed.
+/// </summary>
+public sealed class FusedGatedMlp : IDisposable
+{
+    public FusedGatedMlp(int hidden, int intermediate, Activation activation = Activation.Silu,
+        DType dtype = DType.Float32, Device? device = null, int seed = 0)
+    {
+        Check.Positive(hidden, nameof(hidden));
+        Check.Positive(intermediate, nameof(intermediate));
+        if (!Enum.IsDefined(activation))
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"Argument 'activation': expected Silu, Gelu or GeluTanh, got {(int)activation}.");
+        Hidden = hidden;
+        Intermediate = intermediate;
+        Activation = activation;
+        var random = new Random(seed);
+        GateWeight = Tensor.FromArray(LinearInit(random, intermediate, hidden), [intermediate, hidden], dtype, device);
+        UpWeight = Tensor.FromArray(LinearInit(random, intermediate, hidden), [intermediate, hidden], dtype, device);
+    }
+
+    /// <summary>With the activation by its original name ("silu", "gelu", "gelu_tanh").</summary>
+    public FusedGatedMlp(int hidden, int intermediate, string activation, DType dtype = DType.Float32, Device? device = null, int seed = 0)
+        : this(hidden, intermediate, Ops.ParseActivation(activation), dtype, device, seed) { }
+
+    public int Hidden { get; }
+
+    public int Intermediate { get; }
+
+    public Activation Activation { get; }
+
+    /// <summary><c>[intermediate, hidden]</c></summary>
+    public Tensor GateWeight { get; private set; }
+
+    /// <summary><c>[intermediate, hidden]</c></summary>
+    public Tensor UpWeight { get; private set; }
+
+    /// <summary>Replaces both weights (row-major <c>[intermediate, hidden]</c>, rounded to the module's dtype).</summary>
+    public void LoadWeights(ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
+    {
+        var newGate = Tensor.FromArray(gate, [Intermediate, Hidden], GateWeight.DType, GateWeight.Device);
+        var newUp = Tensor.FromArray(up, [Intermediate, Hidden], UpWeight.DType, UpWeight.Device);
+        GateWeight.Dispose();
+        UpWeight.Dispose();
+        (GateWeight, UpWeight) = (newGate, newUp);
+    }
+
+    /// <summary><see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/> with this module's weights.</summary>
+    public Tensor Forward(Tensor x) => Ops.FusedGatedMlp(x, GateWeight, UpWeight, Activation);
+
+    public void Dispose()
+    {
+        GateWeight.Dispose();
+        UpWeight.Dispose();
+    }
+
+    /// <summary>nn.Linear's default: uniform in [−1/√fan_in, 1/√fan_in).</summary>
+    internal static float[] LinearInit(Random random, int outFeatures, int inFeatures)
+    {
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        var values = new float[(long)outFeatures * inFeatures];
+        for (long i = 0; i < values.LongLength; i++)
+            values[i] = (float)((random.NextDouble() * 2 - 1) * bound);
+        return values;
+    }
+}

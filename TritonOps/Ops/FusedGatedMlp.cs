@@ -1,0 +1,121 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TritonOps.Kernels.Activations;
+using TritonOps.Kernels.GatedMlp;
+
+namespace TritonOps;
+
+/// <summary>Activation of a gated MLP's gate branch.</summary>
+public enum Activation
+{
+    /// <summary>x · sigmoid(x) ("silu", as in Llama's SwiGLU).</summary>
+    Silu,
+    /// <summary>x/2 · (1 + erf(x/√2)) ("gelu", PyTorch's default exact form).</summary>
+    Gelu,
+    /// <summary>x/2 · (1 + tanh(√(2/π)(x + 0.044715x³))) ("gelu_tanh", PyTorch's approximate="tanh").</summary>
+    GeluTanh,
+}
+
+public static partial class Ops
+{
+    private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
+
+    /// <summary>The activation named as in the original API: "silu", "gelu" or "gelu_tanh".</summary>
+    /// <exception cref="ArgumentException">Any other name.</exception>
+    public static Activation ParseActivation(string activation) => activation switch
+    {
+        "silu" => Activation.Silu,
+        "gelu" => Activation.Gelu,
+        "gelu_tanh" => Activation.GeluTanh,
+        _ => throw new ArgumentException($"Argument 'activation': expected \"silu\", \"gelu\" or \"gelu_tanh\", got \"{activation}\".", nameof(activation)),
+    };
+
+    /// <summary><see cref="FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/> with the activation by its original name.</summary>
+    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, string activation, Tensor? output = null) =>
+        FusedGatedMlp(x, gateWeight, upWeight, ParseActivation(activation), output);
+
+    /// <summary>
+    /// The gated expansion of a transformer MLP in one kernel: <c>act(x · gate_weightᵀ) ⊙ (x · up_weightᵀ)</c>.
+    /// float16 and bfloat16 run on tensor cores (<c>mma.sync</c>, float32 accumulation); float32 runs a
+    /// plain float32 kernel. Both products stay on chip; the result is rounded once into x's dtype.
+    /// No down projection, no residual.
+    /// </summary>
+    /// <param name="x"><c>[batch, seq, hidden]</c>, float32, float16 or bfloat16, contiguous.</param>
+    /// <param name="gateWeight"><c>[intermediate, hidden]</c>, x's dtype.</param>
+    /// <param name="upWeight">Same shape and dtype as <paramref name="gateWeight"/>.</param>
+    /// <param name="activation">Applied to the gate product.</param>
+    /// <param name="output">Optional destination <c>[batch, seq, intermediate]</c> of x's dtype.</param>
+    /// <returns><c>[batch, seq, intermediate]</c> in x's dtype.</returns>
+    /// <exception cref="DeviceException">Inputs on different devices, or a disposed device.</exception>
+    /// <exception cref="ShapeMismatchException">Shapes outside the contract.</exception>
+    /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or weights of another dtype.</exception>
+    /// <exception cref="NonContiguousTensorException">A strided input.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An undefined <see cref="Activation"/> value.</exception>
+    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu, Tensor? output = null)
+    {
+        var (batch, seq, hidden, intermediate) = ValidateGatedMlp(x, gateWeight, upWeight, activation);
+        if (output is not null)
+        {
+            Check.SameDevice(output, nameof(output), x, nameof(x));
+            Check.SameDType(output, nameof(output), x, nameof(x));
+            Check.Shape(output.Shape.SequenceEqual([batch, seq, intermediate]), nameof(output), $"[{batch}, {seq}, {intermediate}]", output);
+            Check.Contiguous(output, nameof(output));
+        }
+        output ??= Tensor.Empty([batch, seq, intermediate], x.DType, x.Device);
+        int m = checked(batch * seq);
+        if (m == 0 || intermediate == 0)
+            return output;
+
+        var shape = new GatedMlpShape
+        {
+            M = m, N = intermediate, K = hidden,
+            KTiles = (hidden + GatedMlpKernel.BlockK - 1) / GatedMlpKernel.BlockK,
+            MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM,
+            NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN,
+            KAligned = hidden % 8 == 0 ? 1 : 0,
+        };
+        Type activationType = GatedMlpKernel.ActivationTypes[(int)activation];
+        var device = x.Device;
+        if (x.DType == DType.Float32)
+        {
+            var launch = device.Launcher<GatedMlpLauncher>(GatedMlpKernel.Float32Variant(activationType));
+            launch(device.Accelerator.DefaultStream,
+                new KernelConfig(new Index2D((intermediate + 15) / 16, (m + 15) / 16), new Index2D(16, 16)),
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+        }
+        else
+        {
+            var launch = device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType));
+            launch(device.Accelerator.DefaultStream,
+                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpKernel.Threads),
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+        }
+        return output;
+    }
+
+    internal static (int Batch, int Seq, int Hidden, int Intermediate) ValidateGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation)
+    {
+        Check.NotNull(x, nameof(x));
+        Check.NotNull(gateWeight, nameof(gateWeight));
+        Check.NotNull(upWeight, nameof(upWeight));
+        if (!Enum.IsDefined(activation))
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"Argument 'activation': expected Silu, Gelu or GeluTanh, got {(int)activation}.");
+        Check.Live(x.Device, nameof(x));
+        Check.SameDevice(gateWeight, nameof(gateWeight), x, nameof(x));
+        Check.SameDevice(upWeight, nameof(upWeight), x, nameof(x));
+        Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
+        Check.SameDType(gateWeight, nameof(gateWeight), x, nameof(x));
+        Check.SameDType(upWeight, nameof(upWeight), x, nameof(x));
+        Check.Rank(x, nameof(x), 3, "[batch, seq, hidden]");
+        int hidden = x.Shape[2];
+        Check.Shape(hidden > 0, nameof(x), "hidden (dimension 2) > 0", x);
+        Check.Rank(gateWeight, nameof(gateWeight), 2, "[intermediate, hidden]");
+        Check.Dim(gateWeight, nameof(gateWeight), 1, hidden, "hidden, from x");
+        Check.Shape(upWeight.Shape.SequenceEqual(gateWeight.Shape), nameof(upWeight), $"the shape of 'gateWeight' {gateWeight.ShapeText}", upWeight);
+        Check.Contiguous(x, nameof(x));
+        Check.Contiguous(gateWeight, nameof(gateWeight));
+        Check.Contiguous(upWeight, nameof(upWeight));
+        return (x.Shape[0], x.Shape[1], hidden, gateWeight.Shape[0]);
+    }
+}

@@ -1,0 +1,61 @@
+namespace TritonOps;
+
+public static partial class Reference
+{
+    /// <summary>float64 <see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/>: row-major
+    /// <c>[batch·seq, intermediate]</c>, unrounded.</summary>
+    public static double[] FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu)
+    {
+        var (batch, seq, hidden, intermediate) = Ops.ValidateGatedMlp(x, gateWeight, upWeight, activation);
+        return FusedGatedMlp(ToDoubles(x), ToDoubles(gateWeight), ToDoubles(upWeight), batch * seq, hidden, intermediate, activation);
+    }
+
+    /// <summary>The same on host arrays: x <c>[m·hidden]</c>, weights <c>[intermediate·hidden]</c>.</summary>
+    public static double[] FusedGatedMlp(ReadOnlySpan<double> x, ReadOnlySpan<double> gate, ReadOnlySpan<double> up,
+        int m, int hidden, int intermediate, Activation activation)
+    {
+        var output = new double[(long)m * intermediate];
+        for (int row = 0; row < m; row++)
+        {
+            var xr = x.Slice(row * hidden, hidden);
+            for (int n = 0; n < intermediate; n++)
+            {
+                double g = 0, u = 0;
+                var gr = gate.Slice(n * hidden, hidden);
+                var ur = up.Slice(n * hidden, hidden);
+                for (int k = 0; k < hidden; k++)
+                {
+                    g += xr[k] * gr[k];
+                    u += xr[k] * ur[k];
+                }
+                output[(long)row * intermediate + n] = Activate(g, activation) * u;
+            }
+        }
+        return output;
+    }
+
+    /// <summary>The activations in float64.</summary>
+    public static double Activate(double x, Activation activation) => activation switch
+    {
+        Activation.Silu => x / (1 + Math.Exp(-x)),
+        Activation.Gelu => 0.5 * x * (1 + Erf(x / Math.Sqrt(2))),
+        Activation.GeluTanh => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation)),
+    };
+
+    /// <summary>erf to ~1e-15: erf(x) = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), all terms
+    /// positive (no cancellation); ±1 beyond |x| = 6, where erfc < 3e-17.</summary>
+    public static double Erf(double x)
+    {
+        double z = Math.Abs(x);
+        if (z > 6)
+            return Math.Sign(x);
+        double term = z, sum = z;
+        for (int n = 1; n < 200 && term > 1e-17 * sum; n++)
+        {
+            term *= 2 * z * z / (2 * n + 1);
+            sum += term;
+        }
+        return Math.Sign(x) * 2 / Math.Sqrt(Math.PI) * Math.Exp(-z * z) * sum;
+    }
+}
