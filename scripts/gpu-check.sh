@@ -2,6 +2,8 @@
 # One device call: the whole test suite on CUDA, a resource/SASS report of every kernel, the benchmark.
 # Run on the GPU machine after ../shared/gpu/pack (see README); writes logs under ${OUT:-/tmp/out}.
 #   bash scripts/gpu-check.sh [tests|ptx|bench]...   (default: all three)
+# TESTS_FILTER narrows the test step (e.g. the CUDA fixtures only: "FullyQualifiedName~Cuda|FullyQualifiedName~PtxCodegen").
+# BENCH_OP narrows the benchmark to ops whose name contains it.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out/ptx"
 steps=${*:-tests ptx bench}
@@ -10,7 +12,7 @@ for step in $steps; do
   case $step in
     tests)
       # The codegen tests also write each kernel's PTX for the ptx step.
-      TRITONOPS_DUMP_PTX="$out/ptx" bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll 2>&1 | tee "$out/tests.log" | grep -E "^failed|passed|failed:|succeeded:|skipped:|total:" ;;
+      TRITONOPS_DUMP_PTX="$out/ptx" bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll ${TESTS_FILTER:+--filter "$TESTS_FILTER"} 2>&1 | tee "$out/tests.log" | grep -E "^failed|passed|failed:|succeeded:|skipped:|total:" ;;
     ptx)
       : > "$out/ptx.txt"
       for f in "$out"/ptx/*.ptx; do
@@ -22,6 +24,6 @@ for step in $steps; do
       done
       cat "$out/ptx.txt"; tar czf "$out/ptx.tgz" -C "$out" ptx && rm -rf "$out/ptx" ;;
     bench)
-      bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --json "$out/bench.json" 2>&1 | tee "$out/bench.log" ;;
+      bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --json "$out/bench.json" ${BENCH_OP:+--op "$BENCH_OP"} 2>&1 | tee "$out/bench.log" ;;
   esac
 done
