@@ -1,4 +1,5 @@
 using System.Reflection;
+using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.GatedMlp;
 using TritonOps.Kernels.RmsNormRope;
 
@@ -8,5 +9,8 @@ namespace TritonOps.Kernels;
 /// PTX for sm_90 on a machine without a GPU.</summary>
 public static class KernelCatalog
 {
-    public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants().Concat(GatedMlpKernel.AllVariants());
+    public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
+        .Concat(GatedMlpKernel.AllVariants())
+        .Concat(Fp8QuantizeKernels.AllVariants())
+        .Concat(Fp8GemmKernel.AllVariants());
 }

@@ -36,6 +36,45 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
         return m[row * 16 + col] | ((uint)m[row * 16 + col + 1] << 16);
     }
 
+    /// <summary>a: A [16 × 32] e4m3 codes row-major; b: B stored [n = 8][k = 32]; d: C in, D out.</summary>
+    public static void OneMmaE4M3(ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d)
+    {
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        var words = a.Cast<uint>();
+        var bWords = b.Cast<uint>();
+        var fragment = new FragA { R0 = words[g * 8 + t], R1 = words[(g + 8) * 8 + t], R2 = words[g * 8 + 4 + t], R3 = words[(g + 8) * 8 + 4 + t] };
+        var dd = d.Cast<float>();
+        var c = new Acc4 { C0 = dd[g * 8 + 2 * t], C1 = dd[g * 8 + 2 * t + 1], C2 = dd[(g + 8) * 8 + 2 * t], C3 = dd[(g + 8) * 8 + 2 * t + 1] };
+        c = PtxMma.MmaM16N8K32E4M3(c, fragment, bWords[g * 8 + t], bWords[g * 8 + 4 + t]);
+        dd[g * 8 + 2 * t] = c.C0;
+        dd[g * 8 + 2 * t + 1] = c.C1;
+        dd[(g + 8) * 8 + 2 * t] = c.C2;
+        dd[(g + 8) * 8 + 2 * t + 1] = c.C3;
+    }
+
+    [Test]
+    public void MmaM16N8K32E4M3_MatchesFloat64Product()
+    {
+        float[] aValues = Inputs.Normal(16 * 32, 4, 8), bValues = Inputs.Normal(8 * 32, 5, 8), cValues = Inputs.Normal(16 * 8, 6);
+        using var a = Tensor.FromArray(aValues, [16, 32], DType.Float8E4M3, Device);
+        using var b = Tensor.FromArray(bValues, [8, 32], DType.Float8E4M3, Device);
+        using var d = Tensor.FromArray(cValues, [16, 8], DType.Float32, Device);
+        Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMmaE4M3))!)(
+            Device.Accelerator.DefaultStream, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
+
+        float[] aq = a.ToFloatArray(), bq = b.ToFloatArray();
+        double[] expected = new double[16 * 8];
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++)
+            {
+                double sum = cValues[i * 8 + j];
+                for (int k = 0; k < 32; k++)
+                    sum += (double)aq[i * 32 + k] * bq[j * 32 + k];
+                expected[i * 8 + j] = sum;
+            }
+        Compare.AllClose(d.ToFloatArray(), expected, new Tolerance(1e-4, 1e-5));
+    }
+
     [TestCase(DType.Float16)]
     [TestCase(DType.BFloat16)]
     public void MmaM16N8K16_MatchesFloat64Product(DType dtype)

@@ -48,7 +48,11 @@ public class PtxCodegenTests
         if (Describe(kernel).Contains("BFloat16") && Describe(kernel).Contains("PackedRun"))
             ptx.Should().Contain("cvt.rn.bf16x2.f32");
         if (Describe(kernel).Contains("Float16Element") && !Describe(kernel).Contains("BFloat16"))
-            ptx.Should().Contain("cvt.f32.f16");
+            ptx.Should().MatchRegex(@"cvt\.(f32\.f16|rn\.f16\.f32)", "float16 converts with the hardware cvt");
+        if (Describe(kernel).Contains("GatedMlpKernel.Run<"))
+            ptx.Should().Contain("mma.sync.aligned.m16n8k16.row.col.f32");
+        if (Describe(kernel).Contains("Fp8GemmKernel"))
+            ptx.Should().Contain("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32");
     }
 
     [Test]

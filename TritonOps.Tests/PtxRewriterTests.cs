@@ -85,7 +85,7 @@ public class PtxRewriterTests
         {
             var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
             string rewritten = CudaKernelLoader.Rewrite(compiled.PTXAssembly, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute)));
-            rewritten.Should().NotContain(".local", $"{kernel.DeclaringType!.Name}<{kernel.GetGenericArguments()[0]}> must keep every value in registers");
+            rewritten.Should().NotContain(".local", $"{kernel.DeclaringType!.Name}.{kernel.Name}<{string.Join(",", kernel.GetGenericArguments().Select(t => t.Name))}> must keep every value in registers");
             rewritten.Should().Contain(".target sm_90a");
         }
     }

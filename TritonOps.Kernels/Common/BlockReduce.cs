@@ -37,4 +37,27 @@ public static class BlockReduce
         Group.Barrier();
         return scratch[32];
     }
+
+    /// <summary>Max over the group of non-negative floats by bit pattern (NaN wins); every thread gets it.</summary>
+    public static float Max(float value, ArrayView<float> scratch)
+    {
+        int warps = (Group.Dimension.Size + 31) / 32;
+        for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
+            value = MaxBits(value, Warp.ShuffleXor(value, laneMask));
+        if (Warp.LaneIdx == 0)
+            scratch[Warp.WarpIdx] = value;
+        Group.Barrier();
+        if (Warp.WarpIdx == 0)
+        {
+            float partial = Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f;
+            for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
+                partial = MaxBits(partial, Warp.ShuffleXor(partial, laneMask));
+            if (Warp.LaneIdx == 0)
+                scratch[32] = partial;
+        }
+        Group.Barrier();
+        return scratch[32];
+    }
+
+    private static float MaxBits(float a, float b) => Interop.FloatAsInt(a) >= Interop.FloatAsInt(b) ? a : b;
 }

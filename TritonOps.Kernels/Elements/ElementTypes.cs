@@ -26,10 +26,13 @@ public interface IElementType
     static abstract Vec4U Pack(in Vec8F values);
 }
 
-/// <summary>A 16-bit dtype the tensor cores multiply (<c>mma … .f16</c> or <c>.bf16</c>).</summary>
+/// <summary>A dtype the tensor cores multiply: <c>mma … .f16</c>, <c>.bf16</c> (16-bit, m16n8k16) or
+/// <c>.e4m3</c> (8-bit, m16n8k32).</summary>
 public interface IMmaElement : IElementType
 {
     static abstract bool IsBFloat16 { get; }
+
+    static abstract int BitsPerElement { get; }
 }
 
 /// <summary>float32: four to a pack.</summary>
@@ -57,6 +60,8 @@ public struct Float32Element : IElementType
 public struct Float16Element : IMmaElement
 {
     public static bool IsBFloat16 => false;
+
+    public static int BitsPerElement => 16;
 
     public static int PackWidth => 8;
 
@@ -92,6 +97,8 @@ public struct BFloat16Element : IMmaElement
 {
     public static bool IsBFloat16 => true;
 
+    public static int BitsPerElement => 16;
+
     public static int PackWidth => 8;
 
     public static uint LoadBits(ArrayView<byte> data, long index) => data.Cast<ushort>()[index];
@@ -113,4 +120,34 @@ public struct BFloat16Element : IMmaElement
     public static Vec4U Pack(in Vec8F v) => new(
         PtxConvert.FloatsToBFloat16x2(v.E0, v.E1), PtxConvert.FloatsToBFloat16x2(v.E2, v.E3),
         PtxConvert.FloatsToBFloat16x2(v.E4, v.E5), PtxConvert.FloatsToBFloat16x2(v.E6, v.E7));
+}
+
+/// <summary>OCP FP8 E4M3 codes: sixteen to a pack; the tensor cores take them as <c>.e4m3</c>.
+/// Only the raw-bit members are used by kernels (GEMM tiles); widening decodes exactly.</summary>
+public struct Float8E4M3Element : IMmaElement
+{
+    public static bool IsBFloat16 => false;
+
+    public static int BitsPerElement => 8;
+
+    public static int PackWidth => 16;
+
+    public static uint LoadBits(ArrayView<byte> data, long index) => data[index];
+
+    public static void StoreBits(ArrayView<byte> data, long index, uint bits) => data[index] = (byte)bits;
+
+    public static float Widen(uint bits) => E4M3.Decode(bits);
+
+    public static uint Narrow(float value) => E4M3.Encode(value);
+
+    /// <summary>Only the first eight codes fit a <see cref="Vec8F"/>; FP8 kernels work on raw words.</summary>
+    public static Vec8F Unpack(Vec4U p) => new()
+    {
+        E0 = E4M3.Decode(p.X & 0xFF), E1 = E4M3.Decode((p.X >> 8) & 0xFF), E2 = E4M3.Decode((p.X >> 16) & 0xFF), E3 = E4M3.Decode(p.X >> 24),
+        E4 = E4M3.Decode(p.Y & 0xFF), E5 = E4M3.Decode((p.Y >> 8) & 0xFF), E6 = E4M3.Decode((p.Y >> 16) & 0xFF), E7 = E4M3.Decode(p.Y >> 24),
+    };
+
+    public static Vec4U Pack(in Vec8F v) => new(
+        E4M3.Encode(v.E0) | ((uint)E4M3.Encode(v.E1) << 8) | ((uint)E4M3.Encode(v.E2) << 16) | ((uint)E4M3.Encode(v.E3) << 24),
+        E4M3.Encode(v.E4) | ((uint)E4M3.Encode(v.E5) << 8) | ((uint)E4M3.Encode(v.E6) << 16) | ((uint)E4M3.Encode(v.E7) << 24), 0, 0);
 }

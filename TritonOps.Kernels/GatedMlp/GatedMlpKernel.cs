@@ -1,6 +1,7 @@
 using System.Reflection;
 using ILGPU;
 using TritonOps.Kernels.Activations;
+using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
@@ -19,26 +20,19 @@ public struct GatedMlpShape
     public int KAligned;
 }
 
-/// <summary>Sixteen m16n8 accumulator tiles: a warp's 32×32 share of gate (G) or up (U); Tij = rows 16i, cols 8j.</summary>
-public struct WarpAcc
-{
-    public Acc4 T00, T01, T02, T03, T10, T11, T12, T13;
-}
-
 /// <summary>
 /// out = act(x · gateᵀ) ⊙ (x · upᵀ) on tensor cores, both products from the same x tile, the
 /// activation and product in the epilogue; neither product touches device memory.
 /// Block: 256 threads, a 128 (M) × 64 (N) output tile; warp w covers rows 32·(w/2), cols 32·(w%2).
 /// K advances 32 at a time through two shared-memory stages: while the tensor cores work on one
-/// stage the next tile's loads are in flight in registers. Shared rows are 16 data words + 4 pad
-/// words, so the eight rows a fragment load touches fall in distinct banks. Blocks are ordered in
-/// groups of <see cref="GroupM"/> M-tiles so concurrently running blocks share x and weight tiles in L2.
+/// stage the next tile's loads are in flight in registers. Tile layout and block order:
+/// <see cref="MmaTiles"/>.
 /// Tails (M, N, K not multiples of the tile) are zero-filled on load and masked on store.
 /// </summary>
 public static class GatedMlpKernel
 {
     public const int BlockM = 128, BlockN = 64, BlockK = 32, Threads = 256, GroupM = 16;
-    private const int RowWords = 20;
+    private const int RowWords = MmaTiles.RowWords;
     private const int AStage = BlockM * RowWords, BStage = BlockN * RowWords;
 
     [GlobalMemoryOnly]
@@ -51,27 +45,21 @@ public static class GatedMlpKernel
         var sG = SharedMemory.Allocate<uint>(2 * BStage);
         var sU = SharedMemory.Allocate<uint>(2 * BStage);
 
-        // Grouped block order: GroupM M-tiles × all N-tiles per group.
-        int block = Grid.IdxX;
-        int perGroup = GroupM * s.NTiles;
-        int firstM = block / perGroup * GroupM;
-        int groupRows = Math.Min(GroupM, s.MTiles - firstM);
-        int inGroup = block - block / perGroup * perGroup;
-        int m0 = (firstM + inGroup % groupRows) * BlockM;
-        int n0 = inGroup / groupRows * BlockN;
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockN);
 
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
         int g = lane >> 2, t = lane & 3;
         int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
 
         // This thread's load chunks (8 elements each): A rows tid/4 and tid/4 + 64, weight row tid/4.
-        int chunkRow = tid >> 2, chunkK = (tid & 3) * 8;
+        int chunkRow = tid >> 2, chunk = tid & 3, chunkK = chunk * 8;
+        bool aligned = s.KAligned != 0;
 
-        Vec4U a0 = LoadChunk<TElement>(x, m0 + chunkRow, chunkK, s.M, s);
-        Vec4U a1 = LoadChunk<TElement>(x, m0 + chunkRow + 64, chunkK, s.M, s);
-        Vec4U wg = LoadChunk<TElement>(gate, n0 + chunkRow, chunkK, s.N, s);
-        Vec4U wu = LoadChunk<TElement>(up, n0 + chunkRow, chunkK, s.N, s);
-        StoreChunks(sA, sG, sU, 0, chunkRow, chunkK, a0, a1, wg, wu);
+        Vec4U a0 = MmaTiles.LoadChunk<TElement>(x, m0 + chunkRow, chunkK, s.M, s.K, aligned);
+        Vec4U a1 = MmaTiles.LoadChunk<TElement>(x, m0 + chunkRow + 64, chunkK, s.M, s.K, aligned);
+        Vec4U wg = MmaTiles.LoadChunk<TElement>(gate, n0 + chunkRow, chunkK, s.N, s.K, aligned);
+        Vec4U wu = MmaTiles.LoadChunk<TElement>(up, n0 + chunkRow, chunkK, s.N, s.K, aligned);
+        StoreChunks(sA, sG, sU, 0, chunkRow, chunk, a0, a1, wg, wu);
         Group.Barrier();
 
         WarpAcc accG = default, accU = default;
@@ -82,21 +70,21 @@ public static class GatedMlpKernel
             if (more)
             {
                 int k = (kt + 1) * BlockK + chunkK;
-                a0 = LoadChunk<TElement>(x, m0 + chunkRow, k, s.M, s);
-                a1 = LoadChunk<TElement>(x, m0 + chunkRow + 64, k, s.M, s);
-                wg = LoadChunk<TElement>(gate, n0 + chunkRow, k, s.N, s);
-                wu = LoadChunk<TElement>(up, n0 + chunkRow, k, s.N, s);
+                a0 = MmaTiles.LoadChunk<TElement>(x, m0 + chunkRow, k, s.M, s.K, aligned);
+                a1 = MmaTiles.LoadChunk<TElement>(x, m0 + chunkRow + 64, k, s.M, s.K, aligned);
+                wg = MmaTiles.LoadChunk<TElement>(gate, n0 + chunkRow, k, s.N, s.K, aligned);
+                wu = MmaTiles.LoadChunk<TElement>(up, n0 + chunkRow, k, s.N, s.K, aligned);
             }
             for (int half = 0; half < 2; half++)
             {
-                int aBase = stage * AStage + (warpRow + g) * RowWords + half * 8 + t;
-                int bBase = stage * BStage + (warpCol + g) * RowWords + half * 8 + t;
-                FragA f0 = LoadFragA(sA, aBase), f1 = LoadFragA(sA, aBase + 16 * RowWords);
+                int aBase = stage * AStage + MmaTiles.Word(warpRow + g, half * 8 + t);
+                int bBase = stage * BStage + MmaTiles.Word(warpCol + g, half * 8 + t);
+                FragA f0 = MmaTiles.LoadFragA(sA, aBase), f1 = MmaTiles.LoadFragA(sA, aBase + 16 * RowWords);
                 accG = Step<TElement>(accG, f0, f1, sG, bBase);
                 accU = Step<TElement>(accU, f0, f1, sU, bBase);
             }
             if (more)
-                StoreChunks(sA, sG, sU, stage ^ 1, chunkRow, chunkK, a0, a1, wg, wu);
+                StoreChunks(sA, sG, sU, stage ^ 1, chunkRow, chunk, a0, a1, wg, wu);
             Group.Barrier();
         }
 
@@ -130,41 +118,13 @@ public static class GatedMlpKernel
         return acc;
     }
 
-    private static FragA LoadFragA(ArrayView<uint> sA, int at) => new()
-    {
-        R0 = sA[at], R1 = sA[at + 8 * RowWords], R2 = sA[at + 4], R3 = sA[at + 8 * RowWords + 4],
-    };
-
     private static void StoreChunks(ArrayView<uint> sA, ArrayView<uint> sG, ArrayView<uint> sU, int stage,
-        int chunkRow, int chunkK, Vec4U a0, Vec4U a1, Vec4U wg, Vec4U wu)
+        int chunkRow, int chunk, Vec4U a0, Vec4U a1, Vec4U wg, Vec4U wu)
     {
-        int word = chunkRow * RowWords + chunkK / 2;
-        sA.Cast<Vec4U>()[(stage * AStage + word) / 4] = a0;
-        sA.Cast<Vec4U>()[(stage * AStage + word + 64 * RowWords) / 4] = a1;
-        sG.Cast<Vec4U>()[(stage * BStage + word) / 4] = wg;
-        sU.Cast<Vec4U>()[(stage * BStage + word) / 4] = wu;
-    }
-
-    /// <summary>Elements [k, k+8) of row <paramref name="row"/> of a [rows, K] matrix; zeros past its edges.</summary>
-    private static Vec4U LoadChunk<TElement>(ArrayView<byte> matrix, int row, int k, int rows, in GatedMlpShape s)
-        where TElement : struct, IMmaElement
-    {
-        if (row >= rows || k >= s.K)
-            return default;
-        long start = (long)row * s.K + k;
-        if (s.KAligned != 0 && k + 8 <= s.K)
-            return matrix.Cast<Vec4U>()[start / 8];
-        return new Vec4U(
-            Pair<TElement>(matrix, start, k, s.K), Pair<TElement>(matrix, start + 2, k + 2, s.K),
-            Pair<TElement>(matrix, start + 4, k + 4, s.K), Pair<TElement>(matrix, start + 6, k + 6, s.K));
-    }
-
-    private static uint Pair<TElement>(ArrayView<byte> matrix, long index, int k, int kEnd)
-        where TElement : struct, IMmaElement
-    {
-        uint lo = k < kEnd ? TElement.LoadBits(matrix, index) : 0u;
-        uint hi = k + 1 < kEnd ? TElement.LoadBits(matrix, index + 1) : 0u;
-        return lo | (hi << 16);
+        MmaTiles.StoreChunk(sA, stage * AStage, chunkRow, chunk, a0);
+        MmaTiles.StoreChunk(sA, stage * AStage, chunkRow + 64, chunk, a1);
+        MmaTiles.StoreChunk(sG, stage * BStage, chunkRow, chunk, wg);
+        MmaTiles.StoreChunk(sU, stage * BStage, chunkRow, chunk, wu);
     }
 
     /// <summary>act(gate) · up for the accumulator tile at (row, col), masked to the matrix.</summary>

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.Ptx;
 
@@ -9,6 +10,12 @@ namespace TritonOps.Kernels.Ptx;
 public struct Acc4
 {
     public float C0, C1, C2, C3;
+}
+
+/// <summary>Eight m16n8 accumulator tiles: one warp's 32 × 32 share of an output; Tij = rows 16i, cols 8j.</summary>
+public struct WarpAcc
+{
+    public Acc4 T00, T01, T02, T03, T10, T11, T12, T13;
 }
 
 /// <summary>One lane's A fragment of a 16×16 (row-major) operand: four words of two 16-bit
@@ -64,6 +71,44 @@ public static class PtxMma
             {
                 float aTop = TElement.Widen((top >> shift) & 0xFFFFu), aBottom = TElement.Widen((bottom >> shift) & 0xFFFFu);
                 float bLeft = TElement.Widen((left >> shift) & 0xFFFFu), bRight = TElement.Widen((right >> shift) & 0xFFFFu);
+                c.C0 += aTop * bLeft;
+                c.C1 += aTop * bRight;
+                c.C2 += aBottom * bLeft;
+                c.C3 += aBottom * bRight;
+            }
+        }
+        return c;
+    }
+
+    /// <summary>
+    /// <c>mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {d}, {a}, {b}, {c}</c> (sm_89+; the
+    /// loader assembles it for sm_90a): the 8-bit layout is the 16-bit one with four elements per
+    /// word: A word (row g or g+8) holds k = 4t…4t+3 (R0, R1) or 16+4t… (R2, R3); b0 holds k = 4t…
+    /// of column g, b1 k = 16+4t…. Emulated off CUDA with warp shuffles over the same layout.
+    /// </summary>
+    public static Acc4 MmaM16N8K32E4M3(Acc4 c, FragA a, uint b0, uint b1)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
+            Input<uint> a0 = a.R0, a1 = a.R1, a2 = a.R2, a3 = a.R3, x0 = b0, x1 = b1;
+            CudaAsm.EmitRef("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
+            return new Acc4 { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
+        }
+        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        for (int w = 0; w < 8; w++)
+        {
+            int pair = w & 3;
+            uint top = Warp.Shuffle(w < 4 ? a.R0 : a.R2, 4 * g + pair);
+            uint bottom = Warp.Shuffle(w < 4 ? a.R1 : a.R3, 4 * g + pair);
+            uint bWord = w < 4 ? b0 : b1;
+            uint left = Warp.Shuffle(bWord, 4 * (2 * t) + pair);
+            uint right = Warp.Shuffle(bWord, 4 * (2 * t + 1) + pair);
+            for (int shift = 0; shift < 32; shift += 8)
+            {
+                float aTop = E4M3.Decode((top >> shift) & 0xFFu), aBottom = E4M3.Decode((bottom >> shift) & 0xFFu);
+                float bLeft = E4M3.Decode((left >> shift) & 0xFFu), bRight = E4M3.Decode((right >> shift) & 0xFFu);
                 c.C0 += aTop * bLeft;
                 c.C1 += aTop * bRight;
                 c.C2 += aBottom * bLeft;

@@ -139,6 +139,11 @@ public sealed class Tensor : IDisposable
         return new Tensor(_storage, DType, dims, RowMajorStrides(dims), Offset);
     }
 
+    /// <summary>A dense view of <paramref name="shape"/> starting <paramref name="elementOffset"/> elements into
+    /// this tensor's buffer (library-internal: scratch slots next to a result).</summary>
+    internal Tensor DenseView(long elementOffset, int[] shape) =>
+        new(_storage, DType, shape, RowMajorStrides(shape), Offset + elementOffset);
+
     /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped; shares memory.</summary>
     public Tensor Transpose(int dim0, int dim1)
     {

@@ -17,8 +17,8 @@ public sealed class FusedGatedMlp : IDisposable
         Intermediate = intermediate;
         Activation = activation;
         var random = new Random(seed);
-        GateWeight = Tensor.FromArray(LinearInit(random, intermediate, hidden), [intermediate, hidden], dtype, device);
-        UpWeight = Tensor.FromArray(LinearInit(random, intermediate, hidden), [intermediate, hidden], dtype, device);
+        GateWeight = Tensor.FromArray(Init.Linear(random, (long)intermediate * hidden, hidden), [intermediate, hidden], dtype, device);
+        UpWeight = Tensor.FromArray(Init.Linear(random, (long)intermediate * hidden, hidden), [intermediate, hidden], dtype, device);
     }
 
     /// <summary>With the activation by its original name ("silu", "gelu", "gelu_tanh").</summary>
@@ -54,15 +54,5 @@ public sealed class FusedGatedMlp : IDisposable
     {
         GateWeight.Dispose();
         UpWeight.Dispose();
-    }
-
-    /// <summary>nn.Linear's default: uniform in [−1/√fan_in, 1/√fan_in).</summary>
-    internal static float[] LinearInit(Random random, int outFeatures, int inFeatures)
-    {
-        double bound = 1.0 / Math.Sqrt(inFeatures);
-        var values = new float[(long)outFeatures * inFeatures];
-        for (long i = 0; i < values.LongLength; i++)
-            values[i] = (float)((random.NextDouble() * 2 - 1) * bound);
-        return values;
     }
 }

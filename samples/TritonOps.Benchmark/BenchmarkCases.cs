@@ -12,6 +12,9 @@ public static class BenchmarkCases
 {
     public static IEnumerable<IBenchmarkCase> All()
     {
+        yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16);
+        yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16);
+        yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);

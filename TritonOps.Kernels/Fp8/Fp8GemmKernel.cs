@@ -1,0 +1,161 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Fp8;
+
+/// <summary>Sizes of one FP8 GEMM: a [M, K] codes, b stored [N, K] (K-contiguous), out [M, N].</summary>
+public struct Fp8GemmShape
+{
+    public int M, N, K;
+    public int KTiles, MTiles, NTiles;
+    /// <summary>K % 16 == 0: rows start on 16-byte boundaries.</summary>
+    public int KAligned;
+    /// <summary>0 for one scale for all of a (or b), 1 for one per row of a (per column of the output for b).</summary>
+    public int AScaleStride, BScaleStride;
+    public int HasBias;
+}
+
+/// <summary>
+/// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias), float32 accumulation on FP8 tensor cores
+/// (<c>mma.sync.m16n8k32 … e4m3</c>), written once in the output dtype.
+/// Block: 256 threads, a 128 × 128 output tile; warp w covers rows 32·(w/2), cols 64·(w%2).
+/// K advances 64 codes at a time through two shared-memory stages (tile layout and block order:
+/// <see cref="MmaTiles"/>); tails are zero-filled on load and masked on store.
+/// </summary>
+public static class Fp8GemmKernel
+{
+    public const int BlockM = 128, BlockN = 128, BlockK = 64, Threads = 256, GroupM = 16;
+    private const int RowWords = MmaTiles.RowWords;
+    private const int Stage = 128 * RowWords;
+
+    [GlobalMemoryOnly]
+    public static void Run<TOut>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+        ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s)
+        where TOut : struct, IElementType
+    {
+        var sA = SharedMemory.Allocate<uint>(2 * Stage);
+        var sB = SharedMemory.Allocate<uint>(2 * Stage);
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockN);
+
+        int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
+        int g = lane >> 2, t = lane & 3;
+        int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 64;
+        int chunkRow = tid >> 2, chunk = tid & 3, chunkK = chunk * 16;
+        bool aligned = s.KAligned != 0;
+
+        Vec4U a0 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow, chunkK, s.M, s.K, aligned);
+        Vec4U a1 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow + 64, chunkK, s.M, s.K, aligned);
+        Vec4U b0 = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + chunkRow, chunkK, s.N, s.K, aligned);
+        Vec4U b1 = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + chunkRow + 64, chunkK, s.N, s.K, aligned);
+        StoreChunks(sA, sB, 0, chunkRow, chunk, a0, a1, b0, b1);
+        Group.Barrier();
+
+        WarpAcc left = default, right = default;
+        for (int kt = 0; kt < s.KTiles; kt++)
+        {
+            int stage = kt & 1;
+            bool more = kt + 1 < s.KTiles;
+            if (more)
+            {
+                int k = (kt + 1) * BlockK + chunkK;
+                a0 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow, k, s.M, s.K, aligned);
+                a1 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow + 64, k, s.M, s.K, aligned);
+                b0 = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + chunkRow, k, s.N, s.K, aligned);
+                b1 = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + chunkRow + 64, k, s.N, s.K, aligned);
+            }
+            for (int half = 0; half < 2; half++)
+            {
+                int aBase = stage * Stage + MmaTiles.Word(warpRow + g, half * 8 + t);
+                int bBase = stage * Stage + MmaTiles.Word(warpCol + g, half * 8 + t);
+                FragA f0 = MmaTiles.LoadFragA(sA, aBase), f1 = MmaTiles.LoadFragA(sA, aBase + 16 * RowWords);
+                left = Step(left, f0, f1, sB, bBase);
+                right = Step(right, f0, f1, sB, bBase + 32 * RowWords);
+            }
+            if (more)
+                StoreChunks(sA, sB, stage ^ 1, chunkRow, chunk, a0, a1, b0, b1);
+            Group.Barrier();
+        }
+
+        int row = m0 + warpRow + g, col = n0 + warpCol + 2 * t;
+        Store<TOut>(output, left.T00, row, col, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T01, row, col + 8, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T02, row, col + 16, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T03, row, col + 24, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T10, row + 16, col, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T11, row + 16, col + 8, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T12, row + 16, col + 16, aScale, bScale, bias, s);
+        Store<TOut>(output, left.T13, row + 16, col + 24, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T00, row, col + 32, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T01, row, col + 40, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T02, row, col + 48, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T03, row, col + 56, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T10, row + 16, col + 32, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T11, row + 16, col + 40, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T12, row + 16, col + 48, aScale, bScale, bias, s);
+        Store<TOut>(output, right.T13, row + 16, col + 56, aScale, bScale, bias, s);
+    }
+
+    /// <summary>One k32 step of a warp's 32 × 32 quarter: two A fragments against four B fragments.</summary>
+    private static WarpAcc Step(WarpAcc acc, FragA f0, FragA f1, ArrayView<uint> sB, int bBase)
+    {
+        uint b00 = sB[bBase], b01 = sB[bBase + 4];
+        uint b10 = sB[bBase + 8 * RowWords], b11 = sB[bBase + 8 * RowWords + 4];
+        uint b20 = sB[bBase + 16 * RowWords], b21 = sB[bBase + 16 * RowWords + 4];
+        uint b30 = sB[bBase + 24 * RowWords], b31 = sB[bBase + 24 * RowWords + 4];
+        acc.T00 = PtxMma.MmaM16N8K32E4M3(acc.T00, f0, b00, b01);
+        acc.T01 = PtxMma.MmaM16N8K32E4M3(acc.T01, f0, b10, b11);
+        acc.T02 = PtxMma.MmaM16N8K32E4M3(acc.T02, f0, b20, b21);
+        acc.T03 = PtxMma.MmaM16N8K32E4M3(acc.T03, f0, b30, b31);
+        acc.T10 = PtxMma.MmaM16N8K32E4M3(acc.T10, f1, b00, b01);
+        acc.T11 = PtxMma.MmaM16N8K32E4M3(acc.T11, f1, b10, b11);
+        acc.T12 = PtxMma.MmaM16N8K32E4M3(acc.T12, f1, b20, b21);
+        acc.T13 = PtxMma.MmaM16N8K32E4M3(acc.T13, f1, b30, b31);
+        return acc;
+    }
+
+    private static void StoreChunks(ArrayView<uint> sA, ArrayView<uint> sB, int stage, int chunkRow, int chunk,
+        Vec4U a0, Vec4U a1, Vec4U b0, Vec4U b1)
+    {
+        MmaTiles.StoreChunk(sA, stage * Stage, chunkRow, chunk, a0);
+        MmaTiles.StoreChunk(sA, stage * Stage, chunkRow + 64, chunk, a1);
+        MmaTiles.StoreChunk(sB, stage * Stage, chunkRow, chunk, b0);
+        MmaTiles.StoreChunk(sB, stage * Stage, chunkRow + 64, chunk, b1);
+    }
+
+    private static void Store<TOut>(ArrayView<byte> output, Acc4 acc, int row, int col,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
+        where TOut : struct, IElementType
+    {
+        if (col >= s.N)
+            return;
+        bool second = col + 1 < s.N;
+        float b0 = bScale[col * s.BScaleStride], b1 = second ? bScale[(col + 1) * s.BScaleStride] : 0f;
+        float bias0 = s.HasBias != 0 ? bias[col] : 0f, bias1 = s.HasBias != 0 && second ? bias[col + 1] : 0f;
+        if (row < s.M)
+        {
+            float sa = aScale[row * s.AScaleStride];
+            long at = (long)row * s.N + col;
+            TOut.StoreBits(output, at, TOut.Narrow(acc.C0 * sa * b0 + bias0));
+            if (second)
+                TOut.StoreBits(output, at + 1, TOut.Narrow(acc.C1 * sa * b1 + bias1));
+        }
+        if (row + 8 < s.M)
+        {
+            float sa = aScale[(row + 8) * s.AScaleStride];
+            long at = (long)(row + 8) * s.N + col;
+            TOut.StoreBits(output, at, TOut.Narrow(acc.C2 * sa * b0 + bias0));
+            if (second)
+                TOut.StoreBits(output, at + 1, TOut.Narrow(acc.C3 * sa * b1 + bias1));
+        }
+    }
+
+    public static readonly Type[] OutputElements = [typeof(Float16Element), typeof(BFloat16Element), typeof(Float32Element)];
+
+    public static MethodInfo Variant(Type output) => typeof(Fp8GemmKernel).GetMethod(nameof(Run))!.MakeGenericMethod(output);
+
+    public static IEnumerable<MethodInfo> AllVariants() => OutputElements.Select(Variant);
+}

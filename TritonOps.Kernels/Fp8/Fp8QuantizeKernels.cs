@@ -1,0 +1,211 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps.Kernels.Fp8;
+
+/// <summary>Where an element's scale lives: one for the tensor, one per row, or one per column.</summary>
+public enum ScaleIndex
+{
+    Tensor = 0,
+    Row = 1,
+    Column = 2,
+}
+
+/// <summary>Sizes of one quantize or dequantize launch over a dense [rows, cols] (or flat) tensor.</summary>
+public struct Fp8Shape
+{
+    public long Count;
+    public int Cols;
+    public ScaleIndex Scales;
+    /// <summary>1: the per-tensor scale is derived here from the device amax (amax / max, 1 when amax is 0).</summary>
+    public int ScaleFromAmax;
+}
+
+/// <summary>
+/// FP8 quantization: q = RNE_saturate(x · (1 / scale)), dequant x ≈ q · scale, all in float32.
+/// With a computed per-tensor scale, scale = amax / max(format) (1 when amax = 0) and the amax is
+/// reduced on the device: <see cref="AbsMax{TElement}"/> then <see cref="Quantize{TElement, TFormat}"/>,
+/// which walks the tensor in reverse block order so its first reads hit what the amax pass left in L2.
+/// </summary>
+public static class Fp8QuantizeKernels
+{
+    public const int Threads = 256;
+
+    /// <summary>max |x| into <paramref name="amaxBits"/>[0] (which must start at 0) as float bits: for
+    /// non-negative floats the bit patterns order like the values, so an integer atomic max works;
+    /// a NaN (bits above +Inf) wins, so a NaN input makes the scale NaN, as in PyTorch.</summary>
+    [GlobalMemoryOnly]
+    public static void AbsMax<TElement>(ArrayView<byte> x, ArrayView<uint> amaxBits, Fp8Shape shape)
+        where TElement : struct, IElementType
+    {
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        int width = TElement.PackWidth;
+        long packs = shape.Count / width;
+        float amax = 0f;
+        for (long p = Grid.GlobalIndex.X; p < packs; p += (long)Grid.DimX * Group.DimX)
+            amax = MaxBits(amax, AbsMaxOf(TElement.Unpack(x.Cast<Vec4U>()[p])));
+        for (long i = packs * width + Grid.GlobalIndex.X; i < shape.Count; i += (long)Grid.DimX * Group.DimX)
+            amax = MaxBits(amax, XAbs(TElement.Widen(TElement.LoadBits(x, i))));
+        float blockMax = BlockReduce.Max(amax, scratch);
+        if (Group.IdxX == 0)
+            Atomic.Max(ref amaxBits[0], Bits.Of(blockMax));
+    }
+
+    /// <summary>Elementwise quantization, eight elements a thread (one or two 16-byte packs in, eight codes out).</summary>
+    [GlobalMemoryOnly]
+    public static void Quantize<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amaxBits, Fp8Shape shape)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        // Reverse block order: the AbsMax pass ended at the tensor's tail, which is still in L2.
+        long thread = (long)(Grid.DimX - 1 - Grid.IdxX) * Group.DimX + Group.IdxX;
+        if (shape.ScaleFromAmax != 0 && thread == 0)
+            scales[0] = ScaleFromAmax<TFormat>(amaxBits[0]);
+        long first = thread * 8;
+        if (first >= shape.Count)
+            return;
+        if (first + 8 <= shape.Count && shape.Scales == ScaleIndex.Tensor)
+        {
+            float inverse = 1f / (shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[0]);
+            Vec8F v = LoadEight<TElement>(x, thread);
+            uint lo = Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse);
+            uint hi = Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse);
+            q.Cast<ulong>()[thread] = lo | ((ulong)hi << 32);
+            return;
+        }
+        for (long i = first; i < first + 8 && i < shape.Count; i++)
+        {
+            float scale = shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[ScaleSlot(i, shape)];
+            q[i] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, i)) * (1f / scale));
+        }
+    }
+
+    /// <summary>
+    /// Per-row quantization of a dense [rows, cols] tensor, one block per row: the row's amax (block
+    /// reduction), its scale written to scales[row], then the row quantized (its second read comes
+    /// from cache).
+    /// </summary>
+    [GlobalMemoryOnly]
+    public static void QuantizeRows<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        long rowStart = (long)Grid.IdxX * shape.Cols;
+        float amax = 0f;
+        for (int c = Group.IdxX; c < shape.Cols; c += Group.DimX)
+            amax = MaxBits(amax, XAbs(TElement.Widen(TElement.LoadBits(x, rowStart + c))));
+        float scale = ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(amax, scratch)));
+        if (Group.IdxX == 0)
+            scales[Grid.IdxX] = scale;
+        float inverse = 1f / scale;
+        for (int c = Group.IdxX; c < shape.Cols; c += Group.DimX)
+            q[rowStart + c] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, rowStart + c)) * inverse);
+    }
+
+    /// <summary>Per-column scales of a dense [rows, cols] tensor: thread per column, reads coalesced across the warp.</summary>
+    [GlobalMemoryOnly]
+    public static void ColumnScales<TElement, TFormat>(ArrayView<byte> x, ArrayView<float> scales, Fp8Shape shape)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        int c = Grid.GlobalIndex.X;
+        if (c >= shape.Cols)
+            return;
+        float amax = 0f;
+        for (long i = c; i < shape.Count; i += shape.Cols)
+            amax = MaxBits(amax, XAbs(TElement.Widen(TElement.LoadBits(x, i))));
+        scales[c] = ScaleFromAmax<TFormat>(Bits.Of(amax));
+    }
+
+    /// <summary>x = q · scale, rounded once into the output dtype.</summary>
+    [GlobalMemoryOnly]
+    public static void Dequantize<TFormat, TOut>(ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape)
+        where TFormat : struct, IFloat8Format
+        where TOut : struct, IElementType
+    {
+        long i = Grid.GlobalLinearIndex;
+        if (i < shape.Count)
+            TOut.StoreBits(output, i, TOut.Narrow(TFormat.Decode(q[i]) * scales[ScaleSlot(i, shape)]));
+    }
+
+    /// <summary>out[c, r] = in[r, c] for a [rows, cols] byte matrix, 32×32 tiles through shared memory.</summary>
+    [GlobalMemoryOnly]
+    public static void TransposeBytes(ArrayView<byte> input, ArrayView<byte> output, int rows, int cols)
+    {
+        var tile = SharedMemory.Allocate<byte>(32 * 33);
+        int c = Grid.IdxX * 32 + Group.IdxX;
+        for (int r = Grid.IdxY * 32 + Group.IdxY, j = Group.IdxY; j < 32; r += 8, j += 8)
+        {
+            if (r < rows && c < cols)
+                tile[j * 33 + Group.IdxX] = input[(long)r * cols + c];
+        }
+        Group.Barrier();
+        int outRow = Grid.IdxX * 32, outCol = Grid.IdxY * 32 + Group.IdxX;
+        for (int j = Group.IdxY; j < 32; j += 8)
+        {
+            if (outRow + j < cols && outCol < rows)
+                output[(long)(outRow + j) * rows + outCol] = tile[Group.IdxX * 33 + j];
+        }
+    }
+
+    /// <summary>amax / max(format), or 1 when amax is 0 (an all-zero tensor quantizes to zeros).</summary>
+    public static float ScaleFromAmax<TFormat>(uint amaxBits) where TFormat : struct, IFloat8Format
+    {
+        float amax = Bits.ToFloat(amaxBits);
+        return amax == 0f ? 1f : amax / TFormat.MaxFinite;
+    }
+
+    private static long ScaleSlot(long i, in Fp8Shape shape) => shape.Scales switch
+    {
+        ScaleIndex.Row => i / shape.Cols,
+        ScaleIndex.Column => i % shape.Cols,
+        _ => 0,
+    };
+
+    private static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType
+    {
+        if (TElement.PackWidth == 8)
+            return TElement.Unpack(x.Cast<Vec4U>()[group]);
+        Vec8F lo = TElement.Unpack(x.Cast<Vec4U>()[2 * group]), hi = TElement.Unpack(x.Cast<Vec4U>()[2 * group + 1]);
+        lo.E4 = hi.E0; lo.E5 = hi.E1; lo.E6 = hi.E2; lo.E7 = hi.E3;
+        return lo;
+    }
+
+    private static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
+        TFormat.Encode(a * inverse) | ((uint)TFormat.Encode(b * inverse) << 8) | ((uint)TFormat.Encode(c * inverse) << 16) | ((uint)TFormat.Encode(d * inverse) << 24);
+
+    private static float AbsMaxOf(in Vec8F v) =>
+        MaxBits(MaxBits(MaxBits(XAbs(v.E0), XAbs(v.E1)), MaxBits(XAbs(v.E2), XAbs(v.E3))),
+                MaxBits(MaxBits(XAbs(v.E4), XAbs(v.E5)), MaxBits(XAbs(v.E6), XAbs(v.E7))));
+
+    /// <summary>Max by bit pattern of two non-negative floats: NaN (above +Inf) propagates.</summary>
+    private static float MaxBits(float a, float b) => Bits.Of(a) >= Bits.Of(b) ? a : b;
+
+    private static float XAbs(float v) => Bits.ToFloat(Bits.Of(v) & 0x7FFF_FFFFu);
+
+    public static readonly Type[] FloatElements = [typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element)];
+    public static readonly Type[] Formats = [typeof(E4M3), typeof(E5M2)];
+
+    public static MethodInfo Method(string name, params Type[] types) =>
+        types.Length == 0 ? typeof(Fp8QuantizeKernels).GetMethod(name)! : typeof(Fp8QuantizeKernels).GetMethod(name)!.MakeGenericMethod(types);
+
+    public static IEnumerable<MethodInfo> AllVariants()
+    {
+        foreach (Type element in FloatElements)
+        {
+            yield return Method(nameof(AbsMax), element);
+            foreach (Type format in Formats)
+            {
+                yield return Method(nameof(Quantize), element, format);
+                yield return Method(nameof(QuantizeRows), element, format);
+                yield return Method(nameof(ColumnScales), element, format);
+                yield return Method(nameof(Dequantize), format, element);
+            }
+        }
+        yield return Method(nameof(TransposeBytes));
+    }
+}

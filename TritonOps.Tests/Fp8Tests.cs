@@ -1,0 +1,310 @@
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps.Tests;
+
+/// <summary>quantize_fp8, dequantize_fp8, fp8_gemm and FP8Linear on every device.</summary>
+public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private static float[] Decode(byte[] codes, DType format)
+    {
+        var values = new float[codes.Length];
+        DTypes.Decode(codes, format, values);
+        return values;
+    }
+
+    private static float[] RoundTo(float[] values, DType dtype) => values.Select(v => DTypes.Round(v, dtype)).ToArray();
+
+    [TestCase(DType.BFloat16, DType.Float8E4M3)]
+    [TestCase(DType.Float16, DType.Float8E4M3)]
+    [TestCase(DType.Float32, DType.Float8E4M3)]
+    [TestCase(DType.BFloat16, DType.Float8E5M2)]
+    public void QuantizePerTensor_ComputedScale_IsBitExact(DType dtype, DType format)
+    {
+        // 1003 elements: the last thread's group of eight is partial.
+        float[] values = RoundTo(Inputs.Normal(1003, 31, 3.0), dtype);
+        values[17] = -11.5f; // the amax
+        using var x = Tensor.FromArray(values, [1003], dtype, Device);
+
+        var (data, scale) = Ops.QuantizeFp8(x, format: format);
+        using var _ = data; using var __ = scale;
+
+        var (codes, scales) = Reference.QuantizeFp8(values, format, 1, _ => 0);
+        scale.Shape.Should().Equal(1);
+        scale.ToFloatArray()[0].Should().Be(scales[0]);
+        data.DType.Should().Be(format);
+        data.ToBytes().Should().Equal(codes);
+    }
+
+    [TestCase(DType.Float8E4M3)]
+    [TestCase(DType.Float8E5M2)]
+    public void QuantizeWithScaleOne_EdgeValues_EncodeBitExact(DType format)
+    {
+        float max = format == DType.Float8E4M3 ? 448f : 57344f;
+        float[] values =
+        [
+            0f, -0f, MathF.Pow(2, -9), -MathF.Pow(2, -9), MathF.Pow(2, -10), 3 * MathF.Pow(2, -11), MathF.Pow(2, -16), MathF.Pow(2, -17),
+            1.0625f, 1.1875f, -1.0625f, 0.3125f, max, -max, max * 1.03f, max * 1.1f, -max * 4, 1e9f, float.PositiveInfinity,
+            float.NegativeInfinity, float.NaN, 464f, 480f, 1f, -2.5f, 1e-30f,
+        ];
+        using var x = Tensor.FromArray(values, [values.Length], DType.Float32, Device);
+        using var one = Tensor.Full([1], 1f, DType.Float32, Device);
+
+        var (data, scale) = Ops.QuantizeFp8(x, one, format);
+        using var _ = data;
+
+        scale.Should().BeSameAs(one);
+        byte[] expected = values.Select(v => format == DType.Float8E4M3 ? E4M3.Encode(v) : E5M2.Encode(v)).ToArray();
+        data.ToBytes().Should().Equal(expected);
+        (data.ToBytes()[20] & 0x7F).Should().Be(0x7F, "NaN encodes as NaN (.NET's float.NaN carries the sign bit)");
+        data.ToBytes()[1].Should().Be(0x80, "−0 keeps its sign");
+    }
+
+    [Test]
+    public void QuantizeAllZeros_GivesScaleOneAndZeroCodes()
+    {
+        using var x = Tensor.Full([64], 0f, DType.BFloat16, Device);
+        var (data, scale) = Ops.QuantizeFp8(x);
+        using var _ = data; using var __ = scale;
+        scale.ToFloatArray().Should().Equal(1f);
+        data.ToBytes().Should().OnlyContain(b => b == 0);
+    }
+
+    [Test]
+    public void QuantizeWithNaN_PropagatesNaNLikePyTorch()
+    {
+        float[] values = Inputs.Normal(40, 3);
+        values[7] = float.NaN;
+        using var x = Tensor.FromArray(values, [40], DType.Float32, Device);
+        var (data, scale) = Ops.QuantizeFp8(x);
+        using var _ = data; using var __ = scale;
+        float.IsNaN(scale.ToFloatArray()[0]).Should().BeTrue("amax over a NaN is NaN");
+        Decode(data.ToBytes(), DType.Float8E4M3).Should().OnlyContain(v => float.IsNaN(v));
+    }
+
+    [TestCase(ScaleGranularity.PerRow)]
+    [TestCase(ScaleGranularity.PerColumn)]
+    public void QuantizePerRowAndPerColumn_AreBitExact(ScaleGranularity granularity)
+    {
+        const int rows = 7, cols = 37;
+        float[] values = RoundTo(Inputs.Normal(rows * cols, 41, 5.0), DType.Float16);
+        for (int c = 0; c < cols; c++) values[3 * cols + c] = 0f; // an all-zero row
+        using var x = Tensor.FromArray(values, [rows, cols], DType.Float16, Device);
+
+        var (data, scale) = Ops.QuantizeFp8(x, granularity: granularity);
+        using var _ = data; using var __ = scale;
+
+        bool perRow = granularity == ScaleGranularity.PerRow;
+        var (codes, scales) = Reference.QuantizeFp8(values, DType.Float8E4M3, perRow ? rows : cols, i => (int)(perRow ? i / cols : i % cols));
+        scale.Shape.Should().Equal(perRow ? new[] { rows, 1 } : new[] { 1, cols });
+        scale.ToFloatArray().Should().Equal(scales);
+        data.ToBytes().Should().Equal(codes);
+    }
+
+    [TestCase(DType.Float32)]
+    [TestCase(DType.BFloat16)]
+    public void DequantizeOfQuantize_IsWithinHalfAnE4M3Step(DType dtype)
+    {
+        float[] values = Inputs.Normal(300, 51, 2.0);
+        using var x = Tensor.FromArray(values, [300], DType.Float32, Device);
+        var (data, scale) = Ops.QuantizeFp8(x);
+        using var _ = data; using var __ = scale;
+        using var back = Ops.DequantizeFp8(data, scale, dtype);
+
+        back.DType.Should().Be(dtype);
+        float s = scale.ToFloatArray()[0];
+        // E4M3 keeps 3 mantissa bits: relative error ≤ 2⁻⁴ for normals; subnormals (below 2⁻⁶·s) within half a 2⁻⁹·s step.
+        var expected = values.Select(v => (double)v).ToArray();
+        Compare.AllClose(back.ToFloatArray(), expected, new Tolerance(Math.Pow(2, -10) * s, Math.Pow(2, -4) + (dtype == DType.BFloat16 ? Math.Pow(2, -8) : 0)));
+        // And it is exactly code · scale rounded into the dtype.
+        back.ToFloatArray().Should().Equal(Decode(data.ToBytes(), DType.Float8E4M3).Select(v => DTypes.Round(v * s, dtype)));
+    }
+
+    /// <summary>fp8_gemm's error against the float64 product of its own dequantized operands: products
+    /// of e4m3 codes are exact in float32; the float32 sum over K ≤ 80 and the final rounding remain.</summary>
+    private static Tolerance GemmTolerance(DType output) => output switch
+    {
+        DType.Float32 => new(1e-4, 1e-5),
+        DType.Float16 => new(1e-4, Math.Pow(2, -11) + 1e-5),
+        _ => new(1e-4, Math.Pow(2, -8) + 1e-5),
+    };
+
+    [TestCase(1, 40, 24, DType.Float16, false)]
+    [TestCase(37, 80, 130, DType.BFloat16, true)]
+    [TestCase(5, 72, 9, DType.Float32, true)]
+    public void Fp8Gemm_FloatInputs_MatchesFloat64ProductOfDequantizedOperands(int m, int k, int n, DType output, bool bAsTransposedView)
+    {
+        float[] aValues = Inputs.Normal(m * k, m + k, 2.0), bValues = Inputs.Normal(k * n, k + n, 0.5);
+        using var a = Tensor.FromArray(aValues, [m, k], DType.BFloat16, Device);
+        float[] aRounded = a.ToFloatArray();
+        // b [K, N]: either contiguous, or the transposed view of a contiguous [N, K] buffer.
+        float[] bTransposed = new float[n * k];
+        for (int i = 0; i < k; i++) for (int j = 0; j < n; j++) bTransposed[j * k + i] = bValues[i * n + j];
+        using var bStorage = bAsTransposedView ? Tensor.FromArray(bTransposed, [n, k], DType.Float32, Device) : Tensor.FromArray(bValues, [k, n], DType.Float32, Device);
+        using var b = bAsTransposedView ? bStorage.Transpose(0, 1) : bStorage.Reshape(k, n);
+
+        using var result = Ops.Fp8Gemm(a, b, outputDtype: output);
+
+        result.Shape.Should().Equal(m, n);
+        result.DType.Should().Be(output);
+        var (aCodes, aScale) = Reference.QuantizeFp8(aRounded, DType.Float8E4M3, 1, _ => 0);
+        var (bCodes, bScale) = Reference.QuantizeFp8(bValues, DType.Float8E4M3, 1, _ => 0);
+        var expected = Reference.Fp8Gemm(Decode(aCodes, DType.Float8E4M3), aScale, Decode(bCodes, DType.Float8E4M3), bScale, m, k, n);
+        Compare.AllClose(result.ToFloatArray(), expected, GemmTolerance(output));
+    }
+
+    [Test]
+    public void Fp8Gemm_PreQuantizedWithPerRowAndPerColumnScales_AndBias()
+    {
+        const int m = 9, k = 48, n = 20;
+        using var aFloat = Tensor.FromArray(Inputs.Normal(m * k, 61, 3.0), [m, k], DType.Float32, Device);
+        using var bFloat = Tensor.FromArray(Inputs.Normal(k * n, 62, 0.2), [k, n], DType.Float32, Device);
+        var (aq, aScale) = Ops.QuantizeFp8(aFloat, granularity: ScaleGranularity.PerRow);
+        var (bq, bScale) = Ops.QuantizeFp8(bFloat, granularity: ScaleGranularity.PerColumn);
+        float[] biasValues = Inputs.Normal(n, 63);
+        using var bias = Tensor.FromArray(biasValues, [n], DType.Float32, Device);
+        using var _ = aq; using var __ = aScale; using var ___ = bq; using var ____ = bScale;
+
+        using var result = Ops.Fp8Gemm(aq, bq, aScale, bScale, DType.Float32, bias);
+
+        var expected = Reference.Fp8Gemm(aq.ToFloatArray(), aScale.ToFloatArray(), bq.ToFloatArray(), bScale.ToFloatArray(), m, k, n, biasValues);
+        Compare.AllClose(result.ToFloatArray(), expected, GemmTolerance(DType.Float32));
+    }
+
+    [Test]
+    public void Fp8Linear_CachesTheQuantizedWeight_AndRequantizesAfterChanges()
+    {
+        const int inFeatures = 40, outFeatures = 24;
+        using var layer = new Fp8Linear(inFeatures, outFeatures, bias: true, DType.BFloat16, Device, seed: 3);
+        layer.WeightFp8.Should().BeNull("nothing is quantized before the first forward");
+        using var x = Tensor.FromArray(Inputs.Normal(2 * 3 * inFeatures, 71), [2, 3, inFeatures], DType.BFloat16, Device);
+
+        using var first = layer.Forward(x);
+        first.Shape.Should().Equal(2, 3, outFeatures);
+        first.DType.Should().Be(DType.BFloat16);
+        var cached = layer.WeightFp8;
+        layer.WeightFp8T!.Shape.Should().Equal(inFeatures, outFeatures);
+        CheckAgainstReference(layer, x, first);
+
+        using var second = layer.Forward(x);
+        layer.WeightFp8.Should().BeSameAs(cached, "a second forward reuses the cache");
+        second.ToBytes().Should().Equal(first.ToBytes());
+
+        long version = layer.WeightVersion;
+        layer.LoadWeight(Inputs.Uniform(outFeatures * inFeatures, 72, -0.5, 0.5));
+        layer.WeightVersion.Should().Be(version + 1);
+        using var third = layer.Forward(x);
+        layer.WeightFp8.Should().NotBeSameAs(cached, "a new weight version re-quantizes");
+        CheckAgainstReference(layer, x, third);
+
+        var beforeInvalidate = layer.WeightFp8;
+        layer.InvalidateCache();
+        layer.WeightFp8.Should().BeNull();
+        using var fourth = layer.Forward(x);
+        layer.WeightFp8.Should().NotBeSameAs(beforeInvalidate);
+        fourth.ToBytes().Should().Equal(third.ToBytes());
+    }
+
+    private static void CheckAgainstReference(Fp8Linear layer, Tensor x, Tensor y)
+    {
+        int m = (int)(x.ElementCount / layer.InFeatures);
+        float[] xs = x.ToFloatArray(), w = layer.Weight.ToFloatArray();
+        var (xCodes, xScale) = Reference.QuantizeFp8(xs, DType.Float8E4M3, 1, _ => 0);
+        var (wCodes, wScale) = Reference.QuantizeFp8(w, DType.Float8E4M3, 1, _ => 0);
+        float[] wDecoded = Decode(wCodes, DType.Float8E4M3), wT = new float[w.Length];
+        for (int o = 0; o < layer.OutFeatures; o++) for (int i = 0; i < layer.InFeatures; i++) wT[i * layer.OutFeatures + o] = wDecoded[o * layer.InFeatures + i];
+        var expected = Reference.Fp8Gemm(Decode(xCodes, DType.Float8E4M3), xScale, wT, wScale, m, layer.InFeatures, layer.OutFeatures, layer.Bias!.ToFloatArray());
+        Compare.AllClose(y.ToFloatArray(), expected, GemmTolerance(DType.BFloat16));
+    }
+}
+
+/// <summary>Every contract violation of the FP8 ops, caught before allocation.</summary>
+public class Fp8ErrorTests
+{
+    private static Device Device => TestDevices.Cpu;
+    private static Tensor T(DType dtype, params int[] shape) => Tensor.Full(shape, 0.5f, dtype, Device);
+
+    private static FluentAssertions.Specialized.ExceptionAssertions<TException> ShouldThrow<TException>(Action call) where TException : Exception
+    {
+        long before = Device.AllocationCount;
+        var assertion = call.Should().Throw<TException>();
+        Device.AllocationCount.Should().Be(before, "validation happens before allocation");
+        return assertion;
+    }
+
+    [Test]
+    public void Fp8InputWithoutScale_ThrowsArgumentNull()
+    {
+        using var a = T(DType.Float8E4M3, 4, 8); using var b = T(DType.Float32, 8, 4);
+        ShouldThrow<ArgumentNullException>(() => Ops.Fp8Gemm(a, b)).Which.ParamName.Should().Be("aScale");
+        using var bq = T(DType.Float8E4M3, 8, 4); using var af = T(DType.Float32, 4, 8);
+        ShouldThrow<ArgumentNullException>(() => Ops.Fp8Gemm(af, bq)).Which.ParamName.Should().Be("bScale");
+    }
+
+    [Test]
+    public void ScaleOnAnotherDevice_ThrowsDeviceException()
+    {
+        using var other = Device.Cpu();
+        using var a = T(DType.Float8E4M3, 4, 8); using var b = T(DType.Float32, 8, 4);
+        using var scale = Tensor.Full([1], 1f, DType.Float32, other);
+        ShouldThrow<DeviceException>(() => Ops.Fp8Gemm(a, b, scale)).WithMessage("*'aScale'*");
+    }
+
+    [Test]
+    public void ScaleOfWrongShapeOrDtype_Throws()
+    {
+        using var a = T(DType.Float8E4M3, 4, 8); using var b = T(DType.Float32, 8, 4);
+        using var wrongShape = Tensor.Full([3, 1], 1f, DType.Float32, Device);
+        using var wrongDtype = Tensor.Full([1], 1f, DType.Float16, Device);
+        ShouldThrow<ShapeMismatchException>(() => Ops.Fp8Gemm(a, b, wrongShape)).WithMessage("*'aScale'*one element or [4, 1]*[3, 1]*");
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.Fp8Gemm(a, b, wrongDtype)).WithMessage("*'aScale'*float32*float16*");
+    }
+
+    [Test]
+    public void InnerDimensionsDiffer_ThrowsShapeMismatch()
+    {
+        using var a = T(DType.Float32, 4, 8); using var b = T(DType.Float32, 9, 4);
+        ShouldThrow<ShapeMismatchException>(() => Ops.Fp8Gemm(a, b)).WithMessage("*'b'*dimension 0*K, from a*8*got 9*");
+    }
+
+    [TestCase(DType.Float8E4M3)]
+    [TestCase(DType.Float8E5M2)]
+    public void Fp8OutputDtype_ThrowsUnsupportedDtype(DType output)
+    {
+        using var a = T(DType.Float32, 4, 8); using var b = T(DType.Float32, 8, 4);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.Fp8Gemm(a, b, outputDtype: output)).WithMessage("*'outputDtype'*");
+    }
+
+    [Test]
+    public void E5M2Operand_ThrowsUnsupportedDtype()
+    {
+        using var a = T(DType.Float8E5M2, 4, 8); using var b = T(DType.Float32, 8, 4);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.Fp8Gemm(a, b)).WithMessage("*'a'*float8_e5m2*");
+    }
+
+    [Test]
+    public void PerColumnScaleWithFloatB_ThrowsShapeMismatch()
+    {
+        using var a = T(DType.Float32, 4, 8); using var b = T(DType.Float32, 8, 4); using var s = Tensor.Full([1, 4], 1f, DType.Float32, Device);
+        ShouldThrow<ShapeMismatchException>(() => Ops.Fp8Gemm(a, b, bScale: s)).WithMessage("*'bScale'*already quantized*");
+    }
+
+    [Test]
+    public void QuantizeErrors_AreTyped()
+    {
+        using var x3 = T(DType.Float32, 2, 3, 4);
+        ShouldThrow<ShapeMismatchException>(() => Ops.QuantizeFp8(x3, granularity: ScaleGranularity.PerRow)).WithMessage("*'x'*rank 2*");
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.QuantizeFp8(x3, format: DType.BFloat16)).WithMessage("*'format'*float8_e4m3fn or float8_e5m2*bfloat16*");
+        using var q = T(DType.Float8E4M3, 4);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.QuantizeFp8(q)).WithMessage("*'x'*float8_e4m3fn*");
+        using var scale = Tensor.Full([2], 1f, DType.Float32, Device);
+        ShouldThrow<ShapeMismatchException>(() => Ops.DequantizeFp8(q, scale)).WithMessage("*'scale'*one element*[2]*");
+    }
+
+    [Test]
+    public void Fp8LinearWithWrongInputWidth_ThrowsShapeMismatch()
+    {
+        using var layer = new Fp8Linear(8, 4, device: Device);
+        using var x = T(DType.Float32, 2, 7);
+        ShouldThrow<ShapeMismatchException>(() => layer.Forward(x)).WithMessage("*'x'*in = 8*[2, 7]*");
+    }
+}

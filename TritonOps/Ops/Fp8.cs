@@ -1,0 +1,283 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps;
+
+/// <summary>How many scales a quantized tensor carries.</summary>
+public enum ScaleGranularity
+{
+    /// <summary>One scale, shape [1].</summary>
+    PerTensor,
+    /// <summary>One per row of a [M, K] tensor (per token), shape [M, 1].</summary>
+    PerRow,
+    /// <summary>One per column of a [K, N] tensor (per output channel of a weight), shape [1, N].</summary>
+    PerColumn,
+}
+
+public static partial class Ops
+{
+    private delegate void AbsMaxLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<uint> amax, Fp8Shape shape);
+    private delegate void QuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape);
+    private delegate void QuantizeRowsLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape);
+    private delegate void ColumnScalesLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<float> scales, Fp8Shape shape);
+    private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
+    private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
+    private delegate void Fp8GemmLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
+
+    /// <summary>
+    /// Quantizes a float tensor to real OCP FP8 codes: <c>q = round_to_nearest_even_saturating(x · (1/scale))</c>,
+    /// so that <c>x ≈ q · scale</c>. Without <paramref name="scale"/>, it is computed on the device:
+    /// <c>amax / 448</c> for E4M3 (<c>amax / 57344</c> for E5M2) over the tensor, each row or each column;
+    /// an all-zero group gets scale 1. NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
+    /// as in PyTorch); values beyond the range saturate.
+    /// </summary>
+    /// <param name="x">float32, float16 or bfloat16, contiguous; rank 2 for per-row or per-column scales.</param>
+    /// <param name="scale">Optional float32 scale(s) to use instead: [1] (or a scalar), [M, 1] or [1, N] by granularity.</param>
+    /// <param name="format"><see cref="DType.Float8E4M3"/> (default) or <see cref="DType.Float8E5M2"/>.</param>
+    /// <param name="granularity">One scale, one per row, or one per column.</param>
+    /// <returns>The codes (x's shape, <paramref name="format"/>) and the float32 scale tensor.</returns>
+    public static (Tensor Data, Tensor Scale) QuantizeFp8(Tensor x, Tensor? scale = null, DType format = DType.Float8E4M3,
+        ScaleGranularity granularity = ScaleGranularity.PerTensor)
+    {
+        Check.NotNull(x, nameof(x));
+        Check.Live(x.Device, nameof(x));
+        Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
+        Check.Contiguous(x, nameof(x));
+        if (format is not (DType.Float8E4M3 or DType.Float8E5M2))
+            throw new UnsupportedDtypeException($"Argument 'format': expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
+        if (!Enum.IsDefined(granularity))
+            throw new ArgumentOutOfRangeException(nameof(granularity), granularity, $"Argument 'granularity': expected PerTensor, PerRow or PerColumn, got {(int)granularity}.");
+        if (granularity != ScaleGranularity.PerTensor)
+            Check.Rank(x, nameof(x), 2, granularity == ScaleGranularity.PerRow ? "[M, K] for per-row scales" : "[K, N] for per-column scales");
+        int[] scaleShape = granularity switch
+        {
+            ScaleGranularity.PerRow => [x.Shape[0], 1],
+            ScaleGranularity.PerColumn => [1, x.Shape[1]],
+            _ => [1],
+        };
+        if (scale is not null)
+            CheckScale(scale, nameof(scale), x, nameof(x), scaleShape);
+
+        var device = x.Device;
+        Type element = ElementTypeOf(x.DType), formatType = format == DType.Float8E4M3 ? typeof(E4M3) : typeof(E5M2);
+        var data = Tensor.Empty(x.Shape.ToArray(), format, device);
+        var stream = device.Accelerator.DefaultStream;
+        var shape = new Fp8Shape { Count = x.ElementCount, Cols = x.Rank == 2 ? x.Shape[1] : 1 };
+        if (x.ElementCount == 0)
+            return (data, scale ?? Tensor.Full(scaleShape, 1f, DType.Float32, device));
+
+        if (scale is not null)
+        {
+            shape.Scales = granularity switch { ScaleGranularity.PerRow => ScaleIndex.Row, ScaleGranularity.PerColumn => ScaleIndex.Column, _ => ScaleIndex.Tensor };
+            LaunchQuantize(device, element, formatType, x, data, scale.Bytes.Cast<float>(), scale.Bytes.Cast<uint>(), shape);
+            return (data, scale);
+        }
+
+        switch (granularity)
+        {
+            case ScaleGranularity.PerRow:
+            {
+                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
+                device.Launcher<QuantizeRowsLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.QuantizeRows), element, formatType))(
+                    stream, new KernelConfig(x.Shape[0], Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
+                return (data, scales);
+            }
+            case ScaleGranularity.PerColumn:
+            {
+                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
+                device.Launcher<ColumnScalesLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType))(
+                    stream, new KernelConfig((shape.Cols + 255) / 256, 256), x.Bytes, scales.Bytes.Cast<float>(), shape);
+                shape.Scales = ScaleIndex.Column;
+                LaunchQuantize(device, element, formatType, x, data, scales.Bytes.Cast<float>(), scales.Bytes.Cast<uint>(), shape);
+                return (data, scales);
+            }
+            default:
+            {
+                // Two floats: [amax bits, scale]; the returned scale tensor views the second.
+                using var slots = Tensor.Empty([2], DType.Float32, device);
+                var amax = slots.Bytes.Cast<uint>().SubView(0, 1);
+                amax.MemSetToZero(stream);
+                int packWidth = x.DType == DType.Float32 ? 4 : 8;
+                long packs = Math.Max(1, x.ElementCount / packWidth);
+                int blocks = (int)Math.Min((packs + 255) / 256, device.Multiprocessors * 8L);
+                device.Launcher<AbsMaxLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.AbsMax), element))(
+                    stream, new KernelConfig(blocks, 256), x.Bytes, amax, shape);
+                shape.ScaleFromAmax = 1;
+                var result = slots.DenseView(1, [1]);
+                LaunchQuantize(device, element, formatType, x, data, result.Bytes.Cast<float>(), amax, shape);
+                return (data, result);
+            }
+        }
+    }
+
+    private static void LaunchQuantize(Device device, Type element, Type format, Tensor x, Tensor data, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape)
+    {
+        long threads = (shape.Count + 7) / 8;
+        device.Launcher<QuantizeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Quantize), element, format))(
+            device.Accelerator.DefaultStream, new KernelConfig((int)((threads + 255) / 256), 256), x.Bytes, data.Bytes, scales, amax, shape);
+    }
+
+    /// <summary>x = q · scale, rounded once into <paramref name="dtype"/>. The scale's shape says how it
+    /// applies: one element (per tensor), [M, 1] (per row) or [1, N] (per column) of a [M, N] q.</summary>
+    public static Tensor DequantizeFp8(Tensor q, Tensor scale, DType dtype = DType.Float32)
+    {
+        Check.NotNull(q, nameof(q));
+        Check.NotNull(scale, nameof(scale));
+        Check.Live(q.Device, nameof(q));
+        Check.DType(q, nameof(q), DType.Float8E4M3, DType.Float8E5M2);
+        Check.Contiguous(q, nameof(q));
+        if (dtype is not (DType.Float32 or DType.Float16 or DType.BFloat16))
+            throw new UnsupportedDtypeException($"Argument 'dtype': expected float32 or float16 or bfloat16, got {DTypes.Name(dtype)}.");
+        var shape = new Fp8Shape { Count = q.ElementCount, Cols = q.Rank == 2 ? q.Shape[1] : 1, Scales = ScaleIndexOf(scale, q) };
+        var output = Tensor.Empty(q.Shape.ToArray(), dtype, q.Device);
+        if (q.ElementCount == 0)
+            return output;
+        Type format = q.DType == DType.Float8E4M3 ? typeof(E4M3) : typeof(E5M2);
+        q.Device.Launcher<DequantizeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Dequantize), format, ElementTypeOf(dtype)))(
+            q.Device.Accelerator.DefaultStream, new KernelConfig((int)((q.ElementCount + 255) / 256), 256),
+            q.Bytes, scale.Bytes.Cast<float>(), output.Bytes, shape);
+        return output;
+    }
+
+    /// <summary>
+    /// FP8 matrix product on FP8 tensor cores: <c>(a_q · b_q) · a_scale · b_scale</c> (+ bias), float32
+    /// accumulation, written once in <paramref name="outputDtype"/>.
+    /// Float inputs are quantized internally (E4M3, per tensor, or with the scale you pass);
+    /// E4M3 inputs must come with their scale. Scales: float32 on the inputs' device, one element,
+    /// or [M, 1] for a (per token) / [1, N] for b (per output channel).
+    /// Layout: b is [K, N]. Fastest is the transposed view of a contiguous [N, K] buffer
+    /// (<c>w.Transpose(0, 1)</c> of an [N, K] weight, as <see cref="Fp8Linear"/> keeps it): the tensor
+    /// cores read it as is. A contiguous [K, N] b costs one extra transpose pass.
+    /// </summary>
+    /// <param name="bias">Optional float32 [N], added in the epilogue.</param>
+    public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null)
+    {
+        Check.NotNull(a, nameof(a));
+        Check.NotNull(b, nameof(b));
+        Check.Live(a.Device, nameof(a));
+        Check.SameDevice(b, nameof(b), a, nameof(a));
+        Check.DType(a, nameof(a), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
+        Check.DType(b, nameof(b), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
+        if (outputDtype is not (DType.Float16 or DType.BFloat16 or DType.Float32))
+            throw new UnsupportedDtypeException($"Argument 'outputDtype': expected float16 or bfloat16 or float32, got {DTypes.Name(outputDtype)}.");
+        Check.Rank(a, nameof(a), 2, "[M, K]");
+        Check.Rank(b, nameof(b), 2, "[K, N]");
+        int m = a.Shape[0], k = a.Shape[1], n = b.Shape[1];
+        Check.Dim(b, nameof(b), 0, k, "K, from a");
+        Check.Contiguous(a, nameof(a));
+        bool bTransposedView = b.Strides[0] == 1 && b.Strides[1] == k && !b.IsContiguous;
+        if (!b.IsContiguous && !bTransposedView)
+            throw new NonContiguousTensorException(
+                $"Argument 'b': expected a contiguous [K, N] tensor or the transposed view of a contiguous [N, K] one, got strides [{string.Join(", ", b.Strides)}].");
+        if (a.DType == DType.Float8E4M3 && aScale is null)
+            throw new ArgumentNullException(nameof(aScale), "Argument 'aScale': a is already FP8 (float8_e4m3fn), so its scale is required.");
+        if (b.DType == DType.Float8E4M3 && bScale is null)
+            throw new ArgumentNullException(nameof(bScale), "Argument 'bScale': b is already FP8 (float8_e4m3fn), so its scale is required.");
+        if (aScale is not null)
+            CheckScale(aScale, nameof(aScale), a, nameof(a), [m, 1]);
+        if (bScale is not null)
+        {
+            CheckScale(bScale, nameof(bScale), b, nameof(b), [1, n]);
+            if (b.DType != DType.Float8E4M3 && bScale.ElementCount != 1)
+                throw new ShapeMismatchException(
+                    $"Argument 'bScale': per-column scales [1, {n}] need b already quantized (float8_e4m3fn; QuantizeFp8 with ScaleGranularity.PerColumn), got b of {DTypes.Name(b.DType)}.");
+        }
+        if (bias is not null)
+        {
+            Check.SameDevice(bias, nameof(bias), a, nameof(a));
+            Check.DType(bias, nameof(bias), DType.Float32);
+            Check.Shape(bias.Rank == 1 && bias.Shape[0] == n, nameof(bias), $"[N = {n}]", bias);
+            Check.Contiguous(bias, nameof(bias));
+        }
+
+        var device = a.Device;
+        var output = Tensor.Empty([m, n], outputDtype, device);
+        if (m == 0 || n == 0)
+            return output;
+
+        var temporaries = new List<Tensor>();
+        try
+        {
+            // a: codes [M, K].
+            Tensor aq = a, aS = aScale!;
+            if (a.DType != DType.Float8E4M3)
+            {
+                (aq, aS) = QuantizeFp8(a, aScale, granularity: aScale is { ElementCount: > 1 } ? ScaleGranularity.PerRow : ScaleGranularity.PerTensor);
+                temporaries.Add(aq);
+                if (aScale is null) temporaries.Add(aS);
+            }
+            // b: codes stored [N, K].
+            Tensor bStored = bTransposedView ? b.Transpose(0, 1) : b, bS = bScale!;
+            if (bTransposedView)
+                temporaries.Add(bStored);
+            if (b.DType != DType.Float8E4M3)
+            {
+                Tensor codes;
+                (codes, bS) = QuantizeFp8(bStored, bScale);
+                temporaries.Add(codes);
+                if (bScale is null) temporaries.Add(bS);
+                bStored = codes;
+            }
+            if (!bTransposedView)
+            {
+                var transposed = Tensor.Empty([n, k], DType.Float8E4M3, device);
+                temporaries.Add(transposed);
+                device.Launcher<TransposeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.TransposeBytes)))(
+                    device.Accelerator.DefaultStream, new KernelConfig(new Index2D((n + 31) / 32, (k + 31) / 32), new Index2D(32, 8)),
+                    bStored.Bytes, transposed.Bytes, k, n);
+                bStored = transposed;
+            }
+
+            var shape = new Fp8GemmShape
+            {
+                M = m, N = n, K = k,
+                KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK,
+                MTiles = (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM,
+                NTiles = (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN,
+                KAligned = k % 16 == 0 ? 1 : 0,
+                AScaleStride = aS.ElementCount == 1 ? 0 : 1,
+                BScaleStride = bS.ElementCount == 1 ? 0 : 1,
+                HasBias = bias is null ? 0 : 1,
+            };
+            var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
+            device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(ElementTypeOf(outputDtype)))(
+                device.Accelerator.DefaultStream, new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmKernel.Threads),
+                aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
+            return output;
+        }
+        finally
+        {
+            foreach (var t in temporaries)
+                t.Dispose();
+        }
+    }
+
+    /// <summary>A scale must be float32 on <paramref name="like"/>'s device, with one element or exactly <paramref name="perGroup"/>.</summary>
+    private static void CheckScale(Tensor scale, string name, Tensor like, string likeName, int[] perGroup)
+    {
+        Check.SameDevice(scale, name, like, likeName);
+        Check.DType(scale, name, DType.Float32);
+        Check.Contiguous(scale, name);
+        bool ok = scale.ElementCount == 1 && scale.Rank <= 2 || scale.Shape.SequenceEqual(perGroup);
+        Check.Shape(ok, name, $"one element or [{string.Join(", ", perGroup)}]", scale);
+    }
+
+    private static ScaleIndex ScaleIndexOf(Tensor scale, Tensor q)
+    {
+        Check.SameDevice(scale, nameof(scale), q, nameof(q));
+        Check.DType(scale, nameof(scale), DType.Float32);
+        Check.Contiguous(scale, nameof(scale));
+        if (scale.ElementCount == 1 && scale.Rank <= 2)
+            return ScaleIndex.Tensor;
+        if (q.Rank == 2 && scale.Shape.SequenceEqual([q.Shape[0], 1]))
+            return ScaleIndex.Row;
+        if (q.Rank == 2 && scale.Shape.SequenceEqual([1, q.Shape[1]]))
+            return ScaleIndex.Column;
+        throw new ShapeMismatchException(
+            $"Argument 'scale': expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1] or [1, {q.Shape[1]}]" : "")}, got shape {scale.ShapeText}.");
+    }
+}
