@@ -21,7 +21,7 @@ public class PtxCodegenTests
     {
         _context = Context.Create(builder => builder.Default().EnableAlgorithms());
         _backend = new PTXBackend(_context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, null); // 8.4+ for e4m3 mma
     }
 
     [OneTimeTearDown]

@@ -80,7 +80,7 @@ public class PtxRewriterTests
     {
         using var context = Context.Create(builder => builder.Default().EnableAlgorithms());
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90),
-            CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
+            CudaArchitecture.SM_90, CudaInstructionSet.ISA_88, null);
         foreach (MethodInfo kernel in KernelCatalog.All())
         {
             var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);

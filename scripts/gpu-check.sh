@@ -23,6 +23,12 @@ for step in $steps; do
         echo "$name: LDL/STL=$(grep -cE 'LDL|STL' <<<"$sass") LDG.128=$(grep -cE 'LDG.E.128' <<<"$sass") LD.128=$(grep -cE '\bLD.E.128' <<<"$sass") STG.128=$(grep -cE 'STG.E.128' <<<"$sass") HMMA=$(grep -c HMMA <<<"$sass") QGMMA=$(grep -c QGMMA <<<"$sass")" >> "$out/ptx.txt"
       done
       cat "$out/ptx.txt"; tar czf "$out/ptx.tgz" -C "$out" ptx && rm -rf "$out/ptx" ;;
+    ncu)
+      # One launch of the benchmark's first "Kernel_Run" kernel for BENCH_OP (ILGPU names every entry Kernel_<method>).
+      ncu --clock-control none --target-processes all -k regex:Kernel_Run --launch-skip 2 --launch-count 1 \
+        --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
+        bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --op "${BENCH_OP:?set BENCH_OP}" > "$out/ncu-$BENCH_OP.txt" 2>&1
+      grep -E "Throughput|Pipe|Busy|Stall|Occupancy|Registers|Issued|Warp Cycles|Bank" "$out/ncu-$BENCH_OP.txt" | head -60 ;;
     bench)
       bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --json "$out/bench.json" ${BENCH_OP:+--op "$BENCH_OP"} 2>&1 | tee "$out/bench.log" ;;
   esac

@@ -14,8 +14,9 @@ public interface IFloat8Format
 }
 
 /// <summary>OCP E4M3 ("fn"): bias 7, no infinities, NaN = S.1111.111, max ±448; bit-identical
-/// to <c>torch.float8_e4m3fn</c>. Encoding saturates: |x| ≥ 448 and ±Inf give ±448, NaN gives
-/// NaN with x's sign (0x7F / 0xFF).</summary>
+/// to <c>torch.float8_e4m3fn</c>. Encoding saturates: |x| ≥ 448 and ±Inf give ±448; every NaN gives
+/// the canonical NaN 0x7F (as <c>cvt.rn.satfinite</c> does; GPU arithmetic does not keep NaN signs, so
+/// a signed NaN code would differ between devices).</summary>
 public struct E4M3 : IFloat8Format
 {
     public static float MaxFinite => 448f;
@@ -41,7 +42,7 @@ public struct E4M3 : IFloat8Format
         uint sign = (u >> 24) & 0x80u;
         uint a = u & 0x7FFF_FFFFu;
         if (a > 0x7F80_0000u)
-            return (byte)(sign | 0x7Fu);
+            return 0x7F;
         uint code;
         if (a < 0x3C80_0000u)
         {
@@ -62,7 +63,7 @@ public struct E4M3 : IFloat8Format
 
 /// <summary>OCP E5M2: bias 15, ±Inf = S.11111.00, NaN = S.11111.{01,10,11}, max ±57344.
 /// Decoding matches <c>torch.float8_e5m2</c>. Encoding saturates like
-/// <c>cvt.rn.satfinite.e5m2x2.f32</c>: overflow and ±Inf give ±57344; NaN gives S.11111.11.</summary>
+/// <c>cvt.rn.satfinite.e5m2x2.f32</c>: overflow and ±Inf give ±57344; every NaN gives 0x7F.</summary>
 public struct E5M2 : IFloat8Format
 {
     public static float MaxFinite => 57344f;
@@ -88,7 +89,7 @@ public struct E5M2 : IFloat8Format
         uint sign = (u >> 24) & 0x80u;
         uint a = u & 0x7FFF_FFFFu;
         if (a > 0x7F80_0000u)
-            return (byte)(sign | 0x7Fu);
+            return 0x7F;
         uint code;
         if (a < 0x3880_0000u)
         {

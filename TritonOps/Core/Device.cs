@@ -31,6 +31,8 @@ public sealed class Device : IDisposable
     private readonly ConcurrentDictionary<MethodInfo, Lazy<LoadedKernel>> _kernels = new();
     private readonly ConcurrentDictionary<(MethodInfo Kernel, int GroupSize), int> _occupancy = new();
     private readonly ConcurrentDictionary<MethodInfo, int> _maxGroupSize = new();
+    private readonly ConcurrentDictionary<long, ConcurrentBag<MemoryBuffer1D<byte, Stride1D.Dense>>> _cache = new();
+    private long _cachedBytes;
     private readonly bool _isProcessDefault;
     private int _disposed;
     private long _allocations;
@@ -145,13 +147,58 @@ public sealed class Device : IDisposable
     /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>
     internal long AllocationCount => Interlocked.Read(ref _allocations);
 
+    /// <summary>
+    /// A buffer of at least <paramref name="bytes"/>, from the cache of freed buffers when one of the
+    /// same rounded size is there (like PyTorch's caching allocator: cuMemAlloc is slow and cuMemFree
+    /// synchronizes the device). Reuse is safe because all of the library's work goes through the
+    /// accelerator's one in-order default stream.
+    /// </summary>
     internal MemoryBuffer1D<byte, Stride1D.Dense> Allocate(long bytes)
     {
         Interlocked.Increment(ref _allocations);
-        var buffer = Accelerator.Allocate1D<byte>(Math.Max(bytes, 1));
+        long size = RoundedSize(bytes);
+        if (!(_cache.TryGetValue(size, out var bag) && bag.TryTake(out var buffer)))
+            buffer = Accelerator.Allocate1D<byte>(size);
+        else
+            Interlocked.Add(ref _cachedBytes, -size);
         if (PoisonAllocations)
             buffer.MemSet(0xFF);
         return buffer;
+    }
+
+    /// <summary>Takes back a buffer no tensor uses any more, for reuse.</summary>
+    internal void Return(MemoryBuffer1D<byte, Stride1D.Dense> buffer)
+    {
+        if (IsDisposed)
+            return;
+        _cache.GetOrAdd(buffer.Length, _ => new ConcurrentBag<MemoryBuffer1D<byte, Stride1D.Dense>>()).Add(buffer);
+        Interlocked.Add(ref _cachedBytes, buffer.Length);
+    }
+
+    /// <summary>Bytes held by freed tensors' buffers, kept for reuse.</summary>
+    public long CachedBytes => Interlocked.Read(ref _cachedBytes);
+
+    /// <summary>Frees the buffers kept for reuse (waits for queued work first).</summary>
+    public void ReleaseCachedMemory()
+    {
+        Accelerator.Synchronize();
+        foreach (var bag in _cache.Values)
+            while (bag.TryTake(out var buffer))
+            {
+                Interlocked.Add(ref _cachedBytes, -buffer.Length);
+                buffer.Dispose();
+            }
+    }
+
+    /// <summary>Sizes round up to 512 bytes below 1 MiB and to 1/8 of their power of two above, so
+    /// buffers of similar tensors are interchangeable.</summary>
+    private static long RoundedSize(long bytes)
+    {
+        bytes = Math.Max(bytes, 1);
+        if (bytes <= 1 << 20)
+            return (bytes + 511) / 512 * 512;
+        long step = (1L << (63 - (int)long.LeadingZeroCount(bytes))) / 8;
+        return (bytes + step - 1) / step * step;
     }
 
     private static Device CreateDefault()

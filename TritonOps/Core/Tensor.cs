@@ -192,7 +192,7 @@ public sealed class Tensor : IDisposable
         return shape.ToArray();
     }
 
-    /// <summary>A device buffer shared by views, freed with the last one.</summary>
+    /// <summary>A device buffer shared by views, returned to the device's cache with the last one.</summary>
     private sealed class Storage(Device device, MemoryBuffer1D<byte, Stride1D.Dense> buffer)
     {
         private int _references;
@@ -205,8 +205,8 @@ public sealed class Tensor : IDisposable
 
         public void Release()
         {
-            if (Interlocked.Decrement(ref _references) == 0 && !Device.IsDisposed)
-                Buffer.Dispose();
+            if (Interlocked.Decrement(ref _references) == 0)
+                Device.Return(Buffer);
         }
     }
 }
