@@ -7,8 +7,12 @@ Console.WriteLine($"TritonOps on {device} ({device.Kind})");
 var random = new Random(42);
 float[] Random(int n, double lo, double hi) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(lo + (hi - lo) * random.NextDouble()); return a; }
 
-// fused_rmsnorm_rope: a Llama-style attention input, bf16, 4 heads of 64, 16 positions.
-const int batch = 2, seq = 16, heads = 4, headDim = 64, hidden = heads * headDim;
+// Sizes: Llama-like on a GPU; small on the CPU accelerator, which emulates the tensor cores slowly.
+bool gpu = device.Kind == DeviceKind.Cuda;
+int batch = 2, seq = gpu ? 16 : 4, heads = gpu ? 32 : 2, headDim = gpu ? 128 : 32, hidden = heads * headDim;
+int intermediate = gpu ? 11008 : 96;
+
+// fused_rmsnorm_rope: an attention input in bf16.
 using var norm = new FusedRmsNormRope(hidden, headDim, eps: 1e-6, DType.BFloat16, device);
 norm.LoadWeight(Random(hidden, 0.5, 1.5));
 var (cosValues, sinValues) = RopeTable(seq, headDim, theta: 10000);
@@ -17,6 +21,22 @@ using var cos = Tensor.FromArray(cosValues, [1, seq, 1, headDim], DType.BFloat16
 using var sin = Tensor.FromArray(sinValues, [1, seq, 1, headDim], DType.BFloat16, device);
 using var y = norm.Forward(x, cos, sin);
 Report("fused_rmsnorm_rope", y, Reference.FusedRmsNormRope(x, norm.Weight, cos, sin));
+
+// fused_gated_mlp: the SwiGLU expansion of that output, on tensor cores for bf16.
+using var mlp = new FusedGatedMlp(hidden, intermediate, "silu", DType.BFloat16, device, seed: 1);
+using var h = mlp.Forward(y);
+Report("fused_gated_mlp", h, Reference.FusedGatedMlp(y, mlp.GateWeight, mlp.UpWeight, Activation.Silu));
+
+// FP8: a linear layer on FP8 tensor cores, checked against the float64 product of its quantized operands.
+using var linear = new Fp8Linear(intermediate, hidden, bias: true, DType.BFloat16, device, seed: 2);
+using var z = linear.Forward(h);
+using var h2 = h.Reshape(batch * seq, intermediate);
+var (hq, hScale) = Ops.QuantizeFp8(h2);
+using var _hq = hq; using var _hs = hScale;
+float[] w = linear.WeightFp8!.ToFloatArray(), wT = new float[w.Length];
+for (int o = 0; o < hidden; o++) for (int i = 0; i < intermediate; i++) wT[i * hidden + o] = w[o * intermediate + i];
+Report("fp8 linear", z, Reference.Fp8Gemm(hq.ToFloatArray(), hScale.ToFloatArray(), wT, linear.WeightScale!.ToFloatArray(),
+    batch * seq, intermediate, hidden, linear.Bias!.ToFloatArray()));
 return 0;
 
 static void Report(string op, Tensor output, double[] expected)
