@@ -3,7 +3,8 @@ using ILGPU.Runtime.Cuda;
 
 namespace TritonOps.Tests;
 
-/// <summary>Temporary probes: which inline-PTX form does ptxas keep in registers?</summary>
+/// <summary>Probes behind docs/gpu-notes.md: which inline-PTX forms ptxas keeps in registers, before
+/// and after CudaKernelLoader's rewrite (gpu-check.sh ptx reports their stack and LDL/STL).</summary>
 public static class AsmProbeKernels
 {
     public static void RefWithBranch(ArrayView<float> a, ArrayView<uint> o)

@@ -102,13 +102,8 @@ public class FusedGatedMlpErrorTests
     private static Device Device => TestDevices.Cpu;
     private static Tensor T(DType dtype, params int[] shape) => Tensor.Full(shape, 0.5f, dtype, Device);
 
-    private static FluentAssertions.Specialized.ExceptionAssertions<TException> ShouldThrow<TException>(Func<Tensor> call) where TException : Exception
-    {
-        long before = Device.AllocationCount;
-        var assertion = call.Should().Throw<TException>();
-        Device.AllocationCount.Should().Be(before, "validation happens before allocation");
-        return assertion;
-    }
+    private static FluentAssertions.Specialized.ExceptionAssertions<TException> ShouldThrow<TException>(Func<Tensor> call) where TException : Exception =>
+        Validation.ThrowsBeforeAllocating<TException>(Device, () => call());
 
     [Test]
     public void UnknownActivationName_ThrowsArgumentException()

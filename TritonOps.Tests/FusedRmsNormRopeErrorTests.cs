@@ -12,14 +12,8 @@ public class FusedRmsNormRopeErrorTests
     private static Tensor Rope(params int[] shape) => Rope(DType.Float32, shape);
     private static Tensor Rope(DType dtype, params int[] shape) => Tensor.Full(shape.Length == 0 ? [Seq, HeadDim] : shape, 0.5f, dtype, Device);
 
-    /// <summary>Runs the call and checks nothing was allocated before it threw.</summary>
-    private static FluentAssertions.Specialized.ExceptionAssertions<T> ShouldThrow<T>(Func<Tensor> call) where T : Exception
-    {
-        long before = Device.AllocationCount;
-        var assertion = call.Should().Throw<T>();
-        Device.AllocationCount.Should().Be(before, "validation happens before allocation");
-        return assertion;
-    }
+    private static FluentAssertions.Specialized.ExceptionAssertions<T> ShouldThrow<T>(Func<Tensor> call) where T : Exception =>
+        Validation.ThrowsBeforeAllocating<T>(Device, () => call());
 
     [Test]
     public void XOfRankTwo_ThrowsShapeMismatch()

@@ -62,17 +62,7 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
         Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMmaE4M3))!)(
             Device.Accelerator.DefaultStream, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
 
-        float[] aq = a.ToFloatArray(), bq = b.ToFloatArray();
-        double[] expected = new double[16 * 8];
-        for (int i = 0; i < 16; i++)
-            for (int j = 0; j < 8; j++)
-            {
-                double sum = cValues[i * 8 + j];
-                for (int k = 0; k < 32; k++)
-                    sum += (double)aq[i * 32 + k] * bq[j * 32 + k];
-                expected[i * 8 + j] = sum;
-            }
-        Compare.AllClose(d.ToFloatArray(), expected, new Tolerance(1e-4, 1e-5));
+        Compare.AllClose(d.ToFloatArray(), Product(a.ToFloatArray(), b.ToFloatArray(), cValues, 32), new Tolerance(1e-4, 1e-5));
     }
 
     [TestCase(DType.Float16)]
@@ -87,17 +77,22 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
         Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMma))!.MakeGenericMethod(element))(
             Device.Accelerator.DefaultStream, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
 
-        float[] aq = a.ToFloatArray(), bq = b.ToFloatArray();
-        double[] expected = new double[16 * 8];
+        // Products of 16-bit values are exact in float32; only the float32 sum rounds.
+        Compare.AllClose(d.ToFloatArray(), Product(a.ToFloatArray(), b.ToFloatArray(), cValues, 16), new Tolerance(1e-5, 1e-5));
+    }
+
+    /// <summary>C + A·B in float64 for A [16 × k] and B stored [8 × k].</summary>
+    private static double[] Product(float[] a, float[] b, float[] c, int k)
+    {
+        double[] d = new double[16 * 8];
         for (int i = 0; i < 16; i++)
             for (int j = 0; j < 8; j++)
             {
-                double sum = cValues[i * 8 + j];
-                for (int k = 0; k < 16; k++)
-                    sum += (double)aq[i * 16 + k] * bq[j * 16 + k];
-                expected[i * 8 + j] = sum;
+                double sum = c[i * 8 + j];
+                for (int p = 0; p < k; p++)
+                    sum += (double)a[i * k + p] * b[j * k + p];
+                d[i * 8 + j] = sum;
             }
-        // Products of 16-bit values are exact in float32; only the float32 sum rounds.
-        Compare.AllClose(d.ToFloatArray(), expected, new Tolerance(1e-5, 1e-5));
+        return d;
     }
 }

@@ -1,7 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.Ptx;
 
@@ -50,15 +49,18 @@ public static class PtxMma
                     ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
             return new Acc4 { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
         }
-        return EmulateM16N8K16<TElement>(c, a, b0, b1);
+        return Emulate<TElement>(c, a, b0, b1);
     }
 
-    private static Acc4 EmulateM16N8K16<TElement>(Acc4 c, FragA a, uint b0, uint b1)
+    /// <summary>The fragment layouts of m16n8k16 (16-bit) and m16n8k32 (8-bit) are the same in
+    /// words: word w of the k range (w &lt; 4: A.R0/R1 and b0; w ≥ 4: A.R2/R3 and b1) holds 32 / bits
+    /// consecutive k. A[g][·], A[g+8][·] live in lane 4g + (w &amp; 3); B[·][n] in lane 4n + (w &amp; 3).</summary>
+    private static Acc4 Emulate<TElement>(Acc4 c, FragA a, uint b0, uint b1)
         where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        // Word w of the k range holds k = 2w, 2w+1 (w < 4: A.R0/R1 and b0; w ≥ 4: A.R2/R3 and b1, k + 8).
-        // A[g][k], A[g+8][k] live in lane 4g + (w & 3); B[k][n] in lane 4n + (w & 3).
+        int bits = TElement.BitsPerElement;
+        uint mask = (1u << bits) - 1u;
         for (int w = 0; w < 8; w++)
         {
             int pair = w & 3;
@@ -67,10 +69,10 @@ public static class PtxMma
             uint bWord = w < 4 ? b0 : b1;
             uint left = Warp.Shuffle(bWord, 4 * (2 * t) + pair);
             uint right = Warp.Shuffle(bWord, 4 * (2 * t + 1) + pair);
-            for (int shift = 0; shift < 32; shift += 16)
+            for (int shift = 0; shift < 32; shift += bits)
             {
-                float aTop = TElement.Widen((top >> shift) & 0xFFFFu), aBottom = TElement.Widen((bottom >> shift) & 0xFFFFu);
-                float bLeft = TElement.Widen((left >> shift) & 0xFFFFu), bRight = TElement.Widen((right >> shift) & 0xFFFFu);
+                float aTop = TElement.Widen((top >> shift) & mask), aBottom = TElement.Widen((bottom >> shift) & mask);
+                float bLeft = TElement.Widen((left >> shift) & mask), bRight = TElement.Widen((right >> shift) & mask);
                 c.C0 += aTop * bLeft;
                 c.C1 += aTop * bRight;
                 c.C2 += aBottom * bLeft;
@@ -96,25 +98,6 @@ public static class PtxMma
                 ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref x0, ref x1);
             return new Acc4 { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value };
         }
-        int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        for (int w = 0; w < 8; w++)
-        {
-            int pair = w & 3;
-            uint top = Warp.Shuffle(w < 4 ? a.R0 : a.R2, 4 * g + pair);
-            uint bottom = Warp.Shuffle(w < 4 ? a.R1 : a.R3, 4 * g + pair);
-            uint bWord = w < 4 ? b0 : b1;
-            uint left = Warp.Shuffle(bWord, 4 * (2 * t) + pair);
-            uint right = Warp.Shuffle(bWord, 4 * (2 * t + 1) + pair);
-            for (int shift = 0; shift < 32; shift += 8)
-            {
-                float aTop = E4M3.Decode((top >> shift) & 0xFFu), aBottom = E4M3.Decode((bottom >> shift) & 0xFFu);
-                float bLeft = E4M3.Decode((left >> shift) & 0xFFu), bRight = E4M3.Decode((right >> shift) & 0xFFu);
-                c.C0 += aTop * bLeft;
-                c.C1 += aTop * bRight;
-                c.C2 += aBottom * bLeft;
-                c.C3 += aBottom * bRight;
-            }
-        }
-        return c;
+        return Emulate<Float8E4M3Element>(c, a, b0, b1);
     }
 }
