@@ -146,7 +146,7 @@ public static class Fp8GemmKernel
 
     public static readonly Type[] OutputElements = [typeof(Float16Element), typeof(BFloat16Element), typeof(Float32Element)];
 
-    public static MethodInfo Variant(Type output) => typeof(Fp8GemmKernel).GetMethod(nameof(Run))!.MakeGenericMethod(output);
+    public static MethodInfo Variant(Type output) => KernelMethods.Get(typeof(Fp8GemmKernel), nameof(Run), output);
 
     public static IEnumerable<MethodInfo> AllVariants() => OutputElements.Select(Variant);
 }

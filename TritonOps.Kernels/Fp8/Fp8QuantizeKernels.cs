@@ -190,8 +190,8 @@ public static class Fp8QuantizeKernels
     public static readonly Type[] FloatElements = [typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element)];
     public static readonly Type[] Formats = [typeof(E4M3), typeof(E5M2)];
 
-    public static MethodInfo Method(string name, params Type[] types) =>
-        types.Length == 0 ? typeof(Fp8QuantizeKernels).GetMethod(name)! : typeof(Fp8QuantizeKernels).GetMethod(name)!.MakeGenericMethod(types);
+    public static MethodInfo Method(string name, Type? a = null, Type? b = null) =>
+        KernelMethods.Get(typeof(Fp8QuantizeKernels), name, a, b);
 
     public static IEnumerable<MethodInfo> AllVariants()
     {

@@ -181,10 +181,10 @@ public static class GatedMlpKernel
 
     /// <summary>The tensor-core instantiation for a 16-bit element type and an activation.</summary>
     public static MethodInfo TensorCoreVariant(Type element, Type activation) =>
-        typeof(GatedMlpKernel).GetMethod(nameof(Run))!.MakeGenericMethod(element, activation);
+        KernelMethods.Get(typeof(GatedMlpKernel), nameof(Run), element, activation);
 
     public static MethodInfo Float32Variant(Type activation) =>
-        typeof(GatedMlpKernel).GetMethod(nameof(RunFloat32))!.MakeGenericMethod(activation);
+        KernelMethods.Get(typeof(GatedMlpKernel), nameof(RunFloat32), activation);
 
     public static IEnumerable<MethodInfo> AllVariants()
     {

@@ -147,11 +147,11 @@ public static class RmsNormRopeKernel
     private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
 
     /// <summary>The instantiation for one dtype and access form.</summary>
-    public static MethodInfo Variant(Type element, bool packed)
-    {
-        Type access = (packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(element);
-        return typeof(RmsNormRopeKernel).GetMethod(nameof(Run))!.MakeGenericMethod(access);
-    }
+    public static MethodInfo Variant(Type element, bool packed) =>
+        s_variants.GetOrAdd((element, packed), key => KernelMethods.Get(typeof(RmsNormRopeKernel), nameof(Run),
+            (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element)));
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, bool Packed), MethodInfo> s_variants = new();
 
     /// <summary>Every instantiation the op layer can launch.</summary>
     public static IEnumerable<MethodInfo> AllVariants()

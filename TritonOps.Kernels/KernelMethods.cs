@@ -1,0 +1,20 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+
+namespace TritonOps.Kernels;
+
+/// <summary>Memoized kernel instantiations: building a generic MethodInfo by reflection costs
+/// microseconds, which a decode-sized launch (a few µs of GPU work) cannot afford on every call.</summary>
+public static class KernelMethods
+{
+    private static readonly ConcurrentDictionary<(Type Owner, string Name, Type? A, Type? B), MethodInfo> s_cache = new();
+
+    /// <summary><paramref name="owner"/>.<paramref name="name"/>, instantiated with the given type arguments (none, one or two).</summary>
+    public static MethodInfo Get(Type owner, string name, Type? a = null, Type? b = null) =>
+        s_cache.GetOrAdd((owner, name, a, b), key =>
+        {
+            var method = key.Owner.GetMethod(key.Name) ?? throw new MissingMethodException(key.Owner.Name, key.Name);
+            Type[] arguments = key.B is not null ? [key.A!, key.B] : key.A is not null ? [key.A] : [];
+            return arguments.Length == 0 ? method : method.MakeGenericMethod(arguments);
+        });
+}
