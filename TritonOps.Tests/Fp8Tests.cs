@@ -59,6 +59,44 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         data.ToBytes()[1].Should().Be(0x80, "−0 keeps its sign");
     }
 
+    [TestCase(DType.Float8E4M3)]
+    [TestCase(DType.Float8E5M2)]
+    public void QuantizeWithScaleOne_EveryTieAndRandomFloats_MatchTheHostEncoder(DType format)
+    {
+        // On CUDA this runs the hardware cvt.rn.satfinite pair conversion; it must equal the host codec bit for bit.
+        Func<float, byte> encode = format == DType.Float8E4M3 ? E4M3.Encode : E5M2.Encode;
+        Func<uint, float> decode = format == DType.Float8E4M3 ? c => E4M3.Decode(c) : c => E5M2.Decode(c);
+        byte maxCode = format == DType.Float8E4M3 ? (byte)0x7E : (byte)0x7B;
+        var values = new List<float>();
+        for (uint code = 0; code < maxCode; code++)
+        {
+            double mid = ((double)decode(code) + decode(code + 1)) / 2;
+            foreach (double v in new[] { mid, Math.BitDecrement(mid), Math.BitIncrement(mid) })
+            {
+                values.Add((float)v);
+                values.Add(-(float)v);
+            }
+        }
+        var random = new Random(99);
+        while (values.Count < 100_000)
+            values.Add((float)((random.NextDouble() * 2 - 1) * Math.Pow(2, random.Next(-24, 20))));
+        float[] input = values.ToArray();
+        using var x = Tensor.FromArray(input, [input.Length], DType.Float32, Device);
+        using var one = Tensor.Full([1], 1f, DType.Float32, Device);
+
+        var (data, _) = Ops.QuantizeFp8(x, one, format);
+        using var __ = data;
+
+        byte[] actual = data.ToBytes();
+        int mismatches = 0;
+        for (int i = 0; i < input.Length; i++)
+        {
+            if (actual[i] != encode(input[i]) && mismatches++ < 5)
+                TestContext.Out.WriteLine($"{input[i]:R}: expected 0x{encode(input[i]):X2}, got 0x{actual[i]:X2}");
+        }
+        mismatches.Should().Be(0);
+    }
+
     [Test]
     public void QuantizeAllZeros_GivesScaleOneAndZeroCodes()
     {

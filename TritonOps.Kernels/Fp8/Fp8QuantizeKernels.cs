@@ -176,7 +176,7 @@ public static class Fp8QuantizeKernels
     }
 
     private static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
-        TFormat.Encode(a * inverse) | ((uint)TFormat.Encode(b * inverse) << 8) | ((uint)TFormat.Encode(c * inverse) << 16) | ((uint)TFormat.Encode(d * inverse) << 24);
+        TFormat.EncodePair(a * inverse, b * inverse) | (TFormat.EncodePair(c * inverse, d * inverse) << 16);
 
     private static float AbsMaxOf(in Vec8F v) =>
         MaxBits(MaxBits(MaxBits(XAbs(v.E0), XAbs(v.E1)), MaxBits(XAbs(v.E2), XAbs(v.E3))),

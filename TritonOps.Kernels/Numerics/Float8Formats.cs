@@ -11,6 +11,9 @@ public interface IFloat8Format
     static abstract float Decode(uint code);
 
     static abstract byte Encode(float value);
+
+    /// <summary>Two codes (lo in bits 0–7): the hardware cvt in kernels on CUDA, <see cref="Encode"/> elsewhere.</summary>
+    static abstract uint EncodePair(float lo, float hi);
 }
 
 /// <summary>OCP E4M3 ("fn"): bias 7, no infinities, NaN = S.1111.111, max ±448; bit-identical
@@ -20,6 +23,8 @@ public interface IFloat8Format
 public struct E4M3 : IFloat8Format
 {
     public static float MaxFinite => 448f;
+
+    public static uint EncodePair(float lo, float hi) => Ptx.PtxConvert.FloatsToE4M3x2(lo, hi);
 
     public static float Decode(uint code)
     {
@@ -67,6 +72,8 @@ public struct E4M3 : IFloat8Format
 public struct E5M2 : IFloat8Format
 {
     public static float MaxFinite => 57344f;
+
+    public static uint EncodePair(float lo, float hi) => Ptx.PtxConvert.FloatsToE5M2x2(lo, hi);
 
     public static float Decode(uint code)
     {

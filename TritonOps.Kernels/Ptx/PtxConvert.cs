@@ -44,4 +44,28 @@ public static class PtxConvert
         }
         return BFloat16Bits.FromFloat(lo) | ((uint)BFloat16Bits.FromFloat(hi) << 16);
     }
+
+    /// <summary><c>cvt.rn.satfinite.e4m3x2.f32 d, hi, lo</c> (sm_89+): two floats to two E4M3 codes, lo in
+    /// bits 0–7. Same semantics as <see cref="E4M3.Encode"/>: nearest even, ±Inf and overflow to ±448,
+    /// canonical NaN 0x7F.</summary>
+    public static uint FloatsToE4M3x2(float lo, float hi)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("{ .reg .b16 pair; cvt.rn.satfinite.e4m3x2.f32 pair, %1, %2; cvt.u32.u16 %0, pair; }", out uint packed, hi, lo);
+            return packed;
+        }
+        return E4M3.Encode(lo) | ((uint)E4M3.Encode(hi) << 8);
+    }
+
+    /// <summary><c>cvt.rn.satfinite.e5m2x2.f32 d, hi, lo</c>: as <see cref="FloatsToE4M3x2"/> for E5M2 (±57344).</summary>
+    public static uint FloatsToE5M2x2(float lo, float hi)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("{ .reg .b16 pair; cvt.rn.satfinite.e5m2x2.f32 pair, %1, %2; cvt.u32.u16 %0, pair; }", out uint packed, hi, lo);
+            return packed;
+        }
+        return E5M2.Encode(lo) | ((uint)E5M2.Encode(hi) << 8);
+    }
 }
