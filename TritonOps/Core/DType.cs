@@ -5,8 +5,11 @@ namespace TritonOps;
 /// <summary>Element types a <see cref="Tensor"/> can hold.</summary>
 public enum DType
 {
+    /// <summary>IEEE binary32, four bytes.</summary>
     Float32,
+    /// <summary>IEEE binary16, two bytes.</summary>
     Float16,
+    /// <summary>bfloat16 (the upper half of a float32), two bytes.</summary>
     BFloat16,
     /// <summary>OCP FP8 E4M3 ("fn", max 448), one byte per element, bit-identical to torch.float8_e4m3fn.</summary>
     Float8E4M3,
@@ -17,6 +20,7 @@ public enum DType
 /// <summary>Sizes, names and exact host conversions of each <see cref="DType"/>.</summary>
 public static class DTypes
 {
+    /// <summary>Bytes per element.</summary>
     public static int SizeOf(DType dtype) => dtype switch
     {
         DType.Float32 => 4,

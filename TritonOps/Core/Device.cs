@@ -53,6 +53,7 @@ public sealed class Device : IDisposable
     /// <summary>Whether ILGPU finds a CUDA GPU on this machine.</summary>
     public static bool IsCudaAvailable => s_cudaAvailable.Value;
 
+    /// <summary>CPU accelerator or CUDA GPU.</summary>
     public DeviceKind Kind { get; }
 
     /// <summary>The accelerator's name, e.g. "NVIDIA H200".</summary>
@@ -62,6 +63,7 @@ public sealed class Device : IDisposable
     /// an output element a kernel failed to write shows up as NaN. Meant for tests.</summary>
     public bool PoisonAllocations { get; }
 
+    /// <summary>True once <see cref="Dispose"/> ran; tensors on a disposed device raise <see cref="DeviceException"/>.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     internal Accelerator Accelerator
@@ -89,8 +91,10 @@ public sealed class Device : IDisposable
     /// <summary>Waits until all work queued on this device has finished.</summary>
     public void Synchronize() => Accelerator.Synchronize();
 
+    /// <summary>"Kind:Name", e.g. "Cuda:NVIDIA H200".</summary>
     public override string ToString() => $"{Kind}:{_accelerator.Name}";
 
+    /// <summary>Frees the accelerator, its kernels and every buffer on it (a no-op on <see cref="Default"/>).</summary>
     public void Dispose()
     {
         if (_isProcessDefault || Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -26,10 +26,13 @@ public sealed class Tensor : IDisposable
         storage.AddRef();
     }
 
+    /// <summary>Where the elements live.</summary>
     public Device Device => _storage.Device;
 
+    /// <summary>The element type.</summary>
     public DType DType { get; }
 
+    /// <summary>Sizes of each dimension.</summary>
     public IReadOnlyList<int> Shape => _shape;
 
     /// <summary>Strides in elements.</summary>
@@ -38,10 +41,13 @@ public sealed class Tensor : IDisposable
     /// <summary>Offset of the first element in the buffer, in elements.</summary>
     public long Offset { get; }
 
+    /// <summary>Number of dimensions.</summary>
     public int Rank => _shape.Length;
 
+    /// <summary>Product of the sizes.</summary>
     public long ElementCount => CountOf(_shape);
 
+    /// <summary>Bytes the elements occupy.</summary>
     public long ByteCount => ElementCount * DTypes.SizeOf(DType);
 
     /// <summary>True when the elements are dense and row-major.</summary>
@@ -156,8 +162,10 @@ public sealed class Tensor : IDisposable
         return new Tensor(_storage, DType, shape, strides, Offset);
     }
 
+    /// <summary>dtype, shape and device, e.g. "Tensor(bfloat16, [2, 16, 256], Cuda:NVIDIA H200)".</summary>
     public override string ToString() => $"Tensor({DTypes.Name(DType)}, {ShapeText}, {Device})";
 
+    /// <summary>Releases this view; the buffer returns to the device's cache when no view uses it.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)

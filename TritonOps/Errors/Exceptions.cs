@@ -3,8 +3,10 @@ namespace TritonOps;
 /// <summary>Base of every error TritonOps raises for bad input or an unusable device.</summary>
 public class TritonOpsException : Exception
 {
+    /// <summary>An error with its message.</summary>
     public TritonOpsException(string message) : base(message) { }
 
+    /// <summary>An error with its message and the exception that caused it.</summary>
     public TritonOpsException(string message, Exception inner) : base(message, inner) { }
 }
 
@@ -12,14 +14,17 @@ public class TritonOpsException : Exception
 /// not available (the original library's <c>DeviceError</c>).</summary>
 public sealed class DeviceException : TritonOpsException
 {
+    /// <summary>An error with its message.</summary>
     public DeviceException(string message) : base(message) { }
 
+    /// <summary>An error with its message and the exception that caused it.</summary>
     public DeviceException(string message, Exception inner) : base(message, inner) { }
 }
 
 /// <summary>A tensor's rank or sizes do not fit the op's contract (<c>ShapeMismatchError</c>).</summary>
 public sealed class ShapeMismatchException : TritonOpsException
 {
+    /// <summary>An error with its message.</summary>
     public ShapeMismatchException(string message) : base(message) { }
 }
 
@@ -27,11 +32,13 @@ public sealed class ShapeMismatchException : TritonOpsException
 /// (<c>UnsupportedDtypeError</c>).</summary>
 public sealed class UnsupportedDtypeException : TritonOpsException
 {
+    /// <summary>An error with its message.</summary>
     public UnsupportedDtypeException(string message) : base(message) { }
 }
 
 /// <summary>A tensor view is strided where the op needs dense row-major memory.</summary>
 public sealed class NonContiguousTensorException : TritonOpsException
 {
+    /// <summary>An error with its message.</summary>
     public NonContiguousTensorException(string message) : base(message) { }
 }

@@ -15,6 +15,13 @@ public sealed class Fp8Linear : IDisposable
     private Tensor? _weightFp8, _weightFp8T, _weightScale;
     private long _cachedVersion = -1;
 
+    /// <summary>A layer with weight (and bias) drawn like nn.Linear's from <paramref name="seed"/>.</summary>
+    /// <param name="inFeatures">Input width (K).</param>
+    /// <param name="outFeatures">Output width (N).</param>
+    /// <param name="bias">Whether to add a float32 bias.</param>
+    /// <param name="dtype">dtype of the float weight.</param>
+    /// <param name="device">Defaults to <see cref="Device.Default"/>.</param>
+    /// <param name="seed">Seed of the uniform initialization.</param>
     public Fp8Linear(int inFeatures, int outFeatures, bool bias = false, DType dtype = DType.Float32, Device? device = null, int seed = 0)
     {
         Check.Positive(inFeatures, nameof(inFeatures));
@@ -29,8 +36,10 @@ public sealed class Fp8Linear : IDisposable
             Bias = Tensor.FromArray(Init.Linear(random, outFeatures, inFeatures), [outFeatures], DType.Float32, device);
     }
 
+    /// <summary>Input width (K).</summary>
     public int InFeatures { get; }
 
+    /// <summary>Output width (N).</summary>
     public int OutFeatures { get; }
 
     /// <summary>The float weight, <c>[out, in]</c>.</summary>
@@ -109,6 +118,7 @@ public sealed class Fp8Linear : IDisposable
         _cachedVersion = WeightVersion;
     }
 
+    /// <summary>Releases the weight, bias and cache.</summary>
     public void Dispose()
     {
         InvalidateCache();

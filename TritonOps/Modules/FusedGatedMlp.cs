@@ -6,6 +6,13 @@ namespace TritonOps;
 /// </summary>
 public sealed class FusedGatedMlp : IDisposable
 {
+    /// <summary>A module with weights drawn from <paramref name="seed"/>.</summary>
+    /// <param name="hidden">Input width.</param>
+    /// <param name="intermediate">Output width.</param>
+    /// <param name="activation">Applied to the gate product.</param>
+    /// <param name="dtype">Weight dtype; inputs must match it.</param>
+    /// <param name="device">Defaults to <see cref="Device.Default"/>.</param>
+    /// <param name="seed">Seed of the uniform initialization.</param>
     public FusedGatedMlp(int hidden, int intermediate, Activation activation = Activation.Silu,
         DType dtype = DType.Float32, Device? device = null, int seed = 0)
     {
@@ -25,10 +32,13 @@ public sealed class FusedGatedMlp : IDisposable
     public FusedGatedMlp(int hidden, int intermediate, string activation, DType dtype = DType.Float32, Device? device = null, int seed = 0)
         : this(hidden, intermediate, Ops.ParseActivation(activation), dtype, device, seed) { }
 
+    /// <summary>Input width.</summary>
     public int Hidden { get; }
 
+    /// <summary>Output width.</summary>
     public int Intermediate { get; }
 
+    /// <summary>Applied to the gate product.</summary>
     public Activation Activation { get; }
 
     /// <summary><c>[intermediate, hidden]</c></summary>
@@ -50,6 +60,7 @@ public sealed class FusedGatedMlp : IDisposable
     /// <summary><see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/> with this module's weights.</summary>
     public Tensor Forward(Tensor x) => Ops.FusedGatedMlp(x, GateWeight, UpWeight, Activation);
 
+    /// <summary>Releases both weights.</summary>
     public void Dispose()
     {
         GateWeight.Dispose();

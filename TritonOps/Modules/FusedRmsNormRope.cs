@@ -25,12 +25,16 @@ public sealed class FusedRmsNormRope : IDisposable
         Weight = Tensor.Full([hidden], 1f, dtype, device);
     }
 
+    /// <summary>Row width.</summary>
     public int Hidden { get; }
 
+    /// <summary>Head size (even).</summary>
     public int HeadDim { get; }
 
+    /// <summary>hidden / head_dim.</summary>
     public int NumHeads => Hidden / HeadDim;
 
+    /// <summary>Added to the mean square.</summary>
     public double Eps { get; }
 
     /// <summary>The RMSNorm weight, <c>[hidden]</c>.</summary>
@@ -48,5 +52,6 @@ public sealed class FusedRmsNormRope : IDisposable
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin) =>
         Ops.FusedRmsNormRope(x, Weight, cos, sin, Eps, NumHeads);
 
+    /// <summary>Releases the weight.</summary>
     public void Dispose() => Weight.Dispose();
 }

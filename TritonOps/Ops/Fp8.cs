@@ -153,7 +153,13 @@ public static partial class Ops
     /// (<c>w.Transpose(0, 1)</c> of an [N, K] weight, as <see cref="Fp8Linear"/> keeps it): the tensor
     /// cores read it as is. A contiguous [K, N] b costs one extra transpose pass.
     /// </summary>
+    /// <param name="a">[M, K]: float32/float16/bfloat16 (quantized here) or float8_e4m3fn codes.</param>
+    /// <param name="b">[K, N], same dtypes as a; contiguous, or the transposed view of a contiguous [N, K].</param>
+    /// <param name="aScale">a's scale: required for codes; for float a, the quantization scale to use.</param>
+    /// <param name="bScale">b's scale: required for codes; for float b, one element at most.</param>
+    /// <param name="outputDtype">float16 (default), bfloat16 or float32.</param>
     /// <param name="bias">Optional float32 [N], added in the epilogue.</param>
+    /// <returns>[M, N] in <paramref name="outputDtype"/>.</returns>
     public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null)
     {
         Check.NotNull(a, nameof(a));

@@ -8,6 +8,8 @@ namespace TritonOps;
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
 internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
+/// <summary>The ops: each validates its arguments (typed exceptions, before any allocation or
+/// launch), allocates its output on the inputs' device and launches one kernel (FP8 ops a few).</summary>
 public static partial class Ops
 {
     /// <summary>Grid mode of the RMSNorm+RoPE kernel: persistent (true) or one row per block; the

@@ -44,7 +44,7 @@ public static partial class Reference
     };
 
     /// <summary>erf to ~1e-15: erf(x) = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), all terms
-    /// positive (no cancellation); ±1 beyond |x| = 6, where erfc < 3e-17.</summary>
+    /// positive (no cancellation); ±1 beyond |x| = 6, where erfc &lt; 3e-17.</summary>
     public static double Erf(double x)
     {
         double z = Math.Abs(x);
