@@ -149,6 +149,16 @@ public class FusedGatedMlpErrorTests
     }
 
     [Test]
+    public void OutputOfWrongShapeOrDtype_Throws()
+    {
+        using var x = T(DType.BFloat16, 1, 2, 8); using var w = T(DType.BFloat16, 4, 8);
+        using var wrongShape = Tensor.Empty([1, 2, 5], DType.BFloat16, Device);
+        using var wrongDtype = Tensor.Empty([1, 2, 4], DType.Float16, Device);
+        ShouldThrow<ShapeMismatchException>(() => Ops.FusedGatedMlp(x, w, w, Activation.Silu, wrongShape)).WithMessage("*'output'*[1, 2, 4]*[1, 2, 5]*");
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedGatedMlp(x, w, w, Activation.Silu, wrongDtype)).WithMessage("*'output'*bfloat16*float16*");
+    }
+
+    [Test]
     public void XOfRankTwo_ThrowsShapeMismatch()
     {
         using var x = T(DType.Float32, 2, 8); using var w = T(DType.Float32, 4, 8);

@@ -112,13 +112,14 @@ public sealed class Device : IDisposable
     /// <summary>Thread blocks of <paramref name="groupSize"/> threads that fit on one multiprocessor at
     /// once (registers and shared memory permitting): sizes persistent grids.</summary>
     internal int BlocksPerMultiprocessor(MethodInfo kernel, int groupSize) =>
-        _occupancy.GetOrAdd((kernel, groupSize), key => Math.Max(1,
-            Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(key.Kernel).Kernel, key.GroupSize, 0)));
+        _occupancy.TryGetValue((kernel, groupSize), out int blocks) ? blocks
+            : _occupancy.GetOrAdd((kernel, groupSize), key => Math.Max(1,
+                Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(key.Kernel).Kernel, key.GroupSize, 0)));
 
     /// <summary>The largest group (a multiple of 32) that can launch given the kernel's register and
     /// shared-memory use.</summary>
     internal int MaxGroupSize(MethodInfo kernel) =>
-        _maxGroupSize.GetOrAdd(kernel, k =>
+        _maxGroupSize.TryGetValue(kernel, out int size) ? size : _maxGroupSize.GetOrAdd(kernel, k =>
         {
             for (int size = Accelerator.MaxNumThreadsPerGroup / 32 * 32; size > 32; size -= 32)
                 if (Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(k).Kernel, size, 0) > 0)
@@ -129,8 +130,12 @@ public sealed class Device : IDisposable
     /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
     internal int Multiprocessors => Accelerator.NumMultiprocessors;
 
+    /// <summary>Every launch comes through here: the lookup-first path allocates nothing (the
+    /// GetOrAdd factory closure is built only on a miss).</summary>
     private LoadedKernel Load(MethodInfo kernel)
     {
+        if (_kernels.TryGetValue(kernel, out var loaded) && !IsDisposed)
+            return loaded.Value;
         Accelerator accelerator = Accelerator;
         return _kernels.GetOrAdd(kernel, k => new Lazy<LoadedKernel>(
             () => new LoadedKernel(accelerator is CudaAccelerator cuda ? CudaKernelLoader.Load(cuda, k) : accelerator.LoadKernel(k)),

@@ -56,12 +56,7 @@ public static partial class Ops
     {
         var (batch, seq, hidden, intermediate) = ValidateGatedMlp(x, gateWeight, upWeight, activation);
         if (output is not null)
-        {
-            Check.SameDevice(output, nameof(output), x, nameof(x));
-            Check.SameDType(output, nameof(output), x, nameof(x));
-            Check.Shape(output.Shape.SequenceEqual([batch, seq, intermediate]), nameof(output), $"[{batch}, {seq}, {intermediate}]", output);
-            Check.Contiguous(output, nameof(output));
-        }
+            CheckOutput(output, x, [batch, seq, intermediate]);
         output ??= Tensor.Empty([batch, seq, intermediate], x.DType, x.Device);
         int m = checked(batch * seq);
         if (m == 0 || intermediate == 0)

@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.RmsNormRope;
 
 namespace TritonOps;
@@ -8,8 +7,6 @@ namespace TritonOps;
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
 internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
-/// <summary>The ops: each validates its arguments (typed exceptions, before any allocation or
-/// launch), allocates its output on the inputs' device and launches one kernel (FP8 ops a few).</summary>
 public static partial class Ops
 {
     /// <summary>Grid mode of the RMSNorm+RoPE kernel: persistent (true) or one row per block; the
@@ -44,7 +41,7 @@ public static partial class Ops
     {
         var sizes = ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
         if (output is not null)
-            CheckOutput(output, x, nameof(x));
+            CheckOutput(output, x, [sizes.Batch, sizes.Seq, sizes.Hidden]);
         output ??= Tensor.Empty([sizes.Batch, sizes.Seq, sizes.Hidden], x.DType, x.Device);
         if ((long)sizes.Batch * sizes.Seq == 0)
             return output;
@@ -122,22 +119,4 @@ public static partial class Ops
             throw new ArgumentOutOfRangeException(nameof(eps), eps, $"Argument 'eps': expected a finite value ≥ 0, got {eps}.");
         return new RmsNormRopeSizes(batch, seq, hidden, headDim, heads);
     }
-
-    /// <summary>A caller-provided destination must look exactly like <paramref name="like"/>.</summary>
-    private static void CheckOutput(Tensor output, Tensor like, string likeName)
-    {
-        Check.SameDevice(output, nameof(output), like, likeName);
-        Check.SameDType(output, nameof(output), like, likeName);
-        Check.Shape(output.Shape.SequenceEqual(like.Shape), nameof(output), $"the shape of '{likeName}' {like.ShapeText}", output);
-        Check.Contiguous(output, nameof(output));
-    }
-
-    /// <summary>The kernels' element operator struct for a float dtype.</summary>
-    private static Type ElementTypeOf(DType dtype) => dtype switch
-    {
-        DType.Float32 => typeof(Float32Element),
-        DType.Float16 => typeof(Float16Element),
-        DType.BFloat16 => typeof(BFloat16Element),
-        _ => throw new UnsupportedDtypeException($"No kernel element type for {DTypes.Name(dtype)}."),
-    };
 }
