@@ -11,6 +11,8 @@ public static class KernelCatalog
 {
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(GatedMlpKernel.AllVariants())
+        .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
-        .Concat(Fp8GemmKernel.AllVariants());
+        .Concat(Fp8GemmKernel.AllVariants())
+        .Concat(Fp8GemmDecodeKernel.AllVariants());
 }

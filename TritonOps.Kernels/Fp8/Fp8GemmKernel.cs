@@ -125,7 +125,7 @@ public static class Fp8GemmKernel
         MmaTiles.StoreChunk(sB, stage * BStage, chunkRow, chunk, b0);
     }
 
-    private static void Store<TOut>(ArrayView<byte> output, Acc4 acc, int row, int col,
+    internal static void Store<TOut>(ArrayView<byte> output, Acc4 acc, int row, int col,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
         where TOut : struct, IElementType
     {

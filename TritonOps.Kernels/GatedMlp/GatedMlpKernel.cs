@@ -130,7 +130,7 @@ public static class GatedMlpKernel
     }
 
     /// <summary>act(gate) · up for the accumulator tile at (row, col), masked to the matrix.</summary>
-    private static void Store<TElement, TActivation>(ArrayView<byte> output, Acc4 gate, Acc4 up, int row, int col, in GatedMlpShape s)
+    internal static void Store<TElement, TActivation>(ArrayView<byte> output, Acc4 gate, Acc4 up, int row, int col, in GatedMlpShape s)
         where TElement : struct, IMmaElement
         where TActivation : struct, IActivation
     {

@@ -54,32 +54,42 @@ public static class PtxMma
 
     /// <summary>The fragment layouts of m16n8k16 (16-bit) and m16n8k32 (8-bit) are the same in
     /// words: word w of the k range (w &lt; 4: A.R0/R1 and b0; w ≥ 4: A.R2/R3 and b1) holds 32 / bits
-    /// consecutive k. A[g][·], A[g+8][·] live in lane 4g + (w &amp; 3); B[·][n] in lane 4n + (w &amp; 3).</summary>
+    /// consecutive k. A[g][·], A[g+8][·] live in lane 4g + (w &amp; 3); B[·][n] in lane 4n + (w &amp; 3).
+    /// Whole fragments move in one shuffle each (12 per mma, not 32 single words): on the CPU
+    /// accelerator every shuffle is two barriers across the warp's 32 threads, the tests' main cost.</summary>
     private static Acc4 Emulate<TElement>(Acc4 c, FragA a, uint b0, uint b1)
         where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         int bits = TElement.BitsPerElement;
         uint mask = (1u << bits) - 1u;
-        for (int w = 0; w < 8; w++)
+        var bPair = new BPair { B0 = b0, B1 = b1 };
+        for (int pair = 0; pair < 4; pair++)
         {
-            int pair = w & 3;
-            uint top = Warp.Shuffle(w < 4 ? a.R0 : a.R2, 4 * g + pair);
-            uint bottom = Warp.Shuffle(w < 4 ? a.R1 : a.R3, 4 * g + pair);
-            uint bWord = w < 4 ? b0 : b1;
-            uint left = Warp.Shuffle(bWord, 4 * (2 * t) + pair);
-            uint right = Warp.Shuffle(bWord, 4 * (2 * t + 1) + pair);
-            for (int shift = 0; shift < 32; shift += bits)
+            FragA rows = Warp.Shuffle(a, 4 * g + pair);
+            BPair left = Warp.Shuffle(bPair, 4 * (2 * t) + pair), right = Warp.Shuffle(bPair, 4 * (2 * t + 1) + pair);
+            for (int half = 0; half < 2; half++)
             {
-                float aTop = TElement.Widen((top >> shift) & mask), aBottom = TElement.Widen((bottom >> shift) & mask);
-                float bLeft = TElement.Widen((left >> shift) & mask), bRight = TElement.Widen((right >> shift) & mask);
-                c.C0 += aTop * bLeft;
-                c.C1 += aTop * bRight;
-                c.C2 += aBottom * bLeft;
-                c.C3 += aBottom * bRight;
+                uint top = half == 0 ? rows.R0 : rows.R2, bottom = half == 0 ? rows.R1 : rows.R3;
+                uint l = half == 0 ? left.B0 : left.B1, r = half == 0 ? right.B0 : right.B1;
+                for (int shift = 0; shift < 32; shift += bits)
+                {
+                    float aTop = TElement.Widen((top >> shift) & mask), aBottom = TElement.Widen((bottom >> shift) & mask);
+                    float bLeft = TElement.Widen((l >> shift) & mask), bRight = TElement.Widen((r >> shift) & mask);
+                    c.C0 += aTop * bLeft;
+                    c.C1 += aTop * bRight;
+                    c.C2 += aBottom * bLeft;
+                    c.C3 += aBottom * bRight;
+                }
             }
         }
         return c;
+    }
+
+    /// <summary>A lane's two B words, shuffled together by the emulation.</summary>
+    private struct BPair
+    {
+        public uint B0, B1;
     }
 
     /// <summary>

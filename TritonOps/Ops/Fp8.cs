@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.Numerics;
@@ -238,20 +239,24 @@ public static partial class Ops
                 bStored = transposed;
             }
 
+            bool decode = m <= Fp8GemmDecodeKernel.MaxRows;
             var shape = new Fp8GemmShape
             {
                 M = m, N = n, K = k,
                 KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK,
-                MTiles = (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM,
-                NTiles = (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN,
+                // Decode: 16-row slices against strips of b streamed at full rate; else 128 × 64 tiles.
+                MTiles = decode ? (m + StripMma.SliceRows - 1) / StripMma.SliceRows : (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM,
+                NTiles = decode ? (n + Fp8GemmDecodeKernel.BlockN - 1) / Fp8GemmDecodeKernel.BlockN : (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN,
                 KAligned = k % 16 == 0 ? 1 : 0,
                 AScaleStride = aS.ElementCount == 1 ? 0 : 1,
                 BScaleStride = bS.ElementCount == 1 ? 0 : 1,
                 HasBias = bias is null ? 0 : 1,
             };
             var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
-            device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(ElementTypeOf(outputDtype)))(
-                device.Accelerator.DefaultStream, new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmKernel.Threads),
+            Type outputElement = ElementTypeOf(outputDtype);
+            var kernel = decode ? Fp8GemmDecodeKernel.Variant(outputElement) : Fp8GemmKernel.Variant(outputElement);
+            device.Launcher<Fp8GemmLauncher>(kernel)(
+                device.Accelerator.DefaultStream, new KernelConfig(checked(shape.MTiles * shape.NTiles), decode ? Fp8GemmDecodeKernel.Threads : Fp8GemmKernel.Threads),
                 aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
             return output;
         }

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using TritonOps.Kernels.Activations;
+using TritonOps.Kernels.Common;
 using TritonOps.Kernels.GatedMlp;
 
 namespace TritonOps;
@@ -37,7 +38,8 @@ public static partial class Ops
 
     /// <summary>
     /// The gated expansion of a transformer MLP in one kernel: <c>act(x · gate_weightᵀ) ⊙ (x · up_weightᵀ)</c>.
-    /// float16 and bfloat16 run on tensor cores (<c>mma.sync</c>, float32 accumulation); float32 runs a
+    /// float16 and bfloat16 run on tensor cores (<c>mma.sync</c>, float32 accumulation): a tiled kernel,
+    /// or for M = batch·seq ≤ 64 (decode) one that streams the weights once at full rate; float32 runs a
     /// plain float32 kernel. Both products stay on chip; the result is rounded once into x's dtype.
     /// No down projection, no residual.
     /// </summary>
@@ -62,27 +64,35 @@ public static partial class Ops
         if (m == 0 || intermediate == 0)
             return output;
 
+        Type activationType = GatedMlpKernel.ActivationTypes[(int)activation];
+        var device = x.Device;
+        var stream = device.Accelerator.DefaultStream;
         var shape = new GatedMlpShape
         {
             M = m, N = intermediate, K = hidden,
             KTiles = (hidden + GatedMlpKernel.BlockK - 1) / GatedMlpKernel.BlockK,
-            MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM,
-            NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN,
             KAligned = hidden % 8 == 0 ? 1 : 0,
         };
-        Type activationType = GatedMlpKernel.ActivationTypes[(int)activation];
-        var device = x.Device;
         if (x.DType == DType.Float32)
         {
-            var launch = device.Launcher<GatedMlpLauncher>(GatedMlpKernel.Float32Variant(activationType));
-            launch(device.Accelerator.DefaultStream,
+            device.Launcher<GatedMlpLauncher>(GatedMlpKernel.Float32Variant(activationType))(stream,
                 new KernelConfig(new Index2D((intermediate + 15) / 16, (m + 15) / 16), new Index2D(16, 16)),
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+        }
+        else if (m <= GatedMlpDecodeKernel.MaxRows)
+        {
+            // Decode: weights stream once at full rate, 16-row slices of x.
+            shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
+            shape.NTiles = (intermediate + GatedMlpDecodeKernel.BlockN - 1) / GatedMlpDecodeKernel.BlockN;
+            device.Launcher<GatedMlpLauncher>(GatedMlpDecodeKernel.Variant(ElementTypeOf(x.DType), activationType))(stream,
+                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
         }
         else
         {
-            var launch = device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType));
-            launch(device.Accelerator.DefaultStream,
+            shape.MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM;
+            shape.NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN;
+            device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType))(stream,
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
         }
