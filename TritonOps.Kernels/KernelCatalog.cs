@@ -10,6 +10,7 @@ namespace TritonOps.Kernels;
 public static class KernelCatalog
 {
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
+        .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())

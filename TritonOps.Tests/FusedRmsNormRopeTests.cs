@@ -13,8 +13,10 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         (3, 3, 40, 40, true, 1e-5, "one head, [1,seq,1,hd] rope; packed for fp32, scalar for 16-bit"),
         (1, 1, 64, 64, false, 1e-2, "batch 1, one token, large eps"),
         (2, 3, 144, 48, true, 0.0, "eps 0, several heads of 48"),
-        (1, 2, 2106, 6, false, 1e-6, "row wider than one block on the scalar path (1053 pairs)"),
-        (1, 2, 16512, 128, false, 1e-6, "row wider than one block on the packed path"),
+        (1, 3, 2560, 64, false, 1e-6, "two pairs per thread for 16-bit types (160 pairs), four for float32"),
+        (2, 1, 6144, 128, true, 1e-6, "four pairs per thread for 16-bit types (384 pairs), eight for float32"),
+        (1, 2, 2106, 6, false, 1e-6, "scalar path, eight pairs per thread in blocks of 160 (1053 pairs)"),
+        (1, 2, 16512, 128, false, 1e-6, "eight pairs per thread in blocks over 128 threads"),
     ];
 
     private static IEnumerable<TestCaseData> Cases() =>
@@ -42,13 +44,16 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     [Test]
-    public void Forward_MoreRowsThanFitOnTheDevice_BlocksWalkSeveralRows()
+    public void Forward_RowsTooWideToHold_PersistentKernelWalksSeveralRowsPerBlock()
     {
-        const int hidden = 64, headDim = 64;
-        // Rows beyond what the device runs at once, so every block takes the prefetching row loop.
-        var kernel = Kernels.RmsNormRope.RmsNormRopeKernel.Variant(typeof(Kernels.Elements.BFloat16Element), packed: true);
-        var (bx, by) = Kernels.RmsNormRope.RmsNormRopeKernel.BlockShape(4, 1, Device.MaxGroupSize(kernel));
-        int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, bx * by) * 2 + 37;
+        // 8196 scalar pairs (hd 6: three one-element runs per half-head) exceed what the row kernel
+        // holds (1024 threads × 8), and more rows than the device runs at once, so every block of the
+        // persistent kernel takes its prefetching row loop.
+        const int hidden = 16392, headDim = 6;
+        var kernel = Kernels.RmsNormRope.RmsNormRopeKernel.Variant(typeof(Kernels.Elements.BFloat16Element), packed: false);
+        var (bx, by) = Kernels.RmsNormRope.RmsNormRopeKernel.BlockShape(3, hidden / headDim, Device.MaxGroupSize(kernel));
+        int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, bx * by) * 2 + 3;
+        Kernels.RmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2).Should().BeNull("the row kernel does not take this row");
         using var x = Tensor.FromArray(Inputs.Normal(rows * hidden, 51), [1, rows, hidden], DType.BFloat16, Device);
         using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 52, 0.5, 1.5), [hidden], DType.BFloat16, Device);
         using var cos = Tensor.FromArray(Inputs.Uniform(rows * headDim, 53, -1, 1), [rows, headDim], DType.BFloat16, Device);

@@ -20,6 +20,8 @@ public struct RmsNormRopeShape
     public int HeadRuns;
     /// <summary>Runs in a row: hidden / W.</summary>
     public int RowRuns;
+    /// <summary>Pairs of runs in a row (one run from each half of a head): Heads · HalfRuns.</summary>
+    public int Pairs;
     /// <summary>1 / hidden, so the mean is one multiply.</summary>
     public float InvHidden;
     public float Eps;
@@ -115,7 +117,7 @@ public static class RmsNormRopeKernel
         }
     }
 
-    private static void RotateAndStore<TAccess>(
+    internal static void RotateAndStore<TAccess>(
         ArrayView<byte> output, long firstRun, int halfRuns, float rstd,
         Vec4U xa, Vec4U xb, Vec4U wa, Vec4U wb, Vec4U ca, Vec4U cb, Vec4U sa, Vec4U sb)
         where TAccess : struct, IRunAccess

@@ -9,10 +9,6 @@ internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden,
 
 public static partial class Ops
 {
-    /// <summary>Grid mode of the RMSNorm+RoPE kernel: persistent (true) or one row per block; the
-    /// benchmark times both.</summary>
-    internal static bool RmsNormRopePersistentGrid { get; set; } = true;
-
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -60,17 +56,27 @@ public static partial class Ops
             HalfRuns = sizes.HeadDim / 2 / width,
             HeadRuns = sizes.HeadDim / width,
             RowRuns = sizes.Hidden / width,
+            Pairs = sizes.NumHeads * (sizes.HeadDim / 2 / width),
             InvHidden = 1f / sizes.Hidden,
             Eps = (float)eps,
         };
-        var kernel = RmsNormRopeKernel.Variant(element, packed);
         var device = x.Device;
+        var stream = device.Accelerator.DefaultStream;
+        if (RmsNormRopeRowKernel.Plan(shape.Pairs) is { } plan
+            && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
+            && plan.Threads <= device.MaxGroupSize(rowKernel))
+        {
+            // One row per small block, held in registers: many rows in flight per SM.
+            device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
+                new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
+                x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
+            return output;
+        }
+        // Rows too wide to hold: the persistent kernel, as many blocks as fit on the chip, each walking rows.
+        var kernel = RmsNormRopeKernel.Variant(element, packed);
         var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads, device.MaxGroupSize(kernel));
-        // Persistent grid: as many blocks as fit on the chip at once, each walking rows.
-        int blocks = RmsNormRopePersistentGrid
-            ? Math.Min(rows, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, blockX * blockY))
-            : rows;
-        device.Launcher<RmsNormRopeLauncher>(kernel)(device.Accelerator.DefaultStream,
+        int blocks = Math.Min(rows, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, blockX * blockY));
+        device.Launcher<RmsNormRopeLauncher>(kernel)(stream,
             new KernelConfig(new Index2D(blocks, 1), new Index2D(blockX, blockY)),
             x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
         return output;

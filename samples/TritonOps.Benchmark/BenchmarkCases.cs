@@ -25,11 +25,6 @@ public static class BenchmarkCases
             yield return new FusedRmsNormRopeCase(64, 1, 4096, 128, dtype);
         }
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.Float32);
-        foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
-        {
-            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype, persistent: false);
-            yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, dtype, persistent: false);
-        }
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
