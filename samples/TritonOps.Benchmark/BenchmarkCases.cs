@@ -14,9 +14,14 @@ public static class BenchmarkCases
     {
         yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16);
         yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16);
+        yield return new Fp8GemmCase(64, 14336, 4096, DType.BFloat16);   // decode kernel's largest M
+        yield return new Fp8GemmCase(128, 14336, 4096, DType.BFloat16);  // tiled kernel, one M tile
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16);
+        yield return new FusedGatedMlpCase(1, 4096, 14336, DType.BFloat16);
+        yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16);   // decode kernel's largest M
+        yield return new FusedGatedMlpCase(128, 4096, 14336, DType.BFloat16);  // tiled kernel, one M tile
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);
         foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
         {

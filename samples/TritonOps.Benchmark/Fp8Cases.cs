@@ -34,7 +34,7 @@ public sealed class Fp8GemmCase(int m, int n, int k, DType output) : IBenchmarkC
 
         double tflops = 2.0 * m * n * k / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"M{m} N{n} K{k}", $"e4m3→{DTypes.Name(output)}", stats.MedianUs, stats.P10Us, stats.P90Us,
+        return new Result(Op, $"M{m} N{n} K{k}", $"e4m3→{DTypes.Name(output)}", stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
@@ -80,7 +80,7 @@ public sealed class QuantizeFp8Case(int rows, int cols, DType dtype) : IBenchmar
         data.Dispose(); scale.Dispose();
         foreach (var t in xs) t.Dispose();
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{rows},{cols}] per-tensor", DTypes.Name(dtype), stats.MedianUs, stats.P10Us, stats.P90Us,
+        return new Result(Op, $"[{rows},{cols}] per-tensor", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 }

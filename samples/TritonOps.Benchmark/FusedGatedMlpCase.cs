@@ -40,7 +40,7 @@ public sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType
 
         double tflops = 4.0 * m * hidden * intermediate / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"M{m} H{hidden} I{intermediate}", DTypes.Name(dtype), stats.MedianUs, stats.P10Us, stats.P90Us,
+        return new Result(Op, $"M{m} H{hidden} I{intermediate}", DTypes.Name(dtype), stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 

@@ -32,7 +32,7 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
             t.Dispose();
 
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}", DTypes.Name(dtype), stats.MedianUs, stats.P10Us, stats.P90Us,
+        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 

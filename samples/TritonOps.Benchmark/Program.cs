@@ -33,10 +33,10 @@ foreach (var c in BenchmarkCases.All())
 }
 
 Console.WriteLine();
-Console.WriteLine("| op | shape | dtype | median µs | p10–p90 µs | rate | % of copy | check |");
-Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
+Console.WriteLine("| op | shape | dtype | GPU µs (median) | p10–p90 µs | rate | % of copy | host-issued µs/call | check |");
+Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 foreach (var r in results)
-    Console.WriteLine($"| {r.Op} | {r.Shape} | {r.DType} | {r.MedianUs:F1} | {r.P10Us:F1}–{r.P90Us:F1} | {r.Rate} | {r.PercentOfCopy} | {r.Check} |");
+    Console.WriteLine($"| {r.Op} | {r.Shape} | {r.DType} | {r.Stats.MedianUs:F1} | {r.Stats.P10Us:F1}–{r.Stats.P90Us:F1} | {r.Rate} | {r.PercentOfCopy} | {r.Stats.HostBoundUs:F1} | {r.Check}{(r.Stats.Starved > 0 ? $" (queue ran dry {r.Stats.Starved}×)" : "")} |");
 
 if (jsonPath is not null)
 {
@@ -56,5 +56,4 @@ static double MeasureCopy(Device device, GpuTimer timer)
 }
 
 /// <summary>One row of the table.</summary>
-public sealed record Result(string Op, string Shape, string DType, double MedianUs, double P10Us, double P90Us,
-    string Rate, string PercentOfCopy, string Check);
+public sealed record Result(string Op, string Shape, string DType, Stats Stats, string Rate, string PercentOfCopy, string Check);

@@ -1,39 +1,104 @@
+using System.Diagnostics;
+using ILGPU;
 using ILGPU.Runtime;
 
 namespace TritonOps.Benchmark;
 
-/// <summary>Median and spread of one case's per-launch GPU times, in microseconds.</summary>
-public readonly record struct Stats(double MedianUs, double P10Us, double P90Us, int Runs);
+/// <summary>
+/// One case's timings in microseconds. Median/P10/P90: the GPU's time per run, measured between
+/// CUDA events while the stream is kept ahead of the GPU (see <see cref="GpuTimer"/>). HostBoundUs:
+/// wall time per call when the host issues the calls back to back with nothing queued ahead, i.e.
+/// what a caller sees when the op is too small to hide its launch; for large ops the two agree.
+/// </summary>
+public readonly record struct Stats(double MedianUs, double P10Us, double P90Us, int Runs, double HostBoundUs, int Starved);
 
 /// <summary>
 /// Times work on the device's stream with CUDA events (ILGPU profiling markers): warm-up first,
-/// then each run between its own pair of events, all runs queued before one synchronize, so the
-/// host's launch cost overlaps the GPU's work instead of being counted.
+/// then each run between its own pair of events, all runs queued before one synchronize. A
+/// single-thread spin kernel runs first and holds the GPU until the host has queued every run, so
+/// the events measure the GPU, not the host's launch rate (without it a 3 µs kernel is timed at
+/// the host's ~6–11 µs per call). Starved counts runs whose start event found the queue empty
+/// (a gap over 2 µs after the previous run): non-zero means the spin was too short.
 /// </summary>
-public sealed class GpuTimer(Device device)
+public sealed class GpuTimer
 {
+    private readonly Device _device;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, int> _spin;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _sink;
+    private readonly double _nsPerSpin;
+
+    public GpuTimer(Device device)
+    {
+        _device = device;
+        _sink = device.Accelerator.Allocate1D<float>(1);
+        _spin = device.Accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, int>(Spin);
+        var stream = device.Accelerator.DefaultStream;
+        _spin(stream, 1, _sink.View, 1000);
+        stream.Synchronize();
+        var start = stream.AddProfilingMarker();
+        _spin(stream, 1, _sink.View, 1_000_000);
+        var end = stream.AddProfilingMarker();
+        stream.Synchronize();
+        _nsPerSpin = Math.Max(0.1, (end - start).TotalMicroseconds * 1000 / 1_000_000);
+        start.Dispose();
+        end.Dispose();
+    }
+
+    /// <summary>A dependent chain of float multiply-adds, one thread: a GPU-side wait of known length.</summary>
+    private static void Spin(Index1D index, ArrayView<float> sink, int iterations)
+    {
+        float v = index;
+        for (int i = 0; i < iterations; i++)
+            v = v * 0.999f + 0.5f;
+        sink[index] = v;
+    }
+
     public Stats Time(Action<int> run, int warmup = 10, int runs = 100)
     {
-        AcceleratorStream stream = device.Accelerator.DefaultStream;
-        for (int i = 0; i < warmup; i++)
-            run(i);
+        AcceleratorStream stream = _device.Accelerator.DefaultStream;
+        run(0); // first call: compiles and loads
         stream.Synchronize();
+        var clock = Stopwatch.StartNew();
+        for (int i = 1; i < warmup; i++)
+            run(i);
+        double hostUsPerCall = clock.Elapsed.TotalMicroseconds / Math.Max(1, warmup - 1);
+        stream.Synchronize();
+
+        // Host-bound: nothing queued ahead; wall time from the first start to the last end event.
+        var first = stream.AddProfilingMarker();
+        for (int i = 0; i < runs; i++)
+            run(warmup + i);
+        var last = stream.AddProfilingMarker();
+        stream.Synchronize();
+        double hostBound = (last - first).TotalMicroseconds / runs;
+        first.Dispose();
+        last.Dispose();
+
+        // GPU time: hold the GPU while the host queues every run (twice the host's measured rate, + 1 ms).
+        double spinUs = 2 * runs * Math.Max(hostUsPerCall, hostBound) + 1000;
+        _spin(stream, 1, _sink.View, (int)Math.Min(int.MaxValue, spinUs * 1000 / _nsPerSpin));
         var markers = new (ProfilingMarker Start, ProfilingMarker End)[runs];
         for (int i = 0; i < runs; i++)
         {
             var start = stream.AddProfilingMarker();
-            run(warmup + i);
+            run(warmup + runs + i);
             markers[i] = (start, stream.AddProfilingMarker());
         }
         stream.Synchronize();
         double[] us = new double[runs];
+        int starved = 0;
         for (int i = 0; i < runs; i++)
         {
             us[i] = (markers[i].End - markers[i].Start).TotalMicroseconds;
-            markers[i].Start.Dispose();
-            markers[i].End.Dispose();
+            if (i > 0 && (markers[i].Start - markers[i - 1].End).TotalMicroseconds > 2)
+                starved++;
+        }
+        foreach (var (start, end) in markers)
+        {
+            start.Dispose();
+            end.Dispose();
         }
         Array.Sort(us);
-        return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs);
+        return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs, hostBound, starved);
     }
 }
