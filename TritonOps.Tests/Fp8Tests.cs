@@ -170,7 +170,9 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(37, 80, 130, DType.BFloat16, true)]
     [TestCase(5, 72, 9, DType.Float32, true)]
     [TestCase(17, 528, 20, DType.BFloat16, true)]  // decode kernel: 2 slices, whole 256-wide iterations on both k parts, a tail
-    [TestCase(70, 80, 72, DType.Float16, true)]    // tiled kernel (M > 64), N and K tails
+    [TestCase(70, 80, 72, DType.Float16, true)]    // wgmma kernel (M > 64): M, N and K tails inside one tile
+    [TestCase(130, 144, 136, DType.BFloat16, false)] // wgmma kernel: two M tiles, two N tiles, three k tiles (one past the ring)
+    [TestCase(70, 40, 72, DType.Float32, true)]    // K % 16 != 0: the mma.sync tiled kernel
     public void Fp8Gemm_FloatInputs_MatchesFloat64ProductOfDequantizedOperands(int m, int k, int n, DType output, bool bAsTransposedView)
     {
         float[] aValues = Inputs.Normal(m * k, m + k, 2.0), bValues = Inputs.Normal(k * n, k + n, 0.5);

@@ -16,12 +16,14 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     };
 
     /// <summary>(batch, seq, hidden, intermediate) — each picked for what it exercises. M = batch·seq ≤ 64
-    /// runs the decode kernel (weights streamed by warp strips), larger M the tiled one.</summary>
+    /// runs the decode kernel (weights streamed by warp strips); larger M the wgmma kernel (emulated
+    /// here on the CPU), or the mma.sync tiled kernel when hidden is not a multiple of 8.</summary>
     private static readonly (int Batch, int Seq, int Hidden, int Intermediate, string Why)[] Shapes =
     [
         (1, 1, 40, 24, "M = 1 (decode), K = 40: a K tail inside the second 32-wide step"),
         (2, 3, 72, 70, "tails everywhere: M = 6, N = 70 (two N tiles, the second 6 wide), K = 72"),
-        (1, 130, 36, 20, "tiled kernel: two M tiles (130 rows), N = 20 masked inside the tile, K = 36 not a multiple of 8: the unaligned load path"),
+        (1, 130, 36, 20, "mma.sync tiled kernel (K = 36 is not a multiple of 8): two M tiles (130 rows), N = 20 masked inside the tile, the unaligned load path"),
+        (1, 70, 72, 70, "wgmma kernel: M and N tails, two N tiles, three k tiles of 32 (the last 8 wide)"),
         (1, 17, 136, 40, "decode kernel: two 16-row slices (the second holds one row), whole 64-wide steps on both k parts, a K tail of 8, a block with one live strip"),
         (3, 1, 100, 12, "decode kernel, K = 100 not a multiple of 8: every step through the checked loads; N = 12: a half-empty strip"),
     ];

@@ -22,8 +22,8 @@ public static class RmsNormRopeRowKernel
     /// <summary>The most pairs one thread holds (<see cref="PairTypes"/>' last).</summary>
     public const int MaxPairsPerThread = 8;
 
-    /// <summary>Block size the op aims for; rows of more than <see cref="MaxPairsPerThread"/> × this many
-    /// pairs take bigger blocks, up to 1024 threads.</summary>
+    /// <summary>Block size the op aims for by default; rows of more than <see cref="MaxPairsPerThread"/> ×
+    /// this many pairs take bigger blocks, up to 1024 threads.</summary>
     public const int TargetThreads = 128;
 
     [GlobalMemoryOnly]
@@ -48,10 +48,10 @@ public static class RmsNormRopeRowKernel
 
     /// <summary>Pairs per thread and block size for a row of <paramref name="pairs"/> pairs, or null when
     /// the row needs more than 1024 threads × <see cref="MaxPairsPerThread"/> (the persistent kernel's case).</summary>
-    public static (int PairsPerThread, int Threads)? Plan(int pairs)
+    public static (int PairsPerThread, int Threads)? Plan(int pairs, int targetThreads = TargetThreads)
     {
         int perThread = 1;
-        while (perThread < MaxPairsPerThread && (pairs + perThread - 1) / perThread > TargetThreads)
+        while (perThread < MaxPairsPerThread && (pairs + perThread - 1) / perThread > targetThreads)
             perThread *= 2;
         int threads = ((pairs + perThread - 1) / perThread + 31) / 32 * 32;
         return threads <= 1024 ? (perThread, threads) : null;

@@ -127,6 +127,10 @@ public sealed class Device : IDisposable
             return 32;
         });
 
+    /// <summary>Whether kernels built on Hopper's warpgroup instructions (<c>wgmma</c>, sm_90a) run here:
+    /// on an sm_90 GPU, or emulated on the CPU accelerator.</summary>
+    internal bool HasWarpgroupMma => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture == CudaArchitecture.SM_90);
+
     /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
     internal int Multiprocessors => Accelerator.NumMultiprocessors;
 

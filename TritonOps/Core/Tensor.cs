@@ -66,6 +66,17 @@ public sealed class Tensor : IDisposable
         }
     }
 
+    /// <summary>The device address of the first element (CUDA), for kernels whose inline PTX addresses
+    /// global memory directly (<c>cp.async</c>); pairs with <see cref="Bytes"/>, which the CPU path reads.</summary>
+    internal ulong DeviceAddress
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            return (ulong)_storage.Buffer.NativePtr + (ulong)(Offset * DTypes.SizeOf(DType));
+        }
+    }
+
     /// <summary>A new tensor, uninitialized (or poisoned, see <see cref="Device.PoisonAllocations"/>).</summary>
     public static Tensor Empty(ReadOnlySpan<int> shape, DType dtype, Device? device = null)
     {

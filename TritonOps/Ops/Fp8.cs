@@ -20,12 +20,17 @@ public enum ScaleGranularity
 
 public static partial class Ops
 {
+    /// <summary>Output-tile width of the wgmma FP8 kernel (128 or 256); the benchmark times both.</summary>
+    internal static int Fp8GemmBlockN { get; set; } = 128;
+
     private delegate void AbsMaxLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<uint> amax, Fp8Shape shape);
     private delegate void QuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape);
     private delegate void QuantizeRowsLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape);
     private delegate void ColumnScalesLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<float> scales, Fp8Shape shape);
     private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
     private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
+    private delegate void Fp8GemmWgmmaLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape, ulong aAddress, ulong bAddress);
     private delegate void Fp8GemmLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
 
@@ -239,25 +244,48 @@ public static partial class Ops
                 bStored = transposed;
             }
 
-            bool decode = m <= Fp8GemmDecodeKernel.MaxRows;
+            var stream = device.Accelerator.DefaultStream;
+            Type outputElement = ElementTypeOf(outputDtype);
             var shape = new Fp8GemmShape
             {
                 M = m, N = n, K = k,
-                KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK,
-                // Decode: 16-row slices against strips of b streamed at full rate; else 128 × 64 tiles.
-                MTiles = decode ? (m + StripMma.SliceRows - 1) / StripMma.SliceRows : (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM,
-                NTiles = decode ? (n + Fp8GemmDecodeKernel.BlockN - 1) / Fp8GemmDecodeKernel.BlockN : (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN,
                 KAligned = k % 16 == 0 ? 1 : 0,
                 AScaleStride = aS.ElementCount == 1 ? 0 : 1,
                 BScaleStride = bS.ElementCount == 1 ? 0 : 1,
                 HasBias = bias is null ? 0 : 1,
             };
             var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
-            Type outputElement = ElementTypeOf(outputDtype);
-            var kernel = decode ? Fp8GemmDecodeKernel.Variant(outputElement) : Fp8GemmKernel.Variant(outputElement);
-            device.Launcher<Fp8GemmLauncher>(kernel)(
-                device.Accelerator.DefaultStream, new KernelConfig(checked(shape.MTiles * shape.NTiles), decode ? Fp8GemmDecodeKernel.Threads : Fp8GemmKernel.Threads),
-                aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
+            if (m <= Fp8GemmDecodeKernel.MaxRows)
+            {
+                // Decode: 16-row slices against strips of b streamed at full rate.
+                shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
+                shape.NTiles = (n + Fp8GemmDecodeKernel.BlockN - 1) / Fp8GemmDecodeKernel.BlockN;
+                device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement))(stream,
+                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmDecodeKernel.Threads),
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
+            }
+            else if (device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0)
+            {
+                // Hopper: warpgroup tensor cores fed by cp.async.
+                int blockN = Fp8GemmBlockN;
+                shape.KTiles = (k + Fp8GemmWgmmaKernel.BlockK - 1) / Fp8GemmWgmmaKernel.BlockK;
+                shape.MTiles = (m + Fp8GemmWgmmaKernel.BlockM - 1) / Fp8GemmWgmmaKernel.BlockM;
+                shape.NTiles = (n + blockN - 1) / blockN;
+                device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement, blockN))(stream,
+                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmWgmmaKernel.Threads),
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
+                    aq.DeviceAddress, bStored.DeviceAddress);
+            }
+            else
+            {
+                // Elsewhere, or rows not 16-byte aligned: mma.sync 128 × 64 tiles.
+                shape.KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK;
+                shape.MTiles = (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM;
+                shape.NTiles = (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN;
+                device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement))(stream,
+                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmKernel.Threads),
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
+            }
             return output;
         }
         finally

@@ -21,6 +21,12 @@ public static partial class Ops
 {
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
+    private delegate void GatedMlpWgmmaLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
+        ulong xAddress, ulong gateAddress, ulong upAddress);
+
+    /// <summary>Output-tile width of the wgmma gated kernel (64 or 128 columns); the benchmark times both.</summary>
+    internal static int GatedMlpBlockN { get; set; } = 64;
 
     /// <summary>The activation named as in the original API: "silu", "gelu" or "gelu_tanh".</summary>
     /// <exception cref="ArgumentException">Any other name.</exception>
@@ -88,8 +94,21 @@ public static partial class Ops
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
         }
+        else if (device.HasWarpgroupMma && hidden % 8 == 0
+            && x.DeviceAddress % 16 == 0 && gateWeight.DeviceAddress % 16 == 0 && upWeight.DeviceAddress % 16 == 0)
+        {
+            // Hopper: warpgroup tensor cores fed by cp.async.
+            int blockN = GatedMlpBlockN;
+            shape.KTiles = (hidden + GatedMlpWgmmaKernel.BlockK - 1) / GatedMlpWgmmaKernel.BlockK;
+            shape.MTiles = (m + GatedMlpWgmmaKernel.BlockM - 1) / GatedMlpWgmmaKernel.BlockM;
+            shape.NTiles = (intermediate + blockN - 1) / blockN;
+            device.Launcher<GatedMlpWgmmaLauncher>(GatedMlpWgmmaKernel.Variant(ElementTypeOf(x.DType), activationType, blockN))(stream,
+                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpWgmmaKernel.Threads),
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, x.DeviceAddress, gateWeight.DeviceAddress, upWeight.DeviceAddress);
+        }
         else
         {
+            // Elsewhere, or rows not 16-byte aligned: mma.sync 128 × 64 tiles.
             shape.MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM;
             shape.NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN;
             device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType))(stream,

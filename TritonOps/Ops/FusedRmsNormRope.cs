@@ -9,6 +9,9 @@ internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden,
 
 public static partial class Ops
 {
+    /// <summary>Block size the row kernel aims for (threads); the benchmark sweeps it.</summary>
+    internal static int RmsNormRopeTargetThreads { get; set; } = RmsNormRopeRowKernel.TargetThreads;
+
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -62,7 +65,7 @@ public static partial class Ops
         };
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
-        if (RmsNormRopeRowKernel.Plan(shape.Pairs) is { } plan
+        if (RmsNormRopeRowKernel.Plan(shape.Pairs, RmsNormRopeTargetThreads) is { } plan
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
