@@ -18,7 +18,7 @@ for step in $steps; do
       for f in "$out"/ptx/*.ptx; do
         name=$(basename "$f" .ptx)
         sed -i 's/^\.target sm_[0-9a-z]*/.target sm_90a/' "$f"
-        ptxas -v -arch=sm_90a "$f" -o "/tmp/$name.cubin" 2>&1 | grep -E "registers|spill|stack" | sed "s/^/$name: /" >> "$out/ptx.txt"
+        ptxas -v -arch=sm_90a "$f" -o "/tmp/$name.cubin" 2>&1 | grep -E "registers|spill|stack|warning" | sed "s/^/$name: /" >> "$out/ptx.txt"
         sass=$(cuobjdump -sass "/tmp/$name.cubin")
         echo "$name: LDL/STL=$(grep -cE 'LDL|STL' <<<"$sass") LDG.128=$(grep -cE 'LDG.E.128' <<<"$sass") LD.128=$(grep -cE '\bLD.E.128' <<<"$sass") STG.128=$(grep -cE 'STG.E.128' <<<"$sass") HMMA=$(grep -c HMMA <<<"$sass") QGMMA=$(grep -c QGMMA <<<"$sass")" >> "$out/ptx.txt"
       done

@@ -29,8 +29,15 @@ public struct OneN64 : IFp8WarpgroupTiles<OneN64>
 
     public static int Count => 1;
 
-    public static OneN64 Mma(OneN64 acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate) =>
-        new() { Acc = PtxWgmma.M64N64K64E4M3(acc.Acc, shared, a, b, accumulate) };
+    /// <summary>Hopper's FP8 tensor cores keep only about 14 significant bits while they accumulate
+    /// (measured: a 64-deep e4m3 product came back rounded to multiples of 2⁻⁸ at magnitude 43–100),
+    /// so each k tile's 64-deep partial is added into float32 here: the error stays that of one
+    /// partial instead of growing with K (cuBLAS promotes every 128 by default).</summary>
+    public static OneN64 Mma(OneN64 acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
+    {
+        WarpgroupAcc partial = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false);
+        return new() { Acc = accumulate ? WarpgroupAcc.Add(acc.Acc, partial) : partial };
+    }
 
     /// <summary>Row: this thread's first row (16w + g of the warpgroup's 64); col: its first column (2t).</summary>
     public static void Store<TOut>(in OneN64 acc, ArrayView<byte> output, int row, int col,

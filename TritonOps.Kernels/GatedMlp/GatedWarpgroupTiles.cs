@@ -19,6 +19,11 @@ public interface IGatedWarpgroupTiles<TSelf> where TSelf : struct, IGatedWarpgro
     static abstract TSelf Mma<TElement>(TSelf acc, ArrayView<byte> shared, SmemOperand x, SmemOperand gate, SmemOperand up, bool accumulate)
         where TElement : struct, IMmaElement;
 
+    /// <summary><see cref="Mma"/> without waiting: commits one wgmma group per 64 × 64 product (2 · Count
+    /// groups); the caller waits (<see cref="PtxWgmma.Wait"/>) before touching the accumulators.</summary>
+    static abstract TSelf Issue<TElement>(TSelf acc, ArrayView<byte> shared, SmemOperand x, SmemOperand gate, SmemOperand up, bool accumulate)
+        where TElement : struct, IMmaElement;
+
     /// <summary>act(gate) · up, rounded once, for this thread's rows (16w + g, +8) and columns (2t + 8j, +1) of every tile.</summary>
     static abstract void Store<TElement, TActivation>(in TSelf acc, ArrayView<byte> output, int row, int col, in GatedMlpShape s)
         where TElement : struct, IMmaElement
@@ -37,6 +42,13 @@ public struct GatedN64 : IGatedWarpgroupTiles<GatedN64>
     {
         Gate = PtxWgmma.M64N64K32x16Bit<TElement>(acc.Gate, shared, x, gate, accumulate),
         Up = PtxWgmma.M64N64K32x16Bit<TElement>(acc.Up, shared, x, up, accumulate),
+    };
+
+    public static GatedN64 Issue<TElement>(GatedN64 acc, ArrayView<byte> shared, SmemOperand x, SmemOperand gate, SmemOperand up, bool accumulate)
+        where TElement : struct, IMmaElement => new()
+    {
+        Gate = PtxWgmma.IssueM64N64K32x16Bit<TElement>(acc.Gate, shared, x, gate, accumulate),
+        Up = PtxWgmma.IssueM64N64K32x16Bit<TElement>(acc.Up, shared, x, up, accumulate),
     };
 
     public static void Store<TElement, TActivation>(in GatedN64 acc, ArrayView<byte> output, int row, int col, in GatedMlpShape s)
@@ -71,6 +83,19 @@ public struct TwoGatedN64<T> : IGatedWarpgroupTiles<TwoGatedN64<T>> where T : st
         {
             First = T.Mma<TElement>(acc.First, shared, x, gate, up, accumulate),
             Second = T.Mma<TElement>(acc.Second, shared, x, gate2, up2, accumulate),
+        };
+    }
+
+    public static TwoGatedN64<T> Issue<TElement>(TwoGatedN64<T> acc, ArrayView<byte> shared, SmemOperand x, SmemOperand gate, SmemOperand up, bool accumulate)
+        where TElement : struct, IMmaElement
+    {
+        SmemOperand gate2 = gate, up2 = up;
+        gate2.Offset += T.Count * 64 * 16;
+        up2.Offset += T.Count * 64 * 16;
+        return new()
+        {
+            First = T.Issue<TElement>(acc.First, shared, x, gate, up, accumulate),
+            Second = T.Issue<TElement>(acc.Second, shared, x, gate2, up2, accumulate),
         };
     }
 

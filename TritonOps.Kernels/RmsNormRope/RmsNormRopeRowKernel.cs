@@ -31,16 +31,35 @@ public static class RmsNormRopeRowKernel
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape)
         where TAccess : struct, IRunAccess
+        where TPairs : struct, IRowPairs<TPairs> =>
+        Row<TAccess, TPairs>(x, weight, cos, sin, output, shape, rotationEarly: false);
+
+    /// <summary><see cref="Run"/> with each pair's weight, cos and sin issued before the reduction: their
+    /// latency hides behind it, at the cost of registers (so fewer rows per SM); the benchmark times both.</summary>
+    [GlobalMemoryOnly]
+    public static void RunRotationEarly<TAccess, TPairs>(
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        ArrayView<byte> output, RmsNormRopeShape shape)
+        where TAccess : struct, IRunAccess
+        where TPairs : struct, IRowPairs<TPairs> =>
+        Row<TAccess, TPairs>(x, weight, cos, sin, output, shape, rotationEarly: true);
+
+    private static void Row<TAccess, TPairs>(
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        ArrayView<byte> output, RmsNormRopeShape shape, bool rotationEarly)
+        where TAccess : struct, IRunAccess
         where TPairs : struct, IRowPairs<TPairs>
     {
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int row = Grid.IdxX;
         long rowRun = (long)row * shape.RowRuns;
+        int ropeRun = row % shape.Seq * shape.HeadRuns;
         TPairs pairs = TPairs.Load<TAccess>(x, rowRun, Group.IdxX, Group.DimX, shape);
+        if (rotationEarly)
+            pairs = TPairs.LoadRotation<TAccess>(pairs, weight, cos, sin, ropeRun, Group.IdxX, Group.DimX, shape);
         float sumOfSquares = BlockReduce.Sum(TPairs.SumOfSquares<TAccess>(pairs), scratch);
         float rstd = XMath.Rsqrt(sumOfSquares * shape.InvHidden + shape.Eps);
-        TPairs.RotateAndStore<TAccess>(pairs, weight, cos, sin, output, rowRun, row % shape.Seq * shape.HeadRuns,
-            Group.IdxX, Group.DimX, rstd, shape);
+        TPairs.RotateAndStore<TAccess>(pairs, weight, cos, sin, output, rowRun, ropeRun, Group.IdxX, Group.DimX, rstd, rotationEarly, shape);
     }
 
     /// <summary>Register holders of 1, 2, 4 and 8 pairs.</summary>
@@ -57,19 +76,23 @@ public static class RmsNormRopeRowKernel
         return threads <= 1024 ? (perThread, threads) : null;
     }
 
-    public static MethodInfo Variant(Type element, bool packed, int pairsPerThread) =>
-        s_variants.TryGetValue((element, packed, pairsPerThread), out var method) ? method
-            : s_variants.GetOrAdd((element, packed, pairsPerThread), key => KernelMethods.Get(typeof(RmsNormRopeRowKernel), nameof(Run),
+    public static MethodInfo Variant(Type element, bool packed, int pairsPerThread, bool rotationEarly = false) =>
+        s_variants.TryGetValue((element, packed, pairsPerThread, rotationEarly), out var method) ? method
+            : s_variants.GetOrAdd((element, packed, pairsPerThread, rotationEarly), key => KernelMethods.Get(typeof(RmsNormRopeRowKernel),
+                key.Early ? nameof(RunRotationEarly) : nameof(Run),
                 (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
                 PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)]));
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, bool Packed, int PerThread), MethodInfo> s_variants = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, bool Packed, int PerThread, bool Early), MethodInfo> s_variants = new();
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
         foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
             foreach (bool packed in new[] { true, false })
                 for (int perThread = 1; perThread <= MaxPairsPerThread; perThread *= 2)
+                {
                     yield return Variant(element, packed, perThread);
+                    yield return Variant(element, packed, perThread, rotationEarly: true);
+                }
     }
 }

@@ -21,16 +21,23 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
 
     static abstract float SumOfSquares<TAccess>(in TSelf pairs) where TAccess : struct, IRunAccess;
 
-    /// <summary>Normalizes, weights, rotates and stores every pair (weight, cos and sin are cache hits).</summary>
+    /// <summary>Issues every pair's weight, cos and sin loads now (cache hits), for <see cref="RotateAndStore"/>
+    /// with <c>rotationLoaded</c>: their latency then hides behind the reduction, at the cost of registers.</summary>
+    static abstract TSelf LoadRotation<TAccess>(TSelf pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        int ropeRun, int first, int step, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess;
+
+    /// <summary>Normalizes, weights, rotates and stores every pair; weight, cos and sin are loaded here
+    /// (cache hits) unless <paramref name="rotationLoaded"/>.</summary>
     static abstract void RotateAndStore<TAccess>(in TSelf pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, in RmsNormRopeShape s)
+        ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, bool rotationLoaded, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess;
 }
 
-/// <summary>One pair: the raw runs of both halves.</summary>
+/// <summary>One pair: the raw runs of both halves (and, when loaded early, their weight, cos and sin).</summary>
 public struct OnePair : IRowPairs<OnePair>
 {
-    public Vec4U A, B;
+    public Vec4U A, B, WeightA, WeightB, CosA, CosB, SinA, SinB;
 
     public static int Count => 1;
 
@@ -46,18 +53,33 @@ public struct OnePair : IRowPairs<OnePair>
     public static float SumOfSquares<TAccess>(in OnePair pairs) where TAccess : struct, IRunAccess =>
         TAccess.Unpack(pairs.A).SumOfSquares() + TAccess.Unpack(pairs.B).SumOfSquares();
 
+    public static OnePair LoadRotation<TAccess>(OnePair pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        int ropeRun, int first, int step, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess
+    {
+        if (first >= s.Pairs)
+            return pairs;
+        int head = first / s.HalfRuns, run = first - head * s.HalfRuns;
+        int column = head * s.HeadRuns + run, rope = ropeRun + run;
+        pairs.WeightA = TAccess.LoadRaw(weight, column);
+        pairs.WeightB = TAccess.LoadRaw(weight, column + s.HalfRuns);
+        pairs.CosA = TAccess.LoadRaw(cos, rope);
+        pairs.CosB = TAccess.LoadRaw(cos, rope + s.HalfRuns);
+        pairs.SinA = TAccess.LoadRaw(sin, rope);
+        pairs.SinB = TAccess.LoadRaw(sin, rope + s.HalfRuns);
+        return pairs;
+    }
+
     public static void RotateAndStore<TAccess>(in OnePair pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, in RmsNormRopeShape s)
+        ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, bool rotationLoaded, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess
     {
         if (first >= s.Pairs)
             return;
-        int head = first / s.HalfRuns, run = first - head * s.HalfRuns;
-        int column = head * s.HeadRuns + run, rope = ropeRun + run;
-        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + column, s.HalfRuns, rstd, pairs.A, pairs.B,
-            TAccess.LoadRaw(weight, column), TAccess.LoadRaw(weight, column + s.HalfRuns),
-            TAccess.LoadRaw(cos, rope), TAccess.LoadRaw(cos, rope + s.HalfRuns),
-            TAccess.LoadRaw(sin, rope), TAccess.LoadRaw(sin, rope + s.HalfRuns));
+        OnePair p = rotationLoaded ? pairs : LoadRotation<TAccess>(pairs, weight, cos, sin, ropeRun, first, step, s);
+        int head = first / s.HalfRuns, column = head * s.HeadRuns + first - head * s.HalfRuns;
+        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + column, s.HalfRuns, rstd, p.A, p.B,
+            p.WeightA, p.WeightB, p.CosA, p.CosB, p.SinA, p.SinB);
     }
 
     /// <summary>The first run of pair <paramref name="pair"/> within its row.</summary>
@@ -85,11 +107,19 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
     public static float SumOfSquares<TAccess>(in TwoOf<T> pairs) where TAccess : struct, IRunAccess =>
         T.SumOfSquares<TAccess>(pairs.First) + T.SumOfSquares<TAccess>(pairs.Second);
 
+    public static TwoOf<T> LoadRotation<TAccess>(TwoOf<T> pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        int ropeRun, int first, int step, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess => new()
+    {
+        First = T.LoadRotation<TAccess>(pairs.First, weight, cos, sin, ropeRun, first, step, s),
+        Second = T.LoadRotation<TAccess>(pairs.Second, weight, cos, sin, ropeRun, first + T.Count * step, step, s),
+    };
+
     public static void RotateAndStore<TAccess>(in TwoOf<T> pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, in RmsNormRopeShape s)
+        ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, bool rotationLoaded, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess
     {
-        T.RotateAndStore<TAccess>(pairs.First, weight, cos, sin, output, rowRun, ropeRun, first, step, rstd, s);
-        T.RotateAndStore<TAccess>(pairs.Second, weight, cos, sin, output, rowRun, ropeRun, first + T.Count * step, step, rstd, s);
+        T.RotateAndStore<TAccess>(pairs.First, weight, cos, sin, output, rowRun, ropeRun, first, step, rstd, rotationLoaded, s);
+        T.RotateAndStore<TAccess>(pairs.Second, weight, cos, sin, output, rowRun, ropeRun, first + T.Count * step, step, rstd, rotationLoaded, s);
     }
 }

@@ -6,7 +6,12 @@ public static class Compare
 {
     /// <summary>Fails with the count of out-of-tolerance elements and the first few (index,
     /// expected, actual). NaN or ±Inf where the reference is finite always fails.</summary>
-    public static void AllClose(float[] actual, double[] expected, Tolerance tolerance, string what = "output")
+    public static void AllClose(float[] actual, double[] expected, Tolerance tolerance, string what = "output") =>
+        AllClose(actual, expected, tolerance, null, what);
+
+    /// <summary>As above, with <paramref name="slack"/>[i] added to element i's absolute tolerance (an
+    /// error bound that depends on the element, such as a dot product's Σ|aₖ·bₖ|).</summary>
+    public static void AllClose(float[] actual, double[] expected, Tolerance tolerance, double[]? slack, string what = "output")
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: element count");
         int bad = 0;
@@ -16,7 +21,7 @@ public static class Compare
         {
             double error = Math.Abs(actual[i] - expected[i]);
             bool ok = double.IsFinite(actual[i]) == double.IsFinite(expected[i])
-                && (!double.IsFinite(expected[i]) ? actual[i].Equals((float)expected[i]) : error <= tolerance.Absolute + tolerance.Relative * Math.Abs(expected[i]));
+                && (!double.IsFinite(expected[i]) ? actual[i].Equals((float)expected[i]) : error <= tolerance.Absolute + (slack?[i] ?? 0) + tolerance.Relative * Math.Abs(expected[i]));
             if (ok)
                 continue;
             if (bad < 8)

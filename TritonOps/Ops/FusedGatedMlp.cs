@@ -25,7 +25,11 @@ public static partial class Ops
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
         ulong xAddress, ulong gateAddress, ulong upAddress);
 
-    /// <summary>Output-tile width of the wgmma gated kernel (64 or 128 columns); the benchmark times both.</summary>
+    /// <summary>Which tiled kernel runs for M &gt; 64 on Hopper: "mma" (mma.sync, the default: the fastest
+    /// measured so far), "wgmma" or "wgmma-pipelined"; and the wgmma tile width (64 or 128 columns).
+    /// The benchmark times each.</summary>
+    internal static string GatedMlpTiledKernel { get; set; } = "mma";
+
     internal static int GatedMlpBlockN { get; set; } = 64;
 
     /// <summary>The activation named as in the original API: "silu", "gelu" or "gelu_tanh".</summary>
@@ -94,7 +98,7 @@ public static partial class Ops
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
         }
-        else if (device.HasWarpgroupMma && hidden % 8 == 0
+        else if (GatedMlpTiledKernel != "mma" && device.HasWarpgroupMma && hidden % 8 == 0
             && x.DeviceAddress % 16 == 0 && gateWeight.DeviceAddress % 16 == 0 && upWeight.DeviceAddress % 16 == 0)
         {
             // Hopper: warpgroup tensor cores fed by cp.async.
@@ -102,7 +106,7 @@ public static partial class Ops
             shape.KTiles = (hidden + GatedMlpWgmmaKernel.BlockK - 1) / GatedMlpWgmmaKernel.BlockK;
             shape.MTiles = (m + GatedMlpWgmmaKernel.BlockM - 1) / GatedMlpWgmmaKernel.BlockM;
             shape.NTiles = (intermediate + blockN - 1) / blockN;
-            device.Launcher<GatedMlpWgmmaLauncher>(GatedMlpWgmmaKernel.Variant(ElementTypeOf(x.DType), activationType, blockN))(stream,
+            device.Launcher<GatedMlpWgmmaLauncher>(GatedMlpWgmmaKernel.Variant(ElementTypeOf(x.DType), activationType, blockN, GatedMlpTiledKernel == "wgmma-pipelined"))(stream,
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpWgmmaKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, x.DeviceAddress, gateWeight.DeviceAddress, upWeight.DeviceAddress);
         }

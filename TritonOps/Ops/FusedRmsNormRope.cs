@@ -12,6 +12,9 @@ public static partial class Ops
     /// <summary>Block size the row kernel aims for (threads); the benchmark sweeps it.</summary>
     internal static int RmsNormRopeTargetThreads { get; set; } = RmsNormRopeRowKernel.TargetThreads;
 
+    /// <summary>Whether the row kernel issues weight/cos/sin before its reduction; the benchmark times both.</summary>
+    internal static bool RmsNormRopeRotationEarly { get; set; }
+
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -66,7 +69,7 @@ public static partial class Ops
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
         if (RmsNormRopeRowKernel.Plan(shape.Pairs, RmsNormRopeTargetThreads) is { } plan
-            && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
+            && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread, RmsNormRopeRotationEarly) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
             // One row per small block, held in registers: many rows in flight per SM.

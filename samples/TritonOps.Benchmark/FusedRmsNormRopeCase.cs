@@ -1,9 +1,9 @@
 namespace TritonOps.Benchmark;
 
 /// <summary>fused_rmsnorm_rope: bytes = read x + write out + weight + cos + sin.</summary>
-public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, int? targetThreads = null) : IBenchmarkCase
+public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, int? targetThreads = null, bool rotationEarly = false) : IBenchmarkCase
 {
-    public string Op => targetThreads is int t ? $"fused_rmsnorm_rope (blocks of ~{t})" : "fused_rmsnorm_rope";
+    public string Op => "fused_rmsnorm_rope" + (targetThreads is int t ? $" (blocks of ~{t})" : "") + (rotationEarly ? " (rotation loads early)" : "");
 
     public Result Run(Device device, GpuTimer timer, double copyGbs)
     {
@@ -28,8 +28,10 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
 
         int defaultTarget = Ops.RmsNormRopeTargetThreads;
         Ops.RmsNormRopeTargetThreads = targetThreads ?? defaultTarget;
+        Ops.RmsNormRopeRotationEarly = rotationEarly;
         var stats = timer.Time(i => Ops.FusedRmsNormRope(xs[i % sets], weight, cos, sin, output: outs[i % sets]));
         Ops.RmsNormRopeTargetThreads = defaultTarget;
+        Ops.RmsNormRopeRotationEarly = false;
         string check = CheckRows(xs[0], weight, cos, sin, outs[0], dtype);
         foreach (var t in xs.Concat(outs))
             t.Dispose();
