@@ -13,7 +13,6 @@ public static class KernelCatalog
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
-        .Concat(GatedMlpWgmmaKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())

@@ -16,13 +16,12 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     };
 
     /// <summary>(batch, seq, hidden, intermediate) — each picked for what it exercises. M = batch·seq ≤ 64
-    /// runs the decode kernel (weights streamed by warp strips); larger M the wgmma kernel (emulated
-    /// here on the CPU), or the mma.sync tiled kernel when hidden is not a multiple of 8.</summary>
+    /// runs the decode kernel (weights streamed by warp strips), larger M the tiled one.</summary>
     private static readonly (int Batch, int Seq, int Hidden, int Intermediate, string Why)[] Shapes =
     [
         (1, 1, 40, 24, "M = 1 (decode), K = 40: a K tail inside the second 32-wide step"),
         (2, 3, 72, 70, "tails everywhere: M = 6, N = 70 (two N tiles, the second 6 wide), K = 72"),
-        (1, 130, 36, 20, "mma.sync tiled kernel (K = 36 is not a multiple of 8): two M tiles (130 rows), N = 20 masked inside the tile, the unaligned load path"),
+        (1, 130, 36, 20, "tiled kernel: two M tiles (130 rows), N = 20 masked inside the tile, K = 36 not a multiple of 8: the unaligned load path"),
         (1, 17, 136, 40, "decode kernel: two 16-row slices (the second holds one row), whole 64-wide steps on both k parts, a K tail of 8, a block with one live strip"),
         (3, 1, 100, 12, "decode kernel, K = 100 not a multiple of 8: every step through the checked loads; N = 12: a half-empty strip"),
     ];
@@ -62,30 +61,6 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
         output.Shape.Should().Equal(batch, seq, intermediate);
         output.DType.Should().Be(dtype);
         Compare.AllClose(output.ToFloatArray(), Reference.FusedGatedMlp(x, gate, up, activation), For(dtype));
-    }
-
-    /// <summary>The wgmma kernels (Hopper; emulated on the CPU), which the op runs for M &gt; 64 only when
-    /// asked (the benchmark's switch): M and N tails, two N tiles, three k tiles of 32 (the last 8 wide).</summary>
-    [TestCase(DType.BFloat16, "wgmma", 64)]
-    [TestCase(DType.Float16, "wgmma-pipelined", 64)]
-    [TestCase(DType.BFloat16, "wgmma-pipelined", 128)]
-    public void Forward_WgmmaKernels_MatchFloat64Reference(DType dtype, string kernel, int blockN)
-    {
-        const int seq = 70, hidden = 72, intermediate = 70;
-        using var x = Tensor.FromArray(Inputs.Normal(seq * hidden, 81, 1.5), [1, seq, hidden], dtype, Device);
-        using var gate = Tensor.FromArray(Inputs.Uniform(intermediate * hidden, 82, -0.25, 0.25), [intermediate, hidden], dtype, Device);
-        using var up = Tensor.FromArray(Inputs.Uniform(intermediate * hidden, 83, -0.25, 0.25), [intermediate, hidden], dtype, Device);
-        (string savedKernel, int savedBlockN) = (Ops.GatedMlpTiledKernel, Ops.GatedMlpBlockN);
-        (Ops.GatedMlpTiledKernel, Ops.GatedMlpBlockN) = (kernel, blockN);
-        try
-        {
-            using var output = Ops.FusedGatedMlp(x, gate, up, Activation.Silu);
-            Compare.AllClose(output.ToFloatArray(), Reference.FusedGatedMlp(x, gate, up, Activation.Silu), For(dtype));
-        }
-        finally
-        {
-            (Ops.GatedMlpTiledKernel, Ops.GatedMlpBlockN) = (savedKernel, savedBlockN);
-        }
     }
 
     [Test]

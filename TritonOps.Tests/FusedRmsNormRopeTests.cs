@@ -43,30 +43,6 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin, eps), Tolerance.OneRoundingInto(dtype));
     }
 
-    /// <summary>The row kernel's other schedule (weight, cos and sin issued before the reduction), which the
-    /// op runs only when asked (the benchmark's switch): one, two and eight pairs per thread, packed and scalar.</summary>
-    [TestCase(DType.BFloat16, 2, 5, 96, 32)]
-    [TestCase(DType.Float16, 1, 3, 2560, 64)]
-    [TestCase(DType.Float32, 1, 2, 2106, 6)]
-    public void Forward_RotationLoadedEarly_MatchesReference(DType dtype, int batch, int seq, int hidden, int headDim)
-    {
-        int seed = HashCode.Combine(dtype, hidden, 7);
-        using var x = Tensor.FromArray(Inputs.Normal(batch * seq * hidden, seed, 2.0), [batch, seq, hidden], dtype, Device);
-        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, seed + 1, 0.5, 1.5), [hidden], dtype, Device);
-        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, seed + 2, -1, 1), [seq, headDim], dtype, Device);
-        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, seed + 3, -1, 1), [seq, headDim], dtype, Device);
-        Ops.RmsNormRopeRotationEarly = true;
-        try
-        {
-            using var output = Ops.FusedRmsNormRope(x, weight, cos, sin);
-            Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(dtype));
-        }
-        finally
-        {
-            Ops.RmsNormRopeRotationEarly = false;
-        }
-    }
-
     [Test]
     public void Forward_RowsTooWideToHold_PersistentKernelWalksSeveralRowsPerBlock()
     {

@@ -77,14 +77,12 @@ public static class Fp8GemmWgmmaKernel
             b, bAddress, n0, s.N, rows,
             b, bAddress, n0, s.N);
 
-    /// <summary>Accumulator sets per output-tile width: 128 columns (two 64-wide tiles) or 256 (four).</summary>
-    public static Type TilesFor(int blockN) => blockN == 256 ? typeof(TwoN64<TwoN64<OneN64>>) : typeof(TwoN64<OneN64>);
+    /// <summary>Output columns per block: two 64-wide accumulator tiles per warpgroup. (Four, 128 × 256
+    /// blocks with two stages and 172 registers, ran at 289 against 315 TFLOP/s at 8192³ on the H200.)</summary>
+    public const int BlockN = 128;
 
-    public static readonly int[] BlockNs = [128, 256];
+    public static MethodInfo Variant(Type output) =>
+        KernelMethods.Get(typeof(Fp8GemmWgmmaKernel), nameof(Run), output, typeof(TwoN64<OneN64>));
 
-    public static MethodInfo Variant(Type output, int blockN) =>
-        KernelMethods.Get(typeof(Fp8GemmWgmmaKernel), nameof(Run), output, TilesFor(blockN));
-
-    public static IEnumerable<MethodInfo> AllVariants() =>
-        from output in Fp8GemmKernel.OutputElements from blockN in BlockNs select Variant(output, blockN);
+    public static IEnumerable<MethodInfo> AllVariants() => Fp8GemmKernel.OutputElements.Select(Variant);
 }

@@ -68,42 +68,6 @@ public static class PtxWgmma
         return Emulate<TElement>(acc, shared, a, b, 32, accumulate);
     }
 
-    /// <summary>
-    /// <see cref="M64N64K32x16Bit{TElement}"/> without the wait: fences, issues both k steps and commits
-    /// them as one group, and returns while the tensor cores still own the accumulators. The caller
-    /// must <see cref="Wait"/> before touching them or the tiles (ptxas keeps the accumulator copies
-    /// ILGPU makes around the asm block in the same registers; where it cannot, it waits by itself).
-    /// </summary>
-    public static WarpgroupAcc IssueM64N64K32x16Bit<TElement>(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate)
-        where TElement : struct, IMmaElement
-    {
-        if (CudaAsm.IsSupported)
-        {
-            uint baseAddress = SharedBase();
-            return Issue(TElement.IsBFloat16 ? BFloat16Issue : Float16Issue, acc, Descriptor(baseAddress, a), Descriptor(baseAddress, b),
-                (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
-        }
-        return Emulate<TElement>(acc, shared, a, b, 32, accumulate);
-    }
-
-    /// <summary><c>wgmma.wait_group.sync.aligned N</c>: until at most <paramref name="pending"/> (0–4) of this
-    /// warpgroup's committed wgmma groups are still running.</summary>
-    public static void Wait(int pending)
-    {
-        if (!CudaAsm.IsSupported)
-            return;
-        if (pending <= 0)
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
-        else if (pending == 1)
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 1;");
-        else if (pending == 2)
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 2;");
-        else if (pending == 3)
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 3;");
-        else
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 4;");
-    }
-
     /// <summary>Two k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 64 codes of K.</summary>
     public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate)
     {
@@ -150,8 +114,6 @@ public static class PtxWgmma
 
     private const string Epilogue = "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0; }";
 
-    private const string CommitOnly = "wgmma.commit_group.sync.aligned; }";
-
     private const string TwoStepsBf16 = Prologue
         + "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + D + ", %32, %33, p, 1, 1, 0, 0;\n"
         + "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + D + ", da, db, q, 1, 1, 0, 0;\n" + Epilogue;
@@ -160,19 +122,11 @@ public static class PtxWgmma
         + "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + D + ", %32, %33, p, 1, 1, 0, 0;\n"
         + "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + D + ", da, db, q, 1, 1, 0, 0;\n" + Epilogue;
 
-    private const string IssueBf16 = Prologue
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + D + ", %32, %33, p, 1, 1, 0, 0;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + D + ", da, db, q, 1, 1, 0, 0;\n" + CommitOnly;
-
-    private const string IssueF16 = Prologue
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + D + ", %32, %33, p, 1, 1, 0, 0;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + D + ", da, db, q, 1, 1, 0, 0;\n" + CommitOnly;
-
     private const string TwoStepsE4M3 = Prologue
         + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", %32, %33, p, 1, 1;\n"
         + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", da, db, q, 1, 1;\n" + Epilogue;
 
-    private const int BFloat16Steps = 0, Float16Steps = 1, E4M3Steps = 2, BFloat16Issue = 3, Float16Issue = 4;
+    private const int BFloat16Steps = 0, Float16Steps = 1, E4M3Steps = 2;
 
     /// <summary>One of the two-step blocks above. ILGPU takes only a literal string at the EmitRef call
     /// itself, so each variant has its own call.</summary>
@@ -202,22 +156,8 @@ public static class PtxWgmma
                 ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
                 ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
                 ref da, ref db, ref scale, ref sa, ref sb);
-        else if (variant == E4M3Steps)
-            CudaAsm.EmitRef(TwoStepsE4M3,
-                ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
-                ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
-                ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
-                ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
-                ref da, ref db, ref scale, ref sa, ref sb);
-        else if (variant == BFloat16Issue)
-            CudaAsm.EmitRef(IssueBf16,
-                ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
-                ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
-                ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
-                ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
-                ref da, ref db, ref scale, ref sa, ref sb);
         else
-            CudaAsm.EmitRef(IssueF16,
+            CudaAsm.EmitRef(TwoStepsE4M3,
                 ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
                 ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
                 ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,

@@ -20,9 +20,6 @@ public enum ScaleGranularity
 
 public static partial class Ops
 {
-    /// <summary>Output-tile width of the wgmma FP8 kernel (128 or 256); the benchmark times both.</summary>
-    internal static int Fp8GemmBlockN { get; set; } = 128;
-
     private delegate void AbsMaxLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<uint> amax, Fp8Shape shape);
     private delegate void QuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape);
     private delegate void QuantizeRowsLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape);
@@ -267,11 +264,10 @@ public static partial class Ops
             else if (device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0)
             {
                 // Hopper: warpgroup tensor cores fed by cp.async.
-                int blockN = Fp8GemmBlockN;
                 shape.KTiles = (k + Fp8GemmWgmmaKernel.BlockK - 1) / Fp8GemmWgmmaKernel.BlockK;
                 shape.MTiles = (m + Fp8GemmWgmmaKernel.BlockM - 1) / Fp8GemmWgmmaKernel.BlockM;
-                shape.NTiles = (n + blockN - 1) / blockN;
-                device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement, blockN))(stream,
+                shape.NTiles = (n + Fp8GemmWgmmaKernel.BlockN - 1) / Fp8GemmWgmmaKernel.BlockN;
+                device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement))(stream,
                     new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmWgmmaKernel.Threads),
                     aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
                     aq.DeviceAddress, bStored.DeviceAddress);

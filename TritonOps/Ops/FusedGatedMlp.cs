@@ -21,16 +21,7 @@ public static partial class Ops
 {
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
-    private delegate void GatedMlpWgmmaLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
-        ulong xAddress, ulong gateAddress, ulong upAddress);
 
-    /// <summary>Which tiled kernel runs for M &gt; 64 on Hopper: "mma" (mma.sync, the default: the fastest
-    /// measured so far), "wgmma" or "wgmma-pipelined"; and the wgmma tile width (64 or 128 columns).
-    /// The benchmark times each.</summary>
-    internal static string GatedMlpTiledKernel { get; set; } = "mma";
-
-    internal static int GatedMlpBlockN { get; set; } = 64;
 
     /// <summary>The activation named as in the original API: "silu", "gelu" or "gelu_tanh".</summary>
     /// <exception cref="ArgumentException">Any other name.</exception>
@@ -98,21 +89,10 @@ public static partial class Ops
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
         }
-        else if (GatedMlpTiledKernel != "mma" && device.HasWarpgroupMma && hidden % 8 == 0
-            && x.DeviceAddress % 16 == 0 && gateWeight.DeviceAddress % 16 == 0 && upWeight.DeviceAddress % 16 == 0)
-        {
-            // Hopper: warpgroup tensor cores fed by cp.async.
-            int blockN = GatedMlpBlockN;
-            shape.KTiles = (hidden + GatedMlpWgmmaKernel.BlockK - 1) / GatedMlpWgmmaKernel.BlockK;
-            shape.MTiles = (m + GatedMlpWgmmaKernel.BlockM - 1) / GatedMlpWgmmaKernel.BlockM;
-            shape.NTiles = (intermediate + blockN - 1) / blockN;
-            device.Launcher<GatedMlpWgmmaLauncher>(GatedMlpWgmmaKernel.Variant(ElementTypeOf(x.DType), activationType, blockN, GatedMlpTiledKernel == "wgmma-pipelined"))(stream,
-                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpWgmmaKernel.Threads),
-                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, x.DeviceAddress, gateWeight.DeviceAddress, upWeight.DeviceAddress);
-        }
         else
         {
-            // Elsewhere, or rows not 16-byte aligned: mma.sync 128 × 64 tiles.
+            // mma.sync 128 × 64 tiles. (A wgmma version with cp.async stages ran slower on the H200:
+            // 152–174 vs 223 TFLOP/s at M8192 H4096 I14336; see docs/performance.md.)
             shape.MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM;
             shape.NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN;
             device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType))(stream,

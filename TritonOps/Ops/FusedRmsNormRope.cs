@@ -9,11 +9,6 @@ internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden,
 
 public static partial class Ops
 {
-    /// <summary>Block size the row kernel aims for (threads); the benchmark sweeps it.</summary>
-    internal static int RmsNormRopeTargetThreads { get; set; } = RmsNormRopeRowKernel.TargetThreads;
-
-    /// <summary>Whether the row kernel issues weight/cos/sin before its reduction; the benchmark times both.</summary>
-    internal static bool RmsNormRopeRotationEarly { get; set; }
 
     private delegate void RmsNormRopeLauncher(
         AcceleratorStream stream, KernelConfig config,
@@ -68,8 +63,8 @@ public static partial class Ops
         };
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
-        if (RmsNormRopeRowKernel.Plan(shape.Pairs, RmsNormRopeTargetThreads) is { } plan
-            && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread, RmsNormRopeRotationEarly) is var rowKernel
+        if (RmsNormRopeRowKernel.Plan(shape.Pairs) is { } plan
+            && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
             // One row per small block, held in registers: many rows in flight per SM.

@@ -13,15 +13,11 @@ public static class BenchmarkCases
     public static IEnumerable<IBenchmarkCase> All()
     {
         yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16);
-        yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, blockN: 256);
         yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16);
         yield return new Fp8GemmCase(64, 14336, 4096, DType.BFloat16);   // decode kernel's largest M
         yield return new Fp8GemmCase(128, 14336, 4096, DType.BFloat16);  // tiled kernel, one M tile
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16);
-        foreach (string kernel in new[] { "wgmma", "wgmma-pipelined" })
-            foreach (int blockN in new[] { 64, 128 })
-                yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, kernel, blockN);
         yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(1, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16);   // decode kernel's largest M
@@ -34,11 +30,6 @@ public static class BenchmarkCases
             yield return new FusedRmsNormRopeCase(64, 1, 4096, 128, dtype);
         }
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.Float32);
-        // Row kernel with weight/cos/sin issued before the reduction, at two pairs (and one) per thread.
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, 128, rotationEarly: true);
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, 256, rotationEarly: true);
-        yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, 256, rotationEarly: true);
-        yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, 256);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

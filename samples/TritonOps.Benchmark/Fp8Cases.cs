@@ -2,9 +2,9 @@ namespace TritonOps.Benchmark;
 
 /// <summary>fp8_gemm on pre-quantized operands, b as the transposed view of an [N, K] weight (the
 /// fast layout); flops = 2·M·N·K.</summary>
-public sealed class Fp8GemmCase(int m, int n, int k, DType output, int? blockN = null) : IBenchmarkCase
+public sealed class Fp8GemmCase(int m, int n, int k, DType output) : IBenchmarkCase
 {
-    public string Op => blockN is int b ? $"fp8_gemm (wgmma, 128×{b} tiles)" : "fp8_gemm";
+    public string Op => "fp8_gemm";
 
     public Result Run(Device device, GpuTimer timer, double copyGbs)
     {
@@ -26,10 +26,7 @@ public sealed class Fp8GemmCase(int m, int n, int k, DType output, int? blockN =
             wSets[i] = (i == 0 ? wq : Tensor.FromBytes(wBytes, [n, k], DType.Float8E4M3, device)).Transpose(0, 1);
         }
         Tensor? last = null;
-        int defaultBlockN = Ops.Fp8GemmBlockN;
-        Ops.Fp8GemmBlockN = blockN ?? defaultBlockN;
         var stats = timer.Time(i => { last?.Dispose(); last = Ops.Fp8Gemm(aSets[i % sets], wSets[i % sets], aScale, wScale, output); }, warmup: 5, runs: 60);
-        Ops.Fp8GemmBlockN = defaultBlockN;
         string check = Check(aq, aScale, wq, wScale, last!, m, n, k);
         last!.Dispose();
         foreach (var t in aSets.Concat(wSets)) t.Dispose();

@@ -1,9 +1,9 @@
 namespace TritonOps.Benchmark;
 
 /// <summary>fused_gated_mlp: flops = 4·M·hidden·intermediate (two GEMMs); bytes = x + both weights + out.</summary>
-public sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType dtype, string? tiledKernel = null, int blockN = 64) : IBenchmarkCase
+public sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType dtype) : IBenchmarkCase
 {
-    public string Op => tiledKernel is string k ? $"fused_gated_mlp ({k}, 128×{blockN} tiles)" : "fused_gated_mlp";
+    public string Op => "fused_gated_mlp";
 
     public Result Run(Device device, GpuTimer timer, double copyGbs)
     {
@@ -33,10 +33,7 @@ public sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType
             ups[i] = Tensor.FromArray(upValues, [intermediate, hidden], dtype, device);
         }
 
-        (string defaultKernel, int defaultBlockN) = (Ops.GatedMlpTiledKernel, Ops.GatedMlpBlockN);
-        (Ops.GatedMlpTiledKernel, Ops.GatedMlpBlockN) = (tiledKernel ?? defaultKernel, tiledKernel is null ? defaultBlockN : blockN);
         var stats = timer.Time(i => Ops.FusedGatedMlp(xs[i % sets], gates[i % weightSets], ups[i % weightSets], Activation.Silu, outs[i % sets]), warmup: 5, runs: 60);
-        (Ops.GatedMlpTiledKernel, Ops.GatedMlpBlockN) = (defaultKernel, defaultBlockN);
         string check = CheckRow(xValues, gates[0], ups[0], outs[0], m, hidden, intermediate, dtype);
         foreach (var t in xs.Concat(outs).Concat(gates).Concat(ups))
             t.Dispose();

@@ -1,9 +1,9 @@
 namespace TritonOps.Benchmark;
 
 /// <summary>fused_rmsnorm_rope: bytes = read x + write out + weight + cos + sin.</summary>
-public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, int? targetThreads = null, bool rotationEarly = false) : IBenchmarkCase
+public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype) : IBenchmarkCase
 {
-    public string Op => "fused_rmsnorm_rope" + (targetThreads is int t ? $" (blocks of ~{t})" : "") + (rotationEarly ? " (rotation loads early)" : "");
+    public string Op => "fused_rmsnorm_rope";
 
     public Result Run(Device device, GpuTimer timer, double copyGbs)
     {
@@ -26,12 +26,7 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         using var cos = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
         using var sin = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
 
-        int defaultTarget = Ops.RmsNormRopeTargetThreads;
-        Ops.RmsNormRopeTargetThreads = targetThreads ?? defaultTarget;
-        Ops.RmsNormRopeRotationEarly = rotationEarly;
         var stats = timer.Time(i => Ops.FusedRmsNormRope(xs[i % sets], weight, cos, sin, output: outs[i % sets]));
-        Ops.RmsNormRopeTargetThreads = defaultTarget;
-        Ops.RmsNormRopeRotationEarly = false;
         string check = CheckRows(xs[0], weight, cos, sin, outs[0], dtype);
         foreach (var t in xs.Concat(outs))
             t.Dispose();
