@@ -59,8 +59,8 @@ public static class RmsNormRopeRowKernel
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int row = Grid.IdxX;
         long rowRun = (long)row * shape.RowRuns;
-        int ropeRun = row % shape.Seq * shape.HeadRuns;
         TPairs pairs = TPairs.Load<TAccess>(x, rowRun, Group.IdxX, Group.DimX, shape);
+        int ropeRun = row % shape.Seq * shape.HeadRuns; // after the x loads are issued: the modulo is slow
         if (rotationEarly)
             pairs = TPairs.LoadRotation<TAccess>(pairs, weight, cos, sin, ropeRun, Group.IdxX, Group.DimX, shape);
         float sumOfSquares = BlockReduce.Sum(TPairs.SumOfSquares<TAccess>(pairs), scratch);
