@@ -147,8 +147,10 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// FP8 matrix product on FP8 tensor cores: <c>(a_q · b_q) · a_scale · b_scale</c> (+ bias), float32
-    /// accumulation, written once in <paramref name="outputDtype"/>.
+    /// FP8 matrix product on FP8 tensor cores: <c>(a_q · b_q) · a_scale · b_scale</c> (+ bias), summed in
+    /// float32 and written once in <paramref name="outputDtype"/>. On Hopper (M &gt; 64) the warpgroup tensor
+    /// cores keep about 14 significant bits within each 64-deep partial, which is then added in float32:
+    /// the sum's error stays within about 2⁻¹² · Σ|aₖ·bₖ|. M ≤ 64 streams b once (decode).
     /// Float inputs are quantized internally (E4M3, per tensor, or with the scale you pass);
     /// E4M3 inputs must come with their scale. Scales: float32 on the inputs' device, one element,
     /// or [M, 1] for a (per token) / [1, N] for b (per output channel).
