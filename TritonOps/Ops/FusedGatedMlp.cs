@@ -22,7 +22,6 @@ public static partial class Ops
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
 
-
     /// <summary>The activation named as in the original API: "silu", "gelu" or "gelu_tanh".</summary>
     /// <exception cref="ArgumentException">Any other name.</exception>
     public static Activation ParseActivation(string activation) => activation switch
