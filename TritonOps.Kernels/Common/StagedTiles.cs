@@ -7,8 +7,8 @@ namespace TritonOps.Kernels.Common;
 /// The shared-memory stages of the warpgroup (<c>wgmma</c>) GEMMs: each stage holds 64 bytes of K
 /// of every tile row, chunk-major (all rows' first 16 bytes, then the second 16, …), which is the
 /// no-swizzle canonical layout of <see cref="SmemOperand"/> with SBO = 128 and LBO = rows · 16.
-/// A stage's rows come from up to three K-contiguous matrices one after another (a then b; or x,
-/// gate, up), each segment a multiple of 8 rows. Filled with <c>cp.async</c>: rows past a matrix's
+/// A stage's rows come from two K-contiguous matrices one after the other (a's rows, then b's),
+/// the first segment a multiple of 8 rows. Filled with <c>cp.async</c>: rows past a matrix's
 /// end and bytes past K are zero-filled and never read.
 /// </summary>
 public static class StagedTiles
@@ -21,15 +21,14 @@ public static class StagedTiles
         new() { Offset = slot + firstRow * 16, Lbo = rows * 16, Sbo = 128 };
 
     /// <summary>
-    /// Copies one stage: tile rows [0, end0) from <paramref name="m0"/> rows first0…, [end0, end1) from m1,
-    /// [end1, rows) from m2; every matrix has rows of <paramref name="rowBytes"/> bytes (16-byte aligned)
-    /// and <paramref name="limit0"/>… rows in all. Lanes 0–7 of a warp copy 8 rows of one chunk: 128
-    /// contiguous shared bytes (no bank conflicts); a warp reads 64 contiguous bytes of each of 8 rows.
+    /// Copies one stage: tile rows [0, split) from <paramref name="m0"/> rows first0…, [split, rows) from
+    /// m1 rows first1…; both matrices have rows of <paramref name="rowBytes"/> bytes (16-byte aligned) and
+    /// limit0 / limit1 rows in all. Lanes 0–7 of a warp copy 8 rows of one chunk: 128 contiguous shared
+    /// bytes (no bank conflicts); a warp reads 64 contiguous bytes of each of 8 rows.
     /// </summary>
-    public static void Load(ArrayView<byte> shared, int slot, int rows, int threads, long rowBytes, long kByte,
-        ArrayView<byte> m0, ulong address0, int first0, int limit0, int end0,
-        ArrayView<byte> m1, ulong address1, int first1, int limit1, int end1,
-        ArrayView<byte> m2, ulong address2, int first2, int limit2)
+    public static void Load(ArrayView<byte> shared, int slot, int rows, int threads, long rowBytes, long kByte, int split,
+        ArrayView<byte> m0, ulong address0, int first0, int limit0,
+        ArrayView<byte> m1, ulong address1, int first1, int limit1)
     {
         int lbo = rows * 16;
         for (int q = Group.IdxX; q < rows * 4; q += threads)
@@ -39,12 +38,10 @@ public static class StagedTiles
             long k = kByte + chunk * 16;
             int bytes = (int)Math.Max(0, Math.Min(16, rowBytes - k));
             // The segment is warp-uniform: a warp's 32 copies cover 8 rows of one segment.
-            if (row < end0)
+            if (row < split)
                 Copy(shared, dst, m0, address0, first0 + row, limit0, rowBytes, k, bytes);
-            else if (row < end1)
-                Copy(shared, dst, m1, address1, first1 + row - end0, limit1, rowBytes, k, bytes);
             else
-                Copy(shared, dst, m2, address2, first2 + row - end1, limit2, rowBytes, k, bytes);
+                Copy(shared, dst, m1, address1, first1 + row - split, limit1, rowBytes, k, bytes);
         }
     }
 

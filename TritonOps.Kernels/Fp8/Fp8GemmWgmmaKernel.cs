@@ -72,9 +72,8 @@ public static class Fp8GemmWgmmaKernel
 
     private static void LoadStage(ArrayView<byte> shared, ArrayView<byte> a, ArrayView<byte> b, ulong aAddress, ulong bAddress,
         int slot, int kt, int m0, int n0, int rows, in Fp8GemmShape s) =>
-        StagedTiles.Load(shared, slot, rows, Threads, s.K, (long)kt * BlockK,
-            a, aAddress, m0, s.M, BlockM,
-            b, bAddress, n0, s.N, rows,
+        StagedTiles.Load(shared, slot, rows, Threads, s.K, (long)kt * BlockK, BlockM,
+            a, aAddress, m0, s.M,
             b, bAddress, n0, s.N);
 
     /// <summary>Output columns per block: two 64-wide accumulator tiles per warpgroup. (Four, 128 × 256
