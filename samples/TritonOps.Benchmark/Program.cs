@@ -36,7 +36,7 @@ Console.WriteLine();
 Console.WriteLine("| op | shape | dtype | GPU µs (median) | p10–p90 µs | rate | % of copy | host-issued µs/call | check |");
 Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 foreach (var r in results)
-    Console.WriteLine($"| {r.Op} | {r.Shape} | {r.DType} | {r.Stats.MedianUs:F1} | {r.Stats.P10Us:F1}–{r.Stats.P90Us:F1} | {r.Rate} | {r.PercentOfCopy} | {r.Stats.HostBoundUs:F1} | {r.Check}{(r.Stats.Starved > 0 ? $" (queue ran dry {r.Stats.Starved}×)" : "")} |");
+    Console.WriteLine($"| {r.Op} | {r.Shape} | {r.DType} | {r.Stats.MedianUs:F1} | {r.Stats.P10Us:F1}–{r.Stats.P90Us:F1} | {r.Rate} | {r.PercentOfCopy} | {r.Stats.HostBoundUs:F1} | {r.Check}{(r.Stats.QueueHeld ? "" : " (queuing outlasted the spin: GPU time includes host gaps)")} |");
 
 if (jsonPath is not null)
 {

@@ -10,15 +10,15 @@ namespace TritonOps.Benchmark;
 /// wall time per call when the host issues the calls back to back with nothing queued ahead, i.e.
 /// what a caller sees when the op is too small to hide its launch; for large ops the two agree.
 /// </summary>
-public readonly record struct Stats(double MedianUs, double P10Us, double P90Us, int Runs, double HostBoundUs, int Starved);
+public readonly record struct Stats(double MedianUs, double P10Us, double P90Us, int Runs, double HostBoundUs, bool QueueHeld);
 
 /// <summary>
 /// Times work on the device's stream with CUDA events (ILGPU profiling markers): warm-up first,
 /// then each run between its own pair of events, all runs queued before one synchronize. A
 /// single-thread spin kernel runs first and holds the GPU until the host has queued every run, so
 /// the events measure the GPU, not the host's launch rate (without it a 3 µs kernel is timed at
-/// the host's ~6–11 µs per call). Starved counts runs whose start event found the queue empty
-/// (a gap over 2 µs after the previous run): non-zero means the spin was too short.
+/// the host's ~6–11 µs per call). The spin lasts twice the host's warm-up time per call times the
+/// runs; QueueHeld is false when queuing the timed runs took longer than that.
 /// </summary>
 public sealed class GpuTimer
 {
@@ -74,31 +74,28 @@ public sealed class GpuTimer
         first.Dispose();
         last.Dispose();
 
-        // GPU time: hold the GPU while the host queues every run (twice the host's measured rate, + 1 ms).
-        double spinUs = 2 * runs * Math.Max(hostUsPerCall, hostBound) + 1000;
+        // GPU time: hold the GPU while the host queues every run (twice the host's rate, + 1 ms).
+        double spinUs = 2 * runs * hostUsPerCall + 1000;
         _spin(stream, 1, _sink.View, (int)Math.Min(int.MaxValue, spinUs * 1000 / _nsPerSpin));
         var markers = new (ProfilingMarker Start, ProfilingMarker End)[runs];
+        clock.Restart();
         for (int i = 0; i < runs; i++)
         {
             var start = stream.AddProfilingMarker();
             run(warmup + runs + i);
             markers[i] = (start, stream.AddProfilingMarker());
         }
+        bool queueHeld = clock.Elapsed.TotalMicroseconds < spinUs;
         stream.Synchronize();
         double[] us = new double[runs];
-        int starved = 0;
         for (int i = 0; i < runs; i++)
-        {
             us[i] = (markers[i].End - markers[i].Start).TotalMicroseconds;
-            if (i > 0 && (markers[i].Start - markers[i - 1].End).TotalMicroseconds > 2)
-                starved++;
-        }
         foreach (var (start, end) in markers)
         {
             start.Dispose();
             end.Dispose();
         }
         Array.Sort(us);
-        return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs, hostBound, starved);
+        return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs, hostBound, queueHeld);
     }
 }
