@@ -11,6 +11,7 @@ public static class KernelCatalog
 {
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(RmsNormRopeRowKernel.AllVariants())
+        .Concat(RmsNormRopeStagedKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())

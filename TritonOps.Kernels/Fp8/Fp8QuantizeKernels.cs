@@ -43,10 +43,20 @@ public static class Fp8QuantizeKernels
     {
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int width = TElement.PackWidth;
-        long packs = shape.Count / width;
+        long packs = shape.Count / width, stride = (long)Grid.DimX * Group.DimX;
+        var xs = x.Cast<Vec4U>();
         float amax = 0f;
-        for (long p = Grid.GlobalIndex.X; p < packs; p += (long)Grid.DimX * Group.DimX)
-            amax = MaxBits(amax, AbsMaxOf(TElement.Unpack(x.Cast<Vec4U>()[p])));
+        long p = Grid.GlobalIndex.X;
+        // Four packs a thread per round, loads issued together: a 16-byte load per thread at a time
+        // keeps too little in flight to reach the copy rate.
+        for (; p + 3 * stride < packs; p += 4 * stride)
+        {
+            Vec4U r0 = xs[p], r1 = xs[p + stride], r2 = xs[p + 2 * stride], r3 = xs[p + 3 * stride];
+            amax = MaxBits(MaxBits(amax, AbsMaxOf(TElement.Unpack(r0))), AbsMaxOf(TElement.Unpack(r1)));
+            amax = MaxBits(MaxBits(amax, AbsMaxOf(TElement.Unpack(r2))), AbsMaxOf(TElement.Unpack(r3)));
+        }
+        for (; p < packs; p += stride)
+            amax = MaxBits(amax, AbsMaxOf(TElement.Unpack(xs[p])));
         for (long i = packs * width + Grid.GlobalIndex.X; i < shape.Count; i += (long)Grid.DimX * Group.DimX)
             amax = MaxBits(amax, XAbs(TElement.Widen(TElement.LoadBits(x, i))));
         float blockMax = BlockReduce.Max(amax, scratch);
@@ -54,32 +64,45 @@ public static class Fp8QuantizeKernels
             Atomic.Max(ref amaxBits[0], Bits.Of(blockMax));
     }
 
-    /// <summary>Elementwise quantization, eight elements a thread (one or two 16-byte packs in, eight codes out).</summary>
+    /// <summary>Groups of eight elements each thread of <see cref="Quantize{TElement, TFormat}"/> converts.</summary>
+    public const int GroupsPerThread = 4;
+
+    /// <summary>Elements one block of <see cref="Quantize{TElement, TFormat}"/> covers.</summary>
+    public const int QuantizeBlockElements = Threads * GroupsPerThread * 8;
+
+    /// <summary>Elementwise quantization: a block converts <see cref="QuantizeBlockElements"/> consecutive
+    /// elements, each thread <see cref="GroupsPerThread"/> groups of eight (one or two 16-byte packs in,
+    /// eight codes out) a block width apart, all its loads issued before the first conversion.</summary>
     [GlobalMemoryOnly]
     public static void Quantize<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amaxBits, Fp8Shape shape)
         where TElement : struct, IElementType
         where TFormat : struct, IFloat8Format
     {
         // Reverse block order: the AbsMax pass ended at the tensor's tail, which is still in L2.
-        long thread = (long)(Grid.DimX - 1 - Grid.IdxX) * Group.DimX + Group.IdxX;
-        if (shape.ScaleFromAmax != 0 && thread == 0)
+        int block = Grid.DimX - 1 - Grid.IdxX;
+        if (shape.ScaleFromAmax != 0 && block == 0 && Group.IdxX == 0)
             scales[0] = ScaleFromAmax<TFormat>(amaxBits[0]);
-        long first = thread * 8;
-        if (first >= shape.Count)
-            return;
-        if (first + 8 <= shape.Count && shape.Scales == ScaleIndex.Tensor)
+        long firstGroup = (long)block * Threads * GroupsPerThread + Group.IdxX;
+        if ((firstGroup + (GroupsPerThread - 1) * Threads) * 8 + 8 <= shape.Count && shape.Scales == ScaleIndex.Tensor)
         {
             float inverse = 1f / (shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[0]);
-            Vec8F v = LoadEight<TElement>(x, thread);
-            uint lo = Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse);
-            uint hi = Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse);
-            q.Cast<ulong>()[thread] = lo | ((ulong)hi << 32);
+            Vec8F v0 = LoadEight<TElement>(x, firstGroup), v1 = LoadEight<TElement>(x, firstGroup + Threads);
+            Vec8F v2 = LoadEight<TElement>(x, firstGroup + 2 * Threads), v3 = LoadEight<TElement>(x, firstGroup + 3 * Threads);
+            var codes = q.Cast<ulong>();
+            codes[firstGroup] = EncodeEight<TFormat>(v0, inverse);
+            codes[firstGroup + Threads] = EncodeEight<TFormat>(v1, inverse);
+            codes[firstGroup + 2 * Threads] = EncodeEight<TFormat>(v2, inverse);
+            codes[firstGroup + 3 * Threads] = EncodeEight<TFormat>(v3, inverse);
             return;
         }
-        for (long i = first; i < first + 8 && i < shape.Count; i++)
+        for (int g = 0; g < GroupsPerThread; g++)
         {
-            float scale = shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[ScaleSlot(i, shape)];
-            q[i] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, i)) * (1f / scale));
+            long first = (firstGroup + g * Threads) * 8;
+            for (long i = first; i < first + 8 && i < shape.Count; i++)
+            {
+                float scale = shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[ScaleSlot(i, shape)];
+                q[i] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, i)) * (1f / scale));
+            }
         }
     }
 
@@ -174,6 +197,9 @@ public static class Fp8QuantizeKernels
         lo.E4 = hi.E0; lo.E5 = hi.E1; lo.E6 = hi.E2; lo.E7 = hi.E3;
         return lo;
     }
+
+    private static ulong EncodeEight<TFormat>(in Vec8F v, float inverse) where TFormat : struct, IFloat8Format =>
+        Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse) << 32);
 
     private static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
         TFormat.EncodePair(a * inverse, b * inverse) | (TFormat.EncodePair(c * inverse, d * inverse) << 16);

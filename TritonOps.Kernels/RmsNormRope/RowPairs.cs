@@ -1,6 +1,7 @@
 using ILGPU;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.RmsNormRope;
 
@@ -18,6 +19,16 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
 
     static abstract TSelf Load<TAccess>(ArrayView<byte> x, long rowRun, int first, int step, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess;
+
+    /// <summary>Starts <c>cp.async</c> copies of the pairs' 16-byte runs into the stage at byte
+    /// <paramref name="slot"/>: the thread's <paramref name="index"/>-th pair's two runs go to run slots
+    /// 2·index·step + t and (2·index + 1)·step + t (t = first − index·step), so a warp's copies are
+    /// contiguous and each thread later reads back only what it copied itself (no barrier needed).</summary>
+    static abstract void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
+        int index, int first, int step, in RmsNormRopeShape s);
+
+    /// <summary>The pairs <see cref="Stage"/> copied, read back from the stage at run <paramref name="slotRun"/>.</summary>
+    static abstract TSelf Unstage(ArrayView<Vec4U> shared, int slotRun, int index, int first, int step, in RmsNormRopeShape s);
 
     static abstract float SumOfSquares<TAccess>(in TSelf pairs) where TAccess : struct, IRunAccess;
 
@@ -48,6 +59,25 @@ public struct OnePair : IRowPairs<OnePair>
             return default;
         long a = rowRun + Column(first, s);
         return new OnePair { A = TAccess.LoadRaw(x, a), B = TAccess.LoadRaw(x, a + s.HalfRuns) };
+    }
+
+    public static void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
+        int index, int first, int step, in RmsNormRopeShape s)
+    {
+        if (first >= s.Pairs)
+            return;
+        long a = rowRun + Column(first, s);
+        int t = first - index * step;
+        PtxAsyncCopy.Copy16(shared, slot + (2 * index * step + t) * 16, x, xAddress, a * 16, 16);
+        PtxAsyncCopy.Copy16(shared, slot + ((2 * index + 1) * step + t) * 16, x, xAddress, (a + s.HalfRuns) * 16, 16);
+    }
+
+    public static OnePair Unstage(ArrayView<Vec4U> shared, int slotRun, int index, int first, int step, in RmsNormRopeShape s)
+    {
+        if (first >= s.Pairs)
+            return default;
+        int t = first - index * step;
+        return new OnePair { A = shared[slotRun + 2 * index * step + t], B = shared[slotRun + (2 * index + 1) * step + t] };
     }
 
     public static float SumOfSquares<TAccess>(in OnePair pairs) where TAccess : struct, IRunAccess =>
@@ -102,6 +132,19 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
     {
         First = T.Load<TAccess>(x, rowRun, first, step, s),
         Second = T.Load<TAccess>(x, rowRun, first + T.Count * step, step, s),
+    };
+
+    public static void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
+        int index, int first, int step, in RmsNormRopeShape s)
+    {
+        T.Stage(shared, slot, x, xAddress, rowRun, index, first, step, s);
+        T.Stage(shared, slot, x, xAddress, rowRun, index + T.Count, first + T.Count * step, step, s);
+    }
+
+    public static TwoOf<T> Unstage(ArrayView<Vec4U> shared, int slotRun, int index, int first, int step, in RmsNormRopeShape s) => new()
+    {
+        First = T.Unstage(shared, slotRun, index, first, step, s),
+        Second = T.Unstage(shared, slotRun, index + T.Count, first + T.Count * step, step, s),
     };
 
     public static float SumOfSquares<TAccess>(in TwoOf<T> pairs) where TAccess : struct, IRunAccess =>

@@ -119,9 +119,9 @@ public static partial class Ops
 
     private static void LaunchQuantize(Device device, Type element, Type format, Tensor x, Tensor data, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape)
     {
-        long threads = (shape.Count + 7) / 8;
+        long blocks = (shape.Count + Fp8QuantizeKernels.QuantizeBlockElements - 1) / Fp8QuantizeKernels.QuantizeBlockElements;
         device.Launcher<QuantizeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Quantize), element, format))(
-            device.Accelerator.DefaultStream, new KernelConfig((int)((threads + 255) / 256), 256), x.Bytes, data.Bytes, scales, amax, shape);
+            device.Accelerator.DefaultStream, new KernelConfig(checked((int)blocks), Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales, amax, shape);
     }
 
     /// <summary>x = q · scale, rounded once into <paramref name="dtype"/>. The scale's shape says how it

@@ -15,6 +15,11 @@ public static partial class Ops
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape);
 
+    private delegate void RmsNormRopeStagedLauncher(
+        AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        ArrayView<byte> output, RmsNormRopeShape shape, ulong xAddress, int stages);
+
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
     /// <c>y = x · rsqrt(mean(x²) + eps) · weight</c>, then per head <c>y·cos + rotate_half(y)·sin</c>.
@@ -67,6 +72,21 @@ public static partial class Ops
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
+            int stages = packed && x.DeviceAddress % 16 == 0 ? RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads) : 0;
+            if (stages > 0
+                && RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread) is var stagedKernel
+                && plan.Threads <= device.MaxGroupSize(stagedKernel)
+                && device.Multiprocessors * device.BlocksPerMultiprocessor(stagedKernel, plan.Threads) is var resident
+                && rows >= 2 * resident)
+            {
+                // More rows than the chip holds at once: resident blocks walk the rows, the next ones
+                // streaming into shared memory meanwhile.
+                device.Launcher<RmsNormRopeStagedLauncher>(stagedKernel)(stream,
+                    new KernelConfig(new Index2D(resident, 1), new Index2D(plan.Threads, 1)),
+                    x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, x.DeviceAddress, stages);
+                return output;
+            }
+
             // One row per small block, held in registers: many rows in flight per SM.
             device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
                 new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
