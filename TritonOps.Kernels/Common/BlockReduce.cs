@@ -38,6 +38,36 @@ public static class BlockReduce
         return scratch[32];
     }
 
+    /// <summary>Slots of float scratch <see cref="TwoSums"/> needs in shared memory.</summary>
+    public const int TwoSumsScratchLength = 2 * 2 * 32;
+
+    /// <summary>
+    /// Two sums over the (1-D) group with one barrier: each warp's two totals go to shared memory and
+    /// every thread adds them up in warp order (fixed order, so reproducible). Callers alternate
+    /// <paramref name="parity"/> (0, 1, 0, …) between calls: a warp may write the next call's totals
+    /// while a slower one still reads this call's, but not those of the call after (it has to pass
+    /// that call's barrier first).
+    /// </summary>
+    public static (float First, float Second) TwoSums(float first, float second, ArrayView<float> scratch, int parity)
+    {
+        int warps = (Group.Dimension.Size + 31) / 32, bank = parity * 64;
+        first = WarpSum(first);
+        second = WarpSum(second);
+        if (Warp.LaneIdx == 0)
+        {
+            scratch[bank + Warp.WarpIdx] = first;
+            scratch[bank + 32 + Warp.WarpIdx] = second;
+        }
+        Group.Barrier();
+        float a = 0f, b = 0f;
+        for (int w = 0; w < warps; w++)
+        {
+            a += scratch[bank + w];
+            b += scratch[bank + 32 + w];
+        }
+        return (a, b);
+    }
+
     /// <summary>Max over the group of non-negative floats by bit pattern (NaN wins); every thread gets it.</summary>
     public static float Max(float value, ArrayView<float> scratch)
     {

@@ -8,86 +8,175 @@ using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.RmsNormRope;
 
+/// <summary>Rows a block of <see cref="RmsNormRopeStagedKernel"/> takes per step (a type, so the count is a constant).</summary>
+public interface IRowsPerStep
+{
+    static abstract int Count { get; }
+}
+
+public struct OneRow : IRowsPerStep
+{
+    public static int Count => 1;
+}
+
+public struct TwoRows : IRowsPerStep
+{
+    public static int Count => 2;
+}
+
+/// <summary>Device addresses of the staged kernel's inputs, for its <c>cp.async</c> copies (16-byte aligned).</summary>
+public struct StagedAddresses
+{
+    public ulong X, Cos, Sin;
+}
+
 /// <summary>
 /// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>) for many rows: the
 /// thread layout of <see cref="RmsNormRopeRowKernel"/> (thread i holds pairs i, i + blockDim, …), but
-/// each block walks rows b, b + G, … and keeps the next <c>stages − 1</c> rows' x in flight through
-/// <c>cp.async</c> into shared memory. The row kernel can only keep in flight what its registers
-/// hold (one row per block, a few blocks per SM), which left bf16 at 3.05–3.17 TB/s on the H200;
-/// here shared memory holds the rows on their way, so DRAM stays busy through every block's
-/// reduction and stores. Each thread reads back only the runs it copied, so a stage needs no
-/// barrier; it is refilled after the reduction, when the thread's reads of it have been used.
-/// Packed (16-byte) runs only.
+/// each block walks steps b, b + G, … of one or two rows (<typeparamref name="TRows"/>) and keeps the
+/// next <c>stages − 1</c> steps in flight through <c>cp.async</c> into shared memory: each row's x and
+/// its cos and sin rows. The weights sit in registers for the whole walk, so after the wait for a
+/// step a block touches nothing off the SM but its stores. The row kernel could only keep in flight
+/// what its registers held, and its weight, cos and sin loads came from L2 after the reduction.
+/// Each thread reads back only the x runs it copied; the rope runs are read by every thread, so the
+/// barrier inside the step's reduction publishes them, and a slot is refilled only after the next
+/// step's barrier (when every thread has finished reading it). Packed (16-byte) runs only.
+/// Measured on the H200 (bf16, GPU time): [4, 2048, 4096] 3.0 → 3.2–3.3 TB/s, [1, 8192, 8192]
+/// 3.1 → 3.65–3.68 TB/s against the row kernel; see docs/performance.md for what was tried.
 /// </summary>
 public static class RmsNormRopeStagedKernel
 {
-    /// <summary>Shared bytes for the stages (static allocations stop at 48 KB).</summary>
-    public const int SharedBytes = 32 * 1024;
+    /// <summary>The most shared bytes for the stages (static allocations stop at 48 KB; six blocks of this fit an SM).</summary>
+    public const int SharedBytes = 36 * 1024;
+
+    /// <summary>Shared bytes of the variant holding <paramref name="pairsPerThread"/> pairs of each of
+    /// <paramref name="rowsPerStep"/> rows a thread: enough for four stages of 128-thread rows (and their
+    /// rope runs), capped by <see cref="SharedBytes"/>.</summary>
+    public static int SharedBytesFor(int pairsPerThread, int rowsPerStep) =>
+        Math.Min(SharedBytes, 4 * rowsPerStep * (pairsPerThread * 128 * 32 + 512));
 
     /// <summary>The most stages (<c>cp.async.wait_group</c> counts up to 3 pending).</summary>
     public const int MaxStages = 4;
 
+    /// <summary>Rows a block takes per step when a thread holds at most this many pairs of one row: two
+    /// rows share one reduction barrier and give each thread twice the independent work (bf16
+    /// [4, 2048, 4096]: 3.05 TB/s with one row a step and four stages, 3.2–3.3 with two rows and two).</summary>
+    public const int TwoRowsMaxPairs = 2;
+
     [GlobalMemoryOnly]
-    public static void Run<TAccess, TPairs>(
+    public static void Run<TAccess, TPairs, TRows>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, ulong xAddress, int stages)
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages)
         where TAccess : struct, IRunAccess
         where TPairs : struct, IRowPairs<TPairs>
+        where TRows : struct, IRowsPerStep
     {
-        var shared = SharedMemory.Allocate<byte>(SharedBytes); // first allocation: __shared_alloca0
-        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        var shared = SharedMemory.Allocate<byte>(SharedBytesFor(TPairs.Count, TRows.Count)); // first allocation: __shared_alloca0
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.TwoSumsScratchLength);
         var runs = shared.Cast<Vec4U>();
         int t = Group.IdxX, threads = Group.DimX, grid = Grid.DimX;
-        int stageRuns = 2 * TPairs.Count * threads;
+        int rowSlotRuns = SlotRuns(TPairs.Count, threads, shape.HeadRuns), xRuns = 2 * TPairs.Count * threads;
+        int slotRuns = TRows.Count * rowSlotRuns;
+        int steps = TRows.Count == 2 ? (shape.Rows + 1) / 2 : shape.Rows;
 
+        // Where this thread's pairs sit, and their weights: the same for every row.
+        TPairs located = TPairs.LoadRotation<TAccess>(TPairs.Locate(t, threads, shape), weight, cos, sin, 0, t, threads, shape);
         for (int s = 0; s < stages - 1; s++)
         {
             int ahead = Grid.IdxX + s * grid;
-            if (ahead < shape.Rows)
-                TPairs.Stage(shared, s * stageRuns * 16, x, xAddress, (long)ahead * shape.RowRuns, 0, t, threads, shape);
+            if (ahead < steps)
+                StageStep<TPairs, TRows>(shared, s * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, located, xRuns, t, threads, shape);
             PtxAsyncCopy.Commit();
         }
 
-        int slot = 0;
-        for (int row = Grid.IdxX; row < shape.Rows; row += grid)
+        int slot = 0, parity = 0;
+        for (int step = Grid.IdxX; step < steps; step += grid)
         {
-            // Refill the slot freed last round with the row stages − 1 ahead, then wait for this row.
-            int ahead = row + (stages - 1) * grid;
-            int refill = slot == 0 ? stages - 1 : slot - 1;
-            if (ahead < shape.Rows)
-                TPairs.Stage(shared, refill * stageRuns * 16, x, xAddress, (long)ahead * shape.RowRuns, 0, t, threads, shape);
+            PtxAsyncCopy.Wait(stages - 2); // this thread's copies of this step's rows have landed
+            int row = TRows.Count * step, slotRun = slot * slotRuns;
+            TPairs first = TPairs.Unstage(runs, slotRun, located, 0, t, threads), second = default;
+            float firstSum = TPairs.SumOfSquares<TAccess>(first), secondSum = 0f;
+            if (TRows.Count == 2)
+            {
+                second = TPairs.Unstage(runs, slotRun + rowSlotRuns, located, 0, t, threads); // unused past the last row
+                secondSum = TPairs.SumOfSquares<TAccess>(second);
+            }
+            // The reduction's barrier publishes everyone's rope runs of this step, and it also means
+            // every thread is done with last step's slot: refill that with the step stages − 1 ahead.
+            var (firstTotal, secondTotal) = BlockReduce.TwoSums(firstSum, secondSum, scratch, parity);
+            int ahead = step + (stages - 1) * grid;
+            if (ahead < steps)
+                StageStep<TPairs, TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, located, xRuns, t, threads, shape);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
-            PtxAsyncCopy.Wait(stages - 1);
 
-            TPairs pairs = TPairs.Unstage(runs, slot * stageRuns, 0, t, threads, shape);
-            long rowRun = (long)row * shape.RowRuns;
-            int ropeRun = row % shape.Seq * shape.HeadRuns;
-            float sumOfSquares = BlockReduce.Sum(TPairs.SumOfSquares<TAccess>(pairs), scratch);
-            float rstd = XMath.Rsqrt(sumOfSquares * shape.InvHidden + shape.Eps);
-            TPairs.RotateAndStore<TAccess>(pairs, weight, cos, sin, output, rowRun, ropeRun, t, threads, rstd, false, shape);
+            float rstd = XMath.Rsqrt(firstTotal * shape.InvHidden + shape.Eps);
+            TPairs.RotateAndStoreStaged<TAccess>(first, located, runs, slotRun + xRuns, output, (long)row * shape.RowRuns, rstd, shape);
+            if (TRows.Count == 2 && row + 1 < shape.Rows)
+            {
+                rstd = XMath.Rsqrt(secondTotal * shape.InvHidden + shape.Eps);
+                TPairs.RotateAndStoreStaged<TAccess>(second, located, runs, slotRun + rowSlotRuns + xRuns, output, (long)(row + 1) * shape.RowRuns, rstd, shape);
+            }
             slot = slot == stages - 1 ? 0 : slot + 1;
+            parity ^= 1;
         }
     }
 
-    /// <summary>Stages for rows of <paramref name="pairsPerThread"/> · <paramref name="threads"/> pairs, or 0 when fewer than two fit.</summary>
-    public static int Stages(int pairsPerThread, int threads)
+    /// <summary>Starts the copies of step <paramref name="step"/>'s rows into the slot at run <paramref name="slotRun"/>, one row slot each.</summary>
+    private static void StageStep<TPairs, TRows>(ArrayView<byte> shared, int slotRun, int rowSlotRuns, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
+        in StagedAddresses addresses, int step, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
+        where TPairs : struct, IRowPairs<TPairs>
+        where TRows : struct, IRowsPerStep
     {
-        int stages = Math.Min(MaxStages, SharedBytes / (2 * pairsPerThread * threads * 16));
+        int row = TRows.Count * step;
+        StageRow(shared, slotRun, x, cos, sin, addresses, row, located, xRuns, t, threads, shape);
+        if (TRows.Count == 2 && row + 1 < shape.Rows)
+            StageRow(shared, slotRun + rowSlotRuns, x, cos, sin, addresses, row + 1, located, xRuns, t, threads, shape);
+    }
+
+    /// <summary>Starts the copies of row <paramref name="row"/> into the slot at run <paramref name="slotRun"/>:
+    /// x as <see cref="IRowPairs{TSelf}.Stage"/> lays it out, then the row's cos run and sin runs.</summary>
+    private static void StageRow<TPairs>(ArrayView<byte> shared, int slotRun, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
+        in StagedAddresses addresses, int row, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
+        where TPairs : struct, IRowPairs<TPairs>
+    {
+        TPairs.Stage(shared, slotRun * 16, x, addresses.X, (long)row * shape.RowRuns, located, 0, t, threads, shape);
+        if (t >= 2 * shape.HeadRuns)
+            return;
+        long ropeRun = (long)(row % shape.Seq) * shape.HeadRuns;
+        for (int i = t; i < 2 * shape.HeadRuns; i += threads)
+        {
+            bool isCos = i < shape.HeadRuns;
+            int r = isCos ? i : i - shape.HeadRuns;
+            PtxAsyncCopy.Copy16(shared, (slotRun + xRuns + i) * 16, isCos ? cos : sin, isCos ? addresses.Cos : addresses.Sin, (ropeRun + r) * 16, 16);
+        }
+    }
+
+    /// <summary>16-byte runs per slot: the row's x runs (padding pairs included), then cos and sin of one position.</summary>
+    public static int SlotRuns(int pairsPerThread, int threads, int headRuns) => 2 * pairsPerThread * threads + 2 * headRuns;
+
+    /// <summary>Stages for rows of <paramref name="pairsPerThread"/> · <paramref name="threads"/> pairs, or 0 when fewer than two fit.</summary>
+    public static int Stages(int pairsPerThread, int threads, int headRuns, int rows)
+    {
+        int stages = Math.Min(MaxStages, SharedBytesFor(pairsPerThread, rows) / (16 * rows * SlotRuns(pairsPerThread, threads, headRuns)));
         return stages >= 2 ? stages : 0;
     }
 
-    public static MethodInfo Variant(Type element, int pairsPerThread) =>
-        s_variants.TryGetValue((element, pairsPerThread), out var method) ? method
-            : s_variants.GetOrAdd((element, pairsPerThread), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel), nameof(Run),
-                typeof(PackedRun<>).MakeGenericType(key.Element),
-                RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)]));
+    /// <summary>The rows per step the op takes for rows of <paramref name="pairsPerThread"/> pairs a thread.</summary>
+    public static int RowsPerStep(int pairsPerThread) => pairsPerThread <= TwoRowsMaxPairs ? 2 : 1;
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, int PerThread), MethodInfo> s_variants = new();
+    public static MethodInfo Variant(Type element, int pairsPerThread, int rowsPerStep) =>
+        s_variants.TryGetValue((element, pairsPerThread, rowsPerStep), out var method) ? method
+            : s_variants.GetOrAdd((element, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel), nameof(Run),
+                typeof(PackedRun<>).MakeGenericType(key.Element),
+                RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)],
+                key.Rows == 2 ? typeof(TwoRows) : typeof(OneRow)));
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, int PerThread, int Rows), MethodInfo> s_variants = new();
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
         foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
             for (int perThread = 1; perThread <= RmsNormRopeRowKernel.MaxPairsPerThread; perThread *= 2)
-                yield return Variant(element, perThread);
+                yield return Variant(element, perThread, RowsPerStep(perThread));
     }
 }

@@ -20,15 +20,20 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
     static abstract TSelf Load<TAccess>(ArrayView<byte> x, long rowRun, int first, int step, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess;
 
-    /// <summary>Starts <c>cp.async</c> copies of the pairs' 16-byte runs into the stage at byte
-    /// <paramref name="slot"/>: the thread's <paramref name="index"/>-th pair's two runs go to run slots
-    /// 2·index·step + t and (2·index + 1)·step + t (t = first − index·step), so a warp's copies are
-    /// contiguous and each thread later reads back only what it copied itself (no barrier needed).</summary>
+    /// <summary>The thread's pairs located once for a walk over many rows: each pair's first run within
+    /// the row (<see cref="OnePair.Column"/>, −1 for padding) and within its half-head (<see cref="OnePair.Run"/>).</summary>
+    static abstract TSelf Locate(int first, int step, in RmsNormRopeShape s);
+
+    /// <summary>Starts <c>cp.async</c> copies of the located pairs' 16-byte runs of the row at run
+    /// <paramref name="rowRun"/> into the stage at byte <paramref name="slot"/>: the thread's
+    /// <paramref name="index"/>-th pair's two runs go to run slots 2·index·step + t and
+    /// (2·index + 1)·step + t, so a warp's copies are contiguous and each thread later reads back
+    /// only what it copied itself (no barrier needed).</summary>
     static abstract void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
-        int index, int first, int step, in RmsNormRopeShape s);
+        in TSelf located, int index, int t, int step, in RmsNormRopeShape s);
 
     /// <summary>The pairs <see cref="Stage"/> copied, read back from the stage at run <paramref name="slotRun"/>.</summary>
-    static abstract TSelf Unstage(ArrayView<Vec4U> shared, int slotRun, int index, int first, int step, in RmsNormRopeShape s);
+    static abstract TSelf Unstage(ArrayView<Vec4U> shared, int slotRun, in TSelf located, int index, int t, int step);
 
     static abstract float SumOfSquares<TAccess>(in TSelf pairs) where TAccess : struct, IRunAccess;
 
@@ -36,6 +41,13 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
     /// with <c>rotationLoaded</c>: their latency then hides behind the reduction, at the cost of registers.</summary>
     static abstract TSelf LoadRotation<TAccess>(TSelf pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         int ropeRun, int first, int step, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess;
+
+    /// <summary>Normalizes, weights, rotates and stores every pair, the weights and places taken from
+    /// <paramref name="located"/> (<see cref="Locate"/>, then <see cref="LoadRotation"/> once) and cos and
+    /// sin from the row's rotation tables staged at run <paramref name="ropeSlotRun"/> (cos runs, then sin runs).</summary>
+    static abstract void RotateAndStoreStaged<TAccess>(in TSelf pairs, in TSelf located, ArrayView<Vec4U> shared, int ropeSlotRun,
+        ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess;
 
     /// <summary>Normalizes, weights, rotates and stores every pair; weight, cos and sin are loaded here
@@ -49,6 +61,8 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
 public struct OnePair : IRowPairs<OnePair>
 {
     public Vec4U A, B, WeightA, WeightB, CosA, CosB, SinA, SinB;
+    /// <summary>Set by <see cref="Locate"/>: the pair's first run within the row (−1: padding) and within its half-head.</summary>
+    public int Column, Run;
 
     public static int Count => 1;
 
@@ -57,28 +71,29 @@ public struct OnePair : IRowPairs<OnePair>
     {
         if (first >= s.Pairs)
             return default;
-        long a = rowRun + Column(first, s);
+        long a = rowRun + ColumnOf(first, s);
         return new OnePair { A = TAccess.LoadRaw(x, a), B = TAccess.LoadRaw(x, a + s.HalfRuns) };
     }
 
-    public static void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
-        int index, int first, int step, in RmsNormRopeShape s)
+    public static OnePair Locate(int first, int step, in RmsNormRopeShape s)
     {
-        if (first >= s.Pairs)
+        int head = first / s.HalfRuns, run = first - head * s.HalfRuns;
+        return new OnePair { Column = first < s.Pairs ? head * s.HeadRuns + run : -1, Run = run };
+    }
+
+    public static void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
+        in OnePair located, int index, int t, int step, in RmsNormRopeShape s)
+    {
+        if (located.Column < 0)
             return;
-        long a = rowRun + Column(first, s);
-        int t = first - index * step;
+        long a = rowRun + located.Column;
         PtxAsyncCopy.Copy16(shared, slot + (2 * index * step + t) * 16, x, xAddress, a * 16, 16);
         PtxAsyncCopy.Copy16(shared, slot + ((2 * index + 1) * step + t) * 16, x, xAddress, (a + s.HalfRuns) * 16, 16);
     }
 
-    public static OnePair Unstage(ArrayView<Vec4U> shared, int slotRun, int index, int first, int step, in RmsNormRopeShape s)
-    {
-        if (first >= s.Pairs)
-            return default;
-        int t = first - index * step;
-        return new OnePair { A = shared[slotRun + 2 * index * step + t], B = shared[slotRun + (2 * index + 1) * step + t] };
-    }
+    public static OnePair Unstage(ArrayView<Vec4U> shared, int slotRun, in OnePair located, int index, int t, int step) =>
+        located.Column < 0 ? default
+            : new OnePair { A = shared[slotRun + 2 * index * step + t], B = shared[slotRun + (2 * index + 1) * step + t] };
 
     public static float SumOfSquares<TAccess>(in OnePair pairs) where TAccess : struct, IRunAccess =>
         TAccess.Unpack(pairs.A).SumOfSquares() + TAccess.Unpack(pairs.B).SumOfSquares();
@@ -112,8 +127,19 @@ public struct OnePair : IRowPairs<OnePair>
             p.WeightA, p.WeightB, p.CosA, p.CosB, p.SinA, p.SinB);
     }
 
+    public static void RotateAndStoreStaged<TAccess>(in OnePair pairs, in OnePair located, ArrayView<Vec4U> shared, int ropeSlotRun,
+        ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess
+    {
+        if (located.Column < 0)
+            return;
+        int cos = ropeSlotRun + located.Run, sin = cos + s.HeadRuns;
+        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + located.Column, s.HalfRuns, rstd, pairs.A, pairs.B,
+            located.WeightA, located.WeightB, shared[cos], shared[cos + s.HalfRuns], shared[sin], shared[sin + s.HalfRuns]);
+    }
+
     /// <summary>The first run of pair <paramref name="pair"/> within its row.</summary>
-    private static int Column(int pair, in RmsNormRopeShape s)
+    private static int ColumnOf(int pair, in RmsNormRopeShape s)
     {
         int head = pair / s.HalfRuns;
         return head * s.HeadRuns + pair - head * s.HalfRuns;
@@ -134,17 +160,23 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
         Second = T.Load<TAccess>(x, rowRun, first + T.Count * step, step, s),
     };
 
-    public static void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
-        int index, int first, int step, in RmsNormRopeShape s)
+    public static TwoOf<T> Locate(int first, int step, in RmsNormRopeShape s) => new()
     {
-        T.Stage(shared, slot, x, xAddress, rowRun, index, first, step, s);
-        T.Stage(shared, slot, x, xAddress, rowRun, index + T.Count, first + T.Count * step, step, s);
+        First = T.Locate(first, step, s),
+        Second = T.Locate(first + T.Count * step, step, s),
+    };
+
+    public static void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
+        in TwoOf<T> located, int index, int t, int step, in RmsNormRopeShape s)
+    {
+        T.Stage(shared, slot, x, xAddress, rowRun, located.First, index, t, step, s);
+        T.Stage(shared, slot, x, xAddress, rowRun, located.Second, index + T.Count, t, step, s);
     }
 
-    public static TwoOf<T> Unstage(ArrayView<Vec4U> shared, int slotRun, int index, int first, int step, in RmsNormRopeShape s) => new()
+    public static TwoOf<T> Unstage(ArrayView<Vec4U> shared, int slotRun, in TwoOf<T> located, int index, int t, int step) => new()
     {
-        First = T.Unstage(shared, slotRun, index, first, step, s),
-        Second = T.Unstage(shared, slotRun, index + T.Count, first + T.Count * step, step, s),
+        First = T.Unstage(shared, slotRun, located.First, index, t, step),
+        Second = T.Unstage(shared, slotRun, located.Second, index + T.Count, t, step),
     };
 
     public static float SumOfSquares<TAccess>(in TwoOf<T> pairs) where TAccess : struct, IRunAccess =>
@@ -157,6 +189,14 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
         First = T.LoadRotation<TAccess>(pairs.First, weight, cos, sin, ropeRun, first, step, s),
         Second = T.LoadRotation<TAccess>(pairs.Second, weight, cos, sin, ropeRun, first + T.Count * step, step, s),
     };
+
+    public static void RotateAndStoreStaged<TAccess>(in TwoOf<T> pairs, in TwoOf<T> located, ArrayView<Vec4U> shared, int ropeSlotRun,
+        ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess
+    {
+        T.RotateAndStoreStaged<TAccess>(pairs.First, located.First, shared, ropeSlotRun, output, rowRun, rstd, s);
+        T.RotateAndStoreStaged<TAccess>(pairs.Second, located.Second, shared, ropeSlotRun, output, rowRun, rstd, s);
+    }
 
     public static void RotateAndStore<TAccess>(in TwoOf<T> pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, long rowRun, int ropeRun, int first, int step, float rstd, bool rotationLoaded, in RmsNormRopeShape s)

@@ -1,7 +1,8 @@
 namespace TritonOps.Benchmark;
 
 /// <summary>fused_rmsnorm_rope: bytes = read x + write out + weight + cos + sin.</summary>
-public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype) : IBenchmarkCase
+/// <param name="staged">False: many rows still take the row kernel (A/B against the staged kernel).</param>
+public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, bool staged = true) : IBenchmarkCase
 {
     public string Op => "fused_rmsnorm_rope";
 
@@ -26,13 +27,22 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         using var cos = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
         using var sin = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
 
-        var stats = timer.Time(i => Ops.FusedRmsNormRope(xs[i % sets], weight, cos, sin, output: outs[i % sets]));
+        Ops.StagedRowsEnabled = staged;
+        Stats stats;
+        try
+        {
+            stats = timer.Time(i => Ops.FusedRmsNormRope(xs[i % sets], weight, cos, sin, output: outs[i % sets]));
+        }
+        finally
+        {
+            Ops.StagedRowsEnabled = true;
+        }
         string check = CheckRows(xs[0], weight, cos, sin, outs[0], dtype);
         foreach (var t in xs.Concat(outs))
             t.Dispose();
 
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{(staged ? "" : " row kernel")}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
