@@ -40,8 +40,7 @@ public class PtxCodegenTests
         string ptx = Compile(kernel);
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
             File.WriteAllText(Path.Combine(dir, Describe(kernel).Replace("<", "_").Replace(">", "").Replace(",", "_") + ".ptx"),
-                TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute)),
-                    kernel.GetCustomAttribute<RegisterLimitAttribute>()?.Registers));
+                TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute))));
         ptx.Should().Contain(".entry");
         if (Describe(kernel).Contains("PackedRun"))
             ptx.Should().MatchRegex(@"ld(\.global)?\.v4\.b32", "packed runs must load 16 bytes per access")

@@ -28,7 +28,6 @@ public static class Fp8GemmWgmmaKernel
     public static int StagesFor(int blockN) => SharedBytes / ((BlockM + blockN) * BlockK);
 
     [GlobalMemoryOnly]
-    [RegisterLimit(128)]
     public static void Run<TOut, TTiles>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress)
         where TOut : struct, IElementType
@@ -82,10 +81,7 @@ public static class Fp8GemmWgmmaKernel
     public const int BlockN = 128;
 
     public static MethodInfo Variant(Type output) =>
-        KernelMethods.Get(typeof(Fp8GemmWgmmaKernel), nameof(Run), output, N128 ? typeof(OneN128) : typeof(TwoN64<OneN64>));
-
-    /// <summary>EXPERIMENT: one m64n128 block per k tile instead of two m64n64.</summary>
-    public static bool N128 = true;
+        KernelMethods.Get(typeof(Fp8GemmWgmmaKernel), nameof(Run), output, typeof(TwoN64<OneN64>));
 
     public static IEnumerable<MethodInfo> AllVariants() => Fp8GemmKernel.OutputElements.Select(Variant);
 }

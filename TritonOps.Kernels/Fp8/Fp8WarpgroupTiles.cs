@@ -81,28 +81,3 @@ public struct TwoN64<T> : IFp8WarpgroupTiles<TwoN64<T>> where T : struct, IFp8Wa
         T.Store<TOut>(acc.Second, output, row, col + 64 * T.Count, aScale, bScale, bias, s);
     }
 }
-
-/// <summary>One 64 × 128 accumulator tile from one <c>m64n128</c> block per k tile (half the waits of two
-/// <see cref="OneN64"/>), promoted into float32 per k tile like <see cref="OneN64"/>.</summary>
-public struct OneN128 : IFp8WarpgroupTiles<OneN128>
-{
-    public WarpgroupAcc Left, Right;
-
-    public static int Count => 2;
-
-    public static OneN128 Mma(OneN128 acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
-    {
-        PtxWgmma.M64N128K64E4M3(shared, a, b, out var left, out var right);
-        return accumulate
-            ? new() { Left = WarpgroupAcc.Add(acc.Left, left), Right = WarpgroupAcc.Add(acc.Right, right) }
-            : new() { Left = left, Right = right };
-    }
-
-    public static void Store<TOut>(in OneN128 acc, ArrayView<byte> output, int row, int col,
-        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
-        where TOut : struct, IElementType
-    {
-        OneN64.Store<TOut>(new OneN64 { Acc = acc.Left }, output, row, col, aScale, bScale, bias, s);
-        OneN64.Store<TOut>(new OneN64 { Acc = acc.Right }, output, row, col + 64, aScale, bScale, bias, s);
-    }
-}

@@ -7,9 +7,6 @@ using TritonOps.Benchmark;
 // Usage: TritonOps.Benchmark [--json PATH] [--op NAME]
 // Needs a CUDA GPU: timings on the CPU accelerator mean nothing.
 string? jsonPath = null, only = null;
-// EXPERIMENT: A/B of the FP8 wgmma block shape.
-if (Environment.GetEnvironmentVariable("TRITONOPS_FP8_N64") == "1") TritonOps.Kernels.Fp8.Fp8GemmWgmmaKernel.N128 = false;
-
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--json") jsonPath = args[++i];

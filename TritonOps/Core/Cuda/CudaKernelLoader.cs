@@ -26,8 +26,7 @@ internal static class CudaKernelLoader
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         var compiled = (PTXCompiledKernel)accelerator.Backend.Compile(entry, KernelSpecialization.Empty);
         string ptx = Rewrite(compiled.PTXAssembly, accelerator.Architecture,
-            kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false),
-            kernel.GetCustomAttribute<TritonOps.Kernels.RegisterLimitAttribute>()?.Registers);
+            kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false));
         var rebuilt = (CompiledKernel)s_compiledKernel.Invoke(
             [compiled.Context, s_entryPoint.GetValue(compiled), compiled.Info, ptx]);
         return accelerator.LoadKernel(rebuilt);
@@ -35,11 +34,9 @@ internal static class CudaKernelLoader
 
     /// <summary>The PTX the driver gets: local slots promoted; generic accesses made global where the
     /// kernel says they all are; on Hopper, the sm_90a target.</summary>
-    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly, int? registerLimit = null)
+    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly)
     {
         ptx = PtxRewriter.PromoteLocalSlots(ptx);
-        if (registerLimit is int registers)
-            ptx = PtxRewriter.LimitRegisters(ptx, registers);
         if (globalMemoryOnly)
             ptx = PtxRewriter.GenericToGlobal(ptx);
         return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;

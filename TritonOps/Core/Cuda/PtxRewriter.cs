@@ -27,12 +27,6 @@ internal static partial class PtxRewriter
     [GeneratedRegex(@"^([ \t]*(?:@!?%p\d+[ \t]+)?)(ld|st)\.((?:v[248]\.)?[bfus]\d+[ \t])", RegexOptions.Multiline)]
     private static partial Regex GenericAccess();
 
-    [GeneratedRegex(@"^\)[ \t]*\r?\n\{", RegexOptions.Multiline)]
-    private static partial Regex EntryBodyStart();
-
-    /// <summary><c>.maxnreg</c> between the entry's parameter list and its body.</summary>
-    public static string LimitRegisters(string ptx, int registers) => EntryBodyStart().Replace(ptx, $")\n.maxnreg {registers}\n{{", 1);
-
     /// <summary>Generic-address <c>ld</c>/<c>st</c> become <c>ld.global</c>/<c>st.global</c>; only for
     /// kernels whose generic accesses all reach global memory.</summary>
     public static string GenericToGlobal(string ptx) => GenericAccess().Replace(ptx, "$1$2.global.$3");
