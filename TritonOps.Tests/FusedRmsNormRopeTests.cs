@@ -64,16 +64,19 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(DType.BFloat16));
     }
 
-    /// <summary>(dtype, hidden, head_dim): one and two pairs per thread (two rows a step), four (one row a step).</summary>
+    /// <summary>(dtype, hidden, head_dim, seq; 0: one sequence): one and two pairs per thread (two rows a step),
+    /// four (one row a step); a half-head of 3 runs, which 64 threads do not divide (each pair reads its own
+    /// rope runs; padding threads too), there in one long sequence (positions that do not wrap every step).</summary>
     private static readonly object[] StagedCases =
     [
-        new object[] { DType.BFloat16, 96, 32 },
-        new object[] { DType.Float16, 2560, 64 },
-        new object[] { DType.BFloat16, 8192, 128 },
+        new object[] { DType.BFloat16, 96, 32, 7 },
+        new object[] { DType.Float16, 2560, 64, 7 },
+        new object[] { DType.BFloat16, 8192, 128, 7 },
+        new object[] { DType.BFloat16, 960, 48, 0 },
     ];
 
     [TestCaseSource(nameof(StagedCases))]
-    public void Forward_ManyRows_StagedKernelWalksSeveralRowsPerBlock(DType dtype, int hidden, int headDim)
+    public void Forward_ManyRows_StagedKernelWalksSeveralRowsPerBlock(DType dtype, int hidden, int headDim, int seq)
     {
         // Five steps (of one or two rows) per resident block and then some, so each block of the staged
         // kernel refills every stage, the blocks end unevenly and the last step of two rows has one.
@@ -85,7 +88,9 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Kernels.RmsNormRope.RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, headDim / width, rowsPerStep).Should().BeGreaterThan(1);
         var kernel = Kernels.RmsNormRope.RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
         int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, plan.Threads) * rowsPerStep * 5 + 3;
-        int seq = 7, batch = (rows + seq - 1) / seq;
+        if (seq == 0)
+            seq = rows;
+        int batch = (rows + seq - 1) / seq;
         rows = batch * seq;
         using var x = Tensor.FromArray(Inputs.Normal(rows * hidden, 61, 2.0), [batch, seq, hidden], dtype, Device);
         using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 62, 0.5, 1.5), [hidden], dtype, Device);

@@ -121,11 +121,19 @@ public static class RmsNormRopeKernel
         ArrayView<byte> output, long firstRun, int halfRuns, float rstd,
         Vec4U xa, Vec4U xb, Vec4U wa, Vec4U wb, Vec4U ca, Vec4U cb, Vec4U sa, Vec4U sb)
         where TAccess : struct, IRunAccess
+        => RotateAndStore<TAccess>(output, firstRun, halfRuns, rstd, xa, xb, wa, wb,
+            TAccess.Unpack(ca), TAccess.Unpack(cb), TAccess.Unpack(sa), TAccess.Unpack(sb));
+
+    /// <summary>As above with cos and sin already unpacked (shared by all pairs at one position of a head).</summary>
+    internal static void RotateAndStore<TAccess>(
+        ArrayView<byte> output, long firstRun, int halfRuns, float rstd,
+        Vec4U xa, Vec4U xb, Vec4U wa, Vec4U wb, in Vec8F ca, in Vec8F cb, in Vec8F sa, in Vec8F sb)
+        where TAccess : struct, IRunAccess
     {
         Vec8F ya = TAccess.Unpack(xa).MultiplyScaled(TAccess.Unpack(wa), rstd);
         Vec8F yb = TAccess.Unpack(xb).MultiplyScaled(TAccess.Unpack(wb), rstd);
-        TAccess.Store(output, firstRun, Vec8F.MulAddMul(ya, TAccess.Unpack(ca), -1f, yb, TAccess.Unpack(sa)));
-        TAccess.Store(output, firstRun + halfRuns, Vec8F.MulAddMul(yb, TAccess.Unpack(cb), 1f, ya, TAccess.Unpack(sb)));
+        TAccess.Store(output, firstRun, Vec8F.MulAddMul(ya, ca, -1f, yb, sa));
+        TAccess.Store(output, firstRun + halfRuns, Vec8F.MulAddMul(yb, cb, 1f, ya, sb));
     }
 
     /// <summary>Block shape (X runs × Y heads): X·Y ≤ <paramref name="maxThreads"/> (a multiple of 32)

@@ -1,6 +1,5 @@
 using System.Reflection;
 using ILGPU;
-using ILGPU.Algorithms;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
@@ -78,15 +77,22 @@ public static class RmsNormRopeStagedKernel
         int rowSlotRuns = SlotRuns(TPairs.Count, threads, shape.HeadRuns), xRuns = 2 * TPairs.Count * threads;
         int slotRuns = TRows.Count * rowSlotRuns;
         int steps = TRows.Count == 2 ? (shape.Rows + 1) / 2 : shape.Rows;
+        // With a thread count that is a multiple of the half-head, all of a thread's pairs sit at the
+        // same position of their heads: cos and sin are read and unpacked once per row, not per pair.
+        bool sharedRope = threads % shape.HalfRuns == 0;
+        // Sequence position of the next staged step's first row, advanced as steps are staged (no division per row).
+        int position = TRows.Count * Grid.IdxX % shape.Seq, advance = TRows.Count * grid % shape.Seq;
 
-        // Where this thread's pairs sit, and their weights: the same for every row.
+        // Where this thread's pairs sit: the same for every row. The first steps' copies go out before
+        // the weight loads, so the block's start-up waits for one round trip, not two.
         TPairs located = TPairs.LoadRotation<TAccess>(TPairs.Locate(t, threads, shape), weight, cos, sin, 0, t, threads, shape);
         for (int s = 0; s < stages - 1; s++)
         {
             int ahead = Grid.IdxX + s * grid;
             if (ahead < steps)
-                StageStep<TPairs, TRows>(shared, s * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, located, xRuns, t, threads, shape);
+                StageStep<TPairs, TRows>(shared, s * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, position, located, xRuns, t, threads, shape);
             PtxAsyncCopy.Commit();
+            position = Advance(position, advance, shape.Seq);
         }
 
         int slot = 0, parity = 0;
@@ -106,43 +112,68 @@ public static class RmsNormRopeStagedKernel
             var (firstTotal, secondTotal) = BlockReduce.TwoSums(firstSum, secondSum, scratch, parity);
             int ahead = step + (stages - 1) * grid;
             if (ahead < steps)
-                StageStep<TPairs, TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, located, xRuns, t, threads, shape);
+                StageStep<TPairs, TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, position, located, xRuns, t, threads, shape);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
+            position = Advance(position, advance, shape.Seq);
 
-            float rstd = XMath.Rsqrt(firstTotal * shape.InvHidden + shape.Eps);
-            TPairs.RotateAndStoreStaged<TAccess>(first, located, runs, slotRun + xRuns, output, (long)row * shape.RowRuns, rstd, shape);
+            RotateAndStore<TAccess, TPairs>(first, located, runs, slotRun + xRuns, sharedRope, output, (long)row * shape.RowRuns,
+                PtxMath.Rsqrt(firstTotal * shape.InvHidden + shape.Eps), shape);
             if (TRows.Count == 2 && row + 1 < shape.Rows)
-            {
-                rstd = XMath.Rsqrt(secondTotal * shape.InvHidden + shape.Eps);
-                TPairs.RotateAndStoreStaged<TAccess>(second, located, runs, slotRun + rowSlotRuns + xRuns, output, (long)(row + 1) * shape.RowRuns, rstd, shape);
-            }
+                RotateAndStore<TAccess, TPairs>(second, located, runs, slotRun + rowSlotRuns + xRuns, sharedRope, output, (long)(row + 1) * shape.RowRuns,
+                    PtxMath.Rsqrt(secondTotal * shape.InvHidden + shape.Eps), shape);
             slot = slot == stages - 1 ? 0 : slot + 1;
             parity ^= 1;
         }
     }
 
-    /// <summary>Starts the copies of step <paramref name="step"/>'s rows into the slot at run <paramref name="slotRun"/>, one row slot each.</summary>
+    private static int Advance(int position, int advance, int seq)
+    {
+        position += advance;
+        return position >= seq ? position - seq : position;
+    }
+
+    /// <summary>One row's rotation and store, its cos and sin runs at <paramref name="ropeSlotRun"/> of the stage.</summary>
+    private static void RotateAndStore<TAccess, TPairs>(in TPairs pairs, in TPairs located, ArrayView<Vec4U> runs, int ropeSlotRun,
+        bool sharedRope, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape shape)
+        where TAccess : struct, IRunAccess
+        where TPairs : struct, IRowPairs<TPairs>
+    {
+        if (sharedRope && TPairs.Count <= 2)
+        {
+            int cos = ropeSlotRun + TPairs.RopeRun(located), sin = cos + shape.HeadRuns;
+            TPairs.RotateAndStoreSharedRope<TAccess>(pairs, located, TAccess.Unpack(runs[cos]), TAccess.Unpack(runs[cos + shape.HalfRuns]),
+                TAccess.Unpack(runs[sin]), TAccess.Unpack(runs[sin + shape.HalfRuns]), output, rowRun, rstd, shape);
+        }
+        else
+        {
+            TPairs.RotateAndStoreStaged<TAccess>(pairs, located, runs, ropeSlotRun, output, rowRun, rstd, shape);
+        }
+    }
+
+    /// <summary>Starts the copies of step <paramref name="step"/>'s rows (the first at sequence position
+    /// <paramref name="position"/>) into the slot at run <paramref name="slotRun"/>, one row slot each.</summary>
     private static void StageStep<TPairs, TRows>(ArrayView<byte> shared, int slotRun, int rowSlotRuns, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
-        in StagedAddresses addresses, int step, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
+        in StagedAddresses addresses, int step, int position, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
         where TPairs : struct, IRowPairs<TPairs>
         where TRows : struct, IRowsPerStep
     {
         int row = TRows.Count * step;
-        StageRow(shared, slotRun, x, cos, sin, addresses, row, located, xRuns, t, threads, shape);
+        StageRow(shared, slotRun, x, cos, sin, addresses, row, position, located, xRuns, t, threads, shape);
         if (TRows.Count == 2 && row + 1 < shape.Rows)
-            StageRow(shared, slotRun + rowSlotRuns, x, cos, sin, addresses, row + 1, located, xRuns, t, threads, shape);
+            StageRow(shared, slotRun + rowSlotRuns, x, cos, sin, addresses, row + 1, position + 1 == shape.Seq ? 0 : position + 1,
+                located, xRuns, t, threads, shape);
     }
 
-    /// <summary>Starts the copies of row <paramref name="row"/> into the slot at run <paramref name="slotRun"/>:
-    /// x as <see cref="IRowPairs{TSelf}.Stage"/> lays it out, then the row's cos run and sin runs.</summary>
+    /// <summary>Starts the copies of row <paramref name="row"/> (sequence position <paramref name="position"/>) into the slot
+    /// at run <paramref name="slotRun"/>: x as <see cref="IRowPairs{TSelf}.Stage"/> lays it out, then the row's cos run and sin runs.</summary>
     private static void StageRow<TPairs>(ArrayView<byte> shared, int slotRun, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
-        in StagedAddresses addresses, int row, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
+        in StagedAddresses addresses, int row, int position, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
         where TPairs : struct, IRowPairs<TPairs>
     {
         TPairs.Stage(shared, slotRun * 16, x, addresses.X, (long)row * shape.RowRuns, located, 0, t, threads, shape);
         if (t >= 2 * shape.HeadRuns)
             return;
-        long ropeRun = (long)(row % shape.Seq) * shape.HeadRuns;
+        long ropeRun = (long)position * shape.HeadRuns;
         for (int i = t; i < 2 * shape.HeadRuns; i += threads)
         {
             bool isCos = i < shape.HeadRuns;

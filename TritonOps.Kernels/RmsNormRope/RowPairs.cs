@@ -32,6 +32,10 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
     static abstract void Stage(ArrayView<byte> shared, int slot, ArrayView<byte> x, ulong xAddress, long rowRun,
         in TSelf located, int index, int t, int step, in RmsNormRopeShape s);
 
+    /// <summary>The half-head run of the thread's first pair: that of every pair when the block's
+    /// thread count is a multiple of <see cref="RmsNormRopeShape.HalfRuns"/>.</summary>
+    static abstract int RopeRun(in TSelf located);
+
     /// <summary>The pairs <see cref="Stage"/> copied, read back from the stage at run <paramref name="slotRun"/>.</summary>
     static abstract TSelf Unstage(ArrayView<Vec4U> shared, int slotRun, in TSelf located, int index, int t, int step);
 
@@ -48,6 +52,12 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
     /// sin from the row's rotation tables staged at run <paramref name="ropeSlotRun"/> (cos runs, then sin runs).</summary>
     static abstract void RotateAndStoreStaged<TAccess>(in TSelf pairs, in TSelf located, ArrayView<Vec4U> shared, int ropeSlotRun,
         ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess;
+
+    /// <summary>As <see cref="RotateAndStoreStaged"/>, when every pair sits at the same position of its head
+    /// (<see cref="RopeRun"/>): cos and sin come unpacked, read once per row instead of once per pair.</summary>
+    static abstract void RotateAndStoreSharedRope<TAccess>(in TSelf pairs, in TSelf located, in Vec8F cosA, in Vec8F cosB,
+        in Vec8F sinA, in Vec8F sinB, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
         where TAccess : struct, IRunAccess;
 
     /// <summary>Normalizes, weights, rotates and stores every pair; weight, cos and sin are loaded here
@@ -90,6 +100,8 @@ public struct OnePair : IRowPairs<OnePair>
         PtxAsyncCopy.Copy16(shared, slot + (2 * index * step + t) * 16, x, xAddress, a * 16, 16);
         PtxAsyncCopy.Copy16(shared, slot + ((2 * index + 1) * step + t) * 16, x, xAddress, (a + s.HalfRuns) * 16, 16);
     }
+
+    public static int RopeRun(in OnePair located) => located.Run;
 
     public static OnePair Unstage(ArrayView<Vec4U> shared, int slotRun, in OnePair located, int index, int t, int step) =>
         located.Column < 0 ? default
@@ -138,6 +150,16 @@ public struct OnePair : IRowPairs<OnePair>
             located.WeightA, located.WeightB, shared[cos], shared[cos + s.HalfRuns], shared[sin], shared[sin + s.HalfRuns]);
     }
 
+    public static void RotateAndStoreSharedRope<TAccess>(in OnePair pairs, in OnePair located, in Vec8F cosA, in Vec8F cosB,
+        in Vec8F sinA, in Vec8F sinB, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess
+    {
+        if (located.Column < 0)
+            return;
+        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + located.Column, s.HalfRuns, rstd, pairs.A, pairs.B,
+            located.WeightA, located.WeightB, cosA, cosB, sinA, sinB);
+    }
+
     /// <summary>The first run of pair <paramref name="pair"/> within its row.</summary>
     private static int ColumnOf(int pair, in RmsNormRopeShape s)
     {
@@ -173,6 +195,8 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
         T.Stage(shared, slot, x, xAddress, rowRun, located.Second, index + T.Count, t, step, s);
     }
 
+    public static int RopeRun(in TwoOf<T> located) => T.RopeRun(located.First);
+
     public static TwoOf<T> Unstage(ArrayView<Vec4U> shared, int slotRun, in TwoOf<T> located, int index, int t, int step) => new()
     {
         First = T.Unstage(shared, slotRun, located.First, index, t, step),
@@ -196,6 +220,14 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
     {
         T.RotateAndStoreStaged<TAccess>(pairs.First, located.First, shared, ropeSlotRun, output, rowRun, rstd, s);
         T.RotateAndStoreStaged<TAccess>(pairs.Second, located.Second, shared, ropeSlotRun, output, rowRun, rstd, s);
+    }
+
+    public static void RotateAndStoreSharedRope<TAccess>(in TwoOf<T> pairs, in TwoOf<T> located, in Vec8F cosA, in Vec8F cosB,
+        in Vec8F sinA, in Vec8F sinB, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess
+    {
+        T.RotateAndStoreSharedRope<TAccess>(pairs.First, located.First, cosA, cosB, sinA, sinB, output, rowRun, rstd, s);
+        T.RotateAndStoreSharedRope<TAccess>(pairs.Second, located.Second, cosA, cosB, sinA, sinB, output, rowRun, rstd, s);
     }
 
     public static void RotateAndStore<TAccess>(in TwoOf<T> pairs, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,

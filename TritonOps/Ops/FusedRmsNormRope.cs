@@ -17,6 +17,11 @@ public static partial class Ops
     /// <summary>Off: many rows take the row kernel too (the benchmark's A/B comparison).</summary>
     internal static bool StagedRowsEnabled { get; set; } = true;
 
+    /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
+    /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s). Settable
+    /// for the benchmark's experiments (0: as many as fit).</summary>
+    internal static int StagedBlocksPerSmCap { get; set; } = 3;
+
     private delegate void RmsNormRopeStagedLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -112,7 +117,10 @@ public static partial class Ops
         var kernel = RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
         if (plan.Threads > device.MaxGroupSize(kernel))
             return false;
-        int resident = device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, plan.Threads);
+        int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads);
+        if (StagedBlocksPerSmCap > 0)
+            perSm = Math.Min(perSm, StagedBlocksPerSmCap);
+        int resident = device.Multiprocessors * perSm;
         if (shape.Rows < 2 * resident * rowsPerStep)
             return false;
         int steps = (shape.Rows + rowsPerStep - 1) / rowsPerStep;

@@ -35,6 +35,8 @@ public static class BenchmarkCases
         yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, staged: false);
         // Twice the rows of the first shape: what a launch's fixed cost (ramp-up, drain) weighs there.
         yield return new FusedRmsNormRopeCase(8, 2048, 4096, 128, DType.BFloat16);
+        // Four staged blocks per SM where registers allow, against the op's three.
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, blocksPerSm: 4);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

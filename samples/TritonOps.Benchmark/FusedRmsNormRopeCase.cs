@@ -2,7 +2,8 @@ namespace TritonOps.Benchmark;
 
 /// <summary>fused_rmsnorm_rope: bytes = read x + write out + weight + cos + sin.</summary>
 /// <param name="staged">False: many rows still take the row kernel (A/B against the staged kernel).</param>
-public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, bool staged = true) : IBenchmarkCase
+/// <param name="blocksPerSm">Above 0: at most this many staged blocks per SM instead of the op's cap (an experiment's A/B).</param>
+public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, bool staged = true, int blocksPerSm = 0) : IBenchmarkCase
 {
     public string Op => "fused_rmsnorm_rope";
 
@@ -28,6 +29,9 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         using var sin = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
 
         Ops.StagedRowsEnabled = staged;
+        int defaultCap = Ops.StagedBlocksPerSmCap;
+        if (blocksPerSm > 0)
+            Ops.StagedBlocksPerSmCap = blocksPerSm;
         Stats stats;
         try
         {
@@ -36,13 +40,14 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         finally
         {
             Ops.StagedRowsEnabled = true;
+            Ops.StagedBlocksPerSmCap = defaultCap;
         }
         string check = CheckRows(xs[0], weight, cos, sin, outs[0], dtype);
         foreach (var t in xs.Concat(outs))
             t.Dispose();
 
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{(staged ? "" : " row kernel")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{(staged ? "" : " row kernel")}{(blocksPerSm > 0 ? $" ≤{blocksPerSm} blocks/SM" : "")}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
