@@ -39,9 +39,11 @@ public struct StagedAddresses
 /// what its registers held, and its weight, cos and sin loads came from L2 after the reduction.
 /// Each thread reads back only the x runs it copied; the rope runs are read by every thread, so the
 /// barrier inside the step's reduction publishes them, and a slot is refilled only after the next
-/// step's barrier (when every thread has finished reading it). Packed (16-byte) runs only.
-/// Measured on the H200 (bf16, GPU time): [4, 2048, 4096] 3.0 → 3.2–3.3 TB/s, [1, 8192, 8192]
-/// 3.1 → 3.65–3.68 TB/s against the row kernel; see docs/performance.md for what was tried.
+/// step's barrier (when every thread has finished reading it). When all of a thread's pairs sit at
+/// the same position of their heads (thread count a multiple of the half-head) and it holds at most
+/// two, a row's cos and sin runs are read and unpacked once for all its pairs. Packed (16-byte) runs only.
+/// Measured on the H200 (bf16, GPU time): [4, 2048, 4096] 3.0 → 3.33 TB/s, [8, 2048, 4096] 3.6,
+/// [1, 8192, 8192] 3.1 → 3.65–3.68 TB/s against the row kernel; see docs/performance.md for what was tried.
 /// </summary>
 public static class RmsNormRopeStagedKernel
 {
