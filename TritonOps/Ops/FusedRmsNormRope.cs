@@ -22,6 +22,9 @@ public static partial class Ops
     /// for the benchmark's experiments (0: as many as fit).</summary>
     internal static int StagedBlocksPerSmCap { get; set; } = 3;
 
+    /// <summary>Above 0: pairs per thread of the staged kernel instead of the row plan's (benchmark experiments).</summary>
+    internal static int StagedPairsPerThread { get; set; }
+
     private delegate void RmsNormRopeStagedLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -109,6 +112,8 @@ public static partial class Ops
     {
         if (!packed || x.DType == DType.Float32 || !StagedRowsEnabled)
             return false;
+        if (StagedPairsPerThread > 0)
+            plan = (StagedPairsPerThread, ((shape.Pairs + StagedPairsPerThread - 1) / StagedPairsPerThread + 31) / 32 * 32);
         var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
         int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread);
         int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, shape.HeadRuns, rowsPerStep);

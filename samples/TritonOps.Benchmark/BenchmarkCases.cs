@@ -37,6 +37,12 @@ public static class BenchmarkCases
         yield return new FusedRmsNormRopeCase(8, 2048, 4096, 128, DType.BFloat16);
         // Four staged blocks per SM where registers allow, against the op's three.
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, blocksPerSm: 4);
+        // One pair a thread (256-thread blocks, 72 registers: twice the warps per SM).
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, pairsPerThread: 1);
+        // The floor under these rows: a launch between two events; copies of x's bytes at the two shapes.
+        yield return new FloorCase(0);
+        yield return new FloorCase(4L * 2048 * 4096 * 2);
+        yield return new FloorCase(8192L * 8192 * 2);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

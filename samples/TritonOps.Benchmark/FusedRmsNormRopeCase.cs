@@ -3,7 +3,9 @@ namespace TritonOps.Benchmark;
 /// <summary>fused_rmsnorm_rope: bytes = read x + write out + weight + cos + sin.</summary>
 /// <param name="staged">False: many rows still take the row kernel (A/B against the staged kernel).</param>
 /// <param name="blocksPerSm">Above 0: at most this many staged blocks per SM instead of the op's cap (an experiment's A/B).</param>
-public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, bool staged = true, int blocksPerSm = 0) : IBenchmarkCase
+/// <param name="pairsPerThread">Above 0: staged pairs per thread instead of the plan's (an experiment's A/B).</param>
+public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, bool staged = true, int blocksPerSm = 0,
+    int pairsPerThread = 0) : IBenchmarkCase
 {
     public string Op => "fused_rmsnorm_rope";
 
@@ -32,6 +34,7 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         int defaultCap = Ops.StagedBlocksPerSmCap;
         if (blocksPerSm > 0)
             Ops.StagedBlocksPerSmCap = blocksPerSm;
+        Ops.StagedPairsPerThread = pairsPerThread;
         Stats stats;
         try
         {
@@ -41,13 +44,14 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         {
             Ops.StagedRowsEnabled = true;
             Ops.StagedBlocksPerSmCap = defaultCap;
+            Ops.StagedPairsPerThread = 0;
         }
         string check = CheckRows(xs[0], weight, cos, sin, outs[0], dtype);
         foreach (var t in xs.Concat(outs))
             t.Dispose();
 
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{(staged ? "" : " row kernel")}{(blocksPerSm > 0 ? $" ≤{blocksPerSm} blocks/SM" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{(staged ? "" : " row kernel")}{(blocksPerSm > 0 ? $" ≤{blocksPerSm} blocks/SM" : "")}{(pairsPerThread > 0 ? $" {pairsPerThread} pair/thread" : "")}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
