@@ -27,6 +27,21 @@ public static class PtxAsyncCopy
             shared[sharedOffset + i] = i < srcBytes ? global[globalOffset + i] : (byte)0;
     }
 
+    /// <summary><see cref="Copy16"/> into the kernel's dynamic shared memory (<c>SharedMemory.GetDynamic</c>,
+    /// PTX symbol <c>__dyn_shared_alloca</c>): the only way past the 48 KB static limit.</summary>
+    public static void Copy16ToDynamic(ArrayView<byte> shared, int sharedOffset, ArrayView<byte> global, ulong globalBase, long globalOffset, int srcBytes)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("{ .reg .u64 t; .reg .u32 s; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 s, t; add.u32 s, s, %0;\n"
+                + "cp.async.cg.shared.global [s], [%1], 16, %2; }",
+                (uint)sharedOffset, globalBase + (ulong)globalOffset, (uint)srcBytes);
+            return;
+        }
+        for (int i = 0; i < 16; i++)
+            shared[sharedOffset + i] = i < srcBytes ? global[globalOffset + i] : (byte)0;
+    }
+
     /// <summary><c>cp.async.commit_group</c>: closes the group of copies this thread issued since the last commit.</summary>
     public static void Commit()
     {

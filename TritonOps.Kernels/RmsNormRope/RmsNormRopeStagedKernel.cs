@@ -47,14 +47,10 @@ public struct StagedAddresses
 /// </summary>
 public static class RmsNormRopeStagedKernel
 {
-    /// <summary>The most shared bytes for the stages (static allocations stop at 48 KB; six blocks of this fit an SM).</summary>
-    public const int SharedBytes = 36 * 1024;
-
-    /// <summary>Shared bytes of the variant holding <paramref name="pairsPerThread"/> pairs of each of
-    /// <paramref name="rowsPerStep"/> rows a thread: enough for four stages of 128-thread rows (and their
-    /// rope runs), capped by <see cref="SharedBytes"/>.</summary>
-    public static int SharedBytesFor(int pairsPerThread, int rowsPerStep) =>
-        Math.Min(SharedBytes, 4 * rowsPerStep * (pairsPerThread * 128 * 32 + 512));
+    /// <summary>The most shared bytes for the stages (dynamic shared memory, sized per launch): two steps of
+    /// two 8 KB rows with their cos and sin rows. Three such steps (52 KB, past the static limit) ran slower
+    /// on the H200: bf16 [4, 2048, 4096] 3.35 → 3.07–3.11 TB/s, [1, 8192, 8192] 3.65 → 3.29.</summary>
+    public const int MaxSharedBytes = 36 * 1024;
 
     /// <summary>The most stages (<c>cp.async.wait_group</c> counts up to 3 pending).</summary>
     public const int MaxStages = 4;
@@ -72,7 +68,7 @@ public static class RmsNormRopeStagedKernel
         where TPairs : struct, IRowPairs<TPairs>
         where TRows : struct, IRowsPerStep
     {
-        var shared = SharedMemory.Allocate<byte>(SharedBytesFor(TPairs.Count, TRows.Count)); // first allocation: __shared_alloca0
+        var shared = SharedMemory.GetDynamic<byte>(); // the stages: StageBytes(…) at launch
         var scratch = SharedMemory.Allocate<float>(BlockReduce.TwoSumsScratchLength);
         var runs = shared.Cast<Vec4U>();
         int t = Group.IdxX, threads = Group.DimX, grid = Grid.DimX;
@@ -180,7 +176,7 @@ public static class RmsNormRopeStagedKernel
         {
             bool isCos = i < shape.HeadRuns;
             int r = isCos ? i : i - shape.HeadRuns;
-            PtxAsyncCopy.Copy16(shared, (slotRun + xRuns + i) * 16, isCos ? cos : sin, isCos ? addresses.Cos : addresses.Sin, (ropeRun + r) * 16, 16);
+            PtxAsyncCopy.Copy16ToDynamic(shared, (slotRun + xRuns + i) * 16, isCos ? cos : sin, isCos ? addresses.Cos : addresses.Sin, (ropeRun + r) * 16, 16);
         }
     }
 
@@ -190,9 +186,12 @@ public static class RmsNormRopeStagedKernel
     /// <summary>Stages for rows of <paramref name="pairsPerThread"/> · <paramref name="threads"/> pairs, or 0 when fewer than two fit.</summary>
     public static int Stages(int pairsPerThread, int threads, int headRuns, int rows)
     {
-        int stages = Math.Min(MaxStages, SharedBytesFor(pairsPerThread, rows) / (16 * rows * SlotRuns(pairsPerThread, threads, headRuns)));
+        int stages = Math.Min(MaxStages, MaxSharedBytes / StepBytes(pairsPerThread, threads, headRuns, rows));
         return stages >= 2 ? stages : 0;
     }
+
+    /// <summary>Bytes of one stage (a step's rows with their rope runs).</summary>
+    public static int StepBytes(int pairsPerThread, int threads, int headRuns, int rows) => 16 * rows * SlotRuns(pairsPerThread, threads, headRuns);
 
     /// <summary>The rows per step the op takes for rows of <paramref name="pairsPerThread"/> pairs a thread.</summary>
     public static int RowsPerStep(int pairsPerThread) => pairsPerThread <= TwoRowsMaxPairs ? 2 : 1;

@@ -97,8 +97,8 @@ public struct OnePair : IRowPairs<OnePair>
         if (located.Column < 0)
             return;
         long a = rowRun + located.Column;
-        PtxAsyncCopy.Copy16(shared, slot + (2 * index * step + t) * 16, x, xAddress, a * 16, 16);
-        PtxAsyncCopy.Copy16(shared, slot + ((2 * index + 1) * step + t) * 16, x, xAddress, (a + s.HalfRuns) * 16, 16);
+        PtxAsyncCopy.Copy16ToDynamic(shared, slot + (2 * index * step + t) * 16, x, xAddress, a * 16, 16);
+        PtxAsyncCopy.Copy16ToDynamic(shared, slot + ((2 * index + 1) * step + t) * 16, x, xAddress, (a + s.HalfRuns) * 16, 16);
     }
 
     public static int RopeRun(in OnePair located) => located.Run;

@@ -29,7 +29,7 @@ public sealed class Device : IDisposable
     private readonly Context _context;
     private readonly Accelerator _accelerator;
     private readonly ConcurrentDictionary<MethodInfo, Lazy<LoadedKernel>> _kernels = new();
-    private readonly ConcurrentDictionary<(MethodInfo Kernel, int GroupSize), int> _occupancy = new();
+    private readonly ConcurrentDictionary<(MethodInfo Kernel, int GroupSize, int DynamicBytes), int> _occupancy = new();
     private readonly ConcurrentDictionary<MethodInfo, int> _maxGroupSize = new();
     private readonly ConcurrentDictionary<long, ConcurrentBag<MemoryBuffer1D<byte, Stride1D.Dense>>> _cache = new();
     private long _cachedBytes;
@@ -111,10 +111,10 @@ public sealed class Device : IDisposable
 
     /// <summary>Thread blocks of <paramref name="groupSize"/> threads that fit on one multiprocessor at
     /// once (registers and shared memory permitting): sizes persistent grids.</summary>
-    internal int BlocksPerMultiprocessor(MethodInfo kernel, int groupSize) =>
-        _occupancy.TryGetValue((kernel, groupSize), out int blocks) ? blocks
-            : _occupancy.GetOrAdd((kernel, groupSize), key => Math.Max(1,
-                Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(key.Kernel).Kernel, key.GroupSize, 0)));
+    internal int BlocksPerMultiprocessor(MethodInfo kernel, int groupSize, int dynamicSharedBytes = 0) =>
+        _occupancy.TryGetValue((kernel, groupSize, dynamicSharedBytes), out int blocks) ? blocks
+            : _occupancy.GetOrAdd((kernel, groupSize, dynamicSharedBytes), key => Math.Max(1,
+                Accelerator.EstimateMaxActiveGroupsPerMultiprocessor(Load(key.Kernel).Kernel, key.GroupSize, key.DynamicBytes)));
 
     /// <summary>The largest group (a multiple of 32) that can launch given the kernel's register and
     /// shared-memory use.</summary>

@@ -119,10 +119,11 @@ public static partial class Ops
         int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, shape.HeadRuns, rowsPerStep);
         if (stages == 0 || (addresses.X | addresses.Cos | addresses.Sin) % 16 != 0)
             return false;
+        int sharedBytes = stages * RmsNormRopeStagedKernel.StepBytes(plan.PairsPerThread, plan.Threads, shape.HeadRuns, rowsPerStep);
         var kernel = RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
         if (plan.Threads > device.MaxGroupSize(kernel))
             return false;
-        int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads);
+        int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads, sharedBytes);
         if (StagedBlocksPerSmCap > 0)
             perSm = Math.Min(perSm, StagedBlocksPerSmCap);
         int resident = device.Multiprocessors * perSm;
@@ -131,7 +132,7 @@ public static partial class Ops
         int steps = (shape.Rows + rowsPerStep - 1) / rowsPerStep;
         int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
         device.Launcher<RmsNormRopeStagedLauncher>(kernel)(device.Accelerator.DefaultStream,
-            new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1)),
+            new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
             x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
         return true;
     }

@@ -29,14 +29,24 @@ internal static class CudaKernelLoader
             kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false));
         var rebuilt = (CompiledKernel)s_compiledKernel.Invoke(
             [compiled.Context, s_entryPoint.GetValue(compiled), compiled.Info, ptx]);
-        return accelerator.LoadKernel(rebuilt);
+        var loaded = accelerator.LoadKernel(rebuilt);
+        if (ptx.Contains(PtxRewriter.DynamicSharedSymbol, StringComparison.Ordinal))
+            AllowDynamicSharedMemory((CudaKernel)loaded, accelerator.DeviceId);
+        return loaded;
     }
+
+    /// <summary>Lets the kernel launch with up to the device's opt-in maximum of dynamic shared memory
+    /// (227 KB on Hopper, less what the kernel allocates statically): without this a launch above 48 KB fails.</summary>
+    private static void AllowDynamicSharedMemory(CudaKernel kernel, int deviceId) =>
+        CudaDriver.SetMaxDynamicSharedBytes(kernel.FunctionPtr,
+            CudaDriver.MaxSharedBytesPerBlockOptIn(deviceId) - CudaDriver.StaticSharedBytes(kernel.FunctionPtr));
 
     /// <summary>The PTX the driver gets: local slots promoted; generic accesses made global where the
     /// kernel says they all are; on Hopper, the sm_90a target.</summary>
     public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly)
     {
         ptx = PtxRewriter.PromoteLocalSlots(ptx);
+        ptx = PtxRewriter.AlignDynamicShared(ptx);
         if (globalMemoryOnly)
             ptx = PtxRewriter.GenericToGlobal(ptx);
         return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;

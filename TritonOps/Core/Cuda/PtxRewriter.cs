@@ -27,6 +27,17 @@ internal static partial class PtxRewriter
     [GeneratedRegex(@"^([ \t]*(?:@!?%p\d+[ \t]+)?)(ld|st)\.((?:v[248]\.)?[bfus]\d+[ \t])", RegexOptions.Multiline)]
     private static partial Regex GenericAccess();
 
+    /// <summary>The symbol ILGPU gives a kernel's dynamic shared memory (<c>SharedMemory.GetDynamic</c>).</summary>
+    public const string DynamicSharedSymbol = "__dyn_shared_alloca";
+
+    [GeneratedRegex(@"^\.extern[ \t]+\.shared[ \t]+\.align[ \t]+\d+[ \t]+\.b8[ \t]+__dyn_shared_alloca\[\];", RegexOptions.Multiline)]
+    private static partial Regex DynamicSharedDeclaration();
+
+    /// <summary>ILGPU declares dynamic shared memory with 4-byte alignment; <c>cp.async</c> of 16 bytes
+    /// needs its destination (the start of the region, after any static allocation) 16-byte aligned.</summary>
+    public static string AlignDynamicShared(string ptx) =>
+        DynamicSharedDeclaration().Replace(ptx, ".extern .shared .align 16 .b8 __dyn_shared_alloca[];");
+
     /// <summary>Generic-address <c>ld</c>/<c>st</c> become <c>ld.global</c>/<c>st.global</c>; only for
     /// kernels whose generic accesses all reach global memory.</summary>
     public static string GenericToGlobal(string ptx) => GenericAccess().Replace(ptx, "$1$2.global.$3");
