@@ -23,8 +23,7 @@ public static class PtxAsyncCopy
                 (uint)sharedOffset, globalBase + (ulong)globalOffset, (uint)srcBytes);
             return;
         }
-        for (int i = 0; i < 16; i++)
-            shared[sharedOffset + i] = i < srcBytes ? global[globalOffset + i] : (byte)0;
+        CopyNow(shared, sharedOffset, global, globalOffset, srcBytes);
     }
 
     /// <summary><see cref="Copy16"/> into the kernel's dynamic shared memory (<c>SharedMemory.GetDynamic</c>,
@@ -38,6 +37,12 @@ public static class PtxAsyncCopy
                 (uint)sharedOffset, globalBase + (ulong)globalOffset, (uint)srcBytes);
             return;
         }
+        CopyNow(shared, sharedOffset, global, globalOffset, srcBytes);
+    }
+
+    /// <summary>The CPU accelerator's copy: at once, so the waits have nothing to wait for.</summary>
+    private static void CopyNow(ArrayView<byte> shared, int sharedOffset, ArrayView<byte> global, long globalOffset, int srcBytes)
+    {
         for (int i = 0; i < 16; i++)
             shared[sharedOffset + i] = i < srcBytes ? global[globalOffset + i] : (byte)0;
     }
