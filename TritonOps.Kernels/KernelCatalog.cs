@@ -13,6 +13,7 @@ public static class KernelCatalog
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
+        .Concat(GatedMlpStagedKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())

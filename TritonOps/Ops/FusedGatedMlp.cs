@@ -19,6 +19,13 @@ public enum Activation
 
 public static partial class Ops
 {
+    /// <summary>Stages of the cp.async gated-MLP kernel; 0 takes the register-staged kernel (benchmark A/B).</summary>
+    internal static int GatedMlpStages { get; set; } = GatedMlpStagedKernel.DefaultStages;
+
+    private delegate void GatedMlpStagedLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
+        GatedMlpAddresses addresses, int stages);
+
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
 
@@ -90,10 +97,21 @@ public static partial class Ops
         }
         else
         {
-            // mma.sync 128 × 64 tiles. (A wgmma version with cp.async stages ran slower on the H200:
-            // 152–174 vs 223 TFLOP/s at M8192 H4096 I14336; see docs/performance.md.)
+            // mma.sync 128 × 64 tiles: with 16-byte rows streamed by cp.async through a ring of stages
+            // (244 TFLOP/s at M8192 H4096 I14336 on the H200), else staged through registers (223).
+            // A wgmma version ran slower: 152–174 TFLOP/s; see docs/performance.md.
             shape.MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM;
             shape.NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN;
+            var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
+            if (GatedMlpStages >= 2 && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0)
+            {
+                int stages = GatedMlpStages;
+                device.Launcher<GatedMlpStagedLauncher>(GatedMlpStagedKernel.Variant(ElementTypeOf(x.DType), activationType))(stream,
+                    new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(GatedMlpStagedKernel.Threads),
+                        SharedMemoryConfig.RequestDynamic<uint>(stages * GatedMlpStagedKernel.StageWords)),
+                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, stages);
+                return output;
+            }
             device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType))(stream,
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpKernel.Threads),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);

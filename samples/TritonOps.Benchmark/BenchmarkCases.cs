@@ -23,6 +23,9 @@ public static class BenchmarkCases
         yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16);   // decode kernel's largest M
         yield return new FusedGatedMlpCase(128, 4096, 14336, DType.BFloat16);  // tiled kernel, one M tile
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);
+        // The register-staged tiled kernel and four stages, against the op's three-stage cp.async kernel.
+        foreach (int stages in new[] { 0, 4 })
+            yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, stages);
         foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
         {
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype);
