@@ -22,7 +22,7 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
         (1, 1, 40, 24, "M = 1 (decode), K = 40: a K tail inside the second 32-wide step"),
         (2, 3, 72, 70, "tails everywhere: M = 6, N = 70 (two N tiles, the second 6 wide), K = 72"),
         (1, 130, 36, 20, "tiled kernel: two M tiles (130 rows), N = 20 masked inside the tile, K = 36 not a multiple of 8: the unaligned load path"),
-        (1, 131, 136, 40, "cp.async tiled kernel (16-byte rows): K = 136, five 32-wide k-tiles (the last 8 wide), wraps its three-stage ring; M = 131 and N = 40 leave partial tiles"),
+        (1, 65, 136, 40, "cp.async tiled kernel (16-byte rows): K = 136, five 32-wide k-tiles (the last 8 wide), wraps its three-stage ring; M = 65 (just past the decode kernel) and N = 40 leave partial tiles"),
         (1, 17, 136, 40, "decode kernel: two 16-row slices (the second holds one row), whole 64-wide steps on both k parts, a K tail of 8, a block with one live strip"),
         (3, 1, 100, 12, "decode kernel, K = 100 not a multiple of 8: every step through the checked loads; N = 12: a half-empty strip"),
     ];
