@@ -90,7 +90,15 @@ public static class GatedMlpKernel
             Group.Barrier();
         }
 
-        int row = m0 + warpRow + g, col = n0 + warpCol + 2 * t;
+        StoreWarpTile<TElement, TActivation>(output, accG, accU, m0 + warpRow + g, n0 + warpCol + 2 * t, s);
+    }
+
+    /// <summary>The epilogue of a warp's 32 × 32 tile: act(gate) · up for each of its eight m16n8 tiles,
+    /// lane (g, t) at rows <paramref name="row"/> (+8, +16, +24) and columns <paramref name="col"/> (+1, +8, …).</summary>
+    internal static void StoreWarpTile<TElement, TActivation>(ArrayView<byte> output, in WarpAcc accG, in WarpAcc accU, int row, int col, in GatedMlpShape s)
+        where TElement : struct, IMmaElement
+        where TActivation : struct, IActivation
+    {
         Store<TElement, TActivation>(output, accG.T00, accU.T00, row, col, s);
         Store<TElement, TActivation>(output, accG.T01, accU.T01, row, col + 8, s);
         Store<TElement, TActivation>(output, accG.T02, accU.T02, row, col + 16, s);

@@ -96,15 +96,7 @@ public static class GatedMlpStagedKernel
             slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
         }
 
-        int row = m0 + warpRow + g, col = n0 + warpCol + 2 * t;
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T00, accU.T00, row, col, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T01, accU.T01, row, col + 8, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T02, accU.T02, row, col + 16, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T03, accU.T03, row, col + 24, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T10, accU.T10, row + 16, col, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T11, accU.T11, row + 16, col + 8, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T12, accU.T12, row + 16, col + 16, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG.T13, accU.T13, row + 16, col + 24, s);
+        GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG, accU, m0 + warpRow + g, n0 + warpCol + 2 * t, s);
     }
 
     /// <summary>A thread's source rows: the byte of its chunk in x rows r and r + 64 and in weight row r
