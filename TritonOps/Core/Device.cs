@@ -131,6 +131,9 @@ public sealed class Device : IDisposable
     /// on an sm_90 GPU, or emulated on the CPU accelerator.</summary>
     internal bool HasWarpgroupMma => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture == CudaArchitecture.SM_90);
 
+    /// <summary>Whether kernels that stage through <c>cp.async</c> (sm_80+) run here; the CPU accelerator copies at once.</summary>
+    internal bool HasAsyncCopy => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_80);
+
     /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
     internal int Multiprocessors => Accelerator.NumMultiprocessors;
 

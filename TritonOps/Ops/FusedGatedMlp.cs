@@ -103,7 +103,7 @@ public static partial class Ops
             shape.MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM;
             shape.NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN;
             var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
-            if (GatedMlpStages >= 2 && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0)
+            if (GatedMlpStages >= 2 && device.HasAsyncCopy && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0)
             {
                 int stages = GatedMlpStages;
                 device.Launcher<GatedMlpStagedLauncher>(GatedMlpStagedKernel.Variant(ElementTypeOf(x.DType), activationType))(stream,

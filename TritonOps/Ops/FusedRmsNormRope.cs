@@ -110,7 +110,7 @@ public static partial class Ops
     private static bool TryLaunchStaged(Device device, Type element, bool packed, (int PairsPerThread, int Threads) plan,
         Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape)
     {
-        if (!packed || x.DType == DType.Float32 || !StagedRowsEnabled)
+        if (!packed || x.DType == DType.Float32 || !StagedRowsEnabled || !device.HasAsyncCopy)
             return false;
         if (StagedPairsPerThread > 0)
             plan = (StagedPairsPerThread, ((shape.Pairs + StagedPairsPerThread - 1) / StagedPairsPerThread + 31) / 32 * 32);
