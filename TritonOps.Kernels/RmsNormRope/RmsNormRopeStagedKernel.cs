@@ -60,6 +60,10 @@ public static class RmsNormRopeStagedKernel
     /// [4, 2048, 4096]: 3.05 TB/s with one row a step and four stages, 3.2–3.3 with two rows and two).</summary>
     public const int TwoRowsMaxPairs = 2;
 
+    /// <summary>The most pairs a thread holds for the shared-rope path (a row's cos and sin unpacked once):
+    /// with four, the 32 unpacked floats next to the pairs took the variant to 215 registers, two blocks per SM.</summary>
+    public const int SharedRopeMaxPairs = 2;
+
     [GlobalMemoryOnly]
     public static void Run<TAccess, TPairs, TRows>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
@@ -81,8 +85,7 @@ public static class RmsNormRopeStagedKernel
         // Sequence position of the next staged step's first row, advanced as steps are staged (no division per row).
         int position = TRows.Count * Grid.IdxX % shape.Seq, advance = TRows.Count * grid % shape.Seq;
 
-        // Where this thread's pairs sit: the same for every row. The first steps' copies go out before
-        // the weight loads, so the block's start-up waits for one round trip, not two.
+        // Where this thread's pairs sit, and their weights: the same for every row.
         TPairs located = TPairs.LoadRotation<TAccess>(TPairs.Locate(t, threads, shape), weight, cos, sin, 0, t, threads, shape);
         for (int s = 0; s < stages - 1; s++)
         {
@@ -136,7 +139,7 @@ public static class RmsNormRopeStagedKernel
         where TAccess : struct, IRunAccess
         where TPairs : struct, IRowPairs<TPairs>
     {
-        if (sharedRope && TPairs.Count <= 2)
+        if (sharedRope && TPairs.Count <= SharedRopeMaxPairs)
         {
             int cos = ropeSlotRun + TPairs.RopeRun(located), sin = cos + shape.HeadRuns;
             TPairs.RotateAndStoreSharedRope<TAccess>(pairs, located, TAccess.Unpack(runs[cos]), TAccess.Unpack(runs[cos + shape.HalfRuns]),
