@@ -8,8 +8,9 @@ using TritonOps.Kernels;
 
 namespace TritonOps.Tests;
 
-/// <summary>Compiles every kernel the library launches to PTX for sm_90 — no GPU needed — so a
-/// code-generation break fails CI, not only the GPU run. The CPU accelerator runs the .NET
+/// <summary>Compiles every kernel the library launches to PTX for sm_90 — no GPU needed — and puts it
+/// through the loader's rewrite (no local memory may remain), so a code-generation break fails CI,
+/// not only the GPU run. The CPU accelerator runs the .NET
 /// methods directly and never exercises this path.</summary>
 public class PtxCodegenTests
 {
@@ -38,10 +39,12 @@ public class PtxCodegenTests
     public void Kernel_CompilesToPtxForSm90(MethodInfo kernel)
     {
         string ptx = Compile(kernel);
+        string rewritten = TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute)));
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
-            File.WriteAllText(Path.Combine(dir, Describe(kernel).Replace("<", "_").Replace(">", "").Replace(",", "_") + ".ptx"),
-                TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute))));
+            File.WriteAllText(Path.Combine(dir, Describe(kernel).Replace("<", "_").Replace(">", "").Replace(",", "_") + ".ptx"), rewritten);
         ptx.Should().Contain(".entry");
+        rewritten.Should().NotContain(".local", "the loader's rewrite must keep every value in registers")
+            .And.Contain(".target sm_90a");
         if (Describe(kernel).Contains("PackedRun"))
             ptx.Should().MatchRegex(@"ld(\.global)?\.v4\.b32", "packed runs must load 16 bytes per access")
                 .And.MatchRegex(@"st(\.global)?\.v4\.b32", "and store 16 bytes per access");
@@ -51,6 +54,8 @@ public class PtxCodegenTests
             ptx.Should().MatchRegex(@"cvt\.(f32\.f16|rn\.f16\.f32)", "float16 converts with the hardware cvt");
         if (Describe(kernel).Contains("GatedMlpKernel.Run<"))
             ptx.Should().Contain("mma.sync.aligned.m16n8k16.row.col.f32");
+        if (Describe(kernel).Contains("GatedMlpWideKernel.Run<"))
+            ptx.Should().Contain("ldmatrix.sync.aligned.m8n8.x4.shared.b16").And.Contain("cp.async.cg.shared.global");
         if (Describe(kernel).Contains("Fp8GemmKernel"))
             ptx.Should().Contain("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32");
     }

@@ -120,7 +120,8 @@ public static class GatedMlpStagedKernel
         Copy(shared, at + (AWords + BWords) * 4, up, addresses.Up, rows.W, kByte, valid);
     }
 
-    private static void Copy(ArrayView<byte> shared, int at, ArrayView<byte> matrix, ulong address, long rowByte, long kByte, int valid)
+    /// <summary>One 16-byte <c>cp.async</c> of a tile row's chunk (<paramref name="rowByte"/> −1: a row past the matrix, zero-filled).</summary>
+    internal static void Copy(ArrayView<byte> shared, int at, ArrayView<byte> matrix, ulong address, long rowByte, long kByte, int valid)
     {
         if (rowByte < 0)
             valid = 0;

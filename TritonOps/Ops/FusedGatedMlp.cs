@@ -17,11 +17,17 @@ public enum Activation
     GeluTanh,
 }
 
+/// <summary>The tiled gated-MLP kernels (see Ops.LaunchTiled); Auto picks by shape and device.</summary>
+internal enum GatedMlpTiling
+{
+    Auto,
+    RegisterStaged,
+    Staged,
+    Wide,
+}
+
 public static partial class Ops
 {
-    /// <summary>Stages of the cp.async gated-MLP kernel; 0 takes the register-staged kernel (benchmark A/B).</summary>
-    internal static int GatedMlpStages { get; set; } = GatedMlpStagedKernel.DefaultStages;
-
     private delegate void GatedMlpStagedLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
         GatedMlpAddresses addresses, int stages);
@@ -61,7 +67,13 @@ public static partial class Ops
     /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or weights of another dtype.</exception>
     /// <exception cref="NonContiguousTensorException">A strided input.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An undefined <see cref="Activation"/> value.</exception>
-    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu, Tensor? output = null)
+    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu, Tensor? output = null) =>
+        FusedGatedMlp(x, gateWeight, upWeight, activation, output, GatedMlpTiling.Auto);
+
+    /// <summary>The op with its kernel chosen by the caller (tests and benchmark A/B), for any M;
+    /// <paramref name="stages"/>: the cp.async kernels' ring depth instead of their default.</summary>
+    internal static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation, Tensor? output,
+        GatedMlpTiling tiling, int? stages = null)
     {
         var (batch, seq, hidden, intermediate) = ValidateGatedMlp(x, gateWeight, upWeight, activation);
         if (output is not null)
@@ -86,7 +98,7 @@ public static partial class Ops
                 new KernelConfig(new Index2D((intermediate + 15) / 16, (m + 15) / 16), new Index2D(16, 16)),
                 x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
         }
-        else if (m <= GatedMlpDecodeKernel.MaxRows)
+        else if (tiling == GatedMlpTiling.Auto && m <= GatedMlpDecodeKernel.MaxRows)
         {
             // Decode: weights stream once at full rate, 16-row slices of x.
             shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
@@ -97,27 +109,55 @@ public static partial class Ops
         }
         else
         {
-            // mma.sync 128 × 64 tiles: with 16-byte rows streamed by cp.async through a ring of stages
-            // (244 TFLOP/s at M8192 H4096 I14336 on the H200), else staged through registers (223).
-            // A wgmma version ran slower: 152–174 TFLOP/s; see docs/performance.md.
-            shape.MTiles = (m + GatedMlpKernel.BlockM - 1) / GatedMlpKernel.BlockM;
-            shape.NTiles = (intermediate + GatedMlpKernel.BlockN - 1) / GatedMlpKernel.BlockN;
             var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
-            if (GatedMlpStages >= 2 && device.HasAsyncCopy && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0)
-            {
-                int stages = GatedMlpStages;
-                device.Launcher<GatedMlpStagedLauncher>(GatedMlpStagedKernel.Variant(ElementTypeOf(x.DType), activationType))(stream,
-                    new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(GatedMlpStagedKernel.Threads),
-                        SharedMemoryConfig.RequestDynamic<uint>(stages * GatedMlpStagedKernel.StageWords)),
-                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, stages);
-                return output;
-            }
-            device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(ElementTypeOf(x.DType), activationType))(stream,
-                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpKernel.Threads),
-                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+            bool asyncRows = device.HasAsyncCopy && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0;
+            if (tiling == GatedMlpTiling.Auto)
+                tiling = !asyncRows ? GatedMlpTiling.RegisterStaged
+                    : Tiles(m, GatedMlpWideKernel.BlockM) * (long)Tiles(intermediate, GatedMlpWideKernel.BlockN) >= 2 * device.Multiprocessors ? GatedMlpTiling.Wide
+                    : GatedMlpTiling.Staged;
+            if (tiling != GatedMlpTiling.RegisterStaged && !asyncRows)
+                throw new ArgumentException($"Argument 'tiling': {tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.", nameof(tiling));
+            int maxStages = tiling == GatedMlpTiling.Wide ? GatedMlpWideKernel.MaxStages : 5;
+            if (stages < 2 || stages > maxStages)
+                throw new ArgumentOutOfRangeException(nameof(stages), stages, $"Argument 'stages': expected 2–{maxStages} for {tiling}.");
+            LaunchTiled(tiling, x, gateWeight, upWeight, output, activationType, shape, addresses, stages);
         }
         return output;
     }
+
+    /// <summary>
+    /// The tiled kernels (mma.sync, both products from one x tile). Wide: 128 × 128 tiles with 64 × 32
+    /// warp tiles and ldmatrix fragments, once there are two waves of them. Staged: 128 × 64 tiles, more
+    /// blocks for smaller M. Both stream 16-byte rows by cp.async through a ring of stages in dynamic
+    /// shared memory. RegisterStaged: 128 × 64 tiles through registers, for any K and older GPUs.
+    /// </summary>
+    private static void LaunchTiled(GatedMlpTiling tiling, Tensor x, Tensor gateWeight, Tensor upWeight, Tensor output,
+        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages)
+    {
+        var device = x.Device;
+        var stream = device.Accelerator.DefaultStream;
+        Type element = ElementTypeOf(x.DType);
+        bool wide = tiling == GatedMlpTiling.Wide;
+        shape.MTiles = Tiles(shape.M, wide ? GatedMlpWideKernel.BlockM : GatedMlpKernel.BlockM);
+        shape.NTiles = Tiles(shape.N, wide ? GatedMlpWideKernel.BlockN : GatedMlpKernel.BlockN);
+        shape.KTiles = Tiles(shape.K, wide ? GatedMlpWideKernel.BlockK : GatedMlpKernel.BlockK);
+        var blocks = new Index1D(checked(shape.MTiles * shape.NTiles));
+        if (tiling == GatedMlpTiling.RegisterStaged)
+        {
+            device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(element, activationType))(stream,
+                new KernelConfig(blocks, new Index1D(GatedMlpKernel.Threads)),
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+            return;
+        }
+        int depth = stages ?? (wide ? GatedMlpWideKernel.DefaultStages : GatedMlpStagedKernel.DefaultStages);
+        int stageWords = wide ? GatedMlpWideKernel.StageWords : GatedMlpStagedKernel.StageWords;
+        var kernel = wide ? GatedMlpWideKernel.Variant(element, activationType) : GatedMlpStagedKernel.Variant(element, activationType);
+        device.Launcher<GatedMlpStagedLauncher>(kernel)(stream,
+            new KernelConfig(blocks, new Index1D(GatedMlpKernel.Threads), SharedMemoryConfig.RequestDynamic<uint>(depth * stageWords)),
+            x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, depth);
+    }
+
+    private static int Tiles(int size, int tile) => (size + tile - 1) / tile;
 
     internal static (int Batch, int Seq, int Hidden, int Intermediate) ValidateGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation)
     {

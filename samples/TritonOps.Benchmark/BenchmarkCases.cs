@@ -23,9 +23,14 @@ public static class BenchmarkCases
         yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16);   // decode kernel's largest M
         yield return new FusedGatedMlpCase(128, 4096, 14336, DType.BFloat16);  // tiled kernel, one M tile
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);
-        // The register-staged tiled kernel and four stages, against the op's three-stage cp.async kernel.
-        foreach (int stages in new[] { 0, 4 })
-            yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, stages);
+        // The other tiled kernels at the large shape, and the wide kernel's ring depth, against the op's choice.
+        yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.Staged);
+        yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.RegisterStaged);
+        foreach (int stages in new[] { 2, 4 })
+            yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.Wide, stages);
+        yield return new FusedGatedMlpCase(128, 4096, 14336, DType.BFloat16, GatedMlpTiling.Wide);
+        yield return new FusedGatedMlpCase(1024, 4096, 14336, DType.BFloat16);
+        yield return new FusedGatedMlpCase(1024, 4096, 14336, DType.BFloat16, GatedMlpTiling.Staged);
         foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
         {
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype);

@@ -1,8 +1,10 @@
 namespace TritonOps.Benchmark;
 
 /// <summary>fused_gated_mlp: flops = 4·M·hidden·intermediate (two GEMMs); bytes = x + both weights + out.</summary>
-/// <param name="stages">Above −1: stages of the cp.async tiled kernel instead of the op's (0: the register-staged kernel; an A/B).</param>
-public sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType dtype, int stages = -1) : IBenchmarkCase
+/// <param name="tiling">A tiled kernel instead of the op's choice (an A/B).</param>
+/// <param name="stages">Stages of a cp.async tiled kernel instead of its default (an A/B).</param>
+internal sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType dtype,
+    GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null) : IBenchmarkCase
 {
     public string Op => "fused_gated_mlp";
 
@@ -34,25 +36,15 @@ public sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType
             ups[i] = Tensor.FromArray(upValues, [intermediate, hidden], dtype, device);
         }
 
-        int defaultStages = Ops.GatedMlpStages;
-        if (stages >= 0)
-            Ops.GatedMlpStages = stages;
-        Stats stats;
-        try
-        {
-            stats = timer.Time(i => Ops.FusedGatedMlp(xs[i % sets], gates[i % weightSets], ups[i % weightSets], Activation.Silu, outs[i % sets]), warmup: 5, runs: 60);
-        }
-        finally
-        {
-            Ops.GatedMlpStages = defaultStages;
-        }
+        Stats stats = timer.Time(i => Ops.FusedGatedMlp(xs[i % sets], gates[i % weightSets], ups[i % weightSets], Activation.Silu, outs[i % sets], tiling, stages),
+            warmup: 5, runs: 60);
         string check = CheckRow(xValues, gates[0], ups[0], outs[0], m, hidden, intermediate, dtype);
         foreach (var t in xs.Concat(outs).Concat(gates).Concat(ups))
             t.Dispose();
 
         double tflops = 4.0 * m * hidden * intermediate / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"M{m} H{hidden} I{intermediate}{(stages == 0 ? " register-staged" : stages > 0 ? $" {stages} stages" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"M{m} H{hidden} I{intermediate}{(tiling == GatedMlpTiling.Auto ? "" : $" {tiling}")}{(stages is int n ? $" {n} stages" : "")}", DTypes.Name(dtype), stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 

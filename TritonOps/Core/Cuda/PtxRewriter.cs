@@ -44,39 +44,84 @@ internal static partial class PtxRewriter
 
     public static string Retarget(string ptx, string target) => TargetLine().Replace(ptx, $".target {target}", 1);
 
+    [GeneratedRegex(@"^([ \t]*)st\.local\.[bfus](\d+)[ \t]+\[(%rd\d+)\],[ \t]*([^;]+);[ \t]*$")]
+    private static partial Regex SlotStore();
+
+    [GeneratedRegex(@"^([ \t]*)ld\.local\.[bfus](\d+)[ \t]+(%\w+),[ \t]*\[(%rd\d+)\];[ \t]*$")]
+    private static partial Regex SlotLoad();
+
+    [GeneratedRegex(@"__local_depot\d+|%rd\d+")]
+    private static partial Regex SlotToken();
+
+    /// <summary>
+    /// A slot is promoted when its depot is named only by its declaration and one address move, and that
+    /// address register only by the move and whole-width stores and loads. Two passes over the lines
+    /// (a kernel holds thousands of slots; a pass per slot took minutes on the largest).
+    /// </summary>
     public static string PromoteLocalSlots(string ptx)
     {
         var sizes = DepotDeclaration().Matches(ptx).ToDictionary(m => m.Groups[1].Value, m => int.Parse(m.Groups[2].Value));
+        var depotOf = new Dictionary<string, string>();
         foreach (Match address in DepotAddress().Matches(ptx))
         {
             string register = address.Groups[1].Value, depot = address.Groups[2].Value;
-            if (!sizes.TryGetValue(depot, out int size) || (size != 4 && size != 8))
-                continue;
-            ptx = TryPromote(ptx, depot, register, size * 8) ?? ptx;
+            if (sizes.TryGetValue(depot, out int size) && (size == 4 || size == 8))
+                depotOf[register] = depot;
         }
-        return ptx;
+        if (depotOf.Count == 0)
+            return ptx;
+
+        var uses = new Dictionary<string, int>();
+        foreach (Match token in SlotToken().Matches(ptx))
+            uses[token.Value] = uses.GetValueOrDefault(token.Value) + 1;
+        string[] lines = ptx.Split('\n');
+        var accesses = new Dictionary<string, int>();
+        foreach (string line in lines)
+        {
+            if (SlotAccess(line) is (string register, int bits) && depotOf.TryGetValue(register, out string? depot) && bits == 8 * sizes[depot])
+                accesses[register] = accesses.GetValueOrDefault(register) + 1;
+        }
+        var promoted = new Dictionary<string, string>(); // address register → depot
+        foreach (var (register, depot) in depotOf)
+        {
+            if (uses.GetValueOrDefault(depot) == 2 && uses.GetValueOrDefault(register) == 1 + accesses.GetValueOrDefault(register))
+                promoted[register] = depot;
+        }
+        var promotedDepots = promoted.Values.ToHashSet();
+
+        var text = new System.Text.StringBuilder(ptx.Length);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            string line = lines[i];
+            string? rewritten = line;
+            Match m;
+            if ((m = SlotStore().Match(line)).Success && promoted.TryGetValue(m.Groups[3].Value, out string? depot))
+                rewritten = $"{m.Groups[1].Value}mov.b{m.Groups[2].Value}\t{Slot(depot)}, {AsBitPattern(m.Groups[4].Value.Trim())};";
+            else if ((m = SlotLoad().Match(line)).Success && promoted.TryGetValue(m.Groups[4].Value, out depot))
+                rewritten = $"{m.Groups[1].Value}mov.b{m.Groups[2].Value}\t{m.Groups[3].Value}, {Slot(depot)};";
+            else if ((m = DepotAddress().Match(line)).Success && promoted.ContainsKey(m.Groups[1].Value))
+                rewritten = null;
+            else if ((m = DepotDeclaration().Match(line)).Success && promotedDepots.Contains(m.Groups[1].Value))
+                rewritten = $"{line[..(line.Length - line.TrimStart(' ', '\t').Length)]}.reg .b{8 * sizes[m.Groups[1].Value]} {Slot(m.Groups[1].Value)};";
+            if (rewritten is null)
+                continue;
+            text.Append(rewritten);
+            if (i < lines.Length - 1)
+                text.Append('\n');
+        }
+        return text.ToString();
     }
 
-    /// <summary>The rewritten text, or null when the slot is used in a way the rewrite does not cover.</summary>
-    private static string? TryPromote(string ptx, string depot, string register, int bits)
-    {
-        string slot = "%ls" + depot["__local_depot".Length..];
-        string reg = Regex.Escape(register);
-        // Every use of the depot's name: its declaration and the one address move.
-        if (Regex.Matches(ptx, Regex.Escape(depot) + @"(?!\d)").Count != 2)
-            return null;
-        var store = new Regex($@"^([ \t]*)st\.local\.[bfus]{bits}[ \t]+\[{reg}\],[ \t]*([^;]+);[ \t]*$", RegexOptions.Multiline);
-        var load = new Regex($@"^([ \t]*)ld\.local\.[bfus]{bits}[ \t]+(%\w+),[ \t]*\[{reg}\];[ \t]*$", RegexOptions.Multiline);
-        int uses = Regex.Matches(ptx, reg + @"(?!\d)").Count;
-        if (uses != 1 + store.Matches(ptx).Count + load.Matches(ptx).Count)
-            return null; // the address register is used some other way (offsets, vector access, arithmetic)
+    private static string Slot(string depot) => "%ls" + depot["__local_depot".Length..];
 
-        ptx = store.Replace(ptx, m => $"{m.Groups[1].Value}mov.b{bits}\t{slot}, {AsBitPattern(m.Groups[2].Value.Trim())};");
-        ptx = load.Replace(ptx, m => $"{m.Groups[1].Value}mov.b{bits}\t{m.Groups[2].Value}, {slot};");
-        ptx = Regex.Replace(ptx, $@"^[ \t]*mov\.[bu]64[ \t]+{reg},[ \t]*{Regex.Escape(depot)};[ \t]*\r?\n", "", RegexOptions.Multiline);
-        ptx = Regex.Replace(ptx, $@"^([ \t]*)\.local[ \t]+\.align[ \t]+\d+[ \t]+\.b8[ \t]+{Regex.Escape(depot)}\[\d+\];",
-            m => $"{m.Groups[1].Value}.reg .b{bits} {slot};", RegexOptions.Multiline);
-        return ptx;
+    /// <summary>The address register and width of a slot store or load on this line, if it is one.</summary>
+    private static (string Register, int Bits)? SlotAccess(string line)
+    {
+        Match m = SlotStore().Match(line);
+        if (m.Success)
+            return (m.Groups[3].Value, int.Parse(m.Groups[2].Value));
+        m = SlotLoad().Match(line);
+        return m.Success ? (m.Groups[4].Value, int.Parse(m.Groups[2].Value)) : null;
     }
 
     /// <summary>Float immediates (0fXXXXXXXX, 0dXXXXXXXXXXXXXXXX) as the hex bit patterns a .b mov takes.</summary>

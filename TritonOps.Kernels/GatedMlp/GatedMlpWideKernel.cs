@@ -1,0 +1,217 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Activations;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.GatedMlp;
+
+/// <summary>A warp's 64 × 32 share of one product: <see cref="WarpAcc"/> for rows 0–31 and rows 32–63.</summary>
+public struct WideWarpAcc
+{
+    public WarpAcc Top, Bottom;
+}
+
+/// <summary>One k16 step's fragments of a warp's 64 × 32 tile: x rows 0, 16, 32, 48, and gate's and
+/// up's two B pairs (<see cref="PtxLoadMatrix"/> order: b0, b1 of n-tile 0, then of n-tile 1).</summary>
+public struct WideFragments
+{
+    public FragA A0, A1, A2, A3, Gate01, Gate23, Up01, Up23;
+}
+
+/// <summary>
+/// The large-M gated-MLP kernel: 128 × 128 output tiles, each warp a 64 × 32 share of both products
+/// (128 float accumulators a thread, one 256-thread block per SM), so every B fragment feeds four
+/// <c>mma</c> and every A fragment eight: half the shared-memory bytes per <c>mma</c> of the 128 × 64
+/// <see cref="GatedMlpStagedKernel"/>. Warps: 2 (M) × 4 (N). Fragments come by <c>ldmatrix</c>, one k16
+/// step ahead of the <c>mma</c> that use them. k-tiles of 64 stream by <c>cp.async</c> through a ring of
+/// stages in dynamic shared memory; as in CUTLASS's multistage loop, the barrier that hands over the next
+/// k-tile sits before the third step's <c>mma</c> and the next tile's first fragments load before the
+/// fourth's, so the tensor cores have work queued while warps meet.
+/// Needs rows of 16-byte multiples (K % 8 == 0) and 16-byte-aligned operands; tails are zero-filled
+/// on load and masked on store.
+/// </summary>
+public static class GatedMlpWideKernel
+{
+    public const int BlockM = 128, BlockN = 128, BlockK = 64, Threads = 256;
+
+    /// <summary>A tile row: 32 words of K plus 4 of padding, so the eight rows an ldmatrix tile reads
+    /// start 4 banks apart and never conflict.</summary>
+    private const int RowWords = 36;
+    private const int AWords = BlockM * RowWords, BWords = BlockN * RowWords;
+
+    /// <summary>Words of one stage: x's 128 rows, then gate's and up's 128 rows (54 KB).</summary>
+    public const int StageWords = AWords + 2 * BWords;
+
+    /// <summary>Stages the op launches with (162 KB).</summary>
+    public const int DefaultStages = 3;
+
+    /// <summary>The deepest ring that fits the 227 KB an sm_90 block may have (216 KB).</summary>
+    public const int MaxStages = 4;
+
+    [GlobalMemoryOnly]
+    public static void Run<TElement, TActivation>(
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s,
+        GatedMlpAddresses addresses, int stages)
+        where TElement : struct, IMmaElement
+        where TActivation : struct, IActivation
+    {
+        var ring = SharedMemory.GetDynamic<uint>();
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GatedMlpKernel.GroupM, BlockM, BlockN);
+        int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
+        int warpRow = (warp >> 2) * 64, warpCol = (warp & 3) * 32;
+
+        // The row this lane points ldmatrix at. A (tiles: rows 0–7 / 8–15 × k-words 0–3 / 4–7, in
+        // FragA's register order): row lane % 8 + 8·(lane / 8 % 2), k-word 4·(lane / 16). B (two n8
+        // tiles × both k halves: b0, b1 of the first, then of the second): row lane % 8 + 8·(lane / 16),
+        // k-word 4·(lane / 8 % 2).
+        int aLane = Word(warpRow + (lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 4);
+        int bLane = AWords + Word(warpCol + (lane & 7) + (lane >> 4) * 8, ((lane >> 3) & 1) * 4);
+
+        // This thread's twelve copies per k-tile: chunk tid % 8 of rows tid / 8 + 32i (i < 4) of x, gate
+        // and up (a warp reads 128 contiguous bytes of each of four rows).
+        var bytes = ring.Cast<byte>();
+        int elementBytes = TElement.BitsPerElement / 8;
+        long rowBytes = (long)s.K * elementBytes;
+        int chunkRow = tid >> 3, chunk = (tid & 7) * 16;
+        var rows = new TileRows
+        {
+            X = (m0 + chunkRow) * rowBytes + chunk,
+            W = (n0 + chunkRow) * rowBytes + chunk,
+            XLeft = s.M - m0 - chunkRow,
+            WLeft = s.N - n0 - chunkRow,
+            Chunk = chunk,
+            Destination = Word(chunkRow, chunk / 4) * 4,
+        };
+
+        for (int stage = 0; stage < stages - 1; stage++)
+        {
+            if (stage < s.KTiles)
+                LoadStage(bytes, stage * StageWords * 4, (long)stage * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
+            PtxAsyncCopy.Commit();
+        }
+        PtxAsyncCopy.Wait(stages - 2);
+        Group.Barrier();
+
+        WideWarpAcc accG = default, accU = default;
+        int slot = 0, refill = (stages - 1) * StageWords;
+        WideFragments current = Load(ring, slot, aLane, bLane, 0), next;
+        for (int kt = 0; kt < s.KTiles; kt++)
+        {
+            // k16 step 0. The slot refilled here was last read before the previous iteration's barrier.
+            next = Load(ring, slot, aLane, bLane, 1);
+            int ahead = kt + stages - 1;
+            if (ahead < s.KTiles)
+                LoadStage(bytes, refill * 4, (long)ahead * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
+            PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
+            (accG, accU) = Step<TElement>(accG, accU, current);
+
+            // Step 1.
+            current = Load(ring, slot, aLane, bLane, 2);
+            (accG, accU) = Step<TElement>(accG, accU, next);
+
+            // Step 2: step 3's fragments, then the hand-over: this thread's copies of tile kt + 1 have
+            // landed, and after the barrier everyone's have and everyone is done with this slot.
+            next = Load(ring, slot, aLane, bLane, 3);
+            PtxAsyncCopy.Wait(stages - 2);
+            Group.Barrier();
+            refill = slot;
+            slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
+            (accG, accU) = Step<TElement>(accG, accU, current);
+
+            // Step 3, with tile kt + 1's first fragments loading (past the last tile: a stale slot, unused).
+            current = Load(ring, slot, aLane, bLane, 0);
+            (accG, accU) = Step<TElement>(accG, accU, next);
+        }
+
+        int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
+        GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Top, accU.Top, row, col, s);
+        GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Bottom, accU.Bottom, row + 32, col, s);
+    }
+
+    private static int Word(int row, int kWord) => row * RowWords + kWord;
+
+    /// <summary>k16 step <paramref name="step"/> (0–3) of the stage at word <paramref name="slot"/>: eight ldmatrix.</summary>
+    private static WideFragments Load(ArrayView<uint> ring, int slot, int aLane, int bLane, int step)
+    {
+        int a = slot + aLane + step * 8, b = slot + bLane + step * 8;
+        return new WideFragments
+        {
+            A0 = PtxLoadMatrix.LoadX4FromDynamic(ring, a),
+            A1 = PtxLoadMatrix.LoadX4FromDynamic(ring, a + 16 * RowWords),
+            A2 = PtxLoadMatrix.LoadX4FromDynamic(ring, a + 32 * RowWords),
+            A3 = PtxLoadMatrix.LoadX4FromDynamic(ring, a + 48 * RowWords),
+            Gate01 = PtxLoadMatrix.LoadX4FromDynamic(ring, b),
+            Gate23 = PtxLoadMatrix.LoadX4FromDynamic(ring, b + 16 * RowWords),
+            Up01 = PtxLoadMatrix.LoadX4FromDynamic(ring, b + BWords),
+            Up23 = PtxLoadMatrix.LoadX4FromDynamic(ring, b + BWords + 16 * RowWords),
+        };
+    }
+
+    /// <summary>One k16 step of both products: 32 mma.</summary>
+    private static (WideWarpAcc Gate, WideWarpAcc Up) Step<TElement>(WideWarpAcc gate, WideWarpAcc up, in WideFragments f)
+        where TElement : struct, IMmaElement =>
+        (Step<TElement>(gate, f.A0, f.A1, f.A2, f.A3, f.Gate01, f.Gate23), Step<TElement>(up, f.A0, f.A1, f.A2, f.A3, f.Up01, f.Up23));
+
+    /// <summary>One k16 step of a warp's 64 × 32 tile: A fragments of rows 0, 16, 32, 48 against two
+    /// B pairs (<see cref="PtxLoadMatrix"/> order: b0, b1 of n-tile 0, then of n-tile 1).</summary>
+    private static WideWarpAcc Step<TElement>(WideWarpAcc acc, FragA f0, FragA f1, FragA f2, FragA f3, FragA b01, FragA b23)
+        where TElement : struct, IMmaElement
+    {
+        acc.Top.T00 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T00, f0, b01.R0, b01.R1);
+        acc.Top.T01 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T01, f0, b01.R2, b01.R3);
+        acc.Top.T02 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T02, f0, b23.R0, b23.R1);
+        acc.Top.T03 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T03, f0, b23.R2, b23.R3);
+        acc.Top.T10 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T10, f1, b01.R0, b01.R1);
+        acc.Top.T11 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T11, f1, b01.R2, b01.R3);
+        acc.Top.T12 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T12, f1, b23.R0, b23.R1);
+        acc.Top.T13 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T13, f1, b23.R2, b23.R3);
+        acc.Bottom.T00 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T00, f2, b01.R0, b01.R1);
+        acc.Bottom.T01 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T01, f2, b01.R2, b01.R3);
+        acc.Bottom.T02 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T02, f2, b23.R0, b23.R1);
+        acc.Bottom.T03 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T03, f2, b23.R2, b23.R3);
+        acc.Bottom.T10 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T10, f3, b01.R0, b01.R1);
+        acc.Bottom.T11 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T11, f3, b01.R2, b01.R3);
+        acc.Bottom.T12 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T12, f3, b23.R0, b23.R1);
+        acc.Bottom.T13 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T13, f3, b23.R2, b23.R3);
+        return acc;
+    }
+
+    /// <summary>A thread's copies: the byte of its chunk in x row r and weight row r (r = its first row), how many
+    /// rows are left in each matrix from r (row r + 32i exists while 32i is below it), and where the first lands in a stage.</summary>
+    private struct TileRows
+    {
+        public long X, W;
+        public int XLeft, WLeft, Chunk, Destination;
+    }
+
+    /// <summary>Starts a thread's twelve copies of the k-tile at byte <paramref name="kByte"/> of each row into
+    /// the stage at byte <paramref name="stage"/>; bytes past K and rows past the matrix are zero-filled.</summary>
+    private static void LoadStage(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
+    {
+        int valid = (int)Math.Max(0, Math.Min(16, rowBytes - kByte - rows.Chunk));
+        for (int i = 0; i < 4; i++)
+        {
+            int at = stage + rows.Destination + i * 32 * RowWords * 4;
+            long step = i * 32 * rowBytes;
+            long xRow = i * 32 < rows.XLeft ? rows.X + step : -1, wRow = i * 32 < rows.WLeft ? rows.W + step : -1;
+            GatedMlpStagedKernel.Copy(shared, at, x, addresses.X, xRow, kByte, valid);
+            GatedMlpStagedKernel.Copy(shared, at + AWords * 4, gate, addresses.Gate, wRow, kByte, valid);
+            GatedMlpStagedKernel.Copy(shared, at + (AWords + BWords) * 4, up, addresses.Up, wRow, kByte, valid);
+        }
+    }
+
+    public static MethodInfo Variant(Type element, Type activation) =>
+        KernelMethods.Get(typeof(GatedMlpWideKernel), nameof(Run), element, activation);
+
+    public static IEnumerable<MethodInfo> AllVariants()
+    {
+        foreach (Type activation in GatedMlpKernel.ActivationTypes)
+        {
+            yield return Variant(typeof(Float16Element), activation);
+            yield return Variant(typeof(BFloat16Element), activation);
+        }
+    }
+}
