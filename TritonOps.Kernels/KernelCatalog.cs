@@ -13,7 +13,6 @@ public static class KernelCatalog
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
-        .Concat(GatedMlpStagedKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())

@@ -137,28 +137,31 @@ public static class GatedMlpKernel
         MmaTiles.StoreChunk(sU, stage * BStage, chunkRow, chunk, wu);
     }
 
-    /// <summary>act(gate) · up for the accumulator tile at (row, col), masked to the matrix.</summary>
+    /// <summary>act(gate) · up for the accumulator tile at (row, col), masked to the matrix. A lane's two
+    /// columns are adjacent: with N even they start on an even element and go out as one 4-byte store.</summary>
     internal static void Store<TElement, TActivation>(ArrayView<byte> output, Acc4 gate, Acc4 up, int row, int col, in GatedMlpShape s)
         where TElement : struct, IMmaElement
         where TActivation : struct, IActivation
     {
         if (col >= s.N)
             return;
-        bool second = col + 1 < s.N;
         if (row < s.M)
-        {
-            long at = (long)row * s.N + col;
-            TElement.StoreBits(output, at, TElement.Narrow(TActivation.Apply(gate.C0) * up.C0));
-            if (second)
-                TElement.StoreBits(output, at + 1, TElement.Narrow(TActivation.Apply(gate.C1) * up.C1));
-        }
+            StorePair<TElement>(output, (long)row * s.N + col, TActivation.Apply(gate.C0) * up.C0, TActivation.Apply(gate.C1) * up.C1, col + 1 < s.N, s.N);
         if (row + 8 < s.M)
+            StorePair<TElement>(output, (long)(row + 8) * s.N + col, TActivation.Apply(gate.C2) * up.C2, TActivation.Apply(gate.C3) * up.C3, col + 1 < s.N, s.N);
+    }
+
+    private static void StorePair<TElement>(ArrayView<byte> output, long at, float first, float second, bool hasSecond, int n)
+        where TElement : struct, IMmaElement
+    {
+        if (hasSecond && (n & 1) == 0)
         {
-            long at = (long)(row + 8) * s.N + col;
-            TElement.StoreBits(output, at, TElement.Narrow(TActivation.Apply(gate.C2) * up.C2));
-            if (second)
-                TElement.StoreBits(output, at + 1, TElement.Narrow(TActivation.Apply(gate.C3) * up.C3));
+            output.Cast<uint>()[at >> 1] = TElement.Narrow(first) | TElement.Narrow(second) << 16;
+            return;
         }
+        TElement.StoreBits(output, at, TElement.Narrow(first));
+        if (hasSecond)
+            TElement.StoreBits(output, at + 1, TElement.Narrow(second));
     }
 
     /// <summary>

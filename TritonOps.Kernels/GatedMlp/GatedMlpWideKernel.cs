@@ -7,6 +7,12 @@ using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.GatedMlp;
 
+/// <summary>Device addresses of the wide kernel's operands, for its <c>cp.async</c> copies.</summary>
+public struct GatedMlpAddresses
+{
+    public ulong X, Gate, Up;
+}
+
 /// <summary>A warp's 64 × 32 share of one product: <see cref="WarpAcc"/> for rows 0–31 and rows 32–63.</summary>
 public struct WideWarpAcc
 {
@@ -24,7 +30,7 @@ public struct WideFragments
 /// The large-M gated-MLP kernel: 128 × 128 output tiles, each warp a 64 × 32 share of both products
 /// (128 float accumulators a thread, one 256-thread block per SM), so every B fragment feeds four
 /// <c>mma</c> and every A fragment eight: half the shared-memory bytes per <c>mma</c> of the 128 × 64
-/// <see cref="GatedMlpStagedKernel"/>. Warps: 2 (M) × 4 (N). Fragments come by <c>ldmatrix</c>, one k16
+/// 128 × 64 kernel (<see cref="GatedMlpKernel"/>). Warps: 2 (M) × 4 (N). Fragments come by <c>ldmatrix</c>, one k16
 /// step ahead of the <c>mma</c> that use them. k-tiles of 64 stream by <c>cp.async</c> through a ring of
 /// stages in dynamic shared memory; as in CUTLASS's multistage loop, the barrier that hands over the next
 /// k-tile sits before the third step's <c>mma</c> and the next tile's first fragments load before the
@@ -81,6 +87,7 @@ public static class GatedMlpWideKernel
             W = (n0 + chunkRow) * rowBytes + chunk,
             XLeft = s.M - m0 - chunkRow,
             WLeft = s.N - n0 - chunkRow,
+            AllRows = s.M - m0 - chunkRow > 96 && s.N - n0 - chunkRow > 96,
             Chunk = chunk,
             Destination = Word(chunkRow, chunk / 4) * 4,
         };
@@ -184,6 +191,8 @@ public static class GatedMlpWideKernel
     {
         public long X, W;
         public int XLeft, WLeft, Chunk, Destination;
+        /// <summary>All four rows exist in both matrices (every block but those on the M and N edges).</summary>
+        public bool AllRows;
     }
 
     /// <summary>Starts a thread's twelve copies of the k-tile at byte <paramref name="kByte"/> of each row into
@@ -192,15 +201,38 @@ public static class GatedMlpWideKernel
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
     {
         int valid = (int)Math.Max(0, Math.Min(16, rowBytes - kByte - rows.Chunk));
+        int at = stage + rows.Destination;
+        if (valid == 16 && rows.AllRows)
+        {
+            // Inside the matrices: twelve whole chunks, no row checks (a third of the loop's instructions otherwise).
+            long xAt = rows.X + kByte, wAt = rows.W + kByte;
+            for (int i = 0; i < 4; i++)
+            {
+                long step = i * 32 * rowBytes;
+                int row = at + i * 32 * RowWords * 4;
+                PtxAsyncCopy.Copy16ToDynamic(shared, row, x, addresses.X, xAt + step, 16);
+                PtxAsyncCopy.Copy16ToDynamic(shared, row + AWords * 4, gate, addresses.Gate, wAt + step, 16);
+                PtxAsyncCopy.Copy16ToDynamic(shared, row + (AWords + BWords) * 4, up, addresses.Up, wAt + step, 16);
+            }
+            return;
+        }
         for (int i = 0; i < 4; i++)
         {
-            int at = stage + rows.Destination + i * 32 * RowWords * 4;
+            int row = at + i * 32 * RowWords * 4;
             long step = i * 32 * rowBytes;
             long xRow = i * 32 < rows.XLeft ? rows.X + step : -1, wRow = i * 32 < rows.WLeft ? rows.W + step : -1;
-            GatedMlpStagedKernel.Copy(shared, at, x, addresses.X, xRow, kByte, valid);
-            GatedMlpStagedKernel.Copy(shared, at + AWords * 4, gate, addresses.Gate, wRow, kByte, valid);
-            GatedMlpStagedKernel.Copy(shared, at + (AWords + BWords) * 4, up, addresses.Up, wRow, kByte, valid);
+            Copy(shared, row, x, addresses.X, xRow, kByte, valid);
+            Copy(shared, row + AWords * 4, gate, addresses.Gate, wRow, kByte, valid);
+            Copy(shared, row + (AWords + BWords) * 4, up, addresses.Up, wRow, kByte, valid);
         }
+    }
+
+    /// <summary>One 16-byte <c>cp.async</c> of a tile row's chunk (<paramref name="rowByte"/> −1: a row past the matrix, zero-filled).</summary>
+    private static void Copy(ArrayView<byte> shared, int at, ArrayView<byte> matrix, ulong address, long rowByte, long kByte, int valid)
+    {
+        if (rowByte < 0)
+            valid = 0;
+        PtxAsyncCopy.Copy16ToDynamic(shared, at, matrix, address, valid > 0 ? rowByte + kByte : 0, valid);
     }
 
     public static MethodInfo Variant(Type element, Type activation) =>

@@ -3,6 +3,16 @@ namespace TritonOps.Tests.Infrastructure;
 /// <summary>Seeded random inputs.</summary>
 public static class Inputs
 {
+    /// <summary>A seed fixed by a test case's parameters (FNV-1a of their text). Not HashCode.Combine:
+    /// that is salted per process, so every run would draw other inputs.</summary>
+    public static int Seed(params object[] parts)
+    {
+        uint hash = 2166136261;
+        foreach (char c in string.Join("|", parts))
+            hash = (hash ^ c) * 16777619;
+        return (int)(hash & 0x7FFFFFFF);
+    }
+
     /// <summary>Standard-normal values times <paramref name="scale"/>.</summary>
     public static float[] Normal(int count, int seed, double scale = 1.0)
     {
