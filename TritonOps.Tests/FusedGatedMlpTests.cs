@@ -66,25 +66,28 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
 
     /// <summary>Each tiled kernel by name, whatever the op would pick for the shape. The wide kernel's
     /// 2 × 4 warps of 64 × 32 and their ldmatrix row addresses only show a layout bug where the whole
-    /// 128 × 128 tile is live, so the first case fills it (N = 120 masks half an n8 tile), with two
-    /// stages so that three k-tiles (the last 8 wide) wrap the ring. The larger cases (several blocks
-    /// in grouped order, the default ring wrapped, tails on every side, an odd N) run on CUDA only: the
-    /// CPU accelerator emulates each mma with shuffles, about 6 ms apiece.</summary>
-    [TestCase("Wide", DType.BFloat16, 128, 136, 120, 2)]
-    [TestCase("Wide", DType.Float16, 300, 264, 301, 0)]
-    [TestCase("Wide", DType.BFloat16, 300, 456, 300, 4)]
-    [TestCase("RegisterStaged", DType.Float16, 300, 264, 300, 0)]
-    public void TiledKernel_MatchesFloat64Reference(string tiling, DType dtype, int m, int hidden, int intermediate, int stages)
+    /// 128 × 128 tile is live, so the first case fills one (N = 136: a second tile 8 wide), and with one
+    /// block walking both tiles through a two-stage ring, the second tile's k-tiles land in the ring
+    /// while the first one's epilogue runs, and the ring wraps. The larger cases (a persistent grid over
+    /// many tiles, the default rings, tails on every side, an odd N) run on CUDA only: the CPU
+    /// accelerator emulates each mma with shuffles, about 6 ms apiece.</summary>
+    [TestCase("Wide", DType.BFloat16, 128, 72, 136, 2, 1)]
+    [TestCase("Wide", DType.Float16, 300, 264, 301, 0, 0)]
+    [TestCase("Wide", DType.BFloat16, 300, 456, 300, 4, 0)]
+    [TestCase("Wide", DType.BFloat16, 1100, 264, 1100, 0, 5)]
+    [TestCase("RegisterStaged", DType.Float16, 300, 264, 300, 0, 0)]
+    public void TiledKernel_MatchesFloat64Reference(string tiling, DType dtype, int m, int hidden, int intermediate, int stages, int blocks)
     {
         if (Kind == DeviceKind.Cpu && m > 128)
             Assert.Ignore("CUDA only: too many emulated mma for the CPU accelerator in CI.");
-        int seed = Inputs.Seed(tiling, dtype, m, hidden, intermediate, stages);
+        int seed = Inputs.Seed(tiling, dtype, m, hidden, intermediate, stages, blocks);
         double bound = 1 / Math.Sqrt(hidden);
         using var x = Tensor.FromArray(Inputs.Normal(m * hidden, seed, 1.5), [1, m, hidden], dtype, Device);
         using var gate = Tensor.FromArray(Inputs.Uniform(intermediate * hidden, seed + 1, -2 * bound, 2 * bound), [intermediate, hidden], dtype, Device);
         using var up = Tensor.FromArray(Inputs.Uniform(intermediate * hidden, seed + 2, -2 * bound, 2 * bound), [intermediate, hidden], dtype, Device);
 
-        using var output = Ops.FusedGatedMlp(x, gate, up, Activation.Gelu, null, Enum.Parse<GatedMlpTiling>(tiling), stages == 0 ? null : stages);
+        using var output = Ops.FusedGatedMlp(x, gate, up, Activation.Gelu, null, Enum.Parse<GatedMlpTiling>(tiling),
+            stages == 0 ? null : stages, blocks == 0 ? null : blocks);
 
         Compare.AllClose(output.ToFloatArray(), Reference.FusedGatedMlp(x, gate, up, Activation.Gelu), For(dtype));
     }

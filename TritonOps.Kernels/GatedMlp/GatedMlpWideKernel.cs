@@ -34,7 +34,8 @@ public struct WideFragments
 /// step ahead of the <c>mma</c> that use them. k-tiles of 64 stream by <c>cp.async</c> through a ring of
 /// stages in dynamic shared memory; as in CUTLASS's multistage loop, the barrier that hands over the next
 /// k-tile sits before the third step's <c>mma</c> and the next tile's first fragments load before the
-/// fourth's, so the tensor cores have work queued while warps meet.
+/// fourth's, so the tensor cores have work queued while warps meet. Persistent: one block per SM walks
+/// the tiles (block, block + grid, …) and starts the next tile's copies before the current epilogue.
 /// Needs rows of 16-byte multiples (K % 8 == 0) and 16-byte-aligned operands; tails are zero-filled
 /// on load and masked on store.
 /// </summary>
@@ -64,7 +65,9 @@ public static class GatedMlpWideKernel
         where TActivation : struct, IActivation
     {
         var ring = SharedMemory.GetDynamic<uint>();
-        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GatedMlpKernel.GroupM, BlockM, BlockN);
+        int tiles = s.MTiles * s.NTiles, tile = Grid.IdxX;
+        if (tile >= tiles)
+            return;
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
         int warpRow = (warp >> 2) * 64, warpCol = (warp & 3) * 32;
 
@@ -75,66 +78,92 @@ public static class GatedMlpWideKernel
         int aLane = Word(warpRow + (lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 4);
         int bLane = AWords + Word(warpCol + (lane & 7) + (lane >> 4) * 8, ((lane >> 3) & 1) * 4);
 
-        // This thread's twelve copies per k-tile: chunk tid % 8 of rows tid / 8 + 32i (i < 4) of x, gate
-        // and up (a warp reads 128 contiguous bytes of each of four rows).
         var bytes = ring.Cast<byte>();
         int elementBytes = TElement.BitsPerElement / 8;
         long rowBytes = (long)s.K * elementBytes;
-        int chunkRow = tid >> 3, chunk = (tid & 7) * 16;
-        var rows = new TileRows
-        {
-            X = (m0 + chunkRow) * rowBytes + chunk,
-            W = (n0 + chunkRow) * rowBytes + chunk,
-            XLeft = s.M - m0 - chunkRow,
-            WLeft = s.N - n0 - chunkRow,
-            AllRows = s.M - m0 - chunkRow > 96 && s.N - n0 - chunkRow > 96,
-            Chunk = chunk,
-            Destination = Word(chunkRow, chunk / 4) * 4,
-        };
+        var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GatedMlpKernel.GroupM, BlockM, BlockN);
+        var rows = TileRows.For(m0, n0, tid, rowBytes, s);
 
-        for (int stage = 0; stage < stages - 1; stage++)
-        {
-            if (stage < s.KTiles)
-                LoadStage(bytes, stage * StageWords * 4, (long)stage * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
-            PtxAsyncCopy.Commit();
-        }
+        // The first tile's prologue: k-tiles 0 … stages − 2 into slots 0 … stages − 2.
+        int slot = 0, refill = (stages - 1) * StageWords;
+        LoadPrologue(bytes, slot, stages, elementBytes, rowBytes, s.KTiles, x, gate, up, addresses, rows);
         PtxAsyncCopy.Wait(stages - 2);
         Group.Barrier();
 
-        WideWarpAcc accG = default, accU = default;
-        int slot = 0, refill = (stages - 1) * StageWords;
         WideFragments current = Load(ring, slot, aLane, bLane, 0), next;
-        for (int kt = 0; kt < s.KTiles; kt++)
+        while (true)
         {
-            // k16 step 0. The slot refilled here was last read before the previous iteration's barrier.
-            next = Load(ring, slot, aLane, bLane, 1);
-            int ahead = kt + stages - 1;
-            if (ahead < s.KTiles)
-                LoadStage(bytes, refill * 4, (long)ahead * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
-            PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
-            (accG, accU) = Step<TElement>(accG, accU, current);
+            WideWarpAcc accG = default, accU = default;
+            for (int kt = 0; kt < s.KTiles; kt++)
+            {
+                // k16 step 0. The slot refilled here was last read before the previous iteration's barrier.
+                next = Load(ring, slot, aLane, bLane, 1);
+                int ahead = kt + stages - 1;
+                if (ahead < s.KTiles)
+                    LoadStage(bytes, refill * 4, (long)ahead * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
+                PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
+                (accG, accU) = Step<TElement>(accG, accU, current);
 
-            // Step 1.
-            current = Load(ring, slot, aLane, bLane, 2);
-            (accG, accU) = Step<TElement>(accG, accU, next);
+                // Step 1.
+                current = Load(ring, slot, aLane, bLane, 2);
+                (accG, accU) = Step<TElement>(accG, accU, next);
 
-            // Step 2: step 3's fragments, then the hand-over: this thread's copies of tile kt + 1 have
-            // landed, and after the barrier everyone's have and everyone is done with this slot.
-            next = Load(ring, slot, aLane, bLane, 3);
+                // Step 2: step 3's fragments, then the hand-over: this thread's copies of tile kt + 1 have
+                // landed, and after the barrier everyone's have and everyone is done with this slot.
+                next = Load(ring, slot, aLane, bLane, 3);
+                PtxAsyncCopy.Wait(stages - 2);
+                Group.Barrier();
+                refill = slot;
+                slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
+                (accG, accU) = Step<TElement>(accG, accU, current);
+
+                // Step 3, with tile kt + 1's first fragments loading (past the last tile: a stale slot, unused).
+                current = Load(ring, slot, aLane, bLane, 0);
+                (accG, accU) = Step<TElement>(accG, accU, next);
+            }
+
+            // The block walks the tiles (one block per SM): the next tile's prologue goes out before this
+            // one's epilogue, so its first k-tiles land while the stores drain. Its k-tiles take the ring
+            // from `slot` on; every slot but the last-read one (`refill`) was done with before the last
+            // barrier, and that one is the new tile's first refill.
+            int nextTile = tile + Grid.DimX;
+            var nextRows = rows;
+            int nextM0 = 0, nextN0 = 0;
+            if (nextTile < tiles)
+            {
+                (nextM0, nextN0) = MmaTiles.GroupedTile(nextTile, s.MTiles, s.NTiles, GatedMlpKernel.GroupM, BlockM, BlockN);
+                nextRows = TileRows.For(nextM0, nextN0, tid, rowBytes, s);
+                LoadPrologue(bytes, slot, stages, elementBytes, rowBytes, s.KTiles, x, gate, up, addresses, nextRows);
+            }
+
+            int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
+            GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Top, accU.Top, row, col, s);
+            GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Bottom, accU.Bottom, row + 32, col, s);
+            if (nextTile >= tiles)
+                return;
+
+            tile = nextTile;
+            m0 = nextM0;
+            n0 = nextN0;
+            rows = nextRows;
             PtxAsyncCopy.Wait(stages - 2);
             Group.Barrier();
-            refill = slot;
-            slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
-            (accG, accU) = Step<TElement>(accG, accU, current);
-
-            // Step 3, with tile kt + 1's first fragments loading (past the last tile: a stale slot, unused).
             current = Load(ring, slot, aLane, bLane, 0);
-            (accG, accU) = Step<TElement>(accG, accU, next);
         }
+    }
 
-        int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
-        GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Top, accU.Top, row, col, s);
-        GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Bottom, accU.Bottom, row + 32, col, s);
+    /// <summary>A tile's first k-tiles (0 … stages − 2, those that exist) into the ring slots from word
+    /// <paramref name="slot"/> on, one commit group each (empty ones too, so the wait counts stay aligned).</summary>
+    private static void LoadPrologue(ArrayView<byte> bytes, int slot, int stages, int elementBytes, long rowBytes, int kTiles,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
+    {
+        for (int stage = 0; stage < stages - 1; stage++)
+        {
+            if (stage < kTiles)
+                LoadStage(bytes, slot * 4, (long)stage * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
+            PtxAsyncCopy.Commit();
+            slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
+        }
     }
 
     private static int Word(int row, int kWord) => row * RowWords + kWord;
@@ -191,8 +220,25 @@ public static class GatedMlpWideKernel
     {
         public long X, W;
         public int XLeft, WLeft, Chunk, Destination;
-        /// <summary>All four rows exist in both matrices (every block but those on the M and N edges).</summary>
+        /// <summary>All four rows exist in both matrices (every tile but those on the M and N edges).</summary>
         public bool AllRows;
+
+        /// <summary>Thread <paramref name="tid"/>'s copies of tile (m0, n0): chunk tid % 8 of rows tid / 8 + 32i
+        /// (i &lt; 4) of x, gate and up (a warp reads 128 contiguous bytes of each of four rows).</summary>
+        public static TileRows For(int m0, int n0, int tid, long rowBytes, in GatedMlpShape s)
+        {
+            int chunkRow = tid >> 3, chunk = (tid & 7) * 16;
+            return new TileRows
+            {
+                X = (m0 + chunkRow) * rowBytes + chunk,
+                W = (n0 + chunkRow) * rowBytes + chunk,
+                XLeft = s.M - m0 - chunkRow,
+                WLeft = s.N - n0 - chunkRow,
+                AllRows = s.M - m0 - chunkRow > 96 && s.N - n0 - chunkRow > 96,
+                Chunk = chunk,
+                Destination = Word(chunkRow, chunk / 4) * 4,
+            };
+        }
     }
 
     /// <summary>Starts a thread's twelve copies of the k-tile at byte <paramref name="kByte"/> of each row into

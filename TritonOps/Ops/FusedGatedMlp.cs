@@ -70,9 +70,10 @@ public static partial class Ops
         FusedGatedMlp(x, gateWeight, upWeight, activation, output, GatedMlpTiling.Auto);
 
     /// <summary>The op with its kernel chosen by the caller (tests and benchmark A/B), for any M;
-    /// <paramref name="stages"/>: the cp.async kernels' ring depth instead of their default.</summary>
+    /// <paramref name="stages"/>: the wide kernel's ring depth instead of its default; <paramref name="blocks"/>:
+    /// its persistent grid instead of one block per SM.</summary>
     internal static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation, Tensor? output,
-        GatedMlpTiling tiling, int? stages = null)
+        GatedMlpTiling tiling, int? stages = null, int? blocks = null)
     {
         var (batch, seq, hidden, intermediate) = ValidateGatedMlp(x, gateWeight, upWeight, activation);
         if (output is not null)
@@ -116,7 +117,7 @@ public static partial class Ops
                 throw new ArgumentException($"Argument 'tiling': {tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.", nameof(tiling));
             if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
                 throw new ArgumentOutOfRangeException(nameof(stages), stages, $"Argument 'stages': expected 2–{GatedMlpWideKernel.MaxStages}.");
-            LaunchTiled(tiling, x, gateWeight, upWeight, output, activationType, shape, addresses, stages);
+            LaunchTiled(tiling, x, gateWeight, upWeight, output, activationType, shape, addresses, stages, blocks);
         }
         return output;
     }
@@ -128,7 +129,7 @@ public static partial class Ops
     /// 128 × 64 tiles staged through registers, for any K and GPUs without cp.async (217 TFLOP/s there).
     /// </summary>
     private static void LaunchTiled(GatedMlpTiling tiling, Tensor x, Tensor gateWeight, Tensor upWeight, Tensor output,
-        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages)
+        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages, int? blocks)
     {
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
@@ -146,8 +147,11 @@ public static partial class Ops
         shape.NTiles = Tiles(shape.N, GatedMlpWideKernel.BlockN);
         shape.KTiles = Tiles(shape.K, GatedMlpWideKernel.BlockK);
         int depth = stages ?? GatedMlpWideKernel.DefaultStages;
-        device.Launcher<GatedMlpWideLauncher>(GatedMlpWideKernel.Variant(element, activationType))(stream,
-            new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(GatedMlpWideKernel.Threads),
+        var kernel = GatedMlpWideKernel.Variant(element, activationType);
+        int tiles = checked(shape.MTiles * shape.NTiles);
+        int grid = Math.Min(tiles, blocks ?? device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, GatedMlpWideKernel.Threads, depth * GatedMlpWideKernel.StageWords * 4));
+        device.Launcher<GatedMlpWideLauncher>(kernel)(stream,
+            new KernelConfig(new Index1D(grid), new Index1D(GatedMlpWideKernel.Threads),
                 SharedMemoryConfig.RequestDynamic<uint>(depth * GatedMlpWideKernel.StageWords)),
             x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, depth);
     }

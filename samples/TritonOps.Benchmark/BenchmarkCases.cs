@@ -23,10 +23,11 @@ public static class BenchmarkCases
         yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16);   // decode kernel's largest M
         yield return new FusedGatedMlpCase(128, 4096, 14336, DType.BFloat16);  // tiled kernel, one M tile
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);
-        // The register-staged kernel (any K, pre-sm_80) and the wide kernel's ring depth, against the op's choice.
+        // The register-staged kernel (any K, pre-sm_80), the wide kernel's ring depth and a non-persistent grid, against the op's choice.
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.RegisterStaged);
         foreach (int stages in new[] { 2, 4 })
             yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.Wide, stages);
+        yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.Wide, blocks: int.MaxValue);
         yield return new FusedGatedMlpCase(1024, 4096, 14336, DType.BFloat16);
         foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
         {

@@ -2,9 +2,10 @@ namespace TritonOps.Benchmark;
 
 /// <summary>fused_gated_mlp: flops = 4·M·hidden·intermediate (two GEMMs); bytes = x + both weights + out.</summary>
 /// <param name="tiling">A tiled kernel instead of the op's choice (an A/B).</param>
-/// <param name="stages">Stages of a cp.async tiled kernel instead of its default (an A/B).</param>
+/// <param name="stages">Stages of the wide kernel's ring instead of its default (an A/B).</param>
+/// <param name="blocks">The wide kernel's grid instead of one block per SM (int.MaxValue: one block a tile; an A/B).</param>
 internal sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType dtype,
-    GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null) : IBenchmarkCase
+    GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null) : IBenchmarkCase
 {
     public string Op => "fused_gated_mlp";
 
@@ -36,7 +37,7 @@ internal sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DTy
             ups[i] = Tensor.FromArray(upValues, [intermediate, hidden], dtype, device);
         }
 
-        Stats stats = timer.Time(i => Ops.FusedGatedMlp(xs[i % sets], gates[i % weightSets], ups[i % weightSets], Activation.Silu, outs[i % sets], tiling, stages),
+        Stats stats = timer.Time(i => Ops.FusedGatedMlp(xs[i % sets], gates[i % weightSets], ups[i % weightSets], Activation.Silu, outs[i % sets], tiling, stages, blocks),
             warmup: 5, runs: 60);
         string check = CheckRow(xValues, gates[0], ups[0], outs[0], m, hidden, intermediate, dtype);
         foreach (var t in xs.Concat(outs).Concat(gates).Concat(ups))
@@ -44,7 +45,7 @@ internal sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DTy
 
         double tflops = 4.0 * m * hidden * intermediate / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"M{m} H{hidden} I{intermediate}{(tiling == GatedMlpTiling.Auto ? "" : $" {tiling}")}{(stages is int n ? $" {n} stages" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"M{m} H{hidden} I{intermediate}{(tiling == GatedMlpTiling.Auto ? "" : $" {tiling}")}{(stages is int n ? $" {n} stages" : "")}{(blocks is int b ? b == int.MaxValue ? " a block a tile" : $" {b} blocks" : "")}", DTypes.Name(dtype), stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
