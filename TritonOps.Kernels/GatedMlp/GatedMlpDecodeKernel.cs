@@ -104,12 +104,5 @@ public static class GatedMlpDecodeKernel
     public static MethodInfo Variant(Type element, Type activation) =>
         KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, activation);
 
-    public static IEnumerable<MethodInfo> AllVariants()
-    {
-        foreach (Type activation in GatedMlpKernel.ActivationTypes)
-        {
-            yield return Variant(typeof(Float16Element), activation);
-            yield return Variant(typeof(BFloat16Element), activation);
-        }
-    }
+    public static IEnumerable<MethodInfo> AllVariants() => GatedMlpKernel.SixteenBitVariants(typeof(GatedMlpDecodeKernel));
 }

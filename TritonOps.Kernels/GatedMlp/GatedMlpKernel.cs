@@ -196,6 +196,12 @@ public static class GatedMlpKernel
     public static MethodInfo TensorCoreVariant(Type element, Type activation) =>
         KernelMethods.Get(typeof(GatedMlpKernel), nameof(Run), element, activation);
 
+    /// <summary>Every (16-bit element, activation) instantiation of a tiled or decode kernel's <c>Run</c>.</summary>
+    internal static IEnumerable<MethodInfo> SixteenBitVariants(Type kernel) =>
+        from activation in ActivationTypes
+        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
+        select KernelMethods.Get(kernel, nameof(Run), element, activation);
+
     public static MethodInfo Float32Variant(Type activation) =>
         KernelMethods.Get(typeof(GatedMlpKernel), nameof(RunFloat32), activation);
 
