@@ -90,37 +90,21 @@ public static class GatedMlpWideKernel
         PtxAsyncCopy.Wait(stages - 2);
         Group.Barrier();
 
-        WideFragments current = Load(ring, slot, aLane, bLane, 0), next;
+        var loop = new RingState { Current = Load(ring, slot, aLane, bLane, 0), Slot = slot, Refill = refill };
         while (true)
         {
-            WideWarpAcc accG = default, accU = default;
-            for (int kt = 0; kt < s.KTiles; kt++)
-            {
-                // k16 step 0. The slot refilled here was last read before the previous iteration's barrier.
-                next = Load(ring, slot, aLane, bLane, 1);
-                int ahead = kt + stages - 1;
-                if (ahead < s.KTiles)
-                    LoadStage(bytes, refill * 4, (long)ahead * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
-                PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
-                (accG, accU) = Step<TElement>(accG, accU, current);
-
-                // Step 1.
-                current = Load(ring, slot, aLane, bLane, 2);
-                (accG, accU) = Step<TElement>(accG, accU, next);
-
-                // Step 2: step 3's fragments, then the hand-over: this thread's copies of tile kt + 1 have
-                // landed, and after the barrier everyone's have and everyone is done with this slot.
-                next = Load(ring, slot, aLane, bLane, 3);
-                PtxAsyncCopy.Wait(stages - 2);
-                Group.Barrier();
-                refill = slot;
-                slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
-                (accG, accU) = Step<TElement>(accG, accU, current);
-
-                // Step 3, with tile kt + 1's first fragments loading (past the last tile: a stale slot, unused).
-                current = Load(ring, slot, aLane, bLane, 0);
-                (accG, accU) = Step<TElement>(accG, accU, next);
-            }
+            // Whole tiles (every one but those on the M and N edges, when K is a multiple of 64) run a
+            // k-loop whose copies have no row or K checks: the checked copies in the same loop body were
+            // if-converted by ptxas and issued every k-tile (ncu: a third of the threads predicated off).
+            bool whole = m0 + BlockM <= s.M && n0 + BlockN <= s.N && s.K % BlockK == 0;
+            loop.Gate = default;
+            loop.Up = default;
+            loop = whole
+                ? KLoop<TElement, WholeRows>(loop, ring, bytes, aLane, bLane, stages, elementBytes, rowBytes, s, x, gate, up, addresses, rows)
+                : KLoop<TElement, EdgeRows>(loop, ring, bytes, aLane, bLane, stages, elementBytes, rowBytes, s, x, gate, up, addresses, rows);
+            slot = loop.Slot;
+            var accG = loop.Gate;
+            var accU = loop.Up;
 
             // The block walks the tiles (one block per SM): the next tile's prologue goes out before this
             // one's epilogue, so its first k-tiles land while the stores drain. Its k-tiles take the ring
@@ -148,8 +132,56 @@ public static class GatedMlpWideKernel
             rows = nextRows;
             PtxAsyncCopy.Wait(stages - 2);
             Group.Barrier();
-            current = Load(ring, slot, aLane, bLane, 0);
+            loop.Current = Load(ring, slot, aLane, bLane, 0);
         }
+    }
+
+    /// <summary>What the k-loop carries from one k-tile (and one tile) to the next: the accumulators, the
+    /// first k16 step's fragments of the next k-tile, the ring slot it is in and the slot to refill next.</summary>
+    private struct RingState
+    {
+        public WideWarpAcc Gate, Up;
+        public WideFragments Current;
+        public int Slot, Refill;
+    }
+
+    /// <summary>One tile's k-loop, its copies by <typeparamref name="TCopies"/>.</summary>
+    private static RingState KLoop<TElement, TCopies>(RingState r, ArrayView<uint> ring, ArrayView<byte> bytes, int aLane, int bLane,
+        int stages, int elementBytes, long rowBytes, in GatedMlpShape s,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
+        where TElement : struct, IMmaElement
+        where TCopies : struct, IStageCopies
+    {
+        var (accG, accU, current, slot, refill) = (r.Gate, r.Up, r.Current, r.Slot, r.Refill);
+        WideFragments next;
+        for (int kt = 0; kt < s.KTiles; kt++)
+        {
+            // k16 step 0. The slot refilled here was last read before the previous iteration's barrier.
+            next = Load(ring, slot, aLane, bLane, 1);
+            int ahead = kt + stages - 1;
+            if (ahead < s.KTiles)
+                TCopies.Load(bytes, refill * 4, (long)ahead * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
+            PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
+            (accG, accU) = Step<TElement>(accG, accU, current);
+
+            // Step 1.
+            current = Load(ring, slot, aLane, bLane, 2);
+            (accG, accU) = Step<TElement>(accG, accU, next);
+
+            // Step 2: step 3's fragments, then the hand-over: this thread's copies of tile kt + 1 have
+            // landed, and after the barrier everyone's have and everyone is done with this slot.
+            next = Load(ring, slot, aLane, bLane, 3);
+            PtxAsyncCopy.Wait(stages - 2);
+            Group.Barrier();
+            refill = slot;
+            slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
+            (accG, accU) = Step<TElement>(accG, accU, current);
+
+            // Step 3, with tile kt + 1's first fragments loading (past the last tile: a stale slot, unused).
+            current = Load(ring, slot, aLane, bLane, 0);
+            (accG, accU) = Step<TElement>(accG, accU, next);
+        }
+        return new RingState { Gate = accG, Up = accU, Current = current, Slot = slot, Refill = refill };
     }
 
     /// <summary>A tile's first k-tiles (0 … stages − 2, those that exist) into the ring slots from word
@@ -220,8 +252,6 @@ public static class GatedMlpWideKernel
     {
         public long X, W;
         public int XLeft, WLeft, Chunk, Destination;
-        /// <summary>All four rows exist in both matrices (every tile but those on the M and N edges).</summary>
-        public bool AllRows;
 
         /// <summary>Thread <paramref name="tid"/>'s copies of tile (m0, n0): chunk tid % 8 of rows tid / 8 + 32i
         /// (i &lt; 4) of x, gate and up (a warp reads 128 contiguous bytes of each of four rows).</summary>
@@ -234,34 +264,53 @@ public static class GatedMlpWideKernel
                 W = (n0 + chunkRow) * rowBytes + chunk,
                 XLeft = s.M - m0 - chunkRow,
                 WLeft = s.N - n0 - chunkRow,
-                AllRows = s.M - m0 - chunkRow > 96 && s.N - n0 - chunkRow > 96,
                 Chunk = chunk,
                 Destination = Word(chunkRow, chunk / 4) * 4,
             };
         }
     }
 
-    /// <summary>Starts a thread's twelve copies of the k-tile at byte <paramref name="kByte"/> of each row into
-    /// the stage at byte <paramref name="stage"/>; bytes past K and rows past the matrix are zero-filled.</summary>
+    /// <summary>How a k-loop starts a thread's twelve copies of the k-tile at byte <c>kByte</c> of each row into
+    /// the stage at byte <c>stage</c>.</summary>
+    private interface IStageCopies
+    {
+        static abstract void Load(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
+            ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows);
+    }
+
+    /// <summary>Whole chunks of rows that all exist: no checks.</summary>
+    private struct WholeRows : IStageCopies
+    {
+        public static void Load(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
+            ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
+        {
+            int at = stage + rows.Destination;
+            long xAt = rows.X + kByte, wAt = rows.W + kByte, rowStep = 32 * rowBytes;
+            for (int i = 0; i < 4; i++)
+            {
+                int row = at + i * 32 * RowWords * 4;
+                PtxAsyncCopy.Copy16ToDynamic(shared, row, x, addresses.X, xAt + i * rowStep, 16);
+                PtxAsyncCopy.Copy16ToDynamic(shared, row + AWords * 4, gate, addresses.Gate, wAt + i * rowStep, 16);
+                PtxAsyncCopy.Copy16ToDynamic(shared, row + (AWords + BWords) * 4, up, addresses.Up, wAt + i * rowStep, 16);
+            }
+        }
+    }
+
+    /// <summary>Rows past M or N and bytes past K zero-filled.</summary>
+    private struct EdgeRows : IStageCopies
+    {
+        public static void Load(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
+            ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows) =>
+            LoadStage(shared, stage, kByte, rowBytes, x, gate, up, addresses, rows);
+    }
+
+    /// <summary>A thread's twelve copies of the k-tile at byte <paramref name="kByte"/> of each row into the
+    /// stage at byte <paramref name="stage"/>; bytes past K and rows past the matrix are zero-filled.</summary>
     private static void LoadStage(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
     {
         int valid = (int)Math.Max(0, Math.Min(16, rowBytes - kByte - rows.Chunk));
         int at = stage + rows.Destination;
-        if (valid == 16 && rows.AllRows)
-        {
-            // Inside the matrices: twelve whole chunks, no row checks (a third of the loop's instructions otherwise).
-            long xAt = rows.X + kByte, wAt = rows.W + kByte;
-            for (int i = 0; i < 4; i++)
-            {
-                long step = i * 32 * rowBytes;
-                int row = at + i * 32 * RowWords * 4;
-                PtxAsyncCopy.Copy16ToDynamic(shared, row, x, addresses.X, xAt + step, 16);
-                PtxAsyncCopy.Copy16ToDynamic(shared, row + AWords * 4, gate, addresses.Gate, wAt + step, 16);
-                PtxAsyncCopy.Copy16ToDynamic(shared, row + (AWords + BWords) * 4, up, addresses.Up, wAt + step, 16);
-            }
-            return;
-        }
         for (int i = 0; i < 4; i++)
         {
             int row = at + i * 32 * RowWords * 4;

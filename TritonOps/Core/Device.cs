@@ -79,7 +79,7 @@ public sealed class Device : IDisposable
     /// <summary>A new CPU-accelerator device with 32-lane warps (the layout CUDA kernels assume).</summary>
     public static Device Cpu(bool poisonAllocations = false)
     {
-        var context = Context.Create(builder => builder.CPU(CPUDevice.Nvidia).EnableAlgorithms());
+        var context = CreateCpuContext();
         return new Device(context, context.CreateCPUAccelerator(0), DeviceKind.Cpu, poisonAllocations, isProcessDefault: false);
     }
 
@@ -221,9 +221,15 @@ public sealed class Device : IDisposable
     {
         if (IsCudaAvailable)
             return CreateCuda(0, poisonAllocations: false, isProcessDefault: true);
-        var context = Context.Create(builder => builder.CPU(CPUDevice.Nvidia).EnableAlgorithms());
+        var context = CreateCpuContext();
         return new Device(context, context.CreateCPUAccelerator(0), DeviceKind.Cpu, false, isProcessDefault: true);
     }
+
+    /// <summary>The CPU accelerator compiles each kernel into one .NET method; with ILGPU's default inlining
+    /// every emulated mma and ldmatrix is pasted in (hundreds in the wide gated kernel), and the .NET JIT
+    /// spent minutes on such a method. Conservative inlining keeps the big helpers as calls.</summary>
+    private static Context CreateCpuContext() =>
+        Context.Create(builder => builder.CPU(CPUDevice.Nvidia).EnableAlgorithms().Inlining(InliningMode.Conservative));
 
     private static Device CreateCuda(int ordinal, bool poisonAllocations, bool isProcessDefault)
     {
