@@ -110,7 +110,7 @@ public static class GatedMlpKernel
     }
 
     /// <summary>One k16 step of a warp's 32×32 tile: two A fragments against four B fragments.</summary>
-    internal static WarpAcc Step<TElement>(WarpAcc acc, FragA f0, FragA f1, ArrayView<uint> sB, int bBase)
+    private static WarpAcc Step<TElement>(WarpAcc acc, FragA f0, FragA f1, ArrayView<uint> sB, int bBase)
         where TElement : struct, IMmaElement
     {
         uint b00 = sB[bBase], b01 = sB[bBase + 4];

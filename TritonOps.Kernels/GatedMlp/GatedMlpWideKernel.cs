@@ -192,7 +192,7 @@ public static class GatedMlpWideKernel
         for (int stage = 0; stage < stages - 1; stage++)
         {
             if (stage < kTiles)
-                LoadStage(bytes, slot * 4, (long)stage * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
+                EdgeRows.Load(bytes, slot * 4, (long)stage * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
             PtxAsyncCopy.Commit();
             slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
         }
@@ -296,29 +296,23 @@ public static class GatedMlpWideKernel
         }
     }
 
-    /// <summary>Rows past M or N and bytes past K zero-filled.</summary>
+    /// <summary>Rows past M or N and bytes past K zero-filled (also every tile's prologue).</summary>
     private struct EdgeRows : IStageCopies
     {
         public static void Load(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
-            ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows) =>
-            LoadStage(shared, stage, kByte, rowBytes, x, gate, up, addresses, rows);
-    }
-
-    /// <summary>A thread's twelve copies of the k-tile at byte <paramref name="kByte"/> of each row into the
-    /// stage at byte <paramref name="stage"/>; bytes past K and rows past the matrix are zero-filled.</summary>
-    private static void LoadStage(ArrayView<byte> shared, int stage, long kByte, long rowBytes,
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
-    {
-        int valid = (int)Math.Max(0, Math.Min(16, rowBytes - kByte - rows.Chunk));
-        int at = stage + rows.Destination;
-        for (int i = 0; i < 4; i++)
+            ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
         {
-            int row = at + i * 32 * RowWords * 4;
-            long step = i * 32 * rowBytes;
-            long xRow = i * 32 < rows.XLeft ? rows.X + step : -1, wRow = i * 32 < rows.WLeft ? rows.W + step : -1;
-            Copy(shared, row, x, addresses.X, xRow, kByte, valid);
-            Copy(shared, row + AWords * 4, gate, addresses.Gate, wRow, kByte, valid);
-            Copy(shared, row + (AWords + BWords) * 4, up, addresses.Up, wRow, kByte, valid);
+            int valid = (int)Math.Max(0, Math.Min(16, rowBytes - kByte - rows.Chunk));
+            int at = stage + rows.Destination;
+            for (int i = 0; i < 4; i++)
+            {
+                int row = at + i * 32 * RowWords * 4;
+                long step = i * 32 * rowBytes;
+                long xRow = i * 32 < rows.XLeft ? rows.X + step : -1, wRow = i * 32 < rows.WLeft ? rows.W + step : -1;
+                Copy(shared, row, x, addresses.X, xRow, kByte, valid);
+                Copy(shared, row + AWords * 4, gate, addresses.Gate, wRow, kByte, valid);
+                Copy(shared, row + (AWords + BWords) * 4, up, addresses.Up, wRow, kByte, valid);
+            }
         }
     }
 
