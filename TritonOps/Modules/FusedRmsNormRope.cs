@@ -48,7 +48,7 @@ public sealed class FusedRmsNormRope : IDisposable
         Weight = loaded;
     }
 
-    /// <summary><see cref="Ops.FusedRmsNormRope"/> with this module's weight, eps and head count.</summary>
+    /// <summary><see cref="Ops.FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/> with this module's weight, eps and head count.</summary>
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin) =>
         Ops.FusedRmsNormRope(x, Weight, cos, sin, Eps, NumHeads);
 

@@ -7,6 +7,20 @@ namespace TritonOps;
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
 internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
+/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: bulk (sm_90), else staged
+/// (sm_80), else the row kernel. Pinning Bulk or Staged for a call that kernel cannot take throws.</summary>
+internal enum RmsNormRopeKernelChoice
+{
+    Auto,
+    Row,
+    Staged,
+    Bulk,
+}
+
+/// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.</summary>
+internal readonly record struct RmsNormRopeSchedule(
+    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int Stages = 0, int BlocksPerSm = 0, int PairsPerThread = 0);
+
 public static partial class Ops
 {
     private delegate void RmsNormRopeLauncher(
@@ -14,21 +28,15 @@ public static partial class Ops
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape);
 
-    /// <summary>Off: many rows take the row kernel too (the benchmark's A/B comparison).</summary>
-    internal static bool StagedRowsEnabled { get; set; } = true;
-
-    /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
-    /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s). Settable
-    /// for the benchmark's experiments (0: as many as fit).</summary>
-    internal static int StagedBlocksPerSmCap { get; set; } = 3;
-
-    /// <summary>Above 0: pairs per thread of the staged kernel instead of the row plan's (benchmark experiments).</summary>
-    internal static int StagedPairsPerThread { get; set; }
-
     private delegate void RmsNormRopeStagedLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages);
+
+    private delegate void RmsNormRopeBulkLauncher(
+        AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        ArrayView<byte> output, RmsNormRopeShape shape, BulkAddresses addresses, int stages);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -49,7 +57,13 @@ public static partial class Ops
     /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or dtypes differ.</exception>
     /// <exception cref="NonContiguousTensorException">A strided input.</exception>
     public static Tensor FusedRmsNormRope(
-        Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps = 1e-6, int? numHeads = null, Tensor? output = null)
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps = 1e-6, int? numHeads = null, Tensor? output = null) =>
+        FusedRmsNormRope(x, weight, cos, sin, eps, numHeads, output, default);
+
+    /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/> with the
+    /// many-rows kernel and its sizes pinned (tests, benchmark experiments).</summary>
+    internal static Tensor FusedRmsNormRope(
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps, int? numHeads, Tensor? output, RmsNormRopeSchedule schedule)
     {
         var sizes = ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
         if (output is not null)
@@ -82,8 +96,14 @@ public static partial class Ops
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
-            if (TryLaunchStaged(device, element, packed, plan, x, weight, cos, sin, output, shape))
+            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Bulk
+                && TryLaunchBulk(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
                 return output;
+            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
+                && TryLaunchStaged(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
+                return output;
+            if (schedule.Kernel is RmsNormRopeKernelChoice.Bulk or RmsNormRopeKernelChoice.Staged)
+                throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
             // One row per small block, held in registers: many rows in flight per SM.
             device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
                 new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
@@ -100,6 +120,57 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
+    /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s).</summary>
+    private const int StagedBlocksPerSmCap = 3;
+
+    /// <summary>Slots of the bulk kernel's ring unless a schedule says otherwise.</summary>
+    internal const int BulkDefaultStages = 6;
+
+    /// <summary>Blocks per SM of the bulk kernel unless a schedule says otherwise (0: as many as fit).</summary>
+    internal const int BulkDefaultBlocksPerSm = 3;
+
+    /// <summary>Shared memory one bulk block may take for its ring.</summary>
+    private const int BulkMaxSharedBytes = 200 * 1024;
+
+    /// <summary>
+    /// Many rows of 16-bit packed runs on sm_90: <see cref="RmsNormRopeBulkKernel"/>, each block
+    /// walking rows with several whole rows in flight through the bulk copy engine; as many blocks as
+    /// fit (up to the cap), trimmed so that every block takes the same number of rows.
+    /// </summary>
+    private static bool TryLaunchBulk(Device device, Type element, bool packed, (int PairsPerThread, int Threads) plan,
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
+    {
+        if (!packed || x.DType == DType.Float32 || !device.HasBulkCopy)
+            return false;
+        if (schedule.PairsPerThread > 0)
+            plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
+        var addresses = new BulkAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
+        if ((addresses.X | addresses.Cos | addresses.Sin) % 16 != 0)
+            return false;
+        int slotBytes = 16 * RmsNormRopeBulkKernel.SlotRuns(shape.RowRuns, shape.HeadRuns);
+        int stages = Math.Min(Math.Min(schedule.Stages > 0 ? schedule.Stages : BulkDefaultStages, RmsNormRopeBulkKernel.MaxStages),
+            (BulkMaxSharedBytes - RmsNormRopeBulkKernel.BarrierBytes) / slotBytes);
+        if (stages < 2)
+            return false;
+        int sharedBytes = RmsNormRopeBulkKernel.SharedBytes(stages, shape.RowRuns, shape.HeadRuns);
+        var kernel = RmsNormRopeBulkKernel.Variant(element, plan.PairsPerThread);
+        if (plan.Threads > device.MaxGroupSize(kernel))
+            return false;
+        int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads, sharedBytes);
+        int cap = schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : BulkDefaultBlocksPerSm;
+        if (cap > 0)
+            perSm = Math.Min(perSm, cap);
+        int resident = device.Multiprocessors * perSm;
+        if (shape.Rows < 2 * resident)
+            return false;
+        int rowsPerBlock = (shape.Rows + resident - 1) / resident, blocks = (shape.Rows + rowsPerBlock - 1) / rowsPerBlock;
+        device.Launcher<RmsNormRopeBulkLauncher>(kernel)(device.Accelerator.DefaultStream,
+            new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
+        return true;
+    }
+
     /// <summary>
     /// Many rows of 16-bit packed runs (more than twice what the chip holds at once) go to the staged
     /// kernel: blocks walk the rows in steps of one or two, the next steps streaming into shared
@@ -108,12 +179,12 @@ public static partial class Ops
     /// per instruction and stream at 87 % of the copy rate there (3.68 TB/s on the H200, 3.46 staged).
     /// </summary>
     private static bool TryLaunchStaged(Device device, Type element, bool packed, (int PairsPerThread, int Threads) plan,
-        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape)
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
     {
-        if (!packed || x.DType == DType.Float32 || !StagedRowsEnabled || !device.HasAsyncCopy)
+        if (!packed || x.DType == DType.Float32 || !device.HasAsyncCopy)
             return false;
-        if (StagedPairsPerThread > 0)
-            plan = (StagedPairsPerThread, ((shape.Pairs + StagedPairsPerThread - 1) / StagedPairsPerThread + 31) / 32 * 32);
+        if (schedule.PairsPerThread > 0)
+            plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
         var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
         int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread);
         int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, shape.HeadRuns, rowsPerStep);
@@ -124,8 +195,7 @@ public static partial class Ops
         if (plan.Threads > device.MaxGroupSize(kernel))
             return false;
         int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads, sharedBytes);
-        if (StagedBlocksPerSmCap > 0)
-            perSm = Math.Min(perSm, StagedBlocksPerSmCap);
+        perSm = Math.Min(perSm, schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : StagedBlocksPerSmCap);
         int resident = device.Multiprocessors * perSm;
         if (shape.Rows < 2 * resident * rowsPerStep)
             return false;

@@ -6,7 +6,7 @@ namespace TritonOps;
 /// </summary>
 public static partial class Reference
 {
-    /// <summary>float64 <see cref="Ops.FusedRmsNormRope"/>, same contract and validation; returns the
+    /// <summary>float64 <see cref="Ops.FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/>, same contract and validation; returns the
     /// unrounded result in row-major order.</summary>
     public static double[] FusedRmsNormRope(Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps = 1e-6, int? numHeads = null)
     {

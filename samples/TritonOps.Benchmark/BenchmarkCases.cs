@@ -36,19 +36,37 @@ public static class BenchmarkCases
             yield return new FusedRmsNormRopeCase(64, 1, 4096, 128, dtype);
         }
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.Float32);
-        // The row kernel on the shapes the staged kernel takes, for comparison in the same run.
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged: false);
-        yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, staged: false);
+        // The other many-rows kernels on the shapes the bulk kernel takes, for comparison in the same run.
+        foreach (var kernel in new[] { RmsNormRopeKernelChoice.Staged, RmsNormRopeKernelChoice.Row })
+        {
+            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(kernel));
+            yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, new(kernel));
+        }
         // Twice the rows of the first shape: what a launch's fixed cost (ramp-up, drain) weighs there.
         yield return new FusedRmsNormRopeCase(8, 2048, 4096, 128, DType.BFloat16);
-        // Four staged blocks per SM where registers allow, against the op's three.
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, blocksPerSm: 4);
-        // One pair a thread (256-thread blocks, 72 registers: twice the warps per SM).
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, pairsPerThread: 1);
         // The floor under these rows: a launch between two events; copies of x's bytes at the two shapes.
         yield return new FloorCase(0);
         yield return new FloorCase(4L * 2048 * 4096 * 2);
         yield return new FloorCase(8192L * 8192 * 2);
+    }
+
+    /// <summary>Experiment rows (<c>--sweep</c>): the bulk RMSNorm kernel's ring depth and blocks per SM.</summary>
+    public static IEnumerable<IBenchmarkCase> Sweep()
+    {
+        yield return new FloorCase(4L * 2048 * 4096 * 2);
+        foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
+        {
+            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype, new(RmsNormRopeKernelChoice.Staged));
+            foreach (int blocksPerSm in new[] { 1, 2, 3, 4 })
+                foreach (int stages in new[] { 3, 4, 6, 8, 12 })
+                    yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, dtype, new(RmsNormRopeKernelChoice.Bulk, stages, blocksPerSm));
+        }
+        foreach (int pairs in new[] { 1, 4 })
+            foreach (int stages in new[] { 4, 8 })
+                yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Bulk, stages, 0, pairs));
+        foreach (int stages in new[] { 3, 4, 6, 8 })
+            yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Bulk, stages));
+        yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged));
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

@@ -1,11 +1,8 @@
 namespace TritonOps.Benchmark;
 
 /// <summary>fused_rmsnorm_rope: bytes = read x + write out + weight + cos + sin.</summary>
-/// <param name="staged">False: many rows still take the row kernel (A/B against the staged kernel).</param>
-/// <param name="blocksPerSm">Above 0: at most this many staged blocks per SM instead of the op's cap (an experiment's A/B).</param>
-/// <param name="pairsPerThread">Above 0: staged pairs per thread instead of the plan's (an experiment's A/B).</param>
-public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, bool staged = true, int blocksPerSm = 0,
-    int pairsPerThread = 0) : IBenchmarkCase
+/// <param name="schedule">A pinned kernel and its sizes (default: the op's choice), for A/B rows in the same run.</param>
+internal sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int headDim, DType dtype, RmsNormRopeSchedule schedule = default) : IBenchmarkCase
 {
     public string Op => "fused_rmsnorm_rope";
 
@@ -30,30 +27,20 @@ public sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int hea
         using var cos = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
         using var sin = Tensor.FromArray(RandomValues((long)seq * headDim, -1, 1), [seq, headDim], dtype, device);
 
-        Ops.StagedRowsEnabled = staged;
-        int defaultCap = Ops.StagedBlocksPerSmCap;
-        if (blocksPerSm > 0)
-            Ops.StagedBlocksPerSmCap = blocksPerSm;
-        Ops.StagedPairsPerThread = pairsPerThread;
-        Stats stats;
-        try
-        {
-            stats = timer.Time(i => Ops.FusedRmsNormRope(xs[i % sets], weight, cos, sin, output: outs[i % sets]));
-        }
-        finally
-        {
-            Ops.StagedRowsEnabled = true;
-            Ops.StagedBlocksPerSmCap = defaultCap;
-            Ops.StagedPairsPerThread = 0;
-        }
+        Stats stats = timer.Time(i => Ops.FusedRmsNormRope(xs[i % sets], weight, cos, sin, 1e-6, null, outs[i % sets], schedule));
         string check = CheckRows(xs[0], weight, cos, sin, outs[0], dtype);
         foreach (var t in xs.Concat(outs))
             t.Dispose();
 
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{(staged ? "" : " row kernel")}{(blocksPerSm > 0 ? $" ≤{blocksPerSm} blocks/SM" : "")}{(pairsPerThread > 0 ? $" {pairsPerThread} pair/thread" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"[{batch},{seq},{hidden}] hd{headDim}{Describe(schedule)}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
+
+    private static string Describe(RmsNormRopeSchedule s) =>
+        (s.Kernel == RmsNormRopeKernelChoice.Auto ? "" : $" {s.Kernel.ToString().ToLowerInvariant()} kernel")
+        + (s.Stages > 0 ? $" {s.Stages} slots" : "") + (s.BlocksPerSm > 0 ? $" ≤{s.BlocksPerSm} blocks/SM" : "")
+        + (s.PairsPerThread > 0 ? $" {s.PairsPerThread} pair/thread" : "");
 
     /// <summary>Checks the first two rows (and the last) against the float64 reference.</summary>
     private static string CheckRows(Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, DType dtype)

@@ -4,13 +4,16 @@ using Device = TritonOps.Device;
 using TritonOps;
 using TritonOps.Benchmark;
 
-// Usage: TritonOps.Benchmark [--json PATH] [--op NAME]
+// Usage: TritonOps.Benchmark [--json PATH] [--op NAME] [--sweep]
+// --sweep: the experiment rows (BenchmarkCases.Sweep) instead of the standing table.
 // Needs a CUDA GPU: timings on the CPU accelerator mean nothing.
 string? jsonPath = null, only = null;
+bool sweep = false;
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--json") jsonPath = args[++i];
     else if (args[i] == "--op") only = args[++i];
+    else if (args[i] == "--sweep") sweep = true;
 }
 if (!Device.IsCudaAvailable)
 {
@@ -25,11 +28,14 @@ Console.WriteLine($"# TritonOps benchmark — {device.Name}, {DateTime.UtcNow:yy
 Console.WriteLine($"# device-to-device copy: {copyGbs:F0} GB/s (1 GiB, read + write counted)");
 
 var results = new List<Result>();
-foreach (var c in BenchmarkCases.All())
+foreach (var c in sweep ? BenchmarkCases.Sweep() : BenchmarkCases.All())
 {
     if (only is not null && !c.Op.Contains(only, StringComparison.OrdinalIgnoreCase))
         continue;
-    results.Add(c.Run(device, timer, copyGbs));
+    var r = c.Run(device, timer, copyGbs);
+    results.Add(r);
+    // Each row as it lands, so a crash later in the run keeps the rows before it.
+    Console.WriteLine($"# {r.Op} {r.Shape} {r.DType}: {r.Stats.MedianUs:F1} µs, {r.Rate}, {r.Check}");
 }
 
 Console.WriteLine();
