@@ -105,45 +105,6 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(output.ToBytes(), "the reduction's order is fixed, so the bits are too");
     }
 
-    /// <summary>(dtype, hidden, head_dim, seq (0: one sequence), slots): one pair a thread with most threads
-    /// padding, two and four pairs, a half-head of 3 runs that the block does not divide (each pair reads its
-    /// own rope runs) in one long sequence; rings of two to six slots.</summary>
-    private static readonly object[] BulkCases =
-    [
-        new object[] { DType.BFloat16, 96, 32, 7, 2 },
-        new object[] { DType.Float16, 2560, 64, 7, 3 },
-        new object[] { DType.BFloat16, 8192, 128, 7, 6 },
-        new object[] { DType.BFloat16, 960, 48, 0, 4 },
-    ];
-
-    [TestCaseSource(nameof(BulkCases))]
-    public void Forward_ManyRows_BulkKernelWalksRowsThroughItsRing(DType dtype, int hidden, int headDim, int seq, int stages)
-    {
-        // Each block takes its ring round twice and then some, and the blocks end unevenly.
-        var element = dtype == DType.Float16 ? typeof(Kernels.Elements.Float16Element) : typeof(Kernels.Elements.BFloat16Element);
-        var plan = Kernels.RmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2 / 8)!.Value;
-        var kernel = Kernels.RmsNormRope.RmsNormRopeBulkKernel.Variant(element, plan.PairsPerThread);
-        int perSm = Math.Min(Ops.BulkDefaultBlocksPerSm, Device.BlocksPerMultiprocessor(kernel, plan.Threads,
-            Kernels.RmsNormRope.RmsNormRopeBulkKernel.SharedBytes(stages, hidden / 8, headDim / 8)));
-        int rows = Device.Multiprocessors * perSm * (2 * stages + 1) + 3;
-        if (seq == 0)
-            seq = rows;
-        int batch = (rows + seq - 1) / seq;
-        rows = batch * seq;
-        int seed = Inputs.Seed(dtype, hidden, headDim, seq, stages);
-        using var x = Tensor.FromArray(Inputs.Normal(rows * hidden, seed, 2.0), [batch, seq, hidden], dtype, Device);
-        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, seed + 1, 0.5, 1.5), [hidden], dtype, Device);
-        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, seed + 2, -1, 1), [seq, headDim], dtype, Device);
-        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, seed + 3, -1, 1), [seq, headDim], dtype, Device);
-
-        var schedule = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Bulk, Stages: stages);
-        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
-        using var staged = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule with { Kernel = RmsNormRopeKernelChoice.Staged });
-
-        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(dtype));
-        output.ToBytes().Should().Equal(staged.ToBytes(), "both kernels sum a row in the same fixed order");
-    }
-
     [Test]
     public void Forward_HuggingFaceRopeTable_MatchesReference()
     {

@@ -134,7 +134,7 @@ public static class RmsNormRopeStagedKernel
     }
 
     /// <summary>One row's rotation and store, its cos and sin runs at <paramref name="ropeSlotRun"/> of the stage.</summary>
-    internal static void RotateAndStore<TAccess, TPairs>(in TPairs pairs, in TPairs located, ArrayView<Vec4U> runs, int ropeSlotRun,
+    private static void RotateAndStore<TAccess, TPairs>(in TPairs pairs, in TPairs located, ArrayView<Vec4U> runs, int ropeSlotRun,
         bool sharedRope, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape shape)
         where TAccess : struct, IRunAccess
         where TPairs : struct, IRowPairs<TPairs>

@@ -39,9 +39,6 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
     /// <summary>The pairs <see cref="Stage"/> copied, read back from the stage at run <paramref name="slotRun"/>.</summary>
     static abstract TSelf Unstage(ArrayView<Vec4U> shared, int slotRun, in TSelf located, int index, int t, int step);
 
-    /// <summary>The located pairs of a row stored whole, in order, from run <paramref name="rowRun"/> of shared memory.</summary>
-    static abstract TSelf UnstageRow(ArrayView<Vec4U> shared, int rowRun, in TSelf located, in RmsNormRopeShape s);
-
     static abstract float SumOfSquares<TAccess>(in TSelf pairs) where TAccess : struct, IRunAccess;
 
     /// <summary>Issues every pair's weight, cos and sin loads now (cache hits), for <see cref="RotateAndStore"/>
@@ -109,10 +106,6 @@ public struct OnePair : IRowPairs<OnePair>
     public static OnePair Unstage(ArrayView<Vec4U> shared, int slotRun, in OnePair located, int index, int t, int step) =>
         located.Column < 0 ? default
             : new OnePair { A = shared[slotRun + 2 * index * step + t], B = shared[slotRun + (2 * index + 1) * step + t] };
-
-    public static OnePair UnstageRow(ArrayView<Vec4U> shared, int rowRun, in OnePair located, in RmsNormRopeShape s) =>
-        located.Column < 0 ? default
-            : new OnePair { A = shared[rowRun + located.Column], B = shared[rowRun + located.Column + s.HalfRuns] };
 
     public static float SumOfSquares<TAccess>(in OnePair pairs) where TAccess : struct, IRunAccess =>
         TAccess.Unpack(pairs.A).SumOfSquares() + TAccess.Unpack(pairs.B).SumOfSquares();
@@ -208,12 +201,6 @@ public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
     {
         First = T.Unstage(shared, slotRun, located.First, index, t, step),
         Second = T.Unstage(shared, slotRun, located.Second, index + T.Count, t, step),
-    };
-
-    public static TwoOf<T> UnstageRow(ArrayView<Vec4U> shared, int rowRun, in TwoOf<T> located, in RmsNormRopeShape s) => new()
-    {
-        First = T.UnstageRow(shared, rowRun, located.First, s),
-        Second = T.UnstageRow(shared, rowRun, located.Second, s),
     };
 
     public static float SumOfSquares<TAccess>(in TwoOf<T> pairs) where TAccess : struct, IRunAccess =>

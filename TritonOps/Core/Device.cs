@@ -134,10 +134,6 @@ public sealed class Device : IDisposable
     /// <summary>Whether kernels that stage through <c>cp.async</c> (sm_80+) run here; the CPU accelerator copies at once.</summary>
     internal bool HasAsyncCopy => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_80);
 
-    /// <summary>Whether kernels fed by the bulk copy engine (<c>cp.async.bulk</c> on <c>mbarrier</c>s, sm_90+) run here;
-    /// on the CPU accelerator those kernels copy by ordinary loads.</summary>
-    internal bool HasBulkCopy => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_90);
-
     /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
     internal int Multiprocessors => Accelerator.NumMultiprocessors;
 

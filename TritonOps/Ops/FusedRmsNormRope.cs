@@ -7,19 +7,18 @@ namespace TritonOps;
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
 internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
-/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: bulk (sm_90), else staged
-/// (sm_80), else the row kernel. Pinning Bulk or Staged for a call that kernel cannot take throws.</summary>
+/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: staged (sm_80) when it can
+/// take the call, else the row kernel. Pinning Staged for a call it cannot take throws.</summary>
 internal enum RmsNormRopeKernelChoice
 {
     Auto,
     Row,
     Staged,
-    Bulk,
 }
 
 /// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.</summary>
 internal readonly record struct RmsNormRopeSchedule(
-    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int Stages = 0, int BlocksPerSm = 0, int PairsPerThread = 0);
+    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0);
 
 public static partial class Ops
 {
@@ -32,11 +31,6 @@ public static partial class Ops
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages);
-
-    private delegate void RmsNormRopeBulkLauncher(
-        AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, BulkAddresses addresses, int stages);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -96,13 +90,10 @@ public static partial class Ops
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
-            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Bulk
-                && TryLaunchBulk(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
-                return output;
             if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
                 && TryLaunchStaged(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
                 return output;
-            if (schedule.Kernel is RmsNormRopeKernelChoice.Bulk or RmsNormRopeKernelChoice.Staged)
+            if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
                 throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
             // One row per small block, held in registers: many rows in flight per SM.
             device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
@@ -123,53 +114,6 @@ public static partial class Ops
     /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
     /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s).</summary>
     private const int StagedBlocksPerSmCap = 3;
-
-    /// <summary>Slots of the bulk kernel's ring unless a schedule says otherwise.</summary>
-    internal const int BulkDefaultStages = 6;
-
-    /// <summary>Blocks per SM of the bulk kernel unless a schedule says otherwise (0: as many as fit).</summary>
-    internal const int BulkDefaultBlocksPerSm = 3;
-
-    /// <summary>Shared memory one bulk block may take for its ring.</summary>
-    private const int BulkMaxSharedBytes = 200 * 1024;
-
-    /// <summary>
-    /// Many rows of 16-bit packed runs on sm_90: <see cref="RmsNormRopeBulkKernel"/>, each block
-    /// walking rows with several whole rows in flight through the bulk copy engine; as many blocks as
-    /// fit (up to the cap), trimmed so that every block takes the same number of rows.
-    /// </summary>
-    private static bool TryLaunchBulk(Device device, Type element, bool packed, (int PairsPerThread, int Threads) plan,
-        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
-    {
-        if (!packed || x.DType == DType.Float32 || !device.HasBulkCopy)
-            return false;
-        if (schedule.PairsPerThread > 0)
-            plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
-        var addresses = new BulkAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
-        if ((addresses.X | addresses.Cos | addresses.Sin) % 16 != 0)
-            return false;
-        int slotBytes = 16 * RmsNormRopeBulkKernel.SlotRuns(shape.RowRuns, shape.HeadRuns);
-        int stages = Math.Min(Math.Min(schedule.Stages > 0 ? schedule.Stages : BulkDefaultStages, RmsNormRopeBulkKernel.MaxStages),
-            (BulkMaxSharedBytes - RmsNormRopeBulkKernel.BarrierBytes) / slotBytes);
-        if (stages < 2)
-            return false;
-        int sharedBytes = RmsNormRopeBulkKernel.SharedBytes(stages, shape.RowRuns, shape.HeadRuns);
-        var kernel = RmsNormRopeBulkKernel.Variant(element, plan.PairsPerThread);
-        if (plan.Threads > device.MaxGroupSize(kernel))
-            return false;
-        int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads, sharedBytes);
-        int cap = schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : BulkDefaultBlocksPerSm;
-        if (cap > 0)
-            perSm = Math.Min(perSm, cap);
-        int resident = device.Multiprocessors * perSm;
-        if (shape.Rows < 2 * resident)
-            return false;
-        int rowsPerBlock = (shape.Rows + resident - 1) / resident, blocks = (shape.Rows + rowsPerBlock - 1) / rowsPerBlock;
-        device.Launcher<RmsNormRopeBulkLauncher>(kernel)(device.Accelerator.DefaultStream,
-            new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
-        return true;
-    }
 
     /// <summary>
     /// Many rows of 16-bit packed runs (more than twice what the chip holds at once) go to the staged

@@ -39,7 +39,7 @@ internal sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int h
 
     private static string Describe(RmsNormRopeSchedule s) =>
         (s.Kernel == RmsNormRopeKernelChoice.Auto ? "" : $" {s.Kernel.ToString().ToLowerInvariant()} kernel")
-        + (s.Stages > 0 ? $" {s.Stages} slots" : "") + (s.BlocksPerSm > 0 ? $" ≤{s.BlocksPerSm} blocks/SM" : "")
+        + (s.BlocksPerSm > 0 ? $" ≤{s.BlocksPerSm} blocks/SM" : "")
         + (s.PairsPerThread > 0 ? $" {s.PairsPerThread} pair/thread" : "");
 
     /// <summary>Checks the first two rows (and the last) against the float64 reference.</summary>
