@@ -16,6 +16,7 @@ public static class KernelCatalog
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
+        .Concat(Fp8QuantizeFusedKernel.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())
         .Concat(Fp8GemmWgmmaKernel.AllVariants());

@@ -39,6 +39,45 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         data.ToBytes().Should().Equal(codes);
     }
 
+    /// <summary>The single-launch form: (dtype, format, where the amax sits: in the first kept item, in the last
+    /// one, in the first streamed item, in the partial last one). The tensor is what the grid keeps, then two and
+    /// a half streamed items, so phase 2 takes whole and partial items and every block its kept one.</summary>
+    [TestCase(DType.BFloat16, DType.Float8E4M3, 0.0)]
+    [TestCase(DType.BFloat16, DType.Float8E4M3, 0.999)]
+    [TestCase(DType.Float16, DType.Float8E4M3, 1.2)]
+    [TestCase(DType.Float32, DType.Float8E4M3, 2.4)]
+    [TestCase(DType.BFloat16, DType.Float8E5M2, 1.0)]
+    public void QuantizePerTensor_FusedKernel_IsBitExact(DType dtype, DType format, double amaxAt)
+    {
+        int width = dtype == DType.Float32 ? 4 : 8;
+        var kernel = Kernels.Fp8.Fp8QuantizeFusedKernel.Variant(ElementType(dtype), format == DType.Float8E4M3 ? typeof(E4M3) : typeof(E5M2));
+        int grid = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, Kernels.Fp8.Fp8QuantizeFusedKernel.Threads, Kernels.Fp8.Fp8QuantizeFusedKernel.SharedBytes);
+        long kept = (long)grid * Kernels.Fp8.Fp8QuantizeFusedKernel.HeldPacks;
+        // amaxAt < 1: a fraction into the kept items; ≥ 1: streamed items past them.
+        long packs = kept + 5 * Kernels.Fp8.Fp8QuantizeFusedKernel.StreamPacks / 2;
+        int count = checked((int)(packs * width));
+        long at = amaxAt < 1 ? (long)(amaxAt * kept) : kept + (long)((amaxAt - 1) * Kernels.Fp8.Fp8QuantizeFusedKernel.StreamPacks);
+        float[] values = RoundTo(Inputs.Normal(count, Inputs.Seed(dtype, format, amaxAt), 3.0), dtype);
+        values[at * width + width / 2] = -41.5f;
+        using var x = Tensor.FromArray(values, [count / 64, 64], dtype, Device);
+
+        var (data, scale) = Ops.QuantizeFp8(x, null, format, ScaleGranularity.PerTensor, QuantizeSchedule.Fused);
+        using var _ = data; using var __ = scale;
+
+        var (codes, scales) = Reference.QuantizeFp8(values, format, 1, _ => 0);
+        scale.Shape.Should().Equal(1);
+        scale.ToFloatArray()[0].Should().Be(scales[0]);
+        data.DType.Should().Be(format);
+        data.ToBytes().Should().Equal(codes);
+    }
+
+    private static Type ElementType(DType dtype) => dtype switch
+    {
+        DType.Float32 => typeof(Kernels.Elements.Float32Element),
+        DType.Float16 => typeof(Kernels.Elements.Float16Element),
+        _ => typeof(Kernels.Elements.BFloat16Element),
+    };
+
     [TestCase(DType.Float8E4M3)]
     [TestCase(DType.Float8E5M2)]
     public void QuantizeWithScaleOne_EdgeValues_EncodeBitExact(DType format)

@@ -39,12 +39,14 @@ public class PtxCodegenTests
     public void Kernel_CompilesToPtxForSm90(MethodInfo kernel)
     {
         string ptx = Compile(kernel);
-        string rewritten = TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, kernel.IsDefined(typeof(GlobalMemoryOnlyAttribute)));
+        string rewritten = TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, kernel);
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
             File.WriteAllText(Path.Combine(dir, Describe(kernel).Replace("<", "_").Replace(">", "").Replace(",", "_") + ".ptx"), rewritten);
         ptx.Should().Contain(".entry");
         rewritten.Should().NotContain(".local", "the loader's rewrite must keep every value in registers")
             .And.Contain(".target sm_90a");
+        if (kernel.GetCustomAttribute<MaxThreadsPerBlockAttribute>() is { } limit)
+            rewritten.Should().MatchRegex(@"\.entry\s+\w+\s*\([^)]*\)\s*\.maxntid " + limit.Threads + @", 1, 1\s*\{", "the thread limit sits between the parameters and the body");
         if (Describe(kernel).Contains("PackedRun"))
             ptx.Should().MatchRegex(@"ld(\.global)?\.v4\.b32", "packed runs must load 16 bytes per access")
                 .And.MatchRegex(@"st(\.global)?\.v4\.b32", "and store 16 bytes per access");

@@ -198,18 +198,18 @@ public static class Fp8QuantizeKernels
         return lo;
     }
 
-    private static ulong EncodeEight<TFormat>(in Vec8F v, float inverse) where TFormat : struct, IFloat8Format =>
+    internal static ulong EncodeEight<TFormat>(in Vec8F v, float inverse) where TFormat : struct, IFloat8Format =>
         Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse) << 32);
 
-    private static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
+    internal static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
         TFormat.EncodePair(a * inverse, b * inverse) | (TFormat.EncodePair(c * inverse, d * inverse) << 16);
 
-    private static float AbsMaxOf(in Vec8F v) =>
+    internal static float AbsMaxOf(in Vec8F v) =>
         MaxBits(MaxBits(MaxBits(XAbs(v.E0), XAbs(v.E1)), MaxBits(XAbs(v.E2), XAbs(v.E3))),
                 MaxBits(MaxBits(XAbs(v.E4), XAbs(v.E5)), MaxBits(XAbs(v.E6), XAbs(v.E7))));
 
     /// <summary>Max by bit pattern of two non-negative floats: NaN (above +Inf) propagates.</summary>
-    private static float MaxBits(float a, float b) => Bits.Of(a) >= Bits.Of(b) ? a : b;
+    internal static float MaxBits(float a, float b) => Bits.Of(a) >= Bits.Of(b) ? a : b;
 
     private static float XAbs(float v) => Bits.ToFloat(Bits.Of(v) & 0x7FFF_FFFFu);
 

@@ -18,10 +18,20 @@ public enum ScaleGranularity
     PerColumn,
 }
 
+/// <summary>The per-tensor quantize kernels with a computed scale: the op's choice, or one pinned (a pinned
+/// kernel that cannot take the call throws).</summary>
+internal enum QuantizeSchedule
+{
+    Auto,
+    TwoPass,
+    Fused,
+}
+
 public static partial class Ops
 {
     private delegate void AbsMaxLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<uint> amax, Fp8Shape shape);
     private delegate void QuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape);
+    private delegate void FusedQuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<uint> control, FusedQuantizeShape shape, ulong xAddress);
     private delegate void QuantizeRowsLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape);
     private delegate void ColumnScalesLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<float> scales, Fp8Shape shape);
     private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
@@ -44,7 +54,13 @@ public static partial class Ops
     /// <param name="granularity">One scale, one per row, or one per column.</param>
     /// <returns>The codes (x's shape, <paramref name="format"/>) and the float32 scale tensor.</returns>
     public static (Tensor Data, Tensor Scale) QuantizeFp8(Tensor x, Tensor? scale = null, DType format = DType.Float8E4M3,
-        ScaleGranularity granularity = ScaleGranularity.PerTensor)
+        ScaleGranularity granularity = ScaleGranularity.PerTensor) =>
+        QuantizeFp8(x, scale, format, granularity, QuantizeSchedule.Auto);
+
+    /// <summary><see cref="QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity)"/> with the per-tensor
+    /// kernels pinned (tests, benchmark A/B).</summary>
+    internal static (Tensor Data, Tensor Scale) QuantizeFp8(Tensor x, Tensor? scale, DType format,
+        ScaleGranularity granularity, QuantizeSchedule schedule)
     {
         Check.NotNull(x, nameof(x));
         Check.Live(x.Device, nameof(x));
@@ -100,6 +116,10 @@ public static partial class Ops
             }
             default:
             {
+                if (schedule != QuantizeSchedule.TwoPass && TryQuantizeFused(device, element, formatType, x, data, schedule) is { } fusedScale)
+                    return (data, fusedScale);
+                if (schedule == QuantizeSchedule.Fused)
+                    throw new InvalidOperationException("The pinned fused quantize kernel cannot take this call.");
                 // Two floats: [amax bits, scale]; the returned scale tensor views the second.
                 using var slots = Tensor.Empty([2], DType.Float32, device);
                 var amax = slots.Bytes.Cast<uint>().SubView(0, 1);
@@ -115,6 +135,39 @@ public static partial class Ops
                 return (data, result);
             }
         }
+    }
+
+    /// <summary>
+    /// Per-tensor quantization with a computed scale in one launch (<see cref="Fp8QuantizeFusedKernel"/>):
+    /// each block keeps an item of x on chip across the wait for the amax, so x is read from device memory
+    /// about once instead of twice. Taken for tensors of whole 16-byte packs at least twice what the grid
+    /// keeps (below that, L2 serves most of the two-pass form's second read); returns null otherwise.
+    /// </summary>
+    private static Tensor? TryQuantizeFused(Device device, Type element, Type format, Tensor x, Tensor data, QuantizeSchedule schedule)
+    {
+        int packWidth = x.DType == DType.Float32 ? 4 : 8;
+        if (!device.HasAsyncCopy || x.ElementCount % packWidth != 0 || x.DeviceAddress % 16 != 0)
+            return null;
+        var kernel = Fp8QuantizeFusedKernel.Variant(element, format);
+        int grid = device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, Fp8QuantizeFusedKernel.Threads, Fp8QuantizeFusedKernel.SharedBytes);
+        long packs = x.ElementCount / packWidth, kept = (long)grid * Fp8QuantizeFusedKernel.HeldPacks;
+        if (packs < (schedule == QuantizeSchedule.Fused ? kept + 1 : 2 * kept))
+            return null;
+        var shape = new FusedQuantizeShape
+        {
+            Packs = packs,
+            HeldItems = grid,
+            StreamItems = checked((int)((packs - kept + Fp8QuantizeFusedKernel.StreamPacks - 1) / Fp8QuantizeFusedKernel.StreamPacks)),
+        };
+        // The control words (Fp8QuantizeFusedKernel.Control) start at zero; the returned scale views word 1.
+        using var control = Tensor.Empty([Fp8QuantizeFusedKernel.Control.Words(grid)], DType.Float32, device);
+        var words = control.Bytes.Cast<uint>();
+        var stream = device.Accelerator.DefaultStream;
+        words.SubView(0, Fp8QuantizeFusedKernel.Control.Requeued).MemSetToZero(stream);
+        device.Launcher<FusedQuantizeLauncher>(kernel)(stream,
+            new KernelConfig(new Index1D(grid), new Index1D(Fp8QuantizeFusedKernel.Threads), SharedMemoryConfig.RequestDynamic<byte>(Fp8QuantizeFusedKernel.SharedBytes)),
+            x.Bytes, data.Bytes, words, shape, x.DeviceAddress);
+        return control.DenseView(Fp8QuantizeFusedKernel.Control.Scale, [1]);
     }
 
     private static void LaunchQuantize(Device device, Type element, Type format, Tensor x, Tensor data, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape)

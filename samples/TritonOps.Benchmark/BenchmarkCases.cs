@@ -17,6 +17,10 @@ public static class BenchmarkCases
         yield return new Fp8GemmCase(64, 14336, 4096, DType.BFloat16);   // decode kernel's largest M
         yield return new Fp8GemmCase(128, 14336, 4096, DType.BFloat16);  // tiled kernel, one M tile
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16);
+        yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.TwoPass);
+        yield return new QuantizeFp8Case(8192, 8192, DType.Float16);
+        yield return new QuantizeFp8Case(8192, 8192, DType.Float32);
+        yield return new QuantizeFp8Case(4096, 4096, DType.BFloat16);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(1, 4096, 14336, DType.BFloat16);
@@ -50,6 +54,9 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
+        foreach (var schedule in new[] { QuantizeSchedule.Fused, QuantizeSchedule.TwoPass })
+            foreach (var (rows, cols) in new[] { (8192, 8192), (16384, 8192), (8192, 4096) })
+                yield return new QuantizeFp8Case(rows, cols, DType.BFloat16, schedule);
         // Staged blocks per SM around the op's three; one pair a thread (256-thread blocks, twice the warps).
         foreach (int blocksPerSm in new[] { 2, 4 })
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));

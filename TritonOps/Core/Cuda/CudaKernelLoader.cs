@@ -25,8 +25,7 @@ internal static class CudaKernelLoader
     {
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         var compiled = (PTXCompiledKernel)accelerator.Backend.Compile(entry, KernelSpecialization.Empty);
-        string ptx = Rewrite(compiled.PTXAssembly, accelerator.Architecture,
-            kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false));
+        string ptx = Rewrite(compiled.PTXAssembly, accelerator.Architecture, kernel);
         var rebuilt = (CompiledKernel)s_compiledKernel.Invoke(
             [compiled.Context, s_entryPoint.GetValue(compiled), compiled.Info, ptx]);
         var loaded = accelerator.LoadKernel(rebuilt);
@@ -41,14 +40,23 @@ internal static class CudaKernelLoader
         CudaDriver.SetMaxDynamicSharedBytes(kernel.FunctionPtr,
             CudaDriver.MaxSharedBytesPerBlockOptIn(deviceId) - CudaDriver.StaticSharedBytes(kernel.FunctionPtr));
 
-    /// <summary>The PTX the driver gets: local slots promoted; generic accesses made global where the
-    /// kernel says they all are; on Hopper, the sm_90a target.</summary>
-    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly)
+    /// <summary>The PTX the driver gets for <paramref name="kernel"/>: local slots promoted; generic accesses
+    /// made global where the kernel says they all are (<see cref="TritonOps.Kernels.GlobalMemoryOnlyAttribute"/>);
+    /// its thread limit (<see cref="TritonOps.Kernels.MaxThreadsPerBlockAttribute"/>); on Hopper, the sm_90a target.</summary>
+    public static string Rewrite(string ptx, CudaArchitecture? architecture, MethodInfo kernel) =>
+        Rewrite(ptx, architecture, kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false),
+            kernel.GetCustomAttribute<TritonOps.Kernels.MaxThreadsPerBlockAttribute>()?.Threads ?? 0);
+
+    /// <summary><see cref="Rewrite(string, CudaArchitecture?, MethodInfo)"/> with the kernel's traits spelled out
+    /// (<paramref name="maxThreadsPerBlock"/> 0: no limit).</summary>
+    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly, int maxThreadsPerBlock = 0)
     {
         ptx = PtxRewriter.PromoteLocalSlots(ptx);
         ptx = PtxRewriter.AlignDynamicShared(ptx);
         if (globalMemoryOnly)
             ptx = PtxRewriter.GenericToGlobal(ptx);
+        if (maxThreadsPerBlock > 0)
+            ptx = PtxRewriter.LimitThreads(ptx, maxThreadsPerBlock);
         return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;
     }
 }

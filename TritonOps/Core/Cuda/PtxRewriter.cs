@@ -42,6 +42,13 @@ internal static partial class PtxRewriter
     /// kernels whose generic accesses all reach global memory.</summary>
     public static string GenericToGlobal(string ptx) => GenericAccess().Replace(ptx, "$1$2.global.$3");
 
+    [GeneratedRegex(@"(\.entry[ \t]+\w+[ \t]*\([^)]*\))[ \t\r\n]*\{")]
+    private static partial Regex EntryBody();
+
+    /// <summary>Adds <c>.maxntid threads, 1, 1</c> to the entry, so ptxas keeps the registers within what
+    /// blocks of that many threads may hold.</summary>
+    public static string LimitThreads(string ptx, int threads) => EntryBody().Replace(ptx, $"$1\n.maxntid {threads}, 1, 1\n{{", 1);
+
     public static string Retarget(string ptx, string target) => TargetLine().Replace(ptx, $".target {target}", 1);
 
     [GeneratedRegex(@"^([ \t]*)st\.local\.[bfus](\d+)[ \t]+\[(%rd\d+)\],[ \t]*([^;]+);[ \t]*$")]

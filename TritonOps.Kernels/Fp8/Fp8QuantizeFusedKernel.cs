@@ -1,0 +1,243 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Fp8;
+
+/// <summary>Sizes of one <see cref="Fp8QuantizeFusedKernel"/> launch over a dense tensor of 16-byte packs.</summary>
+public struct FusedQuantizeShape
+{
+    /// <summary>16-byte packs of x (the element count is a multiple of a pack).</summary>
+    public long Packs;
+    /// <summary>Items of <see cref="Fp8QuantizeFusedKernel.HeldPacks"/> packs at the start of x, one per block of the grid.</summary>
+    public int HeldItems;
+    /// <summary>Items of <see cref="Fp8QuantizeFusedKernel.StreamPacks"/> packs after them (the last one partial).</summary>
+    public int StreamItems;
+}
+
+/// <summary>
+/// Per-tensor quantization with a computed scale in one launch that reads most of x from device memory
+/// only once. The two-pass form (<see cref="Fp8QuantizeKernels.AbsMax{TElement}"/>, then
+/// <see cref="Fp8QuantizeKernels.Quantize{TElement, TFormat}"/>) reads x twice, because no code can be
+/// written before the amax of the whole tensor is known; at 8192² bf16 that is 1.6× the bytes the op
+/// counts. Here each block keeps one item of x in shared memory across the grid-wide wait for the amax,
+/// and the items read last before the wait are read first after it, from L2.
+/// <para>Work is handed out by atomic counters, so the wait cannot deadlock when not all blocks are
+/// resident: phase 1 claims items (a block keeps the first one it claims, if it is one of the
+/// <see cref="FusedQuantizeShape.HeldItems"/> held-size items at the front of x, and only takes the
+/// amax of the others), adds its amax and its item count, and waits until every item is counted;
+/// all items are claimed by running blocks, and a block that starts late finds none left and the wait
+/// already over. Phase 2 claims the streamed items again, last-read first (plus any held-size item a
+/// block could not keep), quantizes them, then the block's own kept item from shared memory.</para>
+/// <para>Control words (<see cref="Control"/>) must be zero before the launch.</para>
+/// </summary>
+public static class Fp8QuantizeFusedKernel
+{
+    public const int Threads = 256;
+
+    /// <summary>Packs a thread keeps in shared memory (96 KB a block: two blocks per SM on Hopper).</summary>
+    public const int HeldPacksPerThread = 24;
+
+    /// <summary>Packs a thread loads per streamed round (all in flight together).</summary>
+    public const int StreamPacksPerThread = 16;
+
+    public const int HeldPacks = Threads * HeldPacksPerThread, StreamPacks = Threads * StreamPacksPerThread;
+
+    /// <summary>Dynamic shared bytes of a launch.</summary>
+    public const int SharedBytes = HeldPacks * 16;
+
+    /// <summary>Indices of the control words: the amax bits, the scale (the op's returned scale tensor views
+    /// it), the two phases' claim counters, the count of items done in phase 1, and the held-size items no
+    /// block could keep (their count, then the list from <see cref="Requeued"/>).</summary>
+    public static class Control
+    {
+        public const int Amax = 0, Scale = 1, Claims = 2, Done = 3, Claims2 = 4, RequeuedCount = 5, Requeued = 8;
+
+        /// <summary>Control words for a grid of <paramref name="heldItems"/> blocks.</summary>
+        public static int Words(int heldItems) => Requeued + heldItems;
+    }
+
+    [GlobalMemoryOnly]
+    [MaxThreadsPerBlock(Threads)]
+    public static void Run<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<uint> control, FusedQuantizeShape shape, ulong xAddress)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        var held = SharedMemory.GetDynamic<byte>();
+        var claims = SharedMemory.Allocate<int>(2);
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        var xs = x.Cast<Vec4U>();
+        var heldRuns = held.Cast<Vec4U>();
+        int t = Group.IdxX, heldItems = shape.HeldItems, items = heldItems + shape.StreamItems;
+
+        // Phase 1: amax over every item; the first held-size item a block claims stays in shared memory.
+        int item = Claim(control, Control.Claims, claims, 0, t), buffer = 0, kept = -1, counted = 0;
+        float amax = 0f;
+        while (item < items)
+        {
+            if (t == 0)
+                claims[buffer ^ 1] = (int)Atomic.Add(ref control[Control.Claims], 1u); // the next item, while this one streams
+            if (item < heldItems && kept < 0)
+            {
+                kept = item;
+                long first = (long)item * HeldPacks + t;
+                for (int j = 0; j < HeldPacksPerThread; j++)
+                    PtxAsyncCopy.Copy16ToDynamic(held, (j * Threads + t) * 16, x, xAddress, (first + j * Threads) * 16, 16);
+                PtxAsyncCopy.Commit();
+                PtxAsyncCopy.Wait(0);
+                for (int j = 0; j < HeldPacksPerThread; j++) // each thread reads back only its own copies
+                    amax = Fp8QuantizeKernels.MaxBits(amax, PackAbsMax<TElement>(heldRuns[j * Threads + t]));
+            }
+            else
+            {
+                if (item < heldItems && t == 0)
+                    control[Control.Requeued + (int)Atomic.Add(ref control[Control.RequeuedCount], 1u)] = (uint)item;
+                var (first, end) = Range(item, shape);
+                for (long p = first + t; p < end; p += StreamPacksPerThread * Threads)
+                    amax = Fp8QuantizeKernels.MaxBits(amax, Round.Load(xs, p, end).AbsMax<TElement>());
+            }
+            counted++;
+            Group.Barrier(); // the next claim is visible
+            buffer ^= 1;
+            item = claims[buffer];
+        }
+        float blockMax = BlockReduce.Max(amax, scratch);
+        if (t == 0)
+        {
+            Atomic.Max(ref control[Control.Amax], Bits.Of(blockMax));
+            MemoryFence.DeviceLevel();
+            Atomic.Add(ref control[Control.Done], (uint)counted);
+            while (Atomic.Add(ref control[Control.Done], 0u) < (uint)items)
+            {
+            }
+            MemoryFence.DeviceLevel();
+            claims[0] = (int)Atomic.Add(ref control[Control.Amax], 0u);
+            claims[1] = (int)Atomic.Add(ref control[Control.RequeuedCount], 0u);
+        }
+        Group.Barrier();
+        float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>((uint)claims[0]);
+        int requeued = claims[1];
+        if (Grid.IdxX == 0 && t == 0)
+            control[Control.Scale] = Bits.Of(scale);
+        float inverse = 1f / scale;
+        Group.Barrier(); // everyone has read the words before the claims reuse them
+
+        // Phase 2: streamed items last-read first (they are what L2 still holds), then held-size items no
+        // block kept, then this block's own item from shared memory.
+        int items2 = shape.StreamItems + requeued;
+        item = Claim(control, Control.Claims2, claims, 0, t);
+        buffer = 0;
+        while (item < items2)
+        {
+            if (t == 0)
+                claims[buffer ^ 1] = (int)Atomic.Add(ref control[Control.Claims2], 1u);
+            int source = item < shape.StreamItems ? heldItems + shape.StreamItems - 1 - item
+                : (int)Atomic.Add(ref control[Control.Requeued + item - shape.StreamItems], 0u);
+            var (first, end) = Range(source, shape);
+            for (long p = first + t; p < end; p += StreamPacksPerThread * Threads)
+                Round.Load(xs, p, end).Store<TElement, TFormat>(q, p, end, inverse);
+            Group.Barrier();
+            buffer ^= 1;
+            item = claims[buffer];
+        }
+        if (kept >= 0)
+        {
+            long first = (long)kept * HeldPacks + t;
+            for (int j = 0; j < HeldPacksPerThread; j++)
+                StoreCodes<TElement, TFormat>(q, first + j * Threads, heldRuns[j * Threads + t], inverse);
+        }
+    }
+
+    /// <summary>Thread 0 claims an item from the counter; after the barrier every thread has it.</summary>
+    private static int Claim(ArrayView<uint> control, int counter, ArrayView<int> claims, int slot, int t)
+    {
+        if (t == 0)
+            claims[slot] = (int)Atomic.Add(ref control[counter], 1u);
+        Group.Barrier();
+        return claims[slot];
+    }
+
+    /// <summary>The packs [first, end) of an item.</summary>
+    private static (long First, long End) Range(int item, in FusedQuantizeShape shape)
+    {
+        if (item < shape.HeldItems)
+            return ((long)item * HeldPacks, (long)(item + 1) * HeldPacks);
+        long first = (long)shape.HeldItems * HeldPacks + (long)(item - shape.HeldItems) * StreamPacks;
+        return (first, Math.Min(first + StreamPacks, shape.Packs));
+    }
+
+    private static float PackAbsMax<TElement>(Vec4U raw) where TElement : struct, IElementType =>
+        Fp8QuantizeKernels.AbsMaxOf(TElement.Unpack(raw)); // a float32 pack leaves lanes 4–7 zero
+
+    /// <summary>One pack's codes: eight (16-bit elements) or four (float32).</summary>
+    private static void StoreCodes<TElement, TFormat>(ArrayView<byte> q, long pack, Vec4U raw, float inverse)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        Vec8F v = TElement.Unpack(raw);
+        if (TElement.PackWidth == 8)
+            q.Cast<ulong>()[pack] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse);
+        else
+            q.Cast<uint>()[pack] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse);
+    }
+
+    /// <summary>A thread's packs of one streamed round: p, p + Threads, … (<see cref="StreamPacksPerThread"/>
+    /// of them), loaded together; those at or past the end read as zeros and store nothing.</summary>
+    private struct Round
+    {
+        public Vec4U P0, P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, P11, P12, P13, P14, P15;
+
+        public static Round Load(ArrayView<Vec4U> xs, long p, long end) => new()
+        {
+            P0 = Get(xs, p, end), P1 = Get(xs, p + Threads, end), P2 = Get(xs, p + 2 * Threads, end), P3 = Get(xs, p + 3 * Threads, end),
+            P4 = Get(xs, p + 4 * Threads, end), P5 = Get(xs, p + 5 * Threads, end), P6 = Get(xs, p + 6 * Threads, end), P7 = Get(xs, p + 7 * Threads, end),
+            P8 = Get(xs, p + 8 * Threads, end), P9 = Get(xs, p + 9 * Threads, end), P10 = Get(xs, p + 10 * Threads, end), P11 = Get(xs, p + 11 * Threads, end),
+            P12 = Get(xs, p + 12 * Threads, end), P13 = Get(xs, p + 13 * Threads, end), P14 = Get(xs, p + 14 * Threads, end), P15 = Get(xs, p + 15 * Threads, end),
+        };
+
+        public readonly float AbsMax<TElement>() where TElement : struct, IElementType =>
+            Max(Max(Max(Max(PackAbsMax<TElement>(P0), PackAbsMax<TElement>(P1)), Max(PackAbsMax<TElement>(P2), PackAbsMax<TElement>(P3))),
+                    Max(Max(PackAbsMax<TElement>(P4), PackAbsMax<TElement>(P5)), Max(PackAbsMax<TElement>(P6), PackAbsMax<TElement>(P7)))),
+                Max(Max(Max(PackAbsMax<TElement>(P8), PackAbsMax<TElement>(P9)), Max(PackAbsMax<TElement>(P10), PackAbsMax<TElement>(P11))),
+                    Max(Max(PackAbsMax<TElement>(P12), PackAbsMax<TElement>(P13)), Max(PackAbsMax<TElement>(P14), PackAbsMax<TElement>(P15)))));
+
+        public readonly void Store<TElement, TFormat>(ArrayView<byte> q, long p, long end, float inverse)
+            where TElement : struct, IElementType
+            where TFormat : struct, IFloat8Format
+        {
+            Put<TElement, TFormat>(q, p, end, P0, inverse); Put<TElement, TFormat>(q, p + Threads, end, P1, inverse);
+            Put<TElement, TFormat>(q, p + 2 * Threads, end, P2, inverse); Put<TElement, TFormat>(q, p + 3 * Threads, end, P3, inverse);
+            Put<TElement, TFormat>(q, p + 4 * Threads, end, P4, inverse); Put<TElement, TFormat>(q, p + 5 * Threads, end, P5, inverse);
+            Put<TElement, TFormat>(q, p + 6 * Threads, end, P6, inverse); Put<TElement, TFormat>(q, p + 7 * Threads, end, P7, inverse);
+            Put<TElement, TFormat>(q, p + 8 * Threads, end, P8, inverse); Put<TElement, TFormat>(q, p + 9 * Threads, end, P9, inverse);
+            Put<TElement, TFormat>(q, p + 10 * Threads, end, P10, inverse); Put<TElement, TFormat>(q, p + 11 * Threads, end, P11, inverse);
+            Put<TElement, TFormat>(q, p + 12 * Threads, end, P12, inverse); Put<TElement, TFormat>(q, p + 13 * Threads, end, P13, inverse);
+            Put<TElement, TFormat>(q, p + 14 * Threads, end, P14, inverse); Put<TElement, TFormat>(q, p + 15 * Threads, end, P15, inverse);
+        }
+
+        private static Vec4U Get(ArrayView<Vec4U> xs, long p, long end) => p < end ? xs[p] : default;
+
+        private static void Put<TElement, TFormat>(ArrayView<byte> q, long p, long end, Vec4U raw, float inverse)
+            where TElement : struct, IElementType
+            where TFormat : struct, IFloat8Format
+        {
+            if (p < end)
+                StoreCodes<TElement, TFormat>(q, p, raw, inverse);
+        }
+
+        private static float Max(float a, float b) => Fp8QuantizeKernels.MaxBits(a, b);
+    }
+
+    public static MethodInfo Variant(Type element, Type format) =>
+        KernelMethods.Get(typeof(Fp8QuantizeFusedKernel), nameof(Run), element, format);
+
+    public static IEnumerable<MethodInfo> AllVariants()
+    {
+        foreach (Type element in Fp8QuantizeKernels.FloatElements)
+            foreach (Type format in Fp8QuantizeKernels.Formats)
+                yield return Variant(element, format);
+    }
+}
