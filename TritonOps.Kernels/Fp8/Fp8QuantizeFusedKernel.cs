@@ -16,6 +16,11 @@ public struct FusedQuantizeShape
     public int HeldItems;
     /// <summary>Items of <see cref="Fp8QuantizeFusedKernel.StreamPacks"/> packs after them (the last one partial).</summary>
     public int StreamItems;
+    /// <summary>Phase 1 reads items from here on with L2 policy evict_last (they are phase 2's first reads),
+    /// all others evict_first; items past the count: none.</summary>
+    public int KeepFromItem;
+    /// <summary>Device addresses of x and q (for the cache-hinted accesses).</summary>
+    public ulong X, Q;
 }
 
 /// <summary>
@@ -62,7 +67,7 @@ public static class Fp8QuantizeFusedKernel
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<uint> control, FusedQuantizeShape shape, ulong xAddress)
+    public static void Run<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<uint> control, FusedQuantizeShape shape)
         where TElement : struct, IElementType
         where TFormat : struct, IFloat8Format
     {
@@ -72,6 +77,7 @@ public static class Fp8QuantizeFusedKernel
         var xs = x.Cast<Vec4U>();
         var heldRuns = held.Cast<Vec4U>();
         int t = Group.IdxX, heldItems = shape.HeldItems, items = heldItems + shape.StreamItems;
+        ulong evictFirst = PtxCacheHint.EvictFirst(), evictLast = PtxCacheHint.EvictLast();
 
         // Phase 1: amax over every item; the first held-size item a block claims stays in shared memory.
         int item = Claim(control, Control.Claims, claims, 0, t), buffer = 0, kept = -1, counted = 0;
@@ -85,7 +91,7 @@ public static class Fp8QuantizeFusedKernel
                 kept = item;
                 long first = (long)item * HeldPacks + t;
                 for (int j = 0; j < HeldPacksPerThread; j++)
-                    PtxAsyncCopy.Copy16ToDynamic(held, (j * Threads + t) * 16, x, xAddress, (first + j * Threads) * 16, 16);
+                    PtxAsyncCopy.Copy16ToDynamic(held, (j * Threads + t) * 16, x, shape.X, (first + j * Threads) * 16, 16);
                 PtxAsyncCopy.Commit();
                 PtxAsyncCopy.Wait(0);
                 for (int j = 0; j < HeldPacksPerThread; j++) // each thread reads back only its own copies
@@ -97,7 +103,7 @@ public static class Fp8QuantizeFusedKernel
                     control[Control.Requeued + (int)Atomic.Add(ref control[Control.RequeuedCount], 1u)] = (uint)item;
                 var (first, end) = Range(item, shape);
                 for (long p = first + t; p < end; p += StreamPacksPerThread * Threads)
-                    amax = Fp8QuantizeKernels.MaxBits(amax, Round.Load(xs, p, end).AbsMax<TElement>());
+                    amax = Fp8QuantizeKernels.MaxBits(amax, Round.Load(xs, shape.X, p, end, item >= shape.KeepFromItem ? evictLast : evictFirst).AbsMax<TElement>());
             }
             counted++;
             Group.Barrier(); // the next claim is visible
@@ -138,7 +144,7 @@ public static class Fp8QuantizeFusedKernel
                 : (int)Atomic.Add(ref control[Control.Requeued + item - shape.StreamItems], 0u);
             var (first, end) = Range(source, shape);
             for (long p = first + t; p < end; p += StreamPacksPerThread * Threads)
-                Round.Load(xs, p, end).Store<TElement, TFormat>(q, p, end, inverse);
+                Round.Load(xs, shape.X, p, end, evictFirst).Store<TElement, TFormat>(q, shape.Q, p, end, inverse, evictFirst);
             Group.Barrier();
             buffer ^= 1;
             item = claims[buffer];
@@ -147,7 +153,7 @@ public static class Fp8QuantizeFusedKernel
         {
             long first = (long)kept * HeldPacks + t;
             for (int j = 0; j < HeldPacksPerThread; j++)
-                StoreCodes<TElement, TFormat>(q, first + j * Threads, heldRuns[j * Threads + t], inverse);
+                StoreCodes<TElement, TFormat>(q, shape.Q, first + j * Threads, heldRuns[j * Threads + t], inverse, evictFirst);
         }
     }
 
@@ -173,15 +179,15 @@ public static class Fp8QuantizeFusedKernel
         Fp8QuantizeKernels.AbsMaxOf(TElement.Unpack(raw)); // a float32 pack leaves lanes 4–7 zero
 
     /// <summary>One pack's codes: eight (16-bit elements) or four (float32).</summary>
-    private static void StoreCodes<TElement, TFormat>(ArrayView<byte> q, long pack, Vec4U raw, float inverse)
+    private static void StoreCodes<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long pack, Vec4U raw, float inverse, ulong policy)
         where TElement : struct, IElementType
         where TFormat : struct, IFloat8Format
     {
         Vec8F v = TElement.Unpack(raw);
         if (TElement.PackWidth == 8)
-            q.Cast<ulong>()[pack] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse);
+            PtxCacheHint.Store(q.Cast<ulong>(), qAddress, pack, Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse), policy);
         else
-            q.Cast<uint>()[pack] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse);
+            PtxCacheHint.Store(q.Cast<uint>(), qAddress, pack, Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse), policy);
     }
 
     /// <summary>A thread's packs of one streamed round: p, p + Threads, … (<see cref="StreamPacksPerThread"/>
@@ -190,12 +196,16 @@ public static class Fp8QuantizeFusedKernel
     {
         public Vec4U P0, P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, P11, P12, P13, P14, P15;
 
-        public static Round Load(ArrayView<Vec4U> xs, long p, long end) => new()
+        public static Round Load(ArrayView<Vec4U> xs, ulong x, long p, long end, ulong policy) => new()
         {
-            P0 = Get(xs, p, end), P1 = Get(xs, p + Threads, end), P2 = Get(xs, p + 2 * Threads, end), P3 = Get(xs, p + 3 * Threads, end),
-            P4 = Get(xs, p + 4 * Threads, end), P5 = Get(xs, p + 5 * Threads, end), P6 = Get(xs, p + 6 * Threads, end), P7 = Get(xs, p + 7 * Threads, end),
-            P8 = Get(xs, p + 8 * Threads, end), P9 = Get(xs, p + 9 * Threads, end), P10 = Get(xs, p + 10 * Threads, end), P11 = Get(xs, p + 11 * Threads, end),
-            P12 = Get(xs, p + 12 * Threads, end), P13 = Get(xs, p + 13 * Threads, end), P14 = Get(xs, p + 14 * Threads, end), P15 = Get(xs, p + 15 * Threads, end),
+            P0 = Get(xs, x, p, end, policy), P1 = Get(xs, x, p + Threads, end, policy),
+            P2 = Get(xs, x, p + 2 * Threads, end, policy), P3 = Get(xs, x, p + 3 * Threads, end, policy),
+            P4 = Get(xs, x, p + 4 * Threads, end, policy), P5 = Get(xs, x, p + 5 * Threads, end, policy),
+            P6 = Get(xs, x, p + 6 * Threads, end, policy), P7 = Get(xs, x, p + 7 * Threads, end, policy),
+            P8 = Get(xs, x, p + 8 * Threads, end, policy), P9 = Get(xs, x, p + 9 * Threads, end, policy),
+            P10 = Get(xs, x, p + 10 * Threads, end, policy), P11 = Get(xs, x, p + 11 * Threads, end, policy),
+            P12 = Get(xs, x, p + 12 * Threads, end, policy), P13 = Get(xs, x, p + 13 * Threads, end, policy),
+            P14 = Get(xs, x, p + 14 * Threads, end, policy), P15 = Get(xs, x, p + 15 * Threads, end, policy),
         };
 
         public readonly float AbsMax<TElement>() where TElement : struct, IElementType =>
@@ -204,28 +214,29 @@ public static class Fp8QuantizeFusedKernel
                 Max(Max(Max(PackAbsMax<TElement>(P8), PackAbsMax<TElement>(P9)), Max(PackAbsMax<TElement>(P10), PackAbsMax<TElement>(P11))),
                     Max(Max(PackAbsMax<TElement>(P12), PackAbsMax<TElement>(P13)), Max(PackAbsMax<TElement>(P14), PackAbsMax<TElement>(P15)))));
 
-        public readonly void Store<TElement, TFormat>(ArrayView<byte> q, long p, long end, float inverse)
+        public readonly void Store<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long p, long end, float inverse, ulong policy)
             where TElement : struct, IElementType
             where TFormat : struct, IFloat8Format
         {
-            Put<TElement, TFormat>(q, p, end, P0, inverse); Put<TElement, TFormat>(q, p + Threads, end, P1, inverse);
-            Put<TElement, TFormat>(q, p + 2 * Threads, end, P2, inverse); Put<TElement, TFormat>(q, p + 3 * Threads, end, P3, inverse);
-            Put<TElement, TFormat>(q, p + 4 * Threads, end, P4, inverse); Put<TElement, TFormat>(q, p + 5 * Threads, end, P5, inverse);
-            Put<TElement, TFormat>(q, p + 6 * Threads, end, P6, inverse); Put<TElement, TFormat>(q, p + 7 * Threads, end, P7, inverse);
-            Put<TElement, TFormat>(q, p + 8 * Threads, end, P8, inverse); Put<TElement, TFormat>(q, p + 9 * Threads, end, P9, inverse);
-            Put<TElement, TFormat>(q, p + 10 * Threads, end, P10, inverse); Put<TElement, TFormat>(q, p + 11 * Threads, end, P11, inverse);
-            Put<TElement, TFormat>(q, p + 12 * Threads, end, P12, inverse); Put<TElement, TFormat>(q, p + 13 * Threads, end, P13, inverse);
-            Put<TElement, TFormat>(q, p + 14 * Threads, end, P14, inverse); Put<TElement, TFormat>(q, p + 15 * Threads, end, P15, inverse);
+            Put<TElement, TFormat>(q, qAddress, p, end, P0, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + Threads, end, P1, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 2 * Threads, end, P2, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 3 * Threads, end, P3, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 4 * Threads, end, P4, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 5 * Threads, end, P5, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 6 * Threads, end, P6, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 7 * Threads, end, P7, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 8 * Threads, end, P8, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 9 * Threads, end, P9, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 10 * Threads, end, P10, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 11 * Threads, end, P11, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 12 * Threads, end, P12, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 13 * Threads, end, P13, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 14 * Threads, end, P14, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 15 * Threads, end, P15, inverse, policy);
         }
 
-        private static Vec4U Get(ArrayView<Vec4U> xs, long p, long end) => p < end ? xs[p] : default;
+        private static Vec4U Get(ArrayView<Vec4U> xs, ulong x, long p, long end, ulong policy) =>
+            p < end ? PtxCacheHint.Load(xs, x, p, policy) : default;
 
-        private static void Put<TElement, TFormat>(ArrayView<byte> q, long p, long end, Vec4U raw, float inverse)
+        private static void Put<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long p, long end, Vec4U raw, float inverse, ulong policy)
             where TElement : struct, IElementType
             where TFormat : struct, IFloat8Format
         {
             if (p < end)
-                StoreCodes<TElement, TFormat>(q, p, raw, inverse);
+                StoreCodes<TElement, TFormat>(q, qAddress, p, raw, inverse, policy);
         }
 
         private static float Max(float a, float b) => Fp8QuantizeKernels.MaxBits(a, b);
