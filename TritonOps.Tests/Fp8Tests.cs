@@ -250,6 +250,32 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(result.ToFloatArray(), expected, GemmTolerance(output), SumSlack(aDecoded, aScale, bDecoded, bScale, m, k, n));
     }
 
+    /// <summary>The wgmma kernel with its tile rows and ring depth pinned: 256-row tiles (four warpgroups) with
+    /// M tails in the last warpgroups, and rings of two to four stages over five k tiles.</summary>
+    [TestCase(128, 2, 200, 320, 136)]
+    [TestCase(256, 3, 300, 320, 136)]
+    [TestCase(256, 4, 70, 304, 72)]
+    public void Fp8Gemm_WgmmaTiles_MatchFloat64ProductOfDequantizedOperands(int blockM, int stages, int m, int k, int n)
+    {
+        int seed = Inputs.Seed(blockM, stages, m, k, n);
+        float[] aValues = Inputs.Normal(m * k, seed, 2.0), bValues = Inputs.Normal(n * k, seed + 1, 0.5);
+        using var a = Tensor.FromArray(aValues, [m, k], DType.BFloat16, Device);
+        using var bStorage = Tensor.FromArray(bValues, [n, k], DType.BFloat16, Device);
+        var (aq, aScale) = Ops.QuantizeFp8(a);
+        var (bq, bScale) = Ops.QuantizeFp8(bStorage);
+        using var _ = aq; using var __ = aScale; using var ___ = bq; using var ____ = bScale;
+        using var b = bq.Transpose(0, 1);
+
+        using var result = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, new Fp8GemmSchedule(blockM, stages));
+
+        float[] aDecoded = Decode(aq.ToBytes(), DType.Float8E4M3), bRows = Decode(bq.ToBytes(), DType.Float8E4M3);
+        float[] bDecoded = new float[k * n];
+        for (int j = 0; j < n; j++) for (int i = 0; i < k; i++) bDecoded[i * n + j] = bRows[j * k + i];
+        float[] aS = aScale.ToFloatArray(), bS = bScale.ToFloatArray();
+        var expected = Reference.Fp8Gemm(aDecoded, aS, bDecoded, bS, m, k, n);
+        Compare.AllClose(result.ToFloatArray(), expected, GemmTolerance(DType.BFloat16), SumSlack(aDecoded, aS, bDecoded, bS, m, k, n));
+    }
+
     [Test]
     public void Fp8Gemm_PreQuantizedWithPerRowAndPerColumnScales_AndBias()
     {

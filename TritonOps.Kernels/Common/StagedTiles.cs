@@ -8,8 +8,8 @@ namespace TritonOps.Kernels.Common;
 /// of every tile row, chunk-major (all rows' first 16 bytes, then the second 16, …), which is the
 /// no-swizzle canonical layout of <see cref="SmemOperand"/> with SBO = 128 and LBO = rows · 16.
 /// A stage's rows come from two K-contiguous matrices one after the other (a's rows, then b's),
-/// the first segment a multiple of 8 rows. Filled with <c>cp.async</c>: rows past a matrix's
-/// end and bytes past K are zero-filled and never read.
+/// the first segment a multiple of 8 rows. Filled with <c>cp.async</c> into the kernel's dynamic shared
+/// memory: rows past a matrix's end and bytes past K are zero-filled and never read.
 /// </summary>
 public static class StagedTiles
 {
@@ -49,6 +49,6 @@ public static class StagedTiles
     {
         if (row >= limit)
             bytes = 0;
-        PtxAsyncCopy.Copy16(shared, dst, matrix, address, bytes > 0 ? row * rowBytes + k : 0, bytes);
+        PtxAsyncCopy.Copy16ToDynamic(shared, dst, matrix, address, bytes > 0 ? row * rowBytes + k : 0, bytes);
     }
 }

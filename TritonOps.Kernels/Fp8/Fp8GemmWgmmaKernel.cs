@@ -9,40 +9,42 @@ namespace TritonOps.Kernels.Fp8;
 /// <summary>
 /// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias) on Hopper's warpgroup tensor cores
 /// (<c>wgmma … e4m3</c>, sm_90a; emulated from shared memory on the CPU accelerator).
-/// Block: 256 threads = two warpgroups, a 128 × <c>64·TTiles.Count</c> output tile; warpgroup w owns
-/// rows 64w…64w+63 and all columns. K advances 64 codes per stage through a ring of
-/// <see cref="StagesFor"/> shared-memory stages filled by <c>cp.async</c> (16-byte copies that bypass
-/// registers; tails zero-filled), so the next tiles stream in while the tensor cores work.
-/// A stage holds the 128 rows of a, then the rows of b (<see cref="StagedTiles"/>). Needs K a
+/// Block: one warpgroup (128 threads) per 64 rows of a <c>BlockM</c> × <c>64·TTiles.Count</c> output tile,
+/// BlockM = threads / 2; warpgroup w owns rows 64w…64w+63 and all columns. K advances 64 codes per stage
+/// through a ring of <c>stages</c> stages in dynamic shared memory filled by <c>cp.async</c> (16-byte copies
+/// that bypass registers; tails zero-filled), so the next tiles stream in while the tensor cores work.
+/// A stage holds the BlockM rows of a, then the rows of b (<see cref="StagedTiles"/>). Needs K a
 /// multiple of 16 and 16-byte-aligned operands (the op falls back to <see cref="Fp8GemmKernel"/>).
 /// Block order: <see cref="MmaTiles.GroupedTile"/>.
 /// </summary>
 public static class Fp8GemmWgmmaKernel
 {
-    public const int BlockM = 128, BlockK = 64, Threads = 256, GroupM = 8;
+    public const int BlockK = 64, GroupM = 8;
 
-    /// <summary>Static shared memory is capped at 48 KB; every configuration uses all of it.</summary>
-    public const int SharedBytes = 48 * 1024;
+    /// <summary>The most threads a block takes: four warpgroups, 256-row tiles.</summary>
+    public const int MaxThreads = 512;
 
-    /// <summary>Stages of (128 + blockN) rows × 64 bytes that fit <see cref="SharedBytes"/>: 3 for blockN 128, 2 for 256.</summary>
-    public static int StagesFor(int blockN) => SharedBytes / ((BlockM + blockN) * BlockK);
+    /// <summary>Dynamic shared bytes of <paramref name="stages"/> stages of (blockM + blockN) rows × 64 bytes.</summary>
+    public static int SharedBytes(int blockM, int blockN, int stages) => stages * (blockM + blockN) * BlockK;
 
     [GlobalMemoryOnly]
+    [MaxThreadsPerBlock(MaxThreads)]
     public static void Run<TOut, TTiles>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
-        ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress)
+        ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress, int stages)
         where TOut : struct, IElementType
         where TTiles : struct, IFp8WarpgroupTiles<TTiles>
     {
-        var shared = SharedMemory.Allocate<byte>(SharedBytes); // first allocation: __shared_alloca0
-        int blockN = 64 * TTiles.Count, rows = BlockM + blockN, stages = StagesFor(blockN);
+        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, blockN, stages) at launch
+        uint sharedBase = PtxWgmma.DynamicSharedBase();
+        int threads = Group.DimX, blockM = threads / 2, blockN = 64 * TTiles.Count, rows = blockM + blockN;
         int stageBytes = rows * BlockK;
-        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, blockN);
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, blockM, blockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
 
         for (int stage = 0; stage < stages - 1; stage++)
         {
             if (stage < s.KTiles)
-                LoadStage(shared, a, b, aAddress, bAddress, stage * stageBytes, stage, m0, n0, rows, s);
+                LoadStage(shared, a, b, aAddress, bAddress, stage * stageBytes, stage, m0, n0, blockM, rows, threads, s);
             PtxAsyncCopy.Commit();
         }
 
@@ -56,13 +58,13 @@ public static class Fp8GemmWgmmaKernel
             Group.Barrier();
             int ahead = kt + stages - 1;
             if (ahead < s.KTiles)
-                LoadStage(shared, a, b, aAddress, bAddress, ahead % stages * stageBytes, ahead, m0, n0, rows, s);
+                LoadStage(shared, a, b, aAddress, bAddress, ahead % stages * stageBytes, ahead, m0, n0, blockM, rows, threads, s);
             PtxAsyncCopy.Commit(); // empty groups too, so Wait counts stay aligned
 
             int slot = kt % stages * stageBytes;
             var tileA = StagedTiles.Operand(slot, rows, warpgroup * 64);
-            var tileB = StagedTiles.Operand(slot, rows, BlockM);
-            acc = TTiles.Mma(acc, shared, tileA, tileB, 64 * 16, kt > 0);
+            var tileB = StagedTiles.Operand(slot, rows, blockM);
+            acc = TTiles.Mma(acc, shared, sharedBase, tileA, tileB, 64 * 16, kt > 0);
         }
 
         int lane = tid & 31;
@@ -71,8 +73,8 @@ public static class Fp8GemmWgmmaKernel
     }
 
     private static void LoadStage(ArrayView<byte> shared, ArrayView<byte> a, ArrayView<byte> b, ulong aAddress, ulong bAddress,
-        int slot, int kt, int m0, int n0, int rows, in Fp8GemmShape s) =>
-        StagedTiles.Load(shared, slot, rows, Threads, s.K, (long)kt * BlockK, BlockM,
+        int slot, int kt, int m0, int n0, int blockM, int rows, int threads, in Fp8GemmShape s) =>
+        StagedTiles.Load(shared, slot, rows, threads, s.K, (long)kt * BlockK, blockM,
             a, aAddress, m0, s.M,
             b, bAddress, n0, s.N);
 

@@ -15,7 +15,7 @@ public interface IFp8WarpgroupTiles<TSelf> where TSelf : struct, IFp8WarpgroupTi
 
     /// <summary>One 64-wide k tile: A (64 rows) against B rows <c>64·i…</c> for every tile i; b's tile i
     /// starts <paramref name="bTileBytes"/>·i bytes after <paramref name="b"/>'s offset.</summary>
-    static abstract TSelf Mma(TSelf acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate);
+    static abstract TSelf Mma(TSelf acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate);
 
     static abstract void Store<TOut>(in TSelf acc, ArrayView<byte> output, int row, int col,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
@@ -33,9 +33,9 @@ public struct OneN64 : IFp8WarpgroupTiles<OneN64>
     /// (measured: a 64-deep e4m3 product came back rounded to multiples of 2⁻⁸ at magnitude 43–100),
     /// so each k tile's 64-deep partial is added into float32 here: the error stays that of one
     /// partial instead of growing with K (cuBLAS promotes every 128 by default).</summary>
-    public static OneN64 Mma(OneN64 acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
+    public static OneN64 Mma(OneN64 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
     {
-        WarpgroupAcc partial = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false);
+        WarpgroupAcc partial = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false, sharedBase);
         return new() { Acc = accumulate ? WarpgroupAcc.Add(acc.Acc, partial) : partial };
     }
 
@@ -62,14 +62,14 @@ public struct TwoN64<T> : IFp8WarpgroupTiles<TwoN64<T>> where T : struct, IFp8Wa
 
     public static int Count => 2 * T.Count;
 
-    public static TwoN64<T> Mma(TwoN64<T> acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
+    public static TwoN64<T> Mma(TwoN64<T> acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
     {
         SmemOperand second = b;
         second.Offset += T.Count * bTileBytes;
         return new()
         {
-            First = T.Mma(acc.First, shared, a, b, bTileBytes, accumulate),
-            Second = T.Mma(acc.Second, shared, a, second, bTileBytes, accumulate),
+            First = T.Mma(acc.First, shared, sharedBase, a, b, bTileBytes, accumulate),
+            Second = T.Mma(acc.Second, shared, sharedBase, a, second, bTileBytes, accumulate),
         };
     }
 

@@ -69,11 +69,16 @@ public static class PtxWgmma
     }
 
     /// <summary>Two k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 64 codes of K.</summary>
-    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate)
+    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate) =>
+        M64N64K64E4M3(acc, shared, a, b, accumulate, SharedBase());
+
+    /// <summary>As above with the operands' offsets counted from <paramref name="sharedBase"/>
+    /// (<see cref="SharedBase"/> or <see cref="DynamicSharedBase"/>).</summary>
+    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate, uint sharedBase)
     {
         if (CudaAsm.IsSupported)
         {
-            uint baseAddress = SharedBase();
+            uint baseAddress = sharedBase;
             return Issue(E4M3Steps, acc, Descriptor(baseAddress, a), Descriptor(baseAddress, b),
                 (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
         }
@@ -94,6 +99,15 @@ public static class PtxWgmma
         if (!CudaAsm.IsSupported)
             return 0;
         CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }", out uint address);
+        return address;
+    }
+
+    /// <summary>The shared-window address of the kernel's dynamic shared memory (<c>__dyn_shared_alloca</c>).</summary>
+    public static uint DynamicSharedBase()
+    {
+        if (!CudaAsm.IsSupported)
+            return 0;
+        CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 %0, t; }", out uint address);
         return address;
     }
 

@@ -5,7 +5,7 @@ namespace TritonOps;
 /// The weight stays in float (<c>[out, in]</c>, initialized like <c>nn.Linear</c>). The first forward
 /// quantizes it (E4M3, per tensor) and caches <see cref="WeightFp8"/>, <see cref="WeightScale"/> and
 /// <see cref="WeightFp8T"/>; later forwards reuse them. Each forward quantizes the activation
-/// (per tensor, amax on the device) and calls <see cref="Ops.Fp8Gemm"/> with the bias added in its epilogue.
+/// (per tensor, amax on the device) and calls <see cref="Ops.Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> with the bias added in its epilogue.
 /// <para>Cache: changing the weight through <see cref="LoadWeight"/> bumps <see cref="WeightVersion"/>
 /// and the next forward re-quantizes; <see cref="InvalidateCache"/> forces it after changes made any
 /// other way (e.g. writing into <see cref="Weight"/>'s memory by another op).</para>
@@ -54,7 +54,7 @@ public sealed class Fp8Linear : IDisposable
     /// <summary>The cached E4M3 weight codes <c>[out, in]</c> (null before the first forward).</summary>
     public Tensor? WeightFp8 => _weightFp8;
 
-    /// <summary>The cached weight transpose <c>[in, out]</c> that <see cref="Ops.Fp8Gemm"/> takes as b: a
+    /// <summary>The cached weight transpose <c>[in, out]</c> that <see cref="Ops.Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> takes as b: a
     /// view over <see cref="WeightFp8"/>'s K-contiguous bytes, the layout the FP8 tensor cores read
     /// directly (no copy is made or needed).</summary>
     public Tensor? WeightFp8T => _weightFp8T;

@@ -18,6 +18,9 @@ public enum ScaleGranularity
     PerColumn,
 }
 
+/// <summary>The wgmma FP8 GEMM's tile rows (128: two warpgroups, 256: four) and ring depth; 0: the op's choice.</summary>
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0);
+
 /// <summary>The per-tensor quantize kernels with a computed scale: the op's choice, or one pinned (a pinned
 /// kernel that cannot take the call throws).</summary>
 internal enum QuantizeSchedule
@@ -37,7 +40,7 @@ public static partial class Ops
     private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
     private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
     private delegate void Fp8GemmWgmmaLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
-        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape, ulong aAddress, ulong bAddress);
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape, ulong aAddress, ulong bAddress, int stages);
     private delegate void Fp8GemmLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
 
@@ -145,6 +148,9 @@ public static partial class Ops
     /// Measured (bf16, same runs): 8192² on the H200 84.3–84.5 µs against 87.8 for the two passes; on an
     /// H100, 109.7 against 119.4, and 8192 × 4096 57.2 against 63.6.
     /// </summary>
+    /// <summary>Tile rows and ring depth of the wgmma FP8 GEMM.</summary>
+    private const int Fp8GemmBlockM = 128, Fp8GemmStages = 3;
+
     /// <summary>Bytes of the last streamed items the fused quantize asks L2 to keep for its second phase
     /// (8192² bf16 on the H200: 0 MB 87.4 µs, 24 MB 85.6, 40 MB 84.5, 48 MB 84.3; two passes 87.8).</summary>
     private const long FusedQuantizeL2Bytes = 40L << 20;
@@ -229,7 +235,12 @@ public static partial class Ops
     /// <param name="outputDtype">float16 (default), bfloat16 or float32.</param>
     /// <param name="bias">Optional float32 [N], added in the epilogue.</param>
     /// <returns>[M, N] in <paramref name="outputDtype"/>.</returns>
-    public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null)
+    public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null) =>
+        Fp8Gemm(a, b, aScale, bScale, outputDtype, bias, default);
+
+    /// <summary><see cref="Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> with the wgmma kernel's
+    /// tile rows and ring depth pinned (tests, benchmark A/B).</summary>
+    internal static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale, Tensor? bScale, DType outputDtype, Tensor? bias, Fp8GemmSchedule schedule)
     {
         Check.NotNull(a, nameof(a));
         Check.NotNull(b, nameof(b));
@@ -330,13 +341,16 @@ public static partial class Ops
             else if (device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0)
             {
                 // Hopper: warpgroup tensor cores fed by cp.async.
+                int blockM = schedule.BlockM > 0 ? schedule.BlockM : Fp8GemmBlockM;
+                int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages;
                 shape.KTiles = (k + Fp8GemmWgmmaKernel.BlockK - 1) / Fp8GemmWgmmaKernel.BlockK;
-                shape.MTiles = (m + Fp8GemmWgmmaKernel.BlockM - 1) / Fp8GemmWgmmaKernel.BlockM;
+                shape.MTiles = (m + blockM - 1) / blockM;
                 shape.NTiles = (n + Fp8GemmWgmmaKernel.BlockN - 1) / Fp8GemmWgmmaKernel.BlockN;
                 device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement))(stream,
-                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmWgmmaKernel.Threads),
+                    new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(2 * blockM),
+                        SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWgmmaKernel.SharedBytes(blockM, Fp8GemmWgmmaKernel.BlockN, stages))),
                     aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                    aq.DeviceAddress, bStored.DeviceAddress);
+                    aq.DeviceAddress, bStored.DeviceAddress, stages);
             }
             else
             {

@@ -2,7 +2,8 @@ namespace TritonOps.Benchmark;
 
 /// <summary>fp8_gemm on pre-quantized operands, b as the transposed view of an [N, K] weight (the
 /// fast layout); flops = 2·M·N·K.</summary>
-public sealed class Fp8GemmCase(int m, int n, int k, DType output) : IBenchmarkCase
+/// <param name="schedule">The wgmma kernel's tile rows and ring depth pinned (default: the op's choice).</param>
+internal sealed class Fp8GemmCase(int m, int n, int k, DType output, Fp8GemmSchedule schedule = default) : IBenchmarkCase
 {
     public string Op => "fp8_gemm";
 
@@ -26,7 +27,7 @@ public sealed class Fp8GemmCase(int m, int n, int k, DType output) : IBenchmarkC
             wSets[i] = (i == 0 ? wq : Tensor.FromBytes(wBytes, [n, k], DType.Float8E4M3, device)).Transpose(0, 1);
         }
         Tensor? last = null;
-        var stats = timer.Time(i => { last?.Dispose(); last = Ops.Fp8Gemm(aSets[i % sets], wSets[i % sets], aScale, wScale, output); }, warmup: 5, runs: 60);
+        var stats = timer.Time(i => { last?.Dispose(); last = Ops.Fp8Gemm(aSets[i % sets], wSets[i % sets], aScale, wScale, output, null, schedule); }, warmup: 5, runs: 60);
         string check = Check(aq, aScale, wq, wScale, last!, m, n, k);
         last!.Dispose();
         foreach (var t in aSets.Concat(wSets)) t.Dispose();
@@ -34,7 +35,8 @@ public sealed class Fp8GemmCase(int m, int n, int k, DType output) : IBenchmarkC
 
         double tflops = 2.0 * m * n * k / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"M{m} N{n} K{k}", $"e4m3→{DTypes.Name(output)}", stats,
+        string pinned = (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "");
+        return new Result(Op, $"M{m} N{n} K{k}{pinned}", $"e4m3→{DTypes.Name(output)}", stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
