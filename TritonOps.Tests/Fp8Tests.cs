@@ -226,7 +226,7 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(5, 72, 9, DType.Float32, true)]
     [TestCase(17, 528, 20, DType.BFloat16, true)]  // decode kernel: 2 slices, whole 256-wide iterations on both k parts, a tail
     [TestCase(70, 80, 72, DType.Float16, true)]    // wgmma kernel (M > 64): M, N and K tails inside one tile
-    [TestCase(130, 144, 136, DType.BFloat16, false)] // wgmma kernel: two M tiles, two N tiles, three k tiles (one past the ring)
+    [TestCase(130, 400, 136, DType.BFloat16, false)] // wgmma kernel: two M tiles, two N tiles, four k tiles (one past the ring)
     [TestCase(70, 40, 72, DType.Float32, true)]    // K % 16 != 0: the mma.sync tiled kernel
     public void Fp8Gemm_FloatInputs_MatchesFloat64ProductOfDequantizedOperands(int m, int k, int n, DType output, bool bAsTransposedView)
     {
@@ -251,10 +251,11 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     /// <summary>The wgmma kernel with its tile rows and ring depth pinned: 256-row tiles (four warpgroups) with
-    /// M tails in the last warpgroups, and rings of two to four stages over five k tiles.</summary>
+    /// M tails in the last warpgroups, and rings of two to four stages over three to five 128-deep k tiles
+    /// (the last one partial).</summary>
     [TestCase(128, 2, 200, 320, 136)]
-    [TestCase(256, 3, 300, 320, 136)]
-    [TestCase(256, 4, 70, 304, 72)]
+    [TestCase(256, 3, 300, 560, 136)]
+    [TestCase(256, 4, 70, 528, 72)]
     public void Fp8Gemm_WgmmaTiles_MatchFloat64ProductOfDequantizedOperands(int blockM, int stages, int m, int k, int n)
     {
         int seed = Inputs.Seed(blockM, stages, m, k, n);

@@ -4,7 +4,7 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.Common;
 
 /// <summary>
-/// The shared-memory stages of the warpgroup (<c>wgmma</c>) GEMMs: each stage holds 64 bytes of K
+/// The shared-memory stages of the warpgroup (<c>wgmma</c>) GEMMs: each stage holds 128 bytes of K
 /// of every tile row, chunk-major (all rows' first 16 bytes, then the second 16, …), which is the
 /// no-swizzle canonical layout of <see cref="SmemOperand"/> with SBO = 128 and LBO = rows · 16.
 /// A stage's rows come from two K-contiguous matrices one after the other (a's rows, then b's),
@@ -14,7 +14,10 @@ namespace TritonOps.Kernels.Common;
 public static class StagedTiles
 {
     /// <summary>Bytes of K per row per stage.</summary>
-    public const int KBytes = 64;
+    public const int KBytes = 128;
+
+    /// <summary>16-byte chunks of K per row per stage.</summary>
+    private const int Chunks = KBytes / 16;
 
     /// <summary>The operand descriptor of the rows from tile row <paramref name="firstRow"/> of the stage at byte <paramref name="slot"/>.</summary>
     public static SmemOperand Operand(int slot, int rows, int firstRow) =>
@@ -31,9 +34,9 @@ public static class StagedTiles
         ArrayView<byte> m1, ulong address1, int first1, int limit1)
     {
         int lbo = rows * 16;
-        for (int q = Group.IdxX; q < rows * 4; q += threads)
+        for (int q = Group.IdxX; q < rows * Chunks; q += threads)
         {
-            int row = (q & 7) + 8 * (q >> 5), chunk = (q >> 3) & 3;
+            int row = (q & 7) + 8 * (q / (8 * Chunks)), chunk = (q >> 3) % Chunks;
             int dst = slot + chunk * lbo + row * 16;
             long k = kByte + chunk * 16;
             int bytes = (int)Math.Max(0, Math.Min(16, rowBytes - k));

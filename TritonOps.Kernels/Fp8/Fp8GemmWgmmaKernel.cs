@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Fp8;
 /// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias) on Hopper's warpgroup tensor cores
 /// (<c>wgmma … e4m3</c>, sm_90a; emulated from shared memory on the CPU accelerator).
 /// Block: one warpgroup (128 threads) per 64 rows of a <c>BlockM</c> × <c>64·TTiles.Count</c> output tile,
-/// BlockM = threads / 2; warpgroup w owns rows 64w…64w+63 and all columns. K advances 64 codes per stage
+/// BlockM = threads / 2; warpgroup w owns rows 64w…64w+63 and all columns. K advances 128 codes per stage
 /// through a ring of <c>stages</c> stages in dynamic shared memory filled by <c>cp.async</c> (16-byte copies
 /// that bypass registers; tails zero-filled), so the next tiles stream in while the tensor cores work.
 /// A stage holds the BlockM rows of a, then the rows of b (<see cref="StagedTiles"/>). Needs K a
@@ -19,12 +19,12 @@ namespace TritonOps.Kernels.Fp8;
 /// </summary>
 public static class Fp8GemmWgmmaKernel
 {
-    public const int BlockK = 64, GroupM = 8;
+    public const int BlockK = StagedTiles.KBytes, GroupM = 8;
 
     /// <summary>The most threads a block takes: four warpgroups, 256-row tiles.</summary>
     public const int MaxThreads = 512;
 
-    /// <summary>Dynamic shared bytes of <paramref name="stages"/> stages of (blockM + blockN) rows × 64 bytes.</summary>
+    /// <summary>Dynamic shared bytes of <paramref name="stages"/> stages of (blockM + blockN) rows × <see cref="BlockK"/> bytes.</summary>
     public static int SharedBytes(int blockM, int blockN, int stages) => stages * (blockM + blockN) * BlockK;
 
     [GlobalMemoryOnly]

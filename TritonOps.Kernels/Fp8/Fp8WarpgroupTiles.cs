@@ -13,7 +13,7 @@ public interface IFp8WarpgroupTiles<TSelf> where TSelf : struct, IFp8WarpgroupTi
 {
     static abstract int Count { get; }
 
-    /// <summary>One 64-wide k tile: A (64 rows) against B rows <c>64·i…</c> for every tile i; b's tile i
+    /// <summary>One 128-deep k tile: A (64 rows) against B rows <c>64·i…</c> for every tile i; b's tile i
     /// starts <paramref name="bTileBytes"/>·i bytes after <paramref name="b"/>'s offset.</summary>
     static abstract TSelf Mma(TSelf acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate);
 
@@ -31,11 +31,11 @@ public struct OneN64 : IFp8WarpgroupTiles<OneN64>
 
     /// <summary>Hopper's FP8 tensor cores keep only about 14 significant bits while they accumulate
     /// (measured: a 64-deep e4m3 product came back rounded to multiples of 2⁻⁸ at magnitude 43–100),
-    /// so each k tile's 64-deep partial is added into float32 here: the error stays that of one
-    /// partial instead of growing with K (cuBLAS promotes every 128 by default).</summary>
+    /// so each k tile's 128-deep partial is added into float32 here: the error stays that of one
+    /// partial instead of growing with K (cuBLAS promotes every 128 by default too).</summary>
     public static OneN64 Mma(OneN64 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, int bTileBytes, bool accumulate)
     {
-        WarpgroupAcc partial = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false, sharedBase);
+        WarpgroupAcc partial = PtxWgmma.M64N64K128E4M3(default, shared, a, b, accumulate: false, sharedBase);
         return new() { Acc = accumulate ? WarpgroupAcc.Add(acc.Acc, partial) : partial };
     }
 
