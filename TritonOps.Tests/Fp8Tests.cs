@@ -71,6 +71,27 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         data.ToBytes().Should().Equal(codes);
     }
 
+    /// <summary>More blocks than the device keeps resident (the CPU accelerator runs them one after another):
+    /// the first block claims every item, keeps one held-size item and requeues the others for phase 2,
+    /// and the blocks that start late find no work and the wait already over.</summary>
+    [Test]
+    public void QuantizePerTensor_FusedKernel_WithBlocksThatStartLate_IsBitExact()
+    {
+        const int grid = 5;
+        long packs = grid * (long)Kernels.Fp8.Fp8QuantizeFusedKernel.HeldPacks + 3 * Kernels.Fp8.Fp8QuantizeFusedKernel.StreamPacks / 2;
+        int count = checked((int)(packs * 8));
+        float[] values = RoundTo(Inputs.Normal(count, 77, 3.0), DType.BFloat16);
+        values[count - 5] = 39.25f;
+        using var x = Tensor.FromArray(values, [count], DType.BFloat16, Device);
+
+        var (data, scale) = Ops.QuantizeFp8(x, null, DType.Float8E4M3, ScaleGranularity.PerTensor, QuantizeSchedule.Fused, fusedGrid: grid);
+        using var _ = data; using var __ = scale;
+
+        var (codes, scales) = Reference.QuantizeFp8(values, DType.Float8E4M3, 1, _ => 0);
+        scale.ToFloatArray()[0].Should().Be(scales[0]);
+        data.ToBytes().Should().Equal(codes);
+    }
+
     private static Type ElementType(DType dtype) => dtype switch
     {
         DType.Float32 => typeof(Kernels.Elements.Float32Element),
