@@ -233,8 +233,8 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
 
     /// <summary>
     /// Per output, 2⁻¹⁰ · Σₖ |aₖ·bₖ| (scaled): Hopper's FP8 tensor cores (the wgmma kernel) keep about 14
-    /// significant bits while they sum one 64-deep k tile, whose partial the kernel then adds in
-    /// float32; measured on the H200, a 64-deep tile's error reached 2⁻¹²·² of Σ|aₖ·bₖ|. The mma.sync
+    /// significant bits while they sum one k tile (128 deep since 11-27 night; 64 before), whose partial
+    /// the kernel then adds in float32; measured on the H200, a 64-deep tile's error reached 2⁻¹²·² of Σ|aₖ·bₖ|. The mma.sync
     /// and CPU paths sum in float32 and land far inside it. A layout or indexing bug is off by the size
     /// of the output itself, far outside it.
     /// </summary>
