@@ -32,11 +32,7 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         var (data, scale) = Ops.QuantizeFp8(x, format: format);
         using var _ = data; using var __ = scale;
 
-        var (codes, scales) = Reference.QuantizeFp8(values, format, 1, _ => 0);
-        scale.Shape.Should().Equal(1);
-        scale.ToFloatArray()[0].Should().Be(scales[0]);
-        data.DType.Should().Be(format);
-        data.ToBytes().Should().Equal(codes);
+        ShouldMatchPerTensorReference(data, scale, values, format);
     }
 
     /// <summary>The single-launch form: (dtype, format, where the amax sits: in the first kept item, in the last
@@ -64,11 +60,7 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         var (data, scale) = Ops.QuantizeFp8(x, null, format, ScaleGranularity.PerTensor, QuantizeSchedule.Fused);
         using var _ = data; using var __ = scale;
 
-        var (codes, scales) = Reference.QuantizeFp8(values, format, 1, _ => 0);
-        scale.Shape.Should().Equal(1);
-        scale.ToFloatArray()[0].Should().Be(scales[0]);
-        data.DType.Should().Be(format);
-        data.ToBytes().Should().Equal(codes);
+        ShouldMatchPerTensorReference(data, scale, values, format);
     }
 
     /// <summary>More blocks than the device keeps resident (the CPU accelerator runs them one after another):
@@ -87,8 +79,16 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         var (data, scale) = Ops.QuantizeFp8(x, null, DType.Float8E4M3, ScaleGranularity.PerTensor, QuantizeSchedule.Fused, fusedGrid: grid);
         using var _ = data; using var __ = scale;
 
-        var (codes, scales) = Reference.QuantizeFp8(values, DType.Float8E4M3, 1, _ => 0);
+        ShouldMatchPerTensorReference(data, scale, values, DType.Float8E4M3);
+    }
+
+    /// <summary>Codes and the computed per-tensor scale, bit for bit against the reference quantizer.</summary>
+    private static void ShouldMatchPerTensorReference(Tensor data, Tensor scale, float[] values, DType format)
+    {
+        var (codes, scales) = Reference.QuantizeFp8(values, format, 1, _ => 0);
+        scale.Shape.Should().Equal(1);
         scale.ToFloatArray()[0].Should().Be(scales[0]);
+        data.DType.Should().Be(format);
         data.ToBytes().Should().Equal(codes);
     }
 
