@@ -24,7 +24,7 @@ public struct FusedQuantizeShape
 }
 
 /// <summary>
-/// Per-tensor quantization with a computed scale in one launch that reads most of x from device memory
+/// Per-tensor quantization with a computed scale in one launch that reads part of x from device memory
 /// only once. The two-pass form (<see cref="Fp8QuantizeKernels.AbsMax{TElement}"/>, then
 /// <see cref="Fp8QuantizeKernels.Quantize{TElement, TFormat}"/>) reads x twice, because no code can be
 /// written before the amax of the whole tensor is known; at 8192² bf16 that is 1.6× the bytes the op

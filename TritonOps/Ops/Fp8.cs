@@ -140,14 +140,6 @@ public static partial class Ops
         }
     }
 
-    /// <summary>
-    /// Per-tensor quantization with a computed scale in one launch (<see cref="Fp8QuantizeFusedKernel"/>):
-    /// each block keeps an item of x on chip across the wait for the amax, so x is read from device memory
-    /// about once instead of twice. Taken for tensors of whole 16-byte packs at least twice what the grid
-    /// keeps (below that, L2 serves most of the two-pass form's second read); returns null otherwise.
-    /// Measured (bf16, same runs): 8192² on the H200 84.3–84.5 µs against 87.8 for the two passes; on an
-    /// H100, 109.7 against 119.4, and 8192 × 4096 57.2 against 63.6.
-    /// </summary>
     /// <summary>Ring depth of the wgmma FP8 GEMM, and the M from which it takes 256-row tiles (four warpgroups,
     /// one block per SM; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs,
     /// 326–331 TFLOP/s against 303–305. Below it, 128-row tiles waste less on the M tail.</summary>
@@ -157,6 +149,14 @@ public static partial class Ops
     /// (8192² bf16 on the H200: 0 MB 87.4 µs, 24 MB 85.6, 40 MB 84.5, 48 MB 84.3; two passes 87.8).</summary>
     private const long FusedQuantizeL2Bytes = 40L << 20;
 
+    /// <summary>
+    /// Per-tensor quantization with a computed scale in one launch (<see cref="Fp8QuantizeFusedKernel"/>):
+    /// each block keeps an item of x on chip across the wait for the amax, so less of x is read twice (at
+    /// 8192² bf16 on the H200, ~37 MB of 134: 25 MB kept, ~12 MB found in L2). Taken for tensors of whole 16-byte packs at least twice what the grid
+    /// keeps (below that, L2 serves most of the two-pass form's second read); returns null otherwise.
+    /// Measured (bf16, same runs): 8192² on the H200 84.3–84.5 µs against 87.8 for the two passes; on an
+    /// H100, 109.7 against 119.4, and 8192 × 4096 57.2 against 63.6.
+    /// </summary>
     private static Tensor? TryQuantizeFused(Device device, Type element, Type format, Tensor x, Tensor data, QuantizeSchedule schedule,
         long? keepInL2Bytes, int gridOverride)
     {
@@ -348,6 +348,8 @@ public static partial class Ops
                 // Hopper: warpgroup tensor cores fed by cp.async.
                 int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : 128;
                 int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages;
+                if (blockM is not (128 or 256) || stages < 2)
+                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 128- or 256-row tiles and at least two stages.");
                 shape.KTiles = (k + Fp8GemmWgmmaKernel.BlockK - 1) / Fp8GemmWgmmaKernel.BlockK;
                 shape.MTiles = (m + blockM - 1) / blockM;
                 shape.NTiles = (n + Fp8GemmWgmmaKernel.BlockN - 1) / Fp8GemmWgmmaKernel.BlockN;
