@@ -69,16 +69,11 @@ public static class PtxWgmma
     }
 
     /// <summary>Two k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 64 codes of K.</summary>
-    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate) =>
-        M64N64K64E4M3(acc, shared, a, b, accumulate, SharedBase());
-
-    /// <summary>As above with the operands' offsets counted from <paramref name="sharedBase"/>
-    /// (<see cref="SharedBase"/> or <see cref="DynamicSharedBase"/>).</summary>
-    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate, uint sharedBase)
+    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate)
     {
         if (CudaAsm.IsSupported)
         {
-            uint baseAddress = sharedBase;
+            uint baseAddress = SharedBase();
             return Issue(E4M3Steps, acc, Descriptor(baseAddress, a), Descriptor(baseAddress, b),
                 (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
         }
@@ -86,7 +81,8 @@ public static class PtxWgmma
     }
 
     /// <summary>Four k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 128 codes of K
-    /// (chunks 2i and 2i + 1 of each row in step i), offsets counted from <paramref name="sharedBase"/>.</summary>
+    /// (chunks 2i and 2i + 1 of each row in step i), offsets counted from <paramref name="sharedBase"/>
+    /// (<see cref="SharedBase"/> or <see cref="DynamicSharedBase"/>).</summary>
     public static WarpgroupAcc M64N64K128E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate, uint sharedBase)
     {
         if (CudaAsm.IsSupported)
