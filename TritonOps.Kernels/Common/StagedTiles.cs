@@ -26,15 +26,16 @@ public static class StagedTiles
     /// <summary>
     /// Copies one stage: tile rows [0, split) from <paramref name="m0"/> rows first0…, [split, rows) from
     /// m1 rows first1…; both matrices have rows of <paramref name="rowBytes"/> bytes (16-byte aligned) and
-    /// limit0 / limit1 rows in all. Lanes 0–7 of a warp copy 8 rows of one chunk: 128 contiguous shared
+    /// limit0 / limit1 rows in all. The <paramref name="threads"/> copying threads are numbered from 0
+    /// (<paramref name="thread"/>). Lanes 0–7 of a warp copy 8 rows of one chunk: 128 contiguous shared
     /// bytes (no bank conflicts); a warp reads 64 contiguous bytes of each of 8 rows.
     /// </summary>
-    public static void Load(ArrayView<byte> shared, int slot, int rows, int threads, long rowBytes, long kByte, int split,
+    public static void Load(ArrayView<byte> shared, int slot, int rows, int thread, int threads, long rowBytes, long kByte, int split,
         ArrayView<byte> m0, ulong address0, int first0, int limit0,
         ArrayView<byte> m1, ulong address1, int first1, int limit1)
     {
         int lbo = rows * 16;
-        for (int q = Group.IdxX; q < rows * Chunks; q += threads)
+        for (int q = thread; q < rows * Chunks; q += threads)
         {
             int row = (q & 7) + 8 * (q / (8 * Chunks)), chunk = (q >> 3) % Chunks;
             int dst = slot + chunk * lbo + row * 16;

@@ -74,7 +74,7 @@ public static class Fp8GemmWgmmaKernel
 
     private static void LoadStage(ArrayView<byte> shared, ArrayView<byte> a, ArrayView<byte> b, ulong aAddress, ulong bAddress,
         int slot, int kt, int m0, int n0, int blockM, int rows, int threads, in Fp8GemmShape s) =>
-        StagedTiles.Load(shared, slot, rows, threads, s.K, (long)kt * BlockK, blockM,
+        StagedTiles.Load(shared, slot, rows, Group.IdxX, threads, s.K, (long)kt * BlockK, blockM,
             a, aAddress, m0, s.M,
             b, bAddress, n0, s.N);
 

@@ -91,6 +91,25 @@ public static class PtxWgmma
         return Emulate<Float8E4M3Element>(acc, shared, a, b, 4 * 32, accumulate);
     }
 
+    /// <summary>
+    /// A fresh 128-deep partial over 128 columns: four k32 steps of <c>wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3</c>,
+    /// the first overwriting. <paramref name="left"/> gets columns 0–63 and <paramref name="right"/> 64–127, each in
+    /// <see cref="WarpgroupAcc"/>'s layout; B's 128 rows follow each other in <paramref name="b"/>'s layout. The 64
+    /// accumulators leave the asm block packed in pairs (32 64-bit operands): one block may name only 44.
+    /// </summary>
+    public static void M64N128K128E4M3(ArrayView<byte> shared, SmemOperand a, SmemOperand b, uint sharedBase, out WarpgroupAcc left, out WarpgroupAcc right)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            IssueN128(Descriptor(sharedBase, a), Descriptor(sharedBase, b), (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), out left, out right);
+            return;
+        }
+        SmemOperand upper = b;
+        upper.Offset += 8 * b.Sbo; // rows 64–127
+        left = Emulate<Float8E4M3Element>(default, shared, a, b, 4 * 32, accumulate: false);
+        right = Emulate<Float8E4M3Element>(default, shared, a, upper, 4 * 32, accumulate: false);
+    }
+
     /// <summary><c>fence.proxy.async.shared::cta</c>: this thread's ordinary shared-memory writes become
     /// visible to the async proxy (wgmma, bulk copies) once a barrier follows.</summary>
     public static void FenceProxyAsync()
@@ -210,6 +229,77 @@ public static class PtxWgmma
             N6 = new Acc4 { C0 = r24.Value, C1 = r25.Value, C2 = r26.Value, C3 = r27.Value },
             N7 = new Acc4 { C0 = r28.Value, C1 = r29.Value, C2 = r30.Value, C3 = r31.Value },
         };
+    }
+
+    private const string D128 = "{d0,d1,d2,d3,d4,d5,d6,d7,d8,d9,d10,d11,d12,d13,d14,d15,d16,d17,d18,d19,d20,d21,d22,d23,d24,d25,d26,d27,d28,d29,d30,d31,"
+        + "d32,d33,d34,d35,d36,d37,d38,d39,d40,d41,d42,d43,d44,d45,d46,d47,d48,d49,d50,d51,d52,d53,d54,d55,d56,d57,d58,d59,d60,d61,d62,d63}";
+
+    // Operands: %0–%31 the 64 accumulators packed in pairs (out), %32/%33 descriptors of A/B, %34/%35 descriptor steps.
+    private const string FourStepsE4M3N128 = "{ .reg .pred p; .reg .pred q; .reg .b64 a1, b1, a2, b2, a3, b3; .reg .b32 zero; .reg .f32 d<64>;\n"
+        + "mov.b32 zero, 0; setp.ne.b32 p, zero, 0; setp.eq.b32 q, zero, 0;\n"
+        + "add.s64 a1, %32, %34; add.s64 b1, %33, %35; add.s64 a2, a1, %34; add.s64 b2, b1, %35; add.s64 a3, a2, %34; add.s64 b3, b2, %35;\n"
+        + "wgmma.fence.sync.aligned;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", %32, %33, p, 1, 1;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", a1, b1, q, 1, 1;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", a2, b2, q, 1, 1;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", a3, b3, q, 1, 1;\n"
+        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n"
+        + "mov.b64 %0, {d0, d1}; mov.b64 %1, {d2, d3}; mov.b64 %2, {d4, d5}; mov.b64 %3, {d6, d7};\n"
+        + "mov.b64 %4, {d8, d9}; mov.b64 %5, {d10, d11}; mov.b64 %6, {d12, d13}; mov.b64 %7, {d14, d15};\n"
+        + "mov.b64 %8, {d16, d17}; mov.b64 %9, {d18, d19}; mov.b64 %10, {d20, d21}; mov.b64 %11, {d22, d23};\n"
+        + "mov.b64 %12, {d24, d25}; mov.b64 %13, {d26, d27}; mov.b64 %14, {d28, d29}; mov.b64 %15, {d30, d31};\n"
+        + "mov.b64 %16, {d32, d33}; mov.b64 %17, {d34, d35}; mov.b64 %18, {d36, d37}; mov.b64 %19, {d38, d39};\n"
+        + "mov.b64 %20, {d40, d41}; mov.b64 %21, {d42, d43}; mov.b64 %22, {d44, d45}; mov.b64 %23, {d46, d47};\n"
+        + "mov.b64 %24, {d48, d49}; mov.b64 %25, {d50, d51}; mov.b64 %26, {d52, d53}; mov.b64 %27, {d54, d55};\n"
+        + "mov.b64 %28, {d56, d57}; mov.b64 %29, {d58, d59}; mov.b64 %30, {d60, d61}; mov.b64 %31, {d62, d63}; }";
+
+    private static void IssueN128(ulong descA, ulong descB, ulong stepA, ulong stepB, out WarpgroupAcc left, out WarpgroupAcc right)
+    {
+        Output<ulong> o0 = default, o1 = default, o2 = default, o3 = default, o4 = default, o5 = default, o6 = default, o7 = default;
+        Output<ulong> o8 = default, o9 = default, o10 = default, o11 = default, o12 = default, o13 = default, o14 = default, o15 = default;
+        Output<ulong> o16 = default, o17 = default, o18 = default, o19 = default, o20 = default, o21 = default, o22 = default, o23 = default;
+        Output<ulong> o24 = default, o25 = default, o26 = default, o27 = default, o28 = default, o29 = default, o30 = default, o31 = default;
+        Input<ulong> da = descA, db = descB, sa = stepA, sb = stepB;
+        CudaAsm.EmitRef(FourStepsE4M3N128,
+            ref o0, ref o1, ref o2, ref o3, ref o4, ref o5, ref o6, ref o7,
+            ref o8, ref o9, ref o10, ref o11, ref o12, ref o13, ref o14, ref o15,
+            ref o16, ref o17, ref o18, ref o19, ref o20, ref o21, ref o22, ref o23,
+            ref o24, ref o25, ref o26, ref o27, ref o28, ref o29, ref o30, ref o31,
+            ref da, ref db, ref sa, ref sb);
+        // Pair k holds accumulators 2k, 2k+1: column block k/2 (of 8 columns), C0/C1 for even k, C2/C3 for odd.
+        left = new WarpgroupAcc
+        {
+            N0 = Unpack(o0.Value, o1.Value), N1 = Unpack(o2.Value, o3.Value), N2 = Unpack(o4.Value, o5.Value), N3 = Unpack(o6.Value, o7.Value),
+            N4 = Unpack(o8.Value, o9.Value), N5 = Unpack(o10.Value, o11.Value), N6 = Unpack(o12.Value, o13.Value), N7 = Unpack(o14.Value, o15.Value),
+        };
+        right = new WarpgroupAcc
+        {
+            N0 = Unpack(o16.Value, o17.Value), N1 = Unpack(o18.Value, o19.Value), N2 = Unpack(o20.Value, o21.Value), N3 = Unpack(o22.Value, o23.Value),
+            N4 = Unpack(o24.Value, o25.Value), N5 = Unpack(o26.Value, o27.Value), N6 = Unpack(o28.Value, o29.Value), N7 = Unpack(o30.Value, o31.Value),
+        };
+    }
+
+    /// <summary>Two packed pairs (low word first, as <c>mov.b64 %o, {lo, hi}</c> packs them) as one m16n8 block.</summary>
+    private static Acc4 Unpack(ulong c01, ulong c23) => new()
+    {
+        C0 = Interop.IntAsFloat((uint)c01), C1 = Interop.IntAsFloat((uint)(c01 >> 32)),
+        C2 = Interop.IntAsFloat((uint)c23), C3 = Interop.IntAsFloat((uint)(c23 >> 32)),
+    };
+
+    /// <summary><c>setmaxnreg.dec</c> to 40 registers a thread: a producer warpgroup gives registers back to the
+    /// block's pool (all four warps of the warpgroup execute it; sm_90a; the kernel needs <c>.maxntid</c>).</summary>
+    public static void ReleaseRegistersTo40()
+    {
+        if (CudaAsm.IsSupported)
+            CudaAsm.Emit("setmaxnreg.dec.sync.aligned.u32 40;");
+    }
+
+    /// <summary><c>setmaxnreg.inc</c> to 232 registers a thread: a consumer warpgroup takes what producers released
+    /// (blocks until the pool has them).</summary>
+    public static void ClaimRegistersTo232()
+    {
+        if (CudaAsm.IsSupported)
+            CudaAsm.Emit("setmaxnreg.inc.sync.aligned.u32 232;");
     }
 
     /// <summary>Each thread sums its own 32 outputs over <paramref name="kCount"/> elements of K, reading

@@ -18,8 +18,17 @@ public enum ScaleGranularity
     PerColumn,
 }
 
-/// <summary>The wgmma FP8 GEMM's tile rows (128: two warpgroups, 256: four) and ring depth; 0: the op's choice.</summary>
-internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0);
+/// <summary>The wgmma FP8 GEMM's kernel, tile rows (128 or 256) and ring depth; 0 / Auto: the op's choice.</summary>
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, Fp8GemmKernelChoice Kernel = Fp8GemmKernelChoice.Auto);
+
+/// <summary>Which wgmma kernel: every warpgroup loading and computing in step (<see cref="Fp8GemmWgmmaKernel"/>),
+/// or a producer warpgroup feeding two consumers (<see cref="Fp8GemmWarpSpecializedKernel"/>).</summary>
+internal enum Fp8GemmKernelChoice
+{
+    Auto,
+    Lockstep,
+    WarpSpecialized,
+}
 
 /// <summary>The per-tensor quantize kernels with a computed scale: the op's choice, or one pinned (a pinned
 /// kernel that cannot take the call throws).</summary>
@@ -144,6 +153,10 @@ public static partial class Ops
     /// one block per SM; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs,
     /// 326–331 TFLOP/s against 303–305. Below it, 128-row tiles waste less on the M tail.</summary>
     private const int Fp8GemmStages = 3, Fp8GemmTallMinRows = 1024;
+
+    /// <summary>The warp-specialized kernel's ring: as many stages as fit one block in the SM's shared memory, at most 8.</summary>
+    private static int Fp8GemmSpecializedStages(int blockM) =>
+        Math.Min(8, 200 * 1024 / Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1));
 
     /// <summary>Bytes of the last streamed items the fused quantize asks L2 to keep for its second phase
     /// (8192² bf16 on the H200: 0 MB 87.4 µs, 24 MB 85.6, 40 MB 84.5, 48 MB 84.3; two passes 87.8).</summary>
@@ -347,17 +360,30 @@ public static partial class Ops
             {
                 // Hopper: warpgroup tensor cores fed by cp.async.
                 int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : 128;
-                int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages;
+                bool warpSpecialized = schedule.Kernel == Fp8GemmKernelChoice.WarpSpecialized;
+                int stages = schedule.Stages > 0 ? schedule.Stages : warpSpecialized ? Fp8GemmSpecializedStages(blockM) : Fp8GemmStages;
                 if (blockM is not (128 or 256) || stages < 2)
                     throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 128- or 256-row tiles and at least two stages.");
                 shape.KTiles = (k + Fp8GemmWgmmaKernel.BlockK - 1) / Fp8GemmWgmmaKernel.BlockK;
                 shape.MTiles = (m + blockM - 1) / blockM;
-                shape.NTiles = (n + Fp8GemmWgmmaKernel.BlockN - 1) / Fp8GemmWgmmaKernel.BlockN;
-                device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement))(stream,
-                    new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(2 * blockM),
-                        SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWgmmaKernel.SharedBytes(blockM, Fp8GemmWgmmaKernel.BlockN, stages))),
-                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                    aq.DeviceAddress, bStored.DeviceAddress, stages);
+                if (warpSpecialized)
+                {
+                    shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
+                    device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)))(stream,
+                        new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
+                            SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages))),
+                        aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
+                        aq.DeviceAddress, bStored.DeviceAddress, stages);
+                }
+                else
+                {
+                    shape.NTiles = (n + Fp8GemmWgmmaKernel.BlockN - 1) / Fp8GemmWgmmaKernel.BlockN;
+                    device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement))(stream,
+                        new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(2 * blockM),
+                            SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWgmmaKernel.SharedBytes(blockM, Fp8GemmWgmmaKernel.BlockN, stages))),
+                        aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
+                        aq.DeviceAddress, bStored.DeviceAddress, stages);
+                }
             }
             else
             {

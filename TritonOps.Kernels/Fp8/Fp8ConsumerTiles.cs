@@ -1,0 +1,77 @@
+using ILGPU;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Fp8;
+
+/// <summary>
+/// What one consumer warpgroup of <see cref="Fp8GemmWarpSpecializedKernel"/> accumulates: <see cref="Count"/>
+/// blocks of 64 rows × 128 columns stacked along M (a type, so every register has a constant index).
+/// Each k tile's 128-deep partial comes out of one <c>wgmma</c> block and is added into float32 here
+/// (Hopper's FP8 tensor cores keep about 14 significant bits while they accumulate; see
+/// <see cref="OneN64.Mma"/>).
+/// </summary>
+public interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTiles<TSelf>
+{
+    /// <summary>64-row blocks.</summary>
+    static abstract int Count { get; }
+
+    /// <summary>One 128-deep k tile: <paramref name="a"/>'s rows 64i… against all 128 rows of <paramref name="b"/> for block i.</summary>
+    static abstract TSelf Mma(TSelf acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate);
+
+    /// <summary>Row: this thread's first row (16w + g of the first block); col: its first column (2t).</summary>
+    static abstract void Store<TOut>(in TSelf acc, ArrayView<byte> output, int row, int col,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
+        where TOut : struct, IElementType;
+}
+
+/// <summary>One 64 × 128 block: columns 0–63 in <see cref="Left"/>, 64–127 in <see cref="Right"/>.</summary>
+public struct M64N128 : IFp8ConsumerTiles<M64N128>
+{
+    public WarpgroupAcc Left, Right;
+
+    public static int Count => 1;
+
+    public static M64N128 Mma(M64N128 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate)
+    {
+        PtxWgmma.M64N128K128E4M3(shared, a, b, sharedBase, out var left, out var right);
+        return accumulate
+            ? new() { Left = WarpgroupAcc.Add(acc.Left, left), Right = WarpgroupAcc.Add(acc.Right, right) }
+            : new() { Left = left, Right = right };
+    }
+
+    public static void Store<TOut>(in M64N128 acc, ArrayView<byte> output, int row, int col,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
+        where TOut : struct, IElementType
+    {
+        OneN64.Store<TOut>(new OneN64 { Acc = acc.Left }, output, row, col, aScale, bScale, bias, s);
+        OneN64.Store<TOut>(new OneN64 { Acc = acc.Right }, output, row, col + 64, aScale, bScale, bias, s);
+    }
+}
+
+/// <summary>Two 64 × 128 blocks: rows 0–63 in <see cref="Top"/>, 64–127 in <see cref="Bottom"/>.</summary>
+public struct M128N128 : IFp8ConsumerTiles<M128N128>
+{
+    public M64N128 Top, Bottom;
+
+    public static int Count => 2;
+
+    public static M128N128 Mma(M128N128 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate)
+    {
+        SmemOperand lower = a;
+        lower.Offset += 8 * a.Sbo; // rows 64–127: eight 8-row core matrices further
+        return new()
+        {
+            Top = M64N128.Mma(acc.Top, shared, sharedBase, a, b, accumulate),
+            Bottom = M64N128.Mma(acc.Bottom, shared, sharedBase, lower, b, accumulate),
+        };
+    }
+
+    public static void Store<TOut>(in M128N128 acc, ArrayView<byte> output, int row, int col,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
+        where TOut : struct, IElementType
+    {
+        M64N128.Store<TOut>(acc.Top, output, row, col, aScale, bScale, bias, s);
+        M64N128.Store<TOut>(acc.Bottom, output, row + 64, col, aScale, bScale, bias, s);
+    }
+}

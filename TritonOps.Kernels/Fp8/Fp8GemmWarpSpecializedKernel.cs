@@ -1,0 +1,127 @@
+using System.Reflection;
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Fp8;
+
+/// <summary>
+/// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias) on Hopper's warpgroup tensor cores, warp-specialized
+/// (the CUTLASS structure): one producer warpgroup fills a ring of <c>stages</c> shared-memory stages
+/// with <c>cp.async</c>, each stage's copies completing on its "full" <see cref="PtxMbarrier"/>; two
+/// consumer warpgroups wait on full barriers, run one <c>wgmma</c> block per 64 rows (m64n128, four
+/// k32 steps) and hand the stage back through its "empty" barrier. No block-wide barrier in the k loop,
+/// so one consumer's issue overlaps the other's wait and float32 promotion, and neither waits on copies
+/// in flight. Block tile: <c>2 · 64 · TTiles.Count</c> rows × <see cref="BlockN"/> columns; a stage holds
+/// the tile's rows of a, then of b, 128 bytes of K each (<see cref="StagedTiles"/>).
+/// Two 64-row blocks a consumer (256-row tiles) need 128 accumulators a thread besides the partial:
+/// the producer gives its registers to the consumers (<c>setmaxnreg</c>).
+/// Needs K a multiple of 16 and 16-byte-aligned operands. Block order: <see cref="MmaTiles.GroupedTile"/>.
+/// </summary>
+public static class Fp8GemmWarpSpecializedKernel
+{
+    public const int BlockK = StagedTiles.KBytes, BlockN = 128, GroupM = 8, Consumers = 2;
+
+    /// <summary>Consumer warpgroups, then the producer.</summary>
+    public const int Threads = 128 * (Consumers + 1);
+
+    /// <summary>Tile rows with <paramref name="rowBlocks"/> 64-row blocks a consumer.</summary>
+    public static int BlockM(int rowBlocks) => Consumers * 64 * rowBlocks;
+
+    /// <summary>Dynamic shared bytes: the stages, then a full and an empty barrier per stage.</summary>
+    public static int SharedBytes(int blockM, int stages) => stages * ((blockM + BlockN) * BlockK + 2 * PtxMbarrier.Bytes);
+
+    [GlobalMemoryOnly]
+    [MaxThreadsPerBlock(Threads)]
+    public static void Run<TOut, TTiles>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+        ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress, int stages)
+        where TOut : struct, IElementType
+        where TTiles : struct, IFp8ConsumerTiles<TTiles>
+    {
+        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
+        int blockM = Consumers * 64 * TTiles.Count, rows = blockM + BlockN, stageBytes = rows * BlockK;
+        int full = stages * stageBytes, empty = full + stages * PtxMbarrier.Bytes;
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
+        int tid = Group.IdxX, warpgroup = tid >> 7;
+        // The GPU releases a stage once a warp (converged after its wgmma wait) is done with it; the CPU
+        // accelerator's threads read shared memory one by one, so there every consumer thread arrives.
+        int releasesPerWarp = CudaAsm.IsSupported ? 1 : 32;
+        // The CPU accelerator runs the same barrier protocol in lockstep (block barriers around each k tile),
+        // because its threads would spend their time slices spinning: every wait then passes at once, unless
+        // the slots and parities are wrong, when it hangs.
+        bool lockstep = !CudaAsm.IsSupported;
+
+        if (tid == 0)
+        {
+            for (int stage = 0; stage < stages; stage++)
+            {
+                PtxMbarrier.Init(shared, full + stage * PtxMbarrier.Bytes, 128);
+                PtxMbarrier.Init(shared, empty + stage * PtxMbarrier.Bytes, Consumers * 4 * releasesPerWarp);
+            }
+            PtxMbarrier.FenceInit();
+        }
+        Group.Barrier();
+
+        if (warpgroup == Consumers)
+        {
+            if (TTiles.Count > 1)
+                PtxWgmma.ReleaseRegistersTo40();
+            int thread = tid - 128 * Consumers, producerSlot = 0, producerParity = 1; // a fresh barrier passes parity 1
+            for (int kt = 0; kt < s.KTiles; kt++)
+            {
+                PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
+                StagedTiles.Load(shared, producerSlot * stageBytes, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
+                    a, aAddress, m0, s.M,
+                    b, bAddress, n0, s.N);
+                PtxMbarrier.ArriveWhenCopiesLand(shared, full + producerSlot * PtxMbarrier.Bytes);
+                if (lockstep)
+                {
+                    Group.Barrier(); // the consumers' wait for this stage
+                    Group.Barrier(); // their release
+                }
+                if (++producerSlot == stages)
+                {
+                    producerSlot = 0;
+                    producerParity ^= 1;
+                }
+            }
+            return;
+        }
+
+        if (TTiles.Count > 1)
+            PtxWgmma.ClaimRegistersTo232();
+        uint sharedBase = PtxWgmma.DynamicSharedBase();
+        int lane = tid & 31, slot = 0, parity = 0;
+        TTiles acc = default;
+        for (int kt = 0; kt < s.KTiles; kt++)
+        {
+            if (lockstep)
+                Group.Barrier();
+            PtxMbarrier.Wait(shared, full + slot * PtxMbarrier.Bytes, parity);
+            PtxWgmma.FenceProxyAsync(); // the producer's cp.async writes, now visible here, to the tensor cores
+            var tileA = StagedTiles.Operand(slot * stageBytes, rows, warpgroup * 64 * TTiles.Count);
+            var tileB = StagedTiles.Operand(slot * stageBytes, rows, blockM);
+            acc = TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
+            if (lane < releasesPerWarp)
+                PtxMbarrier.Arrive(shared, empty + slot * PtxMbarrier.Bytes);
+            if (lockstep)
+                Group.Barrier();
+            if (++slot == stages)
+            {
+                slot = 0;
+                parity ^= 1;
+            }
+        }
+
+        int row = m0 + warpgroup * 64 * TTiles.Count + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
+        TTiles.Store<TOut>(acc, output, row, col, aScale, bScale, bias, s);
+    }
+
+    public static MethodInfo Variant(Type output, int rowBlocks) =>
+        KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output, rowBlocks == 1 ? typeof(M64N128) : typeof(M128N128));
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        Fp8GemmKernel.OutputElements.SelectMany(output => new[] { Variant(output, 1), Variant(output, 2) });
+}
