@@ -49,6 +49,34 @@ public static class StagedTiles
         }
     }
 
+    /// <summary>The operand descriptor of the rows from tile row <paramref name="firstRow"/> of a stage at byte
+    /// <paramref name="slot"/> (1024-byte aligned) in the 128-byte-swizzled layout of <see cref="LoadSwizzled"/>.</summary>
+    public static SmemOperand SwizzledOperand(int slot, int firstRow) =>
+        new() { Offset = slot + firstRow * KBytes, Lbo = 16, Sbo = 8 * KBytes, Swizzled = true };
+
+    /// <summary>
+    /// <see cref="Load"/> into the 128-byte-swizzled layout (<see cref="SmemOperand.Swizzled"/>): row r's
+    /// 128 bytes at r · 128, chunk c at position c ^ (r mod 8). Eight lanes copy one row: a warp reads four
+    /// whole 128-byte lines of global memory and writes 512 contiguous shared bytes (no bank conflicts).
+    /// </summary>
+    public static void LoadSwizzled(ArrayView<byte> shared, int slot, int rows, int thread, int threads, long rowBytes, long kByte, int split,
+        ArrayView<byte> m0, ulong address0, int first0, int limit0,
+        ArrayView<byte> m1, ulong address1, int first1, int limit1)
+    {
+        for (int q = thread; q < rows * Chunks; q += threads)
+        {
+            int row = q >> 3, chunk = q & 7;
+            int dst = slot + row * KBytes + ((chunk ^ (row & 7)) << 4);
+            long k = kByte + chunk * 16;
+            int bytes = (int)Math.Max(0, Math.Min(16, rowBytes - k));
+            // The segment is warp-uniform when split is a multiple of 4 rows.
+            if (row < split)
+                Copy(shared, dst, m0, address0, first0 + row, limit0, rowBytes, k, bytes);
+            else
+                Copy(shared, dst, m1, address1, first1 + row - split, limit1, rowBytes, k, bytes);
+        }
+    }
+
     private static void Copy(ArrayView<byte> shared, int dst, ArrayView<byte> matrix, ulong address, int row, int limit, long rowBytes, long k, int bytes)
     {
         if (row >= limit)

@@ -30,8 +30,9 @@ public static class Fp8GemmWarpSpecializedKernel
     /// <summary>Tile rows with <paramref name="rowBlocks"/> 64-row blocks a consumer.</summary>
     public static int BlockM(int rowBlocks) => Consumers * 64 * rowBlocks;
 
-    /// <summary>Dynamic shared bytes: the stages, then a full and an empty barrier per stage.</summary>
-    public static int SharedBytes(int blockM, int stages) => stages * ((blockM + BlockN) * BlockK + 2 * PtxMbarrier.Bytes);
+    /// <summary>Dynamic shared bytes: up to 1024 of padding to the first 1024-byte boundary (the swizzled layout
+    /// needs it), the stages, then a full and an empty barrier per stage.</summary>
+    public static int SharedBytes(int blockM, int stages) => 1024 + stages * ((blockM + BlockN) * BlockK + 2 * PtxMbarrier.Bytes);
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
@@ -42,7 +43,9 @@ public static class Fp8GemmWarpSpecializedKernel
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
         int blockM = Consumers * 64 * TTiles.Count, rows = blockM + BlockN, stageBytes = rows * BlockK;
-        int full = stages * stageBytes, empty = full + stages * PtxMbarrier.Bytes;
+        uint sharedBase = PtxWgmma.DynamicSharedBase();
+        int first = (int)((1024 - (sharedBase & 1023)) & 1023); // the first stage's offset: a 1024-byte boundary
+        int full = first + stages * stageBytes, empty = full + stages * PtxMbarrier.Bytes;
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
         // The GPU releases a stage once a warp (converged after its wgmma wait) is done with it; the CPU
@@ -72,7 +75,8 @@ public static class Fp8GemmWarpSpecializedKernel
             for (int kt = 0; kt < s.KTiles; kt++)
             {
                 PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
-                StagedTiles.Load(shared, producerSlot * stageBytes, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
+                if (s.Probe != 1 || kt < stages)
+                StagedTiles.LoadSwizzled(shared, first + producerSlot * stageBytes, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
                     a, aAddress, m0, s.M,
                     b, bAddress, n0, s.N);
                 PtxMbarrier.ArriveWhenCopiesLand(shared, full + producerSlot * PtxMbarrier.Bytes);
@@ -92,7 +96,6 @@ public static class Fp8GemmWarpSpecializedKernel
 
         if (TTiles.Count > 1)
             PtxWgmma.ClaimRegistersTo232();
-        uint sharedBase = PtxWgmma.DynamicSharedBase();
         int lane = tid & 31, slot = 0, parity = 0;
         TTiles acc = default;
         for (int kt = 0; kt < s.KTiles; kt++)
@@ -101,8 +104,9 @@ public static class Fp8GemmWarpSpecializedKernel
                 Group.Barrier();
             PtxMbarrier.Wait(shared, full + slot * PtxMbarrier.Bytes, parity);
             PtxWgmma.FenceProxyAsync(); // the producer's cp.async writes, now visible here, to the tensor cores
-            var tileA = StagedTiles.Operand(slot * stageBytes, rows, warpgroup * 64 * TTiles.Count);
-            var tileB = StagedTiles.Operand(slot * stageBytes, rows, blockM);
+            var tileA = StagedTiles.SwizzledOperand(first + slot * stageBytes, warpgroup * 64 * TTiles.Count);
+            var tileB = StagedTiles.SwizzledOperand(first + slot * stageBytes, blockM);
+            if (s.Probe != 2)
             acc = TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
             if (lane < releasesPerWarp)
                 PtxMbarrier.Arrive(shared, empty + slot * PtxMbarrier.Bytes);

@@ -22,22 +22,35 @@ public struct WarpgroupAcc
 }
 
 /// <summary>
-/// A K-major operand tile in shared memory, in the no-swizzle canonical layout <c>wgmma</c> reads:
-/// 16-byte chunks of one row's K; a "core matrix" is 8 rows × one chunk stored as 128 contiguous
-/// bytes. <see cref="Sbo"/>: bytes between core matrices 8 rows apart; <see cref="Lbo"/>: bytes
-/// between adjacent chunks along K. <see cref="Offset"/>: the tile's first byte, counted from the
-/// start of the kernel's first shared allocation (the symbol <c>__shared_alloca0</c>).
+/// A K-major operand tile in shared memory, in one of the canonical layouts <c>wgmma</c> reads.
+/// No swizzle: 16-byte chunks of one row's K; a "core matrix" is 8 rows × one chunk stored as 128
+/// contiguous bytes; <see cref="Sbo"/>: bytes between core matrices 8 rows apart; <see cref="Lbo"/>:
+/// bytes between adjacent chunks along K.
+/// <see cref="Swizzled"/> (128-byte swizzle): each row's 128 bytes of K contiguous, 8 rows an atom of
+/// 1024 bytes at a 1024-byte-aligned address, chunk c of row r stored at chunk position c ^ (r mod 8);
+/// <see cref="Sbo"/> = 1024; the operand may start 32·i bytes into its rows (k step i).
+/// <see cref="Offset"/>: the tile's first byte, counted from the start of the shared allocation the
+/// caller's base address names.
 /// </summary>
 public struct SmemOperand
 {
     public int Offset, Lbo, Sbo;
+    public bool Swizzled;
 
     /// <summary>Byte of element k (of <paramref name="bytesPerElement"/>) of row r.</summary>
     public readonly int ByteOf(int row, int k, int bytesPerElement)
     {
         int kByte = k * bytesPerElement;
+        if (Swizzled)
+        {
+            int address = Offset + (row >> 3) * Sbo + (row & 7) * 128 + kByte;
+            return address ^ (((address >> 7) & 7) << 4); // the hardware's XOR of address bits 4–6 with 7–9
+        }
         return Offset + (row & 7) * 16 + (row >> 3) * Sbo + (kByte >> 4) * Lbo + (kByte & 15);
     }
+
+    /// <summary>The descriptor's start-address step (16-byte units) to the next 32 bytes of K.</summary>
+    public readonly ulong KStep32 => Swizzled ? 2ul : (ulong)(2 * Lbo >> 4);
 }
 
 /// <summary>
@@ -101,7 +114,7 @@ public static class PtxWgmma
     {
         if (CudaAsm.IsSupported)
         {
-            IssueN128(Descriptor(sharedBase, a), Descriptor(sharedBase, b), (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), out left, out right);
+            IssueN128(Descriptor(sharedBase, a), Descriptor(sharedBase, b), a.KStep32, b.KStep32, out left, out right);
             return;
         }
         SmemOperand upper = b;
@@ -136,11 +149,13 @@ public static class PtxWgmma
         return address;
     }
 
-    /// <summary>The 64-bit matrix descriptor: start, LBO and SBO in 16-byte units; no swizzle, base offset 0.</summary>
+    /// <summary>The 64-bit matrix descriptor: start, LBO and SBO in 16-byte units, base offset 0, layout type
+    /// in bits 62–63 (0: no swizzle, 1: 128-byte swizzle).</summary>
     public static ulong Descriptor(uint sharedBase, SmemOperand m) =>
         ((ulong)((sharedBase + (uint)m.Offset) >> 4) & 0x3FFF)
         | ((ulong)((uint)m.Lbo >> 4) & 0x3FFF) << 16
-        | ((ulong)((uint)m.Sbo >> 4) & 0x3FFF) << 32;
+        | ((ulong)((uint)m.Sbo >> 4) & 0x3FFF) << 32
+        | (m.Swizzled ? 1ul << 62 : 0ul);
 
     private const string D = "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}";
 

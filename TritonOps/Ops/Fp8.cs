@@ -19,7 +19,7 @@ public enum ScaleGranularity
 }
 
 /// <summary>The wgmma FP8 GEMM's kernel, tile rows (128 or 256) and ring depth; 0 / Auto: the op's choice.</summary>
-internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, Fp8GemmKernelChoice Kernel = Fp8GemmKernelChoice.Auto);
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, Fp8GemmKernelChoice Kernel = Fp8GemmKernelChoice.Auto, int Probe = 0);
 
 /// <summary>Which wgmma kernel: every warpgroup loading and computing in step (<see cref="Fp8GemmWgmmaKernel"/>),
 /// or a producer warpgroup feeding two consumers (<see cref="Fp8GemmWarpSpecializedKernel"/>).</summary>
@@ -154,9 +154,12 @@ public static partial class Ops
     /// 326–331 TFLOP/s against 303–305. Below it, 128-row tiles waste less on the M tail.</summary>
     private const int Fp8GemmStages = 3, Fp8GemmTallMinRows = 1024;
 
-    /// <summary>The warp-specialized kernel's ring: as many stages as fit one block in the SM's shared memory, at most 8.</summary>
-    private static int Fp8GemmSpecializedStages(int blockM) =>
-        Math.Min(8, 200 * 1024 / Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1));
+    /// <summary>The warp-specialized kernel's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8.</summary>
+    private static int Fp8GemmSpecializedStages(int blockM)
+    {
+        int perStage = Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 2) - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1);
+        return Math.Min(8, (224 * 1024 - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 0)) / perStage);
+    }
 
     /// <summary>Bytes of the last streamed items the fused quantize asks L2 to keep for its second phase
     /// (8192² bf16 on the H200: 0 MB 87.4 µs, 24 MB 85.6, 40 MB 84.5, 48 MB 84.3; two passes 87.8).</summary>
@@ -345,6 +348,7 @@ public static partial class Ops
                 AScaleStride = aS.ElementCount == 1 ? 0 : 1,
                 BScaleStride = bS.ElementCount == 1 ? 0 : 1,
                 HasBias = bias is null ? 0 : 1,
+                Probe = schedule.Probe,
             };
             var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
             if (m <= Fp8GemmDecodeKernel.MaxRows)
