@@ -18,7 +18,9 @@ namespace TritonOps.Kernels.Fp8;
 /// the tile's rows of a, then of b, 128 bytes of K each (<see cref="StagedTiles"/>).
 /// Two 64-row blocks a consumer (256-row tiles) need 128 accumulators a thread besides the partial:
 /// the producer gives its registers to the consumers (<c>setmaxnreg</c>).
-/// Needs K a multiple of 16 and 16-byte-aligned operands. Block order: <see cref="MmaTiles.GroupedTile"/>.
+/// On the GPU the producer is one thread asking the copy engine for each stage's two boxes through tensor
+/// maps (<see cref="PtxTensorCopy"/>, <c>aMap</c>/<c>bMap</c>; 0: copy with <c>cp.async</c> instead, as the CPU
+/// accelerator does). Needs K a multiple of 16 and 16-byte-aligned operands. Block order: <see cref="MmaTiles.GroupedTile"/>.
 /// </summary>
 public static class Fp8GemmWarpSpecializedKernel
 {
@@ -37,7 +39,7 @@ public static class Fp8GemmWarpSpecializedKernel
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
     public static void Run<TOut, TTiles>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
-        ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress, int stages)
+        ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages)
         where TOut : struct, IElementType
         where TTiles : struct, IFp8ConsumerTiles<TTiles>
     {
@@ -51,6 +53,9 @@ public static class Fp8GemmWarpSpecializedKernel
         // The GPU releases a stage once a warp (converged after its wgmma wait) is done with it; the CPU
         // accelerator's threads read shared memory one by one, so there every consumer thread arrives.
         int releasesPerWarp = CudaAsm.IsSupported ? 1 : 32;
+        // With tensor maps one producer thread asks the copy engine for each stage; without, the producer
+        // warpgroup's threads copy 16 bytes at a time (cp.async), each arriving when its copies land.
+        bool tensorCopies = aMap != 0;
         // The CPU accelerator runs the same barrier protocol in lockstep (block barriers around each k tile),
         // because its threads would spend their time slices spinning: every wait then passes at once, unless
         // the slots and parities are wrong, when it hangs.
@@ -60,7 +65,7 @@ public static class Fp8GemmWarpSpecializedKernel
         {
             for (int stage = 0; stage < stages; stage++)
             {
-                PtxMbarrier.Init(shared, full + stage * PtxMbarrier.Bytes, 128);
+                PtxMbarrier.Init(shared, full + stage * PtxMbarrier.Bytes, tensorCopies ? 1 : 128);
                 PtxMbarrier.Init(shared, empty + stage * PtxMbarrier.Bytes, Consumers * 4 * releasesPerWarp);
             }
             PtxMbarrier.FenceInit();
@@ -72,6 +77,26 @@ public static class Fp8GemmWarpSpecializedKernel
             if (TTiles.Count > 1)
                 PtxWgmma.ReleaseRegistersTo40();
             int thread = tid - 128 * Consumers, producerSlot = 0, producerParity = 1; // a fresh barrier passes parity 1
+            if (tensorCopies)
+            {
+                if (thread == 0)
+                {
+                    for (int kt = 0; kt < s.KTiles; kt++)
+                    {
+                        int stage = first + producerSlot * stageBytes, barrier = full + producerSlot * PtxMbarrier.Bytes;
+                        PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
+                        PtxMbarrier.ArriveExpectingBytes(shared, barrier, stageBytes);
+                        PtxTensorCopy.Load2D(stage, aMap, kt * BlockK, m0, barrier);
+                        PtxTensorCopy.Load2D(stage + blockM * BlockK, bMap, kt * BlockK, n0, barrier);
+                        if (++producerSlot == stages)
+                        {
+                            producerSlot = 0;
+                            producerParity ^= 1;
+                        }
+                    }
+                }
+                return;
+            }
             for (int kt = 0; kt < s.KTiles; kt++)
             {
                 PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);

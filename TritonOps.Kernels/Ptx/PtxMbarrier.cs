@@ -52,6 +52,18 @@ public static class PtxMbarrier
         ArriveNow(Words(shared, offset));
     }
 
+    /// <summary>One arrival that also announces <paramref name="bytes"/> the copy engine will deliver
+    /// (<see cref="PtxTensorCopy"/>) before the phase completes (<c>mbarrier.arrive.expect_tx</c>).</summary>
+    public static void ArriveExpectingBytes(ArrayView<byte> shared, int offset, int bytes)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit(Window + "{ .reg .b64 state; mbarrier.arrive.expect_tx.shared::cta.b64 state, [b], %1; } }", (uint)offset, (uint)bytes);
+            return;
+        }
+        ArriveNow(Words(shared, offset));
+    }
+
     /// <summary><c>cp.async.mbarrier.arrive.noinc</c>: one arrival, made when all <c>cp.async</c> copies this thread
     /// has issued so far have landed (counted among the barrier's expected arrivals). On the CPU copies land at once.</summary>
     public static void ArriveWhenCopiesLand(ArrayView<byte> shared, int offset)

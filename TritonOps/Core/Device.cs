@@ -160,6 +160,31 @@ public sealed class Device : IDisposable
             (T)(Volatile.Read(ref _launcher) ?? Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!);
     }
 
+    /// <summary>
+    /// Device bytes that depend only on <paramref name="key"/> (tensor maps, say): made and uploaded on the
+    /// first request, then kept, so a buffer a queued kernel still reads is never written again. Past 4096
+    /// entries the cache is emptied (after the queued work finishes).
+    /// </summary>
+    internal Tensor ConstantBytes<TKey>(TKey key, Func<TKey, byte[]> make) where TKey : notnull
+    {
+        if (_constants.TryGetValue(key, out var bytes))
+            return bytes;
+        lock (_constants)
+        {
+            if (_constants.Count >= 4096)
+            {
+                Accelerator.Synchronize();
+                foreach (var t in _constants.Values)
+                    t.Dispose();
+                _constants.Clear();
+            }
+            byte[] content = make(key);
+            return _constants.GetOrAdd(key, _ => Tensor.FromBytes(content, [content.Length], DType.Float8E4M3, this));
+        }
+    }
+
+    private readonly ConcurrentDictionary<object, Tensor> _constants = new();
+
     /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>
     internal long AllocationCount => Interlocked.Read(ref _allocations);
 

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TritonOps.Cuda;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Fp8;
@@ -50,6 +51,9 @@ public static partial class Ops
     private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
     private delegate void Fp8GemmWgmmaLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape, ulong aAddress, ulong bAddress, int stages);
+    private delegate void Fp8GemmSpecializedLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape,
+        ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages);
     private delegate void Fp8GemmLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
 
@@ -373,11 +377,25 @@ public static partial class Ops
                 if (warpSpecialized)
                 {
                     shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
-                    device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)))(stream,
+                    ulong aMap = 0, bMap = 0;
+                    if (device.Kind == DeviceKind.Cuda && schedule.Probe != 3)
+                    {
+                        // The copy engine's tensor maps of both operands: 128-byte-swizzled boxes of 128 bytes of K.
+                        var maps = device.ConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
+                        {
+                            byte[] bytes = new byte[256];
+                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.blockM);
+                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
+                            return bytes;
+                        });
+                        aMap = maps.DeviceAddress;
+                        bMap = aMap + 128;
+                    }
+                    device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)))(stream,
                         new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
                             SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages))),
                         aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                        aq.DeviceAddress, bStored.DeviceAddress, stages);
+                        aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
                 }
                 else
                 {

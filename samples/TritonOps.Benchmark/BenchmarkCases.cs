@@ -56,9 +56,10 @@ public static class BenchmarkCases
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
         yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(256, 3, Fp8GemmKernelChoice.Lockstep));
-        foreach (int probe in new[] { 0, 2 })
+        foreach (int probe in new[] { 0, 2, 3 })
             foreach (var (blockM, stages) in new[] { (128, 6), (256, 4) })
                 yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages, Fp8GemmKernelChoice.WarpSpecialized, probe));
+        yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(256, 3, Fp8GemmKernelChoice.WarpSpecialized));
         yield return new Fp8GemmCase(128, 14336, 4096, DType.BFloat16, new(Kernel: Fp8GemmKernelChoice.WarpSpecialized));
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.TwoPass);
         foreach (int mb in new[] { 0, 8, 16, 24, 32, 40, 48 })
