@@ -19,6 +19,5 @@ public static class KernelCatalog
         .Concat(Fp8QuantizeFusedKernel.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())
-        .Concat(Fp8GemmWgmmaKernel.AllVariants())
         .Concat(Fp8GemmWarpSpecializedKernel.AllVariants());
 }

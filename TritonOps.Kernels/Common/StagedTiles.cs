@@ -4,12 +4,12 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.Common;
 
 /// <summary>
-/// The shared-memory stages of the warpgroup (<c>wgmma</c>) GEMMs: each stage holds 128 bytes of K
-/// of every tile row, chunk-major (all rows' first 16 bytes, then the second 16, …), which is the
-/// no-swizzle canonical layout of <see cref="SmemOperand"/> with SBO = 128 and LBO = rows · 16.
-/// A stage's rows come from two K-contiguous matrices one after the other (a's rows, then b's),
-/// the first segment a multiple of 8 rows. Filled with <c>cp.async</c> into the kernel's dynamic shared
-/// memory: rows past a matrix's end and bytes past K are zero-filled and never read.
+/// The shared-memory stages of the warpgroup (<c>wgmma</c>) GEMM, in the layout the copy engine writes
+/// with a 128-byte-swizzle tensor map: each stage holds 128 bytes of K of every tile row, row r at
+/// r · 128, its 16-byte chunk c at position c ^ (r mod 8), 8-row atoms of 1024 bytes from a 1024-byte
+/// boundary (<see cref="SmemOperand.Swizzled"/>). A stage's rows come from two K-contiguous matrices one
+/// after the other (a's rows, then b's). Where there is no copy engine (the CPU accelerator) threads
+/// fill the same layout with <c>cp.async</c>: rows past a matrix's end and bytes past K are zero-filled.
 /// </summary>
 public static class StagedTiles
 {
@@ -19,45 +19,17 @@ public static class StagedTiles
     /// <summary>16-byte chunks of K per row per stage.</summary>
     private const int Chunks = KBytes / 16;
 
-    /// <summary>The operand descriptor of the rows from tile row <paramref name="firstRow"/> of the stage at byte <paramref name="slot"/>.</summary>
-    public static SmemOperand Operand(int slot, int rows, int firstRow) =>
-        new() { Offset = slot + firstRow * 16, Lbo = rows * 16, Sbo = 128 };
-
-    /// <summary>
-    /// Copies one stage: tile rows [0, split) from <paramref name="m0"/> rows first0…, [split, rows) from
-    /// m1 rows first1…; both matrices have rows of <paramref name="rowBytes"/> bytes (16-byte aligned) and
-    /// limit0 / limit1 rows in all. The <paramref name="threads"/> copying threads are numbered from 0
-    /// (<paramref name="thread"/>). Lanes 0–7 of a warp copy 8 rows of one chunk: 128 contiguous shared
-    /// bytes (no bank conflicts); a warp reads 64 contiguous bytes of each of 8 rows.
-    /// </summary>
-    public static void Load(ArrayView<byte> shared, int slot, int rows, int thread, int threads, long rowBytes, long kByte, int split,
-        ArrayView<byte> m0, ulong address0, int first0, int limit0,
-        ArrayView<byte> m1, ulong address1, int first1, int limit1)
-    {
-        int lbo = rows * 16;
-        for (int q = thread; q < rows * Chunks; q += threads)
-        {
-            int row = (q & 7) + 8 * (q / (8 * Chunks)), chunk = (q >> 3) % Chunks;
-            int dst = slot + chunk * lbo + row * 16;
-            long k = kByte + chunk * 16;
-            int bytes = (int)Math.Max(0, Math.Min(16, rowBytes - k));
-            // The segment is warp-uniform: a warp's 32 copies cover 8 rows of one segment.
-            if (row < split)
-                Copy(shared, dst, m0, address0, first0 + row, limit0, rowBytes, k, bytes);
-            else
-                Copy(shared, dst, m1, address1, first1 + row - split, limit1, rowBytes, k, bytes);
-        }
-    }
-
     /// <summary>The operand descriptor of the rows from tile row <paramref name="firstRow"/> of a stage at byte
     /// <paramref name="slot"/> (1024-byte aligned) in the 128-byte-swizzled layout of <see cref="LoadSwizzled"/>.</summary>
     public static SmemOperand SwizzledOperand(int slot, int firstRow) =>
         new() { Offset = slot + firstRow * KBytes, Lbo = 16, Sbo = 8 * KBytes, Swizzled = true };
 
     /// <summary>
-    /// <see cref="Load"/> into the 128-byte-swizzled layout (<see cref="SmemOperand.Swizzled"/>): row r's
-    /// 128 bytes at r · 128, chunk c at position c ^ (r mod 8). Eight lanes copy one row: a warp reads four
-    /// whole 128-byte lines of global memory and writes 512 contiguous shared bytes (no bank conflicts).
+    /// Copies one stage with <c>cp.async</c>: tile rows [0, split) from <paramref name="m0"/> rows first0…,
+    /// [split, rows) from m1 rows first1…; both matrices have rows of <paramref name="rowBytes"/> bytes
+    /// (16-byte aligned) and limit0 / limit1 rows in all. The <paramref name="threads"/> copying threads are
+    /// numbered from 0 (<paramref name="thread"/>). Eight lanes copy one row: a warp reads four whole 128-byte
+    /// lines of global memory and writes 512 contiguous shared bytes (no bank conflicts).
     /// </summary>
     public static void LoadSwizzled(ArrayView<byte> shared, int slot, int rows, int thread, int threads, long rowBytes, long kByte, int split,
         ArrayView<byte> m0, ulong address0, int first0, int limit0,

@@ -17,7 +17,6 @@ public struct Fp8GemmShape
     /// <summary>0 for one scale for all of a (or b), 1 for one per row of a (per column of the output for b).</summary>
     public int AScaleStride, BScaleStride;
     public int HasBias;
-    public int Probe;
 }
 
 /// <summary>

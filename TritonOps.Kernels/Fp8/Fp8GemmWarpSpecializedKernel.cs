@@ -100,7 +100,6 @@ public static class Fp8GemmWarpSpecializedKernel
             for (int kt = 0; kt < s.KTiles; kt++)
             {
                 PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
-                if (s.Probe != 1 || kt < stages)
                 StagedTiles.LoadSwizzled(shared, first + producerSlot * stageBytes, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
                     a, aAddress, m0, s.M,
                     b, bAddress, n0, s.N);
@@ -131,7 +130,6 @@ public static class Fp8GemmWarpSpecializedKernel
             PtxWgmma.FenceProxyAsync(); // the producer's cp.async writes, now visible here, to the tensor cores
             var tileA = StagedTiles.SwizzledOperand(first + slot * stageBytes, warpgroup * 64 * TTiles.Count);
             var tileB = StagedTiles.SwizzledOperand(first + slot * stageBytes, blockM);
-            if (s.Probe != 2)
             acc = TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
             if (lane < releasesPerWarp)
                 PtxMbarrier.Arrive(shared, empty + slot * PtxMbarrier.Bytes);

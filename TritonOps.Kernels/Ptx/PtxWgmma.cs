@@ -93,17 +93,6 @@ public static class PtxWgmma
         return Emulate<Float8E4M3Element>(acc, shared, a, b, 2 * 32, accumulate);
     }
 
-    /// <summary>Four k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 128 codes of K
-    /// (chunks 2i and 2i + 1 of each row in step i), offsets counted from <paramref name="sharedBase"/>
-    /// (<see cref="SharedBase"/> or <see cref="DynamicSharedBase"/>).</summary>
-    public static WarpgroupAcc M64N64K128E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate, uint sharedBase)
-    {
-        if (CudaAsm.IsSupported)
-            return Issue(E4M3FourSteps, acc, Descriptor(sharedBase, a), Descriptor(sharedBase, b),
-                (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
-        return Emulate<Float8E4M3Element>(acc, shared, a, b, 4 * 32, accumulate);
-    }
-
     /// <summary>
     /// A fresh 128-deep partial over 128 columns: four k32 steps of <c>wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3</c>,
     /// the first overwriting. <paramref name="left"/> gets columns 0–63 and <paramref name="right"/> 64–127, each in
@@ -180,16 +169,7 @@ public static class PtxWgmma
         + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", %32, %33, p, 1, 1;\n"
         + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", da, db, q, 1, 1;\n" + Epilogue;
 
-    private const string FourStepsE4M3 = "{ .reg .pred p; .reg .pred q; .reg .b64 a1, b1, a2, b2, a3, b3; .reg .b32 one;\n"
-        + "setp.ne.b32 p, %34, 0; mov.b32 one, 1; setp.ne.b32 q, one, 0;\n"
-        + "add.s64 a1, %32, %35; add.s64 b1, %33, %36; add.s64 a2, a1, %35; add.s64 b2, b1, %36; add.s64 a3, a2, %35; add.s64 b3, b2, %36;\n"
-        + "wgmma.fence.sync.aligned;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", %32, %33, p, 1, 1;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", a1, b1, q, 1, 1;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", a2, b2, q, 1, 1;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", a3, b3, q, 1, 1;\n" + Epilogue;
-
-    private const int BFloat16Steps = 0, Float16Steps = 1, E4M3Steps = 2, E4M3FourSteps = 3;
+    private const int BFloat16Steps = 0, Float16Steps = 1, E4M3Steps = 2;
 
     /// <summary>One of the two-step blocks above. ILGPU takes only a literal string at the EmitRef call
     /// itself, so each variant has its own call.</summary>
@@ -219,15 +199,8 @@ public static class PtxWgmma
                 ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
                 ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
                 ref da, ref db, ref scale, ref sa, ref sb);
-        else if (variant == E4M3Steps)
-            CudaAsm.EmitRef(TwoStepsE4M3,
-                ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
-                ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
-                ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
-                ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
-                ref da, ref db, ref scale, ref sa, ref sb);
         else
-            CudaAsm.EmitRef(FourStepsE4M3,
+            CudaAsm.EmitRef(TwoStepsE4M3,
                 ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
                 ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
                 ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,

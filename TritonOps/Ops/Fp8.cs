@@ -19,17 +19,9 @@ public enum ScaleGranularity
     PerColumn,
 }
 
-/// <summary>The wgmma FP8 GEMM's kernel, tile rows (128 or 256) and ring depth; 0 / Auto: the op's choice.</summary>
-internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, Fp8GemmKernelChoice Kernel = Fp8GemmKernelChoice.Auto, int Probe = 0);
-
-/// <summary>Which wgmma kernel: every warpgroup loading and computing in step (<see cref="Fp8GemmWgmmaKernel"/>),
-/// or a producer warpgroup feeding two consumers (<see cref="Fp8GemmWarpSpecializedKernel"/>).</summary>
-internal enum Fp8GemmKernelChoice
-{
-    Auto,
-    Lockstep,
-    WarpSpecialized,
-}
+/// <summary>The wgmma FP8 GEMM's tile rows (128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
+/// the tiled kernel even where the decode kernel would run (M ≤ 64).</summary>
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false);
 
 /// <summary>The per-tensor quantize kernels with a computed scale: the op's choice, or one pinned (a pinned
 /// kernel that cannot take the call throws).</summary>
@@ -49,8 +41,6 @@ public static partial class Ops
     private delegate void ColumnScalesLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<float> scales, Fp8Shape shape);
     private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
     private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
-    private delegate void Fp8GemmWgmmaLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
-        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape, ulong aAddress, ulong bAddress, int stages);
     private delegate void Fp8GemmSpecializedLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape,
         ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages);
@@ -156,10 +146,11 @@ public static partial class Ops
     /// <summary>Ring depth of the wgmma FP8 GEMM, and the M from which it takes 256-row tiles (four warpgroups,
     /// one block per SM; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs,
     /// 326–331 TFLOP/s against 303–305. Below it, 128-row tiles waste less on the M tail.</summary>
-    private const int Fp8GemmStages = 3, Fp8GemmTallMinRows = 1024;
+    private const int Fp8GemmTallMinRows = 1024;
 
-    /// <summary>The warp-specialized kernel's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8.</summary>
-    private static int Fp8GemmSpecializedStages(int blockM)
+    /// <summary>The wgmma GEMM's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8
+    /// (at 8192³ three or four stages of 256-row tiles measured the same).</summary>
+    private static int Fp8GemmStages(int blockM)
     {
         int perStage = Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 2) - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1);
         return Math.Min(8, (224 * 1024 - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 0)) / perStage);
@@ -352,10 +343,9 @@ public static partial class Ops
                 AScaleStride = aS.ElementCount == 1 ? 0 : 1,
                 BScaleStride = bS.ElementCount == 1 ? 0 : 1,
                 HasBias = bias is null ? 0 : 1,
-                Probe = schedule.Probe,
             };
             var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
-            if (m <= Fp8GemmDecodeKernel.MaxRows)
+            if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled)
             {
                 // Decode: 16-row slices against strips of b streamed at full rate.
                 shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
@@ -366,46 +356,33 @@ public static partial class Ops
             }
             else if (device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0)
             {
-                // Hopper: warpgroup tensor cores fed by cp.async.
+                // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
                 int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : 128;
-                bool warpSpecialized = schedule.Kernel == Fp8GemmKernelChoice.WarpSpecialized;
-                int stages = schedule.Stages > 0 ? schedule.Stages : warpSpecialized ? Fp8GemmSpecializedStages(blockM) : Fp8GemmStages;
+                int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages(blockM);
                 if (blockM is not (128 or 256) || stages < 2)
                     throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 128- or 256-row tiles and at least two stages.");
-                shape.KTiles = (k + Fp8GemmWgmmaKernel.BlockK - 1) / Fp8GemmWgmmaKernel.BlockK;
+                shape.KTiles = (k + Fp8GemmWarpSpecializedKernel.BlockK - 1) / Fp8GemmWarpSpecializedKernel.BlockK;
                 shape.MTiles = (m + blockM - 1) / blockM;
-                if (warpSpecialized)
+                shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
+                ulong aMap = 0, bMap = 0;
+                if (device.Kind == DeviceKind.Cuda)
                 {
-                    shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
-                    ulong aMap = 0, bMap = 0;
-                    if (device.Kind == DeviceKind.Cuda && schedule.Probe != 3)
+                    // Both operands' tensor maps: 128-byte-swizzled boxes of 128 bytes of K, zeros past the edges.
+                    var maps = device.ConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
                     {
-                        // The copy engine's tensor maps of both operands: 128-byte-swizzled boxes of 128 bytes of K.
-                        var maps = device.ConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
-                        {
-                            byte[] bytes = new byte[256];
-                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.blockM);
-                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
-                            return bytes;
-                        });
-                        aMap = maps.DeviceAddress;
-                        bMap = aMap + 128;
-                    }
-                    device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)))(stream,
-                        new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
-                            SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages))),
-                        aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                        aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
+                        byte[] bytes = new byte[256];
+                        CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.blockM);
+                        CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
+                        return bytes;
+                    });
+                    aMap = maps.DeviceAddress;
+                    bMap = aMap + 128;
                 }
-                else
-                {
-                    shape.NTiles = (n + Fp8GemmWgmmaKernel.BlockN - 1) / Fp8GemmWgmmaKernel.BlockN;
-                    device.Launcher<Fp8GemmWgmmaLauncher>(Fp8GemmWgmmaKernel.Variant(outputElement))(stream,
-                        new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(2 * blockM),
-                            SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWgmmaKernel.SharedBytes(blockM, Fp8GemmWgmmaKernel.BlockN, stages))),
-                        aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                        aq.DeviceAddress, bStored.DeviceAddress, stages);
-                }
+                device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)))(stream,
+                    new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
+                        SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages))),
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
+                    aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
             }
             else
             {

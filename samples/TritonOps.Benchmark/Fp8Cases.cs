@@ -35,8 +35,8 @@ internal sealed class Fp8GemmCase(int m, int n, int k, DType output, Fp8GemmSche
 
         double tflops = 2.0 * m * n * k / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        string pinned = (schedule.Kernel == Fp8GemmKernelChoice.Auto ? "" : $" {schedule.Kernel}")
-            + (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "") + (schedule.Probe > 0 ? $" probe {schedule.Probe}" : "");
+        string pinned = (schedule.Tiled ? " tiled" : "")
+            + (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "");
         return new Result(Op, $"M{m} N{n} K{k}{pinned}", $"e4m3→{DTypes.Name(output)}", stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
