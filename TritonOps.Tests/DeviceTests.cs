@@ -21,6 +21,24 @@ public class DeviceTests
         device.CachedBytes.Should().Be(0);
     }
 
+    /// <summary>Tensor maps live here: one upload per key, the same buffer on later calls, another buffer for another key.</summary>
+    [Test]
+    public void ConstantBytes_AreMadeOncePerKey()
+    {
+        using var device = Device.Cpu();
+        int made = 0;
+        byte[] Make(int key) { made++; return Enumerable.Range(0, 64).Select(i => (byte)(i * key)).ToArray(); }
+        ulong first = 0, again = 0, other = 0;
+
+        device.WithConstantBytes(3, Make, address => first = address);
+        device.WithConstantBytes(3, Make, address => again = address);
+        device.WithConstantBytes(5, Make, address => other = address);
+
+        made.Should().Be(2);
+        again.Should().Be(first);
+        other.Should().NotBe(first);
+    }
+
     [Test]
     public void ViewsKeepTheBufferAlive_UntilTheLastOneIsDisposed()
     {

@@ -161,29 +161,33 @@ public sealed class Device : IDisposable
     }
 
     /// <summary>
-    /// Device bytes that depend only on <paramref name="key"/> (tensor maps, say): made and uploaded on the
-    /// first request, then kept, so a buffer a queued kernel still reads is never written again. Past 4096
-    /// entries the cache is emptied (after the queued work finishes).
+    /// Runs <paramref name="launch"/> with the device address of bytes that depend only on <paramref name="key"/>
+    /// (tensor maps, say): made and uploaded on the first request, then kept, so no queued kernel ever sees
+    /// them rewritten. Past 4096 entries the cache is emptied after the queued work finishes. The launch runs
+    /// under the cache's lock, so no other thread can empty it between the lookup and the launch.
     /// </summary>
-    internal Tensor ConstantBytes<TKey>(TKey key, Func<TKey, byte[]> make) where TKey : notnull
+    internal void WithConstantBytes<TKey>(TKey key, Func<TKey, byte[]> make, Action<ulong> launch) where TKey : notnull
     {
-        if (_constants.TryGetValue(key, out var bytes))
-            return bytes;
         lock (_constants)
         {
-            if (_constants.Count >= 4096)
+            if (!_constants.TryGetValue(key, out var bytes))
             {
-                Accelerator.Synchronize();
-                foreach (var t in _constants.Values)
-                    t.Dispose();
-                _constants.Clear();
+                if (_constants.Count >= 4096)
+                {
+                    Accelerator.Synchronize();
+                    foreach (var t in _constants.Values)
+                        t.Dispose();
+                    _constants.Clear();
+                }
+                byte[] content = make(key);
+                bytes = Tensor.FromBytes(content, [content.Length], DType.Float8E4M3, this);
+                _constants.Add(key, bytes);
             }
-            byte[] content = make(key);
-            return _constants.GetOrAdd(key, _ => Tensor.FromBytes(content, [content.Length], DType.Float8E4M3, this));
+            launch(bytes.DeviceAddress);
         }
     }
 
-    private readonly ConcurrentDictionary<object, Tensor> _constants = new();
+    private readonly Dictionary<object, Tensor> _constants = new();
 
     /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>
     internal long AllocationCount => Interlocked.Read(ref _allocations);

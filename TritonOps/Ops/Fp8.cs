@@ -367,25 +367,27 @@ public static partial class Ops
                 shape.KTiles = (k + Fp8GemmWarpSpecializedKernel.BlockK - 1) / Fp8GemmWarpSpecializedKernel.BlockK;
                 shape.MTiles = (m + blockM - 1) / blockM;
                 shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
-                ulong aMap = 0, bMap = 0;
+                var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
+                    SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages)));
+                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)));
+                void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
+                    aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
                 if (device.Kind == DeviceKind.Cuda)
                 {
                     // Both operands' tensor maps: 128-byte-swizzled boxes of 128 bytes of K, zeros past the edges.
-                    var maps = device.ConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
+                    device.WithConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
                     {
                         byte[] bytes = new byte[256];
                         CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.blockM);
                         CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
                         return bytes;
-                    });
-                    aMap = maps.DeviceAddress;
-                    bMap = aMap + 128;
+                    }, maps => Launch(maps, maps + 128));
                 }
-                device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)))(stream,
-                    new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
-                        SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages))),
-                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                    aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
+                else
+                {
+                    Launch(0, 0); // the CPU accelerator: the producer warpgroup copies
+                }
             }
             else
             {
