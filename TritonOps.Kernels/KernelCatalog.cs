@@ -14,6 +14,7 @@ public static class KernelCatalog
         .Concat(RmsNormRopeStagedKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
+        .Concat(GatedMlpWarpSpecializedKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8QuantizeFusedKernel.AllVariants())

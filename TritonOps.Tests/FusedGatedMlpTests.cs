@@ -71,12 +71,18 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     /// while the first one's epilogue runs, and the ring wraps; K = 128 takes the first tile through
     /// the unchecked copies of whole tiles and the second through the checked ones. The larger cases (a persistent grid over
     /// many tiles, the default rings, tails on every side, an odd N) run on CUDA only: the CPU
-    /// accelerator emulates each mma with shuffles, about 6 ms apiece.</summary>
+    /// accelerator emulates each mma with shuffles, about 6 ms apiece. WarpSpecialized (Hopper's wgmma, fed
+    /// by the copy engine on the GPU): a two-stage ring over four k tiles of 64 (the last partial) and two
+    /// N tiles; then M, N and K tails with three stages; on CUDA a many-tile grid and a long K.</summary>
     [TestCase("Wide", DType.BFloat16, 128, 128, 136, 2, 1)]
     [TestCase("Wide", DType.Float16, 300, 264, 301, 0, 0)]
     [TestCase("Wide", DType.BFloat16, 300, 456, 300, 4, 0)]
     [TestCase("Wide", DType.BFloat16, 1100, 256, 1100, 0, 5)]
     [TestCase("RegisterStaged", DType.Float16, 300, 264, 300, 0, 0)]
+    [TestCase("WarpSpecialized", DType.BFloat16, 128, 200, 136, 2, 0)]
+    [TestCase("WarpSpecialized", DType.Float16, 100, 136, 264, 3, 0)]
+    [TestCase("WarpSpecialized", DType.BFloat16, 1100, 256, 1100, 0, 0)]
+    [TestCase("WarpSpecialized", DType.Float16, 300, 4104, 130, 0, 0)]
     public void TiledKernel_MatchesFloat64Reference(string tiling, DType dtype, int m, int hidden, int intermediate, int stages, int blocks)
     {
         if (Kind == DeviceKind.Cpu && m > 128)

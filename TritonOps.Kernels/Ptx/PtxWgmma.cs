@@ -21,6 +21,13 @@ public struct WarpgroupAcc
     private static Acc4 Add(Acc4 a, Acc4 b) => new() { C0 = a.C0 + b.C0, C1 = a.C1 + b.C1, C2 = a.C2 + b.C2, C3 = a.C3 + b.C3 };
 }
 
+/// <summary>One thread's 64 f32 accumulators of a warpgroup's 64 × 128 tile: columns 0–63 in
+/// <see cref="Left"/>, 64–127 in <see cref="Right"/>, each in <see cref="WarpgroupAcc"/>'s layout.</summary>
+public struct WarpgroupAccN128
+{
+    public WarpgroupAcc Left, Right;
+}
+
 /// <summary>
 /// A K-major operand tile in shared memory, in one of the canonical layouts <c>wgmma</c> reads.
 /// No swizzle: 16-byte chunks of one row's K; a "core matrix" is 8 rows × one chunk stored as 128
@@ -91,6 +98,26 @@ public static class PtxWgmma
                 (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
         }
         return Emulate<Float8E4M3Element>(acc, shared, a, b, 2 * 32, accumulate);
+    }
+
+    /// <summary>
+    /// D += A·Bᵀ over 64 elements of K and 128 columns: four k16 steps of
+    /// <c>wgmma.mma_async.sync.aligned.m64n128k16.f32.{bf16,f16}</c> (16-bit elements: one 128-byte row of K
+    /// per operand row). B's 128 rows follow each other in <paramref name="b"/>'s layout. The 64 accumulators
+    /// go in and out of the asm block packed in pairs (32 64-bit operands: one block may name only 44).
+    /// </summary>
+    public static WarpgroupAccN128 M64N128K64x16Bit<TElement>(WarpgroupAccN128 acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, uint sharedBase)
+        where TElement : struct, IMmaElement
+    {
+        if (CudaAsm.IsSupported)
+            return IssueN128Accumulate(TElement.IsBFloat16, acc, Descriptor(sharedBase, a), Descriptor(sharedBase, b), a.KStep32, b.KStep32);
+        SmemOperand upper = b;
+        upper.Offset += 8 * b.Sbo; // rows 64–127
+        return new()
+        {
+            Left = Emulate<TElement>(acc.Left, shared, a, b, 64, accumulate: true),
+            Right = Emulate<TElement>(acc.Right, shared, a, upper, 64, accumulate: true),
+        };
     }
 
     /// <summary>
@@ -240,6 +267,96 @@ public static class PtxWgmma
         + "mov.b64 %20, {d40, d41}; mov.b64 %21, {d42, d43}; mov.b64 %22, {d44, d45}; mov.b64 %23, {d46, d47};\n"
         + "mov.b64 %24, {d48, d49}; mov.b64 %25, {d50, d51}; mov.b64 %26, {d52, d53}; mov.b64 %27, {d54, d55};\n"
         + "mov.b64 %28, {d56, d57}; mov.b64 %29, {d58, d59}; mov.b64 %30, {d60, d61}; mov.b64 %31, {d62, d63}; }";
+
+    private const string UnpackD128 = "mov.b64 {d0, d1}, %0; mov.b64 {d2, d3}, %1; mov.b64 {d4, d5}, %2; mov.b64 {d6, d7}, %3;\n"
+        + "mov.b64 {d8, d9}, %4; mov.b64 {d10, d11}, %5; mov.b64 {d12, d13}, %6; mov.b64 {d14, d15}, %7;\n"
+        + "mov.b64 {d16, d17}, %8; mov.b64 {d18, d19}, %9; mov.b64 {d20, d21}, %10; mov.b64 {d22, d23}, %11;\n"
+        + "mov.b64 {d24, d25}, %12; mov.b64 {d26, d27}, %13; mov.b64 {d28, d29}, %14; mov.b64 {d30, d31}, %15;\n"
+        + "mov.b64 {d32, d33}, %16; mov.b64 {d34, d35}, %17; mov.b64 {d36, d37}, %18; mov.b64 {d38, d39}, %19;\n"
+        + "mov.b64 {d40, d41}, %20; mov.b64 {d42, d43}, %21; mov.b64 {d44, d45}, %22; mov.b64 {d46, d47}, %23;\n"
+        + "mov.b64 {d48, d49}, %24; mov.b64 {d50, d51}, %25; mov.b64 {d52, d53}, %26; mov.b64 {d54, d55}, %27;\n"
+        + "mov.b64 {d56, d57}, %28; mov.b64 {d58, d59}, %29; mov.b64 {d60, d61}, %30; mov.b64 {d62, d63}, %31;\n";
+
+    private const string PackD128 = "mov.b64 %0, {d0, d1}; mov.b64 %1, {d2, d3}; mov.b64 %2, {d4, d5}; mov.b64 %3, {d6, d7};\n"
+        + "mov.b64 %4, {d8, d9}; mov.b64 %5, {d10, d11}; mov.b64 %6, {d12, d13}; mov.b64 %7, {d14, d15};\n"
+        + "mov.b64 %8, {d16, d17}; mov.b64 %9, {d18, d19}; mov.b64 %10, {d20, d21}; mov.b64 %11, {d22, d23};\n"
+        + "mov.b64 %12, {d24, d25}; mov.b64 %13, {d26, d27}; mov.b64 %14, {d28, d29}; mov.b64 %15, {d30, d31};\n"
+        + "mov.b64 %16, {d32, d33}; mov.b64 %17, {d34, d35}; mov.b64 %18, {d36, d37}; mov.b64 %19, {d38, d39};\n"
+        + "mov.b64 %20, {d40, d41}; mov.b64 %21, {d42, d43}; mov.b64 %22, {d44, d45}; mov.b64 %23, {d46, d47};\n"
+        + "mov.b64 %24, {d48, d49}; mov.b64 %25, {d50, d51}; mov.b64 %26, {d52, d53}; mov.b64 %27, {d54, d55};\n"
+        + "mov.b64 %28, {d56, d57}; mov.b64 %29, {d58, d59}; mov.b64 %30, {d60, d61}; mov.b64 %31, {d62, d63}; }";
+
+    // Operands: %0–%31 the 64 accumulators packed in pairs (in and out), %32/%33 descriptors of A/B, %34/%35 steps.
+    private const string AccumulatePrologue = "{ .reg .pred q; .reg .b64 a1, b1, a2, b2, a3, b3; .reg .b32 one; .reg .f32 d<64>;\n"
+        + "mov.b32 one, 1; setp.ne.b32 q, one, 0;\n"
+        + "add.s64 a1, %32, %34; add.s64 b1, %33, %35; add.s64 a2, a1, %34; add.s64 b2, b1, %35; add.s64 a3, a2, %34; add.s64 b3, b2, %35;\n";
+
+    private const string FourStepsBf16N128 = AccumulatePrologue + UnpackD128
+        + "wgmma.fence.sync.aligned;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " + D128 + ", %32, %33, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " + D128 + ", a1, b1, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " + D128 + ", a2, b2, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " + D128 + ", a3, b3, q, 1, 1, 0, 0;\n"
+        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" + PackD128;
+
+    private const string FourStepsF16N128 = AccumulatePrologue + UnpackD128
+        + "wgmma.fence.sync.aligned;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " + D128 + ", %32, %33, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " + D128 + ", a1, b1, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " + D128 + ", a2, b2, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " + D128 + ", a3, b3, q, 1, 1, 0, 0;\n"
+        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" + PackD128;
+
+    private static WarpgroupAccN128 IssueN128Accumulate(bool bf16, WarpgroupAccN128 acc, ulong descA, ulong descB, ulong stepA, ulong stepB)
+    {
+        Ref<ulong> o0 = Pack(acc.Left.N0.C0, acc.Left.N0.C1), o1 = Pack(acc.Left.N0.C2, acc.Left.N0.C3);
+        Ref<ulong> o2 = Pack(acc.Left.N1.C0, acc.Left.N1.C1), o3 = Pack(acc.Left.N1.C2, acc.Left.N1.C3);
+        Ref<ulong> o4 = Pack(acc.Left.N2.C0, acc.Left.N2.C1), o5 = Pack(acc.Left.N2.C2, acc.Left.N2.C3);
+        Ref<ulong> o6 = Pack(acc.Left.N3.C0, acc.Left.N3.C1), o7 = Pack(acc.Left.N3.C2, acc.Left.N3.C3);
+        Ref<ulong> o8 = Pack(acc.Left.N4.C0, acc.Left.N4.C1), o9 = Pack(acc.Left.N4.C2, acc.Left.N4.C3);
+        Ref<ulong> o10 = Pack(acc.Left.N5.C0, acc.Left.N5.C1), o11 = Pack(acc.Left.N5.C2, acc.Left.N5.C3);
+        Ref<ulong> o12 = Pack(acc.Left.N6.C0, acc.Left.N6.C1), o13 = Pack(acc.Left.N6.C2, acc.Left.N6.C3);
+        Ref<ulong> o14 = Pack(acc.Left.N7.C0, acc.Left.N7.C1), o15 = Pack(acc.Left.N7.C2, acc.Left.N7.C3);
+        Ref<ulong> o16 = Pack(acc.Right.N0.C0, acc.Right.N0.C1), o17 = Pack(acc.Right.N0.C2, acc.Right.N0.C3);
+        Ref<ulong> o18 = Pack(acc.Right.N1.C0, acc.Right.N1.C1), o19 = Pack(acc.Right.N1.C2, acc.Right.N1.C3);
+        Ref<ulong> o20 = Pack(acc.Right.N2.C0, acc.Right.N2.C1), o21 = Pack(acc.Right.N2.C2, acc.Right.N2.C3);
+        Ref<ulong> o22 = Pack(acc.Right.N3.C0, acc.Right.N3.C1), o23 = Pack(acc.Right.N3.C2, acc.Right.N3.C3);
+        Ref<ulong> o24 = Pack(acc.Right.N4.C0, acc.Right.N4.C1), o25 = Pack(acc.Right.N4.C2, acc.Right.N4.C3);
+        Ref<ulong> o26 = Pack(acc.Right.N5.C0, acc.Right.N5.C1), o27 = Pack(acc.Right.N5.C2, acc.Right.N5.C3);
+        Ref<ulong> o28 = Pack(acc.Right.N6.C0, acc.Right.N6.C1), o29 = Pack(acc.Right.N6.C2, acc.Right.N6.C3);
+        Ref<ulong> o30 = Pack(acc.Right.N7.C0, acc.Right.N7.C1), o31 = Pack(acc.Right.N7.C2, acc.Right.N7.C3);
+        Input<ulong> da = descA, db = descB, sa = stepA, sb = stepB;
+        if (bf16)
+            CudaAsm.EmitRef(FourStepsBf16N128,
+                ref o0, ref o1, ref o2, ref o3, ref o4, ref o5, ref o6, ref o7,
+                ref o8, ref o9, ref o10, ref o11, ref o12, ref o13, ref o14, ref o15,
+                ref o16, ref o17, ref o18, ref o19, ref o20, ref o21, ref o22, ref o23,
+                ref o24, ref o25, ref o26, ref o27, ref o28, ref o29, ref o30, ref o31,
+                ref da, ref db, ref sa, ref sb);
+        else
+            CudaAsm.EmitRef(FourStepsF16N128,
+                ref o0, ref o1, ref o2, ref o3, ref o4, ref o5, ref o6, ref o7,
+                ref o8, ref o9, ref o10, ref o11, ref o12, ref o13, ref o14, ref o15,
+                ref o16, ref o17, ref o18, ref o19, ref o20, ref o21, ref o22, ref o23,
+                ref o24, ref o25, ref o26, ref o27, ref o28, ref o29, ref o30, ref o31,
+                ref da, ref db, ref sa, ref sb);
+        return new WarpgroupAccN128
+        {
+            Left = new WarpgroupAcc
+            {
+                N0 = Unpack(o0.Value, o1.Value), N1 = Unpack(o2.Value, o3.Value), N2 = Unpack(o4.Value, o5.Value), N3 = Unpack(o6.Value, o7.Value),
+                N4 = Unpack(o8.Value, o9.Value), N5 = Unpack(o10.Value, o11.Value), N6 = Unpack(o12.Value, o13.Value), N7 = Unpack(o14.Value, o15.Value),
+            },
+            Right = new WarpgroupAcc
+            {
+                N0 = Unpack(o16.Value, o17.Value), N1 = Unpack(o18.Value, o19.Value), N2 = Unpack(o20.Value, o21.Value), N3 = Unpack(o22.Value, o23.Value),
+                N4 = Unpack(o24.Value, o25.Value), N5 = Unpack(o26.Value, o27.Value), N6 = Unpack(o28.Value, o29.Value), N7 = Unpack(o30.Value, o31.Value),
+            },
+        };
+    }
+
+    /// <summary>Two accumulators as one 64-bit operand, low word first (what <c>mov.b64 {lo, hi}, %k</c> unpacks).</summary>
+    private static ulong Pack(float low, float high) => Interop.FloatAsInt(low) | (ulong)Interop.FloatAsInt(high) << 32;
 
     private static void IssueN128(ulong descA, ulong descB, ulong stepA, ulong stepB, out WarpgroupAcc left, out WarpgroupAcc right)
     {

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TritonOps.Cuda;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.GatedMlp;
@@ -23,6 +24,7 @@ internal enum GatedMlpTiling
     Auto,
     RegisterStaged,
     Wide,
+    WarpSpecialized,
 }
 
 public static partial class Ops
@@ -30,6 +32,10 @@ public static partial class Ops
     private delegate void GatedMlpWideLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
         GatedMlpAddresses addresses, int stages);
+
+    private delegate void GatedMlpSpecializedLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
+        GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages);
 
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
@@ -112,8 +118,9 @@ public static partial class Ops
             var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
             bool asyncRows = device.HasAsyncCopy && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0;
             if (tiling == GatedMlpTiling.Auto)
-                tiling = asyncRows ? GatedMlpTiling.Wide : GatedMlpTiling.RegisterStaged;
-            if (tiling == GatedMlpTiling.Wide && !asyncRows)
+                tiling = !asyncRows ? GatedMlpTiling.RegisterStaged
+                    : device.HasWarpgroupMma && device.Kind == DeviceKind.Cuda ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
+            if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
                 throw new ArgumentException($"Argument 'tiling': {tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.", nameof(tiling));
             if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
                 throw new ArgumentOutOfRangeException(nameof(stages), stages, $"Argument 'stages': expected 2–{GatedMlpWideKernel.MaxStages}.");
@@ -137,6 +144,11 @@ public static partial class Ops
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
         Type element = ElementTypeOf(x.DType);
+        if (tiling == GatedMlpTiling.WarpSpecialized)
+        {
+            LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, stages);
+            return;
+        }
         if (tiling == GatedMlpTiling.RegisterStaged)
         {
             shape.MTiles = Tiles(shape.M, GatedMlpKernel.BlockM);
@@ -157,6 +169,40 @@ public static partial class Ops
             new KernelConfig(new Index1D(grid), new Index1D(GatedMlpWideKernel.Threads),
                 SharedMemoryConfig.RequestDynamic<uint>(depth * GatedMlpWideKernel.StageWords)),
             x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, depth);
+    }
+
+    /// <summary>Hopper: <see cref="GatedMlpWarpSpecializedKernel"/>, the copy engine feeding two warpgroups of
+    /// <c>wgmma</c> through 128 × 128 tiles (on the CPU accelerator, its cp.async producer).</summary>
+    private static void LaunchWarpSpecialized(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor output,
+        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages)
+    {
+        var device = x.Device;
+        var stream = device.Accelerator.DefaultStream;
+        shape.MTiles = Tiles(shape.M, GatedMlpWarpSpecializedKernel.BlockM);
+        shape.NTiles = Tiles(shape.N, GatedMlpWarpSpecializedKernel.BlockN);
+        shape.KTiles = Tiles(2 * shape.K, GatedMlpWarpSpecializedKernel.BlockKBytes);
+        int depth = stages ?? Math.Min(8, (224 * 1024 - GatedMlpWarpSpecializedKernel.SharedBytes(0))
+            / (GatedMlpWarpSpecializedKernel.SharedBytes(1) - GatedMlpWarpSpecializedKernel.SharedBytes(0)));
+        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(GatedMlpWarpSpecializedKernel.Variant(ElementTypeOf(x.DType), activationType));
+        var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(GatedMlpWarpSpecializedKernel.Threads),
+            SharedMemoryConfig.RequestDynamic<byte>(GatedMlpWarpSpecializedKernel.SharedBytes(depth)));
+        void Launch(ulong xMap, ulong gateMap, ulong upMap) => launcher(stream, config,
+            x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, depth);
+        if (device.Kind != DeviceKind.Cuda)
+        {
+            Launch(0, 0, 0);
+            return;
+        }
+        // Tensor maps of the three operands: 128-byte-swizzled boxes of 64 elements of K, zeros past the edges.
+        device.WithConstantBytes((addresses.X, addresses.Gate, addresses.Up, shape.M, shape.N, shape.K), key =>
+        {
+            byte[] bytes = new byte[384];
+            long rowBytes = 2L * key.K;
+            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.X, rowBytes, key.M, GatedMlpWarpSpecializedKernel.BlockM);
+            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Gate, rowBytes, key.N, GatedMlpWarpSpecializedKernel.BlockN);
+            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(256, 128), key.Up, rowBytes, key.N, GatedMlpWarpSpecializedKernel.BlockN);
+            return bytes;
+        }, maps => Launch(maps, maps + 128, maps + 256));
     }
 
     private static int Tiles(int size, int tile) => (size + tile - 1) / tile;
