@@ -56,8 +56,9 @@ public static partial class Ops
 
     /// <summary>
     /// The gated expansion of a transformer MLP in one kernel: <c>act(x · gate_weightᵀ) ⊙ (x · up_weightᵀ)</c>.
-    /// float16 and bfloat16 run on tensor cores (<c>mma.sync</c>, float32 accumulation): a tiled kernel,
-    /// or for M = batch·seq ≤ 64 (decode) one that streams the weights once at full rate; float32 runs a
+    /// float16 and bfloat16 run on tensor cores (float32 accumulation): a tiled kernel (<c>wgmma</c> fed by
+    /// the copy engine on Hopper, <c>mma.sync</c> elsewhere), or for M = batch·seq ≤ 64 (decode) one that
+    /// streams the weights once at full rate; float32 runs a
     /// plain float32 kernel. Both products stay on chip; the result is rounded once into x's dtype.
     /// No down projection, no residual.
     /// </summary>
