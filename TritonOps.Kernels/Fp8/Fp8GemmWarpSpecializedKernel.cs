@@ -33,9 +33,8 @@ public static class Fp8GemmWarpSpecializedKernel
     /// <summary>Tile rows with <paramref name="rowBlocks"/> 64-row blocks a consumer.</summary>
     public static int BlockM(int rowBlocks) => Consumers * 64 * rowBlocks;
 
-    /// <summary>Dynamic shared bytes: up to 1024 of padding to the first 1024-byte boundary (the swizzled layout
-    /// needs it), the stages, then a full and an empty barrier per stage.</summary>
-    public static int SharedBytes(int blockM, int stages) => 1024 + stages * ((blockM + BlockN) * BlockK + 2 * PtxMbarrier.Bytes);
+    /// <summary>Dynamic shared bytes of the ring (<see cref="StageRing"/>).</summary>
+    public static int SharedBytes(int blockM, int stages) => StageRing.SharedBytes((blockM + BlockN) * BlockK, stages);
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
@@ -45,103 +44,64 @@ public static class Fp8GemmWarpSpecializedKernel
         where TTiles : struct, IFp8ConsumerTiles<TTiles>
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
-        int blockM = Consumers * 64 * TTiles.Count, rows = blockM + BlockN, stageBytes = rows * BlockK;
+        int blockM = Consumers * 64 * TTiles.Count, rows = blockM + BlockN;
         uint sharedBase = PtxWgmma.DynamicSharedBase();
-        int first = (int)((1024 - (sharedBase & 1023)) & 1023); // the first stage's offset: a 1024-byte boundary
-        int full = first + stages * stageBytes, empty = full + stages * PtxMbarrier.Bytes;
+        var ring = new StageRing(sharedBase, rows * BlockK, stages);
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
-        // The GPU releases a stage once a warp (converged after its wgmma wait) is done with it; the CPU
-        // accelerator's threads read shared memory one by one, so there every consumer thread arrives.
-        int releasesPerWarp = CudaAsm.IsSupported ? 1 : 32;
-        // With tensor maps one producer thread asks the copy engine for each stage; without, the producer
-        // warpgroup's threads copy 16 bytes at a time (cp.async), each arriving when its copies land.
+        // With tensor maps one producer thread asks the copy engine for each stage (one arrival plus the bytes);
+        // without, the producer warpgroup's threads copy 16 bytes at a time (cp.async), each arriving when its copies land.
         bool tensorCopies = aMap != 0;
-        // The CPU accelerator runs the same barrier protocol in lockstep (block barriers around each k tile),
-        // because its threads would spend their time slices spinning: every wait then passes at once, or hangs
-        // where slots and parities block wrongly (a wait that passes too early goes unseen there: the GPU tests
-        // are the check for that).
-        bool lockstep = !CudaAsm.IsSupported;
-
-        if (tid == 0)
-        {
-            for (int stage = 0; stage < stages; stage++)
-            {
-                PtxMbarrier.Init(shared, full + stage * PtxMbarrier.Bytes, tensorCopies ? 1 : 128);
-                PtxMbarrier.Init(shared, empty + stage * PtxMbarrier.Bytes, Consumers * 4 * releasesPerWarp);
-            }
-            PtxMbarrier.FenceInit();
-        }
-        Group.Barrier();
+        ring.Init(shared, stages, tensorCopies ? 1 : 128, Consumers * 4);
 
         if (warpgroup == Consumers)
         {
             if (TTiles.Count > 1)
                 PtxWgmma.ReleaseRegistersTo40();
-            int thread = tid - 128 * Consumers, producerSlot = 0, producerParity = 1; // a fresh barrier passes parity 1
-            if (tensorCopies)
-            {
-                if (thread == 0)
-                {
-                    for (int kt = 0; kt < s.KTiles; kt++)
-                    {
-                        int stage = first + producerSlot * stageBytes, barrier = full + producerSlot * PtxMbarrier.Bytes;
-                        PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
-                        PtxMbarrier.ArriveExpectingBytes(shared, barrier, stageBytes);
-                        PtxTensorCopy.Load2D(stage, aMap, kt * BlockK, m0, barrier);
-                        PtxTensorCopy.Load2D(stage + blockM * BlockK, bMap, kt * BlockK, n0, barrier);
-                        if (++producerSlot == stages)
-                        {
-                            producerSlot = 0;
-                            producerParity ^= 1;
-                        }
-                    }
-                }
+            int thread = tid - 128 * Consumers;
+            var at = RingCursor.Producer();
+            if (tensorCopies && thread != 0)
                 return;
-            }
             for (int kt = 0; kt < s.KTiles; kt++)
             {
-                PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
-                StagedTiles.LoadSwizzled(shared, first + producerSlot * stageBytes, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
-                    a, aAddress, m0, s.M,
-                    b, bAddress, n0, s.N);
-                PtxMbarrier.ArriveWhenCopiesLand(shared, full + producerSlot * PtxMbarrier.Bytes);
-                if (lockstep)
+                int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
+                PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+                if (tensorCopies)
                 {
-                    Group.Barrier(); // the consumers' wait for this stage
-                    Group.Barrier(); // their release
+                    PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
+                    PtxTensorCopy.Load2D(stage, aMap, kt * BlockK, m0, barrier);
+                    PtxTensorCopy.Load2D(stage + blockM * BlockK, bMap, kt * BlockK, n0, barrier);
                 }
-                if (++producerSlot == stages)
+                else
                 {
-                    producerSlot = 0;
-                    producerParity ^= 1;
+                    StagedTiles.LoadSwizzled(shared, stage, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
+                        a, aAddress, m0, s.M,
+                        b, bAddress, n0, s.N);
+                    PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
                 }
+                StageRing.ProducerHandsOff();
+                at.Advance(stages);
             }
             return;
         }
 
         if (TTiles.Count > 1)
             PtxWgmma.ClaimRegistersTo232();
-        int lane = tid & 31, slot = 0, parity = 0;
+        int lane = tid & 31;
+        var cursor = RingCursor.Consumer();
         TTiles acc = default;
         for (int kt = 0; kt < s.KTiles; kt++)
         {
-            if (lockstep)
-                Group.Barrier();
-            PtxMbarrier.Wait(shared, full + slot * PtxMbarrier.Bytes, parity);
-            PtxWgmma.FenceProxyAsync(); // the producer's cp.async writes, now visible here, to the tensor cores
-            var tileA = StagedTiles.SwizzledOperand(first + slot * stageBytes, warpgroup * 64 * TTiles.Count);
-            var tileB = StagedTiles.SwizzledOperand(first + slot * stageBytes, blockM);
+            StageRing.ConsumerBegins();
+            PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
+            PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
+            var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), warpgroup * 64 * TTiles.Count);
+            var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM);
             acc = TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
-            if (lane < releasesPerWarp)
-                PtxMbarrier.Arrive(shared, empty + slot * PtxMbarrier.Bytes);
-            if (lockstep)
-                Group.Barrier();
-            if (++slot == stages)
-            {
-                slot = 0;
-                parity ^= 1;
-            }
+            if (lane < StageRing.ReleasesPerWarp)
+                PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+            StageRing.ConsumerEnds();
+            cursor.Advance(stages);
         }
 
         int row = m0 + warpgroup * 64 * TTiles.Count + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);

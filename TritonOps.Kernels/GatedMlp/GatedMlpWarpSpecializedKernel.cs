@@ -1,6 +1,5 @@
 using System.Reflection;
 using ILGPU;
-using ILGPU.Runtime.Cuda;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
@@ -31,8 +30,8 @@ public static class GatedMlpWarpSpecializedKernel
 
     private const int StageRows = BlockM + 2 * BlockN;
 
-    /// <summary>Dynamic shared bytes: up to 1024 of padding to a 1024-byte boundary, the stages, a full and an empty barrier per stage.</summary>
-    public static int SharedBytes(int stages) => 1024 + stages * (StageRows * BlockKBytes + 2 * PtxMbarrier.Bytes);
+    /// <summary>Dynamic shared bytes of the ring (<see cref="StageRing"/>).</summary>
+    public static int SharedBytes(int stages) => StageRing.SharedBytes(StageRows * BlockKBytes, stages);
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
@@ -42,43 +41,29 @@ public static class GatedMlpWarpSpecializedKernel
         where TActivation : struct, IActivation
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
-        const int stageBytes = StageRows * BlockKBytes;
         uint sharedBase = PtxWgmma.DynamicSharedBase();
-        int first = (int)((1024 - (sharedBase & 1023)) & 1023); // the first stage's offset: a 1024-byte boundary
-        int full = first + stages * stageBytes, empty = full + stages * PtxMbarrier.Bytes;
+        var ring = new StageRing(sharedBase, StageRows * BlockKBytes, stages);
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
         long rowBytes = 2L * s.K;
-        // As in the FP8 kernel: one release a warp on the GPU, every consumer thread on the CPU accelerator;
-        // one arrival (plus bytes) a stage from the copy engine, or one per copying thread; the CPU accelerator
-        // runs the protocol in lockstep.
-        int releasesPerWarp = CudaAsm.IsSupported ? 1 : 32;
-        bool tensorCopies = xMap != 0, lockstep = !CudaAsm.IsSupported;
-
-        if (tid == 0)
-        {
-            for (int stage = 0; stage < stages; stage++)
-            {
-                PtxMbarrier.Init(shared, full + stage * PtxMbarrier.Bytes, tensorCopies ? 1 : 128);
-                PtxMbarrier.Init(shared, empty + stage * PtxMbarrier.Bytes, Consumers * 4 * releasesPerWarp);
-            }
-            PtxMbarrier.FenceInit();
-        }
-        Group.Barrier();
+        // As in the FP8 kernel: one arrival (plus the bytes) a stage from the copy engine, or one per copying thread.
+        bool tensorCopies = xMap != 0;
+        ring.Init(shared, stages, tensorCopies ? 1 : 128, Consumers * 4);
 
         if (warpgroup == Consumers)
         {
             PtxWgmma.ReleaseRegistersTo40();
-            int thread = tid - 128 * Consumers, producerSlot = 0, producerParity = 1; // a fresh barrier passes parity 1
+            int thread = tid - 128 * Consumers;
+            var at = RingCursor.Producer();
             if (tensorCopies && thread != 0)
                 return;
             for (int kt = 0; kt < s.KTiles; kt++)
             {
-                int stage = first + producerSlot * stageBytes, barrier = full + producerSlot * PtxMbarrier.Bytes;
-                PtxMbarrier.Wait(shared, empty + producerSlot * PtxMbarrier.Bytes, producerParity);
+                int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
+                PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
                 if (tensorCopies)
                 {
-                    PtxMbarrier.ArriveExpectingBytes(shared, barrier, stageBytes);
+                    PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
                     PtxTensorCopy.Load2D(stage, xMap, kt * BlockKBytes, m0, barrier);
                     PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, gateMap, kt * BlockKBytes, n0, barrier);
                     PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, upMap, kt * BlockKBytes, n0, barrier);
@@ -92,42 +77,29 @@ public static class GatedMlpWarpSpecializedKernel
                         gate, addresses.Gate, n0, s.N, up, addresses.Up, n0, s.N);
                     PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
                 }
-                if (lockstep)
-                {
-                    Group.Barrier(); // the consumers' wait for this stage
-                    Group.Barrier(); // their release
-                }
-                if (++producerSlot == stages)
-                {
-                    producerSlot = 0;
-                    producerParity ^= 1;
-                }
+                StageRing.ProducerHandsOff();
+                at.Advance(stages);
             }
             return;
         }
 
         PtxWgmma.ClaimRegistersTo232();
-        int lane = tid & 31, slot = 0, parity = 0;
+        int lane = tid & 31;
+        var cursor = RingCursor.Consumer();
         WarpgroupAccN128 accG = default, accU = default;
         for (int kt = 0; kt < s.KTiles; kt++)
         {
-            if (lockstep)
-                Group.Barrier();
-            PtxMbarrier.Wait(shared, full + slot * PtxMbarrier.Bytes, parity);
+            StageRing.ConsumerBegins();
+            PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
             PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
-            int stage = first + slot * stageBytes;
+            int stage = ring.Stage(cursor.Slot);
             var tileX = StagedTiles.SwizzledOperand(stage, warpgroup * 64);
             accG = PtxWgmma.M64N128K64x16Bit<TElement>(accG, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM), sharedBase);
             accU = PtxWgmma.M64N128K64x16Bit<TElement>(accU, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM + BlockN), sharedBase);
-            if (lane < releasesPerWarp)
-                PtxMbarrier.Arrive(shared, empty + slot * PtxMbarrier.Bytes);
-            if (lockstep)
-                Group.Barrier();
-            if (++slot == stages)
-            {
-                slot = 0;
-                parity ^= 1;
-            }
+            if (lane < StageRing.ReleasesPerWarp)
+                PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+            StageRing.ConsumerEnds();
+            cursor.Advance(stages);
         }
 
         int row = m0 + warpgroup * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);

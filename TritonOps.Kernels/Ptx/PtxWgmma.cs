@@ -258,15 +258,7 @@ public static class PtxWgmma
         + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", a1, b1, q, 1, 1;\n"
         + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", a2, b2, q, 1, 1;\n"
         + "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 " + D128 + ", a3, b3, q, 1, 1;\n"
-        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n"
-        + "mov.b64 %0, {d0, d1}; mov.b64 %1, {d2, d3}; mov.b64 %2, {d4, d5}; mov.b64 %3, {d6, d7};\n"
-        + "mov.b64 %4, {d8, d9}; mov.b64 %5, {d10, d11}; mov.b64 %6, {d12, d13}; mov.b64 %7, {d14, d15};\n"
-        + "mov.b64 %8, {d16, d17}; mov.b64 %9, {d18, d19}; mov.b64 %10, {d20, d21}; mov.b64 %11, {d22, d23};\n"
-        + "mov.b64 %12, {d24, d25}; mov.b64 %13, {d26, d27}; mov.b64 %14, {d28, d29}; mov.b64 %15, {d30, d31};\n"
-        + "mov.b64 %16, {d32, d33}; mov.b64 %17, {d34, d35}; mov.b64 %18, {d36, d37}; mov.b64 %19, {d38, d39};\n"
-        + "mov.b64 %20, {d40, d41}; mov.b64 %21, {d42, d43}; mov.b64 %22, {d44, d45}; mov.b64 %23, {d46, d47};\n"
-        + "mov.b64 %24, {d48, d49}; mov.b64 %25, {d50, d51}; mov.b64 %26, {d52, d53}; mov.b64 %27, {d54, d55};\n"
-        + "mov.b64 %28, {d56, d57}; mov.b64 %29, {d58, d59}; mov.b64 %30, {d60, d61}; mov.b64 %31, {d62, d63}; }";
+        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" + PackD128;
 
     private const string UnpackD128 = "mov.b64 {d0, d1}, %0; mov.b64 {d2, d3}, %1; mov.b64 {d4, d5}, %2; mov.b64 {d6, d7}, %3;\n"
         + "mov.b64 {d8, d9}, %4; mov.b64 {d10, d11}, %5; mov.b64 {d12, d13}, %6; mov.b64 {d14, d15}, %7;\n"
@@ -340,19 +332,10 @@ public static class PtxWgmma
                 ref o16, ref o17, ref o18, ref o19, ref o20, ref o21, ref o22, ref o23,
                 ref o24, ref o25, ref o26, ref o27, ref o28, ref o29, ref o30, ref o31,
                 ref da, ref db, ref sa, ref sb);
-        return new WarpgroupAccN128
-        {
-            Left = new WarpgroupAcc
-            {
-                N0 = Unpack(o0.Value, o1.Value), N1 = Unpack(o2.Value, o3.Value), N2 = Unpack(o4.Value, o5.Value), N3 = Unpack(o6.Value, o7.Value),
-                N4 = Unpack(o8.Value, o9.Value), N5 = Unpack(o10.Value, o11.Value), N6 = Unpack(o12.Value, o13.Value), N7 = Unpack(o14.Value, o15.Value),
-            },
-            Right = new WarpgroupAcc
-            {
-                N0 = Unpack(o16.Value, o17.Value), N1 = Unpack(o18.Value, o19.Value), N2 = Unpack(o20.Value, o21.Value), N3 = Unpack(o22.Value, o23.Value),
-                N4 = Unpack(o24.Value, o25.Value), N5 = Unpack(o26.Value, o27.Value), N6 = Unpack(o28.Value, o29.Value), N7 = Unpack(o30.Value, o31.Value),
-            },
-        };
+        return FromPairs(o0.Value, o1.Value, o2.Value, o3.Value, o4.Value, o5.Value, o6.Value, o7.Value,
+            o8.Value, o9.Value, o10.Value, o11.Value, o12.Value, o13.Value, o14.Value, o15.Value,
+            o16.Value, o17.Value, o18.Value, o19.Value, o20.Value, o21.Value, o22.Value, o23.Value,
+            o24.Value, o25.Value, o26.Value, o27.Value, o28.Value, o29.Value, o30.Value, o31.Value);
     }
 
     /// <summary>Two accumulators as one 64-bit operand, low word first (what <c>mov.b64 {lo, hi}, %k</c> unpacks).</summary>
@@ -371,18 +354,32 @@ public static class PtxWgmma
             ref o16, ref o17, ref o18, ref o19, ref o20, ref o21, ref o22, ref o23,
             ref o24, ref o25, ref o26, ref o27, ref o28, ref o29, ref o30, ref o31,
             ref da, ref db, ref sa, ref sb);
-        // Pair k holds accumulators 2k, 2k+1: column block k/2 (of 8 columns), C0/C1 for even k, C2/C3 for odd.
-        left = new WarpgroupAcc
-        {
-            N0 = Unpack(o0.Value, o1.Value), N1 = Unpack(o2.Value, o3.Value), N2 = Unpack(o4.Value, o5.Value), N3 = Unpack(o6.Value, o7.Value),
-            N4 = Unpack(o8.Value, o9.Value), N5 = Unpack(o10.Value, o11.Value), N6 = Unpack(o12.Value, o13.Value), N7 = Unpack(o14.Value, o15.Value),
-        };
-        right = new WarpgroupAcc
-        {
-            N0 = Unpack(o16.Value, o17.Value), N1 = Unpack(o18.Value, o19.Value), N2 = Unpack(o20.Value, o21.Value), N3 = Unpack(o22.Value, o23.Value),
-            N4 = Unpack(o24.Value, o25.Value), N5 = Unpack(o26.Value, o27.Value), N6 = Unpack(o28.Value, o29.Value), N7 = Unpack(o30.Value, o31.Value),
-        };
+        var acc = FromPairs(o0.Value, o1.Value, o2.Value, o3.Value, o4.Value, o5.Value, o6.Value, o7.Value,
+            o8.Value, o9.Value, o10.Value, o11.Value, o12.Value, o13.Value, o14.Value, o15.Value,
+            o16.Value, o17.Value, o18.Value, o19.Value, o20.Value, o21.Value, o22.Value, o23.Value,
+            o24.Value, o25.Value, o26.Value, o27.Value, o28.Value, o29.Value, o30.Value, o31.Value);
+        left = acc.Left;
+        right = acc.Right;
     }
+
+    /// <summary>The 64 accumulators from 32 packed pairs: pair k holds accumulators 2k, 2k+1, i.e. column block
+    /// k/2 (of 8 columns; Left for k &lt; 16), C0/C1 for even k and C2/C3 for odd.</summary>
+    private static WarpgroupAccN128 FromPairs(ulong p0, ulong p1, ulong p2, ulong p3, ulong p4, ulong p5, ulong p6, ulong p7,
+        ulong p8, ulong p9, ulong p10, ulong p11, ulong p12, ulong p13, ulong p14, ulong p15,
+        ulong p16, ulong p17, ulong p18, ulong p19, ulong p20, ulong p21, ulong p22, ulong p23,
+        ulong p24, ulong p25, ulong p26, ulong p27, ulong p28, ulong p29, ulong p30, ulong p31) => new()
+    {
+        Left = new WarpgroupAcc
+        {
+            N0 = Unpack(p0, p1), N1 = Unpack(p2, p3), N2 = Unpack(p4, p5), N3 = Unpack(p6, p7),
+            N4 = Unpack(p8, p9), N5 = Unpack(p10, p11), N6 = Unpack(p12, p13), N7 = Unpack(p14, p15),
+        },
+        Right = new WarpgroupAcc
+        {
+            N0 = Unpack(p16, p17), N1 = Unpack(p18, p19), N2 = Unpack(p20, p21), N3 = Unpack(p22, p23),
+            N4 = Unpack(p24, p25), N5 = Unpack(p26, p27), N6 = Unpack(p28, p29), N7 = Unpack(p30, p31),
+        },
+    };
 
     /// <summary>Two packed pairs (low word first, as <c>mov.b64 %o, {lo, hi}</c> packs them) as one m16n8 block.</summary>
     private static Acc4 Unpack(ulong c01, ulong c23) => new()
