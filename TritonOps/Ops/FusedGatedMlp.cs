@@ -119,8 +119,10 @@ public static partial class Ops
             var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
             bool asyncRows = device.HasAsyncCopy && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0;
             if (tiling == GatedMlpTiling.Auto)
+                // Hopper's wgmma kernel where it runs (sm_90, and emulated on the CPU accelerator, where it is the
+                // cheaper one to emulate); the mma.sync wide kernel on other GPUs.
                 tiling = !asyncRows ? GatedMlpTiling.RegisterStaged
-                    : device.HasWarpgroupMma && device.Kind == DeviceKind.Cuda ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
+                    : device.HasWarpgroupMma ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
             if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
                 throw new ArgumentException($"Argument 'tiling': {tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.", nameof(tiling));
             if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
