@@ -245,7 +245,7 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(1, 40, 24, DType.Float16, false)]
     [TestCase(37, 80, 130, DType.BFloat16, true)]
     [TestCase(5, 72, 9, DType.Float32, true)]
-    [TestCase(17, 528, 20, DType.BFloat16, true)]  // decode kernel: 2 slices, whole 256-wide iterations on both k parts, a tail
+    [TestCase(17, 528, 20, DType.BFloat16, true)]  // decode kernel (wgmma tiles on Hopper): 2 slices, whole 256-wide iterations on both k parts, a tail
     [TestCase(70, 80, 72, DType.Float16, true)]    // wgmma kernel (M > 64): M, N and K tails inside one tile
     [TestCase(130, 400, 136, DType.BFloat16, false)] // wgmma kernel: two M tiles, two N tiles, four k tiles (one past the ring)
     [TestCase(70, 40, 72, DType.Float32, true)]    // K % 16 != 0: the mma.sync tiled kernel

@@ -143,9 +143,9 @@ public static partial class Ops
         }
     }
 
-    /// <summary>Ring depth of the wgmma FP8 GEMM, and the M from which it takes 256-row tiles (four warpgroups,
-    /// one block per SM; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs,
-    /// 326–331 TFLOP/s against 303–305. Below it, 128-row tiles waste less on the M tail.</summary>
+    /// <summary>The M from which the wgmma FP8 GEMM takes 256-row tiles (each consumer warpgroup two 64-row
+    /// blocks; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs, 1025–1032
+    /// TFLOP/s against 807–909. Below it, 128-row tiles waste less on the M tail.</summary>
     private const int Fp8GemmTallMinRows = 1024;
 
     /// <summary>The wgmma GEMM's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8
