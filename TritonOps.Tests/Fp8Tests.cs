@@ -280,9 +280,24 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(128, 0, 90, 272, 264)]
     [TestCase(128, 3, 1, 400, 136)]
     [TestCase(128, 0, 40, 144, 72)]
-    public void Fp8Gemm_WgmmaTiles_MatchFloat64ProductOfDequantizedOperands(int blockM, int stages, int m, int k, int n)
+    public void Fp8Gemm_WgmmaTiles_MatchFloat64ProductOfDequantizedOperands(int blockM, int stages, int m, int k, int n) =>
+        PreQuantizedGemmShouldMatchReference(m, k, n, new Fp8GemmSchedule(blockM, stages, Tiled: true));
+
+    /// <summary>The decode kernel pinned: on Hopper the wgmma kernel takes these shapes, so without the pin the
+    /// H200 would never run what other GPUs take for M ≤ 64. One row with a whole 256-wide k step in each of the
+    /// two K halves and a tail; two 16-row slices (the second one row deep) and two 32-wide N blocks, the second
+    /// partial; the largest M (four slices) with K shorter than one step.</summary>
+    [TestCase(1, 528, 20)]
+    [TestCase(17, 272, 40)]
+    [TestCase(64, 144, 24)]
+    public void Fp8Gemm_DecodeKernel_MatchesFloat64ProductOfDequantizedOperands(int m, int k, int n) =>
+        PreQuantizedGemmShouldMatchReference(m, k, n, new Fp8GemmSchedule(Decode: true));
+
+    /// <summary>bf16 a [m, k] and b [n, k] quantized per tensor, b passed as its transposed view, the product with
+    /// <paramref name="schedule"/> against the float64 product of the dequantized codes.</summary>
+    private void PreQuantizedGemmShouldMatchReference(int m, int k, int n, Fp8GemmSchedule schedule)
     {
-        int seed = Inputs.Seed(blockM, stages, m, k, n);
+        int seed = Inputs.Seed(schedule.BlockM, schedule.Stages, m, k, n);
         float[] aValues = Inputs.Normal(m * k, seed, 2.0), bValues = Inputs.Normal(n * k, seed + 1, 0.5);
         using var a = Tensor.FromArray(aValues, [m, k], DType.BFloat16, Device);
         using var bStorage = Tensor.FromArray(bValues, [n, k], DType.BFloat16, Device);
@@ -291,7 +306,7 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         using var _ = aq; using var __ = aScale; using var ___ = bq; using var ____ = bScale;
         using var b = bq.Transpose(0, 1);
 
-        using var result = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, new Fp8GemmSchedule(blockM, stages, Tiled: true));
+        using var result = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, schedule);
 
         float[] aDecoded = Decode(aq.ToBytes(), DType.Float8E4M3), bRows = Decode(bq.ToBytes(), DType.Float8E4M3);
         float[] bDecoded = new float[k * n];

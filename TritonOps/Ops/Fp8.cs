@@ -20,8 +20,9 @@ public enum ScaleGranularity
 }
 
 /// <summary>The wgmma FP8 GEMM's tile rows (128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
-/// the tiled kernel even where the decode kernel would run (M ≤ 64).</summary>
-internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false);
+/// the tiled kernel even where the decode kernel would run (M ≤ 64 off Hopper); <see cref="Decode"/>: the decode
+/// kernel even on Hopper (M ≤ 64), so the H200's tests still run what other GPUs take.</summary>
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false, bool Decode = false);
 
 /// <summary>The per-tensor quantize kernels with a computed scale: the op's choice, or one pinned (a pinned
 /// kernel that cannot take the call throws).</summary>
@@ -348,7 +349,9 @@ public static partial class Ops
             bool wgmma = device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0;
             // On the H200 the copy-engine-fed wgmma kernel wins at every M (M16 N14336 K4096: 31.2 against 35.1 µs,
             // M64: 28.9 against 82.0); the decode kernel serves other GPUs (and the CPU accelerator, where it is cheap).
-            if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled && !(wgmma && device.Kind == DeviceKind.Cuda))
+            if (schedule.Decode && m > Fp8GemmDecodeKernel.MaxRows)
+                throw new ArgumentOutOfRangeException(nameof(schedule), schedule, $"The decode kernel takes M ≤ {Fp8GemmDecodeKernel.MaxRows}, got {m}.");
+            if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled && (schedule.Decode || !(wgmma && device.Kind == DeviceKind.Cuda)))
             {
                 // Decode: 16-row slices against strips of b streamed at full rate.
                 shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
