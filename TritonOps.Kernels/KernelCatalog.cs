@@ -12,6 +12,7 @@ public static class KernelCatalog
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
+        .Concat(RmsNormRopeWarpRowsKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(GatedMlpWarpSpecializedKernel.AllVariants())

@@ -7,18 +7,20 @@ namespace TritonOps;
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
 internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
-/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: staged (sm_80) when it can
-/// take the call, else the row kernel. Pinning Staged for a call it cannot take throws.</summary>
+/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: warp rows (Hopper's bulk copies)
+/// when it can take the call, else staged (sm_80), else the row kernel. Pinning one that cannot take the call throws.</summary>
 internal enum RmsNormRopeKernelChoice
 {
     Auto,
     Row,
     Staged,
+    WarpRows,
 }
 
-/// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.</summary>
+/// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.
+/// Warps and Slots are the warp-rows kernel's consumer warps and ring slots a block.</summary>
 internal readonly record struct RmsNormRopeSchedule(
-    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0);
+    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0, int Warps = 0, int Slots = 0);
 
 public static partial class Ops
 {
@@ -90,10 +92,13 @@ public static partial class Ops
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
+            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.WarpRows
+                && TryLaunchWarpRows(device, element, packed, x, weight, cos, sin, output, shape, schedule))
+                return output;
             if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
                 && TryLaunchStaged(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
                 return output;
-            if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
+            if (schedule.Kernel is RmsNormRopeKernelChoice.Staged or RmsNormRopeKernelChoice.WarpRows)
                 throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
             // One row per small block, held in registers: many rows in flight per SM.
             device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
@@ -148,6 +153,36 @@ public static partial class Ops
         device.Launcher<RmsNormRopeStagedLauncher>(kernel)(device.Accelerator.DefaultStream,
             new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
             x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
+        return true;
+    }
+
+    /// <summary>Shared bytes an SM gives the warp-rows kernel's blocks (of the H100/H200's 227 KB a block may opt into).</summary>
+    private const int WarpRowsSharedBytesPerSm = 224 * 1024;
+
+    /// <summary>
+    /// Many rows of 16-bit packed runs on Hopper (and the CPU accelerator, which runs the same kernel in
+    /// lockstep): the warp-rows kernel, one block per SM, a warp a row, the copy engine filling a ring of
+    /// as many row slots as the shared memory holds (at least one per consumer warp).
+    /// </summary>
+    private static bool TryLaunchWarpRows(Device device, Type element, bool packed,
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
+    {
+        if (!packed || x.DType == DType.Float32 || !device.HasWarpgroupMma || !RmsNormRopeWarpRowsKernel.Takes(shape))
+            return false;
+        var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
+        if ((addresses.X | addresses.Cos | addresses.Sin) % 16 != 0)
+            return false;
+        int perSm = schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : 1;
+        int warps = schedule.Warps > 0 ? schedule.Warps : RmsNormRopeWarpRowsKernel.DefaultConsumers;
+        int fixedBytes = RmsNormRopeWarpRowsKernel.SharedBytes(shape, 0), slotBytes = RmsNormRopeWarpRowsKernel.SharedBytes(shape, 1) - fixedBytes;
+        int slots = schedule.Slots > 0 ? schedule.Slots : Math.Min(64, (WarpRowsSharedBytesPerSm / perSm - fixedBytes) / slotBytes);
+        int blocks = Math.Min(shape.Rows, device.Multiprocessors * perSm);
+        if (slots < warps || (schedule.Kernel != RmsNormRopeKernelChoice.WarpRows && shape.Rows < 2 * blocks * warps))
+            return false;
+        device.Launcher<RmsNormRopeStagedLauncher>(RmsNormRopeWarpRowsKernel.Variant(element))(device.Accelerator.DefaultStream,
+            new KernelConfig(new Index2D(blocks, 1), new Index2D(32 * (warps + 1), 1),
+                SharedMemoryConfig.RequestDynamic<byte>(RmsNormRopeWarpRowsKernel.SharedBytes(shape, slots))),
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, slots);
         return true;
     }
 

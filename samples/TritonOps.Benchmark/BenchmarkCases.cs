@@ -56,15 +56,22 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
-        foreach (var (blockM, stages) in new[] { (128, 4), (128, 6), (256, 2), (256, 3) })
-            yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages));
-        yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.TwoPass);
-        foreach (int mb in new[] { 0, 8, 16, 24, 32, 40, 48 })
-            yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.Fused, mb);
-        // Staged blocks per SM around the op's three; one pair a thread (256-thread blocks, twice the warps).
-        foreach (int blocksPerSm in new[] { 2, 4 })
-            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, PairsPerThread: 1));
+        // The warp-rows RMSNorm kernel around its defaults (1 block/SM, 8 consumer warps, as many slots as fit),
+        // against the staged kernel in the same run.
+        var staged = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged);
+        var rows = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.WarpRows);
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged);
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, rows);
+        foreach (var (perSm, warps, slots) in new[] { (1, 4, 0), (1, 12, 0), (1, 16, 0), (1, 8, 8), (1, 8, 12), (2, 8, 0), (2, 4, 0), (2, 6, 0) })
+            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, rows with { BlocksPerSm = perSm, Warps = warps, Slots = slots });
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.Float16, staged);
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.Float16, rows);
+        foreach (var (batch, seq, hidden) in new[] { (1, 8192, 8192), (8, 2048, 4096) })
+        {
+            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, DType.BFloat16, staged);
+            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, DType.BFloat16, rows);
+            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, DType.BFloat16, rows with { BlocksPerSm = 2 });
+        }
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

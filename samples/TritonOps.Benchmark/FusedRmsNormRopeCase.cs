@@ -40,7 +40,9 @@ internal sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int h
     private static string Describe(RmsNormRopeSchedule s) =>
         (s.Kernel == RmsNormRopeKernelChoice.Auto ? "" : $" {s.Kernel.ToString().ToLowerInvariant()} kernel")
         + (s.BlocksPerSm > 0 ? $" ≤{s.BlocksPerSm} blocks/SM" : "")
-        + (s.PairsPerThread > 0 ? $" {s.PairsPerThread} pair/thread" : "");
+        + (s.PairsPerThread > 0 ? $" {s.PairsPerThread} pair/thread" : "")
+        + (s.Warps > 0 ? $" {s.Warps} warps" : "")
+        + (s.Slots > 0 ? $" {s.Slots} slots" : "");
 
     /// <summary>Checks the first two rows (and the last) against the float64 reference.</summary>
     private static string CheckRows(Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, DType dtype)
