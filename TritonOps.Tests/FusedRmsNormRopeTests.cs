@@ -105,20 +105,21 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(output.ToBytes(), "the reduction's order is fixed, so the bits are too");
     }
 
-    /// <summary>(dtype, hidden, head_dim, seq, consumer warps, slots; 0: the op's choice): half-heads of 2, 4, 8, 16
-    /// and 32 runs (so 6, 160, 512, 64 and 128 pairs a row: idle lanes, a ragged last pass, sixteen pairs a lane);
-    /// fewer slots than twice the warps, so slots wrap between a warp's rows; one long sequence.</summary>
+    /// <summary>(dtype, hidden, head_dim, seq, consumer warps, slots, tail rounds; 0: the op's choice): half-heads of
+    /// 2, 4, 8, 16 and 32 runs (so 6, 160, 512, 64 and 128 pairs a row: idle lanes, a ragged last pass, sixteen pairs
+    /// a lane); fewer slots than twice the warps, so slots wrap between a warp's rows; one long sequence; on the GPU
+    /// a tail of only the last partial round and one of every row (the CPU accelerator takes rows by stride).</summary>
     private static readonly object[] WarpRowsCases =
     [
-        new object[] { DType.BFloat16, 96, 32, 7, 3, 4 },
-        new object[] { DType.Float16, 2560, 64, 5, 2, 3 },
-        new object[] { DType.BFloat16, 8192, 128, 7, 2, 2 },
-        new object[] { DType.Float16, 1024, 256, 0, 3, 5 },
-        new object[] { DType.BFloat16, 2048, 512, 3, 0, 0 },
+        new object[] { DType.BFloat16, 96, 32, 7, 3, 4, 0 },
+        new object[] { DType.Float16, 2560, 64, 5, 2, 3, -1 },
+        new object[] { DType.BFloat16, 8192, 128, 7, 2, 2, 0 },
+        new object[] { DType.Float16, 1024, 256, 0, 3, 5, 1000 },
+        new object[] { DType.BFloat16, 2048, 512, 3, 0, 0, 0 },
     ];
 
     [TestCaseSource(nameof(WarpRowsCases))]
-    public void Forward_ManyRows_WarpRowsKernelTakesARowPerWarp(DType dtype, int hidden, int headDim, int seq, int warps, int slots)
+    public void Forward_ManyRows_WarpRowsKernelTakesARowPerWarp(DType dtype, int hidden, int headDim, int seq, int warps, int slots, int tailRounds)
     {
         // Several rounds of rows per block and a ragged last one: every slot refills and some warps end early.
         int perBlock = (warps > 0 ? warps : Kernels.RmsNormRope.RmsNormRopeWarpRowsKernel.DefaultConsumers) * 3 + 2;
@@ -132,7 +133,7 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, 73, -1, 1), [seq, headDim], dtype, Device);
         using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, 74, -1, 1), [seq, headDim], dtype, Device);
 
-        var schedule = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.WarpRows, Warps: warps, Slots: slots);
+        var schedule = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.WarpRows, Warps: warps, Slots: slots, TailRounds: tailRounds);
         using var output = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
         using var again = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
 

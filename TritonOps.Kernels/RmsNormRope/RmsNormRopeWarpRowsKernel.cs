@@ -29,21 +29,26 @@ public static class RmsNormRopeWarpRowsKernel
     /// <summary>Consumer warps a block by default: enough rows in arithmetic at once that the ring drains as fast as it lands.</summary>
     public const int DefaultConsumers = 8;
 
+    /// <summary>Rows a producer takes from the shared counter at a time in the dynamic tail.</summary>
+    public const int TailChunk = 2;
+
+    /// <summary>
+    /// <paramref name="staticRows"/>: rows each block takes by stride (block b: b, b + G, …) before the tail; the
+    /// rest (from staticRows · G) go to whichever producer asks first, <see cref="TailChunk"/> at a time, through the
+    /// counter at <paramref name="counters"/> (two zeroed words, which the last block to finish zeroes again), so
+    /// blocks whose rows landed sooner take more and all end within a row or two of each other.
+    /// </summary>
     [GlobalMemoryOnly]
     public static void Run<TAccess>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int slots)
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int slots, int staticRows, ulong counters)
         where TAccess : struct, IRunAccess
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(…) at launch
         var runs = shared.Cast<Vec4U>();
-        int t = Group.IdxX, warp = t >> 5, lane = t & 31, consumers = Group.DimX / 32 - 1, grid = Grid.DimX;
+        int t = Group.IdxX, warp = t >> 5, lane = t & 31, consumers = Group.DimX / 32 - 1;
         var ring = new StageRing(PtxWgmma.DynamicSharedBase(), StageBytes(shape), slots);
-        int weightRun = ring.End(slots) / 16;
-        int blockRows = Grid.IdxX < shape.Rows ? (shape.Rows - 1 - Grid.IdxX) / grid + 1 : 0;
-
-        // The copy engine starts on the first slots before anything else (GPU); the CPU's producer fills them in its rounds.
-        int prefilled = 0;
+        int rowOf = ring.End(slots), weightRun = (rowOf + RowIndexBytes(slots)) / 16;
         if (t == 0)
         {
             for (int slot = 0; slot < slots; slot++)
@@ -52,65 +57,147 @@ public static class RmsNormRopeWarpRowsKernel
                 PtxMbarrier.Init(shared, ring.EmptyBarrier(slot), StageRing.ReleasesPerWarp);
             }
             PtxMbarrier.FenceInit();
-            if (!StageRing.Lockstep)
-            {
-                for (; prefilled < slots && prefilled < blockRows; prefilled++)
-                    Issue(shared, ring, prefilled, Grid.IdxX + prefilled * grid, addresses, shape);
-            }
         }
-        if (warp > 0)
+        if (StageRing.Lockstep)
         {
-            for (int r = t - 32; r < shape.RowRuns; r += Group.DimX - 32)
-            {
-                Vec8F w = TAccess.Unpack(TAccess.LoadRaw(weight, r));
-                runs[weightRun + 2 * r] = new Vec4U(Bits(w.E0), Bits(w.E1), Bits(w.E2), Bits(w.E3));
-                runs[weightRun + 2 * r + 1] = new Vec4U(Bits(w.E4), Bits(w.E5), Bits(w.E6), Bits(w.E7));
-            }
+            UnpackWeights<TAccess>(runs, weightRun, weight, t, Group.DimX, shape);
+            Group.Barrier();
+            RunLockstep<TAccess>(shared, runs, ring, weightRun, warp, lane, consumers, slots, x, cos, sin, output, shape);
+            return;
         }
-        Group.Barrier();
+        Group.Barrier(); // the barriers are initialized
 
         if (warp == 0)
         {
-            if (!StageRing.Lockstep && lane != 0)
+            if (lane == 0)
+                Produce(shared, ring, rowOf, slots, consumers, staticRows, counters, addresses, shape);
+            return;
+        }
+        // The producer is already filling slots while the consumers unpack the weights.
+        UnpackWeights<TAccess>(runs, weightRun, weight, t - 32, Group.DimX - 32, shape);
+        CudaAsm.Emit("bar.sync 1, %0;", (uint)(Group.DimX - 32));
+        var cursor = new RingCursor { Slot = (warp - 1) % slots, Parity = ((warp - 1) / slots) & 1 };
+        var rowIndex = shared.Cast<int>();
+        while (true)
+        {
+            PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
+            int row = rowIndex[rowOf / 4 + cursor.Slot];
+            if (row < 0)
                 return;
-            int first = StageRing.Lockstep ? 0 : slots < blockRows ? slots : blockRows;
-            var at = new RingCursor { Slot = first % slots, Parity = 1 ^ ((first / slots) & 1) };
+            NormalizeRow<TAccess>(runs, ring.Stage(cursor.Slot) / 16, weightRun, output, row, lane, shape);
+            Warp.Barrier();
+            if (lane == 0)
+                PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+            for (int step = 0; step < consumers; step++)
+                cursor.Advance(slots);
+        }
+    }
+
+    /// <summary>The producer thread (GPU): the block's strided rows, then tail rows from the counter, then one
+    /// stop mark (row −1, no bytes) per consumer warp; the last block to finish zeroes the counters.</summary>
+    private static void Produce(ArrayView<byte> shared, in StageRing ring, int rowOf, int slots, int consumers, int staticRows, ulong counters,
+        in StagedAddresses addresses, in RmsNormRopeShape s)
+    {
+        var rowIndex = shared.Cast<int>();
+        int grid = Grid.DimX, tailFirst = staticRows * grid, tailRows = s.Rows - tailFirst;
+        // Asked long before it is needed, so the answer's round trip hides behind the strided rows.
+        int next = tailRows > 0 ? AtomicAdd(counters, TailChunk) : tailRows;
+        var at = RingCursor.Producer();
+        for (int i = 0; i < staticRows; i++)
+        {
+            PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+            int row = Grid.IdxX + i * grid;
+            rowIndex[rowOf / 4 + at.Slot] = row;
+            Issue(shared, ring, at.Slot, row, addresses, s);
+            at.Advance(slots);
+        }
+        while (next < tailRows)
+        {
+            int chunk = next;
+            next = AtomicAdd(counters, TailChunk);
+            for (int j = chunk; j < chunk + TailChunk && j < tailRows; j++)
+            {
+                PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+                rowIndex[rowOf / 4 + at.Slot] = tailFirst + j;
+                Issue(shared, ring, at.Slot, tailFirst + j, addresses, s);
+                at.Advance(slots);
+            }
+        }
+        for (int w = 0; w < consumers; w++)
+        {
+            PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+            rowIndex[rowOf / 4 + at.Slot] = -1;
+            PtxMbarrier.Arrive(shared, ring.FullBarrier(at.Slot));
+            at.Advance(slots);
+        }
+        if (tailRows > 0 && AtomicAdd(counters + 4, 1) == grid - 1)
+        {
+            AtomicExchange(counters, 0);
+            AtomicExchange(counters + 4, 0);
+        }
+    }
+
+    /// <summary>The CPU accelerator: strided rows only, C a round; the producer warp copies them, every warp meets twice a round.</summary>
+    private static void RunLockstep<TAccess>(ArrayView<byte> shared, ArrayView<Vec4U> runs, in StageRing ring, int weightRun, int warp, int lane,
+        int consumers, int slots, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> output, in RmsNormRopeShape shape)
+        where TAccess : struct, IRunAccess
+    {
+        int grid = Grid.DimX, blockRows = Grid.IdxX < shape.Rows ? (shape.Rows - 1 - Grid.IdxX) / grid + 1 : 0;
+        if (warp == 0)
+        {
+            var at = RingCursor.Producer();
             for (int round = 0; round < blockRows; round += consumers)
             {
-                for (int i = round > first ? round : first; i < round + consumers && i < blockRows; i++)
+                for (int i = round; i < round + consumers && i < blockRows; i++)
                 {
                     PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
-                    int row = Grid.IdxX + i * grid;
-                    if (StageRing.Lockstep)
-                        CopyRow(runs, ring.Stage(at.Slot) / 16, lane, row, x, cos, sin, shape, shared, ring.FullBarrier(at.Slot));
-                    else
-                        Issue(shared, ring, at.Slot, row, addresses, shape);
+                    CopyRow(runs, ring.Stage(at.Slot) / 16, lane, Grid.IdxX + i * grid, x, cos, sin, shape, shared, ring.FullBarrier(at.Slot));
                     at.Advance(slots);
                 }
                 StageRing.ProducerHandsOff();
             }
             return;
         }
-
-        int w0 = warp - 1;
-        var cursor = new RingCursor { Slot = w0 % slots, Parity = (w0 / slots) & 1 };
+        var cursor = new RingCursor { Slot = (warp - 1) % slots, Parity = ((warp - 1) / slots) & 1 };
         for (int round = 0; round < blockRows; round += consumers)
         {
             StageRing.ConsumerBegins();
-            int i = round + w0;
+            int i = round + warp - 1;
             if (i < blockRows)
             {
                 PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
                 NormalizeRow<TAccess>(runs, ring.Stage(cursor.Slot) / 16, weightRun, output, Grid.IdxX + i * grid, lane, shape);
-                Warp.Barrier();
-                if (lane < StageRing.ReleasesPerWarp)
-                    PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+                PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
             }
             StageRing.ConsumerEnds();
             for (int step = 0; step < consumers; step++)
                 cursor.Advance(slots);
         }
     }
+
+    /// <summary>The weights as float32 into shared memory, two runs per run of the row.</summary>
+    private static void UnpackWeights<TAccess>(ArrayView<Vec4U> runs, int weightRun, ArrayView<byte> weight, int first, int step, in RmsNormRopeShape s)
+        where TAccess : struct, IRunAccess
+    {
+        for (int r = first; r < s.RowRuns; r += step)
+        {
+            Vec8F w = TAccess.Unpack(TAccess.LoadRaw(weight, r));
+            runs[weightRun + 2 * r] = new Vec4U(Bits(w.E0), Bits(w.E1), Bits(w.E2), Bits(w.E3));
+            runs[weightRun + 2 * r + 1] = new Vec4U(Bits(w.E4), Bits(w.E5), Bits(w.E6), Bits(w.E7));
+        }
+    }
+
+    private static int AtomicAdd(ulong address, int value)
+    {
+        CudaAsm.Emit("atom.global.add.u32 %0, [%1], %2;", out uint old, address, (uint)value);
+        return (int)old;
+    }
+
+    private static void AtomicExchange(ulong address, int value) =>
+        CudaAsm.Emit("{ .reg .b32 old; atom.global.exch.b32 old, [%0], %1; }", address, (uint)value);
+
+    /// <summary>Bytes of the slots' row numbers (16-byte aligned).</summary>
+    private static int RowIndexBytes(int slots) => (4 * slots + 15) / 16 * 16;
 
     /// <summary>One warp's row: the sum of squares from the slot, then a second pass over the slot that
     /// normalizes, weights, rotates and stores. cos and sin come scaled by rstd, so a pair costs two products a half.</summary>
@@ -178,8 +265,8 @@ public static class RmsNormRopeWarpRowsKernel
     /// <summary>Bytes of one slot: a row of x, then one cos and one sin row.</summary>
     public static int StageBytes(in RmsNormRopeShape s) => 16 * (s.RowRuns + 2 * s.HeadRuns);
 
-    /// <summary>Dynamic shared bytes of a launch: the ring, then the weights as float32 (two runs per run of x).</summary>
-    public static int SharedBytes(in RmsNormRopeShape s, int slots) => StageRing.SharedBytes(StageBytes(s), slots) + 32 * s.RowRuns;
+    /// <summary>Dynamic shared bytes of a launch: the ring, the slots' row numbers, then the weights as float32 (two runs per run of x).</summary>
+    public static int SharedBytes(in RmsNormRopeShape s, int slots) => StageRing.SharedBytes(StageBytes(s), slots) + RowIndexBytes(slots) + 32 * s.RowRuns;
 
     /// <summary>Whether the kernel takes rows of this shape: packed 16-bit runs with a half-head that divides the warp.</summary>
     public static bool Takes(in RmsNormRopeShape s) => s.HalfRuns <= 32 && 32 % s.HalfRuns == 0;

@@ -18,9 +18,11 @@ internal enum RmsNormRopeKernelChoice
 }
 
 /// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.
-/// Warps and Slots are the warp-rows kernel's consumer warps and ring slots a block.</summary>
+/// Warps, Slots and TailRounds are the warp-rows kernel's consumer warps and ring slots a block, and about how many
+/// rows a block its dynamic tail holds (negative: only the last partial round).</summary>
 internal readonly record struct RmsNormRopeSchedule(
-    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0, int Warps = 0, int Slots = 0);
+    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0, int Warps = 0, int Slots = 0,
+    int TailRounds = 0);
 
 public static partial class Ops
 {
@@ -33,6 +35,11 @@ public static partial class Ops
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
         ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages);
+
+    private delegate void RmsNormRopeWarpRowsLauncher(
+        AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int slots, int staticRows, ulong counters);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -156,6 +163,9 @@ public static partial class Ops
         return true;
     }
 
+    /// <summary>Rows a block (about) that the warp-rows kernel hands out on demand at the end, rather than by stride.</summary>
+    private const int WarpRowsTailRounds = 8;
+
     /// <summary>Shared bytes an SM gives the warp-rows kernel's blocks (of the H100/H200's 227 KB a block may opt into).</summary>
     private const int WarpRowsSharedBytesPerSm = 224 * 1024;
 
@@ -179,10 +189,15 @@ public static partial class Ops
         int blocks = Math.Min(shape.Rows, device.Multiprocessors * perSm);
         if (slots < warps || (schedule.Kernel != RmsNormRopeKernelChoice.WarpRows && shape.Rows < 2 * blocks * warps))
             return false;
-        device.Launcher<RmsNormRopeStagedLauncher>(RmsNormRopeWarpRowsKernel.Variant(element))(device.Accelerator.DefaultStream,
-            new KernelConfig(new Index2D(blocks, 1), new Index2D(32 * (warps + 1), 1),
-                SharedMemoryConfig.RequestDynamic<byte>(RmsNormRopeWarpRowsKernel.SharedBytes(shape, slots))),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, slots);
+        int tailRounds = schedule.TailRounds != 0 ? schedule.TailRounds : WarpRowsTailRounds;
+        int staticRows = Math.Max(0, shape.Rows / blocks - Math.Max(0, tailRounds)); // the rest (≥ the last partial round) on demand
+        var launch = device.Launcher<RmsNormRopeWarpRowsLauncher>(RmsNormRopeWarpRowsKernel.Variant(element));
+        var config = new KernelConfig(new Index2D(blocks, 1), new Index2D(32 * (warps + 1), 1),
+            SharedMemoryConfig.RequestDynamic<byte>(RmsNormRopeWarpRowsKernel.SharedBytes(shape, slots)));
+        var rows = shape;
+        // The tail's counters: two words that start zeroed and that every launch leaves zeroed (one stream, in order).
+        device.WithConstantBytes("warp-rows tail counters", _ => new byte[8], counters => launch(device.Accelerator.DefaultStream, config,
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, rows, addresses, slots, staticRows, counters));
         return true;
     }
 

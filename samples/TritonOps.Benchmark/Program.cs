@@ -32,10 +32,11 @@ foreach (var c in sweep ? BenchmarkCases.Sweep() : BenchmarkCases.All())
 {
     if (only is not null && !c.Op.Contains(only, StringComparison.OrdinalIgnoreCase))
         continue;
+    var clock = System.Diagnostics.Stopwatch.StartNew();
     var r = c.Run(device, timer, copyGbs);
     results.Add(r);
     // Each row as it lands, so a crash later in the run keeps the rows before it.
-    Console.WriteLine($"# {r.Op} {r.Shape} {r.DType}: {r.Stats.MedianUs:F1} µs, {r.Rate}, {r.Check}");
+    Console.WriteLine($"# {r.Op} {r.Shape} {r.DType}: {r.Stats.MedianUs:F1} µs, {r.Rate}, {r.Check} ({clock.Elapsed.TotalSeconds:F1} s)");
 }
 
 Console.WriteLine();
