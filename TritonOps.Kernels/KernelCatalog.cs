@@ -12,7 +12,6 @@ public static class KernelCatalog
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
-        .Concat(RmsNormRopeWarpRowsKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(GatedMlpWarpSpecializedKernel.AllVariants())

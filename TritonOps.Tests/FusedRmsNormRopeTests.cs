@@ -76,7 +76,13 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     ];
 
     [TestCaseSource(nameof(StagedCases))]
-    public void Forward_ManyRows_StagedKernelWalksSeveralRowsPerBlock(DType dtype, int hidden, int headDim, int seq)
+    public void Forward_ManyRows_StagedKernelWalksSeveralRowsPerBlock(DType dtype, int hidden, int headDim, int seq) =>
+        StagedKernelWalksRows(dtype, hidden, headDim, seq, contiguous: false);
+
+    [Test]
+    public void Forward_ManyRows_StagedKernelWalksContiguousRows() => StagedKernelWalksRows(DType.BFloat16, 96, 32, 7, contiguous: true);
+
+    private void StagedKernelWalksRows(DType dtype, int hidden, int headDim, int seq, bool contiguous)
     {
         // Five steps (of one or two rows) per resident block and then some, so each block of the staged
         // kernel refills every stage, the blocks end unevenly and the last step of two rows has one.
@@ -97,48 +103,12 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, 63, -1, 1), [seq, headDim], dtype, Device);
         using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, 64, -1, 1), [seq, headDim], dtype, Device);
 
-        var schedule = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged);
+        var schedule = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged, ContiguousRows: contiguous);
         using var output = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
         using var again = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
 
         Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(dtype));
         again.ToBytes().Should().Equal(output.ToBytes(), "the reduction's order is fixed, so the bits are too");
-    }
-
-    /// <summary>(dtype, hidden, head_dim, seq, consumer warps, slots, tail rounds; 0: the op's choice): half-heads of
-    /// 2, 4, 8, 16 and 32 runs (so 6, 160, 512, 64 and 128 pairs a row: idle lanes, a ragged last pass, sixteen pairs
-    /// a lane); fewer slots than twice the warps, so slots wrap between a warp's rows; one long sequence; on the GPU
-    /// a tail of only the last partial round and one of every row (the CPU accelerator takes rows by stride).</summary>
-    private static readonly object[] WarpRowsCases =
-    [
-        new object[] { DType.BFloat16, 96, 32, 7, 3, 4, 0 },
-        new object[] { DType.Float16, 2560, 64, 5, 2, 3, -1 },
-        new object[] { DType.BFloat16, 8192, 128, 7, 2, 2, 0 },
-        new object[] { DType.Float16, 1024, 256, 0, 3, 5, 1000 },
-        new object[] { DType.BFloat16, 2048, 512, 3, 0, 0, 0 },
-    ];
-
-    [TestCaseSource(nameof(WarpRowsCases))]
-    public void Forward_ManyRows_WarpRowsKernelTakesARowPerWarp(DType dtype, int hidden, int headDim, int seq, int warps, int slots, int tailRounds)
-    {
-        // Several rounds of rows per block and a ragged last one: every slot refills and some warps end early.
-        int perBlock = (warps > 0 ? warps : Kernels.RmsNormRope.RmsNormRopeWarpRowsKernel.DefaultConsumers) * 3 + 2;
-        int rows = Device.Multiprocessors * perBlock + 1;
-        if (seq == 0)
-            seq = rows;
-        int batch = (rows + seq - 1) / seq;
-        rows = batch * seq;
-        using var x = Tensor.FromArray(Inputs.Normal(rows * hidden, 71, 2.0), [batch, seq, hidden], dtype, Device);
-        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 72, 0.5, 1.5), [hidden], dtype, Device);
-        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, 73, -1, 1), [seq, headDim], dtype, Device);
-        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, 74, -1, 1), [seq, headDim], dtype, Device);
-
-        var schedule = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.WarpRows, Warps: warps, Slots: slots, TailRounds: tailRounds);
-        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
-        using var again = Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, null, schedule);
-
-        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(dtype));
-        again.ToBytes().Should().Equal(output.ToBytes(), "each row's sum has a fixed order, so the bits are too");
     }
 
     [Test]

@@ -43,9 +43,6 @@ public readonly struct StageRing
 
     public int EmptyBarrier(int slot) => Empty + slot * PtxMbarrier.Bytes;
 
-    /// <summary>The first byte past the ring's barriers (16-byte aligned): where a kernel's other shared data may start.</summary>
-    public int End(int stages) => Empty + stages * PtxMbarrier.Bytes;
-
     /// <summary>Lockstep only: the producer's two block barriers a stage, matching a consumer's
     /// <see cref="ConsumerBegins"/> (after the stage is filled) and <see cref="ConsumerEnds"/> (after its release).</summary>
     public static void ProducerHandsOff()

@@ -29,19 +29,6 @@ public struct Vec8F
         E4 = E4 * s * other.E4, E5 = E5 * s * other.E5, E6 = E6 * s * other.E6, E7 = E7 * s * other.E7,
     };
 
-    /// <summary>this ⊙ other</summary>
-    public readonly Vec8F Times(in Vec8F other) => new()
-    {
-        E0 = E0 * other.E0, E1 = E1 * other.E1, E2 = E2 * other.E2, E3 = E3 * other.E3,
-        E4 = E4 * other.E4, E5 = E5 * other.E5, E6 = E6 * other.E6, E7 = E7 * other.E7,
-    };
-
-    /// <summary>this · s</summary>
-    public readonly Vec8F Scaled(float s) => new()
-    {
-        E0 = E0 * s, E1 = E1 * s, E2 = E2 * s, E3 = E3 * s, E4 = E4 * s, E5 = E5 * s, E6 = E6 * s, E7 = E7 * s,
-    };
-
     /// <summary>a ⊙ b + sign · c ⊙ d (sign is ±1): the two halves of a rotate-half RoPE.</summary>
     public static Vec8F MulAddMul(in Vec8F a, in Vec8F b, float sign, in Vec8F c, in Vec8F d) => new()
     {

@@ -23,16 +23,4 @@ public static class PtxTensorCopy
                 + "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [d], [%2, {%3, %4}], [b]; }",
                 (uint)barrierOffset, (uint)sharedOffset, tensorMap, inner, outer);
     }
-
-    /// <summary><c>cp.async.bulk</c> without a tensor map: <paramref name="bytes"/> (a multiple of 16) of contiguous
-    /// global memory from <paramref name="globalAddress"/> (16-byte aligned) to <paramref name="sharedOffset"/>
-    /// (16-byte aligned), counted on the barrier at <paramref name="barrierOffset"/>.</summary>
-    public static void LoadBytes(int sharedOffset, ulong globalAddress, int bytes, int barrierOffset)
-    {
-        if (CudaAsm.IsSupported)
-            CudaAsm.Emit("{ .reg .u64 t; .reg .u32 s; .reg .u32 b; .reg .u32 d; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 s, t;\n"
-                + "add.u32 b, s, %0; add.u32 d, s, %1;\n"
-                + "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [d], [%2], %3, [b]; }",
-                (uint)barrierOffset, (uint)sharedOffset, globalAddress, (uint)bytes);
-    }
 }

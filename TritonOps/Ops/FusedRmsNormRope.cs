@@ -7,22 +7,18 @@ namespace TritonOps;
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
 internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
-/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: warp rows (Hopper's bulk copies)
-/// when it can take the call, else staged (sm_80), else the row kernel. Pinning one that cannot take the call throws.</summary>
+/// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: staged (sm_80) when it can
+/// take the call, else the row kernel. Pinning Staged for a call it cannot take throws.</summary>
 internal enum RmsNormRopeKernelChoice
 {
     Auto,
     Row,
     Staged,
-    WarpRows,
 }
 
-/// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.
-/// Warps, Slots and TailRounds are the warp-rows kernel's consumer warps and ring slots a block, and about how many
-/// rows a block its dynamic tail holds (negative: only the last partial round).</summary>
+/// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.</summary>
 internal readonly record struct RmsNormRopeSchedule(
-    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0, int Warps = 0, int Slots = 0,
-    int TailRounds = 0);
+    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0, bool ContiguousRows = false);
 
 public static partial class Ops
 {
@@ -34,12 +30,7 @@ public static partial class Ops
     private delegate void RmsNormRopeStagedLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages);
-
-    private delegate void RmsNormRopeWarpRowsLauncher(
-        AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int slots, int staticRows, ulong counters);
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages, int blockSteps);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -99,13 +90,10 @@ public static partial class Ops
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
-            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.WarpRows
-                && TryLaunchWarpRows(device, element, packed, x, weight, cos, sin, output, shape, schedule))
-                return output;
             if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
                 && TryLaunchStaged(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
                 return output;
-            if (schedule.Kernel is RmsNormRopeKernelChoice.Staged or RmsNormRopeKernelChoice.WarpRows)
+            if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
                 throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
             // One row per small block, held in registers: many rows in flight per SM.
             device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
@@ -159,45 +147,7 @@ public static partial class Ops
         int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
         device.Launcher<RmsNormRopeStagedLauncher>(kernel)(device.Accelerator.DefaultStream,
             new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
-        return true;
-    }
-
-    /// <summary>Rows a block (about) that the warp-rows kernel hands out on demand at the end, rather than by stride.</summary>
-    private const int WarpRowsTailRounds = 8;
-
-    /// <summary>Shared bytes an SM gives the warp-rows kernel's blocks (of the H100/H200's 227 KB a block may opt into).</summary>
-    private const int WarpRowsSharedBytesPerSm = 224 * 1024;
-
-    /// <summary>
-    /// Many rows of 16-bit packed runs on Hopper (and the CPU accelerator, which runs the same kernel in
-    /// lockstep): the warp-rows kernel, one block per SM, a warp a row, the copy engine filling a ring of
-    /// as many row slots as the shared memory holds (at least one per consumer warp).
-    /// </summary>
-    private static bool TryLaunchWarpRows(Device device, Type element, bool packed,
-        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
-    {
-        if (!packed || x.DType == DType.Float32 || !device.HasWarpgroupMma || !RmsNormRopeWarpRowsKernel.Takes(shape))
-            return false;
-        var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
-        if ((addresses.X | addresses.Cos | addresses.Sin) % 16 != 0)
-            return false;
-        int perSm = schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : 1;
-        int warps = schedule.Warps > 0 ? schedule.Warps : RmsNormRopeWarpRowsKernel.DefaultConsumers;
-        int fixedBytes = RmsNormRopeWarpRowsKernel.SharedBytes(shape, 0), slotBytes = RmsNormRopeWarpRowsKernel.SharedBytes(shape, 1) - fixedBytes;
-        int slots = schedule.Slots > 0 ? schedule.Slots : Math.Min(64, (WarpRowsSharedBytesPerSm / perSm - fixedBytes) / slotBytes);
-        int blocks = Math.Min(shape.Rows, device.Multiprocessors * perSm);
-        if (slots < warps || (schedule.Kernel != RmsNormRopeKernelChoice.WarpRows && shape.Rows < 2 * blocks * warps))
-            return false;
-        int tailRounds = schedule.TailRounds != 0 ? schedule.TailRounds : WarpRowsTailRounds;
-        int staticRows = Math.Max(0, shape.Rows / blocks - Math.Max(0, tailRounds)); // the rest (≥ the last partial round) on demand
-        var launch = device.Launcher<RmsNormRopeWarpRowsLauncher>(RmsNormRopeWarpRowsKernel.Variant(element));
-        var config = new KernelConfig(new Index2D(blocks, 1), new Index2D(32 * (warps + 1), 1),
-            SharedMemoryConfig.RequestDynamic<byte>(RmsNormRopeWarpRowsKernel.SharedBytes(shape, slots)));
-        var rows = shape;
-        // The tail's counters: two words that start zeroed and that every launch leaves zeroed (one stream, in order).
-        device.WithConstantBytes("warp-rows tail counters", _ => new byte[8], counters => launch(device.Accelerator.DefaultStream, config,
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, rows, addresses, slots, staticRows, counters));
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages, schedule.ContiguousRows ? stepsPerBlock : 0);
         return true;
     }
 

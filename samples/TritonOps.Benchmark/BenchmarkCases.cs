@@ -56,26 +56,19 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
-        // The warp-rows RMSNorm kernel around its defaults (1 block/SM, 8 consumer warps, as many slots as fit,
-        // a dynamic tail of ~8 rows a block), against the staged kernel in the same run.
+        // Staged RMSNorm: each block's steps strided over the rows (the op's way) or one contiguous range a block.
         var staged = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged);
-        var rows = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.WarpRows);
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged);
-        foreach (var (perSm, warps, slots) in new[]
+        foreach (var (batch, seq, hidden, dtype) in new[]
         {
-            (1, 8, 0), (1, 8, 8), (1, 12, 12), (1, 16, 0), (1, 16, 16), (1, 16, 24), (1, 20, 20), (1, 24, 24),
-            (2, 8, 8), (2, 8, 0), (2, 6, 6), (2, 10, 10), (2, 12, 12),
+            (4, 2048, 4096, DType.BFloat16), (4, 2048, 4096, DType.Float16), (1, 8192, 8192, DType.BFloat16), (8, 2048, 4096, DType.BFloat16),
         })
-            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, rows with { BlocksPerSm = perSm, Warps = warps, Slots = slots, TailRounds = -1 });
-        foreach (var (batch, seq, hidden) in new[] { (1, 8192, 8192), (8, 2048, 4096) })
         {
-            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, DType.BFloat16, staged);
-            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, DType.BFloat16, rows with { Warps = 16, Slots = 16, TailRounds = -1 });
+            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, dtype, staged);
+            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, dtype, staged with { ContiguousRows = true });
         }
+        foreach (int perSm in new[] { 2, 4 })
+            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged with { BlocksPerSm = perSm, ContiguousRows = true });
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged);
-        // The dynamic tail, last: at 8 rows a block it ran ~10× slower (443 µs) and 12 slots hung (23:33 UTC).
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, rows with { Warps = 16, Slots = 16, TailRounds = 1 });
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, rows with { Warps = 16, Slots = 16, TailRounds = 3 });
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

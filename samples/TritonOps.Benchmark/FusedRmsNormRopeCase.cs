@@ -64,9 +64,7 @@ internal sealed class FusedRmsNormRopeCase(int batch, int seq, int hidden, int h
         (s.Kernel == RmsNormRopeKernelChoice.Auto ? "" : $" {s.Kernel.ToString().ToLowerInvariant()} kernel")
         + (s.BlocksPerSm > 0 ? $" ≤{s.BlocksPerSm} blocks/SM" : "")
         + (s.PairsPerThread > 0 ? $" {s.PairsPerThread} pair/thread" : "")
-        + (s.Warps > 0 ? $" {s.Warps} warps" : "")
-        + (s.Slots > 0 ? $" {s.Slots} slots" : "")
-        + (s.TailRounds != 0 ? $" tail {s.TailRounds}" : "");
+        + (s.ContiguousRows ? " contiguous rows" : "");
 
     /// <summary>Checks the first two rows (and the last) against the float64 reference.</summary>
     private string CheckRows(float[] all, Tensor weight, Tensor cos, Tensor sin, Tensor output, DType dtype)
