@@ -67,7 +67,7 @@ public static class RmsNormRopeStagedKernel
     [GlobalMemoryOnly]
     public static void Run<TAccess, TPairs, TRows>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages, int blockSteps)
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages)
         where TAccess : struct, IRunAccess
         where TPairs : struct, IRowPairs<TPairs>
         where TRows : struct, IRowsPerStep
@@ -79,21 +79,17 @@ public static class RmsNormRopeStagedKernel
         int rowSlotRuns = SlotRuns(TPairs.Count, threads, shape.HeadRuns), xRuns = 2 * TPairs.Count * threads;
         int slotRuns = TRows.Count * rowSlotRuns;
         int steps = TRows.Count == 2 ? (shape.Rows + 1) / 2 : shape.Rows;
-        // blockSteps > 0: block b takes the contiguous steps [b·blockSteps, (b + 1)·blockSteps) instead of b, b + G, ….
-        int firstStep = blockSteps > 0 ? Grid.IdxX * blockSteps : Grid.IdxX, stride = blockSteps > 0 ? 1 : grid;
-        if (blockSteps > 0 && firstStep + blockSteps < steps)
-            steps = firstStep + blockSteps;
         // With a thread count that is a multiple of the half-head, all of a thread's pairs sit at the
         // same position of their heads: cos and sin are read and unpacked once per row, not per pair.
         bool sharedRope = threads % shape.HalfRuns == 0;
         // Sequence position of the next staged step's first row, advanced as steps are staged (no division per row).
-        int position = (int)((long)TRows.Count * firstStep % shape.Seq), advance = TRows.Count * stride % shape.Seq;
+        int position = TRows.Count * Grid.IdxX % shape.Seq, advance = TRows.Count * grid % shape.Seq;
 
         // Where this thread's pairs sit, and their weights: the same for every row.
         TPairs located = TPairs.LoadRotation<TAccess>(TPairs.Locate(t, threads, shape), weight, cos, sin, 0, t, threads, shape);
         for (int s = 0; s < stages - 1; s++)
         {
-            int ahead = firstStep + s * stride;
+            int ahead = Grid.IdxX + s * grid;
             if (ahead < steps)
                 StageStep<TPairs, TRows>(shared, s * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, position, located, xRuns, t, threads, shape);
             PtxAsyncCopy.Commit();
@@ -101,7 +97,7 @@ public static class RmsNormRopeStagedKernel
         }
 
         int slot = 0, parity = 0;
-        for (int step = firstStep; step < steps; step += stride)
+        for (int step = Grid.IdxX; step < steps; step += grid)
         {
             PtxAsyncCopy.Wait(stages - 2); // this thread's copies of this step's rows have landed
             int row = TRows.Count * step, slotRun = slot * slotRuns;
@@ -115,7 +111,7 @@ public static class RmsNormRopeStagedKernel
             // The reduction's barrier publishes everyone's rope runs of this step, and it also means
             // every thread is done with last step's slot: refill that with the step stages − 1 ahead.
             var (firstTotal, secondTotal) = BlockReduce.TwoSums(firstSum, secondSum, scratch, parity);
-            int ahead = step + (stages - 1) * stride;
+            int ahead = step + (stages - 1) * grid;
             if (ahead < steps)
                 StageStep<TPairs, TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, position, located, xRuns, t, threads, shape);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned

@@ -18,7 +18,7 @@ internal enum RmsNormRopeKernelChoice
 
 /// <summary>A pinned kernel and sizes (0: the op's choice): tests reach every kernel, the benchmark sweeps.</summary>
 internal readonly record struct RmsNormRopeSchedule(
-    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0, bool ContiguousRows = false);
+    RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0);
 
 public static partial class Ops
 {
@@ -30,7 +30,7 @@ public static partial class Ops
     private delegate void RmsNormRopeStagedLauncher(
         AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages, int blockSteps);
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -147,7 +147,7 @@ public static partial class Ops
         int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
         device.Launcher<RmsNormRopeStagedLauncher>(kernel)(device.Accelerator.DefaultStream,
             new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages, schedule.ContiguousRows ? stepsPerBlock : 0);
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
         return true;
     }
 

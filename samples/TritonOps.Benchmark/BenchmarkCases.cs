@@ -56,19 +56,17 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
-        // Staged RMSNorm: each block's steps strided over the rows (the op's way) or one contiguous range a block.
-        var staged = new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged);
-        foreach (var (batch, seq, hidden, dtype) in new[]
-        {
-            (4, 2048, 4096, DType.BFloat16), (4, 2048, 4096, DType.Float16), (1, 8192, 8192, DType.BFloat16), (8, 2048, 4096, DType.BFloat16),
-        })
-        {
-            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, dtype, staged);
-            yield return new FusedRmsNormRopeCase(batch, seq, hidden, 128, dtype, staged with { ContiguousRows = true });
-        }
-        foreach (int perSm in new[] { 2, 4 })
-            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged with { BlocksPerSm = perSm, ContiguousRows = true });
-        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, staged);
+        // Staged RMSNorm at the op's three blocks per SM against two and four; one pair a thread (256-thread blocks).
+        foreach (int blocksPerSm in new[] { 2, 4 })
+            yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, PairsPerThread: 1));
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged));
+        // FP8 GEMM tiles and ring depths; quantize's two passes against the single launch keeping 0–48 MB in L2.
+        foreach (var (blockM, stages) in new[] { (128, 4), (128, 6), (256, 2), (256, 3) })
+            yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages));
+        yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.TwoPass);
+        foreach (int mb in new[] { 0, 8, 16, 24, 32, 40, 48 })
+            yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.Fused, mb);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
