@@ -56,6 +56,14 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
+        // The floor under RMSNorm's 134 MB shape for a kernel launched like ours, beside the driver's copy.
+        const long rmsNormBytes = 4L * 2048 * 4096 * 2;
+        yield return new FloorCase(rmsNormBytes);
+        yield return new FloorCase(rmsNormBytes, kernelCopy: true);
+        yield return new FloorCase(rmsNormBytes, kernelCopy: true, perThread: 4);
+        yield return new FloorCase(rmsNormBytes, kernelCopy: true, perThread: 16);
+        yield return new FloorCase(2 * rmsNormBytes, kernelCopy: true);
+        yield return new FloorCase(2 * rmsNormBytes, kernelCopy: true, perThread: 16);
         // Staged RMSNorm at the op's three blocks per SM against two and four; one pair a thread (256-thread blocks).
         foreach (int blocksPerSm in new[] { 2, 4 })
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
