@@ -20,6 +20,7 @@ public static class BenchmarkCases
         yield return new Fp8GemmCase(128, 14336, 4096, DType.BFloat16);  // tiled kernel, one M tile
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16);
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.TwoPass);
+        yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, givenScale: true);
         yield return new QuantizeFp8Case(8192, 8192, DType.Float16);
         yield return new QuantizeFp8Case(8192, 8192, DType.Float32);
         yield return new QuantizeFp8Case(4096, 4096, DType.BFloat16);

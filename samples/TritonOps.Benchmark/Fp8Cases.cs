@@ -63,7 +63,9 @@ internal sealed class Fp8GemmCase(int m, int n, int k, DType output, Fp8GemmSche
 /// <summary>quantize_fp8, per tensor, amax on the device; bytes = read x + write codes.</summary>
 /// <param name="schedule">The per-tensor kernels pinned (default: the op's choice), for A/B rows in the same run.</param>
 /// <param name="keepInL2Mb">The fused kernel's L2 budget for its second phase instead of the op's (an experiment).</param>
-internal sealed class QuantizeFp8Case(int rows, int cols, DType dtype, QuantizeSchedule schedule = QuantizeSchedule.Auto, int? keepInL2Mb = null) : IBenchmarkCase
+/// <param name="givenScale">The scale passed in (computed once beforehand): one pass, no amax, the static-scale case.</param>
+internal sealed class QuantizeFp8Case(int rows, int cols, DType dtype, QuantizeSchedule schedule = QuantizeSchedule.Auto, int? keepInL2Mb = null,
+    bool givenScale = false) : IBenchmarkCase
 {
     public string Op => "quantize_fp8";
 
@@ -78,14 +80,19 @@ internal sealed class QuantizeFp8Case(int rows, int cols, DType dtype, QuantizeS
         var xs = new Tensor[sets];
         for (int i = 0; i < sets; i++) xs[i] = Tensor.FromArray(values, [rows, cols], dtype, device);
         (Tensor Data, Tensor Scale)? last = null;
-        var stats = timer.Time(i => { if (last is { } l) { l.Data.Dispose(); l.Scale.Dispose(); } last = Ops.QuantizeFp8(xs[i % sets], null, DType.Float8E4M3, ScaleGranularity.PerTensor, schedule, keepInL2Mb * (1L << 20)); }, warmup: 5, runs: 60);
+        Tensor? fixedScale = givenScale ? Ops.QuantizeFp8(xs[0]).Scale : null;
+        var stats = timer.Time(i =>
+        {
+            if (last is { } l) { l.Data.Dispose(); if (!givenScale) l.Scale.Dispose(); }
+            last = Ops.QuantizeFp8(xs[i % sets], fixedScale, DType.Float8E4M3, ScaleGranularity.PerTensor, schedule, keepInL2Mb * (1L << 20));
+        }, warmup: 5, runs: 60);
         var (data, scale) = last!.Value;
         var (codes, scales) = Reference.QuantizeFp8(xs[0].ToFloatArray(), DType.Float8E4M3, 1, _ => 0);
         string check = scale.ToFloatArray()[0] == scales[0] && data.ToBytes().AsSpan().SequenceEqual(codes) ? "ok (bit-exact)" : "FAIL: codes differ from the reference";
         data.Dispose(); scale.Dispose();
         foreach (var t in xs) t.Dispose();
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{rows},{cols}] per-tensor{(schedule == QuantizeSchedule.Auto ? "" : schedule == QuantizeSchedule.Fused ? ", fused kernel" : ", two passes")}{(keepInL2Mb is { } mb ? $", L2 keeps {mb} MB" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"[{rows},{cols}] per-tensor{(givenScale ? ", scale given" : "")}{(schedule == QuantizeSchedule.Auto ? "" : schedule == QuantizeSchedule.Fused ? ", fused kernel" : ", two passes")}{(keepInL2Mb is { } mb ? $", L2 keeps {mb} MB" : "")}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 }
