@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Benchmark;
 
@@ -37,12 +38,12 @@ public sealed class FloorCase(long copyBytes, bool kernelCopy = false, int perTh
         string how;
         if (kernelCopy)
         {
-            var copy = device.Accelerator.LoadKernel<ArrayView<TritonOps.Kernels.Numerics.Vec4U>, ArrayView<TritonOps.Kernels.Numerics.Vec4U>, int>(CopyRuns);
+            var copy = device.Accelerator.LoadKernel<ArrayView<Vec4U>, ArrayView<Vec4U>, int>(CopyRuns);
             long runs = copyBytes / 16;
             int threads = (int)((runs + perThread - 1) / perThread);
             var config = new KernelConfig((threads + 255) / 256, 256);
-            stats = timer.Time(i => copy(stream, config, sources[i % sets].View.BaseView.Cast<TritonOps.Kernels.Numerics.Vec4U>(),
-                destinations[i % sets].View.BaseView.Cast<TritonOps.Kernels.Numerics.Vec4U>(), perThread));
+            stats = timer.Time(i => copy(stream, config, sources[i % sets].View.BaseView.Cast<Vec4U>(),
+                destinations[i % sets].View.BaseView.Cast<Vec4U>(), perThread));
             how = $"ILGPU copy kernel, {perThread} × 16 B a thread,";
         }
         else
@@ -57,8 +58,8 @@ public sealed class FloorCase(long copyBytes, bool kernelCopy = false, int perTh
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", "ok");
     }
 
-    /// <summary>Runs i, i + T, … (T = all threads), <paramref name="perThread"/> of them, loads first then stores.</summary>
-    private static void CopyRuns(ArrayView<TritonOps.Kernels.Numerics.Vec4U> source, ArrayView<TritonOps.Kernels.Numerics.Vec4U> destination, int perThread)
+    /// <summary>Copies 16-byte run i (one a thread), or runs i, i + T, … (T = all threads) four loads at a time, then their stores.</summary>
+    private static void CopyRuns(ArrayView<Vec4U> source, ArrayView<Vec4U> destination, int perThread)
     {
         long total = Grid.DimX * (long)Group.DimX, i = Grid.GlobalIndex.X;
         if (perThread == 1)

@@ -80,7 +80,13 @@ internal sealed class QuantizeFp8Case(int rows, int cols, DType dtype, QuantizeS
         var xs = new Tensor[sets];
         for (int i = 0; i < sets; i++) xs[i] = Tensor.FromArray(values, [rows, cols], dtype, device);
         (Tensor Data, Tensor Scale)? last = null;
-        Tensor? fixedScale = givenScale ? Ops.QuantizeFp8(xs[0]).Scale : null;
+        Tensor? fixedScale = null;
+        if (givenScale)
+        {
+            var (codes0, scale0) = Ops.QuantizeFp8(xs[0]);
+            codes0.Dispose();
+            fixedScale = scale0;
+        }
         var stats = timer.Time(i =>
         {
             if (last is { } l) { l.Data.Dispose(); if (!givenScale) l.Scale.Dispose(); }
