@@ -177,8 +177,12 @@ public static class GatedMlpWideKernel
             slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
             (accG, accU) = Step<TElement>(accG, accU, current);
 
-            // Step 3, with tile kt + 1's first fragments loading (past the last tile: a stale slot, unused).
-            current = Load(ring, slot, aLane, bLane, 0);
+            // Step 3, with tile kt + 1's first fragments loading. Not past the last k-tile: that slot is the
+            // next tile's first prologue slot, which a warp already past the epilogue's start may be refilling
+            // (racecheck found the read-after-write hazard there on the H200; the values were never used, the
+            // outer loop reloads after its barrier, but a read racing a cp.async write is undefined).
+            if (kt + 1 < s.KTiles)
+                current = Load(ring, slot, aLane, bLane, 0);
             (accG, accU) = Step<TElement>(accG, accU, next);
         }
         return new RingState { Gate = accG, Up = accU, Current = current, Slot = slot, Refill = refill };

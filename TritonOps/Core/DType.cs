@@ -15,6 +15,12 @@ public enum DType
     Float8E4M3,
     /// <summary>OCP FP8 E5M2 (max 57344), one byte per element, bit-identical to torch.float8_e5m2.</summary>
     Float8E5M2,
+    /// <summary>Signed 32-bit integer (positions, indices), four bytes.</summary>
+    Int32,
+    /// <summary>Signed 64-bit integer (torch.long positions), eight bytes.</summary>
+    Int64,
+    /// <summary>Unsigned byte (torch.uint8), one byte.</summary>
+    UInt8,
 }
 
 /// <summary>Sizes, names and exact host conversions of each <see cref="DType"/>.</summary>
@@ -25,7 +31,9 @@ public static class DTypes
     {
         DType.Float32 => 4,
         DType.Float16 or DType.BFloat16 => 2,
-        DType.Float8E4M3 or DType.Float8E5M2 => 1,
+        DType.Float8E4M3 or DType.Float8E5M2 or DType.UInt8 => 1,
+        DType.Int32 => 4,
+        DType.Int64 => 8,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype"),
     };
 
@@ -37,6 +45,9 @@ public static class DTypes
         DType.BFloat16 => "bfloat16",
         DType.Float8E4M3 => "float8_e4m3fn",
         DType.Float8E5M2 => "float8_e5m2",
+        DType.Int32 => "int32",
+        DType.Int64 => "int64",
+        DType.UInt8 => "uint8",
         _ => dtype.ToString(),
     };
 
@@ -64,6 +75,18 @@ public static class DTypes
             case DType.Float8E5M2:
                 for (int i = 0; i < values.Length; i++)
                     destination[i] = E5M2.Encode(values[i]);
+                break;
+            case DType.Int32:
+                for (int i = 0; i < values.Length; i++)
+                    System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(destination[(4 * i)..], ToInteger<int>(values[i]));
+                break;
+            case DType.Int64:
+                for (int i = 0; i < values.Length; i++)
+                    System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(destination[(8 * i)..], ToInteger<long>(values[i]));
+                break;
+            case DType.UInt8:
+                for (int i = 0; i < values.Length; i++)
+                    destination[i] = ToInteger<byte>(values[i]);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype");
@@ -94,6 +117,18 @@ public static class DTypes
                 for (int i = 0; i < values.Length; i++)
                     values[i] = E5M2.Decode(source[i]);
                 break;
+            case DType.Int32:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(source[(4 * i)..]);
+                break;
+            case DType.Int64:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(source[(8 * i)..]);
+                break;
+            case DType.UInt8:
+                for (int i = 0; i < values.Length; i++)
+                    values[i] = source[i];
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype");
         }
@@ -102,11 +137,22 @@ public static class DTypes
     /// <summary>The value <paramref name="value"/> becomes when stored as <paramref name="dtype"/>.</summary>
     public static float Round(float value, DType dtype)
     {
-        Span<byte> bytes = stackalloc byte[4];
+        Span<byte> bytes = stackalloc byte[8];
         Span<float> result = stackalloc float[1];
         Encode([value], dtype, bytes);
         Decode(bytes, dtype, result);
         return result[0];
+    }
+
+    /// <summary>Whether <paramref name="dtype"/> holds integers (no float op takes it).</summary>
+    public static bool IsInteger(DType dtype) => dtype is DType.Int32 or DType.Int64 or DType.UInt8;
+
+    /// <summary>A float that must be a whole number in range when it becomes an integer element.</summary>
+    private static T ToInteger<T>(float value) where T : System.Numerics.INumber<T>, System.Numerics.IMinMaxValue<T>
+    {
+        if (float.IsNaN(value) || value != MathF.Round(value) || (double)value < double.CreateTruncating(T.MinValue) || (double)value > double.CreateTruncating(T.MaxValue))
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"expected a whole number in [{T.MinValue}, {T.MaxValue}], got {value}.");
+        return T.CreateTruncating(value);
     }
 
     private static void WriteUInt16(Span<byte> destination, int index, ushort value) =>
