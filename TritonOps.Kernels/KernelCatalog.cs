@@ -1,4 +1,5 @@
 using System.Reflection;
+using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.GatedMlp;
 using TritonOps.Kernels.RmsNormRope;
@@ -20,5 +21,6 @@ public static class KernelCatalog
         .Concat(Fp8QuantizeFusedKernel.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())
-        .Concat(Fp8GemmWarpSpecializedKernel.AllVariants());
+        .Concat(Fp8GemmWarpSpecializedKernel.AllVariants())
+        .Concat(FillRowsKernel.AllVariants());
 }

@@ -145,18 +145,28 @@ public class FusedGatedMlpErrorTests
         Validation.ThrowsBeforeAllocating<TException>(Device, () => call());
 
     [Test]
-    public void UnknownActivationName_ThrowsArgumentException()
+    public void UnknownActivationName_ThrowsInvalidArgument_ListingTheValidNames()
     {
         using var x = T(DType.BFloat16, 1, 2, 8); using var w = T(DType.BFloat16, 4, 8);
-        ShouldThrow<ArgumentException>(() => Ops.FusedGatedMlp(x, w, w, "relu")).WithMessage("*'activation'*\"silu\", \"gelu\" or \"gelu_tanh\"*\"relu\"*");
-        FluentActions.Invoking(() => new FusedGatedMlp(8, 4, "swish", device: Device)).Should().Throw<ArgumentException>().WithMessage("*swish*");
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedGatedMlp(x, w, w, "relu"))
+            .WithMessage("*'activation'*\"silu\"*\"gelu\"*\"gelu_tanh\"*\"relu\"*").Which.ParamName.Should().Be("activation");
+        FluentActions.Invoking(() => new FusedGatedMlp(8, 4, "tanh", device: Device)).Should().Throw<InvalidArgumentException>().WithMessage("*tanh*");
     }
 
+    [TestCase("SiLU", Activation.Silu)]
+    [TestCase(" swish ", Activation.Silu)]
+    [TestCase("GELU", Activation.Gelu)]
+    [TestCase("Gelu_Tanh", Activation.GeluTanh)]
+    [TestCase("gelu_pytorch_tanh", Activation.GeluTanh)]
+    [TestCase("gelu_new", Activation.GeluTanh)]
+    public void ActivationNames_ParseInAnyCase_WithHuggingFaceAliases(string name, Activation expected) =>
+        Ops.ParseActivation(name).Should().Be(expected);
+
     [Test]
-    public void UndefinedActivationValue_ThrowsArgumentOutOfRange()
+    public void UndefinedActivationValue_ThrowsInvalidArgument()
     {
         using var x = T(DType.BFloat16, 1, 2, 8); using var w = T(DType.BFloat16, 4, 8);
-        ShouldThrow<ArgumentOutOfRangeException>(() => Ops.FusedGatedMlp(x, w, w, (Activation)7)).WithMessage("*'activation'*got 7*");
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedGatedMlp(x, w, w, (Activation)7)).WithMessage("*'activation'*got 7*");
     }
 
     [Test]

@@ -132,10 +132,10 @@ public class FusedRmsNormRopeErrorTests
     [TestCase(-1e-6)]
     [TestCase(double.NaN)]
     [TestCase(double.PositiveInfinity)]
-    public void InvalidEps_ThrowsArgumentOutOfRange(double eps)
+    public void InvalidEps_ThrowsInvalidArgument(double eps)
     {
         using var x = X(); using var w = W(); using var c = Rope(); using var s = Rope();
-        ShouldThrow<ArgumentOutOfRangeException>(() => Ops.FusedRmsNormRope(x, w, c, s, eps)).WithMessage("*'eps'*");
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedRmsNormRope(x, w, c, s, eps)).WithMessage("*'eps'*");
     }
 
     [Test]
@@ -161,6 +161,6 @@ public class FusedRmsNormRopeErrorTests
     public void ModuleWithInvalidSizes_Throws(int hidden, int headDim)
     {
         FluentActions.Invoking(() => new FusedRmsNormRope(hidden, headDim, device: Device)).Should().Throw<Exception>()
-            .Which.Should().Match(e => e is ShapeMismatchException || e is ArgumentOutOfRangeException);
+            .Which.Should().Match(e => e is ShapeMismatchException || e is InvalidArgumentException);
     }
 }

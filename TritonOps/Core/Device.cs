@@ -36,6 +36,12 @@ public sealed class Device : IDisposable
     private readonly bool _isProcessDefault;
     private int _disposed;
     private long _allocations;
+    private static int s_nextId;
+
+    /// <summary>Held while a thread issues work (an op's allocations and launches, a copy, a synchronize) and
+    /// while the device is disposed: ILGPU's CPU accelerator runs one launch at a time and a CUDA context
+    /// must be current on the issuing thread, so one lock per device makes every entry safe from any thread.</summary>
+    private readonly object _gate = new();
 
     private Device(Context context, Accelerator accelerator, DeviceKind kind, bool poisonAllocations, bool isProcessDefault)
     {
@@ -44,7 +50,11 @@ public sealed class Device : IDisposable
         Kind = kind;
         PoisonAllocations = poisonAllocations;
         _isProcessDefault = isProcessDefault;
+        Id = Interlocked.Increment(ref s_nextId);
     }
+
+    /// <summary>A number unique to this device in the process (devices of one kind and name differ by it in messages).</summary>
+    public int Id { get; }
 
     /// <summary>The process-wide device: the first CUDA GPU if there is one, else the CPU accelerator.
     /// It lives until the process exits; <see cref="Dispose"/> on it does nothing.</summary>
@@ -89,18 +99,49 @@ public sealed class Device : IDisposable
         CreateCuda(ordinal, poisonAllocations, isProcessDefault: false);
 
     /// <summary>Waits until all work queued on this device has finished.</summary>
-    public void Synchronize() => Accelerator.Synchronize();
+    public void Synchronize()
+    {
+        using var _ = Enter();
+        _accelerator.Synchronize();
+    }
 
-    /// <summary>"Kind:Name", e.g. "Cuda:NVIDIA H200".</summary>
-    public override string ToString() => $"{Kind}:{_accelerator.Name}";
+    /// <summary>"Kind:Name #Id", e.g. "Cuda:NVIDIA H200 #1".</summary>
+    public override string ToString() => $"{Kind}:{_accelerator.Name} #{Id}";
 
-    /// <summary>Frees the accelerator, its kernels and every buffer on it (a no-op on <see cref="Default"/>).</summary>
+    /// <summary>Frees the accelerator, its kernels and every buffer on it (a no-op on <see cref="Default"/>).
+    /// Waits for any call another thread is issuing on this device; calls after it raise <see cref="DeviceException"/>.</summary>
     public void Dispose()
     {
-        if (_isProcessDefault || Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (_isProcessDefault)
             return;
-        _accelerator.Dispose();
-        _context.Dispose();
+        lock (_gate)
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0)
+                return;
+            _accelerator.Bind();
+            _accelerator.Dispose();
+            _context.Dispose();
+        }
+    }
+
+    /// <summary>The device's issue lock, taken with this device's context current on the calling thread; reentrant
+    /// (an op that calls another takes it twice). Throws <see cref="DeviceException"/> on a disposed device.</summary>
+    internal Gate Enter()
+    {
+        Monitor.Enter(_gate);
+        if (IsDisposed)
+        {
+            Monitor.Exit(_gate);
+            throw new DeviceException($"The device {this} has been disposed.");
+        }
+        _accelerator.Bind();
+        return new Gate(_gate);
+    }
+
+    /// <summary>The held issue lock; disposing releases it.</summary>
+    internal readonly struct Gate(object gate) : IDisposable
+    {
+        public void Dispose() => Monitor.Exit(gate);
     }
 
     /// <summary>The launcher of <paramref name="kernel"/> (an explicitly grouped kernel), compiled on
@@ -168,6 +209,7 @@ public sealed class Device : IDisposable
     /// </summary>
     internal void WithConstantBytes<TKey>(TKey key, Func<TKey, byte[]> make, Action<ulong> launch) where TKey : notnull
     {
+        using var _ = Enter();
         lock (_constants)
         {
             if (!_constants.TryGetValue(key, out var bytes))
@@ -200,6 +242,7 @@ public sealed class Device : IDisposable
     /// </summary>
     internal MemoryBuffer1D<byte, Stride1D.Dense> Allocate(long bytes)
     {
+        using var _ = Enter();
         Interlocked.Increment(ref _allocations);
         long size = RoundedSize(bytes);
         if (!(_cache.TryGetValue(size, out var bag) && bag.TryTake(out var buffer)))
@@ -226,7 +269,8 @@ public sealed class Device : IDisposable
     /// <summary>Frees the buffers kept for reuse (waits for queued work first).</summary>
     public void ReleaseCachedMemory()
     {
-        Accelerator.Synchronize();
+        using var _ = Enter();
+        _accelerator.Synchronize();
         foreach (var bag in _cache.Values)
             while (bag.TryTake(out var buffer))
             {

@@ -55,12 +55,22 @@ public sealed class Tensor : IDisposable
 
     internal string ShapeText => $"[{string.Join(", ", _shape)}]";
 
+    /// <summary>True once <see cref="Dispose"/> ran (or the view was finalized); ops refuse such a tensor with
+    /// <see cref="TensorDisposedException"/> before they allocate anything.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    private void ThrowIfDisposed()
+    {
+        if (IsDisposed)
+            throw new TensorDisposedException($"The tensor ({DTypes.Name(DType)}, {ShapeText}) has been disposed.");
+    }
+
     /// <summary>The bytes of a contiguous tensor, for kernels.</summary>
     internal ArrayView<byte> Bytes
     {
         get
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            ThrowIfDisposed();
             int size = DTypes.SizeOf(DType);
             return _storage.Buffer.View.SubView(Offset * size, ElementCount * size);
         }
@@ -72,7 +82,7 @@ public sealed class Tensor : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            ThrowIfDisposed();
             return (ulong)_storage.Buffer.NativePtr + (ulong)(Offset * DTypes.SizeOf(DType));
         }
     }
@@ -110,7 +120,10 @@ public sealed class Tensor : IDisposable
                 $"Argument 'bytes': expected {expected} bytes for {DTypes.Name(dtype)} shape [{string.Join(", ", dims)}], got {bytes.Length}.");
         var tensor = Empty(dims, dtype, device);
         if (bytes.Length > 0)
+        {
+            using var gate = tensor.Device.Enter();
             tensor._storage.Buffer.View.SubView(0, bytes.Length).CopyFromCPU(ref MemoryMarshal.GetReference(bytes), bytes.Length);
+        }
         return tensor;
     }
 
@@ -125,12 +138,14 @@ public sealed class Tensor : IDisposable
     /// <summary>The raw bytes of the elements, in row-major order.</summary>
     public byte[] ToBytes()
     {
+        ThrowIfDisposed();
         Tensor dense = IsContiguous ? this : throw new NonContiguousTensorException(
             $"ToBytes: expected a contiguous tensor, got shape {ShapeText} with strides [{string.Join(", ", _strides)}].");
         byte[] bytes = new byte[dense.ByteCount];
         if (bytes.Length > 0)
         {
-            Device.Synchronize();
+            using var gate = Device.Enter();
+            Device.Accelerator.Synchronize();
             dense.Bytes.CopyToCPU(bytes);
         }
         return bytes;
@@ -149,6 +164,7 @@ public sealed class Tensor : IDisposable
     public Tensor Reshape(params int[] shape)
     {
         int[] dims = ValidShape(shape);
+        ThrowIfDisposed();
         Check.Contiguous(this, "this");
         if (CountOf(dims) != ElementCount)
             throw new ShapeMismatchException(
@@ -164,6 +180,7 @@ public sealed class Tensor : IDisposable
     /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped; shares memory.</summary>
     public Tensor Transpose(int dim0, int dim1)
     {
+        ThrowIfDisposed();
         if ((uint)dim0 >= (uint)Rank || (uint)dim1 >= (uint)Rank)
             throw new ShapeMismatchException($"Transpose: expected dimensions in [0, {Rank}), got {dim0} and {dim1}.");
         int[] shape = (int[])_shape.Clone();

@@ -13,9 +13,19 @@ internal static class Check
             throw new DeviceException($"Argument '{name}': its device {device} has been disposed.");
     }
 
+    /// <summary>Not null, not disposed, on a live device: every tensor argument passes here first.</summary>
+    public static Tensor Usable(Tensor? tensor, string name)
+    {
+        NotNull(tensor, name);
+        if (tensor!.IsDisposed)
+            throw new TensorDisposedException($"Argument '{name}': expected a live tensor, got one that has been disposed ({DTypes.Name(tensor.DType)}, {tensor.ShapeText}).");
+        Live(tensor.Device, name);
+        return tensor;
+    }
+
     public static void SameDevice(Tensor tensor, string name, Tensor reference, string referenceName)
     {
-        Live(tensor.Device, name);
+        Usable(tensor, name);
         if (!ReferenceEquals(tensor.Device, reference.Device))
             throw new DeviceException(
                 $"Argument '{name}': expected a tensor on {reference.Device} (the device of '{referenceName}'), got one on {tensor.Device}.");
@@ -71,6 +81,26 @@ internal static class Check
     public static void Positive(long value, string name)
     {
         if (value <= 0)
-            throw new ArgumentOutOfRangeException(name, value, $"Argument '{name}': expected a positive value, got {value}.");
+            throw new InvalidArgumentException(name, $"Argument '{name}': expected a positive value, got {value}.");
+    }
+
+    public static void Eps(double eps, string name = "eps")
+    {
+        if (!double.IsFinite(eps) || eps < 0)
+            throw new InvalidArgumentException(name, $"Argument '{name}': expected a finite value ≥ 0, got {eps}.");
+    }
+
+    public static void Defined<TEnum>(TEnum value, string name) where TEnum : struct, Enum
+    {
+        if (!Enum.IsDefined(value))
+            throw new InvalidArgumentException(name,
+                $"Argument '{name}': expected {string.Join(", ", Enum.GetNames<TEnum>())}, got {Convert.ToInt64(value)}.");
+    }
+
+    /// <summary>A float dtype an op computes in and returns.</summary>
+    public static void FloatDType(TritonOps.DType dtype, string name)
+    {
+        if (dtype is not (TritonOps.DType.Float32 or TritonOps.DType.Float16 or TritonOps.DType.BFloat16))
+            throw new UnsupportedDtypeException($"Argument '{name}': expected float32 or float16 or bfloat16, got {DTypes.Name(dtype)}.");
     }
 }

@@ -42,3 +42,21 @@ public sealed class NonContiguousTensorException : TritonOpsException
     /// <summary>An error with its message.</summary>
     public NonContiguousTensorException(string message) : base(message) { }
 }
+
+/// <summary>A tensor was used after <see cref="Tensor.Dispose"/>: its memory may already serve another tensor.</summary>
+public sealed class TensorDisposedException : TritonOpsException
+{
+    /// <summary>An error with its message.</summary>
+    public TensorDisposedException(string message) : base(message) { }
+}
+
+/// <summary>A non-tensor argument is outside its contract (an eps below zero, an unknown activation name,
+/// an undefined enum value). <see cref="ParamName"/> names it.</summary>
+public sealed class InvalidArgumentException : TritonOpsException
+{
+    /// <summary>An error about <paramref name="paramName"/> with its message.</summary>
+    public InvalidArgumentException(string paramName, string message) : base(message) => ParamName = paramName;
+
+    /// <summary>The argument's name.</summary>
+    public string ParamName { get; }
+}

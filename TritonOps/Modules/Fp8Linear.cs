@@ -26,8 +26,7 @@ public sealed class Fp8Linear : IDisposable
     {
         Check.Positive(inFeatures, nameof(inFeatures));
         Check.Positive(outFeatures, nameof(outFeatures));
-        if (dtype is not (DType.Float32 or DType.Float16 or DType.BFloat16))
-            throw new UnsupportedDtypeException($"Argument 'dtype': expected float32 or float16 or bfloat16, got {DTypes.Name(dtype)}.");
+        Check.FloatDType(dtype, nameof(dtype));
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         var random = new Random(seed);
@@ -75,7 +74,7 @@ public sealed class Fp8Linear : IDisposable
     public void LoadBias(ReadOnlySpan<float> values)
     {
         if (Bias is null)
-            throw new InvalidOperationException("This Fp8Linear was created with bias: false.");
+            throw new TritonOpsException("LoadBias: this Fp8Linear was created with bias: false.");
         var loaded = Tensor.FromArray(values, [OutFeatures], DType.Float32, Bias.Device);
         Bias.Dispose();
         Bias = loaded;
@@ -84,29 +83,40 @@ public sealed class Fp8Linear : IDisposable
     /// <summary>Drops the FP8 weight cache; the next forward re-quantizes.</summary>
     public void InvalidateCache()
     {
-        _weightFp8T?.Dispose();
-        _weightFp8?.Dispose();
-        _weightScale?.Dispose();
-        (_weightFp8, _weightFp8T, _weightScale) = (null, null, null);
-        _cachedVersion = -1;
+        lock (_cacheLock)
+        {
+            _weightFp8T?.Dispose();
+            _weightFp8?.Dispose();
+            _weightScale?.Dispose();
+            (_weightFp8, _weightFp8T, _weightScale) = (null, null, null);
+            _cachedVersion = -1;
+        }
     }
 
     /// <summary>x <c>[…, in]</c> (float32, float16 or bfloat16) → <c>[…, out]</c> in x's dtype.</summary>
     public Tensor Forward(Tensor x)
     {
-        Check.NotNull(x, nameof(x));
+        Check.Usable(x, nameof(x));
         Check.Shape(x.Rank >= 1 && x.Shape[^1] == InFeatures, nameof(x), $"[…, in = {InFeatures}]", x);
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
         Check.Contiguous(x, nameof(x));
         Check.SameDevice(x, nameof(x), Weight, nameof(Weight));
-        EnsureCache();
         int rows = (int)(x.ElementCount / InFeatures);
         using var x2 = x.Reshape(rows, InFeatures);
-        using var y2 = Ops.Fp8Gemm(x2, _weightFp8T!, null, _weightScale, x.DType, Bias);
+        Tensor y2;
+        // The cache is rebuilt and read under the module's lock: concurrent forwards never see it half made or disposed.
+        lock (_cacheLock)
+        {
+            EnsureCache();
+            y2 = Ops.Fp8Gemm(x2, _weightFp8T!, null, _weightScale, x.DType, Bias);
+        }
+        using var _ = y2;
         int[] shape = x.Shape.ToArray();
         shape[^1] = OutFeatures;
         return y2.Reshape(shape);
     }
+
+    private readonly object _cacheLock = new();
 
     private void EnsureCache()
     {

@@ -18,8 +18,7 @@ public sealed class FusedGatedMlp : IDisposable
     {
         Check.Positive(hidden, nameof(hidden));
         Check.Positive(intermediate, nameof(intermediate));
-        if (!Enum.IsDefined(activation))
-            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"Argument 'activation': expected Silu, Gelu or GeluTanh, got {(int)activation}.");
+        Check.Defined(activation, nameof(activation));
         Hidden = hidden;
         Intermediate = intermediate;
         Activation = activation;

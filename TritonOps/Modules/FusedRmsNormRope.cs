@@ -17,8 +17,7 @@ public sealed class FusedRmsNormRope : IDisposable
         Check.Positive(headDim, nameof(headDim));
         Check.Shape(headDim % 2 == 0, nameof(headDim), "an even head_dim", headDim.ToString());
         Check.Shape(hidden % headDim == 0, nameof(hidden), $"a multiple of head_dim = {headDim}", hidden.ToString());
-        if (!double.IsFinite(eps) || eps < 0)
-            throw new ArgumentOutOfRangeException(nameof(eps), eps, $"Argument 'eps': expected a finite value ≥ 0, got {eps}.");
+        Check.Eps(eps);
         Hidden = hidden;
         HeadDim = headDim;
         Eps = eps;

@@ -69,14 +69,12 @@ public static partial class Ops
     internal static (Tensor Data, Tensor Scale) QuantizeFp8(Tensor x, Tensor? scale, DType format,
         ScaleGranularity granularity, QuantizeSchedule schedule, long? keepInL2Bytes = null, int fusedGrid = 0)
     {
-        Check.NotNull(x, nameof(x));
-        Check.Live(x.Device, nameof(x));
+        Check.Usable(x, nameof(x));
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
         Check.Contiguous(x, nameof(x));
         if (format is not (DType.Float8E4M3 or DType.Float8E5M2))
             throw new UnsupportedDtypeException($"Argument 'format': expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
-        if (!Enum.IsDefined(granularity))
-            throw new ArgumentOutOfRangeException(nameof(granularity), granularity, $"Argument 'granularity': expected PerTensor, PerRow or PerColumn, got {(int)granularity}.");
+        Check.Defined(granularity, nameof(granularity));
         if (granularity != ScaleGranularity.PerTensor)
             Check.Rank(x, nameof(x), 2, granularity == ScaleGranularity.PerRow ? "[M, K] for per-row scales" : "[K, N] for per-column scales");
         int[] scaleShape = granularity switch
@@ -89,6 +87,7 @@ public static partial class Ops
             CheckScale(scale, nameof(scale), x, nameof(x), scaleShape);
 
         var device = x.Device;
+        using var gate = device.Enter();
         Type element = ElementTypeOf(x.DType), formatType = format == DType.Float8E4M3 ? typeof(E4M3) : typeof(E5M2);
         var data = Tensor.Empty(x.Shape.ToArray(), format, device);
         var stream = device.Accelerator.DefaultStream;
@@ -215,14 +214,13 @@ public static partial class Ops
     /// applies: one element (per tensor), [M, 1] (per row) or [1, N] (per column) of a [M, N] q.</summary>
     public static Tensor DequantizeFp8(Tensor q, Tensor scale, DType dtype = DType.Float32)
     {
-        Check.NotNull(q, nameof(q));
-        Check.NotNull(scale, nameof(scale));
-        Check.Live(q.Device, nameof(q));
+        Check.Usable(q, nameof(q));
+        Check.Usable(scale, nameof(scale));
         Check.DType(q, nameof(q), DType.Float8E4M3, DType.Float8E5M2);
         Check.Contiguous(q, nameof(q));
-        if (dtype is not (DType.Float32 or DType.Float16 or DType.BFloat16))
-            throw new UnsupportedDtypeException($"Argument 'dtype': expected float32 or float16 or bfloat16, got {DTypes.Name(dtype)}.");
+        Check.FloatDType(dtype, nameof(dtype));
         var shape = new Fp8Shape { Count = q.ElementCount, Cols = q.Rank == 2 ? q.Shape[1] : 1, Scales = ScaleIndexOf(scale, q) };
+        using var gate = q.Device.Enter();
         var output = Tensor.Empty(q.Shape.ToArray(), dtype, q.Device);
         if (q.ElementCount == 0)
             return output;
@@ -259,9 +257,8 @@ public static partial class Ops
     /// tile rows and ring depth pinned (tests, benchmark A/B).</summary>
     internal static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale, Tensor? bScale, DType outputDtype, Tensor? bias, Fp8GemmSchedule schedule)
     {
-        Check.NotNull(a, nameof(a));
-        Check.NotNull(b, nameof(b));
-        Check.Live(a.Device, nameof(a));
+        Check.Usable(a, nameof(a));
+        Check.Usable(b, nameof(b));
         Check.SameDevice(b, nameof(b), a, nameof(a));
         Check.DType(a, nameof(a), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
         Check.DType(b, nameof(b), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
@@ -298,9 +295,16 @@ public static partial class Ops
         }
 
         var device = a.Device;
+        using var gate = device.Enter();
         var output = Tensor.Empty([m, n], outputDtype, device);
         if (m == 0 || n == 0)
             return output;
+        if (k == 0)
+        {
+            // An empty sum: zeros, plus the bias where there is one.
+            FillRows(output, bias);
+            return output;
+        }
 
         var temporaries = new List<Tensor>();
         try

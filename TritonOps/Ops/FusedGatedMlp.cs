@@ -40,15 +40,24 @@ public static partial class Ops
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
 
-    /// <summary>The activation named as in the original API: "silu", "gelu" or "gelu_tanh".</summary>
-    /// <exception cref="ArgumentException">Any other name.</exception>
-    public static Activation ParseActivation(string activation) => activation switch
+    /// <summary>The activation named as in the original API ("silu", "gelu", "gelu_tanh") or as Hugging Face
+    /// configs' <c>hidden_act</c> names the same functions ("swish"; "gelu_pytorch_tanh", "gelu_new"), any case.</summary>
+    /// <exception cref="InvalidArgumentException">Any other name; the message lists the valid ones.</exception>
+    public static Activation ParseActivation(string activation)
     {
-        "silu" => Activation.Silu,
-        "gelu" => Activation.Gelu,
-        "gelu_tanh" => Activation.GeluTanh,
-        _ => throw new ArgumentException($"Argument 'activation': expected \"silu\", \"gelu\" or \"gelu_tanh\", got \"{activation}\".", nameof(activation)),
-    };
+        ArgumentNullException.ThrowIfNull(activation);
+        return activation.Trim().ToLowerInvariant() switch
+        {
+            "silu" or "swish" => Activation.Silu,
+            "gelu" => Activation.Gelu,
+            "gelu_tanh" or "gelu_pytorch_tanh" or "gelu_new" => Activation.GeluTanh,
+            _ => throw new InvalidArgumentException(nameof(activation),
+                $"Argument 'activation': expected one of {string.Join(", ", ActivationNames.Select(n => $"\"{n}\""))} (any case), got \"{activation}\"."),
+        };
+    }
+
+    /// <summary>Every name <see cref="ParseActivation"/> takes.</summary>
+    public static IReadOnlyList<string> ActivationNames { get; } = ["silu", "swish", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new"];
 
     /// <summary><see cref="FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/> with the activation by its original name.</summary>
     public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, string activation, Tensor? output = null) =>
@@ -85,10 +94,16 @@ public static partial class Ops
         var (batch, seq, hidden, intermediate) = ValidateGatedMlp(x, gateWeight, upWeight, activation);
         if (output is not null)
             CheckOutput(output, x, [batch, seq, intermediate]);
+        using var gate = x.Device.Enter();
         output ??= Tensor.Empty([batch, seq, intermediate], x.DType, x.Device);
         int m = checked(batch * seq);
         if (m == 0 || intermediate == 0)
             return output;
+        if (hidden == 0)
+        {
+            FillRows(output, null); // act(0) · 0: a sum over nothing
+            return output;
+        }
 
         Type activationType = GatedMlpKernel.ActivationTypes[(int)activation];
         var device = x.Device;
@@ -212,12 +227,10 @@ public static partial class Ops
 
     internal static (int Batch, int Seq, int Hidden, int Intermediate) ValidateGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation)
     {
-        Check.NotNull(x, nameof(x));
-        Check.NotNull(gateWeight, nameof(gateWeight));
-        Check.NotNull(upWeight, nameof(upWeight));
-        if (!Enum.IsDefined(activation))
-            throw new ArgumentOutOfRangeException(nameof(activation), activation, $"Argument 'activation': expected Silu, Gelu or GeluTanh, got {(int)activation}.");
-        Check.Live(x.Device, nameof(x));
+        Check.Usable(x, nameof(x));
+        Check.Usable(gateWeight, nameof(gateWeight));
+        Check.Usable(upWeight, nameof(upWeight));
+        Check.Defined(activation, nameof(activation));
         Check.SameDevice(gateWeight, nameof(gateWeight), x, nameof(x));
         Check.SameDevice(upWeight, nameof(upWeight), x, nameof(x));
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
@@ -225,7 +238,6 @@ public static partial class Ops
         Check.SameDType(upWeight, nameof(upWeight), x, nameof(x));
         Check.Rank(x, nameof(x), 3, "[batch, seq, hidden]");
         int hidden = x.Shape[2];
-        Check.Shape(hidden > 0, nameof(x), "hidden (dimension 2) > 0", x);
         Check.Rank(gateWeight, nameof(gateWeight), 2, "[intermediate, hidden]");
         Check.Dim(gateWeight, nameof(gateWeight), 1, hidden, "hidden, from x");
         Check.Shape(upWeight.Shape.SequenceEqual(gateWeight.Shape), nameof(upWeight), $"the shape of 'gateWeight' {gateWeight.ShapeText}", upWeight);

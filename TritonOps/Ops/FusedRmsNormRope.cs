@@ -62,8 +62,9 @@ public static partial class Ops
         var sizes = ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
         if (output is not null)
             CheckOutput(output, x, [sizes.Batch, sizes.Seq, sizes.Hidden]);
+        using var gate = x.Device.Enter();
         output ??= Tensor.Empty([sizes.Batch, sizes.Seq, sizes.Hidden], x.DType, x.Device);
-        if ((long)sizes.Batch * sizes.Seq == 0)
+        if ((long)sizes.Batch * sizes.Seq * sizes.Hidden == 0)
             return output;
 
         Type element = ElementTypeOf(x.DType);
@@ -153,11 +154,10 @@ public static partial class Ops
 
     internal static RmsNormRopeSizes ValidateRmsNormRope(Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps, int? numHeads)
     {
-        Check.NotNull(x, nameof(x));
-        Check.NotNull(weight, nameof(weight));
-        Check.NotNull(cos, nameof(cos));
-        Check.NotNull(sin, nameof(sin));
-        Check.Live(x.Device, nameof(x));
+        Check.Usable(x, nameof(x));
+        Check.Usable(weight, nameof(weight));
+        Check.Usable(cos, nameof(cos));
+        Check.Usable(sin, nameof(sin));
         Check.SameDevice(weight, nameof(weight), x, nameof(x));
         Check.SameDevice(cos, nameof(cos), x, nameof(x));
         Check.SameDevice(sin, nameof(sin), x, nameof(x));
@@ -169,7 +169,6 @@ public static partial class Ops
 
         Check.Rank(x, nameof(x), 3, "[batch, seq, hidden]");
         int batch = x.Shape[0], seq = x.Shape[1], hidden = x.Shape[2];
-        Check.Shape(hidden > 0, nameof(x), "hidden (dimension 2) > 0", x);
         Check.Rank(weight, nameof(weight), 1, "[hidden]");
         Check.Dim(weight, nameof(weight), 0, hidden, "hidden, from x");
 
@@ -190,8 +189,7 @@ public static partial class Ops
         Check.Contiguous(weight, nameof(weight));
         Check.Contiguous(cos, nameof(cos));
         Check.Contiguous(sin, nameof(sin));
-        if (!double.IsFinite(eps) || eps < 0)
-            throw new ArgumentOutOfRangeException(nameof(eps), eps, $"Argument 'eps': expected a finite value ≥ 0, got {eps}.");
+        Check.Eps(eps);
         return new RmsNormRopeSizes(batch, seq, hidden, headDim, heads);
     }
 }
