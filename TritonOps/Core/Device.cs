@@ -249,6 +249,7 @@ public sealed class Device : IDisposable
             buffer = Accelerator.Allocate1D<byte>(size);
         else
             Interlocked.Add(ref _cachedBytes, -size);
+        Interlocked.Add(ref _bytesInUse, size);
         if (PoisonAllocations)
             buffer.MemSet(0xFF);
         return buffer;
@@ -257,11 +258,18 @@ public sealed class Device : IDisposable
     /// <summary>Takes back a buffer no tensor uses any more, for reuse.</summary>
     internal void Return(MemoryBuffer1D<byte, Stride1D.Dense> buffer)
     {
+        Interlocked.Add(ref _bytesInUse, -buffer.Length);
         if (IsDisposed)
             return;
         _cache.GetOrAdd(buffer.Length, _ => new ConcurrentBag<MemoryBuffer1D<byte, Stride1D.Dense>>()).Add(buffer);
         Interlocked.Add(ref _cachedBytes, buffer.Length);
     }
+
+    private long _bytesInUse;
+
+    /// <summary>Bytes of the buffers live tensors hold (rounded sizes): back where it was once every tensor made
+    /// since is disposed, so tests can prove that no call leaks a buffer.</summary>
+    internal long BytesInUse => Interlocked.Read(ref _bytesInUse);
 
     /// <summary>Bytes held by freed tensors' buffers, kept for reuse.</summary>
     public long CachedBytes => Interlocked.Read(ref _cachedBytes);

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+
+namespace TritonOps.Tests;
+
+/// <summary>
+/// The thread-safety contract (README, "Threads"): any op may be called from any thread; calls on one device
+/// are issued one at a time (each op's allocations and launches stay together) and run in issue order, so
+/// results do not depend on which threads call. Every public op (the valid calls of
+/// <see cref="ErrorContractTests.Cases"/>) runs on several threads at once and must give the bytes of the
+/// serial run; no buffer may stay in use afterwards; devices made and disposed meanwhile raise only the
+/// documented exceptions.
+/// </summary>
+public class ConcurrencyTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private const int Threads = 4, Rounds = 3;
+
+    private static byte[][] Bytes(object result) => result switch
+    {
+        Tensor t => [t.ToBytes()],
+        ValueTuple<Tensor, Tensor> pair => [pair.Item1.ToBytes(), pair.Item2.ToBytes()],
+        _ => throw new InvalidOperationException($"unexpected result {result.GetType()}"),
+    };
+
+    private static void DisposeResult(object result)
+    {
+        if (result is Tensor t)
+            t.Dispose();
+        else if (result is ValueTuple<Tensor, Tensor> pair)
+        {
+            pair.Item1.Dispose();
+            pair.Item2.Dispose();
+        }
+    }
+
+    /// <summary>Each case once on this thread, with its own inputs: the bytes of every result.</summary>
+    private byte[][][] RunAll(Device device)
+    {
+        var results = new List<byte[][]>();
+        foreach (var op in ErrorContractTests.Cases())
+        {
+            var inputs = op.Make(device);
+            try
+            {
+                object result = op.Call(inputs);
+                results.Add(Bytes(result));
+                DisposeResult(result);
+            }
+            finally
+            {
+                foreach (var t in inputs.Values)
+                    t.Dispose();
+            }
+        }
+        return results.ToArray();
+    }
+
+    [Test]
+    public void EveryOp_OnManyThreadsAtOnce_GivesTheSerialBytes_AndLeaksNoBuffer()
+    {
+        byte[][][] serial = RunAll(Device);
+        long inUse = Device.BytesInUse;
+        var errors = new ConcurrentQueue<Exception>();
+        var mismatches = new ConcurrentQueue<string>();
+        var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            try
+            {
+                for (int round = 0; round < Rounds; round++)
+                {
+                    byte[][][] mine = RunAll(Device);
+                    for (int i = 0; i < serial.Length; i++)
+                        for (int j = 0; j < serial[i].Length; j++)
+                            if (!mine[i][j].AsSpan().SequenceEqual(serial[i][j]))
+                                mismatches.Enqueue($"thread {t} round {round}: {ErrorContractTests.Cases().ElementAt(i)} result {j} differs from the serial run");
+                }
+            }
+            catch (Exception e)
+            {
+                errors.Enqueue(e);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+
+        errors.Should().BeEmpty();
+        mismatches.Should().BeEmpty();
+        Device.BytesInUse.Should().Be(inUse, "every buffer the calls made went back to the device's cache");
+    }
+
+    [Test]
+    public void DevicesMadeAndDisposed_WhileOthersWork_RaiseOnlyDocumentedExceptions()
+    {
+        var unexpected = new ConcurrentQueue<Exception>();
+        int refused = 0;
+        var shared = Kind == DeviceKind.Cpu ? Device.Cpu() : Device.Cuda();
+        // Workers issue ops on a device that the main thread disposes while they run; other workers make,
+        // use and dispose devices of their own, and one keeps working on the fixture's device throughout.
+        var workers = new List<Thread>
+        {
+            new(() => Guard(() => { for (int i = 0; i < 4; i++) RunAll(shared); })),
+            new(() => Guard(() => { for (int i = 0; i < 2; i++) { using var own = Kind == DeviceKind.Cpu ? Device.Cpu() : Device.Cuda(); RunAll(own); } })),
+            new(() => Guard(() => RunAll(Device))),
+        };
+        workers.ForEach(t => t.Start());
+        Thread.Sleep(50);
+        shared.Dispose();
+        workers.ForEach(t => t.Join());
+        unexpected.Should().BeEmpty();
+        TestContext.Out.WriteLine($"calls refused after the dispose: {refused}");
+
+        void Guard(Action work)
+        {
+            try
+            {
+                work();
+            }
+            catch (DeviceException)
+            {
+                Interlocked.Increment(ref refused); // the device went away under this worker: documented
+            }
+            catch (TensorDisposedException)
+            {
+                Interlocked.Increment(ref refused);
+            }
+            catch (Exception e)
+            {
+                unexpected.Enqueue(e);
+            }
+        }
+    }
+}
