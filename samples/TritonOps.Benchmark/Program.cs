@@ -36,7 +36,7 @@ foreach (var c in sweep ? BenchmarkCases.Sweep() : BenchmarkCases.All())
     var r = c.Run(device, timer, copyGbs);
     results.Add(r);
     // Each row as it lands, so a crash later in the run keeps the rows before it.
-    Console.WriteLine($"# {r.Op} {r.Shape} {r.DType}: {r.Stats.MedianUs:F1} µs, {r.Rate}, {r.Check} ({clock.Elapsed.TotalSeconds:F1} s)");
+    Console.WriteLine($"# {r.Op} {r.Shape} {r.DType}: {r.Stats.MedianUs:F1} µs, {r.Rate}, {r.Check} ({clock.Elapsed.TotalSeconds:F1} s; host-issued {r.Stats.HostBoundUs:F1} µs/call, worst batch {r.Stats.HostBoundWorstBatchUs:F1}, {r.Stats.HostBoundCollections} GCs)");
 }
 
 Console.WriteLine();

@@ -10,7 +10,7 @@ namespace TritonOps.Benchmark;
 /// wall time per call when the host issues the calls back to back with nothing queued ahead, i.e.
 /// what a caller sees when the op is too small to hide its launch; for large ops the two agree.
 /// </summary>
-public readonly record struct Stats(double MedianUs, double P10Us, double P90Us, int Runs, double HostBoundUs, bool QueueHeld);
+public readonly record struct Stats(double MedianUs, double P10Us, double P90Us, int Runs, double HostBoundUs, bool QueueHeld, int HostBoundCollections = 0, double HostBoundWorstBatchUs = 0);
 
 /// <summary>
 /// Times work on the device's stream with CUDA events (ILGPU profiling markers): warm-up first,
@@ -64,15 +64,30 @@ public sealed class GpuTimer
         double hostUsPerCall = clock.Elapsed.TotalMicroseconds / Math.Max(1, warmup - 1);
         stream.Synchronize();
 
-        // Host-bound: nothing queued ahead; wall time from the first start to the last end event.
-        var first = stream.AddProfilingMarker();
-        for (int i = 0; i < runs; i++)
-            run(warmup + i);
-        var last = stream.AddProfilingMarker();
-        stream.Synchronize();
-        double hostBound = (last - first).TotalMicroseconds / runs;
-        first.Dispose();
-        last.Dispose();
+        // Host-bound: nothing queued ahead; wall time from the first start to the last end event, in five
+        // batches: the median batch is reported, the worst one and the garbage collections during them beside
+        // it (a collection pauses the host while the GPU idles: a one-off 2 ms/call row was such a pause).
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        int collectionsBefore = GC.CollectionCount(0);
+        const int batches = 5;
+        int perBatch = Math.Max(1, runs / batches);
+        var batchUs = new double[batches];
+        for (int b = 0; b < batches; b++)
+        {
+            var first = stream.AddProfilingMarker();
+            for (int i = 0; i < perBatch; i++)
+                run(warmup + b * perBatch + i);
+            var last = stream.AddProfilingMarker();
+            stream.Synchronize();
+            batchUs[b] = (last - first).TotalMicroseconds / perBatch;
+            first.Dispose();
+            last.Dispose();
+        }
+        int collections = GC.CollectionCount(0) - collectionsBefore;
+        double worstBatch = batchUs.Max();
+        Array.Sort(batchUs);
+        double hostBound = batchUs[batches / 2];
 
         // GPU time: hold the GPU while the host queues every run (twice the host's rate, + 1 ms).
         double spinUs = 2 * runs * hostUsPerCall + 1000;
@@ -96,6 +111,6 @@ public sealed class GpuTimer
             end.Dispose();
         }
         Array.Sort(us);
-        return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs, hostBound, queueHeld);
+        return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs, hostBound, queueHeld, collections, worstBatch);
     }
 }
