@@ -139,6 +139,7 @@ public static class DTypes
     {
         Span<byte> bytes = stackalloc byte[8];
         Span<float> result = stackalloc float[1];
+        bytes = bytes[..SizeOf(dtype)];
         Encode([value], dtype, bytes);
         Decode(bytes, dtype, result);
         return result[0];

@@ -220,16 +220,22 @@ public sealed class Device : IDisposable
                     foreach (var t in _constants.Values)
                         t.Dispose();
                     _constants.Clear();
+                    Interlocked.Exchange(ref _constantBytes, 0);
                 }
                 byte[] content = make(key);
                 bytes = Tensor.FromBytes(content, [content.Length], DType.Float8E4M3, this);
                 _constants.Add(key, bytes);
+                Interlocked.Add(ref _constantBytes, RoundedSize(content.Length));
             }
             launch(bytes.DeviceAddress);
         }
     }
 
     private readonly Dictionary<object, Tensor> _constants = new();
+    private long _constantBytes;
+
+    /// <summary>Bytes of <see cref="WithConstantBytes"/>'s kept buffers (part of <see cref="BytesInUse"/>).</summary>
+    internal long ConstantBytes => Interlocked.Read(ref _constantBytes);
 
     /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>
     internal long AllocationCount => Interlocked.Read(ref _allocations);
