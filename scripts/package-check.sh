@@ -17,7 +17,8 @@ packages=$(dotnet nuget locals global-packages --list 2>/dev/null | sed -n 's/^g
 cleanup() {
   rm -rf "$work"
   # The unique version is never needed again: keep the global packages folder from growing a copy per run.
-  [ -n "$packages" ] && rm -rf "${packages%/}/tritonops/$version"
+  [ -n "$packages" ] && rm -rf "${packages%/}/tritonops/$version" && rmdir "${packages%/}/tritonops" 2>/dev/null
+  true
 }
 trap cleanup EXIT
 fail() {
