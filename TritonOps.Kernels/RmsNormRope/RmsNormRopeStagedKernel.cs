@@ -32,7 +32,7 @@ public struct StagedAddresses
 /// <summary>
 /// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>) for many rows: the
 /// thread layout of <see cref="RmsNormRopeRowKernel"/> (thread i holds pairs i, i + blockDim, …), but
-/// each block walks steps b, b + G, … of one or two rows (<typeparamref name="TRows"/>) and keeps the
+/// each block walks steps b, b + G, … of one or two rows (<c>TRows</c>) and keeps the
 /// next <c>stages − 1</c> steps in flight through <c>cp.async</c> into shared memory: each row's x and
 /// its cos and sin rows. The weights sit in registers for the whole walk, so after the wait for a
 /// step a block touches nothing off the SM but its stores. The row kernel could only keep in flight

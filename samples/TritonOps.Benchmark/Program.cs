@@ -1,19 +1,45 @@
-using System.Text.Json;
 using ILGPU.Runtime;
 using Device = TritonOps.Device;
 using TritonOps;
 using TritonOps.Benchmark;
 
-// Usage: TritonOps.Benchmark [--json PATH] [--op NAME] [--sweep]
+// Usage: TritonOps.Benchmark [--json PATH] [--op NAME] [--sweep] [--report DIR [--anchors PATH]]
+//        TritonOps.Benchmark --from-json PATH --report DIR [--anchors PATH]
 // --sweep: the experiment rows (BenchmarkCases.Sweep) instead of the standing table.
-// Needs a CUDA GPU: timings on the CPU accelerator mean nothing.
-string? jsonPath = null, only = null;
+// --report DIR: after the run, DIR/benchmark.md (each row beside its PyTorch anchors: µs, rate, speedup) and
+//   DIR/benchmark.png (bar chart, ours vs the anchors per case). --anchors PATH: the JSON written by
+//   `python3 scripts/anchors.py --json PATH` on the same GPU (rows are joined on op, shape and dtype).
+// --from-json PATH: no run (no GPU needed): the report from a saved --json file, e.g. to render it on a dev machine:
+//   dotnet run --project samples/TritonOps.Benchmark -c Release -- --from-json bench.json --anchors anchors.json --report docs
+// Needs a CUDA GPU (except --from-json): timings on the CPU accelerator mean nothing.
+string? jsonPath = null, only = null, reportDir = null, anchorsPath = null, fromJson = null;
 bool sweep = false;
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--json") jsonPath = args[++i];
     else if (args[i] == "--op") only = args[++i];
     else if (args[i] == "--sweep") sweep = true;
+    else if (args[i] == "--report") reportDir = args[++i];
+    else if (args[i] == "--anchors") anchorsPath = args[++i];
+    else if (args[i] == "--from-json") fromJson = args[++i];
+    else
+    {
+        Console.Error.WriteLine($"Unknown argument '{args[i]}': see the usage comment in samples/TritonOps.Benchmark/Program.cs.");
+        return 2;
+    }
+}
+// Read the anchors first, so a bad path fails before a long run rather than after it.
+var anchors = anchorsPath is null ? null : AnchorFile.Load(anchorsPath);
+if (fromJson is not null)
+{
+    if (reportDir is null)
+    {
+        Console.Error.WriteLine("--from-json needs --report DIR.");
+        return 2;
+    }
+    Report.Write(reportDir, BenchmarkRun.Load(fromJson), anchors);
+    Console.WriteLine($"# report: {Path.Combine(reportDir, "benchmark.md")}, {Path.Combine(reportDir, "benchmark.png")}");
+    return 0;
 }
 if (!Device.IsCudaAvailable)
 {
@@ -45,10 +71,13 @@ Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
 foreach (var r in results)
     Console.WriteLine($"| {r.Op} | {r.Shape} | {r.DType} | {r.Stats.MedianUs:F1} | {r.Stats.P10Us:F1}–{r.Stats.P90Us:F1} | {r.Rate} | {r.PercentOfCopy} | {r.Stats.HostBoundUs:F1} | {r.Check}{(r.Stats.QueueHeld ? "" : " (queuing outlasted the spin: GPU time includes host gaps)")} |");
 
+var run = new BenchmarkRun(device.Name, DateTime.UtcNow.ToString("O"), copyGbs, results);
 if (jsonPath is not null)
+    run.Save(jsonPath);
+if (reportDir is not null)
 {
-    var report = new { gpu = device.Name, date = DateTime.UtcNow.ToString("O"), copyGBs = copyGbs, results };
-    File.WriteAllText(jsonPath, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+    Report.Write(reportDir, run, anchors);
+    Console.WriteLine($"# report: {Path.Combine(reportDir, "benchmark.md")}, {Path.Combine(reportDir, "benchmark.png")}");
 }
 return results.Any(r => r.Check.StartsWith("FAIL")) ? 1 : 0;
 
