@@ -10,6 +10,7 @@ namespace TritonOps.Tests;
 /// serial run; no buffer may stay in use afterwards; devices made and disposed meanwhile raise only the
 /// documented exceptions.
 /// </summary>
+[NonParallelizable] // it counts every buffer in use on the device
 public class ConcurrencyTests(DeviceKind kind) : OnEveryDevice(kind)
 {
     private const int Threads = 4, Rounds = 3;

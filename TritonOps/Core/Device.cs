@@ -237,8 +237,11 @@ public sealed class Device : IDisposable
     /// <summary>Bytes of <see cref="WithConstantBytes"/>'s kept buffers (part of <see cref="BytesInUse"/>).</summary>
     internal long ConstantBytes => Interlocked.Read(ref _constantBytes);
 
-    /// <summary>Buffers allocated so far; lets tests prove validation runs before allocation.</summary>
-    internal long AllocationCount => Interlocked.Read(ref _allocations);
+    /// <summary>Buffers the calling thread has allocated on this device so far; lets tests prove validation runs
+    /// before allocation (per thread, so tests running in parallel on one device do not see each other's).</summary>
+    internal long AllocationCount => _threadAllocations.Value;
+
+    private readonly ThreadLocal<long> _threadAllocations = new();
 
     /// <summary>
     /// A buffer of at least <paramref name="bytes"/>, from the cache of freed buffers when one of the
@@ -250,6 +253,7 @@ public sealed class Device : IDisposable
     {
         using var _ = Enter();
         Interlocked.Increment(ref _allocations);
+        _threadAllocations.Value++;
         long size = RoundedSize(bytes);
         if (!(_cache.TryGetValue(size, out var bag) && bag.TryTake(out var buffer)))
             buffer = Accelerator.Allocate1D<byte>(size);
