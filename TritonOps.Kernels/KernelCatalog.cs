@@ -2,6 +2,7 @@ using System.Reflection;
 using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.GatedMlp;
 using TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.Tensors;
 
 namespace TritonOps.Kernels;
 
@@ -20,5 +21,6 @@ public static class KernelCatalog
         .Concat(Fp8QuantizeFusedKernel.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())
-        .Concat(Fp8GemmWarpSpecializedKernel.AllVariants());
+        .Concat(Fp8GemmWarpSpecializedKernel.AllVariants())
+        .Concat(StridedCopyKernel.AllVariants());
 }
