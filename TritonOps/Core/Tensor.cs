@@ -6,10 +6,11 @@ namespace TritonOps;
 
 /// <summary>
 /// A view of device memory: dtype, shape, strides (in elements) and an element offset over a
-/// shared, reference-counted buffer. Views made by <see cref="Reshape"/> and
-/// <see cref="Transpose"/> share the buffer; it is freed when the last view is disposed.
+/// shared, reference-counted buffer. Views made by <see cref="Reshape"/>, <see cref="Transpose"/>,
+/// <see cref="Narrow"/> and (of a contiguous tensor) <see cref="Contiguous"/> share the buffer; it is
+/// freed when the last view is disposed. Data in and out: Tensor.Data.cs.
 /// </summary>
-public sealed class Tensor : IDisposable
+public sealed partial class Tensor : IDisposable
 {
     private readonly Storage _storage;
     private readonly int[] _shape;
@@ -122,21 +123,17 @@ public sealed class Tensor : IDisposable
         return FromArray(values, shape, dtype, device);
     }
 
-    /// <summary>The raw bytes of the elements, in row-major order.</summary>
+    /// <summary>The raw bytes of the elements, in row-major order; a strided view is gathered on the
+    /// device first (<see cref="Contiguous"/>).</summary>
     public byte[] ToBytes()
     {
-        Tensor dense = IsContiguous ? this : throw new NonContiguousTensorException(
-            $"ToBytes: expected a contiguous tensor, got shape {ShapeText} with strides [{string.Join(", ", _strides)}].");
-        byte[] bytes = new byte[dense.ByteCount];
-        if (bytes.Length > 0)
-        {
-            Device.Synchronize();
-            dense.Bytes.CopyToCPU(bytes);
-        }
+        ThrowIfDisposed("this");
+        byte[] bytes = new byte[ByteCount];
+        ReadInto(bytes);
         return bytes;
     }
 
-    /// <summary>The elements widened exactly to float, in row-major order.</summary>
+    /// <summary>The elements widened exactly to float, in row-major order (strided views too).</summary>
     public float[] ToFloatArray()
     {
         byte[] bytes = ToBytes();
