@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace TritonOps.Tests;
 
 /// <summary>Data in and out of <see cref="Tensor"/>: typed host copies for every dtype, Narrow, Contiguous
-/// and Clone of strided views (the device gather), and
+/// and Clone of strided views (the device gather), the tensor overloads of <see cref="Reference"/>, and
 /// every error path. The test device poisons new buffers, so an element no copy wrote reads back as NaN
 /// (or 0xFF bytes).</summary>
 public class TensorTests
@@ -456,5 +456,102 @@ public class TensorTests
         };
         foreach (var (name, call) in calls)
             ShouldThrow<DeviceException>(call).WithMessage("*has been disposed*", name).Which.Should().BeAssignableTo<TritonOpsException>();
+    }
+
+    // ---- Reference overloads taking tensors -----------------------------------------------------
+
+    [TestCase(ScaleGranularity.PerTensor)]
+    [TestCase(ScaleGranularity.PerRow)]
+    [TestCase(ScaleGranularity.PerColumn)]
+    public void ReferenceQuantizeFp8_OfTensor_MatchesArrayOverload(ScaleGranularity granularity)
+    {
+        const int rows = 5, cols = 9;
+        float[] values = Inputs.Normal(rows * cols, Inputs.Seed("quantize", granularity), scale: 3).Select(v => DTypes.Round(v, DType.BFloat16)).ToArray();
+        using var x = Tensor.FromArray(values, [rows, cols], DType.BFloat16, Device);
+        var (codes, scales) = Reference.QuantizeFp8(x, granularity: granularity);
+        int groups = granularity switch { ScaleGranularity.PerRow => rows, ScaleGranularity.PerColumn => cols, _ => 1 };
+        Func<long, int> scaleOf = granularity switch
+        {
+            ScaleGranularity.PerRow => i => (int)(i / cols),
+            ScaleGranularity.PerColumn => i => (int)(i % cols),
+            _ => _ => 0,
+        };
+        var (expectedCodes, expectedScales) = Reference.QuantizeFp8(values, DType.Float8E4M3, groups, scaleOf);
+        codes.Should().Equal(expectedCodes);
+        scales.Should().Equal(expectedScales);
+
+        using var given = Tensor.Full([1], 0.5f, DType.Float32, Device);
+        var (givenCodes, givenScales) = Reference.QuantizeFp8(x, given, DType.Float8E5M2);
+        givenCodes.Should().Equal(Reference.QuantizeFp8(values, DType.Float8E5M2, 1, _ => 0, [0.5f]).Codes);
+        givenScales.Should().Equal(0.5f);
+    }
+
+    [Test]
+    public void ReferenceQuantizeFp8_OfTransposedView_QuantizesTheViewsOrder()
+    {
+        float[] values = Inputs.Normal(4 * 6, seed: 11);
+        using var x = Tensor.FromArray(values, [4, 6], DType.Float32, Device);
+        using var view = x.Transpose(0, 1);
+        var (codes, scales) = Reference.QuantizeFp8(view, granularity: ScaleGranularity.PerRow);
+        float[] transposed = HostGather(values, view);
+        var expected = Reference.QuantizeFp8(transposed, DType.Float8E4M3, 6, i => (int)(i / 4));
+        codes.Should().Equal(expected.Codes);
+        scales.Should().Equal(expected.Scales);
+    }
+
+    [Test]
+    public void ReferenceFp8Gemm_WithTransposedB_MatchesArrayOverload()
+    {
+        const int m = 3, k = 7, n = 5;
+        float[] aValues = Inputs.Normal(m * k, seed: 21), wValues = Inputs.Normal(n * k, seed: 22), biasValues = Inputs.Normal(n, seed: 23);
+        var (aCodes, aScales) = Reference.QuantizeFp8(aValues, DType.Float8E4M3, m, i => (int)(i / k));
+        var (wCodes, wScales) = Reference.QuantizeFp8(wValues, DType.Float8E4M3, 1, _ => 0);
+        using var a = Tensor.FromBytes(aCodes, [m, k], DType.Float8E4M3, Device);
+        using var aScale = Tensor.FromArray(aScales, [m, 1], DType.Float32, Device);
+        using var w = Tensor.FromBytes(wCodes, [n, k], DType.Float8E4M3, Device);
+        using var b = w.Transpose(0, 1); // [K, N], strided: the layout Fp8Linear keeps
+        using var bScale = Tensor.FromArray(wScales, [1], DType.Float32, Device);
+        using var bias = Tensor.FromArray(biasValues, [n], DType.Float32, Device);
+
+        double[] actual = Reference.Fp8Gemm(a, aScale, b, bScale, bias);
+
+        float[] aDecoded = new float[m * k], wDecoded = new float[n * k], bDecoded = new float[k * n];
+        DTypes.Decode(aCodes, DType.Float8E4M3, aDecoded);
+        DTypes.Decode(wCodes, DType.Float8E4M3, wDecoded);
+        for (int o = 0; o < n; o++)
+            for (int i = 0; i < k; i++)
+                bDecoded[i * n + o] = wDecoded[o * k + i];
+        actual.Should().Equal(Reference.Fp8Gemm(aDecoded, aScales, bDecoded, wScales, m, k, n, biasValues));
+        Reference.Fp8Gemm(a, aScale, b, bScale).Should().Equal(Reference.Fp8Gemm(aDecoded, aScales, bDecoded, wScales, m, k, n));
+    }
+
+    [Test]
+    public void ReferenceFp8Gemm_BadArguments_ThrowTyped()
+    {
+        using var a = Tensor.Empty([2, 4], DType.Float8E4M3, Device);
+        using var aFloat = Tensor.Empty([2, 4], DType.Float32, Device);
+        using var b = Tensor.Empty([4, 3], DType.Float8E4M3, Device);
+        using var bShort = Tensor.Empty([5, 3], DType.Float8E4M3, Device);
+        using var one = Tensor.Full([1], 1f, DType.Float32, Device);
+        using var rowScales = Tensor.Full([3, 1], 1f, DType.Float32, Device);
+        using var bias = Tensor.Full([4], 0f, DType.Float32, Device);
+        ShouldThrow<UnsupportedDtypeException>(() => Reference.Fp8Gemm(aFloat, one, b, one)).WithMessage("*'aCodes'*float8_e4m3fn*float32*");
+        ShouldThrow<ShapeMismatchException>(() => Reference.Fp8Gemm(a, one, bShort, one)).WithMessage("*'bCodes'*4*5*");
+        ShouldThrow<ShapeMismatchException>(() => Reference.Fp8Gemm(a, rowScales, b, one)).WithMessage("*'aScale'*[2, 1]*[3, 1]*");
+        ShouldThrow<ShapeMismatchException>(() => Reference.Fp8Gemm(a, one, b, one, bias)).WithMessage("*'bias'*[N = 3]*[4]*");
+        ShouldThrow<ArgumentNullException>(() => Reference.Fp8Gemm(a, null!, b, one)).WithParameterName("aScale");
+    }
+
+    [Test]
+    public void ReferenceQuantizeFp8_BadArguments_ThrowTyped()
+    {
+        using var ints = Tensor.Empty([2, 3], DType.Int32, Device);
+        using var flat = Tensor.Empty([6], DType.Float32, Device);
+        using var x = Tensor.Full([2, 3], 1f, DType.Float32, Device);
+        using var wrongScale = Tensor.Full([1, 2], 1f, DType.Float32, Device);
+        ShouldThrow<UnsupportedDtypeException>(() => Reference.QuantizeFp8(ints)).WithMessage("*'x'*int32*");
+        ShouldThrow<UnsupportedDtypeException>(() => Reference.QuantizeFp8(x, format: DType.Float16)).WithMessage("*'format'*float16*");
+        ShouldThrow<ShapeMismatchException>(() => Reference.QuantizeFp8(flat, granularity: ScaleGranularity.PerRow)).WithMessage("*'x'*rank 2*");
+        ShouldThrow<ShapeMismatchException>(() => Reference.QuantizeFp8(x, wrongScale, granularity: ScaleGranularity.PerColumn)).WithMessage("*'scale'*[1, 3]*[1, 2]*");
     }
 }
