@@ -3,6 +3,7 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.GatedMlp;
 using TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.Tensors;
 
 namespace TritonOps.Kernels;
 
@@ -22,5 +23,6 @@ public static class KernelCatalog
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())
         .Concat(Fp8GemmWarpSpecializedKernel.AllVariants())
-        .Concat(FillRowsKernel.AllVariants());
+        .Concat(FillRowsKernel.AllVariants())
+        .Concat(StridedCopyKernel.AllVariants());
 }

@@ -6,10 +6,11 @@ namespace TritonOps;
 
 /// <summary>
 /// A view of device memory: dtype, shape, strides (in elements) and an element offset over a
-/// shared, reference-counted buffer. Views made by <see cref="Reshape"/> and
-/// <see cref="Transpose"/> share the buffer; it is freed when the last view is disposed.
+/// shared, reference-counted buffer. Views made by <see cref="Reshape"/>, <see cref="Transpose"/>,
+/// <see cref="Narrow"/> and (of a contiguous tensor) <see cref="Contiguous"/> share the buffer; it is
+/// freed when the last view is disposed. Data in and out: Tensor.Data.cs.
 /// </summary>
-public sealed class Tensor : IDisposable
+public sealed partial class Tensor : IDisposable
 {
     private readonly Storage _storage;
     private readonly int[] _shape;
@@ -59,18 +60,13 @@ public sealed class Tensor : IDisposable
     /// <see cref="TensorDisposedException"/> before they allocate anything.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
-    private void ThrowIfDisposed()
-    {
-        if (IsDisposed)
-            throw new TensorDisposedException($"The tensor ({DTypes.Name(DType)}, {ShapeText}) has been disposed.");
-    }
 
     /// <summary>The bytes of a contiguous tensor, for kernels.</summary>
     internal ArrayView<byte> Bytes
     {
         get
         {
-            ThrowIfDisposed();
+            ThrowIfDisposed("this");
             int size = DTypes.SizeOf(DType);
             return _storage.Buffer.View.SubView(Offset * size, ElementCount * size);
         }
@@ -82,7 +78,7 @@ public sealed class Tensor : IDisposable
     {
         get
         {
-            ThrowIfDisposed();
+            ThrowIfDisposed("this");
             return (ulong)_storage.Buffer.NativePtr + (ulong)(Offset * DTypes.SizeOf(DType));
         }
     }
@@ -135,23 +131,17 @@ public sealed class Tensor : IDisposable
         return FromArray(values, shape, dtype, device);
     }
 
-    /// <summary>The raw bytes of the elements, in row-major order.</summary>
+    /// <summary>The raw bytes of the elements, in row-major order; a strided view is gathered on the
+    /// device first (<see cref="Contiguous"/>).</summary>
     public byte[] ToBytes()
     {
-        ThrowIfDisposed();
-        Tensor dense = IsContiguous ? this : throw new NonContiguousTensorException(
-            $"ToBytes: expected a contiguous tensor, got shape {ShapeText} with strides [{string.Join(", ", _strides)}].");
-        byte[] bytes = new byte[dense.ByteCount];
-        if (bytes.Length > 0)
-        {
-            using var gate = Device.Enter();
-            Device.Accelerator.Synchronize();
-            dense.Bytes.CopyToCPU(bytes);
-        }
+        ThrowIfDisposed("this");
+        byte[] bytes = new byte[ByteCount];
+        ReadInto(bytes);
         return bytes;
     }
 
-    /// <summary>The elements widened exactly to float, in row-major order.</summary>
+    /// <summary>The elements widened exactly to float, in row-major order (strided views too).</summary>
     public float[] ToFloatArray()
     {
         byte[] bytes = ToBytes();
@@ -164,7 +154,7 @@ public sealed class Tensor : IDisposable
     public Tensor Reshape(params int[] shape)
     {
         int[] dims = ValidShape(shape);
-        ThrowIfDisposed();
+        ThrowIfDisposed("this");
         Check.Contiguous(this, "this");
         if (CountOf(dims) != ElementCount)
             throw new ShapeMismatchException(
@@ -180,7 +170,7 @@ public sealed class Tensor : IDisposable
     /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped; shares memory.</summary>
     public Tensor Transpose(int dim0, int dim1)
     {
-        ThrowIfDisposed();
+        ThrowIfDisposed("this");
         if ((uint)dim0 >= (uint)Rank || (uint)dim1 >= (uint)Rank)
             throw new ShapeMismatchException($"Transpose: expected dimensions in [0, {Rank}), got {dim0} and {dim1}.");
         int[] shape = (int[])_shape.Clone();

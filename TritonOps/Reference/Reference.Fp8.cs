@@ -33,6 +33,81 @@ public static partial class Reference
         return (codes, scales);
     }
 
+    /// <summary>
+    /// <see cref="Ops.QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity)"/> on the host, from the tensor's
+    /// exact values: the codes in x's row-major order and the scales (one, one per row or one per column).
+    /// x may be a strided view (it is read through <see cref="Tensor.Contiguous"/>).
+    /// </summary>
+    /// <param name="x">float32, float16 or bfloat16; rank 2 for per-row or per-column scales.</param>
+    /// <param name="scale">Optional float32 scale(s) to use: one element, [M, 1] or [1, N] by granularity.</param>
+    /// <param name="format"><see cref="DType.Float8E4M3"/> (default) or <see cref="DType.Float8E5M2"/>.</param>
+    /// <param name="granularity">One scale, one per row, or one per column.</param>
+    public static (byte[] Codes, float[] Scales) QuantizeFp8(Tensor x, Tensor? scale = null, DType format = DType.Float8E4M3,
+        ScaleGranularity granularity = ScaleGranularity.PerTensor)
+    {
+        Check.NotNull(x, nameof(x));
+        Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
+        if (format is not (DType.Float8E4M3 or DType.Float8E5M2))
+            throw new UnsupportedDtypeException($"Argument 'format': expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
+        if (!Enum.IsDefined(granularity))
+            throw new ArgumentOutOfRangeException(nameof(granularity), granularity, $"Argument 'granularity': expected PerTensor, PerRow or PerColumn, got {(int)granularity}.");
+        if (granularity != ScaleGranularity.PerTensor)
+            Check.Rank(x, nameof(x), 2, granularity == ScaleGranularity.PerRow ? "[M, K] for per-row scales" : "[K, N] for per-column scales");
+        int cols = x.Rank == 2 ? x.Shape[1] : 1;
+        (int groups, Func<long, int> scaleOf, int[] scaleShape) = granularity switch
+        {
+            ScaleGranularity.PerRow => (x.Shape[0], i => (int)(i / cols), new[] { x.Shape[0], 1 }),
+            ScaleGranularity.PerColumn => (cols, i => (int)(i % cols), new[] { 1, cols }),
+            _ => (1, (Func<long, int>)(_ => 0), new[] { 1 }),
+        };
+        if (scale is not null)
+            CheckScale(scale, nameof(scale), scaleShape);
+        float[]? given = scale?.ToFloatArray();
+        if (given is { Length: 1 }) // one given scale serves every group, as in the op
+            (groups, scaleOf) = (1, _ => 0);
+        return QuantizeFp8(x.ToFloatArray(), format, groups, scaleOf, given);
+    }
+
+    /// <summary>
+    /// float64 <see cref="Ops.Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> of operands already
+    /// quantized: Σₖ (a[m,k]·sa) · (b[k,n]·sb) (+ bias[n]), row-major [M, N], unrounded. b may be any strided
+    /// view, such as the transposed view of an [N, K] weight's codes (<see cref="Fp8Linear.WeightFp8T"/>).
+    /// </summary>
+    /// <param name="aCodes">[M, K] float8_e4m3fn codes.</param>
+    /// <param name="aScale">float32, one element or [M, 1].</param>
+    /// <param name="bCodes">[K, N] float8_e4m3fn codes, any strides.</param>
+    /// <param name="bScale">float32, one element or [1, N].</param>
+    /// <param name="bias">Optional float32 [N].</param>
+    public static double[] Fp8Gemm(Tensor aCodes, Tensor aScale, Tensor bCodes, Tensor bScale, Tensor? bias = null)
+    {
+        Check.NotNull(aCodes, nameof(aCodes));
+        Check.NotNull(aScale, nameof(aScale));
+        Check.NotNull(bCodes, nameof(bCodes));
+        Check.NotNull(bScale, nameof(bScale));
+        Check.DType(aCodes, nameof(aCodes), DType.Float8E4M3);
+        Check.DType(bCodes, nameof(bCodes), DType.Float8E4M3);
+        Check.Rank(aCodes, nameof(aCodes), 2, "[M, K]");
+        Check.Rank(bCodes, nameof(bCodes), 2, "[K, N]");
+        int m = aCodes.Shape[0], k = aCodes.Shape[1], n = bCodes.Shape[1];
+        Check.Dim(bCodes, nameof(bCodes), 0, k, "K, from aCodes");
+        CheckScale(aScale, nameof(aScale), [m, 1]);
+        CheckScale(bScale, nameof(bScale), [1, n]);
+        if (bias is not null)
+        {
+            Check.DType(bias, nameof(bias), DType.Float32);
+            Check.Shape(bias.Rank == 1 && bias.Shape[0] == n, nameof(bias), $"[N = {n}]", bias);
+        }
+        return Fp8Gemm(aCodes.ToFloatArray(), aScale.ToFloatArray(), bCodes.ToFloatArray(), bScale.ToFloatArray(), m, k, n, bias?.ToFloatArray());
+    }
+
+    /// <summary>A float32 scale tensor: one element, or <paramref name="perGroup"/>.</summary>
+    private static void CheckScale(Tensor scale, string name, int[] perGroup)
+    {
+        Check.DType(scale, name, DType.Float32);
+        bool ok = scale.ElementCount == 1 && scale.Rank <= 2 || scale.Shape.SequenceEqual(perGroup);
+        Check.Shape(ok, name, $"one element or [{string.Join(", ", perGroup)}]", scale);
+    }
+
     /// <summary>float64 product of dequantized operands: Σₖ (a[m,k]·sa) · (b[k,n]·sb), for a [M, K]
     /// and b [K, N] given as decoded values with per-row (a) and per-column (b) scales.</summary>
     public static double[] Fp8Gemm(float[] aDecoded, float[] aScales, float[] bDecoded, float[] bScales, int m, int k, int n, float[]? bias = null)
