@@ -81,7 +81,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     public string FileOf(string name) => ShardOf(name).Path;
 
     /// <summary>Tensor <paramref name="name"/> on <paramref name="device"/>, from whichever shard holds it
-    /// (see <see cref="SafeTensorsFile.Load"/>).</summary>
+    /// (see <see cref="SafeTensorsFile.Load(string, Device?)"/>).</summary>
     /// <exception cref="KeyNotFoundException">No such tensor.</exception>
     /// <exception cref="UnsupportedDtypeException">Its dtype has no <see cref="DType"/>.</exception>
     public Tensor Load(string name, Device? device = null) => ShardOf(name).Load(name, device);

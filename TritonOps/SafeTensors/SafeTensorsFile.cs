@@ -112,12 +112,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <exception cref="KeyNotFoundException">The file has no such tensor.</exception>
     /// <exception cref="UnsupportedDtypeException">Its dtype (F64, BOOL, …) has no <see cref="DType"/>.</exception>
     /// <exception cref="ShapeMismatchException">A dimension exceeds what a <see cref="Tensor"/> holds (2³¹ − 1).</exception>
-    public Tensor Load(string name, Device? device = null)
+    public Tensor Load(string name, Device? device = null) => Load(name, device, ChunkBytes);
+
+    /// <summary><see cref="Load(string, Device?)"/> in chunks of <paramref name="chunkBytes"/> (tests cross chunk edges with small ones).</summary>
+    internal Tensor Load(string name, Device? device, long chunkBytes)
     {
         SafeTensorInfo info = GetInfo(name);
         int[] shape = LoadableShape(info);
         device ??= Device.Default;
-        Tensor tensor = LoadInto(info, shape, device);
+        Tensor tensor = LoadInto(info, shape, device, chunkBytes);
         device.Synchronize();
         return tensor;
     }
@@ -133,7 +136,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         try
         {
             for (int i = 0; i < Tensors.Count; i++)
-                result.Add(Tensors[i].Name, LoadInto(Tensors[i], shapes[i], device));
+                result.Add(Tensors[i].Name, LoadInto(Tensors[i], shapes[i], device, ChunkBytes));
             device.Synchronize();
             return result;
         }
@@ -166,7 +169,12 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">A tensor is named "__metadata__".</exception>
     /// <exception cref="NonContiguousTensorException">A tensor is a strided view.</exception>
-    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Save(path, tensors, metadata, ChunkBytes);
+
+    /// <summary><see cref="Save(string, IReadOnlyDictionary{string, Tensor}, IReadOnlyDictionary{string, string}?)"/>
+    /// staging <paramref name="chunkBytes"/> at a time (tests cross chunk edges with small ones).</summary>
+    internal static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata, long chunkBytes)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -192,16 +200,16 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                 file.Write(length);
                 file.Write(header);
                 long largest = ordered.Count == 0 ? 0 : ordered.Max(p => p.Value.ByteCount);
-                byte[] staging = new byte[Math.Min(largest, ChunkBytes)];
+                byte[] staging = new byte[Math.Min(largest, chunkBytes)];
                 foreach (var (_, tensor) in ordered)
                 {
                     if (tensor.ByteCount == 0)
                         continue;
                     tensor.Device.Synchronize();
                     ArrayView<byte> bytes = tensor.Bytes;
-                    for (long offset = 0; offset < tensor.ByteCount; offset += ChunkBytes)
+                    for (long offset = 0; offset < tensor.ByteCount; offset += chunkBytes)
                     {
-                        int count = (int)Math.Min(ChunkBytes, tensor.ByteCount - offset);
+                        int count = (int)Math.Min(chunkBytes, tensor.ByteCount - offset);
                         bytes.SubView(offset, count).CopyToCPU(ref staging[0], count);
                         file.Write(staging, 0, count);
                     }
@@ -229,7 +237,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// <summary>"SafeTensorsFile(path, n tensors)".</summary>
     public override string ToString() => $"SafeTensorsFile({Path}, {Tensors.Count} tensors)";
 
-    private Tensor LoadInto(SafeTensorInfo info, int[] shape, Device device)
+    private Tensor LoadInto(SafeTensorInfo info, int[] shape, Device device, long chunkBytes)
     {
         ThrowIfDisposed();
         Tensor tensor = Tensor.Empty(shape, info.DType!.Value, device);
@@ -238,9 +246,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             ArrayView<byte> destination = tensor.Bytes;
             // The header was validated against the file's length, so [DataBegin, DataEnd) lies in the mapping.
             byte* source = _base + _dataStart + info.DataBegin;
-            for (long offset = 0; offset < info.ByteCount; offset += ChunkBytes)
+            for (long offset = 0; offset < info.ByteCount; offset += chunkBytes)
             {
-                long count = Math.Min(ChunkBytes, info.ByteCount - offset);
+                long count = Math.Min(chunkBytes, info.ByteCount - offset);
                 destination.SubView(offset, count).CopyFromCPU(ref source[offset], count);
             }
             return tensor;
