@@ -60,3 +60,33 @@ public sealed class InvalidArgumentException : TritonOpsException
     /// <summary>The argument's name.</summary>
     public string ParamName { get; }
 }
+
+/// <summary>A checkpoint file (safetensors, its shard index, or a model's <c>config.json</c>) does not
+/// follow its format: the message names the file and, where one is at fault, the tensor or field.</summary>
+public sealed class CheckpointFormatException : TritonOpsException
+{
+    /// <summary>An error in <paramref name="filePath"/>, at tensor or field <paramref name="entry"/> when one is at fault.</summary>
+    public CheckpointFormatException(string filePath, string? entry, string message)
+        : base(Compose(filePath, entry, message))
+    {
+        FilePath = filePath;
+        Entry = entry;
+    }
+
+    /// <summary>As above, with the exception that caused it (a JSON parse error, say).</summary>
+    public CheckpointFormatException(string filePath, string? entry, string message, Exception inner)
+        : base(Compose(filePath, entry, message), inner)
+    {
+        FilePath = filePath;
+        Entry = entry;
+    }
+
+    /// <summary>The file at fault.</summary>
+    public string FilePath { get; }
+
+    /// <summary>The tensor (or config field) at fault; null when the fault is the file's as a whole.</summary>
+    public string? Entry { get; }
+
+    private static string Compose(string filePath, string? entry, string message) =>
+        entry is null ? $"{filePath}: {message}" : $"{filePath}: '{entry}': {message}";
+}

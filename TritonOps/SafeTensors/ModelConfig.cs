@@ -1,0 +1,322 @@
+using System.Text.Json;
+
+namespace TritonOps.SafeTensors;
+
+/// <summary>How a model stretches RoPE past its training length (<c>rope_scaling</c>, or the non-default
+/// part of transformers 5's <c>rope_parameters</c>).</summary>
+/// <param name="RopeType">"llama3", "linear", "dynamic", "yarn", …</param>
+/// <param name="Factor">The context-length multiplier.</param>
+/// <param name="LowFreqFactor">llama3: wavelengths above original/low_freq_factor are scaled by 1/factor.</param>
+/// <param name="HighFreqFactor">llama3: wavelengths below original/high_freq_factor are left as they are.</param>
+/// <param name="OriginalMaxPositionEmbeddings">The context length the model was trained at.</param>
+public sealed record RopeScaling(string RopeType, double? Factor, double? LowFreqFactor, double? HighFreqFactor, int? OriginalMaxPositionEmbeddings);
+
+/// <summary>How the scales of a quantized checkpoint's weights are laid out.</summary>
+public enum QuantGranularity
+{
+    /// <summary>One scale for the whole weight.</summary>
+    PerTensor,
+    /// <summary>One scale per output channel (row of an <c>[out, in]</c> weight).</summary>
+    PerChannel,
+    /// <summary>One scale per block of <see cref="QuantizationConfig.WeightBlockSize"/> (e.g. 128 × 128).</summary>
+    Block,
+}
+
+/// <summary>A checkpoint's <c>quantization_config</c>.</summary>
+/// <param name="QuantMethod">"fp8", "fbgemm_fp8", "compressed-tensors", …</param>
+/// <param name="ActivationScheme">"dynamic" (scales computed per call) or "static" (scales stored); null when unstated.</param>
+/// <param name="WeightBlockSize">The block of one weight scale, e.g. [128, 128]; null unless <see cref="Granularity"/> is Block.</param>
+/// <param name="Granularity">The weights' scale layout: Block when a block size is given; otherwise what the method
+/// implies (compressed-tensors' weight strategy, per-channel for fbgemm_fp8, per-tensor for a plain fp8 config).</param>
+/// <param name="Format">The FP8 format ("e4m3"), when stated (<c>fmt</c>).</param>
+/// <param name="ModulesNotConverted">Modules left unquantized (<c>modules_to_not_convert</c> or <c>ignore</c>).</param>
+public sealed record QuantizationConfig(string QuantMethod, string? ActivationScheme, IReadOnlyList<int>? WeightBlockSize,
+    QuantGranularity Granularity, string? Format, IReadOnlyList<string> ModulesNotConverted);
+
+/// <summary>
+/// The fields of a Hugging Face <c>config.json</c> a decoder-only transformer needs, for the Llama,
+/// Qwen3, OLMo2 and Gemma (1, 2, 3-text) families. Defaults follow transformers' config classes where a
+/// field may be absent (head_dim = hidden/heads, num_key_value_heads = heads, rope_theta 10000,
+/// tie_word_embeddings false except Gemma). Both spellings transformers has used are accepted:
+/// <c>rope_scaling</c> + <c>rope_theta</c> or <c>rope_parameters</c> (transformers 5), and
+/// <c>torch_dtype</c> or <c>dtype</c>.
+/// </summary>
+public sealed class ModelConfig
+{
+    private ModelConfig() { }
+
+    /// <summary>"llama", "qwen3", "olmo2", "gemma2", …</summary>
+    public string ModelType { get; private init; } = "";
+
+    /// <summary>e.g. ["LlamaForCausalLM"]; empty when absent.</summary>
+    public IReadOnlyList<string> Architectures { get; private init; } = [];
+
+    /// <summary>Model width.</summary>
+    public int HiddenSize { get; private init; }
+
+    /// <summary>Decoder layers.</summary>
+    public int NumHiddenLayers { get; private init; }
+
+    /// <summary>Query heads.</summary>
+    public int NumAttentionHeads { get; private init; }
+
+    /// <summary>Key/value heads (grouped-query attention); equals <see cref="NumAttentionHeads"/> when absent.</summary>
+    public int NumKeyValueHeads { get; private init; }
+
+    /// <summary>Width of one head; hidden_size / num_attention_heads when absent.</summary>
+    public int HeadDim { get; private init; }
+
+    /// <summary>Width of the gated MLP.</summary>
+    public int IntermediateSize { get; private init; }
+
+    /// <summary>Vocabulary size (0 when absent).</summary>
+    public int VocabSize { get; private init; }
+
+    /// <summary>The MLP activation as transformers names it ("silu", "gelu_pytorch_tanh"); Gemma's
+    /// <c>hidden_activation</c> wins over <c>hidden_act</c>.</summary>
+    public string HiddenAct { get; private init; } = "silu";
+
+    /// <summary>The TritonOps activation of <see cref="HiddenAct"/>; null when there is none.</summary>
+    public Activation? Activation => HiddenAct switch
+    {
+        "silu" or "swish" => TritonOps.Activation.Silu,
+        "gelu" => TritonOps.Activation.Gelu,
+        "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" or "gelu_tanh" => TritonOps.Activation.GeluTanh,
+        _ => null,
+    };
+
+    /// <summary>RMSNorm epsilon.</summary>
+    public double RmsNormEps { get; private init; }
+
+    /// <summary>RoPE base frequency.</summary>
+    public double RopeTheta { get; private init; }
+
+    /// <summary>RoPE scaling; null for plain RoPE.</summary>
+    public RopeScaling? RopeScaling { get; private init; }
+
+    /// <summary>Whether the output projection shares the embedding's weight (no lm_head.weight in the checkpoint).</summary>
+    public bool TieWordEmbeddings { get; private init; }
+
+    /// <summary>Longest context the model supports.</summary>
+    public int MaxPositionEmbeddings { get; private init; }
+
+    /// <summary>Whether the attention projections have biases.</summary>
+    public bool AttentionBias { get; private init; }
+
+    /// <summary>The checkpoint's dtype as transformers names it ("bfloat16"); null when absent.</summary>
+    public string? TorchDtype { get; private init; }
+
+    /// <summary>The TritonOps dtype of <see cref="TorchDtype"/>; null when absent or not one TritonOps holds.</summary>
+    public DType? DType => TorchDtype switch
+    {
+        "bfloat16" => TritonOps.DType.BFloat16,
+        "float16" or "half" => TritonOps.DType.Float16,
+        "float32" or "float" => TritonOps.DType.Float32,
+        _ => null,
+    };
+
+    /// <summary>The quantization, for quantized checkpoints; null otherwise.</summary>
+    public QuantizationConfig? Quantization { get; private init; }
+
+    /// <summary>The whole JSON, for fields not parsed here.</summary>
+    public JsonElement Raw { get; private init; }
+
+    /// <summary>Reads <paramref name="path"/>: a <c>config.json</c>, or a folder holding one.</summary>
+    /// <exception cref="CheckpointFormatException">Bad JSON, a required field missing, or a field of the wrong type.</exception>
+    public static ModelConfig Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string full = Path.GetFullPath(Directory.Exists(path) ? Path.Combine(path, "config.json") : path);
+        return Parse(File.ReadAllText(full), full);
+    }
+
+    /// <summary>Parses the text of a <c>config.json</c>; <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="CheckpointFormatException">Bad JSON, a required field missing, or a field of the wrong type.</exception>
+    public static ModelConfig Parse(string json, string source = "config.json")
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(source, null, $"not valid JSON: {e.Message}", e);
+        }
+        using (document)
+        {
+            JsonElement root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new CheckpointFormatException(source, null, $"expected a JSON object, got {root.ValueKind}.");
+            // Multimodal configs (Gemma 3) keep the language model's fields under text_config.
+            var text = !root.TryGetProperty("hidden_size", out _) && root.TryGetProperty("text_config", out JsonElement t) && t.ValueKind == JsonValueKind.Object
+                ? new Fields(source, t, root) : new Fields(source, root, root);
+
+            string modelType = text.String("model_type") ?? text.StringFromRoot("model_type") ?? "";
+            bool gemma = modelType.StartsWith("gemma", StringComparison.Ordinal);
+            int hidden = text.RequiredPositive("hidden_size");
+            int heads = text.RequiredPositive("num_attention_heads");
+            int kvHeads = text.Int("num_key_value_heads") ?? heads;
+            if (kvHeads <= 0 || heads % kvHeads != 0)
+                throw new CheckpointFormatException(source, "num_key_value_heads", $"expected a positive divisor of num_attention_heads {heads}, got {kvHeads}.");
+            int? headDim = text.Int("head_dim");
+            if (headDim <= 0)
+                throw new CheckpointFormatException(source, "head_dim", $"expected a positive size, got {headDim}.");
+            if (headDim is null && hidden % heads != 0)
+                throw new CheckpointFormatException(source, "head_dim", $"absent, and hidden_size {hidden} is not divisible by num_attention_heads {heads}.");
+            var (ropeTheta, scaling) = Rope(text);
+            return new ModelConfig
+            {
+                ModelType = modelType,
+                Architectures = text.StringsFromRoot("architectures"),
+                HiddenSize = hidden,
+                NumHiddenLayers = text.RequiredPositive("num_hidden_layers"),
+                NumAttentionHeads = heads,
+                NumKeyValueHeads = kvHeads,
+                HeadDim = headDim ?? hidden / heads,
+                IntermediateSize = text.RequiredPositive("intermediate_size"),
+                VocabSize = text.Int("vocab_size") ?? 0,
+                HiddenAct = text.String("hidden_activation") ?? text.String("hidden_act") ?? (gemma ? "gelu_pytorch_tanh" : "silu"),
+                RmsNormEps = text.Double("rms_norm_eps") ?? (modelType == "olmo2" ? 1e-5 : 1e-6),
+                RopeTheta = ropeTheta,
+                RopeScaling = scaling,
+                TieWordEmbeddings = text.Bool("tie_word_embeddings") ?? text.BoolFromRoot("tie_word_embeddings") ?? gemma,
+                MaxPositionEmbeddings = text.Int("max_position_embeddings") ?? 0,
+                AttentionBias = text.Bool("attention_bias") ?? false,
+                TorchDtype = text.String("torch_dtype") ?? text.String("dtype") ?? text.StringFromRoot("torch_dtype") ?? text.StringFromRoot("dtype"),
+                Quantization = ReadQuantization(source, root),
+                Raw = root.Clone(),
+            };
+        }
+    }
+
+    /// <summary>rope_theta and rope_scaling, or transformers 5's rope_parameters (which holds both, and for
+    /// Gemma 3 one set per layer type: the full-attention set is taken).</summary>
+    private static (double Theta, RopeScaling? Scaling) Rope(Fields text)
+    {
+        double? theta = text.Double("rope_theta");
+        JsonElement? scaling = text.Object("rope_scaling");
+        if (text.Object("rope_parameters") is JsonElement parameters)
+        {
+            if (!parameters.TryGetProperty("rope_type", out _) && !parameters.TryGetProperty("rope_theta", out _)
+                && parameters.TryGetProperty("full_attention", out JsonElement full) && full.ValueKind == JsonValueKind.Object)
+                parameters = full;
+            var inner = text.Nested(parameters, "rope_parameters");
+            theta = inner.Double("rope_theta") ?? theta;
+            scaling = parameters;
+        }
+        RopeScaling? result = null;
+        if (scaling is JsonElement s)
+        {
+            var f = text.Nested(s, "rope_scaling");
+            string type = f.String("rope_type") ?? f.String("type") ?? "default";
+            double? factor = f.Double("factor");
+            if (type != "default" || factor is not null)
+                result = new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"));
+        }
+        return (theta ?? 10000.0, result);
+    }
+
+    private static QuantizationConfig? ReadQuantization(string source, JsonElement root)
+    {
+        var top = new Fields(source, root, root);
+        if (top.Object("quantization_config") is not JsonElement q)
+            return null;
+        var f = top.Nested(q, "quantization_config");
+        string method = f.String("quant_method") ?? throw new CheckpointFormatException(source, "quantization_config.quant_method", "missing.");
+        IReadOnlyList<int>? block = f.Ints("weight_block_size");
+        string? activation = f.String("activation_scheme");
+        var granularity = block is not null ? QuantGranularity.Block
+            : method == "fbgemm_fp8" ? QuantGranularity.PerChannel : QuantGranularity.PerTensor;
+        // compressed-tensors: the first config group's weight strategy ("tensor", "channel", "block").
+        if (f.Object("config_groups") is JsonElement groups)
+            foreach (JsonProperty group in groups.EnumerateObject())
+            {
+                if (group.Value.ValueKind != JsonValueKind.Object)
+                    continue;
+                var g = f.Nested(group.Value, $"quantization_config.config_groups.{group.Name}");
+                if (g.Object("weights") is JsonElement w)
+                {
+                    var weights = f.Nested(w, $"quantization_config.config_groups.{group.Name}.weights");
+                    granularity = weights.String("strategy") switch
+                    {
+                        "channel" => QuantGranularity.PerChannel,
+                        "block" => QuantGranularity.Block,
+                        _ => granularity,
+                    };
+                    block ??= weights.Ints("block_structure");
+                }
+                if (activation is null && g.Object("input_activations") is JsonElement a)
+                    activation = f.Nested(a, "input_activations").Bool("dynamic") is bool dynamic ? (dynamic ? "dynamic" : "static") : null;
+                break;
+            }
+        if (granularity != QuantGranularity.Block)
+            block = null;
+        else if (block is null || block.Count != 2 || block.Any(b => b <= 0))
+            throw new CheckpointFormatException(source, "quantization_config.weight_block_size", "expected two positive sizes for block scales.");
+        return new QuantizationConfig(method, activation, block, granularity, f.String("fmt"),
+            f.Strings("modules_to_not_convert") is { Count: > 0 } skip ? skip : f.Strings("ignore"));
+    }
+
+    /// <summary>Typed reads of one JSON object's fields; a field of the wrong type is a format error naming
+    /// it; absent or null fields read as null.</summary>
+    private sealed class Fields(string source, JsonElement obj, JsonElement root, string prefix = "")
+    {
+        public Fields Nested(JsonElement inner, string name) => new(source, inner, root, name + ".");
+
+        public int RequiredPositive(string name)
+        {
+            int value = Int(name) ?? throw new CheckpointFormatException(source, prefix + name, "missing (required).");
+            return value > 0 ? value : throw new CheckpointFormatException(source, prefix + name, $"expected a positive size, got {value}.");
+        }
+
+        public int? Int(string name) => Get(name, JsonValueKind.Number) is JsonElement e
+            ? e.TryGetInt32(out int value) ? value : throw Wrong(name, "an integer", e)
+            : null;
+
+        public double? Double(string name) => Get(name, JsonValueKind.Number) is JsonElement e ? e.GetDouble() : null;
+
+        public string? String(string name) => Get(name, JsonValueKind.String)?.GetString();
+
+        public bool? Bool(string name)
+        {
+            if (!obj.TryGetProperty(name, out JsonElement e) || e.ValueKind == JsonValueKind.Null)
+                return null;
+            return e.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw Wrong(name, "true or false", e),
+            };
+        }
+
+        public JsonElement? Object(string name) => Get(name, JsonValueKind.Object);
+
+        public IReadOnlyList<int>? Ints(string name) => Get(name, JsonValueKind.Array) is JsonElement e
+            ? e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : throw Wrong(name, "an array of integers", e)).ToArray()
+            : null;
+
+        public IReadOnlyList<string> Strings(string name) => Get(name, JsonValueKind.Array) is JsonElement e
+            ? e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.String ? v.GetString()! : throw Wrong(name, "an array of strings", e)).ToArray()
+            : [];
+
+        public string? StringFromRoot(string name) => new Fields(source, root, root).String(name);
+
+        public bool? BoolFromRoot(string name) => new Fields(source, root, root).Bool(name);
+
+        public IReadOnlyList<string> StringsFromRoot(string name) => new Fields(source, root, root).Strings(name);
+
+        private JsonElement? Get(string name, JsonValueKind kind)
+        {
+            if (!obj.TryGetProperty(name, out JsonElement e) || e.ValueKind == JsonValueKind.Null)
+                return null;
+            return e.ValueKind == kind ? e : throw Wrong(name, $"a JSON {kind}", e);
+        }
+
+        private CheckpointFormatException Wrong(string name, string expected, JsonElement actual) =>
+            new(source, prefix + name, $"expected {expected}, got {Truncate(actual.GetRawText())}.");
+
+        private static string Truncate(string text) => text.Length <= 60 ? text : text[..57] + "...";
+    }
+}
