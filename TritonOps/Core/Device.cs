@@ -126,6 +126,7 @@ public sealed class Device : IDisposable
 
     /// <summary>The device's issue lock, taken with this device's context current on the calling thread; reentrant
     /// (an op that calls another takes it twice). Throws <see cref="DeviceException"/> on a disposed device.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal Gate Enter()
     {
         Monitor.Enter(_gate);
@@ -249,6 +250,7 @@ public sealed class Device : IDisposable
     /// synchronizes the device). Reuse is safe because all of the library's work goes through the
     /// accelerator's one in-order default stream.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal MemoryBuffer1D<byte, Stride1D.Dense> Allocate(long bytes)
     {
         using var _ = Enter();

@@ -255,6 +255,7 @@ public static partial class Ops
 
     /// <summary><see cref="Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> with the wgmma kernel's
     /// tile rows and ring depth pinned (tests, benchmark A/B).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale, Tensor? bScale, DType outputDtype, Tensor? bias, Fp8GemmSchedule schedule)
     {
         Check.Usable(a, nameof(a));

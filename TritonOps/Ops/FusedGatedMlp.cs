@@ -88,6 +88,7 @@ public static partial class Ops
     /// <summary>The op with its kernel chosen by the caller (tests and benchmark A/B), for any M;
     /// <paramref name="stages"/>: the wide kernel's ring depth instead of its default; <paramref name="blocks"/>:
     /// its persistent grid instead of one block per SM.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation, Tensor? output,
         GatedMlpTiling tiling, int? stages = null, int? blocks = null)
     {

@@ -56,6 +56,7 @@ public static partial class Ops
 
     /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/> with the
     /// many-rows kernel and its sizes pinned (tests, benchmark experiments).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor FusedRmsNormRope(
         Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps, int? numHeads, Tensor? output, RmsNormRopeSchedule schedule)
     {
@@ -123,6 +124,7 @@ public static partial class Ops
     /// steps (no tail of half-idle SMs). float32 stays on the row kernel: its rows move twice the bytes
     /// per instruction and stream at 87 % of the copy rate there (3.68 TB/s on the H200, 3.46 staged).
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static bool TryLaunchStaged(Device device, Type element, bool packed, (int PairsPerThread, int Threads) plan,
         Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
     {
@@ -152,6 +154,7 @@ public static partial class Ops
         return true;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static RmsNormRopeSizes ValidateRmsNormRope(Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps, int? numHeads)
     {
         Check.Usable(x, nameof(x));
