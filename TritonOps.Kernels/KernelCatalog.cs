@@ -14,6 +14,7 @@ public static class KernelCatalog
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
+        .Concat(QkNormRopeKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(GatedMlpWarpSpecializedKernel.AllVariants())

@@ -30,6 +30,25 @@ public class ErrorContractTests
             ["x"] = F(d, DType.BFloat16, 2, 3, 16), ["weight"] = F(d, DType.BFloat16, 16),
             ["cos"] = F(d, DType.BFloat16, 3, 8), ["sin"] = F(d, DType.BFloat16, 3, 8), ["output"] = F(d, DType.BFloat16, 2, 3, 16),
         }, t => Ops.FusedRmsNormRope(t["x"], t["weight"], t["cos"], t["sin"], output: t["output"]));
+        yield return new("FusedRmsNormRope", "positions", d => new()
+        {
+            ["x"] = F(d, DType.BFloat16, 2, 3, 16), ["weight"] = F(d, DType.BFloat16, 8),
+            ["cos"] = F(d, DType.Float32, 9, 4), ["sin"] = F(d, DType.Float32, 9, 4),
+            ["positions"] = Tensor.FromArray(new[] { 0f, 8f, 3f, 1f, 2f, 7f }, [2, 3], DType.Int64, d), ["output"] = F(d, DType.BFloat16, 2, 3, 16),
+        }, t => Ops.FusedRmsNormRope(t["x"], t["weight"], t["cos"], t["sin"], t["positions"], 8, scope: NormScope.PerHead, rotaryDim: 4, output: t["output"]));
+        yield return new("FusedQkNormRope", "", d => new()
+        {
+            ["q"] = F(d, DType.Float16, 2, 3, 16), ["k"] = F(d, DType.Float16, 2, 3, 8), ["qWeight"] = F(d, DType.Float16, 8), ["kWeight"] = F(d, DType.Float16, 8),
+            ["cos"] = F(d, DType.Float32, 9, 8), ["sin"] = F(d, DType.Float32, 9, 8),
+            ["positions"] = Tensor.FromArray(new[] { 4f, 8f, 3f }, [3], DType.Int32, d),
+            ["qOutput"] = F(d, DType.Float16, 2, 3, 16), ["kOutput"] = F(d, DType.Float16, 2, 3, 8),
+        }, t => Ops.FusedQkNormRope(t["q"], t["k"], t["qWeight"], t["kWeight"], t["cos"], t["sin"], t["positions"], 8, qOutput: t["qOutput"], kOutput: t["kOutput"]));
+        yield return new("Rope", "", d => new()
+        {
+            ["q"] = F(d, DType.Float32, 1, 3, 16), ["k"] = F(d, DType.Float32, 1, 3, 8),
+            ["cos"] = F(d, DType.Float32, 9, 8), ["sin"] = F(d, DType.Float32, 9, 8),
+            ["positions"] = Tensor.FromArray(new[] { 4f, 8f, 3f }, [1, 3], DType.Int64, d),
+        }, t => Ops.Rope(t["q"], t["k"], t["cos"], t["sin"], t["positions"], 8));
         yield return new("FusedGatedMlp", "enum", d => new()
         {
             ["x"] = F(d, DType.Float16, 1, 3, 16), ["gateWeight"] = F(d, DType.Float16, 8, 16), ["upWeight"] = F(d, DType.Float16, 8, 16),
@@ -108,13 +127,14 @@ public class ErrorContractTests
     }
 
     [TestCaseSource(nameof(Arguments))]
-    public void IntegerTensor_ThrowsUnsupportedDtype_BeforeAllocating(OpCase op, string argument)
+    public void WrongKindOfDtype_ThrowsUnsupportedDtype_BeforeAllocating(OpCase op, string argument)
     {
         var tensors = op.Make(Cpu);
         try
         {
             var original = tensors[argument];
-            tensors[argument] = Tensor.Empty(original.Shape.ToArray(), DType.Int32, Cpu);
+            // Integer tensors where floats belong; a float where integers (positions) belong.
+            tensors[argument] = Tensor.Empty(original.Shape.ToArray(), DTypes.IsInteger(original.DType) ? DType.Float32 : DType.Int32, Cpu);
             original.Dispose();
             long before = Cpu.AllocationCount;
             FluentActions.Invoking(() => op.Call(tensors)).Should().Throw<UnsupportedDtypeException>().WithMessage("*int32*");

@@ -1,0 +1,156 @@
+namespace TritonOps.Tests;
+
+/// <summary>Norm + RoPE as real models use it (positions, per-head norms, partial and interleaved rotary, q and k
+/// in one launch, RoPE alone), on every accelerator, against the float64 reference.</summary>
+public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private Tensor Random(int seed, DType dtype, double lo, double hi, params int[] shape) =>
+        Tensor.FromArray(Inputs.Uniform(shape.Aggregate(1, (a, b) => a * b), seed, lo, hi), shape, dtype, Device);
+
+    /// <summary>A [rows, rotaryDim] table with a distinct angle for every (row, dim): any wrong row or dim shows.</summary>
+    private (Tensor Cos, Tensor Sin) Table(int rows, int rotaryDim, DType dtype, int seed)
+    {
+        float[] angles = Inputs.Uniform(rows * rotaryDim, seed, -3.2, 3.2);
+        return (Tensor.FromArray(angles.Select(MathF.Cos).ToArray(), [rows, rotaryDim], dtype, Device),
+                Tensor.FromArray(angles.Select(MathF.Sin).ToArray(), [rows, rotaryDim], dtype, Device));
+    }
+
+    private Tensor Positions(int batch, int seq, int tableRows, DType dtype, bool shared, int seed)
+    {
+        var random = new Random(seed);
+        int count = shared ? seq : batch * seq;
+        float[] values = Enumerable.Range(0, count).Select(_ => (float)random.Next(tableRows)).ToArray();
+        return Tensor.FromArray(values, shared ? [seq] : [batch, seq], dtype, Device);
+    }
+
+    /// <summary>(dtype, table dtype, scope, form, heads, head_dim, rotary_dim, positions: none / [batch, seq] int64 /
+    /// [seq] int32) — each a model's form: OLMo2 (row norm, float32 table, positions), Qwen3 (per head), GPT-NeoX
+    /// (partial rotary), GPT-J (interleaved, partial), Gemma (per head, weight offset 1), RoPE alone.</summary>
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        yield return Case("OLMo2", DType.BFloat16, DType.Float32, NormScope.Hidden, RotaryForm.RotateHalf, 3, 16, 0, "int64", 0);
+        yield return Case("Qwen3", DType.BFloat16, DType.Float32, NormScope.PerHead, RotaryForm.RotateHalf, 5, 32, 0, "int64", 0);
+        yield return Case("Qwen3 fp16 table", DType.Float16, DType.Float16, NormScope.PerHead, RotaryForm.RotateHalf, 2, 48, 0, "int32 shared", 0);
+        yield return Case("NeoX partial", DType.Float32, DType.Float32, NormScope.Hidden, RotaryForm.RotateHalf, 3, 24, 8, "none", 0);
+        yield return Case("GPT-J", DType.BFloat16, DType.Float32, NormScope.None, RotaryForm.Interleaved, 3, 20, 12, "int64", 0);
+        yield return Case("Gemma", DType.Float16, DType.Float32, NormScope.PerHead, RotaryForm.RotateHalf, 4, 16, 0, "int32 shared", 1);
+        yield return Case("rope only", DType.Float32, DType.Float32, NormScope.None, RotaryForm.RotateHalf, 2, 70, 0, "int64", 0);
+        yield return Case("head_dim 2", DType.BFloat16, DType.BFloat16, NormScope.PerHead, RotaryForm.Interleaved, 7, 2, 0, "none", 0);
+    }
+
+    private static TestCaseData Case(string name, DType dtype, DType table, NormScope scope, RotaryForm form, int heads, int headDim, int rotaryDim, string positions, float offset) =>
+        new TestCaseData(dtype, table, scope, form, heads, headDim, rotaryDim, positions, offset).SetArgDisplayNames(name, DTypes.Name(dtype), DTypes.Name(table), scope.ToString(), form.ToString(), $"{heads}x{headDim}", $"rot {rotaryDim}", positions, $"+{offset}");
+
+    [TestCaseSource(nameof(Cases))]
+    public void OneTensor_MatchesFloat64Reference(DType dtype, DType tableDtype, NormScope scope, RotaryForm form, int heads, int headDim, int rotaryDim, string positionsKind, float offset)
+    {
+        const int batch = 2, seq = 5, tableRows = 600;
+        int seed = Inputs.Seed(dtype, tableDtype, scope, form, heads, headDim, rotaryDim, positionsKind);
+        int hidden = heads * headDim, rotary = rotaryDim == 0 ? headDim : rotaryDim;
+        using var x = Random(seed, dtype, -3, 3, batch, seq, hidden);
+        using var weight = scope == NormScope.None ? null : Random(seed + 1, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : hidden);
+        var (cos, sin) = Table(positionsKind == "none" ? seq : tableRows, rotary, tableDtype, seed + 2);
+        using var _c = cos; using var _s = sin;
+        using var positions = positionsKind == "none" ? null
+            : Positions(batch, seq, tableRows, positionsKind.StartsWith("int64") ? DType.Int64 : DType.Int32, positionsKind.EndsWith("shared"), seed + 3);
+
+        using var y = Ops.FusedRmsNormRope(x, weight, cos, sin, positions, headDim, 1e-6, scope, form, rotaryDim, offset);
+
+        y.Shape.Should().Equal(batch, seq, hidden);
+        Compare.AllClose(y.ToFloatArray(), Reference.QkNormRope(x, weight, cos, sin, positions, headDim, 1e-6, scope, form, rotaryDim, offset),
+            Tolerance.OneRoundingInto(dtype));
+    }
+
+    [TestCase(DType.BFloat16, NormScope.PerHead)]
+    [TestCase(DType.Float32, NormScope.Hidden)]
+    public void QAndK_WithGqa_InOneLaunch_MatchReference_InPlaceToo(DType dtype, NormScope scope)
+    {
+        const int batch = 3, seq = 2, headDim = 32, qHeads = 4, kHeads = 2, tableRows = 1024;
+        using var q = Random(1, dtype, -2, 2, batch, seq, qHeads * headDim);
+        using var k = Random(2, dtype, -2, 2, batch, seq, kHeads * headDim);
+        using var qw = Random(3, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
+        using var kw = Random(4, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
+        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 5);
+        using var _c = cos; using var _s = sin;
+        // Decode-like: every sequence at its own scattered position (517 and 3 among them).
+        using var positions = Tensor.FromArray(new[] { 517f, 3f, 1000f, 0f, 77f, 1023f }, [batch, seq], DType.Int64, Device);
+        double[] expectedQ = Reference.QkNormRope(q, qw, cos, sin, positions, headDim, 1e-6, scope);
+        double[] expectedK = Reference.QkNormRope(k, kw, cos, sin, positions, headDim, 1e-6, scope);
+
+        var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        using var _qo = qo; using var _ko = ko;
+        Compare.AllClose(qo.ToFloatArray(), expectedQ, Tolerance.OneRoundingInto(dtype), "q");
+        Compare.AllClose(ko.ToFloatArray(), expectedK, Tolerance.OneRoundingInto(dtype), "k");
+
+        var (qi, ki) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope, qOutput: q, kOutput: k);
+        qi.Should().BeSameAs(q);
+        ki.Should().BeSameAs(k);
+        q.ToBytes().Should().Equal(qo.ToBytes(), "in place gives the same bits");
+        k.ToBytes().Should().Equal(ko.ToBytes());
+    }
+
+    [Test]
+    public void Rope_InPlace_RotatesQAndK()
+    {
+        const int headDim = 16;
+        using var q = Random(11, DType.BFloat16, -2, 2, 1, 3, 2 * headDim);
+        using var k = Random(12, DType.BFloat16, -2, 2, 1, 3, headDim);
+        var (cos, sin) = Table(8, headDim, DType.Float32, 13);
+        using var _c = cos; using var _s = sin;
+        using var positions = Tensor.FromArray(new[] { 7f, 0f, 4f }, [3], DType.Int32, Device);
+        double[] expectedQ = Reference.QkNormRope(q, null, cos, sin, positions, headDim, scope: NormScope.None);
+        double[] expectedK = Reference.QkNormRope(k, null, cos, sin, positions, headDim, scope: NormScope.None);
+        var (qr, kr) = Ops.Rope(q, k, cos, sin, positions, headDim, inPlace: true);
+        qr.Should().BeSameAs(q);
+        Compare.AllClose(q.ToFloatArray(), expectedQ, Tolerance.OneRoundingInto(DType.BFloat16), "q");
+        Compare.AllClose(k.ToFloatArray(), expectedK, Tolerance.OneRoundingInto(DType.BFloat16), "k");
+    }
+
+    [Test]
+    public void PositionOutsideTheTable_GivesANaNRow_AndOnlyThatRow()
+    {
+        const int headDim = 8, rows = 4;
+        using var x = Random(21, DType.Float32, -1, 1, 1, 3, 2 * headDim);
+        using var w = Random(22, DType.Float32, 0.5, 1.5, headDim);
+        var (cos, sin) = Table(rows, headDim, DType.Float32, 23);
+        using var _c = cos; using var _s = sin;
+        using var positions = Tensor.FromArray(new[] { 1f, (float)rows, -1f }, [1, 3], DType.Int64, Device);
+        using var y = Ops.FusedRmsNormRope(x, w, cos, sin, positions, headDim, scope: NormScope.PerHead);
+        float[] values = y.ToFloatArray();
+        values.Take(2 * headDim).Should().OnlyContain(v => float.IsFinite(v));
+        values.Skip(2 * headDim).Should().OnlyContain(v => float.IsNaN(v), "positions 4 (= table rows) and −1 are outside the table");
+    }
+
+    [Test]
+    public void SeedForm_TakesTheTunedKernels_AndAgrees()
+    {
+        const int seq = 3, headDim = 16, hidden = 64;
+        using var x = Random(31, DType.BFloat16, -2, 2, 2, seq, hidden);
+        using var w = Random(32, DType.BFloat16, 0.5, 1.5, hidden);
+        var (cos, sin) = Table(seq, headDim, DType.BFloat16, 33);
+        using var _c = cos; using var _s = sin;
+        using var general = Ops.FusedRmsNormRope(x, w, cos, sin, null, headDim);
+        using var seed = Ops.FusedRmsNormRope(x, w, cos, sin);
+        general.ToBytes().Should().Equal(seed.ToBytes());
+    }
+
+    [Test]
+    public void Errors_AreTyped_AndComeBeforeAnyAllocation()
+    {
+        using var x = Random(41, DType.BFloat16, -1, 1, 2, 3, 32);
+        using var w = Random(42, DType.BFloat16, 0.5, 1.5, 16);
+        var (cos, sin) = Table(8, 16, DType.Float32, 43);
+        using var _c = cos; using var _s = sin;
+        using var posFloat = Tensor.Full([2, 3], 1f, DType.Float32, Device);
+        using var posWrong = Tensor.Full([3, 2], 1f, DType.Int32, Device);
+        using var cosHalf = Tensor.Full([8, 16], 1f, DType.Float16, Device);
+        Validation.ThrowsBeforeAllocating<UnsupportedDtypeException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, posFloat, 16, scope: NormScope.PerHead)).WithMessage("*'positions'*int32 or int64*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, posWrong, 16, scope: NormScope.PerHead)).WithMessage("*'positions'*[batch = 2, seq = 3]*");
+        Validation.ThrowsBeforeAllocating<UnsupportedDtypeException>(Device, () => Ops.FusedRmsNormRope(x, w, cosHalf, sin, null, 16, scope: NormScope.PerHead)).WithMessage("*'cos'*bfloat16*float16*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: NormScope.Hidden)).WithMessage("*'weight'*[32]*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, rotaryDim: 18, scope: NormScope.PerHead)).WithMessage("*'rotaryDim'*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 12, scope: NormScope.PerHead)).WithMessage("*'q'*divisible by head_dim = 12*");
+        Validation.ThrowsBeforeAllocating<ArgumentNullException>(Device, () => Ops.FusedRmsNormRope(x, null, cos, sin, null, 16, scope: NormScope.PerHead));
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: (NormScope)9));
+    }
+}

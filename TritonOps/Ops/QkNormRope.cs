@@ -1,0 +1,205 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.RmsNormRope;
+
+namespace TritonOps;
+
+/// <summary>The validated sizes and choices of one general norm + RoPE call.</summary>
+internal readonly record struct QkNormRopeSizes(int Batch, int Seq, int HeadDim, int RotaryDim, int QHeads, int KHeads, int TableRows);
+
+public static partial class Ops
+{
+    private delegate void QkNormRopeLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
+        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape shape);
+
+    /// <summary>
+    /// RMSNorm then RoPE as real models apply it to one tensor: each token at its own position, the norm over the
+    /// token's row (OLMo2), per head (Qwen3, Gemma 3) or none, rotate-half or interleaved pairs over the first
+    /// <paramref name="rotaryDim"/> dims of each head (the rest normalized and weighted only). One kernel, float32
+    /// math, one rounding at the store. The seed's form (norm over the row, rotate-half over the whole head, cos/sin
+    /// rows 0…seq−1 in x's dtype, no positions) takes the tuned kernels of
+    /// <see cref="FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/>.
+    /// </summary>
+    /// <param name="x"><c>[batch, seq, heads · headDim]</c>, float32, float16 or bfloat16, contiguous.</param>
+    /// <param name="weight"><c>[heads · headDim]</c> for <see cref="NormScope.Hidden"/>, <c>[headDim]</c> for
+    /// <see cref="NormScope.PerHead"/>, x's dtype; ignored (may be null) for <see cref="NormScope.None"/>.</param>
+    /// <param name="cos">The model's table <c>[maxPositions, rotaryDim]</c> (or <c>[1, maxPositions, 1, rotaryDim]</c>):
+    /// entry [p, j] is the cosine rotary dim j uses at position p (<c>RopeTable.Create</c> makes it), float32 or x's dtype.</param>
+    /// <param name="sin">Same shape and dtype as <paramref name="cos"/>.</param>
+    /// <param name="positions">int32 or int64, <c>[batch, seq]</c> or <c>[seq]</c> (shared by the batch); null: token
+    /// (b, s) is at position s. A position outside [0, maxPositions) is never read past the table: that token's
+    /// output row is NaN.</param>
+    /// <param name="headDim">Dims of a head (even).</param>
+    /// <param name="eps">Added to the mean square; finite and ≥ 0.</param>
+    /// <param name="scope">What the norm covers.</param>
+    /// <param name="form">How rotary dims pair.</param>
+    /// <param name="rotaryDim">Rotary dims of each head, even, ≤ headDim; 0: all of them.</param>
+    /// <param name="weightOffset">Added to each weight: 1 for Gemma's <c>(1 + w)</c>.</param>
+    /// <param name="output">Optional destination of x's shape and dtype; x itself is allowed (in place).</param>
+    public static Tensor FusedRmsNormRope(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
+        double eps = 1e-6, NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0,
+        float weightOffset = 0, Tensor? output = null)
+    {
+        var sizes = ValidateQkNormRope(x, weight, null, null, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
+            nameof(x), nameof(weight));
+        if (output is not null)
+            CheckOutput(output, x, x.Shape.ToArray());
+        // The seed's form keeps its tuned kernels.
+        if (scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && positions is null
+            && cos.DType == x.DType && sizes.TableRows == sizes.Seq && weightOffset == 0)
+            return FusedRmsNormRope(x, weight!, cos, sin, eps, null, output, default);
+        using var gate = x.Device.Enter();
+        output ??= Tensor.Empty(x.Shape.ToArray(), x.DType, x.Device);
+        LaunchQkNormRope(x, null, weight, null, cos, sin, positions, output, null, sizes, eps, scope, form, weightOffset);
+        return output;
+    }
+
+    /// <summary>
+    /// Norm then RoPE of a layer's q and k in one launch (GQA: their head counts may differ), each token at its own
+    /// position: Qwen3 / Gemma 3 (<see cref="NormScope.PerHead"/>, the default), OLMo2 (<see cref="NormScope.Hidden"/>),
+    /// or RoPE alone (<see cref="NormScope.None"/>, see <see cref="Rope"/>). Arguments as in
+    /// <see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?)"/>;
+    /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype; outputs may be
+    /// the inputs themselves (in place).
+    /// </summary>
+    /// <returns>The normed and rotated q and k (the outputs given, or new tensors).</returns>
+    public static (Tensor Q, Tensor K) FusedQkNormRope(Tensor q, Tensor k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin,
+        Tensor? positions, int headDim, double eps = 1e-6, NormScope scope = NormScope.PerHead, RotaryForm form = RotaryForm.RotateHalf,
+        int rotaryDim = 0, float weightOffset = 0, Tensor? qOutput = null, Tensor? kOutput = null)
+    {
+        var sizes = ValidateQkNormRope(q, qWeight, k, kWeight, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset);
+        if (qOutput is not null)
+            CheckOutput(qOutput, q, q.Shape.ToArray(), nameof(qOutput), nameof(q));
+        if (kOutput is not null)
+            CheckOutput(kOutput, k, k.Shape.ToArray(), nameof(kOutput), nameof(k));
+        using var gate = q.Device.Enter();
+        qOutput ??= Tensor.Empty(q.Shape.ToArray(), q.DType, q.Device);
+        kOutput ??= Tensor.Empty(k.Shape.ToArray(), k.DType, k.Device);
+        LaunchQkNormRope(q, k, qWeight, kWeight, cos, sin, positions, qOutput, kOutput, sizes, eps, scope, form, weightOffset);
+        return (qOutput, kOutput);
+    }
+
+    /// <summary>RoPE alone on q and k (Llama, Mistral: no q/k norm), each token at its own position; in place when
+    /// <paramref name="inPlace"/> (q and k are rewritten and returned), else into new tensors.</summary>
+    public static (Tensor Q, Tensor K) Rope(Tensor q, Tensor k, Tensor cos, Tensor sin, Tensor? positions, int headDim,
+        RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, bool inPlace = false) =>
+        FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
+            inPlace ? q : null, inPlace ? k : null);
+
+    private static void LaunchQkNormRope(Tensor q, Tensor? k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin, Tensor? positions,
+        Tensor qOut, Tensor? kOut, QkNormRopeSizes sizes, double eps, NormScope scope, RotaryForm form, float weightOffset)
+    {
+        int rows = checked(sizes.Batch * sizes.Seq);
+        if (rows == 0)
+            return;
+        var shape = new QkNormRopeShape
+        {
+            Rows = rows, Seq = sizes.Seq, Heads0 = sizes.QHeads, Heads1 = sizes.KHeads, HeadDim = sizes.HeadDim, RotaryDim = sizes.RotaryDim,
+            Interleaved = form == RotaryForm.Interleaved ? 1 : 0, Scope = (int)scope, Eps = (float)eps, WeightOffset = weightOffset,
+            TableRows = sizes.TableRows,
+            PositionsMode = positions is null ? 0 : positions.Rank == 2 ? 1 : 2,
+            PositionBytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
+        };
+        int tensors = k is null || sizes.KHeads == 0 ? 1 : 2;
+        if (sizes.QHeads == 0 && tensors == 1)
+            return;
+        var device = q.Device;
+        // Absent tensors are never read: any live view stands in for them.
+        ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
+        device.Launcher<QkNormRopeLauncher>(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType)))(
+            device.Accelerator.DefaultStream, new KernelConfig(new Index2D(rows, tensors), new Index2D(QkNormRopeKernel.Threads, 1)),
+            q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static QkNormRopeSizes ValidateQkNormRope(Tensor q, Tensor? qWeight, Tensor? k, Tensor? kWeight, Tensor cos, Tensor sin,
+        Tensor? positions, int headDim, double eps, NormScope scope, RotaryForm form, ref int rotaryDim, float weightOffset,
+        string qName = "q", string qWeightName = "qWeight")
+    {
+        Check.Usable(q, qName);
+        Check.Defined(scope, nameof(scope));
+        Check.Defined(form, nameof(form));
+        Check.Usable(cos, nameof(cos));
+        Check.Usable(sin, nameof(sin));
+        Check.SameDevice(cos, nameof(cos), q, qName);
+        Check.SameDevice(sin, nameof(sin), q, qName);
+        if (k is not null)
+            Check.SameDevice(k, nameof(k), q, qName);
+        if (positions is not null)
+            Check.SameDevice(positions, nameof(positions), q, qName);
+        if (scope != NormScope.None)
+        {
+            Check.SameDevice(Check.Usable(qWeight, qWeightName), qWeightName, q, qName);
+            if (k is not null)
+                Check.SameDevice(Check.Usable(kWeight, nameof(kWeight)), nameof(kWeight), q, qName);
+        }
+
+        Check.DType(q, qName, DType.Float32, DType.Float16, DType.BFloat16);
+        if (k is not null)
+            Check.SameDType(k, nameof(k), q, qName);
+        if (scope != NormScope.None)
+        {
+            Check.SameDType(qWeight!, qWeightName, q, qName);
+            if (k is not null)
+                Check.SameDType(kWeight!, nameof(kWeight), q, qName);
+        }
+        if (cos.DType != DType.Float32)
+            Check.SameDType(cos, nameof(cos), q, qName);
+        Check.SameDType(sin, nameof(sin), cos, nameof(cos));
+        if (positions is not null)
+            Check.DType(positions, nameof(positions), DType.Int32, DType.Int64);
+
+        Check.Rank(q, qName, 3, "[batch, seq, heads · head_dim]");
+        int batch = q.Shape[0], seq = q.Shape[1];
+        if (k is not null)
+        {
+            Check.Rank(k, nameof(k), 3, "[batch, seq, kv_heads · head_dim]");
+            Check.Shape(k.Shape[0] == batch && k.Shape[1] == seq, nameof(k), $"[batch = {batch}, seq = {seq}, …] like q", k);
+        }
+        Check.Shape(headDim > 0 && headDim % 2 == 0, nameof(headDim), "an even head_dim > 0", headDim.ToString());
+        Check.Shape(q.Shape[2] % headDim == 0, qName, $"a last dimension divisible by head_dim = {headDim}", q);
+        if (k is not null)
+            Check.Shape(k.Shape[2] % headDim == 0, nameof(k), $"a last dimension divisible by head_dim = {headDim}", k);
+        if (rotaryDim == 0)
+            rotaryDim = headDim;
+        Check.Shape(rotaryDim > 0 && rotaryDim % 2 == 0 && rotaryDim <= headDim, nameof(rotaryDim),
+            $"an even rotary_dim in (0, head_dim = {headDim}]", rotaryDim.ToString());
+        bool table2D = cos.Rank == 2;
+        Check.Shape(table2D || (cos.Rank == 4 && cos.Shape[0] == 1 && cos.Shape[2] == 1), nameof(cos),
+            $"[max_positions, rotary_dim = {rotaryDim}] or [1, max_positions, 1, rotary_dim]", cos);
+        Check.Shape(cos.Shape[^1] == rotaryDim, nameof(cos), $"rotary_dim = {rotaryDim} in the last dimension", cos);
+        Check.Shape(sin.Shape.SequenceEqual(cos.Shape), nameof(sin), $"the shape of 'cos' {cos.ShapeText}", sin);
+        int tableRows = table2D ? cos.Shape[0] : cos.Shape[1];
+        if (positions is null)
+            Check.Shape(tableRows >= seq, nameof(cos), $"at least seq = {seq} rows (positions 0…seq−1, no positions given)", cos);
+        else
+            Check.Shape(positions.Shape.SequenceEqual([batch, seq]) || positions.Shape.SequenceEqual([seq]), nameof(positions),
+                $"[batch = {batch}, seq = {seq}] or [seq = {seq}]", positions);
+        if (scope != NormScope.None)
+        {
+            int Expected(Tensor t) => scope == NormScope.PerHead ? headDim : t.Shape[2];
+            Check.Shape(qWeight!.Rank == 1 && qWeight.Shape[0] == Expected(q), qWeightName,
+                scope == NormScope.PerHead ? $"[head_dim = {headDim}] (per-head norm)" : $"[{q.Shape[2]}] (norm over the row)", qWeight);
+            if (k is not null)
+                Check.Shape(kWeight!.Rank == 1 && kWeight.Shape[0] == Expected(k), nameof(kWeight),
+                    scope == NormScope.PerHead ? $"[head_dim = {headDim}] (per-head norm)" : $"[{k.Shape[2]}] (norm over the row)", kWeight);
+        }
+        Check.Contiguous(q, qName);
+        if (k is not null) Check.Contiguous(k, nameof(k));
+        if (scope != NormScope.None)
+        {
+            Check.Contiguous(qWeight!, qWeightName);
+            if (k is not null) Check.Contiguous(kWeight!, nameof(kWeight));
+        }
+        Check.Contiguous(cos, nameof(cos));
+        Check.Contiguous(sin, nameof(sin));
+        if (positions is not null) Check.Contiguous(positions, nameof(positions));
+        Check.Eps(eps);
+        if (!float.IsFinite(weightOffset))
+            throw new InvalidArgumentException(nameof(weightOffset), $"Argument 'weightOffset': expected a finite value, got {weightOffset}.");
+        return new QkNormRopeSizes(batch, seq, headDim, rotaryDim, q.Shape[2] / headDim, k is null ? 0 : k.Shape[2] / headDim, tableRows);
+    }
+}
