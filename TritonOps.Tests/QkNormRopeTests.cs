@@ -149,7 +149,7 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Validation.ThrowsBeforeAllocating<UnsupportedDtypeException>(Device, () => Ops.FusedRmsNormRope(x, w, cosHalf, sin, null, 16, scope: NormScope.PerHead)).WithMessage("*'cos'*bfloat16*float16*");
         Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: NormScope.Hidden)).WithMessage("*'weight'*[32]*");
         Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, rotaryDim: 18, scope: NormScope.PerHead)).WithMessage("*'rotaryDim'*");
-        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 12, scope: NormScope.PerHead)).WithMessage("*'q'*divisible by head_dim = 12*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 12, scope: NormScope.PerHead)).WithMessage("*'x'*divisible by head_dim = 12*");
         Validation.ThrowsBeforeAllocating<ArgumentNullException>(Device, () => Ops.FusedRmsNormRope(x, null, cos, sin, null, 16, scope: NormScope.PerHead));
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: (NormScope)9));
     }
