@@ -48,6 +48,10 @@ public static class BenchmarkCases
         yield return new FusedRmsNormRopeCase(1, 8192, 8192, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Row));
         // Twice the rows of the first shape: what a launch's fixed cost (ramp-up, drain) weighs there.
         yield return new FusedRmsNormRopeCase(8, 2048, 4096, 128, DType.BFloat16);
+        // Norm + RoPE at scattered positions with a float32 table (the general kernel): OLMo2-style prefill and a
+        // Qwen3-style decode step (64 sequences, q 32 heads + k 8, per-head norm, one launch).
+        yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16);
+        yield return new QkNormRopeCase(64, 1, 32, 8, 128, NormScope.PerHead, DType.BFloat16, tableRows: 4096);
         // The floor under these rows: a launch between two events; copies of x's bytes at the two shapes.
         yield return new FloorCase(0);
         yield return new FloorCase(4L * 2048 * 4096 * 2);
