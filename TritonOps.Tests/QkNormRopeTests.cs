@@ -30,6 +30,8 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     {
         yield return Case("OLMo2", DType.BFloat16, DType.Float32, NormScope.Hidden, RotaryForm.RotateHalf, 3, 16, 0, "int64", 0);
         yield return Case("Qwen3", DType.BFloat16, DType.Float32, NormScope.PerHead, RotaryForm.RotateHalf, 5, 32, 0, "int64", 0);
+        yield return Case("Qwen3 hd128", DType.BFloat16, DType.Float32, NormScope.PerHead, RotaryForm.RotateHalf, 3, 128, 0, "int64", 0);
+        yield return Case("Llama hd128 f32", DType.Float32, DType.Float32, NormScope.Hidden, RotaryForm.RotateHalf, 2, 128, 0, "int32 shared", 0);
         yield return Case("Qwen3 fp16 table", DType.Float16, DType.Float16, NormScope.PerHead, RotaryForm.RotateHalf, 2, 48, 0, "int32 shared", 0);
         yield return Case("NeoX partial", DType.Float32, DType.Float32, NormScope.Hidden, RotaryForm.RotateHalf, 3, 24, 8, "none", 0);
         yield return Case("GPT-J", DType.BFloat16, DType.Float32, NormScope.None, RotaryForm.Interleaved, 3, 20, 12, "int64", 0);

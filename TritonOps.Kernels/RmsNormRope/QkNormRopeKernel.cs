@@ -3,6 +3,7 @@ using ILGPU;
 using ILGPU.Algorithms;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.RmsNormRope;
 
@@ -126,6 +127,102 @@ public static class QkNormRopeKernel
         }
     }
 
+    /// <summary>
+    /// <see cref="Run"/> for full rotate-half rotary (RotaryDim = HeadDim, half a head a whole number of 16-byte
+    /// packs): one thread per pair of packs (a pack of a head's first half and its partner in the second half), so
+    /// x, the weights, the table and the output move 16 bytes per access and x is read once. The block is the row's
+    /// pair count rounded up to 32 (≤ 1024); a per-head norm sums over the head's consecutive lanes with xor
+    /// shuffles (the head's pack pairs must be a power of two ≤ 32). Fixed-order sums, as in <see cref="Run"/>.
+    /// </summary>
+    [GlobalMemoryOnly]
+    public static void RunPacked<TElement, TTable>(
+        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
+        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s)
+        where TElement : struct, IElementType
+        where TTable : struct, IElementType
+    {
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        int row = Grid.IdxX, tensor = Grid.IdxY;
+        int heads = tensor == 0 ? s.Heads0 : s.Heads1;
+        var x = (tensor == 0 ? q : k).Cast<Vec4U>();
+        var weight = (tensor == 0 ? qWeight : kWeight).Cast<Vec4U>();
+        var output = (tensor == 0 ? qOut : kOut).Cast<Vec4U>();
+        int width = TElement.PackWidth, headRuns = s.HeadDim / width, halfRuns = headRuns / 2;
+        int tid = Group.IdxX;
+        bool active = tid < heads * halfRuns;
+        int head = active ? tid / halfRuns : 0, run = active ? tid - head * halfRuns : 0;
+        long iRun = (long)row * heads * headRuns + (long)head * headRuns + run, jRun = iRun + halfRuns;
+
+        int position = row % s.Seq;
+        if (s.PositionsMode != 0)
+        {
+            long at = s.PositionsMode == 1 ? row : row % s.Seq;
+            long wide = s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
+            position = wide < 0 || wide >= s.TableRows ? -1 : (int)wide;
+        }
+        if (position < 0)
+        {
+            if (active)
+            {
+                var nan = TElement.Pack(new Vec8F { E0 = float.NaN, E1 = float.NaN, E2 = float.NaN, E3 = float.NaN, E4 = float.NaN, E5 = float.NaN, E6 = float.NaN, E7 = float.NaN });
+                output[iRun] = nan;
+                output[jRun] = nan;
+            }
+            return;
+        }
+
+        Vec8F a = default, b = default;
+        if (active)
+        {
+            a = TElement.Unpack(x[iRun]);
+            b = TElement.Unpack(x[jRun]);
+        }
+        float sum = a.SumOfSquares() + b.SumOfSquares(), scale = 1f;
+        if (s.Scope == 0)
+            scale = XMath.Rsqrt(BlockReduce.Sum(sum, scratch) / (heads * s.HeadDim) + s.Eps);
+        else if (s.Scope == 1)
+        {
+            for (int mask = halfRuns >> 1; mask > 0; mask >>= 1)
+                sum += Warp.ShuffleXor(sum, mask);
+            scale = XMath.Rsqrt(sum / s.HeadDim + s.Eps);
+        }
+        if (!active)
+            return;
+
+        if (s.Scope != 2)
+        {
+            long weightRun = s.Scope == 0 ? (long)head * headRuns + run : run;
+            a = a.MultiplyScaled(Offset(TElement.Unpack(weight[weightRun]), s.WeightOffset), scale);
+            b = b.MultiplyScaled(Offset(TElement.Unpack(weight[weightRun + halfRuns]), s.WeightOffset), scale);
+        }
+        long tableFirst = (long)position * s.RotaryDim + run * width, tableHalf = s.RotaryDim / 2;
+        Vec8F cosA = TableRun<TTable>(cos, tableFirst, width), sinA = TableRun<TTable>(sin, tableFirst, width);
+        Vec8F cosB = TableRun<TTable>(cos, tableFirst + tableHalf, width), sinB = TableRun<TTable>(sin, tableFirst + tableHalf, width);
+        output[iRun] = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA));
+        output[jRun] = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
+    }
+
+    /// <summary>w + offset, lane by lane.</summary>
+    private static Vec8F Offset(Vec8F w, float offset) => new()
+    {
+        E0 = w.E0 + offset, E1 = w.E1 + offset, E2 = w.E2 + offset, E3 = w.E3 + offset,
+        E4 = w.E4 + offset, E5 = w.E5 + offset, E6 = w.E6 + offset, E7 = w.E7 + offset,
+    };
+
+    /// <summary><paramref name="width"/> table entries from element <paramref name="first"/> (a multiple of width):
+    /// one 16-byte pack, or two when the table's packs are narrower (a float32 table beside 16-bit x).</summary>
+    private static Vec8F TableRun<TTable>(ArrayView<byte> table, long first, int width) where TTable : struct, IElementType
+    {
+        var packs = table.Cast<Vec4U>();
+        long pack = first / TTable.PackWidth;
+        Vec8F low = TTable.Unpack(packs[pack]);
+        if (TTable.PackWidth >= width)
+            return low;
+        Vec8F high = TTable.Unpack(packs[pack + 1]);
+        return new Vec8F { E0 = low.E0, E1 = low.E1, E2 = low.E2, E3 = low.E3, E4 = high.E0, E5 = high.E1, E6 = high.E2, E7 = high.E3 };
+    }
+
     /// <summary>Dim <paramref name="d"/> of a head, normalized and weighted (no weight without a norm).</summary>
     private static float Normed<TElement>(ArrayView<byte> x, ArrayView<byte> weight, long headFirst, int weightFirst, int d, float scale, in QkNormRopeShape s)
         where TElement : struct, IElementType
@@ -137,16 +234,17 @@ public static class QkNormRopeKernel
         return v * scale * w;
     }
 
-    public static MethodInfo Variant(Type element, Type table) =>
-        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(Run), element, table);
+    public static MethodInfo Variant(Type element, Type table, bool packed = false) =>
+        KernelMethods.Get(typeof(QkNormRopeKernel), packed ? nameof(RunPacked) : nameof(Run), element, table);
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
-        {
-            yield return Variant(element, element);
-            if (element != typeof(Float32Element))
-                yield return Variant(element, typeof(Float32Element));
-        }
+        foreach (bool packed in new[] { false, true })
+            foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+            {
+                yield return Variant(element, element, packed);
+                if (element != typeof(Float32Element))
+                    yield return Variant(element, typeof(Float32Element), packed);
+            }
     }
 }

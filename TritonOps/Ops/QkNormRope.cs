@@ -107,10 +107,20 @@ public static partial class Ops
         if (sizes.QHeads == 0 && tensors == 1)
             return;
         var device = q.Device;
+        // The packed kernel: full rotate-half rotary with half a head in whole 16-byte packs, a pair of packs per
+        // thread (≤ 1024 a row), 16-byte-aligned tensors; a per-head norm needs the head's pairs to be a power of two.
+        int width = q.DType == DType.Float32 ? 4 : 8, halfRuns = sizes.HeadDim / 2 / width;
+        int pairRuns = Math.Max(sizes.QHeads, sizes.KHeads) * halfRuns;
+        ulong addresses = q.DeviceAddress | qOut.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress
+            | (k?.DeviceAddress ?? 0) | (kOut?.DeviceAddress ?? 0) | (qWeight?.DeviceAddress ?? 0) | (kWeight?.DeviceAddress ?? 0);
+        bool packed = form == RotaryForm.RotateHalf && sizes.RotaryDim == sizes.HeadDim && (sizes.HeadDim / 2) % width == 0
+            && pairRuns <= 1024 && addresses % 16 == 0
+            && (scope != NormScope.PerHead || (halfRuns & (halfRuns - 1)) == 0 && halfRuns <= 32);
+        int threads = packed ? (pairRuns + 31) / 32 * 32 : QkNormRopeKernel.Threads;
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
-        device.Launcher<QkNormRopeLauncher>(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType)))(
-            device.Accelerator.DefaultStream, new KernelConfig(new Index2D(rows, tensors), new Index2D(QkNormRopeKernel.Threads, 1)),
+        device.Launcher<QkNormRopeLauncher>(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), packed))(
+            device.Accelerator.DefaultStream, new KernelConfig(new Index2D(rows, tensors), new Index2D(threads, 1)),
             q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape);
     }
 
