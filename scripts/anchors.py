@@ -107,6 +107,24 @@ def rmsnorm_rope(x, weight, cos, sin, eps, head_dim):
     return (q * c + rotated * sn).view(b, s, hidden)
 
 
+def qk_norm_rope(q, k, q_weight, k_weight, cos_table, sin_table, positions, eps, head_dim, per_head):
+    """Qwen3 / OLMo2 as transformers writes them: RMSNorm in float32 (per head, or over the row), weight * x.to(dtype),
+    then apply_rotary_pos_emb with cos/sin = the float32 table's rows at the positions (q * cos + rotate_half(q) * sin,
+    promoted to float32 by the table, then back to the input dtype)."""
+    def norm_rope(x, weight):
+        dtype = x.dtype
+        b, s, hidden = x.shape
+        h = x.view(b, s, hidden // head_dim, head_dim) if per_head else x
+        hf = h.float()
+        hf = hf * torch.rsqrt(hf.pow(2).mean(-1, keepdim=True) + eps)
+        h = (weight * hf.to(dtype)).view(b, s, hidden // head_dim, head_dim)
+        c, sn = cos_table[positions][:, :, None, :], sin_table[positions][:, :, None, :]
+        x1, x2 = h[..., : head_dim // 2], h[..., head_dim // 2:]
+        rotated = torch.cat((-x2, x1), dim=-1)
+        return (h * c + rotated * sn).to(dtype).view(b, s, hidden)
+    return norm_rope(q, q_weight) if k is None else (norm_rope(q, q_weight), norm_rope(k, k_weight))
+
+
 def gated_mlp(x, gate, up):
     return F.silu(x @ gate.T) * (x @ up.T)
 
@@ -165,6 +183,28 @@ class Anchors:
         for name, fn in self.variants(rmsnorm_rope):
             stats = self.timer.time(lambda i: fn(xs[i % sets], weight, cos, sin, 1e-6, head_dim), runs=self.args.runs)
             self.add(op, f"[{batch},{seq},{hidden}] hd{head_dim}", dtype_name, name, stats, lambda us: tbs(nbytes, us))
+
+    def qk_norm_rope(self, batch, seq, q_heads, k_heads, head_dim, per_head, dtype_name, table_rows=8192):
+        """QkNormRopeCase: shape string and bytes as that case prints and counts them."""
+        op = "fused_qk_norm_rope" if k_heads > 0 else "fused_rmsnorm_rope positions"
+        dtype, size = DTYPES[dtype_name], torch.finfo(DTYPES[dtype_name]).bits // 8
+        tokens = batch * seq
+        q_bytes, k_bytes = tokens * q_heads * head_dim * size, tokens * k_heads * head_dim * size
+        nbytes = 2 * (q_bytes + k_bytes) + tokens * head_dim * 4 * 2 + (2 * head_dim if per_head else (q_heads + k_heads) * head_dim) * size
+        sets = sets_to_defeat_l2(2 * (q_bytes + k_bytes))
+        qs = [uniform((batch, seq, q_heads * head_dim), -2, 2, dtype, self.generator) for _ in range(sets)]
+        ks = [uniform((batch, seq, k_heads * head_dim), -2, 2, dtype, self.generator) for _ in range(sets)] if k_heads else [None] * sets
+        qw = uniform((head_dim if per_head else q_heads * head_dim,), 0.5, 1.5, dtype, self.generator)
+        kw = uniform((head_dim if per_head else max(1, k_heads * head_dim),), 0.5, 1.5, dtype, self.generator)
+        angles = uniform((table_rows, head_dim), -3.2, 3.2, torch.float32, self.generator)
+        cos_table, sin_table = angles.cos(), angles.sin()
+        positions = torch.randint(0, table_rows, (batch, seq), device="cuda", generator=self.generator)
+        scope = "PerHead" if per_head else "Hidden"
+        shape = f"[{batch},{seq}] q {q_heads}{f' k {k_heads}' if k_heads else ''} × hd{head_dim} {scope}, fp32 table, positions"
+        for name, fn in self.variants(qk_norm_rope):
+            stats = self.timer.time(lambda i: fn(qs[i % sets], ks[i % sets], qw, kw, cos_table, sin_table, positions, 1e-6, head_dim, per_head),
+                                    runs=self.args.runs)
+            self.add(op, shape, dtype_name, name, stats, lambda us: tbs(nbytes, us))
 
     def gated_mlp(self, m, hidden, intermediate, dtype_name):
         op = "fused_gated_mlp"
@@ -256,6 +296,8 @@ class Anchors:
             yield "fused_rmsnorm_rope", lambda dtype=dtype: self.rmsnorm_rope(64, 1, 4096, 128, dtype)
         yield "fused_rmsnorm_rope", lambda: self.rmsnorm_rope(4, 2048, 4096, 128, "float32")
         yield "fused_rmsnorm_rope", lambda: self.rmsnorm_rope(8, 2048, 4096, 128, "bfloat16")
+        yield "fused_rmsnorm_rope positions", lambda: self.qk_norm_rope(4, 2048, 32, 0, 128, False, "bfloat16")
+        yield "fused_qk_norm_rope", lambda: self.qk_norm_rope(64, 1, 32, 8, 128, True, "bfloat16", table_rows=4096)
         yield "floor", lambda: self.copy(4 * 2048 * 4096 * 2)
         yield "floor", lambda: self.copy(8192 * 8192 * 2)
 
