@@ -1,6 +1,7 @@
 using System.Reflection;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.GatedMlp;
 using TritonOps.Kernels.RmsNormRope;
 using TritonOps.Kernels.Tensors;
@@ -17,7 +18,8 @@ public static class KernelCatalog
         .Concat(QkNormRopeKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
-        .Concat(GatedMlpWarpSpecializedKernel.AllVariants())
+        .Concat(WarpSpecializedGemmKernel.AllVariants())
+        .Concat(LinearRowsKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8QuantizeFusedKernel.AllVariants())

@@ -49,6 +49,11 @@ public class ErrorContractTests
             ["cos"] = F(d, DType.Float32, 9, 8), ["sin"] = F(d, DType.Float32, 9, 8),
             ["positions"] = Tensor.FromArray(new[] { 4f, 8f, 3f }, [1, 3], DType.Int64, d),
         }, t => Ops.Rope(t["q"], t["k"], t["cos"], t["sin"], t["positions"], 8));
+        yield return new("Linear", "", d => new()
+        {
+            ["x"] = F(d, DType.BFloat16, 2, 3, 16), ["weight"] = F(d, DType.BFloat16, 24, 16), ["bias"] = F(d, DType.BFloat16, 24),
+            ["residual"] = F(d, DType.BFloat16, 2, 3, 24), ["output"] = F(d, DType.BFloat16, 2, 3, 24),
+        }, t => Ops.Linear(t["x"], t["weight"], t["bias"], t["residual"], t["output"]));
         yield return new("FusedGatedMlp", "enum", d => new()
         {
             ["x"] = F(d, DType.Float16, 1, 3, 16), ["gateWeight"] = F(d, DType.Float16, 8, 16), ["upWeight"] = F(d, DType.Float16, 8, 16),

@@ -4,6 +4,7 @@ using TritonOps.Cuda;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.Gemm;
 
 namespace TritonOps;
 
@@ -35,7 +36,7 @@ public static partial class Ops
 
     private delegate void GatedMlpSpecializedLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
-        GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages);
+        GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue);
 
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
@@ -190,23 +191,24 @@ public static partial class Ops
             x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, depth);
     }
 
-    /// <summary>Hopper: <see cref="GatedMlpWarpSpecializedKernel"/>, the copy engine feeding two warpgroups of
+    /// <summary>Hopper: <see cref="WarpSpecializedGemmKernel"/>, the copy engine feeding two warpgroups of
     /// <c>wgmma</c> through 128 × 128 tiles (on the CPU accelerator, its cp.async producer).</summary>
     private static void LaunchWarpSpecialized(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor output,
         Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages)
     {
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
-        shape.MTiles = Tiles(shape.M, GatedMlpWarpSpecializedKernel.BlockM);
-        shape.NTiles = Tiles(shape.N, GatedMlpWarpSpecializedKernel.BlockN);
-        shape.KTiles = Tiles(2 * shape.K, GatedMlpWarpSpecializedKernel.BlockKBytes);
-        int depth = stages ?? Math.Min(8, (224 * 1024 - GatedMlpWarpSpecializedKernel.SharedBytes(0))
-            / (GatedMlpWarpSpecializedKernel.SharedBytes(1) - GatedMlpWarpSpecializedKernel.SharedBytes(0)));
-        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(GatedMlpWarpSpecializedKernel.Variant(ElementTypeOf(x.DType), activationType));
-        var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(GatedMlpWarpSpecializedKernel.Threads),
-            SharedMemoryConfig.RequestDynamic<byte>(GatedMlpWarpSpecializedKernel.SharedBytes(depth)));
+        shape.MTiles = Tiles(shape.M, WarpSpecializedGemmKernel.BlockM);
+        shape.NTiles = Tiles(shape.N, WarpSpecializedGemmKernel.BlockN);
+        shape.KTiles = Tiles(2 * shape.K, WarpSpecializedGemmKernel.BlockKBytes);
+        int depth = stages ?? Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
+            / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.GatedVariant(ElementTypeOf(x.DType), activationType));
+        var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(WarpSpecializedGemmKernel.Threads),
+            SharedMemoryConfig.RequestDynamic<byte>(WarpSpecializedGemmKernel.SharedBytes(depth)));
         void Launch(ulong xMap, ulong gateMap, ulong upMap) => launcher(stream, config,
-            x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, depth);
+            x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, depth,
+            new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
         if (device.Kind != DeviceKind.Cuda)
         {
             Launch(0, 0, 0);
@@ -217,9 +219,9 @@ public static partial class Ops
         {
             byte[] bytes = new byte[384];
             long rowBytes = 2L * key.K;
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.X, rowBytes, key.M, GatedMlpWarpSpecializedKernel.BlockM);
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Gate, rowBytes, key.N, GatedMlpWarpSpecializedKernel.BlockN);
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(256, 128), key.Up, rowBytes, key.N, GatedMlpWarpSpecializedKernel.BlockN);
+            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.X, rowBytes, key.M, WarpSpecializedGemmKernel.BlockM);
+            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Gate, rowBytes, key.N, WarpSpecializedGemmKernel.BlockN);
+            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(256, 128), key.Up, rowBytes, key.N, WarpSpecializedGemmKernel.BlockN);
             return bytes;
         }, maps => Launch(maps, maps + 128, maps + 256));
     }

@@ -5,10 +5,16 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.GatedMlp;
+
+namespace TritonOps.Kernels.Gemm;
 
 /// <summary>
-/// out = act(x · gateᵀ) ⊙ (x · upᵀ) on Hopper's warpgroup tensor cores, with the structure of
+/// The 16-bit GEMM mainloop on Hopper's warpgroup tensor cores, written once for two products of one x tile
+/// (two B tiles of 128 rows each), with the epilogue as a struct trait (<see cref="IPairedTileEpilogue"/>):
+/// the gated MLP's act(x · gateᵀ) ⊙ (x · upᵀ) (<see cref="GatedEpilogue{TElement, TActivation}"/>: the two B tiles are gate's and
+/// up's rows n0…n0+127), or a plain x · Wᵀ (+ bias) (+ residual) (<see cref="LinearEpilogue{TElement}"/>: the two B tiles are
+/// W's rows n0…n0+127 and n0+128…n0+255, a 128 × 256 output tile). Structure as
 /// <see cref="Fp8.Fp8GemmWarpSpecializedKernel"/>: a producer fills a ring of 128-byte-swizzled stages
 /// (on the GPU one thread driving the copy engine through three tensor maps; with no maps, the CPU
 /// accelerator, the producer warpgroup copying with <c>cp.async</c>), each stage holding 64 elements of K
@@ -18,8 +24,9 @@ namespace TritonOps.Kernels.GatedMlp;
 /// activation and product in the epilogue, rounded once. Needs K a multiple of 8 (16-byte rows) and
 /// 16-byte-aligned operands. Block order: <see cref="MmaTiles.GroupedTile"/>.
 /// </summary>
-public static class GatedMlpWarpSpecializedKernel
+public static class WarpSpecializedGemmKernel
 {
+    /// <summary>Rows of x and of each B tile in a block tile.</summary>
     public const int BlockM = 128, BlockN = 128, Consumers = 2, GroupM = 8;
 
     /// <summary>Bytes of K a row per stage (64 16-bit elements).</summary>
@@ -35,15 +42,16 @@ public static class GatedMlpWarpSpecializedKernel
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TElement, TActivation>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
-        GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages)
+    public static void Run<TElement, TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
+        GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
-        where TActivation : struct, IActivation
+        where TEpilogue : struct, IPairedTileEpilogue
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
         var ring = new StageRing(sharedBase, StageRows * BlockKBytes, stages);
-        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockN);
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, TEpilogue.TileColumns);
+        int secondRow = n0 + TEpilogue.SecondTileRows; // the second B tile's first row
         int tid = Group.IdxX, warpgroup = tid >> 7;
         long rowBytes = 2L * s.K;
         // As in the FP8 kernel: one arrival (plus the bytes) a stage from the copy engine, or one per copying thread.
@@ -66,7 +74,7 @@ public static class GatedMlpWarpSpecializedKernel
                     PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
                     PtxTensorCopy.Load2D(stage, xMap, kt * BlockKBytes, m0, barrier);
                     PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, gateMap, kt * BlockKBytes, n0, barrier);
-                    PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, upMap, kt * BlockKBytes, n0, barrier);
+                    PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, upMap, kt * BlockKBytes, secondRow, barrier);
                 }
                 else
                 {
@@ -74,7 +82,7 @@ public static class GatedMlpWarpSpecializedKernel
                     StagedTiles.LoadSwizzled(shared, stage, BlockM, thread, 128, rowBytes, kByte, BlockM,
                         x, addresses.X, m0, s.M, x, addresses.X, m0, s.M);
                     StagedTiles.LoadSwizzled(shared, stage + BlockM * BlockKBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
-                        gate, addresses.Gate, n0, s.N, up, addresses.Up, n0, s.N);
+                        gate, addresses.Gate, n0, s.N, up, addresses.Up, secondRow, s.N);
                     PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
                 }
                 StageRing.ProducerHandsOff();
@@ -103,29 +111,35 @@ public static class GatedMlpWarpSpecializedKernel
         }
 
         int row = m0 + warpgroup * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
-        Store<TElement, TActivation>(output, accG.Left, accU.Left, row, col, s);
-        Store<TElement, TActivation>(output, accG.Right, accU.Right, row, col + 64, s);
+        Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue);
+        Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue);
     }
 
-    private static void Store<TElement, TActivation>(ArrayView<byte> output, in WarpgroupAcc gate, in WarpgroupAcc up, int row, int col, in GatedMlpShape s)
+    private static void Store<TElement, TEpilogue>(ArrayView<byte> output, in WarpgroupAcc first, in WarpgroupAcc second, int row, int col,
+        in GatedMlpShape s, in EpilogueArgs e)
         where TElement : struct, IMmaElement
-        where TActivation : struct, IActivation
+        where TEpilogue : struct, IPairedTileEpilogue
     {
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N0, up.N0, row, col, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N1, up.N1, row, col + 8, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N2, up.N2, row, col + 16, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N3, up.N3, row, col + 24, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N4, up.N4, row, col + 32, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N5, up.N5, row, col + 40, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N6, up.N6, row, col + 48, s);
-        GatedMlpKernel.Store<TElement, TActivation>(output, gate.N7, up.N7, row, col + 56, s);
+        TEpilogue.Store(output, first.N0, second.N0, row, col, s, e);
+        TEpilogue.Store(output, first.N1, second.N1, row, col + 8, s, e);
+        TEpilogue.Store(output, first.N2, second.N2, row, col + 16, s, e);
+        TEpilogue.Store(output, first.N3, second.N3, row, col + 24, s, e);
+        TEpilogue.Store(output, first.N4, second.N4, row, col + 32, s, e);
+        TEpilogue.Store(output, first.N5, second.N5, row, col + 40, s, e);
+        TEpilogue.Store(output, first.N6, second.N6, row, col + 48, s, e);
+        TEpilogue.Store(output, first.N7, second.N7, row, col + 56, s, e);
     }
 
-    public static MethodInfo Variant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(GatedMlpWarpSpecializedKernel), nameof(Run), element, activation);
+    /// <summary>The gated MLP's instantiation.</summary>
+    public static MethodInfo GatedVariant(Type element, Type activation) =>
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+
+    /// <summary>The plain product's instantiation (Linear).</summary>
+    public static MethodInfo LinearVariant(Type element) =>
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
         from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
-        from activation in GatedMlpKernel.ActivationTypes
-        select Variant(element, activation);
+        from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
+        select variant;
 }

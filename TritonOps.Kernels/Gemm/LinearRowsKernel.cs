@@ -1,0 +1,39 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.GatedMlp;
+
+namespace TritonOps.Kernels.Gemm;
+
+/// <summary>
+/// x · Wᵀ (+ bias) (+ residual) with one thread per output, float32 sums: the general path of Linear, for float32,
+/// rows that are not 16-byte multiples, GPUs without warpgroup tensor cores, and K = 0 (an empty sum: the bias plus
+/// the residual). Correct for every shape, not fast; 16-bit products on Hopper take <see cref="WarpSpecializedGemmKernel"/>.
+/// </summary>
+public static class LinearRowsKernel
+{
+    public const int Side = 16;
+
+    [GlobalMemoryOnly]
+    public static void Run<TElement>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> output, GatedMlpShape s, EpilogueArgs e)
+        where TElement : struct, IElementType
+    {
+        int n = Grid.IdxX * Group.DimX + Group.IdxX, m = Grid.IdxY * Group.DimY + Group.IdxY;
+        if (n >= s.N || m >= s.M)
+            return;
+        long xRow = (long)m * s.K, wRow = (long)n * s.K, at = (long)m * s.N + n;
+        float sum = 0f;
+        for (int k = 0; k < s.K; k++)
+            sum += TElement.Widen(TElement.LoadBits(x, xRow + k)) * TElement.Widen(TElement.LoadBits(weight, wRow + k));
+        if (e.HasBias != 0)
+            sum += TElement.Widen(TElement.LoadBits(e.Bias, n));
+        if (e.HasResidual != 0)
+            sum += TElement.Widen(TElement.LoadBits(e.Residual, at));
+        TElement.StoreBits(output, at, TElement.Narrow(sum));
+    }
+
+    public static MethodInfo Variant(Type element) => KernelMethods.Get(typeof(LinearRowsKernel), nameof(Run), element);
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) }.Select(Variant);
+}

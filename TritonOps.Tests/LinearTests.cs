@@ -1,0 +1,98 @@
+namespace TritonOps.Tests;
+
+/// <summary>Linear = x · Wᵀ (+ bias) (+ residual), on every accelerator, against the float64 reference: both
+/// kernels (the warp-specialized tensor-core one, which the CPU accelerator emulates, and the general one), tails
+/// in M, N and K, M = 1, leading dims, bias and residual, K = 0, every error path.</summary>
+public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    /// <summary>One rounding of a float32 sum of O(1) terms into the dtype; the absolute term covers the sum's
+    /// float32 error (and the tensor cores' accumulation order) over K ≤ a few hundred.</summary>
+    private static Tolerance For(DType dtype) => dtype switch
+    {
+        DType.Float32 => new(2e-5, 2e-5),
+        DType.Float16 => new(1e-4, Math.Pow(2, -11) + 2e-5),
+        _ => new(1e-4, Math.Pow(2, -8) + 2e-5),
+    };
+
+    private Tensor Random(int seed, DType dtype, double scale, params int[] shape) =>
+        Tensor.FromArray(Inputs.Normal(shape.Aggregate(1, (a, b) => a * b), seed, scale), shape, dtype, Device);
+
+    /// <summary>(kernel, dtype, leading dims, in, out, bias, residual). WarpSpecialized: a 128 × 256 tile whose second
+    /// half is partly (N = 200) or wholly (N = 72) past N, K tails inside a 64-wide k step (K = 136), two M tiles
+    /// (M = 130), M = 1; Rows: float32, K not a multiple of 8, K = 0.</summary>
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        yield return Case("WarpSpecialized", DType.BFloat16, [2, 65], 136, 200, true, true);
+        yield return Case("WarpSpecialized", DType.Float16, [1], 64, 72, false, false);
+        yield return Case("WarpSpecialized", DType.BFloat16, [3, 1, 1], 8, 264, true, false);
+        yield return Case("Auto", DType.Float16, [5], 40, 24, false, true);
+        yield return Case("Rows", DType.Float32, [2, 3], 37, 19, true, true);
+        yield return Case("Auto", DType.BFloat16, [4], 13, 11, true, false);
+        yield return Case("Auto", DType.Float32, [3], 0, 5, true, true);
+        yield return Case("Auto", DType.BFloat16, [0, 4], 16, 8, true, false);
+    }
+
+    private static TestCaseData Case(string kernel, DType dtype, int[] lead, int inFeatures, int outFeatures, bool bias, bool residual) =>
+        new TestCaseData(kernel, dtype, lead, inFeatures, outFeatures, bias, residual)
+            .SetArgDisplayNames(kernel, DTypes.Name(dtype), $"[{string.Join(",", lead)}]", $"in {inFeatures}", $"out {outFeatures}", bias ? "bias" : "no bias", residual ? "residual" : "no residual");
+
+    [TestCaseSource(nameof(Cases))]
+    public void Forward_MatchesFloat64Reference(string kernel, DType dtype, int[] lead, int inFeatures, int outFeatures, bool withBias, bool withResidual)
+    {
+        if (Kind == DeviceKind.Cpu && kernel == "WarpSpecialized" && lead.Aggregate(1, (a, b) => a * b) > 128 && outFeatures > 128)
+            TestContext.Out.WriteLine("two M tiles of the emulated tensor-core kernel: slow on the CPU accelerator, kept for coverage");
+        int seed = Inputs.Seed(kernel, dtype, string.Join(",", lead), inFeatures, outFeatures, withBias, withResidual);
+        int[] xShape = [.. lead, inFeatures], outShape = [.. lead, outFeatures];
+        using var x = Random(seed, dtype, 1.0, xShape);
+        using var weight = Random(seed + 1, dtype, 1 / Math.Sqrt(Math.Max(1, inFeatures)), outFeatures, inFeatures);
+        using var bias = withBias ? Random(seed + 2, dtype, 1.0, outFeatures) : null;
+        using var residual = withResidual ? Random(seed + 3, dtype, 1.0, outShape) : null;
+
+        using var y = Ops.Linear(x, weight, bias, residual, null, Enum.Parse<LinearKernelChoice>(kernel));
+
+        y.Shape.Should().Equal(outShape);
+        y.DType.Should().Be(dtype);
+        Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual), For(dtype));
+    }
+
+    [Test]
+    public void DownProjection_CompletesTheMlp_WithTheResidual()
+    {
+        const int hidden = 64, intermediate = 96;
+        using var x = Random(1, DType.BFloat16, 1.0, 1, 3, hidden);
+        using var mlp = new FusedGatedMlp(hidden, intermediate, Activation.Silu, DType.BFloat16, Device, seed: 2);
+        using var down = new Linear(intermediate, hidden, bias: false, DType.BFloat16, Device, seed: 3);
+        using var h = mlp.Forward(x);
+        using var y = down.Forward(h, residual: x);
+        Compare.AllClose(y.ToFloatArray(), Reference.Linear(h, down.Weight, null, x), For(DType.BFloat16));
+    }
+
+    [Test]
+    public void Module_InitializesLikeNnLinear_AndIsSeedable()
+    {
+        using var a = new Linear(50, 7, bias: true, DType.Float32, Device, seed: 9);
+        using var b = new Linear(50, 7, bias: true, DType.Float32, Device, seed: 9);
+        float[] w = a.Weight.ToFloatArray();
+        w.Should().OnlyContain(v => Math.Abs(v) <= 1 / Math.Sqrt(50));
+        w.Should().Equal(b.Weight.ToFloatArray());
+        a.Bias!.ToFloatArray().Should().OnlyContain(v => Math.Abs(v) <= 1 / Math.Sqrt(50));
+    }
+
+    [Test]
+    public void Errors_AreTyped_AndComeBeforeAnyAllocation()
+    {
+        using var x = Random(5, DType.BFloat16, 1, 2, 16);
+        using var w = Random(6, DType.BFloat16, 1, 8, 16);
+        using var wrongIn = Random(7, DType.BFloat16, 1, 8, 15);
+        using var wrongDtype = Random(8, DType.Float16, 1, 8, 16);
+        using var bias = Random(9, DType.BFloat16, 1, 9);
+        using var residual = Random(10, DType.BFloat16, 1, 2, 9);
+        using var strided = Random(11, DType.BFloat16, 1, 16, 2);
+        using var view = strided.Transpose(0, 1);
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.Linear(x, wrongIn)).WithMessage("*'weight'*in, from x*16*15*");
+        Validation.ThrowsBeforeAllocating<UnsupportedDtypeException>(Device, () => Ops.Linear(x, wrongDtype)).WithMessage("*'weight'*bfloat16*float16*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.Linear(x, w, bias)).WithMessage("*'bias'*[out = 8]*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.Linear(x, w, null, residual)).WithMessage("*'residual'*[2, 8]*");
+        Validation.ThrowsBeforeAllocating<NonContiguousTensorException>(Device, () => Ops.Linear(view, w)).WithMessage("*'x'*");
+    }
+}
