@@ -2,6 +2,7 @@ using System.Reflection;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.RmsNorm;
 using TritonOps.Kernels.RmsNormRope;
 using TritonOps.Kernels.Tensors;
 
@@ -14,6 +15,8 @@ public static class KernelCatalog
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
+        .Concat(RmsNormRowKernel.AllVariants())
+        .Concat(RmsNormWideKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(GatedMlpWarpSpecializedKernel.AllVariants())
