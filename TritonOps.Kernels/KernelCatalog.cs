@@ -3,6 +3,7 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.RmsNorm;
 using TritonOps.Kernels.RmsNormRope;
 using TritonOps.Kernels.Tensors;
 
@@ -16,6 +17,8 @@ public static class KernelCatalog
         .Concat(RmsNormRopeRowKernel.AllVariants())
         .Concat(RmsNormRopeStagedKernel.AllVariants())
         .Concat(QkNormRopeKernel.AllVariants())
+        .Concat(RmsNormRowKernel.AllVariants())
+        .Concat(RmsNormWideKernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(WarpSpecializedGemmKernel.AllVariants())

@@ -54,6 +54,15 @@ public class ErrorContractTests
             ["x"] = F(d, DType.BFloat16, 2, 3, 16), ["weight"] = F(d, DType.BFloat16, 24, 16), ["bias"] = F(d, DType.BFloat16, 24),
             ["residual"] = F(d, DType.BFloat16, 2, 3, 24), ["output"] = F(d, DType.BFloat16, 2, 3, 24),
         }, t => Ops.Linear(t["x"], t["weight"], t["bias"], t["residual"], t["output"]));
+        yield return new("RmsNorm", "", d => new()
+        {
+            ["x"] = F(d, DType.BFloat16, 2, 3, 16), ["weight"] = F(d, DType.BFloat16, 16), ["output"] = F(d, DType.BFloat16, 2, 3, 16),
+        }, t => Ops.RmsNorm(t["x"], t["weight"], output: t["output"]));
+        yield return new("FusedAddRmsNorm", "", d => new()
+        {
+            ["x"] = F(d, DType.Float16, 3, 24), ["residual"] = F(d, DType.Float16, 3, 24), ["weight"] = F(d, DType.Float16, 24),
+            ["output"] = F(d, DType.Float16, 3, 24),
+        }, t => Ops.FusedAddRmsNorm(t["x"], t["residual"], t["weight"], weightOffset: 1, output: t["output"]));
         yield return new("FusedGatedMlp", "enum", d => new()
         {
             ["x"] = F(d, DType.Float16, 1, 3, 16), ["gateWeight"] = F(d, DType.Float16, 8, 16), ["upWeight"] = F(d, DType.Float16, 8, 16),

@@ -19,6 +19,13 @@ public interface IRunAccess
     static abstract Vec8F Unpack(Vec4U raw);
 
     static abstract void Store(ArrayView<byte> data, long run, in Vec8F values);
+
+    /// <summary>The first Width lanes rounded into the storage dtype, as <see cref="LoadRaw"/> returns them:
+    /// a kernel that stores a value and keeps computing with it (the fused residual add) rounds once.</summary>
+    static abstract Vec4U Pack(in Vec8F values);
+
+    /// <summary>Stores what <see cref="Pack"/> returned.</summary>
+    static abstract void StoreRaw(ArrayView<byte> data, long run, Vec4U raw);
 }
 
 /// <summary>One 16-byte pack per access.</summary>
@@ -32,6 +39,10 @@ public struct PackedRun<TElement> : IRunAccess where TElement : struct, IElement
 
     public static void Store(ArrayView<byte> data, long run, in Vec8F values) =>
         data.Cast<Vec4U>()[run] = TElement.Pack(values);
+
+    public static Vec4U Pack(in Vec8F values) => TElement.Pack(values);
+
+    public static void StoreRaw(ArrayView<byte> data, long run, Vec4U raw) => data.Cast<Vec4U>()[run] = raw;
 }
 
 /// <summary>One element per access (lanes 1–7 are zero).</summary>
@@ -45,4 +56,8 @@ public struct ScalarRun<TElement> : IRunAccess where TElement : struct, IElement
 
     public static void Store(ArrayView<byte> data, long run, in Vec8F values) =>
         TElement.StoreBits(data, run, TElement.Narrow(values.E0));
+
+    public static Vec4U Pack(in Vec8F values) => new(TElement.Narrow(values.E0), 0, 0, 0);
+
+    public static void StoreRaw(ArrayView<byte> data, long run, Vec4U raw) => TElement.StoreBits(data, run, raw.X);
 }

@@ -167,6 +167,16 @@ public sealed partial class Tensor : IDisposable
     internal Tensor DenseView(long elementOffset, int[] shape) =>
         new(_storage, DType, shape, RowMajorStrides(shape), Offset + elementOffset);
 
+    /// <summary>Whether the element bytes of this dense tensor and of <paramref name="other"/> share any byte of
+    /// one buffer; <paramref name="identical"/>: they are exactly the same bytes (an op may then write in place).</summary>
+    internal bool Overlaps(Tensor other, out bool identical)
+    {
+        long start = Offset * DTypes.SizeOf(DType), otherStart = other.Offset * DTypes.SizeOf(other.DType);
+        bool shared = ReferenceEquals(_storage, other._storage);
+        identical = shared && start == otherStart && ByteCount == other.ByteCount;
+        return shared && start < otherStart + other.ByteCount && otherStart < start + ByteCount;
+    }
+
     /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped; shares memory.</summary>
     public Tensor Transpose(int dim0, int dim1)
     {

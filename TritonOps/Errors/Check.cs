@@ -90,6 +90,21 @@ internal static class Check
             throw new InvalidArgumentException(name, $"Argument '{name}': expected a finite value ≥ 0, got {eps}.");
     }
 
+    public static void Finite(double value, string name)
+    {
+        if (!double.IsFinite(value))
+            throw new InvalidArgumentException(name, $"Argument '{name}': expected a finite value, got {value}.");
+    }
+
+    /// <summary>An op's destination that must not share memory with an input it reads after writing (or reads
+    /// in other threads): disjoint from <paramref name="input"/>, or, when <paramref name="inPlaceAllowed"/>, exactly it.</summary>
+    public static void NoOverlap(Tensor output, string name, Tensor input, string inputName, bool inPlaceAllowed)
+    {
+        if (output.Overlaps(input, out bool identical) && !(inPlaceAllowed && identical))
+            throw new InvalidArgumentException(name,
+                $"Argument '{name}': expected a tensor that does not overlap '{inputName}'{(inPlaceAllowed ? $" (or is exactly '{inputName}')" : "")}, got one sharing its memory.");
+    }
+
     public static void Defined<TEnum>(TEnum value, string name) where TEnum : struct, Enum
     {
         if (!Enum.IsDefined(value))

@@ -52,6 +52,11 @@ public static class BenchmarkCases
         // Qwen3-style decode step (64 sequences, q 32 heads + k 8, per-head norm, one launch).
         yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16);
         yield return new QkNormRopeCase(64, 1, 32, 8, 128, NormScope.PerHead, DType.BFloat16, tableRows: 4096);
+        // Plain norms: rms_norm moves what a 67 MB copy moves, fused_add_rms_norm what a 134 MB one does (floor rows below).
+        yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: false);
+        yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true);
+        yield return new RmsNormCase(64, 4096, DType.BFloat16, fusedAdd: true);
+        yield return new FloorCase(2L * 64 * 4096 * 2);
         // The floor under these rows: a launch between two events; copies of x's bytes at the two shapes.
         yield return new FloorCase(0);
         yield return new FloorCase(4L * 2048 * 4096 * 2);
@@ -74,6 +79,11 @@ public static class BenchmarkCases
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, PairsPerThread: 1));
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged));
+        // fused_add_rms_norm's runs per thread (the op picks 4: 128-thread blocks at hidden 4096 bf16) and the wide kernel.
+        foreach (int runs in new[] { 1, 2, 8 })
+            yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true, new(RunsPerThread: runs));
+        yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true, new(Wide: true));
+        yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true);
         // FP8 GEMM tiles and ring depths; quantize's two passes against the single launch keeping 0–48 MB in L2.
         foreach (var (blockM, stages) in new[] { (128, 4), (128, 6), (256, 2), (256, 3) })
             yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages));

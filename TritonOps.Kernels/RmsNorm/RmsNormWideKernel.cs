@@ -1,0 +1,76 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.RmsNorm;
+
+/// <summary>
+/// <see cref="RmsNormRowKernel"/>'s formulas for rows too wide to hold in registers (more than 1024 threads ×
+/// 8 runs: above 65 536 16-bit or 32 768 float32 elements packed, 8 192 scalar): one block per row walks it
+/// twice, first for the sum of squares (storing the new residual as it goes), then re-reading the row (from
+/// cache, or the residual this thread just stored) to normalize it. Each element is read and written by one
+/// thread, read before written, so the output may be x itself here too.
+/// </summary>
+public static class RmsNormWideKernel
+{
+    /// <summary>Block size (fewer when the kernel's registers do not allow it).</summary>
+    public const int Threads = 1024;
+
+    [GlobalMemoryOnly]
+    public static void Run<TAccess>(
+        ArrayView<byte> x, ArrayView<byte> residual, ArrayView<byte> weight, ArrayView<byte> output, RmsNormShape shape)
+        where TAccess : struct, IRunAccess =>
+        Row<TAccess>(x, residual, weight, output, shape, addResidual: false);
+
+    [GlobalMemoryOnly]
+    public static void RunAddResidual<TAccess>(
+        ArrayView<byte> x, ArrayView<byte> residual, ArrayView<byte> weight, ArrayView<byte> output, RmsNormShape shape)
+        where TAccess : struct, IRunAccess =>
+        Row<TAccess>(x, residual, weight, output, shape, addResidual: true);
+
+    private static void Row<TAccess>(
+        ArrayView<byte> x, ArrayView<byte> residual, ArrayView<byte> weight, ArrayView<byte> output, RmsNormShape shape, bool addResidual)
+        where TAccess : struct, IRunAccess
+    {
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        long rowRun = (long)Grid.IdxX * shape.RowRuns;
+        float sumOfSquares = 0f;
+        for (int r = Group.IdxX; r < shape.RowRuns; r += Group.DimX)
+        {
+            Vec4U raw = TAccess.LoadRaw(x, rowRun + r);
+            if (addResidual)
+            {
+                raw = TAccess.Pack(RmsNormMath.Add(TAccess.Unpack(raw), TAccess.Unpack(TAccess.LoadRaw(residual, rowRun + r))));
+                TAccess.StoreRaw(residual, rowRun + r, raw);
+            }
+            sumOfSquares += TAccess.Unpack(raw).SumOfSquares();
+        }
+        float rstd = PtxMath.Rsqrt(BlockReduce.Sum(sumOfSquares, scratch) * shape.InvHidden + shape.Eps);
+        var source = addResidual ? residual : x;
+        for (int r = Group.IdxX; r < shape.RowRuns; r += Group.DimX)
+        {
+            TAccess.Store(output, rowRun + r, RmsNormMath.Normalize(
+                TAccess.Unpack(TAccess.LoadRaw(source, rowRun + r)), TAccess.Unpack(TAccess.LoadRaw(weight, r)), rstd, shape.WeightOffset));
+        }
+    }
+
+    /// <summary>The instantiation for a dtype, access form and residual add or not.</summary>
+    public static MethodInfo Variant(Type element, bool packed, bool addResidual) =>
+        s_variants.GetOrAdd((element, packed, addResidual), key => KernelMethods.Get(typeof(RmsNormWideKernel),
+            key.AddResidual ? nameof(RunAddResidual) : nameof(Run),
+            (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element)));
+
+    private static readonly ConcurrentDictionary<(Type Element, bool Packed, bool AddResidual), MethodInfo> s_variants = new();
+
+    public static IEnumerable<MethodInfo> AllVariants()
+    {
+        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+            foreach (bool packed in new[] { true, false })
+                foreach (bool addResidual in new[] { false, true })
+                    yield return Variant(element, packed, addResidual);
+    }
+}

@@ -1,0 +1,139 @@
+using ILGPU;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps.Kernels.RmsNorm;
+
+/// <summary>Sizes of one RMSNorm launch, in runs of the access width W.</summary>
+public struct RmsNormShape
+{
+    /// <summary>Rows: the product of x's leading dimensions.</summary>
+    public int Rows;
+    /// <summary>Runs in a row: hidden / W.</summary>
+    public int RowRuns;
+    /// <summary>1 / hidden, so the mean is one multiply.</summary>
+    public float InvHidden;
+    public float Eps;
+    /// <summary>Added to every weight before it scales (1: Gemma's <c>(1 + w)</c>).</summary>
+    public float WeightOffset;
+}
+
+/// <summary>
+/// A thread's share of one row, held in registers from its load to its store: runs first,
+/// first + step, first + 2·step, … of the row (step = the block's threads, so each load of a warp
+/// is one contiguous stretch). The count is a type (<see cref="OneRun"/>, <see cref="Twice{T}"/> of
+/// those, …) so every register has a constant index. Runs at or past the row's end are padding: they
+/// load zeros and store nothing.
+/// </summary>
+public interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
+{
+    static abstract int Count { get; }
+
+    /// <summary>The thread's runs of the row starting at run <paramref name="rowRun"/> (raw: unpacked only when used).</summary>
+    static abstract TSelf Load<TAccess>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess;
+
+    /// <summary>x + residual in float32, rounded once into the dtype, stored over the residual's runs and
+    /// returned as stored: the norm then reads the rounded sum, as PyTorch's <c>residual + x</c> followed by the
+    /// norm does.</summary>
+    static abstract TSelf AddAndStore<TAccess>(in TSelf x, in TSelf residual, ArrayView<byte> residualData,
+        long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess;
+
+    static abstract float SumOfSquares<TAccess>(in TSelf runs) where TAccess : struct, IRunAccess;
+
+    /// <summary>Stores <c>x · rstd · (w + offset)</c> for every run, one rounding into the dtype.</summary>
+    static abstract void NormalizeAndStore<TAccess>(in TSelf runs, in TSelf weights, ArrayView<byte> output,
+        long rowRun, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess;
+}
+
+/// <summary>One run (16 bytes when packed, one element when scalar).</summary>
+public struct OneRun : IRowRuns<OneRun>
+{
+    public Vec4U Raw;
+
+    public static int Count => 1;
+
+    public static OneRun Load<TAccess>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess =>
+        first < rowRuns ? new OneRun { Raw = TAccess.LoadRaw(data, rowRun + first) } : default;
+
+    public static OneRun AddAndStore<TAccess>(in OneRun x, in OneRun residual, ArrayView<byte> residualData,
+        long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess
+    {
+        if (first >= rowRuns)
+            return default;
+        Vec4U sum = TAccess.Pack(RmsNormMath.Add(TAccess.Unpack(x.Raw), TAccess.Unpack(residual.Raw)));
+        TAccess.StoreRaw(residualData, rowRun + first, sum);
+        return new OneRun { Raw = sum };
+    }
+
+    public static float SumOfSquares<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
+        TAccess.Unpack(runs.Raw).SumOfSquares();
+
+    public static void NormalizeAndStore<TAccess>(in OneRun runs, in OneRun weights, ArrayView<byte> output,
+        long rowRun, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess
+    {
+        if (first >= s.RowRuns)
+            return;
+        TAccess.Store(output, rowRun + first,
+            RmsNormMath.Normalize(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s.WeightOffset));
+    }
+}
+
+/// <summary>Twice <typeparamref name="T"/>'s runs: the first T.Count of the thread's runs, then the next.</summary>
+public struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
+{
+    public T First, Second;
+
+    public static int Count => 2 * T.Count;
+
+    public static Twice<T> Load<TAccess>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess => new()
+    {
+        First = T.Load<TAccess>(data, rowRun, first, step, rowRuns),
+        Second = T.Load<TAccess>(data, rowRun, first + T.Count * step, step, rowRuns),
+    };
+
+    public static Twice<T> AddAndStore<TAccess>(in Twice<T> x, in Twice<T> residual, ArrayView<byte> residualData,
+        long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess => new()
+    {
+        First = T.AddAndStore<TAccess>(x.First, residual.First, residualData, rowRun, first, step, rowRuns),
+        Second = T.AddAndStore<TAccess>(x.Second, residual.Second, residualData, rowRun, first + T.Count * step, step, rowRuns),
+    };
+
+    public static float SumOfSquares<TAccess>(in Twice<T> runs) where TAccess : struct, IRunAccess =>
+        T.SumOfSquares<TAccess>(runs.First) + T.SumOfSquares<TAccess>(runs.Second);
+
+    public static void NormalizeAndStore<TAccess>(in Twice<T> runs, in Twice<T> weights, ArrayView<byte> output,
+        long rowRun, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess
+    {
+        T.NormalizeAndStore<TAccess>(runs.First, weights.First, output, rowRun, first, step, rstd, s);
+        T.NormalizeAndStore<TAccess>(runs.Second, weights.Second, output, rowRun, first + T.Count * step, step, rstd, s);
+    }
+}
+
+/// <summary>The element arithmetic of the norms, float32 throughout.</summary>
+public static class RmsNormMath
+{
+    /// <summary>a + b, lane by lane.</summary>
+    public static Vec8F Add(in Vec8F a, in Vec8F b) => new()
+    {
+        E0 = a.E0 + b.E0, E1 = a.E1 + b.E1, E2 = a.E2 + b.E2, E3 = a.E3 + b.E3,
+        E4 = a.E4 + b.E4, E5 = a.E5 + b.E5, E6 = a.E6 + b.E6, E7 = a.E7 + b.E7,
+    };
+
+    /// <summary>x · rstd · (w + offset), lane by lane.</summary>
+    public static Vec8F Normalize(in Vec8F x, in Vec8F w, float rstd, float offset) => new()
+    {
+        E0 = x.E0 * rstd * (w.E0 + offset), E1 = x.E1 * rstd * (w.E1 + offset),
+        E2 = x.E2 * rstd * (w.E2 + offset), E3 = x.E3 * rstd * (w.E3 + offset),
+        E4 = x.E4 * rstd * (w.E4 + offset), E5 = x.E5 * rstd * (w.E5 + offset),
+        E6 = x.E6 * rstd * (w.E6 + offset), E7 = x.E7 * rstd * (w.E7 + offset),
+    };
+}

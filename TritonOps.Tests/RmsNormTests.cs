@@ -1,0 +1,380 @@
+namespace TritonOps.Tests;
+
+/// <summary>rms_norm / fused_add_rms_norm / RmsNorm module against the float64 reference, and their error
+/// contract, on every device.</summary>
+public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private static readonly DType[] FloatTypes = [DType.Float32, DType.Float16, DType.BFloat16];
+
+    /// <summary>x's shape, each picked for what it exercises (runs: 8 elements of 16-bit, 4 of float32, when packed).</summary>
+    private static readonly (int[] Shape, string Why)[] Shapes =
+    [
+        ([64], "rank 1, one row, packed"),
+        ([5, 7], "odd hidden: scalar path"),
+        ([2, 3, 96], "rank 3, packed"),
+        ([2, 2, 3, 44], "rank 4; float32 packed (11 runs), 16-bit scalar"),
+        ([130, 64], "many rows"),
+        ([0, 64], "no rows"),
+        ([2, 0], "hidden 0"),
+        ([2, 1536], "two runs a thread (16-bit), four (float32)"),
+        ([3, 6144], "eight runs a thread: 768 runs (16-bit) in 96 threads, 1536 (float32) in 192"),
+        ([1, 16512], "eight runs a thread in blocks over 128 threads (288 / 544)"),
+        ([2, 8195], "scalar row of 8195 runs, wider than the row kernel holds: the wide kernel"),
+    ];
+
+    private static IEnumerable<TestCaseData> Cases() =>
+        from dtype in FloatTypes
+        from s in Shapes
+        from offset in new[] { 0f, 1f }
+        select new TestCaseData(dtype, s.Shape, offset)
+            .SetArgDisplayNames(DTypes.Name(dtype), $"[{string.Join(",", s.Shape)}]", $"offset{offset}");
+
+    private static int Count(int[] shape) => shape.Aggregate(1, (a, b) => a * b);
+
+    private Tensor X(int[] shape, DType dtype, int seed, double scale = 2.0) => Tensor.FromArray(Inputs.Normal(Count(shape), seed, scale), shape, dtype, Device);
+
+    /// <summary>Gemma's weights hover around 0 (the offset supplies the 1); plain weights around 1.</summary>
+    private Tensor Weight(int hidden, DType dtype, int seed, float offset = 0) =>
+        Tensor.FromArray(offset == 0 ? Inputs.Uniform(hidden, seed, 0.5, 1.5) : Inputs.Uniform(hidden, seed, -0.5, 0.5), [hidden], dtype, Device);
+
+    [TestCaseSource(nameof(Cases))]
+    public void RmsNorm_MatchesFloat64Reference(DType dtype, int[] shape, float weightOffset)
+    {
+        int seed = Inputs.Seed("rms", dtype, string.Join(",", shape), weightOffset);
+        using var x = X(shape, dtype, seed);
+        using var weight = Weight(shape[^1], dtype, seed + 1, weightOffset);
+        byte[] before = x.ToBytes();
+
+        using var output = Ops.RmsNorm(x, weight, 1e-5, weightOffset);
+
+        output.Shape.Should().Equal(shape);
+        output.DType.Should().Be(dtype);
+        Compare.AllClose(output.ToFloatArray(), Reference.RmsNorm(x, weight, 1e-5, weightOffset), Tolerance.OneRoundingInto(dtype));
+        x.ToBytes().Should().Equal(before, "x is only read");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void FusedAddRmsNorm_UpdatesResidualBitExactly_AndMatchesFloat64Reference(DType dtype, int[] shape, float weightOffset)
+    {
+        int seed = Inputs.Seed("add", dtype, string.Join(",", shape), weightOffset);
+        using var x = X(shape, dtype, seed);
+        using var residual = X(shape, dtype, seed + 1, 8.0);
+        using var weight = Weight(shape[^1], dtype, seed + 2, weightOffset);
+        var (expectedResidual, expected) = Reference.FusedAddRmsNorm(x, residual, weight, 1e-6, weightOffset);
+
+        using var output = Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, weightOffset);
+
+        output.Shape.Should().Equal(shape);
+        residual.ToFloatArray().Should().Equal(expectedResidual, "residual ← round(residual + x), in place, bit for bit");
+        Compare.AllClose(output.ToFloatArray(), expected, Tolerance.OneRoundingInto(dtype));
+    }
+
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    [TestCase(DType.Float32)]
+    public void FusedAddRmsNorm_EqualsAddInTheDtypeThenRmsNorm_BitForBit(DType dtype)
+    {
+        // transformers' Llama layer: hidden_states = residual + hidden_states (rounded to bf16), then the norm of that.
+        const int rows = 5, hidden = 4096;
+        using var x = X([rows, hidden], dtype, 71);
+        using var residual = X([rows, hidden], dtype, 72, 16.0);
+        using var weight = Weight(hidden, dtype, 73);
+        float[] sum = residual.ToFloatArray().Zip(x.ToFloatArray(), (r, v) => DTypes.Round(r + v, dtype)).ToArray();
+        using var added = Tensor.FromArray(sum, [rows, hidden], dtype, Device);
+        using var separate = Ops.RmsNorm(added, weight);
+
+        using var fused = Ops.FusedAddRmsNorm(x, residual, weight);
+
+        residual.ToBytes().Should().Equal(added.ToBytes());
+        fused.ToBytes().Should().Equal(separate.ToBytes(), "the norm reads the rounded sum, as the unfused layer does");
+    }
+
+    /// <summary>Every runs-per-thread variant of the row kernel and the wide kernel, pinned, on one shape.</summary>
+    [TestCase(1, false)]
+    [TestCase(2, false)]
+    [TestCase(4, false)]
+    [TestCase(8, false)]
+    [TestCase(0, true)]
+    public void PinnedSchedules_MatchReference(int runsPerThread, bool wide)
+    {
+        var schedule = new RmsNormSchedule(runsPerThread, wide);
+        foreach (var (dtype, hidden) in new[] { (DType.BFloat16, 1024), (DType.Float32, 1000), (DType.Float16, 999) })
+        {
+            using var x = X([3, hidden], dtype, 81);
+            using var residual = X([3, hidden], dtype, 82);
+            using var weight = Weight(hidden, dtype, 83);
+            using var y = Ops.RmsNorm(x, weight, 1e-6, 0, null, schedule);
+            Compare.AllClose(y.ToFloatArray(), Reference.RmsNorm(x, weight), Tolerance.OneRoundingInto(dtype), $"rms_norm {DTypes.Name(dtype)}");
+            var (expectedResidual, expected) = Reference.FusedAddRmsNorm(x, residual, weight, 1e-6, 1f);
+            using var z = Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, 1f, null, schedule);
+            residual.ToFloatArray().Should().Equal(expectedResidual);
+            Compare.AllClose(z.ToFloatArray(), expected, Tolerance.OneRoundingInto(dtype), $"fused_add_rms_norm {DTypes.Name(dtype)}");
+        }
+    }
+
+    [Test]
+    public void RmsNorm_IntoProvidedOutput_AndInPlace()
+    {
+        using var x = X([3, 160], DType.Float16, 41);
+        using var weight = Weight(160, DType.Float16, 42);
+        double[] expected = Reference.RmsNorm(x, weight);
+        using var output = Tensor.Empty([3, 160], DType.Float16, Device); // poisoned: NaN until written
+
+        Ops.RmsNorm(x, weight, output: output).Should().BeSameAs(output);
+        Compare.AllClose(output.ToFloatArray(), expected, Tolerance.OneRoundingInto(DType.Float16));
+
+        Ops.RmsNorm(x, weight, output: x).Should().BeSameAs(x);
+        x.ToBytes().Should().Equal(output.ToBytes(), "in place gives the same bits");
+    }
+
+    [TestCase(64)]
+    [TestCase(8195)]
+    public void FusedAddRmsNorm_OutputIsX_LikeVllmInPlace(int hidden)
+    {
+        using var x = X([2, hidden], DType.BFloat16, 91);
+        using var residual = X([2, hidden], DType.BFloat16, 92);
+        using var weight = Weight(hidden, DType.BFloat16, 93);
+        var (expectedResidual, expected) = Reference.FusedAddRmsNorm(x, residual, weight);
+
+        Ops.FusedAddRmsNorm(x, residual, weight, output: x).Should().BeSameAs(x);
+
+        residual.ToFloatArray().Should().Equal(expectedResidual);
+        Compare.AllClose(x.ToFloatArray(), expected, Tolerance.OneRoundingInto(DType.BFloat16));
+    }
+
+    [Test]
+    public void FusedAddRmsNorm_ResidualIsX_DoublesIt()
+    {
+        using var x = X([2, 96], DType.Float32, 95);
+        using var weight = Weight(96, DType.Float32, 96);
+        float[] doubled = x.ToFloatArray().Select(v => v + v).ToArray();
+
+        using var y = Ops.FusedAddRmsNorm(x, x, weight);
+
+        x.ToFloatArray().Should().Equal(doubled);
+    }
+
+    [Test]
+    public void MisalignedViews_TakeTheScalarPath()
+    {
+        // A rank-1 view one element in: contiguous, but its packs would straddle 16-byte boundaries.
+        using var backing = X([1 + 2 * 64], DType.BFloat16, 97);
+        using var narrowed = backing.Narrow(0, 1, 2 * 64);
+        using var x = narrowed.Reshape(2, 64);
+        using var weight = Weight(64, DType.BFloat16, 98);
+        using var residual = X([2, 64], DType.BFloat16, 99);
+        using var y = Ops.RmsNorm(x, weight);
+        Compare.AllClose(y.ToFloatArray(), Reference.RmsNorm(x, weight), Tolerance.OneRoundingInto(DType.BFloat16));
+        var (expectedResidual, expected) = Reference.FusedAddRmsNorm(residual, x, weight);
+        using var z = Ops.FusedAddRmsNorm(residual, x, weight);
+        x.ToFloatArray().Should().Equal(expectedResidual);
+        Compare.AllClose(z.ToFloatArray(), expected, Tolerance.OneRoundingInto(DType.BFloat16));
+    }
+
+    [Test]
+    public void TwoRuns_AreBitIdentical()
+    {
+        using var x = X([4, 4096], DType.BFloat16, 21);
+        using var weight = Weight(4096, DType.BFloat16, 22);
+        using var first = Ops.RmsNorm(x, weight);
+        using var second = Ops.RmsNorm(x, weight);
+        second.ToBytes().Should().Equal(first.ToBytes());
+    }
+
+    [Test]
+    public void LargeMagnitudeFloat16Row_DoesNotOverflowTheSumOfSquares()
+    {
+        // |x| up to 60000: x² overflows float16 (max 65504) but the float32 sum does not.
+        using var x = Tensor.FromArray(Inputs.Uniform(2 * 512, 5, -60000, 60000), [2, 512], DType.Float16, Device);
+        using var weight = Weight(512, DType.Float16, 6);
+        float[] actual = Ops.RmsNorm(x, weight).ToFloatArray();
+        actual.Should().OnlyContain(v => float.IsFinite(v));
+        Compare.AllClose(actual, Reference.RmsNorm(x, weight), Tolerance.OneRoundingInto(DType.Float16));
+    }
+
+    [Test]
+    public void Module_OwnsOnesWeight_LoadsWeights_AndForwardsLikeTheOps()
+    {
+        const int hidden = 96;
+        using var module = new RmsNorm(hidden, eps: 1e-5, DType.BFloat16, Device);
+        module.Weight.ToFloatArray().Should().OnlyContain(v => v == 1f);
+        using var gemma = new RmsNorm(hidden, eps: 1e-5, DType.BFloat16, Device, weightOffset: 1);
+        gemma.Weight.ToFloatArray().Should().OnlyContain(v => v == 0f, "1 + w starts at one, as GemmaRMSNorm's zeros");
+
+        float[] weights = Inputs.Uniform(hidden, 31, 0.5, 1.5);
+        module.LoadWeight(weights);
+        module.Weight.ToFloatArray().Should().Equal(weights.Select(w => DTypes.Round(w, DType.BFloat16)));
+        using var x = X([2, 3, hidden], DType.BFloat16, 32);
+        using var residual = X([2, 3, hidden], DType.BFloat16, 33);
+
+        using var y = module.Forward(x);
+        Compare.AllClose(y.ToFloatArray(), Reference.RmsNorm(x, module.Weight, 1e-5), Tolerance.OneRoundingInto(DType.BFloat16));
+
+        var (expectedResidual, expected) = Reference.FusedAddRmsNorm(x, residual, module.Weight, 1e-5);
+        using var z = module.Forward(x, residual);
+        residual.ToFloatArray().Should().Equal(expectedResidual);
+        Compare.AllClose(z.ToFloatArray(), expected, Tolerance.OneRoundingInto(DType.BFloat16));
+
+        gemma.LoadWeight(weights);
+        Compare.AllClose(gemma.Forward(x).ToFloatArray(), Reference.RmsNorm(x, gemma.Weight, 1e-5, 1f), Tolerance.OneRoundingInto(DType.BFloat16));
+    }
+
+    // ---- the error contract: typed, naming the argument, before any allocation ----
+
+    private const int Hidden = 64;
+    private static readonly Lazy<Device> s_other = new(() => Device.Cpu());
+
+    private Tensor T(DType dtype = DType.Float32, params int[] shape) =>
+        Tensor.FromArray(Inputs.Uniform(Count(shape.Length == 0 ? [3, Hidden] : shape), 1, -1, 1), shape.Length == 0 ? [3, Hidden] : shape, dtype, Device);
+
+    private FluentAssertions.Specialized.ExceptionAssertions<TException> ShouldThrow<TException>(Func<object> call) where TException : Exception =>
+        Validation.ThrowsBeforeAllocating<TException>(Device, () => call());
+
+    [Test]
+    public void WeightOfWrongLength_ThrowsShapeMismatch()
+    {
+        using var x = T(); using var r = T(); using var w = T(DType.Float32, Hidden + 2);
+        ShouldThrow<ShapeMismatchException>(() => Ops.RmsNorm(x, w)).WithMessage("*'weight'*64*66*");
+        ShouldThrow<ShapeMismatchException>(() => Ops.FusedAddRmsNorm(x, r, w)).WithMessage("*'weight'*64*66*");
+    }
+
+    [Test]
+    public void WeightOfRankTwo_ThrowsShapeMismatch()
+    {
+        using var x = T(); using var w = T(DType.Float32, 1, Hidden);
+        ShouldThrow<ShapeMismatchException>(() => Ops.RmsNorm(x, w)).WithMessage("*'weight'*rank 1*[hidden]*rank 2*");
+    }
+
+    [Test]
+    public void ResidualOfAnotherShape_ThrowsShapeMismatch()
+    {
+        using var x = T(); using var r = T(DType.Float32, 1, 3, Hidden); using var w = T(DType.Float32, Hidden);
+        ShouldThrow<ShapeMismatchException>(() => Ops.FusedAddRmsNorm(x, r, w)).WithMessage("*'residual'*[3, 64]*[1, 3, 64]*");
+    }
+
+    [TestCase(DType.Float8E4M3)]
+    [TestCase(DType.Int32)]
+    public void XOfUnsupportedDtype_ThrowsUnsupportedDtype(DType dtype)
+    {
+        using var x = Tensor.Empty([3, Hidden], dtype, Device); using var r = Tensor.Empty([3, Hidden], dtype, Device);
+        using var w = Tensor.Empty([Hidden], dtype, Device);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.RmsNorm(x, w)).WithMessage($"*'x'*float32 or float16 or bfloat16*{DTypes.Name(dtype)}*");
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedAddRmsNorm(x, r, w)).WithMessage($"*'x'*{DTypes.Name(dtype)}*");
+    }
+
+    [Test]
+    public void DtypesDiffer_ThrowUnsupportedDtype()
+    {
+        using var x = T(DType.BFloat16); using var r = T(DType.Float16); using var w = T(DType.BFloat16, Hidden); using var w32 = T(DType.Float32, Hidden);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.RmsNorm(x, w32)).WithMessage("*'weight'*bfloat16*got float32*");
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedAddRmsNorm(x, r, w)).WithMessage("*'residual'*bfloat16*got float16*");
+    }
+
+    [Test]
+    public void NonContiguousInputs_ThrowNonContiguous()
+    {
+        using var dense = T(DType.Float32, Hidden, 3);
+        using var strided = dense.Transpose(0, 1);
+        using var x = T(); using var w = T(DType.Float32, Hidden);
+        ShouldThrow<NonContiguousTensorException>(() => Ops.RmsNorm(strided, w)).WithMessage("*'x'*contiguous*");
+        ShouldThrow<NonContiguousTensorException>(() => Ops.FusedAddRmsNorm(x, strided, w)).WithMessage("*'residual'*contiguous*");
+        ShouldThrow<NonContiguousTensorException>(() => Ops.FusedAddRmsNorm(strided, x, w)).WithMessage("*'x'*contiguous*");
+    }
+
+    [Test]
+    public void InputsOnAnotherDevice_ThrowDeviceException()
+    {
+        using var x = T(); using var w = T(DType.Float32, Hidden);
+        using var otherResidual = Tensor.Full([3, Hidden], 1f, DType.Float32, s_other.Value);
+        using var otherWeight = Tensor.Full([Hidden], 1f, DType.Float32, s_other.Value);
+        ShouldThrow<DeviceException>(() => Ops.RmsNorm(x, otherWeight)).WithMessage("*'weight'*expected a tensor on*");
+        ShouldThrow<DeviceException>(() => Ops.FusedAddRmsNorm(x, otherResidual, w)).WithMessage("*'residual'*expected a tensor on*");
+    }
+
+    [Test]
+    public void DisposedTensors_ThrowTensorDisposed()
+    {
+        using var x = T(); using var w = T(DType.Float32, Hidden);
+        var r = T();
+        r.Dispose();
+        ShouldThrow<TensorDisposedException>(() => Ops.FusedAddRmsNorm(x, r, w)).WithMessage("*'residual'*disposed*");
+        ShouldThrow<TensorDisposedException>(() => Ops.RmsNorm(r, w)).WithMessage("*'x'*disposed*");
+    }
+
+    [Test]
+    public void InputsOnADisposedDevice_ThrowDeviceException()
+    {
+        var other = Device.Cpu();
+        var x = Tensor.Full([1, Hidden], 1f, DType.Float32, other);
+        var w = Tensor.Full([Hidden], 1f, DType.Float32, other);
+        other.Dispose();
+        FluentActions.Invoking(() => Ops.RmsNorm(x, w)).Should().Throw<DeviceException>().WithMessage("*'x'*disposed*");
+        FluentActions.Invoking(() => Ops.FusedAddRmsNorm(x, x, w)).Should().Throw<DeviceException>().WithMessage("*'x'*disposed*");
+    }
+
+    [TestCase(-1e-6)]
+    [TestCase(double.NaN)]
+    [TestCase(double.PositiveInfinity)]
+    public void InvalidEps_ThrowsInvalidArgument(double eps)
+    {
+        using var x = T(); using var r = T(); using var w = T(DType.Float32, Hidden);
+        ShouldThrow<InvalidArgumentException>(() => Ops.RmsNorm(x, w, eps)).Which.ParamName.Should().Be("eps");
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedAddRmsNorm(x, r, w, eps)).WithMessage("*'eps'*");
+        FluentActions.Invoking(() => new RmsNorm(Hidden, eps, device: Device)).Should().Throw<InvalidArgumentException>();
+    }
+
+    [TestCase(float.NaN)]
+    [TestCase(float.NegativeInfinity)]
+    public void InvalidWeightOffset_ThrowsInvalidArgument(float offset)
+    {
+        using var x = T(); using var r = T(); using var w = T(DType.Float32, Hidden);
+        ShouldThrow<InvalidArgumentException>(() => Ops.RmsNorm(x, w, weightOffset: offset)).WithMessage("*'weightOffset'*finite*");
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedAddRmsNorm(x, r, w, weightOffset: offset)).WithMessage("*'weightOffset'*");
+    }
+
+    [Test]
+    public void NullTensors_ThrowArgumentNull()
+    {
+        using var x = T(); using var w = T(DType.Float32, Hidden);
+        ShouldThrow<ArgumentNullException>(() => Ops.FusedAddRmsNorm(x, null!, w)).Which.ParamName.Should().Be("residual");
+        ShouldThrow<ArgumentNullException>(() => Ops.RmsNorm(x, null!)).Which.ParamName.Should().Be("weight");
+    }
+
+    [Test]
+    public void XOfRankZero_ThrowsShapeMismatch()
+    {
+        using var x = Tensor.Full([], 1f, DType.Float32, Device); using var w = T(DType.Float32, 1);
+        ShouldThrow<ShapeMismatchException>(() => Ops.RmsNorm(x, w)).WithMessage("*'x'*rank ≥ 1*");
+    }
+
+    [Test]
+    public void OutputOfWrongShapeOrDtype_Throws()
+    {
+        using var x = T(); using var r = T(); using var w = T(DType.Float32, Hidden);
+        using var wrongShape = T(DType.Float32, 3, Hidden + 1);
+        using var wrongDtype = T(DType.Float16);
+        ShouldThrow<ShapeMismatchException>(() => Ops.RmsNorm(x, w, output: wrongShape)).WithMessage("*'output'*[3, 64]*[3, 65]*");
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedAddRmsNorm(x, r, w, output: wrongDtype)).WithMessage("*'output'*float32*float16*");
+    }
+
+    [Test]
+    public void OverlappingTensors_ThrowInvalidArgument()
+    {
+        using var backing = T(DType.Float32, 4, Hidden);
+        using var rows0to2 = backing.Narrow(0, 0, 3);
+        using var rows1to3 = backing.Narrow(0, 1, 3);
+        using var x = T(); using var r = T(); using var w = T(DType.Float32, Hidden);
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedAddRmsNorm(x, r, w, output: r)).WithMessage("*'output'*overlap 'residual'*");
+        ShouldThrow<InvalidArgumentException>(() => Ops.RmsNorm(rows0to2, w, output: rows1to3)).WithMessage("*'output'*overlap 'x'*");
+        ShouldThrow<InvalidArgumentException>(() => Ops.FusedAddRmsNorm(rows0to2, rows1to3, w)).WithMessage("*'residual'*overlap 'x'*");
+    }
+
+    [TestCase(0)]
+    [TestCase(-4)]
+    public void ModuleWithInvalidHidden_ThrowsInvalidArgument(int hidden) =>
+        FluentActions.Invoking(() => new RmsNorm(hidden, device: Device)).Should().Throw<InvalidArgumentException>().WithMessage("*'hidden'*");
+
+    [Test]
+    public void ModuleOfAnFp8Dtype_ThrowsUnsupportedDtype() =>
+        FluentActions.Invoking(() => new RmsNorm(Hidden, dtype: DType.Float8E4M3, device: Device)).Should().Throw<UnsupportedDtypeException>();
+}

@@ -1,0 +1,56 @@
+namespace TritonOps;
+
+/// <summary>
+/// RMSNorm as a module (<c>nn.RMSNorm</c>, Liger <c>LigerRMSNorm</c>): owns the weight <c>[hidden]</c> and
+/// scales by <c>weight + weightOffset</c>. The weight starts at <c>1 − weightOffset</c>, so a new module scales
+/// by one: ones as <c>nn.RMSNorm</c> starts, zeros with Gemma's offset of 1 as <c>GemmaRMSNorm</c> starts.
+/// </summary>
+public sealed class RmsNorm : IDisposable
+{
+    /// <param name="hidden">Row width (the last dimension of the inputs).</param>
+    /// <param name="eps">Added to the mean square; finite and ≥ 0.</param>
+    /// <param name="dtype">Weight dtype (float32, float16 or bfloat16); inputs must match it.</param>
+    /// <param name="device">Defaults to <see cref="Device.Default"/>.</param>
+    /// <param name="weightOffset">Added to the weight in float32 before it scales (1: Gemma's <c>(1 + w)</c>).</param>
+    public RmsNorm(int hidden, double eps = 1e-6, DType dtype = DType.Float32, Device? device = null, float weightOffset = 0)
+    {
+        Check.Positive(hidden, nameof(hidden));
+        Check.Eps(eps);
+        Check.FloatDType(dtype, nameof(dtype));
+        Check.Finite(weightOffset, nameof(weightOffset));
+        Hidden = hidden;
+        Eps = eps;
+        WeightOffset = weightOffset;
+        Weight = Tensor.Full([hidden], 1f - weightOffset, dtype, device);
+    }
+
+    /// <summary>Row width.</summary>
+    public int Hidden { get; }
+
+    /// <summary>Added to the mean square.</summary>
+    public double Eps { get; }
+
+    /// <summary>Added to the weight before it scales.</summary>
+    public float WeightOffset { get; }
+
+    /// <summary>The weight, <c>[hidden]</c>, in the module's dtype.</summary>
+    public Tensor Weight { get; private set; }
+
+    /// <summary>Replaces the weight's values (rounded to its dtype), as stored in a checkpoint (Gemma's without the offset).</summary>
+    public void LoadWeight(ReadOnlySpan<float> values)
+    {
+        var loaded = Tensor.FromArray(values, [Hidden], Weight.DType, Weight.Device);
+        Weight.Dispose();
+        Weight = loaded;
+    }
+
+    /// <summary><see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?)"/> of x <c>[..., hidden]</c> with this module's weight.</summary>
+    public Tensor Forward(Tensor x) => Ops.RmsNorm(x, Weight, Eps, WeightOffset);
+
+    /// <summary><see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?)"/>: <paramref name="residual"/> ← residual + x
+    /// in place, and the norm of the new residual returned.</summary>
+    public Tensor Forward(Tensor x, Tensor residual) => Ops.FusedAddRmsNorm(x, residual, Weight, Eps, WeightOffset);
+
+    /// <summary>Releases the weight.</summary>
+    public void Dispose() => Weight.Dispose();
+}
