@@ -221,6 +221,23 @@ class Anchors:
             stats = self.timer.time(lambda i: fn(xs[i % sets], gates[i % weight_sets], ups[i % weight_sets]), warmup=5, runs=self.args.runs)
             self.add(op, f"M{m} H{hidden} I{intermediate}", dtype_name, name, stats, lambda us: tflops_and_tbs(flops, nbytes, us))
 
+    def linear(self, m, in_features, out_features, residual=False):
+        """LinearCase: F.linear (cuBLAS) and, with a residual, the add after it; eager and compiled."""
+        op, dtype = "linear", torch.bfloat16
+        nbytes = (m * in_features + out_features * in_features + (2 if residual else 1) * m * out_features) * 2
+        sets = sets_to_defeat_l2(nbytes)
+        weight_sets = min(sets, max(1, 4_000_000_000 // (out_features * in_features * 2)))
+        xs = [uniform((m, in_features), -1.5, 1.5, dtype, self.generator) for _ in range(sets)]
+        bound = 1 / math.sqrt(in_features)
+        ws = [uniform((out_features, in_features), -bound, bound, dtype, self.generator) for _ in range(weight_sets)]
+        r = uniform((m, out_features), -1, 1, dtype, self.generator) if residual else None
+        flops = 2 * m * in_features * out_features
+        fn = (lambda x, w, r: F.linear(x, w) + r) if residual else (lambda x, w, r: F.linear(x, w))
+        for name, f in self.variants(fn):
+            stats = self.timer.time(lambda i: f(xs[i % sets], ws[i % weight_sets], r), warmup=5, runs=self.args.runs)
+            self.add(op, f"M{m} in{in_features} out{out_features}{' +residual' if residual else ''}", "bfloat16", name, stats,
+                     lambda us: tflops_and_tbs(flops, nbytes, us))
+
     def fp8_gemm(self, m, n, k, with_bf16=False):
         op, shape, dtype_name = "fp8_gemm", f"M{m} N{n} K{k}", "e4m3→bfloat16"
         nbytes = m * k + n * k + m * n * 2
@@ -287,6 +304,9 @@ class Anchors:
             yield "quantize_fp8", lambda dtype=dtype: self.quantize_fp8(8192, 8192, dtype)
         yield "quantize_fp8", lambda: self.quantize_fp8(8192, 8192, "bfloat16", given_scale=True)
         yield "quantize_fp8", lambda: self.quantize_fp8(4096, 4096, "bfloat16")
+        yield "linear", lambda: self.linear(8192, 8192, 8192)
+        yield "linear", lambda: self.linear(16, 14336, 4096, residual=True)
+        yield "linear", lambda: self.linear(4096, 14336, 4096, residual=True)
         for m in (8192, 16, 1, 64, 128, 1024):
             yield "fused_gated_mlp", lambda m=m: self.gated_mlp(m, 4096, 14336, "bfloat16")
         yield "fused_gated_mlp", lambda: self.gated_mlp(8192, 4096, 14336, "float16")

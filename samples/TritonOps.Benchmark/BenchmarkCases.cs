@@ -24,6 +24,10 @@ public static class BenchmarkCases
         yield return new QuantizeFp8Case(8192, 8192, DType.Float16);
         yield return new QuantizeFp8Case(8192, 8192, DType.Float32);
         yield return new QuantizeFp8Case(4096, 4096, DType.BFloat16);
+        // Linear on the gated MLP's mainloop: the 8192³ product against cuBLAS, and the down projection (decode and prefill).
+        yield return new LinearCase(8192, 8192, 8192, DType.BFloat16);
+        yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true);
+        yield return new LinearCase(4096, 14336, 4096, DType.BFloat16, residual: true);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16);
         yield return new FusedGatedMlpCase(1, 4096, 14336, DType.BFloat16);
