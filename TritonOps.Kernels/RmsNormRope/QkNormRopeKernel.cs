@@ -154,6 +154,15 @@ public static class QkNormRopeKernel
         int head = active ? tid / halfRuns : 0, run = active ? tid - head * halfRuns : 0;
         long iRun = (long)row * heads * headRuns + (long)head * headRuns + run, jRun = iRun + halfRuns;
 
+        // Every load is issued before the first use of any: x (which needs no position), the position, the weights,
+        // then the table rows (which need it); the reduction's latency hides theirs. Prefill bf16 [4, 2048, 4096] with a
+        // float32 table on the H200: 73.9 µs when x waited for the position and the table for the reduction.
+        Vec4U rawA = default, rawB = default, weightA = default, weightB = default;
+        if (active)
+        {
+            rawA = x[iRun];
+            rawB = x[jRun];
+        }
         int position = row % s.Seq;
         if (s.PositionsMode != 0)
         {
@@ -161,23 +170,23 @@ public static class QkNormRopeKernel
             long wide = s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
             position = wide < 0 || wide >= s.TableRows ? -1 : (int)wide;
         }
-        if (position < 0)
+        if (active && s.Scope != 2)
         {
-            if (active)
-            {
-                var nan = TElement.Pack(new Vec8F { E0 = float.NaN, E1 = float.NaN, E2 = float.NaN, E3 = float.NaN, E4 = float.NaN, E5 = float.NaN, E6 = float.NaN, E7 = float.NaN });
-                output[iRun] = nan;
-                output[jRun] = nan;
-            }
-            return;
+            long weightRun = s.Scope == 0 ? (long)head * headRuns + run : run;
+            weightA = weight[weightRun];
+            weightB = weight[weightRun + halfRuns];
+        }
+        long tableFirst = (long)Math.Max(position, 0) * s.RotaryDim + run * width, tableHalf = s.RotaryDim / 2;
+        Vec8F cosA = default, sinA = default, cosB = default, sinB = default;
+        if (active && position >= 0)
+        {
+            cosA = TableRun<TTable>(cos, tableFirst, width);
+            sinA = TableRun<TTable>(sin, tableFirst, width);
+            cosB = TableRun<TTable>(cos, tableFirst + tableHalf, width);
+            sinB = TableRun<TTable>(sin, tableFirst + tableHalf, width);
         }
 
-        Vec8F a = default, b = default;
-        if (active)
-        {
-            a = TElement.Unpack(x[iRun]);
-            b = TElement.Unpack(x[jRun]);
-        }
+        Vec8F a = TElement.Unpack(rawA), b = TElement.Unpack(rawB);
         float sum = a.SumOfSquares() + b.SumOfSquares(), scale = 1f;
         if (s.Scope == 0)
             scale = XMath.Rsqrt(BlockReduce.Sum(sum, scratch) / (heads * s.HeadDim) + s.Eps);
@@ -189,16 +198,19 @@ public static class QkNormRopeKernel
         }
         if (!active)
             return;
-
+        if (position < 0)
+        {
+            // Never read outside the table: the token's row becomes NaN.
+            var nan = TElement.Pack(new Vec8F { E0 = float.NaN, E1 = float.NaN, E2 = float.NaN, E3 = float.NaN, E4 = float.NaN, E5 = float.NaN, E6 = float.NaN, E7 = float.NaN });
+            output[iRun] = nan;
+            output[jRun] = nan;
+            return;
+        }
         if (s.Scope != 2)
         {
-            long weightRun = s.Scope == 0 ? (long)head * headRuns + run : run;
-            a = a.MultiplyScaled(Offset(TElement.Unpack(weight[weightRun]), s.WeightOffset), scale);
-            b = b.MultiplyScaled(Offset(TElement.Unpack(weight[weightRun + halfRuns]), s.WeightOffset), scale);
+            a = a.MultiplyScaled(Offset(TElement.Unpack(weightA), s.WeightOffset), scale);
+            b = b.MultiplyScaled(Offset(TElement.Unpack(weightB), s.WeightOffset), scale);
         }
-        long tableFirst = (long)position * s.RotaryDim + run * width, tableHalf = s.RotaryDim / 2;
-        Vec8F cosA = TableRun<TTable>(cos, tableFirst, width), sinA = TableRun<TTable>(sin, tableFirst, width);
-        Vec8F cosB = TableRun<TTable>(cos, tableFirst + tableHalf, width), sinB = TableRun<TTable>(sin, tableFirst + tableHalf, width);
         output[iRun] = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA));
         output[jRun] = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
     }
