@@ -30,6 +30,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         yield return Case("Auto", DType.BFloat16, [4], 13, 11, true, false);
         yield return Case("Auto", DType.Float32, [3], 0, 5, true, true);
         yield return Case("Auto", DType.BFloat16, [0, 4], 16, 8, true, false);
+        yield return Case("Decode", DType.BFloat16, [17], 136, 200, true, true);
+        yield return Case("Decode", DType.Float16, [1, 1], 72, 40, false, false);
     }
 
     private static TestCaseData Case(string kernel, DType dtype, int[] lead, int inFeatures, int outFeatures, bool bias, bool residual) =>

@@ -3,14 +3,17 @@ using ILGPU;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.GatedMlp;
 
 /// <summary>
-/// The gated MLP for decode-sized M (≤ <see cref="MaxRows"/>): out = act(x · gateᵀ) ⊙ (x · upᵀ)
-/// with the weights streamed once from device memory at full rate. At M = 16 the 128-row tiles of
+/// Decode-sized M (≤ <see cref="MaxRows"/>): x times two B strips a warp, the weights streamed once from device memory
+/// at full rate, the epilogue a trait (<see cref="IPairedTileEpilogue"/>): the gated MLP, out = act(x · gateᵀ) ⊙ (x · upᵀ)
+/// (<see cref="GatedEpilogue{TElement, TActivation}"/>), or Linear (<see cref="LinearEpilogue{TElement}"/>: the second strip
+/// is W's rows <see cref="BlockN"/> further, a block covers 2 × BlockN output columns). At M = 16 the 128-row tiles of
 /// <see cref="GatedMlpKernel"/> spend 7/8 of their work on zero rows and stream the weights at
 /// 1.56 TB/s (151 µs at H4096 I14336 on the H200).
 /// Each warp owns one 8-row strip of gate and up (<see cref="StripMma"/>: fragments straight from
@@ -29,16 +32,18 @@ public static class GatedMlpDecodeKernel
     public const int MaxRows = 64;
 
     [GlobalMemoryOnly]
-    public static void Run<TElement, TActivation>(
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s)
+    public static void Run<TElement, TEpilogue>(
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s, EpilogueArgs e)
         where TElement : struct, IMmaElement
-        where TActivation : struct, IActivation
+        where TEpilogue : struct, IPairedTileEpilogue
     {
         var parked = SharedMemory.Allocate<float>((KParts - 1) * Strips * 2 * 128);
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         int strip = warp % Strips, part = warp / Strips;
         int m0 = Grid.IdxX % s.MTiles * StripMma.SliceRows;
-        int n0 = (Grid.IdxX / s.MTiles * Strips + strip) * StripMma.StripRows;
+        int tileColumns = TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
+        int n0 = Grid.IdxX / s.MTiles * tileColumns + strip * StripMma.StripRows;
+        int second = TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second strip's first row
         bool aligned = s.KAligned != 0;
 
         Acc4 accG = default, accU = default;
@@ -47,7 +52,7 @@ public static class GatedMlpDecodeKernel
             // Whole, aligned 64-wide steps load without checks; rows past M or N are clamped (see StripMma.Chunk).
             int perChunk = 128 / TElement.BitsPerElement;
             long kChunks = s.K / perChunk;
-            long wRow = Math.Min(n0 + g, s.N - 1) * kChunks;
+            long wRow = Math.Min(n0 + g, s.N - 1) * kChunks, uRow = Math.Min(second + g, s.N - 1) * kChunks;
             long top = Math.Min(m0 + g, s.M - 1) * kChunks, bottom = Math.Min(m0 + g + 8, s.M - 1) * kChunks;
             int fullEnd = aligned ? s.K / StripMma.KStep * StripMma.KStep : 0;
             int k0 = part * StripMma.KStep;
@@ -56,7 +61,7 @@ public static class GatedMlpDecodeKernel
                 int c = (k0 + 16 * t) / perChunk;
                 // Weights first: they come from DRAM; x (16 rows) is an L1/L2 hit.
                 Vec4U g0 = StripMma.Chunk(gate, wRow, c), g1 = StripMma.Chunk(gate, wRow, c + 1);
-                Vec4U u0 = StripMma.Chunk(up, wRow, c), u1 = StripMma.Chunk(up, wRow, c + 1);
+                Vec4U u0 = StripMma.Chunk(up, uRow, c), u1 = StripMma.Chunk(up, uRow, c + 1);
                 Vec4U top0 = StripMma.Chunk(x, top, c), top1 = StripMma.Chunk(x, top, c + 1);
                 Vec4U bottom0 = StripMma.Chunk(x, bottom, c), bottom1 = StripMma.Chunk(x, bottom, c + 1);
                 accG = Step<TElement>(accG, top0, bottom0, g0, top1, bottom1, g1);
@@ -67,8 +72,8 @@ public static class GatedMlpDecodeKernel
                 int k = k0 + 16 * t;
                 Vec4U g0 = MmaTiles.LoadChunk<TElement>(gate, n0 + g, k, s.N, s.K, aligned);
                 Vec4U g1 = MmaTiles.LoadChunk<TElement>(gate, n0 + g, k + 8, s.N, s.K, aligned);
-                Vec4U u0 = MmaTiles.LoadChunk<TElement>(up, n0 + g, k, s.N, s.K, aligned);
-                Vec4U u1 = MmaTiles.LoadChunk<TElement>(up, n0 + g, k + 8, s.N, s.K, aligned);
+                Vec4U u0 = MmaTiles.LoadChunk<TElement>(up, second + g, k, s.N, s.K, aligned);
+                Vec4U u1 = MmaTiles.LoadChunk<TElement>(up, second + g, k + 8, s.N, s.K, aligned);
                 Vec4U top0 = MmaTiles.LoadChunk<TElement>(x, m0 + g, k, s.M, s.K, aligned);
                 Vec4U top1 = MmaTiles.LoadChunk<TElement>(x, m0 + g, k + 8, s.M, s.K, aligned);
                 Vec4U bottom0 = MmaTiles.LoadChunk<TElement>(x, m0 + g + 8, k, s.M, s.K, aligned);
@@ -93,7 +98,7 @@ public static class GatedMlpDecodeKernel
             accG = StripMma.AddParked(parked, slot, accG);
             accU = StripMma.AddParked(parked, slot + 1, accU);
         }
-        GatedMlpKernel.Store<TElement, TActivation>(output, accG, accU, m0 + g, n0 + 2 * t, s);
+        TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e);
     }
 
     /// <summary>One 64-wide k step of one weight: this lane's two chunks of x rows (g, g + 8) and of weight row g.</summary>
@@ -102,7 +107,14 @@ public static class GatedMlpDecodeKernel
         StripMma.Mma16<TElement>(StripMma.Mma16<TElement>(acc, top0, bottom0, w0), top1, bottom1, w1);
 
     public static MethodInfo Variant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, activation);
+        KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
 
-    public static IEnumerable<MethodInfo> AllVariants() => GatedMlpKernel.SixteenBitVariants(typeof(GatedMlpDecodeKernel));
+    /// <summary>Linear's instantiation.</summary>
+    public static MethodInfo LinearVariant(Type element) =>
+        KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
+        from variant in GatedMlpKernel.ActivationTypes.Select(activation => Variant(element, activation)).Append(LinearVariant(element))
+        select variant;
 }

@@ -15,18 +15,18 @@ public struct EpilogueArgs
 }
 
 /// <summary>
-/// The end of <see cref="WarpSpecializedGemmKernel"/>'s mainloop: what its two accumulators (one per B tile) become.
-/// A lane holds rows row and row + 8, columns col and col + 1 of each (the wgmma accumulator layout).
+/// The end of a mainloop that multiplies one x tile by two B tiles (<see cref="WarpSpecializedGemmKernel"/>,
+/// <see cref="GatedMlp.GatedMlpDecodeKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
+/// columns col and col + 1 of each (the mma / wgmma accumulator layout).
 /// </summary>
 public interface IPairedTileEpilogue
 {
-    /// <summary>Output columns of a block tile.</summary>
-    static abstract int TileColumns { get; }
+    /// <summary>False: both B tiles are different matrices' rows for the same output columns (gate and up);
+    /// true: the second B tile is the same matrix's next rows, so it makes the next output columns (a kernel's
+    /// block then covers twice its B tile's columns, the second half <c>secondColumns</c> past the first).</summary>
+    static abstract bool SplitsColumns { get; }
 
-    /// <summary>How far past the first B tile's first row the second one starts.</summary>
-    static abstract int SecondTileRows { get; }
-
-    static abstract void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, in GatedMlpShape s, in EpilogueArgs e);
+    static abstract void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e);
 }
 
 /// <summary>act(first) ⊙ second: the gated MLP (first: x · gateᵀ, second: x · upᵀ, the same 128 columns).</summary>
@@ -34,26 +34,22 @@ public struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
     where TElement : struct, IMmaElement
     where TActivation : struct, IActivation
 {
-    public static int TileColumns => WarpSpecializedGemmKernel.BlockN;
+    public static bool SplitsColumns => false;
 
-    public static int SecondTileRows => 0;
-
-    public static void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, in GatedMlpShape s, in EpilogueArgs e) =>
+    public static void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e) =>
         GatedMlpKernel.Store<TElement, TActivation>(output, first, second, row, col, s);
 }
 
-/// <summary>x · Wᵀ (+ bias) (+ residual), added in float32 and rounded once: first covers columns n0…n0+127 of the
-/// tile, second n0+128…n0+255 (W's next 128 rows).</summary>
+/// <summary>x · Wᵀ (+ bias) (+ residual), added in float32 and rounded once: first covers the tile's first columns,
+/// second the same number of columns past them (W's next rows).</summary>
 public struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : struct, IMmaElement
 {
-    public static int TileColumns => 2 * WarpSpecializedGemmKernel.BlockN;
+    public static bool SplitsColumns => true;
 
-    public static int SecondTileRows => WarpSpecializedGemmKernel.BlockN;
-
-    public static void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, in GatedMlpShape s, in EpilogueArgs e)
+    public static void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e)
     {
         StoreTile(output, first, row, col, s, e);
-        StoreTile(output, second, row, col + WarpSpecializedGemmKernel.BlockN, s, e);
+        StoreTile(output, second, row, col + secondColumns, s, e);
     }
 
     private static void StoreTile(ArrayView<byte> output, Acc4 a, int row, int col, in GatedMlpShape s, in EpilogueArgs e)

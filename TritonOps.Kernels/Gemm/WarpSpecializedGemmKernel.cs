@@ -50,8 +50,8 @@ public static class WarpSpecializedGemmKernel
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
         var ring = new StageRing(sharedBase, StageRows * BlockKBytes, stages);
-        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, TEpilogue.TileColumns);
-        int secondRow = n0 + TEpilogue.SecondTileRows; // the second B tile's first row
+        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
+        int secondRow = TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second B tile's first row
         int tid = Group.IdxX, warpgroup = tid >> 7;
         long rowBytes = 2L * s.K;
         // As in the FP8 kernel: one arrival (plus the bytes) a stage from the copy engine, or one per copying thread.
@@ -120,14 +120,14 @@ public static class WarpSpecializedGemmKernel
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
     {
-        TEpilogue.Store(output, first.N0, second.N0, row, col, s, e);
-        TEpilogue.Store(output, first.N1, second.N1, row, col + 8, s, e);
-        TEpilogue.Store(output, first.N2, second.N2, row, col + 16, s, e);
-        TEpilogue.Store(output, first.N3, second.N3, row, col + 24, s, e);
-        TEpilogue.Store(output, first.N4, second.N4, row, col + 32, s, e);
-        TEpilogue.Store(output, first.N5, second.N5, row, col + 40, s, e);
-        TEpilogue.Store(output, first.N6, second.N6, row, col + 48, s, e);
-        TEpilogue.Store(output, first.N7, second.N7, row, col + 56, s, e);
+        TEpilogue.Store(output, first.N0, second.N0, row, col, BlockN, s, e);
+        TEpilogue.Store(output, first.N1, second.N1, row, col + 8, BlockN, s, e);
+        TEpilogue.Store(output, first.N2, second.N2, row, col + 16, BlockN, s, e);
+        TEpilogue.Store(output, first.N3, second.N3, row, col + 24, BlockN, s, e);
+        TEpilogue.Store(output, first.N4, second.N4, row, col + 32, BlockN, s, e);
+        TEpilogue.Store(output, first.N5, second.N5, row, col + 40, BlockN, s, e);
+        TEpilogue.Store(output, first.N6, second.N6, row, col + 48, BlockN, s, e);
+        TEpilogue.Store(output, first.N7, second.N7, row, col + 56, BlockN, s, e);
     }
 
     /// <summary>The gated MLP's instantiation.</summary>

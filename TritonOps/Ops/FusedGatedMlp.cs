@@ -41,6 +41,9 @@ public static partial class Ops
     private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
 
+    private delegate void PairedDecodeLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape, EpilogueArgs epilogue);
+
     /// <summary>The activation named as in the original API ("silu", "gelu", "gelu_tanh") or as Hugging Face
     /// configs' <c>hidden_act</c> names the same functions ("swish"; "gelu_pytorch_tanh", "gelu_new"), any case.</summary>
     /// <exception cref="InvalidArgumentException">Any other name; the message lists the valid ones.</exception>
@@ -127,9 +130,9 @@ public static partial class Ops
             // Decode: weights stream once at full rate, 16-row slices of x.
             shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
             shape.NTiles = (intermediate + GatedMlpDecodeKernel.BlockN - 1) / GatedMlpDecodeKernel.BlockN;
-            device.Launcher<GatedMlpLauncher>(GatedMlpDecodeKernel.Variant(ElementTypeOf(x.DType), activationType))(stream,
+            device.Launcher<PairedDecodeLauncher>(GatedMlpDecodeKernel.Variant(ElementTypeOf(x.DType), activationType))(stream,
                 new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
-                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
         }
         else
         {

@@ -2,6 +2,7 @@ using ILGPU;
 using ILGPU.Runtime;
 using TritonOps.Cuda;
 using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Gemm;
 
 namespace TritonOps;
@@ -12,6 +13,7 @@ internal enum LinearKernelChoice
     Auto,
     Rows,
     WarpSpecialized,
+    Decode,
 }
 
 public static partial class Ops
@@ -84,6 +86,20 @@ public static partial class Ops
             && (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
         if (choice == LinearKernelChoice.WarpSpecialized && !tensorCores)
             throw new InvalidOperationException("The pinned warp-specialized Linear kernel cannot take this call.");
+        bool decode = x.DType != DType.Float32 && inFeatures > 0 && m <= GatedMlpDecodeKernel.MaxRows;
+        if (choice == LinearKernelChoice.Decode && !decode)
+            throw new InvalidOperationException("The pinned decode Linear kernel takes 16-bit x with M ≤ 64 and in > 0.");
+        if (choice == LinearKernelChoice.Decode || choice == LinearKernelChoice.Auto && decode)
+        {
+            // Decode: the weight streams once at full rate, two 8-row strips of W a warp against 16-row slices of x
+            // (the gated MLP's decode kernel with the Linear epilogue).
+            shape.MTiles = Tiles(m, StripMma.SliceRows);
+            shape.NTiles = Tiles(outFeatures, 2 * GatedMlpDecodeKernel.BlockN);
+            device.Launcher<PairedDecodeLauncher>(GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)))(device.Accelerator.DefaultStream,
+                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
+                x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
+            return output;
+        }
         if (choice != LinearKernelChoice.Rows && tensorCores)
         {
             LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue);
