@@ -41,7 +41,12 @@ public sealed class Device : IDisposable
     /// <summary>Held while a thread issues work (an op's allocations and launches, a copy, a synchronize) and
     /// while the device is disposed: ILGPU's CPU accelerator runs one launch at a time and a CUDA context
     /// must be current on the issuing thread, so one lock per device makes every entry safe from any thread.</summary>
-    private readonly object _gate = new();
+    private readonly object _gate;
+
+    /// <summary>The one issue lock of every CPU-accelerator device: ILGPU's CPU runtime keeps the launch's grid and group
+    /// dimensions in process-wide state, so two CPU devices launching from two threads at once corrupt each other's
+    /// launch (seen: a fused add-norm writing zeros when test fixtures ran side by side, each on its own CPU device).</summary>
+    private static readonly object s_cpuGate = new();
 
     private Device(Context context, Accelerator accelerator, DeviceKind kind, bool poisonAllocations, bool isProcessDefault)
     {
@@ -50,6 +55,7 @@ public sealed class Device : IDisposable
         Kind = kind;
         PoisonAllocations = poisonAllocations;
         _isProcessDefault = isProcessDefault;
+        _gate = kind == DeviceKind.Cpu ? s_cpuGate : new object();
         Id = Interlocked.Increment(ref s_nextId);
     }
 
