@@ -262,7 +262,7 @@ public class RopeTableTests
         {
             int rotaryDim = fixture.MetaInt($"{name}.rotary_dim");
             double theta = fixture.MetaDouble($"{name}.theta");
-            RopeScaling? scaling = ScalingFromMetadata(fixture, name);
+            RopeScaling? scaling = ScalingFromMetadata(fixture, name + ".");
             float[] inv = RopeTable.InverseFrequencies(rotaryDim, theta, scaling);
             inv.Should().Equal(fixture.Floats($"{name}.inv_freq"), $"{name}: inv_freq bit for bit");
             CompareRows(fixture, name, positions, rotaryDim, theta, RotaryForm.RotateHalf, scaling, $"{name}.cos", $"{name}.sin", maxUlps: 1);
@@ -275,29 +275,30 @@ public class RopeTableTests
     [TestCase("qwen3_f32")]
     [TestCase("neox_partial_f32")]
     [TestCase("gptj_f32")]
+    [TestCase("llama_f32")]            // llama3 scaling, positions up to 131 071
     public void MatchesTransformers_ModuleFixtureCosSin(string name)
     {
         using var fixture = Fixture.Open(name);
         RotaryForm form = fixture.Meta("form") == "interleaved" ? RotaryForm.Interleaved : RotaryForm.RotateHalf;
-        CompareRows(fixture, name, fixture.Longs("positions"), fixture.MetaInt("rotary_dim"), fixture.MetaDouble("theta"), form, null, "cos", "sin", maxUlps: 2);
+        long[] positions = fixture.Longs("positions");
+        CompareRows(fixture, name, positions, fixture.MetaInt("rotary_dim"), fixture.MetaDouble("theta"), form,
+            ScalingFromMetadata(fixture, ""), "cos", "sin", maxUlps: 2);
     }
 
     private static void CompareRows(Fixture fixture, string name, long[] positions, int rotaryDim, double theta, RotaryForm form,
         RopeScaling? scaling, string cosName, string sinName, int maxUlps)
     {
-        int rows = checked((int)positions.Max() + 1);
-        var (cos, sin) = RopeTable.Create(rows, rotaryDim, theta, form, scaling, device: Device);
-        using (cos)
-        using (sin)
+        // Only the rows asked for (positions reach 131 071); RopeTable's rows depend on their position alone, as the
+        // layout tests check through Create.
+        var (c, s) = RopeTable.Compute(positions.Length, k => positions[k], RopeTable.InverseFrequencies(rotaryDim, theta, scaling), form);
         {
-            float[] c = cos.ToFloatArray(), s = sin.ToFloatArray();
             float[] expectedCos = fixture.Floats(cosName), expectedSin = fixture.Floats(sinName);
             expectedCos.Length.Should().Be(positions.Length * rotaryDim, $"{name}: {cosName} holds one row of rotary_dim per position");
             int worst = 0, bad = 0;
             string first = "";
             for (int k = 0; k < positions.Length; k++)
                 for (int j = 0; j < rotaryDim; j++)
-                    foreach (var (ours, theirs, what) in new[] { (c[positions[k] * rotaryDim + j], expectedCos[k * rotaryDim + j], "cos"), (s[positions[k] * rotaryDim + j], expectedSin[k * rotaryDim + j], "sin") })
+                    foreach (var (ours, theirs, what) in new[] { (c[k * rotaryDim + j], expectedCos[k * rotaryDim + j], "cos"), (s[k * rotaryDim + j], expectedSin[k * rotaryDim + j], "sin") })
                     {
                         int ulps = UlpDistance(ours, theirs);
                         worst = Math.Max(worst, ulps);
@@ -320,13 +321,14 @@ public class RopeTableTests
         return (int)Math.Min(d, int.MaxValue);
     }
 
-    private static RopeScaling? ScalingFromMetadata(Fixture fixture, string name)
+    /// <summary>The scaling recorded under <paramref name="prefix"/> ("llama3." or "" for a module fixture); null for default.</summary>
+    private static RopeScaling? ScalingFromMetadata(Fixture fixture, string prefix)
     {
-        string type = fixture.Meta($"{name}.rope_type");
+        string type = fixture.Meta($"{prefix}rope_type");
         if (type == "default")
             return null;
-        double? Optional(string key) => fixture.Metadata.ContainsKey($"{name}.{key}") ? fixture.MetaDouble($"{name}.{key}") : null;
-        int? original = fixture.Metadata.ContainsKey($"{name}.original_max_position_embeddings") ? fixture.MetaInt($"{name}.original_max_position_embeddings") : null;
+        double? Optional(string key) => fixture.Metadata.ContainsKey(prefix + key) ? fixture.MetaDouble(prefix + key) : null;
+        int? original = fixture.Metadata.ContainsKey($"{prefix}original_max_position_embeddings") ? fixture.MetaInt($"{prefix}original_max_position_embeddings") : null;
         return new RopeScaling(type, Optional("factor"), Optional("low_freq_factor"), Optional("high_freq_factor"), original);
     }
 

@@ -173,17 +173,23 @@ public static class RopeTable
         }
     }
 
-    /// <summary>The host tables: angle = fl32(p · inv_freq), cos/sin correctly rounded.</summary>
-    internal static (float[] Cos, float[] Sin) Compute(int maxPositions, float[] invFreq, RotaryForm form)
+    /// <summary>The host tables for positions 0 … maxPositions − 1.</summary>
+    internal static (float[] Cos, float[] Sin) Compute(int maxPositions, float[] invFreq, RotaryForm form) =>
+        Compute(maxPositions, k => k, invFreq, form);
+
+    /// <summary>Row k of the host tables for position <paramref name="position"/>(k): angle = fl32(p · inv_freq),
+    /// cos/sin correctly rounded.</summary>
+    internal static (float[] Cos, float[] Sin) Compute(int rows, Func<int, long> position, float[] invFreq, RotaryForm form)
     {
         int half = invFreq.Length, dim = 2 * half;
-        float[] cos = new float[(long)maxPositions * dim], sin = new float[cos.Length];
-        Parallel.For(0, maxPositions, p =>
+        float[] cos = new float[(long)rows * dim], sin = new float[cos.Length];
+        Parallel.For(0, rows, k =>
         {
-            long row = (long)p * dim;
+            long row = (long)k * dim;
+            float p = position(k);
             for (int i = 0; i < half; i++)
             {
-                float angle = (float)p * invFreq[i];
+                float angle = p * invFreq[i];
                 float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
                 if (form == RotaryForm.RotateHalf)
                 {
