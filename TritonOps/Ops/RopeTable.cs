@@ -1,0 +1,233 @@
+using System.Text.Json;
+using TritonOps.SafeTensors;
+
+namespace TritonOps;
+
+/// <summary>
+/// RoPE cos/sin tables built the way Hugging Face transformers builds them, so a caller of
+/// <c>Ops.FusedRmsNormRope</c> need not write its own: entry [p, j] is the cosine (sine) of the angle that
+/// rotary dimension j turns through at position p.
+/// <para>The float32 arithmetic of transformers is replicated step by step (its rotary modules and
+/// <c>_compute_default_rope_parameters</c>, <c>_compute_linear_scaling_rope_parameters</c>,
+/// <c>_compute_llama3_parameters</c>), so the angles are the float32 angles a transformers model uses, not
+/// better ones:</para>
+/// <list type="bullet">
+/// <item>exponent tᵢ = fl32(2i / rotaryDim) (<c>arange(0, dim, 2).float() / dim</c>, a float32 division);</item>
+/// <item>inv_freqᵢ = fl32(1 / fl32(θ^tᵢ)) with θ rounded to float32 first (<c>base ** t</c> with a Python float
+/// base and a float32 tensor is a float32 pow; <c>1.0 / x</c> is <c>reciprocal(x) · 1.0</c>). The pow is the
+/// correctly rounded one (a double pow of the float32 operands, rounded once); PyTorch's CPU pow (Sleef, ≤ 1 ulp)
+/// agrees except where it is itself off by an ulp;</item>
+/// <item>angle[p, i] = fl32(p · inv_freqᵢ) (the rotary module's one-deep float32 matmul of positions by
+/// inv_freq);</item>
+/// <item>cos/sin: the float64 cos/sin of the float32 angle, rounded once (correctly rounded). Measured on
+/// 3.6 M angles (rotary dim 128, θ 10⁴, 5·10⁵, 10⁶, positions up to 131 072): <c>MathF.Cos</c>/<c>MathF.Sin</c>
+/// differ from that by 1 ulp in 1.2 % / 1.4 % of them, so they are not used. PyTorch's float32 cos/sin are
+/// within 1 ulp (CPU, Sleef u10) or 2 ulp (CUDA <c>cosf</c>/<c>sinf</c>) of the correctly rounded value,
+/// which is the closest a single table can come to both.</item>
+/// </list>
+/// </summary>
+public static class RopeTable
+{
+    /// <summary>
+    /// cos and sin tables <c>[maxPositions, rotaryDim]</c> for positions 0 … maxPositions − 1.
+    /// </summary>
+    /// <param name="maxPositions">Rows of the tables (≥ 1).</param>
+    /// <param name="rotaryDim">Rotated dimensions of a head (even, &gt; 0): head_dim, or less for partial rotary
+    /// (GPT-NeoX <c>rotary_pct</c>, GPT-J <c>rotary_dim</c>).</param>
+    /// <param name="theta">RoPE base (<c>rope_theta</c>, &gt; 0).</param>
+    /// <param name="form">RotateHalf: dimension j uses frequency j mod rotaryDim/2 (transformers'
+    /// <c>cat(freqs, freqs)</c>). Interleaved: dimension j uses frequency j/2 (GPT-J's
+    /// <c>repeat_interleave(…, 2)</c>).</param>
+    /// <param name="scaling">null or type "default" for plain RoPE; "linear" (positions divided by
+    /// <c>Factor</c>; as transformers does it, by dividing inv_freq by the factor in float32); "llama3"
+    /// (Llama 3.1's smooth band-wise scaling; needs Factor, LowFreqFactor, HighFreqFactor and
+    /// OriginalMaxPositionEmbeddings). Other types raise <see cref="InvalidArgumentException"/>.</param>
+    /// <param name="dtype">Element type of the tables (float32 by default: OLMo2 and Llama keep theirs in float32).</param>
+    /// <param name="device">Where the tables live; <see cref="Device.Default"/> when null.</param>
+    /// <exception cref="InvalidArgumentException">rotaryDim odd or ≤ 0, maxPositions &lt; 1, theta not finite and
+    /// positive, an unsupported scaling type, or a scaling field missing or out of range.</exception>
+    /// <exception cref="UnsupportedDtypeException"><paramref name="dtype"/> is not float32, float16 or bfloat16.</exception>
+    public static (Tensor Cos, Tensor Sin) Create(int maxPositions, int rotaryDim, double theta = 10000,
+        RotaryForm form = RotaryForm.RotateHalf, RopeScaling? scaling = null, DType dtype = DType.Float32, Device? device = null)
+    {
+        Check.Positive(maxPositions, nameof(maxPositions));
+        Check.FloatDType(dtype, nameof(dtype));
+        Check.Defined(form, nameof(form));
+        float[] invFreq = InverseFrequencies(rotaryDim, theta, scaling);
+        device ??= Device.Default;
+        Check.Live(device, nameof(device));
+
+        var (cos, sin) = Compute(maxPositions, invFreq, form);
+        Tensor cosTensor = Tensor.FromArray(cos, [maxPositions, rotaryDim], dtype, device);
+        try
+        {
+            return (cosTensor, Tensor.FromArray(sin, [maxPositions, rotaryDim], dtype, device));
+        }
+        catch
+        {
+            cosTensor.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The tables of a model: rotary dim = int(head_dim · partial_rotary_factor) (the factor read from
+    /// <c>partial_rotary_factor</c> at the top of <c>config.json</c> or in <c>rope_parameters</c>; 1 when absent),
+    /// θ and scaling from <see cref="ModelConfig.RopeTheta"/> and <see cref="ModelConfig.RopeScaling"/>.
+    /// </summary>
+    /// <param name="config">The model's configuration.</param>
+    /// <param name="maxPositions">Rows; <see cref="ModelConfig.MaxPositionEmbeddings"/> when null.</param>
+    /// <param name="form">How the head's dimensions pair (see <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/>).</param>
+    /// <param name="dtype">Element type of the tables.</param>
+    /// <param name="device">Where the tables live; <see cref="Device.Default"/> when null.</param>
+    /// <exception cref="InvalidArgumentException">No maxPositions and none in the config, or what the other overload rejects.</exception>
+    public static (Tensor Cos, Tensor Sin) Create(ModelConfig config, int? maxPositions = null,
+        RotaryForm form = RotaryForm.RotateHalf, DType dtype = DType.Float32, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        int rows = maxPositions ?? config.MaxPositionEmbeddings;
+        if (rows < 1)
+            throw new InvalidArgumentException(nameof(maxPositions), maxPositions is null
+                ? $"Argument '{nameof(maxPositions)}': expected a positive value; none was given and the config has no max_position_embeddings."
+                : $"Argument '{nameof(maxPositions)}': expected a positive value, got {rows}.");
+        return Create(rows, RotaryDim(config), config.RopeTheta, form, config.RopeScaling, dtype, device);
+    }
+
+    /// <summary>int(head_dim · partial_rotary_factor), as transformers computes the rotary dim of a config.</summary>
+    public static int RotaryDim(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        double factor = PartialRotaryFactor(config.Raw) ?? 1.0;
+        if (!(factor > 0 && factor <= 1))
+            throw new InvalidArgumentException("partial_rotary_factor", $"Argument 'config': expected partial_rotary_factor in (0, 1], got {factor}.");
+        return (int)(config.HeadDim * factor);
+    }
+
+    /// <summary>
+    /// The float32 inverse frequencies, <c>rotaryDim / 2</c> of them, bit for bit as transformers computes its
+    /// <c>inv_freq</c> buffer (on the CPU) for <paramref name="scaling"/>.
+    /// </summary>
+    /// <exception cref="InvalidArgumentException">As <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/>.</exception>
+    public static float[] InverseFrequencies(int rotaryDim, double theta = 10000, RopeScaling? scaling = null)
+    {
+        if (rotaryDim <= 0 || rotaryDim % 2 != 0)
+            throw new InvalidArgumentException(nameof(rotaryDim), $"Argument '{nameof(rotaryDim)}': expected an even positive size, got {rotaryDim}.");
+        if (!double.IsFinite(theta) || theta <= 0)
+            throw new InvalidArgumentException(nameof(theta), $"Argument '{nameof(theta)}': expected a finite value > 0, got {theta}.");
+
+        float baseF = (float)theta;
+        float[] invFreq = new float[rotaryDim / 2];
+        for (int i = 0; i < invFreq.Length; i++)
+        {
+            float exponent = (float)(2 * i) / (float)rotaryDim;
+            float power = (float)Math.Pow(baseF, exponent);
+            invFreq[i] = 1f / power;
+        }
+        switch (scaling?.RopeType ?? "default")
+        {
+            case "default":
+                break;
+            case "linear":
+                float factor = (float)Required(scaling!.Factor, "factor", scaling.RopeType, positive: true);
+                for (int i = 0; i < invFreq.Length; i++)
+                    invFreq[i] /= factor;
+                break;
+            case "llama3":
+                Llama3(invFreq, scaling!);
+                break;
+            default:
+                throw new InvalidArgumentException(nameof(scaling),
+                    $"Argument '{nameof(scaling)}': expected rope type \"default\", \"linear\" or \"llama3\", got \"{scaling!.RopeType}\".");
+        }
+        return invFreq;
+    }
+
+    /// <summary>transformers' <c>_compute_llama3_parameters</c>, each tensor operation in float32: a Python
+    /// scalar meets a float32 tensor as a float32 scalar, and <c>scalar / tensor</c> is
+    /// <c>reciprocal(tensor) · scalar</c>.</summary>
+    private static void Llama3(float[] invFreq, RopeScaling scaling)
+    {
+        double factor = Required(scaling.Factor, "factor", "llama3", positive: true);
+        double low = Required(scaling.LowFreqFactor, "low_freq_factor", "llama3", positive: true);
+        double high = Required(scaling.HighFreqFactor, "high_freq_factor", "llama3", positive: true);
+        int old = scaling.OriginalMaxPositionEmbeddings
+            ?? throw new InvalidArgumentException(nameof(scaling), "Argument 'scaling': rope type \"llama3\" needs original_max_position_embeddings, got none.");
+        if (old <= 0)
+            throw new InvalidArgumentException(nameof(scaling), $"Argument 'scaling': expected original_max_position_embeddings > 0, got {old}.");
+        if (high == low)
+            throw new InvalidArgumentException(nameof(scaling), $"Argument 'scaling': expected high_freq_factor ≠ low_freq_factor, got both {low}.");
+
+        float lowFreqWavelen = (float)(old / low);     // Python floats, compared against a float32 tensor
+        float highFreqWavelen = (float)(old / high);
+        float factorF = (float)factor, lowF = (float)low, oldF = old, bandF = (float)(high - low);
+        const float TwoPi = (float)(2 * Math.PI);
+        for (int i = 0; i < invFreq.Length; i++)
+        {
+            float inv = invFreq[i];
+            float wavelen = 1f / inv * TwoPi;                                   // 2 * math.pi / inv_freq
+            float llama = wavelen > lowFreqWavelen ? inv / factorF : inv;       // where(wavelen > low_freq_wavelen, …)
+            float smooth = (1f / wavelen * oldF - lowF) / bandF;                 // (old / wavelen − low) / (high − low)
+            float smoothed = (1f - smooth) * llama / factorF + smooth * llama;
+            bool medium = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
+            invFreq[i] = medium ? smoothed : llama;
+        }
+    }
+
+    /// <summary>The host tables for positions 0 … maxPositions − 1.</summary>
+    internal static (float[] Cos, float[] Sin) Compute(int maxPositions, float[] invFreq, RotaryForm form) =>
+        Compute(maxPositions, k => k, invFreq, form);
+
+    /// <summary>Row k of the host tables for position <paramref name="position"/>(k): angle = fl32(p · inv_freq),
+    /// cos/sin correctly rounded.</summary>
+    internal static (float[] Cos, float[] Sin) Compute(int rows, Func<int, long> position, float[] invFreq, RotaryForm form)
+    {
+        int half = invFreq.Length, dim = 2 * half;
+        float[] cos = new float[(long)rows * dim], sin = new float[cos.Length];
+        Parallel.For(0, rows, k =>
+        {
+            long row = (long)k * dim;
+            float p = position(k);
+            for (int i = 0; i < half; i++)
+            {
+                float angle = p * invFreq[i];
+                float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
+                if (form == RotaryForm.RotateHalf)
+                {
+                    cos[row + i] = cos[row + half + i] = c;
+                    sin[row + i] = sin[row + half + i] = s;
+                }
+                else
+                {
+                    cos[row + 2 * i] = cos[row + 2 * i + 1] = c;
+                    sin[row + 2 * i] = sin[row + 2 * i + 1] = s;
+                }
+            }
+        });
+        return (cos, sin);
+    }
+
+    private static double Required(double? value, string field, string type, bool positive)
+    {
+        if (value is not double v)
+            throw new InvalidArgumentException("scaling", $"Argument 'scaling': rope type \"{type}\" needs {field}, got none.");
+        if (!double.IsFinite(v) || (positive && v <= 0))
+            throw new InvalidArgumentException("scaling", $"Argument 'scaling': expected {field} finite and > 0, got {v}.");
+        return v;
+    }
+
+    private static double? PartialRotaryFactor(JsonElement raw)
+    {
+        if (raw.ValueKind != JsonValueKind.Object)
+            return null;
+        JsonElement text = raw.TryGetProperty("text_config", out JsonElement t) && t.ValueKind == JsonValueKind.Object
+            && !raw.TryGetProperty("hidden_size", out _) ? t : raw;
+        if (Number(text, "partial_rotary_factor") is double top)
+            return top;
+        if (text.TryGetProperty("rope_parameters", out JsonElement rope) && rope.ValueKind == JsonValueKind.Object)
+            return Number(rope, "partial_rotary_factor");
+        return null;
+    }
+
+    private static double? Number(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : null;
+}
