@@ -45,6 +45,9 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, DType.Float8E5M2, 1.0)]
     public void QuantizePerTensor_FusedKernel_IsBitExact(DType dtype, DType format, double amaxAt)
     {
+        // CI budget: the CPU accelerator runs two of the five (a 16-bit and the float32 pack width, ~8 s each); CUDA all.
+        if (Kind == DeviceKind.Cpu && !(amaxAt is 0.999 or 2.4))
+            Assert.Ignore("CUDA only: the CPU accelerator runs two of these cases (CI time).");
         int width = dtype == DType.Float32 ? 4 : 8;
         var kernel = Kernels.Fp8.Fp8QuantizeFusedKernel.Variant(ElementType(dtype), format == DType.Float8E4M3 ? typeof(E4M3) : typeof(E5M2));
         int grid = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, Kernels.Fp8.Fp8QuantizeFusedKernel.Threads, Kernels.Fp8.Fp8QuantizeFusedKernel.SharedBytes);
@@ -280,8 +283,13 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(128, 0, 90, 272, 264)]
     [TestCase(128, 3, 1, 400, 136)]
     [TestCase(128, 0, 40, 144, 72)]
-    public void Fp8Gemm_WgmmaTiles_MatchFloat64ProductOfDequantizedOperands(int blockM, int stages, int m, int k, int n) =>
+    public void Fp8Gemm_WgmmaTiles_MatchFloat64ProductOfDequantizedOperands(int blockM, int stages, int m, int k, int n)
+    {
+        // CI budget: the CPU accelerator emulates three (both tile heights, a pinned and the op's ring); CUDA all.
+        if (Kind == DeviceKind.Cpu && !((blockM, stages, m) is (256, 3, 270) or (128, 0, 90) or (128, 3, 1)))
+            Assert.Ignore("CUDA only: the CPU accelerator emulates three of these cases (CI time).");
         PreQuantizedGemmShouldMatchReference(m, k, n, new Fp8GemmSchedule(blockM, stages, Tiled: true));
+    }
 
     /// <summary>The decode kernel pinned: on Hopper the wgmma kernel takes these shapes, so without the pin the
     /// H200 would never run what other GPUs take for M ≤ 64. One row with a whole 256-wide k step in each of the

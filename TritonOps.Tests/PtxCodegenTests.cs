@@ -79,7 +79,13 @@ public abstract class PtxBackendFixture
     /// splitting a family between contexts pays that import twice (measured: 103 s serial, 179 s of CPU split
     /// alternately; split by family the halves are about 55 and 48 s).</summary>
     protected static IEnumerable<TestCaseData> KernelHalf(int half) =>
-        KernelCatalog.All().Where(m => m.DeclaringType!.Namespace!.EndsWith(".GatedMlp") == (half == 0)).Select(m => new TestCaseData(m).SetArgDisplayNames(Describe(m)));
+        KernelCatalog.All().Where(m => m.DeclaringType!.Namespace!.EndsWith(".GatedMlp") == (half == 0))
+            // The mma.sync wide kernel (GPUs before Hopper) compiles in 10–40 s a variant on CI's two cores; its Gelu and
+            // GeluTanh variants differ from Silu only in the epilogue's activation, which every other gated kernel's
+            // variants compile here too, so CI compiles its Silu variants (both dtypes) and the GPU run all six.
+            .Where(m => m.DeclaringType != typeof(Kernels.GatedMlp.GatedMlpWideKernel) || m.GetGenericArguments()[1] == typeof(Kernels.Activations.Silu)
+                || Environment.GetEnvironmentVariable("TRITONOPS_ALL_CODEGEN") is not null || Device.IsCudaAvailable)
+            .Select(m => new TestCaseData(m).SetArgDisplayNames(Describe(m)));
 
     /// <summary>The checks every kernel passes (both halves of the catalog).</summary>
     protected void CompilesToPtxForSm90(MethodInfo kernel)

@@ -25,7 +25,7 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     private static IEnumerable<TestCaseData> Cases() =>
         from dtype in FloatTypes
         from s in Shapes
-        from offset in new[] { 0f, 1f }
+        from offset in dtype == DType.BFloat16 ? new[] { 0f, 1f } : new[] { 0f } // Gemma's (1 + w) in the dtype it ships in
         select new TestCaseData(dtype, s.Shape, offset)
             .SetArgDisplayNames(DTypes.Name(dtype), $"[{string.Join(",", s.Shape)}]", $"offset{offset}");
 
