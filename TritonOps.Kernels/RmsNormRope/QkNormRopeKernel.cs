@@ -65,13 +65,7 @@ public static class QkNormRopeKernel
         long first = (long)row * hidden;
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
 
-        int position = row % s.Seq;
-        if (s.PositionsMode != 0)
-        {
-            long at = s.PositionsMode == 1 ? row : row % s.Seq;
-            long wide = s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
-            position = wide < 0 || wide >= s.TableRows ? -1 : (int)wide;
-        }
+        int position = Position(positions, row, s);
         if (position < 0 || position >= s.TableRows)
         {
             // Never read outside the table: the token's row becomes NaN, which no later step can mistake for a value.
@@ -163,13 +157,7 @@ public static class QkNormRopeKernel
             rawA = x[iRun];
             rawB = x[jRun];
         }
-        int position = row % s.Seq;
-        if (s.PositionsMode != 0)
-        {
-            long at = s.PositionsMode == 1 ? row : row % s.Seq;
-            long wide = s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
-            position = wide < 0 || wide >= s.TableRows ? -1 : (int)wide;
-        }
+        int position = Position(positions, row, s);
         if (active && s.Scope != 2)
         {
             long weightRun = s.Scope == 0 ? (long)head * headRuns + run : run;
@@ -213,6 +201,17 @@ public static class QkNormRopeKernel
         }
         output[iRun] = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA));
         output[jRun] = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
+    }
+
+    /// <summary>Token <paramref name="row"/>'s table row: its position (from the positions tensor, or its index in the
+    /// sequence), or −1 when that lies outside the table.</summary>
+    private static int Position(ArrayView<byte> positions, int row, in QkNormRopeShape s)
+    {
+        if (s.PositionsMode == 0)
+            return row % s.Seq;
+        long at = s.PositionsMode == 1 ? row : row % s.Seq;
+        long wide = s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
+        return wide < 0 || wide >= s.TableRows ? -1 : (int)wide;
     }
 
     /// <summary>w + offset, lane by lane.</summary>
