@@ -151,7 +151,7 @@ public static class GatedMlpKernel
             StorePair<TElement>(output, (long)(row + 8) * s.N + col, TActivation.Apply(gate.C2) * up.C2, TActivation.Apply(gate.C3) * up.C3, col + 1 < s.N, s.N);
     }
 
-    private static void StorePair<TElement>(ArrayView<byte> output, long at, float first, float second, bool hasSecond, int n)
+    internal static void StorePair<TElement>(ArrayView<byte> output, long at, float first, float second, bool hasSecond, int n)
         where TElement : struct, IMmaElement
     {
         if (hasSecond && (n & 1) == 0)

@@ -77,14 +77,6 @@ public struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : st
             if (hasSecond)
                 second += TElement.Widen(TElement.LoadBits(e.Residual, at + 1));
         }
-        // With N even, a lane's two columns start on an even element: one 4-byte store.
-        if (hasSecond && (n & 1) == 0)
-        {
-            output.Cast<uint>()[at >> 1] = TElement.Narrow(first) | TElement.Narrow(second) << 16;
-            return;
-        }
-        TElement.StoreBits(output, at, TElement.Narrow(first));
-        if (hasSecond)
-            TElement.StoreBits(output, at + 1, TElement.Narrow(second));
+        GatedMlpKernel.StorePair<TElement>(output, at, first, second, hasSecond, n);
     }
 }
