@@ -104,8 +104,10 @@ public static class RopeTable
     }
 
     /// <summary>
-    /// The float32 inverse frequencies, <c>rotaryDim / 2</c> of them, bit for bit as transformers computes its
-    /// <c>inv_freq</c> buffer (on the CPU) for <paramref name="scaling"/>.
+    /// The float32 inverse frequencies, <c>rotaryDim / 2</c> of them, as transformers computes its <c>inv_freq</c>
+    /// buffer for <paramref name="scaling"/>, with the power correctly rounded: PyTorch's CPU <c>base ** t</c> (SLEEF's
+    /// 1-ulp powf) can differ by 1 ulp (1 of qwen3's 64 frequencies on the H200 host; checked in CI against its
+    /// fixture).
     /// </summary>
     /// <exception cref="InvalidArgumentException">As <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/>.</exception>
     public static float[] InverseFrequencies(int rotaryDim, double theta = 10000, RopeScaling? scaling = null)
