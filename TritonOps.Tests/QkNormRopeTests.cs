@@ -123,6 +123,39 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         values.Skip(2 * headDim).Should().OnlyContain(v => float.IsNaN(v), "positions 4 (= table rows) and −1 are outside the table");
     }
 
+    /// <summary>More tokens than the persistent packed kernel has blocks (the CPU accelerator has one multiprocessor),
+    /// so each block walks several rows with the next row prefetched; a bad position mid-walk spoils only its row.</summary>
+    [TestCase(NormScope.Hidden)]
+    [TestCase(NormScope.PerHead)]
+    public void ManyTokens_BlocksWalkRows_WithAnOutOfTableTokenAmongThem(NormScope scope)
+    {
+        const int batch = 3, seq = 43, headDim = 16, qHeads = 3, kHeads = 1, tableRows = 300, bad = 77;
+        using var q = Random(41, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
+        using var k = Random(42, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
+        using var qw = Random(43, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
+        using var kw = Random(44, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
+        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 45);
+        using var _c = cos; using var _s = sin;
+        float[] at = Enumerable.Range(0, batch * seq).Select(i => (float)((i * 37 + 11) % tableRows)).ToArray();
+        at[bad] = tableRows;
+        using var positions = Tensor.FromArray(at, [batch, seq], DType.Int32, Device);
+        at[bad] = 0;
+        using var inTable = Tensor.FromArray(at, [batch, seq], DType.Int32, Device);
+
+        var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        using var _qo = qo; using var _ko = ko;
+        foreach (var (output, input, weight, heads, name) in new[] { (qo, q, qw, qHeads, "q"), (ko, k, kw, kHeads, "k") })
+        {
+            int width = heads * headDim;
+            double[] expected = Reference.QkNormRope(input, weight, cos, sin, inTable, headDim, 1e-6, scope);
+            float[] actual = output.ToFloatArray();
+            actual.Skip(bad * width).Take(width).Should().OnlyContain(v => float.IsNaN(v), $"{name}: token {bad} is outside the table");
+            for (int i = bad * width; i < (bad + 1) * width; i++)
+                actual[i] = (float)expected[i];
+            Compare.AllClose(actual, expected, Tolerance.OneRoundingInto(DType.BFloat16), name);
+        }
+    }
+
     [Test]
     public void SeedForm_TakesTheTunedKernels_AndAgrees()
     {

@@ -119,8 +119,14 @@ public static partial class Ops
         int threads = packed ? (pairRuns + 31) / 32 * 32 : QkNormRopeKernel.Threads;
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
-        device.Launcher<QkNormRopeLauncher>(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), packed))(
-            device.Accelerator.DefaultStream, new KernelConfig(new Index2D(rows, tensors), new Index2D(threads, 1)),
+        var kernel = QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), packed);
+        // The packed kernel is persistent (blocks walk rows, prefetching the next): as many blocks as fit on the chip,
+        // shared by the tensors; the general kernel takes a block per row.
+        int blocks = packed
+            ? Math.Min(rows, Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, threads) / tensors))
+            : rows;
+        device.Launcher<QkNormRopeLauncher>(kernel)(
+            device.Accelerator.DefaultStream, new KernelConfig(new Index2D(blocks, tensors), new Index2D(threads, 1)),
             q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape);
     }
 
