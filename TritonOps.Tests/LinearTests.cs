@@ -57,6 +57,29 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual), For(dtype));
     }
 
+    /// <summary>The decode kernel split along K (the last block of each tile adds the splits): K a multiple of 8 but
+    /// not of a split's 128 granule, and K unaligned (the checked tail loads); two M slices, an N tail, bias and
+    /// residual. A second call gives the same bits (the arrival counters were left at zero).</summary>
+    [TestCase(DType.BFloat16, 17, 1032, 200, 3)]
+    [TestCase(DType.Float16, 5, 1001, 72, 4)]
+    [TestCase(DType.BFloat16, 2, 520, 64, 5)]
+    public void DecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
+    {
+        int seed = Inputs.Seed(dtype, m, inFeatures, outFeatures, splits);
+        using var x = Random(seed, dtype, 1.0, m, inFeatures);
+        using var weight = Random(seed + 1, dtype, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
+        using var bias = Random(seed + 2, dtype, 1.0, outFeatures);
+        using var residual = Random(seed + 3, dtype, 1.0, m, outFeatures);
+
+        using var y = Ops.Linear(x, weight, bias, residual, null, LinearKernelChoice.Decode, splits);
+        using var again = Ops.Linear(x, weight, bias, residual, null, LinearKernelChoice.Decode, splits);
+
+        var tolerance = For(dtype);
+        Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual),
+            tolerance with { Absolute = tolerance.Absolute + inFeatures * 1e-7 });
+        again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
+    }
+
     [Test]
     public void DownProjection_CompletesTheMlp_WithTheResidual()
     {

@@ -38,6 +38,7 @@ public static class GatedMlpDecodeKernel
         where TEpilogue : struct, IPairedTileEpilogue
     {
         var parked = SharedMemory.Allocate<float>((KParts - 1) * Strips * 2 * 128);
+        var last = SharedMemory.Allocate<int>(1);
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         int strip = warp % Strips, part = warp / Strips;
         int m0 = Grid.IdxX % s.MTiles * StripMma.SliceRows;
@@ -54,8 +55,12 @@ public static class GatedMlpDecodeKernel
             long kChunks = s.K / perChunk;
             long wRow = Math.Min(n0 + g, s.N - 1) * kChunks, uRow = Math.Min(second + g, s.N - 1) * kChunks;
             long top = Math.Min(m0 + g, s.M - 1) * kChunks, bottom = Math.Min(m0 + g + 8, s.M - 1) * kChunks;
-            int fullEnd = aligned ? s.K / StripMma.KStep * StripMma.KStep : 0;
-            int k0 = part * StripMma.KStep;
+            // Split-K: this grid row's range of K (split lengths are multiples of KParts · KStep, so a split's tail
+            // chunks never reach into the next split's range).
+            int kBegin = s.KSplits > 1 ? Grid.IdxY * s.KSplitLength : 0;
+            int kEnd = s.KSplits > 1 ? Math.Min(s.K, kBegin + s.KSplitLength) : s.K;
+            int fullEnd = aligned ? kEnd / StripMma.KStep * StripMma.KStep : kBegin;
+            int k0 = kBegin + part * StripMma.KStep;
             for (; k0 < fullEnd; k0 += KParts * StripMma.KStep)
             {
                 int c = (k0 + 16 * t) / perChunk;
@@ -67,7 +72,7 @@ public static class GatedMlpDecodeKernel
                 accG = Step<TElement>(accG, top0, bottom0, g0, top1, bottom1, g1);
                 accU = Step<TElement>(accU, top0, bottom0, u0, top1, bottom1, u1);
             }
-            for (; k0 < s.K; k0 += KParts * StripMma.KStep) // the K tail, zero-filled
+            for (; k0 < kEnd; k0 += KParts * StripMma.KStep) // the K tail, zero-filled
             {
                 int k = k0 + 16 * t;
                 Vec4U g0 = MmaTiles.LoadChunk<TElement>(gate, n0 + g, k, s.N, s.K, aligned);
@@ -90,15 +95,68 @@ public static class GatedMlpDecodeKernel
             StripMma.Park(parked, slot + 1, accU);
         }
         Group.Barrier();
-        if (part != 0 || n0 >= s.N)
-            return;
-        for (int p = 1; p < KParts; p++)
+        bool owner = part == 0 && n0 < s.N;
+        if (owner)
         {
-            int slot = ((p - 1) * Strips + strip) * 2;
-            accG = StripMma.AddParked(parked, slot, accG);
-            accU = StripMma.AddParked(parked, slot + 1, accU);
+            for (int p = 1; p < KParts; p++)
+            {
+                int slot = ((p - 1) * Strips + strip) * 2;
+                accG = StripMma.AddParked(parked, slot, accG);
+                accU = StripMma.AddParked(parked, slot + 1, accU);
+            }
         }
-        TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e);
+        if (s.KSplits > 1)
+        {
+            // Serial split-K: each split leaves its sums in the workspace; the block that arrives last for the tile
+            // adds all of them in split order (the same bits whichever block that is) and runs the epilogue. It also
+            // sets the tile's counter back to zero for the next launch.
+            int lanes = Strips * 32, tile = Grid.IdxX;
+            long mine = ((long)tile * s.KSplits + Grid.IdxY) * lanes + Group.IdxX;
+            if (owner)
+            {
+                Write(e.Partials, 2 * mine, accG);
+                Write(e.Partials, 2 * mine + 1, accU);
+            }
+            MemoryFence.DeviceLevel();
+            Group.Barrier();
+            if (Group.IdxX == 0)
+                last[0] = Atomic.Add(ref e.Arrivals[tile], 1) == s.KSplits - 1 ? 1 : 0;
+            Group.Barrier();
+            if (last[0] == 0)
+                return;
+            MemoryFence.DeviceLevel();
+            if (Group.IdxX == 0)
+                e.Arrivals[tile] = 0;
+            if (!owner)
+                return;
+            accG = default;
+            accU = default;
+            for (int split = 0; split < s.KSplits; split++)
+            {
+                long slot = ((long)tile * s.KSplits + split) * lanes + Group.IdxX;
+                accG = Add(accG, e, 2 * slot);
+                accU = Add(accU, e, 2 * slot + 1);
+            }
+        }
+        if (owner)
+            TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e);
+    }
+
+    private static void Write(ArrayView<float> partials, long slot, Acc4 acc)
+    {
+        partials[4 * slot] = acc.C0;
+        partials[4 * slot + 1] = acc.C1;
+        partials[4 * slot + 2] = acc.C2;
+        partials[4 * slot + 3] = acc.C3;
+    }
+
+    private static Acc4 Add(Acc4 acc, in EpilogueArgs e, long slot)
+    {
+        acc.C0 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot);
+        acc.C1 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 1);
+        acc.C2 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 2);
+        acc.C3 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 3);
+        return acc;
     }
 
     /// <summary>One 64-wide k step of one weight: this lane's two chunks of x rows (g, g + 8) and of weight row g.</summary>

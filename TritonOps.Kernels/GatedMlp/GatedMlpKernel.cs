@@ -18,6 +18,8 @@ public struct GatedMlpShape
     public int MTiles, NTiles;
     /// <summary>K % 8 == 0: rows start on 16-byte boundaries, so whole chunks load as one 16-byte access.</summary>
     public int KAligned;
+    /// <summary>Split-K (the decode kernel): grid rows, each a KSplitLength range of K (a multiple of 128); ≤ 1: none.</summary>
+    public int KSplits, KSplitLength;
 }
 
 /// <summary>

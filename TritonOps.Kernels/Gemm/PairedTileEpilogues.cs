@@ -12,6 +12,11 @@ public struct EpilogueArgs
 {
     public ArrayView<byte> Bias, Residual;
     public int HasBias, HasResidual;
+    /// <summary>Split-K only: float32 partial sums (every split's accumulators in the lanes' own layout) at device
+    /// address PartialsAddress, and one arrival counter per output tile, zero between launches.</summary>
+    public ArrayView<float> Partials;
+    public ulong PartialsAddress;
+    public ArrayView<int> Arrivals;
 }
 
 /// <summary>

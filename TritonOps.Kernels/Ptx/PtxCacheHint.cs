@@ -56,4 +56,14 @@ public static class PtxCacheHint
         else
             view[index] = value;
     }
+
+    /// <summary>Element <paramref name="index"/> of a float view at device address <paramref name="address"/>, read from
+    /// L2 (<c>ld.global.cg</c>): another block's stores made visible by its fence, never a stale L1 line.</summary>
+    public static float LoadFromL2(ArrayView<float> view, ulong address, long index)
+    {
+        if (!CudaAsm.IsSupported)
+            return view[index];
+        CudaAsm.Emit("ld.global.cg.f32 %0, [%1];", out float value, address + (ulong)index * 4);
+        return value;
+    }
 }

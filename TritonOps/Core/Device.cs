@@ -214,7 +214,12 @@ public sealed class Device : IDisposable
     /// them rewritten. Past 4096 entries the cache is emptied after the queued work finishes. The launch runs
     /// under the cache's lock, so no other thread can empty it between the lookup and the launch.
     /// </summary>
-    internal void WithConstantBytes<TKey>(TKey key, Func<TKey, byte[]> make, Action<ulong> launch) where TKey : notnull
+    internal void WithConstantBytes<TKey>(TKey key, Func<TKey, byte[]> make, Action<ulong> launch) where TKey : notnull =>
+        WithConstantTensor(key, make, bytes => launch(bytes.DeviceAddress));
+
+    /// <summary>As <see cref="WithConstantBytes"/>, handing over the kept buffer itself (a kernel that writes it must
+    /// leave it as it found it: the split-K arrival counters).</summary>
+    internal void WithConstantTensor<TKey>(TKey key, Func<TKey, byte[]> make, Action<Tensor> launch) where TKey : notnull
     {
         using var _ = Enter();
         lock (_constants)
@@ -234,7 +239,7 @@ public sealed class Device : IDisposable
                 _constants.Add(key, bytes);
                 Interlocked.Add(ref _constantBytes, RoundedSize(content.Length));
             }
-            launch(bytes.DeviceAddress);
+            launch(bytes);
         }
     }
 

@@ -39,7 +39,8 @@ public static partial class Ops
         Linear(x, weight, bias, residual, output, LinearKernelChoice.Auto);
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice)
+    internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice,
+        int splitK = 0)
     {
         Check.Usable(x, nameof(x));
         Check.Usable(weight, nameof(weight));
@@ -95,9 +96,7 @@ public static partial class Ops
             // (the gated MLP's decode kernel with the Linear epilogue).
             shape.MTiles = Tiles(m, StripMma.SliceRows);
             shape.NTiles = Tiles(outFeatures, 2 * GatedMlpDecodeKernel.BlockN);
-            device.Launcher<PairedDecodeLauncher>(GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)))(device.Accelerator.DefaultStream,
-                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpDecodeKernel.Threads),
-                x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
+            LaunchDecode(device, GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, splitK);
             return output;
         }
         if (choice != LinearKernelChoice.Rows && tensorCores)
@@ -110,6 +109,48 @@ public static partial class Ops
                 new Index2D(LinearRowsKernel.Side, LinearRowsKernel.Side)),
             x.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
         return output;
+    }
+
+    /// <summary>
+    /// The decode kernel (<see cref="GatedMlpDecodeKernel"/>), split along K when its tiles alone would leave SMs idle:
+    /// Llama's down projection at M = 16 makes 64 output tiles of 64 columns for 132 SMs. Each split streams its range
+    /// of the weight; the last block to finish a tile adds the splits' float32 sums in split order (deterministic) and
+    /// stores. <paramref name="splits"/>: 0 picks (enough blocks to fill the chip, ranges of at least 512 of K), 1 none.
+    /// </summary>
+    private static void LaunchDecode(Device device, System.Reflection.MethodInfo kernel, Tensor x, Tensor first, Tensor second,
+        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, int splits)
+    {
+        int tiles = checked(shape.MTiles * shape.NTiles);
+        if (splits == 0)
+        {
+            int resident = device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, GatedMlpDecodeKernel.Threads);
+            splits = Math.Clamp(resident / tiles, 1, Math.Max(1, shape.K / 512));
+        }
+        const int Granule = GatedMlpDecodeKernel.KParts * StripMma.KStep;
+        int length = Tiles(Tiles(shape.K, splits), Granule) * Granule;
+        splits = Math.Max(1, Tiles(shape.K, length));
+        var launcher = device.Launcher<PairedDecodeLauncher>(kernel);
+        var stream = device.Accelerator.DefaultStream;
+        if (splits == 1)
+        {
+            launcher(stream, new KernelConfig(tiles, GatedMlpDecodeKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
+            return;
+        }
+        shape.KSplits = splits;
+        shape.KSplitLength = length;
+        // Workspace: two Acc4 per owning lane per (tile, split); the arrival counters live with the device and are
+        // left at zero by every launch (the last block of each tile resets its own).
+        int floats = checked(tiles * splits * GatedMlpDecodeKernel.Strips * 32 * 2 * 4);
+        using var partials = Tensor.Empty([floats], DType.Float32, device);
+        int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)tiles));
+        device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
+        {
+            epilogue.Partials = partials.Bytes.Cast<float>();
+            epilogue.PartialsAddress = partials.DeviceAddress;
+            epilogue.Arrivals = arrivals.Bytes.Cast<int>();
+            launcher(stream, new KernelConfig(new Index2D(tiles, splits), new Index2D(GatedMlpDecodeKernel.Threads, 1)),
+                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
+        });
     }
 
     /// <summary>Hopper: <see cref="WarpSpecializedGemmKernel"/> with <see cref="LinearEpilogue{TElement}"/>: the copy engine
