@@ -88,6 +88,16 @@ public static class BenchmarkCases
             yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true, new(RunsPerThread: runs));
         yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true, new(Wide: true));
         yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true);
+        // Linear's decode split-K (the op picks from the SM count) and the warp-specialized kernel at decode sizes.
+        foreach (int splits in new[] { 1, 2, 4, 8, 16 })
+            yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.Decode, splits);
+        yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true);
+        yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.WarpSpecialized);
+        foreach (int m in new[] { 16, 64 })
+        {
+            yield return new FusedGatedMlpCase(m, 4096, 14336, DType.BFloat16);
+            yield return new FusedGatedMlpCase(m, 4096, 14336, DType.BFloat16, GatedMlpTiling.WarpSpecialized);
+        }
         // FP8 GEMM tiles and ring depths; quantize's two passes against the single launch keeping 0–48 MB in L2.
         foreach (var (blockM, stages) in new[] { (128, 4), (128, 6), (256, 2), (256, 3) })
             yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages));
