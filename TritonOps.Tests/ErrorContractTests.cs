@@ -256,6 +256,62 @@ public class ErrorContractTests
         back.Shape.Should().Equal(0, 16);
     }
 
+    /// <summary>Every public op called with no tokens (and, where it has one, an empty inner size): the defined result,
+    /// never an error. <see cref="EveryPublicOp_HasAnEmptyCase"/> keeps this list complete.</summary>
+    private static IEnumerable<(string Op, Func<Device, Tensor[]> Call)> EmptyCalls()
+    {
+        Tensor Table(Device d) => F(d, DType.Float32, 9, 8);
+        Tensor NoPositions(Device d, int rank) => Tensor.Empty(rank == 2 ? [2, 0] : [0], DType.Int64, d);
+        yield return ("FusedRmsNormRope", d => [Ops.FusedRmsNormRope(F(d, DType.BFloat16, 2, 0, 16), F(d, DType.BFloat16, 8), Table(d), Table(d),
+            NoPositions(d, 2), 8, scope: NormScope.PerHead)]);
+        yield return ("FusedQkNormRope", d =>
+        {
+            var (q, k) = Ops.FusedQkNormRope(F(d, DType.Float16, 0, 1, 16), F(d, DType.Float16, 0, 1, 8), F(d, DType.Float16, 8), F(d, DType.Float16, 8),
+                Table(d), Table(d), Tensor.FromArray(new[] { 3f }, [1], DType.Int32, d), 8);
+            return [q, k];
+        });
+        yield return ("Rope", d =>
+        {
+            var (q, k) = Ops.Rope(F(d, DType.Float32, 2, 0, 16), F(d, DType.Float32, 2, 0, 8), Table(d), Table(d), NoPositions(d, 2), 8);
+            return [q, k];
+        });
+        yield return ("Linear", d => [Ops.Linear(F(d, DType.BFloat16, 0, 16), F(d, DType.BFloat16, 24, 16))]);
+        yield return ("RmsNorm", d => [Ops.RmsNorm(F(d, DType.BFloat16, 0, 16), F(d, DType.BFloat16, 16))]);
+        yield return ("FusedAddRmsNorm", d => [Ops.FusedAddRmsNorm(F(d, DType.Float16, 0, 24), F(d, DType.Float16, 0, 24), F(d, DType.Float16, 24))]);
+        yield return ("FusedGatedMlp", d => [Ops.FusedGatedMlp(F(d, DType.Float16, 1, 0, 16), F(d, DType.Float16, 8, 16), F(d, DType.Float16, 8, 16), Activation.Silu)]);
+        yield return ("QuantizeFp8", d =>
+        {
+            var (q, scale) = Ops.QuantizeFp8(F(d, DType.BFloat16, 0, 16), granularity: ScaleGranularity.PerRow);
+            return [q, scale];
+        });
+        yield return ("DequantizeFp8", d => [Ops.DequantizeFp8(Tensor.Empty([0, 16], DType.Float8E4M3, d), Ones(d, 1))]);
+        yield return ("Fp8Gemm", d => [Ops.Fp8Gemm(F(d, DType.BFloat16, 0, 32), F(d, DType.BFloat16, 32, 24), outputDtype: DType.BFloat16)]);
+    }
+
+    [Test]
+    public void EveryPublicOp_HasAnEmptyCase() =>
+        EmptyCalls().Select(c => c.Op).Should().BeEquivalentTo(Cases().Select(c => c.Op).Distinct());
+
+    private static IEnumerable<TestCaseData> EmptyCallCases() =>
+        EmptyCalls().Select(c => new TestCaseData(c.Call).SetArgDisplayNames(c.Op));
+
+    [TestCaseSource(nameof(EmptyCallCases))]
+    public void NoTokens_GiveEmptyOutputs_NotAnError(Func<Device, Tensor[]> call)
+    {
+        Tensor[] outputs = call(Cpu);
+        try
+        {
+            // Quantize's per-row scales are [0, 1]; every output has no elements except a per-tensor scale.
+            outputs.Should().OnlyContain(t => t.ElementCount == 0 || t.ElementCount == 1);
+            outputs[0].ElementCount.Should().Be(0);
+        }
+        finally
+        {
+            foreach (var t in outputs)
+                t.Dispose();
+        }
+    }
+
     private static void DisposeAll(Dictionary<string, Tensor> tensors)
     {
         foreach (var t in tensors.Values)
