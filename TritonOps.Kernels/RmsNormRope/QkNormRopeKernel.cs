@@ -4,6 +4,7 @@ using ILGPU.Algorithms;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.RmsNormRope;
 
@@ -31,6 +32,12 @@ public struct QkNormRopeShape
     public int PositionsMode;
     /// <summary>4 (int32) or 8 (int64).</summary>
     public int PositionBytes;
+}
+
+/// <summary>Device addresses of the packed kernel's inputs, for its <c>cp.async</c> copies (16-byte aligned).</summary>
+public struct QkNormRopeAddresses
+{
+    public ulong Q, K, Cos, Sin;
 }
 
 /// <summary>
@@ -121,36 +128,50 @@ public static class QkNormRopeKernel
         }
     }
 
+    /// <summary>Bytes of one stage of <see cref="RunPacked"/>: each thread's two x packs, the row's cos and sin (the
+    /// rotary dims in the table's dtype) and the position (16 bytes).</summary>
+    public static int StageBytes(int threads, int rotaryDim, int tableElementBytes) => threads * 32 + 2 * rotaryDim * tableElementBytes + 16;
+
     /// <summary>
     /// <see cref="Run"/> for full rotate-half rotary (RotaryDim = HeadDim, half a head a whole number of 16-byte
     /// packs): one thread per pair of packs (a pack of a head's first half and its partner in the second half), so
     /// x, the weights, the table and the output move 16 bytes per access and x is read once. The block is the row's
     /// pair count rounded up to 32 (≤ 1024); a per-head norm sums over the head's consecutive lanes with xor
     /// shuffles (the head's pack pairs must be a power of two ≤ 32). Fixed-order sums, as in <see cref="Run"/>.
-    /// Persistent: block b takes rows b, b + G, … (G = grid width) of its tensor (grid row), and before each row's
-    /// reduction has issued the next row's x and position (DRAM) and this row's table rows (L2 hits), so every
-    /// barrier waits behind loads already in flight. Prefill bf16 [4, 2048, 4096] with a float32 table at
-    /// scattered positions on the H200: 83.0 µs with a block per row (each waited for its position, then its table).
+    /// Persistent and staged (as <see cref="RmsNormRopeStagedKernel"/>): block b walks rows b, b + G, … of its tensor
+    /// (grid row) and keeps the next <paramref name="stages"/> − 1 rows in flight through <c>cp.async</c> into dynamic
+    /// shared memory: each thread's own x packs, and the row's cos and sin rows (read from the table at the row's
+    /// position, loaded a row before it is staged) once for all heads. Each thread reads back only its own x; the
+    /// table is published by the step's barrier (the reduction's, or a plain one for per-head and no norm), after
+    /// which every thread is also done with the slot the step then refills. An out-of-table position stages no
+    /// table and marks the slot (−1): the row becomes NaN. Prefill bf16 [4, 2048, 4096], float32 table at scattered
+    /// positions, on the H200: 83.0 µs a block per row, 75.1 µs persistent with the next row's x in registers.
     /// </summary>
     [GlobalMemoryOnly]
     public static void RunPacked<TElement, TTable>(
         ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
         ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
-        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s)
+        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
         where TElement : struct, IElementType
         where TTable : struct, IElementType
     {
+        var shared = SharedMemory.GetDynamic<byte>(); // stages × StageBytes(…), sized at launch
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int tensor = Grid.IdxY;
         int heads = tensor == 0 ? s.Heads0 : s.Heads1;
-        var x = (tensor == 0 ? q : k).Cast<Vec4U>();
+        var x = tensor == 0 ? q : k;
+        ulong xAddress = tensor == 0 ? addresses.Q : addresses.K;
         var weight = (tensor == 0 ? qWeight : kWeight).Cast<Vec4U>();
         var output = (tensor == 0 ? qOut : kOut).Cast<Vec4U>();
         int width = TElement.PackWidth, headRuns = s.HeadDim / width, halfRuns = headRuns / 2;
-        int tid = Group.IdxX;
+        int tid = Group.IdxX, threads = Group.DimX, grid = Grid.DimX;
         bool active = tid < heads * halfRuns;
         int head = active ? tid / halfRuns : 0, run = active ? tid - head * halfRuns : 0;
         long rowRuns = (long)heads * headRuns, column = (long)head * headRuns + run;
+        int tableRuns = s.RotaryDim / TTable.PackWidth; // 16-byte runs in one table row (cos or sin)
+        int cosOffset = threads * 32, sinOffset = cosOffset + 16 * tableRuns, positionOffset = sinOffset + 16 * tableRuns;
+        int stageBytes = positionOffset + 16;
+        var runs = shared.Cast<Vec4U>();
 
         // The weights are the same for every row: loaded once.
         Vec8F weightA = default, weightB = default;
@@ -161,53 +182,54 @@ public static class QkNormRopeKernel
             weightB = Offset(TElement.Unpack(weight[weightRun + halfRuns]), s.WeightOffset);
         }
 
-        int row = Grid.IdxX;
-        Vec4U nextA = default, nextB = default;
-        int nextPosition = 0;
-        if (row < s.Rows)
+        // The position of the next row to stage, loaded one row ahead of its staging.
+        int stageRow = Grid.IdxX;
+        int stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
+        for (int st = 0; st < stages - 1; st++)
         {
+            if (stageRow < s.Rows)
+                Stage(shared, st * stageBytes, x, xAddress, cos, sin, addresses, stageRow, stagePosition, active, tid, threads,
+                    rowRuns, column, halfRuns, tableRuns, cosOffset, sinOffset, positionOffset);
+            PtxAsyncCopy.Commit();
+            stageRow += grid;
+            stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
+        }
+
+        int slot = 0;
+        for (int row = Grid.IdxX; row < s.Rows; row += grid)
+        {
+            PtxAsyncCopy.Wait(stages - 2); // this thread's copies of this row have landed
+            int slotBytes = slot * stageBytes;
+            // Threads past the row's pairs staged nothing: their slots hold stale bytes, kept out of the sum.
+            Vec8F a = default, b = default;
             if (active)
             {
-                nextA = x[row * rowRuns + column];
-                nextB = x[row * rowRuns + column + halfRuns];
+                a = TElement.Unpack(runs[slotBytes / 16 + 2 * tid]);
+                b = TElement.Unpack(runs[slotBytes / 16 + 2 * tid + 1]);
             }
-            nextPosition = Position(positions, row, s);
-        }
-        long tableHalf = s.RotaryDim / 2;
-        for (; row < s.Rows; row += Grid.DimX)
-        {
-            Vec4U rawA = nextA, rawB = nextB;
-            int position = nextPosition;
-            int next = row + Grid.DimX;
-            if (next < s.Rows)
-            {
-                if (active)
-                {
-                    nextA = x[next * rowRuns + column];
-                    nextB = x[next * rowRuns + column + halfRuns];
-                }
-                nextPosition = Position(positions, next, s);
-            }
-            long tableFirst = (long)Math.Max(position, 0) * s.RotaryDim + run * width;
-            Vec8F cosA = default, sinA = default, cosB = default, sinB = default;
-            if (active && position >= 0)
-            {
-                cosA = TableRun<TTable>(cos, tableFirst, width);
-                sinA = TableRun<TTable>(sin, tableFirst, width);
-                cosB = TableRun<TTable>(cos, tableFirst + tableHalf, width);
-                sinB = TableRun<TTable>(sin, tableFirst + tableHalf, width);
-            }
-
-            Vec8F a = TElement.Unpack(rawA), b = TElement.Unpack(rawB);
             float sum = a.SumOfSquares() + b.SumOfSquares(), scale = 1f;
             if (s.Scope == 0)
                 scale = XMath.Rsqrt(BlockReduce.Sum(sum, scratch) / (heads * s.HeadDim) + s.Eps);
-            else if (s.Scope == 1)
+            else
             {
-                for (int mask = halfRuns >> 1; mask > 0; mask >>= 1)
-                    sum += Warp.ShuffleXor(sum, mask);
-                scale = XMath.Rsqrt(sum / s.HeadDim + s.Eps);
+                if (s.Scope == 1)
+                {
+                    for (int mask = halfRuns >> 1; mask > 0; mask >>= 1)
+                        sum += Warp.ShuffleXor(sum, mask);
+                    scale = XMath.Rsqrt(sum / s.HeadDim + s.Eps);
+                }
+                Group.Barrier(); // publishes the staged table (the row norm's reduction does it there)
             }
+            // Every thread is past this step's barrier, so done with the previous slot: refill it stages − 1 rows ahead.
+            if (stageRow < s.Rows)
+                Stage(shared, (slot == 0 ? stages - 1 : slot - 1) * stageBytes, x, xAddress, cos, sin, addresses, stageRow, stagePosition, active, tid,
+                    threads, rowRuns, column, halfRuns, tableRuns, cosOffset, sinOffset, positionOffset);
+            PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
+            stageRow += grid;
+            stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
+
+            int position = shared.Cast<int>()[(slotBytes + positionOffset) / 4];
+            slot = slot == stages - 1 ? 0 : slot + 1;
             if (!active)
                 continue;
             long iRun = row * rowRuns + column, jRun = iRun + halfRuns;
@@ -224,9 +246,42 @@ public static class QkNormRopeKernel
                 a = a.MultiplyScaled(weightA, scale);
                 b = b.MultiplyScaled(weightB, scale);
             }
+            var staged = shared.SubView(slotBytes, stageBytes);
+            long halfTable = s.RotaryDim / 2;
+            Vec8F cosA = TableRun<TTable>(staged.SubView(cosOffset, 16 * tableRuns), run * width, width);
+            Vec8F sinA = TableRun<TTable>(staged.SubView(sinOffset, 16 * tableRuns), run * width, width);
+            Vec8F cosB = TableRun<TTable>(staged.SubView(cosOffset, 16 * tableRuns), run * width + halfTable, width);
+            Vec8F sinB = TableRun<TTable>(staged.SubView(sinOffset, 16 * tableRuns), run * width + halfTable, width);
             output[iRun] = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA));
             output[jRun] = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
         }
+    }
+
+    /// <summary>Issues the copies of one row into a stage: this thread's x packs, a share of the table row at
+    /// <paramref name="position"/> (none when it is outside the table), and the position itself (thread 0).</summary>
+    private static void Stage(ArrayView<byte> shared, int stageOffset, ArrayView<byte> x, ulong xAddress,
+        ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int row, int position, bool active, int tid, int threads,
+        long rowRuns, long column, int halfRuns, int tableRuns, int cosOffset, int sinOffset, int positionOffset)
+    {
+        if (active)
+        {
+            long iRun = row * rowRuns + column;
+            PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + 32 * tid, x, xAddress, 16 * iRun, 16);
+            PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + 32 * tid + 16, x, xAddress, 16 * (iRun + halfRuns), 16);
+        }
+        if (position >= 0)
+        {
+            long tableRun = (long)position * tableRuns;
+            for (int j = tid; j < 2 * tableRuns; j += threads)
+            {
+                if (j < tableRuns)
+                    PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + cosOffset + 16 * j, cos, addresses.Cos, 16 * (tableRun + j), 16);
+                else
+                    PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + sinOffset + 16 * (j - tableRuns), sin, addresses.Sin, 16 * (tableRun + j - tableRuns), 16);
+            }
+        }
+        if (tid == 0)
+            shared.Cast<int>()[(stageOffset + positionOffset) / 4] = position;
     }
 
     /// <summary>Token <paramref name="row"/>'s table row: its position (from the positions tensor, or its index in the

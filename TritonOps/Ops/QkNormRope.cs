@@ -15,6 +15,11 @@ public static partial class Ops
         ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
         ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape shape);
 
+    private delegate void QkNormRopePackedLauncher(AcceleratorStream stream, KernelConfig config,
+        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
+        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape shape, QkNormRopeAddresses addresses, int stages);
+
     /// <summary>
     /// RMSNorm then RoPE as real models apply it to one tensor: each token at its own position, the norm over the
     /// token's row (OLMo2), per head (Qwen3, Gemma 3) or none, rotate-half or interleaved pairs over the first
@@ -111,22 +116,35 @@ public static partial class Ops
         // thread (≤ 1024 a row), 16-byte-aligned tensors; a per-head norm needs the head's pairs to be a power of two.
         int width = q.DType == DType.Float32 ? 4 : 8, halfRuns = sizes.HeadDim / 2 / width;
         int pairRuns = Math.Max(sizes.QHeads, sizes.KHeads) * halfRuns;
-        ulong addresses = q.DeviceAddress | qOut.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress
+        ulong addressBits = q.DeviceAddress | qOut.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress
             | (k?.DeviceAddress ?? 0) | (kOut?.DeviceAddress ?? 0) | (qWeight?.DeviceAddress ?? 0) | (kWeight?.DeviceAddress ?? 0);
         bool packed = form == RotaryForm.RotateHalf && sizes.RotaryDim == sizes.HeadDim && (sizes.HeadDim / 2) % width == 0
-            && pairRuns <= 1024 && addresses % 16 == 0
+            && pairRuns <= 1024 && addressBits % 16 == 0
             && (scope != NormScope.PerHead || (halfRuns & (halfRuns - 1)) == 0 && halfRuns <= 32);
-        int threads = packed ? (pairRuns + 31) / 32 * 32 : QkNormRopeKernel.Threads;
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
-        var kernel = QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), packed);
-        // The packed kernel is persistent (blocks walk rows, prefetching the next): as many blocks as fit on the chip,
-        // shared by the tensors; the general kernel takes a block per row.
-        int blocks = packed
-            ? Math.Min(rows, Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, threads) / tensors))
-            : rows;
-        device.Launcher<QkNormRopeLauncher>(kernel)(
-            device.Accelerator.DefaultStream, new KernelConfig(new Index2D(blocks, tensors), new Index2D(threads, 1)),
+        var stream = device.Accelerator.DefaultStream;
+        int threads = (pairRuns + 31) / 32 * 32;
+        // Up to four stages of the packed kernel in the 48 KB a block gets without opting in (a row of 1024 pairs needs 33 KB).
+        int stageBytes = QkNormRopeKernel.StageBytes(threads, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
+        int stages = Math.Min(4, (48 * 1024 - 256) / stageBytes);
+        if (packed && stages >= 2 && device.HasAsyncCopy)
+        {
+            var packedKernel = QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), packed: true);
+            int dynamicBytes = stages * stageBytes;
+            // Persistent: as many blocks as fit on the chip, shared by the tensors.
+            int blocks = Math.Min(rows, Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(packedKernel, threads, dynamicBytes) / tensors));
+            var addresses = new QkNormRopeAddresses
+            {
+                Q = q.DeviceAddress, K = (k ?? q).DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress,
+            };
+            device.Launcher<QkNormRopePackedLauncher>(packedKernel)(stream,
+                new KernelConfig(new Index2D(blocks, tensors), new Index2D(threads, 1), SharedMemoryConfig.RequestDynamic<byte>(dynamicBytes)),
+                q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape, addresses, stages);
+            return;
+        }
+        device.Launcher<QkNormRopeLauncher>(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType)))(
+            stream, new KernelConfig(new Index2D(rows, tensors), new Index2D(QkNormRopeKernel.Threads, 1)),
             q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape);
     }
 
