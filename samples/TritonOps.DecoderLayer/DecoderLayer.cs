@@ -157,8 +157,27 @@ public sealed class DecoderLayer : IDisposable
         {
             foreach (string name in names)
                 weights.Add(name, checkpoint.Load(prefix + name, device));
-            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, device);
-            return new DecoderLayer(config, family, layer, dtype, device, weights, cos, sin);
+        }
+        catch
+        {
+            foreach (var t in weights.Values)
+                t.Dispose();
+            throw;
+        }
+        return Create(config, weights, layer, maxPositions);
+    }
+
+    /// <summary>A layer of <paramref name="config"/> from weights already on one device, named as
+    /// <see cref="WeightNames"/> lists them (q/k/v/o biases when the config has attention_bias); the layer takes
+    /// ownership of them (disposed with it, and on failure here). For benchmarks with generated weights.</summary>
+    public static DecoderLayer Create(ModelConfig config, Dictionary<string, Tensor> weights, int layer = 0, int? maxPositions = null)
+    {
+        try
+        {
+            var family = FamilyOf(config, "config");
+            Tensor first = weights["self_attn.q_proj.weight"];
+            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, first.Device);
+            return new DecoderLayer(config, family, layer, first.DType, first.Device, weights, cos, sin);
         }
         catch
         {
