@@ -11,6 +11,8 @@ files print them), so `TritonOps.Benchmark --report DIR --anchors anchors.json` 
   fp8_gemm            torch._scaled_mm, e4m3 operands, per-tensor float32 scales, bf16 out (b = the [N, K]
                       weight's transposed view, as ours); at 8192³ also the bf16 a @ b.t() GEMM ("context")
   quantize_fp8        per tensor, amax / 448 computed on the device (and with the scale given): eager and compiled
+  decoder_layer       a Llama-3-8B LlamaDecoderLayer without attention (its output given), as transformers writes it:
+                      eager and torch.compile (DecoderLayerCase; prefill [1,4096] and decode [64,1])
   floor               a device-to-device copy (Tensor.copy_) of the floor rows' bytes
 Method (as samples/TritonOps.Benchmark/Timing.cs): warm-up (the first call compiles), then each of --runs runs
 (default 100, at least 50) between its own pair of CUDA events, all queued behind a spin kernel
@@ -127,6 +129,31 @@ def qk_norm_rope(q, k, q_weight, k_weight, cos_table, sin_table, positions, eps,
 
 def gated_mlp(x, gate, up):
     return F.silu(x @ gate.T) * (x @ up.T)
+
+
+def llama_layer_without_attention(x, positions, attn, w, cos_table, sin_table, eps=1e-5, head_dim=128):
+    """LlamaDecoderLayer as transformers writes it, attention's output given (DecoderLayerCase): input_layernorm, q/k/v,
+    RoPE at the positions (float32 table rows, as the rotary module's), o_proj + residual, post_attention_layernorm,
+    silu-gated MLP, down_proj + residual. Returns q and k after RoPE and v too, so nothing is dead code to the compiler."""
+    def norm(h, weight):
+        dtype = h.dtype
+        hf = h.float()
+        hf = hf * torch.rsqrt(hf.pow(2).mean(-1, keepdim=True) + eps)
+        return weight * hf.to(dtype)
+
+    def rope(t):
+        b, s, width = t.shape
+        th = t.view(b, s, width // head_dim, head_dim)
+        c, sn = cos_table[positions][:, :, None, :], sin_table[positions][:, :, None, :]
+        x1, x2 = th[..., : head_dim // 2], th[..., head_dim // 2:]
+        return (th * c + torch.cat((-x2, x1), dim=-1) * sn).to(t.dtype).view(b, s, width)
+
+    h = norm(x, w["input_layernorm"])
+    q, k, v = rope(F.linear(h, w["q_proj"])), rope(F.linear(h, w["k_proj"])), F.linear(h, w["v_proj"])
+    h1 = x + F.linear(attn, w["o_proj"])
+    n = norm(h1, w["post_attention_layernorm"])
+    out = h1 + F.linear(F.silu(F.linear(n, w["gate_proj"])) * F.linear(n, w["up_proj"]), w["down_proj"])
+    return out, q, k, v
 
 
 def quantize_per_tensor(x):
@@ -277,6 +304,39 @@ class Anchors:
                 stats = self.timer.time(lambda i: fn(xs[i % sets]), warmup=5, runs=self.args.runs)
                 self.add(op, f"[{rows},{cols}] per-tensor", dtype_name, name, stats, lambda us: tbs(nbytes, us))
 
+    def decoder_layer(self, batch, seq, hidden=4096, heads=32, kv_heads=8, head_dim=128, intermediate=14336, table_rows=8192):
+        """DecoderLayerCase: one Llama-3-8B layer without attention, eager and compiled; shape string and counts as that case's."""
+        op, dtype, size = "decoder_layer", torch.bfloat16, 2
+        tokens = batch * seq
+        qkv = (heads + 2 * kv_heads) * head_dim
+        weight_elements = hidden * qkv + heads * head_dim * hidden + 3 * hidden * intermediate + 2 * hidden
+        activation_elements = tokens * (2 * hidden + 2 * qkv + heads * head_dim + 4 * hidden + 2 * intermediate)
+        nbytes = (weight_elements + activation_elements) * size
+        flops = 2 * tokens * (hidden * qkv + heads * head_dim * hidden + 3 * hidden * intermediate)
+        def matrix(rows, cols):
+            bound = 1 / math.sqrt(cols)
+            return uniform((rows, cols), -bound, bound, dtype, self.generator)
+        w = {"input_layernorm": uniform((hidden,), 0.5, 1.5, dtype, self.generator),
+             "post_attention_layernorm": uniform((hidden,), 0.5, 1.5, dtype, self.generator),
+             "q_proj": matrix(heads * head_dim, hidden), "k_proj": matrix(kv_heads * head_dim, hidden),
+             "v_proj": matrix(kv_heads * head_dim, hidden), "o_proj": matrix(hidden, heads * head_dim),
+             "gate_proj": matrix(intermediate, hidden), "up_proj": matrix(intermediate, hidden), "down_proj": matrix(hidden, intermediate)}
+        inv_freq = 1.0 / (500000.0 ** (torch.arange(0, head_dim, 2, device="cuda", dtype=torch.float32) / head_dim))
+        angles = torch.outer(torch.arange(table_rows, device="cuda", dtype=torch.float32), inv_freq)
+        angles = torch.cat((angles, angles), dim=-1)
+        cos_table, sin_table = angles.cos(), angles.sin()
+        if seq > 1:
+            positions = torch.arange(seq, device="cuda").repeat(batch, 1)
+        else:
+            positions = ((37 * torch.arange(tokens, device="cuda") + 11) % table_rows).view(batch, seq)
+        sets = min(sets_to_defeat_l2(activation_elements * size), 8)
+        xs = [uniform((batch, seq, hidden), -2, 2, dtype, self.generator) for _ in range(sets)]
+        attn = uniform((batch, seq, heads * head_dim), -1, 1, dtype, self.generator)
+        shape = f"llama [{batch},{seq}] H{hidden} q{heads} kv{kv_heads} hd{head_dim} I{intermediate} (no attention)"
+        for name, fn in self.variants(llama_layer_without_attention):
+            stats = self.timer.time(lambda i: fn(xs[i % sets], positions, attn, w, cos_table, sin_table), warmup=5, runs=self.args.runs)
+            self.add(op, shape, "bfloat16", name, stats, lambda us: tflops_and_tbs(flops, nbytes, us))
+
     def copy(self, copy_bytes):
         """FloorCase's driver copy of copy_bytes; shape string as FloorCase prints it."""
         sets = sets_to_defeat_l2(2 * copy_bytes)
@@ -318,6 +378,8 @@ class Anchors:
         yield "fused_rmsnorm_rope", lambda: self.rmsnorm_rope(8, 2048, 4096, 128, "bfloat16")
         yield "fused_rmsnorm_rope positions", lambda: self.qk_norm_rope(4, 2048, 32, 0, 128, False, "bfloat16")
         yield "fused_qk_norm_rope", lambda: self.qk_norm_rope(64, 1, 32, 8, 128, True, "bfloat16", table_rows=4096)
+        yield "decoder_layer", lambda: self.decoder_layer(1, 4096)
+        yield "decoder_layer", lambda: self.decoder_layer(64, 1)
         yield "floor", lambda: self.copy(4 * 2048 * 4096 * 2)
         yield "floor", lambda: self.copy(8192 * 8192 * 2)
 

@@ -61,6 +61,11 @@ public static class BenchmarkCases
         yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true);
         yield return new RmsNormCase(64, 4096, DType.BFloat16, fusedAdd: true);
         yield return new FloorCase(2L * 64 * 4096 * 2);
+        // One Llama-3-8B decoder layer without attention (samples/TritonOps.DecoderLayer): prefill 4096 tokens, decode 64.
+        yield return new DecoderLayerCase(1, 4096, DType.BFloat16);
+        yield return new DecoderLayerCase(64, 1, DType.BFloat16);
+        // A 1.6 GB checkpoint from the page cache to the device against a host-to-device copy of the same bytes.
+        yield return new CheckpointLoadCase();
         // The floor under these rows: a launch between two events; copies of x's bytes at the two shapes.
         yield return new FloorCase(0);
         yield return new FloorCase(4L * 2048 * 4096 * 2);

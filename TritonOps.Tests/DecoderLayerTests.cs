@@ -1,0 +1,304 @@
+using System.Globalization;
+using TritonOps.SafeTensors;
+using TritonOps.Samples.Decoder;
+
+namespace TritonOps.Tests;
+
+/// <summary>
+/// samples/TritonOps.DecoderLayer's layer (every part of a decoder layer but attention, on TritonOps ops) on every
+/// accelerator:
+/// <list type="bullet">
+/// <item>against transformers: each stage of the fixture folders <c>Fixtures/decoder/{llama,qwen3,olmo2}_{f32,bf16}</c>
+/// (made by <c>scripts/fixtures/make_decoder_fixtures.py</c>; Ignored while missing) within
+/// <see cref="StageTolerance.For"/> of the dtype (float32: 10⁻⁴ of the stage's rms + 10⁻⁴ relative; bfloat16: 2⁻⁵ of
+/// the rms + 2⁻⁶ relative, the reasoning in StageTolerance's summary);</item>
+/// <item>against a float64 reference written here from the three families' modeling code, on a float32 checkpoint
+/// this test writes (config.json + model.safetensors), so the layer's wiring (names, shapes, norm scopes, where each
+/// residual enters) is checked on every machine, fixture or not.</item>
+/// </list>
+/// </summary>
+public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private static string FixtureFolder(string name) => Path.Combine(Fixture.Folder, "decoder", name);
+
+    [TestCase("llama", "f32")]
+    [TestCase("llama", "bf16")]
+    [TestCase("qwen3", "f32")]
+    [TestCase("qwen3", "bf16")]
+    [TestCase("olmo2", "f32")]
+    [TestCase("olmo2", "bf16")]
+    public void EveryStage_WithinItsDtypesBar_OfTransformers(string family, string tag)
+    {
+        string folder = FixtureFolder($"{family}_{tag}");
+        if (!DecoderFixture.Exists(folder))
+            Assert.Ignore($"Decoder fixture {family}_{tag} is missing from {Path.GetDirectoryName(folder)}: it is made on a machine with PyTorch and "
+                + "transformers by `python3 scripts/fixtures/make_decoder_fixtures.py --out TritonOps.Tests/Fixtures/decoder`.");
+        using var fixture = DecoderFixture.Open(folder);
+        using var layer = DecoderLayer.Load(folder, 0, Device);
+        layer.Family.ToString().ToLowerInvariant().Should().Be(family);
+        layer.DType.Should().Be(tag == "f32" ? DType.Float32 : DType.BFloat16);
+
+        var errors = fixture.Check(layer, StageTolerance.For(layer.DType));
+
+        errors.Select(e => e.Stage).Should().Equal(DecoderLayer.StageNames(layer.Family));
+        var failed = errors.Where(e => !e.Passed).ToList();
+        Assert.That(failed, Is.Empty, $"{family} {tag}: stages outside {StageTolerance.For(layer.DType)}:\n"
+            + string.Join("\n", failed.Select(e => $"  {e.Stage}: {e.Outside} of {e.Elements}, max |Δ| / rms {e.MaxOverRms:E2}; worst {e.Worst}")));
+    }
+
+    [TestCase("llama", "f32")]
+    [TestCase("qwen3", "bf16")]
+    [TestCase("olmo2", "f32")]
+    public void RopeTable_FromTheSavedConfig_HasTheModelsInverseFrequencies(string family, string tag)
+    {
+        string folder = FixtureFolder($"{family}_{tag}");
+        if (!DecoderFixture.Exists(folder))
+            Assert.Ignore($"Decoder fixture {family}_{tag} is missing (scripts/fixtures/make_decoder_fixtures.py).");
+        using var fixture = DecoderFixture.Open(folder);
+        var config = ModelConfig.Load(folder);
+        float[] ours = RopeTable.InverseFrequencies(RopeTable.RotaryDim(config), config.RopeTheta, config.RopeScaling);
+        float[] theirs = fixture.Floats("inv_freq", Device);
+        // Within 1 ulp: PyTorch's CPU powf (SLEEF) is within 1 ulp of the correctly rounded power we use (RopeTable).
+        ours.Length.Should().Be(theirs.Length);
+        for (int i = 0; i < ours.Length; i++)
+            Math.Abs(ours[i] - theirs[i]).Should().BeLessThanOrEqualTo(MathF.BitIncrement(Math.Abs(theirs[i])) - Math.Abs(theirs[i]), $"inv_freq[{i}]");
+    }
+
+    [TestCase(DecoderFamily.Llama)]
+    [TestCase(DecoderFamily.Qwen3)]
+    [TestCase(DecoderFamily.Olmo2)]
+    public void Float32Checkpoint_EveryStage_MatchesFloat64Reference(DecoderFamily family)
+    {
+        using var checkpoint = new SyntheticCheckpoint(family, Device);
+        using var layer = DecoderLayer.Load(checkpoint.Folder, 0, Device);
+        var reference = checkpoint.Reference(layer.Cos.ToFloatArray(), layer.Sin.ToFloatArray());
+        using var hidden = Tensor.FromArray(checkpoint.Input, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.Hidden], DType.Float32, Device);
+        using var positions = Tensor.FromArray(checkpoint.Positions, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq], Device);
+        using var attention = Tensor.FromArray(checkpoint.Attention, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.QWidth], DType.Float32, Device);
+        var seen = new List<string>();
+        var tolerance = StageTolerance.For(DType.Float32);
+
+        layer.Forward(hidden, positions, (q, k, v) =>
+        {
+            q.Shape.Should().Equal(SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.QWidth);
+            k.Shape.Should().Equal(SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.KvWidth);
+            v.Shape.Should().Equal(SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.KvWidth);
+            return attention;
+        }, (stage, tensor) =>
+        {
+            seen.Add(stage);
+            var error = StageError.Of(stage, tensor.ToFloatArray(), reference[stage].Select(v => (float)v).ToArray(), tolerance);
+            Assert.That(error.Passed, $"{family} {stage}: {error.Outside} of {error.Elements} outside {tolerance}; worst {error.Worst}");
+        });
+
+        seen.Should().Equal(DecoderLayer.StageNames(family));
+        StageError.Of("output", hidden.ToFloatArray(), reference["output"].Select(v => (float)v).ToArray(), tolerance).Passed.Should().BeTrue();
+    }
+
+    [Test]
+    public void UnknownModelType_ThrowsCheckpointFormat_NamingIt()
+    {
+        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Llama, Device, modelType: "gpt2");
+        var act = () => DecoderLayer.Load(checkpoint.Folder, 0, Device);
+        act.Should().Throw<CheckpointFormatException>().WithMessage("*model_type*gpt2*");
+    }
+
+    [Test]
+    public void MissingWeight_ThrowsCheckpointFormat_NamingTheTensor()
+    {
+        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Qwen3, Device, omit: "self_attn.k_norm.weight");
+        var act = () => DecoderLayer.Load(checkpoint.Folder, 0, Device);
+        act.Should().Throw<CheckpointFormatException>().WithMessage("*model.layers.0.self_attn.k_norm.weight*");
+    }
+
+    /// <summary>A float32 one-layer checkpoint of <see cref="DecoderFamily"/> in a temporary folder (seeded weights, norm
+    /// weights in [0.5, 1.5)), an input, scattered positions, a stand-in attention output, and the layer computed in
+    /// float64 from transformers' modeling code for the family.</summary>
+    private sealed class SyntheticCheckpoint : IDisposable
+    {
+        public const int Batch = 2, Seq = 5, Hidden = 64, Heads = 4, KvHeads = 2, HeadDim = 16, Intermediate = 96;
+        public const int QWidth = Heads * HeadDim, KvWidth = KvHeads * HeadDim, Tokens = Batch * Seq;
+        private const double Eps = 1e-6;
+        private readonly DecoderFamily _family;
+        private readonly Dictionary<string, float[]> _w = new(StringComparer.Ordinal);
+
+        public SyntheticCheckpoint(DecoderFamily family, Device device, string? modelType = null, string? omit = null)
+        {
+            _family = family;
+            Folder = Path.Combine(Path.GetTempPath(), "tritonops-decoder-" + Guid.NewGuid().ToString("N")[..8]);
+            Directory.CreateDirectory(Folder);
+            var random = new Random(17 + (int)family);
+            float[] Uniform(int n, double lo, double hi) => Enumerable.Range(0, n).Select(_ => (float)(lo + (hi - lo) * random.NextDouble())).ToArray();
+            void Matrix(string name, int rows, int cols) => _w[name] = Uniform(rows * cols, -1 / Math.Sqrt(cols), 1 / Math.Sqrt(cols));
+            Matrix("self_attn.q_proj.weight", QWidth, Hidden);
+            Matrix("self_attn.k_proj.weight", KvWidth, Hidden);
+            Matrix("self_attn.v_proj.weight", KvWidth, Hidden);
+            Matrix("self_attn.o_proj.weight", Hidden, QWidth);
+            Matrix("mlp.gate_proj.weight", Intermediate, Hidden);
+            Matrix("mlp.up_proj.weight", Intermediate, Hidden);
+            Matrix("mlp.down_proj.weight", Hidden, Intermediate);
+            _w["post_attention_layernorm.weight"] = Uniform(Hidden, 0.5, 1.5);
+            if (family == DecoderFamily.Olmo2)
+            {
+                _w["post_feedforward_layernorm.weight"] = Uniform(Hidden, 0.5, 1.5);
+                _w["self_attn.q_norm.weight"] = Uniform(QWidth, 0.5, 1.5);
+                _w["self_attn.k_norm.weight"] = Uniform(KvWidth, 0.5, 1.5);
+            }
+            else
+            {
+                _w["input_layernorm.weight"] = Uniform(Hidden, 0.5, 1.5);
+                if (family == DecoderFamily.Qwen3)
+                {
+                    _w["self_attn.q_norm.weight"] = Uniform(HeadDim, 0.5, 1.5);
+                    _w["self_attn.k_norm.weight"] = Uniform(HeadDim, 0.5, 1.5);
+                }
+            }
+            Input = Uniform(Tokens * Hidden, -2, 2);
+            Attention = Uniform(Tokens * QWidth, -1, 1);
+            Positions = [517, 3, 0, 4095, 42, 5, 6, 7, 1000, 3000];
+
+            var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            try
+            {
+                foreach (var (name, values) in _w)
+                    if (name != omit)
+                        tensors["model.layers.0." + name] = Tensor.FromArray(values,
+                            name.Contains("norm", StringComparison.Ordinal) ? [values.Length] : [Rows(name), values.Length / Rows(name)], DType.Float32, device);
+                SafeTensorsFile.Save(Path.Combine(Folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            }
+            finally
+            {
+                foreach (var t in tensors.Values)
+                    t.Dispose();
+            }
+            string type = modelType ?? family.ToString().ToLowerInvariant();
+            File.WriteAllText(Path.Combine(Folder, "config.json"), string.Create(CultureInfo.InvariantCulture,
+                $$$"""{"model_type": "{{{type}}}", "hidden_size": {{{Hidden}}}, "num_hidden_layers": 1, "num_attention_heads": {{{Heads}}}, "num_key_value_heads": {{{KvHeads}}}, "head_dim": {{{HeadDim}}}, "intermediate_size": {{{Intermediate}}}, "rms_norm_eps": {{{Eps}}}, "max_position_embeddings": 4096, "hidden_act": "silu", "dtype": "float32", "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}"""));
+        }
+
+        public string Folder { get; }
+        public float[] Input { get; }
+        public long[] Positions { get; }
+        public float[] Attention { get; }
+
+        private int Rows(string name) => name switch
+        {
+            "self_attn.q_proj.weight" => QWidth,
+            "self_attn.k_proj.weight" or "self_attn.v_proj.weight" => KvWidth,
+            "mlp.gate_proj.weight" or "mlp.up_proj.weight" => Intermediate,
+            _ => Hidden,
+        };
+
+        /// <summary>Every stage in float64, with RoPE from the layer's own float32 tables (RopeTableTests checks those).</summary>
+        public Dictionary<string, double[]> Reference(float[] cos, float[] sin)
+        {
+            var r = new Dictionary<string, double[]>(StringComparer.Ordinal);
+            double[] x = Input.Select(v => (double)v).ToArray();
+            double[] input = x;
+            if (_family != DecoderFamily.Olmo2)
+                input = r["input_norm"] = Norm(x, _w["input_layernorm.weight"], Hidden, Hidden);
+            double[] q = r["q_proj"] = Linear(input, "self_attn.q_proj.weight", QWidth, Hidden);
+            double[] k = r["k_proj"] = Linear(input, "self_attn.k_proj.weight", KvWidth, Hidden);
+            r["v_proj"] = Linear(input, "self_attn.v_proj.weight", KvWidth, Hidden);
+            if (_family == DecoderFamily.Qwen3)
+            {
+                q = Norm(q, _w["self_attn.q_norm.weight"], HeadDim, HeadDim);
+                k = Norm(k, _w["self_attn.k_norm.weight"], HeadDim, HeadDim);
+            }
+            else if (_family == DecoderFamily.Olmo2)
+            {
+                q = Norm(q, _w["self_attn.q_norm.weight"], QWidth, QWidth);
+                k = Norm(k, _w["self_attn.k_norm.weight"], KvWidth, KvWidth);
+            }
+            r["q_rope"] = Rope(q, QWidth, cos, sin);
+            r["k_rope"] = Rope(k, KvWidth, cos, sin);
+            double[] attention = Attention.Select(v => (double)v).ToArray();
+            double[] o = Linear(attention, "self_attn.o_proj.weight", Hidden, QWidth);
+            double[] h1;
+            double[] mlpInput;
+            if (_family == DecoderFamily.Olmo2)
+            {
+                r["o_proj"] = o;
+                double[] normed = r["post_attention_norm"] = Norm(o, _w["post_attention_layernorm.weight"], Hidden, Hidden);
+                h1 = r["attn_residual"] = x.Zip(normed, (a, b) => a + b).ToArray();
+                mlpInput = h1;
+            }
+            else
+            {
+                h1 = r["attn_residual"] = x.Zip(o, (a, b) => a + b).ToArray();
+                mlpInput = r["post_attention_norm"] = Norm(h1, _w["post_attention_layernorm.weight"], Hidden, Hidden);
+            }
+            double[] gate = Linear(mlpInput, "mlp.gate_proj.weight", Intermediate, Hidden);
+            double[] up = Linear(mlpInput, "mlp.up_proj.weight", Intermediate, Hidden);
+            double[] act = r["mlp_act"] = gate.Zip(up, (g, u) => g / (1 + Math.Exp(-g)) * u).ToArray();
+            double[] down = Linear(act, "mlp.down_proj.weight", Hidden, Intermediate);
+            if (_family == DecoderFamily.Olmo2)
+            {
+                r["down_proj"] = down;
+                down = r["post_feedforward_norm"] = Norm(down, _w["post_feedforward_layernorm.weight"], Hidden, Hidden);
+            }
+            r["output"] = h1.Zip(down, (a, b) => a + b).ToArray();
+            return r;
+        }
+
+        private double[] Linear(double[] x, string weight, int outFeatures, int inFeatures)
+        {
+            float[] w = _w[weight];
+            var y = new double[Tokens * outFeatures];
+            for (int t = 0; t < Tokens; t++)
+                for (int n = 0; n < outFeatures; n++)
+                {
+                    double sum = 0;
+                    for (int c = 0; c < inFeatures; c++)
+                        sum += x[t * inFeatures + c] * w[n * inFeatures + c];
+                    y[t * outFeatures + n] = sum;
+                }
+            return y;
+        }
+
+        /// <summary>RMSNorm over groups of <paramref name="group"/> elements (a row, or a head) with a weight of that length.</summary>
+        private static double[] Norm(double[] x, float[] weight, int group, int weightLength)
+        {
+            var y = new double[x.Length];
+            for (int start = 0; start < x.Length; start += group)
+            {
+                double sum = 0;
+                for (int i = 0; i < group; i++)
+                    sum += x[start + i] * x[start + i];
+                double scale = 1 / Math.Sqrt(sum / group + Eps);
+                for (int i = 0; i < group; i++)
+                    y[start + i] = x[start + i] * scale * weight[i % weightLength];
+            }
+            return y;
+        }
+
+        /// <summary>transformers' rotate-half RoPE of every head of a [tokens, width] tensor, token t at Positions[t].</summary>
+        private double[] Rope(double[] x, int width, float[] cos, float[] sin)
+        {
+            var y = new double[x.Length];
+            int half = HeadDim / 2;
+            for (int t = 0; t < Tokens; t++)
+                for (int h = 0; h < width / HeadDim; h++)
+                    for (int d = 0; d < HeadDim; d++)
+                    {
+                        int at = t * width + h * HeadDim;
+                        double rotated = d < half ? -x[at + d + half] : x[at + d - half];
+                        long row = Positions[t] * HeadDim;
+                        y[at + d] = x[at + d] * cos[row + d] + rotated * sin[row + d];
+                    }
+            return y;
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                Directory.Delete(Folder, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A mapping still open on Windows; the temp folder is cleaned by the OS.
+            }
+        }
+    }
+}

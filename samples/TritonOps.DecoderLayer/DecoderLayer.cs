@@ -1,0 +1,364 @@
+using TritonOps.SafeTensors;
+
+namespace TritonOps.Samples.Decoder;
+
+/// <summary>The decoder-layer layouts this sample builds, as transformers 5 writes them.</summary>
+public enum DecoderFamily
+{
+    /// <summary><c>LlamaDecoderLayer</c>: pre-norm; input_layernorm → attention (no q/k norm) → + residual →
+    /// post_attention_layernorm → MLP → + residual.</summary>
+    Llama,
+    /// <summary><c>Qwen3DecoderLayer</c>: Llama's layer with a per-head RMSNorm of q and k (weights [head_dim]) before RoPE.</summary>
+    Qwen3,
+    /// <summary><c>Olmo2DecoderLayer</c>: post-norm; no input norm; q_norm/k_norm over the whole projection (weights
+    /// [heads · head_dim]); attention → post_attention_layernorm → + residual; MLP → post_feedforward_layernorm → + residual.</summary>
+    Olmo2,
+}
+
+/// <summary>
+/// One decoder layer of a Hugging Face checkpoint run on TritonOps ops, every part but attention itself (which the
+/// library does not have yet: the caller supplies it, e.g. transformers' own attention output from a fixture).
+/// The residual stream is updated in place, as inference engines do: <see cref="Forward"/> takes the layer's input
+/// hidden states and leaves the layer's output in the same tensor.
+/// <para>Per family, the ops (each line one launch; the attention callback in the middle):</para>
+/// <list type="bullet">
+/// <item>Llama, Qwen3: <c>RmsNorm</c> (input_layernorm) → <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> per head
+/// (Qwen3) or <c>Rope</c> (Llama) at the tokens' positions with a float32 table → attention → <c>Linear</c> o_proj
+/// with the residual added in its epilogue, into the residual stream → <c>RmsNorm</c> (post_attention_layernorm) →
+/// <c>FusedGatedMlp</c> → <c>Linear</c> down_proj with the residual, into the residual stream.</item>
+/// <item>OLMo2: <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> over the whole projection → attention → <c>Linear</c>
+/// o_proj → <c>RmsNorm</c> (post_attention_layernorm) → the residual add → <c>FusedGatedMlp</c> → <c>Linear</c>
+/// down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. The library has no plain add, and no
+/// norm-then-add op yet: each add is a <c>FusedAddRmsNorm</c> whose norm output is discarded (one wasted write of
+/// [tokens, hidden]); transformers rounds the same way (bf16 norm output, then a bf16 add).</item>
+/// </list>
+/// <para>Rounding against transformers in bfloat16: our norms and RoPE round once from float32 where transformers'
+/// Llama/Qwen3 RMSNorm rounds twice (<c>weight * x.to(bf16)</c>); the gated MLP rounds once where transformers rounds
+/// gate, up, silu and the product; o_proj and down_proj add the residual before their one rounding where
+/// transformers rounds the projection, then the sum. Every difference is a rounding of the dtype, never a
+/// different formula.</para>
+/// </summary>
+public sealed class DecoderLayer : IDisposable
+{
+    private readonly Dictionary<string, Tensor> _weights;
+    private Workspace? _workspace;
+
+    private DecoderLayer(ModelConfig config, DecoderFamily family, int layer, DType dtype, Device device,
+        Dictionary<string, Tensor> weights, Tensor cos, Tensor sin)
+    {
+        Config = config;
+        Family = family;
+        LayerIndex = layer;
+        DType = dtype;
+        Device = device;
+        _weights = weights;
+        Cos = cos;
+        Sin = sin;
+    }
+
+    /// <summary>The checkpoint's config.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>Which layer layout runs.</summary>
+    public DecoderFamily Family { get; }
+
+    /// <summary>Which of the checkpoint's layers this is.</summary>
+    public int LayerIndex { get; }
+
+    /// <summary>The dtype of the weights and activations.</summary>
+    public DType DType { get; }
+
+    /// <summary>Where it runs.</summary>
+    public Device Device { get; }
+
+    /// <summary>The float32 RoPE cos table <c>[maxPositions, rotaryDim]</c> built from the config (RopeTable.Create).</summary>
+    public Tensor Cos { get; }
+
+    /// <summary>The float32 RoPE sin table.</summary>
+    public Tensor Sin { get; }
+
+    /// <summary>Hidden size.</summary>
+    public int Hidden => Config.HiddenSize;
+
+    /// <summary>Width of q: heads · head_dim.</summary>
+    public int QWidth => Config.NumAttentionHeads * Config.HeadDim;
+
+    /// <summary>Width of k and v: kv_heads · head_dim.</summary>
+    public int KvWidth => Config.NumKeyValueHeads * Config.HeadDim;
+
+    /// <summary>The family of a config's <c>model_type</c>.</summary>
+    /// <exception cref="CheckpointFormatException">A model type this sample does not build.</exception>
+    public static DecoderFamily FamilyOf(ModelConfig config, string source) => config.ModelType switch
+    {
+        "llama" or "mistral" => DecoderFamily.Llama,
+        "qwen3" => DecoderFamily.Qwen3,
+        "olmo2" => DecoderFamily.Olmo2,
+        _ => throw new CheckpointFormatException(source, "model_type",
+            $"expected \"llama\", \"mistral\", \"qwen3\" or \"olmo2\" (the layouts this sample builds), got \"{config.ModelType}\"."),
+    };
+
+    /// <summary>The tensor names of layer <paramref name="layer"/> that <paramref name="family"/> reads, by role
+    /// (without the "model.layers.N." prefix).</summary>
+    public static IReadOnlyList<string> WeightNames(DecoderFamily family) => family switch
+    {
+        DecoderFamily.Llama => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight"],
+        DecoderFamily.Qwen3 => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight",
+            "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
+        DecoderFamily.Olmo2 => [.. Common, "post_attention_layernorm.weight", "post_feedforward_layernorm.weight",
+            "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
+        _ => throw new ArgumentOutOfRangeException(nameof(family)),
+    };
+
+    private static readonly string[] Common =
+    [
+        "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+    ];
+
+    /// <summary>
+    /// Loads layer <paramref name="layer"/> of the checkpoint in <paramref name="folder"/> (config.json plus
+    /// model.safetensors or a sharded index) onto <paramref name="device"/>, with RoPE tables of
+    /// <paramref name="maxPositions"/> rows (the config's max_position_embeddings when null).
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">An unsupported model type, a missing tensor, or tensors of mixed dtypes.</exception>
+    public static DecoderLayer Load(string folder, int layer = 0, Device? device = null, int? maxPositions = null)
+    {
+        device ??= Device.Default;
+        var config = ModelConfig.Load(folder);
+        string configPath = Path.GetFullPath(Path.Combine(folder, "config.json"));
+        var family = FamilyOf(config, configPath);
+        if (layer < 0 || layer >= config.NumHiddenLayers)
+            throw new InvalidArgumentException(nameof(layer), $"Argument 'layer': expected 0 … {config.NumHiddenLayers - 1}, got {layer}.");
+        if (config.Activation is null)
+            throw new CheckpointFormatException(configPath, "hidden_act", $"expected an activation TritonOps has (silu, gelu, gelu_tanh), got \"{config.HiddenAct}\".");
+
+        using var checkpoint = SafeTensorsCheckpoint.Open(folder);
+        // A ForCausalLM checkpoint names them model.layers.N.…; a bare model (XModel.save_pretrained) layers.N.….
+        string prefix = checkpoint.Contains($"model.layers.{layer}.self_attn.q_proj.weight") ? $"model.layers.{layer}." : $"layers.{layer}.";
+        var names = WeightNames(family).ToList();
+        if (config.AttentionBias)
+            names.AddRange(["self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias"]);
+        foreach (string name in names)
+            if (!checkpoint.Contains(prefix + name))
+                throw new CheckpointFormatException(checkpoint.IndexPath ?? checkpoint.Files[0], prefix + name,
+                    $"missing: a {config.ModelType} decoder layer needs it.");
+        DType dtype = checkpoint.GetInfo(prefix + names[0]).DType
+            ?? throw new CheckpointFormatException(checkpoint.FileOf(prefix + names[0]), prefix + names[0], "has a dtype TritonOps cannot hold.");
+        foreach (string name in names)
+            if (checkpoint.GetInfo(prefix + name).DType != dtype)
+                throw new CheckpointFormatException(checkpoint.FileOf(prefix + name), prefix + name,
+                    $"expected {DTypes.Name(dtype)} like {prefix + names[0]}, got {checkpoint.GetInfo(prefix + name).DTypeName}.");
+        if (dtype is not (DType.Float32 or DType.Float16 or DType.BFloat16))
+            throw new CheckpointFormatException(checkpoint.FileOf(prefix + names[0]), prefix + names[0],
+                $"expected float32, float16 or bfloat16 weights, got {DTypes.Name(dtype)} (FP8 checkpoints: pending, see Program.cs).");
+
+        var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (string name in names)
+                weights.Add(name, checkpoint.Load(prefix + name, device));
+        }
+        catch
+        {
+            foreach (var t in weights.Values)
+                t.Dispose();
+            throw;
+        }
+        return Create(config, weights, layer, maxPositions);
+    }
+
+    /// <summary>A layer of <paramref name="config"/> from weights already on one device, named as
+    /// <see cref="WeightNames"/> lists them (q/k/v/o biases when the config has attention_bias); the layer takes
+    /// ownership of them (disposed with it, and on failure here). For benchmarks with generated weights.</summary>
+    public static DecoderLayer Create(ModelConfig config, Dictionary<string, Tensor> weights, int layer = 0, int? maxPositions = null)
+    {
+        try
+        {
+            var family = FamilyOf(config, "config");
+            Tensor first = weights["self_attn.q_proj.weight"];
+            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, first.Device);
+            return new DecoderLayer(config, family, layer, first.DType, first.Device, weights, cos, sin);
+        }
+        catch
+        {
+            foreach (var t in weights.Values)
+                t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A weight by its name within the layer (e.g. "mlp.down_proj.weight").</summary>
+    public Tensor Weight(string name) => _weights[name];
+
+    private Tensor? Bias(string projection) => _weights.GetValueOrDefault($"self_attn.{projection}.bias");
+
+    /// <summary>
+    /// Runs the layer on <paramref name="hidden"/> <c>[batch, seq, hidden]</c> (updated in place to the layer's output)
+    /// with tokens at <paramref name="positions"/> (int32/int64 <c>[batch, seq]</c>). <paramref name="attention"/>
+    /// gets q and k after norm and RoPE and v (<c>[batch, seq, heads · head_dim]</c> and <c>[batch, seq, kv_heads ·
+    /// head_dim]</c>) and returns the attention's output before o_proj, <c>[batch, seq, heads · head_dim]</c>.
+    /// <paramref name="observe"/>, when given, sees each stage's result as it is made (named as the fixture names
+    /// transformers' stages: see <see cref="StageNames"/>); it must read, not keep, the tensor.
+    /// </summary>
+    public void Forward(Tensor hidden, Tensor positions, Func<Tensor, Tensor, Tensor, Tensor> attention, Action<string, Tensor>? observe = null)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        ArgumentNullException.ThrowIfNull(positions);
+        ArgumentNullException.ThrowIfNull(attention);
+        if (hidden.Rank != 3 || hidden.Shape[2] != Hidden)
+            throw new ShapeMismatchException($"Argument 'hidden': expected [batch, seq, hidden = {Hidden}], got {ShapeOf(hidden)}.");
+        if (hidden.DType != DType)
+            throw new UnsupportedDtypeException($"Argument 'hidden': expected {DTypes.Name(DType)} like the layer's weights, got {DTypes.Name(hidden.DType)}.");
+        int batch = hidden.Shape[0], seq = hidden.Shape[1];
+        var w = _workspace is { } ws && ws.Batch == batch && ws.Seq == seq ? ws : Reallocate(batch, seq);
+        double eps = Config.RmsNormEps;
+        int headDim = Config.HeadDim, rotaryDim = Cos.Shape[1];
+
+        Tensor input = hidden;
+        if (Family != DecoderFamily.Olmo2)
+        {
+            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed);
+            observe?.Invoke("input_norm", w.Normed);
+            input = w.Normed;
+        }
+        Ops.Linear(input, _weights["self_attn.q_proj.weight"], Bias("q_proj"), output: w.Q);
+        observe?.Invoke("q_proj", w.Q);
+        Ops.Linear(input, _weights["self_attn.k_proj.weight"], Bias("k_proj"), output: w.K);
+        observe?.Invoke("k_proj", w.K);
+        Ops.Linear(input, _weights["self_attn.v_proj.weight"], Bias("v_proj"), output: w.V);
+        observe?.Invoke("v_proj", w.V);
+
+        if (Family == DecoderFamily.Llama)
+        {
+            // Ops.Rope writes in place or into new tensors: copy-free, rotate into the workspace by the general op with no norm.
+            Ops.FusedQkNormRope(w.Q, w.K, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
+                qOutput: w.QRot, kOutput: w.KRot);
+        }
+        else
+        {
+            var scope = Family == DecoderFamily.Qwen3 ? NormScope.PerHead : NormScope.Hidden;
+            Ops.FusedQkNormRope(w.Q, w.K, _weights["self_attn.q_norm.weight"], _weights["self_attn.k_norm.weight"], Cos, Sin, positions,
+                headDim, eps, scope, RotaryForm.RotateHalf, rotaryDim, qOutput: w.QRot, kOutput: w.KRot);
+        }
+        observe?.Invoke("q_rope", w.QRot);
+        observe?.Invoke("k_rope", w.KRot);
+
+        Tensor attn = attention(w.QRot, w.KRot, w.V);
+        if (attn.DType != DType || !attn.Shape.SequenceEqual([batch, seq, QWidth]))
+            throw new ShapeMismatchException($"The attention callback returned {DTypes.Name(attn.DType)} {ShapeOf(attn)}; expected {DTypes.Name(DType)} [{batch}, {seq}, {QWidth}].");
+
+        var gate = _weights["mlp.gate_proj.weight"];
+        var up = _weights["mlp.up_proj.weight"];
+        var down = _weights["mlp.down_proj.weight"];
+        var activation = Config.Activation!.Value;
+        if (Family == DecoderFamily.Olmo2)
+        {
+            var postAttention = _weights["post_attention_layernorm.weight"];
+            var postFeedForward = _weights["post_feedforward_layernorm.weight"];
+            Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), output: w.O);
+            observe?.Invoke("o_proj", w.O);
+            Ops.RmsNorm(w.O, postAttention, eps, output: w.O);
+            observe?.Invoke("post_attention_norm", w.O);
+            Ops.FusedAddRmsNorm(w.O, hidden, postAttention, eps, output: w.O);   // hidden += norm(o); the norm written is not used
+            observe?.Invoke("attn_residual", hidden);
+            Ops.FusedGatedMlp(hidden, gate, up, activation, output: w.Act);
+            observe?.Invoke("mlp_act", w.Act);
+            Ops.Linear(w.Act, down, output: w.O);
+            observe?.Invoke("down_proj", w.O);
+            Ops.RmsNorm(w.O, postFeedForward, eps, output: w.O);
+            observe?.Invoke("post_feedforward_norm", w.O);
+            Ops.FusedAddRmsNorm(w.O, hidden, postFeedForward, eps, output: w.O); // hidden += norm(down); the norm written is not used
+        }
+        else
+        {
+            Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), residual: hidden, output: hidden);
+            observe?.Invoke("attn_residual", hidden);
+            Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed);
+            observe?.Invoke("post_attention_norm", w.Normed);
+            Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act);
+            observe?.Invoke("mlp_act", w.Act);
+            Ops.Linear(w.Act, down, residual: hidden, output: hidden);
+        }
+        observe?.Invoke("output", hidden);
+    }
+
+    /// <summary>The stages <see cref="Forward"/> reports for <paramref name="family"/>, in order (the fixture holds
+    /// transformers' tensor of each name; "attn_output" is the attention's output, which the layer takes, not makes).</summary>
+    public static IReadOnlyList<string> StageNames(DecoderFamily family) => family == DecoderFamily.Olmo2
+        ? ["q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm", "attn_residual", "mlp_act",
+            "down_proj", "post_feedforward_norm", "output"]
+        : ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "attn_residual", "post_attention_norm", "mlp_act", "output"];
+
+    private static string ShapeOf(Tensor t) => $"[{string.Join(", ", t.Shape)}]";
+
+    private Workspace Reallocate(int batch, int seq)
+    {
+        _workspace?.Dispose();
+        _workspace = null;
+        _workspace = new Workspace(batch, seq, this);
+        return _workspace;
+    }
+
+    /// <summary>Disposes the weights, tables and workspace.</summary>
+    public void Dispose()
+    {
+        _workspace?.Dispose();
+        foreach (var t in _weights.Values)
+            t.Dispose();
+        Cos.Dispose();
+        Sin.Dispose();
+    }
+
+    /// <summary>The layer's intermediate tensors for one [batch, seq], allocated once and reused by every call.</summary>
+    private sealed class Workspace : IDisposable
+    {
+        public Workspace(int batch, int seq, DecoderLayer layer)
+        {
+            Batch = batch;
+            Seq = seq;
+            var all = new List<Tensor>();
+            Tensor Make(int width)
+            {
+                var t = Tensor.Empty([batch, seq, width], layer.DType, layer.Device);
+                all.Add(t);
+                return t;
+            }
+            try
+            {
+                Normed = Make(layer.Hidden);
+                Q = Make(layer.QWidth);
+                K = Make(layer.KvWidth);
+                V = Make(layer.KvWidth);
+                QRot = Make(layer.QWidth);
+                KRot = Make(layer.KvWidth);
+                O = Make(layer.Hidden);
+                Act = Make(layer.Config.IntermediateSize);
+            }
+            catch
+            {
+                foreach (var t in all)
+                    t.Dispose();
+                throw;
+            }
+            _all = all;
+        }
+
+        private readonly List<Tensor> _all;
+        public int Batch { get; }
+        public int Seq { get; }
+        public Tensor Normed { get; }
+        public Tensor Q { get; }
+        public Tensor K { get; }
+        public Tensor V { get; }
+        public Tensor QRot { get; }
+        public Tensor KRot { get; }
+        public Tensor O { get; }
+        public Tensor Act { get; }
+
+        public void Dispose()
+        {
+            foreach (var t in _all)
+                t.Dispose();
+        }
+    }
+}

@@ -1,0 +1,147 @@
+using TritonOps.SafeTensors;
+
+namespace TritonOps.Samples.Decoder;
+
+/// <summary>
+/// The bar each stage of <see cref="DecoderLayer"/> meets against transformers' own output of the same stage:
+/// <c>|ours − theirs| ≤ AbsoluteOfRms · rms(theirs) + Relative · |theirs|</c>, element by element. The absolute term is
+/// scaled by the stage's root mean square so one bar serves stages of any magnitude (a norm's output is O(weight),
+/// a projection's O(√in · |x| · |w|)).
+/// <list type="bullet">
+/// <item>float32: transformers computes in float32 too, in another order: ~10 float32 roundings of O(rms) terms,
+/// through at most four chained stages (norm → projection → norm → MLP → projection): 10⁻⁴ of the rms and 10⁻⁴
+/// relative leaves two orders of magnitude over float32's 6·10⁻⁸.</item>
+/// <item>bfloat16 (and float16, bounded the same way): each stage's output is rounded into the dtype on both sides,
+/// but transformers rounds more often (RMSNorm twice; the MLP's gate, up, silu and product four times; each
+/// projection before the residual add), and a one-ulp difference in a stage's input moves the next projection's
+/// output by up to a few ulps of its rms. Up to ~5 roundings of 2⁻⁹ between what we compare, carried through the
+/// chain: 2⁻⁵ of the rms absolute and 2⁻⁶ relative (4 ulps), as TransformersFixtureTests' bf16 bar.</item>
+/// </list>
+/// </summary>
+public readonly record struct StageTolerance(double AbsoluteOfRms, double Relative)
+{
+    /// <summary>The bar for a layer run in <paramref name="dtype"/>.</summary>
+    public static StageTolerance For(DType dtype) => dtype == DType.Float32
+        ? new(1e-4, 1e-4)
+        : new(Math.Pow(2, -5), Math.Pow(2, -6));
+
+    /// <summary>e.g. "≤ 2⁻⁵·rms + 2⁻⁶·|x|" in plain numbers.</summary>
+    public override string ToString() => $"|Δ| ≤ {AbsoluteOfRms:G3}·rms + {Relative:G3}·|ref|";
+}
+
+/// <summary>One stage's comparison: the worst element, relative to the stage's rms, and how many elements miss the bar.</summary>
+/// <param name="Stage">The stage's name.</param>
+/// <param name="Elements">Elements compared.</param>
+/// <param name="Rms">Root mean square of transformers' output.</param>
+/// <param name="MaxAbsError">Largest |ours − theirs|.</param>
+/// <param name="Outside">Elements outside the bar (non-finite ones included).</param>
+/// <param name="Worst">A description of the worst element outside the bar, or null.</param>
+public sealed record StageError(string Stage, int Elements, double Rms, double MaxAbsError, int Outside, string? Worst)
+{
+    /// <summary>MaxAbsError / Rms.</summary>
+    public double MaxOverRms => Rms > 0 ? MaxAbsError / Rms : MaxAbsError;
+
+    /// <summary>Whether every element meets the bar.</summary>
+    public bool Passed => Outside == 0;
+
+    /// <summary>Compares <paramref name="actual"/> with <paramref name="expected"/> under <paramref name="tolerance"/>.</summary>
+    public static StageError Of(string stage, float[] actual, float[] expected, StageTolerance tolerance)
+    {
+        if (actual.Length != expected.Length)
+            return new StageError(stage, actual.Length, double.NaN, double.PositiveInfinity, Math.Max(actual.Length, expected.Length),
+                $"ours has {actual.Length} elements, transformers' {expected.Length}");
+        double sum = 0;
+        foreach (float e in expected)
+            sum += (double)e * e;
+        double rms = Math.Sqrt(sum / Math.Max(1, expected.Length));
+        double max = 0, worstExcess = -1;
+        int outside = 0;
+        string? worst = null;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double error = Math.Abs((double)actual[i] - expected[i]);
+            double bar = tolerance.AbsoluteOfRms * rms + tolerance.Relative * Math.Abs(expected[i]);
+            if (!double.IsFinite(error))
+                error = double.PositiveInfinity;
+            max = Math.Max(max, error);
+            if (error <= bar)
+                continue;
+            outside++;
+            if (error - bar > worstExcess)
+            {
+                worstExcess = error - bar;
+                worst = $"[{i}] transformers {expected[i]:R}, ours {actual[i]:R} (|Δ| {error:E2}, bar {bar:E2})";
+            }
+        }
+        return new StageError(stage, actual.Length, rms, max, outside, worst);
+    }
+}
+
+/// <summary>
+/// A decoder-layer fixture folder made by <c>scripts/fixtures/make_decoder_fixtures.py</c>: a transformers checkpoint
+/// (<c>config.json</c>, <c>model.safetensors</c>) and <c>stages.safetensors</c> with the input hidden states
+/// <c>input</c> <c>[batch, seq, hidden]</c>, <c>positions</c> (I64 <c>[batch, seq]</c>), the attention's output before
+/// o_proj <c>attn_output</c>, and transformers' output of every stage (<see cref="DecoderLayer.StageNames"/>), in the
+/// checkpoint's dtype.
+/// </summary>
+public sealed class DecoderFixture : IDisposable
+{
+    /// <summary>The stages file's name.</summary>
+    public const string StagesFileName = "stages.safetensors";
+
+    private DecoderFixture(string folder, SafeTensorsFile stages)
+    {
+        Folder = folder;
+        Stages = stages;
+    }
+
+    /// <summary>The checkpoint folder.</summary>
+    public string Folder { get; }
+
+    /// <summary>stages.safetensors.</summary>
+    public SafeTensorsFile Stages { get; }
+
+    /// <summary>Whether <paramref name="folder"/> holds a fixture (config.json and stages.safetensors).</summary>
+    public static bool Exists(string folder) =>
+        File.Exists(Path.Combine(folder, "config.json")) && File.Exists(Path.Combine(folder, StagesFileName));
+
+    /// <summary>Opens the fixture in <paramref name="folder"/>.</summary>
+    public static DecoderFixture Open(string folder) => new(Path.GetFullPath(folder), SafeTensorsFile.Open(Path.Combine(folder, StagesFileName)));
+
+    /// <summary>Stage <paramref name="name"/> widened to float (through <paramref name="device"/>).</summary>
+    public float[] Floats(string name, Device device)
+    {
+        using var t = Load(name, device);
+        return t.ToFloatArray();
+    }
+
+    /// <summary>Tensor <paramref name="name"/> on <paramref name="device"/>, in its stored dtype.</summary>
+    public Tensor Load(string name, Device device) => Stages.Load(name, device);
+
+    /// <summary>Metadata value <paramref name="key"/>, or null.</summary>
+    public string? Meta(string key) => Stages.Metadata.GetValueOrDefault(key);
+
+    /// <summary>The fixture folders under <paramref name="root"/> (one per family and dtype), sorted.</summary>
+    public static IReadOnlyList<string> FoldersUnder(string root) =>
+        Directory.Exists(root) ? Directory.GetDirectories(root).Where(Exists).OrderBy(d => d, StringComparer.Ordinal).ToList() : [];
+
+    /// <summary>Runs <paramref name="layer"/> on this fixture's input and positions, with transformers' attention output
+    /// in place of attention, and compares every stage; returns the errors in stage order.</summary>
+    public IReadOnlyList<StageError> Check(DecoderLayer layer, StageTolerance tolerance)
+    {
+        var errors = new List<StageError>();
+        using var hidden = Load("input", layer.Device);
+        using var positions = Load("positions", layer.Device);
+        using var attn = Load("attn_output", layer.Device);
+        layer.Forward(hidden, positions, (_, _, _) => attn, (stage, tensor) =>
+        {
+            errors.Add(Stages.Contains(stage)
+                ? StageError.Of(stage, tensor.ToFloatArray(), Floats(stage, layer.Device), tolerance)
+                : new StageError(stage, 0, double.NaN, double.PositiveInfinity, 1, $"{Stages.Path} has no stage '{stage}'"));
+        });
+        return errors;
+    }
+
+    /// <summary>Unmaps the stages file.</summary>
+    public void Dispose() => Stages.Dispose();
+}
