@@ -26,6 +26,7 @@ public static class KernelCatalog
         .Concat(GatedMlpDecodeKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8QuantizeFusedKernel.AllVariants())
+        .Concat(Fp8GroupQuantizeKernels.AllVariants())
         .Concat(Fp8GemmKernel.AllVariants())
         .Concat(Fp8GemmDecodeKernel.AllVariants())
         .Concat(Fp8GemmWarpSpecializedKernel.AllVariants())
