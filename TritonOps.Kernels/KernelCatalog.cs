@@ -19,6 +19,7 @@ public static class KernelCatalog
         .Concat(QkNormRopeKernel.AllVariants())
         .Concat(RmsNormRowKernel.AllVariants())
         .Concat(RmsNormWideKernel.AllVariants())
+        .Concat(RmsNormQuantize.RmsNormQuantizeFp8Kernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(WarpSpecializedGemmKernel.AllVariants())

@@ -72,6 +72,13 @@ public class ErrorContractTests
         {
             ["x"] = F(d, DType.Float32, 1, 3, 16), ["gateWeight"] = F(d, DType.Float32, 8, 16), ["upWeight"] = F(d, DType.Float32, 8, 16),
         }, t => Ops.FusedGatedMlp(t["x"], t["gateWeight"], t["upWeight"], "silu"));
+        yield return new("RmsNormQuantizeFp8", "", d => new() { ["x"] = F(d, DType.BFloat16, 2, 3, 256), ["weight"] = F(d, DType.BFloat16, 256) },
+            t => Ops.RmsNormQuantizeFp8(t["x"], t["weight"], granularity: ScaleGranularity.PerTokenGroup));
+        yield return new("Fp8Gemm", "block scales", d => new()
+        {
+            // b: the transposed view of an [N, K] weight's codes (block scales need b K-contiguous); the weight's own view is left to the finalizer.
+            ["a"] = F(d, DType.Float8E4M3, 5, 200), ["b"] = F(d, DType.Float8E4M3, 24, 200).Transpose(0, 1), ["aScale"] = Ones(d, 5, 2), ["bScale"] = Ones(d, 2, 1),
+        }, t => Ops.Fp8Gemm(t["a"], t["b"], t["aScale"], t["bScale"], DType.BFloat16));
         yield return new("QuantizeFp8", "", d => new() { ["x"] = F(d, DType.BFloat16, 4, 16), ["scale"] = Ones(d, 4, 1) },
             t => Ops.QuantizeFp8(t["x"], t["scale"], granularity: ScaleGranularity.PerRow));
         yield return new("DequantizeFp8", "", d => new() { ["q"] = F(d, DType.Float8E4M3, 4, 16), ["scale"] = Ones(d, 1, 16) },
