@@ -151,6 +151,42 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
         ShouldMatchReference(result, aq, aScale, b, bScale, null, DType.BFloat16);
     }
 
+    /// <summary>Fp8Linear over a checkpoint's codes and scales: per 128 × 128 block (<c>weight_scale_inv</c>, activations
+    /// per token and 1 × 128 group), per channel ([out] and [out, 1]; activations per token) and per tensor.</summary>
+    [TestCase("block")]
+    [TestCase("channel")]
+    [TestCase("channel2d")]
+    [TestCase("tensor")]
+    public void Fp8Linear_FromQuantized_MatchesFloat64ProductOfItsCodes(string scheme)
+    {
+        const int n = 136, k = 200;
+        using var w = Tensor.FromArray(Inputs.Normal(n * k, 91, 0.05), [n, k], DType.BFloat16, Device);
+        var granularity = scheme switch { "block" => ScaleGranularity.Block, "tensor" => ScaleGranularity.PerTensor, _ => ScaleGranularity.PerRow };
+        var (codes, wScale) = Ops.QuantizeFp8(w, granularity: granularity);
+        using var _ = codes; using var __ = wScale;
+        using var scale = scheme == "channel" ? wScale.Reshape(n) : wScale.Reshape(wScale.Shape.ToArray());
+        using var bias = Tensor.FromArray(Inputs.Normal(n, 92), [n], DType.Float32, Device);
+        using var x = Tensor.FromArray(Inputs.Normal(2 * 3 * k, 93, 2.0), [2, 3, k], DType.BFloat16, Device);
+
+        using var layer = Fp8Linear.FromQuantized(codes, scale, bias);
+        using var y = layer.Forward(x);
+
+        layer.IsPreQuantized.Should().BeTrue();
+        layer.Weight.Should().BeNull();
+        layer.Scheme.Should().Be(scheme switch { "block" => Fp8WeightScheme.Block, "tensor" => Fp8WeightScheme.PerTensor, _ => Fp8WeightScheme.PerChannel });
+        y.Shape.Should().Equal(2, 3, n);
+        using var x2 = x.Reshape(6, k);
+        var (xq, xScale) = Ops.QuantizeFp8(x2, granularity: scheme switch { "block" => ScaleGranularity.PerTokenGroup, "tensor" => ScaleGranularity.PerTensor, _ => ScaleGranularity.PerRow });
+        using var ___ = xq; using var ____ = xScale;
+        using var b = codes.Transpose(0, 1);
+        using var bScale = scheme == "block" ? wScale.Transpose(0, 1) : scheme == "tensor" ? wScale.Reshape(1) : wScale.Reshape(1, n);
+        using var y2 = y.Reshape(6, n);
+        ShouldMatchReference(y2, xq, xScale, b, bScale, bias, DType.BFloat16);
+        layer.InvalidateCache();
+        using var again = layer.Forward(x);
+        again.ToBytes().Should().Equal(y.ToBytes(), "a pre-quantized layer has no cache to rebuild");
+    }
+
     /// <summary>The float64 product of the codes and scales (<see cref="Reference.Fp8Gemm(Tensor, Tensor, Tensor, Tensor, Tensor?)"/>),
     /// with the output's rounding and 2⁻¹⁰ of Σ|a·b|·sa·sb for the sum (Fp8Tests.SumSlack: the wgmma partials).</summary>
     internal static void ShouldMatchReference(Tensor result, Tensor aq, Tensor aScale, Tensor b, Tensor bScale, Tensor? bias, DType output)
@@ -233,6 +269,21 @@ public class Fp8BlockScaleErrorTests
         using var perRowView = perRow.Transpose(0, 1); // [4, 1] with strides [1, 4]: per-row scales must be contiguous
         using var bScale = Tensor.Full([2, 2], 1f, DType.Float32, Device);
         ShouldThrow<NonContiguousTensorException>(() => Ops.Fp8Gemm(a, b, perRowView, bScale)).WithMessage("*'aScale'*contiguous*");
+    }
+
+    [Test]
+    public void Fp8LinearFromQuantized_Errors_AreTyped()
+    {
+        using var codes = T(DType.Float8E4M3, 136, 200);
+        using var wrong = Tensor.Full([2, 1], 1f, DType.Float32, Device);
+        ShouldThrow<ShapeMismatchException>(() => Fp8Linear.FromQuantized(codes, wrong)).WithMessage("*'weightScale'*[136]*[136, 1]*[2, 2]*got shape [2, 1]*");
+        using var floats = T(DType.BFloat16, 136, 200);
+        using var one = Tensor.Full([1], 1f, DType.Float32, Device);
+        ShouldThrow<UnsupportedDtypeException>(() => Fp8Linear.FromQuantized(floats, one)).WithMessage("*'weight'*float8_e4m3fn*bfloat16*");
+        using var half = Tensor.Full([2, 2], 1f, DType.Float16, Device);
+        ShouldThrow<UnsupportedDtypeException>(() => Fp8Linear.FromQuantized(codes, half)).WithMessage("*'weightScale'*float32*");
+        using var layer = Fp8Linear.FromQuantized(codes, one);
+        FluentActions.Invoking(() => layer.LoadWeight(new float[136 * 200])).Should().Throw<TritonOpsException>().WithMessage("*pre-quantized*");
     }
 
     [Test]

@@ -380,7 +380,7 @@ public class Fp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     private static void CheckAgainstReference(Fp8Linear layer, Tensor x, Tensor y)
     {
         int m = (int)(x.ElementCount / layer.InFeatures);
-        float[] xs = x.ToFloatArray(), w = layer.Weight.ToFloatArray();
+        float[] xs = x.ToFloatArray(), w = layer.Weight!.ToFloatArray();
         var (xCodes, xScale) = Reference.QuantizeFp8(xs, DType.Float8E4M3, 1, _ => 0);
         var (wCodes, wScale) = Reference.QuantizeFp8(w, DType.Float8E4M3, 1, _ => 0);
         float[] wDecoded = Decode(wCodes, DType.Float8E4M3), wT = new float[w.Length];
