@@ -301,3 +301,76 @@ public class Fp8BlockScaleErrorTests
         ShouldThrow<ShapeMismatchException>(() => Ops.DequantizeFp8(q, odd)).WithMessage("*'scale'*[4, 2] (per group of 128)*[1, 2] (per 128 × 128 block)*[3, 2]*");
     }
 }
+
+/// <summary>Against <c>fp8_blocks.safetensors</c> (scripts/fixtures/make_fp8_fixtures.py, PyTorch on the GPU machine): DeepSeek-V3's
+/// block quantization and its dequantize-then-matmul product, and a <c>torch._scaled_mm</c> row-wise result. Ignored while missing.</summary>
+public class Fp8FixtureTests(DeviceKind kind) : OnEveryDevice(kind)
+{
+    private const string Maker = "make_fp8_fixtures.py";
+
+    [Test]
+    public void BlockScaledGemm_OfTheFixturesCodes_MatchesDeepSeeksProduct()
+    {
+        using var f = Fixture.Open("fp8_blocks", Maker);
+        using var aq = f.Tensor("a_codes", Device); using var aScale = f.Tensor("a_scale", Device);
+        using var wq = f.Tensor("w_codes", Device); using var wScale = f.Tensor("w_scale", Device);
+        using var b = wq.Transpose(0, 1); using var bScale = wScale.Transpose(0, 1);
+
+        using var y = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.Float32);
+        using var yBf16 = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16);
+
+        // Our own float64 reference of the same codes, and PyTorch's float64 and float32 products of them.
+        Fp8BlockScaleTests.ShouldMatchReference(y, aq, aScale, b, bScale, null, DType.Float32);
+        double[] torch64 = f.Floats("y_f64").Select(v => (double)v).ToArray();
+        Compare.AllClose(y.ToFloatArray(), torch64, new Tolerance(1e-4, 1e-4), "against PyTorch's float64 product (stored as float32)");
+        Compare.AllClose(yBf16.ToFloatArray(), f.Floats("y_f32").Select(v => (double)v).ToArray(), new Tolerance(1e-3, Math.Pow(2, -8) + 1e-4), "bf16 out");
+    }
+
+    [Test]
+    public void QuantizePerTokenGroupAndBlock_MatchDeepSeeksScales_AndCodes()
+    {
+        using var f = Fixture.Open("fp8_blocks", Maker);
+        using var x = f.Tensor("x", Device); using var w = f.Tensor("w", Device);
+        var (aq, aScale) = Ops.QuantizeFp8(x, granularity: ScaleGranularity.PerTokenGroup);
+        var (wq, wScale) = Ops.QuantizeFp8(w, granularity: ScaleGranularity.Block);
+        using var _ = aq; using var __ = aScale; using var ___ = wq; using var ____ = wScale;
+
+        aScale.ToFloatArray().Should().Equal(f.Floats("a_scale"), "amax / 448 in float32 on both sides");
+        wScale.ToFloatArray().Should().Equal(f.Floats("w_scale"));
+        // PyTorch divides by the scale, we multiply by its reciprocal: a code may differ by one step where the quotient
+        // lies within a float32 rounding of a tie between codes.
+        CodesAgree(aq.ToBytes(), f.File.ReadBytes("a_codes").ToArray(), "activation");
+        CodesAgree(wq.ToBytes(), f.File.ReadBytes("w_codes").ToArray(), "weight");
+    }
+
+    [Test]
+    public void RowWiseGemm_MatchesTorchScaledMm()
+    {
+        using var f = Fixture.Open("fp8_blocks", Maker);
+        if (!f.Contains("rw_out"))
+            Assert.Ignore("fp8_blocks.safetensors was made without CUDA: no torch._scaled_mm row-wise result in it.");
+        using var aq = f.Tensor("rw_a_codes", Device); using var aScale = f.Tensor("rw_a_scale", Device);
+        using var wq = f.Tensor("rw_w_codes", Device); using var wScale = f.Tensor("rw_w_scale", Device);
+        using var b = wq.Transpose(0, 1);
+
+        using var y = Ops.Fp8Gemm(aq, b, aScale, wScale, DType.BFloat16);
+
+        Fp8BlockScaleTests.ShouldMatchReference(y, aq, aScale, b, wScale, null, DType.BFloat16);
+        // cuBLAS and we both round a float32 sum once into bf16: at most one bf16 step apart, plus the sums' order.
+        Compare.AllClose(y.ToFloatArray(), f.Floats("rw_out").Select(v => (double)v).ToArray(), new Tolerance(1e-3, Math.Pow(2, -7)), "against torch._scaled_mm");
+    }
+
+    private static void CodesAgree(byte[] actual, byte[] expected, string what)
+    {
+        actual.Length.Should().Be(expected.Length);
+        int differ = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            if (actual[i] == expected[i])
+                continue;
+            differ++;
+            Math.Abs((actual[i] & 0x7F) - (expected[i] & 0x7F)).Should().BeLessThanOrEqualTo(1, $"{what} code {i}: 0x{actual[i]:X2} against PyTorch's 0x{expected[i]:X2}");
+        }
+        differ.Should().BeLessThanOrEqualTo(Math.Max(2, actual.Length / 1000), $"{what} codes that differ from PyTorch's");
+    }
+}
