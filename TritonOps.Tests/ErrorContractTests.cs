@@ -20,6 +20,13 @@ public class ErrorContractTests
     private static Tensor F(Device d, DType dtype, params int[] shape) =>
         Tensor.FromArray(Inputs.Uniform(shape.Aggregate(1, (a, b) => a * b), Inputs.Seed(shape.Length, dtype), -1, 1), shape, dtype, d);
 
+    /// <summary>The transposed view of <paramref name="stored"/>, which is released (the view keeps the buffer).</summary>
+    private static Tensor TransposedView(Tensor stored)
+    {
+        using (stored)
+            return stored.Transpose(0, 1);
+    }
+
     private static Tensor Ones(Device d, params int[] shape) => Tensor.Full(shape, 1f, DType.Float32, d);
 
     /// <summary>Every public op, with every optional tensor argument given so that each is checked too.</summary>
@@ -72,6 +79,13 @@ public class ErrorContractTests
         {
             ["x"] = F(d, DType.Float32, 1, 3, 16), ["gateWeight"] = F(d, DType.Float32, 8, 16), ["upWeight"] = F(d, DType.Float32, 8, 16),
         }, t => Ops.FusedGatedMlp(t["x"], t["gateWeight"], t["upWeight"], "silu"));
+        yield return new("RmsNormQuantizeFp8", "", d => new() { ["x"] = F(d, DType.BFloat16, 2, 3, 256), ["weight"] = F(d, DType.BFloat16, 256) },
+            t => Ops.RmsNormQuantizeFp8(t["x"], t["weight"], granularity: ScaleGranularity.PerTokenGroup));
+        yield return new("Fp8Gemm", "block scales", d => new()
+        {
+            // b: the transposed view of an [N, K] weight's codes (block scales need b K-contiguous).
+            ["a"] = F(d, DType.Float8E4M3, 5, 200), ["b"] = TransposedView(F(d, DType.Float8E4M3, 24, 200)), ["aScale"] = Ones(d, 5, 2), ["bScale"] = Ones(d, 2, 1),
+        }, t => Ops.Fp8Gemm(t["a"], t["b"], t["aScale"], t["bScale"], DType.BFloat16));
         yield return new("QuantizeFp8", "", d => new() { ["x"] = F(d, DType.BFloat16, 4, 16), ["scale"] = Ones(d, 4, 1) },
             t => Ops.QuantizeFp8(t["x"], t["scale"], granularity: ScaleGranularity.PerRow));
         yield return new("DequantizeFp8", "", d => new() { ["q"] = F(d, DType.Float8E4M3, 4, 16), ["scale"] = Ones(d, 1, 16) },

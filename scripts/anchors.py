@@ -9,7 +9,8 @@ files print them), so `TritonOps.Benchmark --report DIR --anchors anchors.json` 
   fused_rmsnorm_rope  HF LlamaRMSNorm then HF rotate-half RoPE: eager, and torch.compile of the same function
   fused_gated_mlp     silu(x @ G.T) * (x @ U.T): eager and torch.compile
   fp8_gemm            torch._scaled_mm, e4m3 operands, per-tensor float32 scales, bf16 out (b = the [N, K]
-                      weight's transposed view, as ours); at 8192³ also the bf16 a @ b.t() GEMM ("context")
+                      weight's transposed view, as ours); at 8192³ also the bf16 a @ b.t() GEMM ("context");
+                      row-wise (scale_a [M, 1], scale_b [1, N]) at 8192³ and M16 N14336 K4096 (issue #18)
   quantize_fp8        per tensor, amax / 448 computed on the device (and with the scale given): eager and compiled
   decoder_layer       a Llama-3-8B LlamaDecoderLayer without attention (its output given), as transformers writes it:
                       eager and torch.compile (DecoderLayerCase; prefill [1,4096] and decode [64,1])
@@ -164,6 +165,14 @@ def quantize_per_tensor(x):
     return q, scale
 
 
+def quantize_per_row(x):
+    """Per row (per token of a, per output channel of a weight): scales [rows, 1], same contract as per tensor."""
+    amax = x.abs().amax(dim=1, keepdim=True).float()
+    scale = torch.where(amax > 0, amax / E4M3_MAX, torch.ones_like(amax))
+    q = (x.float() * (1.0 / scale)).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
+    return q, scale
+
+
 def quantize_given_scale(x, scale):
     return (x.float() * (1.0 / scale)).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn)
 
@@ -265,13 +274,16 @@ class Anchors:
             self.add(op, f"M{m} in{in_features} out{out_features}{' +residual' if residual else ''}", "bfloat16", name, stats,
                      lambda us: tflops_and_tbs(flops, nbytes, us))
 
-    def fp8_gemm(self, m, n, k, with_bf16=False):
-        op, shape, dtype_name = "fp8_gemm", f"M{m} N{n} K{k}", "e4m3→bfloat16"
+    def fp8_gemm(self, m, n, k, with_bf16=False, rowwise=False):
+        op, shape, dtype_name = "fp8_gemm", f"M{m} N{n} K{k}{' row-wise' if rowwise else ''}", "e4m3→bfloat16"
         nbytes = m * k + n * k + m * n * 2
         sets = sets_to_defeat_l2(nbytes)
         flops = 2 * m * n * k
-        a, a_scale = quantize_per_tensor(uniform((m, k), -2, 2, torch.bfloat16, self.generator))
-        w, w_scale = quantize_per_tensor(uniform((n, k), -0.05, 0.05, torch.bfloat16, self.generator))
+        quantize = quantize_per_row if rowwise else quantize_per_tensor
+        a, a_scale = quantize(uniform((m, k), -2, 2, torch.bfloat16, self.generator))
+        w, w_scale = quantize(uniform((n, k), -0.05, 0.05, torch.bfloat16, self.generator))
+        if rowwise:
+            w_scale = w_scale.t().contiguous()  # torch._scaled_mm's row-wise scale_b is [1, N]
         a_sets = [a] + [a.clone() for _ in range(sets - 1)]
         # b as the transposed view of the [N, K] weight: the column-major operand cuBLASLt's FP8 GEMM wants.
         b_sets = [w.t()] + [w.clone().t() for _ in range(sets - 1)]
@@ -360,6 +372,11 @@ class Anchors:
         yield "fp8_gemm", lambda: self.fp8_gemm(4096, 4096, 4096)
         for m in (16, 64, 128):
             yield "fp8_gemm", lambda m=m: self.fp8_gemm(m, 14336, 4096)
+        # Issue #18: row-wise (per-token a, per-channel weight) through torch._scaled_mm. Block scales (1x128 / 128x128)
+        # get no anchor: PyTorch's blockwise _scaled_mm needs its own scale layouts and CUDA builds, and eager
+        # dequantize-then-matmul is not a fair one.
+        yield "fp8_gemm", lambda: self.fp8_gemm(8192, 8192, 8192, rowwise=True)
+        yield "fp8_gemm", lambda: self.fp8_gemm(16, 14336, 4096, rowwise=True)
         for dtype in ("bfloat16", "float16", "float32"):
             yield "quantize_fp8", lambda dtype=dtype: self.quantize_fp8(8192, 8192, dtype)
         yield "quantize_fp8", lambda: self.quantize_fp8(8192, 8192, "bfloat16", given_scale=True)

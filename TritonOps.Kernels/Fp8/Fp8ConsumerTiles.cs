@@ -20,6 +20,13 @@ public interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTile
     /// <summary>One 128-deep k tile: <paramref name="a"/>'s rows 64i… against all 128 rows of <paramref name="b"/> for block i.</summary>
     static abstract TSelf Mma(TSelf acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate);
 
+    /// <summary><see cref="Mma"/> for <see cref="KBlockScales"/>: the k tile (one 128-deep scale block, <paramref name="kb"/>)
+    /// is added times <c>a_scale[r, kb] · b_scale[kb, col / 128]</c> for each of this thread's rows r (the first is
+    /// <paramref name="row"/>, as in <see cref="Store"/>). The scales are read before the <c>wgmma</c> so that their
+    /// latency hides behind it.</summary>
+    static abstract TSelf MmaScaled(TSelf acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b,
+        ArrayView<float> aScale, ArrayView<float> bScale, int row, int col, int kb, in Fp8GemmShape s);
+
     /// <summary>Row: this thread's first row (16w + g of the first block); col: its first column (2t).</summary>
     static abstract void Store<TOut>(in TSelf acc, ArrayView<byte> output, int row, int col,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
@@ -39,6 +46,15 @@ public struct M64N128 : IFp8ConsumerTiles<M64N128>
         return accumulate
             ? new() { Left = WarpgroupAcc.Add(acc.Left, left), Right = WarpgroupAcc.Add(acc.Right, right) }
             : new() { Left = left, Right = right };
+    }
+
+    public static M64N128 MmaScaled(M64N128 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b,
+        ArrayView<float> aScale, ArrayView<float> bScale, int row, int col, int kb, in Fp8GemmShape s)
+    {
+        float fb = KBlockScale.B(bScale, col, kb, s); // the tile's 128 columns are one block of b's scales
+        float top = KBlockScale.A(aScale, row, kb, s) * fb, bottom = KBlockScale.A(aScale, row + 8, kb, s) * fb;
+        PtxWgmma.M64N128K128E4M3(shared, a, b, sharedBase, out var left, out var right);
+        return new() { Left = KBlockScale.Promote(acc.Left, left, top, bottom), Right = KBlockScale.Promote(acc.Right, right, top, bottom) };
     }
 
     public static void Store<TOut>(in M64N128 acc, ArrayView<byte> output, int row, int col,
@@ -79,6 +95,18 @@ public struct M128N128 : IFp8ConsumerTiles<M128N128>
         {
             Top = M64N128.Mma(acc.Top, shared, sharedBase, a, b, accumulate),
             Bottom = M64N128.Mma(acc.Bottom, shared, sharedBase, lower, b, accumulate),
+        };
+    }
+
+    public static M128N128 MmaScaled(M128N128 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b,
+        ArrayView<float> aScale, ArrayView<float> bScale, int row, int col, int kb, in Fp8GemmShape s)
+    {
+        SmemOperand lower = a;
+        lower.Offset += 8 * a.Sbo;
+        return new()
+        {
+            Top = M64N128.MmaScaled(acc.Top, shared, sharedBase, a, b, aScale, bScale, row, col, kb, s),
+            Bottom = M64N128.MmaScaled(acc.Bottom, shared, sharedBase, lower, b, aScale, bScale, row + 64, col, kb, s),
         };
     }
 

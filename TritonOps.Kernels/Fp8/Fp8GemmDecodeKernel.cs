@@ -28,9 +28,10 @@ public static class Fp8GemmDecodeKernel
     private const int KIteration = Unroll * StripMma.KStep;
 
     [GlobalMemoryOnly]
-    public static void Run<TOut>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+    public static void Run<TOut, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s)
         where TOut : struct, IElementType
+        where TScales : struct, IFp8ScaleMode
     {
         var parked = SharedMemory.Allocate<float>((KParts - 1) * Strips * 128);
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
@@ -67,10 +68,19 @@ public static class Fp8GemmDecodeKernel
                 Vec4U top1 = StripMma.Chunk(a, top, c + 4), bottom1 = StripMma.Chunk(a, bottom, c + 4);
                 Vec4U top2 = StripMma.Chunk(a, top, c + 8), bottom2 = StripMma.Chunk(a, bottom, c + 8);
                 Vec4U top3 = StripMma.Chunk(a, top, c + 12), bottom3 = StripMma.Chunk(a, bottom, c + 12);
-                acc = StripMma.MmaE4M3(acc, top0, bottom0, w0);
-                acc = StripMma.MmaE4M3(acc, top1, bottom1, w1);
-                acc = StripMma.MmaE4M3(acc, top2, bottom2, w2);
-                acc = StripMma.MmaE4M3(acc, top3, bottom3, w3);
+                if (TScales.PerKBlock)
+                {
+                    // k0 is a multiple of 256: the first two steps are scale block k0 / 128, the last two the next.
+                    acc = Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top0, bottom0, w0), top1, bottom1, w1), aScale, bScale, m0 + g, n0, k0 / 128, s);
+                    acc = Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top2, bottom2, w2), top3, bottom3, w3), aScale, bScale, m0 + g, n0, k0 / 128 + 1, s);
+                }
+                else
+                {
+                    acc = StripMma.MmaE4M3(acc, top0, bottom0, w0);
+                    acc = StripMma.MmaE4M3(acc, top1, bottom1, w1);
+                    acc = StripMma.MmaE4M3(acc, top2, bottom2, w2);
+                    acc = StripMma.MmaE4M3(acc, top3, bottom3, w3);
+                }
                 w0 = p0; w1 = p1; w2 = p2; w3 = p3;
                 c = next;
             }
@@ -79,10 +89,13 @@ public static class Fp8GemmDecodeKernel
                 for (int step = 0; step < KIteration; step += StripMma.KStep)
                 {
                     int k = k0 + step + 16 * t;
-                    acc = StripMma.MmaE4M3(acc,
-                        MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + g, k, s.M, s.K, aligned),
-                        MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + g + 8, k, s.M, s.K, aligned),
-                        MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + g, k, s.N, s.K, aligned));
+                    Vec4U xTop = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + g, k, s.M, s.K, aligned);
+                    Vec4U xBottom = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + g + 8, k, s.M, s.K, aligned);
+                    Vec4U w = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + g, k, s.N, s.K, aligned);
+                    if (!TScales.PerKBlock)
+                        acc = StripMma.MmaE4M3(acc, xTop, xBottom, w);
+                    else if (k0 + step < s.K) // a 64-deep step lies in one scale block; steps past K hold zeros only
+                        acc = Promote(acc, StripMma.MmaE4M3(default, xTop, xBottom, w), aScale, bScale, m0 + g, n0, (k0 + step) / 128, s);
                 }
             }
         }
@@ -97,7 +110,17 @@ public static class Fp8GemmDecodeKernel
         Fp8GemmKernel.Store<TOut>(output, acc, m0 + g, n0 + 2 * t, aScale, bScale, bias, s);
     }
 
-    public static MethodInfo Variant(Type output) => KernelMethods.Get(typeof(Fp8GemmDecodeKernel), nameof(Run), output);
+    /// <summary>acc + partial · a_scale[row, kb] · b_scale[kb, n0 / 128] for rows row (C0, C1) and row + 8 (C2, C3):
+    /// a strip's 8 columns lie in one 128-wide block.</summary>
+    private static Acc4 Promote(Acc4 acc, Acc4 partial, ArrayView<float> aScale, ArrayView<float> bScale, int row, int n0, int kb, in Fp8GemmShape s)
+    {
+        float fb = KBlockScale.B(bScale, n0, kb, s);
+        return KBlockScale.Promote(acc, partial, KBlockScale.A(aScale, row, kb, s) * fb, KBlockScale.A(aScale, row + 8, kb, s) * fb);
+    }
 
-    public static IEnumerable<MethodInfo> AllVariants() => Fp8GemmKernel.OutputElements.Select(Variant);
+    public static MethodInfo Variant(Type output, bool perKBlock = false) =>
+        KernelMethods.Get(typeof(Fp8GemmDecodeKernel), nameof(Run), output, Fp8GemmKernel.ScaleMode(perKBlock));
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        Fp8GemmKernel.OutputElements.SelectMany(output => new[] { Variant(output), Variant(output, perKBlock: true) });
 }

@@ -14,9 +14,16 @@ public struct Fp8GemmShape
     public int KTiles, MTiles, NTiles;
     /// <summary>K % 16 == 0: rows start on 16-byte boundaries.</summary>
     public int KAligned;
-    /// <summary>0 for one scale for all of a (or b), 1 for one per row of a (per column of the output for b).</summary>
+    /// <summary>a's scale: elements between rows (0: one scale for all rows). b's scale: elements between columns
+    /// (per column), or, with <see cref="BBlocked"/>, between 128-wide column blocks (0: one for all).</summary>
     public int AScaleStride, BScaleStride;
     public int HasBias;
+    /// <summary>1: a's scale is per token and 128-deep group, <c>[M, ceil(K/128)]</c>, elements
+    /// <see cref="AScaleKStride"/> apart along K (applied at the promotion, <see cref="KBlockScales"/>).</summary>
+    public int AGrouped, AScaleKStride;
+    /// <summary>1: b's scale is per 128 × 128 block, <c>[ceil(K/128), ceil(N/128)]</c>, rows
+    /// <see cref="BScaleKStride"/> elements apart (applied at the promotion, <see cref="KBlockScales"/>).</summary>
+    public int BBlocked, BScaleKStride;
 }
 
 /// <summary>
@@ -36,9 +43,10 @@ public static class Fp8GemmKernel
     private const int AStage = BlockM * RowWords, BStage = BlockN * RowWords;
 
     [GlobalMemoryOnly]
-    public static void Run<TOut>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+    public static void Run<TOut, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s)
         where TOut : struct, IElementType
+        where TScales : struct, IFp8ScaleMode
     {
         var sA = SharedMemory.Allocate<uint>(2 * AStage);
         var sB = SharedMemory.Allocate<uint>(2 * BStage);
@@ -61,7 +69,9 @@ public static class Fp8GemmKernel
         StoreChunks(sA, sB, 0, chunkRow, chunk, a0, a1, b0);
         Group.Barrier();
 
-        WarpAcc acc = default;
+        // Block scales: the two 64-deep k tiles of each 128-deep block sum into part, added to acc times its scales.
+        WarpAcc acc = default, part = default;
+        int row = m0 + warpRow + g, col = n0 + warpCol + 2 * t;
         for (int kt = 0; kt < s.KTiles; kt++)
         {
             int stage = kt & 1;
@@ -75,20 +85,33 @@ public static class Fp8GemmKernel
             }
             if (upperLive)
             {
+                WarpAcc sum = TScales.PerKBlock ? part : acc;
                 for (int half = 0; half < 2; half++)
                 {
                     int aBase = stage * AStage + MmaTiles.Word(warpRow + g, half * 8 + t);
                     int bBase = stage * BStage + MmaTiles.Word(warpCol + g, half * 8 + t);
                     FragA f0 = MmaTiles.LoadFragA(sA, aBase), f1 = MmaTiles.LoadFragA(sA, aBase + 16 * RowWords);
-                    acc = Step(acc, f0, f1, sB, bBase);
+                    sum = Step(sum, f0, f1, sB, bBase);
                 }
+                if (TScales.PerKBlock)
+                    part = sum;
+                else
+                    acc = sum;
+            }
+            if (TScales.PerKBlock && ((kt & 1) == 1 || kt + 1 == s.KTiles))
+            {
+                int kb = kt >> 1; // BlockK = 64: two k tiles a scale block
+                float fb = KBlockScale.B(bScale, col, kb, s);
+                acc = KBlockScale.Promote(acc, part,
+                    KBlockScale.A(aScale, row, kb, s) * fb, KBlockScale.A(aScale, row + 8, kb, s) * fb,
+                    KBlockScale.A(aScale, row + 16, kb, s) * fb, KBlockScale.A(aScale, row + 24, kb, s) * fb);
+                part = default;
             }
             if (more)
                 StoreChunks(sA, sB, stage ^ 1, chunkRow, chunk, a0, a1, b0);
             Group.Barrier();
         }
 
-        int row = m0 + warpRow + g, col = n0 + warpCol + 2 * t;
         Store<TOut>(output, acc.T00, row, col, aScale, bScale, bias, s);
         Store<TOut>(output, acc.T01, row, col + 8, aScale, bScale, bias, s);
         Store<TOut>(output, acc.T02, row, col + 16, aScale, bScale, bias, s);
@@ -132,11 +155,12 @@ public static class Fp8GemmKernel
         if (col >= s.N)
             return;
         bool second = col + 1 < s.N;
-        float b0 = bScale[col * s.BScaleStride], b1 = second ? bScale[(col + 1) * s.BScaleStride] : 0f;
+        // Scales that vary along K were applied at the promotion (KBlockScales): 1 here.
+        float b0 = s.BBlocked != 0 ? 1f : bScale[col * s.BScaleStride], b1 = s.BBlocked != 0 ? 1f : second ? bScale[(col + 1) * s.BScaleStride] : 0f;
         float bias0 = s.HasBias != 0 ? bias[col] : 0f, bias1 = s.HasBias != 0 && second ? bias[col + 1] : 0f;
         if (row < s.M)
         {
-            float sa = aScale[row * s.AScaleStride];
+            float sa = s.AGrouped != 0 ? 1f : aScale[row * s.AScaleStride];
             long at = (long)row * s.N + col;
             TOut.StoreBits(output, at, TOut.Narrow(acc.C0 * sa * b0 + bias0));
             if (second)
@@ -144,7 +168,7 @@ public static class Fp8GemmKernel
         }
         if (row + 8 < s.M)
         {
-            float sa = aScale[(row + 8) * s.AScaleStride];
+            float sa = s.AGrouped != 0 ? 1f : aScale[(row + 8) * s.AScaleStride];
             long at = (long)(row + 8) * s.N + col;
             TOut.StoreBits(output, at, TOut.Narrow(acc.C2 * sa * b0 + bias0));
             if (second)
@@ -154,7 +178,14 @@ public static class Fp8GemmKernel
 
     public static readonly Type[] OutputElements = [typeof(Float16Element), typeof(BFloat16Element), typeof(Float32Element)];
 
-    public static MethodInfo Variant(Type output) => KernelMethods.Get(typeof(Fp8GemmKernel), nameof(Run), output);
+    /// <summary>The scale modes: <see cref="EpilogueScales"/>, <see cref="KBlockScales"/>.</summary>
+    public static readonly Type[] ScaleModes = [typeof(EpilogueScales), typeof(KBlockScales)];
 
-    public static IEnumerable<MethodInfo> AllVariants() => OutputElements.Select(Variant);
+    public static Type ScaleMode(bool perKBlock) => perKBlock ? typeof(KBlockScales) : typeof(EpilogueScales);
+
+    public static MethodInfo Variant(Type output, bool perKBlock = false) =>
+        KernelMethods.Get(typeof(Fp8GemmKernel), nameof(Run), output, ScaleMode(perKBlock));
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        OutputElements.SelectMany(output => new[] { Variant(output), Variant(output, perKBlock: true) });
 }

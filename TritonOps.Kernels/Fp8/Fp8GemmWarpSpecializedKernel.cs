@@ -20,7 +20,8 @@ namespace TritonOps.Kernels.Fp8;
 /// rows × <see cref="BlockN"/> columns; a stage holds the tile's rows of a, then of b, 128 bytes of K each,
 /// 128-byte-swizzled (<see cref="StagedTiles"/>). Two 64-row blocks a consumer (256-row tiles) need 128
 /// accumulators a thread besides the partial: the producer warpgroup gives its registers to the consumers
-/// (<c>setmaxnreg</c>). Needs K a multiple of 16 and 16-byte-aligned operands. Block order:
+/// (<c>setmaxnreg</c>). Scales per token and group (a) or per 128 × 128 block (b) multiply each k tile's
+/// partial as it is added (<see cref="KBlockScales"/>: a k tile is one 128-deep scale block). Needs K a multiple of 16 and 16-byte-aligned operands. Block order:
 /// <see cref="MmaTiles.GroupedTile"/>. H200, bf16 out: 1025 TFLOP/s at 8192³, 31.6 µs at M16 N14336 K4096.
 /// </summary>
 public static class Fp8GemmWarpSpecializedKernel
@@ -38,10 +39,11 @@ public static class Fp8GemmWarpSpecializedKernel
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TOut, TTiles>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+    public static void Run<TOut, TTiles, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages)
         where TOut : struct, IElementType
         where TTiles : struct, IFp8ConsumerTiles<TTiles>
+        where TScales : struct, IFp8ScaleMode
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
         int blockM = Consumers * 64 * TTiles.Count, rows = blockM + BlockN;
@@ -88,6 +90,7 @@ public static class Fp8GemmWarpSpecializedKernel
         if (TTiles.Count > 1)
             PtxWgmma.ClaimRegistersTo232();
         int lane = tid & 31;
+        int row = m0 + warpgroup * 64 * TTiles.Count + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
         var cursor = RingCursor.Consumer();
         TTiles acc = default;
         for (int kt = 0; kt < s.KTiles; kt++)
@@ -97,20 +100,26 @@ public static class Fp8GemmWarpSpecializedKernel
             PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
             var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), warpgroup * 64 * TTiles.Count);
             var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM);
-            acc = TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
+            // A k tile is 128 deep: one block of the scales (KBlockScales), applied as it is added.
+            acc = TScales.PerKBlock
+                ? TTiles.MmaScaled(acc, shared, sharedBase, tileA, tileB, aScale, bScale, row, col, kt, s)
+                : TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
             if (lane < StageRing.ReleasesPerWarp)
                 PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
             StageRing.ConsumerEnds();
             cursor.Advance(stages);
         }
 
-        int row = m0 + warpgroup * 64 * TTiles.Count + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
         TTiles.Store<TOut>(acc, output, row, col, aScale, bScale, bias, s);
     }
 
-    public static MethodInfo Variant(Type output, int rowBlocks) =>
-        KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output, rowBlocks == 1 ? typeof(M64N128) : typeof(M128N128));
+    public static MethodInfo Variant(Type output, int rowBlocks, bool perKBlock = false) =>
+        KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output, rowBlocks == 1 ? typeof(M64N128) : typeof(M128N128),
+            Fp8GemmKernel.ScaleMode(perKBlock));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        Fp8GemmKernel.OutputElements.SelectMany(output => new[] { Variant(output, 1), Variant(output, 2) });
+        from output in Fp8GemmKernel.OutputElements
+        from rowBlocks in new[] { 1, 2 }
+        from perKBlock in new[] { false, true }
+        select Variant(output, rowBlocks, perKBlock);
 }

@@ -12,6 +12,10 @@ public enum ScaleIndex
     Tensor = 0,
     Row = 1,
     Column = 2,
+    /// <summary>Per row and group of <see cref="Fp8Shape.GroupSize"/> columns: scale [rows, ceil(cols / G)].</summary>
+    Group = 3,
+    /// <summary>Per G × G block: scale [ceil(rows / G), ceil(cols / G)].</summary>
+    Block = 4,
 }
 
 /// <summary>Sizes of one quantize or dequantize launch over a dense [rows, cols] (or flat) tensor.</summary>
@@ -22,6 +26,14 @@ public struct Fp8Shape
     public ScaleIndex Scales;
     /// <summary>1: the per-tensor scale is derived here from the device amax (amax / max, 1 when amax is 0).</summary>
     public int ScaleFromAmax;
+    /// <summary>Group / block side G (<see cref="ScaleIndex.Group"/>, <see cref="ScaleIndex.Block"/>).</summary>
+    public int GroupSize;
+    /// <summary>Scales in a row of the scale tensor: ceil(cols / G).</summary>
+    public int ScaleCols;
+    /// <summary>Rows of the [rows, cols] tensor (the group and block kernels).</summary>
+    public int Rows;
+    /// <summary><see cref="Fp8GroupQuantizeKernels.QuantizeGroups{TElement, TFormat}"/>: lanes a group (G / 8, a power of two ≤ 32).</summary>
+    public int GroupLanes;
 }
 
 /// <summary>
@@ -186,10 +198,12 @@ public static class Fp8QuantizeKernels
     {
         ScaleIndex.Row => i / shape.Cols,
         ScaleIndex.Column => i % shape.Cols,
+        ScaleIndex.Group => i / shape.Cols * shape.ScaleCols + i % shape.Cols / shape.GroupSize,
+        ScaleIndex.Block => i / shape.Cols / shape.GroupSize * shape.ScaleCols + i % shape.Cols / shape.GroupSize,
         _ => 0,
     };
 
-    private static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType
+    internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType
     {
         if (TElement.PackWidth == 8)
             return TElement.Unpack(x.Cast<Vec4U>()[group]);
@@ -211,7 +225,7 @@ public static class Fp8QuantizeKernels
     /// <summary>Max by bit pattern of two non-negative floats: NaN (above +Inf) propagates.</summary>
     internal static float MaxBits(float a, float b) => Bits.Of(a) >= Bits.Of(b) ? a : b;
 
-    private static float XAbs(float v) => Bits.ToFloat(Bits.Of(v) & 0x7FFF_FFFFu);
+    internal static float XAbs(float v) => Bits.ToFloat(Bits.Of(v) & 0x7FFF_FFFFu);
 
     public static readonly Type[] FloatElements = [typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element)];
     public static readonly Type[] Formats = [typeof(E4M3), typeof(E5M2)];

@@ -1,5 +1,6 @@
 using ILGPU;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Fp8;
 using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.RmsNorm;
@@ -42,6 +43,26 @@ public interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
 
     static abstract float SumOfSquares<TAccess>(in TSelf runs) where TAccess : struct, IRunAccess;
 
+    /// <summary><c>x · rstd · (w + offset)</c> for every run, rounded once into the dtype and kept (raw), as
+    /// <see cref="NormalizeAndStore"/> would store it; padding runs give zeros.</summary>
+    static abstract TSelf Normalize<TAccess>(in TSelf runs, in TSelf weights, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess;
+
+    /// <summary>max |v| over the thread's runs (by bit pattern: NaN wins).</summary>
+    static abstract float AbsMax<TAccess>(in TSelf runs) where TAccess : struct, IRunAccess;
+
+    /// <summary>
+    /// FP8 codes of every run into <paramref name="q"/> (the row's runs from <paramref name="rowRun"/>, Width bytes a
+    /// run): with <paramref name="groupLanes"/> = 0 one scale for the row (<paramref name="rowScale"/>); otherwise
+    /// per group of <paramref name="groupLanes"/> runs (adjacent lanes of a warp: a butterfly gives the group's amax,
+    /// its first lane writes the scale to <paramref name="scales"/>[<paramref name="scaleRow"/> + group]). Every
+    /// thread of the block must call it (the butterfly); padding runs take part with zeros and store nothing.
+    /// </summary>
+    static abstract void QuantizeAndStore<TAccess, TFormat>(in TSelf runs, ArrayView<byte> q, ArrayView<float> scales,
+        long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
+        where TAccess : struct, IRunAccess
+        where TFormat : struct, IFloat8Format;
+
     /// <summary>Stores <c>x · rstd · (w + offset)</c> for every run, one rounding into the dtype.</summary>
     static abstract void NormalizeAndStore<TAccess>(in TSelf runs, in TSelf weights, ArrayView<byte> output,
         long rowRun, int first, int step, float rstd, in RmsNormShape s)
@@ -72,6 +93,42 @@ public struct OneRun : IRowRuns<OneRun>
 
     public static float SumOfSquares<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
         TAccess.Unpack(runs.Raw).SumOfSquares();
+
+    public static OneRun Normalize<TAccess>(in OneRun runs, in OneRun weights, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess =>
+        first < s.RowRuns
+            ? new OneRun { Raw = TAccess.Pack(RmsNormMath.Normalize(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s.WeightOffset)) }
+            : default;
+
+    public static float AbsMax<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
+        Fp8QuantizeKernels.AbsMaxOf(TAccess.Unpack(runs.Raw)); // lanes past Width unpack as 0
+
+    public static void QuantizeAndStore<TAccess, TFormat>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
+        long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
+        where TAccess : struct, IRunAccess
+        where TFormat : struct, IFloat8Format
+    {
+        Vec8F v = TAccess.Unpack(runs.Raw);
+        float scale = rowScale;
+        if (groupLanes > 0)
+        {
+            float amax = Fp8QuantizeKernels.AbsMaxOf(v);
+            for (int mask = 1; mask < groupLanes; mask <<= 1)
+                amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
+            scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
+            if (first < rowRuns && first % groupLanes == 0)
+                scales[scaleRow + first / groupLanes] = scale;
+        }
+        if (first >= rowRuns)
+            return;
+        float inverse = 1f / scale;
+        if (TAccess.Width == 8)
+            q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse);
+        else if (TAccess.Width == 4)
+            q.Cast<uint>()[rowRun + first] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse);
+        else
+            q[rowRun + first] = TFormat.Encode(v.E0 * inverse);
+    }
 
     public static void NormalizeAndStore<TAccess>(in OneRun runs, in OneRun weights, ArrayView<byte> output,
         long rowRun, int first, int step, float rstd, in RmsNormShape s)
@@ -108,6 +165,25 @@ public struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
 
     public static float SumOfSquares<TAccess>(in Twice<T> runs) where TAccess : struct, IRunAccess =>
         T.SumOfSquares<TAccess>(runs.First) + T.SumOfSquares<TAccess>(runs.Second);
+
+    public static Twice<T> Normalize<TAccess>(in Twice<T> runs, in Twice<T> weights, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess => new()
+    {
+        First = T.Normalize<TAccess>(runs.First, weights.First, first, step, rstd, s),
+        Second = T.Normalize<TAccess>(runs.Second, weights.Second, first + T.Count * step, step, rstd, s),
+    };
+
+    public static float AbsMax<TAccess>(in Twice<T> runs) where TAccess : struct, IRunAccess =>
+        Fp8QuantizeKernels.MaxBits(T.AbsMax<TAccess>(runs.First), T.AbsMax<TAccess>(runs.Second));
+
+    public static void QuantizeAndStore<TAccess, TFormat>(in Twice<T> runs, ArrayView<byte> q, ArrayView<float> scales,
+        long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
+        where TAccess : struct, IRunAccess
+        where TFormat : struct, IFloat8Format
+    {
+        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, scaleRow);
+    }
 
     public static void NormalizeAndStore<TAccess>(in Twice<T> runs, in Twice<T> weights, ArrayView<byte> output,
         long rowRun, int first, int step, float rstd, in RmsNormShape s)

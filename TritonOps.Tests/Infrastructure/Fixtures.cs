@@ -21,14 +21,14 @@ public sealed class Fixture : IDisposable
     public static string Folder => Path.Combine(TestContext.CurrentContext.TestDirectory, "Fixtures");
 
     /// <summary>Opens <c>Fixtures/<paramref name="name"/>.safetensors</c> (the extension may be given);
-    /// a missing file marks the calling test Ignored with the command that makes it.</summary>
-    public static Fixture Open(string name)
+    /// a missing file marks the calling test Ignored with the command that makes it (<paramref name="maker"/>: the script).</summary>
+    public static Fixture Open(string name, string maker = "make_fixtures.py")
     {
         string fileName = name.EndsWith(".safetensors", StringComparison.Ordinal) ? name : name + ".safetensors";
         string path = Path.Combine(Folder, fileName);
         if (!System.IO.File.Exists(path))
             Assert.Ignore($"Fixture {fileName} is missing from {Folder}: it is made on a machine with PyTorch and transformers by "
-                + "`python3 scripts/fixtures/make_fixtures.py --out TritonOps.Tests/Fixtures` (see scripts/fixtures/README.md).");
+                + $"`python3 scripts/fixtures/{maker} --out TritonOps.Tests/Fixtures` (see scripts/fixtures/README.md).");
         return new Fixture(SafeTensorsFile.Open(path));
     }
 

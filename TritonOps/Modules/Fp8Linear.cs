@@ -6,6 +6,10 @@ namespace TritonOps;
 /// quantizes it (E4M3, per tensor) and caches <see cref="WeightFp8"/>, <see cref="WeightScale"/> and
 /// <see cref="WeightFp8T"/>; later forwards reuse them. Each forward quantizes the activation
 /// (per tensor, amax on the device) and calls <see cref="Ops.Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> with the bias added in its epilogue.
+/// <para>Pre-quantized weights (<see cref="FromQuantized"/>): E4M3 codes and their scales as a checkpoint stores them
+/// (per tensor, per output channel, or DeepSeek-V3's 128 × 128 blocks, <c>weight_scale_inv</c>), used as they are;
+/// each forward quantizes the activation as the weight's scheme asks (per tensor, per token, or per token and
+/// 1 × 128 group).</para>
 /// <para>Cache: changing the weight through <see cref="LoadWeight"/> bumps <see cref="WeightVersion"/>
 /// and the next forward re-quantizes; <see cref="InvalidateCache"/> forces it after changes made any
 /// other way (e.g. writing into <see cref="Weight"/>'s memory by another op).</para>
@@ -14,6 +18,8 @@ public sealed class Fp8Linear : IDisposable
 {
     private Tensor? _weightFp8, _weightFp8T, _weightScale;
     private long _cachedVersion = -1;
+    /// <summary>Pre-quantized: b's scale as fp8_gemm takes it ([1], [1, N], or the [K/128, N/128] view of the blocks).</summary>
+    private Tensor? _bScale;
 
     /// <summary>A layer with weight (and bias) drawn like nn.Linear's from <paramref name="seed"/>.</summary>
     /// <param name="inFeatures">Input width (K).</param>
@@ -35,14 +41,75 @@ public sealed class Fp8Linear : IDisposable
             Bias = Tensor.FromArray(Init.Linear(random, outFeatures, inFeatures), [outFeatures], DType.Float32, device);
     }
 
+    /// <summary>A layer over pre-quantized weights, used without re-quantizing (the module keeps its own views;
+    /// the caller may dispose its tensors).</summary>
+    /// <param name="weight">E4M3 codes <c>[out, in]</c>, contiguous (a checkpoint's <c>weight</c>).</param>
+    /// <param name="weightScale">float32, contiguous: one element (per tensor), <c>[out]</c> or <c>[out, 1]</c> (per output
+    /// channel), or <c>[ceil(out/128), ceil(in/128)]</c> (per 128 × 128 block: DeepSeek-V3's <c>weight_scale_inv</c>).
+    /// The activations are then quantized per tensor, per token, or per token and 1 × 128 group.</param>
+    /// <param name="bias">Optional float32 <c>[out]</c>.</param>
+    public static Fp8Linear FromQuantized(Tensor weight, Tensor weightScale, Tensor? bias = null)
+    {
+        Check.Usable(weight, nameof(weight));
+        Check.SameDevice(weightScale, nameof(weightScale), weight, nameof(weight));
+        if (bias is not null)
+            Check.SameDevice(bias, nameof(bias), weight, nameof(weight));
+        Check.DType(weight, nameof(weight), DType.Float8E4M3);
+        Check.Rank(weight, nameof(weight), 2, "[out, in]");
+        Check.Contiguous(weight, nameof(weight));
+        Check.DType(weightScale, nameof(weightScale), DType.Float32);
+        Check.Contiguous(weightScale, nameof(weightScale));
+        int n = weight.Shape[0], k = weight.Shape[1];
+        Check.Positive(n, "weight.Shape[0]");
+        Check.Positive(k, "weight.Shape[1]");
+        int nb = (n + 127) / 128, kb = (k + 127) / 128;
+        var scheme = weightScale.ElementCount == 1 && weightScale.Rank <= 2 ? Fp8WeightScheme.PerTensor
+            : weightScale.Shape.SequenceEqual([n]) || weightScale.Shape.SequenceEqual([n, 1]) ? Fp8WeightScheme.PerChannel
+            : weightScale.Shape.SequenceEqual([nb, kb]) ? Fp8WeightScheme.Block
+            : throw new ShapeMismatchException(
+                $"Argument 'weightScale': expected one element, [{n}] or [{n}, 1] (per channel) or [{nb}, {kb}] (per 128 × 128 block), got shape {weightScale.ShapeText}.");
+        if (bias is not null)
+        {
+            Check.DType(bias, nameof(bias), DType.Float32);
+            Check.Shape(bias.Rank == 1 && bias.Shape[0] == n, nameof(bias), $"[out = {n}]", bias);
+            Check.Contiguous(bias, nameof(bias));
+        }
+        var layer = new Fp8Linear(k, n, scheme);
+        layer._weightFp8 = weight.Reshape(n, k);
+        layer._weightFp8T = weight.Transpose(0, 1);
+        layer._weightScale = weightScale.Reshape(weightScale.Shape.ToArray());
+        layer._bScale = scheme switch
+        {
+            Fp8WeightScheme.PerTensor => weightScale.Reshape(1),
+            Fp8WeightScheme.PerChannel => weightScale.Reshape(1, n),
+            _ => weightScale.Transpose(0, 1), // [K/128, N/128], no copy
+        };
+        layer.Bias = bias?.Reshape(n);
+        return layer;
+    }
+
+    private Fp8Linear(int inFeatures, int outFeatures, Fp8WeightScheme scheme)
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Scheme = scheme;
+        IsPreQuantized = true;
+    }
+
+    /// <summary>How the weight is scaled (and so how each forward quantizes the activations).</summary>
+    public Fp8WeightScheme Scheme { get; } = Fp8WeightScheme.PerTensor;
+
+    /// <summary>True for a layer made by <see cref="FromQuantized"/>: no float weight, the codes are never rebuilt.</summary>
+    public bool IsPreQuantized { get; }
+
     /// <summary>Input width (K).</summary>
     public int InFeatures { get; }
 
     /// <summary>Output width (N).</summary>
     public int OutFeatures { get; }
 
-    /// <summary>The float weight, <c>[out, in]</c>.</summary>
-    public Tensor Weight { get; private set; }
+    /// <summary>The float weight, <c>[out, in]</c>; null for a pre-quantized layer (<see cref="FromQuantized"/>).</summary>
+    public Tensor? Weight { get; private set; }
 
     /// <summary>Optional float32 bias, <c>[out]</c>.</summary>
     public Tensor? Bias { get; private set; }
@@ -58,12 +125,14 @@ public sealed class Fp8Linear : IDisposable
     /// directly (no copy is made or needed).</summary>
     public Tensor? WeightFp8T => _weightFp8T;
 
-    /// <summary>The cached float32 weight scale <c>[1]</c>.</summary>
+    /// <summary>The float32 weight scale: the cached <c>[1]</c>, or the pre-quantized layer's own (per tensor, per channel or per block).</summary>
     public Tensor? WeightScale => _weightScale;
 
     /// <summary>Replaces the weight (row-major <c>[out, in]</c>); the FP8 cache is rebuilt on the next forward.</summary>
     public void LoadWeight(ReadOnlySpan<float> values)
     {
+        if (Weight is null)
+            throw new TritonOpsException("LoadWeight: this Fp8Linear holds pre-quantized weights (FromQuantized); make a new one from the new codes and scales.");
         var loaded = Tensor.FromArray(values, [OutFeatures, InFeatures], Weight.DType, Weight.Device);
         Weight.Dispose();
         Weight = loaded;
@@ -85,6 +154,8 @@ public sealed class Fp8Linear : IDisposable
     {
         lock (_cacheLock)
         {
+            if (IsPreQuantized)
+                return; // the codes are the weight: nothing to rebuild
             _weightFp8T?.Dispose();
             _weightFp8?.Dispose();
             _weightScale?.Dispose();
@@ -100,10 +171,27 @@ public sealed class Fp8Linear : IDisposable
         Check.Shape(x.Rank >= 1 && x.Shape[^1] == InFeatures, nameof(x), $"[…, in = {InFeatures}]", x);
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
         Check.Contiguous(x, nameof(x));
-        Check.SameDevice(x, nameof(x), Weight, nameof(Weight));
+        Check.SameDevice(x, nameof(x), _weightFp8T ?? Weight!, nameof(Weight));
         int rows = (int)(x.ElementCount / InFeatures);
         using var x2 = x.Reshape(rows, InFeatures);
         Tensor y2;
+        if (IsPreQuantized)
+        {
+            // The activations as the weight's scheme asks: per tensor, per token (row-wise), per token and 1 × 128 group (blocks).
+            var (xq, xScale) = Ops.QuantizeFp8(x2, granularity: Scheme switch
+            {
+                Fp8WeightScheme.PerChannel => ScaleGranularity.PerRow,
+                Fp8WeightScheme.Block => ScaleGranularity.PerTokenGroup,
+                _ => ScaleGranularity.PerTensor,
+            });
+            using (xq)
+            using (xScale)
+                y2 = Ops.Fp8Gemm(xq, _weightFp8T!, xScale, _bScale, x.DType, Bias);
+            using var __ = y2;
+            int[] outShape = x.Shape.ToArray();
+            outShape[^1] = OutFeatures;
+            return y2.Reshape(outShape);
+        }
         // The cache is rebuilt and read under the module's lock: concurrent forwards never see it half made or disposed.
         lock (_cacheLock)
         {
@@ -123,7 +211,7 @@ public sealed class Fp8Linear : IDisposable
         if (_cachedVersion == WeightVersion && _weightFp8 is not null)
             return;
         InvalidateCache();
-        (_weightFp8, _weightScale) = Ops.QuantizeFp8(Weight);
+        (_weightFp8, _weightScale) = Ops.QuantizeFp8(Weight!);
         _weightFp8T = _weightFp8.Transpose(0, 1);
         _cachedVersion = WeightVersion;
     }
@@ -132,7 +220,25 @@ public sealed class Fp8Linear : IDisposable
     public void Dispose()
     {
         InvalidateCache();
-        Weight.Dispose();
+        if (IsPreQuantized)
+        {
+            _weightFp8T?.Dispose();
+            _weightFp8?.Dispose();
+            _weightScale?.Dispose();
+            _bScale?.Dispose();
+        }
+        Weight?.Dispose();
         Bias?.Dispose();
     }
+}
+
+/// <summary>How an <see cref="Fp8Linear"/>'s E4M3 weight is scaled.</summary>
+public enum Fp8WeightScheme
+{
+    /// <summary>One scale; activations per tensor.</summary>
+    PerTensor,
+    /// <summary>One per output channel; activations per token (row-wise, as <c>torch._scaled_mm</c>'s).</summary>
+    PerChannel,
+    /// <summary>One per 128 × 128 block (DeepSeek-V3); activations per token and 1 × 128 group.</summary>
+    Block,
 }

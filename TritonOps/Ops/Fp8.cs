@@ -17,6 +17,13 @@ public enum ScaleGranularity
     PerRow,
     /// <summary>One per column of a [K, N] tensor (per output channel of a weight), shape [1, N].</summary>
     PerColumn,
+    /// <summary>One per row and group of G consecutive columns of a [M, K] tensor (per token and group, 1 × G, G =
+    /// groupSize, 128 by default: DeepSeek-V3's activations, vLLM's <c>per_token_group_quant_fp8</c>), shape
+    /// [M, ceil(K / G)]; the last group of a row holds what is left of it.</summary>
+    PerTokenGroup,
+    /// <summary>One per G × G block of a [rows, cols] tensor (G = groupSize, 128 by default: DeepSeek-V3's weights,
+    /// their <c>weight_scale_inv</c>), shape [ceil(rows / G), ceil(cols / G)]; edge blocks hold what is left.</summary>
+    Block,
 }
 
 /// <summary>The wgmma FP8 GEMM's tile rows (128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
@@ -58,16 +65,22 @@ public static partial class Ops
     /// <param name="x">float32, float16 or bfloat16, contiguous; rank 2 for per-row or per-column scales.</param>
     /// <param name="scale">Optional float32 scale(s) to use instead: [1] (or a scalar), [M, 1] or [1, N] by granularity.</param>
     /// <param name="format"><see cref="DType.Float8E4M3"/> (default) or <see cref="DType.Float8E5M2"/>.</param>
-    /// <param name="granularity">One scale, one per row, or one per column.</param>
+    /// <param name="granularity">One scale, one per row, one per column, one per row and group of
+    /// <paramref name="groupSize"/> columns, or one per <paramref name="groupSize"/> × <paramref name="groupSize"/> block.</param>
+    /// <param name="groupSize">G of <see cref="ScaleGranularity.PerTokenGroup"/> and <see cref="ScaleGranularity.Block"/>
+    /// (positive; 128 as DeepSeek-V3 and DeepGEMM use); ignored otherwise.</param>
     /// <returns>The codes (x's shape, <paramref name="format"/>) and the float32 scale tensor.</returns>
+    /// <remarks>Scales of groups and blocks follow the per-tensor convention: <c>amax / 448</c> (E4M3), and 1 for an
+    /// all-zero group. vLLM and DeepGEMM instead clamp the amax from below (1e-10, 1e-4) before dividing; their codes
+    /// are the same as these wherever the amax is above that floor, and a zero group gives zero codes either way.</remarks>
     public static (Tensor Data, Tensor Scale) QuantizeFp8(Tensor x, Tensor? scale = null, DType format = DType.Float8E4M3,
-        ScaleGranularity granularity = ScaleGranularity.PerTensor) =>
-        QuantizeFp8(x, scale, format, granularity, QuantizeSchedule.Auto);
+        ScaleGranularity granularity = ScaleGranularity.PerTensor, int groupSize = 128) =>
+        QuantizeFp8(x, scale, format, granularity, QuantizeSchedule.Auto, groupSize: groupSize);
 
-    /// <summary><see cref="QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity)"/> with the per-tensor
+    /// <summary><see cref="QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity, int)"/> with the per-tensor
     /// kernels pinned (tests, benchmark A/B).</summary>
     internal static (Tensor Data, Tensor Scale) QuantizeFp8(Tensor x, Tensor? scale, DType format,
-        ScaleGranularity granularity, QuantizeSchedule schedule, long? keepInL2Bytes = null, int fusedGrid = 0)
+        ScaleGranularity granularity, QuantizeSchedule schedule, long? keepInL2Bytes = null, int fusedGrid = 0, int groupSize = 128)
     {
         Check.Usable(x, nameof(x));
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
@@ -75,14 +88,16 @@ public static partial class Ops
         if (format is not (DType.Float8E4M3 or DType.Float8E5M2))
             throw new UnsupportedDtypeException($"Argument 'format': expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
         Check.Defined(granularity, nameof(granularity));
+        Check.Positive(groupSize, nameof(groupSize));
         if (granularity != ScaleGranularity.PerTensor)
-            Check.Rank(x, nameof(x), 2, granularity == ScaleGranularity.PerRow ? "[M, K] for per-row scales" : "[K, N] for per-column scales");
-        int[] scaleShape = granularity switch
-        {
-            ScaleGranularity.PerRow => [x.Shape[0], 1],
-            ScaleGranularity.PerColumn => [1, x.Shape[1]],
-            _ => [1],
-        };
+            Check.Rank(x, nameof(x), 2, granularity switch
+            {
+                ScaleGranularity.PerRow => "[M, K] for per-row scales",
+                ScaleGranularity.PerColumn => "[K, N] for per-column scales",
+                ScaleGranularity.PerTokenGroup => "[M, K] for per-token-group scales",
+                _ => "[rows, cols] for block scales",
+            });
+        int[] scaleShape = QuantizeScaleShape(x, granularity, groupSize);
         if (scale is not null)
             CheckScale(scale, nameof(scale), x, nameof(x), scaleShape);
 
@@ -95,15 +110,57 @@ public static partial class Ops
         if (x.ElementCount == 0)
             return (data, scale ?? Tensor.Full(scaleShape, 1f, DType.Float32, device));
 
+        if (granularity is ScaleGranularity.PerTokenGroup or ScaleGranularity.Block)
+        {
+            shape.Rows = x.Shape[0];
+            shape.GroupSize = groupSize;
+            shape.ScaleCols = scaleShape[1];
+        }
         if (scale is not null)
         {
-            shape.Scales = granularity switch { ScaleGranularity.PerRow => ScaleIndex.Row, ScaleGranularity.PerColumn => ScaleIndex.Column, _ => ScaleIndex.Tensor };
+            shape.Scales = scale.ElementCount == 1 ? ScaleIndex.Tensor : granularity switch
+            {
+                ScaleGranularity.PerRow => ScaleIndex.Row,
+                ScaleGranularity.PerColumn => ScaleIndex.Column,
+                ScaleGranularity.PerTokenGroup => ScaleIndex.Group,
+                ScaleGranularity.Block => ScaleIndex.Block,
+                _ => ScaleIndex.Tensor,
+            };
             LaunchQuantize(device, element, formatType, x, data, scale.Bytes.Cast<float>(), scale.Bytes.Cast<uint>(), shape);
             return (data, scale);
         }
 
         switch (granularity)
         {
+            case ScaleGranularity.PerTokenGroup:
+            {
+                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
+                int lanes = groupSize / 8, size = DTypes.SizeOf(x.DType);
+                if (shape.Cols % 8 == 0 && groupSize % 8 == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0 && x.Offset * size % 16 == 0)
+                {
+                    // 16-byte loads, four runs of eight in flight a thread; a group's lanes adjacent in a warp.
+                    shape.GroupLanes = lanes;
+                    int chunks = (shape.Cols / 8 + Fp8GroupQuantizeKernels.BlockRuns - 1) / Fp8GroupQuantizeKernels.BlockRuns;
+                    device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroups), element, formatType))(
+                        stream, new KernelConfig(new Index2D(shape.Rows, chunks), new Index2D(Fp8GroupQuantizeKernels.Threads, 1)),
+                        x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
+                }
+                else
+                {
+                    long groups = (long)shape.Rows * shape.ScaleCols;
+                    device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroupsScalar), element, formatType))(
+                        stream, new KernelConfig(checked((int)((groups + 255) / 256)), 256), x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
+                }
+                return (data, scales);
+            }
+            case ScaleGranularity.Block:
+            {
+                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
+                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeBlocks), element, formatType))(
+                    stream, new KernelConfig(checked(scaleShape[0] * scaleShape[1]), Fp8GroupQuantizeKernels.Threads),
+                    x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
+                return (data, scales);
+            }
             case ScaleGranularity.PerRow:
             {
                 var scales = Tensor.Empty(scaleShape, DType.Float32, device);
@@ -142,6 +199,18 @@ public static partial class Ops
             }
         }
     }
+
+    /// <summary>The scale shape of a granularity: [1], [M, 1], [1, N], [M, ceil(K / G)] or [ceil(M / G), ceil(K / G)].</summary>
+    private static int[] QuantizeScaleShape(Tensor x, ScaleGranularity granularity, int groupSize) => granularity switch
+    {
+        ScaleGranularity.PerRow => [x.Shape[0], 1],
+        ScaleGranularity.PerColumn => [1, x.Shape[1]],
+        ScaleGranularity.PerTokenGroup => [x.Shape[0], CeilDiv(x.Shape[1], groupSize)],
+        ScaleGranularity.Block => [CeilDiv(x.Shape[0], groupSize), CeilDiv(x.Shape[1], groupSize)],
+        _ => [1],
+    };
+
+    private static int CeilDiv(int value, int divisor) => (int)(((long)value + divisor - 1) / divisor);
 
     /// <summary>The M from which the wgmma FP8 GEMM takes 256-row tiles (each consumer warpgroup two 64-row
     /// blocks; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs, 1025–1032
@@ -211,15 +280,19 @@ public static partial class Ops
     }
 
     /// <summary>x = q · scale, rounded once into <paramref name="dtype"/>. The scale's shape says how it
-    /// applies: one element (per tensor), [M, 1] (per row) or [1, N] (per column) of a [M, N] q.</summary>
-    public static Tensor DequantizeFp8(Tensor q, Tensor scale, DType dtype = DType.Float32)
+    /// applies: one element (per tensor), [M, 1] (per row), [1, N] (per column), [M, ceil(N / G)] (per row and
+    /// group of <paramref name="groupSize"/> columns) or [ceil(M / G), ceil(N / G)] (per G × G block) of a [M, N] q.</summary>
+    public static Tensor DequantizeFp8(Tensor q, Tensor scale, DType dtype = DType.Float32, int groupSize = 128)
     {
         Check.Usable(q, nameof(q));
         Check.Usable(scale, nameof(scale));
         Check.DType(q, nameof(q), DType.Float8E4M3, DType.Float8E5M2);
         Check.Contiguous(q, nameof(q));
         Check.FloatDType(dtype, nameof(dtype));
-        var shape = new Fp8Shape { Count = q.ElementCount, Cols = q.Rank == 2 ? q.Shape[1] : 1, Scales = ScaleIndexOf(scale, q) };
+        Check.Positive(groupSize, nameof(groupSize));
+        var shape = new Fp8Shape { Count = q.ElementCount, Cols = q.Rank == 2 ? q.Shape[1] : 1, Scales = ScaleIndexOf(scale, q, groupSize) };
+        if (shape.Scales is ScaleIndex.Group or ScaleIndex.Block)
+            (shape.GroupSize, shape.ScaleCols, shape.Rows) = (groupSize, scale.Shape[1], q.Shape[0]);
         using var gate = q.Device.Enter();
         var output = Tensor.Empty(q.Shape.ToArray(), dtype, q.Device);
         if (q.ElementCount == 0)
@@ -278,15 +351,20 @@ public static partial class Ops
             throw new ArgumentNullException(nameof(aScale), "Argument 'aScale': a is already FP8 (float8_e4m3fn), so its scale is required.");
         if (b.DType == DType.Float8E4M3 && bScale is null)
             throw new ArgumentNullException(nameof(bScale), "Argument 'bScale': b is already FP8 (float8_e4m3fn), so its scale is required.");
-        if (aScale is not null)
-            CheckScale(aScale, nameof(aScale), a, nameof(a), [m, 1]);
-        if (bScale is not null)
-        {
-            CheckScale(bScale, nameof(bScale), b, nameof(b), [1, n]);
-            if (b.DType != DType.Float8E4M3 && bScale.ElementCount != 1)
-                throw new ShapeMismatchException(
-                    $"Argument 'bScale': per-column scales [1, {n}] need b already quantized (float8_e4m3fn; QuantizeFp8 with ScaleGranularity.PerColumn), got b of {DTypes.Name(b.DType)}.");
-        }
+        int kBlocks = CeilDiv(k, KBlockScale.Size), nBlocks = CeilDiv(n, KBlockScale.Size);
+        var aMode = aScale is null ? GemmScale.Tensor : GemmScaleOf(aScale, nameof(aScale), a, nameof(a),
+            ($"[{m}, 1] (per token)", [m, 1], GemmScale.Row), ($"[M, ceil(K/128)] = [{m}, {kBlocks}] (per token and 128-group)", [m, kBlocks], GemmScale.Group));
+        var bMode = bScale is null ? GemmScale.Tensor : GemmScaleOf(bScale, nameof(bScale), b, nameof(b),
+            ($"[1, {n}] (per column)", [1, n], GemmScale.Column), ($"[ceil(K/128), ceil(N/128)] = [{kBlocks}, {nBlocks}] (per 128 × 128 block)", [kBlocks, nBlocks], GemmScale.Block));
+        if (aMode == GemmScale.Group && a.DType != DType.Float8E4M3 && !aScale!.IsContiguous)
+            Check.Contiguous(aScale, nameof(aScale)); // a float a is quantized here with it, which reads it row-major
+        if (bMode is GemmScale.Column or GemmScale.Block && b.DType != DType.Float8E4M3)
+            throw new ShapeMismatchException(
+                $"Argument 'bScale': {(bMode == GemmScale.Column ? $"per-column scales [1, {n}]" : $"block scales [{kBlocks}, {nBlocks}]")} need b already quantized "
+                + $"(float8_e4m3fn; QuantizeFp8 with ScaleGranularity.{(bMode == GemmScale.Column ? "PerColumn" : "Block")}), got b of {DTypes.Name(b.DType)}.");
+        if (bMode == GemmScale.Block && !bTransposedView && k > 1 && n > 1)
+            throw new NonContiguousTensorException(
+                $"Argument 'b': block scales need b K-contiguous (the transposed view of a contiguous [N, K] weight, as a checkpoint stores it: w.Transpose(0, 1)), got a contiguous [K, N] tensor with strides [{string.Join(", ", b.Strides)}].");
         if (bias is not null)
         {
             Check.SameDevice(bias, nameof(bias), a, nameof(a));
@@ -314,7 +392,15 @@ public static partial class Ops
             Tensor aq = a, aS = aScale!;
             if (a.DType != DType.Float8E4M3)
             {
-                (aq, aS) = QuantizeFp8(a, aScale, granularity: aScale is { ElementCount: > 1 } ? ScaleGranularity.PerRow : ScaleGranularity.PerTensor);
+                // Against block-scaled b, a float a without a scale is quantized per token and 128-group (DeepSeek-V3's act_quant).
+                if (aScale is null && bMode == GemmScale.Block)
+                    aMode = GemmScale.Group;
+                (aq, aS) = QuantizeFp8(a, aScale, granularity: aMode switch
+                {
+                    GemmScale.Row => ScaleGranularity.PerRow,
+                    GemmScale.Group => ScaleGranularity.PerTokenGroup,
+                    _ => ScaleGranularity.PerTensor,
+                }, groupSize: KBlockScale.Size);
                 temporaries.Add(aq);
                 if (aScale is null) temporaries.Add(aS);
             }
@@ -346,10 +432,16 @@ public static partial class Ops
             {
                 M = m, N = n, K = k,
                 KAligned = k % 16 == 0 ? 1 : 0,
-                AScaleStride = aS.ElementCount == 1 ? 0 : 1,
-                BScaleStride = bS.ElementCount == 1 ? 0 : 1,
+                AScaleStride = aMode switch { GemmScale.Row => 1, GemmScale.Group => (int)aS.Strides[0], _ => 0 },
+                BScaleStride = bMode switch { GemmScale.Column => 1, GemmScale.Block => (int)bS.Strides[1], _ => 0 },
                 HasBias = bias is null ? 0 : 1,
             };
+            // Scales that change along K are applied at each 128-deep promotion (KBlockScales), in every kernel.
+            bool perKBlock = aMode == GemmScale.Group || bMode == GemmScale.Block;
+            if (aMode == GemmScale.Group)
+                (shape.AGrouped, shape.AScaleKStride) = (1, (int)aS.Strides[1]);
+            if (bMode == GemmScale.Block)
+                (shape.BBlocked, shape.BScaleKStride) = (1, (int)bS.Strides[0]);
             var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
             bool wgmma = device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0;
             // On the H200 the copy-engine-fed wgmma kernel wins at every M (M16 N14336 K4096: 31.2 against 35.1 µs,
@@ -361,7 +453,7 @@ public static partial class Ops
                 // Decode: 16-row slices against strips of b streamed at full rate.
                 shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
                 shape.NTiles = (n + Fp8GemmDecodeKernel.BlockN - 1) / Fp8GemmDecodeKernel.BlockN;
-                device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement))(stream,
+                device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock))(stream,
                     new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmDecodeKernel.Threads),
                     aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
             }
@@ -377,7 +469,7 @@ public static partial class Ops
                 shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
                 var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
                     SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages)));
-                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1)));
+                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1), perKBlock));
                 void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
                     aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
                     aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
@@ -403,7 +495,7 @@ public static partial class Ops
                 shape.KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK;
                 shape.MTiles = (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM;
                 shape.NTiles = (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN;
-                device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement))(stream,
+                device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement, perKBlock))(stream,
                     new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmKernel.Threads),
                     aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
             }
@@ -416,6 +508,28 @@ public static partial class Ops
         }
     }
 
+    /// <summary>How fp8_gemm reads a scale: applied in the epilogue (tensor, row, column) or at each 128-deep promotion (group, block).</summary>
+    private enum GemmScale { Tensor, Row, Column, Group, Block }
+
+    /// <summary>An fp8_gemm scale: float32 on <paramref name="like"/>'s device, one element or one of the two shapes
+    /// the operand takes. Per-group and per-block scales may be the transposed view of a contiguous tensor (a
+    /// checkpoint's <c>[N/128, K/128]</c> <c>weight_scale_inv</c> seen as <c>[K/128, N/128]</c>); the others are contiguous.</summary>
+    private static GemmScale GemmScaleOf(Tensor scale, string name, Tensor like, string likeName,
+        (string Text, int[] Shape, GemmScale Mode) epilogue, (string Text, int[] Shape, GemmScale Mode) promoted)
+    {
+        Check.SameDevice(scale, name, like, likeName);
+        Check.DType(scale, name, DType.Float32);
+        GemmScale mode = scale.ElementCount == 1 && scale.Rank <= 2 ? GemmScale.Tensor
+            : scale.Shape.SequenceEqual(epilogue.Shape) ? epilogue.Mode
+            : scale.Shape.SequenceEqual(promoted.Shape) ? promoted.Mode
+            : throw new ShapeMismatchException($"Argument '{name}': expected one element, {epilogue.Text} or {promoted.Text}, got shape {scale.ShapeText}.");
+        bool transposedView = scale.Rank == 2 && scale.Strides[0] == 1 && scale.Strides[1] == scale.Shape[0];
+        if (!scale.IsContiguous && !(mode is GemmScale.Group or GemmScale.Block && transposedView))
+            throw new NonContiguousTensorException(
+                $"Argument '{name}': expected a contiguous tensor{(mode is GemmScale.Group or GemmScale.Block ? " or the transposed view of one" : "")}, got shape {scale.ShapeText} with strides [{string.Join(", ", scale.Strides)}].");
+        return mode;
+    }
+
     /// <summary>A scale must be float32 on <paramref name="like"/>'s device, with one element or exactly <paramref name="perGroup"/>.</summary>
     private static void CheckScale(Tensor scale, string name, Tensor like, string likeName, int[] perGroup)
     {
@@ -426,7 +540,7 @@ public static partial class Ops
         Check.Shape(ok, name, $"one element or [{string.Join(", ", perGroup)}]", scale);
     }
 
-    private static ScaleIndex ScaleIndexOf(Tensor scale, Tensor q)
+    private static ScaleIndex ScaleIndexOf(Tensor scale, Tensor q, int groupSize)
     {
         Check.SameDevice(scale, nameof(scale), q, nameof(q));
         Check.DType(scale, nameof(scale), DType.Float32);
@@ -437,7 +551,11 @@ public static partial class Ops
             return ScaleIndex.Row;
         if (q.Rank == 2 && scale.Shape.SequenceEqual([1, q.Shape[1]]))
             return ScaleIndex.Column;
+        if (q.Rank == 2 && scale.Shape.SequenceEqual(QuantizeScaleShape(q, ScaleGranularity.PerTokenGroup, groupSize)))
+            return ScaleIndex.Group;
+        if (q.Rank == 2 && scale.Shape.SequenceEqual(QuantizeScaleShape(q, ScaleGranularity.Block, groupSize)))
+            return ScaleIndex.Block;
         throw new ShapeMismatchException(
-            $"Argument 'scale': expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1] or [1, {q.Shape[1]}]" : "")}, got shape {scale.ShapeText}.");
+            $"Argument 'scale': expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1], [1, {q.Shape[1]}], [{q.Shape[0]}, {CeilDiv(q.Shape[1], groupSize)}] (per group of {groupSize}) or [{CeilDiv(q.Shape[0], groupSize)}, {CeilDiv(q.Shape[1], groupSize)}] (per {groupSize} × {groupSize} block)" : "")}, got shape {scale.ShapeText}.");
     }
 }

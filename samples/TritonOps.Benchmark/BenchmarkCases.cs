@@ -15,6 +15,11 @@ public static class BenchmarkCases
         yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16);
         yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(BlockM: 128));
         yield return new Fp8GemmCase(4096, 4096, 4096, DType.BFloat16);
+        // Issue #18's bars: row-wise ≥ 0.95× and blocks ≥ 0.85× the per-tensor 8192³ row above; decode row-wise ≤ 32 µs.
+        yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, scales: Fp8GemmScales.RowWise);
+        yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, scales: Fp8GemmScales.Blocks);
+        yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16, scales: Fp8GemmScales.RowWise);
+        yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16, scales: Fp8GemmScales.Blocks);
         yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16);
         yield return new Fp8GemmCase(64, 14336, 4096, DType.BFloat16);   // the decode kernel's largest M elsewhere; wgmma tiles on Hopper
         yield return new Fp8GemmCase(128, 14336, 4096, DType.BFloat16);  // tiled kernel, one M tile
@@ -24,6 +29,9 @@ public static class BenchmarkCases
         yield return new QuantizeFp8Case(8192, 8192, DType.Float16);
         yield return new QuantizeFp8Case(8192, 8192, DType.Float32);
         yield return new QuantizeFp8Case(4096, 4096, DType.BFloat16);
+        yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, granularity: ScaleGranularity.PerTokenGroup); // bar: ≥ 3.5 TB/s
+        yield return new RmsNormQuantizeFp8Case(8192, 4096, DType.BFloat16);                                      // bar: ≥ 85 % of a copy
+        yield return new RmsNormQuantizeFp8Case(8192, 4096, DType.BFloat16, ScaleGranularity.PerTokenGroup);
         // Linear on the gated MLP's mainloop: the 8192³ product against cuBLAS, and the down projection (decode and prefill).
         yield return new LinearCase(8192, 8192, 8192, DType.BFloat16);
         yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true);

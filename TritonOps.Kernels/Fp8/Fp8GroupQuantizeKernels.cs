@@ -1,0 +1,133 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps.Kernels.Fp8;
+
+/// <summary>
+/// FP8 quantization with scales computed on the device per token and group of G columns (1 × G, DeepSeek-V3's
+/// activation scheme, vLLM's <c>per_token_group_quant_fp8</c>) and per G × G block (DeepSeek-V3's weights,
+/// <c>weight_scale_inv</c>). Each group's scale is <c>amax / max(format)</c> (1 for an all-zero group), and
+/// <c>q = RNE_saturate(x · (1 / scale))</c>: the per-tensor kernels' conventions, so the codes equal
+/// <see cref="Fp8QuantizeKernels"/>' for the same scale. Groups at the right (and bottom) edge hold what is left
+/// of the row (ceil convention).
+/// </summary>
+public static class Fp8GroupQuantizeKernels
+{
+    public const int Threads = 256;
+
+    /// <summary>Runs of eight elements a thread of <see cref="QuantizeGroups{TElement, TFormat}"/> converts, all
+    /// loaded before the first is used (as <see cref="Fp8QuantizeKernels.Quantize{TElement, TFormat}"/>, which
+    /// reaches the copy rate that way).</summary>
+    public const int RunsPerThread = 4;
+
+    /// <summary>Runs of eight a block covers along a row.</summary>
+    public const int BlockRuns = Threads * RunsPerThread;
+
+    /// <summary>
+    /// Per token and group, vectorized: the grid is (rows, ceil(runs of the row / <see cref="BlockRuns"/>)); run r of
+    /// a row (columns 8r…8r+7, loaded as one or two 16-byte packs) belongs to group r / lanes, lanes = G / 8 (a power
+    /// of two ≤ 32), whose lanes are adjacent in a warp: the group's amax is a butterfly over them, its first lane
+    /// writes the scale. Needs cols a multiple of 8 and x 16-byte aligned. Runs past the row (the last group's
+    /// ceil padding) load zeros and store nothing.
+    /// </summary>
+    [GlobalMemoryOnly]
+    public static void QuantizeGroups<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        int row = Grid.IdxX, rowRuns = shape.Cols / 8;
+        int r0 = Grid.IdxY * BlockRuns + Group.IdxX;
+        long rowEights = (long)row * rowRuns;
+        // Every load before the first conversion.
+        Vec8F v0 = Load<TElement>(x, rowEights, r0, rowRuns), v1 = Load<TElement>(x, rowEights, r0 + Threads, rowRuns);
+        Vec8F v2 = Load<TElement>(x, rowEights, r0 + 2 * Threads, rowRuns), v3 = Load<TElement>(x, rowEights, r0 + 3 * Threads, rowRuns);
+        Store<TFormat>(q, scales, v0, row, rowEights, r0, rowRuns, shape);
+        Store<TFormat>(q, scales, v1, row, rowEights, r0 + Threads, rowRuns, shape);
+        Store<TFormat>(q, scales, v2, row, rowEights, r0 + 2 * Threads, rowRuns, shape);
+        Store<TFormat>(q, scales, v3, row, rowEights, r0 + 3 * Threads, rowRuns, shape);
+    }
+
+    private static Vec8F Load<TElement>(ArrayView<byte> x, long rowEights, int run, int rowRuns) where TElement : struct, IElementType =>
+        run < rowRuns ? Fp8QuantizeKernels.LoadEight<TElement>(x, rowEights + run) : default;
+
+    private static void Store<TFormat>(ArrayView<byte> q, ArrayView<float> scales, in Vec8F v, int row, long rowEights, int run, int rowRuns, in Fp8Shape shape)
+        where TFormat : struct, IFloat8Format
+    {
+        // Every lane takes part in the butterfly (warp-uniform trip count); padding lanes bring 0.
+        float amax = Fp8QuantizeKernels.AbsMaxOf(v);
+        for (int mask = 1; mask < shape.GroupLanes; mask <<= 1)
+            amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
+        float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
+        if (run >= rowRuns)
+            return;
+        int group = run / shape.GroupLanes;
+        if (run == group * shape.GroupLanes)
+            scales[(long)row * shape.ScaleCols + group] = scale;
+        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, 1f / scale);
+    }
+
+    /// <summary>Per token and group, any shape: one thread a group, element by element (the amax pass, then the
+    /// codes: the second read comes from cache). For rows whose width is not a multiple of 8, unaligned x, or G
+    /// that <see cref="QuantizeGroups{TElement, TFormat}"/> does not take.</summary>
+    [GlobalMemoryOnly]
+    public static void QuantizeGroupsScalar<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        long group = Grid.GlobalIndex.X;
+        if (group >= (long)shape.Rows * shape.ScaleCols)
+            return;
+        long row = group / shape.ScaleCols;
+        int c0 = (int)(group - row * shape.ScaleCols) * shape.GroupSize, c1 = Math.Min(c0 + shape.GroupSize, shape.Cols);
+        long start = row * shape.Cols;
+        float amax = 0f;
+        for (int c = c0; c < c1; c++)
+            amax = Fp8QuantizeKernels.MaxBits(amax, Fp8QuantizeKernels.XAbs(TElement.Widen(TElement.LoadBits(x, start + c))));
+        float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
+        scales[group] = scale;
+        float inverse = 1f / scale;
+        for (int c = c0; c < c1; c++)
+            q[start + c] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, start + c)) * inverse);
+    }
+
+    /// <summary>Per G × G block (weights, offline): one thread block per block of x (grid: ceil(rows / G) ·
+    /// ceil(cols / G), row-major), its amax by a block reduction, then its codes (the second read from cache).</summary>
+    [GlobalMemoryOnly]
+    public static void QuantizeBlocks<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape)
+        where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format
+    {
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        int g = shape.GroupSize, blockRow = Grid.IdxX / shape.ScaleCols, blockCol = Grid.IdxX - blockRow * shape.ScaleCols;
+        int r0 = blockRow * g, c0 = blockCol * g;
+        int rows = Math.Min(g, shape.Rows - r0), cols = Math.Min(g, shape.Cols - c0), count = rows * cols;
+        float amax = 0f;
+        for (int i = Group.IdxX; i < count; i += Group.DimX)
+        {
+            int r = i / cols;
+            amax = Fp8QuantizeKernels.MaxBits(amax, Fp8QuantizeKernels.XAbs(TElement.Widen(TElement.LoadBits(x, (long)(r0 + r) * shape.Cols + c0 + i - r * cols))));
+        }
+        float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(amax, scratch)));
+        if (Group.IdxX == 0)
+            scales[Grid.IdxX] = scale;
+        float inverse = 1f / scale;
+        for (int i = Group.IdxX; i < count; i += Group.DimX)
+        {
+            int r = i / cols;
+            long at = (long)(r0 + r) * shape.Cols + c0 + i - r * cols;
+            q[at] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, at)) * inverse);
+        }
+    }
+
+    public static MethodInfo Method(string name, Type element, Type format) =>
+        KernelMethods.Get(typeof(Fp8GroupQuantizeKernels), name, element, format);
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in Fp8QuantizeKernels.FloatElements
+        from format in Fp8QuantizeKernels.Formats
+        from name in new[] { nameof(QuantizeGroups), nameof(QuantizeGroupsScalar), nameof(QuantizeBlocks) }
+        select Method(name, element, format);
+}

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Numerics;
+using TritonOps.Kernels.Ptx;
+using TritonOps.Kernels.RmsNorm;
+
+namespace TritonOps.Kernels.RmsNormQuantize;
+
+/// <summary>Sizes of one <see cref="RmsNormQuantizeFp8Kernel"/> launch: the norm's, and how the scales go.</summary>
+public struct RmsNormQuantizeShape
+{
+    public RmsNormShape Norm;
+    /// <summary>0: one scale per row (per token), [rows, 1]; otherwise runs a group (G / access width, a power of two
+    /// ≤ 32): scales [rows, <see cref="ScaleCols"/>].</summary>
+    public int GroupLanes;
+    public int ScaleCols;
+}
+
+/// <summary>
+/// RMSNorm and dynamic FP8 quantization in one pass (vLLM's <c>rms_norm_dynamic_per_token_quant</c>): one row per
+/// block, held in registers from its one load to its one store of codes, as <see cref="RmsNormRowKernel"/> holds it.
+/// y = x · rsqrt(mean(x²) + eps) · (w + offset) is rounded once into x's dtype (the value <c>Ops.RmsNorm</c> would
+/// store, never written here), then quantized: per token, the row's amax by a block reduction; per group, a
+/// butterfly over the group's adjacent lanes. Scales and codes follow <see cref="Fp8QuantizeKernels"/>:
+/// scale = amax / max(format) (1 for zeros), q = RNE_saturate(y · (1 / scale)). Bytes moved: x and the weight in,
+/// one byte a value and the scales out.
+/// </summary>
+public static class RmsNormQuantizeFp8Kernel
+{
+    [GlobalMemoryOnly]
+    public static void Run<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
+        RmsNormQuantizeShape shape)
+        where TAccess : struct, IRunAccess
+        where TRuns : struct, IRowRuns<TRuns>
+        where TFormat : struct, IFloat8Format
+    {
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        var maxScratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        int first = Group.IdxX, step = Group.DimX, rowRuns = shape.Norm.RowRuns;
+        long rowRun = (long)Grid.IdxX * rowRuns;
+        TRuns values = TRuns.Load<TAccess>(x, rowRun, first, step, rowRuns);
+        TRuns weights = TRuns.Load<TAccess>(weight, 0, first, step, rowRuns);
+        float sumOfSquares = BlockReduce.Sum(TRuns.SumOfSquares<TAccess>(values), scratch);
+        float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
+        TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm);
+        float rowScale = 1f;
+        if (shape.GroupLanes == 0)
+        {
+            rowScale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(TRuns.AbsMax<TAccess>(y), maxScratch)));
+            if (first == 0)
+                scales[Grid.IdxX] = rowScale;
+        }
+        TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowScale, shape.GroupLanes, (long)Grid.IdxX * shape.ScaleCols);
+    }
+
+    /// <summary>The instantiation for a dtype, access form and runs per thread (1, 2, 4 or 8); E4M3 codes.</summary>
+    public static MethodInfo Variant(Type element, bool packed, int runsPerThread) =>
+        s_variants.GetOrAdd((element, packed, runsPerThread), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
+            (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
+            RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)], typeof(E4M3)));
+
+    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread), MethodInfo> s_variants = new();
+
+    public static IEnumerable<MethodInfo> AllVariants()
+    {
+        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+            foreach (bool packed in new[] { true, false })
+                for (int perThread = 1; perThread <= RmsNormRowKernel.MaxRunsPerThread; perThread *= 2)
+                    yield return Variant(element, packed, perThread);
+    }
+}
