@@ -298,6 +298,11 @@ public class ErrorContractTests
             var (q, scale) = Ops.QuantizeFp8(F(d, DType.BFloat16, 0, 16), granularity: ScaleGranularity.PerRow);
             return [q, scale];
         });
+        yield return ("RmsNormQuantizeFp8", d =>
+        {
+            var (q, scale) = Ops.RmsNormQuantizeFp8(F(d, DType.BFloat16, 0, 256), F(d, DType.BFloat16, 256), granularity: ScaleGranularity.PerTokenGroup);
+            return [q, scale];
+        });
         yield return ("DequantizeFp8", d => [Ops.DequantizeFp8(Tensor.Empty([0, 16], DType.Float8E4M3, d), Ones(d, 1))]);
         yield return ("Fp8Gemm", d => [Ops.Fp8Gemm(F(d, DType.BFloat16, 0, 32), F(d, DType.BFloat16, 32, 24), outputDtype: DType.BFloat16)]);
     }
