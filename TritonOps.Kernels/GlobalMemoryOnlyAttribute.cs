@@ -7,4 +7,4 @@ namespace TritonOps.Kernels;
 /// hardware serves without the generic-address check.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
-public sealed class GlobalMemoryOnlyAttribute : Attribute;
+internal sealed class GlobalMemoryOnlyAttribute : Attribute;

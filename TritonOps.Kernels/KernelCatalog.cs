@@ -11,7 +11,7 @@ namespace TritonOps.Kernels;
 
 /// <summary>Every kernel instantiation the library launches, so a test can compile each one to
 /// PTX for sm_90 on a machine without a GPU.</summary>
-public static class KernelCatalog
+internal static class KernelCatalog
 {
     public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
         .Concat(RmsNormRopeRowKernel.AllVariants())

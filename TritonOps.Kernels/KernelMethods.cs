@@ -5,7 +5,7 @@ namespace TritonOps.Kernels;
 
 /// <summary>Memoized kernel instantiations: building a generic MethodInfo by reflection costs
 /// microseconds, which a decode-sized launch (a few µs of GPU work) cannot afford on every call.</summary>
-public static class KernelMethods
+internal static class KernelMethods
 {
     private static readonly ConcurrentDictionary<(Type Owner, string Name, Type? A, Type? B, Type? C), MethodInfo> s_cache = new();
 

@@ -7,7 +7,7 @@ namespace TritonOps.Kernels;
 /// registers than such a block can have and fail to launch.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method)]
-public sealed class MaxThreadsPerBlockAttribute(int threads) : Attribute
+internal sealed class MaxThreadsPerBlockAttribute(int threads) : Attribute
 {
     public int Threads { get; } = threads;
 }

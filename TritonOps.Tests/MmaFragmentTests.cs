@@ -13,7 +13,7 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
     private delegate void OneMmaLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d);
 
     /// <summary>a: A [16 × 16] row-major; b: B stored [n = 8][k = 16]; d: C in, D out, [16 × 8] float.</summary>
-    public static void OneMma<TElement>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d) where TElement : struct, IMmaElement
+    internal static void OneMma<TElement>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d) where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
         var fragment = new FragA
@@ -74,7 +74,7 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
         using var b = Tensor.FromArray(bValues, [8, 16], dtype, Device);
         using var d = Tensor.FromArray(cValues, [16, 8], DType.Float32, Device);
         var element = dtype == DType.Float16 ? typeof(Float16Element) : typeof(BFloat16Element);
-        Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMma))!.MakeGenericMethod(element))(
+        Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMma), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element))(
             Device.Accelerator.DefaultStream, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
 
         // Products of 16-bit values are exact in float32; only the float32 sum rounds.

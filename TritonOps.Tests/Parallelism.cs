@@ -3,3 +3,5 @@
 // allocation counts are per thread (Device.AllocationCount). Fixtures that measure a whole device opt out.
 [assembly: Parallelizable(ParallelScope.Fixtures)]
 [assembly: LevelOfParallelism(2)]
+// ILGPU's CPU accelerator runs the test kernels (OneMma, OneTile, RoundTrip: internal) through its dynamic assembly.
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("ILGPURuntime")]

@@ -30,7 +30,7 @@ public class WgmmaTests(DeviceKind kind) : OnEveryDevice(kind)
     /// (plain 16-byte stores, or <c>cp.async</c>), then two wgmma calls, the first overwriting the
     /// accumulators, the second adding to them. 128 threads.
     /// </summary>
-    public static void OneTile<TElement>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> d, ulong aAddress, ulong bAddress, int useAsyncCopy)
+    internal static void OneTile<TElement>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> d, ulong aAddress, ulong bAddress, int useAsyncCopy)
         where TElement : struct, IMmaElement
     {
         var shared = SharedMemory.Allocate<byte>(2 * 64 * RowBytes);
@@ -102,7 +102,7 @@ public class WgmmaTests(DeviceKind kind) : OnEveryDevice(kind)
         using var b = Tensor.FromArray(bValues, [64, k], dtype, Device);
         using var d = Tensor.Empty([64, 64], DType.Float32, Device);
         Type element = dtype switch { DType.BFloat16 => typeof(BFloat16Element), DType.Float16 => typeof(Float16Element), _ => typeof(Float8E4M3Element) };
-        var kernel = typeof(WgmmaTests).GetMethod(nameof(OneTile))!.MakeGenericMethod(element);
+        var kernel = typeof(WgmmaTests).GetMethod(nameof(OneTile), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element);
 
         Device.Launcher<OneTileLauncher>(kernel)(Device.Accelerator.DefaultStream, new KernelConfig(1, 128),
             a.Bytes, b.Bytes, d.Bytes.Cast<float>(), a.DeviceAddress, b.DeviceAddress, asyncCopy ? 1 : 0);

@@ -5,7 +5,7 @@ namespace TritonOps.Kernels.Common;
 /// <summary>Deterministic sums across a warp and a thread block (fixed order, no atomics, so
 /// the same input gives the same bits on every run; ILGPU.Algorithms' AllReduce uses shared
 /// atomics and is not reproducible). Requires 32-lane warps.</summary>
-public static class BlockReduce
+internal static class BlockReduce
 {
     /// <summary>Slots of float scratch <see cref="Sum"/> needs in shared memory.</summary>
     public const int ScratchLength = 33;

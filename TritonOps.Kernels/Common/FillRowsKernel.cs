@@ -5,7 +5,7 @@ using TritonOps.Kernels.Elements;
 namespace TritonOps.Kernels.Common;
 
 /// <summary>The result of a product with nothing to sum (K = 0): every row is the bias, or zeros.</summary>
-public static class FillRowsKernel
+internal static class FillRowsKernel
 {
     public const int Threads = 256;
 

@@ -11,7 +11,7 @@ namespace TritonOps.Kernels.Common;
 /// 8-bit elements of K) plus 4 words of padding: with a 20-word stride the eight rows one fragment
 /// load touches fall in distinct banks. 256 threads load a tile as 16-byte chunks, four per row.
 /// </summary>
-public static class MmaTiles
+internal static class MmaTiles
 {
     public const int RowWords = 20;
 

@@ -15,7 +15,7 @@ namespace TritonOps.Kernels.Common;
 /// every wait then passes at once, or hangs where slots and parities block wrongly (a wait that passes too
 /// early goes unseen there: the GPU tests are the check for that).
 /// </summary>
-public readonly struct StageRing
+internal readonly struct StageRing
 {
     public readonly int First, StageBytes, Full, Empty;
 
@@ -84,7 +84,7 @@ public readonly struct StageRing
 }
 
 /// <summary>A walker's place in a <see cref="StageRing"/>: the slot, and the parity of the barrier phase to wait for.</summary>
-public struct RingCursor
+internal struct RingCursor
 {
     public int Slot, Parity;
 

@@ -11,7 +11,7 @@ namespace TritonOps.Kernels.Common;
 /// after the other (a's rows, then b's). Where there is no copy engine (the CPU accelerator) threads
 /// fill the same layout with <c>cp.async</c>: rows past a matrix's end and bytes past K are zero-filled.
 /// </summary>
-public static class StagedTiles
+internal static class StagedTiles
 {
     /// <summary>Bytes of K per row per stage.</summary>
     public const int KBytes = 128;

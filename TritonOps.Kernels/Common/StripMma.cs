@@ -17,7 +17,7 @@ namespace TritonOps.Kernels.Common;
 /// lane t maps to the same physical k in A and B, so each 64-wide k step is an exact permutation
 /// of the product. One warp then streams 8 weight rows × 128 contiguous bytes per step.</para>
 /// </summary>
-public static class StripMma
+internal static class StripMma
 {
     /// <summary>Weight rows per warp (the mma's n).</summary>
     public const int StripRows = 8;

@@ -6,7 +6,7 @@ namespace TritonOps.Kernels.Elements;
 
 /// <summary>A storage dtype as kernels see it: raw element bits, their widening and narrowing,
 /// and 16-byte packs. Kernels are generic over this, so one body serves every dtype.</summary>
-public interface IElementType
+internal interface IElementType
 {
     /// <summary>Elements in one 16-byte pack.</summary>
     static abstract int PackWidth { get; }
@@ -28,7 +28,7 @@ public interface IElementType
 
 /// <summary>A dtype the tensor cores multiply: <c>mma … .f16</c>, <c>.bf16</c> (16-bit, m16n8k16) or
 /// <c>.e4m3</c> (8-bit, m16n8k32).</summary>
-public interface IMmaElement : IElementType
+internal interface IMmaElement : IElementType
 {
     static abstract bool IsBFloat16 { get; }
 
@@ -36,7 +36,7 @@ public interface IMmaElement : IElementType
 }
 
 /// <summary>float32: four to a pack.</summary>
-public struct Float32Element : IElementType
+internal struct Float32Element : IElementType
 {
     public static int PackWidth => 4;
 
@@ -57,7 +57,7 @@ public struct Float32Element : IElementType
 }
 
 /// <summary>IEEE float16: eight to a pack, widened and narrowed by <see cref="PtxConvert"/>.</summary>
-public struct Float16Element : IMmaElement
+internal struct Float16Element : IMmaElement
 {
     public static bool IsBFloat16 => false;
 
@@ -93,7 +93,7 @@ public struct Float16Element : IMmaElement
 }
 
 /// <summary>bfloat16: eight to a pack; widening is a shift, narrowing rounds to nearest even.</summary>
-public struct BFloat16Element : IMmaElement
+internal struct BFloat16Element : IMmaElement
 {
     public static bool IsBFloat16 => true;
 
@@ -124,7 +124,7 @@ public struct BFloat16Element : IMmaElement
 
 /// <summary>OCP FP8 E4M3 codes: sixteen to a pack; the tensor cores take them as <c>.e4m3</c>.
 /// Only the raw-bit members are used by kernels (GEMM tiles); widening decodes exactly.</summary>
-public struct Float8E4M3Element : IMmaElement
+internal struct Float8E4M3Element : IMmaElement
 {
     public static bool IsBFloat16 => false;
 

@@ -9,7 +9,7 @@ namespace TritonOps.Kernels.Elements;
 /// the copy rate), the scalar form serves shapes whose runs are not 16-byte aligned. Loading is
 /// split into a raw load and an unpack so a kernel can issue its loads early and convert late.
 /// </summary>
-public interface IRunAccess
+internal interface IRunAccess
 {
     static abstract int Width { get; }
 
@@ -29,7 +29,7 @@ public interface IRunAccess
 }
 
 /// <summary>One 16-byte pack per access.</summary>
-public struct PackedRun<TElement> : IRunAccess where TElement : struct, IElementType
+internal struct PackedRun<TElement> : IRunAccess where TElement : struct, IElementType
 {
     public static int Width => TElement.PackWidth;
 
@@ -46,7 +46,7 @@ public struct PackedRun<TElement> : IRunAccess where TElement : struct, IElement
 }
 
 /// <summary>One element per access (lanes 1–7 are zero).</summary>
-public struct ScalarRun<TElement> : IRunAccess where TElement : struct, IElementType
+internal struct ScalarRun<TElement> : IRunAccess where TElement : struct, IElementType
 {
     public static int Width => 1;
 

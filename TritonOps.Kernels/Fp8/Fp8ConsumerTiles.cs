@@ -12,7 +12,7 @@ namespace TritonOps.Kernels.Fp8;
 /// 64-deep e4m3 product came back rounded to multiples of 2⁻⁸ at magnitude 43–100; so the error stays
 /// that of one partial instead of growing with K, as with cuBLAS's default promotion every 128).
 /// </summary>
-public interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTiles<TSelf>
+internal interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTiles<TSelf>
 {
     /// <summary>64-row blocks.</summary>
     static abstract int Count { get; }
@@ -34,7 +34,7 @@ public interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTile
 }
 
 /// <summary>One 64 × 128 block: columns 0–63 in <see cref="Left"/>, 64–127 in <see cref="Right"/>.</summary>
-public struct M64N128 : IFp8ConsumerTiles<M64N128>
+internal struct M64N128 : IFp8ConsumerTiles<M64N128>
 {
     public WarpgroupAcc Left, Right;
 
@@ -81,7 +81,7 @@ public struct M64N128 : IFp8ConsumerTiles<M64N128>
 }
 
 /// <summary>Two 64 × 128 blocks: rows 0–63 in <see cref="Top"/>, 64–127 in <see cref="Bottom"/>.</summary>
-public struct M128N128 : IFp8ConsumerTiles<M128N128>
+internal struct M128N128 : IFp8ConsumerTiles<M128N128>
 {
     public M64N128 Top, Bottom;
 

@@ -17,7 +17,7 @@ namespace TritonOps.Kernels.Fp8;
 /// memory before the epilogue (scales, bias, one rounding). Block b: slice b % MTiles, strip group
 /// b / MTiles. Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>).
 /// </summary>
-public static class Fp8GemmDecodeKernel
+internal static class Fp8GemmDecodeKernel
 {
     public const int Threads = 256, KParts = 2, Strips = Threads / 32 / KParts, Unroll = 4;
     public const int BlockN = Strips * StripMma.StripRows;

@@ -8,7 +8,7 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.Fp8;
 
 /// <summary>Sizes of one FP8 GEMM: a [M, K] codes, b stored [N, K] (K-contiguous), out [M, N].</summary>
-public struct Fp8GemmShape
+internal struct Fp8GemmShape
 {
     public int M, N, K;
     public int KTiles, MTiles, NTiles;
@@ -36,7 +36,7 @@ public struct Fp8GemmShape
 /// K advances 64 codes at a time through two shared-memory stages (tile layout and block order:
 /// <see cref="MmaTiles"/>); tails are zero-filled on load and masked on store.
 /// </summary>
-public static class Fp8GemmKernel
+internal static class Fp8GemmKernel
 {
     public const int BlockM = 128, BlockN = 64, BlockK = 64, Threads = 256, GroupM = 16;
     private const int RowWords = MmaTiles.RowWords;

@@ -24,7 +24,7 @@ namespace TritonOps.Kernels.Fp8;
 /// partial as it is added (<see cref="KBlockScales"/>: a k tile is one 128-deep scale block). Needs K a multiple of 16 and 16-byte-aligned operands. Block order:
 /// <see cref="MmaTiles.GroupedTile"/>. H200, bf16 out: 1025 TFLOP/s at 8192³, 31.6 µs at M16 N14336 K4096.
 /// </summary>
-public static class Fp8GemmWarpSpecializedKernel
+internal static class Fp8GemmWarpSpecializedKernel
 {
     public const int BlockK = StagedTiles.KBytes, BlockN = 128, GroupM = 8, Consumers = 2;
 

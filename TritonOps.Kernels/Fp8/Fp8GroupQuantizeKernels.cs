@@ -14,7 +14,7 @@ namespace TritonOps.Kernels.Fp8;
 /// <see cref="Fp8QuantizeKernels"/>' for the same scale. Groups at the right (and bottom) edge hold what is left
 /// of the row (ceil convention).
 /// </summary>
-public static class Fp8GroupQuantizeKernels
+internal static class Fp8GroupQuantizeKernels
 {
     public const int Threads = 256;
 

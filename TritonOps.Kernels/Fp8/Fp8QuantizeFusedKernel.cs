@@ -8,7 +8,7 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.Fp8;
 
 /// <summary>Sizes of one <see cref="Fp8QuantizeFusedKernel"/> launch over a dense tensor of 16-byte packs.</summary>
-public struct FusedQuantizeShape
+internal struct FusedQuantizeShape
 {
     /// <summary>16-byte packs of x (the element count is a multiple of a pack).</summary>
     public long Packs;
@@ -39,7 +39,7 @@ public struct FusedQuantizeShape
 /// block could not keep), quantizes them, then the block's own kept item from shared memory.</para>
 /// <para>Control words (<see cref="Control"/>) must be zero before the launch.</para>
 /// </summary>
-public static class Fp8QuantizeFusedKernel
+internal static class Fp8QuantizeFusedKernel
 {
     public const int Threads = 256;
 

@@ -7,7 +7,7 @@ using TritonOps.Kernels.Numerics;
 namespace TritonOps.Kernels.Fp8;
 
 /// <summary>Where an element's scale lives: one for the tensor, one per row, or one per column.</summary>
-public enum ScaleIndex
+internal enum ScaleIndex
 {
     Tensor = 0,
     Row = 1,
@@ -19,7 +19,7 @@ public enum ScaleIndex
 }
 
 /// <summary>Sizes of one quantize or dequantize launch over a dense [rows, cols] (or flat) tensor.</summary>
-public struct Fp8Shape
+internal struct Fp8Shape
 {
     public long Count;
     public int Cols;
@@ -42,7 +42,7 @@ public struct Fp8Shape
 /// reduced on the device: <see cref="AbsMax{TElement}"/> then <see cref="Quantize{TElement, TFormat}"/>,
 /// which walks the tensor in reverse block order so its first reads hit what the amax pass left in L2.
 /// </summary>
-public static class Fp8QuantizeKernels
+internal static class Fp8QuantizeKernels
 {
     public const int Threads = 256;
 

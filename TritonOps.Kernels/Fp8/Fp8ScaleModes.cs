@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Fp8;
 /// 128-deep group <c>[M, ceil(K/128)]</c>, b per 128 × 128 block <c>[ceil(K/128), ceil(N/128)]</c>) multiply
 /// each 128-deep partial when it is added into the float32 accumulators (the "promotion"), as DeepGEMM does.
 /// </summary>
-public interface IFp8ScaleMode
+internal interface IFp8ScaleMode
 {
     /// <summary>True: the k loop keeps a partial per 128-deep block of K and adds it times
     /// <c>a_scale[m, kb] · b_scale[kb, n / 128]</c> (<see cref="KBlockScale"/>); false: one sum, scaled in the epilogue.</summary>
@@ -18,14 +18,14 @@ public interface IFp8ScaleMode
 }
 
 /// <summary>Per tensor, per row (a) and per column (b): one float32 sum, scaled once in the epilogue.</summary>
-public struct EpilogueScales : IFp8ScaleMode
+internal struct EpilogueScales : IFp8ScaleMode
 {
     public static bool PerKBlock => false;
 }
 
 /// <summary>Per token and 128-group (a) and/or per 128 × 128 block (b): scaled at each 128-deep promotion; a's
 /// or b's scale that does not depend on k (per tensor, per row, per column) still applies in the epilogue.</summary>
-public struct KBlockScales : IFp8ScaleMode
+internal struct KBlockScales : IFp8ScaleMode
 {
     public static bool PerKBlock => true;
 }
@@ -33,7 +33,7 @@ public struct KBlockScales : IFp8ScaleMode
 /// <summary>The factors <see cref="KBlockScales"/> multiplies a 128-deep partial by (1 for an operand whose
 /// scale does not depend on k). Rows and columns past the matrix are clamped to its last (their outputs are
 /// never stored), so every read is in bounds.</summary>
-public static class KBlockScale
+internal static class KBlockScale
 {
     /// <summary>Depth of one scale block along K (and width along N of one block of b's scales).</summary>
     public const int Size = 128;

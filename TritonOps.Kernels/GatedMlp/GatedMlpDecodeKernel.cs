@@ -23,7 +23,7 @@ namespace TritonOps.Kernels.GatedMlp;
 /// group b / MTiles, so the slices of one strip run side by side and share its weights in L2.
 /// Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>).
 /// </summary>
-public static class GatedMlpDecodeKernel
+internal static class GatedMlpDecodeKernel
 {
     public const int Threads = 256, KParts = 2, Strips = Threads / 32 / KParts;
     public const int BlockN = Strips * StripMma.StripRows;

@@ -9,7 +9,7 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.GatedMlp;
 
 /// <summary>Sizes of one gated-MLP launch: x [M, K], gate/up [N, K], out [M, N].</summary>
-public struct GatedMlpShape
+internal struct GatedMlpShape
 {
     public int M, N, K;
     /// <summary>ceil(K / BlockK).</summary>
@@ -33,7 +33,7 @@ public struct GatedMlpShape
 /// registers, 1 block/SM): 224 → 155 TFLOP/s at M = 8192 and 151 → 235 µs at M = 16 on the H200.
 /// Tails (M, N, K not multiples of the tile) are zero-filled on load and masked on store.
 /// </summary>
-public static class GatedMlpKernel
+internal static class GatedMlpKernel
 {
     public const int BlockM = 128, BlockN = 64, BlockK = 32, Threads = 256, GroupM = 16;
     private const int RowWords = MmaTiles.RowWords;

@@ -8,20 +8,20 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.GatedMlp;
 
 /// <summary>Device addresses of the wide kernel's operands, for its <c>cp.async</c> copies.</summary>
-public struct GatedMlpAddresses
+internal struct GatedMlpAddresses
 {
     public ulong X, Gate, Up;
 }
 
 /// <summary>A warp's 64 × 32 share of one product: <see cref="WarpAcc"/> for rows 0–31 and rows 32–63.</summary>
-public struct WideWarpAcc
+internal struct WideWarpAcc
 {
     public WarpAcc Top, Bottom;
 }
 
 /// <summary>One k16 step's fragments of a warp's 64 × 32 tile: x rows 0, 16, 32, 48, and gate's and
 /// up's two B pairs (<see cref="PtxLoadMatrix"/> order: b0, b1 of n-tile 0, then of n-tile 1).</summary>
-public struct WideFragments
+internal struct WideFragments
 {
     public FragA A0, A1, A2, A3, Gate01, Gate23, Up01, Up23;
 }
@@ -39,7 +39,7 @@ public struct WideFragments
 /// Needs rows of 16-byte multiples (K % 8 == 0) and 16-byte-aligned operands; tails are zero-filled
 /// on load and masked on store.
 /// </summary>
-public static class GatedMlpWideKernel
+internal static class GatedMlpWideKernel
 {
     public const int BlockM = 128, BlockN = 128, BlockK = 64, Threads = 256;
 

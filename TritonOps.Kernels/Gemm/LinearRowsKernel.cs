@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Gemm;
 /// rows that are not 16-byte multiples, GPUs without warpgroup tensor cores, and K = 0 (an empty sum: the bias plus
 /// the residual). Correct for every shape, not fast; 16-bit products on Hopper take <see cref="WarpSpecializedGemmKernel"/>.
 /// </summary>
-public static class LinearRowsKernel
+internal static class LinearRowsKernel
 {
     public const int Side = 16;
 

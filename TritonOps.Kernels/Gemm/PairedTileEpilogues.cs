@@ -8,7 +8,7 @@ namespace TritonOps.Kernels.Gemm;
 
 /// <summary>What an epilogue may read beside the accumulators: a bias [N] and a residual [M, N], both in the
 /// output's dtype (flags say which are there; absent views are never read).</summary>
-public struct EpilogueArgs
+internal struct EpilogueArgs
 {
     public ArrayView<byte> Bias, Residual;
     public int HasBias, HasResidual;
@@ -24,7 +24,7 @@ public struct EpilogueArgs
 /// <see cref="GatedMlp.GatedMlpDecodeKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
 /// columns col and col + 1 of each (the mma / wgmma accumulator layout).
 /// </summary>
-public interface IPairedTileEpilogue
+internal interface IPairedTileEpilogue
 {
     /// <summary>False: both B tiles are different matrices' rows for the same output columns (gate and up);
     /// true: the second B tile is the same matrix's next rows, so it makes the next output columns (a kernel's
@@ -35,7 +35,7 @@ public interface IPairedTileEpilogue
 }
 
 /// <summary>act(first) ⊙ second: the gated MLP (first: x · gateᵀ, second: x · upᵀ, the same 128 columns).</summary>
-public struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
+internal struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
     where TElement : struct, IMmaElement
     where TActivation : struct, IActivation
 {
@@ -47,7 +47,7 @@ public struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
 
 /// <summary>x · Wᵀ (+ bias) (+ residual), added in float32 and rounded once: first covers the tile's first columns,
 /// second the same number of columns past them (W's next rows).</summary>
-public struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : struct, IMmaElement
+internal struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : struct, IMmaElement
 {
     public static bool SplitsColumns => true;
 

@@ -24,7 +24,7 @@ namespace TritonOps.Kernels.Gemm;
 /// activation and product in the epilogue, rounded once. Needs K a multiple of 8 (16-byte rows) and
 /// 16-byte-aligned operands. Block order: <see cref="MmaTiles.GroupedTile"/>.
 /// </summary>
-public static class WarpSpecializedGemmKernel
+internal static class WarpSpecializedGemmKernel
 {
     /// <summary>Rows of x and of each B tile in a block tile.</summary>
     public const int BlockM = 128, BlockN = 128, Consumers = 2, GroupM = 8;

@@ -1,7 +1,7 @@
 namespace TritonOps.Kernels.Numerics;
 
 /// <summary>bfloat16 stored as its 16 raw bits: the upper half of a float32.</summary>
-public static class BFloat16Bits
+internal static class BFloat16Bits
 {
     /// <summary>Exact: a bf16 is a float32 with the low 16 mantissa bits zero.</summary>
     public static float ToFloat(uint bits) => Bits.ToFloat(bits << 16);

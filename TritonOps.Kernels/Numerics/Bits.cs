@@ -3,7 +3,7 @@ using ILGPU;
 namespace TritonOps.Kernels.Numerics;
 
 /// <summary>Float ↔ bits reinterpretation that works on the host and inside kernels.</summary>
-public static class Bits
+internal static class Bits
 {
     public static uint Of(float value) => Interop.FloatAsInt(value);
 

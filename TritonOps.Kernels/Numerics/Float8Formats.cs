@@ -3,7 +3,7 @@ namespace TritonOps.Kernels.Numerics;
 /// <summary>An OCP FP8 format: how its byte codes map to and from float.
 /// Encoding is round-to-nearest-even with saturation to the largest finite value, the
 /// semantics of PTX <c>cvt.rn.satfinite.{e4m3,e5m2}x2.f32</c>.</summary>
-public interface IFloat8Format
+internal interface IFloat8Format
 {
     /// <summary>Largest finite value.</summary>
     static abstract float MaxFinite { get; }
@@ -20,7 +20,7 @@ public interface IFloat8Format
 /// to <c>torch.float8_e4m3fn</c>. Encoding saturates: |x| ≥ 448 and ±Inf give ±448; every NaN gives
 /// the canonical NaN 0x7F (as <c>cvt.rn.satfinite</c> does; GPU arithmetic does not keep NaN signs, so
 /// a signed NaN code would differ between devices).</summary>
-public struct E4M3 : IFloat8Format
+internal struct E4M3 : IFloat8Format
 {
     public static float MaxFinite => 448f;
 
@@ -69,7 +69,7 @@ public struct E4M3 : IFloat8Format
 /// <summary>OCP E5M2: bias 15, ±Inf = S.11111.00, NaN = S.11111.{01,10,11}, max ±57344.
 /// Decoding matches <c>torch.float8_e5m2</c>. Encoding saturates like
 /// <c>cvt.rn.satfinite.e5m2x2.f32</c>: overflow and ±Inf give ±57344; every NaN gives 0x7F.</summary>
-public struct E5M2 : IFloat8Format
+internal struct E5M2 : IFloat8Format
 {
     public static float MaxFinite => 57344f;
 

@@ -3,7 +3,7 @@ namespace TritonOps.Kernels.Numerics;
 /// <summary>IEEE binary16 by bit operations: the portable path (CPU accelerator, host).
 /// On CUDA the kernels use <c>cvt</c> instead (see <see cref="Ptx.PtxConvert"/>); tests pin
 /// both to System.Half over all 65 536 codes.</summary>
-public static class HalfBits
+internal static class HalfBits
 {
     /// <summary>Exact widening of a binary16 code.</summary>
     public static float ToFloat(uint h)

@@ -5,7 +5,7 @@ namespace TritonOps.Kernels.Numerics;
 /// <summary>16 bytes as four words: the unit of a vectorized global load or store
 /// (ILGPU emits one 128-bit access for a struct of four same-typed fields).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public struct Vec4U
+internal struct Vec4U
 {
     public uint X, Y, Z, W;
 
@@ -14,7 +14,7 @@ public struct Vec4U
 
 /// <summary>Up to eight elements held in registers as float. Fields, not an array, so
 /// that every access has a constant index and nothing spills to local memory.</summary>
-public struct Vec8F
+internal struct Vec8F
 {
     public float E0, E1, E2, E3, E4, E5, E6, E7;
 

@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Ptx;
 /// CPU path indexes), and the shared side a byte offset into the kernel's first shared allocation
 /// (<c>__shared_alloca0</c>). On the CPU accelerator the copy happens at once (waits do nothing).
 /// </summary>
-public static class PtxAsyncCopy
+internal static class PtxAsyncCopy
 {
     /// <summary><c>cp.async.cg.shared.global [shared + sharedOffset], [globalBase + globalOffset], 16, srcBytes</c>:
     /// 16 bytes, of which those past <paramref name="srcBytes"/> (0–16) are zero-filled and not read.</summary>

@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Ptx;
 /// kernel can keep what it reads again in L2 while streaming everything else past it. Inline PTX cannot take
 /// a view, so the CUDA side takes the view's device address; the CPU side indexes the view (no cache to steer).
 /// </summary>
-public static class PtxCacheHint
+internal static class PtxCacheHint
 {
     public static ulong EvictFirst()
     {

@@ -8,7 +8,7 @@ namespace TritonOps.Kernels.Ptx;
 /// Both sides round to nearest even; tests hold the portable side to System.Half and to the
 /// bf16 definition, and the GPU run of the same tests holds the hardware side to them.
 /// float16 uses ILGPU's own Half casts (which lower to <c>cvt</c> with no inline PTX).</summary>
-public static class PtxConvert
+internal static class PtxConvert
 {
     /// <summary>Both halves of an f16x2 word, exactly.</summary>
     public static void Float16x2ToFloats(uint packed, out float lo, out float hi)

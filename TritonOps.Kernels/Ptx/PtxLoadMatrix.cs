@@ -7,7 +7,7 @@ namespace TritonOps.Kernels.Ptx;
 /// <c>ldmatrix</c> (sm_75+): a warp loads four 8 × 8 tiles of 16-bit elements from shared memory
 /// straight into the <c>mma.sync</c> fragment layout, one instruction instead of four 32-bit loads.
 /// </summary>
-public static class PtxLoadMatrix
+internal static class PtxLoadMatrix
 {
     /// <summary>
     /// <c>ldmatrix.sync.aligned.m8n8.x4.shared.b16</c> from the kernel's dynamic shared memory

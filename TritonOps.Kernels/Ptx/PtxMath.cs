@@ -4,7 +4,7 @@ using ILGPU.Runtime.Cuda;
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>Math with a cheaper hardware form than ILGPU's IEEE-rounded default.</summary>
-public static class PtxMath
+internal static class PtxMath
 {
     /// <summary><c>rsqrt.approx.f32</c> (one MUFU.RSQ, relative error below 2⁻²²) on CUDA; 1 / √x elsewhere.
     /// ILGPU's <c>XMath.Rsqrt</c> rounds a square root and then a reciprocal, ~20 instructions with

@@ -12,7 +12,7 @@ namespace TritonOps.Kernels.Ptx;
 /// arrival count, phase and expected count in the same slot, updated with atomics, so the same
 /// protocol runs, and can deadlock, there too).
 /// </summary>
-public static class PtxMbarrier
+internal static class PtxMbarrier
 {
     /// <summary>Bytes a barrier occupies in shared memory.</summary>
     public const int Bytes = 16;

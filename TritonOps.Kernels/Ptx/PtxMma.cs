@@ -6,26 +6,26 @@ namespace TritonOps.Kernels.Ptx;
 
 /// <summary>Four f32 accumulators of one m16n8 tile, as one lane holds them:
 /// C0, C1 = (row g, cols 2t, 2t+1); C2, C3 = (row g+8, cols 2t, 2t+1); lane = 4g + t.</summary>
-public struct Acc4
+internal struct Acc4
 {
     public float C0, C1, C2, C3;
 }
 
 /// <summary>Eight m16n8 accumulator tiles: one warp's 32 × 32 share of an output; Tij = rows 16i, cols 8j.</summary>
-public struct WarpAcc
+internal struct WarpAcc
 {
     public Acc4 T00, T01, T02, T03, T10, T11, T12, T13;
 }
 
 /// <summary>One lane's A fragment of a 16×16 (row-major) operand: four words of two 16-bit
 /// elements: R0 = (row g, k 2t..2t+1), R1 = (g+8, 2t..), R2 = (g, 2t+8..), R3 = (g+8, 2t+8..).</summary>
-public struct FragA
+internal struct FragA
 {
     public uint R0, R1, R2, R3;
 }
 
 /// <summary>Warp-level tensor-core products.</summary>
-public static class PtxMma
+internal static class PtxMma
 {
     /// <summary>
     /// <c>mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32 {d}, {a}, {b}, {c}</c>:

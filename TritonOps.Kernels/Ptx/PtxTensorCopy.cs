@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Ptx;
 /// outside the matrix as zeros, and the bytes complete on an <see cref="PtxMbarrier"/> that announced
 /// them. No thread's registers or load slots carry the data. GPU only: CPU kernels copy by other means.
 /// </summary>
-public static class PtxTensorCopy
+internal static class PtxTensorCopy
 {
     /// <summary>The box whose first element is (<paramref name="inner"/>, <paramref name="outer"/>) — byte
     /// within a row, row — to <paramref name="sharedOffset"/> (1024-byte aligned for the swizzle), counted on

@@ -7,7 +7,7 @@ namespace TritonOps.Kernels.Ptx;
 /// <summary>One thread's 32 f32 accumulators of a warpgroup's 64 × 64 tile: <c>N[j]</c> holds the
 /// m16n8 layout of <see cref="Acc4"/> for columns 8j…8j+7 of rows 16w…16w+15, w = the thread's warp
 /// in the warpgroup (C0, C1 = row 16w + g, cols 8j + 2t, +1; C2, C3 = row + 8).</summary>
-public struct WarpgroupAcc
+internal struct WarpgroupAcc
 {
     public Acc4 N0, N1, N2, N3, N4, N5, N6, N7;
 
@@ -23,7 +23,7 @@ public struct WarpgroupAcc
 
 /// <summary>One thread's 64 f32 accumulators of a warpgroup's 64 × 128 tile: columns 0–63 in
 /// <see cref="Left"/>, 64–127 in <see cref="Right"/>, each in <see cref="WarpgroupAcc"/>'s layout.</summary>
-public struct WarpgroupAccN128
+internal struct WarpgroupAccN128
 {
     public WarpgroupAcc Left, Right;
 }
@@ -39,7 +39,7 @@ public struct WarpgroupAccN128
 /// <see cref="Offset"/>: the tile's first byte, counted from the start of the shared allocation the
 /// caller's base address names.
 /// </summary>
-public struct SmemOperand
+internal struct SmemOperand
 {
     public int Offset, Lbo, Sbo;
     public bool Swizzled;
@@ -70,7 +70,7 @@ public struct SmemOperand
 /// Off CUDA each thread computes its own accumulators from shared memory with the same layouts, so
 /// layout bugs fail on the CPU accelerator too.
 /// </summary>
-public static class PtxWgmma
+internal static class PtxWgmma
 {
     /// <summary>
     /// Two k16 steps of <c>wgmma.mma_async.sync.aligned.m64n64k16.f32.{f16,bf16}.{f16,bf16}</c>: D (+)= A·Bᵀ

@@ -22,7 +22,7 @@ namespace TritonOps.Kernels.RmsNorm;
 /// A thread reads each of its elements before it writes the same element, and no thread touches
 /// another's, so the output may be x itself (vLLM's in-place form).
 /// </summary>
-public static class RmsNormRowKernel
+internal static class RmsNormRowKernel
 {
     /// <summary>The most runs one thread holds (<see cref="RunTypes"/>' last).</summary>
     public const int MaxRunsPerThread = 8;

@@ -15,7 +15,7 @@ namespace TritonOps.Kernels.RmsNorm;
 /// cache, or the residual this thread just stored) to normalize it. Each element is read and written by one
 /// thread, read before written, so the output may be x itself here too.
 /// </summary>
-public static class RmsNormWideKernel
+internal static class RmsNormWideKernel
 {
     /// <summary>Block size (fewer when the kernel's registers do not allow it).</summary>
     public const int Threads = 1024;

@@ -6,7 +6,7 @@ using TritonOps.Kernels.Numerics;
 namespace TritonOps.Kernels.RmsNorm;
 
 /// <summary>Sizes of one RMSNorm launch, in runs of the access width W.</summary>
-public struct RmsNormShape
+internal struct RmsNormShape
 {
     /// <summary>Rows: the product of x's leading dimensions.</summary>
     public int Rows;
@@ -26,7 +26,7 @@ public struct RmsNormShape
 /// those, …) so every register has a constant index. Runs at or past the row's end are padding: they
 /// load zeros and store nothing.
 /// </summary>
-public interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
+internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
 {
     static abstract int Count { get; }
 
@@ -70,7 +70,7 @@ public interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
 }
 
 /// <summary>One run (16 bytes when packed, one element when scalar).</summary>
-public struct OneRun : IRowRuns<OneRun>
+internal struct OneRun : IRowRuns<OneRun>
 {
     public Vec4U Raw;
 
@@ -142,7 +142,7 @@ public struct OneRun : IRowRuns<OneRun>
 }
 
 /// <summary>Twice <typeparamref name="T"/>'s runs: the first T.Count of the thread's runs, then the next.</summary>
-public struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
+internal struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
 {
     public T First, Second;
 
@@ -195,7 +195,7 @@ public struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
 }
 
 /// <summary>The element arithmetic of the norms, float32 throughout.</summary>
-public static class RmsNormMath
+internal static class RmsNormMath
 {
     /// <summary>a + b, lane by lane.</summary>
     public static Vec8F Add(in Vec8F a, in Vec8F b) => new()

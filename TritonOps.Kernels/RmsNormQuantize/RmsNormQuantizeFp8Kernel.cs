@@ -11,7 +11,7 @@ using TritonOps.Kernels.RmsNorm;
 namespace TritonOps.Kernels.RmsNormQuantize;
 
 /// <summary>Sizes of one <see cref="RmsNormQuantizeFp8Kernel"/> launch: the norm's, and how the scales go.</summary>
-public struct RmsNormQuantizeShape
+internal struct RmsNormQuantizeShape
 {
     public RmsNormShape Norm;
     /// <summary>0: one scale per row (per token), [rows, 1]; otherwise runs a group (G / access width, a power of two
@@ -29,7 +29,7 @@ public struct RmsNormQuantizeShape
 /// scale = amax / max(format) (1 for zeros), q = RNE_saturate(y · (1 / scale)). Bytes moved: x and the weight in,
 /// one byte a value and the scales out.
 /// </summary>
-public static class RmsNormQuantizeFp8Kernel
+internal static class RmsNormQuantizeFp8Kernel
 {
     [GlobalMemoryOnly]
     public static void Run<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,

@@ -9,7 +9,7 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.RmsNormRope;
 
 /// <summary>The sizes and choices of one <see cref="QkNormRopeKernel"/> launch (up to two tensors, q and k).</summary>
-public struct QkNormRopeShape
+internal struct QkNormRopeShape
 {
     /// <summary>Tokens: batch · seq.</summary>
     public int Rows;
@@ -35,7 +35,7 @@ public struct QkNormRopeShape
 }
 
 /// <summary>Device addresses of the packed kernel's inputs, for its <c>cp.async</c> copies (16-byte aligned).</summary>
-public struct QkNormRopeAddresses
+internal struct QkNormRopeAddresses
 {
     public ulong Q, K, Cos, Sin;
 }
@@ -50,7 +50,7 @@ public struct QkNormRopeAddresses
 /// nothing and writes NaN over the token's whole row.
 /// For y = norm(x)·(w + offset) and dim j of a pair (i, j): out_i = y_i·cos_i − y_j·sin_i, out_j = y_j·cos_j + y_i·sin_j.
 /// </summary>
-public static class QkNormRopeKernel
+internal static class QkNormRopeKernel
 {
     public const int Threads = 128, Warps = Threads / 32;
 

@@ -8,7 +8,7 @@ using TritonOps.Kernels.Numerics;
 namespace TritonOps.Kernels.RmsNormRope;
 
 /// <summary>Sizes of one fused RMSNorm + RoPE launch, in runs of the access width W.</summary>
-public struct RmsNormRopeShape
+internal struct RmsNormRopeShape
 {
     /// <summary>batch · seq.</summary>
     public int Rows;
@@ -41,7 +41,7 @@ public struct RmsNormRopeShape
 /// rotation needs no exchange: one read of x, one write of out, float32 math, one rounding at the
 /// store. Rows wider than a block loop, re-reading their extra runs from cache.
 /// </summary>
-public static class RmsNormRopeKernel
+internal static class RmsNormRopeKernel
 {
     [GlobalMemoryOnly]
     public static void Run<TAccess>(

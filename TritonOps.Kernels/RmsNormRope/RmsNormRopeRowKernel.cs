@@ -17,7 +17,7 @@ namespace TritonOps.Kernels.RmsNormRope;
 /// squares is a fixed-order block reduction (bit-reproducible), and weight, cos and sin (cache hits)
 /// are read before it (<see cref="RunRotationEarly"/>, up to two pairs a thread) or after it.
 /// </summary>
-public static class RmsNormRopeRowKernel
+internal static class RmsNormRopeRowKernel
 {
     /// <summary>The most pairs one thread holds (<see cref="PairTypes"/>' last).</summary>
     public const int MaxPairsPerThread = 8;

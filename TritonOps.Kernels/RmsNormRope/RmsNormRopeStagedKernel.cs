@@ -8,23 +8,23 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.RmsNormRope;
 
 /// <summary>Rows a block of <see cref="RmsNormRopeStagedKernel"/> takes per step (a type, so the count is a constant).</summary>
-public interface IRowsPerStep
+internal interface IRowsPerStep
 {
     static abstract int Count { get; }
 }
 
-public struct OneRow : IRowsPerStep
+internal struct OneRow : IRowsPerStep
 {
     public static int Count => 1;
 }
 
-public struct TwoRows : IRowsPerStep
+internal struct TwoRows : IRowsPerStep
 {
     public static int Count => 2;
 }
 
 /// <summary>Device addresses of the staged kernel's inputs, for its <c>cp.async</c> copies (16-byte aligned).</summary>
-public struct StagedAddresses
+internal struct StagedAddresses
 {
     public ulong X, Cos, Sin;
 }
@@ -45,7 +45,7 @@ public struct StagedAddresses
 /// Measured on the H200 (bf16, GPU time): [4, 2048, 4096] 3.0 → 3.33 TB/s, [8, 2048, 4096] 3.6,
 /// [1, 8192, 8192] 3.1 → 3.65–3.68 TB/s against the row kernel; see docs/performance.md for what was tried.
 /// </summary>
-public static class RmsNormRopeStagedKernel
+internal static class RmsNormRopeStagedKernel
 {
     /// <summary>The most shared bytes for the stages (dynamic shared memory, sized per launch): two steps of
     /// two 8 KB rows with their cos and sin rows. Three such steps (52 KB, past the static limit) ran slower

@@ -13,7 +13,7 @@ namespace TritonOps.Kernels.RmsNormRope;
 /// <see cref="TwoOf{T}"/> of those, …) so every register has a constant index.
 /// Pairs at or past <see cref="RmsNormRopeShape.Pairs"/> are padding: they load zeros and store nothing.
 /// </summary>
-public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
+internal interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
 {
     static abstract int Count { get; }
 
@@ -68,7 +68,7 @@ public interface IRowPairs<TSelf> where TSelf : struct, IRowPairs<TSelf>
 }
 
 /// <summary>One pair: the raw runs of both halves (and, when loaded early, their weight, cos and sin).</summary>
-public struct OnePair : IRowPairs<OnePair>
+internal struct OnePair : IRowPairs<OnePair>
 {
     public Vec4U A, B, WeightA, WeightB, CosA, CosB, SinA, SinB;
     /// <summary>Set by <see cref="Locate"/>: the pair's first run within the row (−1: padding) and within its half-head.</summary>
@@ -169,7 +169,7 @@ public struct OnePair : IRowPairs<OnePair>
 }
 
 /// <summary>Twice <typeparamref name="T"/>'s pairs: the first T.Count of the thread's pairs, then the next.</summary>
-public struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
+internal struct TwoOf<T> : IRowPairs<TwoOf<T>> where T : struct, IRowPairs<T>
 {
     public T First, Second;
 

@@ -8,7 +8,7 @@ namespace TritonOps.Kernels.Tensors;
 /// dimensions. Both sides share the sizes; each has its own strides and element offset. Unused leading
 /// dimensions have size 1 (the caller pads), so the kernel walks all eight without a rank.
 /// </summary>
-public struct StridedCopyShape
+internal struct StridedCopyShape
 {
     /// <summary>Dimensions a launch can describe (after the caller merges the ones it can).</summary>
     public const int MaxRank = 8;
@@ -34,7 +34,7 @@ public struct StridedCopyShape
 /// <c>CopyFrom</c> into a strided view (a dense source). One element per thread in a grid-stride loop;
 /// the element type only sets the width of each load and store (1, 2, 4 or 8 bytes).
 /// </summary>
-public static class StridedCopyKernel
+internal static class StridedCopyKernel
 {
     /// <summary>Threads per block.</summary>
     public const int Threads = 256;

@@ -13,7 +13,7 @@ public class DeviceConversionTests(DeviceKind kind) : OnEveryDevice(kind)
         ArrayView<byte> codes, ArrayView<byte> widened, ArrayView<byte> toNarrow, ArrayView<byte> narrowed, int packs);
 
     /// <summary>Thread i widens pack i of <paramref name="codes"/> and narrows pack i of <paramref name="toNarrow"/>.</summary>
-    public static void RoundTrip<TElement>(ArrayView<byte> codes, ArrayView<byte> widened, ArrayView<byte> toNarrow, ArrayView<byte> narrowed, int packs)
+    internal static void RoundTrip<TElement>(ArrayView<byte> codes, ArrayView<byte> widened, ArrayView<byte> toNarrow, ArrayView<byte> narrowed, int packs)
         where TElement : struct, IElementType
     {
         int i = Grid.GlobalIndex.X;
@@ -62,7 +62,7 @@ public class DeviceConversionTests(DeviceKind kind) : OnEveryDevice(kind)
         using var narrowT = Tensor.FromArray(toNarrow, [count], DType.Float32, Device);
         using var outT = Tensor.Empty([count], dtype, Device);
         var element = dtype == DType.Float16 ? typeof(Float16Element) : typeof(BFloat16Element);
-        var method = GetType().GetMethod(nameof(RoundTrip))!.MakeGenericMethod(element);
+        var method = GetType().GetMethod(nameof(RoundTrip), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element);
         Device.Launcher<RoundTripLauncher>(method)(Device.Accelerator.DefaultStream, new KernelConfig(count / 8 / 128, 128),
             codesT.Bytes, wideT.Bytes, narrowT.Bytes, outT.Bytes, count / 8);
 
