@@ -25,10 +25,15 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
         ([2, 8195], "scalar row of 8195 runs, wider than the row kernel holds: the wide kernel"),
     ];
 
+    private static readonly string[] OffsetShapes = [Shapes[1].Why, Shapes[2].Why, Shapes[5].Why, Shapes[10].Why];
+
     private static IEnumerable<TestCaseData> Cases() =>
         from dtype in FloatTypes
         from s in Shapes
-        from offset in dtype == DType.BFloat16 ? new[] { 0f, 1f } : new[] { 0f } // Gemma's (1 + w) in the dtype it ships in
+        // Gemma's (1 + w) in the dtype it ships in. The offset is a runtime scalar of every kernel, so offset 1 runs on one
+        // shape of each path (packed row, scalar row, wide, no rows), not all eleven; PinnedSchedules_MatchReference adds it on
+        // every row-kernel variant and the wide kernel, in all three dtypes (fused add).
+        from offset in dtype == DType.BFloat16 && OffsetShapes.Contains(s.Why) ? new[] { 0f, 1f } : new[] { 0f }
         select new TestCaseData(dtype, s.Shape, offset)
             .SetArgDisplayNames(DTypes.Name(dtype), $"[{string.Join(",", s.Shape)}]", $"offset{offset}");
 
