@@ -36,7 +36,7 @@ public class PtxCodegenTests : PtxBackendFixture
     [TestCase(typeof(Kernels.Elements.Float8E4M3Element), "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3")]
     public void WgmmaProbe_CompilesWithItsSharedSymbol(Type element, string instruction)
     {
-        var kernel = typeof(WgmmaTests).GetMethod(nameof(WgmmaTests.OneTile))!.MakeGenericMethod(element);
+        var kernel = typeof(WgmmaTests).GetMethod(nameof(WgmmaTests.OneTile), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element);
         string ptx = Compile(kernel);
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
             File.WriteAllText(Path.Combine(dir, "Probe.WgmmaOneTile_" + element.Name + ".ptx"), TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, globalMemoryOnly: false));
