@@ -60,9 +60,9 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     /// <summary>The decode kernel split along K (the last block of each tile adds the splits): K a multiple of 8 but
     /// not of a split's 128 granule, and K unaligned (the checked tail loads); two M slices, an N tail, bias and
     /// residual. A second call gives the same bits (the arrival counters were left at zero).</summary>
-    [TestCase(DType.BFloat16, 17, 1032, 200, 3)]
-    [TestCase(DType.Float16, 5, 1001, 72, 4)]
-    [TestCase(DType.BFloat16, 2, 520, 64, 5)]
+    [TestCase(DType.BFloat16, 17, 264, 72, 2)]   // two 16-row slices, an N tail; the last split is 8 of K
+    [TestCase(DType.Float16, 5, 301, 40, 3)]     // K unaligned: the checked tail loop in every split
+    [TestCase(DType.BFloat16, 2, 520, 16, 5)]    // more splits asked than 128-granules fill: 5 → 5 of 128, the last 8
     public void DecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
         int seed = Inputs.Seed(dtype, m, inFeatures, outFeatures, splits);
