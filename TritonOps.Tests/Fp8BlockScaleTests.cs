@@ -120,10 +120,10 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     /// a float a against block-scaled b (quantized here per token and 128-group); row-wise (per token × per channel)
     /// on the wgmma tiles.</summary>
     [TestCase("group×tensor", 9, 264, 40)]
-    [TestCase("group×column", 70, 200, 72)]
+    [TestCase("group×column", 70, 200, 40)]
     [TestCase("tensor×block", 9, 264, 200)]
     [TestCase("float×block", 20, 256, 136)]
-    [TestCase("row×column", 70, 144, 136)]
+    [TestCase("row×column", 70, 144, 40)]
     public void Fp8Gemm_MixedScaleSchemes_MatchFloat64Reference(string scheme, int m, int k, int n)
     {
         int seed = Inputs.Seed(scheme, m, k, n);
@@ -159,7 +159,9 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("tensor")]
     public void Fp8Linear_FromQuantized_MatchesFloat64ProductOfItsCodes(string scheme)
     {
-        const int n = 136, k = 200;
+        // Two 128-blocks of N for the block scheme; one N tile is enough for the others (CPU time).
+        int n = scheme == "block" ? 136 : 40;
+        const int k = 200;
         using var w = Tensor.FromArray(Inputs.Normal(n * k, 91, 0.05), [n, k], DType.BFloat16, Device);
         var granularity = scheme switch { "block" => ScaleGranularity.Block, "tensor" => ScaleGranularity.PerTensor, _ => ScaleGranularity.PerRow };
         var (codes, wScale) = Ops.QuantizeFp8(w, granularity: granularity);
