@@ -10,9 +10,11 @@ namespace TritonOps.Tests;
 /// serial run; no buffer may stay in use afterwards; devices made and disposed meanwhile raise only the
 /// documented exceptions.
 /// </summary>
-[NonParallelizable] // it counts every buffer in use on the device
 public class ConcurrencyTests(DeviceKind kind) : OnEveryDevice(kind)
 {
+    /// <summary>It counts every buffer in use on its device: a device of its own, so other fixtures run beside it.</summary>
+    protected override bool OwnsCudaDevice => true;
+
     private const int Threads = 4, Rounds = 3;
 
     private static byte[][] Bytes(object result) => result switch

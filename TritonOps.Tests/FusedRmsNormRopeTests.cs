@@ -13,10 +13,10 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         (3, 3, 40, 40, true, 1e-5, "one head, [1,seq,1,hd] rope; packed for fp32, scalar for 16-bit"),
         (1, 1, 64, 64, false, 1e-2, "batch 1, one token, large eps"),
         (2, 3, 144, 48, true, 0.0, "eps 0, several heads of 48"),
-        (1, 3, 2560, 64, false, 1e-6, "two pairs per thread for 16-bit types (160 pairs), four for float32"),
+        (1, 1, 2560, 64, false, 1e-6, "two pairs per thread for 16-bit types (160 pairs), four for float32"),
         (2, 1, 6144, 128, true, 1e-6, "four pairs per thread for 16-bit types (384 pairs), eight for float32"),
-        (1, 2, 2106, 6, false, 1e-6, "scalar path, eight pairs per thread in blocks of 160 (1053 pairs)"),
-        (1, 2, 16512, 128, false, 1e-6, "eight pairs per thread in blocks over 128 threads"),
+        (1, 1, 2106, 6, false, 1e-6, "scalar path, eight pairs per thread in blocks of 160 (1053 pairs)"),
+        (1, 1, 16512, 128, false, 1e-6, "eight pairs per thread in blocks over 128 threads"),
     ];
 
     private static IEnumerable<TestCaseData> Cases() =>

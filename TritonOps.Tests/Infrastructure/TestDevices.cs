@@ -35,11 +35,19 @@ public abstract class OnEveryDevice(DeviceKind kind)
 
     private Device? _own;
 
+    /// <summary>A fixture that measures the whole device (buffers in use) takes a CUDA device of its own too.</summary>
+    protected virtual bool OwnsCudaDevice => false;
+
     [OneTimeSetUp]
     public void PickDevice()
     {
         if (Kind == DeviceKind.Cpu)
             Device = _own = Device.Cpu(poisonAllocations: true);
+        else if (OwnsCudaDevice)
+        {
+            TestDevices.Get(Kind); // skipped without a GPU
+            Device = _own = Device.Cuda(0, poisonAllocations: true);
+        }
         else
             Device = TestDevices.Get(Kind);
     }
