@@ -1,0 +1,273 @@
+using ILGPU;
+using ILGPU.Runtime;
+using TritonOps.Cuda;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps;
+
+/// <summary>The wgmma FP8 GEMM's tile rows (128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
+/// the tiled kernel even where the decode kernel would run (M ≤ 64 off Hopper); <see cref="Decode"/>: the decode
+/// kernel even on Hopper (M ≤ 64), so the H200's tests still run what other GPUs take.</summary>
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false, bool Decode = false);
+
+public static partial class Ops
+{
+    private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
+    private delegate void Fp8GemmSpecializedLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape,
+        ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages);
+    private delegate void Fp8GemmLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
+
+
+    /// <summary>The M from which the wgmma FP8 GEMM takes 256-row tiles (each consumer warpgroup two 64-row
+    /// blocks; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs, 1025–1032
+    /// TFLOP/s against 807–909. Below it, 128-row tiles waste less on the M tail.</summary>
+    private const int Fp8GemmTallMinRows = 1024;
+
+    /// <summary>The wgmma GEMM's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8
+    /// (at 8192³ three or four stages of 256-row tiles measured the same).</summary>
+    private static int Fp8GemmStages(int blockM)
+    {
+        int perStage = Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 2) - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1);
+        return Math.Min(8, (224 * 1024 - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 0)) / perStage);
+    }
+    /// <summary>
+    /// FP8 matrix product on FP8 tensor cores: <c>(a_q · b_q) · a_scale · b_scale</c> (+ bias), summed in
+    /// float32 and written once in <paramref name="outputDtype"/>. On Hopper the warpgroup tensor cores keep
+    /// about 14 significant bits within each 128-deep partial, which is then added in float32: the sum's
+    /// error stays within about 2⁻¹⁰ · Σ|aₖ·bₖ|. Elsewhere M ≤ 64 streams b once (decode).
+    /// Float inputs are quantized internally (E4M3, per tensor, or with the scale you pass);
+    /// E4M3 inputs must come with their scale. Scales: float32 on the inputs' device, one element,
+    /// or [M, 1] for a (per token) / [1, N] for b (per output channel).
+    /// Layout: b is [K, N]. Fastest is the transposed view of a contiguous [N, K] buffer
+    /// (<c>w.Transpose(0, 1)</c> of an [N, K] weight, as <see cref="Fp8Linear"/> keeps it): the tensor
+    /// cores read it as is. A contiguous [K, N] b costs one extra transpose pass.
+    /// </summary>
+    /// <param name="a">[M, K]: float32/float16/bfloat16 (quantized here) or float8_e4m3fn codes.</param>
+    /// <param name="b">[K, N], same dtypes as a; contiguous, or the transposed view of a contiguous [N, K].</param>
+    /// <param name="aScale">a's scale: required for codes; for float a, the quantization scale to use.</param>
+    /// <param name="bScale">b's scale: required for codes; for float b, one element at most.</param>
+    /// <param name="outputDtype">float16 (default), bfloat16 or float32.</param>
+    /// <param name="bias">Optional float32 [N], added in the epilogue.</param>
+    /// <returns>[M, N] in <paramref name="outputDtype"/>.</returns>
+    public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null) =>
+        Fp8Gemm(a, b, aScale, bScale, outputDtype, bias, default);
+
+    /// <summary><see cref="Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/> with the wgmma kernel's
+    /// tile rows and ring depth pinned (tests, benchmark A/B).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale, Tensor? bScale, DType outputDtype, Tensor? bias, Fp8GemmSchedule schedule)
+    {
+        Check.Usable(a, nameof(a));
+        Check.Usable(b, nameof(b));
+        Check.SameDevice(b, nameof(b), a, nameof(a));
+        Check.DType(a, nameof(a), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
+        Check.DType(b, nameof(b), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
+        if (outputDtype is not (DType.Float16 or DType.BFloat16 or DType.Float32))
+            throw new UnsupportedDtypeException($"Argument 'outputDtype': expected float16 or bfloat16 or float32, got {DTypes.Name(outputDtype)}.");
+        Check.Rank(a, nameof(a), 2, "[M, K]");
+        Check.Rank(b, nameof(b), 2, "[K, N]");
+        int m = a.Shape[0], k = a.Shape[1], n = b.Shape[1];
+        Check.Dim(b, nameof(b), 0, k, "K, from a");
+        Check.Contiguous(a, nameof(a));
+        bool bTransposedView = b.Strides[0] == 1 && b.Strides[1] == k && !b.IsContiguous;
+        if (!b.IsContiguous && !bTransposedView)
+            throw new NonContiguousTensorException(
+                $"Argument 'b': expected a contiguous [K, N] tensor or the transposed view of a contiguous [N, K] one, got strides [{string.Join(", ", b.Strides)}].");
+        if (a.DType == DType.Float8E4M3 && aScale is null)
+            throw new ArgumentNullException(nameof(aScale), "Argument 'aScale': a is already FP8 (float8_e4m3fn), so its scale is required.");
+        if (b.DType == DType.Float8E4M3 && bScale is null)
+            throw new ArgumentNullException(nameof(bScale), "Argument 'bScale': b is already FP8 (float8_e4m3fn), so its scale is required.");
+        int kBlocks = CeilDiv(k, KBlockScale.Size), nBlocks = CeilDiv(n, KBlockScale.Size);
+        var aMode = aScale is null ? GemmScale.Tensor : GemmScaleOf(aScale, nameof(aScale), a, nameof(a),
+            ($"[{m}, 1] (per token)", [m, 1], GemmScale.Row), ($"[M, ceil(K/128)] = [{m}, {kBlocks}] (per token and 128-group)", [m, kBlocks], GemmScale.Group));
+        var bMode = bScale is null ? GemmScale.Tensor : GemmScaleOf(bScale, nameof(bScale), b, nameof(b),
+            ($"[1, {n}] (per column)", [1, n], GemmScale.Column), ($"[ceil(K/128), ceil(N/128)] = [{kBlocks}, {nBlocks}] (per 128 × 128 block)", [kBlocks, nBlocks], GemmScale.Block));
+        if (aMode == GemmScale.Group && a.DType != DType.Float8E4M3 && !aScale!.IsContiguous)
+            Check.Contiguous(aScale, nameof(aScale)); // a float a is quantized here with it, which reads it row-major
+        if (bMode is GemmScale.Column or GemmScale.Block && b.DType != DType.Float8E4M3)
+            throw new ShapeMismatchException(
+                $"Argument 'bScale': {(bMode == GemmScale.Column ? $"per-column scales [1, {n}]" : $"block scales [{kBlocks}, {nBlocks}]")} need b already quantized "
+                + $"(float8_e4m3fn; QuantizeFp8 with ScaleGranularity.{(bMode == GemmScale.Column ? "PerColumn" : "Block")}), got b of {DTypes.Name(b.DType)}.");
+        if (bMode == GemmScale.Block && !bTransposedView && k > 1 && n > 1)
+            throw new NonContiguousTensorException(
+                $"Argument 'b': block scales need b K-contiguous (the transposed view of a contiguous [N, K] weight, as a checkpoint stores it: w.Transpose(0, 1)), got a contiguous [K, N] tensor with strides [{string.Join(", ", b.Strides)}].");
+        if (bias is not null)
+        {
+            Check.SameDevice(bias, nameof(bias), a, nameof(a));
+            Check.DType(bias, nameof(bias), DType.Float32);
+            Check.Shape(bias.Rank == 1 && bias.Shape[0] == n, nameof(bias), $"[N = {n}]", bias);
+            Check.Contiguous(bias, nameof(bias));
+        }
+
+        var device = a.Device;
+        using var gate = device.Enter();
+        var output = Tensor.Empty([m, n], outputDtype, device);
+        if (m == 0 || n == 0)
+            return output;
+        if (k == 0)
+        {
+            // An empty sum: zeros, plus the bias where there is one.
+            FillRows(output, bias);
+            return output;
+        }
+
+        var temporaries = new List<Tensor>();
+        try
+        {
+            // a: codes [M, K].
+            Tensor aq = a, aS = aScale!;
+            if (a.DType != DType.Float8E4M3)
+            {
+                // Against block-scaled b, a float a without a scale is quantized per token and 128-group (DeepSeek-V3's act_quant).
+                if (aScale is null && bMode == GemmScale.Block)
+                    aMode = GemmScale.Group;
+                (aq, aS) = QuantizeFp8(a, aScale, granularity: aMode switch
+                {
+                    GemmScale.Row => ScaleGranularity.PerRow,
+                    GemmScale.Group => ScaleGranularity.PerTokenGroup,
+                    _ => ScaleGranularity.PerTensor,
+                }, groupSize: KBlockScale.Size);
+                temporaries.Add(aq);
+                if (aScale is null) temporaries.Add(aS);
+            }
+            // b: codes stored [N, K].
+            Tensor bStored = bTransposedView ? b.Transpose(0, 1) : b, bS = bScale!;
+            if (bTransposedView)
+                temporaries.Add(bStored);
+            if (b.DType != DType.Float8E4M3)
+            {
+                Tensor codes;
+                (codes, bS) = QuantizeFp8(bStored, bScale);
+                temporaries.Add(codes);
+                if (bScale is null) temporaries.Add(bS);
+                bStored = codes;
+            }
+            if (!bTransposedView)
+            {
+                var transposed = Tensor.Empty([n, k], DType.Float8E4M3, device);
+                temporaries.Add(transposed);
+                device.Launcher<TransposeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.TransposeBytes)))(
+                    device.Accelerator.DefaultStream, new KernelConfig(new Index2D((n + 31) / 32, (k + 31) / 32), new Index2D(32, 8)),
+                    bStored.Bytes, transposed.Bytes, k, n);
+                bStored = transposed;
+            }
+
+            var stream = device.Accelerator.DefaultStream;
+            Type outputElement = ElementTypeOf(outputDtype);
+            var shape = new Fp8GemmShape
+            {
+                M = m, N = n, K = k,
+                KAligned = k % 16 == 0 ? 1 : 0,
+                AScaleStride = aMode switch { GemmScale.Row => 1, GemmScale.Group => (int)aS.Strides[0], _ => 0 },
+                BScaleStride = bMode switch { GemmScale.Column => 1, GemmScale.Block => (int)bS.Strides[1], _ => 0 },
+                HasBias = bias is null ? 0 : 1,
+            };
+            // Scales that change along K are applied at each 128-deep promotion (KBlockScales), in every kernel.
+            bool perKBlock = aMode == GemmScale.Group || bMode == GemmScale.Block;
+            if (aMode == GemmScale.Group)
+                (shape.AGrouped, shape.AScaleKStride) = (1, (int)aS.Strides[1]);
+            if (bMode == GemmScale.Block)
+                (shape.BBlocked, shape.BScaleKStride) = (1, (int)bS.Strides[0]);
+            var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
+            bool wgmma = device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0;
+            // On the H200 the copy-engine-fed wgmma kernel wins at every M (M16 N14336 K4096: 31.2 against 35.1 µs,
+            // M64: 28.9 against 82.0); the decode kernel serves other GPUs (and the CPU accelerator, where it is cheap).
+            if (schedule.Decode && m > Fp8GemmDecodeKernel.MaxRows)
+                throw new ArgumentOutOfRangeException(nameof(schedule), schedule, $"The decode kernel takes M ≤ {Fp8GemmDecodeKernel.MaxRows}, got {m}.");
+            if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled && (schedule.Decode || !(wgmma && device.Kind == DeviceKind.Cuda)))
+            {
+                // Decode: 16-row slices against strips of b streamed at full rate.
+                shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
+                shape.NTiles = (n + Fp8GemmDecodeKernel.BlockN - 1) / Fp8GemmDecodeKernel.BlockN;
+                device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock))(stream,
+                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmDecodeKernel.Threads),
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
+            }
+            else if (wgmma)
+            {
+                // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
+                int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : 128;
+                int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages(blockM);
+                if (blockM is not (128 or 256) || stages < 2)
+                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 128- or 256-row tiles and at least two stages.");
+                shape.KTiles = (k + Fp8GemmWarpSpecializedKernel.BlockK - 1) / Fp8GemmWarpSpecializedKernel.BlockK;
+                shape.MTiles = (m + blockM - 1) / blockM;
+                shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
+                var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
+                    SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages)));
+                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1), perKBlock));
+                void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
+                    aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
+                if (device.Kind == DeviceKind.Cuda)
+                {
+                    // Both operands' tensor maps: 128-byte-swizzled boxes of 128 bytes of K, zeros past the edges.
+                    device.WithConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
+                    {
+                        byte[] bytes = new byte[256];
+                        CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.blockM);
+                        CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
+                        return bytes;
+                    }, maps => Launch(maps, maps + 128));
+                }
+                else
+                {
+                    Launch(0, 0); // the CPU accelerator: the producer warpgroup copies
+                }
+            }
+            else
+            {
+                // Elsewhere, or rows not 16-byte aligned: mma.sync 128 × 64 tiles.
+                shape.KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK;
+                shape.MTiles = (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM;
+                shape.NTiles = (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN;
+                device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement, perKBlock))(stream,
+                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmKernel.Threads),
+                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
+            }
+            return output;
+        }
+        finally
+        {
+            foreach (var t in temporaries)
+                t.Dispose();
+        }
+    }
+
+    /// <summary>How fp8_gemm reads a scale: applied in the epilogue (tensor, row, column) or at each 128-deep promotion (group, block).</summary>
+    private enum GemmScale { Tensor, Row, Column, Group, Block }
+
+    /// <summary>An fp8_gemm scale: float32 on <paramref name="like"/>'s device, one element or one of the two shapes
+    /// the operand takes. Per-group and per-block scales may be the transposed view of a contiguous tensor (a
+    /// checkpoint's <c>[N/128, K/128]</c> <c>weight_scale_inv</c> seen as <c>[K/128, N/128]</c>); the others are contiguous.</summary>
+    private static GemmScale GemmScaleOf(Tensor scale, string name, Tensor like, string likeName,
+        (string Text, int[] Shape, GemmScale Mode) epilogue, (string Text, int[] Shape, GemmScale Mode) promoted)
+    {
+        Check.SameDevice(scale, name, like, likeName);
+        Check.DType(scale, name, DType.Float32);
+        GemmScale mode = scale.ElementCount == 1 && scale.Rank <= 2 ? GemmScale.Tensor
+            : scale.Shape.SequenceEqual(epilogue.Shape) ? epilogue.Mode
+            : scale.Shape.SequenceEqual(promoted.Shape) ? promoted.Mode
+            : throw new ShapeMismatchException($"Argument '{name}': expected one element, {epilogue.Text} or {promoted.Text}, got shape {scale.ShapeText}.");
+        bool transposedView = scale.Rank == 2 && scale.Strides[0] == 1 && scale.Strides[1] == scale.Shape[0];
+        if (!scale.IsContiguous && !(mode is GemmScale.Group or GemmScale.Block && transposedView))
+            throw new NonContiguousTensorException(
+                $"Argument '{name}': expected a contiguous tensor{(mode is GemmScale.Group or GemmScale.Block ? " or the transposed view of one" : "")}, got shape {scale.ShapeText} with strides [{string.Join(", ", scale.Strides)}].");
+        return mode;
+    }
+
+    /// <summary>A scale must be float32 on <paramref name="like"/>'s device, with one element or exactly <paramref name="perGroup"/>.</summary>
+    private static void CheckScale(Tensor scale, string name, Tensor like, string likeName, int[] perGroup)
+    {
+        Check.SameDevice(scale, name, like, likeName);
+        Check.DType(scale, name, DType.Float32);
+        Check.Contiguous(scale, name);
+        bool ok = scale.ElementCount == 1 && scale.Rank <= 2 || scale.Shape.SequenceEqual(perGroup);
+        Check.Shape(ok, name, $"one element or [{string.Join(", ", perGroup)}]", scale);
+    }
+}
