@@ -1,7 +1,8 @@
 namespace TritonOps.Tests.Infrastructure;
 
-/// <summary>One shared device of each kind for the whole run, so each kernel compiles once per
-/// device. Both poison new buffers, so an element a kernel forgets to write reads back as NaN.</summary>
+/// <summary>One shared device of each kind for the whole run: the CUDA one serves every fixture (each kernel compiles
+/// once); the CPU one only the fixtures that ask for it directly (<see cref="OnEveryDevice"/> fixtures make their own).
+/// Both poison new buffers, so an element a kernel forgets to write reads back as NaN.</summary>
 public static class TestDevices
 {
     private static readonly Lazy<Device> s_cpu = new(() => Device.Cpu(poisonAllocations: true));
