@@ -24,11 +24,14 @@ for step in $steps; do
       done
       cat "$out/ptx.txt"; tar czf "$out/ptx.tgz" -C "$out" ptx && rm -rf "$out/ptx" ;;
     ncu)
-      # One launch of the benchmark's first "Kernel_Run" kernel for BENCH_OP (ILGPU names every entry Kernel_<method>).
-      ncu --clock-control none --target-processes all -k regex:Kernel_Run --launch-skip 2 --launch-count 1 \
+      # One launch of the benchmark's first "Kernel_Run" kernel for BENCH_OP (ILGPU names every entry Kernel_<method>);
+      # BENCH_NTH picks the I-th case of those BENCH_OP selects (the benchmark's --nth), NCU_SKIP the launches skipped.
+      name=$(tr -c 'A-Za-z0-9_\n' _ <<<"$BENCH_OP${BENCH_NTH:+-$BENCH_NTH}")
+      ncu --clock-control none --target-processes all -k regex:Kernel_Run --launch-skip "${NCU_SKIP:-2}" --launch-count 1 \
         --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats \
-        bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --op "${BENCH_OP:?set BENCH_OP}" > "$out/ncu-$BENCH_OP.txt" 2>&1
-      grep -E "Throughput|Pipe|Busy|Stall|Occupancy|Registers|Issued|Warp Cycles|Bank" "$out/ncu-$BENCH_OP.txt" | head -60 ;;
+        --section LaunchStats --section SchedulerStats \
+        bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --op "${BENCH_OP:?set BENCH_OP}" ${BENCH_NTH:+--nth "$BENCH_NTH"} > "$out/ncu-$name.txt" 2>&1
+      grep -E "Throughput|Pipe|Busy|Stall|Occupancy|Registers|Issued|Warp Cycles|Bank|Duration|Grid Size|Block Size" "$out/ncu-$name.txt" | head -60 ;;
     bench)
       bash .gpu/run .gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll --json "$out/bench.json" ${BENCH_OP:+--op "$BENCH_OP"} 2>&1 | tee "$out/bench.log" ;;
   esac

@@ -24,6 +24,11 @@ internal interface IElementType
     static abstract Vec8F Unpack(Vec4U pack);
 
     static abstract Vec4U Pack(in Vec8F values);
+
+    /// <summary>The largest |element| of a pack (zero bits count as 0), by bit pattern: a NaN wins, as the amax of
+    /// FP8 scaling wants. On the raw bits, without unpacking: 16-bit packs take four <c>and</c> and three
+    /// <c>max.u16x2</c> for eight elements (unpack, abs and compare-select took four instructions an element).</summary>
+    static abstract float AbsMaxOfPack(Vec4U pack);
 }
 
 /// <summary>A dtype the tensor cores multiply: <c>mma … .f16</c>, <c>.bf16</c> (16-bit, m16n8k16) or
@@ -54,6 +59,9 @@ internal struct Float32Element : IElementType
     };
 
     public static Vec4U Pack(in Vec8F v) => new(Bits.Of(v.E0), Bits.Of(v.E1), Bits.Of(v.E2), Bits.Of(v.E3));
+
+    public static float AbsMaxOfPack(Vec4U p) =>
+        Bits.ToFloat(Math.Max(Math.Max(p.X & 0x7FFF_FFFFu, p.Y & 0x7FFF_FFFFu), Math.Max(p.Z & 0x7FFF_FFFFu, p.W & 0x7FFF_FFFFu)));
 }
 
 /// <summary>IEEE float16: eight to a pack, widened and narrowed by <see cref="PtxConvert"/>.</summary>
@@ -90,6 +98,16 @@ internal struct Float16Element : IMmaElement
     public static Vec4U Pack(in Vec8F v) => new(
         PtxConvert.FloatsToFloat16x2(v.E0, v.E1), PtxConvert.FloatsToFloat16x2(v.E2, v.E3),
         PtxConvert.FloatsToFloat16x2(v.E4, v.E5), PtxConvert.FloatsToFloat16x2(v.E6, v.E7));
+
+    public static float AbsMaxOfPack(Vec4U p)
+    {
+        uint m = AbsMax16x2(p);
+        return Widen(Math.Max(m & 0xFFFFu, m >> 16)); // widening is monotone; a NaN half widens to a NaN
+    }
+
+    /// <summary>Per half, the largest magnitude's bits of a pack of 16-bit floats.</summary>
+    internal static uint AbsMax16x2(Vec4U p) =>
+        PtxMath.MaxU16x2(PtxMath.MaxU16x2(p.X & 0x7FFF_7FFFu, p.Y & 0x7FFF_7FFFu), PtxMath.MaxU16x2(p.Z & 0x7FFF_7FFFu, p.W & 0x7FFF_7FFFu));
 }
 
 /// <summary>bfloat16: eight to a pack; widening is a shift, narrowing rounds to nearest even.</summary>
@@ -120,6 +138,12 @@ internal struct BFloat16Element : IMmaElement
     public static Vec4U Pack(in Vec8F v) => new(
         PtxConvert.FloatsToBFloat16x2(v.E0, v.E1), PtxConvert.FloatsToBFloat16x2(v.E2, v.E3),
         PtxConvert.FloatsToBFloat16x2(v.E4, v.E5), PtxConvert.FloatsToBFloat16x2(v.E6, v.E7));
+
+    public static float AbsMaxOfPack(Vec4U p)
+    {
+        uint m = Float16Element.AbsMax16x2(p);
+        return Bits.ToFloat(Math.Max(m << 16, m & 0xFFFF_0000u));
+    }
 }
 
 /// <summary>OCP FP8 E4M3 codes: sixteen to a pack; the tensor cores take them as <c>.e4m3</c>.
@@ -150,4 +174,15 @@ internal struct Float8E4M3Element : IMmaElement
     public static Vec4U Pack(in Vec8F v) => new(
         E4M3.Encode(v.E0) | ((uint)E4M3.Encode(v.E1) << 8) | ((uint)E4M3.Encode(v.E2) << 16) | ((uint)E4M3.Encode(v.E3) << 24),
         E4M3.Encode(v.E4) | ((uint)E4M3.Encode(v.E5) << 8) | ((uint)E4M3.Encode(v.E6) << 16) | ((uint)E4M3.Encode(v.E7) << 24), 0, 0);
+
+    public static float AbsMaxOfPack(Vec4U p)
+    {
+        float amax = 0f;
+        for (int i = 0; i < 16; i++)
+        {
+            uint word = i < 4 ? p.X : i < 8 ? p.Y : i < 12 ? p.Z : p.W;
+            amax = Bits.ToFloat(Math.Max(Bits.Of(amax), Bits.Of(E4M3.Decode((word >> (8 * (i & 3))) & 0xFFu)) & 0x7FFF_FFFFu));
+        }
+        return amax;
+    }
 }

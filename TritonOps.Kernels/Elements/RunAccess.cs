@@ -26,6 +26,9 @@ internal interface IRunAccess
 
     /// <summary>Stores what <see cref="Pack"/> returned.</summary>
     static abstract void StoreRaw(ArrayView<byte> data, long run, Vec4U raw);
+
+    /// <summary>The largest |element| of a raw run (<see cref="IElementType.AbsMaxOfPack"/>).</summary>
+    static abstract float AbsMax(Vec4U raw);
 }
 
 /// <summary>One 16-byte pack per access.</summary>
@@ -43,6 +46,8 @@ internal struct PackedRun<TElement> : IRunAccess where TElement : struct, IEleme
     public static Vec4U Pack(in Vec8F values) => TElement.Pack(values);
 
     public static void StoreRaw(ArrayView<byte> data, long run, Vec4U raw) => data.Cast<Vec4U>()[run] = raw;
+
+    public static float AbsMax(Vec4U raw) => TElement.AbsMaxOfPack(raw);
 }
 
 /// <summary>One element per access (lanes 1–7 are zero).</summary>
@@ -60,4 +65,6 @@ internal struct ScalarRun<TElement> : IRunAccess where TElement : struct, IEleme
     public static Vec4U Pack(in Vec8F values) => new(TElement.Narrow(values.E0), 0, 0, 0);
 
     public static void StoreRaw(ArrayView<byte> data, long run, Vec4U raw) => TElement.StoreBits(data, run, raw.X);
+
+    public static float AbsMax(Vec4U raw) => TElement.AbsMaxOfPack(raw); // one element's bits in X, zeros beside
 }

@@ -17,6 +17,10 @@ internal interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTi
     /// <summary>64-row blocks.</summary>
     static abstract int Count { get; }
 
+    /// <summary>True: the two consumers split the tile's 128 columns (64 rows × 64 columns each, a 64-row tile);
+    /// false: they stack along M (<see cref="Count"/> 64-row blocks each).</summary>
+    static abstract bool SplitsN { get; }
+
     /// <summary>One 128-deep k tile: <paramref name="a"/>'s rows 64i… against all 128 rows of <paramref name="b"/> for block i.</summary>
     static abstract TSelf Mma(TSelf acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate);
 
@@ -39,6 +43,8 @@ internal struct M64N128 : IFp8ConsumerTiles<M64N128>
     public WarpgroupAcc Left, Right;
 
     public static int Count => 1;
+
+    public static bool SplitsN => false;
 
     public static M64N128 Mma(M64N128 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate)
     {
@@ -65,7 +71,7 @@ internal struct M64N128 : IFp8ConsumerTiles<M64N128>
         Store<TOut>(acc.Right, output, row, col + 64, aScale, bScale, bias, s);
     }
 
-    private static void Store<TOut>(in WarpgroupAcc acc, ArrayView<byte> output, int row, int col,
+    internal static void Store<TOut>(in WarpgroupAcc acc, ArrayView<byte> output, int row, int col,
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
         where TOut : struct, IElementType
     {
@@ -86,6 +92,8 @@ internal struct M128N128 : IFp8ConsumerTiles<M128N128>
     public M64N128 Top, Bottom;
 
     public static int Count => 2;
+
+    public static bool SplitsN => false;
 
     public static M128N128 Mma(M128N128 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate)
     {
@@ -117,4 +125,43 @@ internal struct M128N128 : IFp8ConsumerTiles<M128N128>
         M64N128.Store<TOut>(acc.Top, output, row, col, aScale, bScale, bias, s);
         M64N128.Store<TOut>(acc.Bottom, output, row + 64, col, aScale, bScale, bias, s);
     }
+}
+
+/// <summary>One consumer's 64 × 64 half of a 64 × 128 tile (the consumers split N: <see cref="SplitsN"/>): for
+/// M ≤ 64 (decode) the 128-row tiles ran twice the tensor work of 64 rows, all of it on zero rows.</summary>
+internal struct M64N64 : IFp8ConsumerTiles<M64N64>
+{
+    public WarpgroupAcc Acc;
+
+    public static int Count => 1;
+
+    public static bool SplitsN => true;
+
+    /// <summary>A fresh 128-deep partial: two <see cref="PtxWgmma.M64N64K64E4M3"/> (the second 64 bytes further along K).</summary>
+    private static WarpgroupAcc Partial(ArrayView<byte> shared, SmemOperand a, SmemOperand b)
+    {
+        var low = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false);
+        a.Offset += 64;
+        b.Offset += 64;
+        return PtxWgmma.M64N64K64E4M3(low, shared, a, b, accumulate: true);
+    }
+
+    public static M64N64 Mma(M64N64 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate)
+    {
+        var partial = Partial(shared, a, b);
+        return new() { Acc = accumulate ? WarpgroupAcc.Add(acc.Acc, partial) : partial };
+    }
+
+    public static M64N64 MmaScaled(M64N64 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b,
+        ArrayView<float> aScale, ArrayView<float> bScale, int row, int col, int kb, in Fp8GemmShape s)
+    {
+        float fb = KBlockScale.B(bScale, col, kb, s); // both halves lie in one 128-column block of b's scales
+        float top = KBlockScale.A(aScale, row, kb, s) * fb, bottom = KBlockScale.A(aScale, row + 8, kb, s) * fb;
+        return new() { Acc = KBlockScale.Promote(acc.Acc, Partial(shared, a, b), top, bottom) };
+    }
+
+    public static void Store<TOut>(in M64N64 acc, ArrayView<byte> output, int row, int col,
+        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, in Fp8GemmShape s)
+        where TOut : struct, IElementType =>
+        M64N128.Store<TOut>(acc.Acc, output, row, col, aScale, bScale, bias, s);
 }

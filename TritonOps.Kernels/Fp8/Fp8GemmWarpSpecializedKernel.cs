@@ -20,7 +20,7 @@ namespace TritonOps.Kernels.Fp8;
 /// rows × <see cref="BlockN"/> columns; a stage holds the tile's rows of a, then of b, 128 bytes of K each,
 /// 128-byte-swizzled (<see cref="StagedTiles"/>). Two 64-row blocks a consumer (256-row tiles) need 128
 /// accumulators a thread besides the partial: the producer warpgroup gives its registers to the consumers
-/// (<c>setmaxnreg</c>). Scales per token and group (a) or per 128 × 128 block (b) multiply each k tile's
+/// (<c>setmaxnreg</c>). For M ≤ 64 the tile is 64 rows and the consumers split its columns (<see cref="M64N64"/>). Scales per token and group (a) or per 128 × 128 block (b) multiply each k tile's
 /// partial as it is added (<see cref="KBlockScales"/>: a k tile is one 128-deep scale block). Needs K a multiple of 16 and 16-byte-aligned operands. Block order:
 /// <see cref="MmaTiles.GroupedTile"/>. H200, bf16 out: 1025 TFLOP/s at 8192³, 31.6 µs at M16 N14336 K4096.
 /// </summary>
@@ -31,8 +31,8 @@ internal static class Fp8GemmWarpSpecializedKernel
     /// <summary>Consumer warpgroups, then the producer.</summary>
     public const int Threads = 128 * (Consumers + 1);
 
-    /// <summary>Tile rows with <paramref name="rowBlocks"/> 64-row blocks a consumer.</summary>
-    public static int BlockM(int rowBlocks) => Consumers * 64 * rowBlocks;
+    /// <summary>The tile heights: 64 (the consumers split N, for M ≤ 64), 128 and 256 (one or two 64-row blocks a consumer).</summary>
+    public static readonly int[] TileRows = [64, 128, 256];
 
     /// <summary>Dynamic shared bytes of the ring (<see cref="StageRing"/>).</summary>
     public static int SharedBytes(int blockM, int stages) => StageRing.SharedBytes((blockM + BlockN) * BlockK, stages);
@@ -46,7 +46,7 @@ internal static class Fp8GemmWarpSpecializedKernel
         where TScales : struct, IFp8ScaleMode
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
-        int blockM = Consumers * 64 * TTiles.Count, rows = blockM + BlockN;
+        int blockM = TTiles.SplitsN ? 64 : Consumers * 64 * TTiles.Count, rows = blockM + BlockN;
         uint sharedBase = PtxWgmma.DynamicSharedBase();
         var ring = new StageRing(sharedBase, rows * BlockK, stages);
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
@@ -90,7 +90,9 @@ internal static class Fp8GemmWarpSpecializedKernel
         if (TTiles.Count > 1)
             PtxWgmma.ClaimRegistersTo232();
         int lane = tid & 31;
-        int row = m0 + warpgroup * 64 * TTiles.Count + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
+        // This consumer's rows of a and of b (columns of the output) in the stage.
+        int aRows = TTiles.SplitsN ? 0 : warpgroup * 64 * TTiles.Count, bRows = TTiles.SplitsN ? warpgroup * 64 : 0;
+        int row = m0 + aRows + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + bRows + 2 * (lane & 3);
         var cursor = RingCursor.Consumer();
         TTiles acc = default;
         for (int kt = 0; kt < s.KTiles; kt++)
@@ -98,8 +100,8 @@ internal static class Fp8GemmWarpSpecializedKernel
             StageRing.ConsumerBegins();
             PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
             PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
-            var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), warpgroup * 64 * TTiles.Count);
-            var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM);
+            var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), aRows);
+            var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM + bRows);
             // A k tile is 128 deep: one block of the scales (KBlockScales), applied as it is added.
             acc = TScales.PerKBlock
                 ? TTiles.MmaScaled(acc, shared, sharedBase, tileA, tileB, aScale, bScale, row, col, kt, s)
@@ -113,13 +115,15 @@ internal static class Fp8GemmWarpSpecializedKernel
         TTiles.Store<TOut>(acc, output, row, col, aScale, bScale, bias, s);
     }
 
-    public static MethodInfo Variant(Type output, int rowBlocks, bool perKBlock = false) =>
-        KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output, rowBlocks == 1 ? typeof(M64N128) : typeof(M128N128),
+    /// <summary>The instantiation for an output dtype, tile height (<see cref="TileRows"/>) and scale mode.</summary>
+    public static MethodInfo Variant(Type output, int blockM, bool perKBlock = false) =>
+        KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output,
+            blockM switch { 64 => typeof(M64N64), 128 => typeof(M64N128), 256 => typeof(M128N128), _ => throw new ArgumentOutOfRangeException(nameof(blockM)) },
             Fp8GemmKernel.ScaleMode(perKBlock));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
         from output in Fp8GemmKernel.OutputElements
-        from rowBlocks in new[] { 1, 2 }
+        from blockM in TileRows
         from perKBlock in new[] { false, true }
-        select Variant(output, rowBlocks, perKBlock);
+        select Variant(output, blockM, perKBlock);
 }

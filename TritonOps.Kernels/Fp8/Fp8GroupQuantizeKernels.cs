@@ -42,22 +42,26 @@ internal static class Fp8GroupQuantizeKernels
         int r0 = Grid.IdxY * BlockRuns + Group.IdxX;
         long rowEights = (long)row * rowRuns;
         // Every load before the first conversion.
-        Vec8F v0 = Load<TElement>(x, rowEights, r0, rowRuns), v1 = Load<TElement>(x, rowEights, r0 + Threads, rowRuns);
-        Vec8F v2 = Load<TElement>(x, rowEights, r0 + 2 * Threads, rowRuns), v3 = Load<TElement>(x, rowEights, r0 + 3 * Threads, rowRuns);
-        Store<TFormat>(q, scales, v0, row, rowEights, r0, rowRuns, shape);
-        Store<TFormat>(q, scales, v1, row, rowEights, r0 + Threads, rowRuns, shape);
-        Store<TFormat>(q, scales, v2, row, rowEights, r0 + 2 * Threads, rowRuns, shape);
-        Store<TFormat>(q, scales, v3, row, rowEights, r0 + 3 * Threads, rowRuns, shape);
+        var v0 = Load<TElement>(x, rowEights, r0, rowRuns);
+        var v1 = Load<TElement>(x, rowEights, r0 + Threads, rowRuns);
+        var v2 = Load<TElement>(x, rowEights, r0 + 2 * Threads, rowRuns);
+        var v3 = Load<TElement>(x, rowEights, r0 + 3 * Threads, rowRuns);
+        Store<TElement, TFormat>(q, scales, v0, row, rowEights, r0, rowRuns, shape);
+        Store<TElement, TFormat>(q, scales, v1, row, rowEights, r0 + Threads, rowRuns, shape);
+        Store<TElement, TFormat>(q, scales, v2, row, rowEights, r0 + 2 * Threads, rowRuns, shape);
+        Store<TElement, TFormat>(q, scales, v3, row, rowEights, r0 + 3 * Threads, rowRuns, shape);
     }
 
-    private static Vec8F Load<TElement>(ArrayView<byte> x, long rowEights, int run, int rowRuns) where TElement : struct, IElementType =>
-        run < rowRuns ? Fp8QuantizeKernels.LoadEight<TElement>(x, rowEights + run) : default;
+    private static Fp8QuantizeKernels.RawEight Load<TElement>(ArrayView<byte> x, long rowEights, int run, int rowRuns) where TElement : struct, IElementType =>
+        run < rowRuns ? Fp8QuantizeKernels.LoadRawEight<TElement>(x, rowEights + run) : default;
 
-    private static void Store<TFormat>(ArrayView<byte> q, ArrayView<float> scales, in Vec8F v, int row, long rowEights, int run, int rowRuns, in Fp8Shape shape)
+    private static void Store<TElement, TFormat>(ArrayView<byte> q, ArrayView<float> scales, in Fp8QuantizeKernels.RawEight raw, int row, long rowEights,
+        int run, int rowRuns, in Fp8Shape shape)
+        where TElement : struct, IElementType
         where TFormat : struct, IFloat8Format
     {
         // Every lane takes part in the butterfly (warp-uniform trip count); padding lanes bring 0.
-        float amax = Fp8QuantizeKernels.AbsMaxOf(v);
+        float amax = Fp8QuantizeKernels.AbsMaxOf<TElement>(raw);
         for (int mask = 1; mask < shape.GroupLanes; mask <<= 1)
             amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
         float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
@@ -66,7 +70,7 @@ internal static class Fp8GroupQuantizeKernels
         int group = run / shape.GroupLanes;
         if (run == group * shape.GroupLanes)
             scales[(long)row * shape.ScaleCols + group] = scale;
-        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, 1f / scale);
+        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), 1f / scale);
     }
 
     /// <summary>Per token and group, any shape: one thread a group, element by element (the amax pass, then the

@@ -203,6 +203,29 @@ internal static class Fp8QuantizeKernels
         _ => 0,
     };
 
+    /// <summary>Eight elements' raw bits: one 16-byte pack of a 16-bit dtype (<see cref="Lo"/>), two of float32.</summary>
+    internal struct RawEight
+    {
+        public Vec4U Lo, Hi;
+    }
+
+    internal static RawEight LoadRawEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType =>
+        TElement.PackWidth == 8
+            ? new RawEight { Lo = x.Cast<Vec4U>()[group] }
+            : new RawEight { Lo = x.Cast<Vec4U>()[2 * group], Hi = x.Cast<Vec4U>()[2 * group + 1] };
+
+    internal static float AbsMaxOf<TElement>(in RawEight raw) where TElement : struct, IElementType =>
+        TElement.PackWidth == 8 ? TElement.AbsMaxOfPack(raw.Lo) : MaxBits(TElement.AbsMaxOfPack(raw.Lo), TElement.AbsMaxOfPack(raw.Hi));
+
+    internal static Vec8F Unpack<TElement>(in RawEight raw) where TElement : struct, IElementType
+    {
+        if (TElement.PackWidth == 8)
+            return TElement.Unpack(raw.Lo);
+        Vec8F lo = TElement.Unpack(raw.Lo), hi = TElement.Unpack(raw.Hi);
+        lo.E4 = hi.E0; lo.E5 = hi.E1; lo.E6 = hi.E2; lo.E7 = hi.E3;
+        return lo;
+    }
+
     internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType
     {
         if (TElement.PackWidth == 8)
@@ -216,14 +239,14 @@ internal static class Fp8QuantizeKernels
         Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse) << 32);
 
     internal static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
-        TFormat.EncodePair(a * inverse, b * inverse) | (TFormat.EncodePair(c * inverse, d * inverse) << 16);
+        TFormat.EncodeQuad(a * inverse, b * inverse, c * inverse, d * inverse);
 
     internal static float AbsMaxOf(in Vec8F v) =>
         MaxBits(MaxBits(MaxBits(XAbs(v.E0), XAbs(v.E1)), MaxBits(XAbs(v.E2), XAbs(v.E3))),
                 MaxBits(MaxBits(XAbs(v.E4), XAbs(v.E5)), MaxBits(XAbs(v.E6), XAbs(v.E7))));
 
     /// <summary>Max by bit pattern of two non-negative floats: NaN (above +Inf) propagates.</summary>
-    internal static float MaxBits(float a, float b) => Bits.Of(a) >= Bits.Of(b) ? a : b;
+    internal static float MaxBits(float a, float b) => Bits.ToFloat(Math.Max(Bits.Of(a), Bits.Of(b))); // one max.u32, not a compare and a select
 
     internal static float XAbs(float v) => Bits.ToFloat(Bits.Of(v) & 0x7FFF_FFFFu);
 

@@ -68,4 +68,29 @@ internal static class PtxConvert
         }
         return E5M2.Encode(lo) | ((uint)E5M2.Encode(hi) << 8);
     }
+
+    /// <summary>Four floats to four E4M3 codes (a in bits 0–7 … d in 24–31): two <c>cvt.rn.satfinite.e4m3x2.f32</c>
+    /// and one move that joins their halves (the pairwise form spends a widen, a shift and an or on each pair).</summary>
+    public static uint FloatsToE4M3x4(float a, float b, float c, float d)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("{ .reg .b16 lo, hi; cvt.rn.satfinite.e4m3x2.f32 lo, %2, %1; cvt.rn.satfinite.e4m3x2.f32 hi, %4, %3; mov.b32 %0, {lo, hi}; }",
+                out uint packed, a, b, c, d);
+            return packed;
+        }
+        return FloatsToE4M3x2(a, b) | (FloatsToE4M3x2(c, d) << 16);
+    }
+
+    /// <summary><see cref="FloatsToE4M3x4"/> for E5M2.</summary>
+    public static uint FloatsToE5M2x4(float a, float b, float c, float d)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("{ .reg .b16 lo, hi; cvt.rn.satfinite.e5m2x2.f32 lo, %2, %1; cvt.rn.satfinite.e5m2x2.f32 hi, %4, %3; mov.b32 %0, {lo, hi}; }",
+                out uint packed, a, b, c, d);
+            return packed;
+        }
+        return FloatsToE5M2x2(a, b) | (FloatsToE5M2x2(c, d) << 16);
+    }
 }

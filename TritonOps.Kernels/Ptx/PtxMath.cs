@@ -18,4 +18,16 @@ internal static class PtxMath
         }
         return 1f / MathF.Sqrt(x);
     }
+
+    /// <summary><c>max.u16x2</c> (sm_90): the larger of each 16-bit half, one instruction for two elements. On
+    /// non-negative 16-bit floats (sign cleared) the bit patterns order like the values, NaN above Inf.</summary>
+    public static uint MaxU16x2(uint a, uint b)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("max.u16x2 %0, %1, %2;", out uint r, a, b);
+            return r;
+        }
+        return Math.Max(a & 0xFFFFu, b & 0xFFFFu) | (Math.Max(a >> 16, b >> 16) << 16);
+    }
 }

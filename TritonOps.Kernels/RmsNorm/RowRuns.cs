@@ -101,18 +101,17 @@ internal struct OneRun : IRowRuns<OneRun>
             : default;
 
     public static float AbsMax<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
-        Fp8QuantizeKernels.AbsMaxOf(TAccess.Unpack(runs.Raw)); // lanes past Width unpack as 0
+        TAccess.AbsMax(runs.Raw);
 
     public static void QuantizeAndStore<TAccess, TFormat>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
         long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
-        Vec8F v = TAccess.Unpack(runs.Raw);
         float scale = rowScale;
         if (groupLanes > 0)
         {
-            float amax = Fp8QuantizeKernels.AbsMaxOf(v);
+            float amax = TAccess.AbsMax(runs.Raw);
             for (int mask = 1; mask < groupLanes; mask <<= 1)
                 amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
             scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
@@ -121,6 +120,7 @@ internal struct OneRun : IRowRuns<OneRun>
         }
         if (first >= rowRuns)
             return;
+        Vec8F v = TAccess.Unpack(runs.Raw);
         float inverse = 1f / scale;
         if (TAccess.Width == 8)
             q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse);

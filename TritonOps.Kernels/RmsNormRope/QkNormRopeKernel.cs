@@ -246,15 +246,39 @@ internal static class QkNormRopeKernel
                 a = a.MultiplyScaled(weightA, scale);
                 b = b.MultiplyScaled(weightB, scale);
             }
-            var staged = shared.SubView(slotBytes, stageBytes);
+            // The staged table through the whole-slot view: 16-byte shared loads (a sub-view at a runtime offset
+            // compiled to four 4-byte loads a pack).
             long halfTable = s.RotaryDim / 2;
-            Vec8F cosA = TableRun<TTable>(staged.SubView(cosOffset, 16 * tableRuns), run * width, width);
-            Vec8F sinA = TableRun<TTable>(staged.SubView(sinOffset, 16 * tableRuns), run * width, width);
-            Vec8F cosB = TableRun<TTable>(staged.SubView(cosOffset, 16 * tableRuns), run * width + halfTable, width);
-            Vec8F sinB = TableRun<TTable>(staged.SubView(sinOffset, 16 * tableRuns), run * width + halfTable, width);
-            output[iRun] = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA));
-            output[jRun] = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
+            int cosPacks = (slotBytes + cosOffset) / 16, sinPacks = (slotBytes + sinOffset) / 16;
+            Vec8F cosA = StagedTableRun<TTable>(runs, cosPacks, run * width, width);
+            Vec8F sinA = StagedTableRun<TTable>(runs, sinPacks, run * width, width);
+            Vec8F cosB = StagedTableRun<TTable>(runs, cosPacks, run * width + halfTable, width);
+            Vec8F sinB = StagedTableRun<TTable>(runs, sinPacks, run * width + halfTable, width);
+            Vec4U outI = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA)), outJ = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
+            // Each output through its own kernel parameter: a view chosen by a select lost its alignment, and with it
+            // the 16-byte store (st.global.b32 ×4 a pack, measured in the PTX).
+            if (tensor == 0)
+            {
+                qOut.Cast<Vec4U>()[iRun] = outI;
+                qOut.Cast<Vec4U>()[jRun] = outJ;
+            }
+            else
+            {
+                kOut.Cast<Vec4U>()[iRun] = outI;
+                kOut.Cast<Vec4U>()[jRun] = outJ;
+            }
         }
+    }
+
+    /// <summary><paramref name="width"/> table entries from element <paramref name="first"/> (a multiple of width) of a staged table that starts at 16-byte pack <paramref name="firstPack"/> of shared memory: one pack, or two when the table's packs are narrower (a float32 table beside 16-bit x).</summary>
+    private static Vec8F StagedTableRun<TTable>(ArrayView<Vec4U> packs, int firstPack, long first, int width) where TTable : struct, IElementType
+    {
+        long pack = firstPack + first / TTable.PackWidth;
+        Vec8F low = TTable.Unpack(packs[pack]);
+        if (TTable.PackWidth >= width)
+            return low;
+        Vec8F high = TTable.Unpack(packs[pack + 1]);
+        return new Vec8F { E0 = low.E0, E1 = low.E1, E2 = low.E2, E3 = low.E3, E4 = high.E0, E5 = high.E1, E6 = high.E2, E7 = high.E3 };
     }
 
     /// <summary>Issues the copies of one row into a stage: this thread's x packs, a share of the table row at
@@ -301,19 +325,6 @@ internal static class QkNormRopeKernel
         E0 = w.E0 + offset, E1 = w.E1 + offset, E2 = w.E2 + offset, E3 = w.E3 + offset,
         E4 = w.E4 + offset, E5 = w.E5 + offset, E6 = w.E6 + offset, E7 = w.E7 + offset,
     };
-
-    /// <summary><paramref name="width"/> table entries from element <paramref name="first"/> (a multiple of width):
-    /// one 16-byte pack, or two when the table's packs are narrower (a float32 table beside 16-bit x).</summary>
-    private static Vec8F TableRun<TTable>(ArrayView<byte> table, long first, int width) where TTable : struct, IElementType
-    {
-        var packs = table.Cast<Vec4U>();
-        long pack = first / TTable.PackWidth;
-        Vec8F low = TTable.Unpack(packs[pack]);
-        if (TTable.PackWidth >= width)
-            return low;
-        Vec8F high = TTable.Unpack(packs[pack + 1]);
-        return new Vec8F { E0 = low.E0, E1 = low.E1, E2 = low.E2, E3 = low.E3, E4 = high.E0, E5 = high.E1, E6 = high.E2, E7 = high.E3 };
-    }
 
     /// <summary>Dim <paramref name="d"/> of a head, normalized and weighted (no weight without a norm).</summary>
     private static float Normed<TElement>(ArrayView<byte> x, ArrayView<byte> weight, long headFirst, int weightFirst, int d, float scale, in QkNormRopeShape s)

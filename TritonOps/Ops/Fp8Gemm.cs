@@ -8,7 +8,7 @@ using TritonOps.Kernels.Numerics;
 
 namespace TritonOps;
 
-/// <summary>The wgmma FP8 GEMM's tile rows (128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
+/// <summary>The wgmma FP8 GEMM's tile rows (64, 128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
 /// the tiled kernel even where the decode kernel would run (M ≤ 64 off Hopper); <see cref="Decode"/>: the decode
 /// kernel even on Hopper (M ≤ 64), so the H200's tests still run what other GPUs take.</summary>
 internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false, bool Decode = false);
@@ -191,16 +191,16 @@ public static partial class Ops
             else if (wgmma)
             {
                 // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
-                int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : 128;
+                int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : m <= 64 ? 64 : 128;
                 int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages(blockM);
-                if (blockM is not (128 or 256) || stages < 2)
-                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 128- or 256-row tiles and at least two stages.");
+                if (blockM is not (64 or 128 or 256) || stages < 2)
+                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 64-, 128- or 256-row tiles and at least two stages.");
                 shape.KTiles = (k + Fp8GemmWarpSpecializedKernel.BlockK - 1) / Fp8GemmWarpSpecializedKernel.BlockK;
                 shape.MTiles = (m + blockM - 1) / blockM;
                 shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
                 var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
                     SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages)));
-                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM / Fp8GemmWarpSpecializedKernel.BlockM(1), perKBlock));
+                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM, perKBlock));
                 void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
                     aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
                     aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);

@@ -22,13 +22,59 @@ internal sealed class Fp8GemmCase(int m, int n, int k, DType output, Fp8GemmSche
     public Result Run(Device device, GpuTimer timer, double copyGbs)
     {
         long bytes = (long)m * k + (long)n * k + (long)m * n * DTypes.SizeOf(output);
+        using var operands = new Fp8GemmOperands(m, n, k, scales, BenchmarkCases.SetsToDefeatL2(bytes), device);
+        var stats = timer.Time(i => operands.Run(i, output, schedule), warmup: 5, runs: 60);
+        string check = operands.Check();
+        double tflops = 2.0 * m * n * k / (stats.MedianUs * 1e-6) / 1e12;
+        double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
+        string pinned = ScalesName(scales)
+            + (schedule.Tiled ? " tiled" : "")
+            + (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "");
+        return new Result(Op, $"M{m} N{n} K{k}{pinned}", $"e4m3→{DTypes.Name(output)}", stats,
+            $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
+    }
+
+    internal static string ScalesName(Fp8GemmScales scales) =>
+        scales == Fp8GemmScales.RowWise ? " row-wise" : scales == Fp8GemmScales.Blocks ? " 1x128/128x128 blocks" : "";
+}
+
+/// <summary>Issue #18's ratio bars measured fairly: fp8_gemm with <paramref name="scales"/> and with per-tensor
+/// scales timed alternately in one batch (<see cref="GpuTimer.TimeInterleaved"/>), same values, same kernel choice.</summary>
+internal sealed class Fp8GemmScalesVsPerTensorCase(int m, int n, int k, DType output, Fp8GemmScales scales) : IBenchmarkCase
+{
+    public string Op => "fp8_gemm";
+
+    public Result Run(Device device, GpuTimer timer, double copyGbs)
+    {
+        long bytes = (long)m * k + (long)n * k + (long)m * n * DTypes.SizeOf(output);
         int sets = BenchmarkCases.SetsToDefeatL2(bytes);
+        using var perTensor = new Fp8GemmOperands(m, n, k, Fp8GemmScales.PerTensor, sets, device);
+        using var scaled = new Fp8GemmOperands(m, n, k, scales, sets, device);
+        var (a, b) = timer.TimeInterleaved(i => perTensor.Run(i, output, default), i => scaled.Run(i, output, default), warmup: 5, runs: 60);
+        string check = scaled.Check();
+        double tflops = 2.0 * m * n * k / (b.MedianUs * 1e-6) / 1e12;
+        return new Result("fp8_gemm", $"M{m} N{n} K{k}{Fp8GemmCase.ScalesName(scales)}, interleaved with per-tensor", $"e4m3→{DTypes.Name(output)}", b,
+            $"{tflops:F0} TFLOP/s, {a.MedianUs / b.MedianUs:F3}× per-tensor ({a.MedianUs:F1} µs)", $"{100 * bytes / (b.MedianUs * 1e-6) / 1e9 / copyGbs:F0} %", check);
+    }
+}
+
+/// <summary>One fp8_gemm row's operands: uniform values quantized with the row's scales, in enough copies to defeat L2.</summary>
+internal sealed class Fp8GemmOperands : IDisposable
+{
+    private readonly int _m, _n, _k;
+    private readonly Tensor _aq, _wq, _aScale, _wScale;
+    private readonly Tensor[] _aSets, _wSets;
+    private Tensor? _last;
+
+    public Fp8GemmOperands(int m, int n, int k, Fp8GemmScales scales, int sets, Device device)
+    {
+        (_m, _n, _k) = (m, n, k);
         var random = new Random(3);
         float[] Values(long count, double scale) { var v = new float[count]; for (long i = 0; i < count; i++) v[i] = (float)((random.NextDouble() * 2 - 1) * scale); return v; }
 
         using var aFloat = Tensor.FromArray(Values((long)m * k, 2), [m, k], DType.BFloat16, device);
         using var wFloat = Tensor.FromArray(Values((long)n * k, 0.05), [n, k], DType.BFloat16, device);
-        var (aq, aScale) = Ops.QuantizeFp8(aFloat, granularity: scales switch
+        (_aq, _aScale) = Ops.QuantizeFp8(aFloat, granularity: scales switch
         {
             Fp8GemmScales.RowWise => ScaleGranularity.PerRow,
             Fp8GemmScales.Blocks => ScaleGranularity.PerTokenGroup,
@@ -40,41 +86,47 @@ internal sealed class Fp8GemmCase(int m, int n, int k, DType output, Fp8GemmSche
             Fp8GemmScales.Blocks => ScaleGranularity.Block,
             _ => ScaleGranularity.PerTensor,
         });
+        _wq = wq;
         // b's scale as fp8_gemm takes it: [1], [1, N] (the weight's [N, 1]), or the [K/128, N/128] view of its blocks.
-        var wScale = scales switch
+        _wScale = scales switch
         {
             Fp8GemmScales.RowWise => wStored.Reshape(1, n),
             Fp8GemmScales.Blocks => wStored.Transpose(0, 1),
             _ => wStored.Reshape(1),
         };
         wStored.Dispose();
-        var aSets = new Tensor[sets];
-        var wSets = new Tensor[sets];
-        byte[] aBytes = aq.ToBytes(), wBytes = wq.ToBytes();
+        _aSets = new Tensor[sets];
+        _wSets = new Tensor[sets];
+        byte[] aBytes = _aq.ToBytes(), wBytes = _wq.ToBytes();
         for (int i = 0; i < sets; i++)
         {
-            aSets[i] = i == 0 ? aq : Tensor.FromBytes(aBytes, [m, k], DType.Float8E4M3, device);
-            wSets[i] = (i == 0 ? wq : Tensor.FromBytes(wBytes, [n, k], DType.Float8E4M3, device)).Transpose(0, 1);
+            _aSets[i] = i == 0 ? _aq : Tensor.FromBytes(aBytes, [m, k], DType.Float8E4M3, device);
+            _wSets[i] = (i == 0 ? _wq : Tensor.FromBytes(wBytes, [n, k], DType.Float8E4M3, device)).Transpose(0, 1);
         }
-        Tensor? last = null;
-        var stats = timer.Time(i => { last?.Dispose(); last = Ops.Fp8Gemm(aSets[i % sets], wSets[i % sets], aScale, wScale, output, null, schedule); }, warmup: 5, runs: 60);
-        string check = Check(aq, aScale, wq, wScale, last!, m, n, k);
-        last!.Dispose();
-        foreach (var t in aSets.Concat(wSets)) t.Dispose();
-        aScale.Dispose(); wScale.Dispose();
-
-        double tflops = 2.0 * m * n * k / (stats.MedianUs * 1e-6) / 1e12;
-        double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        string pinned = (scales == Fp8GemmScales.RowWise ? " row-wise" : scales == Fp8GemmScales.Blocks ? " 1x128/128x128 blocks" : "")
-            + (schedule.Tiled ? " tiled" : "")
-            + (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "");
-        return new Result(Op, $"M{m} N{n} K{k}{pinned}", $"e4m3→{DTypes.Name(output)}", stats,
-            $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
+    public void Run(int i, DType output, Fp8GemmSchedule schedule)
+    {
+        _last?.Dispose();
+        _last = Ops.Fp8Gemm(_aSets[i % _aSets.Length], _wSets[i % _wSets.Length], _aScale, _wScale, output, null, schedule);
+    }
+
+    public string Check() => Fp8GemmCheck.Check(_aq, _aScale, _wq, _wScale, _last!, _m, _n, _k);
+
+    public void Dispose()
+    {
+        _last?.Dispose();
+        foreach (var t in _aSets.Concat(_wSets)) t.Dispose();
+        _aScale.Dispose();
+        _wScale.Dispose();
+    }
+}
+
+internal static class Fp8GemmCheck
+{
     /// <summary>Rows 0 and M−1 against the float64 product of the dequantized operands (scales per 128-deep block of K
     /// read through the same shapes the op took).</summary>
-    private static string Check(Tensor aq, Tensor aScale, Tensor wq, Tensor wScale, Tensor output, int m, int n, int k)
+    public static string Check(Tensor aq, Tensor aScale, Tensor wq, Tensor wScale, Tensor output, int m, int n, int k)
     {
         float[] a = aq.ToFloatArray(), w = wq.ToFloatArray(), y = output.ToFloatArray();
         float[] sa = aScale.ToFloatArray(), sw = wScale.ToFloatArray(); // wScale row-major in its [K/128, N/128] view

@@ -113,4 +113,43 @@ public sealed class GpuTimer
         Array.Sort(us);
         return new Stats(us[runs / 2], us[runs / 10], us[runs * 9 / 10], runs, hostBound, queueHeld, collections, worstBatch);
     }
+
+    /// <summary>
+    /// Two variants timed alternately (A, B, A, B, …, each between its own events, all queued behind one spin):
+    /// a ratio between them that clocks, power and temperature drifting over a run cannot bias (the FP8 8192³ rows
+    /// run near the power limit: measured one after another, the later row read up to 10 % slower). Host-bound
+    /// time is <see cref="Time"/>'s for B alone.
+    /// </summary>
+    public (Stats A, Stats B) TimeInterleaved(Action<int> runA, Action<int> runB, int warmup = 10, int runs = 100)
+    {
+        Stats hostB = Time(runB, warmup, Math.Max(10, runs / 4));
+        AcceleratorStream stream = _device.Accelerator.DefaultStream;
+        for (int i = 0; i < warmup; i++)
+            runA(i);
+        stream.Synchronize();
+        double spinUs = 2 * 2 * runs * Math.Max(hostB.HostBoundUs, 1) + 1000;
+        _spin(stream, 1, _sink.View, (int)Math.Min(int.MaxValue, spinUs * 1000 / _nsPerSpin));
+        var markers = new (ProfilingMarker Start, ProfilingMarker End)[2 * runs];
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < 2 * runs; i++)
+        {
+            var start = stream.AddProfilingMarker();
+            (i % 2 == 0 ? runA : runB)(warmup + i / 2);
+            markers[i] = (start, stream.AddProfilingMarker());
+        }
+        bool queueHeld = clock.Elapsed.TotalMicroseconds < spinUs;
+        stream.Synchronize();
+        double[] a = new double[runs], b = new double[runs];
+        for (int i = 0; i < 2 * runs; i++)
+            (i % 2 == 0 ? a : b)[i / 2] = (markers[i].End - markers[i].Start).TotalMicroseconds;
+        foreach (var (start, end) in markers)
+        {
+            start.Dispose();
+            end.Dispose();
+        }
+        Array.Sort(a);
+        Array.Sort(b);
+        return (new Stats(a[runs / 2], a[runs / 10], a[runs * 9 / 10], runs, double.NaN, queueHeld),
+            new Stats(b[runs / 2], b[runs / 10], b[runs * 9 / 10], runs, hostB.HostBoundUs, queueHeld, hostB.HostBoundCollections, hostB.HostBoundWorstBatchUs));
+    }
 }
