@@ -107,6 +107,8 @@ public abstract class PtxBackendFixture
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
             File.WriteAllText(Path.Combine(dir, Describe(kernel).Replace("<", "_").Replace(">", "").Replace(",", "_") + ".ptx"), rewritten);
         ptx.Should().Contain(".entry");
+        if (ptx.Contains("__shared_alloca0;"))
+            ptx.Should().MatchRegex(@"\.shared[^;]*__shared_alloca0\[", "a symbol the kernel names must exist (PtxWgmma.SharedBase in a dynamic-only kernel fails to load)");
         rewritten.Should().NotContain(".local", "the loader's rewrite must keep every value in registers")
             .And.Contain(".target sm_90a");
         if (kernel.GetCustomAttribute<MaxThreadsPerBlockAttribute>() is { } limit)

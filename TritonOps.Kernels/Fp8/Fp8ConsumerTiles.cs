@@ -137,18 +137,18 @@ internal struct M64N64 : IFp8ConsumerTiles<M64N64>
 
     public static bool SplitsN => true;
 
-    /// <summary>A fresh 128-deep partial: two <see cref="PtxWgmma.M64N64K64E4M3"/> (the second 64 bytes further along K).</summary>
-    private static WarpgroupAcc Partial(ArrayView<byte> shared, SmemOperand a, SmemOperand b)
+    /// <summary>A fresh 128-deep partial: two <c>PtxWgmma.M64N64K64E4M3</c> (the second 64 bytes further along K).</summary>
+    private static WarpgroupAcc Partial(ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b)
     {
-        var low = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false);
+        var low = PtxWgmma.M64N64K64E4M3(default, shared, a, b, accumulate: false, sharedBase);
         a.Offset += 64;
         b.Offset += 64;
-        return PtxWgmma.M64N64K64E4M3(low, shared, a, b, accumulate: true);
+        return PtxWgmma.M64N64K64E4M3(low, shared, a, b, accumulate: true, sharedBase);
     }
 
     public static M64N64 Mma(M64N64 acc, ArrayView<byte> shared, uint sharedBase, SmemOperand a, SmemOperand b, bool accumulate)
     {
-        var partial = Partial(shared, a, b);
+        var partial = Partial(shared, sharedBase, a, b);
         return new() { Acc = accumulate ? WarpgroupAcc.Add(acc.Acc, partial) : partial };
     }
 
@@ -157,7 +157,7 @@ internal struct M64N64 : IFp8ConsumerTiles<M64N64>
     {
         float fb = KBlockScale.B(bScale, col, kb, s); // both halves lie in one 128-column block of b's scales
         float top = KBlockScale.A(aScale, row, kb, s) * fb, bottom = KBlockScale.A(aScale, row + 8, kb, s) * fb;
-        return new() { Acc = KBlockScale.Promote(acc.Acc, Partial(shared, a, b), top, bottom) };
+        return new() { Acc = KBlockScale.Promote(acc.Acc, Partial(shared, sharedBase, a, b), top, bottom) };
     }
 
     public static void Store<TOut>(in M64N64 acc, ArrayView<byte> output, int row, int col,

@@ -89,14 +89,17 @@ internal static class PtxWgmma
     }
 
     /// <summary>Two k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 64 codes of K.</summary>
-    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate)
+    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate) =>
+        M64N64K64E4M3(acc, shared, a, b, accumulate, SharedBase());
+
+    /// <summary><see cref="M64N64K64E4M3(WarpgroupAcc, ArrayView{byte}, SmemOperand, SmemOperand, bool)"/> with operand
+    /// offsets from <paramref name="sharedBase"/> (<see cref="DynamicSharedBase"/> in a kernel with no static shared
+    /// allocation: there <c>__shared_alloca0</c> does not exist and the PTX fails to load).</summary>
+    public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate, uint sharedBase)
     {
         if (CudaAsm.IsSupported)
-        {
-            uint baseAddress = SharedBase();
-            return Issue(E4M3Steps, acc, Descriptor(baseAddress, a), Descriptor(baseAddress, b),
+            return Issue(E4M3Steps, acc, Descriptor(sharedBase, a), Descriptor(sharedBase, b),
                 (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
-        }
         return Emulate<Float8E4M3Element>(acc, shared, a, b, 2 * 32, accumulate);
     }
 
