@@ -172,6 +172,7 @@ internal static class QkNormRopeKernel
         int cosOffset = threads * 32, sinOffset = cosOffset + 16 * tableRuns, positionOffset = sinOffset + 16 * tableRuns;
         int stageBytes = positionOffset + 16;
         var runs = shared.Cast<Vec4U>();
+        float inverseCount = 1f / (s.Scope == 0 ? heads * s.HeadDim : s.HeadDim);
 
         // The weights are the same for every row: loaded once.
         Vec8F weightA = default, weightB = default;
@@ -208,15 +209,17 @@ internal static class QkNormRopeKernel
                 b = TElement.Unpack(runs[slotBytes / 16 + 2 * tid + 1]);
             }
             float sum = a.SumOfSquares() + b.SumOfSquares(), scale = 1f;
+            // The hardware rsqrt times the reciprocal count, as the tuned seed kernels: the IEEE divide and XMath's
+            // rounded rsqrt were ~30 instructions a row per thread in a kernel whose issue rate bounds it.
             if (s.Scope == 0)
-                scale = XMath.Rsqrt(BlockReduce.Sum(sum, scratch) / (heads * s.HeadDim) + s.Eps);
+                scale = PtxMath.Rsqrt(BlockReduce.Sum(sum, scratch) * inverseCount + s.Eps);
             else
             {
                 if (s.Scope == 1)
                 {
                     for (int mask = halfRuns >> 1; mask > 0; mask >>= 1)
                         sum += Warp.ShuffleXor(sum, mask);
-                    scale = XMath.Rsqrt(sum / s.HeadDim + s.Eps);
+                    scale = PtxMath.Rsqrt(sum * inverseCount + s.Eps);
                 }
                 Group.Barrier(); // publishes the staged table (the row norm's reduction does it there)
             }

@@ -66,10 +66,8 @@ public static partial class Ops
                 GroupLanes = granularity == ScaleGranularity.PerRow ? 0 : lanes,
                 ScaleCols = scaleCols,
             };
-            // Persistent: as many blocks as fit on the chip (each loads its next row while it works on one).
-            int blocks = Math.Min(rows, Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, plan.Threads, 0)));
             device.Launcher<RmsNormQuantizeLauncher>(kernel)(device.Accelerator.DefaultStream,
-                new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1)),
+                new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
                 x.Bytes, weight.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
             return (data, scales);
         }
