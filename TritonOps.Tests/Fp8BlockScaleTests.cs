@@ -128,6 +128,11 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("row×column", 70, 144, 40)]
     public void Fp8Gemm_MixedScaleSchemes_MatchFloat64Reference(string scheme, int m, int k, int n)
     {
+        // CI budget: the two tile cases (M 70) emulate the 384-thread wgmma kernel for 11 s on CI's cores; the CPU keeps
+        // their scale paths covered by Fp8Gemm_BlockScales ("wgmma128": per-k-block scales) and Fp8Tests' row × column case
+        // (the epilogue's scaling is one helper, Fp8GemmKernel.Store, in all three kernels).
+        if (Kind == DeviceKind.Cpu && m > 64)
+            Assert.Ignore("CUDA only: the CPU accelerator covers these tiles' scale paths in other cases (CI time).");
         int seed = Inputs.Seed(scheme, m, k, n);
         using var a = Tensor.FromArray(Inputs.Normal(m * k, seed, 2.0), [m, k], DType.BFloat16, Device);
         using var w = Tensor.FromArray(Inputs.Normal(n * k, seed + 1, 0.05), [n, k], DType.BFloat16, Device);
