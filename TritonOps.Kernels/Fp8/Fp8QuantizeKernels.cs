@@ -226,14 +226,8 @@ internal static class Fp8QuantizeKernels
         return lo;
     }
 
-    internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType
-    {
-        if (TElement.PackWidth == 8)
-            return TElement.Unpack(x.Cast<Vec4U>()[group]);
-        Vec8F lo = TElement.Unpack(x.Cast<Vec4U>()[2 * group]), hi = TElement.Unpack(x.Cast<Vec4U>()[2 * group + 1]);
-        lo.E4 = hi.E0; lo.E5 = hi.E1; lo.E6 = hi.E2; lo.E7 = hi.E3;
-        return lo;
-    }
+    internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType =>
+        Unpack<TElement>(LoadRawEight<TElement>(x, group));
 
     internal static ulong EncodeEight<TFormat>(in Vec8F v, float inverse) where TFormat : struct, IFloat8Format =>
         Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse) << 32);
