@@ -123,6 +123,9 @@ public abstract class PtxBackendFixture
             ptx.Should().Contain("cvt.rn.bf16x2.f32");
         if (Describe(kernel).Contains("Float16Element") && !Describe(kernel).Contains("BFloat16"))
             ptx.Should().MatchRegex(@"cvt\.(f32\.f16|rn\.f16\.f32)", "float16 converts with the hardware cvt");
+        if (Describe(kernel).Contains("QkNormRopeKernel.RunPacked"))
+            rewritten.Should().MatchRegex(@"st\.global\.v4\.b32", "16-byte output stores (a view chosen by a select once lost its alignment: four 4-byte stores a pack)")
+                .And.MatchRegex(@"ld\.shared\.v4\.b32", "16-byte loads of the staged table and x");
         if (Describe(kernel).Contains("GatedMlpKernel.Run<"))
             ptx.Should().Contain("mma.sync.aligned.m16n8k16.row.col.f32");
         if (Describe(kernel).Contains("GatedMlpWideKernel.Run<"))

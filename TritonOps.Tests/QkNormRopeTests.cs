@@ -129,7 +129,7 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(NormScope.PerHead)]
     public void ManyTokens_BlocksWalkRows_WithAnOutOfTableTokenAmongThem(NormScope scope)
     {
-        const int batch = 2, seq = 43, headDim = 16, qHeads = 3, kHeads = 1, tableRows = 300, bad = 77;
+        const int batch = 3, seq = 43, headDim = 16, qHeads = 3, kHeads = 1, tableRows = 300, bad = 77; // 129 tokens: an odd count leaves a two-row step half empty
         using var q = Random(41, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
         using var k = Random(42, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
         using var qw = Random(43, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);

@@ -68,6 +68,42 @@ internal static class BlockReduce
         return (a, b);
     }
 
+    /// <summary>Slots of float scratch <see cref="SumOneBarrier"/> and <see cref="MaxOneBarrier"/> need (one per warp).</summary>
+    public const int OneBarrierScratchLength = 32;
+
+    /// <summary>
+    /// <see cref="Sum"/> with one barrier instead of two: each warp's total goes to shared memory and every thread adds
+    /// them up in warp order (fixed order, so reproducible). The scratch must not be written again before every thread
+    /// has read it: give each call of a block its own scratch, or a barrier between reuses.
+    /// </summary>
+    public static float SumOneBarrier(float value, ArrayView<float> scratch)
+    {
+        int warps = (Group.Dimension.Size + 31) / 32;
+        value = WarpSum(value);
+        if (Warp.LaneIdx == 0)
+            scratch[Warp.WarpIdx] = value;
+        Group.Barrier();
+        float total = 0f;
+        for (int w = 0; w < warps; w++)
+            total += scratch[w];
+        return total;
+    }
+
+    /// <summary><see cref="Max"/> with one barrier (as <see cref="SumOneBarrier"/>, with its rule for the scratch).</summary>
+    public static float MaxOneBarrier(float value, ArrayView<float> scratch)
+    {
+        int warps = (Group.Dimension.Size + 31) / 32;
+        for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
+            value = MaxBits(value, Warp.ShuffleXor(value, laneMask));
+        if (Warp.LaneIdx == 0)
+            scratch[Warp.WarpIdx] = value;
+        Group.Barrier();
+        float max = 0f;
+        for (int w = 0; w < warps; w++)
+            max = MaxBits(max, scratch[w]);
+        return max;
+    }
+
     /// <summary>Max over the group of non-negative floats by bit pattern (NaN wins); every thread gets it.</summary>
     public static float Max(float value, ArrayView<float> scratch)
     {

@@ -53,13 +53,14 @@ internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
 
     /// <summary>
     /// FP8 codes of every run into <paramref name="q"/> (the row's runs from <paramref name="rowRun"/>, Width bytes a
-    /// run): with <paramref name="groupLanes"/> = 0 one scale for the row (<paramref name="rowScale"/>); otherwise
+    /// run): with <paramref name="groupLanes"/> = 0 one scale for the row (passed as its IEEE reciprocal,
+    /// <paramref name="rowInverse"/>); otherwise
     /// per group of <paramref name="groupLanes"/> runs (adjacent lanes of a warp: a butterfly gives the group's amax,
     /// its first lane writes the scale to <paramref name="scales"/>[<paramref name="scaleRow"/> + group]). Every
     /// thread of the block must call it (the butterfly); padding runs take part with zeros and store nothing.
     /// </summary>
     static abstract void QuantizeAndStore<TAccess, TFormat>(in TSelf runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, float rowInverse, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format;
 
@@ -104,24 +105,24 @@ internal struct OneRun : IRowRuns<OneRun>
         TAccess.AbsMax(runs.Raw);
 
     public static void QuantizeAndStore<TAccess, TFormat>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, float rowInverse, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
-        float scale = rowScale;
+        float inverse = rowInverse;
         if (groupLanes > 0)
         {
             float amax = TAccess.AbsMax(runs.Raw);
             for (int mask = 1; mask < groupLanes; mask <<= 1)
                 amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
-            scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
+            float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
             if (first < rowRuns && first % groupLanes == 0)
                 scales[scaleRow + first / groupLanes] = scale;
+            inverse = 1f / scale;
         }
         if (first >= rowRuns)
             return;
         Vec8F v = TAccess.Unpack(runs.Raw);
-        float inverse = 1f / scale;
         if (TAccess.Width == 8)
             q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse);
         else if (TAccess.Width == 4)
@@ -177,12 +178,12 @@ internal struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
         Fp8QuantizeKernels.MaxBits(T.AbsMax<TAccess>(runs.First), T.AbsMax<TAccess>(runs.Second));
 
     public static void QuantizeAndStore<TAccess, TFormat>(in Twice<T> runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, float rowScale, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, float rowInverse, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
-        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, scaleRow);
-        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowInverse, groupLanes, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowInverse, groupLanes, scaleRow);
     }
 
     public static void NormalizeAndStore<TAccess>(in Twice<T> runs, in Twice<T> weights, ArrayView<byte> output,

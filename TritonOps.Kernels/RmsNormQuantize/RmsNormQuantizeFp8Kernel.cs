@@ -40,23 +40,25 @@ internal static class RmsNormQuantizeFp8Kernel
         where TRuns : struct, IRowRuns<TRuns>
         where TFormat : struct, IFloat8Format
     {
-        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
-        var maxScratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
+        // One block a row, so each reduction has scratch of its own and takes one barrier (two barriers a row, not four).
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.OneBarrierScratchLength);
+        var maxScratch = SharedMemory.Allocate<float>(BlockReduce.OneBarrierScratchLength);
         int first = Group.IdxX, step = Group.DimX, rowRuns = shape.Norm.RowRuns;
         long rowRun = (long)Grid.IdxX * rowRuns;
         TRuns values = TRuns.Load<TAccess>(x, rowRun, first, step, rowRuns);
         TRuns weights = TRuns.Load<TAccess>(weight, 0, first, step, rowRuns);
-        float sumOfSquares = BlockReduce.Sum(TRuns.SumOfSquares<TAccess>(values), scratch);
+        float sumOfSquares = BlockReduce.SumOneBarrier(TRuns.SumOfSquares<TAccess>(values), scratch);
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
         TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm);
-        float rowScale = 1f;
+        float rowInverse = 1f;
         if (shape.GroupLanes == 0)
         {
-            rowScale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(TRuns.AbsMax<TAccess>(y), maxScratch)));
+            float rowScale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.MaxOneBarrier(TRuns.AbsMax<TAccess>(y), maxScratch)));
             if (first == 0)
                 scales[Grid.IdxX] = rowScale;
+            rowInverse = 1f / rowScale; // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
         }
-        TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowScale, shape.GroupLanes, (long)Grid.IdxX * shape.ScaleCols);
+        TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowInverse, shape.GroupLanes, (long)Grid.IdxX * shape.ScaleCols);
     }
 
     /// <summary>The instantiation for a dtype, access form and runs per thread (1, 2, 4 or 8); E4M3 codes.</summary>

@@ -125,15 +125,20 @@ public static partial class Ops
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
         var stream = device.Accelerator.DefaultStream;
         int threads = (pairRuns + 31) / 32 * 32;
-        // Up to four stages of the packed kernel in the 48 KB a block gets without opting in (a row of 1024 pairs needs 33 KB).
-        int stageBytes = QkNormRopeKernel.StageBytes(threads, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
-        int stages = Math.Min(4, (48 * 1024 - 256) / stageBytes);
-        if (packed && stages >= 2 && device.HasAsyncCopy)
+        // Two to four stages of the packed kernel in the 48 KB a block gets without opting in (a row of 1024 pairs needs
+        // 33 KB): two rows a step where two stages of them fit (bf16 hd128 with 32 heads: 2 × 18 KB), else one.
+        int rowBytes = QkNormRopeKernel.StageBytes(threads, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
+        const int dynamicBudget = 48 * 1024 - QkNormRopeKernel.StaticSharedBytes;
+        int rowsPerStep = QkNormRopeKernel.PackedRowsPerStep(rowBytes, dynamicBudget);
+        int stages = Math.Min(4, dynamicBudget / (rowsPerStep * rowBytes));
+        var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), rowsPerStep);
+        // A block as wide as the row must also fit the kernel's registers (1024 threads at 80 registers do not).
+        if (packed && stages >= 2 && device.HasAsyncCopy && threads <= device.MaxGroupSize(packedKernel))
         {
-            var packedKernel = QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), packed: true);
-            int dynamicBytes = stages * stageBytes;
+            int dynamicBytes = stages * rowsPerStep * rowBytes;
             // Persistent: as many blocks as fit on the chip, shared by the tensors.
-            int blocks = Math.Min(rows, Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(packedKernel, threads, dynamicBytes) / tensors));
+            int blocks = Math.Min((rows + rowsPerStep - 1) / rowsPerStep,
+                Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(packedKernel, threads, dynamicBytes) / tensors));
             var addresses = new QkNormRopeAddresses
             {
                 Q = q.DeviceAddress, K = (k ?? q).DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress,

@@ -80,6 +80,8 @@ public static class BenchmarkCases
         yield return new FloorCase(0);
         yield return new FloorCase(4L * 2048 * 4096 * 2);
         yield return new FloorCase(8192L * 8192 * 2);
+        // A copy moving what rms_norm_quantize_fp8 bf16 [8192, 4096] moves (x in, codes out: 3 bytes a value): its bar's copy.
+        yield return new FloorCase(8192L * 4096 * 3 / 2);
     }
 
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
