@@ -85,16 +85,25 @@ public abstract class PtxBackendFixture
             // variants compile here too, so CI compiles its Silu variants (both dtypes) and the GPU run all six.
             .Where(m => m.DeclaringType != typeof(Kernels.GatedMlp.GatedMlpWideKernel) || m.GetGenericArguments()[1] == typeof(Kernels.Activations.Silu)
                 || AllCodegen)
-            // The float16 instantiations of the three slowest bodies (wide gated 28 s, staged and row RMSNorm+RoPE with
-            // eight pairs a thread 24 s and 10 s on CI's cores, 2026-12-03) differ from their bfloat16 ones only in the
-            // element struct's conversions, which every other kernel's float16 variants compile here: CI compiles bfloat16.
+            // The float16 instantiations of the slower bodies differ from their bfloat16 ones only in the element struct's
+            // conversions, which the float16 variants of every cheaper kernel (the quantize, wide-norm, general
+            // norm+RoPE and decode kernels, all compiled here) cover: CI compiles bfloat16 there, the GPU run all of them.
+            // Float16 compile seconds a family on CI's two cores (2026-12-03 16:05): wide gated 28, staged and row
+            // RMSNorm+RoPE 24 and 10, the two warp-specialized GEMMs 6.8 and 6.7, mma gated 2.9, row RMSNorm 2.7 and
+            // 1.5 (with residual), norm+quantize 2.3, fused quantize 1.7, packed norm+RoPE 1.2, persistent norm+RoPE 1.0,
+            // mma FP8 0.7: 29.6 of the catalog's 65 s.
             .Where(m => AllCodegen || !SlowFloat16Bodies.Contains(m.DeclaringType!) || !UsesElement(m.GetGenericArguments(), typeof(Kernels.Elements.Float16Element)))
             .Select(m => new TestCaseData(m).SetArgDisplayNames(Describe(m)));
 
     private static bool AllCodegen => Environment.GetEnvironmentVariable("TRITONOPS_ALL_CODEGEN") is not null || Device.IsCudaAvailable;
 
     private static readonly Type[] SlowFloat16Bodies =
-        [typeof(Kernels.GatedMlp.GatedMlpWideKernel), typeof(Kernels.RmsNormRope.RmsNormRopeStagedKernel), typeof(Kernels.RmsNormRope.RmsNormRopeRowKernel)];
+    [
+        typeof(Kernels.GatedMlp.GatedMlpWideKernel), typeof(Kernels.RmsNormRope.RmsNormRopeStagedKernel), typeof(Kernels.RmsNormRope.RmsNormRopeRowKernel),
+        typeof(Kernels.Fp8.Fp8GemmWarpSpecializedKernel), typeof(Kernels.Gemm.WarpSpecializedGemmKernel), typeof(Kernels.GatedMlp.GatedMlpKernel),
+        typeof(Kernels.RmsNorm.RmsNormRowKernel), typeof(Kernels.RmsNormQuantize.RmsNormQuantizeFp8Kernel), typeof(Kernels.Fp8.Fp8QuantizeFusedKernel),
+        typeof(Kernels.RmsNormRope.RmsNormRopeKernel), typeof(Kernels.Fp8.Fp8GemmKernel),
+    ];
 
     private static bool UsesElement(Type[] arguments, Type element) =>
         arguments.Any(a => a == element || a.IsGenericType && UsesElement(a.GetGenericArguments(), element));
