@@ -72,9 +72,11 @@ internal static class BlockReduce
     public const int OneBarrierScratchLength = 32;
 
     /// <summary>
-    /// <see cref="Sum"/> with one barrier instead of two: each warp's total goes to shared memory and every thread adds
-    /// them up in warp order (fixed order, so reproducible). The scratch must not be written again before every thread
-    /// has read it: give each call of a block its own scratch, or a barrier between reuses.
+    /// <see cref="Sum"/> with one barrier instead of two, and the same bits: each warp's total goes to shared memory
+    /// and every warp then sums the totals with the butterfly <see cref="Sum"/>'s warp 0 uses (the order matters:
+    /// a plain loop over the warps' totals rounds differently, and <c>RmsNormQuantizeFp8</c> must store what
+    /// <c>RmsNorm</c> would). The scratch must not be written again before every thread has read it: give each call
+    /// of a block its own scratch, or a barrier between reuses.
     /// </summary>
     public static float SumOneBarrier(float value, ArrayView<float> scratch)
     {
@@ -83,10 +85,7 @@ internal static class BlockReduce
         if (Warp.LaneIdx == 0)
             scratch[Warp.WarpIdx] = value;
         Group.Barrier();
-        float total = 0f;
-        for (int w = 0; w < warps; w++)
-            total += scratch[w];
-        return total;
+        return WarpSum(Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f);
     }
 
     /// <summary><see cref="Max"/> with one barrier (as <see cref="SumOneBarrier"/>, with its rule for the scratch).</summary>

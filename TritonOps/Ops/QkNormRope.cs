@@ -46,7 +46,13 @@ public static partial class Ops
     /// <param name="output">Optional destination of x's shape and dtype; x itself is allowed (in place).</param>
     public static Tensor FusedRmsNormRope(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
         double eps = 1e-6, NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0,
-        float weightOffset = 0, Tensor? output = null)
+        float weightOffset = 0, Tensor? output = null) =>
+        FusedRmsNormRopeScheduled(x, weight, cos, sin, positions, headDim, eps, scope, form, rotaryDim, weightOffset, output, default);
+
+    /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?)"/>
+    /// with the packed kernel's schedule pinned (benchmark sweeps; default: the op's choice).</summary>
+    internal static Tensor FusedRmsNormRopeScheduled(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
+        double eps, NormScope scope, RotaryForm form, int rotaryDim, float weightOffset, Tensor? output, QkNormRopeSchedule schedule)
     {
         var sizes = ValidateQkNormRope(x, weight, null, null, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
             nameof(x), nameof(weight));
@@ -58,7 +64,7 @@ public static partial class Ops
             return FusedRmsNormRope(x, weight!, cos, sin, eps, null, output, default);
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty(x.Shape.ToArray(), x.DType, x.Device);
-        LaunchQkNormRope(x, null, weight, null, cos, sin, positions, output, null, sizes, eps, scope, form, weightOffset);
+        LaunchQkNormRope(x, null, weight, null, cos, sin, positions, output, null, sizes, eps, scope, form, weightOffset, schedule);
         return output;
     }
 
@@ -95,7 +101,8 @@ public static partial class Ops
             inPlace ? q : null, inPlace ? k : null);
 
     private static void LaunchQkNormRope(Tensor q, Tensor? k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin, Tensor? positions,
-        Tensor qOut, Tensor? kOut, QkNormRopeSizes sizes, double eps, NormScope scope, RotaryForm form, float weightOffset)
+        Tensor qOut, Tensor? kOut, QkNormRopeSizes sizes, double eps, NormScope scope, RotaryForm form, float weightOffset,
+        QkNormRopeSchedule schedule = default)
     {
         int rows = checked(sizes.Batch * sizes.Seq);
         if (rows == 0)
@@ -129,7 +136,7 @@ public static partial class Ops
         // 33 KB): two rows a step where two stages of them fit (bf16 hd128 with 32 heads: 2 × 18 KB), else one.
         int rowBytes = QkNormRopeKernel.StageBytes(threads, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
         const int dynamicBudget = 48 * 1024 - QkNormRopeKernel.StaticSharedBytes;
-        int rowsPerStep = QkNormRopeKernel.PackedRowsPerStep(rowBytes, dynamicBudget);
+        int rowsPerStep = schedule.RowsPerStep > 0 ? schedule.RowsPerStep : QkNormRopeKernel.PackedRowsPerStep(rowBytes, dynamicBudget);
         int stages = Math.Min(4, dynamicBudget / (rowsPerStep * rowBytes));
         var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), rowsPerStep);
         // A block as wide as the row must also fit the kernel's registers (1024 threads at 80 registers do not).
@@ -137,8 +144,10 @@ public static partial class Ops
         {
             int dynamicBytes = stages * rowsPerStep * rowBytes;
             // Persistent: as many blocks as fit on the chip, shared by the tensors.
-            int blocks = Math.Min((rows + rowsPerStep - 1) / rowsPerStep,
-                Math.Max(1, device.Multiprocessors * device.BlocksPerMultiprocessor(packedKernel, threads, dynamicBytes) / tensors));
+            int perSm = device.BlocksPerMultiprocessor(packedKernel, threads, dynamicBytes);
+            if (schedule.BlocksPerSm > 0)
+                perSm = Math.Min(perSm, schedule.BlocksPerSm);
+            int blocks = Math.Min((rows + rowsPerStep - 1) / rowsPerStep, Math.Max(1, device.Multiprocessors * perSm / tensors));
             var addresses = new QkNormRopeAddresses
             {
                 Q = q.DeviceAddress, K = (k ?? q).DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress,
@@ -242,3 +251,7 @@ public static partial class Ops
         return new QkNormRopeSizes(batch, seq, headDim, rotaryDim, q.Shape[2] / headDim, k is null ? 0 : k.Shape[2] / headDim, tableRows);
     }
 }
+
+/// <summary>A pinned schedule of the packed norm+RoPE kernel (benchmark sweeps): rows a step (1 or 2) and the most
+/// blocks an SM; 0 leaves the op's choice.</summary>
+internal readonly record struct QkNormRopeSchedule(int RowsPerStep = 0, int BlocksPerSm = 0);

@@ -6,7 +6,8 @@ namespace TritonOps.Benchmark;
 /// the weights + the table rows the tokens read. The check compares the first set's output, row by row,
 /// with the float64 reference.
 /// </summary>
-internal sealed class QkNormRopeCase(int batch, int seq, int qHeads, int kHeads, int headDim, NormScope scope, DType dtype, int tableRows = 8192) : IBenchmarkCase
+internal sealed class QkNormRopeCase(int batch, int seq, int qHeads, int kHeads, int headDim, NormScope scope, DType dtype, int tableRows = 8192,
+    QkNormRopeSchedule schedule = default) : IBenchmarkCase
 {
     public string Op => kHeads > 0 ? "fused_qk_norm_rope" : "fused_rmsnorm_rope positions";
 
@@ -47,13 +48,15 @@ internal sealed class QkNormRopeCase(int batch, int seq, int qHeads, int kHeads,
         Stats stats = kHeads > 0
             ? timer.Time(i => Ops.FusedQkNormRope(qs[i % sets], ks[i % sets], qWeight, kWeight, cos, sin, positions, headDim, 1e-6, scope,
                 qOutput: qOuts[i % sets], kOutput: kOuts[i % sets]))
-            : timer.Time(i => Ops.FusedRmsNormRope(qs[i % sets], qWeight, cos, sin, positions, headDim, 1e-6, scope, output: qOuts[i % sets]));
+            : timer.Time(i => Ops.FusedRmsNormRopeScheduled(qs[i % sets], qWeight, cos, sin, positions, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0,
+                qOuts[i % sets], schedule));
 
         string check = Check(qs[0], qWeight, cos, sin, positions, qOuts[0]);
         foreach (var t in qs.Concat(ks).Concat(qOuts).Concat(kOuts))
             t?.Dispose();
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        string shape = $"[{batch},{seq}] q {qHeads}{(kHeads > 0 ? $" k {kHeads}" : "")} × hd{headDim} {scope}, fp32 table, positions";
+        string shape = $"[{batch},{seq}] q {qHeads}{(kHeads > 0 ? $" k {kHeads}" : "")} × hd{headDim} {scope}, fp32 table, positions"
+            + (schedule == default ? "" : $", pinned {schedule.RowsPerStep} rows a step, ≤ {schedule.BlocksPerSm} blocks an SM");
         return new Result(Op, shape, DTypes.Name(dtype), stats, $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
