@@ -156,6 +156,43 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         }
     }
 
+    /// <summary>Rows of more than 128 pack pairs take two pairs a thread in the packed kernel (q: 20 heads of 128 bf16 =
+    /// 160 pairs, 96 threads, the second pair live on 64 of them; k: 4 heads, one pair each on 32 of them), with per-row
+    /// and per-head norms and a token outside the table; both pinned schedules against the float64 reference.</summary>
+    [TestCase(NormScope.Hidden, 2)]
+    [TestCase(NormScope.PerHead, 2)]
+    [TestCase(NormScope.Hidden, 1)]
+    public void WideRows_OneOrTwoPairsAThread_MatchReference(NormScope scope, int pairsPerThread)
+    {
+        const int batch = 2, seq = 9, headDim = 128, qHeads = 20, kHeads = 4, tableRows = 64, bad = 11;
+        using var q = Random(51, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
+        using var k = Random(52, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
+        using var qw = Random(53, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
+        using var kw = Random(54, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
+        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 55);
+        using var _c = cos; using var _s = sin;
+        float[] at = Enumerable.Range(0, batch * seq).Select(i => (float)((i * 29 + 5) % tableRows)).ToArray();
+        at[bad] = -1;
+        using var positions = Tensor.FromArray(at, [batch, seq], DType.Int64, Device);
+        at[bad] = 0;
+        using var inTable = Tensor.FromArray(at, [batch, seq], DType.Int64, Device);
+
+        using var qo = Ops.FusedRmsNormRopeScheduled(q, qw, cos, sin, positions, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0, null,
+            new QkNormRopeSchedule(pairsPerThread));
+        var (qo2, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        using var _qo2 = qo2; using var _ko = ko;
+        foreach (var (output, input, weight, heads, name) in new[] { (qo, q, qw, qHeads, "q pinned"), (qo2, q, qw, qHeads, "q"), (ko, k, kw, kHeads, "k") })
+        {
+            int width = heads * headDim;
+            double[] expected = Reference.QkNormRope(input, weight, cos, sin, inTable, headDim, 1e-6, scope);
+            float[] actual = output.ToFloatArray();
+            actual.Skip(bad * width).Take(width).Should().OnlyContain(v => float.IsNaN(v), $"{name}: token {bad} is outside the table");
+            for (int i = bad * width; i < (bad + 1) * width; i++)
+                actual[i] = (float)expected[i];
+            Compare.AllClose(actual, expected, Tolerance.OneRoundingInto(DType.BFloat16), name);
+        }
+    }
+
     [Test]
     public void SeedForm_TakesTheTunedKernels_AndAgrees()
     {

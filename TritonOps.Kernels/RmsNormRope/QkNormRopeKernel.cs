@@ -34,15 +34,33 @@ internal struct QkNormRopeShape
     public int PositionBytes;
 }
 
-/// <summary>Where one thread's packs and a row's parts sit in a stage of the packed kernel (the same for every row).</summary>
+/// <summary>Pack pairs a thread of <see cref="QkNormRopeKernel.RunPacked"/> takes in each row (a type, so the count is a constant).</summary>
+internal interface IPackPairCount
+{
+    static abstract int Count { get; }
+}
+
+internal struct OnePackPair : IPackPairCount
+{
+    public static int Count => 1;
+}
+
+internal struct TwoPackPairs : IPackPairCount
+{
+    public static int Count => 2;
+}
+
+/// <summary>Where one thread's pairs sit in a row, and the parts of a stage of the packed kernel (the same for every row).</summary>
 internal struct PackedStageLayout
 {
-    /// <summary>16-byte runs in a row of the tensor, and this thread's first run in it.</summary>
-    public long RowRuns, Column;
+    /// <summary>16-byte runs in a row of the tensor; the first run of the thread's pairs 0 and 1 in a row (a head's first half).</summary>
+    public long RowRuns, Column0, Column1;
+    /// <summary>Each pair's run within its half-head (its place in the table).</summary>
+    public int Run0, Run1;
     public int HalfRuns, TableRuns;
-    /// <summary>Byte offsets in a row's part of a stage: cos, sin, the position; the part's size.</summary>
-    public int CosOffset, SinOffset, PositionOffset, RowBytes;
-    public bool Active;
+    /// <summary>Byte offsets in a stage: cos, sin, the position; the stage's size.</summary>
+    public int CosOffset, SinOffset, PositionOffset, StageBytes;
+    public bool Active0, Active1;
     public int Tid, Threads;
 }
 
@@ -140,191 +158,203 @@ internal static class QkNormRopeKernel
         }
     }
 
-    /// <summary>Bytes of one row's part of a <see cref="RunPacked"/> stage: each thread's two x packs, the row's cos and
-    /// sin (the rotary dims in the table's dtype) and the position (16 bytes). A stage holds <c>TRows</c> of them.</summary>
-    public static int StageBytes(int threads, int rotaryDim, int tableElementBytes) => threads * 32 + 2 * rotaryDim * tableElementBytes + 16;
+    /// <summary>Bytes of one stage of <see cref="RunPacked"/>: each thread's x packs (two a pair), the row's cos and sin (the
+    /// rotary dims in the table's dtype) and the position (16 bytes).</summary>
+    public static int StageBytes(int threads, int pairsPerThread, int rotaryDim, int tableElementBytes) =>
+        threads * 32 * pairsPerThread + 2 * rotaryDim * tableElementBytes + 16;
 
     /// <summary>Static shared bytes of <see cref="RunPacked"/> (the reduction's scratch), left out of the dynamic budget.</summary>
-    public const int StaticSharedBytes = 4 * BlockReduce.TwoSumsScratchLength;
+    public const int StaticSharedBytes = 4 * BlockReduce.ScratchLength;
 
     /// <summary>
     /// <see cref="Run"/> for full rotate-half rotary (RotaryDim = HeadDim, half a head a whole number of 16-byte
-    /// packs): one thread per pair of packs (a pack of a head's first half and its partner in the second half), so
-    /// x, the weights, the table and the output move 16 bytes per access and x is read once. The block is the row's
-    /// pair count rounded up to 32 (≤ 1024); a per-head norm sums over the head's consecutive lanes with xor
-    /// shuffles (the head's pack pairs must be a power of two ≤ 32). Fixed-order sums, as in <see cref="Run"/>.
-    /// Persistent and staged (as <see cref="RmsNormRopeStagedKernel"/>): block b walks steps b, b + G, … of
-    /// <c>TRows</c> rows of its tensor (grid row) and keeps the next <paramref name="stages"/> − 1 steps in flight
-    /// through <c>cp.async</c> into dynamic shared memory: each thread's own x packs, and each row's cos and sin rows
-    /// (read from the table at the row's position, loaded a step before it is staged) once for all heads. Each thread
-    /// reads back only its own x; the tables are published by the step's one barrier (the two-sum reduction's, or a
-    /// plain one for per-head and no norm), after which every thread is also done with the slot the step then
-    /// refills. An out-of-table position stages no table and marks the row (−1): the row becomes NaN.
-    /// Prefill bf16 [4, 2048, 4096], float32 table at scattered positions, on the H200: 83.0 µs a block per row,
-    /// 75.1 µs persistent with the next row's x in registers, 61.4 µs staged one row a step (ncu: issue-bound at
-    /// 1.5 IPC, stalls on the barrier and the staged loads); two rows a step share the barrier and give each thread
-    /// two rows of independent work, as in the seed's staged kernel.
+    /// packs): each thread takes <c>TPairs</c> pairs of packs (a pack of a head's first half and its partner in the
+    /// second half; pairs t and t + blockDim), so x, the weights, the table and the output move 16 bytes per access
+    /// and x is read once. The block is the row's pair count over <c>TPairs</c>, rounded up to 32 (≤ 1024); a per-head
+    /// norm sums over the head's consecutive lanes with xor shuffles (the head's pack pairs must be a power of two
+    /// ≤ 32). Fixed-order sums, as in <see cref="Run"/>.
+    /// Persistent and staged (as <see cref="RmsNormRopeStagedKernel"/>): block b walks rows b, b + G, … of its tensor
+    /// (grid row) and keeps the next <paramref name="stages"/> − 1 rows in flight through <c>cp.async</c> into dynamic
+    /// shared memory: each thread's own x packs, and the row's cos and sin rows (read from the table at the row's
+    /// position, loaded a row before it is staged) once for all heads. Each thread reads back only its own x (once for
+    /// the sum, again for the rotation: no row waits in registers across the barrier); the table is published by the
+    /// step's barrier (the reduction's, or a plain one for per-head and no norm), after which every thread is also done
+    /// with the slot the step then refills. An out-of-table position stages no table and marks the slot (−1): the row
+    /// becomes NaN. Prefill bf16 [4, 2048, 4096], float32 table at scattered positions, on the H200 (one pair a thread):
+    /// 83.0 µs a block per row, 75.1 µs persistent with the next row's x in registers, 61.4–64.4 µs staged; two rows a
+    /// step sharing one barrier measured 66.6–68.1 µs. ncu put the staged kernel at 26.0 M warp instructions where the
+    /// seed's staged kernel (two pairs a thread) moves the same bytes with 17.5 M: a row's fixed work (staging, position,
+    /// reduction, table) is shared by the thread's pairs, hence two pairs a thread for long rows.
     /// </summary>
     [GlobalMemoryOnly]
-    public static void RunPacked<TElement, TTable, TRows>(
+    public static void RunPacked<TElement, TTable, TPairs>(
         ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
         ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
         ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
         where TElement : struct, IElementType
         where TTable : struct, IElementType
-        where TRows : struct, IRowsPerStep
+        where TPairs : struct, IPackPairCount
     {
-        var shared = SharedMemory.GetDynamic<byte>(); // stages × TRows × StageBytes(…), sized at launch
-        var scratch = SharedMemory.Allocate<float>(BlockReduce.TwoSumsScratchLength);
+        var shared = SharedMemory.GetDynamic<byte>(); // stages × StageBytes(…), sized at launch
+        var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int tensor = Grid.IdxY;
         int heads = tensor == 0 ? s.Heads0 : s.Heads1;
         var x = tensor == 0 ? q : k;
         ulong xAddress = tensor == 0 ? addresses.Q : addresses.K;
         var weight = (tensor == 0 ? qWeight : kWeight).Cast<Vec4U>();
         int width = TElement.PackWidth, headRuns = s.HeadDim / width, halfRuns = headRuns / 2;
-        int tid = Group.IdxX, threads = Group.DimX, grid = Grid.DimX;
-        bool active = tid < heads * halfRuns;
-        int head = active ? tid / halfRuns : 0, run = active ? tid - head * halfRuns : 0;
+        int tid = Group.IdxX, threads = Group.DimX, grid = Grid.DimX, pairs = heads * halfRuns;
         var layout = new PackedStageLayout
         {
-            RowRuns = (long)heads * headRuns, Column = (long)head * headRuns + run, HalfRuns = halfRuns,
-            TableRuns = s.RotaryDim / TTable.PackWidth, // 16-byte runs in one table row (cos or sin)
-            Active = active, Tid = tid, Threads = threads,
+            RowRuns = (long)heads * headRuns, HalfRuns = halfRuns, TableRuns = s.RotaryDim / TTable.PackWidth, // table: 16-byte runs a row
+            Active0 = tid < pairs, Active1 = TPairs.Count == 2 && tid + threads < pairs, Tid = tid, Threads = threads,
         };
-        layout.CosOffset = threads * 32;
+        int head0 = layout.Active0 ? tid / halfRuns : 0, head1 = layout.Active1 ? (tid + threads) / halfRuns : 0;
+        layout.Run0 = layout.Active0 ? tid - head0 * halfRuns : 0;
+        layout.Run1 = layout.Active1 ? tid + threads - head1 * halfRuns : 0;
+        layout.Column0 = (long)head0 * headRuns + layout.Run0;
+        layout.Column1 = (long)head1 * headRuns + layout.Run1;
+        layout.CosOffset = threads * 32 * TPairs.Count;
         layout.SinOffset = layout.CosOffset + 16 * layout.TableRuns;
         layout.PositionOffset = layout.SinOffset + 16 * layout.TableRuns;
-        layout.RowBytes = layout.PositionOffset + 16;
-        int stepBytes = TRows.Count * layout.RowBytes;
-        int steps = TRows.Count == 2 ? (s.Rows + 1) / 2 : s.Rows;
+        layout.StageBytes = layout.PositionOffset + 16;
         var runs = shared.Cast<Vec4U>();
         float inverseCount = 1f / (s.Scope == 0 ? heads * s.HeadDim : s.HeadDim);
 
         // The weights are the same for every row: loaded once.
-        Vec8F weightA = default, weightB = default;
-        if (active && s.Scope != 2)
+        Vec8F weightA0 = default, weightB0 = default, weightA1 = default, weightB1 = default;
+        if (s.Scope != 2)
         {
-            long weightRun = s.Scope == 0 ? layout.Column : run;
-            weightA = Offset(TElement.Unpack(weight[weightRun]), s.WeightOffset);
-            weightB = Offset(TElement.Unpack(weight[weightRun + halfRuns]), s.WeightOffset);
+            if (layout.Active0)
+            {
+                long run = s.Scope == 0 ? layout.Column0 : layout.Run0;
+                weightA0 = Offset(TElement.Unpack(weight[run]), s.WeightOffset);
+                weightB0 = Offset(TElement.Unpack(weight[run + halfRuns]), s.WeightOffset);
+            }
+            if (layout.Active1)
+            {
+                long run = s.Scope == 0 ? layout.Column1 : layout.Run1;
+                weightA1 = Offset(TElement.Unpack(weight[run]), s.WeightOffset);
+                weightB1 = Offset(TElement.Unpack(weight[run + halfRuns]), s.WeightOffset);
+            }
         }
 
-        // The positions of the next step to stage, loaded a step ahead of its staging.
-        int stageStep = Grid.IdxX;
-        var (position0, position1) = StepPositions<TRows>(positions, stageStep, steps, s);
+        // The position of the next row to stage, loaded a row ahead of its staging.
+        int stageRow = Grid.IdxX;
+        int stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
         for (int st = 0; st < stages - 1; st++)
         {
-            if (stageStep < steps)
-                StageStep<TRows>(shared, st * stepBytes, x, xAddress, cos, sin, addresses, stageStep, position0, position1, layout, s.Rows);
+            if (stageRow < s.Rows)
+                Stage(shared, st * layout.StageBytes, x, xAddress, cos, sin, addresses, stageRow, stagePosition, layout);
             PtxAsyncCopy.Commit();
-            stageStep += grid;
-            (position0, position1) = StepPositions<TRows>(positions, stageStep, steps, s);
+            stageRow += grid;
+            stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
         }
 
-        int slot = 0, parity = 0;
-        for (int step = Grid.IdxX; step < steps; step += grid)
+        int slot = 0;
+        for (int row = Grid.IdxX; row < s.Rows; row += grid)
         {
-            PtxAsyncCopy.Wait(stages - 2); // this thread's copies of this step's rows have landed
-            int slotBytes = slot * stepBytes, row = TRows.Count * step, xRun0 = slotBytes / 16 + 2 * tid, xRun1 = xRun0 + layout.RowBytes / 16;
-            // Threads past the row's pairs staged nothing, and a second row past the last holds stale bytes: kept out of
-            // the sums used. x is read from the slot here for the sums and again for the rotation (the slot is refilled
-            // only after the next step's barrier), so no row is held in registers across the barrier.
-            float sum0 = 0f, sum1 = 0f;
-            if (active)
-            {
-                sum0 = TElement.Unpack(runs[xRun0]).SumOfSquares() + TElement.Unpack(runs[xRun0 + 1]).SumOfSquares();
-                if (TRows.Count == 2)
-                    sum1 = TElement.Unpack(runs[xRun1]).SumOfSquares() + TElement.Unpack(runs[xRun1 + 1]).SumOfSquares();
-            }
+            PtxAsyncCopy.Wait(stages - 2); // this thread's copies of this row have landed
+            int slotBytes = slot * layout.StageBytes, xRun0 = slotBytes / 16 + 2 * tid, xRun1 = xRun0 + 2 * threads;
+            // Pairs past the row's end staged nothing: their slots hold stale bytes, kept out of the sums. x is read from
+            // the slot here for the sums and again for the rotation (the slot is refilled only after the next row's barrier).
+            float sum0 = layout.Active0 ? TElement.Unpack(runs[xRun0]).SumOfSquares() + TElement.Unpack(runs[xRun0 + 1]).SumOfSquares() : 0f;
+            float sum1 = layout.Active1 ? TElement.Unpack(runs[xRun1]).SumOfSquares() + TElement.Unpack(runs[xRun1 + 1]).SumOfSquares() : 0f;
             float scale0 = 1f, scale1 = 1f;
             // The hardware rsqrt times the reciprocal count, as the tuned seed kernels: the IEEE divide and XMath's
             // rounded rsqrt were ~30 instructions a row per thread in a kernel whose issue rate bounds it.
             if (s.Scope == 0)
-            {
-                var (total0, total1) = BlockReduce.TwoSums(sum0, sum1, scratch, parity);
-                scale0 = PtxMath.Rsqrt(total0 * inverseCount + s.Eps);
-                scale1 = PtxMath.Rsqrt(total1 * inverseCount + s.Eps);
-            }
+                scale0 = scale1 = PtxMath.Rsqrt(BlockReduce.Sum(sum0 + sum1, scratch) * inverseCount + s.Eps);
             else
             {
                 if (s.Scope == 1)
                 {
+                    // A head's pairs sit on consecutive lanes (halfRuns of them, aligned), for the thread's second pairs too.
                     for (int mask = halfRuns >> 1; mask > 0; mask >>= 1)
                     {
                         sum0 += Warp.ShuffleXor(sum0, mask);
-                        if (TRows.Count == 2)
+                        if (TPairs.Count == 2)
                             sum1 += Warp.ShuffleXor(sum1, mask);
                     }
                     scale0 = PtxMath.Rsqrt(sum0 * inverseCount + s.Eps);
                     scale1 = PtxMath.Rsqrt(sum1 * inverseCount + s.Eps);
                 }
-                Group.Barrier(); // publishes the staged tables (the row norm's reduction does it there)
+                Group.Barrier(); // publishes the staged table (the row norm's reduction does it there)
             }
-            // Every thread is past this step's barrier, so done with the previous slot: refill it stages − 1 steps ahead.
-            if (stageStep < steps)
-                StageStep<TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * stepBytes, x, xAddress, cos, sin, addresses, stageStep,
-                    position0, position1, layout, s.Rows);
+            // Every thread is past this row's barrier, so done with the previous slot: refill it stages − 1 rows ahead.
+            if (stageRow < s.Rows)
+                Stage(shared, (slot == 0 ? stages - 1 : slot - 1) * layout.StageBytes, x, xAddress, cos, sin, addresses, stageRow, stagePosition, layout);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
-            stageStep += grid;
-            (position0, position1) = StepPositions<TRows>(positions, stageStep, steps, s);
+            stageRow += grid;
+            stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
             slot = slot == stages - 1 ? 0 : slot + 1;
-            parity ^= 1;
 
-            if (!active)
+            long rowRun = row * layout.RowRuns;
+            if (shared.Cast<int>()[(slotBytes + layout.PositionOffset) / 4] < 0)
+            {
+                // Never read outside the table: the token's row becomes NaN.
+                var nan = TElement.Pack(new Vec8F { E0 = float.NaN, E1 = float.NaN, E2 = float.NaN, E3 = float.NaN, E4 = float.NaN, E5 = float.NaN, E6 = float.NaN, E7 = float.NaN });
+                if (layout.Active0)
+                    StorePair<TElement>(tensor, qOut, kOut, rowRun + layout.Column0, halfRuns, nan, nan);
+                if (layout.Active1)
+                    StorePair<TElement>(tensor, qOut, kOut, rowRun + layout.Column1, halfRuns, nan, nan);
                 continue;
-            RotateAndStore<TElement, TTable>(shared, slotBytes, xRun0, scale0, weightA, weightB, row, tensor, qOut, kOut, layout, run * width, s);
-            if (TRows.Count == 2 && row + 1 < s.Rows)
-                RotateAndStore<TElement, TTable>(shared, slotBytes + layout.RowBytes, xRun1, scale1, weightA, weightB, row + 1, tensor, qOut, kOut, layout, run * width, s);
+            }
+            // The staged table through the whole-slot view: 16-byte shared loads (a sub-view at a runtime offset
+            // compiled to four 4-byte loads a pack). Read once for both pairs when they sit at the same run of their heads.
+            int cosPacks = (slotBytes + layout.CosOffset) / 16, sinPacks = (slotBytes + layout.SinOffset) / 16;
+            long halfTable = s.RotaryDim / 2, first = layout.Run0 * width;
+            Vec8F cosA = StagedTableRun<TTable>(runs, cosPacks, first, width), sinA = StagedTableRun<TTable>(runs, sinPacks, first, width);
+            Vec8F cosB = StagedTableRun<TTable>(runs, cosPacks, first + halfTable, width), sinB = StagedTableRun<TTable>(runs, sinPacks, first + halfTable, width);
+            if (layout.Active0)
+                RotateAndStore<TElement>(tensor, qOut, kOut, rowRun + layout.Column0, halfRuns, runs[xRun0], runs[xRun0 + 1], scale0,
+                    weightA0, weightB0, cosA, sinA, cosB, sinB, s.Scope != 2);
+            if (layout.Active1)
+            {
+                if (layout.Run1 != layout.Run0)
+                {
+                    first = layout.Run1 * width;
+                    cosA = StagedTableRun<TTable>(runs, cosPacks, first, width);
+                    sinA = StagedTableRun<TTable>(runs, sinPacks, first, width);
+                    cosB = StagedTableRun<TTable>(runs, cosPacks, first + halfTable, width);
+                    sinB = StagedTableRun<TTable>(runs, sinPacks, first + halfTable, width);
+                }
+                RotateAndStore<TElement>(tensor, qOut, kOut, rowRun + layout.Column1, halfRuns, runs[xRun1], runs[xRun1 + 1], scale1,
+                    weightA1, weightB1, cosA, sinA, cosB, sinB, s.Scope != 2);
+            }
         }
     }
 
-    /// <summary>One row's norm, weight, rotation and store: its packs at run <paramref name="xRun"/> (a head's first half)
-    /// and the next (their partners) of the slot at <paramref name="rowSlotBytes"/>, with the table staged there; a row
-    /// whose position was outside the table becomes NaN.</summary>
-    private static void RotateAndStore<TElement, TTable>(ArrayView<byte> shared, int rowSlotBytes, int xRun, float scale, in Vec8F weightA, in Vec8F weightB,
-        int row, int tensor, ArrayView<byte> qOut, ArrayView<byte> kOut, in PackedStageLayout layout, int firstElement, in QkNormRopeShape s)
+    /// <summary>One pair's norm and weight (when <paramref name="normalize"/>), rotation and store: packs <paramref name="xa"/>
+    /// (a head's first half) and <paramref name="xb"/> (their partners), out_i = y_i·cos_i − y_j·sin_i, out_j = y_j·cos_j + y_i·sin_j.</summary>
+    private static void RotateAndStore<TElement>(int tensor, ArrayView<byte> qOut, ArrayView<byte> kOut, long iRun, int halfRuns,
+        Vec4U xa, Vec4U xb, float scale, in Vec8F weightA, in Vec8F weightB, in Vec8F cosA, in Vec8F sinA, in Vec8F cosB, in Vec8F sinB, bool normalize)
         where TElement : struct, IElementType
-        where TTable : struct, IElementType
     {
-        int width = TElement.PackWidth;
-        long iRun = row * layout.RowRuns + layout.Column, jRun = iRun + layout.HalfRuns;
-        Vec4U outI, outJ;
-        if (shared.Cast<int>()[(rowSlotBytes + layout.PositionOffset) / 4] < 0)
+        Vec8F a = TElement.Unpack(xa), b = TElement.Unpack(xb);
+        if (normalize)
         {
-            // Never read outside the table: the token's row becomes NaN.
-            outI = outJ = TElement.Pack(new Vec8F { E0 = float.NaN, E1 = float.NaN, E2 = float.NaN, E3 = float.NaN, E4 = float.NaN, E5 = float.NaN, E6 = float.NaN, E7 = float.NaN });
+            a = a.MultiplyScaled(weightA, scale);
+            b = b.MultiplyScaled(weightB, scale);
         }
-        else
-        {
-            // The staged table through the whole-slot view: 16-byte shared loads (a sub-view at a runtime offset
-            // compiled to four 4-byte loads a pack).
-            var runs = shared.Cast<Vec4U>();
-            Vec8F a = TElement.Unpack(runs[xRun]), b = TElement.Unpack(runs[xRun + 1]);
-            if (s.Scope != 2)
-            {
-                a = a.MultiplyScaled(weightA, scale);
-                b = b.MultiplyScaled(weightB, scale);
-            }
-            long halfTable = s.RotaryDim / 2;
-            int cosPacks = (rowSlotBytes + layout.CosOffset) / 16, sinPacks = (rowSlotBytes + layout.SinOffset) / 16;
-            Vec8F cosA = StagedTableRun<TTable>(runs, cosPacks, firstElement, width);
-            Vec8F sinA = StagedTableRun<TTable>(runs, sinPacks, firstElement, width);
-            Vec8F cosB = StagedTableRun<TTable>(runs, cosPacks, firstElement + halfTable, width);
-            Vec8F sinB = StagedTableRun<TTable>(runs, sinPacks, firstElement + halfTable, width);
-            outI = TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA));
-            outJ = TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB));
-        }
-        // Each output through its own kernel parameter: a view chosen by a select lost its alignment, and with it
-        // the 16-byte store (st.global.b32 ×4 a pack, measured in the PTX).
+        StorePair<TElement>(tensor, qOut, kOut, iRun, halfRuns, TElement.Pack(Vec8F.MulAddMul(a, cosA, -1f, b, sinA)),
+            TElement.Pack(Vec8F.MulAddMul(b, cosB, 1f, a, sinB)));
+    }
+
+    /// <summary>A pair's two packs into q's or k's output. Each output through its own kernel parameter: a view chosen by a
+    /// select lost its alignment, and with it the 16-byte store (st.global.b32 ×4 a pack, measured in the PTX).</summary>
+    private static void StorePair<TElement>(int tensor, ArrayView<byte> qOut, ArrayView<byte> kOut, long iRun, int halfRuns, Vec4U outI, Vec4U outJ)
+        where TElement : struct, IElementType
+    {
         if (tensor == 0)
         {
             qOut.Cast<Vec4U>()[iRun] = outI;
-            qOut.Cast<Vec4U>()[jRun] = outJ;
+            qOut.Cast<Vec4U>()[iRun + halfRuns] = outJ;
         }
         else
         {
             kOut.Cast<Vec4U>()[iRun] = outI;
-            kOut.Cast<Vec4U>()[jRun] = outJ;
+            kOut.Cast<Vec4U>()[iRun + halfRuns] = outJ;
         }
     }
 
@@ -339,59 +369,40 @@ internal static class QkNormRopeKernel
         return new Vec8F { E0 = low.E0, E1 = low.E1, E2 = low.E2, E3 = low.E3, E4 = high.E0, E5 = high.E1, E6 = high.E2, E7 = high.E3 };
     }
 
-    /// <summary>The positions of step <paramref name="step"/>'s rows (0 past the last step or row).</summary>
-    private static (int First, int Second) StepPositions<TRows>(ArrayView<byte> positions, int step, int steps, in QkNormRopeShape s)
-        where TRows : struct, IRowsPerStep
+    /// <summary>Issues the copies of one row into a stage: this thread's x packs, a share of the table row at
+    /// <paramref name="position"/> (none when it is outside the table) and the position itself (thread 0).</summary>
+    private static void Stage(ArrayView<byte> shared, int stageOffset, ArrayView<byte> x, ulong xAddress,
+        ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int row, int position, in PackedStageLayout layout)
     {
-        if (step >= steps)
-            return (0, 0);
-        int row = TRows.Count * step;
-        return (Position(positions, row, s), TRows.Count == 2 && row + 1 < s.Rows ? Position(positions, row + 1, s) : 0);
-    }
-
-    /// <summary>Issues the copies of step <paramref name="step"/>'s rows into the stage at <paramref name="stageOffset"/>,
-    /// one row part each; the second row's table copies go to the other half of the threads.</summary>
-    private static void StageStep<TRows>(ArrayView<byte> shared, int stageOffset, ArrayView<byte> x, ulong xAddress,
-        ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int step, int position0, int position1,
-        in PackedStageLayout layout, int rows)
-        where TRows : struct, IRowsPerStep
-    {
-        int row = TRows.Count * step;
-        Stage(shared, stageOffset, x, xAddress, cos, sin, addresses, row, position0, layout, layout.Tid);
-        if (TRows.Count == 2 && row + 1 < rows)
+        long rowRun = row * layout.RowRuns;
+        int tid = layout.Tid;
+        if (layout.Active0)
         {
-            int half = layout.Threads / 2;
-            Stage(shared, stageOffset + layout.RowBytes, x, xAddress, cos, sin, addresses, row + 1, position1, layout,
-                layout.Tid >= half ? layout.Tid - half : layout.Tid + half);
+            long iRun = rowRun + layout.Column0;
+            PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + 32 * tid, x, xAddress, 16 * iRun, 16);
+            PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + 32 * tid + 16, x, xAddress, 16 * (iRun + layout.HalfRuns), 16);
         }
-    }
-
-    /// <summary>Issues the copies of one row into its part of a stage: this thread's x packs, a share of the table row at
-    /// <paramref name="position"/> (none when it is outside the table; table run <paramref name="tableThread"/>, + threads, …)
-    /// and the position itself (table thread 0).</summary>
-    private static void Stage(ArrayView<byte> shared, int rowOffset, ArrayView<byte> x, ulong xAddress,
-        ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int row, int position, in PackedStageLayout layout, int tableThread)
-    {
-        if (layout.Active)
+        if (layout.Active1)
         {
-            long iRun = row * layout.RowRuns + layout.Column;
-            PtxAsyncCopy.Copy16ToDynamic(shared, rowOffset + 32 * layout.Tid, x, xAddress, 16 * iRun, 16);
-            PtxAsyncCopy.Copy16ToDynamic(shared, rowOffset + 32 * layout.Tid + 16, x, xAddress, 16 * (iRun + layout.HalfRuns), 16);
+            long iRun = rowRun + layout.Column1;
+            int at = stageOffset + 32 * (tid + layout.Threads);
+            PtxAsyncCopy.Copy16ToDynamic(shared, at, x, xAddress, 16 * iRun, 16);
+            PtxAsyncCopy.Copy16ToDynamic(shared, at + 16, x, xAddress, 16 * (iRun + layout.HalfRuns), 16);
         }
         int tableRuns = layout.TableRuns;
         if (position >= 0)
         {
             long tableRun = (long)position * tableRuns;
-            for (int j = tableThread; j < 2 * tableRuns; j += layout.Threads)
+            for (int j = tid; j < 2 * tableRuns; j += layout.Threads)
             {
                 if (j < tableRuns)
-                    PtxAsyncCopy.Copy16ToDynamic(shared, rowOffset + layout.CosOffset + 16 * j, cos, addresses.Cos, 16 * (tableRun + j), 16);
+                    PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + layout.CosOffset + 16 * j, cos, addresses.Cos, 16 * (tableRun + j), 16);
                 else
-                    PtxAsyncCopy.Copy16ToDynamic(shared, rowOffset + layout.SinOffset + 16 * (j - tableRuns), sin, addresses.Sin, 16 * (tableRun + j - tableRuns), 16);
+                    PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + layout.SinOffset + 16 * (j - tableRuns), sin, addresses.Sin, 16 * (tableRun + j - tableRuns), 16);
             }
         }
-        if (tableThread == 0)
-            shared.Cast<int>()[(rowOffset + layout.PositionOffset) / 4] = position;
+        if (tid == 0)
+            shared.Cast<int>()[(stageOffset + layout.PositionOffset) / 4] = position;
     }
 
     /// <summary>Token <paramref name="row"/>'s table row: its position (from the positions tensor, or its index in the
@@ -425,13 +436,18 @@ internal static class QkNormRopeKernel
 
     public static MethodInfo Variant(Type element, Type table) => KernelMethods.Get(typeof(QkNormRopeKernel), nameof(Run), element, table);
 
-    /// <summary>The packed kernel taking <paramref name="rowsPerStep"/> (1 or 2) rows a step.</summary>
-    public static MethodInfo PackedVariant(Type element, Type table, int rowsPerStep) =>
-        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(RunPacked), element, table, rowsPerStep == 2 ? typeof(TwoRows) : typeof(OneRow));
+    /// <summary>The packed kernel whose threads take <paramref name="pairsPerThread"/> (1 or 2) pairs of a row.</summary>
+    public static MethodInfo PackedVariant(Type element, Type table, int pairsPerThread) =>
+        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(RunPacked), element, table, pairsPerThread == 2 ? typeof(TwoPackPairs) : typeof(OnePackPair));
 
-    /// <summary>Rows a step of the packed kernel for rows of <paramref name="rowBytes"/> stage bytes: two when two stages of
-    /// two rows fit in <paramref name="sharedBudget"/>.</summary>
-    public static int PackedRowsPerStep(int rowBytes, int sharedBudget) => 4 * rowBytes <= sharedBudget ? 2 : 1;
+    /// <summary>Pairs a thread for rows of <paramref name="pairRuns"/> pack pairs: two past <see cref="OnePairMaxPairs"/>
+    /// when there are rows enough to fill the chip several times over (prefill), where a row's fixed work shared by two
+    /// pairs pays; one for short rows and decode, where 256-thread blocks finish a row sooner.</summary>
+    public static int PairsPerThread(int pairRuns, int rows, int multiprocessors) =>
+        pairRuns > OnePairMaxPairs && rows >= 8 * multiprocessors ? 2 : 1;
+
+    /// <summary>The most pairs a row has for one pair a thread regardless of the row count (one 128-thread block).</summary>
+    public const int OnePairMaxPairs = 128;
 
     public static IEnumerable<MethodInfo> AllVariants()
     {

@@ -119,35 +119,33 @@ public static partial class Ops
         if (sizes.QHeads == 0 && tensors == 1)
             return;
         var device = q.Device;
-        // The packed kernel: full rotate-half rotary with half a head in whole 16-byte packs, a pair of packs per
-        // thread (≤ 1024 a row), 16-byte-aligned tensors; a per-head norm needs the head's pairs to be a power of two.
+        // The packed kernel: full rotate-half rotary with half a head in whole 16-byte packs, one or two pairs of packs a
+        // thread (≤ 1024 threads a row), 16-byte-aligned tensors; a per-head norm needs the head's pairs to be a power of two.
         int width = q.DType == DType.Float32 ? 4 : 8, halfRuns = sizes.HeadDim / 2 / width;
         int pairRuns = Math.Max(sizes.QHeads, sizes.KHeads) * halfRuns;
+        int pairsPerThread = schedule.PairsPerThread > 0 ? schedule.PairsPerThread : QkNormRopeKernel.PairsPerThread(pairRuns, rows, device.Multiprocessors);
         ulong addressBits = q.DeviceAddress | qOut.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress
             | (k?.DeviceAddress ?? 0) | (kOut?.DeviceAddress ?? 0) | (qWeight?.DeviceAddress ?? 0) | (kWeight?.DeviceAddress ?? 0);
+        int threads = ((pairRuns + pairsPerThread - 1) / pairsPerThread + 31) / 32 * 32;
         bool packed = form == RotaryForm.RotateHalf && sizes.RotaryDim == sizes.HeadDim && (sizes.HeadDim / 2) % width == 0
-            && pairRuns <= 1024 && addressBits % 16 == 0
+            && threads <= 1024 && addressBits % 16 == 0
             && (scope != NormScope.PerHead || (halfRuns & (halfRuns - 1)) == 0 && halfRuns <= 32);
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
         var stream = device.Accelerator.DefaultStream;
-        int threads = (pairRuns + 31) / 32 * 32;
-        // Two to four stages of the packed kernel in the 48 KB a block gets without opting in (a row of 1024 pairs needs
-        // 33 KB): two rows a step where two stages of them fit (bf16 hd128 with 32 heads: 2 × 18 KB), else one.
-        int rowBytes = QkNormRopeKernel.StageBytes(threads, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
-        const int dynamicBudget = 48 * 1024 - QkNormRopeKernel.StaticSharedBytes;
-        int rowsPerStep = schedule.RowsPerStep > 0 ? schedule.RowsPerStep : QkNormRopeKernel.PackedRowsPerStep(rowBytes, dynamicBudget);
-        int stages = Math.Min(4, dynamicBudget / (rowsPerStep * rowBytes));
-        var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), rowsPerStep);
+        // Two to four stages in the 48 KB a block gets without opting in (a row of 1024 threads' pairs needs 33 KB).
+        int stageBytes = QkNormRopeKernel.StageBytes(threads, pairsPerThread, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
+        int stages = Math.Min(4, (48 * 1024 - QkNormRopeKernel.StaticSharedBytes) / stageBytes);
+        var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread);
         // A block as wide as the row must also fit the kernel's registers (1024 threads at 80 registers do not).
         if (packed && stages >= 2 && device.HasAsyncCopy && threads <= device.MaxGroupSize(packedKernel))
         {
-            int dynamicBytes = stages * rowsPerStep * rowBytes;
+            int dynamicBytes = stages * stageBytes;
             // Persistent: as many blocks as fit on the chip, shared by the tensors.
             int perSm = device.BlocksPerMultiprocessor(packedKernel, threads, dynamicBytes);
             if (schedule.BlocksPerSm > 0)
                 perSm = Math.Min(perSm, schedule.BlocksPerSm);
-            int blocks = Math.Min((rows + rowsPerStep - 1) / rowsPerStep, Math.Max(1, device.Multiprocessors * perSm / tensors));
+            int blocks = Math.Min(rows, Math.Max(1, device.Multiprocessors * perSm / tensors));
             var addresses = new QkNormRopeAddresses
             {
                 Q = q.DeviceAddress, K = (k ?? q).DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress,
@@ -252,6 +250,6 @@ public static partial class Ops
     }
 }
 
-/// <summary>A pinned schedule of the packed norm+RoPE kernel (benchmark sweeps): rows a step (1 or 2) and the most
+/// <summary>A pinned schedule of the packed norm+RoPE kernel (benchmark sweeps): pairs a thread (1 or 2) and the most
 /// blocks an SM; 0 leaves the op's choice.</summary>
-internal readonly record struct QkNormRopeSchedule(int RowsPerStep = 0, int BlocksPerSm = 0);
+internal readonly record struct QkNormRopeSchedule(int PairsPerThread = 0, int BlocksPerSm = 0);

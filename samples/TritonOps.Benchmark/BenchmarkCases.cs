@@ -95,10 +95,10 @@ public static class BenchmarkCases
         yield return new FloorCase(rmsNormBytes, kernelCopy: true, perThread: 16);
         yield return new FloorCase(2 * rmsNormBytes, kernelCopy: true);
         yield return new FloorCase(2 * rmsNormBytes, kernelCopy: true, perThread: 16);
-        // The packed norm+RoPE kernel at positions (OLMo2 prefill) one and two rows a step, two to four blocks an SM.
-        foreach (int rowsPerStep in new[] { 1, 2 })
-            foreach (int blocksPerSm in new[] { 2, 3, 4 })
-                yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, schedule: new(rowsPerStep, blocksPerSm));
+        // The packed norm+RoPE kernel at positions (OLMo2 prefill) with one and two pairs a thread, two to six blocks an SM.
+        foreach (int pairsPerThread in new[] { 1, 2 })
+            foreach (int blocksPerSm in new[] { 2, 3, 4, 6 })
+                yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, schedule: new(pairsPerThread, blocksPerSm));
         // Staged RMSNorm at the op's three blocks per SM against two and four; one pair a thread (256-thread blocks).
         foreach (int blocksPerSm in new[] { 2, 4 })
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
