@@ -231,7 +231,7 @@ internal static class QkNormRopeKernel
                 weightA0 = Offset(TElement.Unpack(weight[run]), s.WeightOffset);
                 weightB0 = Offset(TElement.Unpack(weight[run + halfRuns]), s.WeightOffset);
             }
-            if (layout.Active1)
+            if (TPairs.Count == 2 && layout.Active1)
             {
                 long run = s.Scope == 0 ? layout.Column1 : layout.Run1;
                 weightA1 = Offset(TElement.Unpack(weight[run]), s.WeightOffset);
@@ -241,14 +241,14 @@ internal static class QkNormRopeKernel
 
         // The position of the next row to stage, loaded a row ahead of its staging.
         int stageRow = Grid.IdxX;
-        int stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
+        long stagePosition = stageRow < s.Rows ? RawPosition(positions, stageRow, s) : 0;
         for (int st = 0; st < stages - 1; st++)
         {
             if (stageRow < s.Rows)
-                Stage(shared, st * layout.StageBytes, x, xAddress, cos, sin, addresses, stageRow, stagePosition, layout);
+                Stage<TPairs>(shared, st * layout.StageBytes, x, xAddress, cos, sin, addresses, stageRow, TableRow(stagePosition, s), layout);
             PtxAsyncCopy.Commit();
             stageRow += grid;
-            stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
+            stagePosition = stageRow < s.Rows ? RawPosition(positions, stageRow, s) : 0;
         }
 
         int slot = 0;
@@ -259,7 +259,7 @@ internal static class QkNormRopeKernel
             // Pairs past the row's end staged nothing: their slots hold stale bytes, kept out of the sums. x is read from
             // the slot here for the sums and again for the rotation (the slot is refilled only after the next row's barrier).
             float sum0 = layout.Active0 ? TElement.Unpack(runs[xRun0]).SumOfSquares() + TElement.Unpack(runs[xRun0 + 1]).SumOfSquares() : 0f;
-            float sum1 = layout.Active1 ? TElement.Unpack(runs[xRun1]).SumOfSquares() + TElement.Unpack(runs[xRun1 + 1]).SumOfSquares() : 0f;
+            float sum1 = TPairs.Count == 2 && layout.Active1 ? TElement.Unpack(runs[xRun1]).SumOfSquares() + TElement.Unpack(runs[xRun1 + 1]).SumOfSquares() : 0f;
             float scale0 = 1f, scale1 = 1f;
             // The hardware rsqrt times the reciprocal count, as the tuned seed kernels: the IEEE divide and XMath's
             // rounded rsqrt were ~30 instructions a row per thread in a kernel whose issue rate bounds it.
@@ -277,16 +277,18 @@ internal static class QkNormRopeKernel
                             sum1 += Warp.ShuffleXor(sum1, mask);
                     }
                     scale0 = PtxMath.Rsqrt(sum0 * inverseCount + s.Eps);
-                    scale1 = PtxMath.Rsqrt(sum1 * inverseCount + s.Eps);
+                    if (TPairs.Count == 2)
+                        scale1 = PtxMath.Rsqrt(sum1 * inverseCount + s.Eps);
                 }
                 Group.Barrier(); // publishes the staged table (the row norm's reduction does it there)
             }
             // Every thread is past this row's barrier, so done with the previous slot: refill it stages − 1 rows ahead.
             if (stageRow < s.Rows)
-                Stage(shared, (slot == 0 ? stages - 1 : slot - 1) * layout.StageBytes, x, xAddress, cos, sin, addresses, stageRow, stagePosition, layout);
+                Stage<TPairs>(shared, (slot == 0 ? stages - 1 : slot - 1) * layout.StageBytes, x, xAddress, cos, sin, addresses, stageRow,
+                    TableRow(stagePosition, s), layout);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
             stageRow += grid;
-            stagePosition = stageRow < s.Rows ? Position(positions, stageRow, s) : 0;
+            stagePosition = stageRow < s.Rows ? RawPosition(positions, stageRow, s) : 0; // checked at its staging, a row from now
             slot = slot == stages - 1 ? 0 : slot + 1;
 
             long rowRun = row * layout.RowRuns;
@@ -296,7 +298,7 @@ internal static class QkNormRopeKernel
                 var nan = TElement.Pack(new Vec8F { E0 = float.NaN, E1 = float.NaN, E2 = float.NaN, E3 = float.NaN, E4 = float.NaN, E5 = float.NaN, E6 = float.NaN, E7 = float.NaN });
                 if (layout.Active0)
                     StorePair<TElement>(tensor, qOut, kOut, rowRun + layout.Column0, halfRuns, nan, nan);
-                if (layout.Active1)
+                if (TPairs.Count == 2 && layout.Active1)
                     StorePair<TElement>(tensor, qOut, kOut, rowRun + layout.Column1, halfRuns, nan, nan);
                 continue;
             }
@@ -309,7 +311,7 @@ internal static class QkNormRopeKernel
             if (layout.Active0)
                 RotateAndStore<TElement>(tensor, qOut, kOut, rowRun + layout.Column0, halfRuns, runs[xRun0], runs[xRun0 + 1], scale0,
                     weightA0, weightB0, cosA, sinA, cosB, sinB, s.Scope != 2);
-            if (layout.Active1)
+            if (TPairs.Count == 2 && layout.Active1)
             {
                 if (layout.Run1 != layout.Run0)
                 {
@@ -371,8 +373,9 @@ internal static class QkNormRopeKernel
 
     /// <summary>Issues the copies of one row into a stage: this thread's x packs, a share of the table row at
     /// <paramref name="position"/> (none when it is outside the table) and the position itself (thread 0).</summary>
-    private static void Stage(ArrayView<byte> shared, int stageOffset, ArrayView<byte> x, ulong xAddress,
+    private static void Stage<TPairs>(ArrayView<byte> shared, int stageOffset, ArrayView<byte> x, ulong xAddress,
         ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int row, int position, in PackedStageLayout layout)
+        where TPairs : struct, IPackPairCount
     {
         long rowRun = row * layout.RowRuns;
         int tid = layout.Tid;
@@ -382,7 +385,7 @@ internal static class QkNormRopeKernel
             PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + 32 * tid, x, xAddress, 16 * iRun, 16);
             PtxAsyncCopy.Copy16ToDynamic(shared, stageOffset + 32 * tid + 16, x, xAddress, 16 * (iRun + layout.HalfRuns), 16);
         }
-        if (layout.Active1)
+        if (TPairs.Count == 2 && layout.Active1)
         {
             long iRun = rowRun + layout.Column1;
             int at = stageOffset + 32 * (tid + layout.Threads);
@@ -407,14 +410,21 @@ internal static class QkNormRopeKernel
 
     /// <summary>Token <paramref name="row"/>'s table row: its position (from the positions tensor, or its index in the
     /// sequence), or −1 when that lies outside the table.</summary>
-    private static int Position(ArrayView<byte> positions, int row, in QkNormRopeShape s)
+    private static int Position(ArrayView<byte> positions, int row, in QkNormRopeShape s) => TableRow(RawPosition(positions, row, s), s);
+
+    /// <summary>Token <paramref name="row"/>'s position as stored (its index in the sequence without a positions tensor),
+    /// not yet checked: the packed kernel loads it a row ahead and checks it where it stages the row, so the load has a
+    /// row's time to land (checked at the load, every warp waited on it once a row).</summary>
+    private static long RawPosition(ArrayView<byte> positions, int row, in QkNormRopeShape s)
     {
         if (s.PositionsMode == 0)
             return row % s.Seq;
         long at = s.PositionsMode == 1 ? row : row % s.Seq;
-        long wide = s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
-        return wide < 0 || wide >= s.TableRows ? -1 : (int)wide;
+        return s.PositionBytes == 8 ? positions.Cast<long>()[at] : positions.Cast<int>()[at];
     }
+
+    /// <summary>The table row of a position, or −1 outside [0, TableRows).</summary>
+    private static int TableRow(long position, in QkNormRopeShape s) => position < 0 || position >= s.TableRows ? -1 : (int)position;
 
     /// <summary>w + offset, lane by lane.</summary>
     private static Vec8F Offset(Vec8F w, float offset) => new()
