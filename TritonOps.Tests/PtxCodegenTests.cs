@@ -120,6 +120,8 @@ public abstract class PtxBackendFixture
             ptx.Should().MatchRegex(@"\.shared[^;]*__shared_alloca0\[", "a symbol the kernel names must exist (PtxWgmma.SharedBase in a dynamic-only kernel fails to load)");
         rewritten.Should().NotContain(".local", "the loader's rewrite must keep every value in registers")
             .And.Contain(".target sm_90a");
+        if (kernel.GetCustomAttribute<MaxRegistersAttribute>() is { } cap)
+            rewritten.Should().Contain($"\n.maxnreg {cap.Registers}\n{{", "the register cap sits between the parameters and the body");
         if (kernel.GetCustomAttribute<MaxThreadsPerBlockAttribute>() is { } limit)
             rewritten.Should().MatchRegex(@"\.entry\s+\w+\s*\([^)]*\)\s*\.maxntid " + limit.Threads + @", 1, 1\s*\{", "the thread limit sits between the parameters and the body");
         if (Describe(kernel).Contains("PackedRun") && Describe(kernel).Contains("RmsNormQuantizeFp8Kernel"))

@@ -60,6 +60,17 @@ public class PtxRewriterTests
     }
 
     [Test]
+    public void Limits_GoBetweenTheParametersAndTheBody_ThreadsThenRegisters()
+    {
+        const string ptx = ".visible .entry Kernel_Run(\n\t.param .u64 a,\n\t.param .u32 b\n)\n{\n\tret;\n}\n";
+
+        string both = CudaKernelLoader.Rewrite(ptx, null, globalMemoryOnly: false, maxThreadsPerBlock: 384, maxRegisters: 96);
+        both.Should().MatchRegex(@"\.entry Kernel_Run\([^)]*\)\n\.maxntid 384, 1, 1\n\.maxnreg 96\n\{\n\tret;");
+        CudaKernelLoader.Rewrite(ptx, null, globalMemoryOnly: false, maxRegisters: 80).Should().MatchRegex(@"\)\n\.maxnreg 80\n\{");
+        CudaKernelLoader.Rewrite(ptx, null, globalMemoryOnly: false).Should().Be(PtxRewriter.PromoteLocalSlots(PtxRewriter.AlignDynamicShared(ptx)));
+    }
+
+    [Test]
     public void GenericToGlobal_QualifiesOnlyGenericAccesses()
     {
         const string ptx = "\tld.v4.b32\t{%r1, %r2, %r3, %r4}, [%rd1];\n\tst.b16\t[%rd2], %rs1;\n\t@%p1 ld.f32\t%f1, [%rd3];\n" +

@@ -10,12 +10,25 @@ internal static class BlockReduce
     /// <summary>Slots of float scratch <see cref="Sum"/> needs in shared memory.</summary>
     public const int ScratchLength = 33;
 
-    /// <summary>Butterfly sum: every lane ends with the warp's total.</summary>
+    /// <summary>Butterfly sum: every lane ends with the warp's total. Written out step by step: ILGPU leaves a loop over
+    /// the lane masks rolled (a shift, compare and branch beside each shuffle and add, in every kernel's reductions).</summary>
     public static float WarpSum(float value)
     {
-        for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
-            value += Warp.ShuffleXor(value, laneMask);
-        return value;
+        value += Warp.ShuffleXor(value, 16);
+        value += Warp.ShuffleXor(value, 8);
+        value += Warp.ShuffleXor(value, 4);
+        value += Warp.ShuffleXor(value, 2);
+        return value + Warp.ShuffleXor(value, 1);
+    }
+
+    /// <summary>Butterfly max by bit pattern (non-negative floats; NaN wins), written out as <see cref="WarpSum"/>.</summary>
+    public static float WarpMaxBits(float value)
+    {
+        value = MaxBits(value, Warp.ShuffleXor(value, 16));
+        value = MaxBits(value, Warp.ShuffleXor(value, 8));
+        value = MaxBits(value, Warp.ShuffleXor(value, 4));
+        value = MaxBits(value, Warp.ShuffleXor(value, 2));
+        return MaxBits(value, Warp.ShuffleXor(value, 1));
     }
 
     /// <summary>Sum over the whole (1-, 2- or 3-D) group; every thread gets the total. All threads
@@ -92,8 +105,7 @@ internal static class BlockReduce
     public static float MaxOneBarrier(float value, ArrayView<float> scratch)
     {
         int warps = (Group.Dimension.Size + 31) / 32;
-        for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
-            value = MaxBits(value, Warp.ShuffleXor(value, laneMask));
+        value = WarpMaxBits(value);
         if (Warp.LaneIdx == 0)
             scratch[Warp.WarpIdx] = value;
         Group.Barrier();
@@ -107,16 +119,13 @@ internal static class BlockReduce
     public static float Max(float value, ArrayView<float> scratch)
     {
         int warps = (Group.Dimension.Size + 31) / 32;
-        for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
-            value = MaxBits(value, Warp.ShuffleXor(value, laneMask));
+        value = WarpMaxBits(value);
         if (Warp.LaneIdx == 0)
             scratch[Warp.WarpIdx] = value;
         Group.Barrier();
         if (Warp.WarpIdx == 0)
         {
-            float partial = Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f;
-            for (int laneMask = 16; laneMask > 0; laneMask >>= 1)
-                partial = MaxBits(partial, Warp.ShuffleXor(partial, laneMask));
+            float partial = WarpMaxBits(Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f);
             if (Warp.LaneIdx == 0)
                 scratch[32] = partial;
         }

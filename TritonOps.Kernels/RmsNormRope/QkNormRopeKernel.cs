@@ -193,6 +193,32 @@ internal static class QkNormRopeKernel
         ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
         where TElement : struct, IElementType
         where TTable : struct, IElementType
+        where TPairs : struct, IPackPairCount =>
+        Packed<TElement, TTable, TPairs>(q, k, qWeight, kWeight, cos, sin, positions, qOut, kOut, s, addresses, stages);
+
+    /// <summary><see cref="RunPacked"/> held to <see cref="CappedRegisters"/> registers a thread (ptxas spills the rest):
+    /// with two pairs a thread the kernel takes ~130, three 128-thread blocks an SM, and its stalls are latency
+    /// (an experiment of the benchmark's sweep, not the op's choice).</summary>
+    [GlobalMemoryOnly]
+    [MaxRegisters(CappedRegisters)]
+    public static void RunPackedCapped<TElement, TTable, TPairs>(
+        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
+        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
+        where TElement : struct, IElementType
+        where TTable : struct, IElementType
+        where TPairs : struct, IPackPairCount =>
+        Packed<TElement, TTable, TPairs>(q, k, qWeight, kWeight, cos, sin, positions, qOut, kOut, s, addresses, stages);
+
+    /// <summary>The register cap of <see cref="RunPackedCapped"/>: five 128-thread blocks an SM.</summary>
+    public const int CappedRegisters = 96;
+
+    private static void Packed<TElement, TTable, TPairs>(
+        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
+        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
+        where TElement : struct, IElementType
+        where TTable : struct, IElementType
         where TPairs : struct, IPackPairCount
     {
         var shared = SharedMemory.GetDynamic<byte>(); // stages × StageBytes(…), sized at launch
@@ -447,8 +473,9 @@ internal static class QkNormRopeKernel
     public static MethodInfo Variant(Type element, Type table) => KernelMethods.Get(typeof(QkNormRopeKernel), nameof(Run), element, table);
 
     /// <summary>The packed kernel whose threads take <paramref name="pairsPerThread"/> (1 or 2) pairs of a row.</summary>
-    public static MethodInfo PackedVariant(Type element, Type table, int pairsPerThread) =>
-        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(RunPacked), element, table, pairsPerThread == 2 ? typeof(TwoPackPairs) : typeof(OnePackPair));
+    public static MethodInfo PackedVariant(Type element, Type table, int pairsPerThread, bool capped = false) =>
+        KernelMethods.Get(typeof(QkNormRopeKernel), capped ? nameof(RunPackedCapped) : nameof(RunPacked), element, table,
+            pairsPerThread == 2 ? typeof(TwoPackPairs) : typeof(OnePackPair));
 
     /// <summary>Pairs a thread for rows of <paramref name="pairRuns"/> pack pairs: two past <see cref="OnePairMaxPairs"/>
     /// when there are rows enough to fill the chip several times over (prefill), where a row's fixed work shared by two
@@ -467,6 +494,8 @@ internal static class QkNormRopeKernel
                 yield return Variant(element, table);
                 yield return PackedVariant(element, table, 1);
                 yield return PackedVariant(element, table, 2);
+                if (element == typeof(BFloat16Element) && table == typeof(Float32Element))
+                    yield return PackedVariant(element, table, 2, capped: true); // the benchmark sweep's experiment
             }
     }
 }

@@ -42,14 +42,16 @@ internal static class CudaKernelLoader
 
     /// <summary>The PTX the driver gets for <paramref name="kernel"/>: local slots promoted; generic accesses
     /// made global where the kernel says they all are (<see cref="TritonOps.Kernels.GlobalMemoryOnlyAttribute"/>);
-    /// its thread limit (<see cref="TritonOps.Kernels.MaxThreadsPerBlockAttribute"/>); on Hopper, the sm_90a target.</summary>
+    /// its thread and register limits (<see cref="TritonOps.Kernels.MaxThreadsPerBlockAttribute"/>,
+    /// <see cref="TritonOps.Kernels.MaxRegistersAttribute"/>); on Hopper, the sm_90a target.</summary>
     public static string Rewrite(string ptx, CudaArchitecture? architecture, MethodInfo kernel) =>
         Rewrite(ptx, architecture, kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false),
-            kernel.GetCustomAttribute<TritonOps.Kernels.MaxThreadsPerBlockAttribute>()?.Threads ?? 0);
+            kernel.GetCustomAttribute<TritonOps.Kernels.MaxThreadsPerBlockAttribute>()?.Threads ?? 0,
+            kernel.GetCustomAttribute<TritonOps.Kernels.MaxRegistersAttribute>()?.Registers ?? 0);
 
     /// <summary><see cref="Rewrite(string, CudaArchitecture?, MethodInfo)"/> with the kernel's traits spelled out
-    /// (<paramref name="maxThreadsPerBlock"/> 0: no limit).</summary>
-    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly, int maxThreadsPerBlock = 0)
+    /// (<paramref name="maxThreadsPerBlock"/>, <paramref name="maxRegisters"/> 0: no limit).</summary>
+    public static string Rewrite(string ptx, CudaArchitecture? architecture, bool globalMemoryOnly, int maxThreadsPerBlock = 0, int maxRegisters = 0)
     {
         ptx = PtxRewriter.PromoteLocalSlots(ptx);
         ptx = PtxRewriter.AlignDynamicShared(ptx);
@@ -57,6 +59,8 @@ internal static class CudaKernelLoader
             ptx = PtxRewriter.GenericToGlobal(ptx);
         if (maxThreadsPerBlock > 0)
             ptx = PtxRewriter.LimitThreads(ptx, maxThreadsPerBlock);
+        if (maxRegisters > 0)
+            ptx = PtxRewriter.LimitRegisters(ptx, maxRegisters);
         return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;
     }
 }

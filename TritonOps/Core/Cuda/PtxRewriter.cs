@@ -49,6 +49,13 @@ internal static partial class PtxRewriter
     /// blocks of that many threads may hold.</summary>
     public static string LimitThreads(string ptx, int threads) => EntryBody().Replace(ptx, $"$1\n.maxntid {threads}, 1, 1\n{{", 1);
 
+    /// <summary>Adds <c>.maxnreg registers</c> to the entry: ptxas keeps each thread within that many registers.</summary>
+    public static string LimitRegisters(string ptx, int registers) => EntryBodyAfterDirectives().Replace(ptx, $"$1\n.maxnreg {registers}\n{{", 1);
+
+    /// <summary>The entry's parameters and any directives already placed after them (<c>.maxntid</c>), up to the body.</summary>
+    [GeneratedRegex(@"(\.entry[ \t]+\w+[ \t]*\([^)]*\)(?:[ \t\r\n]*\.max\w+[^\n{]*)*)[ \t\r\n]*\{")]
+    private static partial Regex EntryBodyAfterDirectives();
+
     public static string Retarget(string ptx, string target) => TargetLine().Replace(ptx, $".target {target}", 1);
 
     [GeneratedRegex(@"^([ \t]*)st\.local\.[bfus](\d+)[ \t]+\[(%rd\d+)\],[ \t]*([^;]+);[ \t]*$")]
