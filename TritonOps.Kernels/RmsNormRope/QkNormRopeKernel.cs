@@ -184,7 +184,9 @@ internal static class QkNormRopeKernel
     /// 83.0 µs a block per row, 75.1 µs persistent with the next row's x in registers, 61.4–64.4 µs staged; two rows a
     /// step sharing one barrier measured 66.6–68.1 µs. ncu put the staged kernel at 26.0 M warp instructions where the
     /// seed's staged kernel (two pairs a thread) moves the same bytes with 17.5 M: a row's fixed work (staging, position,
-    /// reduction, table) is shared by the thread's pairs, hence two pairs a thread for long rows.
+    /// reduction, table) is shared by the thread's pairs, hence two pairs a thread for long rows (58.1 µs, 55.9 with the
+    /// reductions' butterflies unrolled). Held to 96 registers by <c>.maxnreg</c> (212 bytes spilled) so that five blocks
+    /// fit an SM instead of three, it ran slower: 66.0–68.5 µs (17:12).
     /// </summary>
     [GlobalMemoryOnly]
     public static void RunPacked<TElement, TTable, TPairs>(
@@ -195,23 +197,6 @@ internal static class QkNormRopeKernel
         where TTable : struct, IElementType
         where TPairs : struct, IPackPairCount =>
         Packed<TElement, TTable, TPairs>(q, k, qWeight, kWeight, cos, sin, positions, qOut, kOut, s, addresses, stages);
-
-    /// <summary><see cref="RunPacked"/> held to <see cref="CappedRegisters"/> registers a thread (ptxas spills the rest):
-    /// with two pairs a thread the kernel takes ~130, three 128-thread blocks an SM, and its stalls are latency
-    /// (an experiment of the benchmark's sweep, not the op's choice).</summary>
-    [GlobalMemoryOnly]
-    [MaxRegisters(CappedRegisters)]
-    public static void RunPackedCapped<TElement, TTable, TPairs>(
-        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
-        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
-        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
-        where TElement : struct, IElementType
-        where TTable : struct, IElementType
-        where TPairs : struct, IPackPairCount =>
-        Packed<TElement, TTable, TPairs>(q, k, qWeight, kWeight, cos, sin, positions, qOut, kOut, s, addresses, stages);
-
-    /// <summary>The register cap of <see cref="RunPackedCapped"/>: five 128-thread blocks an SM.</summary>
-    public const int CappedRegisters = 96;
 
     private static void Packed<TElement, TTable, TPairs>(
         ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
@@ -473,9 +458,8 @@ internal static class QkNormRopeKernel
     public static MethodInfo Variant(Type element, Type table) => KernelMethods.Get(typeof(QkNormRopeKernel), nameof(Run), element, table);
 
     /// <summary>The packed kernel whose threads take <paramref name="pairsPerThread"/> (1 or 2) pairs of a row.</summary>
-    public static MethodInfo PackedVariant(Type element, Type table, int pairsPerThread, bool capped = false) =>
-        KernelMethods.Get(typeof(QkNormRopeKernel), capped ? nameof(RunPackedCapped) : nameof(RunPacked), element, table,
-            pairsPerThread == 2 ? typeof(TwoPackPairs) : typeof(OnePackPair));
+    public static MethodInfo PackedVariant(Type element, Type table, int pairsPerThread) =>
+        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(RunPacked), element, table, pairsPerThread == 2 ? typeof(TwoPackPairs) : typeof(OnePackPair));
 
     /// <summary>Pairs a thread for rows of <paramref name="pairRuns"/> pack pairs: two past <see cref="OnePairMaxPairs"/>
     /// when there are rows enough to fill the chip several times over (prefill), where a row's fixed work shared by two
@@ -494,8 +478,6 @@ internal static class QkNormRopeKernel
                 yield return Variant(element, table);
                 yield return PackedVariant(element, table, 1);
                 yield return PackedVariant(element, table, 2);
-                if (element == typeof(BFloat16Element) && table == typeof(Float32Element))
-                    yield return PackedVariant(element, table, 2, capped: true); // the benchmark sweep's experiment
             }
     }
 }

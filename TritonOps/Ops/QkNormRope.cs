@@ -136,7 +136,7 @@ public static partial class Ops
         // Two to four stages in the 48 KB a block gets without opting in (a row of 1024 threads' pairs needs 33 KB).
         int stageBytes = QkNormRopeKernel.StageBytes(threads, pairsPerThread, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
         int stages = Math.Min(4, (48 * 1024 - QkNormRopeKernel.StaticSharedBytes) / stageBytes);
-        var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread, schedule.CapRegisters);
+        var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread);
         // A block as wide as the row must also fit the kernel's registers (1024 threads at 80 registers do not).
         if (packed && stages >= 2 && device.HasAsyncCopy && threads <= device.MaxGroupSize(packedKernel))
         {
@@ -250,6 +250,6 @@ public static partial class Ops
     }
 }
 
-/// <summary>A pinned schedule of the packed norm+RoPE kernel (benchmark sweeps): pairs a thread (1 or 2), the most
-/// blocks an SM (0 leaves the op's choice), and the register-capped entry point.</summary>
-internal readonly record struct QkNormRopeSchedule(int PairsPerThread = 0, int BlocksPerSm = 0, bool CapRegisters = false);
+/// <summary>A pinned schedule of the packed norm+RoPE kernel (benchmark sweeps): pairs a thread (1 or 2) and the most
+/// blocks an SM; 0 leaves the op's choice.</summary>
+internal readonly record struct QkNormRopeSchedule(int PairsPerThread = 0, int BlocksPerSm = 0);

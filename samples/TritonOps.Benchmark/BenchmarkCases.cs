@@ -99,9 +99,6 @@ public static class BenchmarkCases
         foreach (int pairsPerThread in new[] { 1, 2 })
             foreach (int blocksPerSm in new[] { 2, 3, 4, 6 })
                 yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, schedule: new(pairsPerThread, blocksPerSm));
-        // Two pairs a thread held to 96 registers (ptxas spills the rest): four and five blocks an SM instead of three.
-        foreach (int blocksPerSm in new[] { 4, 5 })
-            yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, schedule: new(2, blocksPerSm, CapRegisters: true));
         // Staged RMSNorm at the op's three blocks per SM against two and four; one pair a thread (256-thread blocks).
         foreach (int blocksPerSm in new[] { 2, 4 })
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));

@@ -56,7 +56,7 @@ internal sealed class QkNormRopeCase(int batch, int seq, int qHeads, int kHeads,
             t?.Dispose();
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
         string shape = $"[{batch},{seq}] q {qHeads}{(kHeads > 0 ? $" k {kHeads}" : "")} × hd{headDim} {scope}, fp32 table, positions"
-            + (schedule == default ? "" : $", pinned {schedule.PairsPerThread} pairs a thread, ≤ {schedule.BlocksPerSm} blocks an SM{(schedule.CapRegisters ? ", ≤ 96 registers" : "")}");
+            + (schedule == default ? "" : $", pinned {schedule.PairsPerThread} pairs a thread, ≤ {schedule.BlocksPerSm} blocks an SM");
         return new Result(Op, shape, DTypes.Name(dtype), stats, $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 
