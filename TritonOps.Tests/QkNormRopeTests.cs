@@ -124,37 +124,18 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     /// <summary>More tokens than the persistent packed kernel stages in its prologue (blocks × 3; the CPU accelerator has one multiprocessor),
-    /// so each block walks several rows with the next row prefetched; a bad position mid-walk spoils only its row.</summary>
+    /// so each block walks several rows with the next row prefetched; a bad position mid-walk spoils only its row.
+    /// 129 tokens: an odd count.</summary>
     [TestCase(NormScope.Hidden)]
     [TestCase(NormScope.PerHead)]
-    public void ManyTokens_BlocksWalkRows_WithAnOutOfTableTokenAmongThem(NormScope scope)
-    {
-        const int batch = 3, seq = 43, headDim = 16, qHeads = 3, kHeads = 1, tableRows = 300, bad = 77; // 129 tokens: an odd count leaves a two-row step half empty
-        using var q = Random(41, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
-        using var k = Random(42, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
-        using var qw = Random(43, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
-        using var kw = Random(44, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
-        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 45);
-        using var _c = cos; using var _s = sin;
-        float[] at = Enumerable.Range(0, batch * seq).Select(i => (float)((i * 37 + 11) % tableRows)).ToArray();
-        at[bad] = tableRows;
-        using var positions = Tensor.FromArray(at, [batch, seq], DType.Int32, Device);
-        at[bad] = 0;
-        using var inTable = Tensor.FromArray(at, [batch, seq], DType.Int32, Device);
-
-        var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
-        using var _qo = qo; using var _ko = ko;
-        foreach (var (output, input, weight, heads, name) in new[] { (qo, q, qw, qHeads, "q"), (ko, k, kw, kHeads, "k") })
-        {
-            int width = heads * headDim;
-            double[] expected = Reference.QkNormRope(input, weight, cos, sin, inTable, headDim, 1e-6, scope);
-            float[] actual = output.ToFloatArray();
-            actual.Skip(bad * width).Take(width).Should().OnlyContain(v => float.IsNaN(v), $"{name}: token {bad} is outside the table");
-            for (int i = bad * width; i < (bad + 1) * width; i++)
-                actual[i] = (float)expected[i];
-            Compare.AllClose(actual, expected, Tolerance.OneRoundingInto(DType.BFloat16), name);
-        }
-    }
+    public void ManyTokens_BlocksWalkRows_WithAnOutOfTableTokenAmongThem(NormScope scope) =>
+        WithAnOutOfTableToken(new(Seed: 41, Batch: 3, Seq: 43, HeadDim: 16, QHeads: 3, KHeads: 1, TableRows: 300, Bad: 77, BadPosition: 300,
+            Positions: DType.Int32, Stride: 37), scope,
+            (q, k, qw, kw, cos, sin, positions) =>
+            {
+                var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, 16, 1e-6, scope);
+                return [(qo, true, "q"), (ko, false, "k")];
+            });
 
     /// <summary>Rows of more than 128 pack pairs take two pairs a thread in the packed kernel (q: 20 heads of 128 bf16 =
     /// 160 pairs, 96 threads, the second pair live on 64 of them; k: 4 heads, one pair each on 32 of them), with per-row
@@ -162,34 +143,58 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(NormScope.Hidden, 2)]
     [TestCase(NormScope.PerHead, 2)]
     [TestCase(NormScope.Hidden, 1)]
-    public void WideRows_OneOrTwoPairsAThread_MatchReference(NormScope scope, int pairsPerThread)
-    {
-        const int batch = 2, seq = 9, headDim = 128, qHeads = 20, kHeads = 4, tableRows = 64, bad = 11;
-        using var q = Random(51, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
-        using var k = Random(52, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
-        using var qw = Random(53, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
-        using var kw = Random(54, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
-        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 55);
-        using var _c = cos; using var _s = sin;
-        float[] at = Enumerable.Range(0, batch * seq).Select(i => (float)((i * 29 + 5) % tableRows)).ToArray();
-        at[bad] = -1;
-        using var positions = Tensor.FromArray(at, [batch, seq], DType.Int64, Device);
-        at[bad] = 0;
-        using var inTable = Tensor.FromArray(at, [batch, seq], DType.Int64, Device);
+    public void WideRows_OneOrTwoPairsAThread_MatchReference(NormScope scope, int pairsPerThread) =>
+        WithAnOutOfTableToken(new(Seed: 51, Batch: 2, Seq: 9, HeadDim: 128, QHeads: 20, KHeads: 4, TableRows: 64, Bad: 11, BadPosition: -1,
+            Positions: DType.Int64, Stride: 29), scope,
+            (q, k, qw, kw, cos, sin, positions) =>
+            {
+                var pinned = Ops.FusedRmsNormRopeScheduled(q, qw, cos, sin, positions, 128, 1e-6, scope, RotaryForm.RotateHalf, 0, 0, null,
+                    new QkNormRopeSchedule(pairsPerThread));
+                var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, 128, 1e-6, scope);
+                return [(pinned, true, "q pinned"), (qo, true, "q"), (ko, false, "k")];
+            });
 
-        using var qo = Ops.FusedRmsNormRopeScheduled(q, qw, cos, sin, positions, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0, null,
-            new QkNormRopeSchedule(pairsPerThread));
-        var (qo2, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
-        using var _qo2 = qo2; using var _ko = ko;
-        foreach (var (output, input, weight, heads, name) in new[] { (qo, q, qw, qHeads, "q pinned"), (qo2, q, qw, qHeads, "q"), (ko, k, kw, kHeads, "k") })
+    /// <summary>Sizes of a q/k case with one token outside the table: token <c>Bad</c> at <c>BadPosition</c>, the others at
+    /// (i · Stride + 5) mod TableRows.</summary>
+    private readonly record struct BadTokenCase(int Seed, int Batch, int Seq, int HeadDim, int QHeads, int KHeads, int TableRows, int Bad,
+        int BadPosition, DType Positions, int Stride);
+
+    /// <summary>bf16 q and k with their weights, a float32 table and positions with one token outside it; the outputs
+    /// <paramref name="run"/> makes must be NaN on that token's row and within one rounding of the float64 reference
+    /// (the same positions with that token inside the table) everywhere else.</summary>
+    private void WithAnOutOfTableToken(BadTokenCase c, NormScope scope,
+        Func<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, (Tensor Output, bool IsQ, string Name)[]> run)
+    {
+        using var q = Random(c.Seed, DType.BFloat16, -2, 2, c.Batch, c.Seq, c.QHeads * c.HeadDim);
+        using var k = Random(c.Seed + 1, DType.BFloat16, -2, 2, c.Batch, c.Seq, c.KHeads * c.HeadDim);
+        using var qw = Random(c.Seed + 2, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? c.HeadDim : c.QHeads * c.HeadDim);
+        using var kw = Random(c.Seed + 3, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? c.HeadDim : c.KHeads * c.HeadDim);
+        var (cos, sin) = Table(c.TableRows, c.HeadDim, DType.Float32, c.Seed + 4);
+        using var _c = cos; using var _s = sin;
+        float[] at = Enumerable.Range(0, c.Batch * c.Seq).Select(i => (float)((i * c.Stride + 5) % c.TableRows)).ToArray();
+        at[c.Bad] = c.BadPosition;
+        using var positions = Tensor.FromArray(at, [c.Batch, c.Seq], c.Positions, Device);
+        at[c.Bad] = 0;
+        using var inTable = Tensor.FromArray(at, [c.Batch, c.Seq], c.Positions, Device);
+
+        var outputs = run(q, k, qw, kw, cos, sin, positions);
+        try
         {
-            int width = heads * headDim;
-            double[] expected = Reference.QkNormRope(input, weight, cos, sin, inTable, headDim, 1e-6, scope);
-            float[] actual = output.ToFloatArray();
-            actual.Skip(bad * width).Take(width).Should().OnlyContain(v => float.IsNaN(v), $"{name}: token {bad} is outside the table");
-            for (int i = bad * width; i < (bad + 1) * width; i++)
-                actual[i] = (float)expected[i];
-            Compare.AllClose(actual, expected, Tolerance.OneRoundingInto(DType.BFloat16), name);
+            foreach (var (output, isQ, name) in outputs)
+            {
+                int width = (isQ ? c.QHeads : c.KHeads) * c.HeadDim;
+                double[] expected = Reference.QkNormRope(isQ ? q : k, isQ ? qw : kw, cos, sin, inTable, c.HeadDim, 1e-6, scope);
+                float[] actual = output.ToFloatArray();
+                actual.Skip(c.Bad * width).Take(width).Should().OnlyContain(v => float.IsNaN(v), $"{name}: token {c.Bad} is outside the table");
+                for (int i = c.Bad * width; i < (c.Bad + 1) * width; i++)
+                    actual[i] = (float)expected[i];
+                Compare.AllClose(actual, expected, Tolerance.OneRoundingInto(DType.BFloat16), name);
+            }
+        }
+        finally
+        {
+            foreach (var (output, _, _) in outputs)
+                output.Dispose();
         }
     }
 

@@ -10,46 +10,69 @@ internal static class BlockReduce
     /// <summary>Slots of float scratch <see cref="Sum"/> needs in shared memory.</summary>
     public const int ScratchLength = 33;
 
-    /// <summary>Butterfly sum: every lane ends with the warp's total. Written out step by step: ILGPU leaves a loop over
-    /// the lane masks rolled (a shift, compare and branch beside each shuffle and add, in every kernel's reductions).</summary>
-    public static float WarpSum(float value)
+    /// <summary>Butterfly sum: every lane ends with the warp's total.</summary>
+    public static float WarpSum(float value) => Butterfly<Add>(value);
+
+    /// <summary>Butterfly max by bit pattern (non-negative floats; NaN wins).</summary>
+    public static float WarpMaxBits(float value) => Butterfly<MaxOfBits>(value);
+
+    /// <summary>A warp's values combined across the lanes by xor shuffles 16, 8, 4, 2, 1, written out: ILGPU leaves a
+    /// loop over the lane masks rolled (a shift, compare and branch beside each shuffle, in every kernel's reductions;
+    /// unrolled, the staged RMSNorm+RoPE went 40.8 → 39.6 µs on the H200, and the fused norm+quantize 34.7 → 33.1 with
+    /// the offset-free norm landed beside it).</summary>
+    private static float Butterfly<TCombine>(float value) where TCombine : struct, ICombine
     {
-        value += Warp.ShuffleXor(value, 16);
-        value += Warp.ShuffleXor(value, 8);
-        value += Warp.ShuffleXor(value, 4);
-        value += Warp.ShuffleXor(value, 2);
-        return value + Warp.ShuffleXor(value, 1);
+        value = TCombine.Combine(value, Warp.ShuffleXor(value, 16));
+        value = TCombine.Combine(value, Warp.ShuffleXor(value, 8));
+        value = TCombine.Combine(value, Warp.ShuffleXor(value, 4));
+        value = TCombine.Combine(value, Warp.ShuffleXor(value, 2));
+        return TCombine.Combine(value, Warp.ShuffleXor(value, 1));
     }
 
-    /// <summary>Butterfly max by bit pattern (non-negative floats; NaN wins), written out as <see cref="WarpSum"/>.</summary>
-    public static float WarpMaxBits(float value)
+    private interface ICombine
     {
-        value = MaxBits(value, Warp.ShuffleXor(value, 16));
-        value = MaxBits(value, Warp.ShuffleXor(value, 8));
-        value = MaxBits(value, Warp.ShuffleXor(value, 4));
-        value = MaxBits(value, Warp.ShuffleXor(value, 2));
-        return MaxBits(value, Warp.ShuffleXor(value, 1));
+        static abstract float Combine(float a, float b);
+    }
+
+    private struct Add : ICombine
+    {
+        public static float Combine(float a, float b) => a + b;
+    }
+
+    private struct MaxOfBits : ICombine
+    {
+        public static float Combine(float a, float b) => MaxBits(a, b);
     }
 
     /// <summary>Sum over the whole (1-, 2- or 3-D) group; every thread gets the total. All threads
     /// must call it, and the group size must be a multiple of 32.</summary>
-    public static float Sum(float value, ArrayView<float> scratch)
+    public static float Sum(float value, ArrayView<float> scratch) => TwoBarriers<Add>(value, scratch);
+
+    /// <summary>Each warp's combined value to <paramref name="scratch"/>[warp], warp 0 combines those with the same
+    /// butterfly into slot 32, and every thread reads it: two barriers.</summary>
+    private static float TwoBarriers<TCombine>(float value, ArrayView<float> scratch) where TCombine : struct, ICombine
     {
-        int warps = (Group.Dimension.Size + 31) / 32;
-        value = WarpSum(value);
-        if (Warp.LaneIdx == 0)
-            scratch[Warp.WarpIdx] = value;
-        Group.Barrier();
+        PublishWarpTotals<TCombine>(value, scratch);
         if (Warp.WarpIdx == 0)
         {
-            float partial = Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f;
-            partial = WarpSum(partial);
+            float partial = Butterfly<TCombine>(Warp.LaneIdx < WarpsInGroup ? scratch[Warp.LaneIdx] : 0f);
             if (Warp.LaneIdx == 0)
                 scratch[32] = partial;
         }
         Group.Barrier();
         return scratch[32];
     }
+
+    /// <summary>Each warp's combined value to <paramref name="scratch"/>[warp], then a barrier.</summary>
+    private static void PublishWarpTotals<TCombine>(float value, ArrayView<float> scratch) where TCombine : struct, ICombine
+    {
+        value = Butterfly<TCombine>(value);
+        if (Warp.LaneIdx == 0)
+            scratch[Warp.WarpIdx] = value;
+        Group.Barrier();
+    }
+
+    private static int WarpsInGroup => (Group.Dimension.Size + 31) / 32;
 
     /// <summary>Slots of float scratch <see cref="TwoSums"/> needs in shared memory.</summary>
     public const int TwoSumsScratchLength = 2 * 2 * 32;
@@ -91,47 +114,19 @@ internal static class BlockReduce
     /// <c>RmsNorm</c> would). The scratch must not be written again before every thread has read it: give each call
     /// of a block its own scratch, or a barrier between reuses.
     /// </summary>
-    public static float SumOneBarrier(float value, ArrayView<float> scratch)
-    {
-        int warps = (Group.Dimension.Size + 31) / 32;
-        value = WarpSum(value);
-        if (Warp.LaneIdx == 0)
-            scratch[Warp.WarpIdx] = value;
-        Group.Barrier();
-        return WarpSum(Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f);
-    }
+    public static float SumOneBarrier(float value, ArrayView<float> scratch) => OneBarrier<Add>(value, scratch);
 
     /// <summary><see cref="Max"/> with one barrier (as <see cref="SumOneBarrier"/>, with its rule for the scratch).</summary>
-    public static float MaxOneBarrier(float value, ArrayView<float> scratch)
+    public static float MaxOneBarrier(float value, ArrayView<float> scratch) => OneBarrier<MaxOfBits>(value, scratch);
+
+    private static float OneBarrier<TCombine>(float value, ArrayView<float> scratch) where TCombine : struct, ICombine
     {
-        int warps = (Group.Dimension.Size + 31) / 32;
-        value = WarpMaxBits(value);
-        if (Warp.LaneIdx == 0)
-            scratch[Warp.WarpIdx] = value;
-        Group.Barrier();
-        float max = 0f;
-        for (int w = 0; w < warps; w++)
-            max = MaxBits(max, scratch[w]);
-        return max;
+        PublishWarpTotals<TCombine>(value, scratch);
+        return Butterfly<TCombine>(Warp.LaneIdx < WarpsInGroup ? scratch[Warp.LaneIdx] : 0f);
     }
 
     /// <summary>Max over the group of non-negative floats by bit pattern (NaN wins); every thread gets it.</summary>
-    public static float Max(float value, ArrayView<float> scratch)
-    {
-        int warps = (Group.Dimension.Size + 31) / 32;
-        value = WarpMaxBits(value);
-        if (Warp.LaneIdx == 0)
-            scratch[Warp.WarpIdx] = value;
-        Group.Barrier();
-        if (Warp.WarpIdx == 0)
-        {
-            float partial = WarpMaxBits(Warp.LaneIdx < warps ? scratch[Warp.LaneIdx] : 0f);
-            if (Warp.LaneIdx == 0)
-                scratch[32] = partial;
-        }
-        Group.Barrier();
-        return scratch[32];
-    }
+    public static float Max(float value, ArrayView<float> scratch) => TwoBarriers<MaxOfBits>(value, scratch);
 
     private static float MaxBits(float a, float b) => Interop.FloatAsInt(a) >= Interop.FloatAsInt(b) ? a : b;
 }

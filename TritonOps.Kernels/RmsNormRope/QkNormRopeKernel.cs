@@ -34,22 +34,6 @@ internal struct QkNormRopeShape
     public int PositionBytes;
 }
 
-/// <summary>Pack pairs a thread of <see cref="QkNormRopeKernel.RunPacked"/> takes in each row (a type, so the count is a constant).</summary>
-internal interface IPackPairCount
-{
-    static abstract int Count { get; }
-}
-
-internal struct OnePackPair : IPackPairCount
-{
-    public static int Count => 1;
-}
-
-internal struct TwoPackPairs : IPackPairCount
-{
-    public static int Count => 2;
-}
-
 /// <summary>Where one thread's pairs sit in a row, and the parts of a stage of the packed kernel (the same for every row).</summary>
 internal struct PackedStageLayout
 {
@@ -195,16 +179,7 @@ internal static class QkNormRopeKernel
         ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
         where TElement : struct, IElementType
         where TTable : struct, IElementType
-        where TPairs : struct, IPackPairCount =>
-        Packed<TElement, TTable, TPairs>(q, k, qWeight, kWeight, cos, sin, positions, qOut, kOut, s, addresses, stages);
-
-    private static void Packed<TElement, TTable, TPairs>(
-        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
-        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
-        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape s, QkNormRopeAddresses addresses, int stages)
-        where TElement : struct, IElementType
-        where TTable : struct, IElementType
-        where TPairs : struct, IPackPairCount
+        where TPairs : struct, IStaticCount
     {
         var shared = SharedMemory.GetDynamic<byte>(); // stages × StageBytes(…), sized at launch
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
@@ -275,7 +250,7 @@ internal static class QkNormRopeKernel
             // The hardware rsqrt times the reciprocal count, as the tuned seed kernels: the IEEE divide and XMath's
             // rounded rsqrt were ~30 instructions a row per thread in a kernel whose issue rate bounds it.
             if (s.Scope == 0)
-                scale0 = scale1 = PtxMath.Rsqrt(BlockReduce.Sum(sum0 + sum1, scratch) * inverseCount + s.Eps);
+                scale0 = scale1 = PtxMath.Rsqrt(BlockReduce.Sum(TPairs.Count == 2 ? sum0 + sum1 : sum0, scratch) * inverseCount + s.Eps);
             else
             {
                 if (s.Scope == 1)
@@ -386,7 +361,7 @@ internal static class QkNormRopeKernel
     /// <paramref name="position"/> (none when it is outside the table) and the position itself (thread 0).</summary>
     private static void Stage<TPairs>(ArrayView<byte> shared, int stageOffset, ArrayView<byte> x, ulong xAddress,
         ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int row, int position, in PackedStageLayout layout)
-        where TPairs : struct, IPackPairCount
+        where TPairs : struct, IStaticCount
     {
         long rowRun = row * layout.RowRuns;
         int tid = layout.Tid;
@@ -459,7 +434,7 @@ internal static class QkNormRopeKernel
 
     /// <summary>The packed kernel whose threads take <paramref name="pairsPerThread"/> (1 or 2) pairs of a row.</summary>
     public static MethodInfo PackedVariant(Type element, Type table, int pairsPerThread) =>
-        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(RunPacked), element, table, pairsPerThread == 2 ? typeof(TwoPackPairs) : typeof(OnePackPair));
+        KernelMethods.Get(typeof(QkNormRopeKernel), nameof(RunPacked), element, table, pairsPerThread == 2 ? typeof(Two) : typeof(One));
 
     /// <summary>Pairs a thread for rows of <paramref name="pairRuns"/> pack pairs: two past <see cref="OnePairMaxPairs"/>
     /// when there are rows enough to fill the chip several times over (prefill), where a row's fixed work shared by two

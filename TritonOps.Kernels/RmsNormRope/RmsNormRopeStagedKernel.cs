@@ -7,22 +7,6 @@ using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.RmsNormRope;
 
-/// <summary>Rows a block of <see cref="RmsNormRopeStagedKernel"/> takes per step (a type, so the count is a constant).</summary>
-internal interface IRowsPerStep
-{
-    static abstract int Count { get; }
-}
-
-internal struct OneRow : IRowsPerStep
-{
-    public static int Count => 1;
-}
-
-internal struct TwoRows : IRowsPerStep
-{
-    public static int Count => 2;
-}
-
 /// <summary>Device addresses of the staged kernel's inputs, for its <c>cp.async</c> copies (16-byte aligned).</summary>
 internal struct StagedAddresses
 {
@@ -70,7 +54,7 @@ internal static class RmsNormRopeStagedKernel
         ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages)
         where TAccess : struct, IRunAccess
         where TPairs : struct, IRowPairs<TPairs>
-        where TRows : struct, IRowsPerStep
+        where TRows : struct, IStaticCount
     {
         var shared = SharedMemory.GetDynamic<byte>(); // the stages: StageBytes(…) at launch
         var scratch = SharedMemory.Allocate<float>(BlockReduce.TwoSumsScratchLength);
@@ -156,7 +140,7 @@ internal static class RmsNormRopeStagedKernel
     private static void StageStep<TPairs, TRows>(ArrayView<byte> shared, int slotRun, int rowSlotRuns, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
         in StagedAddresses addresses, int step, int position, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
         where TPairs : struct, IRowPairs<TPairs>
-        where TRows : struct, IRowsPerStep
+        where TRows : struct, IStaticCount
     {
         int row = TRows.Count * step;
         StageRow(shared, slotRun, x, cos, sin, addresses, row, position, located, xRuns, t, threads, shape);
@@ -204,7 +188,7 @@ internal static class RmsNormRopeStagedKernel
             : s_variants.GetOrAdd((element, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel), nameof(Run),
                 typeof(PackedRun<>).MakeGenericType(key.Element),
                 RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)],
-                key.Rows == 2 ? typeof(TwoRows) : typeof(OneRow)));
+                key.Rows == 2 ? typeof(Two) : typeof(One)));
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, int PerThread, int Rows), MethodInfo> s_variants = new();
 
