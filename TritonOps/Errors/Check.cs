@@ -118,4 +118,24 @@ internal static class Check
         if (dtype is not (TritonOps.DType.Float32 or TritonOps.DType.Float16 or TritonOps.DType.BFloat16))
             throw new UnsupportedDtypeException($"Argument '{name}': expected float32 or float16 or bfloat16, got {DTypes.Name(dtype)}.");
     }
+
+    // The argument errors an op raises where no ready-made check above fits. Each message starts "Argument 'name':",
+    // written here once; the op writes what it expected and what it got, and throws (the message is built only then).
+
+    public static InvalidArgumentException Invalid(string name, string message) => new(name, Prefixed(name, message));
+
+    public static UnsupportedDtypeException UnsupportedDtype(string name, string message) => new(Prefixed(name, message));
+
+    public static ShapeMismatchException ShapeMismatch(string name, string message) => new(Prefixed(name, message));
+
+    public static NonContiguousTensorException NonContiguous(string name, string message) => new(Prefixed(name, message));
+
+    public static ArgumentNullException Missing(string name, string message) => new(name, Prefixed(name, message));
+
+    public static ArgumentOutOfRangeException OutOfRange(string name, object? value, string message) => new(name, value, Prefixed(name, message));
+
+    /// <summary>An argument of an internal pinned schedule (tests and benchmark sweeps) that the call cannot take.</summary>
+    public static ArgumentException Unusable(string name, string message) => new(Prefixed(name, message), name);
+
+    private static string Prefixed(string name, string message) => $"Argument '{name}': {message}";
 }

@@ -66,8 +66,8 @@ public sealed class Fp8Linear : IDisposable
         var scheme = weightScale.ElementCount == 1 && weightScale.Rank <= 2 ? Fp8WeightScheme.PerTensor
             : weightScale.Shape.SequenceEqual([n]) || weightScale.Shape.SequenceEqual([n, 1]) ? Fp8WeightScheme.PerChannel
             : weightScale.Shape.SequenceEqual([nb, kb]) ? Fp8WeightScheme.Block
-            : throw new ShapeMismatchException(
-                $"Argument 'weightScale': expected one element, [{n}] or [{n}, 1] (per channel) or [{nb}, {kb}] (per 128 × 128 block), got shape {weightScale.ShapeText}.");
+            : throw Check.ShapeMismatch(nameof(weightScale),
+                $"expected one element, [{n}] or [{n}, 1] (per channel) or [{nb}, {kb}] (per 128 × 128 block), got shape {weightScale.ShapeText}.");
         if (bias is not null)
         {
             Check.DType(bias, nameof(bias), DType.Float32);

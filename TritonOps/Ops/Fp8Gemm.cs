@@ -68,7 +68,7 @@ public static partial class Ops
         Check.DType(a, nameof(a), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
         Check.DType(b, nameof(b), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
         if (outputDtype is not (DType.Float16 or DType.BFloat16 or DType.Float32))
-            throw new UnsupportedDtypeException($"Argument 'outputDtype': expected float16 or bfloat16 or float32, got {DTypes.Name(outputDtype)}.");
+            throw Check.UnsupportedDtype(nameof(outputDtype), $"expected float16 or bfloat16 or float32, got {DTypes.Name(outputDtype)}.");
         Check.Rank(a, nameof(a), 2, "[M, K]");
         Check.Rank(b, nameof(b), 2, "[K, N]");
         int m = a.Shape[0], k = a.Shape[1], n = b.Shape[1];
@@ -76,12 +76,12 @@ public static partial class Ops
         Check.Contiguous(a, nameof(a));
         bool bTransposedView = b.Strides[0] == 1 && b.Strides[1] == k && !b.IsContiguous;
         if (!b.IsContiguous && !bTransposedView)
-            throw new NonContiguousTensorException(
-                $"Argument 'b': expected a contiguous [K, N] tensor or the transposed view of a contiguous [N, K] one, got strides [{string.Join(", ", b.Strides)}].");
+            throw Check.NonContiguous(nameof(b),
+                $"expected a contiguous [K, N] tensor or the transposed view of a contiguous [N, K] one, got strides [{string.Join(", ", b.Strides)}].");
         if (a.DType == DType.Float8E4M3 && aScale is null)
-            throw new ArgumentNullException(nameof(aScale), "Argument 'aScale': a is already FP8 (float8_e4m3fn), so its scale is required.");
+            throw Check.Missing(nameof(aScale), "a is already FP8 (float8_e4m3fn), so its scale is required.");
         if (b.DType == DType.Float8E4M3 && bScale is null)
-            throw new ArgumentNullException(nameof(bScale), "Argument 'bScale': b is already FP8 (float8_e4m3fn), so its scale is required.");
+            throw Check.Missing(nameof(bScale), "b is already FP8 (float8_e4m3fn), so its scale is required.");
         int kBlocks = CeilDiv(k, KBlockScale.Size), nBlocks = CeilDiv(n, KBlockScale.Size);
         var aMode = aScale is null ? GemmScale.Tensor : GemmScaleOf(aScale, nameof(aScale), a, nameof(a),
             ($"[{m}, 1] (per token)", [m, 1], GemmScale.Row), ($"[M, ceil(K/128)] = [{m}, {kBlocks}] (per token and 128-group)", [m, kBlocks], GemmScale.Group));
@@ -90,12 +90,12 @@ public static partial class Ops
         if (aMode == GemmScale.Group && a.DType != DType.Float8E4M3 && !aScale!.IsContiguous)
             Check.Contiguous(aScale, nameof(aScale)); // a float a is quantized here with it, which reads it row-major
         if (bMode is GemmScale.Column or GemmScale.Block && b.DType != DType.Float8E4M3)
-            throw new ShapeMismatchException(
-                $"Argument 'bScale': {(bMode == GemmScale.Column ? $"per-column scales [1, {n}]" : $"block scales [{kBlocks}, {nBlocks}]")} need b already quantized "
+            throw Check.ShapeMismatch(nameof(bScale),
+                $"{(bMode == GemmScale.Column ? $"per-column scales [1, {n}]" : $"block scales [{kBlocks}, {nBlocks}]")} need b already quantized "
                 + $"(float8_e4m3fn; QuantizeFp8 with ScaleGranularity.{(bMode == GemmScale.Column ? "PerColumn" : "Block")}), got b of {DTypes.Name(b.DType)}.");
         if (bMode == GemmScale.Block && !bTransposedView && k > 1 && n > 1)
-            throw new NonContiguousTensorException(
-                $"Argument 'b': block scales need b K-contiguous (the transposed view of a contiguous [N, K] weight, as a checkpoint stores it: w.Transpose(0, 1)), got a contiguous [K, N] tensor with strides [{string.Join(", ", b.Strides)}].");
+            throw Check.NonContiguous(nameof(b),
+                $"block scales need b K-contiguous (the transposed view of a contiguous [N, K] weight, as a checkpoint stores it: w.Transpose(0, 1)), got a contiguous [K, N] tensor with strides [{string.Join(", ", b.Strides)}].");
         if (bias is not null)
         {
             Check.SameDevice(bias, nameof(bias), a, nameof(a));
@@ -178,7 +178,7 @@ public static partial class Ops
             // On the H200 the copy-engine-fed wgmma kernel wins at every M (M16 N14336 K4096: 31.2 against 35.1 µs,
             // M64: 28.9 against 82.0); the decode kernel serves other GPUs (and the CPU accelerator, where it is cheap).
             if (schedule.Decode && m > Fp8GemmDecodeKernel.MaxRows)
-                throw new ArgumentOutOfRangeException(nameof(schedule), schedule, $"The decode kernel takes M ≤ {Fp8GemmDecodeKernel.MaxRows}, got {m}.");
+                throw Check.OutOfRange(nameof(schedule), schedule, $"the decode kernel takes M ≤ {Fp8GemmDecodeKernel.MaxRows}, got {m}.");
             if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled && (schedule.Decode || !(wgmma && device.Kind == DeviceKind.Cuda)))
             {
                 // Decode: 16-row slices against strips of b streamed at full rate.
@@ -194,7 +194,7 @@ public static partial class Ops
                 int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : m <= 64 ? 64 : 128;
                 int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages(blockM);
                 if (blockM is not (64 or 128 or 256) || stages < 2)
-                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Expected 64-, 128- or 256-row tiles and at least two stages.");
+                    throw Check.OutOfRange(nameof(schedule), schedule, "expected 64-, 128- or 256-row tiles and at least two stages.");
                 shape.KTiles = (k + Fp8GemmWarpSpecializedKernel.BlockK - 1) / Fp8GemmWarpSpecializedKernel.BlockK;
                 shape.MTiles = (m + blockM - 1) / blockM;
                 shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
@@ -253,11 +253,11 @@ public static partial class Ops
         GemmScale mode = scale.ElementCount == 1 && scale.Rank <= 2 ? GemmScale.Tensor
             : scale.Shape.SequenceEqual(epilogue.Shape) ? epilogue.Mode
             : scale.Shape.SequenceEqual(promoted.Shape) ? promoted.Mode
-            : throw new ShapeMismatchException($"Argument '{name}': expected one element, {epilogue.Text} or {promoted.Text}, got shape {scale.ShapeText}.");
+            : throw Check.ShapeMismatch(name, $"expected one element, {epilogue.Text} or {promoted.Text}, got shape {scale.ShapeText}.");
         bool transposedView = scale.Rank == 2 && scale.Strides[0] == 1 && scale.Strides[1] == scale.Shape[0];
         if (!scale.IsContiguous && !(mode is GemmScale.Group or GemmScale.Block && transposedView))
-            throw new NonContiguousTensorException(
-                $"Argument '{name}': expected a contiguous tensor{(mode is GemmScale.Group or GemmScale.Block ? " or the transposed view of one" : "")}, got shape {scale.ShapeText} with strides [{string.Join(", ", scale.Strides)}].");
+            throw Check.NonContiguous(name,
+                $"expected a contiguous tensor{(mode is GemmScale.Group or GemmScale.Block ? " or the transposed view of one" : "")}, got shape {scale.ShapeText} with strides [{string.Join(", ", scale.Strides)}].");
         return mode;
     }
 

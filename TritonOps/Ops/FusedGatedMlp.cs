@@ -55,8 +55,8 @@ public static partial class Ops
             "silu" or "swish" => Activation.Silu,
             "gelu" => Activation.Gelu,
             "gelu_tanh" or "gelu_pytorch_tanh" or "gelu_new" => Activation.GeluTanh,
-            _ => throw new InvalidArgumentException(nameof(activation),
-                $"Argument 'activation': expected one of {string.Join(", ", ActivationNames.Select(n => $"\"{n}\""))} (any case), got \"{activation}\"."),
+            _ => throw Check.Invalid(nameof(activation),
+                $"expected one of {string.Join(", ", ActivationNames.Select(n => $"\"{n}\""))} (any case), got \"{activation}\"."),
         };
     }
 
@@ -143,11 +143,11 @@ public static partial class Ops
                 tiling = !asyncRows ? GatedMlpTiling.RegisterStaged
                     : device.HasWarpgroupMma ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
             if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
-                throw new ArgumentException($"Argument 'tiling': {tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.", nameof(tiling));
+                throw Check.Unusable(nameof(tiling), $"{tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.");
             if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
-                throw new ArgumentOutOfRangeException(nameof(stages), stages, $"Argument 'stages': expected 2–{GatedMlpWideKernel.MaxStages}.");
+                throw Check.OutOfRange(nameof(stages), stages, $"expected 2–{GatedMlpWideKernel.MaxStages}.");
             if (blocks < 1)
-                throw new ArgumentOutOfRangeException(nameof(blocks), blocks, "Argument 'blocks': expected at least 1.");
+                throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
             LaunchTiled(tiling, x, gateWeight, upWeight, output, activationType, shape, addresses, stages, blocks);
         }
         return output;

@@ -245,7 +245,7 @@ public static partial class Ops
         if (positions is not null) Check.Contiguous(positions, nameof(positions));
         Check.Eps(eps);
         if (!float.IsFinite(weightOffset))
-            throw new InvalidArgumentException(nameof(weightOffset), $"Argument 'weightOffset': expected a finite value, got {weightOffset}.");
+            throw Check.Invalid(nameof(weightOffset), $"expected a finite value, got {weightOffset}.");
         return new QkNormRopeSizes(batch, seq, headDim, rotaryDim, q.Shape[2] / headDim, k is null ? 0 : k.Shape[2] / headDim, tableRows);
     }
 }

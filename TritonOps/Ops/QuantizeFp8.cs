@@ -75,7 +75,7 @@ public static partial class Ops
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
         Check.Contiguous(x, nameof(x));
         if (format is not (DType.Float8E4M3 or DType.Float8E5M2))
-            throw new UnsupportedDtypeException($"Argument 'format': expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
+            throw Check.UnsupportedDtype(nameof(format), $"expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
         Check.Defined(granularity, nameof(granularity));
         Check.Positive(groupSize, nameof(groupSize));
         if (granularity != ScaleGranularity.PerTensor)
@@ -297,7 +297,7 @@ public static partial class Ops
             return ScaleIndex.Group;
         if (q.Rank == 2 && scale.Shape.SequenceEqual(QuantizeScaleShape(q, ScaleGranularity.Block, groupSize)))
             return ScaleIndex.Block;
-        throw new ShapeMismatchException(
-            $"Argument 'scale': expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1], [1, {q.Shape[1]}], [{q.Shape[0]}, {CeilDiv(q.Shape[1], groupSize)}] (per group of {groupSize}) or [{CeilDiv(q.Shape[0], groupSize)}, {CeilDiv(q.Shape[1], groupSize)}] (per {groupSize} × {groupSize} block)" : "")}, got shape {scale.ShapeText}.");
+        throw Check.ShapeMismatch("scale",
+            $"expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1], [1, {q.Shape[1]}], [{q.Shape[0]}, {CeilDiv(q.Shape[1], groupSize)}] (per group of {groupSize}) or [{CeilDiv(q.Shape[0], groupSize)}, {CeilDiv(q.Shape[1], groupSize)}] (per {groupSize} × {groupSize} block)" : "")}, got shape {scale.ShapeText}.");
     }
 }

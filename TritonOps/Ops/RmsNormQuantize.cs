@@ -37,8 +37,7 @@ public static partial class Ops
         var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset);
         Check.Defined(granularity, nameof(granularity));
         if (granularity is not (ScaleGranularity.PerRow or ScaleGranularity.PerTokenGroup))
-            throw new InvalidArgumentException(nameof(granularity),
-                $"Argument 'granularity': expected PerRow (per token) or PerTokenGroup, got {granularity}.");
+            throw Check.Invalid(nameof(granularity), $"expected PerRow (per token) or PerTokenGroup, got {granularity}.");
         Check.Positive(groupSize, nameof(groupSize));
         int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : CeilDiv(hidden, groupSize);
 

@@ -87,9 +87,9 @@ public static class RopeTable
         ArgumentNullException.ThrowIfNull(config);
         int rows = maxPositions ?? config.MaxPositionEmbeddings;
         if (rows < 1)
-            throw new InvalidArgumentException(nameof(maxPositions), maxPositions is null
-                ? $"Argument '{nameof(maxPositions)}': expected a positive value; none was given and the config has no max_position_embeddings."
-                : $"Argument '{nameof(maxPositions)}': expected a positive value, got {rows}.");
+            throw Check.Invalid(nameof(maxPositions), maxPositions is null
+                ? "expected a positive value; none was given and the config has no max_position_embeddings."
+                : $"expected a positive value, got {rows}.");
         return Create(rows, RotaryDim(config), config.RopeTheta, form, config.RopeScaling, dtype, device);
     }
 
@@ -99,7 +99,7 @@ public static class RopeTable
         ArgumentNullException.ThrowIfNull(config);
         double factor = PartialRotaryFactor(config.Raw) ?? 1.0;
         if (!(factor > 0 && factor <= 1))
-            throw new InvalidArgumentException("partial_rotary_factor", $"Argument 'config': expected partial_rotary_factor in (0, 1], got {factor}.");
+            throw Check.Invalid(nameof(config), $"expected partial_rotary_factor in (0, 1], got {factor}.");
         return (int)(config.HeadDim * factor);
     }
 
@@ -113,9 +113,9 @@ public static class RopeTable
     public static float[] InverseFrequencies(int rotaryDim, double theta = 10000, RopeScaling? scaling = null)
     {
         if (rotaryDim <= 0 || rotaryDim % 2 != 0)
-            throw new InvalidArgumentException(nameof(rotaryDim), $"Argument '{nameof(rotaryDim)}': expected an even positive size, got {rotaryDim}.");
+            throw Check.Invalid(nameof(rotaryDim), $"expected an even positive size, got {rotaryDim}.");
         if (!double.IsFinite(theta) || theta <= 0)
-            throw new InvalidArgumentException(nameof(theta), $"Argument '{nameof(theta)}': expected a finite value > 0, got {theta}.");
+            throw Check.Invalid(nameof(theta), $"expected a finite value > 0, got {theta}.");
 
         float baseF = (float)theta;
         float[] invFreq = new float[rotaryDim / 2];
@@ -138,8 +138,8 @@ public static class RopeTable
                 Llama3(invFreq, scaling!);
                 break;
             default:
-                throw new InvalidArgumentException(nameof(scaling),
-                    $"Argument '{nameof(scaling)}': expected rope type \"default\", \"linear\" or \"llama3\", got \"{scaling!.RopeType}\".");
+                throw Check.Invalid(nameof(scaling),
+                    $"expected rope type \"default\", \"linear\" or \"llama3\", got \"{scaling!.RopeType}\".");
         }
         return invFreq;
     }
@@ -153,11 +153,11 @@ public static class RopeTable
         double low = Required(scaling.LowFreqFactor, "low_freq_factor", "llama3", positive: true);
         double high = Required(scaling.HighFreqFactor, "high_freq_factor", "llama3", positive: true);
         int old = scaling.OriginalMaxPositionEmbeddings
-            ?? throw new InvalidArgumentException(nameof(scaling), "Argument 'scaling': rope type \"llama3\" needs original_max_position_embeddings, got none.");
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"llama3\" needs original_max_position_embeddings, got none.");
         if (old <= 0)
-            throw new InvalidArgumentException(nameof(scaling), $"Argument 'scaling': expected original_max_position_embeddings > 0, got {old}.");
+            throw Check.Invalid(nameof(scaling), $"expected original_max_position_embeddings > 0, got {old}.");
         if (high == low)
-            throw new InvalidArgumentException(nameof(scaling), $"Argument 'scaling': expected high_freq_factor ≠ low_freq_factor, got both {low}.");
+            throw Check.Invalid(nameof(scaling), $"expected high_freq_factor ≠ low_freq_factor, got both {low}.");
 
         float lowFreqWavelen = (float)(old / low);     // Python floats, compared against a float32 tensor
         float highFreqWavelen = (float)(old / high);
@@ -211,9 +211,9 @@ public static class RopeTable
     private static double Required(double? value, string field, string type, bool positive)
     {
         if (value is not double v)
-            throw new InvalidArgumentException("scaling", $"Argument 'scaling': rope type \"{type}\" needs {field}, got none.");
+            throw Check.Invalid("scaling", $"rope type \"{type}\" needs {field}, got none.");
         if (!double.IsFinite(v) || (positive && v <= 0))
-            throw new InvalidArgumentException("scaling", $"Argument 'scaling': expected {field} finite and > 0, got {v}.");
+            throw Check.Invalid("scaling", $"expected {field} finite and > 0, got {v}.");
         return v;
     }
 
