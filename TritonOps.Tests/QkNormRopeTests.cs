@@ -231,3 +231,49 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: (NormScope)9));
     }
 }
+
+/// <summary>The norm+RoPE launch plan, pure (no device): the H200's traits (132 SMs, cp.async) against the shapes the op meets.</summary>
+public class QkNormRopePlanTests
+{
+    private static QkNormRopePlan Plan(int batch, int seq, int qHeads, int kHeads, int headDim, int elementBytes = 2, int tableBytes = 4,
+        NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, bool aligned = true, bool asyncCopy = true) =>
+        QkNormRopePlan.For(new QkNormRopeSizes(batch, seq, headDim, rotaryDim == 0 ? headDim : rotaryDim, qHeads, kHeads, 4096),
+            elementBytes, tableBytes, scope, form, batch * seq, multiprocessors: 132, asyncCopy, aligned);
+
+    [Test]
+    public void Prefill_TakesTwoPairsAThread_DecodeOne()
+    {
+        // OLMo2 prefill, bf16 [4, 2048, 32 × 128], float32 table: 256 pairs a row, 8192 rows.
+        Plan(4, 2048, 32, 0, 128).Should().Be(new QkNormRopePlan(true, 2, 128, 4, 128 * 64 + 2 * 128 * 4 + 16));
+        // Qwen3 decode: 64 tokens, q 32 + k 8 heads: one pair a thread, a 256-thread block for q's 256 pairs.
+        Plan(64, 1, 32, 8, 128, scope: NormScope.PerHead).Should().Be(new QkNormRopePlan(true, 1, 256, 4, 256 * 32 + 2 * 128 * 4 + 16));
+        // 128 pairs or fewer stay at one pair a thread however many rows: a 4096-wide float32 row (hd 128: 16 runs a half-head → 512 pairs) does not.
+        Plan(4, 2048, 8, 0, 128).PairsPerThread.Should().Be(1, "8 heads of 128 bf16 are 64 pairs");
+        Plan(4, 2048, 32, 0, 128, elementBytes: 4).Should().Match<QkNormRopePlan>(p => p.PairsPerThread == 2 && p.Threads == 256);
+    }
+
+    [Test]
+    public void WideRows_StageTwoRowsAhead_OrTakeTheGeneralKernel()
+    {
+        // hidden 8192 bf16 (64 heads of 128): 512 pairs; prefill 256 threads of two pairs, decode 512 threads of one,
+        // both with two 16–17 KB stages.
+        Plan(1, 4096, 64, 0, 128).Should().Match<QkNormRopePlan>(p => p.Packed && p.PairsPerThread == 2 && p.Threads == 256 && p.Stages == 2);
+        Plan(8, 1, 64, 0, 128).Should().Match<QkNormRopePlan>(p => p.Packed && p.PairsPerThread == 1 && p.Threads == 512 && p.Stages == 2);
+        // hidden 16384 bf16: 1024 pairs; a stage of 33 KB leaves room for one in 48 KB, so the general kernel takes it.
+        Plan(1, 4096, 128, 0, 128).Should().Match<QkNormRopePlan>(p => !p.Packed && p.Threads == 512 && p.Stages == 1);
+        Plan(8, 1, 128, 0, 128).Should().Match<QkNormRopePlan>(p => !p.Packed && p.Threads == 1024 && p.Stages == 1);
+    }
+
+    [TestCase(RotaryForm.Interleaved, 0, NormScope.Hidden, 128, true, true, TestName = "Interleaved pairs: the general kernel")]
+    [TestCase(RotaryForm.RotateHalf, 64, NormScope.Hidden, 128, true, true, TestName = "Partial rotary: the general kernel")]
+    [TestCase(RotaryForm.RotateHalf, 0, NormScope.Hidden, 24, true, true, TestName = "Half a head not whole 16-byte packs: the general kernel")]
+    [TestCase(RotaryForm.RotateHalf, 0, NormScope.PerHead, 96, true, true, TestName = "Per-head norm over 6 pairs (not a power of two): the general kernel")]
+    [TestCase(RotaryForm.RotateHalf, 0, NormScope.Hidden, 128, false, true, TestName = "A tensor off 16-byte alignment: the general kernel")]
+    [TestCase(RotaryForm.RotateHalf, 0, NormScope.Hidden, 128, true, false, TestName = "No cp.async: the general kernel")]
+    public void FormsThePackedKernelCannotTake_GoToTheGeneralOne(RotaryForm form, int rotaryDim, NormScope scope, int headDim, bool aligned, bool asyncCopy) =>
+        Plan(2, 64, 4, 2, headDim, scope: scope, form: form, rotaryDim: rotaryDim, aligned: aligned, asyncCopy: asyncCopy).Packed.Should().BeFalse();
+
+    [Test]
+    public void TheSameFormsWithFullRotateHalf_TakeThePackedKernel() =>
+        Plan(2, 64, 4, 2, 128, scope: NormScope.PerHead).Packed.Should().BeTrue();
+}

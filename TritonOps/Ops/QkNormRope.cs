@@ -119,26 +119,17 @@ public static partial class Ops
         if (sizes.QHeads == 0 && tensors == 1)
             return;
         var device = q.Device;
-        // The packed kernel: full rotate-half rotary with half a head in whole 16-byte packs, one or two pairs of packs a
-        // thread (≤ 1024 threads a row), 16-byte-aligned tensors; a per-head norm needs the head's pairs to be a power of two.
-        int width = q.DType == DType.Float32 ? 4 : 8, halfRuns = sizes.HeadDim / 2 / width;
-        int pairRuns = Math.Max(sizes.QHeads, sizes.KHeads) * halfRuns;
-        int pairsPerThread = schedule.PairsPerThread > 0 ? schedule.PairsPerThread : QkNormRopeKernel.PairsPerThread(pairRuns, rows, device.Multiprocessors);
         ulong addressBits = q.DeviceAddress | qOut.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress
             | (k?.DeviceAddress ?? 0) | (kOut?.DeviceAddress ?? 0) | (qWeight?.DeviceAddress ?? 0) | (kWeight?.DeviceAddress ?? 0);
-        int threads = ((pairRuns + pairsPerThread - 1) / pairsPerThread + 31) / 32 * 32;
-        bool packed = form == RotaryForm.RotateHalf && sizes.RotaryDim == sizes.HeadDim && (sizes.HeadDim / 2) % width == 0
-            && threads <= 1024 && addressBits % 16 == 0
-            && (scope != NormScope.PerHead || (halfRuns & (halfRuns - 1)) == 0 && halfRuns <= 32);
+        var plan = QkNormRopePlan.For(sizes, DTypes.SizeOf(q.DType), DTypes.SizeOf(cos.DType), scope, form, rows, device.Multiprocessors,
+            device.HasAsyncCopy, addressBits % 16 == 0, schedule.PairsPerThread);
+        int threads = plan.Threads, pairsPerThread = plan.PairsPerThread, stages = plan.Stages, stageBytes = plan.StageBytes;
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
         var stream = device.Accelerator.DefaultStream;
-        // Two to four stages in the 48 KB a block gets without opting in (a row of 1024 threads' pairs needs 33 KB).
-        int stageBytes = QkNormRopeKernel.StageBytes(threads, pairsPerThread, sizes.RotaryDim, DTypes.SizeOf(cos.DType));
-        int stages = Math.Min(4, (48 * 1024 - QkNormRopeKernel.StaticSharedBytes) / stageBytes);
         var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread);
         // A block as wide as the row must also fit the kernel's registers (1024 threads at 80 registers do not).
-        if (packed && stages >= 2 && device.HasAsyncCopy && threads <= device.MaxGroupSize(packedKernel))
+        if (plan.Packed && threads <= device.MaxGroupSize(packedKernel))
         {
             int dynamicBytes = stages * stageBytes;
             // Persistent: as many blocks as fit on the chip, shared by the tensors.
@@ -253,3 +244,30 @@ public static partial class Ops
 /// <summary>A pinned schedule of the packed norm+RoPE kernel (benchmark sweeps): pairs a thread (1 or 2) and the most
 /// blocks an SM; 0 leaves the op's choice.</summary>
 internal readonly record struct QkNormRopeSchedule(int PairsPerThread = 0, int BlocksPerSm = 0);
+
+/// <summary>
+/// Which kernel a norm+RoPE call takes and with what block, from validated sizes and the device's traits (pure: tests
+/// call it without a GPU). The packed kernel needs full rotate-half rotary with half a head in whole 16-byte packs,
+/// one or two pairs of packs a thread (≤ 1024 threads a row; two for rows past 128 pairs with rows enough to fill the
+/// chip several times, <see cref="QkNormRopeKernel.PairsPerThread"/>), 16-byte-aligned tensors, <c>cp.async</c>, at least
+/// two stages in the 48 KB a block gets without opting in, and, for a per-head norm, a power-of-two count (≤ 32) of a
+/// head's pairs. The launch also checks the block against the kernel's registers (<c>Device.MaxGroupSize</c>); the
+/// general kernel (<see cref="QkNormRopeKernel.Threads"/> threads a token) takes everything else.
+/// </summary>
+internal readonly record struct QkNormRopePlan(bool Packed, int PairsPerThread, int Threads, int Stages, int StageBytes)
+{
+    public static QkNormRopePlan For(QkNormRopeSizes sizes, int elementBytes, int tableElementBytes, NormScope scope, RotaryForm form,
+        int rows, int multiprocessors, bool hasAsyncCopy, bool aligned16, int pinnedPairsPerThread = 0)
+    {
+        int width = 16 / elementBytes, halfRuns = sizes.HeadDim / 2 / width;
+        int pairRuns = Math.Max(sizes.QHeads, sizes.KHeads) * halfRuns;
+        int pairsPerThread = pinnedPairsPerThread > 0 ? pinnedPairsPerThread : QkNormRopeKernel.PairsPerThread(pairRuns, rows, multiprocessors);
+        int threads = ((pairRuns + pairsPerThread - 1) / pairsPerThread + 31) / 32 * 32;
+        int stageBytes = QkNormRopeKernel.StageBytes(threads, pairsPerThread, sizes.RotaryDim, tableElementBytes);
+        int stages = Math.Min(4, (48 * 1024 - QkNormRopeKernel.StaticSharedBytes) / stageBytes);
+        bool packed = form == RotaryForm.RotateHalf && sizes.RotaryDim == sizes.HeadDim && (sizes.HeadDim / 2) % width == 0
+            && threads <= 1024 && aligned16 && hasAsyncCopy && stages >= 2
+            && (scope != NormScope.PerHead || (halfRuns & (halfRuns - 1)) == 0 && halfRuns <= 32);
+        return new QkNormRopePlan(packed, pairsPerThread, threads, stages, stageBytes);
+    }
+}
