@@ -127,9 +127,9 @@ public static partial class Ops
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
         var stream = device.Accelerator.DefaultStream;
-        var packedKernel = QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread);
-        // A block as wide as the row must also fit the kernel's registers (1024 threads at 80 registers do not).
-        if (plan.Packed && threads <= device.MaxGroupSize(packedKernel))
+        // A block as wide as the row must also fit the kernel's registers (640 threads at the one-pair variant's 104 do not).
+        if (plan.Packed && QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread) is var packedKernel
+            && threads <= device.MaxGroupSize(packedKernel))
         {
             int dynamicBytes = stages * stageBytes;
             // Persistent: as many blocks as fit on the chip, shared by the tensors.
