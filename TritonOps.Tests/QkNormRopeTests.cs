@@ -154,6 +154,52 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
                 return [(pinned, true, "q pinned"), (qo, true, "q"), (ko, false, "k")];
             });
 
+    /// <summary>The row norm with full rotate-half rotary at positions streams through the seed's staged kernel (pinned: it
+    /// must take the call) with more rows than its blocks stage ahead: a float32 table beside 16-bit x (two table packs a
+    /// pack of x; one and two pairs a thread) and a table of x's dtype, positions per token (int64), shared by the batch
+    /// (int32) or none; one position outside the table (for shared positions: one sequence index, so a row in every
+    /// sequence) gives NaN rows and only those.</summary>
+    [TestCase(DType.BFloat16, DType.Float32, "int64", 4, 128)]
+    [TestCase(DType.BFloat16, DType.Float32, "int64", 36, 64)]
+    [TestCase(DType.Float16, DType.Float16, "int32 shared", 3, 32)]
+    [TestCase(DType.BFloat16, DType.Float32, "none", 2, 16)]
+    public void RowNormAtPositions_StreamsThroughTheStagedKernel(DType dtype, DType tableDtype, string positionsKind, int heads, int headDim)
+    {
+        const int batch = 3, seq = 11, tableRows = 40;
+        int hidden = heads * headDim, seed = Inputs.Seed(dtype, tableDtype, positionsKind, heads, headDim);
+        bool shared = positionsKind.EndsWith("shared"), none = positionsKind == "none";
+        using var x = Random(seed, dtype, -2, 2, batch, seq, hidden);
+        using var w = Random(seed + 1, dtype, 0.5, 1.5, hidden);
+        var (cos, sin) = Table(tableRows, headDim, tableDtype, seed + 2);
+        using var _c = cos; using var _s = sin;
+        int count = shared ? seq : batch * seq, bad = none ? -1 : 7;
+        float[] at = Enumerable.Range(0, count).Select(i => none ? i % seq : (float)((i * 13 + 3) % tableRows)).ToArray();
+        DType positionsDtype = positionsKind.StartsWith("int64") ? DType.Int64 : DType.Int32;
+        int[] positionsShape = shared ? [seq] : [batch, seq];
+        if (bad >= 0)
+            at[bad] = tableRows;
+        using var positions = none ? null : Tensor.FromArray(at, positionsShape, positionsDtype, Device);
+        if (bad >= 0)
+            at[bad] = 0;
+        using var inTable = Tensor.FromArray(at, positionsShape, positionsDtype, Device);
+
+        using var y = Ops.FusedRmsNormRopeScheduled(x, w, cos, sin, positions, headDim, 1e-6, NormScope.Hidden, RotaryForm.RotateHalf, 0, 0, null,
+            new QkNormRopeSchedule(Staged: true));
+
+        double[] expected = Reference.QkNormRope(x, w, cos, sin, inTable, headDim, 1e-6, NormScope.Hidden);
+        float[] actual = y.ToFloatArray();
+        for (int row = 0; row < batch * seq; row++)
+        {
+            bool isBad = bad >= 0 && (shared ? row % seq == bad : row == bad);
+            if (!isBad)
+                continue;
+            actual.Skip(row * hidden).Take(hidden).Should().OnlyContain(v => float.IsNaN(v), $"row {row} is at a position outside the table");
+            for (int i = row * hidden; i < (row + 1) * hidden; i++)
+                actual[i] = (float)expected[i];
+        }
+        Compare.AllClose(actual, expected, Tolerance.OneRoundingInto(dtype));
+    }
+
     /// <summary>Sizes of a q/k case with one token outside the table: token <c>Bad</c> at <c>BadPosition</c>, the others at
     /// (i · Stride + 5) mod TableRows.</summary>
     private readonly record struct BadTokenCase(int Seed, int Batch, int Seq, int HeadDim, int QHeads, int KHeads, int TableRows, int Bad,

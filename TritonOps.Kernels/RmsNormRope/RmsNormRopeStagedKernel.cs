@@ -13,6 +13,14 @@ internal struct StagedAddresses
     public ulong X, Cos, Sin;
 }
 
+/// <summary>Where each row's cos and sin row comes from: its index in the sequence (<see cref="Mode"/> 0, the seed's
+/// form), or a positions tensor of int32 or int64 (<see cref="Bytes"/>) per token (<c>[batch, seq]</c>, mode 1) or shared by
+/// the batch (<c>[seq]</c>, mode 2), read against a table of <see cref="TableRows"/> rows.</summary>
+internal struct StagedPositions
+{
+    public int Mode, Bytes, TableRows;
+}
+
 /// <summary>
 /// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>) for many rows: the
 /// thread layout of <see cref="RmsNormRopeRowKernel"/> (thread i holds pairs i, i + blockDim, …), but
@@ -26,6 +34,11 @@ internal struct StagedAddresses
 /// step's barrier (when every thread has finished reading it). When all of a thread's pairs sit at
 /// the same position of their heads (thread count a multiple of the half-head) and it holds at most
 /// two, a row's cos and sin runs are read and unpacked once for all its pairs. Packed (16-byte) runs only.
+/// The table (<c>TTable</c>) is x's dtype or float32 beside 16-bit x (OLMo2 and Llama keep it in float32; then a
+/// pack of x pairs with two table packs, and only the shared-rope path is launched). With positions, each staged row
+/// reads its own table row, the position loaded a step before it is staged (so no warp waits on that load); a
+/// position outside the table is never read past it: the row's cos and sin slots are filled with NaN instead, so
+/// every output of that row is NaN (the rotation touches every dim: full rotary only).
 /// Measured on the H200 (bf16, GPU time): [4, 2048, 4096] 3.0 → 3.33 TB/s, [8, 2048, 4096] 3.6,
 /// [1, 8192, 8192] 3.1 → 3.65–3.68 TB/s against the row kernel; see docs/performance.md for what was tried.
 /// </summary>
@@ -49,10 +62,11 @@ internal static class RmsNormRopeStagedKernel
     public const int SharedRopeMaxPairs = 2;
 
     [GlobalMemoryOnly]
-    public static void Run<TAccess, TPairs, TRows>(
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages)
+    public static void Run<TAccess, TTable, TPairs, TRows>(
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedPositions at, StagedAddresses addresses, int stages)
         where TAccess : struct, IRunAccess
+        where TTable : struct, IElementType
         where TPairs : struct, IRowPairs<TPairs>
         where TRows : struct, IStaticCount
     {
@@ -60,7 +74,8 @@ internal static class RmsNormRopeStagedKernel
         var scratch = SharedMemory.Allocate<float>(BlockReduce.TwoSumsScratchLength);
         var runs = shared.Cast<Vec4U>();
         int t = Group.IdxX, threads = Group.DimX, grid = Grid.DimX;
-        int rowSlotRuns = SlotRuns(TPairs.Count, threads, shape.HeadRuns), xRuns = 2 * TPairs.Count * threads;
+        int tableRuns = TableRatio<TAccess, TTable>() * shape.HeadRuns;
+        int rowSlotRuns = SlotRuns(TPairs.Count, threads, tableRuns), xRuns = 2 * TPairs.Count * threads;
         int slotRuns = TRows.Count * rowSlotRuns;
         int steps = TRows.Count == 2 ? (shape.Rows + 1) / 2 : shape.Rows;
         // With a thread count that is a multiple of the half-head, all of a thread's pairs sit at the
@@ -71,13 +86,17 @@ internal static class RmsNormRopeStagedKernel
 
         // Where this thread's pairs sit, and their weights: the same for every row.
         TPairs located = TPairs.LoadRotation<TAccess>(TPairs.Locate(t, threads, shape), weight, cos, sin, 0, t, threads, shape);
+        // The positions of the next step to stage, loaded a step ahead by the threads that copy table runs.
+        bool copiesTable = t < 2 * tableRuns;
+        var next = NextPositions<TRows>(positions, at, Grid.IdxX, steps, position, copiesTable, shape);
         for (int s = 0; s < stages - 1; s++)
         {
             int ahead = Grid.IdxX + s * grid;
             if (ahead < steps)
-                StageStep<TPairs, TRows>(shared, s * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, position, located, xRuns, t, threads, shape);
+                StageStep<TTable, TPairs, TRows>(shared, s * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, next, at, located, xRuns, tableRuns, t, threads, shape);
             PtxAsyncCopy.Commit();
             position = Advance(position, advance, shape.Seq);
+            next = NextPositions<TRows>(positions, at, ahead + grid, steps, position, copiesTable, shape);
         }
 
         int slot = 0, parity = 0;
@@ -97,14 +116,16 @@ internal static class RmsNormRopeStagedKernel
             var (firstTotal, secondTotal) = BlockReduce.TwoSums(firstSum, secondSum, scratch, parity);
             int ahead = step + (stages - 1) * grid;
             if (ahead < steps)
-                StageStep<TPairs, TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, position, located, xRuns, t, threads, shape);
+                StageStep<TTable, TPairs, TRows>(shared, (slot == 0 ? stages - 1 : slot - 1) * slotRuns, rowSlotRuns, x, cos, sin, addresses, ahead, next, at,
+                    located, xRuns, tableRuns, t, threads, shape);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
             position = Advance(position, advance, shape.Seq);
+            next = NextPositions<TRows>(positions, at, ahead + grid, steps, position, copiesTable, shape);
 
-            RotateAndStore<TAccess, TPairs>(first, located, runs, slotRun + xRuns, sharedRope, output, (long)row * shape.RowRuns,
+            RotateAndStore<TAccess, TTable, TPairs>(first, located, runs, slotRun + xRuns, tableRuns, sharedRope, output, (long)row * shape.RowRuns,
                 PtxMath.Rsqrt(firstTotal * shape.InvHidden + shape.Eps), shape);
             if (TRows.Count == 2 && row + 1 < shape.Rows)
-                RotateAndStore<TAccess, TPairs>(second, located, runs, slotRun + rowSlotRuns + xRuns, sharedRope, output, (long)(row + 1) * shape.RowRuns,
+                RotateAndStore<TAccess, TTable, TPairs>(second, located, runs, slotRun + rowSlotRuns + xRuns, tableRuns, sharedRope, output, (long)(row + 1) * shape.RowRuns,
                     PtxMath.Rsqrt(secondTotal * shape.InvHidden + shape.Eps), shape);
             slot = slot == stages - 1 ? 0 : slot + 1;
             parity ^= 1;
@@ -117,17 +138,37 @@ internal static class RmsNormRopeStagedKernel
         return position >= seq ? position - seq : position;
     }
 
-    /// <summary>One row's rotation and store, its cos and sin runs at <paramref name="ropeSlotRun"/> of the stage.</summary>
-    private static void RotateAndStore<TAccess, TPairs>(in TPairs pairs, in TPairs located, ArrayView<Vec4U> runs, int ropeSlotRun,
-        bool sharedRope, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape shape)
+    /// <summary>Table packs per x pack: 1 when the table is x's dtype, 2 for a float32 table beside 16-bit x.</summary>
+    public static int TableRatio<TAccess, TTable>() where TAccess : struct, IRunAccess where TTable : struct, IElementType =>
+        TAccess.Width / TTable.PackWidth;
+
+    /// <summary>The table entries of x pack <paramref name="xRun"/> of a half-head, from a staged table row at run
+    /// <paramref name="tableSlotRun"/>: one pack, or two float32 packs beside 16-bit x.</summary>
+    private static Vec8F TableRun<TAccess, TTable>(ArrayView<Vec4U> runs, int tableSlotRun, int xRun)
         where TAccess : struct, IRunAccess
+        where TTable : struct, IElementType
+    {
+        if (TableRatio<TAccess, TTable>() == 1)
+            return TTable.Unpack(runs[tableSlotRun + xRun]);
+        Vec8F low = TTable.Unpack(runs[tableSlotRun + 2 * xRun]), high = TTable.Unpack(runs[tableSlotRun + 2 * xRun + 1]);
+        return new Vec8F { E0 = low.E0, E1 = low.E1, E2 = low.E2, E3 = low.E3, E4 = high.E0, E5 = high.E1, E6 = high.E2, E7 = high.E3 };
+    }
+
+    /// <summary>One row's rotation and store, its cos and sin runs at <paramref name="ropeSlotRun"/> of the stage
+    /// (<paramref name="tableRuns"/> runs each). A table of another pack width than x takes only the shared-rope path:
+    /// the op launches those variants only where every thread's pairs share one place in their heads.</summary>
+    private static void RotateAndStore<TAccess, TTable, TPairs>(in TPairs pairs, in TPairs located, ArrayView<Vec4U> runs, int ropeSlotRun,
+        int tableRuns, bool sharedRope, ArrayView<byte> output, long rowRun, float rstd, in RmsNormRopeShape shape)
+        where TAccess : struct, IRunAccess
+        where TTable : struct, IElementType
         where TPairs : struct, IRowPairs<TPairs>
     {
-        if (sharedRope && TPairs.Count <= SharedRopeMaxPairs)
+        if (TableRatio<TAccess, TTable>() != 1 || sharedRope && TPairs.Count <= SharedRopeMaxPairs)
         {
-            int cos = ropeSlotRun + TPairs.RopeRun(located), sin = cos + shape.HeadRuns;
-            TPairs.RotateAndStoreSharedRope<TAccess>(pairs, located, TAccess.Unpack(runs[cos]), TAccess.Unpack(runs[cos + shape.HalfRuns]),
-                TAccess.Unpack(runs[sin]), TAccess.Unpack(runs[sin + shape.HalfRuns]), output, rowRun, rstd, shape);
+            int cos = ropeSlotRun, sin = cos + tableRuns, run = TPairs.RopeRun(located);
+            TPairs.RotateAndStoreSharedRope<TAccess>(pairs, located,
+                TableRun<TAccess, TTable>(runs, cos, run), TableRun<TAccess, TTable>(runs, cos, run + shape.HalfRuns),
+                TableRun<TAccess, TTable>(runs, sin, run), TableRun<TAccess, TTable>(runs, sin, run + shape.HalfRuns), output, rowRun, rstd, shape);
         }
         else
         {
@@ -135,67 +176,104 @@ internal static class RmsNormRopeStagedKernel
         }
     }
 
-    /// <summary>Starts the copies of step <paramref name="step"/>'s rows (the first at sequence position
-    /// <paramref name="position"/>) into the slot at run <paramref name="slotRun"/>, one row slot each.</summary>
-    private static void StageStep<TPairs, TRows>(ArrayView<byte> shared, int slotRun, int rowSlotRuns, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
-        in StagedAddresses addresses, int step, int position, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
+    /// <summary>The raw positions (not yet checked against the table) of step <paramref name="step"/>'s rows, whose first
+    /// sits at sequence index <paramref name="position"/>; loaded only by threads that copy table runs, 0 past the last row.</summary>
+    private static (long First, long Second) NextPositions<TRows>(ArrayView<byte> positions, in StagedPositions at, int step, int steps,
+        int position, bool copiesTable, in RmsNormRopeShape shape)
+        where TRows : struct, IStaticCount
+    {
+        int row = TRows.Count * step;
+        int secondPosition = position + 1 == shape.Seq ? 0 : position + 1;
+        if (at.Mode == 0)
+            return (position, secondPosition);
+        if (!copiesTable || step >= steps)
+            return (0, 0);
+        long first = PositionAt(positions, at, at.Mode == 1 ? row : position);
+        long second = TRows.Count == 2 && row + 1 < shape.Rows ? PositionAt(positions, at, at.Mode == 1 ? row + 1 : secondPosition) : 0;
+        return (first, second);
+    }
+
+    private static long PositionAt(ArrayView<byte> positions, in StagedPositions at, int index) =>
+        at.Bytes == 8 ? positions.Cast<long>()[index] : positions.Cast<int>()[index];
+
+    /// <summary>Starts the copies of step <paramref name="step"/>'s rows (at the raw positions <paramref name="next"/>)
+    /// into the slot at run <paramref name="slotRun"/>, one row slot each.</summary>
+    private static void StageStep<TTable, TPairs, TRows>(ArrayView<byte> shared, int slotRun, int rowSlotRuns, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
+        in StagedAddresses addresses, int step, (long First, long Second) next, in StagedPositions at, in TPairs located, int xRuns, int tableRuns,
+        int t, int threads, in RmsNormRopeShape shape)
+        where TTable : struct, IElementType
         where TPairs : struct, IRowPairs<TPairs>
         where TRows : struct, IStaticCount
     {
         int row = TRows.Count * step;
-        StageRow(shared, slotRun, x, cos, sin, addresses, row, position, located, xRuns, t, threads, shape);
+        StageRow(shared, slotRun, x, cos, sin, addresses, row, next.First, at, located, xRuns, tableRuns, t, threads, shape);
         if (TRows.Count == 2 && row + 1 < shape.Rows)
-            StageRow(shared, slotRun + rowSlotRuns, x, cos, sin, addresses, row + 1, position + 1 == shape.Seq ? 0 : position + 1,
-                located, xRuns, t, threads, shape);
+            StageRow(shared, slotRun + rowSlotRuns, x, cos, sin, addresses, row + 1, next.Second, at, located, xRuns, tableRuns, t, threads, shape);
     }
 
-    /// <summary>Starts the copies of row <paramref name="row"/> (sequence position <paramref name="position"/>) into the slot
-    /// at run <paramref name="slotRun"/>: x as <see cref="IRowPairs{TSelf}.Stage"/> lays it out, then the row's cos run and sin runs.</summary>
+    /// <summary>Starts the copies of row <paramref name="row"/> (at raw position <paramref name="position"/>) into the slot
+    /// at run <paramref name="slotRun"/>: x as <see cref="IRowPairs{TSelf}.Stage"/> lays it out, then the table row's cos runs
+    /// and sin runs, or NaN runs in their place when the position lies outside the table.</summary>
     private static void StageRow<TPairs>(ArrayView<byte> shared, int slotRun, ArrayView<byte> x, ArrayView<byte> cos, ArrayView<byte> sin,
-        in StagedAddresses addresses, int row, int position, in TPairs located, int xRuns, int t, int threads, in RmsNormRopeShape shape)
+        in StagedAddresses addresses, int row, long position, in StagedPositions at, in TPairs located, int xRuns, int tableRuns,
+        int t, int threads, in RmsNormRopeShape shape)
         where TPairs : struct, IRowPairs<TPairs>
     {
         TPairs.Stage(shared, slotRun * 16, x, addresses.X, (long)row * shape.RowRuns, located, 0, t, threads, shape);
-        if (t >= 2 * shape.HeadRuns)
+        if (t >= 2 * tableRuns)
             return;
-        long ropeRun = (long)position * shape.HeadRuns;
-        for (int i = t; i < 2 * shape.HeadRuns; i += threads)
+        bool inTable = position >= 0 && position < at.TableRows;
+        long ropeRun = position * tableRuns;
+        for (int i = t; i < 2 * tableRuns; i += threads)
         {
-            bool isCos = i < shape.HeadRuns;
-            int r = isCos ? i : i - shape.HeadRuns;
-            PtxAsyncCopy.Copy16ToDynamic(shared, (slotRun + xRuns + i) * 16, isCos ? cos : sin, isCos ? addresses.Cos : addresses.Sin, (ropeRun + r) * 16, 16);
+            bool isCos = i < tableRuns;
+            int r = isCos ? i : i - tableRuns;
+            if (inTable)
+                PtxAsyncCopy.Copy16ToDynamic(shared, (slotRun + xRuns + i) * 16, isCos ? cos : sin, isCos ? addresses.Cos : addresses.Sin, (ropeRun + r) * 16, 16);
+            else // all-ones bits are NaN in float32, float16 and bfloat16; the barrier before the row's rotation publishes them
+                shared.Cast<Vec4U>()[slotRun + xRuns + i] = new Vec4U(uint.MaxValue, uint.MaxValue, uint.MaxValue, uint.MaxValue);
         }
     }
 
-    /// <summary>16-byte runs per slot: the row's x runs (padding pairs included), then cos and sin of one position.</summary>
-    public static int SlotRuns(int pairsPerThread, int threads, int headRuns) => 2 * pairsPerThread * threads + 2 * headRuns;
+    /// <summary>16-byte runs per slot: the row's x runs (padding pairs included), then cos and sin of one position
+    /// (<paramref name="tableRuns"/> each: a head's runs times <see cref="TableRatio"/>).</summary>
+    public static int SlotRuns(int pairsPerThread, int threads, int tableRuns) => 2 * pairsPerThread * threads + 2 * tableRuns;
 
     /// <summary>Stages for rows of <paramref name="pairsPerThread"/> · <paramref name="threads"/> pairs, or 0 when fewer than two fit.</summary>
-    public static int Stages(int pairsPerThread, int threads, int headRuns, int rows)
+    public static int Stages(int pairsPerThread, int threads, int tableRuns, int rows)
     {
-        int stages = Math.Min(MaxStages, MaxSharedBytes / StepBytes(pairsPerThread, threads, headRuns, rows));
+        int stages = Math.Min(MaxStages, MaxSharedBytes / StepBytes(pairsPerThread, threads, tableRuns, rows));
         return stages >= 2 ? stages : 0;
     }
 
     /// <summary>Bytes of one stage (a step's rows with their rope runs).</summary>
-    public static int StepBytes(int pairsPerThread, int threads, int headRuns, int rows) => 16 * rows * SlotRuns(pairsPerThread, threads, headRuns);
+    public static int StepBytes(int pairsPerThread, int threads, int tableRuns, int rows) => 16 * rows * SlotRuns(pairsPerThread, threads, tableRuns);
 
     /// <summary>The rows per step the op takes for rows of <paramref name="pairsPerThread"/> pairs a thread.</summary>
     public static int RowsPerStep(int pairsPerThread) => pairsPerThread <= TwoRowsMaxPairs ? 2 : 1;
 
-    public static MethodInfo Variant(Type element, int pairsPerThread, int rowsPerStep) =>
-        s_variants.TryGetValue((element, pairsPerThread, rowsPerStep), out var method) ? method
-            : s_variants.GetOrAdd((element, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel), nameof(Run),
-                typeof(PackedRun<>).MakeGenericType(key.Element),
+    /// <summary>The variant for x of <paramref name="element"/> and a table of <paramref name="table"/> (x's element, or
+    /// float32 beside 16-bit x: then <paramref name="pairsPerThread"/> ≤ <see cref="SharedRopeMaxPairs"/>).</summary>
+    public static MethodInfo Variant(Type element, Type table, int pairsPerThread, int rowsPerStep) =>
+        s_variants.TryGetValue((element, table, pairsPerThread, rowsPerStep), out var method) ? method
+            : s_variants.GetOrAdd((element, table, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel), nameof(Run),
+                typeof(PackedRun<>).MakeGenericType(key.Element), key.Table,
                 RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)],
                 key.Rows == 2 ? typeof(Two) : typeof(One)));
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, int PerThread, int Rows), MethodInfo> s_variants = new();
+    public static MethodInfo Variant(Type element, int pairsPerThread, int rowsPerStep) => Variant(element, element, pairsPerThread, rowsPerStep);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, Type Table, int PerThread, int Rows), MethodInfo> s_variants = new();
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
         foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+        {
             for (int perThread = 1; perThread <= RmsNormRopeRowKernel.MaxPairsPerThread; perThread *= 2)
                 yield return Variant(element, perThread, RowsPerStep(perThread));
+            if (element != typeof(Float32Element))
+                for (int perThread = 1; perThread <= SharedRopeMaxPairs; perThread *= 2)
+                    yield return Variant(element, typeof(Float32Element), perThread, RowsPerStep(perThread));
+        }
     }
 }

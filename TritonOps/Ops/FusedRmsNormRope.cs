@@ -29,8 +29,8 @@ public static partial class Ops
 
     private delegate void RmsNormRopeStagedLauncher(
         AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedAddresses addresses, int stages);
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedPositions at, StagedAddresses addresses, int stages);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -69,31 +69,17 @@ public static partial class Ops
             return output;
 
         Type element = ElementTypeOf(x.DType);
-        int packWidth = x.DType == DType.Float32 ? 4 : 8;
-        // 16-byte accesses need every run of a half-head to start on a 16-byte boundary.
-        bool packed = (sizes.HeadDim / 2) % packWidth == 0;
-        int width = packed ? packWidth : 1;
-        int rows = checked(sizes.Batch * sizes.Seq);
-        var shape = new RmsNormRopeShape
-        {
-            Rows = rows,
-            Seq = sizes.Seq,
-            Heads = sizes.NumHeads,
-            HalfRuns = sizes.HeadDim / 2 / width,
-            HeadRuns = sizes.HeadDim / width,
-            RowRuns = sizes.Hidden / width,
-            Pairs = sizes.NumHeads * (sizes.HeadDim / 2 / width),
-            InvHidden = 1f / sizes.Hidden,
-            Eps = (float)eps,
-        };
+        var (shape, packed) = RmsNormRopeShapeOf(sizes, x.DType, eps);
+        int rows = shape.Rows;
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
         if (RmsNormRopeRowKernel.Plan(shape.Pairs) is { } plan
             && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
+            var sequence = new StagedPositions { Mode = 0, Bytes = 4, TableRows = sizes.Seq };
             if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
-                && TryLaunchStaged(device, element, packed, plan, x, weight, cos, sin, output, shape, schedule))
+                && TryLaunchStaged(device, element, element, packed, plan, x, weight, cos, sin, null, sequence, output, shape, schedule))
                 return output;
             if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
                 throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
@@ -113,6 +99,49 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary>The kernels' sizes of a call, and whether half a head is whole 16-byte packs (the packed kernels).</summary>
+    private static (RmsNormRopeShape Shape, bool Packed) RmsNormRopeShapeOf(RmsNormRopeSizes sizes, DType dtype, double eps)
+    {
+        int packWidth = dtype == DType.Float32 ? 4 : 8;
+        // 16-byte accesses need every run of a half-head to start on a 16-byte boundary.
+        bool packed = (sizes.HeadDim / 2) % packWidth == 0;
+        int width = packed ? packWidth : 1;
+        return (new RmsNormRopeShape
+        {
+            Rows = checked(sizes.Batch * sizes.Seq),
+            Seq = sizes.Seq,
+            Heads = sizes.NumHeads,
+            HalfRuns = sizes.HeadDim / 2 / width,
+            HeadRuns = sizes.HeadDim / width,
+            RowRuns = sizes.Hidden / width,
+            Pairs = sizes.NumHeads * (sizes.HeadDim / 2 / width),
+            InvHidden = 1f / sizes.Hidden,
+            Eps = (float)eps,
+        }, packed);
+    }
+
+    /// <summary>
+    /// The row norm with full rotate-half rotary at positions, or with a float32 table (OLMo2's and Llama's form), on the
+    /// seed's staged kernel: each staged row reads its own table row. False (nothing launched) where that kernel cannot
+    /// take the call; the general norm+RoPE kernels take it then.
+    /// </summary>
+    internal static bool TryFusedRmsNormRopeStaged(Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor? positions, int headDim, int tableRows,
+        double eps, Tensor output, RmsNormRopeSchedule schedule = default)
+    {
+        var sizes = new RmsNormRopeSizes(x.Shape[0], x.Shape[1], x.Shape[2], headDim, x.Shape[2] / headDim);
+        var (shape, packed) = RmsNormRopeShapeOf(sizes, x.DType, eps);
+        if (tableRows == 0 || RmsNormRopeRowKernel.Plan(shape.Pairs) is not { } plan)
+            return false;
+        var at = new StagedPositions
+        {
+            Mode = positions is null ? 0 : positions.Rank == 2 ? 1 : 2,
+            Bytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
+            TableRows = tableRows,
+        };
+        return TryLaunchStaged(x.Device, ElementTypeOf(x.DType), ElementTypeOf(cos.DType), packed, plan, x, weight, cos, sin, positions, at,
+            output, shape, schedule);
+    }
+
     /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
     /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s).</summary>
     private const int StagedBlocksPerSmCap = 3;
@@ -123,22 +152,28 @@ public static partial class Ops
     /// memory meanwhile; as many blocks as fit, trimmed so that every block takes the same number of
     /// steps (no tail of half-idle SMs). float32 stays on the row kernel: its rows move twice the bytes
     /// per instruction and stream at 87 % of the copy rate there (3.68 TB/s on the H200, 3.46 staged).
+    /// A float32 table beside 16-bit x needs every thread's pairs at one place in their heads (at most
+    /// <see cref="RmsNormRopeStagedKernel.SharedRopeMaxPairs"/> pairs, threads a multiple of the half-head).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static bool TryLaunchStaged(Device device, Type element, bool packed, (int PairsPerThread, int Threads) plan,
-        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor output, in RmsNormRopeShape shape, RmsNormRopeSchedule schedule)
+    private static bool TryLaunchStaged(Device device, Type element, Type table, bool packed, (int PairsPerThread, int Threads) plan,
+        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor? positions, StagedPositions at, Tensor output, in RmsNormRopeShape shape,
+        RmsNormRopeSchedule schedule)
     {
         if (!packed || x.DType == DType.Float32 || !device.HasAsyncCopy)
             return false;
         if (schedule.PairsPerThread > 0)
             plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
+        int tableRatio = table == element ? 1 : 2;
+        if (tableRatio != 1 && (plan.PairsPerThread > RmsNormRopeStagedKernel.SharedRopeMaxPairs || plan.Threads % shape.HalfRuns != 0))
+            return false;
         var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
-        int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread);
-        int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, shape.HeadRuns, rowsPerStep);
+        int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread), tableRuns = tableRatio * shape.HeadRuns;
+        int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
         if (stages == 0 || (addresses.X | addresses.Cos | addresses.Sin) % 16 != 0)
             return false;
-        int sharedBytes = stages * RmsNormRopeStagedKernel.StepBytes(plan.PairsPerThread, plan.Threads, shape.HeadRuns, rowsPerStep);
-        var kernel = RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
+        int sharedBytes = stages * RmsNormRopeStagedKernel.StepBytes(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
+        var kernel = RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, rowsPerStep);
         if (plan.Threads > device.MaxGroupSize(kernel))
             return false;
         int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads, sharedBytes);
@@ -150,7 +185,7 @@ public static partial class Ops
         int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
         device.Launcher<RmsNormRopeStagedLauncher>(kernel)(device.Accelerator.DefaultStream,
             new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape, addresses, stages);
+            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, (positions ?? x).Bytes, output.Bytes, shape, at, addresses, stages);
         return true;
     }
 
