@@ -53,7 +53,7 @@ internal static class BlockReduce
     private static float TwoBarriers<TCombine>(float value, ArrayView<float> scratch) where TCombine : struct, ICombine
     {
         PublishWarpTotals<TCombine>(value, scratch);
-        if (Warp.WarpIdx == 0)
+        if (WarpIndex == 0)
         {
             float partial = Butterfly<TCombine>(Warp.LaneIdx < WarpsInGroup ? scratch[Warp.LaneIdx] : 0f);
             if (Warp.LaneIdx == 0)
@@ -68,11 +68,16 @@ internal static class BlockReduce
     {
         value = Butterfly<TCombine>(value);
         if (Warp.LaneIdx == 0)
-            scratch[Warp.WarpIdx] = value;
+            scratch[WarpIndex] = value;
         Group.Barrier();
     }
 
     private static int WarpsInGroup => (Group.Dimension.Size + 31) / 32;
+
+    /// <summary>The thread's warp in the group. ILGPU's <c>Warp.WarpIdx</c> divides by <c>WARP_SZ</c>, which ptxas does
+    /// not fold: a full integer division (~20 instructions, a MUFU.RCP among them) on lane 0's way to every
+    /// reduction's barrier, in the SASS of the fused norm+quantize kernel.</summary>
+    private static int WarpIndex => (int)((uint)Group.LinearIndex >> 5);
 
     /// <summary>Slots of float scratch <see cref="TwoSums"/> needs in shared memory.</summary>
     public const int TwoSumsScratchLength = 2 * 2 * 32;
@@ -91,8 +96,8 @@ internal static class BlockReduce
         second = WarpSum(second);
         if (Warp.LaneIdx == 0)
         {
-            scratch[bank + Warp.WarpIdx] = first;
-            scratch[bank + 32 + Warp.WarpIdx] = second;
+            scratch[bank + WarpIndex] = first;
+            scratch[bank + 32 + WarpIndex] = second;
         }
         Group.Barrier();
         float a = 0f, b = 0f;

@@ -38,6 +38,31 @@ internal static class RmsNormQuantizeFp8Kernel
         RmsNormQuantizeShape shape)
         where TAccess : struct, IRunAccess
         where TRuns : struct, IRowRuns<TRuns>
+        where TFormat : struct, IFloat8Format =>
+        Body<TAccess, TRuns, TFormat>(x, weight, q, scales, shape);
+
+    /// <summary><see cref="Run"/> within 48 registers (10 blocks of 128 threads an SM instead of 8): a sweep experiment.</summary>
+    [GlobalMemoryOnly, MaxRegisters(48)]
+    public static void RunWithin48<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
+        RmsNormQuantizeShape shape)
+        where TAccess : struct, IRunAccess
+        where TRuns : struct, IRowRuns<TRuns>
+        where TFormat : struct, IFloat8Format =>
+        Body<TAccess, TRuns, TFormat>(x, weight, q, scales, shape);
+
+    /// <summary><see cref="Run"/> within 40 registers (12 blocks an SM): a sweep experiment.</summary>
+    [GlobalMemoryOnly, MaxRegisters(40)]
+    public static void RunWithin40<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
+        RmsNormQuantizeShape shape)
+        where TAccess : struct, IRunAccess
+        where TRuns : struct, IRowRuns<TRuns>
+        where TFormat : struct, IFloat8Format =>
+        Body<TAccess, TRuns, TFormat>(x, weight, q, scales, shape);
+
+    private static void Body<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
+        RmsNormQuantizeShape shape)
+        where TAccess : struct, IRunAccess
+        where TRuns : struct, IRowRuns<TRuns>
         where TFormat : struct, IFloat8Format
     {
         // One block a row, so each reduction has scratch of its own and takes one barrier (two barriers a row, not four).
@@ -62,12 +87,13 @@ internal static class RmsNormQuantizeFp8Kernel
     }
 
     /// <summary>The instantiation for a dtype, access form and runs per thread (1, 2, 4 or 8); E4M3 codes.</summary>
-    public static MethodInfo Variant(Type element, bool packed, int runsPerThread) =>
-        s_variants.GetOrAdd((element, packed, runsPerThread), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
+    public static MethodInfo Variant(Type element, bool packed, int runsPerThread, int registerCap = 0) =>
+        s_variants.GetOrAdd((element, packed, runsPerThread, registerCap), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel),
+            key.Cap switch { 48 => nameof(RunWithin48), 40 => nameof(RunWithin40), _ => nameof(Run) },
             (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
             RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)], typeof(E4M3)));
 
-    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread), MethodInfo> s_variants = new();
+    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread, int Cap), MethodInfo> s_variants = new();
 
     public static IEnumerable<MethodInfo> AllVariants()
     {

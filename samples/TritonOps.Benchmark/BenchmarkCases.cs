@@ -104,6 +104,18 @@ public static class BenchmarkCases
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, PairsPerThread: 1));
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged));
+        // rms_norm_quantize_fp8's runs a thread (the op picks 4: 128-thread blocks at hidden 4096 bf16) beside its bar's copy.
+        foreach (int cap in new[] { 48, 40, 0 })
+            yield return new RmsNormQuantizeFp8Case(8192, 4096, DType.BFloat16, registerCap: cap);
+        yield return new FloorCase(8192L * 4096 * 3 / 2);
+        // The norm + RoPE at positions (OLMo2 prefill) as the op launches it (the staged kernel) beside its copy, and what
+        // the float32 table and the positions each cost there (a bf16 table, no positions: the seed's staged kernel's work).
+        foreach (var (float32Table, withPositions) in new[] { (true, true), (false, true), (true, false), (false, false) })
+            yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, float32Table: float32Table, withPositions: withPositions);
+        yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, prefillPositions: true);
+        yield return new QkNormRopeCase(4, 2048, 32, 0, 128, NormScope.Hidden, DType.BFloat16, tableRows: 2048);
+        yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16);
+        yield return new FloorCase(4L * 2048 * 4096 * 2);
         // fused_add_rms_norm's runs per thread (the op picks 4: 128-thread blocks at hidden 4096 bf16) and the wide kernel.
         foreach (int runs in new[] { 1, 2, 8 })
             yield return new RmsNormCase(8192, 4096, DType.BFloat16, fusedAdd: true, new(RunsPerThread: runs));

@@ -7,7 +7,7 @@ namespace TritonOps.Benchmark;
 /// with the float64 reference.
 /// </summary>
 internal sealed class QkNormRopeCase(int batch, int seq, int qHeads, int kHeads, int headDim, NormScope scope, DType dtype, int tableRows = 8192,
-    QkNormRopeSchedule schedule = default) : IBenchmarkCase
+    QkNormRopeSchedule schedule = default, bool float32Table = true, bool withPositions = true, bool prefillPositions = false) : IBenchmarkCase
 {
     public string Op => kHeads > 0 ? "fused_qk_norm_rope" : "fused_rmsnorm_rope positions";
 
@@ -41,21 +41,26 @@ internal sealed class QkNormRopeCase(int batch, int seq, int qHeads, int kHeads,
         using var kWeight = Tensor.FromArray(Values(scope == NormScope.PerHead ? headDim : Math.Max(1, kHeads * headDim), 0.5, 1.5),
             [scope == NormScope.PerHead ? headDim : Math.Max(1, kHeads * headDim)], dtype, device);
         float[] angles = Values((long)tableRows * headDim, -3.2, 3.2);
-        using var cos = Tensor.FromArray(angles.Select(MathF.Cos).ToArray(), [tableRows, headDim], DType.Float32, device);
-        using var sin = Tensor.FromArray(angles.Select(MathF.Sin).ToArray(), [tableRows, headDim], DType.Float32, device);
-        using var positions = Tensor.FromArray(Enumerable.Range(0, tokens).Select(_ => (float)random.Next(tableRows)).ToArray(), [batch, seq], DType.Int64, device);
+        DType tableDtype = float32Table ? DType.Float32 : dtype;
+        using var cos = Tensor.FromArray(angles.Select(MathF.Cos).ToArray(), [tableRows, headDim], tableDtype, device);
+        using var sin = Tensor.FromArray(angles.Select(MathF.Sin).ToArray(), [tableRows, headDim], tableDtype, device);
+        // Random positions across the table (every token's row a scattered read), or each sequence at 0…seq−1 (a prefill).
+        float[] at = withPositions && !prefillPositions ? Enumerable.Range(0, tokens).Select(_ => (float)random.Next(tableRows)).ToArray()
+            : Enumerable.Range(0, tokens).Select(i => (float)(i % seq)).ToArray();
+        using var checkPositions = Tensor.FromArray(at, [batch, seq], DType.Int64, device);
+        using var given = withPositions ? checkPositions : null;
 
         Stats stats = kHeads > 0
-            ? timer.Time(i => Ops.FusedQkNormRope(qs[i % sets], ks[i % sets], qWeight, kWeight, cos, sin, positions, headDim, 1e-6, scope,
+            ? timer.Time(i => Ops.FusedQkNormRope(qs[i % sets], ks[i % sets], qWeight, kWeight, cos, sin, given, headDim, 1e-6, scope,
                 qOutput: qOuts[i % sets], kOutput: kOuts[i % sets]))
-            : timer.Time(i => Ops.FusedRmsNormRopeScheduled(qs[i % sets], qWeight, cos, sin, positions, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0,
+            : timer.Time(i => Ops.FusedRmsNormRopeScheduled(qs[i % sets], qWeight, cos, sin, given, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0,
                 qOuts[i % sets], schedule));
 
-        string check = Check(qs[0], qWeight, cos, sin, positions, qOuts[0]);
+        string check = Check(qs[0], qWeight, cos, sin, checkPositions, qOuts[0]);
         foreach (var t in qs.Concat(ks).Concat(qOuts).Concat(kOuts))
             t?.Dispose();
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        string shape = $"[{batch},{seq}] q {qHeads}{(kHeads > 0 ? $" k {kHeads}" : "")} × hd{headDim} {scope}, fp32 table, positions"
+        string shape = $"[{batch},{seq}] q {qHeads}{(kHeads > 0 ? $" k {kHeads}" : "")} × hd{headDim} {scope}, {(float32Table ? "fp32" : DTypes.Name(dtype))} table{(withPositions ? prefillPositions ? ", positions 0…seq−1" : ", positions" : "")}"
             + (schedule == default ? "" : $", pinned {schedule.PairsPerThread} pairs a thread, ≤ {schedule.BlocksPerSm} blocks an SM");
         return new Result(Op, shape, DTypes.Name(dtype), stats, $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
