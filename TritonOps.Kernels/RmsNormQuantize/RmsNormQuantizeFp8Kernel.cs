@@ -29,37 +29,14 @@ internal struct RmsNormQuantizeShape
 /// scale = amax / max(format) (1 for zeros), q = RNE_saturate(y · (1 / scale)). Bytes moved: x and the weight in,
 /// one byte a value and the scales out. A persistent form that loaded each block's next row while it worked on one
 /// measured slower (bf16 [8192, 4096] on the H200, two runs: 38.2 against 36.8 µs; not profiled: its second row's
-/// registers may cost as many resident blocks as the prefetch adds).
+/// registers may cost as many resident blocks as the prefetch adds). Capping it at 48 or 40 registers (10 or 12
+/// blocks an SM instead of 8 at 63) measured 36.0 and 51.2 µs against 32.0 uncapped (the same run); 1, 2 and 8 runs
+/// a thread instead of the plan's 4, 50.5, 37.5 and 36.1 µs against 32.9.
 /// </summary>
 internal static class RmsNormQuantizeFp8Kernel
 {
     [GlobalMemoryOnly]
     public static void Run<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
-        RmsNormQuantizeShape shape)
-        where TAccess : struct, IRunAccess
-        where TRuns : struct, IRowRuns<TRuns>
-        where TFormat : struct, IFloat8Format =>
-        Body<TAccess, TRuns, TFormat>(x, weight, q, scales, shape);
-
-    /// <summary><see cref="Run"/> within 48 registers (10 blocks of 128 threads an SM instead of 8): a sweep experiment.</summary>
-    [GlobalMemoryOnly, MaxRegisters(48)]
-    public static void RunWithin48<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
-        RmsNormQuantizeShape shape)
-        where TAccess : struct, IRunAccess
-        where TRuns : struct, IRowRuns<TRuns>
-        where TFormat : struct, IFloat8Format =>
-        Body<TAccess, TRuns, TFormat>(x, weight, q, scales, shape);
-
-    /// <summary><see cref="Run"/> within 40 registers (12 blocks an SM): a sweep experiment.</summary>
-    [GlobalMemoryOnly, MaxRegisters(40)]
-    public static void RunWithin40<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
-        RmsNormQuantizeShape shape)
-        where TAccess : struct, IRunAccess
-        where TRuns : struct, IRowRuns<TRuns>
-        where TFormat : struct, IFloat8Format =>
-        Body<TAccess, TRuns, TFormat>(x, weight, q, scales, shape);
-
-    private static void Body<TAccess, TRuns, TFormat>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
         RmsNormQuantizeShape shape)
         where TAccess : struct, IRunAccess
         where TRuns : struct, IRowRuns<TRuns>
@@ -87,13 +64,12 @@ internal static class RmsNormQuantizeFp8Kernel
     }
 
     /// <summary>The instantiation for a dtype, access form and runs per thread (1, 2, 4 or 8); E4M3 codes.</summary>
-    public static MethodInfo Variant(Type element, bool packed, int runsPerThread, int registerCap = 0) =>
-        s_variants.GetOrAdd((element, packed, runsPerThread, registerCap), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel),
-            key.Cap switch { 48 => nameof(RunWithin48), 40 => nameof(RunWithin40), _ => nameof(Run) },
+    public static MethodInfo Variant(Type element, bool packed, int runsPerThread) =>
+        s_variants.GetOrAdd((element, packed, runsPerThread), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
             (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
             RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)], typeof(E4M3)));
 
-    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread, int Cap), MethodInfo> s_variants = new();
+    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread), MethodInfo> s_variants = new();
 
     public static IEnumerable<MethodInfo> AllVariants()
     {

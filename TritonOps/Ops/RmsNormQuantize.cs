@@ -32,14 +32,7 @@ public static partial class Ops
     /// number of runs); otherwise <see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?)"/> then
     /// <see cref="QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity, int)"/>, with the same result.</remarks>
     public static (Tensor Data, Tensor Scale) RmsNormQuantizeFp8(Tensor x, Tensor weight, double eps = 1e-6,
-        ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0) =>
-        RmsNormQuantizeFp8Scheduled(x, weight, eps, granularity, groupSize, weightOffset, runsPerThread: 0, registerCap: 0);
-
-    /// <summary><see cref="RmsNormQuantizeFp8(Tensor, Tensor, double, ScaleGranularity, int, float)"/> with the kernel's runs
-    /// a thread pinned (benchmark sweeps; 0: the op's choice, <see cref="RmsNormRowKernel.Plan"/>) and a register cap
-    /// (48 or 40; 0: none).</summary>
-    internal static (Tensor Data, Tensor Scale) RmsNormQuantizeFp8Scheduled(Tensor x, Tensor weight, double eps, ScaleGranularity granularity,
-        int groupSize, float weightOffset, int runsPerThread, int registerCap)
+        ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0)
     {
         var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset);
         Check.Defined(granularity, nameof(granularity));
@@ -62,8 +55,8 @@ public static partial class Ops
         int width = packed ? packWidth : 1, lanes = groupSize / width;
         bool groupsFit = granularity == ScaleGranularity.PerRow
             || packed && groupSize % width == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0;
-        if (groupsFit && RmsNormRowKernel.Plan(hidden / width, runsPerThread) is { } plan
-            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), packed, plan.RunsPerThread, registerCap) is var kernel
+        if (groupsFit && RmsNormRowKernel.Plan(hidden / width) is { } plan
+            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), packed, plan.RunsPerThread) is var kernel
             && plan.Threads <= device.MaxGroupSize(kernel))
         {
             var shape = new RmsNormQuantizeShape

@@ -104,10 +104,6 @@ public static class BenchmarkCases
             yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, blocksPerSm));
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged, PairsPerThread: 1));
         yield return new FusedRmsNormRopeCase(4, 2048, 4096, 128, DType.BFloat16, new(RmsNormRopeKernelChoice.Staged));
-        // rms_norm_quantize_fp8's runs a thread (the op picks 4: 128-thread blocks at hidden 4096 bf16) beside its bar's copy.
-        foreach (int cap in new[] { 48, 40, 0 })
-            yield return new RmsNormQuantizeFp8Case(8192, 4096, DType.BFloat16, registerCap: cap);
-        yield return new FloorCase(8192L * 4096 * 3 / 2);
         // The norm + RoPE at positions (OLMo2 prefill) as the op launches it (the staged kernel) beside its copy, and what
         // the float32 table and the positions each cost there (a bf16 table, no positions: the seed's staged kernel's work).
         foreach (var (float32Table, withPositions) in new[] { (true, true), (false, true), (true, false), (false, false) })

@@ -200,8 +200,7 @@ internal sealed class QuantizeFp8Case(int rows, int cols, DType dtype, QuantizeS
 /// <summary>rms_norm_quantize_fp8: RMSNorm and per-token (or per 1 × 128 group) E4M3 quantization in one pass; bytes = read
 /// x and the weight + write codes and scales (issue #18's bar: ≥ 85 % of a copy of as many bytes). Check: codes and
 /// scales bit for bit against RmsNorm then QuantizeFp8 on the same device.</summary>
-internal sealed class RmsNormQuantizeFp8Case(int rows, int hidden, DType dtype, ScaleGranularity granularity = ScaleGranularity.PerRow,
-    int runsPerThread = 0, int registerCap = 0) : IBenchmarkCase
+internal sealed class RmsNormQuantizeFp8Case(int rows, int hidden, DType dtype, ScaleGranularity granularity = ScaleGranularity.PerRow) : IBenchmarkCase
 {
     public string Op => "rms_norm_quantize_fp8";
 
@@ -221,17 +220,17 @@ internal sealed class RmsNormQuantizeFp8Case(int rows, int hidden, DType dtype, 
         var stats = timer.Time(i =>
         {
             if (last is { } l) { l.Data.Dispose(); l.Scale.Dispose(); }
-            last = Ops.RmsNormQuantizeFp8Scheduled(xs[i % sets], weight, 1e-6, granularity, 128, 0, runsPerThread, registerCap);
+            last = Ops.RmsNormQuantizeFp8(xs[i % sets], weight, 1e-6, granularity);
         }, warmup: 5, runs: 60);
         var (data, scale) = last!.Value;
-        var (fusedCodes, fusedScales) = Ops.RmsNormQuantizeFp8Scheduled(xs[0], weight, 1e-6, granularity, 128, 0, runsPerThread, registerCap);
+        var (fusedCodes, fusedScales) = Ops.RmsNormQuantizeFp8(xs[0], weight, 1e-6, granularity);
         using var y = Ops.RmsNorm(xs[0], weight, 1e-6);
         var (codes, scales) = Ops.QuantizeFp8(y, granularity: granularity);
         string check = fusedCodes.ToBytes().AsSpan().SequenceEqual(codes.ToBytes()) && fusedScales.ToFloatArray().AsSpan().SequenceEqual(scales.ToFloatArray())
             ? "ok (bit-exact vs RmsNorm + QuantizeFp8)" : "FAIL: differs from RmsNorm then QuantizeFp8";
         foreach (var t in new[] { data, scale, fusedCodes, fusedScales, codes, scales }.Concat(xs)) t.Dispose();
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"[{rows},{hidden}] {(granularity == ScaleGranularity.PerRow ? "per-token" : "per-token-group 1x128")}{(runsPerThread > 0 ? $", {runsPerThread} runs a thread" : "")}{(registerCap > 0 ? $", ≤ {registerCap} registers" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"[{rows},{hidden}] {(granularity == ScaleGranularity.PerRow ? "per-token" : "per-token-group 1x128")}", DTypes.Name(dtype), stats,
             $"{gbs / 1000:F2} TB/s", $"{100 * gbs / copyGbs:F0} %", check);
     }
 }
