@@ -554,10 +554,13 @@ public class SafeTensorsFuzzTests : SafeTensorsFixture
 
         var random = new Random(20240519);
         string target = Path.Combine(Folder, "mutant.safetensors");
+        // A fixed count, not a time budget: a budget made the count (and the test) depend on the machine's load
+        // (48 mutations in 2 s on CI's two busy cores, 2026-12-03).
+        const int Mutations = 1000;
         var clock = Stopwatch.StartNew();
         int iterations = 0, opened = 0, rejected = 0;
         var counts = new Dictionary<string, int>();
-        while (iterations < 1000 && clock.Elapsed < TimeSpan.FromSeconds(2))
+        while (iterations < Mutations)
         {
             byte[] seed = seeds[iterations % seeds.Count];
             int headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(seed);
@@ -598,7 +601,7 @@ public class SafeTensorsFuzzTests : SafeTensorsFixture
             }
         }
         TestContext.Out.WriteLine($"{iterations} mutations in {clock.ElapsedMilliseconds} ms: {opened} opened, {rejected} rejected; {string.Join(", ", counts.Select(p => $"{p.Key} {p.Value}"))}");
-        iterations.Should().BeGreaterThan(100, "the budget should fit a few hundred mutations");
+        counts.Keys.Should().HaveCount(7, "every kind of mutation was tried");
         rejected.Should().BeGreaterThan(0);
         opened.Should().BeGreaterThan(0, "some mutations (in padding or data) leave a valid file");
     }
