@@ -55,22 +55,33 @@ internal static class PtxMma
     /// <summary>The fragment layouts of m16n8k16 (16-bit) and m16n8k32 (8-bit) are the same in
     /// words: word w of the k range (w &lt; 4: A.R0/R1 and b0; w ≥ 4: A.R2/R3 and b1) holds 32 / bits
     /// consecutive k. A[g][·], A[g+8][·] live in lane 4g + (w &amp; 3); B[·][n] in lane 4n + (w &amp; 3).
-    /// Whole fragments move in one shuffle each (12 per mma, not 32 single words): on the CPU
-    /// accelerator every shuffle is two barriers across the warp's 32 threads, the tests' main cost.</summary>
+    /// A lane needs the fragments of twelve others (its quad-row g's four lanes for A, the eight of columns 2t
+    /// and 2t + 1 for B). On the CPU accelerator every shuffle is a lock-step and two barriers across the
+    /// warp's 32 threads whatever its size, the CPU tests' main cost, so the fragments move in five shuffles
+    /// instead of twelve: three butterfly rounds gather each aligned group of eight lanes' fragments into every
+    /// lane of the group (<see cref="Octet"/>), then one shuffle fetches group t's (both B columns) and one group
+    /// g / 2's (the A rows). Products and sums in the same order as the hardware-shaped loop they replaced.</summary>
     private static Acc4 Emulate<TElement>(Acc4 c, FragA a, uint b0, uint b1)
         where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
+        var own = new Record { A0 = a.R0, A1 = a.R1, A2 = a.R2, A3 = a.R3, B0 = b0, B1 = b1 };
+        var other = Warp.Shuffle(own, lane ^ 1);
+        var pair = (lane & 1) == 0 ? new Pair { Low = own, High = other } : new Pair { Low = other, High = own };
+        var otherPair = Warp.Shuffle(pair, lane ^ 2);
+        var quad = (lane & 2) == 0 ? new Quad { Low = pair, High = otherPair } : new Quad { Low = otherPair, High = pair };
+        var otherQuad = Warp.Shuffle(quad, lane ^ 4);
+        var octet = (lane & 4) == 0 ? new Octet { Low = quad, High = otherQuad } : new Octet { Low = otherQuad, High = quad };
+        Octet columns = Warp.Shuffle(octet, 8 * t), rows = Warp.Shuffle(octet, 8 * (g >> 1));
+        int rowBase = 4 * (g & 1);
         int bits = TElement.BitsPerElement;
         uint mask = (1u << bits) - 1u;
-        var bPair = new BPair { B0 = b0, B1 = b1 };
-        for (int pair = 0; pair < 4; pair++)
+        for (int p = 0; p < 4; p++)
         {
-            FragA rows = Warp.Shuffle(a, 4 * g + pair);
-            BPair left = Warp.Shuffle(bPair, 4 * (2 * t) + pair), right = Warp.Shuffle(bPair, 4 * (2 * t + 1) + pair);
+            Record row = rows.Get(rowBase + p), left = columns.Get(p), right = columns.Get(4 + p);
             for (int half = 0; half < 2; half++)
             {
-                uint top = half == 0 ? rows.R0 : rows.R2, bottom = half == 0 ? rows.R1 : rows.R3;
+                uint top = half == 0 ? row.A0 : row.A2, bottom = half == 0 ? row.A1 : row.A3;
                 uint l = half == 0 ? left.B0 : left.B1, r = half == 0 ? right.B0 : right.B1;
                 for (int shift = 0; shift < 32; shift += bits)
                 {
@@ -86,10 +97,36 @@ internal static class PtxMma
         return c;
     }
 
-    /// <summary>A lane's two B words, shuffled together by the emulation.</summary>
-    private struct BPair
+    /// <summary>One lane's fragments: A.R0–R3, b0, b1.</summary>
+    private struct Record
     {
-        public uint B0, B1;
+        public uint A0, A1, A2, A3, B0, B1;
+    }
+
+    /// <summary>The records of lanes 2i and 2i + 1.</summary>
+    private struct Pair
+    {
+        public Record Low, High;
+    }
+
+    /// <summary>The records of lanes 4i … 4i + 3.</summary>
+    private struct Quad
+    {
+        public Pair Low, High;
+    }
+
+    /// <summary>The records of lanes 8i … 8i + 7.</summary>
+    private struct Octet
+    {
+        public Quad Low, High;
+
+        /// <summary>The record of lane 8i + <paramref name="index"/>.</summary>
+        public readonly Record Get(int index)
+        {
+            Quad quad = index < 4 ? Low : High;
+            Pair pair = (index & 2) == 0 ? quad.Low : quad.High;
+            return (index & 1) == 0 ? pair.Low : pair.High;
+        }
     }
 
     /// <summary>
