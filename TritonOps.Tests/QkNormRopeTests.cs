@@ -157,12 +157,14 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     /// <summary>The row norm with full rotate-half rotary at positions streams through the seed's staged kernel (pinned: it
     /// must take the call) with more rows than its blocks stage ahead: a float32 table beside 16-bit x (two table packs a
     /// pack of x; one and two pairs a thread) and a table of x's dtype, positions per token (int64), shared by the batch
-    /// (int32) or none; one position outside the table (for shared positions: one sequence index, so a row in every
+    /// (int32) or none; half a head of 3 packs (head_dim 48), which 32 threads do not divide, so each pair reads its own
+    /// table runs (the path a float32 table never takes); one position outside the table (for shared positions: one sequence index, so a row in every
     /// sequence) gives NaN rows and only those.</summary>
     [TestCase(DType.BFloat16, DType.Float32, "int64", 4, 128)]
     [TestCase(DType.BFloat16, DType.Float32, "int64", 36, 64)]
     [TestCase(DType.Float16, DType.Float16, "int32 shared", 3, 32)]
     [TestCase(DType.BFloat16, DType.Float32, "none", 2, 16)]
+    [TestCase(DType.BFloat16, DType.BFloat16, "int64", 5, 48)]
     public void RowNormAtPositions_StreamsThroughTheStagedKernel(DType dtype, DType tableDtype, string positionsKind, int heads, int headDim)
     {
         const int seq = 11, tableRows = 40;
