@@ -24,6 +24,20 @@ public sealed partial class Tensor
     public static Tensor FromArray(ReadOnlySpan<long> values, ReadOnlySpan<int> shape, Device? device = null) =>
         FromElements(values, shape, DType.Int64, device);
 
+    /// <summary>A new tensor holding <paramref name="values"/> as <see cref="DType.UInt8"/>.</summary>
+    public static Tensor FromArray(ReadOnlySpan<byte> values, ReadOnlySpan<int> shape, Device? device = null) =>
+        FromElements(values, shape, DType.UInt8, device);
+
+    /// <summary>A new tensor holding the 16-bit patterns <paramref name="bits"/> as <paramref name="dtype"/>,
+    /// <see cref="DType.BFloat16"/> (the default: bfloat16 as .NET has no such type) or <see cref="DType.Float16"/>.</summary>
+    /// <exception cref="UnsupportedDtypeException"><paramref name="dtype"/> is not a 16-bit float.</exception>
+    public static Tensor FromArray(ReadOnlySpan<ushort> bits, ReadOnlySpan<int> shape, DType dtype = DType.BFloat16, Device? device = null)
+    {
+        if (dtype is not (DType.BFloat16 or DType.Float16))
+            throw new UnsupportedDtypeException($"Argument 'dtype': expected bfloat16 or float16 for 16-bit patterns, got {DTypes.Name(dtype)}.");
+        return FromElements(bits, shape, dtype, device);
+    }
+
     /// <summary>
     /// A dense row-major tensor with these elements. When this tensor is already contiguous the result is a
     /// new view of the same memory (writes through either are seen by both); otherwise it is a copy, gathered

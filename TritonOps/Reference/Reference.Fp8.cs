@@ -9,7 +9,7 @@ public static partial class Reference
     /// bit): scale = given, or amax / max (1 when amax is 0); q = encode(x · (1 / scale)).
     /// <paramref name="scaleOf"/> maps an element index to its scale group; <paramref name="groups"/> groups.
     /// </summary>
-    public static (byte[] Codes, float[] Scales) QuantizeFp8(ReadOnlySpan<float> x, DType format, int groups, Func<long, int> scaleOf, float[]? scales = null)
+    internal static (byte[] Codes, float[] Scales) QuantizeFp8(ReadOnlySpan<float> x, DType format, int groups, Func<long, int> scaleOf, float[]? scales = null)
     {
         Func<float, byte> encode = format == DType.Float8E4M3 ? E4M3.Encode : E5M2.Encode;
         float max = format == DType.Float8E4M3 ? E4M3.MaxFinite : E5M2.MaxFinite;
@@ -123,7 +123,7 @@ public static partial class Reference
     /// scaling): Σ_kb (Σ_{k in block kb} a[m,k]·b[k,n]) · aScale(m, kb) · bScale(kb, n) (+ bias[n]), for a [M, K] and b
     /// [K, N] given as decoded values (row-major), kb = k / 128.
     /// </summary>
-    public static double[] Fp8Gemm(float[] aDecoded, float[] bDecoded, int m, int k, int n,
+    internal static double[] Fp8Gemm(float[] aDecoded, float[] bDecoded, int m, int k, int n,
         Func<int, int, double> aScale, Func<int, int, double> bScale, float[]? bias = null)
     {
         var output = new double[(long)m * n];
@@ -153,7 +153,7 @@ public static partial class Reference
 
     /// <summary>float64 product of dequantized operands: Σₖ (a[m,k]·sa) · (b[k,n]·sb), for a [M, K]
     /// and b [K, N] given as decoded values with per-row (a) and per-column (b) scales.</summary>
-    public static double[] Fp8Gemm(float[] aDecoded, float[] aScales, float[] bDecoded, float[] bScales, int m, int k, int n, float[]? bias = null)
+    internal static double[] Fp8Gemm(float[] aDecoded, float[] aScales, float[] bDecoded, float[] bScales, int m, int k, int n, float[]? bias = null)
     {
         var output = new double[(long)m * n];
         for (int i = 0; i < m; i++)

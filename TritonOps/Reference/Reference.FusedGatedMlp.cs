@@ -11,7 +11,7 @@ public static partial class Reference
     }
 
     /// <summary>The same on host arrays: x <c>[m·hidden]</c>, weights <c>[intermediate·hidden]</c>.</summary>
-    public static double[] FusedGatedMlp(ReadOnlySpan<double> x, ReadOnlySpan<double> gate, ReadOnlySpan<double> up,
+    internal static double[] FusedGatedMlp(ReadOnlySpan<double> x, ReadOnlySpan<double> gate, ReadOnlySpan<double> up,
         int m, int hidden, int intermediate, Activation activation)
     {
         var output = new double[(long)m * intermediate];
@@ -35,7 +35,7 @@ public static partial class Reference
     }
 
     /// <summary>The activations in float64.</summary>
-    public static double Activate(double x, Activation activation) => activation switch
+    internal static double Activate(double x, Activation activation) => activation switch
     {
         Activation.Silu => x / (1 + Math.Exp(-x)),
         Activation.Gelu => 0.5 * x * (1 + Erf(x / Math.Sqrt(2))),
@@ -45,7 +45,7 @@ public static partial class Reference
 
     /// <summary>erf to ~1e-15: erf(x) = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), all terms
     /// positive (no cancellation); ±1 beyond |x| = 6, where erfc &lt; 3e-17.</summary>
-    public static double Erf(double x)
+    internal static double Erf(double x)
     {
         double z = Math.Abs(x);
         if (z > 6)

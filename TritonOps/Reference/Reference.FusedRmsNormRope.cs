@@ -15,7 +15,7 @@ public static partial class Reference
     }
 
     /// <summary>The same on host arrays: x <c>[batch·seq·hidden]</c>, weight <c>[hidden]</c>, cos/sin <c>[seq·headDim]</c>.</summary>
-    public static double[] FusedRmsNormRope(
+    internal static double[] FusedRmsNormRope(
         ReadOnlySpan<double> x, ReadOnlySpan<double> weight, ReadOnlySpan<double> cos, ReadOnlySpan<double> sin,
         int batch, int seq, int hidden, int headDim, double eps)
     {

@@ -12,7 +12,7 @@ public static partial class Reference
 
     /// <summary>The same on host arrays: x <c>[rows·hidden]</c>, weight <c>[hidden]</c>:
     /// <c>x · (mean(x²) + eps)^−½ · (weight + weightOffset)</c>.</summary>
-    public static double[] RmsNorm(ReadOnlySpan<double> x, ReadOnlySpan<double> weight, int rows, int hidden, double eps, double weightOffset = 0)
+    internal static double[] RmsNorm(ReadOnlySpan<double> x, ReadOnlySpan<double> weight, int rows, int hidden, double eps, double weightOffset = 0)
     {
         var output = new double[(long)rows * hidden];
         for (long row = 0; row < rows; row++)
