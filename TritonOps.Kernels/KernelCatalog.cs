@@ -1,10 +1,13 @@
 using System.Reflection;
 using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+using TritonOps.Kernels.Fp8Gemm;
 using TritonOps.Kernels.Gemm;
-using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.Linear;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.RmsNorm;
-using TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.FusedRmsNormRope;
+using TritonOps.Kernels.QkNormRope;
 using TritonOps.Kernels.Tensors;
 
 namespace TritonOps.Kernels;
@@ -19,7 +22,7 @@ internal static class KernelCatalog
         .Concat(QkNormRopeKernel.AllVariants())
         .Concat(RmsNormRowKernel.AllVariants())
         .Concat(RmsNormWideKernel.AllVariants())
-        .Concat(RmsNormQuantize.RmsNormQuantizeFp8Kernel.AllVariants())
+        .Concat(RmsNormQuantizeFp8.RmsNormQuantizeFp8Kernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(WarpSpecializedGemmKernel.AllVariants())

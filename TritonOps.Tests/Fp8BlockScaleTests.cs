@@ -129,7 +129,7 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     public void Fp8Gemm_MixedScaleSchemes_MatchFloat64Reference(string scheme, int m, int k, int n)
     {
         // CI budget: the two tile cases (M 70) emulate the 384-thread wgmma kernel for 11 s on CI's cores; the CPU keeps
-        // their scale paths covered by Fp8Gemm_BlockScales ("wgmma128": per-k-block scales) and Fp8Tests' row × column case
+        // their scale paths covered by Fp8Gemm_BlockScales ("wgmma128": per-k-block scales) and Fp8GemmTests' row × column case
         // (the epilogue's scaling is one helper, Fp8GemmKernel.Store, in all three kernels).
         if (Kind == DeviceKind.Cpu && m > 64)
             Assert.Ignore("CUDA only: the CPU accelerator covers these tiles' scale paths in other cases (CI time).");
@@ -197,7 +197,7 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     /// <summary>The float64 product of the codes and scales (<see cref="Reference.Fp8Gemm(Tensor, Tensor, Tensor, Tensor, Tensor?)"/>),
-    /// with the output's rounding and 2⁻¹⁰ of Σ|a·b|·sa·sb for the sum (Fp8Tests.SumSlack: the wgmma partials).</summary>
+    /// with the output's rounding and 2⁻¹⁰ of Σ|a·b|·sa·sb for the sum (Fp8GemmTests.SumSlack: the wgmma partials).</summary>
     internal static void ShouldMatchReference(Tensor result, Tensor aq, Tensor aScale, Tensor b, Tensor bScale, Tensor? bias, DType output)
     {
         int m = aq.Shape[0], k = aq.Shape[1], n = b.Shape[1];

@@ -50,10 +50,10 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         // holds (1024 threads × 8), and more rows than the device runs at once, so every block of the
         // persistent kernel takes its prefetching row loop.
         const int hidden = 16392, headDim = 6;
-        var kernel = Kernels.RmsNormRope.RmsNormRopeKernel.Variant(typeof(Kernels.Elements.BFloat16Element), packed: false);
-        var (bx, by) = Kernels.RmsNormRope.RmsNormRopeKernel.BlockShape(3, hidden / headDim, Device.MaxGroupSize(kernel));
+        var kernel = Kernels.FusedRmsNormRope.RmsNormRopeKernel.Variant(typeof(Kernels.Elements.BFloat16Element), packed: false);
+        var (bx, by) = Kernels.FusedRmsNormRope.RmsNormRopeKernel.BlockShape(3, hidden / headDim, Device.MaxGroupSize(kernel));
         int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, bx * by) * 2 + 3;
-        Kernels.RmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2).Should().BeNull("the row kernel does not take this row");
+        Kernels.FusedRmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2).Should().BeNull("the row kernel does not take this row");
         using var x = Tensor.FromArray(Inputs.Normal(rows * hidden, 51), [1, rows, hidden], DType.BFloat16, Device);
         using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 52, 0.5, 1.5), [hidden], DType.BFloat16, Device);
         using var cos = Tensor.FromArray(Inputs.Uniform(rows * headDim, 53, -1, 1), [rows, headDim], DType.BFloat16, Device);
@@ -83,10 +83,10 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         var element = dtype == DType.Float32 ? typeof(Kernels.Elements.Float32Element)
             : dtype == DType.Float16 ? typeof(Kernels.Elements.Float16Element) : typeof(Kernels.Elements.BFloat16Element);
         int width = dtype == DType.Float32 ? 4 : 8;
-        var plan = Kernels.RmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2 / width)!.Value;
-        int rowsPerStep = Kernels.RmsNormRope.RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread);
-        Kernels.RmsNormRope.RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, headDim / width, rowsPerStep).Should().BeGreaterThan(1);
-        var kernel = Kernels.RmsNormRope.RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
+        var plan = Kernels.FusedRmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2 / width)!.Value;
+        int rowsPerStep = Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread);
+        Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, headDim / width, rowsPerStep).Should().BeGreaterThan(1);
+        var kernel = Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
         int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, plan.Threads) * rowsPerStep * 5 + 3;
         if (seq == 0)
             seq = rows;

@@ -83,7 +83,7 @@ public abstract class PtxBackendFixture
             // The mma.sync wide kernel (GPUs before Hopper) compiles in 10–40 s a variant on CI's two cores; its Gelu and
             // GeluTanh variants differ from Silu only in the epilogue's activation, which every other gated kernel's
             // variants compile here too, so CI compiles its Silu variants (both dtypes) and the GPU run all six.
-            .Where(m => m.DeclaringType != typeof(Kernels.GatedMlp.GatedMlpWideKernel) || m.GetGenericArguments()[1] == typeof(Kernels.Activations.Silu)
+            .Where(m => m.DeclaringType != typeof(Kernels.FusedGatedMlp.GatedMlpWideKernel) || m.GetGenericArguments()[1] == typeof(Kernels.Activations.Silu)
                 || AllCodegen)
             // The float16 instantiations of the slower bodies differ from their bfloat16 ones only in the element struct's
             // conversions, which the float16 variants of every cheaper kernel (the quantize, wide-norm, general
@@ -99,10 +99,10 @@ public abstract class PtxBackendFixture
 
     private static readonly Type[] SlowFloat16Bodies =
     [
-        typeof(Kernels.GatedMlp.GatedMlpWideKernel), typeof(Kernels.RmsNormRope.RmsNormRopeStagedKernel), typeof(Kernels.RmsNormRope.RmsNormRopeRowKernel),
-        typeof(Kernels.Fp8.Fp8GemmWarpSpecializedKernel), typeof(Kernels.Gemm.WarpSpecializedGemmKernel), typeof(Kernels.GatedMlp.GatedMlpKernel),
-        typeof(Kernels.RmsNorm.RmsNormRowKernel), typeof(Kernels.RmsNormQuantize.RmsNormQuantizeFp8Kernel), typeof(Kernels.Fp8.Fp8QuantizeFusedKernel),
-        typeof(Kernels.RmsNormRope.RmsNormRopeKernel), typeof(Kernels.Fp8.Fp8GemmKernel),
+        typeof(Kernels.FusedGatedMlp.GatedMlpWideKernel), typeof(Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel), typeof(Kernels.FusedRmsNormRope.RmsNormRopeRowKernel),
+        typeof(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel), typeof(Kernels.Gemm.WarpSpecializedGemmKernel), typeof(Kernels.FusedGatedMlp.GatedMlpKernel),
+        typeof(Kernels.RmsNorm.RmsNormRowKernel), typeof(Kernels.RmsNormQuantizeFp8.RmsNormQuantizeFp8Kernel), typeof(Kernels.QuantizeFp8.Fp8QuantizeFusedKernel),
+        typeof(Kernels.FusedRmsNormRope.RmsNormRopeKernel), typeof(Kernels.Fp8Gemm.Fp8GemmKernel),
     ];
 
     private static bool UsesElement(Type[] arguments, Type element) =>

@@ -233,7 +233,7 @@ public class TensorTests
     }
 
     [Test]
-    public void FromArray_BytesAndBFloat16Bits_StoreUInt8AndTheGivenSixteenBitDtype()
+    public void FromArrayOfBytes_AndFromBits_StoreUInt8AndTheGivenSixteenBitDtype()
     {
         byte[] bytes = [0, 1, 127, 128, 255, 42];
         using var u8 = Tensor.FromArray(bytes, [2, 3], Device);
@@ -242,17 +242,20 @@ public class TensorTests
         u8.CopyTo<byte>(bytesBack);
         bytesBack.Should().Equal(bytes);
 
-        // bf16 1.5, −0.25, the largest finite, the smallest subnormal; then the same values' float16 bits.
+        // bf16 1.5, −0.25, the largest finite, the smallest subnormal; then the same values' float16 bits. And integer
+        // literals with a dtype still mean floats (FromBits has a name of its own for that reason).
         ushort[] bf16 = [0x3FC0, 0xBE80, 0x7F7F, 0x0001];
-        using var b = Tensor.FromArray(bf16, [4], device: Device);
+        using var b = Tensor.FromBits(bf16, [4], DType.BFloat16, Device);
         b.DType.Should().Be(DType.BFloat16);
         b.ToFloatArray().Should().Equal(bf16.Select(v => BitConverter.Int32BitsToSingle(v << 16)));
         ushort[] f16 = [0x3E00, 0xB400, 0x7BFF, 0x0001];
-        using var h = Tensor.FromArray(f16, [2, 2], DType.Float16, Device);
+        using var h = Tensor.FromBits(f16, [2, 2], DType.Float16, Device);
         h.ToFloatArray().Should().Equal(f16.Select(v => (float)BitConverter.UInt16BitsToHalf(v)));
 
-        ShouldThrow<UnsupportedDtypeException>(() => Tensor.FromArray(f16, [4], DType.Float32, Device))
+        ShouldThrow<UnsupportedDtypeException>(() => Tensor.FromBits(f16, [4], DType.Float32, Device))
             .WithMessage("*'dtype'*bfloat16 or float16*float32*");
+        using var floats = Tensor.FromArray([1, 2, 3], [3], DType.Float32, Device);
+        floats.ToFloatArray().Should().Equal(1f, 2f, 3f);
     }
 
     // ---- Narrow ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 using ILGPU;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Ptx;
+
+using TritonOps.Kernels.Linear;
 
 namespace TritonOps.Kernels.Gemm;
 
@@ -21,7 +23,7 @@ internal struct EpilogueArgs
 
 /// <summary>
 /// The end of a mainloop that multiplies one x tile by two B tiles (<see cref="WarpSpecializedGemmKernel"/>,
-/// <see cref="GatedMlp.GatedMlpDecodeKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
+/// <see cref="FusedGatedMlp.GatedMlpDecodeKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
 /// columns col and col + 1 of each (the mma / wgmma accumulator layout).
 /// </summary>
 internal interface IPairedTileEpilogue

@@ -5,7 +5,9 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Ptx;
 
-using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.FusedGatedMlp;
+
+using TritonOps.Kernels.Linear;
 
 namespace TritonOps.Kernels.Gemm;
 
@@ -15,7 +17,7 @@ namespace TritonOps.Kernels.Gemm;
 /// the gated MLP's act(x · gateᵀ) ⊙ (x · upᵀ) (<see cref="GatedEpilogue{TElement, TActivation}"/>: the two B tiles are gate's and
 /// up's rows n0…n0+127), or a plain x · Wᵀ (+ bias) (+ residual) (<see cref="LinearEpilogue{TElement}"/>: the two B tiles are
 /// W's rows n0…n0+127 and n0+128…n0+255, a 128 × 256 output tile). Structure as
-/// <see cref="Fp8.Fp8GemmWarpSpecializedKernel"/>: a producer fills a ring of 128-byte-swizzled stages
+/// <see cref="Fp8Gemm.Fp8GemmWarpSpecializedKernel"/>: a producer fills a ring of 128-byte-swizzled stages
 /// (on the GPU one thread driving the copy engine through three tensor maps; with no maps, the CPU
 /// accelerator, the producer warpgroup copying with <c>cp.async</c>), each stage holding 64 elements of K
 /// of the tile's 128 rows of x, then 128 rows of gate, then 128 rows of up; two consumer warpgroups wait

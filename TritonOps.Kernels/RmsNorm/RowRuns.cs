@@ -1,6 +1,7 @@
 using ILGPU;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+using TritonOps.Kernels.Fp8Gemm;
 using TritonOps.Kernels.Numerics;
 
 namespace TritonOps.Kernels.RmsNorm;

@@ -29,9 +29,10 @@ public sealed partial class Tensor
         FromElements(values, shape, DType.UInt8, device);
 
     /// <summary>A new tensor holding the 16-bit patterns <paramref name="bits"/> as <paramref name="dtype"/>,
-    /// <see cref="DType.BFloat16"/> (the default: bfloat16 as .NET has no such type) or <see cref="DType.Float16"/>.</summary>
+    /// <see cref="DType.BFloat16"/> (bfloat16 as .NET has no such type) or <see cref="DType.Float16"/>. A name of its own,
+    /// not a <c>FromArray</c> overload: with one, <c>FromArray([1, 2, 3], shape, DType.Float32)</c> bound to it.</summary>
     /// <exception cref="UnsupportedDtypeException"><paramref name="dtype"/> is not a 16-bit float.</exception>
-    public static Tensor FromArray(ReadOnlySpan<ushort> bits, ReadOnlySpan<int> shape, DType dtype = DType.BFloat16, Device? device = null)
+    public static Tensor FromBits(ReadOnlySpan<ushort> bits, ReadOnlySpan<int> shape, DType dtype, Device? device = null)
     {
         if (dtype is not (DType.BFloat16 or DType.Float16))
             throw new UnsupportedDtypeException($"Argument 'dtype': expected bfloat16 or float16 for 16-bit patterns, got {DTypes.Name(dtype)}.");

@@ -3,8 +3,9 @@ using ILGPU.Runtime;
 using TritonOps.Cuda;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
-using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.Linear;
 
 namespace TritonOps;
 

@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.FusedRmsNormRope;
+using TritonOps.Kernels.QkNormRope;
 
 namespace TritonOps;
 

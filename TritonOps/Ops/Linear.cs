@@ -1,9 +1,10 @@
 using ILGPU;
 using ILGPU.Runtime;
 using TritonOps.Cuda;
-using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.Linear;
 
 namespace TritonOps;
 

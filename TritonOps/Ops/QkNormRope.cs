@@ -1,7 +1,8 @@
 using ILGPU;
 using ILGPU.Runtime;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.FusedRmsNormRope;
+using TritonOps.Kernels.QkNormRope;
 
 namespace TritonOps;
 

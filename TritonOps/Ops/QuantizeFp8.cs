@@ -3,7 +3,8 @@ using ILGPU.Runtime;
 using TritonOps.Cuda;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+using TritonOps.Kernels.Fp8Gemm;
 using TritonOps.Kernels.Numerics;
 
 namespace TritonOps;

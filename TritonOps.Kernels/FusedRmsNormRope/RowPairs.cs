@@ -3,7 +3,9 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.QkNormRope;
+
+namespace TritonOps.Kernels.FusedRmsNormRope;
 
 /// <summary>
 /// A thread's share of one row, held in registers from its load to its store: pairs first,

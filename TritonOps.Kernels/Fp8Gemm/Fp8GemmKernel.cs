@@ -5,7 +5,9 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+
+namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>Sizes of one FP8 GEMM: a [M, K] codes, b stored [N, K] (K-contiguous), out [M, N].</summary>
 internal struct Fp8GemmShape

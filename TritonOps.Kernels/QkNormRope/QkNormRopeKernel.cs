@@ -6,7 +6,9 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.FusedRmsNormRope;
+
+namespace TritonOps.Kernels.QkNormRope;
 
 /// <summary>The sizes and choices of one <see cref="QkNormRopeKernel"/> launch (up to two tensors, q and k).</summary>
 internal struct QkNormRopeShape

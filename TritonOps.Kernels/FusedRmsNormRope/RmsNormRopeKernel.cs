@@ -5,7 +5,9 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 
-namespace TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.QkNormRope;
+
+namespace TritonOps.Kernels.FusedRmsNormRope;
 
 /// <summary>Sizes of one fused RMSNorm + RoPE launch, in runs of the access width W.</summary>
 internal struct RmsNormRopeShape

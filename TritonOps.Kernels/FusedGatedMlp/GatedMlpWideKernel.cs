@@ -5,7 +5,7 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.GatedMlp;
+namespace TritonOps.Kernels.FusedGatedMlp;
 
 /// <summary>Device addresses of the wide kernel's operands, for its <c>cp.async</c> copies.</summary>
 internal struct GatedMlpAddresses

@@ -1,7 +1,9 @@
 using ILGPU;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+
+namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>
 /// Where an FP8 GEMM applies its scales (a struct trait of every fp8_gemm kernel: one body, two instantiations).

@@ -4,7 +4,9 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Fp8Gemm;
+
+namespace TritonOps.Kernels.QuantizeFp8;
 
 /// <summary>Where an element's scale lives: one for the tensor, one per row, or one per column.</summary>
 internal enum ScaleIndex

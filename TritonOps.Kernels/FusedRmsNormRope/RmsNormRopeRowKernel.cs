@@ -4,7 +4,9 @@ using ILGPU.Algorithms;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 
-namespace TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.QkNormRope;
+
+namespace TritonOps.Kernels.FusedRmsNormRope;
 
 /// <summary>
 /// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>), one row per block, the

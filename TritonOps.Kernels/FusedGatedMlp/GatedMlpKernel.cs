@@ -6,7 +6,7 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.GatedMlp;
+namespace TritonOps.Kernels.FusedGatedMlp;
 
 /// <summary>Sizes of one gated-MLP launch: x [M, K], gate/up [N, K], out [M, N].</summary>
 internal struct GatedMlpShape

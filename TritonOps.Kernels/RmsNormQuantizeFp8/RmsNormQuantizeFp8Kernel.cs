@@ -3,12 +3,13 @@ using System.Reflection;
 using ILGPU;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+using TritonOps.Kernels.Fp8Gemm;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 using TritonOps.Kernels.RmsNorm;
 
-namespace TritonOps.Kernels.RmsNormQuantize;
+namespace TritonOps.Kernels.RmsNormQuantizeFp8;
 
 /// <summary>Sizes of one <see cref="RmsNormQuantizeFp8Kernel"/> launch: the norm's, and how the scales go.</summary>
 internal struct RmsNormQuantizeShape

@@ -1,9 +1,11 @@
 using System.Reflection;
 using ILGPU;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.GatedMlp;
+using TritonOps.Kernels.FusedGatedMlp;
 
-namespace TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.Gemm;
+
+namespace TritonOps.Kernels.Linear;
 
 /// <summary>
 /// x · Wᵀ (+ bias) (+ residual) with one thread per output, float32 sums: the general path of Linear, for float32,

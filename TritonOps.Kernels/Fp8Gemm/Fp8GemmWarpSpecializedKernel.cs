@@ -5,7 +5,9 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+
+namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>
 /// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias) on Hopper's warpgroup tensor cores, warp-specialized

@@ -2,7 +2,9 @@ using ILGPU;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+
+namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>
 /// What one consumer warpgroup of <see cref="Fp8GemmWarpSpecializedKernel"/> accumulates: <see cref="Count"/>

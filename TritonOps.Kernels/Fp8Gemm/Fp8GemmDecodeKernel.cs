@@ -5,7 +5,9 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.QuantizeFp8;
+
+namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>
 /// fp8_gemm for decode-sized M (≤ <see cref="MaxRows"/>): the [N, K] codes of b stream once from

@@ -5,7 +5,9 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Fp8Gemm;
+
+namespace TritonOps.Kernels.QuantizeFp8;
 
 /// <summary>Sizes of one <see cref="Fp8QuantizeFusedKernel"/> launch over a dense tensor of 16-byte packs.</summary>
 internal struct FusedQuantizeShape

@@ -4,7 +4,9 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 
-namespace TritonOps.Kernels.Fp8;
+using TritonOps.Kernels.Fp8Gemm;
+
+namespace TritonOps.Kernels.QuantizeFp8;
 
 /// <summary>
 /// FP8 quantization with scales computed on the device per token and group of G columns (1 × G, DeepSeek-V3's

@@ -5,7 +5,9 @@ using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.RmsNormRope;
+using TritonOps.Kernels.QkNormRope;
+
+namespace TritonOps.Kernels.FusedRmsNormRope;
 
 /// <summary>Device addresses of the staged kernel's inputs, for its <c>cp.async</c> copies (16-byte aligned).</summary>
 internal struct StagedAddresses

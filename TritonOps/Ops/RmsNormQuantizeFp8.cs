@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using TritonOps.Kernels.RmsNorm;
-using TritonOps.Kernels.RmsNormQuantize;
+using TritonOps.Kernels.RmsNormQuantizeFp8;
 
 namespace TritonOps;
 

@@ -4,10 +4,11 @@ using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.Linear;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.GatedMlp;
+namespace TritonOps.Kernels.FusedGatedMlp;
 
 /// <summary>
 /// Decode-sized M (≤ <see cref="MaxRows"/>): x times two B strips a warp, the weights streamed once from device memory
