@@ -165,6 +165,7 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.Float16, DType.Float16, "int32 shared", 3, 32)]
     [TestCase(DType.BFloat16, DType.Float32, "none", 2, 16)]
     [TestCase(DType.BFloat16, DType.BFloat16, "int64", 5, 48)]
+    [TestCase(DType.Float16, DType.Float32, "int32 shared", 6, 64)]
     public void RowNormAtPositions_StreamsThroughTheStagedKernel(DType dtype, DType tableDtype, string positionsKind, int heads, int headDim)
     {
         const int seq = 11, tableRows = 40;
