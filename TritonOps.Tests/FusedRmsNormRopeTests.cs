@@ -105,6 +105,35 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(output.ToBytes(), "the reduction's order is fixed, so the bits are too");
     }
 
+    /// <summary>A weight and an output that start 2 bytes past a 16-byte boundary (views at an element offset): no
+    /// kernel may read or write them in 16-byte packs, in the seed's form and at positions with a float32 table alike.</summary>
+    [Test]
+    public void Forward_WeightAndOutputOffTheSixteenByteGrid_MatchReference()
+    {
+        const int batch = 2, seq = 5, hidden = 256, headDim = 64, tableRows = 12;
+        using var x = Tensor.FromArray(Inputs.Normal(batch * seq * hidden, 71), [batch, seq, hidden], DType.BFloat16, Device);
+        using var weightBuffer = Tensor.FromArray(Inputs.Uniform(hidden + 1, 72, 0.5, 1.5), [hidden + 1], DType.BFloat16, Device);
+        using var weight = weightBuffer.Narrow(0, 1, hidden);
+        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, 73, -1, 1), [seq, headDim], DType.BFloat16, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, 74, -1, 1), [seq, headDim], DType.BFloat16, Device);
+        using var outputBuffer = Tensor.Empty([batch * seq * hidden + 1], DType.BFloat16, Device);
+        using var flat = outputBuffer.Narrow(0, 1, batch * seq * hidden);
+        using var output = flat.Reshape(batch, seq, hidden);
+        (weight.DeviceAddress % 16).Should().NotBe(0);
+        (output.DeviceAddress % 16).Should().NotBe(0);
+
+        Ops.FusedRmsNormRope(x, weight, cos, sin, 1e-6, null, output).Should().BeSameAs(output);
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(DType.BFloat16), "seed form");
+
+        float[] angles = Inputs.Uniform(tableRows * headDim, 75, -3.2, 3.2);
+        using var cos32 = Tensor.FromArray(angles.Select(MathF.Cos).ToArray(), [tableRows, headDim], DType.Float32, Device);
+        using var sin32 = Tensor.FromArray(angles.Select(MathF.Sin).ToArray(), [tableRows, headDim], DType.Float32, Device);
+        using var positions = Tensor.FromArray(Enumerable.Range(0, batch * seq).Select(i => (long)(i * 7 % tableRows)).ToArray(), [batch, seq], Device);
+        Ops.FusedRmsNormRope(x, weight, cos32, sin32, positions, headDim, output: output);
+        Compare.AllClose(output.ToFloatArray(), Reference.QkNormRope(x, weight, cos32, sin32, positions, headDim, 1e-6, NormScope.Hidden),
+            Tolerance.OneRoundingInto(DType.BFloat16), "positions, float32 table");
+    }
+
     [Test]
     public void Forward_HuggingFaceRopeTable_MatchesReference()
     {

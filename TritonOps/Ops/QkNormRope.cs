@@ -69,8 +69,8 @@ public static partial class Ops
         // can: bf16 [4, 2048, 4096], float32 table, int64 positions on the H200: 55.9 µs on the packed kernel (140
         // registers, latency-bound), 41.0–41.6 µs on the staged one (the seed's form there: 40.5, the same run).
         if (scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && weightOffset == 0
-            && schedule.Staged != false && schedule.PairsPerThread == 0 && schedule.BlocksPerSm == 0 && x.ElementCount > 0
-            && TryFusedRmsNormRopeStaged(x, weight!, cos, sin, positions, headDim, sizes.TableRows, eps, output))
+            && schedule.Staged != false && schedule.PairsPerThread == 0 && schedule.BlocksPerSm == 0
+            && (x.ElementCount == 0 || TryFusedRmsNormRopeStaged(x, weight!, cos, sin, positions, headDim, sizes.TableRows, eps, output)))
             return output;
         if (schedule.Staged == true)
             throw new InvalidOperationException("The pinned staged kernel cannot take this call.");
