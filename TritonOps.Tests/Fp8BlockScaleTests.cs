@@ -17,7 +17,7 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, 2, 96, 48)]
     public void QuantizePerTokenGroup_IsBitExact(DType dtype, int rows, int cols, int groupSize)
     {
-        float[] values = RoundTo(Inputs.Normal(rows * cols, Inputs.Seed(dtype, rows, cols, groupSize), 3.0), dtype);
+        float[] values = HostValues.RoundTo(Inputs.Normal(rows * cols, Inputs.Seed(dtype, rows, cols, groupSize), 3.0), dtype);
         for (int c = 0; c < Math.Min(groupSize, cols); c++) values[cols + c] = 0f; // an all-zero group: scale 1
         values[rows * cols - 1] = -300f;                                          // the amax in a partial last group
         using var x = Tensor.FromArray(values, [rows, cols], dtype, Device);
@@ -37,7 +37,7 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.Float32, 70, 50, 32)]
     public void QuantizeBlock_IsBitExact(DType dtype, int rows, int cols, int groupSize)
     {
-        float[] values = RoundTo(Inputs.Normal(rows * cols, Inputs.Seed(dtype, rows, cols), 0.05), dtype);
+        float[] values = HostValues.RoundTo(Inputs.Normal(rows * cols, Inputs.Seed(dtype, rows, cols), 0.05), dtype);
         values[(rows - 1) * cols + cols - 1] = 2.5f;
         using var x = Tensor.FromArray(values, [rows, cols], dtype, Device);
 
@@ -216,7 +216,6 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(result.ToFloatArray(), expected, tolerance, slack);
     }
 
-    private static float[] RoundTo(float[] values, DType dtype) => values.Select(v => DTypes.Round(v, dtype)).ToArray();
 }
 
 /// <summary>Every contract violation of the block-scaled FP8 paths, caught before allocation.</summary>

@@ -5,15 +5,6 @@ namespace TritonOps.Tests;
 /// <summary>fp8_gemm and FP8Linear on every device.</summary>
 public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    private static float[] Decode(byte[] codes, DType format)
-    {
-        var values = new float[codes.Length];
-        DTypes.Decode(codes, format, values);
-        return values;
-    }
-
-    private static float[] RoundTo(float[] values, DType dtype) => values.Select(v => DTypes.Round(v, dtype)).ToArray();
-
     /// <summary>fp8_gemm's error against the float64 product of its own dequantized operands: products
     /// of e4m3 codes are exact; the sum and the final rounding remain. The rounding is this (relative);
     /// the sum's error is <see cref="SumSlack"/>.</summary>
@@ -59,7 +50,7 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
         result.DType.Should().Be(output);
         var (aCodes, aScale) = Reference.QuantizeFp8(aRounded, DType.Float8E4M3, 1, _ => 0);
         var (bCodes, bScale) = Reference.QuantizeFp8(bValues, DType.Float8E4M3, 1, _ => 0);
-        float[] aDecoded = Decode(aCodes, DType.Float8E4M3), bDecoded = Decode(bCodes, DType.Float8E4M3);
+        float[] aDecoded = HostValues.Decode(aCodes, DType.Float8E4M3), bDecoded = HostValues.Decode(bCodes, DType.Float8E4M3);
         var expected = Reference.Fp8Gemm(aDecoded, aScale, bDecoded, bScale, m, k, n);
         Compare.AllClose(result.ToFloatArray(), expected, GemmTolerance(output), SumSlack(aDecoded, aScale, bDecoded, bScale, m, k, n));
     }
@@ -111,7 +102,7 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
 
         using var result = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, schedule);
 
-        float[] aDecoded = Decode(aq.ToBytes(), DType.Float8E4M3), bRows = Decode(bq.ToBytes(), DType.Float8E4M3);
+        float[] aDecoded = HostValues.Decode(aq.ToBytes(), DType.Float8E4M3), bRows = HostValues.Decode(bq.ToBytes(), DType.Float8E4M3);
         float[] bDecoded = new float[k * n];
         for (int j = 0; j < n; j++) for (int i = 0; i < k; i++) bDecoded[i * n + j] = bRows[j * k + i];
         float[] aS = aScale.ToFloatArray(), bS = bScale.ToFloatArray();
@@ -178,9 +169,9 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
         float[] xs = x.ToFloatArray(), w = layer.Weight!.ToFloatArray();
         var (xCodes, xScale) = Reference.QuantizeFp8(xs, DType.Float8E4M3, 1, _ => 0);
         var (wCodes, wScale) = Reference.QuantizeFp8(w, DType.Float8E4M3, 1, _ => 0);
-        float[] wDecoded = Decode(wCodes, DType.Float8E4M3), wT = new float[w.Length];
+        float[] wDecoded = HostValues.Decode(wCodes, DType.Float8E4M3), wT = new float[w.Length];
         for (int o = 0; o < layer.OutFeatures; o++) for (int i = 0; i < layer.InFeatures; i++) wT[i * layer.OutFeatures + o] = wDecoded[o * layer.InFeatures + i];
-        float[] xDecoded = Decode(xCodes, DType.Float8E4M3);
+        float[] xDecoded = HostValues.Decode(xCodes, DType.Float8E4M3);
         var expected = Reference.Fp8Gemm(xDecoded, xScale, wT, wScale, m, layer.InFeatures, layer.OutFeatures, layer.Bias!.ToFloatArray());
         Compare.AllClose(y.ToFloatArray(), expected, GemmTolerance(DType.BFloat16), SumSlack(xDecoded, xScale, wT, wScale, m, layer.InFeatures, layer.OutFeatures));
     }

@@ -5,15 +5,6 @@ namespace TritonOps.Tests;
 /// <summary>quantize_fp8 and dequantize_fp8 on every device.</summary>
 public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    private static float[] Decode(byte[] codes, DType format)
-    {
-        var values = new float[codes.Length];
-        DTypes.Decode(codes, format, values);
-        return values;
-    }
-
-    private static float[] RoundTo(float[] values, DType dtype) => values.Select(v => DTypes.Round(v, dtype)).ToArray();
-
     [TestCase(DType.BFloat16, DType.Float8E4M3, 17)]
     [TestCase(DType.BFloat16, DType.Float8E4M3, 74_700)]
     [TestCase(DType.Float16, DType.Float8E4M3, 40_001)]
@@ -25,7 +16,7 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         // on the CPU (8 amax blocks) the amax pass takes its four-pack rounds, then single packs.
         // The amax sits in either kind of round (and at the partial end).
         const int count = 9 * 8192 + 1003;
-        float[] values = RoundTo(Inputs.Normal(count, 31, 3.0), dtype);
+        float[] values = HostValues.RoundTo(Inputs.Normal(count, 31, 3.0), dtype);
         values[amaxAt] = -41.5f;
         using var x = Tensor.FromArray(values, [count], dtype, Device);
 
@@ -56,7 +47,7 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         long packs = kept + 5 * Kernels.QuantizeFp8.Fp8QuantizeFusedKernel.StreamPacks / 2;
         int count = checked((int)(packs * width));
         long at = amaxAt < 1 ? (long)(amaxAt * kept) : kept + (long)((amaxAt - 1) * Kernels.QuantizeFp8.Fp8QuantizeFusedKernel.StreamPacks);
-        float[] values = RoundTo(Inputs.Normal(count, Inputs.Seed(dtype, format, amaxAt), 3.0), dtype);
+        float[] values = HostValues.RoundTo(Inputs.Normal(count, Inputs.Seed(dtype, format, amaxAt), 3.0), dtype);
         values[at * width + width / 2] = -41.5f;
         using var x = Tensor.FromArray(values, [count / 64, 64], dtype, Device);
 
@@ -75,7 +66,7 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         const int grid = 5;
         long packs = grid * (long)Kernels.QuantizeFp8.Fp8QuantizeFusedKernel.HeldPacks + 3 * Kernels.QuantizeFp8.Fp8QuantizeFusedKernel.StreamPacks / 2;
         int count = checked((int)(packs * 8));
-        float[] values = RoundTo(Inputs.Normal(count, 77, 3.0), DType.BFloat16);
+        float[] values = HostValues.RoundTo(Inputs.Normal(count, 77, 3.0), DType.BFloat16);
         values[count - 5] = 39.25f;
         using var x = Tensor.FromArray(values, [count], DType.BFloat16, Device);
 
@@ -183,7 +174,7 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         var (data, scale) = Ops.QuantizeFp8(x);
         using var _ = data; using var __ = scale;
         float.IsNaN(scale.ToFloatArray()[0]).Should().BeTrue("amax over a NaN is NaN");
-        Decode(data.ToBytes(), DType.Float8E4M3).Should().OnlyContain(v => float.IsNaN(v));
+        HostValues.Decode(data.ToBytes(), DType.Float8E4M3).Should().OnlyContain(v => float.IsNaN(v));
     }
 
     [TestCase(ScaleGranularity.PerRow)]
@@ -191,7 +182,7 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     public void QuantizePerRowAndPerColumn_AreBitExact(ScaleGranularity granularity)
     {
         const int rows = 7, cols = 37;
-        float[] values = RoundTo(Inputs.Normal(rows * cols, 41, 5.0), DType.Float16);
+        float[] values = HostValues.RoundTo(Inputs.Normal(rows * cols, 41, 5.0), DType.Float16);
         for (int c = 0; c < cols; c++) values[3 * cols + c] = 0f; // an all-zero row
         using var x = Tensor.FromArray(values, [rows, cols], DType.Float16, Device);
 
@@ -221,6 +212,6 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         var expected = values.Select(v => (double)v).ToArray();
         Compare.AllClose(back.ToFloatArray(), expected, new Tolerance(Math.Pow(2, -10) * s, Math.Pow(2, -4) + (dtype == DType.BFloat16 ? Math.Pow(2, -8) : 0)));
         // And it is exactly code · scale rounded into the dtype.
-        back.ToFloatArray().Should().Equal(Decode(data.ToBytes(), DType.Float8E4M3).Select(v => DTypes.Round(v * s, dtype)));
+        back.ToFloatArray().Should().Equal(HostValues.Decode(data.ToBytes(), DType.Float8E4M3).Select(v => DTypes.Round(v * s, dtype)));
     }
 }
