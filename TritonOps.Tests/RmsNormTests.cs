@@ -401,3 +401,37 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     public void ModuleOfAnFp8Dtype_ThrowsUnsupportedDtype() =>
         FluentActions.Invoking(() => new RmsNorm(Hidden, dtype: DType.Float8E4M3, device: Device)).Should().Throw<UnsupportedDtypeException>();
 }
+
+/// <summary>The norms' launch plan (<see cref="RmsNormPlan.For"/>), without a device.</summary>
+public class RmsNormPlanTests
+{
+    [Test]
+    public void LlamaRows_TakeTheRowKernel_FourPacksAThread()
+    {
+        // bf16 hidden 4096: 512 packs, four a thread in 128 threads (the benchmark's 36.3 µs row at [8192, 4096]).
+        RmsNormPlan.For(4096, 2, aligned16: true).Should().Be(new RmsNormPlan(true, 512, true, 4, 128));
+        // float32 hidden 4096: 1024 packs of four, eight a thread.
+        RmsNormPlan.For(4096, 4, aligned16: true).Should().Be(new RmsNormPlan(true, 1024, true, 8, 128));
+        // A pinned schedule.
+        RmsNormPlan.For(4096, 2, true, new RmsNormSchedule(RunsPerThread: 2)).Should().Be(new RmsNormPlan(true, 512, true, 2, 256));
+    }
+
+    [TestCase(4100, true, TestName = "A row that is not whole packs: element by element")]
+    [TestCase(4096, false, TestName = "A tensor off the 16-byte grid: element by element")]
+    public void RowsThatCannotTakePacks_GoElementByElement(int hidden, bool aligned)
+    {
+        var plan = RmsNormPlan.For(hidden, 2, aligned);
+        plan.Packed.Should().BeFalse();
+        plan.RowRuns.Should().Be(hidden);
+        plan.RowKernel.Should().BeTrue();
+        plan.Threads.Should().Be(((hidden + 7) / 8 + 31) / 32 * 32, "eight elements a thread");
+    }
+
+    [Test]
+    public void RowsPastEightRunsOfAThousandThreads_TakeTheWideKernel()
+    {
+        RmsNormPlan.For(8192 * 8, 2, aligned16: true).Should().Match<RmsNormPlan>(p => p.RowKernel && p.Threads == 1024 && p.RunsPerThread == 8);
+        RmsNormPlan.For(8192 * 8 + 8, 2, aligned16: true).RowKernel.Should().BeFalse("8193 packs need 1025 threads of eight");
+        RmsNormPlan.For(4096, 2, true, new RmsNormSchedule(Wide: true)).RowKernel.Should().BeFalse("pinned");
+    }
+}

@@ -8,6 +8,28 @@ namespace TritonOps;
 /// row kernel (1, 2, 4 or 8; 0: the op's choice), or the wide kernel whatever the row.</summary>
 internal readonly record struct RmsNormSchedule(int RunsPerThread = 0, bool Wide = false);
 
+/// <summary>
+/// How an RMSNorm (or fused add + RMSNorm) call runs, from validated sizes (pure: tests call it without a GPU): 16-byte
+/// packs when a row is whole packs and every tensor starts on a 16-byte boundary (<paramref name="Packed"/>, else one
+/// element an access), the row's runs, and the one-row-a-block kernel with its runs a thread and threads
+/// (<see cref="RmsNormRowKernel.Plan"/>) unless the row needs more than 1024 threads of eight runs or the wide kernel
+/// is pinned. The launch also checks the row kernel's block against its registers (<c>Device.MaxGroupSize</c>).
+/// </summary>
+internal readonly record struct RmsNormPlan(bool Packed, int RowRuns, bool RowKernel, int RunsPerThread, int Threads)
+{
+    public static RmsNormPlan For(int hidden, int elementBytes, bool aligned16, RmsNormSchedule schedule = default)
+    {
+        int packWidth = 16 / elementBytes;
+        // 16-byte accesses need whole packs per row and every tensor's first element on a 16-byte boundary
+        // (a view narrowed by a few elements is not).
+        bool packed = hidden % packWidth == 0 && aligned16;
+        int rowRuns = hidden / (packed ? packWidth : 1);
+        if (!schedule.Wide && RmsNormRowKernel.Plan(rowRuns, schedule.RunsPerThread) is { } row)
+            return new RmsNormPlan(packed, rowRuns, true, row.RunsPerThread, row.Threads);
+        return new RmsNormPlan(packed, rowRuns, false, 0, 0);
+    }
+}
+
 public static partial class Ops
 {
     private delegate void RmsNormLauncher(
@@ -96,24 +118,21 @@ public static partial class Ops
             return;
         var device = x.Device;
         Type element = ElementTypeOf(x.DType);
-        int size = DTypes.SizeOf(x.DType), packWidth = 16 / size;
-        // 16-byte accesses need whole packs per row and every tensor's first element on a 16-byte boundary
-        // (a view narrowed by a few elements is not).
-        bool packed = hidden % packWidth == 0
-            && (x.Offset * size | residual.Offset * size | weight.Offset * size | output.Offset * size) % 16 == 0;
-        int width = packed ? packWidth : 1;
+        int size = DTypes.SizeOf(x.DType);
+        bool aligned = (x.Offset * size | residual.Offset * size | weight.Offset * size | output.Offset * size) % 16 == 0;
+        var plan = RmsNormPlan.For(hidden, size, aligned, schedule);
         var shape = new RmsNormShape
         {
             Rows = rows,
-            RowRuns = hidden / width,
+            RowRuns = plan.RowRuns,
             InvHidden = 1f / hidden,
             Eps = (float)eps,
             WeightOffset = weightOffset,
         };
         var stream = device.Accelerator.DefaultStream;
-        if (!schedule.Wide
-            && RmsNormRowKernel.Plan(shape.RowRuns, schedule.RunsPerThread) is { } plan
-            && RmsNormRowKernel.Variant(element, packed, addResidual, plan.RunsPerThread) is var rowKernel
+        // A block as wide as the row must also fit the kernel's registers; else the wide kernel takes the row.
+        if (plan.RowKernel
+            && RmsNormRowKernel.Variant(element, plan.Packed, addResidual, plan.RunsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
             // One row per small block, held in registers: many rows in flight per SM.
@@ -122,7 +141,7 @@ public static partial class Ops
             return;
         }
         // Rows too wide to hold: one block walks each row twice.
-        var kernel = RmsNormWideKernel.Variant(element, packed, addResidual);
+        var kernel = RmsNormWideKernel.Variant(element, plan.Packed, addResidual);
         int threads = Math.Min(RmsNormWideKernel.Threads, device.MaxGroupSize(kernel));
         device.Launcher<RmsNormLauncher>(kernel)(stream, new KernelConfig(new Index2D(rows, 1), new Index2D(threads, 1)),
             x.Bytes, residual.Bytes, weight.Bytes, output.Bytes, shape);
