@@ -436,6 +436,8 @@ public class TensorTests
         ShouldThrow<ShapeMismatchException>(() => Tensor.FromArray([1, 2, 3], [2, 2], Device)).WithMessage("*'values'*4*got 3*");
         ShouldThrow<ShapeMismatchException>(() => Tensor.FromArray([1L], [2], Device)).WithMessage("*'values'*2*got 1*");
         ShouldThrow<ShapeMismatchException>(() => Tensor.FromArray([System.Half.One], [0], Device)).WithMessage("*'values'*0*got 1*");
+        ShouldThrow<ShapeMismatchException>(() => Tensor.FromArray(new byte[] { 1, 2 }, [3], Device)).WithMessage("*'values'*3*got 2*");
+        ShouldThrow<ShapeMismatchException>(() => Tensor.FromBits(new ushort[] { 0x3F80 }, [2], DType.BFloat16, Device)).WithMessage("*'bits'*2*got 1*");
     }
 
     [TestCase(-1, 0, 1, "dim")]

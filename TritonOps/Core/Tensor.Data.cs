@@ -36,7 +36,7 @@ public sealed partial class Tensor
     {
         if (dtype is not (DType.BFloat16 or DType.Float16))
             throw new UnsupportedDtypeException($"Argument 'dtype': expected bfloat16 or float16 for 16-bit patterns, got {DTypes.Name(dtype)}.");
-        return FromElements(bits, shape, dtype, device);
+        return FromElements(bits, shape, dtype, device, nameof(bits));
     }
 
     /// <summary>
@@ -151,12 +151,13 @@ public sealed partial class Tensor
         dense.Bytes.CopyToCPU(ref MemoryMarshal.GetReference(bytes), bytes.Length);
     }
 
-    private static Tensor FromElements<T>(ReadOnlySpan<T> values, ReadOnlySpan<int> shape, DType dtype, Device? device) where T : unmanaged
+    private static Tensor FromElements<T>(ReadOnlySpan<T> values, ReadOnlySpan<int> shape, DType dtype, Device? device, string name = "values")
+        where T : unmanaged
     {
         int[] dims = ValidShape(shape);
         if (values.Length != CountOf(dims))
             throw new ShapeMismatchException(
-                $"Argument 'values': expected {CountOf(dims)} values for shape [{string.Join(", ", dims)}], got {values.Length}.");
+                $"Argument '{name}': expected {CountOf(dims)} values for shape [{string.Join(", ", dims)}], got {values.Length}.");
         return FromBytes(MemoryMarshal.AsBytes(values), dims, dtype, device);
     }
 

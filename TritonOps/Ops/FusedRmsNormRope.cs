@@ -70,9 +70,7 @@ public static partial class Ops
             return output;
 
         Type element = ElementTypeOf(x.DType);
-        // 16-byte packs need every tensor on a 16-byte boundary (a view at an element offset may not be).
-        bool aligned = (x.DeviceAddress | weight.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress | output.DeviceAddress) % 16 == 0;
-        var (shape, packed) = RmsNormRopeShapeOf(sizes, x.DType, eps, aligned);
+        var (shape, packed) = RmsNormRopeShapeOf(sizes, x, weight, cos, sin, output, eps);
         int rows = shape.Rows;
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
@@ -102,12 +100,15 @@ public static partial class Ops
         return output;
     }
 
-    /// <summary>The kernels' sizes of a call, and whether half a head is whole 16-byte packs (the packed kernels).</summary>
-    private static (RmsNormRopeShape Shape, bool Packed) RmsNormRopeShapeOf(RmsNormRopeSizes sizes, DType dtype, double eps, bool aligned)
+    /// <summary>The kernels' sizes of a call, and whether it takes 16-byte packs: half a head whole packs and every tensor aligned.</summary>
+    private static (RmsNormRopeShape Shape, bool Packed) RmsNormRopeShapeOf(RmsNormRopeSizes sizes, Tensor x, Tensor weight, Tensor cos,
+        Tensor sin, Tensor output, double eps)
     {
-        int packWidth = dtype == DType.Float32 ? 4 : 8;
-        // 16-byte accesses need every run of a half-head to start on a 16-byte boundary, and the tensors to.
-        bool packed = aligned && (sizes.HeadDim / 2) % packWidth == 0;
+        int packWidth = x.DType == DType.Float32 ? 4 : 8;
+        // 16-byte accesses need every run of a half-head to start on a 16-byte boundary, and every tensor to
+        // (a view at an element offset may not).
+        bool packed = (sizes.HeadDim / 2) % packWidth == 0
+            && (x.DeviceAddress | weight.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress | output.DeviceAddress) % 16 == 0;
         int width = packed ? packWidth : 1;
         return (new RmsNormRopeShape
         {
@@ -132,8 +133,7 @@ public static partial class Ops
         double eps, Tensor output, RmsNormRopeSchedule schedule = default)
     {
         var sizes = new RmsNormRopeSizes(x.Shape[0], x.Shape[1], x.Shape[2], headDim, x.Shape[2] / headDim);
-        bool aligned = (x.DeviceAddress | weight.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress | output.DeviceAddress) % 16 == 0;
-        var (shape, packed) = RmsNormRopeShapeOf(sizes, x.DType, eps, aligned);
+        var (shape, packed) = RmsNormRopeShapeOf(sizes, x, weight, cos, sin, output, eps);
         if (tableRows == 0 || RmsNormRopeRowKernel.Plan(shape.Pairs) is not { } plan)
             return false;
         var at = new StagedPositions
@@ -174,7 +174,7 @@ public static partial class Ops
         var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
         int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread), tableRuns = tableRatio * shape.HeadRuns;
         int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
-        if (stages == 0 || (addresses.X | addresses.Cos | addresses.Sin | weight.DeviceAddress | output.DeviceAddress) % 16 != 0)
+        if (stages == 0) // packed: every tensor is 16-byte aligned (RmsNormRopeShapeOf)
             return false;
         int sharedBytes = stages * RmsNormRopeStagedKernel.StepBytes(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
         var kernel = RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, rowsPerStep);
