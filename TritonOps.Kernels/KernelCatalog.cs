@@ -3,6 +3,7 @@ using TritonOps.Kernels.Common;
 using TritonOps.Kernels.QuantizeFp8;
 using TritonOps.Kernels.Fp8Gemm;
 using TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.GatedActivation;
 using TritonOps.Kernels.Linear;
 using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.RmsNorm;
@@ -28,6 +29,7 @@ internal static class KernelCatalog
         .Concat(WarpSpecializedGemmKernel.AllVariants())
         .Concat(LinearRowsKernel.AllVariants())
         .Concat(GatedMlpDecodeKernel.AllVariants())
+        .Concat(GatedActivationKernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8QuantizeFusedKernel.AllVariants())
         .Concat(Fp8GroupQuantizeKernels.AllVariants())

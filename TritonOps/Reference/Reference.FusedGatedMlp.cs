@@ -34,6 +34,31 @@ public static partial class Reference
         return output;
     }
 
+    /// <summary>float64 <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?)"/>: act(gate) · up, row-major, unrounded.</summary>
+    public static double[] GatedActivation(Tensor gate, Tensor up, Activation activation = Activation.Silu)
+    {
+        Ops.ValidateGatedActivation(gate, up, activation);
+        double[] g = ToDoubles(gate), u = ToDoubles(up);
+        var output = new double[g.Length];
+        for (int i = 0; i < g.Length; i++)
+            output[i] = Activate(g[i], activation) * u[i];
+        return output;
+    }
+
+    /// <summary>float64 <see cref="Ops.GatedActivation(Tensor, Activation, Tensor?)"/>: act(x[…, :d]) · x[…, d:], row-major <c>[…, d]</c>, unrounded.</summary>
+    public static double[] GatedActivation(Tensor gateUp, Activation activation = Activation.Silu)
+    {
+        var (rows, cols) = Ops.ValidateGatedActivation(gateUp, null, activation);
+        Check.Shape(cols % 2 == 0, nameof(gateUp), "[…, 2d] (an even last dimension)", gateUp);
+        double[] x = ToDoubles(gateUp);
+        int d = cols / 2;
+        var output = new double[(long)rows * d];
+        for (long r = 0; r < rows; r++)
+            for (int c = 0; c < d; c++)
+                output[r * d + c] = Activate(x[r * cols + c], activation) * x[r * cols + d + c];
+        return output;
+    }
+
     /// <summary>The activations in float64.</summary>
     internal static double Activate(double x, Activation activation) => activation switch
     {

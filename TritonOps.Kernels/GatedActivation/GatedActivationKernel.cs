@@ -1,0 +1,74 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Activations;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.FusedGatedMlp;
+using TritonOps.Kernels.Numerics;
+
+namespace TritonOps.Kernels.GatedActivation;
+
+/// <summary>Sizes of a gated activation in runs (16-byte packs, or single elements on the scalar path): each of
+/// <see cref="Rows"/> rows has <see cref="RowRuns"/> output runs; gate's row r starts at run r · <see cref="GateRowRuns"/>,
+/// up's at r · <see cref="UpRowRuns"/> + <see cref="UpColumnRun"/> (both the halves of one <c>[…, 2d]</c> tensor, or two tensors).</summary>
+internal struct GatedActivationShape
+{
+    public int Rows, RowRuns, GateRowRuns, UpRowRuns, UpColumnRun;
+}
+
+/// <summary>
+/// <c>output = act(gate) ⊙ up</c> elementwise (vLLM's <c>silu_and_mul</c>, FlashInfer's <c>silu_and_mul</c> /
+/// <c>gelu_and_mul</c>): both widened to float32, the activation and product in float32, one rounding into the
+/// output's dtype. Block x covers <see cref="Threads"/> runs of a row, one run a thread; grid y walks the rows
+/// (stride <c>Grid.DimY</c>, so any row count fits the 65535 limit of y). A streaming kernel: two reads and one write a run.
+/// </summary>
+internal static class GatedActivationKernel
+{
+    public const int Threads = 256;
+
+    /// <summary>Rows per launch in grid y; more are walked by the stride loop.</summary>
+    public const int MaxGridRows = 65535;
+
+    [GlobalMemoryOnly]
+    public static void Run<TAccess, TActivation>(ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedActivationShape s)
+        where TAccess : struct, IRunAccess
+        where TActivation : struct, IActivation
+    {
+        int run = Grid.IdxX * Group.DimX + Group.IdxX;
+        if (run >= s.RowRuns)
+            return;
+        for (int row = Grid.IdxY; row < s.Rows; row += Grid.DimY)
+        {
+            // Both loads issued before either is unpacked.
+            Vec4U gateRaw = TAccess.LoadRaw(gate, (long)row * s.GateRowRuns + run);
+            Vec4U upRaw = TAccess.LoadRaw(up, (long)row * s.UpRowRuns + s.UpColumnRun + run);
+            Vec8F g = TAccess.Unpack(gateRaw), u = TAccess.Unpack(upRaw), o = default;
+            o.E0 = TActivation.Apply(g.E0) * u.E0;
+            if (TAccess.Width > 1)
+            {
+                o.E1 = TActivation.Apply(g.E1) * u.E1;
+                o.E2 = TActivation.Apply(g.E2) * u.E2;
+                o.E3 = TActivation.Apply(g.E3) * u.E3;
+            }
+            if (TAccess.Width > 4)
+            {
+                o.E4 = TActivation.Apply(g.E4) * u.E4;
+                o.E5 = TActivation.Apply(g.E5) * u.E5;
+                o.E6 = TActivation.Apply(g.E6) * u.E6;
+                o.E7 = TActivation.Apply(g.E7) * u.E7;
+            }
+            TAccess.Store(output, (long)row * s.RowRuns + run, o);
+        }
+    }
+
+    /// <summary>The instantiation for an element type (<see cref="Float32Element"/>, …), packed (16-byte) or scalar
+    /// access, and an activation type (<see cref="GatedMlpKernel.ActivationTypes"/>).</summary>
+    public static MethodInfo Variant(Type element, bool packed, Type activation) =>
+        KernelMethods.Get(typeof(GatedActivationKernel), nameof(Run),
+            (packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(element), activation);
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) }
+        from packed in new[] { true, false }
+        from activation in GatedMlpKernel.ActivationTypes
+        select Variant(element, packed, activation);
+}
