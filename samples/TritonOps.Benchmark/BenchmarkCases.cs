@@ -44,6 +44,10 @@ public static class BenchmarkCases
         yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16);   // decode kernel's largest M
         yield return new FusedGatedMlpCase(128, 4096, 14336, DType.BFloat16);  // tiled kernel, one M tile
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.Float16);
+        // The gated MLP's middle when its projections run apart (the FP8 decoder layer): prefill and decode sizes.
+        yield return new GatedActivationCase(4096, 14336, DType.BFloat16);
+        yield return new GatedActivationCase(4096, 14336, DType.BFloat16, merged: true);
+        yield return new GatedActivationCase(64, 14336, DType.BFloat16);
         // The register-staged kernel (any K, pre-sm_80), the wide kernel's ring depth and a non-persistent grid, against the op's choice.
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.RegisterStaged);
         foreach (int stages in new[] { 2, 4 })
@@ -74,6 +78,10 @@ public static class BenchmarkCases
         // One Llama-3-8B decoder layer without attention (samples/TritonOps.DecoderLayer): prefill 4096 tokens, decode 64.
         yield return new DecoderLayerCase(1, 4096, DType.BFloat16);
         yield return new DecoderLayerCase(64, 1, DType.BFloat16);
+        // The same layer with FP8 projections (#19's bar: prefill ≥ 1.4× the bf16 row above): 128-block and per-channel scales.
+        yield return new DecoderLayerCase(1, 4096, DType.BFloat16, Fp8WeightScheme.Block);
+        yield return new DecoderLayerCase(1, 4096, DType.BFloat16, Fp8WeightScheme.PerChannel);
+        yield return new DecoderLayerCase(64, 1, DType.BFloat16, Fp8WeightScheme.Block);
         // A 1.6 GB checkpoint from the page cache to the device against a host-to-device copy of the same bytes.
         yield return new CheckpointLoadCase();
         // The floor under these rows: a launch between two events; copies of x's bytes at the two shapes.

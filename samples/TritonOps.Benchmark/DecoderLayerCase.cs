@@ -13,7 +13,8 @@ namespace TritonOps.Benchmark;
 /// bf16 inputs and weights, within StageTolerance's bf16 bar. scripts/anchors.py's decoder_layer times the same
 /// computation in PyTorch eager and torch.compile.
 /// </summary>
-internal sealed class DecoderLayerCase(int batch, int seq, DType dtype) : IBenchmarkCase
+/// <param name="quantize">FP8 projections quantized on the device from the same weights (the check then takes the FP8 bar).</param>
+internal sealed class DecoderLayerCase(int batch, int seq, DType dtype, Fp8WeightScheme? quantize = null) : IBenchmarkCase
 {
     private const int Hidden = 4096, Heads = 32, KvHeads = 8, HeadDim = 128, Intermediate = 14336, TablePositions = 8192;
 
@@ -42,7 +43,7 @@ internal sealed class DecoderLayerCase(int batch, int seq, DType dtype) : IBench
         Matrix("mlp.up_proj.weight", Intermediate, Hidden);
         Matrix("mlp.down_proj.weight", Hidden, Intermediate);
         var weights = host.ToDictionary(p => p.Key, p => Tensor.FromArray(p.Value.Values, p.Value.Shape, dtype, device));
-        using var layer = DecoderLayer.Create(config, weights, maxPositions: TablePositions);
+        using var layer = DecoderLayer.Create(config, weights, maxPositions: TablePositions, quantize: quantize);
 
         int tokens = batch * seq, size = DTypes.SizeOf(dtype);
         long weightElements = (long)Hidden * (Heads + 2 * KvHeads) * HeadDim + (long)Heads * HeadDim * Hidden + 3L * Hidden * Intermediate + 2 * Hidden;
@@ -69,7 +70,7 @@ internal sealed class DecoderLayerCase(int batch, int seq, DType dtype) : IBench
             t.Dispose();
 
         double tflops = flops / (stats.MedianUs * 1e-6) / 1e12, gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"llama [{batch},{seq}] H{Hidden} q{Heads} kv{KvHeads} hd{HeadDim} I{Intermediate} (no attention)", DTypes.Name(dtype), stats,
+        return new Result(Op, $"llama [{batch},{seq}] H{Hidden} q{Heads} kv{KvHeads} hd{HeadDim} I{Intermediate} (no attention){(quantize is { } q ? $", FP8 projections ({q})" : "")}", DTypes.Name(dtype), stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
 
         float[] Round(float[] values)
@@ -93,7 +94,7 @@ internal sealed class DecoderLayerCase(int batch, int seq, DType dtype) : IBench
             double[] g = Mv(w["mlp.gate_proj.weight"], n, Intermediate), u = Mv(w["mlp.up_proj.weight"], n, Intermediate);
             double[] act = g.Select((v, i) => v / (1 + Math.Exp(-v)) * u[i]).ToArray();
             double[] expected = Add(h1, Mv(w["mlp.down_proj.weight"], act, Hidden));
-            var error = StageError.Of($"output row {t}", output.AsSpan(t * Hidden, Hidden).ToArray(), expected.Select(v => (float)v).ToArray(), StageTolerance.For(dtype));
+            var error = StageError.Of($"output row {t}", output.AsSpan(t * Hidden, Hidden).ToArray(), expected.Select(v => (float)v).ToArray(), quantize is null ? StageTolerance.For(dtype) : StageTolerance.Fp8);
             if (!error.Passed)
                 return $"FAIL token {t}: {error.Outside} of {Hidden} outside the bar; {error.Worst}";
         }

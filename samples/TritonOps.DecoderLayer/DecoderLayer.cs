@@ -41,11 +41,15 @@ public enum DecoderFamily
 public sealed class DecoderLayer : IDisposable
 {
     private readonly Dictionary<string, Tensor> _weights;
+    /// <summary>The projections held as FP8 codes (by role: "self_attn.q_proj", …); null for a 16-bit layer.</summary>
+    private readonly Dictionary<string, Fp8Projection>? _fp8;
     private Workspace? _workspace;
 
     private DecoderLayer(ModelConfig config, DecoderFamily family, int layer, DType dtype, Device device,
-        Dictionary<string, Tensor> weights, Tensor cos, Tensor sin)
+        Dictionary<string, Tensor> weights, Dictionary<string, Fp8Projection>? fp8, Tensor cos, Tensor sin)
     {
+        _fp8 = fp8;
+        Fp8Scheme = fp8?.Values.First().Scheme;
         Config = config;
         Family = family;
         LayerIndex = layer;
@@ -65,7 +69,11 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>Which of the checkpoint's layers this is.</summary>
     public int LayerIndex { get; }
 
-    /// <summary>The dtype of the weights and activations.</summary>
+    /// <summary>How the projections' FP8 weights are scaled (their activations are quantized per token, or per token and
+    /// 128-group for block scales); null when the projections run in <see cref="DType"/>.</summary>
+    public Fp8WeightScheme? Fp8Scheme { get; }
+
+    /// <summary>The dtype of the activations (and of the weights, but for FP8 projections).</summary>
     public DType DType { get; }
 
     /// <summary>Where it runs.</summary>
@@ -109,6 +117,10 @@ public sealed class DecoderLayer : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(family)),
     };
 
+    /// <summary>The seven projections (a weight each, <c>[out, in]</c>), by role.</summary>
+    public static readonly IReadOnlyList<string> Projections =
+        ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+
     private static readonly string[] Common =
     [
         "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
@@ -118,10 +130,14 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>
     /// Loads layer <paramref name="layer"/> of the checkpoint in <paramref name="folder"/> (config.json plus
     /// model.safetensors or a sharded index) onto <paramref name="device"/>, with RoPE tables of
-    /// <paramref name="maxPositions"/> rows (the config's max_position_embeddings when null).
+    /// <paramref name="maxPositions"/> rows (the config's max_position_embeddings when null). FP8 checkpoints (E4M3
+    /// projection weights with <c>weight_scale_inv</c> per 128 × 128 block, as transformers' FineGrainedFP8 and
+    /// DeepSeek-V3 store them, or <c>weight_scale</c> per output channel or tensor, as llm-compressor's do) load as
+    /// they are; <paramref name="quantize"/> quantizes a 16-bit checkpoint's projections on the device instead.
     /// </summary>
-    /// <exception cref="CheckpointFormatException">An unsupported model type, a missing tensor, or tensors of mixed dtypes.</exception>
-    public static DecoderLayer Load(string folder, int layer = 0, Device? device = null, int? maxPositions = null)
+    /// <exception cref="CheckpointFormatException">An unsupported model type, a missing tensor, tensors of mixed dtypes,
+    /// or FP8 weights without a scale TritonOps can use.</exception>
+    public static DecoderLayer Load(string folder, int layer = 0, Device? device = null, int? maxPositions = null, Fp8WeightScheme? quantize = null)
     {
         device ??= Device.Default;
         var config = ModelConfig.Load(folder);
@@ -142,47 +158,137 @@ public sealed class DecoderLayer : IDisposable
             if (!checkpoint.Contains(prefix + name))
                 throw new CheckpointFormatException(checkpoint.IndexPath ?? checkpoint.Files[0], prefix + name,
                     $"missing: a {config.ModelType} decoder layer needs it.");
-        DType dtype = checkpoint.GetInfo(prefix + names[0]).DType
-            ?? throw new CheckpointFormatException(checkpoint.FileOf(prefix + names[0]), prefix + names[0], "has a dtype TritonOps cannot hold.");
-        foreach (string name in names)
-            if (checkpoint.GetInfo(prefix + name).DType != dtype)
-                throw new CheckpointFormatException(checkpoint.FileOf(prefix + name), prefix + name,
-                    $"expected {DTypes.Name(dtype)} like {prefix + names[0]}, got {checkpoint.GetInfo(prefix + name).DTypeName}.");
+        // The activations' dtype is the norms' (an FP8 checkpoint keeps them in its torch_dtype).
+        string dtypeSource = prefix + "post_attention_layernorm.weight";
+        DType dtype = checkpoint.GetInfo(dtypeSource).DType
+            ?? throw new CheckpointFormatException(checkpoint.FileOf(dtypeSource), dtypeSource, "has a dtype TritonOps cannot hold.");
         if (dtype is not (DType.Float32 or DType.Float16 or DType.BFloat16))
-            throw new CheckpointFormatException(checkpoint.FileOf(prefix + names[0]), prefix + names[0],
-                $"expected float32, float16 or bfloat16 weights, got {DTypes.Name(dtype)} (FP8 checkpoints: pending, see Program.cs).");
+            throw new CheckpointFormatException(checkpoint.FileOf(dtypeSource), dtypeSource,
+                $"expected float32, float16 or bfloat16, got {DTypes.Name(dtype)}.");
+        bool fp8Checkpoint = checkpoint.GetInfo(prefix + "self_attn.q_proj.weight").DType == DType.Float8E4M3;
+        foreach (string name in names)
+        {
+            bool projectionWeight = fp8Checkpoint && Projections.Any(p => name == p + ".weight");
+            DType expected = projectionWeight ? DType.Float8E4M3 : dtype;
+            if (checkpoint.GetInfo(prefix + name).DType != expected)
+                throw new CheckpointFormatException(checkpoint.FileOf(prefix + name), prefix + name,
+                    $"expected {DTypes.Name(expected)} like {(projectionWeight ? prefix + "self_attn.q_proj.weight" : dtypeSource)}, got {checkpoint.GetInfo(prefix + name).DTypeName}.");
+        }
+        if (fp8Checkpoint && config.Quantization is { Granularity: QuantGranularity.Block, WeightBlockSize: var block } && !block!.SequenceEqual([128, 128]))
+            throw new CheckpointFormatException(configPath, "quantization_config.weight_block_size",
+                $"expected [128, 128] (the block fp8_gemm scales), got [{string.Join(", ", block!)}].");
 
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        Dictionary<string, Fp8Projection>? fp8 = fp8Checkpoint ? new(StringComparer.Ordinal) : null;
         try
         {
             foreach (string name in names)
-                weights.Add(name, checkpoint.Load(prefix + name, device));
+            {
+                string role = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : "";
+                if (fp8 is not null && Projections.Contains(role))
+                    fp8.Add(role, LoadFp8Projection(checkpoint, prefix + role, config.AttentionBias && role.StartsWith("self_attn.", StringComparison.Ordinal),
+                        config.Quantization?.Granularity == QuantGranularity.Block, device));
+                else if (fp8 is null || !(name.EndsWith(".bias", StringComparison.Ordinal) && Projections.Contains(name[..^".bias".Length])))
+                    weights.Add(name, checkpoint.Load(prefix + name, device));
+            }
         }
         catch
         {
             foreach (var t in weights.Values)
                 t.Dispose();
+            foreach (var p in fp8?.Values ?? Enumerable.Empty<Fp8Projection>())
+                p.Dispose();
             throw;
         }
-        return Create(config, weights, layer, maxPositions);
+        return fp8 is null ? Create(config, weights, layer, maxPositions, quantize) : Create(config, weights, fp8, dtype, layer, maxPositions);
+    }
+
+    /// <summary>An FP8 projection of a checkpoint: the E4M3 <c>weight</c> with <c>weight_scale_inv</c> (per 128 × 128
+    /// block) or <c>weight_scale</c> (per output channel <c>[out]</c> / <c>[out, 1]</c>, or one), widened to float32
+    /// where stored in 16 bits; its bias (when the layer has one) in float32, as fp8_gemm's epilogue adds it.</summary>
+    private static Fp8Projection LoadFp8Projection(SafeTensorsCheckpoint checkpoint, string name, bool withBias, bool block, Device device)
+    {
+        string scaleName = checkpoint.Contains(name + ".weight_scale_inv") ? name + ".weight_scale_inv"
+            : checkpoint.Contains(name + ".weight_scale") ? name + ".weight_scale"
+            : throw new CheckpointFormatException(checkpoint.FileOf(name + ".weight"), name + ".weight",
+                "is FP8 but has no weight_scale_inv (per block) or weight_scale (per channel or tensor) beside it.");
+        using var codes = checkpoint.Load(name + ".weight", device);
+        using var stored = checkpoint.Load(scaleName, device);
+        using var scale = stored.DType == DType.Float32 ? stored.Reshape(stored.Shape.ToArray())
+            : Tensor.FromArray(stored.ToFloatArray(), stored.Shape.ToArray(), DType.Float32, device);
+        using var bias16 = withBias ? checkpoint.Load(name + ".bias", device) : null;
+        using var bias = bias16 is null ? null : Tensor.FromArray(bias16.ToFloatArray(), bias16.Shape.ToArray(), DType.Float32, device);
+        try
+        {
+            return Fp8Projection.From(codes, scale, bias, block ? Fp8WeightScheme.Block : null);
+        }
+        catch (TritonOpsException e)
+        {
+            throw new CheckpointFormatException(checkpoint.FileOf(scaleName), scaleName, e.Message);
+        }
     }
 
     /// <summary>A layer of <paramref name="config"/> from weights already on one device, named as
     /// <see cref="WeightNames"/> lists them (q/k/v/o biases when the config has attention_bias); the layer takes
-    /// ownership of them (disposed with it, and on failure here). For benchmarks with generated weights.</summary>
-    public static DecoderLayer Create(ModelConfig config, Dictionary<string, Tensor> weights, int layer = 0, int? maxPositions = null)
+    /// ownership of them (disposed with it, and on failure here). For benchmarks with generated weights.
+    /// <paramref name="quantize"/>: the seven projections become FP8 codes with scales of that scheme, made on the
+    /// device (<see cref="Ops.QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity, int)"/>), and their 16-bit weights are released.</summary>
+    public static DecoderLayer Create(ModelConfig config, Dictionary<string, Tensor> weights, int layer = 0, int? maxPositions = null,
+        Fp8WeightScheme? quantize = null)
     {
+        Dictionary<string, Fp8Projection>? fp8 = null;
         try
         {
-            var family = FamilyOf(config, "config");
             Tensor first = weights["self_attn.q_proj.weight"];
-            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, first.Device);
-            return new DecoderLayer(config, family, layer, first.DType, first.Device, weights, cos, sin);
+            DType dtype = first.DType;
+            if (quantize is { } scheme)
+            {
+                fp8 = new(StringComparer.Ordinal);
+                foreach (string role in Projections)
+                {
+                    using var weight = weights[role + ".weight"];
+                    weights.Remove(role + ".weight");
+                    using var bias16 = weights.Remove(role + ".bias", out var b) ? b : null;
+                    using var bias = bias16 is null ? null : Tensor.FromArray(bias16.ToFloatArray(), bias16.Shape.ToArray(), DType.Float32, bias16.Device);
+                    var (codes, scale) = Ops.QuantizeFp8(weight, granularity: scheme switch
+                    {
+                        Fp8WeightScheme.Block => ScaleGranularity.Block,
+                        Fp8WeightScheme.PerChannel => ScaleGranularity.PerRow,
+                        _ => ScaleGranularity.PerTensor,
+                    });
+                    using (codes)
+                    using (scale)
+                        fp8.Add(role, Fp8Projection.From(codes, scale, bias, scheme));
+                }
+            }
+            return Create(config, weights, fp8, dtype, layer, maxPositions);
         }
         catch
         {
             foreach (var t in weights.Values)
                 t.Dispose();
+            foreach (var p in fp8?.Values ?? Enumerable.Empty<Fp8Projection>())
+                p.Dispose();
+            throw;
+        }
+    }
+
+    private static DecoderLayer Create(ModelConfig config, Dictionary<string, Tensor> weights, Dictionary<string, Fp8Projection>? fp8,
+        DType dtype, int layer, int? maxPositions)
+    {
+        try
+        {
+            var family = FamilyOf(config, "config");
+            Device device = weights.Values.First().Device;
+            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, device);
+            return new DecoderLayer(config, family, layer, dtype, device, weights, fp8, cos, sin);
+        }
+        catch
+        {
+            foreach (var t in weights.Values)
+                t.Dispose();
+            foreach (var p in fp8?.Values ?? Enumerable.Empty<Fp8Projection>())
+                p.Dispose();
             throw;
         }
     }
@@ -213,6 +319,11 @@ public sealed class DecoderLayer : IDisposable
         var w = _workspace is { } ws && ws.Batch == batch && ws.Seq == seq ? ws : Reallocate(batch, seq);
         double eps = Config.RmsNormEps;
         int headDim = Config.HeadDim, rotaryDim = Cos.Shape[1];
+        if (_fp8 is not null)
+        {
+            ForwardFp8(hidden, positions, attention, observe, w, batch, seq);
+            return;
+        }
 
         Tensor input = hidden;
         if (Family != DecoderFamily.Olmo2)
@@ -282,6 +393,158 @@ public sealed class DecoderLayer : IDisposable
         observe?.Invoke("output", hidden);
     }
 
+    /// <summary>
+    /// <see cref="Forward"/> with FP8 projections: each projection's input is quantized once on the device (per token, or
+    /// per token and 128-group for block-scaled weights) and shared by the projections that read it (q, k, v; gate, up);
+    /// Llama's and Qwen3's input norm is fused with that quantization (<see cref="Ops.RmsNormQuantizeFp8"/>: the normed
+    /// input never goes to memory in 16 bits). fp8_gemm's epilogue adds a bias but no residual, so each residual add is a
+    /// <see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?)"/> (after o_proj its norm is the
+    /// post-attention norm the MLP reads; after down_proj it is discarded). The gated MLP's two projections run apart and
+    /// meet in <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?)"/>, as transformers' FP8 layer computes them.
+    /// The "input_norm" stage, reported only when observed, is the plain <see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?)"/>
+    /// (the fused kernel quantizes exactly that 16-bit norm: RmsNormQuantizeFp8Tests).
+    /// </summary>
+    private void ForwardFp8(Tensor hidden, Tensor positions, Func<Tensor, Tensor, Tensor, Tensor> attention, Action<string, Tensor>? observe,
+        Workspace w, int batch, int seq)
+    {
+        var fp8 = _fp8!;
+        double eps = Config.RmsNormEps;
+        int headDim = Config.HeadDim, rotaryDim = Cos.Shape[1], rows = batch * seq;
+        var granularity = fp8["self_attn.q_proj"].ActivationGranularity;
+        var activation = Config.Activation!.Value;
+
+        (Tensor Codes, Tensor Scales) Quantize(Tensor x)
+        {
+            using var flat = x.Reshape(rows, x.Shape[^1]);
+            var (codes, scales) = Ops.QuantizeFp8(flat, granularity: granularity);
+            return (codes, scales);
+        }
+        Tensor Project((Tensor Codes, Tensor Scales) input, string role)
+        {
+            using var codes = input.Codes.Reshape(rows, input.Codes.Shape[^1]);
+            using var y = fp8[role].Apply(codes, input.Scales, DType);
+            return y.Reshape(batch, seq, fp8[role].Out);
+        }
+        static void Release((Tensor Codes, Tensor Scales) q)
+        {
+            q.Codes.Dispose();
+            q.Scales.Dispose();
+        }
+
+        // Attention's inputs.
+        var input = Family == DecoderFamily.Olmo2 ? Quantize(hidden)
+            : Ops.RmsNormQuantizeFp8(hidden, _weights["input_layernorm.weight"], eps, granularity);
+        if (observe is not null && Family != DecoderFamily.Olmo2)
+        {
+            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed);
+            observe("input_norm", w.Normed);
+        }
+        Tensor q, k, v;
+        try
+        {
+            q = Project(input, "self_attn.q_proj");
+            k = Project(input, "self_attn.k_proj");
+            v = Project(input, "self_attn.v_proj");
+        }
+        finally
+        {
+            Release(input);
+        }
+        using (q)
+        using (k)
+        using (v)
+        {
+            observe?.Invoke("q_proj", q);
+            observe?.Invoke("k_proj", k);
+            observe?.Invoke("v_proj", v);
+            if (Family == DecoderFamily.Llama)
+                Ops.FusedQkNormRope(q, k, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
+                    qOutput: w.QRot, kOutput: w.KRot);
+            else
+                Ops.FusedQkNormRope(q, k, _weights["self_attn.q_norm.weight"], _weights["self_attn.k_norm.weight"], Cos, Sin, positions,
+                    headDim, eps, Family == DecoderFamily.Qwen3 ? NormScope.PerHead : NormScope.Hidden, RotaryForm.RotateHalf, rotaryDim,
+                    qOutput: w.QRot, kOutput: w.KRot);
+            observe?.Invoke("q_rope", w.QRot);
+            observe?.Invoke("k_rope", w.KRot);
+
+            Tensor attn = attention(w.QRot, w.KRot, v);
+            if (attn.DType != DType || !attn.Shape.SequenceEqual([batch, seq, QWidth]))
+                throw new ShapeMismatchException($"The attention callback returned {DTypes.Name(attn.DType)} {ShapeOf(attn)}; expected {DTypes.Name(DType)} [{batch}, {seq}, {QWidth}].");
+            var attnCodes = Quantize(attn);
+            Tensor o;
+            try
+            {
+                o = Project(attnCodes, "self_attn.o_proj");
+            }
+            finally
+            {
+                Release(attnCodes);
+            }
+            using (o)
+            {
+                var postAttention = _weights["post_attention_layernorm.weight"];
+                if (Family == DecoderFamily.Olmo2)
+                {
+                    observe?.Invoke("o_proj", o);
+                    Ops.RmsNorm(o, postAttention, eps, output: o);
+                    observe?.Invoke("post_attention_norm", o);
+                    Ops.FusedAddRmsNorm(o, hidden, postAttention, eps, output: o);   // hidden += norm(o); the norm written is not used
+                    observe?.Invoke("attn_residual", hidden);
+                }
+                else
+                {
+                    Ops.FusedAddRmsNorm(o, hidden, postAttention, eps, output: w.Normed); // hidden += o; the MLP's input norm
+                    observe?.Invoke("attn_residual", hidden);
+                    observe?.Invoke("post_attention_norm", w.Normed);
+                }
+            }
+        }
+
+        // The MLP.
+        var mlpInput = Quantize(Family == DecoderFamily.Olmo2 ? hidden : w.Normed);
+        Tensor gate, up;
+        try
+        {
+            gate = Project(mlpInput, "mlp.gate_proj");
+            up = Project(mlpInput, "mlp.up_proj");
+        }
+        finally
+        {
+            Release(mlpInput);
+        }
+        using (gate)
+        using (up)
+            Ops.GatedActivation(gate, up, activation, w.Act);
+        observe?.Invoke("mlp_act", w.Act);
+        var actCodes = Quantize(w.Act);
+        Tensor down;
+        try
+        {
+            down = Project(actCodes, "mlp.down_proj");
+        }
+        finally
+        {
+            Release(actCodes);
+        }
+        using (down)
+        {
+            if (Family == DecoderFamily.Olmo2)
+            {
+                observe?.Invoke("down_proj", down);
+                var postFeedForward = _weights["post_feedforward_layernorm.weight"];
+                Ops.RmsNorm(down, postFeedForward, eps, output: down);
+                observe?.Invoke("post_feedforward_norm", down);
+                Ops.FusedAddRmsNorm(down, hidden, postFeedForward, eps, output: down); // hidden += norm(down)
+            }
+            else
+            {
+                // hidden += down; the norm (written over down) is not used: the library has no plain add.
+                Ops.FusedAddRmsNorm(down, hidden, _weights["post_attention_layernorm.weight"], eps, output: down);
+            }
+        }
+        observe?.Invoke("output", hidden);
+    }
+
     /// <summary>The stages <see cref="Forward"/> reports for <paramref name="family"/>, in order (the fixture holds
     /// transformers' tensor of each name; "attn_output" is the attention's output, which the layer takes, not makes).</summary>
     public static IReadOnlyList<string> StageNames(DecoderFamily family) => family == DecoderFamily.Olmo2
@@ -305,6 +568,8 @@ public sealed class DecoderLayer : IDisposable
         _workspace?.Dispose();
         foreach (var t in _weights.Values)
             t.Dispose();
+        foreach (var p in _fp8?.Values ?? Enumerable.Empty<Fp8Projection>())
+            p.Dispose();
         Cos.Dispose();
         Sin.Dispose();
     }

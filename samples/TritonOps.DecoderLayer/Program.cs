@@ -1,11 +1,14 @@
 // One decoder layer of a Hugging Face checkpoint on TritonOps, every part but attention, each stage against
 // transformers' own output (fixtures made by scripts/fixtures/make_decoder_fixtures.py).
 //
-// Usage: TritonOps.DecoderLayer [FOLDER …] [--cpu] [--fp8] [--runs N]
+// Usage: TritonOps.DecoderLayer [FOLDER …] [--cpu] [--fp8 [block|channel]] [--runs N]
 //   FOLDER: a fixture folder (config.json, model.safetensors, stages.safetensors), or a folder of them;
 //           default TritonOps.Tests/Fixtures/decoder (every family and dtype there).
 //   --cpu:  the CPU accelerator even when a GPU is present (what CI runs).
-//   --fp8:  FP8 projections: pending (see below); exits 3.
+//   --fp8:  quantize a 16-bit checkpoint's seven projections to FP8 on load (E4M3, 128 × 128 block scales by default,
+//           or per output channel), and compare against the 16-bit model's stages under the FP8 bar (StageTolerance.Fp8).
+//           An FP8 checkpoint (E4M3 weights with weight_scale_inv / weight_scale, e.g. transformers' FineGrainedFP8) runs
+//           its FP8 projections without this flag, against stages its own FP8 model made.
 //   --runs: timed runs of the layer (default 20 on CUDA, 3 on the CPU accelerator).
 // Attention itself is NOT run by TritonOps: the library has no attention op yet. The layer takes transformers'
 // attention output (before o_proj) from the fixture, so the stages after it see exactly what the model's did.
@@ -16,14 +19,19 @@ using TritonOps;
 using TritonOps.Samples.Decoder;
 
 var folders = new List<string>();
-bool cpu = false, fp8 = false;
+bool cpu = false;
+Fp8WeightScheme? quantize = null;
 int? runs = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
     {
         case "--cpu": cpu = true; break;
-        case "--fp8": fp8 = true; break;
+        case "--fp8":
+            quantize = Fp8WeightScheme.Block;
+            if (i + 1 < args.Length && args[i + 1] is "block" or "channel")
+                quantize = args[++i] == "block" ? Fp8WeightScheme.Block : Fp8WeightScheme.PerChannel;
+            break;
         case "--runs" when i + 1 < args.Length && int.TryParse(args[i + 1], out int n) && n > 0: runs = n; i++; break;
         default:
             if (args[i].StartsWith("--", StringComparison.Ordinal))
@@ -34,14 +42,6 @@ for (int i = 0; i < args.Length; i++)
             folders.Add(args[i]);
             break;
     }
-}
-if (fp8)
-{
-    // Pending: FP8 projections with the checkpoint's block/channel scales come with Fp8Linear's pre-quantized weights
-    // (branch fp8). The hook is DecoderLayer's five projections (q, k, v, o, down): each becomes an Fp8Linear, and the
-    // residual adds of o and down move to FusedAddRmsNorm as OLMo2's do, since Fp8Gemm's epilogue has a bias, not a residual.
-    Console.Error.WriteLine("--fp8: pending (FP8 projections need Fp8Linear with checkpoint scales, being built on branch fp8).");
-    return 3;
 }
 if (folders.Count == 0)
     folders.Add(DefaultFixtures());
@@ -60,8 +60,9 @@ bool allPassed = true;
 foreach (string folder in fixtures)
 {
     using var fixture = DecoderFixture.Open(folder);
-    using var layer = DecoderLayer.Load(folder, 0, device);
-    var tolerance = StageTolerance.For(layer.DType);
+    using var layer = DecoderLayer.Load(folder, 0, device, quantize: quantize);
+    // Quantized here, against a 16-bit model's stages: the FP8 bar. An FP8 checkpoint against its own FP8 model: the dtype's.
+    var tolerance = quantize is not null ? StageTolerance.Fp8 : StageTolerance.For(layer.DType);
     var errors = fixture.Check(layer, tolerance);
     bool passed = errors.All(e => e.Passed);
     allPassed &= passed;
@@ -86,13 +87,14 @@ foreach (string folder in fixtures)
     Array.Sort(times);
 
     Console.WriteLine();
-    Console.WriteLine($"## {Path.GetFileName(folder)}: {layer.Config.ModelType} ({layer.Family}), {DTypes.Name(layer.DType)}, input [{string.Join(", ", input.Shape)}], "
+    string projections = layer.Fp8Scheme is { } scheme ? $", FP8 projections ({scheme}{(quantize is null ? ", from the checkpoint" : ", quantized on load")})" : "";
+    Console.WriteLine($"## {Path.GetFileName(folder)}: {layer.Config.ModelType} ({layer.Family}), {DTypes.Name(layer.DType)}{projections}, input [{string.Join(", ", input.Shape)}], "
         + $"transformers {fixture.Meta("transformers") ?? "?"}, torch {fixture.Meta("torch") ?? "?"}");
     Console.WriteLine($"bar: {tolerance}");
-    Console.WriteLine("| stage | elements | rms (transformers) | max |Δ| | max |Δ| / rms | outside the bar |");
-    Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
+    Console.WriteLine("| stage | elements | rms (transformers) | max |Δ| | max |Δ| / rms | ‖Δ‖₂ / ‖ref‖₂ | outside the bar |");
+    Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- |");
     foreach (var e in errors)
-        Console.WriteLine($"| {e.Stage} | {e.Elements} | {e.Rms:G4} | {e.MaxAbsError:E2} | {e.MaxOverRms:E2} | {(e.Passed ? "0" : $"**{e.Outside}**: {e.Worst}")} |");
+        Console.WriteLine($"| {e.Stage} | {e.Elements} | {e.Rms:G4} | {e.MaxAbsError:E2} | {e.MaxOverRms:E2} | {e.RelativeRmsError:E2} | {(e.Passed ? "0" : $"**{e.Outside}**: {e.Worst}")} |");
     Console.WriteLine($"layer time (host wall clock, all but attention, {timedRuns} runs): median {times[timedRuns / 2]:F1} µs, "
         + $"min {times[0]:F1} µs — {(passed ? "every stage within the bar" : "FAILED")}");
 }

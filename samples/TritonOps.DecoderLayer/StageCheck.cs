@@ -18,15 +18,26 @@ namespace TritonOps.Samples.Decoder;
 /// chain: 2⁻⁵ of the rms absolute and 2⁻⁶ relative (4 ulps), as TransformersFixtureTests' bf16 bar.</item>
 /// </list>
 /// </summary>
-public readonly record struct StageTolerance(double AbsoluteOfRms, double Relative)
+/// <param name="MaxRelativeRmsError">When set, the stage's bar is instead ‖ours − theirs‖₂ / ‖theirs‖₂ ≤ this (the FP8 bar:
+/// quantization noise is spread over every element, and elementwise bars would only measure its tails).</param>
+public readonly record struct StageTolerance(double AbsoluteOfRms, double Relative, double? MaxRelativeRmsError = null)
 {
     /// <summary>The bar for a layer run in <paramref name="dtype"/>.</summary>
     public static StageTolerance For(DType dtype) => dtype == DType.Float32
         ? new(1e-4, 1e-4)
         : new(Math.Pow(2, -5), Math.Pow(2, -6));
 
+    /// <summary>FP8 projections quantized on load, against the 16-bit model's stages: every projection's input and
+    /// weight carry E4M3's rounding (3 significand bits: up to 2⁻⁴ relative an element), which does not average away at
+    /// the tiny K of the fixtures (64 and 96 terms), and the errors chain through the layer's stages. Measured on the
+    /// bf16 fixtures (Llama, Qwen3, OLMo2; 128-block and per-channel scales; CPU accelerator, 2026-12-03): relative RMS
+    /// errors 0.003–0.077 per stage, 0.011–0.049 at the output. The bar, 0.25, separates that noise from a wiring fault (a wrong scale or layout
+    /// gives errors of the stage's own size, ≥ 1).</summary>
+    public static StageTolerance Fp8 => new(0, 0, 0.25);
+
     /// <summary>e.g. "≤ 2⁻⁵·rms + 2⁻⁶·|x|" in plain numbers.</summary>
-    public override string ToString() => $"|Δ| ≤ {AbsoluteOfRms:G3}·rms + {Relative:G3}·|ref|";
+    public override string ToString() => MaxRelativeRmsError is { } bar ? $"‖Δ‖₂ ≤ {bar:G3}·‖ref‖₂ (FP8 quantization noise)"
+        : $"|Δ| ≤ {AbsoluteOfRms:G3}·rms + {Relative:G3}·|ref|";
 }
 
 /// <summary>One stage's comparison: the worst element, relative to the stage's rms, and how many elements miss the bar.</summary>
@@ -36,7 +47,8 @@ public readonly record struct StageTolerance(double AbsoluteOfRms, double Relati
 /// <param name="MaxAbsError">Largest |ours − theirs|.</param>
 /// <param name="Outside">Elements outside the bar (non-finite ones included).</param>
 /// <param name="Worst">A description of the worst element outside the bar, or null.</param>
-public sealed record StageError(string Stage, int Elements, double Rms, double MaxAbsError, int Outside, string? Worst)
+/// <param name="RelativeRmsError">‖ours − theirs‖₂ / ‖theirs‖₂.</param>
+public sealed record StageError(string Stage, int Elements, double Rms, double MaxAbsError, int Outside, string? Worst, double RelativeRmsError = double.NaN)
 {
     /// <summary>MaxAbsError / Rms.</summary>
     public double MaxOverRms => Rms > 0 ? MaxAbsError / Rms : MaxAbsError;
@@ -54,15 +66,16 @@ public sealed record StageError(string Stage, int Elements, double Rms, double M
         foreach (float e in expected)
             sum += (double)e * e;
         double rms = Math.Sqrt(sum / Math.Max(1, expected.Length));
-        double max = 0, worstExcess = -1;
+        double max = 0, worstExcess = -1, squaredError = 0;
         int outside = 0;
         string? worst = null;
         for (int i = 0; i < actual.Length; i++)
         {
             double error = Math.Abs((double)actual[i] - expected[i]);
-            double bar = tolerance.AbsoluteOfRms * rms + tolerance.Relative * Math.Abs(expected[i]);
+            double bar = tolerance.MaxRelativeRmsError is null ? tolerance.AbsoluteOfRms * rms + tolerance.Relative * Math.Abs(expected[i]) : double.PositiveInfinity;
             if (!double.IsFinite(error))
                 error = double.PositiveInfinity;
+            squaredError += error * error;
             max = Math.Max(max, error);
             if (error <= bar)
                 continue;
@@ -73,7 +86,13 @@ public sealed record StageError(string Stage, int Elements, double Rms, double M
                 worst = $"[{i}] transformers {expected[i]:R}, ours {actual[i]:R} (|Δ| {error:E2}, bar {bar:E2})";
             }
         }
-        return new StageError(stage, actual.Length, rms, max, outside, worst);
+        double relativeRms = Math.Sqrt(squaredError / Math.Max(1, expected.Length)) / (rms > 0 ? rms : 1);
+        if (tolerance.MaxRelativeRmsError is { } rmsBar && !(relativeRms <= rmsBar))
+        {
+            outside = Math.Max(outside, 1);
+            worst = $"relative RMS error {relativeRms:G3} over the bar {rmsBar:G3}";
+        }
+        return new StageError(stage, actual.Length, rms, max, outside, worst, relativeRms);
     }
 }
 
