@@ -61,8 +61,9 @@ foreach (string folder in fixtures)
 {
     using var fixture = DecoderFixture.Open(folder);
     using var layer = DecoderLayer.Load(folder, 0, device, quantize: quantize);
-    // Quantized here, against a 16-bit model's stages: the FP8 bar. An FP8 checkpoint against its own FP8 model: the dtype's.
-    var tolerance = quantize is not null ? StageTolerance.Fp8 : StageTolerance.For(layer.DType);
+    // Quantized here, against a 16-bit model's stages: the FP8 bar; an FP8 checkpoint against its own FP8 model: the
+    // FP8 checkpoint bar; 16-bit layers: the dtype's.
+    var tolerance = StageTolerance.For(layer, quantizedOnLoad: quantize is not null);
     var errors = fixture.Check(layer, tolerance);
     bool passed = errors.All(e => e.Passed);
     allPassed &= passed;

@@ -27,6 +27,11 @@ public readonly record struct StageTolerance(double AbsoluteOfRms, double Relati
         ? new(1e-4, 1e-4)
         : new(Math.Pow(2, -5), Math.Pow(2, -6));
 
+    /// <summary>The bar of <paramref name="layer"/>'s stages: <see cref="Fp8"/> when its projections were quantized on load
+    /// (against the 16-bit model), <see cref="Fp8Checkpoint"/> for an FP8 checkpoint's, else the dtype's.</summary>
+    public static StageTolerance For(DecoderLayer layer, bool quantizedOnLoad) =>
+        layer.Fp8Scheme is null ? For(layer.DType) : quantizedOnLoad ? Fp8 : Fp8Checkpoint;
+
     /// <summary>FP8 projections quantized on load, against the 16-bit model's stages: every projection's input and
     /// weight carry E4M3's rounding (3 significand bits: up to 2⁻⁴ relative an element), which does not average away at
     /// the tiny K of the fixtures (64 and 96 terms), and the errors chain through the layer's stages. Measured on the
@@ -34,6 +39,16 @@ public readonly record struct StageTolerance(double AbsoluteOfRms, double Relati
     /// errors 0.003–0.077 per stage, 0.011–0.049 at the output. The bar, 0.25, separates that noise from a wiring fault (a wrong scale or layout
     /// gives errors of the stage's own size, ≥ 1).</summary>
     public static StageTolerance Fp8 => new(0, 0, 0.25);
+
+    /// <summary>An FP8 checkpoint's layer against the FP8 model that made it (both quantize each projection's bf16 input
+    /// per token and 128-group, and multiply the same E4M3 weights): where the two inputs agree bit for bit the products
+    /// agree to the output's rounding (o_proj: 0 on the CPU accelerator, 0.16 % relative RMS from a float64 product), but a
+    /// one-ulp difference in a bf16 input (our norms round once where transformers rounds twice) moves that element's
+    /// E4M3 code a whole step (2⁻³ relative), so the elementwise bf16 bar does not hold. Measured on the three FP8 fixtures
+    /// (H200 and CPU accelerator, 2026-12-03): relative RMS errors 0.04–2.7 % per stage, 0.4–1.5 % at the output; the
+    /// bar is 5 %. Not yet explained: OLMo2's q/k/v (0.6 %) and Qwen3's (0.4 %) differ more than their o_proj (0.0–0.24 %)
+    /// from a float64 product of our codes, though their inputs are the fixture's own tensors (docs/next-steps.md).</summary>
+    public static StageTolerance Fp8Checkpoint => new(0, 0, 0.05);
 
     /// <summary>e.g. "≤ 2⁻⁵·rms + 2⁻⁶·|x|" in plain numbers.</summary>
     public override string ToString() => MaxRelativeRmsError is { } bar ? $"‖Δ‖₂ ≤ {bar:G3}·‖ref‖₂ (FP8 quantization noise)"
