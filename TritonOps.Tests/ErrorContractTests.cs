@@ -79,6 +79,12 @@ public class ErrorContractTests
         {
             ["x"] = F(d, DType.Float32, 1, 3, 16), ["gateWeight"] = F(d, DType.Float32, 8, 16), ["upWeight"] = F(d, DType.Float32, 8, 16),
         }, t => Ops.FusedGatedMlp(t["x"], t["gateWeight"], t["upWeight"], "silu"));
+        yield return new("GatedActivation", "", d => new()
+        {
+            ["gate"] = F(d, DType.BFloat16, 2, 3, 16), ["up"] = F(d, DType.BFloat16, 2, 3, 16), ["output"] = F(d, DType.BFloat16, 2, 3, 16),
+        }, t => Ops.GatedActivation(t["gate"], t["up"], Activation.Silu, t["output"]));
+        yield return new("GatedActivation", "merged", d => new() { ["gateUp"] = F(d, DType.Float16, 3, 24), ["output"] = F(d, DType.Float16, 3, 12) },
+            t => Ops.GatedActivation(t["gateUp"], Activation.GeluTanh, t["output"]));
         yield return new("RmsNormQuantizeFp8", "", d => new() { ["x"] = F(d, DType.BFloat16, 2, 3, 256), ["weight"] = F(d, DType.BFloat16, 256) },
             t => Ops.RmsNormQuantizeFp8(t["x"], t["weight"], granularity: ScaleGranularity.PerTokenGroup));
         yield return new("Fp8Gemm", "block scales", d => new()
@@ -295,6 +301,8 @@ public class ErrorContractTests
         yield return ("RmsNorm", d => [Ops.RmsNorm(F(d, DType.BFloat16, 0, 16), F(d, DType.BFloat16, 16))]);
         yield return ("FusedAddRmsNorm", d => [Ops.FusedAddRmsNorm(F(d, DType.Float16, 0, 24), F(d, DType.Float16, 0, 24), F(d, DType.Float16, 24))]);
         yield return ("FusedGatedMlp", d => [Ops.FusedGatedMlp(F(d, DType.Float16, 1, 0, 16), F(d, DType.Float16, 8, 16), F(d, DType.Float16, 8, 16), Activation.Silu)]);
+        yield return ("GatedActivation", d => [Ops.GatedActivation(F(d, DType.BFloat16, 0, 16), F(d, DType.BFloat16, 0, 16)),
+            Ops.GatedActivation(F(d, DType.Float32, 2, 0, 16))]);
         yield return ("QuantizeFp8", d =>
         {
             var (q, scale) = Ops.QuantizeFp8(F(d, DType.BFloat16, 0, 16), granularity: ScaleGranularity.PerRow);
