@@ -95,6 +95,13 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
+        // The FP8 decoder layer's pieces at Llama-3-8B prefill (4096 tokens, 128-block scales): q/o, k/v, gate/up (apart and
+        // merged into one N = 28672 product), down; the activation quantizations and the fused input norm.
+        foreach (var (n, k) in new[] { (4096, 4096), (1024, 4096), (14336, 4096), (28672, 4096), (4096, 14336) })
+            yield return new Fp8GemmCase(4096, n, k, DType.BFloat16, scales: Fp8GemmScales.Blocks);
+        yield return new QuantizeFp8Case(4096, 4096, DType.BFloat16, granularity: ScaleGranularity.PerTokenGroup);
+        yield return new QuantizeFp8Case(4096, 14336, DType.BFloat16, granularity: ScaleGranularity.PerTokenGroup);
+        yield return new RmsNormQuantizeFp8Case(4096, 4096, DType.BFloat16, ScaleGranularity.PerTokenGroup);
         // The floor under RMSNorm's 134 MB shape for a kernel launched like ours, beside the driver's copy.
         const long rmsNormBytes = 4L * 2048 * 4096 * 2;
         yield return new FloorCase(rmsNormBytes);
