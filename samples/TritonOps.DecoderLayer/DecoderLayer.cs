@@ -117,6 +117,9 @@ public sealed class DecoderLayer : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(family)),
     };
 
+    /// <summary>The FP8 layer's stacked gate and up projection (<see cref="Fp8Projection.Stack"/>), when it has one.</summary>
+    private const string GateUp = "mlp.gate_up_proj";
+
     /// <summary>The seven projections (a weight each, <c>[out, in]</c>), by role.</summary>
     public static readonly IReadOnlyList<string> Projections =
         ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
@@ -280,6 +283,15 @@ public sealed class DecoderLayer : IDisposable
         {
             var family = FamilyOf(config, "config");
             Device device = weights.Values.First().Device;
+            // Gate and up as one product (one launch, one wave tail) where their scales allow it.
+            if (fp8 is not null && Fp8Projection.Stack(fp8["mlp.gate_proj"], fp8["mlp.up_proj"]) is { } gateUp)
+            {
+                fp8.Remove("mlp.gate_proj", out var gate);
+                fp8.Remove("mlp.up_proj", out var up);
+                gate!.Dispose();
+                up!.Dispose();
+                fp8.Add(GateUp, gateUp);
+            }
             var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, device);
             return new DecoderLayer(config, family, layer, dtype, device, weights, fp8, cos, sin);
         }
@@ -502,19 +514,37 @@ public sealed class DecoderLayer : IDisposable
 
         // The MLP.
         var mlpInput = Quantize(Family == DecoderFamily.Olmo2 ? hidden : w.Normed);
-        Tensor gate, up;
-        try
+        if (fp8.ContainsKey(GateUp))
         {
-            gate = Project(mlpInput, "mlp.gate_proj");
-            up = Project(mlpInput, "mlp.up_proj");
+            // One product [rows, 2 · intermediate]: gate's columns, then up's.
+            Tensor gateUp;
+            try
+            {
+                gateUp = Project(mlpInput, GateUp);
+            }
+            finally
+            {
+                Release(mlpInput);
+            }
+            using (gateUp)
+                Ops.GatedActivation(gateUp, activation, w.Act);
         }
-        finally
+        else
         {
-            Release(mlpInput);
+            Tensor gate, up;
+            try
+            {
+                gate = Project(mlpInput, "mlp.gate_proj");
+                up = Project(mlpInput, "mlp.up_proj");
+            }
+            finally
+            {
+                Release(mlpInput);
+            }
+            using (gate)
+            using (up)
+                Ops.GatedActivation(gate, up, activation, w.Act);
         }
-        using (gate)
-        using (up)
-            Ops.GatedActivation(gate, up, activation, w.Act);
         observe?.Invoke("mlp_act", w.Act);
         var actCodes = Quantize(w.Act);
         Tensor down;
