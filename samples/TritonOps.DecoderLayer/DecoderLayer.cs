@@ -437,10 +437,27 @@ public sealed class DecoderLayer : IDisposable
             using var y = fp8[role].Apply(codes, input.Scales, DType);
             return y.Reshape(batch, seq, fp8[role].Out);
         }
-        static void Release((Tensor Codes, Tensor Scales) q)
+        // Each quantized input feeds its projections, then goes (also when one of them throws).
+        Tensor[] ProjectAndRelease((Tensor Codes, Tensor Scales) input, params string[] roles)
         {
-            q.Codes.Dispose();
-            q.Scales.Dispose();
+            var outputs = new List<Tensor>(roles.Length);
+            try
+            {
+                foreach (string role in roles)
+                    outputs.Add(Project(input, role));
+                return [.. outputs];
+            }
+            catch
+            {
+                foreach (var t in outputs)
+                    t.Dispose();
+                throw;
+            }
+            finally
+            {
+                input.Codes.Dispose();
+                input.Scales.Dispose();
+            }
         }
 
         // Attention's inputs.
@@ -451,17 +468,8 @@ public sealed class DecoderLayer : IDisposable
             Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed);
             observe("input_norm", w.Normed);
         }
-        Tensor q, k, v;
-        try
-        {
-            q = Project(input, "self_attn.q_proj");
-            k = Project(input, "self_attn.k_proj");
-            v = Project(input, "self_attn.v_proj");
-        }
-        finally
-        {
-            Release(input);
-        }
+        var qkv = ProjectAndRelease(input, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj");
+        Tensor q = qkv[0], k = qkv[1], v = qkv[2];
         using (q)
         using (k)
         using (v)
@@ -482,17 +490,7 @@ public sealed class DecoderLayer : IDisposable
             Tensor attn = attention(w.QRot, w.KRot, v);
             if (attn.DType != DType || !attn.Shape.SequenceEqual([batch, seq, QWidth]))
                 throw new ShapeMismatchException($"The attention callback returned {DTypes.Name(attn.DType)} {ShapeOf(attn)}; expected {DTypes.Name(DType)} [{batch}, {seq}, {QWidth}].");
-            var attnCodes = Quantize(attn);
-            Tensor o;
-            try
-            {
-                o = Project(attnCodes, "self_attn.o_proj");
-            }
-            finally
-            {
-                Release(attnCodes);
-            }
-            using (o)
+            using (var o = ProjectAndRelease(Quantize(attn), "self_attn.o_proj")[0])
             {
                 var postAttention = _weights["post_attention_layernorm.weight"];
                 if (Family == DecoderFamily.Olmo2)
@@ -517,46 +515,18 @@ public sealed class DecoderLayer : IDisposable
         if (fp8.ContainsKey(GateUp))
         {
             // One product [rows, 2 · intermediate]: gate's columns, then up's.
-            Tensor gateUp;
-            try
-            {
-                gateUp = Project(mlpInput, GateUp);
-            }
-            finally
-            {
-                Release(mlpInput);
-            }
-            using (gateUp)
-                Ops.GatedActivation(gateUp, activation, w.Act);
+            using var gateUp = ProjectAndRelease(mlpInput, GateUp)[0];
+            Ops.GatedActivation(gateUp, activation, w.Act);
         }
         else
         {
-            Tensor gate, up;
-            try
-            {
-                gate = Project(mlpInput, "mlp.gate_proj");
-                up = Project(mlpInput, "mlp.up_proj");
-            }
-            finally
-            {
-                Release(mlpInput);
-            }
-            using (gate)
-            using (up)
-                Ops.GatedActivation(gate, up, activation, w.Act);
+            var gateAndUp = ProjectAndRelease(mlpInput, "mlp.gate_proj", "mlp.up_proj");
+            using var gate = gateAndUp[0];
+            using var up = gateAndUp[1];
+            Ops.GatedActivation(gate, up, activation, w.Act);
         }
         observe?.Invoke("mlp_act", w.Act);
-        var actCodes = Quantize(w.Act);
-        Tensor down;
-        try
-        {
-            down = Project(actCodes, "mlp.down_proj");
-        }
-        finally
-        {
-            Release(actCodes);
-        }
-        using (down)
+        using (var down = ProjectAndRelease(Quantize(w.Act), "mlp.down_proj")[0])
         {
             if (Family == DecoderFamily.Olmo2)
             {
