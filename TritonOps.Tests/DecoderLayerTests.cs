@@ -62,6 +62,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         using var fixture = DecoderFixture.Open(folder);
         using var layer = DecoderLayer.Load(folder, 0, Device);
         layer.Fp8Scheme.Should().Be(Fp8WeightScheme.Block);
+        layer.QuantizedOnLoad.Should().BeFalse();
         layer.DType.Should().Be(DType.BFloat16);
         layer.Config.Quantization!.WeightBlockSize.Should().Equal(128, 128);
 
@@ -74,6 +75,33 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         // Where both sides quantize the same bf16 tensor (the fixture's attention output), the products agree to the
         // output's rounding: o_proj feeds the residual add, which is within 10⁻² relative RMS of transformers'.
         errors.Single(e => e.Stage == "attn_residual").RelativeRmsError.Should().BeLessThan(1e-2);
+    }
+
+    /// <summary>An FP8 checkpoint with static activation scales is refused (the layer quantizes activations dynamically),
+    /// naming the config field; so is one whose projections carry an input_scale.</summary>
+    [Test]
+    public void Fp8CheckpointWithStaticActivationScales_ThrowsCheckpointFormat()
+    {
+        if (Kind == DeviceKind.Cuda)
+            Assert.Ignore("Host-side validation: the CPU fixture covers it.");
+        string source = FixtureFolder("llama_fp8");
+        if (!DecoderFixture.Exists(source))
+            Assert.Ignore("FP8 decoder fixture llama_fp8 is missing (scripts/fixtures/make_fp8_decoder_fixtures.py).");
+        string folder = Path.Combine(Path.GetTempPath(), $"tritonops-static-fp8-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            File.Copy(Path.Combine(source, "model.safetensors"), Path.Combine(folder, "model.safetensors"));
+            string config = File.ReadAllText(Path.Combine(source, "config.json"));
+            config.Should().Contain("\"activation_scheme\": \"dynamic\"");
+            File.WriteAllText(Path.Combine(folder, "config.json"), config.Replace("\"activation_scheme\": \"dynamic\"", "\"activation_scheme\": \"static\""));
+            FluentActions.Invoking(() => DecoderLayer.Load(folder, 0, Device)).Should().Throw<CheckpointFormatException>()
+                .WithMessage("*activation_scheme*static*");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>A 16-bit checkpoint quantized on load (128-block and per-channel scales) against the 16-bit model.</summary>
@@ -89,6 +117,8 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         using var fixture = DecoderFixture.Open(folder);
         using var layer = DecoderLayer.Load(folder, 0, Device, quantize: scheme);
         layer.Fp8Scheme.Should().Be(scheme);
+        layer.QuantizedOnLoad.Should().BeTrue();
+        StageTolerance.For(layer).Should().Be(StageTolerance.Fp8);
 
         var errors = fixture.Check(layer, StageTolerance.Fp8);
 

@@ -138,7 +138,8 @@ public static partial class Ops
         long rows = 1;
         for (int d = 0; d < gate.Rank - 1; d++)
             rows *= gate.Shape[d];
-        Check.Shape(rows <= int.MaxValue, name, $"at most {int.MaxValue} rows", gate);
+        // The kernel's row counter steps by grid y (at most 65535) and must not pass int.MaxValue.
+        Check.Shape(rows <= int.MaxValue - GatedActivationKernel.MaxGridRows, name, $"at most {int.MaxValue - GatedActivationKernel.MaxGridRows} rows", gate);
         Check.Contiguous(gate, name);
         if (up is not null)
             Check.Contiguous(up, nameof(up));

@@ -50,6 +50,9 @@ public sealed class DecoderLayer : IDisposable
     {
         _fp8 = fp8;
         Fp8Scheme = fp8?.Values.First().Scheme;
+        if (fp8 is not null && fp8.Values.Any(p => p.Scheme != Fp8Scheme))
+            throw new CheckpointFormatException("config", "quantization_config",
+                $"expected one scale scheme for every projection, got {string.Join(", ", fp8.Select(p => $"{p.Key} {p.Value.Scheme}"))}.");
         Config = config;
         Family = family;
         LayerIndex = layer;
@@ -72,6 +75,10 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>How the projections' FP8 weights are scaled (their activations are quantized per token, or per token and
     /// 128-group for block scales); null when the projections run in <see cref="DType"/>.</summary>
     public Fp8WeightScheme? Fp8Scheme { get; }
+
+    /// <summary>True when the FP8 projections were quantized here from 16-bit weights (<c>quantize</c> of <see cref="Load"/> or
+    /// <see cref="Create(ModelConfig, Dictionary{string, Tensor}, int, int?, Fp8WeightScheme?)"/>), false for an FP8 checkpoint's own codes or a 16-bit layer.</summary>
+    public bool QuantizedOnLoad { get; private set; }
 
     /// <summary>The dtype of the activations (and of the weights, but for FP8 projections).</summary>
     public DType DType { get; }
@@ -136,7 +143,8 @@ public sealed class DecoderLayer : IDisposable
     /// <paramref name="maxPositions"/> rows (the config's max_position_embeddings when null). FP8 checkpoints (E4M3
     /// projection weights with <c>weight_scale_inv</c> per 128 × 128 block, as transformers' FineGrainedFP8 and
     /// DeepSeek-V3 store them, or <c>weight_scale</c> per output channel or tensor, as llm-compressor's do) load as
-    /// they are; <paramref name="quantize"/> quantizes a 16-bit checkpoint's projections on the device instead.
+    /// they are (and <paramref name="quantize"/> is then ignored: <see cref="QuantizedOnLoad"/> says which happened);
+    /// <paramref name="quantize"/> quantizes a 16-bit checkpoint's projections on the device instead.
     /// </summary>
     /// <exception cref="CheckpointFormatException">An unsupported model type, a missing tensor, tensors of mixed dtypes,
     /// or FP8 weights without a scale TritonOps can use.</exception>
@@ -180,6 +188,14 @@ public sealed class DecoderLayer : IDisposable
         if (fp8Checkpoint && config.Quantization is { Granularity: QuantGranularity.Block, WeightBlockSize: var block } && !block!.SequenceEqual([128, 128]))
             throw new CheckpointFormatException(configPath, "quantization_config.weight_block_size",
                 $"expected [128, 128] (the block fp8_gemm scales), got [{string.Join(", ", block!)}].");
+        // Static activation scales (llm-compressor's plain FP8, fbgemm's input_scale) are a different arithmetic from the
+        // dynamic per-token scales this layer computes: refuse them rather than run them differently.
+        if (fp8Checkpoint && config.Quantization?.ActivationScheme == "static")
+            throw new CheckpointFormatException(configPath, "quantization_config.activation_scheme",
+                "expected \"dynamic\" (activations quantized per token or per 128-group on each call), got \"static\" (stored input scales), which this sample does not apply.");
+        if (fp8Checkpoint && Projections.FirstOrDefault(p => checkpoint.Contains(prefix + p + ".input_scale")) is { } withInputScale)
+            throw new CheckpointFormatException(checkpoint.FileOf(prefix + withInputScale + ".input_scale"), prefix + withInputScale + ".input_scale",
+                "a static activation scale, which this sample does not apply (it quantizes activations dynamically).");
 
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Dictionary<string, Fp8Projection>? fp8 = fp8Checkpoint ? new(StringComparer.Ordinal) : null;
@@ -264,7 +280,9 @@ public sealed class DecoderLayer : IDisposable
                         fp8.Add(role, Fp8Projection.From(codes, scale, bias, scheme));
                 }
             }
-            return Create(config, weights, fp8, dtype, layer, maxPositions);
+            var created = Create(config, weights, fp8, dtype, layer, maxPositions);
+            created.QuantizedOnLoad = quantize is not null;
+            return created;
         }
         catch
         {
@@ -461,13 +479,13 @@ public sealed class DecoderLayer : IDisposable
         }
 
         // Attention's inputs.
-        var input = Family == DecoderFamily.Olmo2 ? Quantize(hidden)
-            : Ops.RmsNormQuantizeFp8(hidden, _weights["input_layernorm.weight"], eps, granularity);
         if (observe is not null && Family != DecoderFamily.Olmo2)
         {
             Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed);
             observe("input_norm", w.Normed);
         }
+        var input = Family == DecoderFamily.Olmo2 ? Quantize(hidden)
+            : Ops.RmsNormQuantizeFp8(hidden, _weights["input_layernorm.weight"], eps, granularity);
         var qkv = ProjectAndRelease(input, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj");
         Tensor q = qkv[0], k = qkv[1], v = qkv[2];
         using (q)

@@ -58,6 +58,8 @@ internal sealed class Fp8Projection : IDisposable
             : scale.Shape.SequenceEqual([nb, kb]) ? Fp8WeightScheme.Block
             : throw new ShapeMismatchException(
                 $"Argument 'scale': expected one element, [{n}] or [{n}, 1] (per channel) or [{nb}, {kb}] (per 128 × 128 block) for weight [{n}, {k}], got [{string.Join(", ", scale.Shape)}].");
+        if (bias is not null && (bias.DType != DType.Float32 || bias.ElementCount != n))
+            throw new ShapeMismatchException($"Argument 'bias': expected float32 [{n}], got {DTypes.Name(bias.DType)} [{string.Join(", ", bias.Shape)}].");
         var own = codes.Reshape(n, k);
         var ownScale = scale.Reshape(scale.Shape.ToArray());
         return new Fp8Projection(own, own.Transpose(0, 1), ownScale, found switch

@@ -63,7 +63,7 @@ foreach (string folder in fixtures)
     using var layer = DecoderLayer.Load(folder, 0, device, quantize: quantize);
     // Quantized here, against a 16-bit model's stages: the FP8 bar; an FP8 checkpoint against its own FP8 model: the
     // FP8 checkpoint bar; 16-bit layers: the dtype's.
-    var tolerance = StageTolerance.For(layer, quantizedOnLoad: quantize is not null);
+    var tolerance = StageTolerance.For(layer);
     var errors = fixture.Check(layer, tolerance);
     bool passed = errors.All(e => e.Passed);
     allPassed &= passed;
@@ -88,7 +88,7 @@ foreach (string folder in fixtures)
     Array.Sort(times);
 
     Console.WriteLine();
-    string projections = layer.Fp8Scheme is { } scheme ? $", FP8 projections ({scheme}{(quantize is null ? ", from the checkpoint" : ", quantized on load")})" : "";
+    string projections = layer.Fp8Scheme is { } scheme ? $", FP8 projections ({scheme}{(layer.QuantizedOnLoad ? ", quantized on load" : ", from the checkpoint")})" : "";
     Console.WriteLine($"## {Path.GetFileName(folder)}: {layer.Config.ModelType} ({layer.Family}), {DTypes.Name(layer.DType)}{projections}, input [{string.Join(", ", input.Shape)}], "
         + $"transformers {fixture.Meta("transformers") ?? "?"}, torch {fixture.Meta("torch") ?? "?"}");
     Console.WriteLine($"bar: {tolerance}");

@@ -28,9 +28,9 @@ public readonly record struct StageTolerance(double AbsoluteOfRms, double Relati
         : new(Math.Pow(2, -5), Math.Pow(2, -6));
 
     /// <summary>The bar of <paramref name="layer"/>'s stages: <see cref="Fp8"/> when its projections were quantized on load
-    /// (against the 16-bit model), <see cref="Fp8Checkpoint"/> for an FP8 checkpoint's, else the dtype's.</summary>
-    public static StageTolerance For(DecoderLayer layer, bool quantizedOnLoad) =>
-        layer.Fp8Scheme is null ? For(layer.DType) : quantizedOnLoad ? Fp8 : Fp8Checkpoint;
+    /// (against the 16-bit model), <see cref="Fp8Checkpoint"/> for an FP8 checkpoint's own codes, else the dtype's.</summary>
+    public static StageTolerance For(DecoderLayer layer) =>
+        layer.Fp8Scheme is null ? For(layer.DType) : layer.QuantizedOnLoad ? Fp8 : Fp8Checkpoint;
 
     /// <summary>FP8 projections quantized on load, against the 16-bit model's stages: every projection's input and
     /// weight carry E4M3's rounding (3 significand bits: up to 2⁻⁴ relative an element), which does not average away at
