@@ -77,6 +77,51 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         errors.Single(e => e.Stage == "attn_residual").RelativeRmsError.Should().BeLessThan(1e-2);
     }
 
+    /// <summary>Given transformers' own q_proj input (the FP8 fixture records it), q, k and v projected from the checkpoint's
+    /// codes and block scales (activations quantized per token and 128-group, as FineGrainedFP8 does) agree with transformers'
+    /// stages to the bf16 output's rounding. Before the quantizers divided as PyTorch does (amax · fl32(1/448) for the scale,
+    /// x / scale correctly rounded for the quotient), 2 of 10 rows of Qwen3's and OLMo2's projections differed here.</summary>
+    [TestCase("llama")]
+    [TestCase("qwen3")]
+    [TestCase("olmo2")]
+    public void Fp8Checkpoint_QkvOfTransformersInput_AgreeToOutputRounding(string family)
+    {
+        string folder = FixtureFolder($"{family}_fp8");
+        if (!DecoderFixture.Exists(folder))
+            Assert.Ignore($"FP8 decoder fixture {family}_fp8 is missing (scripts/fixtures/make_fp8_decoder_fixtures.py).");
+        using var fixture = DecoderFixture.Open(folder);
+        if (!fixture.Stages.Contains("q_proj_input"))
+            Assert.Ignore($"{family}_fp8 predates the q_proj_input record: regenerate it with make_fp8_decoder_fixtures.py.");
+        using var checkpoint = SafeTensorsCheckpoint.Open(folder);
+        using var input = fixture.Load("q_proj_input", Device);
+        int rows = (int)(input.ElementCount / input.Shape[^1]);
+        using var flat = input.Reshape(rows, input.Shape[^1]);
+        var (codes, scales) = Ops.QuantizeFp8(flat, granularity: ScaleGranularity.PerTokenGroup);
+        using (codes)
+        using (scales)
+        {
+            foreach (var role in new[] { "q_proj", "k_proj", "v_proj" })
+            {
+                using var weight = checkpoint.Load($"model.layers.0.self_attn.{role}.weight", Device);
+                using var scale = checkpoint.Load($"model.layers.0.self_attn.{role}.weight_scale_inv", Device);
+                using var projection = Fp8Projection.From(weight, scale, null, Fp8WeightScheme.Block);
+                using var y = projection.Apply(codes, scales, DType.BFloat16);
+                var ours = y.ToFloatArray();
+                var theirs = fixture.Floats(role, Device);
+                ours.Length.Should().Be(theirs.Length);
+                // One bf16 rounding of float32 sums accumulated in different orders: at most one ulp apart (2⁻⁸ relative, and
+                // an absolute 2⁻¹⁶ · rms for sums that cancel to near zero).
+                double rms = Math.Sqrt(theirs.Average(v => (double)v * v));
+                int outside = Enumerable.Range(0, ours.Length).Count(i => Math.Abs(ours[i] - theirs[i]) > Math.Abs(theirs[i]) / 128.0 + rms / 65536.0);
+                outside.Should().Be(0, $"{family} {role}: every element within one bf16 ulp of transformers' FP8 model");
+                // Summation order alone flips the bf16 rounding of a handful of elements at most; one activation code that
+                // differs (a scale or a quotient an ulp off at a tie) moves a third of its row by an ulp.
+                Enumerable.Range(0, ours.Length).Count(i => ours[i] != theirs[i]).Should().BeLessThan(ours.Length / 200,
+                    $"{family} {role}: the same codes and scales as transformers (amax / 448 and x / scale as PyTorch computes them on CUDA)");
+            }
+        }
+    }
+
     /// <summary>An FP8 checkpoint with static activation scales is refused (the layer quantizes activations dynamically),
     /// naming the config field; so is one whose projections carry an input_scale.</summary>
     [Test]

@@ -155,6 +155,63 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         mismatches.Should().Be(0);
     }
 
+    /// <summary>Quotients on and beside the ties between codes, with scales that are not powers of two: every granularity
+    /// divides by its scale correctly rounded (x / scale, as PyTorch does), not by a rounded reciprocal, whose last-bit error
+    /// picks the other code at a tie.</summary>
+    [TestCase(ScaleGranularity.PerTensor)]
+    [TestCase(ScaleGranularity.PerRow)]
+    [TestCase(ScaleGranularity.PerTokenGroup)]
+    [TestCase(ScaleGranularity.Block)]
+    public void Quantize_QuotientsAtCodeTies_DivideExactlyByTheScale(ScaleGranularity granularity)
+    {
+        const int rows = 6, cols = 256;
+        var random = new Random(17);
+        var values = new float[rows * cols];
+        // Each row (and 128-group) leads with its amax, so the computed scale is amax · fl(1/448) (not a power of two); the
+        // rest are code midpoints times that scale, and their neighbours a float32 step away.
+        float[] rowAmax = Enumerable.Range(0, rows).Select(r => 300.7f + 13.37f * r).ToArray();
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < cols; c++)
+            {
+                float amax = granularity == ScaleGranularity.Block ? rowAmax[0] : rowAmax[r];
+                float scale = granularity == ScaleGranularity.PerTensor ? 0.6712053f : amax * (1f / 448f);
+                if (c % 128 == 0)
+                {
+                    values[r * cols + c] = amax;
+                    continue;
+                }
+                uint code = (uint)random.Next(0, 0x7E);
+                double mid = ((double)E4M3.Decode(code) + E4M3.Decode(code + 1)) / 2;
+                float v = (float)(mid * scale);
+                v = random.Next(3) switch { 0 => v, 1 => MathF.BitIncrement(v), _ => MathF.BitDecrement(v) };
+                values[r * cols + c] = random.Next(2) == 0 ? v : -v;
+            }
+        }
+        using var x = Tensor.FromArray(values, [rows, cols], DType.Float32, Device);
+        using var given = granularity == ScaleGranularity.PerTensor ? Tensor.Full([1], 0.6712053f, DType.Float32, Device) : null;
+
+        var (data, scales) = Ops.QuantizeFp8(x, given, granularity: granularity);
+        using var _ = data;
+        using var __ = granularity == ScaleGranularity.PerTensor ? null : scales;
+
+        var (expectedCodes, expectedScales) = Reference.QuantizeFp8(x, given, granularity: granularity);
+        scales.ToFloatArray().Should().Equal(expectedScales);
+        byte[] actual = data.ToBytes();
+        int differ = Enumerable.Range(0, actual.Length).Count(i => actual[i] != expectedCodes[i]);
+        differ.Should().Be(0, "every code is encode(x / scale) with the quotient correctly rounded");
+        // The reference itself divides: a reciprocal-multiplying quantizer would disagree with it here.
+        float ScaleOf(int i) => granularity switch
+        {
+            ScaleGranularity.PerTensor => expectedScales[0],
+            ScaleGranularity.PerRow => expectedScales[i / cols],
+            ScaleGranularity.PerTokenGroup => expectedScales[i / cols * (cols / 128) + i % cols / 128],
+            _ => expectedScales[i % cols / 128],
+        };
+        Enumerable.Range(0, values.Length).Count(i => E4M3.Encode(values[i] * (1f / ScaleOf(i))) != E4M3.Encode(values[i] / ScaleOf(i)))
+            .Should().BeGreaterThan(0, "the test's values include ties that x · (1/scale) rounds the other way");
+    }
+
     [Test]
     public void QuantizeAllZeros_GivesScaleOneAndZeroCodes()
     {

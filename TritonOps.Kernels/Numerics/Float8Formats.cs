@@ -8,6 +8,9 @@ internal interface IFloat8Format
     /// <summary>Largest finite value.</summary>
     static abstract float MaxFinite { get; }
 
+    /// <summary>1 / <see cref="MaxFinite"/> rounded to float32 (a compile-time constant: the device never divides for it).</summary>
+    static abstract float InverseMaxFinite { get; }
+
     static abstract float Decode(uint code);
 
     static abstract byte Encode(float value);
@@ -26,6 +29,7 @@ internal interface IFloat8Format
 internal struct E4M3 : IFloat8Format
 {
     public static float MaxFinite => 448f;
+    public static float InverseMaxFinite => 1f / 448f;
 
     public static uint EncodePair(float lo, float hi) => Ptx.PtxConvert.FloatsToE4M3x2(lo, hi);
 
@@ -77,6 +81,7 @@ internal struct E4M3 : IFloat8Format
 internal struct E5M2 : IFloat8Format
 {
     public static float MaxFinite => 57344f;
+    public static float InverseMaxFinite => 1f / 57344f;
 
     public static uint EncodePair(float lo, float hi) => Ptx.PtxConvert.FloatsToE5M2x2(lo, hi);
 

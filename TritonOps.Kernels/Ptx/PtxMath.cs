@@ -19,6 +19,18 @@ internal static class PtxMath
         return 1f / MathF.Sqrt(x);
     }
 
+    /// <summary>a · b + c with one rounding: <c>fma.rn.f32</c> on CUDA, <see cref="MathF.FusedMultiplyAdd"/> elsewhere (spelled
+    /// out so that no backend splits it into a multiply and an add: <see cref="Numerics.ScaleDivisor"/> needs the exact remainder).</summary>
+    public static float Fma(float a, float b, float c)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("fma.rn.f32 %0, %1, %2, %3;", out float r, a, b, c);
+            return r;
+        }
+        return MathF.FusedMultiplyAdd(a, b, c);
+    }
+
     /// <summary><c>max.u16x2</c> (sm_90): the larger of each 16-bit half, one instruction for two elements. On
     /// non-negative 16-bit floats (sign cleared) the bit patterns order like the values, NaN above Inf.</summary>
     public static uint MaxU16x2(uint a, uint b)

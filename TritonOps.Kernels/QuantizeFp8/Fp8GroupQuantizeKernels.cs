@@ -11,8 +11,9 @@ namespace TritonOps.Kernels.QuantizeFp8;
 /// <summary>
 /// FP8 quantization with scales computed on the device per token and group of G columns (1 × G, DeepSeek-V3's
 /// activation scheme, vLLM's <c>per_token_group_quant_fp8</c>) and per G × G block (DeepSeek-V3's weights,
-/// <c>weight_scale_inv</c>). Each group's scale is <c>amax / max(format)</c> (1 for an all-zero group), and
-/// <c>q = RNE_saturate(x · (1 / scale))</c>: the per-tensor kernels' conventions, so the codes equal
+/// <c>weight_scale_inv</c>). Each group's scale is <c>amax · fl(1 / max(format))</c> (1 for an all-zero group; see
+/// <see cref="Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>), and
+/// <c>q = RNE_saturate(x / scale)</c>: the per-tensor kernels' conventions, so the codes equal
 /// <see cref="Fp8QuantizeKernels"/>' for the same scale. Groups at the right (and bottom) edge hold what is left
 /// of the row (ceil convention).
 /// </summary>
@@ -72,7 +73,7 @@ internal static class Fp8GroupQuantizeKernels
         int group = run / shape.GroupLanes;
         if (run == group * shape.GroupLanes)
             scales[(long)row * shape.ScaleCols + group] = scale;
-        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), 1f / scale);
+        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), new ScaleDivisor(scale));
     }
 
     /// <summary>Per token and group, any shape: one thread a group, element by element (the amax pass, then the
@@ -94,9 +95,9 @@ internal static class Fp8GroupQuantizeKernels
             amax = Fp8QuantizeKernels.MaxBits(amax, Fp8QuantizeKernels.XAbs(TElement.Widen(TElement.LoadBits(x, start + c))));
         float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
         scales[group] = scale;
-        float inverse = 1f / scale;
+        var divisor = new ScaleDivisor(scale);
         for (int c = c0; c < c1; c++)
-            q[start + c] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, start + c)) * inverse);
+            q[start + c] = TFormat.Encode(divisor.Divide(TElement.Widen(TElement.LoadBits(x, start + c))));
     }
 
     /// <summary>Per G × G block (weights, offline): one thread block per block of x (grid: ceil(rows / G) ·
@@ -119,12 +120,12 @@ internal static class Fp8GroupQuantizeKernels
         float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(amax, scratch)));
         if (Group.IdxX == 0)
             scales[Grid.IdxX] = scale;
-        float inverse = 1f / scale;
+        var divisor = new ScaleDivisor(scale);
         for (int i = Group.IdxX; i < count; i += Group.DimX)
         {
             int r = i / cols;
             long at = (long)(r0 + r) * shape.Cols + c0 + i - r * cols;
-            q[at] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, at)) * inverse);
+            q[at] = TFormat.Encode(divisor.Divide(TElement.Widen(TElement.LoadBits(x, at))));
         }
     }
 

@@ -130,7 +130,7 @@ internal static class Fp8QuantizeFusedKernel
         int requeued = claims[1];
         if (Grid.IdxX == 0 && t == 0)
             control[Control.Scale] = Bits.Of(scale);
-        float inverse = 1f / scale;
+        var divisor = new ScaleDivisor(scale);
         Group.Barrier(); // everyone has read the words before the claims reuse them
 
         // Phase 2: streamed items last-read first (they are what L2 still holds), then held-size items no
@@ -146,7 +146,7 @@ internal static class Fp8QuantizeFusedKernel
                 : (int)Atomic.Add(ref control[Control.Requeued + item - shape.StreamItems], 0u);
             var (first, end) = Range(source, shape);
             for (long p = first + t; p < end; p += StreamPacksPerThread * Threads)
-                Round.Load(xs, shape.X, p, end, evictFirst).Store<TElement, TFormat>(q, shape.Q, p, end, inverse, evictFirst);
+                Round.Load(xs, shape.X, p, end, evictFirst).Store<TElement, TFormat>(q, shape.Q, p, end, divisor, evictFirst);
             Group.Barrier();
             buffer ^= 1;
             item = claims[buffer];
@@ -155,7 +155,7 @@ internal static class Fp8QuantizeFusedKernel
         {
             long first = (long)kept * HeldPacks + t;
             for (int j = 0; j < HeldPacksPerThread; j++)
-                StoreCodes<TElement, TFormat>(q, shape.Q, first + j * Threads, heldRuns[j * Threads + t], inverse, evictFirst);
+                StoreCodes<TElement, TFormat>(q, shape.Q, first + j * Threads, heldRuns[j * Threads + t], divisor, evictFirst);
         }
     }
 
@@ -181,15 +181,15 @@ internal static class Fp8QuantizeFusedKernel
         Fp8QuantizeKernels.AbsMaxOf(TElement.Unpack(raw)); // a float32 pack leaves lanes 4–7 zero
 
     /// <summary>One pack's codes: eight (16-bit elements) or four (float32).</summary>
-    private static void StoreCodes<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long pack, Vec4U raw, float inverse, ulong policy)
+    private static void StoreCodes<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long pack, Vec4U raw, in ScaleDivisor divisor, ulong policy)
         where TElement : struct, IElementType
         where TFormat : struct, IFloat8Format
     {
         Vec8F v = TElement.Unpack(raw);
         if (TElement.PackWidth == 8)
-            PtxCacheHint.Store(q.Cast<ulong>(), qAddress, pack, Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse), policy);
+            PtxCacheHint.Store(q.Cast<ulong>(), qAddress, pack, Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor), policy);
         else
-            PtxCacheHint.Store(q.Cast<uint>(), qAddress, pack, Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse), policy);
+            PtxCacheHint.Store(q.Cast<uint>(), qAddress, pack, Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, divisor), policy);
     }
 
     /// <summary>A thread's packs of one streamed round: p, p + Threads, … (<see cref="StreamPacksPerThread"/>
@@ -216,29 +216,29 @@ internal static class Fp8QuantizeFusedKernel
                 Max(Max(Max(PackAbsMax<TElement>(P8), PackAbsMax<TElement>(P9)), Max(PackAbsMax<TElement>(P10), PackAbsMax<TElement>(P11))),
                     Max(Max(PackAbsMax<TElement>(P12), PackAbsMax<TElement>(P13)), Max(PackAbsMax<TElement>(P14), PackAbsMax<TElement>(P15)))));
 
-        public readonly void Store<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long p, long end, float inverse, ulong policy)
+        public readonly void Store<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long p, long end, in ScaleDivisor divisor, ulong policy)
             where TElement : struct, IElementType
             where TFormat : struct, IFloat8Format
         {
-            Put<TElement, TFormat>(q, qAddress, p, end, P0, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + Threads, end, P1, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 2 * Threads, end, P2, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 3 * Threads, end, P3, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 4 * Threads, end, P4, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 5 * Threads, end, P5, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 6 * Threads, end, P6, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 7 * Threads, end, P7, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 8 * Threads, end, P8, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 9 * Threads, end, P9, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 10 * Threads, end, P10, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 11 * Threads, end, P11, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 12 * Threads, end, P12, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 13 * Threads, end, P13, inverse, policy);
-            Put<TElement, TFormat>(q, qAddress, p + 14 * Threads, end, P14, inverse, policy); Put<TElement, TFormat>(q, qAddress, p + 15 * Threads, end, P15, inverse, policy);
+            Put<TElement, TFormat>(q, qAddress, p, end, P0, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + Threads, end, P1, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 2 * Threads, end, P2, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 3 * Threads, end, P3, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 4 * Threads, end, P4, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 5 * Threads, end, P5, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 6 * Threads, end, P6, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 7 * Threads, end, P7, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 8 * Threads, end, P8, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 9 * Threads, end, P9, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 10 * Threads, end, P10, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 11 * Threads, end, P11, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 12 * Threads, end, P12, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 13 * Threads, end, P13, divisor, policy);
+            Put<TElement, TFormat>(q, qAddress, p + 14 * Threads, end, P14, divisor, policy); Put<TElement, TFormat>(q, qAddress, p + 15 * Threads, end, P15, divisor, policy);
         }
 
         private static Vec4U Get(ArrayView<Vec4U> xs, ulong x, long p, long end, ulong policy) =>
             p < end ? PtxCacheHint.Load(xs, x, p, policy) : default;
 
-        private static void Put<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long p, long end, Vec4U raw, float inverse, ulong policy)
+        private static void Put<TElement, TFormat>(ArrayView<byte> q, ulong qAddress, long p, long end, Vec4U raw, in ScaleDivisor divisor, ulong policy)
             where TElement : struct, IElementType
             where TFormat : struct, IFloat8Format
         {
             if (p < end)
-                StoreCodes<TElement, TFormat>(q, qAddress, p, raw, inverse, policy);
+                StoreCodes<TElement, TFormat>(q, qAddress, p, raw, divisor, policy);
         }
 
         private static float Max(float a, float b) => Fp8QuantizeKernels.MaxBits(a, b);

@@ -26,7 +26,7 @@ internal struct Fp8Shape
     public long Count;
     public int Cols;
     public ScaleIndex Scales;
-    /// <summary>1: the per-tensor scale is derived here from the device amax (amax / max, 1 when amax is 0).</summary>
+    /// <summary>1: the per-tensor scale is derived here from the device amax (<see cref="Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>).</summary>
     public int ScaleFromAmax;
     /// <summary>Group / block side G (<see cref="ScaleIndex.Group"/>, <see cref="ScaleIndex.Block"/>).</summary>
     public int GroupSize;
@@ -39,8 +39,9 @@ internal struct Fp8Shape
 }
 
 /// <summary>
-/// FP8 quantization: q = RNE_saturate(x · (1 / scale)), dequant x ≈ q · scale, all in float32.
-/// With a computed per-tensor scale, scale = amax / max(format) (1 when amax = 0) and the amax is
+/// FP8 quantization: q = RNE_saturate(x / scale) (the quotient correctly rounded in float32, <see cref="ScaleDivisor"/>),
+/// dequant x ≈ q · scale, all in float32.
+/// With a computed per-tensor scale, scale = amax · fl(1 / max(format)) (1 when amax = 0) and the amax is
 /// reduced on the device: <see cref="AbsMax{TElement}"/> then <see cref="Quantize{TElement, TFormat}"/>,
 /// which walks the tensor in reverse block order so its first reads hit what the amax pass left in L2.
 /// </summary>
@@ -99,14 +100,14 @@ internal static class Fp8QuantizeKernels
         long firstGroup = (long)block * Threads * GroupsPerThread + Group.IdxX;
         if ((firstGroup + (GroupsPerThread - 1) * Threads) * 8 + 8 <= shape.Count && shape.Scales == ScaleIndex.Tensor)
         {
-            float inverse = 1f / (shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[0]);
+            var divisor = new ScaleDivisor(shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[0]);
             Vec8F v0 = LoadEight<TElement>(x, firstGroup), v1 = LoadEight<TElement>(x, firstGroup + Threads);
             Vec8F v2 = LoadEight<TElement>(x, firstGroup + 2 * Threads), v3 = LoadEight<TElement>(x, firstGroup + 3 * Threads);
             var codes = q.Cast<ulong>();
-            codes[firstGroup] = EncodeEight<TFormat>(v0, inverse);
-            codes[firstGroup + Threads] = EncodeEight<TFormat>(v1, inverse);
-            codes[firstGroup + 2 * Threads] = EncodeEight<TFormat>(v2, inverse);
-            codes[firstGroup + 3 * Threads] = EncodeEight<TFormat>(v3, inverse);
+            codes[firstGroup] = EncodeEight<TFormat>(v0, divisor);
+            codes[firstGroup + Threads] = EncodeEight<TFormat>(v1, divisor);
+            codes[firstGroup + 2 * Threads] = EncodeEight<TFormat>(v2, divisor);
+            codes[firstGroup + 3 * Threads] = EncodeEight<TFormat>(v3, divisor);
             return;
         }
         for (int g = 0; g < GroupsPerThread; g++)
@@ -115,7 +116,7 @@ internal static class Fp8QuantizeKernels
             for (long i = first; i < first + 8 && i < shape.Count; i++)
             {
                 float scale = shape.ScaleFromAmax != 0 ? ScaleFromAmax<TFormat>(amaxBits[0]) : scales[ScaleSlot(i, shape)];
-                q[i] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, i)) * (1f / scale));
+                q[i] = TFormat.Encode(new ScaleDivisor(scale).Divide(TElement.Widen(TElement.LoadBits(x, i))));
             }
         }
     }
@@ -138,9 +139,9 @@ internal static class Fp8QuantizeKernels
         float scale = ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(amax, scratch)));
         if (Group.IdxX == 0)
             scales[Grid.IdxX] = scale;
-        float inverse = 1f / scale;
+        var divisor = new ScaleDivisor(scale);
         for (int c = Group.IdxX; c < shape.Cols; c += Group.DimX)
-            q[rowStart + c] = TFormat.Encode(TElement.Widen(TElement.LoadBits(x, rowStart + c)) * inverse);
+            q[rowStart + c] = TFormat.Encode(divisor.Divide(TElement.Widen(TElement.LoadBits(x, rowStart + c))));
     }
 
     /// <summary>Per-column scales of a dense [rows, cols] tensor: thread per column, reads coalesced across the warp.</summary>
@@ -189,11 +190,16 @@ internal static class Fp8QuantizeKernels
         }
     }
 
-    /// <summary>amax / max(format), or 1 when amax is 0 (an all-zero tensor quantizes to zeros).</summary>
+    /// <summary>amax · (1 / max(format)), the reciprocal rounded to float32 first, or 1 when amax is 0 (an all-zero tensor
+    /// quantizes to zeros). This is what PyTorch computes for <c>amax / 448.0</c> on a CUDA tensor (a CPU-scalar divisor
+    /// becomes a multiply by its float32 reciprocal, <c>div_true_kernel_cuda</c>), and so what transformers' FineGrainedFP8
+    /// and the usual <c>x.abs().amax() / finfo.max</c> recipes give on the GPU. It differs from amax / max correctly rounded
+    /// by an ulp for about a third of amaxes, and at exact code ties that ulp picks the code: on transformers' FP8 Qwen3
+    /// fixture it moved 2 of 10 rows of the q projection.</summary>
     public static float ScaleFromAmax<TFormat>(uint amaxBits) where TFormat : struct, IFloat8Format
     {
         float amax = Bits.ToFloat(amaxBits);
-        return amax == 0f ? 1f : amax / TFormat.MaxFinite;
+        return amax == 0f ? 1f : amax * TFormat.InverseMaxFinite;
     }
 
     private static long ScaleSlot(long i, in Fp8Shape shape) => shape.Scales switch
@@ -231,11 +237,11 @@ internal static class Fp8QuantizeKernels
     internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType =>
         Unpack<TElement>(LoadRawEight<TElement>(x, group));
 
-    internal static ulong EncodeEight<TFormat>(in Vec8F v, float inverse) where TFormat : struct, IFloat8Format =>
-        Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, inverse) << 32);
+    internal static ulong EncodeEight<TFormat>(in Vec8F v, in ScaleDivisor scale) where TFormat : struct, IFloat8Format =>
+        Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, scale) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, scale) << 32);
 
-    internal static uint Encode4<TFormat>(float a, float b, float c, float d, float inverse) where TFormat : struct, IFloat8Format =>
-        TFormat.EncodeQuad(a * inverse, b * inverse, c * inverse, d * inverse);
+    internal static uint Encode4<TFormat>(float a, float b, float c, float d, in ScaleDivisor scale) where TFormat : struct, IFloat8Format =>
+        TFormat.EncodeQuad(scale.Divide(a), scale.Divide(b), scale.Divide(c), scale.Divide(d));
 
     internal static float AbsMaxOf(in Vec8F v) =>
         MaxBits(MaxBits(MaxBits(XAbs(v.E0), XAbs(v.E1)), MaxBits(XAbs(v.E2), XAbs(v.E3))),

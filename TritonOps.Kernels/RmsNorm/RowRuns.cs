@@ -54,14 +54,13 @@ internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
 
     /// <summary>
     /// FP8 codes of every run into <paramref name="q"/> (the row's runs from <paramref name="rowRun"/>, Width bytes a
-    /// run): with <paramref name="groupLanes"/> = 0 one scale for the row (passed as its IEEE reciprocal,
-    /// <paramref name="rowInverse"/>); otherwise
+    /// run): with <paramref name="groupLanes"/> = 0 one scale for the row (<paramref name="rowScale"/>); otherwise
     /// per group of <paramref name="groupLanes"/> runs (adjacent lanes of a warp: a butterfly gives the group's amax,
     /// its first lane writes the scale to <paramref name="scales"/>[<paramref name="scaleRow"/> + group]). Every
     /// thread of the block must call it (the butterfly); padding runs take part with zeros and store nothing.
     /// </summary>
     static abstract void QuantizeAndStore<TAccess, TFormat>(in TSelf runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, float rowInverse, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format;
 
@@ -106,11 +105,11 @@ internal struct OneRun : IRowRuns<OneRun>
         TAccess.AbsMax(runs.Raw);
 
     public static void QuantizeAndStore<TAccess, TFormat>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, float rowInverse, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
-        float inverse = rowInverse;
+        ScaleDivisor divisor = rowScale;
         if (groupLanes > 0)
         {
             float amax = TAccess.AbsMax(runs.Raw);
@@ -119,17 +118,17 @@ internal struct OneRun : IRowRuns<OneRun>
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
             if (first < rowRuns && first % groupLanes == 0)
                 scales[scaleRow + first / groupLanes] = scale;
-            inverse = 1f / scale;
+            divisor = new ScaleDivisor(scale);
         }
         if (first >= rowRuns)
             return;
         Vec8F v = TAccess.Unpack(runs.Raw);
         if (TAccess.Width == 8)
-            q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, inverse);
+            q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor);
         else if (TAccess.Width == 4)
-            q.Cast<uint>()[rowRun + first] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, inverse);
+            q.Cast<uint>()[rowRun + first] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, divisor);
         else
-            q[rowRun + first] = TFormat.Encode(v.E0 * inverse);
+            q[rowRun + first] = TFormat.Encode(divisor.Divide(v.E0));
     }
 
     public static void NormalizeAndStore<TAccess>(in OneRun runs, in OneRun weights, ArrayView<byte> output,
@@ -179,12 +178,12 @@ internal struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
         Fp8QuantizeKernels.MaxBits(T.AbsMax<TAccess>(runs.First), T.AbsMax<TAccess>(runs.Second));
 
     public static void QuantizeAndStore<TAccess, TFormat>(in Twice<T> runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, float rowInverse, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
-        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowInverse, groupLanes, scaleRow);
-        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowInverse, groupLanes, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, scaleRow);
     }
 
     public static void NormalizeAndStore<TAccess>(in Twice<T> runs, in Twice<T> weights, ArrayView<byte> output,

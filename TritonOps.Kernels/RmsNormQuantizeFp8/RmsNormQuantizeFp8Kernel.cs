@@ -27,7 +27,7 @@ internal struct RmsNormQuantizeShape
 /// y = x · rsqrt(mean(x²) + eps) · (w + offset) is rounded once into x's dtype (the value <c>Ops.RmsNorm</c> would
 /// store, never written here), then quantized: per token, the row's amax by a block reduction; per group, a
 /// butterfly over the group's adjacent lanes. Scales and codes follow <see cref="Fp8QuantizeKernels"/>:
-/// scale = amax / max(format) (1 for zeros), q = RNE_saturate(y · (1 / scale)). Bytes moved: x and the weight in,
+/// scale = amax · fl(1 / max(format)) (1 for zeros; <see cref="Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>), q = RNE_saturate(y / scale). Bytes moved: x and the weight in,
 /// one byte a value and the scales out. A persistent form that loaded each block's next row while it worked on one
 /// measured slower (bf16 [8192, 4096] on the H200, two runs: 38.2 against 36.8 µs; not profiled: its second row's
 /// registers may cost as many resident blocks as the prefetch adds). Capping it at 48 or 40 registers (10 or 12
@@ -53,15 +53,15 @@ internal static class RmsNormQuantizeFp8Kernel
         float sumOfSquares = BlockReduce.SumOneBarrier(TRuns.SumOfSquares<TAccess>(values), scratch);
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
         TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm);
-        float rowInverse = 1f;
+        ScaleDivisor rowScale = new(1f);
         if (shape.GroupLanes == 0)
         {
-            float rowScale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.MaxOneBarrier(TRuns.AbsMax<TAccess>(y), maxScratch)));
+            float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.MaxOneBarrier(TRuns.AbsMax<TAccess>(y), maxScratch)));
             if (first == 0)
-                scales[Grid.IdxX] = rowScale;
-            rowInverse = 1f / rowScale; // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
+                scales[Grid.IdxX] = scale;
+            rowScale = new ScaleDivisor(scale); // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
         }
-        TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowInverse, shape.GroupLanes, (long)Grid.IdxX * shape.ScaleCols);
+        TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowScale, shape.GroupLanes, (long)Grid.IdxX * shape.ScaleCols);
     }
 
     /// <summary>The instantiation for a dtype, access form and runs per thread (1, 2, 4 or 8); E4M3 codes.</summary>

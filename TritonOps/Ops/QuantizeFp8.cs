@@ -46,9 +46,11 @@ public static partial class Ops
     private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
 
     /// <summary>
-    /// Quantizes a float tensor to real OCP FP8 codes: <c>q = round_to_nearest_even_saturating(x · (1/scale))</c>,
+    /// Quantizes a float tensor to real OCP FP8 codes: <c>q = round_to_nearest_even_saturating(x / scale)</c> (the
+    /// quotient correctly rounded, as PyTorch divides),
     /// so that <c>x ≈ q · scale</c>. Without <paramref name="scale"/>, it is computed on the device:
-    /// <c>amax / 448</c> for E4M3 (<c>amax / 57344</c> for E5M2) over the tensor, each row or each column;
+    /// <c>amax / 448</c> for E4M3 (<c>amax / 57344</c> for E5M2) as PyTorch computes it on CUDA (amax · fl32(1/448): a
+    /// scalar divisor becomes its float32 reciprocal there), over the tensor, each row or each column;
     /// an all-zero group gets scale 1. NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
     /// as in PyTorch); values beyond the range saturate.
     /// </summary>

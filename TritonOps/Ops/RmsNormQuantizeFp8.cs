@@ -14,8 +14,8 @@ public static partial class Ops
     /// RMSNorm and dynamic FP8 (E4M3) quantization in one pass (vLLM <c>rms_norm_dynamic_per_token_quant</c>): the
     /// norm that feeds an FP8 projection is never written in 16 bits. The codes and scales equal
     /// <c>QuantizeFp8(RmsNorm(x, weight, eps, weightOffset), granularity)</c>: y = x · rsqrt(mean(x²) + eps) ·
-    /// (weight + weightOffset) in float32, rounded once into x's dtype, then scale = amax / 448 per token (or per token
-    /// and group of <paramref name="groupSize"/>; 1 for zeros) and q = RNE_saturate(y · (1 / scale)).
+    /// (weight + weightOffset) in float32, rounded once into x's dtype, then scale = amax / 448 (as PyTorch on CUDA: amax · fl32(1/448)) per token (or per token
+    /// and group of <paramref name="groupSize"/>; 1 for zeros) and q = RNE_saturate(y / scale) (the quotient correctly rounded, as PyTorch divides).
     /// </summary>
     /// <param name="x"><c>[..., hidden]</c> (rank ≥ 1), float32, float16 or bfloat16, contiguous.</param>
     /// <param name="weight"><c>[hidden]</c>, x's dtype.</param>
