@@ -116,6 +116,7 @@ public abstract class PtxBackendFixture
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
             File.WriteAllText(Path.Combine(dir, Describe(kernel).Replace("<", "_").Replace(">", "").Replace(",", "_") + ".ptx"), rewritten);
         ptx.Should().Contain(".entry");
+        ptx.Should().NotMatchRegex(@"\bcall(\.uni)?\s", "a .NET method ILGPU has no PTX for becomes a call to an undefined function, which fails the JIT on the GPU (MathF.FusedMultiplyAdd did)");
         if (ptx.Contains("__shared_alloca0;"))
             ptx.Should().MatchRegex(@"\.shared[^;]*__shared_alloca0\[", "a symbol the kernel names must exist (PtxWgmma.SharedBase in a dynamic-only kernel fails to load)");
         rewritten.Should().NotContain(".local", "the loader's rewrite must keep every value in registers")

@@ -272,3 +272,34 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         back.ToFloatArray().Should().Equal(HostValues.Decode(data.ToBytes(), DType.Float8E4M3).Select(v => DTypes.Round(v * s, dtype)));
     }
 }
+
+/// <summary>The host half of <see cref="TritonOps.Kernels.Ptx.PtxMath.Fma"/> (the CPU accelerator's path; CUDA emits
+/// <c>fma.rn.f32</c>): one rounding of a · b + c, equal to <see cref="MathF.FusedMultiplyAdd"/> bit for bit, including the
+/// remainders <see cref="TritonOps.Kernels.Numerics.ScaleDivisor"/> forms and sums that sit near float32 ties.</summary>
+public class HostFmaTests
+{
+    [Test]
+    public void PtxMathFma_OffTheGpu_RoundsOnceLikeFusedMultiplyAdd()
+    {
+        var random = new Random(29);
+        int checkedCount = 0;
+        for (int i = 0; i < 200_000; i++)
+        {
+            float a = (float)(random.NextDouble() * 2 - 1) * MathF.Pow(2, random.Next(-30, 30));
+            float b = (float)(random.NextDouble() * 2 - 1) * MathF.Pow(2, random.Next(-30, 30));
+            float c = (i % 4) switch
+            {
+                0 => -a * b,                                                            // cancels to the product's rounding error
+                1 => MathF.BitIncrement(a * b) * (random.Next(2) == 0 ? -1 : 1),
+                2 => (float)(random.NextDouble() * 2 - 1) * MathF.Pow(2, random.Next(-60, 60)),
+                _ => (float)((double)a * b * (1 + Math.ScaleB(1, -25 - random.Next(0, 30)))) // near a tie of the sum
+            };
+            uint actual = BitConverter.SingleToUInt32Bits(TritonOps.Kernels.Ptx.PtxMath.Fma(a, b, c));
+            uint expected = BitConverter.SingleToUInt32Bits(MathF.FusedMultiplyAdd(a, b, c));
+            if (actual != expected)
+                Assert.Fail($"Fma({a:R}, {b:R}, {c:R}) = {BitConverter.UInt32BitsToSingle(actual):R}, expected {BitConverter.UInt32BitsToSingle(expected):R}");
+            checkedCount++;
+        }
+        checkedCount.Should().Be(200_000);
+    }
+}

@@ -19,8 +19,12 @@ internal static class PtxMath
         return 1f / MathF.Sqrt(x);
     }
 
-    /// <summary>a · b + c with one rounding: <c>fma.rn.f32</c> on CUDA, <see cref="MathF.FusedMultiplyAdd"/> elsewhere (spelled
-    /// out so that no backend splits it into a multiply and an add: <see cref="Numerics.ScaleDivisor"/> needs the exact remainder).</summary>
+    /// <summary>a · b + c with one rounding: <c>fma.rn.f32</c> on CUDA, spelled out so that no backend splits it into a
+    /// multiply and an add (<see cref="Numerics.ScaleDivisor"/> needs the exact remainder). Elsewhere in double: a · b is
+    /// exact there, the sum is rounded to odd (the round-to-nearest sum, moved one ulp toward the exact value when it was
+    /// inexact and landed on an even significand), and a round-to-odd double rounds to the float32 that one rounding of the
+    /// exact value gives (53 ≥ 24 + 2 bits). Not <see cref="MathF.FusedMultiplyAdd"/>: ILGPU has no PTX for it, and the
+    /// kernel's branch for other backends is still compiled (a call to an undefined function fails the JIT).</summary>
     public static float Fma(float a, float b, float c)
     {
         if (CudaAsm.IsSupported)
@@ -28,7 +32,12 @@ internal static class PtxMath
             CudaAsm.Emit("fma.rn.f32 %0, %1, %2, %3;", out float r, a, b, c);
             return r;
         }
-        return MathF.FusedMultiplyAdd(a, b, c);
+        double product = (double)a * b, sum = product + c;
+        double back = sum - product, error = (product - (sum - back)) + (c - back); // TwoSum: sum + error = product + c exactly
+        ulong bits = Interop.FloatAsInt(sum);
+        if (error != 0 && (bits & 1) == 0 && sum - sum == 0)
+            sum = Interop.IntAsFloat((error > 0) == (sum > 0) ? bits + 1 : bits - 1);
+        return (float)sum;
     }
 
     /// <summary><c>max.u16x2</c> (sm_90): the larger of each 16-bit half, one instruction for two elements. On
