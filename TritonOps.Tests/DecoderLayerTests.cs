@@ -109,15 +109,18 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 var ours = y.ToFloatArray();
                 var theirs = fixture.Floats(role, Device);
                 ours.Length.Should().Be(theirs.Length);
-                // One bf16 rounding of float32 sums accumulated in different orders: at most one ulp apart (2⁻⁸ relative, and
-                // an absolute 2⁻¹⁶ · rms for sums that cancel to near zero).
+                // One bf16 rounding of sums accumulated in different orders (on the GPU each 128-long K block in the FP8
+                // tensor cores' narrower accumulator, then promoted): within one ulp (2⁻⁸ relative), and an absolute
+                // 2⁻¹⁰ · rms for sums that cancel to near zero.
                 double rms = Math.Sqrt(theirs.Average(v => (double)v * v));
-                int outside = Enumerable.Range(0, ours.Length).Count(i => Math.Abs(ours[i] - theirs[i]) > Math.Abs(theirs[i]) / 128.0 + rms / 65536.0);
+                int outside = Enumerable.Range(0, ours.Length).Count(i => Math.Abs(ours[i] - theirs[i]) > Math.Abs(theirs[i]) / 128.0 + rms / 1024.0);
                 outside.Should().Be(0, $"{family} {role}: every element within one bf16 ulp of transformers' FP8 model");
-                // Summation order alone flips the bf16 rounding of a handful of elements at most; one activation code that
-                // differs (a scale or a quotient an ulp off at a tie) moves a third of its row by an ulp.
-                Enumerable.Range(0, ours.Length).Count(i => ours[i] != theirs[i]).Should().BeLessThan(ours.Length / 200,
-                    $"{family} {role}: the same codes and scales as transformers (amax / 448 and x / scale as PyTorch computes them on CUDA)");
+                // Summation order flips the rounding of scattered elements; one activation code that differs (a scale or a
+                // quotient an ulp off at a tie) moves a third of its row by an ulp.
+                int width = ours.Length / rows;
+                var differing = Enumerable.Range(0, rows).Select(r => Enumerable.Range(r * width, width).Count(i => ours[i] != theirs[i])).ToArray();
+                differing.Max().Should().BeLessThan(width * 15 / 100,
+                    $"{family} {role}: the same codes and scales as transformers in every row (amax / 448 and x / scale as PyTorch computes them on CUDA); elements differing per row: {string.Join(",", differing)}");
             }
         }
     }
