@@ -212,6 +212,42 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
             .Should().BeGreaterThan(0, "the test's values include ties that x · (1/scale) rounds the other way");
     }
 
+    /// <summary>Groups whose scale is not a finite nonzero number: an infinity in the group (scale ∞: finite values
+    /// give ±0, the infinity NaN, as x / ∞ and ∞ / ∞ do in PyTorch), a NaN (everything NaN), subnormal values whose
+    /// amax · fl(1/448) underflows to 0 (scale 1 then, as for an all-zero group), beside an ordinary group: the kernels'
+    /// correction-free path for such scales gives the codes of x / scale.</summary>
+    [TestCase(ScaleGranularity.PerRow)]
+    [TestCase(ScaleGranularity.PerTokenGroup)]
+    [TestCase(ScaleGranularity.Block)]
+    [TestCase(ScaleGranularity.PerTensor)]
+    public void Quantize_InfiniteNaNAndUnderflowingScales_DivideLikePyTorch(ScaleGranularity granularity)
+    {
+        const int rows = 5, cols = 136;
+        float[] values = Inputs.Normal(rows * cols, 61, 2.0);
+        values[0 * cols + 5] = float.PositiveInfinity;
+        values[0 * cols + 6] = -0f;
+        values[1 * cols + 9] = float.NaN;
+        for (int c = 0; c < cols; c++)
+            values[2 * cols + c] = c % 3 == 0 ? 0f : (c % 3 == 1 ? float.Epsilon : -float.Epsilon);
+        values[3 * cols + 130] = float.NegativeInfinity; // the row's second group
+        using var x = Tensor.FromArray(values, [rows, cols], DType.Float32, Device);
+
+        var (data, scales) = Ops.QuantizeFp8(x, granularity: granularity);
+        using var _ = data;
+        using var __ = scales;
+
+        var (expectedCodes, expectedScales) = Reference.QuantizeFp8(x, null, granularity: granularity);
+        scales.ToFloatArray().Should().Equal(expectedScales, (a, b) => BitConverter.SingleToUInt32Bits(a) == BitConverter.SingleToUInt32Bits(b) || float.IsNaN(a) && float.IsNaN(b));
+        data.ToBytes().Should().Equal(expectedCodes);
+        if (granularity == ScaleGranularity.PerTokenGroup)
+        {
+            expectedScales[2 * 2].Should().Be(1f, "the subnormal group's amax / 448 underflows: scale 1, as for zeros");
+            expectedScales[0].Should().Be(float.PositiveInfinity);
+            expectedCodes[0 * cols + 5].Should().Be(0x7F, "∞ / ∞ is NaN");
+            expectedCodes[0 * cols + 6].Should().Be(0x80, "−0 / ∞ is −0");
+        }
+    }
+
     [Test]
     public void QuantizeAllZeros_GivesScaleOneAndZeroCodes()
     {

@@ -73,7 +73,7 @@ internal static class Fp8GroupQuantizeKernels
         int group = run / shape.GroupLanes;
         if (run == group * shape.GroupLanes)
             scales[(long)row * shape.ScaleCols + group] = scale;
-        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), new ScaleDivisor(scale));
+        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), new ScaleDivisor(scale), bounded: true);
     }
 
     /// <summary>Per token and group, any shape: one thread a group, element by element (the amax pass, then the
@@ -97,7 +97,7 @@ internal static class Fp8GroupQuantizeKernels
         scales[group] = scale;
         var divisor = new ScaleDivisor(scale);
         for (int c = c0; c < c1; c++)
-            q[start + c] = TFormat.Encode(divisor.Divide(TElement.Widen(TElement.LoadBits(x, start + c))));
+            q[start + c] = TFormat.Encode(divisor.DivideBounded(TElement.Widen(TElement.LoadBits(x, start + c))));
     }
 
     /// <summary>Per G × G block (weights, offline): one thread block per block of x (grid: ceil(rows / G) ·
@@ -125,7 +125,7 @@ internal static class Fp8GroupQuantizeKernels
         {
             int r = i / cols;
             long at = (long)(r0 + r) * shape.Cols + c0 + i - r * cols;
-            q[at] = TFormat.Encode(divisor.Divide(TElement.Widen(TElement.LoadBits(x, at))));
+            q[at] = TFormat.Encode(divisor.DivideBounded(TElement.Widen(TElement.LoadBits(x, at))));
         }
     }
 

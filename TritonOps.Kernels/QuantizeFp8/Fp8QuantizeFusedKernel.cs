@@ -187,9 +187,9 @@ internal static class Fp8QuantizeFusedKernel
     {
         Vec8F v = TElement.Unpack(raw);
         if (TElement.PackWidth == 8)
-            PtxCacheHint.Store(q.Cast<ulong>(), qAddress, pack, Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor), policy);
+            PtxCacheHint.Store(q.Cast<ulong>(), qAddress, pack, Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor, bounded: true), policy);
         else
-            PtxCacheHint.Store(q.Cast<uint>(), qAddress, pack, Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, divisor), policy);
+            PtxCacheHint.Store(q.Cast<uint>(), qAddress, pack, Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, divisor, bounded: true), policy);
     }
 
     /// <summary>A thread's packs of one streamed round: p, p + Threads, … (<see cref="StreamPacksPerThread"/>

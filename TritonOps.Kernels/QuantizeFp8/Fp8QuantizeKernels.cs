@@ -104,10 +104,10 @@ internal static class Fp8QuantizeKernels
             Vec8F v0 = LoadEight<TElement>(x, firstGroup), v1 = LoadEight<TElement>(x, firstGroup + Threads);
             Vec8F v2 = LoadEight<TElement>(x, firstGroup + 2 * Threads), v3 = LoadEight<TElement>(x, firstGroup + 3 * Threads);
             var codes = q.Cast<ulong>();
-            codes[firstGroup] = EncodeEight<TFormat>(v0, divisor);
-            codes[firstGroup + Threads] = EncodeEight<TFormat>(v1, divisor);
-            codes[firstGroup + 2 * Threads] = EncodeEight<TFormat>(v2, divisor);
-            codes[firstGroup + 3 * Threads] = EncodeEight<TFormat>(v3, divisor);
+            codes[firstGroup] = EncodeEight<TFormat>(v0, divisor, bounded: false);
+            codes[firstGroup + Threads] = EncodeEight<TFormat>(v1, divisor, bounded: false);
+            codes[firstGroup + 2 * Threads] = EncodeEight<TFormat>(v2, divisor, bounded: false);
+            codes[firstGroup + 3 * Threads] = EncodeEight<TFormat>(v3, divisor, bounded: false);
             return;
         }
         for (int g = 0; g < GroupsPerThread; g++)
@@ -141,7 +141,7 @@ internal static class Fp8QuantizeKernels
             scales[Grid.IdxX] = scale;
         var divisor = new ScaleDivisor(scale);
         for (int c = Group.IdxX; c < shape.Cols; c += Group.DimX)
-            q[rowStart + c] = TFormat.Encode(divisor.Divide(TElement.Widen(TElement.LoadBits(x, rowStart + c))));
+            q[rowStart + c] = TFormat.Encode(divisor.DivideBounded(TElement.Widen(TElement.LoadBits(x, rowStart + c))));
     }
 
     /// <summary>Per-column scales of a dense [rows, cols] tensor: thread per column, reads coalesced across the warp.</summary>
@@ -190,16 +190,17 @@ internal static class Fp8QuantizeKernels
         }
     }
 
-    /// <summary>amax · (1 / max(format)), the reciprocal rounded to float32 first, or 1 when amax is 0 (an all-zero tensor
-    /// quantizes to zeros). This is what PyTorch computes for <c>amax / 448.0</c> on a CUDA tensor (a CPU-scalar divisor
+    /// <summary>amax · (1 / max(format)), the reciprocal rounded to float32 first, or 1 when that is 0 (an all-zero tensor
+    /// quantizes to zeros; so does one of subnormals below 6·10⁻⁴³, whose scale would underflow: PyTorch's x / 0 would
+    /// give ±448 and NaN codes there, and the kernels' correction-free division assumes a nonzero scale). This is what PyTorch computes for <c>amax / 448.0</c> on a CUDA tensor (a CPU-scalar divisor
     /// becomes a multiply by its float32 reciprocal, <c>div_true_kernel_cuda</c>), and so what transformers' FineGrainedFP8
     /// and the usual <c>x.abs().amax() / finfo.max</c> recipes give on the GPU. It differs from amax / max correctly rounded
     /// by an ulp for about a third of amaxes, and at exact code ties that ulp picks the code: on transformers' FP8 Qwen3
     /// fixture it moved 2 of 10 rows of the q projection.</summary>
     public static float ScaleFromAmax<TFormat>(uint amaxBits) where TFormat : struct, IFloat8Format
     {
-        float amax = Bits.ToFloat(amaxBits);
-        return amax == 0f ? 1f : amax * TFormat.InverseMaxFinite;
+        float scale = Bits.ToFloat(amaxBits) * TFormat.InverseMaxFinite;
+        return scale == 0f ? 1f : scale;
     }
 
     private static long ScaleSlot(long i, in Fp8Shape shape) => shape.Scales switch
@@ -237,11 +238,15 @@ internal static class Fp8QuantizeKernels
     internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType =>
         Unpack<TElement>(LoadRawEight<TElement>(x, group));
 
-    internal static ulong EncodeEight<TFormat>(in Vec8F v, in ScaleDivisor scale) where TFormat : struct, IFloat8Format =>
-        Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, scale) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, scale) << 32);
+    /// <summary>Eight codes; <paramref name="bounded"/> (a constant at every call site, folded after inlining): the scale
+    /// came from an amax that bounds these values (<see cref="ScaleDivisor.DivideBounded"/>), else a given scale.</summary>
+    internal static ulong EncodeEight<TFormat>(in Vec8F v, in ScaleDivisor scale, bool bounded) where TFormat : struct, IFloat8Format =>
+        Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, scale, bounded) | ((ulong)Encode4<TFormat>(v.E4, v.E5, v.E6, v.E7, scale, bounded) << 32);
 
-    internal static uint Encode4<TFormat>(float a, float b, float c, float d, in ScaleDivisor scale) where TFormat : struct, IFloat8Format =>
-        TFormat.EncodeQuad(scale.Divide(a), scale.Divide(b), scale.Divide(c), scale.Divide(d));
+    internal static uint Encode4<TFormat>(float a, float b, float c, float d, in ScaleDivisor scale, bool bounded) where TFormat : struct, IFloat8Format =>
+        bounded
+            ? TFormat.EncodeQuad(scale.DivideBounded(a), scale.DivideBounded(b), scale.DivideBounded(c), scale.DivideBounded(d))
+            : TFormat.EncodeQuad(scale.Divide(a), scale.Divide(b), scale.Divide(c), scale.Divide(d));
 
     internal static float AbsMaxOf(in Vec8F v) =>
         MaxBits(MaxBits(MaxBits(XAbs(v.E0), XAbs(v.E1)), MaxBits(XAbs(v.E2), XAbs(v.E3))),

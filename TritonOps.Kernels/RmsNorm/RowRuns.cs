@@ -124,11 +124,11 @@ internal struct OneRun : IRowRuns<OneRun>
             return;
         Vec8F v = TAccess.Unpack(runs.Raw);
         if (TAccess.Width == 8)
-            q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor);
+            q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor, bounded: true);
         else if (TAccess.Width == 4)
-            q.Cast<uint>()[rowRun + first] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, divisor);
+            q.Cast<uint>()[rowRun + first] = Fp8QuantizeKernels.Encode4<TFormat>(v.E0, v.E1, v.E2, v.E3, divisor, bounded: true);
         else
-            q[rowRun + first] = TFormat.Encode(divisor.Divide(v.E0));
+            q[rowRun + first] = TFormat.Encode(divisor.DivideBounded(v.E0));
     }
 
     public static void NormalizeAndStore<TAccess>(in OneRun runs, in OneRun weights, ArrayView<byte> output,

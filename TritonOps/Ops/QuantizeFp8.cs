@@ -51,7 +51,7 @@ public static partial class Ops
     /// so that <c>x ≈ q · scale</c>. Without <paramref name="scale"/>, it is computed on the device:
     /// <c>amax / 448</c> for E4M3 (<c>amax / 57344</c> for E5M2) as PyTorch computes it on CUDA (amax · fl32(1/448): a
     /// scalar divisor becomes its float32 reciprocal there), over the tensor, each row or each column;
-    /// an all-zero group gets scale 1. NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
+    /// an all-zero group gets scale 1 (so does one of subnormals so small that its scale would underflow to 0). NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
     /// as in PyTorch); values beyond the range saturate.
     /// </summary>
     /// <param name="x">float32, float16 or bfloat16, contiguous; rank 2 for per-row or per-column scales.</param>
