@@ -15,41 +15,37 @@ namespace TritonOps.Kernels.Numerics;
 /// </summary>
 internal readonly struct ScaleDivisor
 {
-    public readonly float Scale, Inverse;
-    /// <summary>Scale and Inverse where both are finite (s finite, nonzero and not tiny); 0 otherwise, which turns the
-    /// correction of <see cref="DivideBounded"/> into q + 0 (for s = ∞ the quotient is x · 0; for s = 0 it is ±∞ or NaN).</summary>
-    private readonly float correctionScale, correctionInverse;
+    /// <summary>The scale where it and its reciprocal are finite, else 0: the correction's multiplier, which 0 turns into
+    /// q + 0 (s = ∞: the quotient is x · 0; s = 0: ±∞ or NaN). Two floats, not four: the fused norm-and-quantize kernel
+    /// runs at 63 registers, and each block's share of the register file sets how many blocks an SM holds.</summary>
+    private readonly float correctionScale;
+    public readonly float Inverse;
 
     public ScaleDivisor(float scale)
     {
-        Scale = scale;
         Inverse = 1f / scale;
-        bool finite = scale - scale == 0f && Inverse - Inverse == 0f;
-        correctionScale = finite ? scale : 0f;
-        correctionInverse = finite ? Inverse : 0f;
+        correctionScale = scale - scale == 0f && Inverse - Inverse == 0f ? scale : 0f;
     }
 
-    /// <summary>x / <see cref="Scale"/>, correctly rounded, for any x and scale. Four instructions past the multiply (two
-    /// FFMA, FSETP, FSEL; the negations fold into the FFMAs).</summary>
+    /// <summary>x / scale, correctly rounded, for any x and scale. Four instructions past the multiply (two FFMA, FSETP,
+    /// FSEL; the negations fold into the FFMAs).</summary>
     public float Divide(float x)
     {
-        float q = x * Inverse;
-        // t = q·s − x exactly (t = −remainder); written this way round, ±0 keeps its sign through both FMAs.
-        float t = PtxMath.Fma(q, Scale, -x);
-        float corrected = PtxMath.Fma(-t, Inverse, q);
-        // NaN only where the correction does not apply and q is already the quotient: q = ±∞ (x infinite, or x / s
-        // beyond float32), s = ∞ with x finite (q = ±0), s = 0 (q = ±∞ or NaN). A NaN x gives NaN either way.
-        return float.IsNaN(corrected) ? q : corrected;
+        float corrected = DivideBounded(x);
+        // NaN only where the correction does not apply and q = x · (1/s) is already the quotient: q = ±∞ (x infinite, or
+        // x / s beyond float32). A NaN x gives NaN either way.
+        return float.IsNaN(corrected) ? x * Inverse : corrected;
     }
 
-    /// <summary><see cref="Divide"/> for a scale computed from an amax that bounds |x| (s = amax · fl(1/max)): then x / s
-    /// is finite whenever s is finite and nonzero, and otherwise the zeroed correction leaves x · (1/s), which is the
-    /// quotient. Two instructions past the multiply: the quantize kernels are near their issue limit, where the general
-    /// form cost 16 % at 8192² per token and group (52.0 → 60.5 µs, H200, 12-04).</summary>
+    /// <summary><see cref="Divide"/> for a scale computed from an amax that bounds |x| (s = amax · fl(1/max), never 0):
+    /// then x / s is finite whenever s is, and for s = ∞ the zeroed correction leaves x · 0, the quotient. Two
+    /// instructions past the multiply: the quantize kernels are near their issue limit, where the general form cost 16 %
+    /// at 8192² per token and group (52.0 → 60.5 µs, H200, 12-04; 55.6 with this form).</summary>
     public float DivideBounded(float x)
     {
         float q = x * Inverse;
+        // t = q·s − x exactly (t = −remainder); written this way round, ±0 keeps its sign through both FMAs.
         float t = PtxMath.Fma(q, correctionScale, -x);
-        return PtxMath.Fma(-t, correctionInverse, q);
+        return PtxMath.Fma(-t, Inverse, q);
     }
 }
