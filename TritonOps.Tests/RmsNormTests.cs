@@ -106,6 +106,66 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
         fused.ToBytes().Should().Equal(separate.ToBytes(), "the norm reads the rounded sum, as the unfused layer does");
     }
 
+    /// <summary><see cref="NormRounding.Llama"/> is Hugging Face's <c>weight * (x * rstd).to(dtype)</c>: the unit-weight norm
+    /// (one rounding of x · rstd, from the same kernel) times the weight, rounded into the dtype (the product of two 16-bit
+    /// values is exact in float32, so the host's one rounding is the whole of it): bit for bit, on the packed and scalar
+    /// row kernels and the wide kernel, for rms_norm, fused_add_rms_norm and rms_norm_quantize_fp8.</summary>
+    [TestCase(DType.BFloat16, new[] { 3, 96 })]
+    [TestCase(DType.Float16, new[] { 2, 2, 44 })]
+    [TestCase(DType.BFloat16, new[] { 5, 7 })]
+    [TestCase(DType.BFloat16, new[] { 2, 8195 })]
+    [TestCase(DType.Float32, new[] { 3, 96 })]
+    public void LlamaRounding_IsTheUnitWeightNormTimesTheWeight_BitForBit(DType dtype, int[] shape)
+    {
+        int hidden = shape[^1];
+        var device = For(hidden);
+        using var x = X(shape, dtype, 91, device: device);
+        using var weight = Weight(hidden, dtype, 92, device: device);
+        using var ones = Tensor.Full([hidden], 1f, dtype, device);
+        using var unit = Ops.RmsNorm(x, ones, 1e-6);
+        float[] w = weight.ToFloatArray(), t = unit.ToFloatArray();
+        float[] expected = t.Select((v, i) => DTypes.Round(v * w[i % hidden], dtype)).ToArray();
+
+        using var y = Ops.RmsNorm(x, weight, 1e-6, rounding: NormRounding.Llama);
+        y.ToFloatArray().Should().Equal(expected, "round(round(x · rstd) · w)");
+        if (dtype != DType.Float32)
+        {
+            using var once = Ops.RmsNorm(x, weight, 1e-6);
+            once.ToFloatArray().Should().NotEqual(expected, "one rounding differs from two somewhere in a few hundred values");
+        }
+
+        // fused_add_rms_norm: the norm of the rounded sum, rounded as above.
+        using var residual = X(shape, dtype, 93, 4.0, device);
+        using var residualCopy = Tensor.FromArray(residual.ToFloatArray(), shape, dtype, device);
+        using var sum = Ops.FusedAddRmsNorm(x, residualCopy, ones, 1e-6);
+        float[] sumUnit = sum.ToFloatArray();
+        using var z = Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, rounding: NormRounding.Llama);
+        z.ToFloatArray().Should().Equal(sumUnit.Select((v, i) => DTypes.Round(v * w[i % hidden], dtype)), "fused add, then the Llama rounding");
+
+        // rms_norm_quantize_fp8: the codes of the Llama-rounded norm.
+        if (hidden % 8 == 0 && Count(shape) < 4096)
+        {
+            var (codes, scales) = Ops.RmsNormQuantizeFp8(x, weight, 1e-6, ScaleGranularity.PerRow, rounding: NormRounding.Llama);
+            using var _ = codes;
+            using var __ = scales;
+            using var flat = y.Reshape(Count(shape) / hidden, hidden);
+            var (expectedCodes, expectedScales) = Ops.QuantizeFp8(flat, granularity: ScaleGranularity.PerRow);
+            using var ___ = expectedCodes;
+            using var ____ = expectedScales;
+            codes.ToBytes().Should().Equal(expectedCodes.ToBytes());
+            scales.ToFloatArray().Should().Equal(expectedScales.ToFloatArray());
+        }
+    }
+
+    [Test]
+    public void UndefinedRounding_ThrowsInvalidArgument()
+    {
+        using var x = X([2, 8], DType.BFloat16, 1);
+        using var weight = Weight(8, DType.BFloat16, 2);
+        var act = () => Ops.RmsNorm(x, weight, rounding: (NormRounding)7);
+        act.Should().Throw<InvalidArgumentException>().WithMessage("*rounding*Once, Llama*7*");
+    }
+
     /// <summary>Every runs-per-thread variant of the row kernel and the wide kernel, pinned, on one shape.</summary>
     [TestCase(1, false)]
     [TestCase(2, false)]
@@ -125,10 +185,10 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
             using var x = X([3, hidden], dtype, 81, device: device);
             using var residual = X([3, hidden], dtype, 82, device: device);
             using var weight = Weight(hidden, dtype, 83, device: device);
-            using var y = Ops.RmsNorm(x, weight, 1e-6, 0, null, schedule);
+            using var y = Ops.RmsNorm(x, weight, 1e-6, 0, null, NormRounding.Once, schedule);
             Compare.AllClose(y.ToFloatArray(), Reference.RmsNorm(x, weight), Tolerance.OneRoundingInto(dtype), $"rms_norm {DTypes.Name(dtype)}");
             var (expectedResidual, expected) = Reference.FusedAddRmsNorm(x, residual, weight, 1e-6, 1f);
-            using var z = Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, 1f, null, schedule);
+            using var z = Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, 1f, null, NormRounding.Once, schedule);
             residual.ToFloatArray().Should().Equal(expectedResidual);
             Compare.AllClose(z.ToFloatArray(), expected, Tolerance.OneRoundingInto(dtype), $"fused_add_rms_norm {DTypes.Name(dtype)}");
         }

@@ -53,8 +53,8 @@ internal static class RmsNormWideKernel
         var source = addResidual ? residual : x;
         for (int r = Group.IdxX; r < shape.RowRuns; r += Group.DimX)
         {
-            TAccess.Store(output, rowRun + r, RmsNormMath.Normalize(
-                TAccess.Unpack(TAccess.LoadRaw(source, rowRun + r)), TAccess.Unpack(TAccess.LoadRaw(weight, r)), rstd, shape.WeightOffset));
+            TAccess.Store(output, rowRun + r, RmsNormMath.Normalize<TAccess>(
+                TAccess.Unpack(TAccess.LoadRaw(source, rowRun + r)), TAccess.Unpack(TAccess.LoadRaw(weight, r)), rstd, shape));
         }
     }
 

@@ -18,6 +18,9 @@ internal struct RmsNormShape
     public float Eps;
     /// <summary>Added to every weight before it scales (1: Gemma's <c>(1 + w)</c>).</summary>
     public float WeightOffset;
+    /// <summary>1: x · rstd is rounded into the dtype before the weight scales it, and the product rounded again (Hugging
+    /// Face's Llama, Mistral and Qwen norms, vLLM's <c>rms_norm</c>, Liger's "llama" casting mode); 0: one rounding.</summary>
+    public int RoundBeforeWeight;
 }
 
 /// <summary>
@@ -98,7 +101,7 @@ internal struct OneRun : IRowRuns<OneRun>
     public static OneRun Normalize<TAccess>(in OneRun runs, in OneRun weights, int first, int step, float rstd, in RmsNormShape s)
         where TAccess : struct, IRunAccess =>
         first < s.RowRuns
-            ? new OneRun { Raw = TAccess.Pack(RmsNormMath.Normalize(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s.WeightOffset)) }
+            ? new OneRun { Raw = TAccess.Pack(RmsNormMath.Normalize<TAccess>(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s)) }
             : default;
 
     public static float AbsMax<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
@@ -138,7 +141,7 @@ internal struct OneRun : IRowRuns<OneRun>
         if (first >= s.RowRuns)
             return;
         TAccess.Store(output, rowRun + first,
-            RmsNormMath.Normalize(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s.WeightOffset));
+            RmsNormMath.Normalize<TAccess>(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s));
     }
 }
 
@@ -203,6 +206,19 @@ internal static class RmsNormMath
     {
         E0 = a.E0 + b.E0, E1 = a.E1 + b.E1, E2 = a.E2 + b.E2, E3 = a.E3 + b.E3,
         E4 = a.E4 + b.E4, E5 = a.E5 + b.E5, E6 = a.E6 + b.E6, E7 = a.E7 + b.E7,
+    };
+
+    /// <summary>One run's norm as <paramref name="s"/> asks: <see cref="Normalize(in Vec8F, in Vec8F, float, float)"/>, or
+    /// with <see cref="RmsNormShape.RoundBeforeWeight"/> x · rstd rounded into the dtype first (a branch a run, uniform:
+    /// the one-rounding path pays a compare).</summary>
+    public static Vec8F Normalize<TAccess>(in Vec8F x, in Vec8F w, float rstd, in RmsNormShape s) where TAccess : struct, IRunAccess =>
+        s.RoundBeforeWeight != 0 ? Normalize(TAccess.Unpack(TAccess.Pack(Scale(x, rstd))), w, 1f, s.WeightOffset) : Normalize(x, w, rstd, s.WeightOffset);
+
+    /// <summary>x · rstd, lane by lane.</summary>
+    public static Vec8F Scale(in Vec8F x, float rstd) => new()
+    {
+        E0 = x.E0 * rstd, E1 = x.E1 * rstd, E2 = x.E2 * rstd, E3 = x.E3 * rstd,
+        E4 = x.E4 * rstd, E5 = x.E5 * rstd, E6 = x.E6 * rstd, E7 = x.E7 * rstd,
     };
 
     /// <summary>x · rstd · (w + offset), lane by lane; without an offset, x · rstd · w (eight adds fewer a run in kernels

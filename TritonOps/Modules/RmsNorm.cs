@@ -12,8 +12,12 @@ public sealed class RmsNorm : IDisposable
     /// <param name="dtype">Weight dtype (float32, float16 or bfloat16); inputs must match it.</param>
     /// <param name="device">Defaults to <see cref="Device.Default"/>.</param>
     /// <param name="weightOffset">Added to the weight in float32 before it scales (1: Gemma's <c>(1 + w)</c>).</param>
-    public RmsNorm(int hidden, double eps = 1e-6, DType dtype = DType.Float32, Device? device = null, float weightOffset = 0)
+    /// <param name="rounding">Where a 16-bit norm rounds: <see cref="NormRounding.Llama"/> for a Llama, Mistral or Qwen
+    /// checkpoint's norms bit for bit (<see cref="NormRounding"/>).</param>
+    public RmsNorm(int hidden, double eps = 1e-6, DType dtype = DType.Float32, Device? device = null, float weightOffset = 0,
+        NormRounding rounding = NormRounding.Once)
     {
+        Check.Defined(rounding, nameof(rounding));
         Check.Positive(hidden, nameof(hidden));
         Check.Eps(eps);
         Check.FloatDType(dtype, nameof(dtype));
@@ -21,6 +25,7 @@ public sealed class RmsNorm : IDisposable
         Hidden = hidden;
         Eps = eps;
         WeightOffset = weightOffset;
+        Rounding = rounding;
         Weight = Tensor.Full([hidden], 1f - weightOffset, dtype, device);
     }
 
@@ -33,6 +38,9 @@ public sealed class RmsNorm : IDisposable
     /// <summary>Added to the weight before it scales.</summary>
     public float WeightOffset { get; }
 
+    /// <summary>Where a 16-bit norm rounds.</summary>
+    public NormRounding Rounding { get; }
+
     /// <summary>The weight, <c>[hidden]</c>, in the module's dtype.</summary>
     public Tensor Weight { get; private set; }
 
@@ -44,12 +52,12 @@ public sealed class RmsNorm : IDisposable
         Weight = loaded;
     }
 
-    /// <summary><see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?)"/> of x <c>[..., hidden]</c> with this module's weight.</summary>
-    public Tensor Forward(Tensor x) => Ops.RmsNorm(x, Weight, Eps, WeightOffset);
+    /// <summary><see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/> of x <c>[..., hidden]</c> with this module's weight.</summary>
+    public Tensor Forward(Tensor x) => Ops.RmsNorm(x, Weight, Eps, WeightOffset, rounding: Rounding);
 
-    /// <summary><see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?)"/>: <paramref name="residual"/> ← residual + x
+    /// <summary><see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?, NormRounding)"/>: <paramref name="residual"/> ← residual + x
     /// in place, and the norm of the new residual returned.</summary>
-    public Tensor Forward(Tensor x, Tensor residual) => Ops.FusedAddRmsNorm(x, residual, Weight, Eps, WeightOffset);
+    public Tensor Forward(Tensor x, Tensor residual) => Ops.FusedAddRmsNorm(x, residual, Weight, Eps, WeightOffset, rounding: Rounding);
 
     /// <summary>Releases the weight.</summary>
     public void Dispose() => Weight.Dispose();

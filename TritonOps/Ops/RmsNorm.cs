@@ -52,14 +52,17 @@ public static partial class Ops
     /// <exception cref="ShapeMismatchException">weight not <c>[hidden]</c>, x of rank 0, output of another shape.</exception>
     /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or dtypes differ.</exception>
     /// <exception cref="NonContiguousTensorException">A strided tensor.</exception>
-    /// <exception cref="InvalidArgumentException">eps or weightOffset invalid, or output partly overlapping x.</exception>
-    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps = 1e-6, float weightOffset = 0, Tensor? output = null) =>
-        RmsNorm(x, weight, eps, weightOffset, output, default);
+    /// <param name="rounding"><see cref="NormRounding.Once"/> (the default), or <see cref="NormRounding.Llama"/> to round as
+    /// Hugging Face's Llama/Mistral/Qwen norms and vLLM do (x · rstd into the dtype, then the weight).</param>
+    /// <exception cref="InvalidArgumentException">eps or weightOffset invalid, rounding undefined, or output partly overlapping x.</exception>
+    public static Tensor RmsNorm(Tensor x, Tensor weight, double eps = 1e-6, float weightOffset = 0, Tensor? output = null,
+        NormRounding rounding = NormRounding.Once) =>
+        RmsNorm(x, weight, eps, weightOffset, output, rounding, default);
 
-    /// <summary><see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?)"/> with its schedule pinned.</summary>
-    internal static Tensor RmsNorm(Tensor x, Tensor weight, double eps, float weightOffset, Tensor? output, RmsNormSchedule schedule)
+    /// <summary><see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/> with its schedule pinned.</summary>
+    internal static Tensor RmsNorm(Tensor x, Tensor weight, double eps, float weightOffset, Tensor? output, NormRounding rounding, RmsNormSchedule schedule)
     {
-        var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset);
+        var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset, rounding);
         if (output is not null)
         {
             CheckOutput(output, x, x.Shape.ToArray());
@@ -67,7 +70,7 @@ public static partial class Ops
         }
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty(x.Shape.ToArray(), x.DType, x.Device);
-        LaunchRmsNorm(x, x, weight, output, rows, hidden, eps, weightOffset, addResidual: false, schedule);
+        LaunchRmsNorm(x, x, weight, output, rows, hidden, eps, weightOffset, rounding, addResidual: false, schedule);
         return output;
     }
 
@@ -91,14 +94,17 @@ public static partial class Ops
     /// <exception cref="ShapeMismatchException">residual not of x's shape, weight not <c>[hidden]</c>, x of rank 0, output of another shape.</exception>
     /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or dtypes differ.</exception>
     /// <exception cref="NonContiguousTensorException">A strided tensor.</exception>
-    /// <exception cref="InvalidArgumentException">eps or weightOffset invalid, or output overlapping residual (or partly x).</exception>
-    public static Tensor FusedAddRmsNorm(Tensor x, Tensor residual, Tensor weight, double eps = 1e-6, float weightOffset = 0, Tensor? output = null) =>
-        FusedAddRmsNorm(x, residual, weight, eps, weightOffset, output, default);
+    /// <param name="rounding">As in <see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/>.</param>
+    /// <exception cref="InvalidArgumentException">eps or weightOffset invalid, rounding undefined, or output overlapping residual (or partly x).</exception>
+    public static Tensor FusedAddRmsNorm(Tensor x, Tensor residual, Tensor weight, double eps = 1e-6, float weightOffset = 0, Tensor? output = null,
+        NormRounding rounding = NormRounding.Once) =>
+        FusedAddRmsNorm(x, residual, weight, eps, weightOffset, output, rounding, default);
 
-    /// <summary><see cref="FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?)"/> with its schedule pinned.</summary>
-    internal static Tensor FusedAddRmsNorm(Tensor x, Tensor residual, Tensor weight, double eps, float weightOffset, Tensor? output, RmsNormSchedule schedule)
+    /// <summary><see cref="FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?, NormRounding)"/> with its schedule pinned.</summary>
+    internal static Tensor FusedAddRmsNorm(Tensor x, Tensor residual, Tensor weight, double eps, float weightOffset, Tensor? output, NormRounding rounding,
+        RmsNormSchedule schedule)
     {
-        var (rows, hidden) = ValidateRmsNorm(x, residual, addResidual: true, weight, eps, weightOffset);
+        var (rows, hidden) = ValidateRmsNorm(x, residual, addResidual: true, weight, eps, weightOffset, rounding);
         if (output is not null)
         {
             CheckOutput(output, x, x.Shape.ToArray());
@@ -107,12 +113,12 @@ public static partial class Ops
         }
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty(x.Shape.ToArray(), x.DType, x.Device);
-        LaunchRmsNorm(x, residual, weight, output, rows, hidden, eps, weightOffset, addResidual: true, schedule);
+        LaunchRmsNorm(x, residual, weight, output, rows, hidden, eps, weightOffset, rounding, addResidual: true, schedule);
         return output;
     }
 
     private static void LaunchRmsNorm(Tensor x, Tensor residual, Tensor weight, Tensor output, int rows, int hidden,
-        double eps, float weightOffset, bool addResidual, RmsNormSchedule schedule)
+        double eps, float weightOffset, NormRounding rounding, bool addResidual, RmsNormSchedule schedule)
     {
         if ((long)rows * hidden == 0)
             return;
@@ -128,6 +134,7 @@ public static partial class Ops
             InvHidden = 1f / hidden,
             Eps = (float)eps,
             WeightOffset = weightOffset,
+            RoundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32 ? 1 : 0,
         };
         var stream = device.Accelerator.DefaultStream;
         // A block as wide as the row must also fit the kernel's registers; else the wide kernel takes the row.
@@ -149,7 +156,8 @@ public static partial class Ops
 
     /// <summary>The contract of both norms (<paramref name="residual"/> checked when <paramref name="addResidual"/>): rows (the product
     /// of x's leading dimensions) and hidden.</summary>
-    internal static (int Rows, int Hidden) ValidateRmsNorm(Tensor x, Tensor? residual, bool addResidual, Tensor weight, double eps, float weightOffset)
+    internal static (int Rows, int Hidden) ValidateRmsNorm(Tensor x, Tensor? residual, bool addResidual, Tensor weight, double eps, float weightOffset,
+        NormRounding rounding = NormRounding.Once)
     {
         Check.Usable(x, nameof(x));
         if (addResidual)
@@ -185,6 +193,7 @@ public static partial class Ops
         Check.Contiguous(weight, nameof(weight));
         Check.Eps(eps);
         Check.Finite(weightOffset, nameof(weightOffset));
+        Check.Defined(rounding, nameof(rounding));
         return ((int)rows, hidden);
     }
 }

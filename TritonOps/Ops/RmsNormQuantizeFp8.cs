@@ -25,16 +25,18 @@ public static partial class Ops
     /// of x's leading dimensions.</param>
     /// <param name="groupSize">G of <see cref="ScaleGranularity.PerTokenGroup"/> (positive; 128 by default).</param>
     /// <param name="weightOffset">Added to every weight in float32 (1: Gemma's <c>(1 + w)</c>); finite.</param>
+    /// <param name="rounding">Where the 16-bit norm rounds, as in <see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/>:
+    /// <see cref="NormRounding.Llama"/> gives the codes of a Llama/Qwen FP8 model's <c>act_quant(input_layernorm(x))</c> bit for bit.</param>
     /// <returns>The float8_e4m3fn codes (x's shape) and the float32 scales, as <see cref="Fp8Gemm(Tensor, Tensor, Tensor?, Tensor?, DType, Tensor?)"/>
     /// takes them for a (after <c>Reshape(rows, hidden)</c> of the codes).</returns>
     /// <remarks>One kernel when a row fits one block's registers (hidden ≤ 8192 16-byte runs) and, per group, when G
     /// spans a power of two of at most 32 16-byte runs (G ∈ 8…256 for 16-bit x, 4…128 for float32, hidden a whole
-    /// number of runs); otherwise <see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?)"/> then
+    /// number of runs); otherwise <see cref="RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/> then
     /// <see cref="QuantizeFp8(Tensor, Tensor?, DType, ScaleGranularity, int)"/>, with the same result.</remarks>
     public static (Tensor Data, Tensor Scale) RmsNormQuantizeFp8(Tensor x, Tensor weight, double eps = 1e-6,
-        ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0)
+        ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0, NormRounding rounding = NormRounding.Once)
     {
-        var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset);
+        var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset, rounding);
         Check.Defined(granularity, nameof(granularity));
         if (granularity is not (ScaleGranularity.PerRow or ScaleGranularity.PerTokenGroup))
             throw Check.Invalid(nameof(granularity), $"expected PerRow (per token) or PerTokenGroup, got {granularity}.");
@@ -61,7 +63,11 @@ public static partial class Ops
         {
             var shape = new RmsNormQuantizeShape
             {
-                Norm = new RmsNormShape { Rows = rows, RowRuns = hidden / width, InvHidden = 1f / hidden, Eps = (float)eps, WeightOffset = weightOffset },
+                Norm = new RmsNormShape
+                {
+                    Rows = rows, RowRuns = hidden / width, InvHidden = 1f / hidden, Eps = (float)eps, WeightOffset = weightOffset,
+                    RoundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32 ? 1 : 0,
+                },
                 GroupLanes = granularity == ScaleGranularity.PerRow ? 0 : lanes,
                 ScaleCols = scaleCols,
             };
@@ -74,7 +80,7 @@ public static partial class Ops
         data.Dispose();
         scales.Dispose();
         using var y = Tensor.Empty(x.Shape.ToArray(), x.DType, device);
-        LaunchRmsNorm(x, x, weight, y, rows, hidden, eps, weightOffset, addResidual: false, default);
+        LaunchRmsNorm(x, x, weight, y, rows, hidden, eps, weightOffset, rounding, addResidual: false, default);
         using var y2 = y.Reshape(rows, hidden);
         var (codes, computed) = QuantizeFp8(y2, null, DType.Float8E4M3, granularity == ScaleGranularity.PerRow ? ScaleGranularity.PerRow : ScaleGranularity.PerTokenGroup,
             QuantizeSchedule.Auto, groupSize: groupSize);

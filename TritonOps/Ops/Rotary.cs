@@ -9,6 +9,19 @@ public enum RotaryForm
     Interleaved,
 }
 
+/// <summary>Where an RMSNorm rounds into a 16-bit dtype (float32 tensors round nowhere but float32 either way).</summary>
+public enum NormRounding
+{
+    /// <summary><c>x · rsqrt(mean(x²) + eps) · w</c> in float32, rounded once: the more accurate form (FlashInfer's
+    /// <c>rmsnorm</c>, Hugging Face's Gemma and OLMo2 norms, Liger's "gemma" casting mode).</summary>
+    Once,
+    /// <summary><c>x · rsqrt(mean(x²) + eps)</c> rounded into the dtype, then times the weight and rounded again: what
+    /// Hugging Face's <c>LlamaRMSNorm</c> (and Mistral's, Qwen2's, Qwen3's) computes with <c>weight * x.to(dtype)</c>,
+    /// vLLM's <c>rms_norm</c> and Liger's "llama" casting mode. Bit for bit with those models' norms; an FP8 model
+    /// quantizes the norm's output, where one ulp moves an E4M3 code a whole step.</summary>
+    Llama,
+}
+
 /// <summary>What an RMSNorm normalizes over before RoPE.</summary>
 public enum NormScope
 {

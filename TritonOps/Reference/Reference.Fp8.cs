@@ -175,14 +175,14 @@ public static partial class Reference
 public static partial class Reference
 {
     /// <summary>
-    /// <see cref="Ops.RmsNormQuantizeFp8"/> on the host: the float64 RMSNorm (<see cref="RmsNorm(Tensor, Tensor, double, float)"/>)
+    /// <see cref="Ops.RmsNormQuantizeFp8"/> on the host: the float64 RMSNorm (<see cref="RmsNorm(Tensor, Tensor, double, float, NormRounding)"/>)
     /// rounded into x's dtype, then quantized to E4M3 per token ([rows, 1]) or per token and group of
     /// <paramref name="groupSize"/> ([rows, ceil(hidden / G)]) with the kernels' float32 steps.
     /// The device's norm uses a float32 sum and, on CUDA, <c>rsqrt.approx</c>: a y that lies within that error of a
     /// rounding boundary of the dtype may round the other way there, so codes are compared allowing for it.
     /// </summary>
     public static (byte[] Codes, float[] Scales) RmsNormQuantizeFp8(Tensor x, Tensor weight, double eps = 1e-6,
-        ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0)
+        ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0, NormRounding rounding = NormRounding.Once)
     {
         Check.NotNull(x, nameof(x));
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
@@ -190,7 +190,7 @@ public static partial class Reference
             throw new InvalidArgumentException(nameof(granularity), $"Argument 'granularity': expected PerRow or PerTokenGroup, got {granularity}.");
         Check.Positive(groupSize, nameof(groupSize));
         int hidden = x.Shape[^1], rows = (int)(x.ElementCount / Math.Max(1, hidden));
-        float[] y = RmsNorm(x, weight, eps, weightOffset).Select(v => DTypes.Round((float)v, x.DType)).ToArray();
+        float[] y = RmsNorm(x, weight, eps, weightOffset, rounding).Select(v => DTypes.Round((float)v, x.DType)).ToArray();
         int groupCols = granularity == ScaleGranularity.PerRow ? 1 : (hidden + groupSize - 1) / groupSize;
         int g = granularity == ScaleGranularity.PerRow ? Math.Max(1, hidden) : groupSize;
         return QuantizeFp8(y, DType.Float8E4M3, rows * groupCols, i => (int)(i / hidden) * groupCols + (int)(i % hidden) / g);

@@ -52,9 +52,9 @@ internal sealed class RmsNormCase(int rows, int hidden, DType dtype, bool fusedA
     private void Call(Tensor x, Tensor? residual, Tensor weight, Tensor output)
     {
         if (residual is null)
-            Ops.RmsNorm(x, weight, 1e-6, 0, output, schedule);
+            Ops.RmsNorm(x, weight, 1e-6, 0, output, NormRounding.Once, schedule);
         else
-            Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, 0, output, schedule);
+            Ops.FusedAddRmsNorm(x, residual, weight, 1e-6, 0, output, NormRounding.Once, schedule);
     }
 
     /// <summary>One more call, then its first two rows and its last against the reference (NaN-poisoned output first).</summary>

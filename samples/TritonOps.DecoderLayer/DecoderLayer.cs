@@ -69,6 +69,10 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>Which layer layout runs.</summary>
     public DecoderFamily Family { get; }
 
+    /// <summary>How the family's own norms round in 16 bits: Llama's and Qwen3's <c>weight * x.to(dtype)</c> twice,
+    /// OLMo2's <c>(weight * x).to(dtype)</c> once. (Qwen3's per-head q/k norm inside FusedQkNormRope rounds once.)</summary>
+    public NormRounding NormRounding => Family == DecoderFamily.Olmo2 ? NormRounding.Once : NormRounding.Llama;
+
     /// <summary>Which of the checkpoint's layers this is.</summary>
     public int LayerIndex { get; }
 
@@ -358,7 +362,7 @@ public sealed class DecoderLayer : IDisposable
         Tensor input = hidden;
         if (Family != DecoderFamily.Olmo2)
         {
-            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed);
+            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("input_norm", w.Normed);
             input = w.Normed;
         }
@@ -414,7 +418,7 @@ public sealed class DecoderLayer : IDisposable
         {
             Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), residual: hidden, output: hidden);
             observe?.Invoke("attn_residual", hidden);
-            Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed);
+            Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("post_attention_norm", w.Normed);
             Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act);
             observe?.Invoke("mlp_act", w.Act);
@@ -428,10 +432,10 @@ public sealed class DecoderLayer : IDisposable
     /// per token and 128-group for block-scaled weights) and shared by the projections that read it (q, k, v; gate, up);
     /// Llama's and Qwen3's input norm is fused with that quantization (<see cref="Ops.RmsNormQuantizeFp8"/>: the normed
     /// input never goes to memory in 16 bits). fp8_gemm's epilogue adds a bias but no residual, so each residual add is a
-    /// <see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?)"/> (after o_proj its norm is the
+    /// <see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?, NormRounding)"/> (after o_proj its norm is the
     /// post-attention norm the MLP reads; after down_proj it is discarded). The gated MLP's two projections run apart and
     /// meet in <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?)"/>, as transformers' FP8 layer computes them.
-    /// The "input_norm" stage, reported only when observed, is the plain <see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?)"/>
+    /// The "input_norm" stage, reported only when observed, is the plain <see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/>
     /// (the fused kernel quantizes exactly that 16-bit norm: RmsNormQuantizeFp8Tests).
     /// </summary>
     private void ForwardFp8(Tensor hidden, Tensor positions, Func<Tensor, Tensor, Tensor, Tensor> attention, Action<string, Tensor>? observe,
@@ -481,11 +485,11 @@ public sealed class DecoderLayer : IDisposable
         // Attention's inputs.
         if (observe is not null && Family != DecoderFamily.Olmo2)
         {
-            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed);
+            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
             observe("input_norm", w.Normed);
         }
         var input = Family == DecoderFamily.Olmo2 ? Quantize(hidden)
-            : Ops.RmsNormQuantizeFp8(hidden, _weights["input_layernorm.weight"], eps, granularity);
+            : Ops.RmsNormQuantizeFp8(hidden, _weights["input_layernorm.weight"], eps, granularity, rounding: NormRounding);
         var qkv = ProjectAndRelease(input, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj");
         Tensor q = qkv[0], k = qkv[1], v = qkv[2];
         using (q)
@@ -521,7 +525,7 @@ public sealed class DecoderLayer : IDisposable
                 }
                 else
                 {
-                    Ops.FusedAddRmsNorm(o, hidden, postAttention, eps, output: w.Normed); // hidden += o; the MLP's input norm
+                    Ops.FusedAddRmsNorm(o, hidden, postAttention, eps, output: w.Normed, rounding: NormRounding); // hidden += o; the MLP's input norm
                     observe?.Invoke("attn_residual", hidden);
                     observe?.Invoke("post_attention_norm", w.Normed);
                 }
