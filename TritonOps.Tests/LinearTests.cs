@@ -121,3 +121,76 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         Validation.ThrowsBeforeAllocating<NonContiguousTensorException>(Device, () => Ops.Linear(view, w)).WithMessage("*'x'*");
     }
 }
+
+/// <summary><see cref="LinearPlan.For"/> without a GPU: the kernel each call gets on a Hopper-class device and elsewhere,
+/// its tiles, split and launch shape, and the pinned choices it refuses.</summary>
+public class LinearPlanTests
+{
+    private const int H200DecodeResident = 132 * 4;
+
+    [Test]
+    public void Square8192Bf16_OnHopper_TakesTheWarpSpecializedKernel_In128x256Tiles()
+    {
+        var plan = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        plan.Kernel.Should().Be(LinearKernelChoice.WarpSpecialized);
+        (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((64, 32, 128), "128-row x tiles, 2 × 128-row W tiles, 128-byte K steps of 2-byte elements");
+        (plan.GridX, plan.GridY, plan.BlockX).Should().Be((64 * 32, 1, 384), "one block a tile: a producer and two consumer warpgroups");
+        plan.Depth.Should().BeInRange(2, 8);
+        plan.SharedBytes.Should().Be(Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
+        (plan.Depth == 8 || Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth + 1) > 224 * 1024).Should().BeTrue("as many stages as fit, at most 8");
+    }
+
+    [Test]
+    public void DownProjectionDecode_M16_SplitsKToFillTheChip()
+    {
+        // Llama's down projection at M 16: 64 tiles of 64 columns for 528 resident blocks: eight splits of 1792.
+        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        plan.Kernel.Should().Be(LinearKernelChoice.Decode);
+        (plan.MTiles, plan.NTiles).Should().Be((1, 64));
+        plan.Split.Should().Be(new DecodeSplit(8, 1792));
+        (plan.GridX, plan.GridY, plan.BlockX).Should().Be((64, 8, 256));
+        (plan.Split.Length % 128).Should().Be(0, "ranges are whole K granules (2 parts × 64)");
+    }
+
+    [TestCase(64, 8, 1)]      // enough tiles already: no split
+    [TestCase(16, 512, 1)]    // K too short to split (ranges of at least 512)
+    [TestCase(16, 1000, 1)]   // one 512 range
+    [TestCase(1, 14336, 28)]  // 1 × 16 tiles for 528 blocks: capped at K / 512
+    public void DecodeSplit_IsBoundedByTheChipAndBy512LongRanges(int m, int k, int expectedSplits)
+    {
+        int n = m == 64 ? 14336 : 1024;
+        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        plan.Kernel.Should().Be(LinearKernelChoice.Decode);
+        plan.Split.Splits.Should().Be(expectedSplits);
+        if (expectedSplits > 1)
+            ((long)plan.Split.Splits * plan.Split.Length).Should().BeGreaterThanOrEqualTo(k).And.BeLessThan(k + (long)plan.Split.Length);
+    }
+
+    [TestCase(4, 100, 256, true, true, "Rows", "float32 takes the general kernel")]
+    [TestCase(2, 100, 250, true, true, "Rows", "in not a multiple of 8: no tensor maps")]
+    [TestCase(2, 100, 256, true, false, "Rows", "misaligned operands")]
+    [TestCase(2, 100, 256, false, true, "Rows", "no wgmma (pre-Hopper)")]
+    [TestCase(2, 100, 256, true, true, "WarpSpecialized", "Hopper, 16-bit, aligned")]
+    [TestCase(2, 64, 256, false, true, "Decode", "M ≤ 64 decodes on any GPU")]
+    [TestCase(2, 65, 256, true, true, "WarpSpecialized", "past 64 rows")]
+    public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool aligned, string expected, string why) =>
+        LinearPlan.For(m, 512, k, elementBytes, wgmma, aligned, H200DecodeResident).Kernel.ToString().Should().Be(expected, why);
+
+    [Test]
+    public void RowsKernel_CoversTheOutputIn16x16Blocks()
+    {
+        var plan = LinearPlan.For(33, 17, 5, 4, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        (plan.Kernel, plan.GridX, plan.GridY, plan.BlockX, plan.BlockY).Should().Be((LinearKernelChoice.Rows, 2, 3, 16, 16));
+    }
+
+    [Test]
+    public void PinnedKernelsThatCannotRun_AreRefused()
+    {
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, H200DecodeResident, LinearKernelChoice.WarpSpecialized))
+            .Should().Throw<InvalidOperationException>();
+        FluentActions.Invoking(() => LinearPlan.For(65, 128, 128, 2, true, true, H200DecodeResident, LinearKernelChoice.Decode))
+            .Should().Throw<InvalidOperationException>();
+        LinearPlan.For(16, 128, 128, 2, true, true, H200DecodeResident, LinearKernelChoice.Rows).Kernel.Should().Be(LinearKernelChoice.Rows);
+        LinearPlan.For(16, 128, 4096, 2, true, true, H200DecodeResident, LinearKernelChoice.Decode, splitK: 3).Split.Splits.Should().Be(3);
+    }
+}

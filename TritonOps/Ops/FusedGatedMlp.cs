@@ -131,8 +131,10 @@ public static partial class Ops
             // Decode: weights stream once at full rate, 16-row slices of x.
             shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
             shape.NTiles = (intermediate + GatedMlpDecodeKernel.BlockN - 1) / GatedMlpDecodeKernel.BlockN;
-            LaunchDecode(device, GatedMlpDecodeKernel.Variant(ElementTypeOf(x.DType), activationType), x, gateWeight, upWeight, output, shape,
-                new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, splits: 0);
+            var kernel = GatedMlpDecodeKernel.Variant(ElementTypeOf(x.DType), activationType);
+            var split = DecodeSplit.For(shape.MTiles * shape.NTiles, hidden,
+                device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, GatedMlpDecodeKernel.Threads), requested: 0);
+            LaunchDecode(device, kernel, x, gateWeight, upWeight, output, shape, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, split);
         }
         else
         {
@@ -229,7 +231,7 @@ public static partial class Ops
         }, maps => Launch(maps, maps + 128, maps + 256));
     }
 
-    private static int Tiles(int size, int tile) => (size + tile - 1) / tile;
+    internal static int Tiles(int size, int tile) => (size + tile - 1) / tile;
 
     internal static (int Batch, int Seq, int Hidden, int Intermediate) ValidateGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation)
     {

@@ -17,6 +17,87 @@ internal enum LinearKernelChoice
     Decode,
 }
 
+/// <summary>
+/// Which kernel takes a Linear call and how it is launched, from validated sizes and device capabilities alone (no GPU
+/// needed: LinearTests call it for Hopper sizes on the CPU). Decode (16-bit x, M ≤ 64) streams the weight once through
+/// <see cref="GatedMlpDecodeKernel"/>, split along K when its tiles alone would leave SMs idle; Hopper's
+/// <see cref="WarpSpecializedGemmKernel"/> takes 16-bit x whose in is a multiple of 8 with 16-byte-aligned operands; the
+/// rest, the general <see cref="LinearRowsKernel"/>.
+/// </summary>
+/// <param name="Kernel">Decode, WarpSpecialized or Rows (never Auto).</param>
+/// <param name="MTiles">Output tiles along M (decode: 16-row slices; warp-specialized: 128 rows).</param>
+/// <param name="NTiles">Output tiles along N (decode: 2 · 32 columns; warp-specialized: 256).</param>
+/// <param name="KTiles">Warp-specialized: 128-byte K steps of a row; otherwise 0.</param>
+/// <param name="Split">Decode: how K is split (one split: none).</param>
+/// <param name="Depth">Warp-specialized: the ring's stages.</param>
+/// <param name="GridX">Blocks along x (decode: tiles; warp-specialized: tiles; rows: 16-column groups).</param>
+/// <param name="GridY">Blocks along y (decode: K splits; rows: 16-row groups).</param>
+/// <param name="BlockX">Threads along x.</param>
+/// <param name="BlockY">Threads along y.</param>
+/// <param name="SharedBytes">Dynamic shared memory a block.</param>
+internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles, int NTiles, int KTiles, DecodeSplit Split, int Depth,
+    int GridX, int GridY, int BlockX, int BlockY, int SharedBytes)
+{
+    /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
+    /// <param name="n">out, ≥ 1.</param>
+    /// <param name="k">in, ≥ 0.</param>
+    /// <param name="elementBytes">4 (float32) or 2 (float16, bfloat16).</param>
+    /// <param name="hasWarpgroupMma">The device runs <c>wgmma</c> (Hopper, or the CPU accelerator's emulation).</param>
+    /// <param name="aligned16">x and the weight start on 16 bytes.</param>
+    /// <param name="decodeResidentBlocks">How many decode blocks the device holds at once (SMs · blocks an SM).</param>
+    /// <param name="choice">Auto, or a kernel pinned by tests and benchmarks (refused where it cannot run).</param>
+    /// <param name="splitK">Decode: 0 picks the split, 1 none, more that many.</param>
+    public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool aligned16, int decodeResidentBlocks,
+        LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0)
+    {
+        bool tensorCores = elementBytes == 2 && hasWarpgroupMma && k > 0 && k % 8 == 0 && aligned16;
+        if (choice == LinearKernelChoice.WarpSpecialized && !tensorCores)
+            throw new InvalidOperationException("The pinned warp-specialized Linear kernel cannot take this call.");
+        bool decode = elementBytes == 2 && k > 0 && m <= GatedMlpDecodeKernel.MaxRows;
+        if (choice == LinearKernelChoice.Decode && !decode)
+            throw new InvalidOperationException("The pinned decode Linear kernel takes 16-bit x with M ≤ 64 and in > 0.");
+        if (choice == LinearKernelChoice.Decode || choice == LinearKernelChoice.Auto && decode)
+        {
+            // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue).
+            int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * GatedMlpDecodeKernel.BlockN);
+            var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
+            return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
+                GatedMlpDecodeKernel.Threads, 1, 0);
+        }
+        if (choice != LinearKernelChoice.Rows && tensorCores)
+        {
+            // 128 rows of x and 2 × 128 rows of W a stage; as many stages as 224 KiB holds, at most 8.
+            int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * WarpSpecializedGemmKernel.BlockN);
+            int depth = Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
+                / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+            return new LinearPlan(LinearKernelChoice.WarpSpecialized, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes),
+                DecodeSplit.None, depth, checked(mTiles * nTiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
+        }
+        return new LinearPlan(LinearKernelChoice.Rows, 0, 0, 0, DecodeSplit.None, 0, Ops.Tiles(n, LinearRowsKernel.Side), Ops.Tiles(m, LinearRowsKernel.Side),
+            LinearRowsKernel.Side, LinearRowsKernel.Side, 0);
+    }
+}
+
+/// <summary>How the decode kernel splits K: <paramref name="Splits"/> ranges of <paramref name="Length"/> (a multiple of
+/// the kernel's K granule), enough blocks to fill the chip without ranges shorter than 512; 1 split: none.</summary>
+internal readonly record struct DecodeSplit(int Splits, int Length)
+{
+    public static DecodeSplit None => new(1, 0);
+
+    /// <param name="tiles">Output tiles of the launch.</param>
+    /// <param name="k">The reduction length.</param>
+    /// <param name="residentBlocks">Decode blocks the device holds at once.</param>
+    /// <param name="requested">0 picks; otherwise that many (fewer when the ranges would be empty).</param>
+    public static DecodeSplit For(int tiles, int k, int residentBlocks, int requested)
+    {
+        int splits = requested != 0 ? requested : Math.Clamp(residentBlocks / Math.Max(1, tiles), 1, Math.Max(1, k / 512));
+        const int Granule = GatedMlpDecodeKernel.KParts * StripMma.KStep;
+        int length = Ops.Tiles(Ops.Tiles(k, splits), Granule) * Granule;
+        splits = Math.Max(1, Ops.Tiles(k, length));
+        return splits == 1 ? None : new DecodeSplit(splits, length);
+    }
+}
+
 public static partial class Ops
 {
     private delegate void LinearRowsLauncher(AcceleratorStream stream, KernelConfig config,
@@ -84,52 +165,43 @@ public static partial class Ops
             Bias = (bias ?? output).Bytes, Residual = (residual ?? output).Bytes,
             HasBias = bias is null ? 0 : 1, HasResidual = residual is null ? 0 : 1,
         };
-        bool tensorCores = x.DType != DType.Float32 && device.HasWarpgroupMma && inFeatures > 0 && inFeatures % 8 == 0
-            && (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
-        if (choice == LinearKernelChoice.WarpSpecialized && !tensorCores)
-            throw new InvalidOperationException("The pinned warp-specialized Linear kernel cannot take this call.");
-        bool decode = x.DType != DType.Float32 && inFeatures > 0 && m <= GatedMlpDecodeKernel.MaxRows;
-        if (choice == LinearKernelChoice.Decode && !decode)
-            throw new InvalidOperationException("The pinned decode Linear kernel takes 16-bit x with M ≤ 64 and in > 0.");
-        if (choice == LinearKernelChoice.Decode || choice == LinearKernelChoice.Auto && decode)
+        bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
+        // The decode kernel's occupancy, only where the plan may pick it and pick its split.
+        int resident = x.DType == DType.Float32 || inFeatures == 0 || m > GatedMlpDecodeKernel.MaxRows || splitK != 0
+            || choice is LinearKernelChoice.Rows or LinearKernelChoice.WarpSpecialized ? 0
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), GatedMlpDecodeKernel.Threads);
+        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, aligned, resident, choice, splitK);
+        shape.MTiles = plan.MTiles;
+        shape.NTiles = plan.NTiles;
+        shape.KTiles = plan.KTiles;
+        switch (plan.Kernel)
         {
-            // Decode: the weight streams once at full rate, two 8-row strips of W a warp against 16-row slices of x
-            // (the gated MLP's decode kernel with the Linear epilogue).
-            shape.MTiles = Tiles(m, StripMma.SliceRows);
-            shape.NTiles = Tiles(outFeatures, 2 * GatedMlpDecodeKernel.BlockN);
-            LaunchDecode(device, GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, splitK);
-            return output;
+            case LinearKernelChoice.Decode:
+                LaunchDecode(device, GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
+                break;
+            case LinearKernelChoice.WarpSpecialized:
+                LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
+                break;
+            default:
+                device.Launcher<LinearRowsLauncher>(LinearRowsKernel.Variant(ElementTypeOf(x.DType)))(device.Accelerator.DefaultStream,
+                    new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY)),
+                    x.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
+                break;
         }
-        if (choice != LinearKernelChoice.Rows && tensorCores)
-        {
-            LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue);
-            return output;
-        }
-        device.Launcher<LinearRowsLauncher>(LinearRowsKernel.Variant(ElementTypeOf(x.DType)))(device.Accelerator.DefaultStream,
-            new KernelConfig(new Index2D(Tiles(outFeatures, LinearRowsKernel.Side), Tiles(m, LinearRowsKernel.Side)),
-                new Index2D(LinearRowsKernel.Side, LinearRowsKernel.Side)),
-            x.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
         return output;
     }
 
     /// <summary>
-    /// The decode kernel (<see cref="GatedMlpDecodeKernel"/>), split along K when its tiles alone would leave SMs idle:
-    /// Llama's down projection at M = 16 makes 64 output tiles of 64 columns for 132 SMs. Each split streams its range
-    /// of the weight; the last block to finish a tile adds the splits' float32 sums in split order (deterministic) and
-    /// stores. <paramref name="splits"/>: 0 picks (enough blocks to fill the chip, ranges of at least 512 of K), 1 none.
+    /// The decode kernel (<see cref="GatedMlpDecodeKernel"/>), split along K as <paramref name="split"/> says
+    /// (<see cref="DecodeSplit.For"/>: Llama's down projection at M = 16 makes 64 output tiles of 64 columns for 132 SMs).
+    /// Each split streams its range of the weight; the last block to finish a tile adds the splits' float32 sums in split
+    /// order (deterministic) and stores.
     /// </summary>
     private static void LaunchDecode(Device device, System.Reflection.MethodInfo kernel, Tensor x, Tensor first, Tensor second,
-        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, int splits)
+        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split)
     {
         int tiles = checked(shape.MTiles * shape.NTiles);
-        if (splits == 0)
-        {
-            int resident = device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, GatedMlpDecodeKernel.Threads);
-            splits = Math.Clamp(resident / tiles, 1, Math.Max(1, shape.K / 512));
-        }
-        const int Granule = GatedMlpDecodeKernel.KParts * StripMma.KStep;
-        int length = Tiles(Tiles(shape.K, splits), Granule) * Granule;
-        splits = Math.Max(1, Tiles(shape.K, length));
+        int splits = split.Splits, length = split.Length;
         var launcher = device.Launcher<PairedDecodeLauncher>(kernel);
         var stream = device.Accelerator.DefaultStream;
         if (splits == 1)
@@ -156,18 +228,13 @@ public static partial class Ops
 
     /// <summary>Hopper: <see cref="WarpSpecializedGemmKernel"/> with <see cref="LinearEpilogue{TElement}"/>: the copy engine
     /// brings 128 rows of x and 2 × 128 rows of W a stage; each block makes a 128 × 256 output tile.</summary>
-    private static void LaunchLinearWarpSpecialized(Tensor x, Tensor weight, Tensor output, GatedMlpShape shape, EpilogueArgs epilogue)
+    private static void LaunchLinearWarpSpecialized(Tensor x, Tensor weight, Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, LinearPlan plan)
     {
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
-        shape.MTiles = Tiles(shape.M, WarpSpecializedGemmKernel.BlockM);
-        shape.NTiles = Tiles(shape.N, 2 * WarpSpecializedGemmKernel.BlockN);
-        shape.KTiles = Tiles(2 * shape.K, WarpSpecializedGemmKernel.BlockKBytes);
-        int depth = Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
-            / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+        int depth = plan.Depth;
         var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.LinearVariant(ElementTypeOf(x.DType)));
-        var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(WarpSpecializedGemmKernel.Threads),
-            SharedMemoryConfig.RequestDynamic<byte>(WarpSpecializedGemmKernel.SharedBytes(depth)));
+        var config = new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
         var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = weight.DeviceAddress, Up = weight.DeviceAddress };
         void Launch(ulong xMap, ulong wMap) => launcher(stream, config,
             x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, addresses, xMap, wMap, wMap, depth, epilogue);
