@@ -229,3 +229,63 @@ public class FusedGatedMlpErrorTests
         ShouldThrow<DeviceException>(() => Ops.FusedGatedMlp(x, w, w)).WithMessage("*'gateWeight'*");
     }
 }
+
+/// <summary><see cref="GatedMlpPlan.For"/> without a GPU: the kernel and launch each call gets on a Hopper-class device
+/// and on others, and the pinned tilings it refuses.</summary>
+public class GatedMlpPlanTests
+{
+    private static int Occupancy(GatedMlpTiling kind, int threads, int shared) => kind == GatedMlpTiling.Decode ? 4 : 1;
+
+    private static GatedMlpPlan Plan(int m, int n = 14336, int k = 4096, int elementBytes = 2, int decodeRows = 16, bool asyncRows = true,
+        bool wgmma = true, string tiling = "Auto", int? stages = null, int? blocks = null) =>
+        GatedMlpPlan.For(m, n, k, elementBytes, decodeRows, asyncRows, wgmma, 132, Occupancy, Enum.Parse<GatedMlpTiling>(tiling), stages, blocks);
+
+    [Test]
+    public void Prefill_OnHopper_TakesTheWarpSpecializedKernel_In128x128Tiles()
+    {
+        var plan = Plan(8192);
+        plan.Tiling.Should().Be(GatedMlpTiling.WarpSpecialized);
+        (plan.MTiles, plan.NTiles, plan.KTiles, plan.GridX, plan.BlockX).Should().Be((64, 112, 64, 64 * 112, 384),
+            "gate and up share one 128-row x tile: 128 intermediate columns a block; 128-byte K steps");
+        plan.SharedBytes.Should().Be(Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
+    }
+
+    [Test]
+    public void Decode_M16_StreamsTheWeightsSplitAlongK()
+    {
+        var plan = Plan(16);
+        plan.Tiling.Should().Be(GatedMlpTiling.Decode);
+        (plan.MTiles, plan.NTiles).Should().Be((1, 448), "32 intermediate columns (four strips of 8) a block");
+        plan.Split.Should().Be(DecodeSplit.None, "448 tiles already fill 528 resident blocks");
+        Plan(17).Tiling.Should().Be(GatedMlpTiling.WarpSpecialized, "past one 16-row slice Hopper's kernel streams faster");
+        Plan(64, decodeRows: 64, wgmma: false).Tiling.Should().Be(GatedMlpTiling.Decode, "other GPUs decode up to 64 rows");
+    }
+
+    [Test]
+    public void Float32_TakesThePlainKernel_In16x16Blocks()
+    {
+        var plan = Plan(33, n: 17, k: 5, elementBytes: 4);
+        (plan.Tiling, plan.GridX, plan.GridY, plan.BlockX, plan.BlockY).Should().Be((GatedMlpTiling.Float32, 2, 3, 16, 16));
+    }
+
+    [Test]
+    public void WithoutAsyncRows_TheRegisterStagedKernel_ElseTheWideOneOffHopper()
+    {
+        var staged = Plan(256, k: 100, asyncRows: false);
+        (staged.Tiling, staged.MTiles, staged.NTiles, staged.GridX, staged.BlockX).Should().Be((GatedMlpTiling.RegisterStaged, 2, 224, 448, 256));
+        var wide = Plan(256, wgmma: false, decodeRows: 64);
+        (wide.Tiling, wide.MTiles, wide.NTiles, wide.Depth, wide.BlockX).Should().Be((GatedMlpTiling.Wide, 2, 112, 3, 256));
+        wide.GridX.Should().Be(132, "one persistent block an SM (occupancy 1 here), fewer than the 224 tiles");
+        Plan(256, wgmma: false, decodeRows: 64, tiling: "Wide", stages: 4, blocks: 500).Should().Match<GatedMlpPlan>(p => p.Depth == 4 && p.GridX == 224,
+            "a pinned grid is capped at the tile count");
+    }
+
+    [Test]
+    public void PinnedTilingsThatCannotRun_AreRefused()
+    {
+        FluentActions.Invoking(() => Plan(256, asyncRows: false, tiling: "WarpSpecialized")).Should().Throw<ArgumentException>().WithMessage("*cp.async*");
+        FluentActions.Invoking(() => Plan(256, tiling: "Wide", stages: 5)).Should().Throw<ArgumentOutOfRangeException>();
+        FluentActions.Invoking(() => Plan(256, tiling: "Wide", blocks: 0)).Should().Throw<ArgumentOutOfRangeException>();
+        Plan(8, tiling: "WarpSpecialized").Tiling.Should().Be(GatedMlpTiling.WarpSpecialized, "a pinned tiling takes any M");
+    }
+}

@@ -20,13 +20,102 @@ public enum Activation
     GeluTanh,
 }
 
-/// <summary>The tiled gated-MLP kernels (see Ops.LaunchTiled); Auto picks by shape and device.</summary>
+/// <summary>The gated-MLP kernels (<see cref="GatedMlpPlan"/>); Auto picks by shape and device. Float32 and Decode are
+/// what <see cref="GatedMlpPlan"/> reports for the plain float32 kernel and the decode kernel (not pinnable).</summary>
 internal enum GatedMlpTiling
 {
     Auto,
     RegisterStaged,
     Wide,
     WarpSpecialized,
+    Float32,
+    Decode,
+}
+
+/// <summary>
+/// Which kernel takes a fused_gated_mlp call and how it is launched, from validated sizes and device capabilities alone
+/// (FusedGatedMlpTests call it for Hopper sizes on the CPU). float32: the plain kernel, 16 × 16 outputs a block. 16-bit
+/// with M ≤ the decode bound: the decode kernel (weights streamed once, K split to fill the chip). Otherwise a tiled
+/// kernel: Hopper's warp-specialized <c>wgmma</c> kernel, the <c>mma.sync</c> wide kernel where cp.async runs, the
+/// register-staged one for any K.
+/// </summary>
+/// <param name="Tiling">The kernel (never Auto).</param>
+/// <param name="MTiles">Output tiles along M (0 for float32).</param>
+/// <param name="NTiles">Output tiles along N.</param>
+/// <param name="KTiles">K steps of the tiled kernels' rings (the register-staged and float32 kernels: 64-wide steps).</param>
+/// <param name="Split">Decode: how K is split.</param>
+/// <param name="Depth">Ring stages (wide and warp-specialized).</param>
+/// <param name="GridX">Blocks along x (the wide kernel: persistent, at most one wave).</param>
+/// <param name="GridY">Blocks along y (float32: 16-row groups; decode: K splits).</param>
+/// <param name="BlockX">Threads along x.</param>
+/// <param name="BlockY">Threads along y.</param>
+/// <param name="SharedBytes">Dynamic shared memory a block.</param>
+internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, int NTiles, int KTiles, DecodeSplit Split, int Depth,
+    int GridX, int GridY, int BlockX, int BlockY, int SharedBytes)
+{
+    /// <param name="m">batch · seq, ≥ 1.</param>
+    /// <param name="n">intermediate, ≥ 1.</param>
+    /// <param name="k">hidden, ≥ 1.</param>
+    /// <param name="elementBytes">4 (float32) or 2.</param>
+    /// <param name="decodeRows">The largest M the decode kernel takes here (<c>Ops.DecodeRows</c>: 16 where Hopper's tensor
+    /// maps can take the operands, else 64).</param>
+    /// <param name="asyncRows">cp.async runs and the rows are 16-byte aligned (hidden % 8 == 0, aligned operands).</param>
+    /// <param name="hasWarpgroupMma">The device runs <c>wgmma</c>.</param>
+    /// <param name="multiprocessors">SMs (the wide kernel's persistent grid, the decode split).</param>
+    /// <param name="blocksPerMultiprocessor">Occupancy of a kernel: (tiling, threads, dynamic shared bytes) → blocks an SM.</param>
+    /// <param name="tiling">Auto, or a tiled kernel pinned by tests and benchmarks (for any M).</param>
+    /// <param name="stages">A ring depth instead of the default (wide: 2 to its maximum).</param>
+    /// <param name="blocks">The wide kernel's persistent grid instead of one wave.</param>
+    public static GatedMlpPlan For(int m, int n, int k, int elementBytes, int decodeRows, bool asyncRows, bool hasWarpgroupMma,
+        int multiprocessors, Func<GatedMlpTiling, int, int, int> blocksPerMultiprocessor,
+        GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null)
+    {
+        int kTiles = Ops.Tiles(k, GatedMlpKernel.BlockK);
+        if (elementBytes == 4)
+            return new GatedMlpPlan(GatedMlpTiling.Float32, 0, 0, kTiles, DecodeSplit.None, 0, Ops.Tiles(n, 16), Ops.Tiles(m, 16), 16, 16, 0);
+        if (tiling == GatedMlpTiling.Auto && m <= decodeRows)
+        {
+            int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, GatedMlpDecodeKernel.BlockN);
+            int resident = multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Decode, GatedMlpDecodeKernel.Threads, 0);
+            var split = DecodeSplit.For(checked(mTiles * nTiles), k, resident, requested: 0);
+            return new GatedMlpPlan(GatedMlpTiling.Decode, mTiles, nTiles, kTiles, split, 0, mTiles * nTiles, split.Splits, GatedMlpDecodeKernel.Threads, 1, 0);
+        }
+        if (tiling == GatedMlpTiling.Auto)
+            // Hopper's wgmma kernel where it runs (sm_90, and emulated on the CPU accelerator, where it is the cheaper one
+            // to emulate); the mma.sync wide kernel on other GPUs.
+            tiling = !asyncRows ? GatedMlpTiling.RegisterStaged : hasWarpgroupMma ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
+        if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
+            throw Check.Unusable(nameof(tiling), $"{tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {k}.");
+        if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
+            throw Check.OutOfRange(nameof(stages), stages, $"expected 2–{GatedMlpWideKernel.MaxStages}.");
+        if (blocks < 1)
+            throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
+        switch (tiling)
+        {
+            case GatedMlpTiling.WarpSpecialized:
+            {
+                int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, WarpSpecializedGemmKernel.BlockN);
+                int depth = stages ?? Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
+                    / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+                return new GatedMlpPlan(tiling, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes), DecodeSplit.None, depth,
+                    checked(mTiles * nTiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
+            }
+            case GatedMlpTiling.RegisterStaged:
+            {
+                int mTiles = Ops.Tiles(m, GatedMlpKernel.BlockM), nTiles = Ops.Tiles(n, GatedMlpKernel.BlockN);
+                return new GatedMlpPlan(tiling, mTiles, nTiles, kTiles, DecodeSplit.None, 0, checked(mTiles * nTiles), 1, GatedMlpKernel.Threads, 1, 0);
+            }
+            default:
+            {
+                int mTiles = Ops.Tiles(m, GatedMlpWideKernel.BlockM), nTiles = Ops.Tiles(n, GatedMlpWideKernel.BlockN);
+                int depth = stages ?? GatedMlpWideKernel.DefaultStages, shared = depth * GatedMlpWideKernel.StageWords * 4;
+                int tiles = checked(mTiles * nTiles);
+                int grid = Math.Min(tiles, blocks ?? multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Wide, GatedMlpWideKernel.Threads, shared));
+                return new GatedMlpPlan(GatedMlpTiling.Wide, mTiles, nTiles, Ops.Tiles(k, GatedMlpWideKernel.BlockK), DecodeSplit.None, depth,
+                    grid, 1, GatedMlpWideKernel.Threads, 1, shared);
+            }
+        }
+    }
 }
 
 public static partial class Ops
@@ -114,103 +203,63 @@ public static partial class Ops
         Type activationType = GatedMlpKernel.ActivationTypes[(int)activation];
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
+        Type element = ElementTypeOf(x.DType);
+        var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
+        bool asyncRows = device.HasAsyncCopy && hidden % 8 == 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0;
+        var plan = GatedMlpPlan.For(m, intermediate, hidden, DTypes.SizeOf(x.DType), DecodeRows(device, x, gateWeight, upWeight, hidden), asyncRows,
+            device.HasWarpgroupMma, device.Multiprocessors, (kind, threads, shared) => device.BlocksPerMultiprocessor(kind switch
+            {
+                GatedMlpTiling.Decode => GatedMlpDecodeKernel.Variant(element, activationType),
+                _ => GatedMlpWideKernel.Variant(element, activationType),
+            }, threads, shared), tiling, stages, blocks);
         var shape = new GatedMlpShape
         {
-            M = m, N = intermediate, K = hidden,
-            KTiles = (hidden + GatedMlpKernel.BlockK - 1) / GatedMlpKernel.BlockK,
+            M = m, N = intermediate, K = hidden, MTiles = plan.MTiles, NTiles = plan.NTiles, KTiles = plan.KTiles,
             KAligned = hidden % 8 == 0 ? 1 : 0,
         };
-        if (x.DType == DType.Float32)
+        var config = new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY));
+        switch (plan.Tiling)
         {
-            device.Launcher<GatedMlpLauncher>(GatedMlpKernel.Float32Variant(activationType))(stream,
-                new KernelConfig(new Index2D((intermediate + 15) / 16, (m + 15) / 16), new Index2D(16, 16)),
-                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
-        }
-        else if (tiling == GatedMlpTiling.Auto && m <= DecodeRows(device, x, gateWeight, upWeight, hidden))
-        {
-            // Decode: weights stream once at full rate, 16-row slices of x.
-            shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
-            shape.NTiles = (intermediate + GatedMlpDecodeKernel.BlockN - 1) / GatedMlpDecodeKernel.BlockN;
-            var kernel = GatedMlpDecodeKernel.Variant(ElementTypeOf(x.DType), activationType);
-            var split = DecodeSplit.For(shape.MTiles * shape.NTiles, hidden,
-                device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, GatedMlpDecodeKernel.Threads), requested: 0);
-            LaunchDecode(device, kernel, x, gateWeight, upWeight, output, shape, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, split);
-        }
-        else
-        {
-            var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
-            bool asyncRows = device.HasAsyncCopy && shape.KAligned != 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0;
-            if (tiling == GatedMlpTiling.Auto)
-                // Hopper's wgmma kernel where it runs (sm_90, and emulated on the CPU accelerator, where it is the
-                // cheaper one to emulate); the mma.sync wide kernel on other GPUs.
-                tiling = !asyncRows ? GatedMlpTiling.RegisterStaged
-                    : device.HasWarpgroupMma ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
-            if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
-                throw Check.Unusable(nameof(tiling), $"{tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {hidden}.");
-            if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
-                throw Check.OutOfRange(nameof(stages), stages, $"expected 2–{GatedMlpWideKernel.MaxStages}.");
-            if (blocks < 1)
-                throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
-            LaunchTiled(tiling, x, gateWeight, upWeight, output, activationType, shape, addresses, stages, blocks);
+            case GatedMlpTiling.Float32:
+                device.Launcher<GatedMlpLauncher>(GatedMlpKernel.Float32Variant(activationType))(stream, config,
+                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+                break;
+            case GatedMlpTiling.Decode:
+                // Weights stream once at full rate, 16-row slices of x.
+                LaunchDecode(device, GatedMlpDecodeKernel.Variant(element, activationType), x, gateWeight, upWeight, output, shape,
+                    new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split);
+                break;
+            case GatedMlpTiling.WarpSpecialized:
+                LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, plan);
+                break;
+            case GatedMlpTiling.RegisterStaged:
+                device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(element, activationType))(stream,
+                    new KernelConfig(plan.GridX, plan.BlockX), x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+                break;
+            default:
+                device.Launcher<GatedMlpWideLauncher>(GatedMlpWideKernel.Variant(element, activationType))(stream,
+                    new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
+                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, plan.Depth);
+                break;
         }
         return output;
     }
 
-    /// <summary>
-    /// The tiled kernels (mma.sync, both products from one x tile). Wide: 128 × 128 tiles, 64 × 32 warp
-    /// tiles, ldmatrix fragments, k-tiles of 64 streamed by cp.async through a ring of stages in dynamic
-    /// shared memory, one persistent block per SM (382–386 TFLOP/s at M8192 H4096 I14336 bf16 on the H200;
-    /// 91 µs at M128). RegisterStaged: 128 × 64 tiles staged through registers, for any K and GPUs without
-    /// cp.async (222–226 TFLOP/s there).
-    /// </summary>
-    private static void LaunchTiled(GatedMlpTiling tiling, Tensor x, Tensor gateWeight, Tensor upWeight, Tensor output,
-        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages, int? blocks)
-    {
-        var device = x.Device;
-        var stream = device.Accelerator.DefaultStream;
-        Type element = ElementTypeOf(x.DType);
-        if (tiling == GatedMlpTiling.WarpSpecialized)
-        {
-            LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, stages);
-            return;
-        }
-        if (tiling == GatedMlpTiling.RegisterStaged)
-        {
-            shape.MTiles = Tiles(shape.M, GatedMlpKernel.BlockM);
-            shape.NTiles = Tiles(shape.N, GatedMlpKernel.BlockN);
-            device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(element, activationType))(stream,
-                new KernelConfig(checked(shape.MTiles * shape.NTiles), GatedMlpKernel.Threads),
-                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
-            return;
-        }
-        shape.MTiles = Tiles(shape.M, GatedMlpWideKernel.BlockM);
-        shape.NTiles = Tiles(shape.N, GatedMlpWideKernel.BlockN);
-        shape.KTiles = Tiles(shape.K, GatedMlpWideKernel.BlockK);
-        int depth = stages ?? GatedMlpWideKernel.DefaultStages;
-        var kernel = GatedMlpWideKernel.Variant(element, activationType);
-        int tiles = checked(shape.MTiles * shape.NTiles);
-        int grid = Math.Min(tiles, blocks ?? device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, GatedMlpWideKernel.Threads, depth * GatedMlpWideKernel.StageWords * 4));
-        device.Launcher<GatedMlpWideLauncher>(kernel)(stream,
-            new KernelConfig(new Index1D(grid), new Index1D(GatedMlpWideKernel.Threads),
-                SharedMemoryConfig.RequestDynamic<uint>(depth * GatedMlpWideKernel.StageWords)),
-            x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, depth);
-    }
+    // The tiled kernels (mma.sync, both products from one x tile). Wide: 128 × 128 tiles, 64 × 32 warp tiles, ldmatrix
+    // fragments, k-tiles of 64 streamed by cp.async through a ring of stages in dynamic shared memory, one persistent
+    // block per SM (382–386 TFLOP/s at M8192 H4096 I14336 bf16 on the H200; 91 µs at M128). RegisterStaged: 128 × 64
+    // tiles staged through registers, for any K and GPUs without cp.async (222–226 TFLOP/s there).
 
     /// <summary>Hopper: <see cref="WarpSpecializedGemmKernel"/>, the copy engine feeding two warpgroups of
     /// <c>wgmma</c> through 128 × 128 tiles (on the CPU accelerator, its cp.async producer).</summary>
     private static void LaunchWarpSpecialized(Tensor x, Tensor gateWeight, Tensor upWeight, Tensor output,
-        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, int? stages)
+        Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, GatedMlpPlan plan)
     {
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
-        shape.MTiles = Tiles(shape.M, WarpSpecializedGemmKernel.BlockM);
-        shape.NTiles = Tiles(shape.N, WarpSpecializedGemmKernel.BlockN);
-        shape.KTiles = Tiles(2 * shape.K, WarpSpecializedGemmKernel.BlockKBytes);
-        int depth = stages ?? Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
-            / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+        int depth = plan.Depth;
         var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.GatedVariant(ElementTypeOf(x.DType), activationType));
-        var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(WarpSpecializedGemmKernel.Threads),
-            SharedMemoryConfig.RequestDynamic<byte>(WarpSpecializedGemmKernel.SharedBytes(depth)));
+        var config = new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
         void Launch(ulong xMap, ulong gateMap, ulong upMap) => launcher(stream, config,
             x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, depth,
             new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
