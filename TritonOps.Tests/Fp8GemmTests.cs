@@ -262,3 +262,55 @@ public class Fp8ErrorTests
         ShouldThrow<ShapeMismatchException>(() => layer.Forward(x)).WithMessage("*'x'*in = 8*[2, 7]*");
     }
 }
+
+/// <summary><see cref="Fp8GemmPlan.For"/> without a GPU: the kernel, tile rows and ring each call gets on the H200 and
+/// elsewhere, and the pinned schedules it refuses.</summary>
+public class Fp8GemmPlanTests
+{
+    [TestCase(8192, 256)]
+    [TestCase(1024, 256)]
+    [TestCase(1023, 128)]
+    [TestCase(65, 128)]
+    [TestCase(64, 64)]
+    [TestCase(16, 64)]
+    public void OnTheH200_TheWgmmaKernelAtEveryM_TileRowsByM(int m, int blockM)
+    {
+        var plan = Fp8GemmPlan.For(m, 4096, 4096, hasWarpgroupMma: true, aligned16: true, isCuda: true);
+        plan.Kernel.Should().Be(Fp8GemmKernelKind.WarpSpecialized);
+        plan.BlockM.Should().Be(blockM);
+        (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be(((m + blockM - 1) / blockM, 32, 32), "128-column tiles, 128-byte K steps");
+        plan.Grid.Should().Be(plan.MTiles * 32);
+        plan.Stages.Should().Be(Fp8GemmPlan.DefaultStages(blockM)).And.BeInRange(2, 8);
+        plan.SharedBytes.Should().Be(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, plan.Stages)).And.BeLessThanOrEqualTo(224 * 1024);
+    }
+
+    [Test]
+    public void OffHopper_DecodeUpTo64Rows_ThenMmaTiles()
+    {
+        var decode = Fp8GemmPlan.For(16, 14336, 4096, hasWarpgroupMma: false, aligned16: true, isCuda: true);
+        (decode.Kernel, decode.MTiles, decode.NTiles, decode.Grid, decode.Threads).Should().Be((Fp8GemmKernelKind.Decode, 1, 448, 448, 256));
+        var tiled = Fp8GemmPlan.For(200, 136, 200, hasWarpgroupMma: false, aligned16: true, isCuda: true);
+        (tiled.Kernel, tiled.MTiles, tiled.NTiles, tiled.KTiles).Should().Be((Fp8GemmKernelKind.Mma, 2, 3, 4));
+        Fp8GemmPlan.For(200, 136, 200, hasWarpgroupMma: true, aligned16: true, isCuda: true).Kernel
+            .Should().Be(Fp8GemmKernelKind.Mma, "K not a multiple of 16: no tensor maps");
+        Fp8GemmPlan.For(200, 136, 256, hasWarpgroupMma: true, aligned16: false, isCuda: true).Kernel
+            .Should().Be(Fp8GemmKernelKind.Mma, "codes not 16-byte aligned");
+        Fp8GemmPlan.For(16, 136, 256, hasWarpgroupMma: true, aligned16: true, isCuda: false).Kernel
+            .Should().Be(Fp8GemmKernelKind.Decode, "the CPU accelerator decodes (the cheap kernel to emulate)");
+    }
+
+    [Test]
+    public void PinnedSchedules_AreTakenOrRefused()
+    {
+        Fp8GemmPlan.For(16, 128, 256, true, true, true, new Fp8GemmSchedule(Decode: true)).Kernel.Should().Be(Fp8GemmKernelKind.Decode);
+        Fp8GemmPlan.For(16, 128, 256, true, true, false, new Fp8GemmSchedule(Tiled: true)).Kernel.Should().Be(Fp8GemmKernelKind.WarpSpecialized);
+        var pinned = Fp8GemmPlan.For(8192, 8192, 8192, true, true, true, new Fp8GemmSchedule(BlockM: 128, Stages: 3));
+        (pinned.BlockM, pinned.Stages).Should().Be((128, 3));
+        FluentActions.Invoking(() => Fp8GemmPlan.For(65, 128, 256, true, true, true, new Fp8GemmSchedule(Decode: true)))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*M ≤ 64*65*");
+        FluentActions.Invoking(() => Fp8GemmPlan.For(256, 128, 256, true, true, true, new Fp8GemmSchedule(BlockM: 96)))
+            .Should().Throw<ArgumentOutOfRangeException>();
+        FluentActions.Invoking(() => Fp8GemmPlan.For(256, 128, 256, true, true, true, new Fp8GemmSchedule(Stages: 1)))
+            .Should().Throw<ArgumentOutOfRangeException>();
+    }
+}

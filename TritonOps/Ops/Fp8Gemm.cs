@@ -14,6 +14,71 @@ namespace TritonOps;
 /// kernel even on Hopper (M ≤ 64), so the H200's tests still run what other GPUs take.</summary>
 internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false, bool Decode = false);
 
+/// <summary>The FP8 GEMM kernels <see cref="Fp8GemmPlan"/> chooses from.</summary>
+internal enum Fp8GemmKernelKind
+{
+    /// <summary><see cref="Fp8GemmDecodeKernel"/>: 16-row slices of a against strips of b streamed at full rate.</summary>
+    Decode,
+    /// <summary><see cref="Fp8GemmWarpSpecializedKernel"/>: Hopper's copy engine feeding two warpgroups of <c>wgmma</c>.</summary>
+    WarpSpecialized,
+    /// <summary><see cref="Fp8GemmKernel"/>: <c>mma.sync</c> 128 × 64 tiles (other GPUs, or rows not 16-byte aligned).</summary>
+    Mma,
+}
+
+/// <summary>
+/// Which kernel takes an fp8_gemm call and how it is launched, from validated sizes and device capabilities alone
+/// (Fp8GemmTests call it for Hopper sizes on the CPU). On the H200 the wgmma kernel wins at every M (M16 N14336 K4096:
+/// 31.2 against 35.1 µs on the decode kernel, M64: 28.9 against 82.0), with 256-row tiles from M 1024 (8192³: 1025–1032
+/// TFLOP/s against 807–909 with 128), 64-row ones at M ≤ 64; the decode kernel serves other GPUs and the CPU accelerator.
+/// </summary>
+internal readonly record struct Fp8GemmPlan(Fp8GemmKernelKind Kernel, int BlockM, int Stages, int MTiles, int NTiles, int KTiles,
+    int Grid, int Threads, int SharedBytes)
+{
+    /// <summary>The M from which the wgmma kernel takes 256-row tiles (each consumer warpgroup two 64-row blocks; a
+    /// quarter less L2 traffic a flop than 128 × 128). Below it, 128-row tiles waste less on the M tail.</summary>
+    public const int TallMinRows = 1024;
+
+    /// <param name="m">Rows of a, ≥ 1.</param>
+    /// <param name="n">Columns of b, ≥ 1.</param>
+    /// <param name="k">The reduction, ≥ 1.</param>
+    /// <param name="hasWarpgroupMma">The device runs <c>wgmma</c>.</param>
+    /// <param name="aligned16">The codes of a and b (stored [N, K]) start on 16 bytes.</param>
+    /// <param name="isCuda">A CUDA device (on the CPU accelerator the decode kernel is the cheap one to emulate).</param>
+    /// <param name="schedule">Pinned tile rows, ring depth or kernel (tests, benchmark A/B); default: the plan's choice.</param>
+    public static Fp8GemmPlan For(int m, int n, int k, bool hasWarpgroupMma, bool aligned16, bool isCuda, Fp8GemmSchedule schedule = default)
+    {
+        bool wgmma = hasWarpgroupMma && k % 16 == 0 && aligned16;
+        if (schedule.Decode && m > Fp8GemmDecodeKernel.MaxRows)
+            throw Check.OutOfRange(nameof(schedule), schedule, $"the decode kernel takes M ≤ {Fp8GemmDecodeKernel.MaxRows}, got {m}.");
+        if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled && (schedule.Decode || !(wgmma && isCuda)))
+        {
+            int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, Fp8GemmDecodeKernel.BlockN);
+            return new Fp8GemmPlan(Fp8GemmKernelKind.Decode, 0, 0, mTiles, nTiles, 0, checked(mTiles * nTiles), Fp8GemmDecodeKernel.Threads, 0);
+        }
+        if (wgmma)
+        {
+            int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= TallMinRows ? 256 : m <= 64 ? 64 : 128;
+            int stages = schedule.Stages > 0 ? schedule.Stages : DefaultStages(blockM);
+            if (blockM is not (64 or 128 or 256) || stages < 2)
+                throw Check.OutOfRange(nameof(schedule), schedule, "expected 64-, 128- or 256-row tiles and at least two stages.");
+            int mTiles = Ops.Tiles(m, blockM), nTiles = Ops.Tiles(n, Fp8GemmWarpSpecializedKernel.BlockN);
+            return new Fp8GemmPlan(Fp8GemmKernelKind.WarpSpecialized, blockM, stages, mTiles, nTiles, Ops.Tiles(k, Fp8GemmWarpSpecializedKernel.BlockK),
+                checked(mTiles * nTiles), Fp8GemmWarpSpecializedKernel.Threads, Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages));
+        }
+        int rows = Ops.Tiles(m, Fp8GemmKernel.BlockM), cols = Ops.Tiles(n, Fp8GemmKernel.BlockN);
+        return new Fp8GemmPlan(Fp8GemmKernelKind.Mma, Fp8GemmKernel.BlockM, 0, rows, cols, Ops.Tiles(k, Fp8GemmKernel.BlockK), checked(rows * cols),
+            Fp8GemmKernel.Threads, 0);
+    }
+
+    /// <summary>The wgmma kernel's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8 (at
+    /// 8192³ three or four stages of 256-row tiles measured the same).</summary>
+    public static int DefaultStages(int blockM)
+    {
+        int perStage = Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 2) - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1);
+        return Math.Min(8, (224 * 1024 - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 0)) / perStage);
+    }
+}
+
 public static partial class Ops
 {
     private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
@@ -24,18 +89,6 @@ public static partial class Ops
         ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
 
 
-    /// <summary>The M from which the wgmma FP8 GEMM takes 256-row tiles (each consumer warpgroup two 64-row
-    /// blocks; a quarter less L2 traffic a flop than 128 × 128): 8192³ on the H200, same runs, 1025–1032
-    /// TFLOP/s against 807–909. Below it, 128-row tiles waste less on the M tail.</summary>
-    private const int Fp8GemmTallMinRows = 1024;
-
-    /// <summary>The wgmma GEMM's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8
-    /// (at 8192³ three or four stages of 256-row tiles measured the same).</summary>
-    private static int Fp8GemmStages(int blockM)
-    {
-        int perStage = Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 2) - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1);
-        return Math.Min(8, (224 * 1024 - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 0)) / perStage);
-    }
     /// <summary>
     /// FP8 matrix product on FP8 tensor cores: <c>(a_q · b_q) · a_scale · b_scale</c> (+ bias), summed in
     /// float32 and written once in <paramref name="outputDtype"/>. On Hopper the warpgroup tensor cores keep
@@ -175,61 +228,45 @@ public static partial class Ops
             if (bMode == GemmScale.Block)
                 (shape.BBlocked, shape.BScaleKStride) = (1, (int)bS.Strides[0]);
             var biasView = bias?.Bytes.Cast<float>() ?? bS.Bytes.Cast<float>();
-            bool wgmma = device.HasWarpgroupMma && shape.KAligned != 0 && aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0;
-            // On the H200 the copy-engine-fed wgmma kernel wins at every M (M16 N14336 K4096: 31.2 against 35.1 µs,
-            // M64: 28.9 against 82.0); the decode kernel serves other GPUs (and the CPU accelerator, where it is cheap).
-            if (schedule.Decode && m > Fp8GemmDecodeKernel.MaxRows)
-                throw Check.OutOfRange(nameof(schedule), schedule, $"the decode kernel takes M ≤ {Fp8GemmDecodeKernel.MaxRows}, got {m}.");
-            if (m <= Fp8GemmDecodeKernel.MaxRows && !schedule.Tiled && (schedule.Decode || !(wgmma && device.Kind == DeviceKind.Cuda)))
+            var plan = Fp8GemmPlan.For(m, n, k, device.HasWarpgroupMma, aq.DeviceAddress % 16 == 0 && bStored.DeviceAddress % 16 == 0,
+                device.Kind == DeviceKind.Cuda, schedule);
+            (shape.MTiles, shape.NTiles, shape.KTiles) = (plan.MTiles, plan.NTiles, plan.KTiles);
+            var (aScales, bScales) = (aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>());
+            switch (plan.Kernel)
             {
-                // Decode: 16-row slices against strips of b streamed at full rate.
-                shape.MTiles = (m + StripMma.SliceRows - 1) / StripMma.SliceRows;
-                shape.NTiles = (n + Fp8GemmDecodeKernel.BlockN - 1) / Fp8GemmDecodeKernel.BlockN;
-                device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock))(stream,
-                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmDecodeKernel.Threads),
-                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
-            }
-            else if (wgmma)
-            {
-                // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
-                int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= Fp8GemmTallMinRows ? 256 : m <= 64 ? 64 : 128;
-                int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmStages(blockM);
-                if (blockM is not (64 or 128 or 256) || stages < 2)
-                    throw Check.OutOfRange(nameof(schedule), schedule, "expected 64-, 128- or 256-row tiles and at least two stages.");
-                shape.KTiles = (k + Fp8GemmWarpSpecializedKernel.BlockK - 1) / Fp8GemmWarpSpecializedKernel.BlockK;
-                shape.MTiles = (m + blockM - 1) / blockM;
-                shape.NTiles = (n + Fp8GemmWarpSpecializedKernel.BlockN - 1) / Fp8GemmWarpSpecializedKernel.BlockN;
-                var config = new KernelConfig(new Index1D(checked(shape.MTiles * shape.NTiles)), new Index1D(Fp8GemmWarpSpecializedKernel.Threads),
-                    SharedMemoryConfig.RequestDynamic<byte>(Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages)));
-                var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, blockM, perKBlock));
-                void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
-                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape,
-                    aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, stages);
-                if (device.Kind == DeviceKind.Cuda)
+                case Fp8GemmKernelKind.Decode:
+                    device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock))(stream, new KernelConfig(plan.Grid, plan.Threads),
+                        aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape);
+                    break;
+                case Fp8GemmKernelKind.Mma:
+                    device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement, perKBlock))(stream, new KernelConfig(plan.Grid, plan.Threads),
+                        aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape);
+                    break;
+                default:
                 {
-                    // Both operands' tensor maps: 128-byte-swizzled boxes of 128 bytes of K, zeros past the edges.
-                    device.WithConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, blockM), key =>
+                    // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
+                    var config = new KernelConfig(new Index1D(plan.Grid), new Index1D(plan.Threads), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
+                    var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, plan.BlockM, perKBlock));
+                    void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
+                        aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape,
+                        aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, plan.Stages);
+                    if (device.Kind == DeviceKind.Cuda)
                     {
-                        byte[] bytes = new byte[256];
-                        CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.blockM);
-                        CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
-                        return bytes;
-                    }, maps => Launch(maps, maps + 128));
+                        // Both operands' tensor maps: 128-byte-swizzled boxes of 128 bytes of K, zeros past the edges.
+                        device.WithConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, plan.BlockM), key =>
+                        {
+                            byte[] bytes = new byte[256];
+                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.BlockM);
+                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
+                            return bytes;
+                        }, maps => Launch(maps, maps + 128));
+                    }
+                    else
+                    {
+                        Launch(0, 0); // the CPU accelerator: the producer warpgroup copies
+                    }
+                    break;
                 }
-                else
-                {
-                    Launch(0, 0); // the CPU accelerator: the producer warpgroup copies
-                }
-            }
-            else
-            {
-                // Elsewhere, or rows not 16-byte aligned: mma.sync 128 × 64 tiles.
-                shape.KTiles = (k + Fp8GemmKernel.BlockK - 1) / Fp8GemmKernel.BlockK;
-                shape.MTiles = (m + Fp8GemmKernel.BlockM - 1) / Fp8GemmKernel.BlockM;
-                shape.NTiles = (n + Fp8GemmKernel.BlockN - 1) / Fp8GemmKernel.BlockN;
-                device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement, perKBlock))(stream,
-                    new KernelConfig(checked(shape.MTiles * shape.NTiles), Fp8GemmKernel.Threads),
-                    aq.Bytes, bStored.Bytes, aS.Bytes.Cast<float>(), bS.Bytes.Cast<float>(), biasView, output.Bytes, shape);
             }
             return output;
         }
