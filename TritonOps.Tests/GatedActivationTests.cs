@@ -62,6 +62,46 @@ public class GatedActivationTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(output.ToFloatArray(), Reference.GatedActivation(gateUp, activation), Tolerance.OneRoundingInto(dtype));
     }
 
+    /// <summary><see cref="ActivationRounding.PerOp"/> is PyTorch eager's <c>act(gate) * up</c> in the dtype: the
+    /// activation as the one-rounding form gives it with up = 1 (the same kernel's act, rounded once), times up, rounded
+    /// (two 16-bit values multiply exactly in float32): bit for bit, packed and scalar, two tensors and merged.</summary>
+    [TestCase(DType.BFloat16, new[] { 3, 64 }, Activation.Silu)]
+    [TestCase(DType.Float16, new[] { 5, 13 }, Activation.GeluTanh)]
+    [TestCase(DType.BFloat16, new[] { 2, 2, 40 }, Activation.Gelu)]
+    [TestCase(DType.Float32, new[] { 3, 64 }, Activation.Silu)]
+    public void PerOpRounding_IsTheRoundedActivationTimesUp_BitForBit(DType dtype, int[] shape, Activation activation)
+    {
+        using var gate = Input(shape, dtype, 31);
+        using var up = Input(shape, dtype, 32, 2.0);
+        using var ones = Tensor.Full(shape, 1f, dtype, Device);
+        using var activated = Ops.GatedActivation(gate, ones, activation);
+        float[] u = up.ToFloatArray();
+        float[] expected = activated.ToFloatArray().Select((a, i) => DTypes.Round(a * u[i], dtype)).ToArray();
+
+        using var y = Ops.GatedActivation(gate, up, activation, rounding: ActivationRounding.PerOp);
+        y.ToFloatArray().Should().Equal(expected, "round(round(act(gate)) · up)");
+        if (dtype != DType.Float32)
+        {
+            using var once = Ops.GatedActivation(gate, up, activation);
+            once.ToFloatArray().Should().NotEqual(expected, "one rounding differs from two somewhere in a hundred values");
+        }
+
+        int d = shape[^1], rows = Count(shape) / d;
+        float[] g = gate.ToFloatArray(), merged = new float[2 * g.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            Array.Copy(g, r * d, merged, 2 * r * d, d);
+            Array.Copy(u, r * d, merged, (2 * r + 1) * d, d);
+        }
+        int[] mergedShape = shape.ToArray();
+        mergedShape[^1] = 2 * d;
+        using var gateUp = Tensor.FromArray(merged, mergedShape, dtype, Device);
+        using var z = Ops.GatedActivation(gateUp, activation, rounding: ActivationRounding.PerOp);
+        z.ToFloatArray().Should().Equal(expected, "the merged [..., 2d] form rounds the same way");
+        FluentActions.Invoking(() => Ops.GatedActivation(gate, up, activation, rounding: (ActivationRounding)5))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*rounding*");
+    }
+
     [Test]
     public void MergedGateUp_IsTheTwoTensorFormBitForBit()
     {

@@ -13,12 +13,15 @@ namespace TritonOps.Kernels.GatedActivation;
 internal struct GatedActivationShape
 {
     public int Rows, RowRuns, GateRowRuns, UpRowRuns, UpColumnRun;
+    /// <summary>1: act(gate) is rounded into the dtype before the product, which is rounded again (PyTorch eager's
+    /// <c>act(gate) * up</c> in 16 bits, vLLM's <c>silu_and_mul</c>); 0: one rounding.</summary>
+    public int RoundActivation;
 }
 
 /// <summary>
 /// <c>output = act(gate) ⊙ up</c> elementwise (vLLM's <c>silu_and_mul</c>, FlashInfer's <c>silu_and_mul</c> /
 /// <c>gelu_and_mul</c>): both widened to float32, the activation and product in float32, one rounding into the
-/// output's dtype. Block x covers <see cref="Threads"/> runs of a row, one run a thread; grid y walks the rows
+/// output's dtype (or two, <see cref="GatedActivationShape.RoundActivation"/>). Block x covers <see cref="Threads"/> runs of a row, one run a thread; grid y walks the rows
 /// (stride <c>Grid.DimY</c>, so any row count fits the 65535 limit of y). A streaming kernel: two reads and one write a run.
 /// </summary>
 internal static class GatedActivationKernel
@@ -41,20 +44,37 @@ internal static class GatedActivationKernel
             // Both loads issued before either is unpacked.
             Vec4U gateRaw = TAccess.LoadRaw(gate, (long)row * s.GateRowRuns + run);
             Vec4U upRaw = TAccess.LoadRaw(up, (long)row * s.UpRowRuns + s.UpColumnRun + run);
-            Vec8F g = TAccess.Unpack(gateRaw), u = TAccess.Unpack(upRaw), o = default;
-            o.E0 = TActivation.Apply(g.E0) * u.E0;
+            Vec8F g = TAccess.Unpack(gateRaw), u = TAccess.Unpack(upRaw), a = default;
+            a.E0 = TActivation.Apply(g.E0);
             if (TAccess.Width > 1)
             {
-                o.E1 = TActivation.Apply(g.E1) * u.E1;
-                o.E2 = TActivation.Apply(g.E2) * u.E2;
-                o.E3 = TActivation.Apply(g.E3) * u.E3;
+                a.E1 = TActivation.Apply(g.E1);
+                a.E2 = TActivation.Apply(g.E2);
+                a.E3 = TActivation.Apply(g.E3);
             }
             if (TAccess.Width > 4)
             {
-                o.E4 = TActivation.Apply(g.E4) * u.E4;
-                o.E5 = TActivation.Apply(g.E5) * u.E5;
-                o.E6 = TActivation.Apply(g.E6) * u.E6;
-                o.E7 = TActivation.Apply(g.E7) * u.E7;
+                a.E4 = TActivation.Apply(g.E4);
+                a.E5 = TActivation.Apply(g.E5);
+                a.E6 = TActivation.Apply(g.E6);
+                a.E7 = TActivation.Apply(g.E7);
+            }
+            if (s.RoundActivation != 0)
+                a = TAccess.Unpack(TAccess.Pack(a)); // a uniform branch: the one-rounding path pays a compare a run
+            Vec8F o = default;
+            o.E0 = a.E0 * u.E0;
+            if (TAccess.Width > 1)
+            {
+                o.E1 = a.E1 * u.E1;
+                o.E2 = a.E2 * u.E2;
+                o.E3 = a.E3 * u.E3;
+            }
+            if (TAccess.Width > 4)
+            {
+                o.E4 = a.E4 * u.E4;
+                o.E5 = a.E5 * u.E5;
+                o.E6 = a.E6 * u.E6;
+                o.E7 = a.E7 * u.E7;
             }
             TAccess.Store(output, (long)row * s.RowRuns + run, o);
         }

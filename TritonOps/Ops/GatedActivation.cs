@@ -6,6 +6,17 @@ using TritonOps.Kernels.GatedActivation;
 
 namespace TritonOps;
 
+/// <summary>Where a 16-bit gated activation rounds (float32 tensors round nowhere but float32 either way).</summary>
+public enum ActivationRounding
+{
+    /// <summary><c>act(gate) · up</c> in float32, rounded once (FlashInfer's <c>silu_and_mul</c>): the more accurate form.</summary>
+    Once,
+    /// <summary><c>act(gate)</c> rounded into the dtype, then the product rounded again: what PyTorch eager computes for
+    /// <c>act_fn(gate) * up</c> in bf16 (every Hugging Face MLP) and vLLM's <c>silu_and_mul</c>. An FP8 model quantizes
+    /// this output for its down projection, where one ulp moves an E4M3 code a whole step.</summary>
+    PerOp,
+}
+
 /// <summary>How a gated activation runs, from validated sizes (pure: tests call it without a GPU): 16-byte packs when a
 /// row of the output is whole packs, gate and up start on 16-byte boundaries, and up's columns start on a pack
 /// (<paramref name="Packed"/>, else one element an access), the runs of a row, and the grid.</summary>
@@ -16,7 +27,8 @@ internal readonly record struct GatedActivationPlan(bool Packed, GatedActivation
     /// <param name="elementBytes">Bytes of the dtype.</param>
     /// <param name="aligned16">Every tensor's first element on a 16-byte boundary.</param>
     /// <param name="fused">gate and up are the two halves of one <c>[…, 2d]</c> tensor.</param>
-    public static GatedActivationPlan For(int rows, int cols, int elementBytes, bool aligned16, bool fused)
+    /// <param name="roundActivation">Round act(gate) into the dtype before the product (<see cref="ActivationRounding.PerOp"/>, 16-bit).</param>
+    public static GatedActivationPlan For(int rows, int cols, int elementBytes, bool aligned16, bool fused, bool roundActivation = false)
     {
         int packWidth = 16 / elementBytes;
         bool packed = cols % packWidth == 0 && aligned16;
@@ -28,6 +40,7 @@ internal readonly record struct GatedActivationPlan(bool Packed, GatedActivation
             GateRowRuns = fused ? 2 * rowRuns : rowRuns,
             UpRowRuns = fused ? 2 * rowRuns : rowRuns,
             UpColumnRun = fused ? rowRuns : 0,
+            RoundActivation = roundActivation && elementBytes < 4 ? 1 : 0,
         };
         int blocksX = (rowRuns + GatedActivationKernel.Threads - 1) / GatedActivationKernel.Threads;
         return new GatedActivationPlan(packed, shape, blocksX, Math.Min(rows, GatedActivationKernel.MaxGridRows));
@@ -43,7 +56,7 @@ public static partial class Ops
     /// <c>output = act(gate) ⊙ up</c> elementwise, the activation and product in float32 and one rounding into the dtype:
     /// the gated MLP's middle when its two projections ran apart (e.g. as FP8 GEMMs). vLLM <c>silu_and_mul</c>,
     /// FlashInfer <c>silu_and_mul</c> / <c>gelu_and_mul</c> / <c>gelu_tanh_and_mul</c>, Liger <c>LigerSiLUMulFunction</c>;
-    /// for <c>[…, 2d]</c> input as vLLM takes it, see <see cref="GatedActivation(Tensor, Activation, Tensor?)"/>.
+    /// for <c>[…, 2d]</c> input as vLLM takes it, see <see cref="GatedActivation(Tensor, Activation, Tensor?, ActivationRounding)"/>.
     /// </summary>
     /// <param name="gate"><c>[…, d]</c> (rank ≥ 1), float32, float16 or bfloat16, contiguous.</param>
     /// <param name="up">gate's shape and dtype, contiguous.</param>
@@ -55,11 +68,15 @@ public static partial class Ops
     /// <exception cref="ShapeMismatchException">up of another shape than gate, gate of rank 0, output of another shape.</exception>
     /// <exception cref="UnsupportedDtypeException">Not float32/float16/bfloat16, or dtypes differ.</exception>
     /// <exception cref="NonContiguousTensorException">A strided tensor.</exception>
-    /// <exception cref="InvalidArgumentException">An undefined activation, or output partly overlapping an input.</exception>
+    /// <param name="rounding"><see cref="ActivationRounding.Once"/> (the default), or <see cref="ActivationRounding.PerOp"/>
+    /// to round as PyTorch eager and vLLM do (the activation into the dtype, then the product).</param>
+    /// <exception cref="InvalidArgumentException">An undefined activation or rounding, or output partly overlapping an input.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static Tensor GatedActivation(Tensor gate, Tensor up, Activation activation = Activation.Silu, Tensor? output = null)
+    public static Tensor GatedActivation(Tensor gate, Tensor up, Activation activation = Activation.Silu, Tensor? output = null,
+        ActivationRounding rounding = ActivationRounding.Once)
     {
         var (rows, cols) = ValidateGatedActivation(gate, up, activation);
+        Check.Defined(rounding, nameof(rounding));
         if (output is not null)
         {
             CheckOutput(output, gate, gate.Shape.ToArray(), xName: nameof(gate));
@@ -68,14 +85,14 @@ public static partial class Ops
         }
         using var entered = gate.Device.Enter();
         output ??= Tensor.Empty(gate.Shape.ToArray(), gate.DType, gate.Device);
-        LaunchGatedActivation(gate, up, output, rows, cols, activation, fused: false);
+        LaunchGatedActivation(gate, up, output, rows, cols, activation, fused: false, rounding);
         return output;
     }
 
     /// <summary>
     /// <c>output = act(x[…, :d]) ⊙ x[…, d:]</c> for x <c>[…, 2d]</c>, the gate projection's columns first (vLLM's
     /// <c>silu_and_mul(out, x)</c> over a merged gate_up projection); arithmetic as
-    /// <see cref="GatedActivation(Tensor, Tensor, Activation, Tensor?)"/>.
+    /// <see cref="GatedActivation(Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/>.
     /// </summary>
     /// <param name="gateUp"><c>[…, 2d]</c> (rank ≥ 1, last dimension even), float32, float16 or bfloat16, contiguous.</param>
     /// <param name="activation">Applied to the first half.</param>
@@ -85,11 +102,14 @@ public static partial class Ops
     /// <exception cref="ShapeMismatchException">Rank 0, an odd last dimension, or output of another shape.</exception>
     /// <exception cref="UnsupportedDtypeException">Not float32/float16/bfloat16, or output of another dtype.</exception>
     /// <exception cref="NonContiguousTensorException">A strided tensor.</exception>
-    /// <exception cref="InvalidArgumentException">An undefined activation, or output overlapping x.</exception>
+    /// <param name="rounding">As in <see cref="GatedActivation(Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/>.</param>
+    /// <exception cref="InvalidArgumentException">An undefined activation or rounding, or output overlapping x.</exception>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static Tensor GatedActivation(Tensor gateUp, Activation activation = Activation.Silu, Tensor? output = null)
+    public static Tensor GatedActivation(Tensor gateUp, Activation activation = Activation.Silu, Tensor? output = null,
+        ActivationRounding rounding = ActivationRounding.Once)
     {
         var (rows, cols) = ValidateGatedActivation(gateUp, null, activation);
+        Check.Defined(rounding, nameof(rounding));
         Check.Shape(cols % 2 == 0, nameof(gateUp), "[…, 2d] (an even last dimension: gate's columns, then up's)", gateUp);
         int[] shape = gateUp.Shape.ToArray();
         shape[^1] = cols / 2;
@@ -100,18 +120,19 @@ public static partial class Ops
         }
         using var entered = gateUp.Device.Enter();
         output ??= Tensor.Empty(shape, gateUp.DType, gateUp.Device);
-        LaunchGatedActivation(gateUp, gateUp, output, rows, cols / 2, activation, fused: true);
+        LaunchGatedActivation(gateUp, gateUp, output, rows, cols / 2, activation, fused: true, rounding);
         return output;
     }
 
-    private static void LaunchGatedActivation(Tensor gate, Tensor up, Tensor output, int rows, int cols, Activation activation, bool fused)
+    private static void LaunchGatedActivation(Tensor gate, Tensor up, Tensor output, int rows, int cols, Activation activation, bool fused,
+        ActivationRounding rounding)
     {
         if ((long)rows * cols == 0)
             return;
         var device = gate.Device;
         int size = DTypes.SizeOf(gate.DType);
         bool aligned = (gate.Offset * size | up.Offset * size | output.Offset * size) % 16 == 0;
-        var plan = GatedActivationPlan.For(rows, cols, size, aligned, fused);
+        var plan = GatedActivationPlan.For(rows, cols, size, aligned, fused, rounding == ActivationRounding.PerOp);
         var kernel = GatedActivationKernel.Variant(ElementTypeOf(gate.DType), plan.Packed, GatedMlpKernel.ActivationTypes[(int)activation]);
         device.Launcher<GatedActivationLauncher>(kernel)(device.Accelerator.DefaultStream,
             new KernelConfig(new Index2D(plan.BlocksX, plan.BlocksY), new Index2D(GatedActivationKernel.Threads, 1)),

@@ -34,7 +34,7 @@ public static partial class Reference
         return output;
     }
 
-    /// <summary>float64 <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?)"/>: act(gate) · up, row-major, unrounded.</summary>
+    /// <summary>float64 <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/>: act(gate) · up, row-major, unrounded.</summary>
     public static double[] GatedActivation(Tensor gate, Tensor up, Activation activation = Activation.Silu)
     {
         Ops.ValidateGatedActivation(gate, up, activation);
@@ -45,7 +45,7 @@ public static partial class Reference
         return output;
     }
 
-    /// <summary>float64 <see cref="Ops.GatedActivation(Tensor, Activation, Tensor?)"/>: act(x[…, :d]) · x[…, d:], row-major <c>[…, d]</c>, unrounded.</summary>
+    /// <summary>float64 <see cref="Ops.GatedActivation(Tensor, Activation, Tensor?, ActivationRounding)"/>: act(x[…, :d]) · x[…, d:], row-major <c>[…, d]</c>, unrounded.</summary>
     public static double[] GatedActivation(Tensor gateUp, Activation activation = Activation.Silu)
     {
         var (rows, cols) = Ops.ValidateGatedActivation(gateUp, null, activation);

@@ -434,7 +434,7 @@ public sealed class DecoderLayer : IDisposable
     /// input never goes to memory in 16 bits). fp8_gemm's epilogue adds a bias but no residual, so each residual add is a
     /// <see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?, NormRounding)"/> (after o_proj its norm is the
     /// post-attention norm the MLP reads; after down_proj it is discarded). The gated MLP's two projections run apart and
-    /// meet in <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?)"/>, as transformers' FP8 layer computes them.
+    /// meet in <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/>, as transformers' FP8 layer computes them.
     /// The "input_norm" stage, reported only when observed, is the plain <see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/>
     /// (the fused kernel quantizes exactly that 16-bit norm: RmsNormQuantizeFp8Tests).
     /// </summary>
@@ -538,14 +538,14 @@ public sealed class DecoderLayer : IDisposable
         {
             // One product [rows, 2 · intermediate]: gate's columns, then up's.
             using var gateUp = ProjectAndRelease(mlpInput, GateUp)[0];
-            Ops.GatedActivation(gateUp, activation, w.Act);
+            Ops.GatedActivation(gateUp, activation, w.Act, ActivationRounding.PerOp); // act_fn(gate) * up in bf16: two roundings
         }
         else
         {
             var gateAndUp = ProjectAndRelease(mlpInput, "mlp.gate_proj", "mlp.up_proj");
             using var gate = gateAndUp[0];
             using var up = gateAndUp[1];
-            Ops.GatedActivation(gate, up, activation, w.Act);
+            Ops.GatedActivation(gate, up, activation, w.Act, ActivationRounding.PerOp);
         }
         observe?.Invoke("mlp_act", w.Act);
         using (var down = ProjectAndRelease(Quantize(w.Act), "mlp.down_proj")[0])
