@@ -339,3 +339,44 @@ public class HostFmaTests
         checkedCount.Should().Be(200_000);
     }
 }
+
+/// <summary><see cref="QuantizePlan.For"/> without a GPU: the kernel and launch each granularity gets.</summary>
+public class QuantizePlanTests
+{
+    [Test]
+    public void PerTokenGroup_Vectorized_OneBlockRowPerChunkOf1024Runs()
+    {
+        var plan = QuantizePlan.For(8192L * 8192, 8192, 8192, 2, ScaleGranularity.PerTokenGroup, false, 128, true);
+        (plan.Kernel, plan.GridX, plan.GridY, plan.Threads, plan.GroupLanes).Should().Be((QuantizeKernelKind.Groups, 8192, 1, 256, 16),
+            "1024 runs of eight a row in one chunk; 16 lanes a 128-group");
+        QuantizePlan.For(4096L * 14336, 4096, 14336, 2, ScaleGranularity.PerTokenGroup, false, 128, true).GridY.Should().Be(2, "1792 runs: two chunks");
+    }
+
+    [TestCase(204, 128, true, "GroupsScalar", "a row not whole runs of eight")]
+    [TestCase(256, 96, true, "GroupsScalar", "12 lanes: not a power of two")]
+    [TestCase(256, 512, true, "GroupsScalar", "64 lanes: more than a warp")]
+    [TestCase(256, 128, false, "GroupsScalar", "x off the 16-byte grid")]
+    [TestCase(256, 64, true, "Groups", "8 lanes")]
+    public void PerTokenGroup_FallsBackToOneThreadAGroup(int cols, int groupSize, bool aligned, string expected, string why)
+    {
+        var plan = QuantizePlan.For(7L * cols, 7, cols, 2, ScaleGranularity.PerTokenGroup, false, groupSize, aligned);
+        plan.Kernel.ToString().Should().Be(expected, why);
+        if (plan.Kernel == QuantizeKernelKind.GroupsScalar)
+            plan.GridX.Should().Be((7 * ((cols + groupSize - 1) / groupSize) + 255) / 256);
+    }
+
+    [Test]
+    public void OtherGranularities_AndGivenScales()
+    {
+        QuantizePlan.For(300L * 200, 300, 200, 2, ScaleGranularity.Block, false, 128, true)
+            .Should().Match<QuantizePlan>(p => p.Kernel == QuantizeKernelKind.Blocks && p.GridX == 3 * 2, "ceil(300/128) · ceil(200/128) blocks");
+        QuantizePlan.For(70L * 37, 70, 37, 4, ScaleGranularity.PerRow, false, 128, true)
+            .Should().Match<QuantizePlan>(p => p.Kernel == QuantizeKernelKind.Rows && p.GridX == 70);
+        QuantizePlan.For(70L * 600, 70, 600, 4, ScaleGranularity.PerColumn, false, 128, true)
+            .Should().Match<QuantizePlan>(p => p.Kernel == QuantizeKernelKind.Columns && p.GridX == 3 && p.QuantizeBlocks == 6,
+                "600 columns in blocks of 256; 42 000 elements in blocks of 8192");
+        QuantizePlan.For(70L * 600, 70, 600, 2, ScaleGranularity.PerTokenGroup, true, 128, true).Kernel.Should().Be(QuantizeKernelKind.GivenScales);
+        QuantizePlan.For(8192L * 8192, 1, 1, 2, ScaleGranularity.PerTensor, false, 128, true)
+            .Should().Match<QuantizePlan>(p => p.Kernel == QuantizeKernelKind.PerTensor && p.QuantizeBlocks == 8192);
+    }
+}

@@ -36,6 +36,80 @@ internal enum QuantizeSchedule
     Fused,
 }
 
+/// <summary>The quantize kernels <see cref="QuantizePlan"/> chooses from.</summary>
+internal enum QuantizeKernelKind
+{
+    /// <summary><see cref="Fp8QuantizeKernels.Quantize{TElement, TFormat}"/> with the scales given (any granularity).</summary>
+    GivenScales,
+    /// <summary><see cref="Fp8GroupQuantizeKernels.QuantizeGroups{TElement, TFormat}"/>: 16-byte runs, a group's lanes adjacent in a warp.</summary>
+    Groups,
+    /// <summary><see cref="Fp8GroupQuantizeKernels.QuantizeGroupsScalar{TElement, TFormat}"/>: one thread a group, any shape.</summary>
+    GroupsScalar,
+    /// <summary><see cref="Fp8GroupQuantizeKernels.QuantizeBlocks{TElement, TFormat}"/>: one thread block a G × G block.</summary>
+    Blocks,
+    /// <summary><see cref="Fp8QuantizeKernels.QuantizeRows{TElement, TFormat}"/>: one thread block a row.</summary>
+    Rows,
+    /// <summary><see cref="Fp8QuantizeKernels.ColumnScales{TElement, TFormat}"/>, then the given-scales kernel.</summary>
+    Columns,
+    /// <summary>Per tensor: <see cref="Fp8QuantizeFusedKernel"/> where it fits (one launch), else the amax and the
+    /// quantize passes; decided at launch (<c>Ops.TryQuantizeFused</c>).</summary>
+    PerTensor,
+}
+
+/// <summary>
+/// Which quantize kernel takes a call and its launch, from validated sizes alone (QuantizeFp8Tests call it without a
+/// GPU). Per token and group: the vectorized kernel when rows are whole 16-byte runs of 8 elements, x is 16-byte
+/// aligned and G / 8 is a power of two of at most 32 lanes; otherwise one thread a group.
+/// </summary>
+/// <param name="Kernel">The kernel.</param>
+/// <param name="GridX">Blocks along x (groups kernel: rows).</param>
+/// <param name="GridY">Blocks along y (groups kernel: chunks of <see cref="Fp8GroupQuantizeKernels.BlockRuns"/> runs of a row).</param>
+/// <param name="Threads">Threads a block.</param>
+/// <param name="GroupLanes">Groups kernel: lanes a group (G / 8).</param>
+/// <param name="QuantizeBlocks">Blocks of the given-scales kernel where it runs (given scales, columns, two passes).</param>
+internal readonly record struct QuantizePlan(QuantizeKernelKind Kernel, int GridX, int GridY, int Threads, int GroupLanes, int QuantizeBlocks)
+{
+    /// <param name="count">Elements of x, ≥ 1.</param>
+    /// <param name="rows">Rows of a rank-2 x (1 otherwise).</param>
+    /// <param name="cols">Columns of a rank-2 x (1 otherwise).</param>
+    /// <param name="elementBytes">4 or 2.</param>
+    /// <param name="granularity">The scales' granularity.</param>
+    /// <param name="scaleGiven">The caller passed the scales.</param>
+    /// <param name="groupSize">G of per-token-group and block scales.</param>
+    /// <param name="aligned16">x starts on 16 bytes.</param>
+    public static QuantizePlan For(long count, int rows, int cols, int elementBytes, ScaleGranularity granularity, bool scaleGiven,
+        int groupSize, bool aligned16)
+    {
+        int quantizeBlocks = checked((int)((count + Fp8QuantizeKernels.QuantizeBlockElements - 1) / Fp8QuantizeKernels.QuantizeBlockElements));
+        if (scaleGiven)
+            return new QuantizePlan(QuantizeKernelKind.GivenScales, quantizeBlocks, 1, Fp8QuantizeKernels.Threads, 0, quantizeBlocks);
+        int scaleCols = (int)(((long)cols + groupSize - 1) / groupSize);
+        switch (granularity)
+        {
+            case ScaleGranularity.PerTokenGroup:
+            {
+                int lanes = groupSize / 8;
+                if (cols % 8 == 0 && groupSize % 8 == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0 && aligned16)
+                {
+                    // 16-byte loads, four runs of eight in flight a thread; a group's lanes adjacent in a warp.
+                    int chunks = Ops.Tiles(cols / 8, Fp8GroupQuantizeKernels.BlockRuns);
+                    return new QuantizePlan(QuantizeKernelKind.Groups, rows, chunks, Fp8GroupQuantizeKernels.Threads, lanes, 0);
+                }
+                long groups = (long)rows * scaleCols;
+                return new QuantizePlan(QuantizeKernelKind.GroupsScalar, checked((int)((groups + 255) / 256)), 1, 256, 0, 0);
+            }
+            case ScaleGranularity.Block:
+                return new QuantizePlan(QuantizeKernelKind.Blocks, checked(Ops.Tiles(rows, groupSize) * scaleCols), 1, Fp8GroupQuantizeKernels.Threads, 0, 0);
+            case ScaleGranularity.PerRow:
+                return new QuantizePlan(QuantizeKernelKind.Rows, rows, 1, Fp8QuantizeKernels.Threads, 0, 0);
+            case ScaleGranularity.PerColumn:
+                return new QuantizePlan(QuantizeKernelKind.Columns, Ops.Tiles(cols, 256), 1, 256, 0, quantizeBlocks);
+            default:
+                return new QuantizePlan(QuantizeKernelKind.PerTensor, 0, 1, 256, 0, quantizeBlocks);
+        }
+    }
+}
+
 public static partial class Ops
 {
     private delegate void AbsMaxLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<uint> amax, Fp8Shape shape);
@@ -108,9 +182,12 @@ public static partial class Ops
             shape.GroupSize = groupSize;
             shape.ScaleCols = scaleShape[1];
         }
-        if (scale is not null)
+        int size = DTypes.SizeOf(x.DType);
+        var plan = QuantizePlan.For(x.ElementCount, x.Rank == 2 ? x.Shape[0] : 1, shape.Cols, size, granularity, scale is not null, groupSize,
+            x.Offset * size % 16 == 0);
+        if (plan.Kernel == QuantizeKernelKind.GivenScales)
         {
-            shape.Scales = scale.ElementCount == 1 ? ScaleIndex.Tensor : granularity switch
+            shape.Scales = scale!.ElementCount == 1 ? ScaleIndex.Tensor : granularity switch
             {
                 ScaleGranularity.PerRow => ScaleIndex.Row,
                 ScaleGranularity.PerColumn => ScaleIndex.Column,
@@ -118,78 +195,61 @@ public static partial class Ops
                 ScaleGranularity.Block => ScaleIndex.Block,
                 _ => ScaleIndex.Tensor,
             };
-            LaunchQuantize(device, element, formatType, x, data, scale.Bytes.Cast<float>(), scale.Bytes.Cast<uint>(), shape);
+            LaunchQuantize(device, element, formatType, x, data, scale.Bytes.Cast<float>(), scale.Bytes.Cast<uint>(), shape, plan);
             return (data, scale);
         }
 
-        switch (granularity)
+        if (plan.Kernel == QuantizeKernelKind.PerTensor)
         {
-            case ScaleGranularity.PerTokenGroup:
-            {
-                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
-                int lanes = groupSize / 8, size = DTypes.SizeOf(x.DType);
-                if (shape.Cols % 8 == 0 && groupSize % 8 == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0 && x.Offset * size % 16 == 0)
-                {
-                    // 16-byte loads, four runs of eight in flight a thread; a group's lanes adjacent in a warp.
-                    shape.GroupLanes = lanes;
-                    int chunks = (shape.Cols / 8 + Fp8GroupQuantizeKernels.BlockRuns - 1) / Fp8GroupQuantizeKernels.BlockRuns;
-                    device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroups), element, formatType))(
-                        stream, new KernelConfig(new Index2D(shape.Rows, chunks), new Index2D(Fp8GroupQuantizeKernels.Threads, 1)),
-                        x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
-                }
-                else
-                {
-                    long groups = (long)shape.Rows * shape.ScaleCols;
-                    device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroupsScalar), element, formatType))(
-                        stream, new KernelConfig(checked((int)((groups + 255) / 256)), 256), x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
-                }
-                return (data, scales);
-            }
-            case ScaleGranularity.Block:
-            {
-                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
-                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeBlocks), element, formatType))(
-                    stream, new KernelConfig(checked(scaleShape[0] * scaleShape[1]), Fp8GroupQuantizeKernels.Threads),
-                    x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
-                return (data, scales);
-            }
-            case ScaleGranularity.PerRow:
-            {
-                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
-                device.Launcher<QuantizeRowsLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.QuantizeRows), element, formatType))(
-                    stream, new KernelConfig(x.Shape[0], Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
-                return (data, scales);
-            }
-            case ScaleGranularity.PerColumn:
-            {
-                var scales = Tensor.Empty(scaleShape, DType.Float32, device);
-                device.Launcher<ColumnScalesLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType))(
-                    stream, new KernelConfig((shape.Cols + 255) / 256, 256), x.Bytes, scales.Bytes.Cast<float>(), shape);
-                shape.Scales = ScaleIndex.Column;
-                LaunchQuantize(device, element, formatType, x, data, scales.Bytes.Cast<float>(), scales.Bytes.Cast<uint>(), shape);
-                return (data, scales);
-            }
-            default:
-            {
-                if (schedule != QuantizeSchedule.TwoPass && TryQuantizeFused(device, element, formatType, x, data, schedule, keepInL2Bytes, fusedGrid) is { } fusedScale)
-                    return (data, fusedScale);
-                if (schedule == QuantizeSchedule.Fused)
-                    throw new InvalidOperationException("The pinned fused quantize kernel cannot take this call.");
-                // Two floats: [amax bits, scale]; the returned scale tensor views the second.
-                using var slots = Tensor.Empty([2], DType.Float32, device);
-                var amax = slots.Bytes.Cast<uint>().SubView(0, 1);
-                amax.MemSetToZero(stream);
-                int packWidth = x.DType == DType.Float32 ? 4 : 8;
-                long packs = Math.Max(1, x.ElementCount / packWidth);
-                int blocks = (int)Math.Min((packs + 255) / 256, device.Multiprocessors * 8L);
-                device.Launcher<AbsMaxLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.AbsMax), element))(
-                    stream, new KernelConfig(blocks, 256), x.Bytes, amax, shape);
-                shape.ScaleFromAmax = 1;
-                var result = slots.DenseView(1, [1]);
-                LaunchQuantize(device, element, formatType, x, data, result.Bytes.Cast<float>(), amax, shape);
-                return (data, result);
-            }
+            if (schedule != QuantizeSchedule.TwoPass && TryQuantizeFused(device, element, formatType, x, data, schedule, keepInL2Bytes, fusedGrid) is { } fusedScale)
+                return (data, fusedScale);
+            if (schedule == QuantizeSchedule.Fused)
+                throw new InvalidOperationException("The pinned fused quantize kernel cannot take this call.");
+            // Two floats: [amax bits, scale]; the returned scale tensor views the second.
+            using var slots = Tensor.Empty([2], DType.Float32, device);
+            var amax = slots.Bytes.Cast<uint>().SubView(0, 1);
+            amax.MemSetToZero(stream);
+            int packWidth = x.DType == DType.Float32 ? 4 : 8;
+            long packs = Math.Max(1, x.ElementCount / packWidth);
+            int blocks = (int)Math.Min((packs + 255) / 256, device.Multiprocessors * 8L);
+            device.Launcher<AbsMaxLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.AbsMax), element))(
+                stream, new KernelConfig(blocks, 256), x.Bytes, amax, shape);
+            shape.ScaleFromAmax = 1;
+            var result = slots.DenseView(1, [1]);
+            LaunchQuantize(device, element, formatType, x, data, result.Bytes.Cast<float>(), amax, shape, plan);
+            return (data, result);
         }
+
+        var scales = Tensor.Empty(scaleShape, DType.Float32, device);
+        var scaleView = scales.Bytes.Cast<float>();
+        var config = new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.Threads, 1));
+        switch (plan.Kernel)
+        {
+            case QuantizeKernelKind.Groups:
+                shape.GroupLanes = plan.GroupLanes;
+                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroups), element, formatType))(
+                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
+                break;
+            case QuantizeKernelKind.GroupsScalar:
+                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroupsScalar), element, formatType))(
+                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
+                break;
+            case QuantizeKernelKind.Blocks:
+                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeBlocks), element, formatType))(
+                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
+                break;
+            case QuantizeKernelKind.Rows:
+                device.Launcher<QuantizeRowsLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.QuantizeRows), element, formatType))(
+                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
+                break;
+            default: // Columns: the column scales, then the given-scales kernel with them
+                device.Launcher<ColumnScalesLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType))(
+                    stream, config, x.Bytes, scaleView, shape);
+                shape.Scales = ScaleIndex.Column;
+                LaunchQuantize(device, element, formatType, x, data, scaleView, scales.Bytes.Cast<uint>(), shape, plan);
+                break;
+        }
+        return (data, scales);
     }
 
     /// <summary>The scale shape of a granularity: [1], [M, 1], [1, N], [M, ceil(K / G)] or [ceil(M / G), ceil(K / G)].</summary>
@@ -252,12 +312,10 @@ public static partial class Ops
         return control.DenseView(Fp8QuantizeFusedKernel.Control.Scale, [1]);
     }
 
-    private static void LaunchQuantize(Device device, Type element, Type format, Tensor x, Tensor data, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape)
-    {
-        long blocks = (shape.Count + Fp8QuantizeKernels.QuantizeBlockElements - 1) / Fp8QuantizeKernels.QuantizeBlockElements;
+    private static void LaunchQuantize(Device device, Type element, Type format, Tensor x, Tensor data, ArrayView<float> scales, ArrayView<uint> amax,
+        Fp8Shape shape, QuantizePlan plan) =>
         device.Launcher<QuantizeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Quantize), element, format))(
-            device.Accelerator.DefaultStream, new KernelConfig(checked((int)blocks), Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales, amax, shape);
-    }
+            device.Accelerator.DefaultStream, new KernelConfig(plan.QuantizeBlocks, Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales, amax, shape);
 
     /// <summary>x = q · scale, rounded once into <paramref name="dtype"/>. The scale's shape says how it
     /// applies: one element (per tensor), [M, 1] (per row), [1, N] (per column), [M, ceil(N / G)] (per row and
