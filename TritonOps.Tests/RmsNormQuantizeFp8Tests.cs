@@ -73,3 +73,30 @@ public class RmsNormQuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(device, () => Ops.RmsNormQuantizeFp8(x, weight, eps: -1)).WithMessage("*'eps'*");
     }
 }
+
+/// <summary><see cref="RmsNormQuantizePlan.For"/> without a GPU: the one-kernel form where a row fits a block and the
+/// groups span whole warps' lanes, the two ops otherwise.</summary>
+public class RmsNormQuantizePlanTests
+{
+    [Test]
+    public void Llama4096_PerTokenAndPerGroup_RunFused()
+    {
+        var perToken = RmsNormQuantizePlan.For(4096, 2, true, ScaleGranularity.PerRow, 128);
+        (perToken.Fused, perToken.Packed, perToken.RowRuns, perToken.GroupLanes, perToken.ScaleCols).Should().Be((true, true, 512, 0, 1));
+        perToken.Threads.Should().Be(512 / perToken.RunsPerThread);
+        var perGroup = RmsNormQuantizePlan.For(4096, 2, true, ScaleGranularity.PerTokenGroup, 128);
+        (perGroup.Fused, perGroup.GroupLanes, perGroup.ScaleCols).Should().Be((true, 16, 32), "a 128-group is 16 runs of eight");
+    }
+
+    [TestCase(4096, 2, true, 96, false, "12 lanes a group: not a power of two")]
+    [TestCase(4096, 2, true, 512, false, "64 lanes: more than a warp")]
+    [TestCase(4100, 2, true, 128, false, "hidden not whole runs: scalar runs, 128 lanes a group")]
+    [TestCase(4096, 4, true, 128, true, "float32: 32 lanes of four")]
+    [TestCase(4096, 2, false, 128, false, "misaligned: scalar runs")]
+    public void PerGroup_FusedOnlyWhereTheGroupsSpanALanePowerOfTwo(int hidden, int elementBytes, bool aligned, int groupSize, bool fused, string why) =>
+        RmsNormQuantizePlan.For(hidden, elementBytes, aligned, ScaleGranularity.PerTokenGroup, groupSize).Fused.Should().Be(fused, why);
+
+    [Test]
+    public void RowsWiderThanABlock_TakeTheTwoOps() =>
+        RmsNormQuantizePlan.For(8 * 8 * 1024 * 2, 2, true, ScaleGranularity.PerRow, 128).Fused.Should().BeFalse("16 384 runs: more than 1024 threads of eight");
+}

@@ -5,6 +5,35 @@ using TritonOps.Kernels.RmsNormQuantizeFp8;
 
 namespace TritonOps;
 
+/// <summary>
+/// How rms_norm_quantize_fp8 runs, from validated sizes alone (tests call it without a GPU): one fused kernel when a row
+/// fits one block of <see cref="RmsNormRowKernel"/>'s plan and, per group, G spans a power of two of at most 32
+/// 16-byte runs; otherwise (<see cref="Fused"/> false) RmsNorm then QuantizeFp8, with the same result.
+/// </summary>
+/// <param name="Fused">The one-kernel form.</param>
+/// <param name="Packed">16-byte runs (hidden whole packs, x and weight aligned), else one element a run.</param>
+/// <param name="RowRuns">Runs in a row.</param>
+/// <param name="RunsPerThread">Runs a thread holds (1, 2, 4 or 8).</param>
+/// <param name="Threads">Threads a block (one block a row); the op also checks it against the kernel's register limit.</param>
+/// <param name="GroupLanes">Per token and group: lanes a group (G / run width); 0 per token.</param>
+/// <param name="ScaleCols">Scales a row: 1, or ceil(hidden / G).</param>
+internal readonly record struct RmsNormQuantizePlan(bool Fused, bool Packed, int RowRuns, int RunsPerThread, int Threads, int GroupLanes, int ScaleCols)
+{
+    public static RmsNormQuantizePlan For(int hidden, int elementBytes, bool aligned16, ScaleGranularity granularity, int groupSize)
+    {
+        int packWidth = 16 / elementBytes;
+        bool packed = hidden % packWidth == 0 && aligned16;
+        int width = packed ? packWidth : 1, lanes = groupSize / width;
+        int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : (int)(((long)hidden + groupSize - 1) / groupSize);
+        bool groupsFit = granularity == ScaleGranularity.PerRow
+            || packed && groupSize % width == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0;
+        if (groupsFit && RmsNormRowKernel.Plan(hidden / width) is { } row)
+            return new RmsNormQuantizePlan(true, packed, hidden / width, row.RunsPerThread, row.Threads,
+                granularity == ScaleGranularity.PerRow ? 0 : lanes, scaleCols);
+        return new RmsNormQuantizePlan(false, packed, hidden / width, 0, 0, 0, scaleCols);
+    }
+}
+
 public static partial class Ops
 {
     private delegate void RmsNormQuantizeLauncher(AcceleratorStream stream, KernelConfig config,
@@ -41,7 +70,9 @@ public static partial class Ops
         if (granularity is not (ScaleGranularity.PerRow or ScaleGranularity.PerTokenGroup))
             throw Check.Invalid(nameof(granularity), $"expected PerRow (per token) or PerTokenGroup, got {granularity}.");
         Check.Positive(groupSize, nameof(groupSize));
-        int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : CeilDiv(hidden, groupSize);
+        int size = DTypes.SizeOf(x.DType);
+        var plan = RmsNormQuantizePlan.For(hidden, size, (x.Offset * size | weight.Offset * size) % 16 == 0, granularity, groupSize);
+        int scaleCols = plan.ScaleCols;
 
         var device = x.Device;
         using var gate = device.Enter();
@@ -52,23 +83,18 @@ public static partial class Ops
             scales.Dispose();
             return (data, Tensor.Full([rows, scaleCols], 1f, DType.Float32, device)); // empty groups: scale 1
         }
-        int size = DTypes.SizeOf(x.DType), packWidth = 16 / size;
-        bool packed = hidden % packWidth == 0 && (x.Offset * size | weight.Offset * size) % 16 == 0;
-        int width = packed ? packWidth : 1, lanes = groupSize / width;
-        bool groupsFit = granularity == ScaleGranularity.PerRow
-            || packed && groupSize % width == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0;
-        if (groupsFit && RmsNormRowKernel.Plan(hidden / width) is { } plan
-            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), packed, plan.RunsPerThread) is var kernel
+        if (plan.Fused
+            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread) is var kernel
             && plan.Threads <= device.MaxGroupSize(kernel))
         {
             var shape = new RmsNormQuantizeShape
             {
                 Norm = new RmsNormShape
                 {
-                    Rows = rows, RowRuns = hidden / width, InvHidden = 1f / hidden, Eps = (float)eps, WeightOffset = weightOffset,
+                    Rows = rows, RowRuns = plan.RowRuns, InvHidden = 1f / hidden, Eps = (float)eps, WeightOffset = weightOffset,
                     RoundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32 ? 1 : 0,
                 },
-                GroupLanes = granularity == ScaleGranularity.PerRow ? 0 : lanes,
+                GroupLanes = plan.GroupLanes,
                 ScaleCols = scaleCols,
             };
             device.Launcher<RmsNormQuantizeLauncher>(kernel)(device.Accelerator.DefaultStream,
