@@ -214,8 +214,8 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
 
     /// <summary>Groups whose scale is not a finite nonzero number: an infinity in the group (scale ∞: finite values
     /// give ±0, the infinity NaN, as x / ∞ and ∞ / ∞ do in PyTorch), a NaN (everything NaN), subnormal values whose
-    /// amax · fl(1/448) underflows to 0 (scale 1 then, as for an all-zero group), beside an ordinary group: the kernels'
-    /// correction-free path for such scales gives the codes of x / scale.</summary>
+    /// amax · fl(1/448) underflows (the computed scale's floor, 2⁻⁶⁴, then), values near 10⁻³⁷ (1 / scale would
+    /// overflow without the floor), beside ordinary groups: the kernels' division gives the codes of x / scale.</summary>
     [TestCase(ScaleGranularity.PerRow)]
     [TestCase(ScaleGranularity.PerTokenGroup)]
     [TestCase(ScaleGranularity.Block)]
@@ -230,6 +230,8 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         for (int c = 0; c < cols; c++)
             values[2 * cols + c] = c % 3 == 0 ? 0f : (c % 3 == 1 ? float.Epsilon : -float.Epsilon);
         values[3 * cols + 130] = float.NegativeInfinity; // the row's second group
+        for (int c = 0; c < 128; c++)
+            values[4 * cols + c] *= 3e-38f; // amax ~1e-37: scale ~2e-40 unclamped
         using var x = Tensor.FromArray(values, [rows, cols], DType.Float32, Device);
 
         var (data, scales) = Ops.QuantizeFp8(x, granularity: granularity);
@@ -241,11 +243,37 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         data.ToBytes().Should().Equal(expectedCodes);
         if (granularity == ScaleGranularity.PerTokenGroup)
         {
-            expectedScales[2 * 2].Should().Be(1f, "the subnormal group's amax / 448 underflows: scale 1, as for zeros");
+            expectedScales[2 * 2].Should().Be(Kernels.Numerics.ScaleDivisor.TwoToMinus64, "the subnormal group's amax / 448 is below the floor");
+            expectedScales[4 * 2].Should().Be(Kernels.Numerics.ScaleDivisor.TwoToMinus64);
+            expectedCodes.Skip(4 * cols).Take(128).Should().NotContain((byte)0x7F, "no NaN codes from an overflowing reciprocal");
             expectedScales[0].Should().Be(float.PositiveInfinity);
             expectedCodes[0 * cols + 5].Should().Be(0x7F, "∞ / ∞ is NaN");
             expectedCodes[0 * cols + 6].Should().Be(0x80, "−0 / ∞ is −0");
         }
+    }
+
+    /// <summary>Given scales far from 1 (subnormal, tiny, huge, negative): the codes of x / scale as float32 division
+    /// gives them, signed zeros included (the divisor prescales by a power of two outside [2⁻⁶⁴, 2¹²⁰]).</summary>
+    [TestCase(1e-40f)]
+    [TestCase(3e-30f)]
+    [TestCase(-0.37f)]
+    [TestCase(2e36f)]
+    [TestCase(float.Epsilon)]
+    public void GivenScalesFarFromOne_DivideLikeFloat32(float scale)
+    {
+        var random = new Random(43);
+        float[] values = Enumerable.Range(0, 300).Select(i => i switch
+        {
+            0 => 0f,
+            1 => -0f,
+            2 => float.PositiveInfinity,
+            _ => (float)(random.NextDouble() * 2 - 1) * scale * 500f,
+        }).ToArray();
+        using var x = Tensor.FromArray(values, [300], DType.Float32, Device);
+        using var given = Tensor.Full([1], scale, DType.Float32, Device);
+        var (data, _) = Ops.QuantizeFp8(x, given);
+        using var __ = data;
+        data.ToBytes().Should().Equal(values.Select(v => E4M3.Encode(v / scale)), "encode(x / scale) with float32's own division");
     }
 
     [Test]
@@ -378,5 +406,16 @@ public class QuantizePlanTests
         QuantizePlan.For(70L * 600, 70, 600, 2, ScaleGranularity.PerTokenGroup, true, 128, true).Kernel.Should().Be(QuantizeKernelKind.GivenScales);
         QuantizePlan.For(8192L * 8192, 1, 1, 2, ScaleGranularity.PerTensor, false, 128, true)
             .Should().Match<QuantizePlan>(p => p.Kernel == QuantizeKernelKind.PerTensor && p.QuantizeBlocks == 8192);
+    }
+}
+
+public class ScaleDivisorConstantsTests
+{
+    [Test]
+    public void PowerOfTwoConstants_AreExactlyThosePowers()
+    {
+        Kernels.Numerics.ScaleDivisor.TwoToMinus64.Should().Be(MathF.ScaleB(1f, -64));
+        Kernels.Numerics.ScaleDivisor.TwoTo64.Should().Be(MathF.ScaleB(1f, 64));
+        Kernels.Numerics.ScaleDivisor.TwoTo120.Should().Be(MathF.ScaleB(1f, 120));
     }
 }

@@ -190,17 +190,24 @@ internal static class Fp8QuantizeKernels
         }
     }
 
-    /// <summary>amax · (1 / max(format)), the reciprocal rounded to float32 first, or 1 when that is 0 (an all-zero tensor
-    /// quantizes to zeros; so does one of subnormals below 6·10⁻⁴³, whose scale would underflow: PyTorch's x / 0 would
-    /// give ±448 and NaN codes there, and the kernels' correction-free division assumes a nonzero scale). This is what PyTorch computes for <c>amax / 448.0</c> on a CUDA tensor (a CPU-scalar divisor
-    /// becomes a multiply by its float32 reciprocal, <c>div_true_kernel_cuda</c>), and so what transformers' FineGrainedFP8
-    /// and the usual <c>x.abs().amax() / finfo.max</c> recipes give on the GPU. It differs from amax / max correctly rounded
-    /// by an ulp for about a third of amaxes, and at exact code ties that ulp picks the code: on transformers' FP8 Qwen3
-    /// fixture it moved 2 of 10 rows of the q projection.</summary>
+    /// <summary>The smallest computed scale, 2⁻⁶⁴: <see cref="ScaleDivisor.DivideBounded"/> is exact above it without a
+    /// prescale. A group whose amax · fl(1/max) falls below it (amax under ~2.4·10⁻¹⁷ for E4M3) is scaled as if its amax
+    /// were that large; PyTorch would divide by the smaller scale (vLLM and DeepGEMM clamp much higher, at 1e-10 and
+    /// 1e-4 of amax).</summary>
+    public const float MinComputedScale = ScaleDivisor.TwoToMinus64;
+
+    /// <summary>amax · (1 / max(format)), the reciprocal rounded to float32 first: what PyTorch computes for
+    /// <c>amax / 448.0</c> on a CUDA tensor (a CPU-scalar divisor becomes a multiply by its float32 reciprocal,
+    /// <c>div_true_kernel_cuda</c>), and so what transformers' FineGrainedFP8 and the usual <c>x.abs().amax() / finfo.max</c>
+    /// recipes give on the GPU. It differs from amax / max correctly rounded by an ulp for about a third of amaxes, and at
+    /// exact code ties that ulp picks the code: on transformers' FP8 Qwen3 fixture it moved 2 of 10 rows of the q
+    /// projection. 1 when amax is 0 (an all-zero group quantizes to zeros); at least <see cref="MinComputedScale"/>
+    /// otherwise; NaN and ∞ pass through (a NaN or infinite amax).</summary>
     public static float ScaleFromAmax<TFormat>(uint amaxBits) where TFormat : struct, IFloat8Format
     {
-        float scale = Bits.ToFloat(amaxBits) * TFormat.InverseMaxFinite;
-        return scale == 0f ? 1f : scale;
+        float amax = Bits.ToFloat(amaxBits);
+        float scale = amax * TFormat.InverseMaxFinite;
+        return amax == 0f ? 1f : scale < MinComputedScale ? MinComputedScale : scale;
     }
 
     private static long ScaleSlot(long i, in Fp8Shape shape) => shape.Scales switch

@@ -53,9 +53,10 @@ public static partial class Ops
         ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedActivationShape shape);
 
     /// <summary>
-    /// <c>output = act(gate) ⊙ up</c> elementwise, the activation and product in float32 and one rounding into the dtype:
-    /// the gated MLP's middle when its two projections ran apart (e.g. as FP8 GEMMs). vLLM <c>silu_and_mul</c>,
-    /// FlashInfer <c>silu_and_mul</c> / <c>gelu_and_mul</c> / <c>gelu_tanh_and_mul</c>, Liger <c>LigerSiLUMulFunction</c>;
+    /// <c>output = act(gate) ⊙ up</c> elementwise, the activation and product in float32 and one rounding into the dtype
+    /// (FlashInfer <c>silu_and_mul</c> / <c>gelu_and_mul</c> / <c>gelu_tanh_and_mul</c>), or two with
+    /// <see cref="ActivationRounding.PerOp"/> (vLLM <c>silu_and_mul</c>, Liger <c>LigerSiLUMulFunction</c>, PyTorch eager):
+    /// the gated MLP's middle when its two projections ran apart (e.g. as FP8 GEMMs);
     /// for <c>[…, 2d]</c> input as vLLM takes it, see <see cref="GatedActivation(Tensor, Activation, Tensor?, ActivationRounding)"/>.
     /// </summary>
     /// <param name="gate"><c>[…, d]</c> (rank ≥ 1), float32, float16 or bfloat16, contiguous.</param>

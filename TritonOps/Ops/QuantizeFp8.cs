@@ -83,7 +83,7 @@ internal readonly record struct QuantizePlan(QuantizeKernelKind Kernel, int Grid
         int quantizeBlocks = checked((int)((count + Fp8QuantizeKernels.QuantizeBlockElements - 1) / Fp8QuantizeKernels.QuantizeBlockElements));
         if (scaleGiven)
             return new QuantizePlan(QuantizeKernelKind.GivenScales, quantizeBlocks, 1, Fp8QuantizeKernels.Threads, 0, quantizeBlocks);
-        int scaleCols = (int)(((long)cols + groupSize - 1) / groupSize);
+        int scaleCols = Ops.CeilDiv(cols, groupSize);
         switch (granularity)
         {
             case ScaleGranularity.PerTokenGroup:
@@ -99,7 +99,7 @@ internal readonly record struct QuantizePlan(QuantizeKernelKind Kernel, int Grid
                 return new QuantizePlan(QuantizeKernelKind.GroupsScalar, checked((int)((groups + 255) / 256)), 1, 256, 0, 0);
             }
             case ScaleGranularity.Block:
-                return new QuantizePlan(QuantizeKernelKind.Blocks, checked(Ops.Tiles(rows, groupSize) * scaleCols), 1, Fp8GroupQuantizeKernels.Threads, 0, 0);
+                return new QuantizePlan(QuantizeKernelKind.Blocks, checked(Ops.CeilDiv(rows, groupSize) * scaleCols), 1, Fp8GroupQuantizeKernels.Threads, 0, 0);
             case ScaleGranularity.PerRow:
                 return new QuantizePlan(QuantizeKernelKind.Rows, rows, 1, Fp8QuantizeKernels.Threads, 0, 0);
             case ScaleGranularity.PerColumn:
@@ -125,7 +125,7 @@ public static partial class Ops
     /// so that <c>x ≈ q · scale</c>. Without <paramref name="scale"/>, it is computed on the device:
     /// <c>amax / 448</c> for E4M3 (<c>amax / 57344</c> for E5M2) as PyTorch computes it on CUDA (amax · fl32(1/448): a
     /// scalar divisor becomes its float32 reciprocal there), over the tensor, each row or each column;
-    /// an all-zero group gets scale 1 (so does one of subnormals so small that its scale would underflow to 0). NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
+    /// an all-zero group gets scale 1, and a computed scale is at least 2⁻⁶⁴ (a group whose amax is below ~2.4·10⁻¹⁷ is scaled as if it were that). NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
     /// as in PyTorch); values beyond the range saturate.
     /// </summary>
     /// <param name="x">float32, float16 or bfloat16, contiguous; rank 2 for per-row or per-column scales.</param>
@@ -262,7 +262,7 @@ public static partial class Ops
         _ => [1],
     };
 
-    private static int CeilDiv(int value, int divisor) => (int)(((long)value + divisor - 1) / divisor);
+    internal static int CeilDiv(int value, int divisor) => (int)(((long)value + divisor - 1) / divisor);
 
 
     /// <summary>Bytes of the last streamed items the fused quantize asks L2 to keep for its second phase

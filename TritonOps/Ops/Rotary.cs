@@ -17,7 +17,8 @@ public enum NormRounding
     Once,
     /// <summary><c>x · rsqrt(mean(x²) + eps)</c> rounded into the dtype, then times the weight and rounded again: what
     /// Hugging Face's <c>LlamaRMSNorm</c> (and Mistral's, Qwen2's, Qwen3's) computes with <c>weight * x.to(dtype)</c>,
-    /// vLLM's <c>rms_norm</c> and Liger's "llama" casting mode. Bit for bit with those models' norms; an FP8 model
+    /// vLLM's <c>rms_norm</c> and Liger's "llama" casting mode. Bit for bit with those models' norms on the CPU accelerator
+    /// (on the GPU the reduction order and rsqrt.approx leave ulp-level differences); an FP8 model
     /// quantizes the norm's output, where one ulp moves an E4M3 code a whole step.</summary>
     Llama,
 }

@@ -6,7 +6,7 @@ public static partial class Reference
 {
     /// <summary>
     /// quantize_fp8 on the host, with the same float32 steps as the kernels (so codes compare bit for
-    /// bit): scale = given, or amax · fl(1 / max) (PyTorch's <c>amax / 448.0</c> on CUDA; 1 where that is 0: all zeros, or subnormals that small); q = encode(x / scale) (float32 division, correctly rounded: as PyTorch and the kernels).
+    /// bit): scale = given, or amax · fl(1 / max) (PyTorch's <c>amax / 448.0</c> on CUDA; 1 for an all-zero group, at least 2⁻⁶⁴ otherwise); q = encode(x / scale) (float32 division, correctly rounded: as PyTorch and the kernels).
     /// <paramref name="scaleOf"/> maps an element index to its scale group; <paramref name="groups"/> groups.
     /// </summary>
     internal static (byte[] Codes, float[] Scales) QuantizeFp8(ReadOnlySpan<float> x, DType format, int groups, Func<long, int> scaleOf, float[]? scales = null)
@@ -25,7 +25,7 @@ public static partial class Reference
                 else if (v > amax[group])
                     amax[group] = v;
             }
-            scales = amax.Select(a => a * (1f / max) is var s && s == 0f ? 1f : s).ToArray();
+            scales = amax.Select(a => a == 0f ? 1f : a * (1f / max) is var s && s < TritonOps.Kernels.Numerics.ScaleDivisor.TwoToMinus64 ? TritonOps.Kernels.Numerics.ScaleDivisor.TwoToMinus64 : s).ToArray();
         }
         var codes = new byte[x.Length];
         for (long i = 0; i < x.Length; i++)
