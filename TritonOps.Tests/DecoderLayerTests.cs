@@ -53,9 +53,10 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("olmo2")]
     public void Fp8Checkpoint_EveryStage_WithinTheFp8Bar_OfTransformersFp8Model(string family)
     {
-        // On the CPU accelerator one family (10 s on the 2-core CI machine); all three on CUDA.
-        if (Kind == DeviceKind.Cpu && family != "llama")
-            Assert.Ignore("CPU accelerator: the llama case covers the FP8 layer's wiring (each family case takes ~10 s on 2 cores); all families run on CUDA.");
+        // On the CPU accelerator two families (~10 s each on the 2-core CI machine): Llama (the Llama rounding of the norms)
+        // and OLMo2 (its post-norm layout, norms rounded once); all three on CUDA.
+        if (Kind == DeviceKind.Cpu && family == "qwen3")
+            Assert.Ignore("CPU accelerator: the llama and olmo2 cases cover the FP8 layer's wiring and rounding (each family case takes ~10 s on 2 cores); all families run on CUDA.");
         string folder = FixtureFolder($"{family}_fp8");
         if (!DecoderFixture.Exists(folder))
             Assert.Ignore($"FP8 decoder fixture {family}_fp8 is missing: made on the GPU machine by `python3 scripts/fixtures/make_fp8_decoder_fixtures.py`.");
@@ -75,30 +76,15 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         // Where both sides quantize the same bf16 tensor (the fixture's attention output), the products agree to the
         // output's rounding: o_proj feeds the residual add, which is within 10⁻² relative RMS of transformers'.
         errors.Single(e => e.Stage == "attn_residual").RelativeRmsError.Should().BeLessThan(1e-2);
-    }
-
-    /// <summary>On the CPU accelerator (IEEE float32 throughout, PyTorch's rounding points: <see cref="NormRounding.Llama"/>
-    /// for Llama's and Qwen3's norms, <see cref="ActivationRounding.PerOp"/> for act(gate) · up, the quantizers dividing
-    /// as PyTorch does on CUDA), every stage of the FP8 layer that the fixture's attention does not feed equals
-    /// transformers' FineGrainedFP8 model bit for bit, the output included. RoPE differs by design (transformers rounds
-    /// q · cos, rotate_half(q) · sin and their sum; the fused op rounds once). On the GPU, rsqrt.approx, the fast exp and
-    /// the FP8 tensor cores' accumulator leave one-ulp differences that move E4M3 codes: the stage bar above holds there.</summary>
-    [TestCase("llama")]
-    [TestCase("qwen3")]
-    [TestCase("olmo2")]
-    public void Fp8Checkpoint_OnTheCpu_EveryStageButRope_BitIdenticalToTransformers(string family)
-    {
-        if (Kind != DeviceKind.Cpu)
-            Assert.Ignore("Bit identity holds for the CPU accelerator's IEEE arithmetic; the GPU is held to the FP8 stage bar.");
-        string folder = FixtureFolder($"{family}_fp8");
-        if (!DecoderFixture.Exists(folder))
-            Assert.Ignore($"FP8 decoder fixture {family}_fp8 is missing (scripts/fixtures/make_fp8_decoder_fixtures.py).");
-        using var fixture = DecoderFixture.Open(folder);
-        using var layer = DecoderLayer.Load(folder, 0, Device);
-        var errors = fixture.Check(layer, StageTolerance.Fp8Checkpoint);
-        errors.Where(e => !e.Stage.EndsWith("_rope", StringComparison.Ordinal))
-            .Should().OnlyContain(e => e.MaxAbsError == 0, $"{family}: " + string.Join("; ", errors.Select(e => $"{e.Stage} {e.MaxAbsError:E2}")));
-        errors.Select(e => e.Stage).Should().Contain("output");
+        // On the CPU accelerator (IEEE float32 throughout, and PyTorch's rounding points: NormRounding.Llama for Llama's
+        // and Qwen3's norms, ActivationRounding.PerOp for act(gate) · up, the quantizers dividing as PyTorch does on
+        // CUDA) every stage but RoPE equals transformers' FineGrainedFP8 model bit for bit, the output included. RoPE
+        // differs by design (transformers rounds q · cos, rotate_half(q) · sin and their sum; the fused op rounds once).
+        // On the GPU, rsqrt.approx, the fast exp and the FP8 tensor cores' accumulator leave one-ulp differences that
+        // move E4M3 codes: the stage bar above holds there.
+        if (Kind == DeviceKind.Cpu)
+            errors.Where(e => !e.Stage.EndsWith("_rope", StringComparison.Ordinal))
+                .Should().OnlyContain(e => e.MaxAbsError == 0, $"{family}: " + string.Join("; ", errors.Select(e => $"{e.Stage} {e.MaxAbsError:E2}")));
     }
 
     /// <summary>Given transformers' own q_proj input (the FP8 fixture records it), q, k and v projected from the checkpoint's
