@@ -223,32 +223,24 @@ public static partial class Ops
         var scales = Tensor.Empty(scaleShape, DType.Float32, device);
         var scaleView = scales.Bytes.Cast<float>();
         var config = new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.Threads, 1));
-        switch (plan.Kernel)
+        if (plan.Kernel == QuantizeKernelKind.Columns)
         {
-            case QuantizeKernelKind.Groups:
-                shape.GroupLanes = plan.GroupLanes;
-                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroups), element, formatType))(
-                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
-                break;
-            case QuantizeKernelKind.GroupsScalar:
-                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroupsScalar), element, formatType))(
-                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
-                break;
-            case QuantizeKernelKind.Blocks:
-                device.Launcher<QuantizeRowsLauncher>(Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeBlocks), element, formatType))(
-                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
-                break;
-            case QuantizeKernelKind.Rows:
-                device.Launcher<QuantizeRowsLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.QuantizeRows), element, formatType))(
-                    stream, config, x.Bytes, data.Bytes, scaleView, shape);
-                break;
-            default: // Columns: the column scales, then the given-scales kernel with them
-                device.Launcher<ColumnScalesLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType))(
-                    stream, config, x.Bytes, scaleView, shape);
-                shape.Scales = ScaleIndex.Column;
-                LaunchQuantize(device, element, formatType, x, data, scaleView, scales.Bytes.Cast<uint>(), shape, plan);
-                break;
+            // The column scales, then the given-scales kernel with them.
+            device.Launcher<ColumnScalesLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType))(
+                stream, config, x.Bytes, scaleView, shape);
+            shape.Scales = ScaleIndex.Column;
+            LaunchQuantize(device, element, formatType, x, data, scaleView, scales.Bytes.Cast<uint>(), shape, plan);
+            return (data, scales);
         }
+        shape.GroupLanes = plan.GroupLanes;
+        var kernel = plan.Kernel switch
+        {
+            QuantizeKernelKind.Groups => Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroups), element, formatType),
+            QuantizeKernelKind.GroupsScalar => Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroupsScalar), element, formatType),
+            QuantizeKernelKind.Blocks => Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeBlocks), element, formatType),
+            _ => Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.QuantizeRows), element, formatType),
+        };
+        device.Launcher<QuantizeRowsLauncher>(kernel)(stream, config, x.Bytes, data.Bytes, scaleView, shape);
         return (data, scales);
     }
 
