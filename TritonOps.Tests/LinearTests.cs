@@ -80,6 +80,32 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
     }
 
+    /// <summary><see cref="ResidualRounding.PerOp"/> is PyTorch eager's <c>residual + linear(x)</c>: the op's own product
+    /// (+ bias), rounded into the dtype, plus the residual, rounded again; bit for bit on every kernel (the general one,
+    /// decode with and without a K split, and the warp-specialized one where the device runs wgmma).</summary>
+    [TestCase(DType.BFloat16, "Rows", 1)]
+    [TestCase(DType.Float16, "Decode", 1)]
+    [TestCase(DType.BFloat16, "Decode", 3)]
+    [TestCase(DType.BFloat16, "WarpSpecialized", 0)]
+    public void PerOpResidualRounding_IsTheRoundedProductPlusTheResidual_BitForBit(DType dtype, string kernel, int splits)
+    {
+        var choice = Enum.Parse<LinearKernelChoice>(kernel);
+        if (choice == LinearKernelChoice.WarpSpecialized && !Device.HasWarpgroupMma)
+            Assert.Ignore("No wgmma on this device.");
+        const int m = 19, inFeatures = 392, outFeatures = 72;
+        using var x = Random(51, dtype, 1.0, m, inFeatures);
+        using var weight = Random(52, dtype, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
+        using var bias = Random(53, dtype, 1.0, outFeatures);
+        using var residual = Random(54, dtype, 4.0, m, outFeatures);
+        using var product = Ops.Linear(x, weight, bias, null, null, choice, splits);
+        float[] r = residual.ToFloatArray();
+        float[] expected = product.ToFloatArray().Select((v, i) => DTypes.Round(v + r[i], dtype)).ToArray();
+        using var y = Ops.Linear(x, weight, bias, residual, null, choice, splits, ResidualRounding.PerOp);
+        y.ToFloatArray().Should().Equal(expected, "round(round(x · Wᵀ + b) + residual)");
+        using var once = Ops.Linear(x, weight, bias, residual, null, choice, splits);
+        once.ToFloatArray().Should().NotEqual(expected, "one rounding differs from two somewhere in a thousand values");
+    }
+
     [Test]
     public void DownProjection_CompletesTheMlp_WithTheResidual()
     {

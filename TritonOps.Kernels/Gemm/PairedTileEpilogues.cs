@@ -14,6 +14,9 @@ internal struct EpilogueArgs
 {
     public ArrayView<byte> Bias, Residual;
     public int HasBias, HasResidual;
+    /// <summary>1: the product (+ bias) is rounded into the output's dtype before the residual is added, and the sum
+    /// rounded again (PyTorch eager's <c>residual + linear(x)</c>); 0: one rounding of the float32 sum.</summary>
+    public int RoundBeforeResidual;
     /// <summary>Split-K only: float32 partial sums (every split's accumulators in the lanes' own layout) at device
     /// address PartialsAddress, and one arrival counter per output tile, zero between launches.</summary>
     public ArrayView<float> Partials;
@@ -47,8 +50,8 @@ internal struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
         GatedMlpKernel.Store<TElement, TActivation>(output, first, second, row, col, s);
 }
 
-/// <summary>x · Wᵀ (+ bias) (+ residual), added in float32 and rounded once: first covers the tile's first columns,
-/// second the same number of columns past them (W's next rows).</summary>
+/// <summary>x · Wᵀ (+ bias) (+ residual), added in float32 and rounded once (or twice, <see cref="EpilogueArgs.RoundBeforeResidual"/>):
+/// first covers the tile's first columns, second the same number of columns past them (W's next rows).</summary>
 internal struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : struct, IMmaElement
 {
     public static bool SplitsColumns => true;
@@ -80,6 +83,11 @@ internal struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : 
     {
         if (e.HasResidual != 0)
         {
+            if (e.RoundBeforeResidual != 0)
+            {
+                first = TElement.Widen(TElement.Narrow(first));
+                second = TElement.Widen(TElement.Narrow(second));
+            }
             first += TElement.Widen(TElement.LoadBits(e.Residual, at));
             if (hasSecond)
                 second += TElement.Widen(TElement.LoadBits(e.Residual, at + 1));

@@ -30,7 +30,7 @@ internal static class LinearRowsKernel
         if (e.HasBias != 0)
             sum += TElement.Widen(TElement.LoadBits(e.Bias, n));
         if (e.HasResidual != 0)
-            sum += TElement.Widen(TElement.LoadBits(e.Residual, at));
+            sum = (e.RoundBeforeResidual != 0 ? TElement.Widen(TElement.Narrow(sum)) : sum) + TElement.Widen(TElement.LoadBits(e.Residual, at));
         TElement.StoreBits(output, at, TElement.Narrow(sum));
     }
 

@@ -2,7 +2,7 @@ namespace TritonOps;
 
 /// <summary>
 /// nn.Linear: a weight <c>[out, in]</c> (and a bias <c>[out]</c>) drawn like PyTorch's default from
-/// <c>seed</c>; <see cref="Forward"/> runs <see cref="Ops.Linear(Tensor, Tensor, Tensor?, Tensor?, Tensor?)"/>, with an
+/// <c>seed</c>; <see cref="Forward"/> runs <see cref="Ops.Linear(Tensor, Tensor, Tensor?, Tensor?, Tensor?, ResidualRounding)"/>, with an
 /// optional residual added in the same kernel.
 /// </summary>
 public sealed class Linear : IDisposable

@@ -9,6 +9,16 @@ using TritonOps.Kernels.Linear;
 namespace TritonOps;
 
 /// <summary>The general (one thread per output) or the tensor-core Linear kernel; Auto picks by dtype, device and alignment.</summary>
+/// <summary>Where a 16-bit Linear with a residual rounds (float32 rounds nowhere but float32 either way).</summary>
+public enum ResidualRounding
+{
+    /// <summary><c>x · Wᵀ (+ bias) + residual</c> in float32, rounded once: the more accurate form.</summary>
+    Once,
+    /// <summary>The product (+ bias) rounded into the dtype, then the residual added and the sum rounded again: PyTorch
+    /// eager's <c>residual + linear(x)</c> (every Hugging Face decoder's residual adds after o_proj and down_proj).</summary>
+    PerOp,
+}
+
 internal enum LinearKernelChoice
 {
     Auto,
@@ -116,14 +126,18 @@ public static partial class Ops
     /// <param name="bias">Optional <c>[out]</c>, x's dtype.</param>
     /// <param name="residual">Optional, the output's shape <c>[…, out]</c> and x's dtype; may also be <paramref name="output"/>.</param>
     /// <param name="output">Optional destination <c>[…, out]</c> of x's dtype.</param>
+    /// <param name="rounding">With a residual: <see cref="ResidualRounding.Once"/> (the default), or
+    /// <see cref="ResidualRounding.PerOp"/> to round the product before the add as PyTorch eager does.</param>
     /// <returns><c>[…, out]</c> in x's dtype.</returns>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, Tensor? residual = null, Tensor? output = null) =>
-        Linear(x, weight, bias, residual, output, LinearKernelChoice.Auto);
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null, Tensor? residual = null, Tensor? output = null,
+        ResidualRounding rounding = ResidualRounding.Once) =>
+        Linear(x, weight, bias, residual, output, LinearKernelChoice.Auto, rounding: rounding);
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice,
-        int splitK = 0)
+        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once)
     {
+        Check.Defined(rounding, nameof(rounding));
         Check.Usable(x, nameof(x));
         Check.Usable(weight, nameof(weight));
         Check.SameDevice(weight, nameof(weight), x, nameof(x));
@@ -164,6 +178,7 @@ public static partial class Ops
         {
             Bias = (bias ?? output).Bytes, Residual = (residual ?? output).Bytes,
             HasBias = bias is null ? 0 : 1, HasResidual = residual is null ? 0 : 1,
+            RoundBeforeResidual = rounding == ResidualRounding.PerOp && x.DType != DType.Float32 ? 1 : 0,
         };
         bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
         // The decode kernel's occupancy, only where the plan may pick it and pick its split.

@@ -2,7 +2,7 @@ namespace TritonOps;
 
 public static partial class Reference
 {
-    /// <summary>float64 <see cref="Ops.Linear(Tensor, Tensor, Tensor?, Tensor?, Tensor?)"/>: Σₖ x[…, k]·w[n, k] (+ bias[n])
+    /// <summary>float64 <see cref="Ops.Linear(Tensor, Tensor, Tensor?, Tensor?, Tensor?, ResidualRounding)"/>: Σₖ x[…, k]·w[n, k] (+ bias[n])
     /// (+ residual[…, n]) from the tensors' exact values, row-major.</summary>
     public static double[] Linear(Tensor x, Tensor weight, Tensor? bias = null, Tensor? residual = null)
     {

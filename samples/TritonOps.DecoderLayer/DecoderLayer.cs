@@ -416,13 +416,13 @@ public sealed class DecoderLayer : IDisposable
         }
         else
         {
-            Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), residual: hidden, output: hidden);
+            Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), residual: hidden, output: hidden, rounding: ResidualRounding.PerOp);
             observe?.Invoke("attn_residual", hidden);
             Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("post_attention_norm", w.Normed);
             Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act);
             observe?.Invoke("mlp_act", w.Act);
-            Ops.Linear(w.Act, down, residual: hidden, output: hidden);
+            Ops.Linear(w.Act, down, residual: hidden, output: hidden, rounding: ResidualRounding.PerOp);
         }
         observe?.Invoke("output", hidden);
     }
