@@ -74,6 +74,48 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     /// accelerator emulates each mma with shuffles, about 6 ms apiece. WarpSpecialized (Hopper's wgmma, fed
     /// by the copy engine on the GPU): a two-stage ring over four k tiles of 64 (the last partial) and two
     /// N tiles; then M, N and K tails with three stages; on CUDA a many-tile grid and a long K.</summary>
+    /// <summary><see cref="ActivationRounding.PerOp"/> rounds as a PyTorch eager MLP: round(round(act(round(g))) ·
+    /// round(u)). Small integer inputs make both products exact integers in any summation order, so the host computes the
+    /// expected bits with the kernels' own activation code: exact on the CPU accelerator, on every kernel (decode, the
+    /// register-staged, wide and warp-specialized tiles); within one ulp on the GPU (its fast exp).</summary>
+    [TestCase("Auto", DType.BFloat16, 8)]
+    [TestCase("RegisterStaged", DType.Float16, 70)]
+    [TestCase("Wide", DType.BFloat16, 70)]
+    [TestCase("WarpSpecialized", DType.BFloat16, 70)]
+    public void PerOpRounding_RoundsEachStepLikeEagerPyTorch(string tiling, DType dtype, int m)
+    {
+        const int hidden = 64, intermediate = 72;
+        var random = new Random(61);
+        float[] Ints(int count, int range) => Enumerable.Range(0, count).Select(_ => (float)random.Next(-range, range + 1)).ToArray();
+        float[] xs = Ints(m * hidden, 2), gs = Ints(intermediate * hidden, 2), us = Ints(intermediate * hidden, 2);
+        using var x = Tensor.FromArray(xs, [1, m, hidden], dtype, Device);
+        using var gate = Tensor.FromArray(gs, [intermediate, hidden], dtype, Device);
+        using var up = Tensor.FromArray(us, [intermediate, hidden], dtype, Device);
+        var expected = new float[m * intermediate];
+        var once = new float[m * intermediate];
+        for (int r = 0; r < m; r++)
+            for (int n = 0; n < intermediate; n++)
+            {
+                float g = 0, u = 0;
+                for (int k = 0; k < hidden; k++)
+                {
+                    g += xs[r * hidden + k] * gs[n * hidden + k];
+                    u += xs[r * hidden + k] * us[n * hidden + k];
+                }
+                float act = Kernels.Activations.Silu.Apply(g);
+                expected[r * intermediate + n] = DTypes.Round(DTypes.Round(act, dtype) * u, dtype);
+                once[r * intermediate + n] = DTypes.Round(act * u, dtype);
+            }
+        expected.Should().NotEqual(once, "the two roundings differ somewhere");
+
+        using var y = Ops.FusedGatedMlp(x, gate, up, Activation.Silu, null, Enum.Parse<GatedMlpTiling>(tiling), rounding: ActivationRounding.PerOp);
+        float[] actual = y.ToFloatArray();
+        if (Kind == DeviceKind.Cpu)
+            actual.Should().Equal(expected);
+        else
+            Enumerable.Range(0, actual.Length).Count(i => actual[i] != expected[i]).Should().BeLessThan(actual.Length / 50, "the GPU's exp differs in the last bits");
+    }
+
     [TestCase("Wide", DType.BFloat16, 128, 128, 136, 2, 1)]
     [TestCase("Wide", DType.Float16, 300, 264, 301, 0, 0)]
     [TestCase("Wide", DType.BFloat16, 300, 456, 300, 4, 0)]

@@ -20,6 +20,9 @@ internal struct GatedMlpShape
     public int KAligned;
     /// <summary>Split-K (the decode kernel): grid rows, each a KSplitLength range of K (a multiple of 128); ≤ 1: none.</summary>
     public int KSplits, KSplitLength;
+    /// <summary>1: the gated epilogue rounds each product into the dtype, then the activation, then the product (a PyTorch
+    /// eager MLP's <c>act_fn(gate_proj(x)) * up_proj(x)</c>); 0: one rounding.</summary>
+    public int RoundProducts;
 }
 
 /// <summary>
@@ -147,11 +150,27 @@ internal static class GatedMlpKernel
     {
         if (col >= s.N)
             return;
+        if (s.RoundProducts != 0) // a uniform branch, once a tile after the main loop
+        {
+            if (row < s.M)
+                StorePair<TElement>(output, (long)row * s.N + col, RoundedProduct<TElement, TActivation>(gate.C0, up.C0),
+                    RoundedProduct<TElement, TActivation>(gate.C1, up.C1), col + 1 < s.N, s.N);
+            if (row + 8 < s.M)
+                StorePair<TElement>(output, (long)(row + 8) * s.N + col, RoundedProduct<TElement, TActivation>(gate.C2, up.C2),
+                    RoundedProduct<TElement, TActivation>(gate.C3, up.C3), col + 1 < s.N, s.N);
+            return;
+        }
         if (row < s.M)
             StorePair<TElement>(output, (long)row * s.N + col, TActivation.Apply(gate.C0) * up.C0, TActivation.Apply(gate.C1) * up.C1, col + 1 < s.N, s.N);
         if (row + 8 < s.M)
             StorePair<TElement>(output, (long)(row + 8) * s.N + col, TActivation.Apply(gate.C2) * up.C2, TActivation.Apply(gate.C3) * up.C3, col + 1 < s.N, s.N);
     }
+
+    /// <summary>round(act(round(g))) · round(u), the last rounding left to the store.</summary>
+    private static float RoundedProduct<TElement, TActivation>(float g, float u)
+        where TElement : struct, IMmaElement
+        where TActivation : struct, IActivation =>
+        TElement.Widen(TElement.Narrow(TActivation.Apply(TElement.Widen(TElement.Narrow(g))))) * TElement.Widen(TElement.Narrow(u));
 
     internal static void StorePair<TElement>(ArrayView<byte> output, long at, float first, float second, bool hasSecond, int n)
         where TElement : struct, IMmaElement

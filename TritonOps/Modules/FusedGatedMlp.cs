@@ -56,7 +56,7 @@ public sealed class FusedGatedMlp : IDisposable
         (GateWeight, UpWeight) = (newGate, newUp);
     }
 
-    /// <summary><see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/> with this module's weights.</summary>
+    /// <summary><see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/> with this module's weights.</summary>
     public Tensor Forward(Tensor x) => Ops.FusedGatedMlp(x, GateWeight, UpWeight, Activation);
 
     /// <summary>Releases both weights.</summary>

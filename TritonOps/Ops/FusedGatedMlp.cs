@@ -153,7 +153,7 @@ public static partial class Ops
     /// <summary>Every name <see cref="ParseActivation"/> takes.</summary>
     public static IReadOnlyList<string> ActivationNames { get; } = ["silu", "swish", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new"];
 
-    /// <summary><see cref="FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/> with the activation by its original name.</summary>
+    /// <summary><see cref="FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/> with the activation by its original name.</summary>
     public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, string activation, Tensor? output = null) =>
         FusedGatedMlp(x, gateWeight, upWeight, ParseActivation(activation), output);
 
@@ -162,7 +162,8 @@ public static partial class Ops
     /// float16 and bfloat16 run on tensor cores (float32 accumulation): a tiled kernel (<c>wgmma</c> fed by
     /// the copy engine on Hopper, <c>mma.sync</c> elsewhere), or for M = batch·seq ≤ 64 (decode) one that
     /// streams the weights once at full rate; float32 runs a
-    /// plain float32 kernel. Both products stay on chip; the result is rounded once into x's dtype.
+    /// plain float32 kernel. Both products stay on chip; the result is rounded once into x's dtype (or at every step,
+    /// <see cref="ActivationRounding.PerOp"/>).
     /// No down projection, no residual.
     /// </summary>
     /// <param name="x"><c>[batch, seq, hidden]</c>, float32, float16 or bfloat16, contiguous.</param>
@@ -175,18 +176,23 @@ public static partial class Ops
     /// <exception cref="ShapeMismatchException">Shapes outside the contract.</exception>
     /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or weights of another dtype.</exception>
     /// <exception cref="NonContiguousTensorException">A strided input.</exception>
+    /// <param name="rounding"><see cref="ActivationRounding.Once"/> (the default), or <see cref="ActivationRounding.PerOp"/>
+    /// to round as a PyTorch eager MLP does: both products into the dtype, then the activation, then the product.</param>
     /// <exception cref="ArgumentOutOfRangeException">An undefined <see cref="Activation"/> value.</exception>
-    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu, Tensor? output = null) =>
-        FusedGatedMlp(x, gateWeight, upWeight, activation, output, GatedMlpTiling.Auto);
+    /// <exception cref="InvalidArgumentException">An undefined rounding.</exception>
+    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu, Tensor? output = null,
+        ActivationRounding rounding = ActivationRounding.Once) =>
+        FusedGatedMlp(x, gateWeight, upWeight, activation, output, GatedMlpTiling.Auto, rounding: rounding);
 
     /// <summary>The op with its kernel chosen by the caller (tests and benchmark A/B), for any M;
     /// <paramref name="stages"/>: the wide kernel's ring depth instead of its default; <paramref name="blocks"/>:
     /// its persistent grid instead of one block per SM.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation, Tensor? output,
-        GatedMlpTiling tiling, int? stages = null, int? blocks = null)
+        GatedMlpTiling tiling, int? stages = null, int? blocks = null, ActivationRounding rounding = ActivationRounding.Once)
     {
         var (batch, seq, hidden, intermediate) = ValidateGatedMlp(x, gateWeight, upWeight, activation);
+        Check.Defined(rounding, nameof(rounding));
         if (output is not null)
             CheckOutput(output, x, [batch, seq, intermediate]);
         using var gate = x.Device.Enter();
@@ -216,6 +222,7 @@ public static partial class Ops
         {
             M = m, N = intermediate, K = hidden, MTiles = plan.MTiles, NTiles = plan.NTiles, KTiles = plan.KTiles,
             KAligned = hidden % 8 == 0 ? 1 : 0,
+            RoundProducts = rounding == ActivationRounding.PerOp && x.DType != DType.Float32 ? 1 : 0,
         };
         var config = new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY));
         switch (plan.Tiling)

@@ -2,7 +2,7 @@ namespace TritonOps;
 
 public static partial class Reference
 {
-    /// <summary>float64 <see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?)"/>: row-major
+    /// <summary>float64 <see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/>: row-major
     /// <c>[batch·seq, intermediate]</c>, unrounded.</summary>
     public static double[] FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation = Activation.Silu)
     {

@@ -406,7 +406,7 @@ public sealed class DecoderLayer : IDisposable
             observe?.Invoke("post_attention_norm", w.O);
             Ops.FusedAddRmsNorm(w.O, hidden, postAttention, eps, output: w.O);   // hidden += norm(o); the norm written is not used
             observe?.Invoke("attn_residual", hidden);
-            Ops.FusedGatedMlp(hidden, gate, up, activation, output: w.Act);
+            Ops.FusedGatedMlp(hidden, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
             observe?.Invoke("mlp_act", w.Act);
             Ops.Linear(w.Act, down, output: w.O);
             observe?.Invoke("down_proj", w.O);
@@ -420,7 +420,7 @@ public sealed class DecoderLayer : IDisposable
             observe?.Invoke("attn_residual", hidden);
             Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("post_attention_norm", w.Normed);
-            Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act);
+            Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
             observe?.Invoke("mlp_act", w.Act);
             Ops.Linear(w.Act, down, residual: hidden, output: hidden, rounding: ResidualRounding.PerOp);
         }
