@@ -81,8 +81,8 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         // Where both sides quantize the same bf16 tensor (the fixture's attention output), the products agree to the
         // output's rounding: o_proj feeds the residual add, which is within 10⁻² relative RMS of transformers'.
         errors.Single(e => e.Stage == "attn_residual").RelativeRmsError.Should().BeLessThan(1e-2);
-        // On the CPU accelerator (IEEE float32 throughout, and PyTorch's rounding points: NormRounding.Llama for Llama's
-        // and Qwen3's norms, ActivationRounding.PerOp for act(gate) · up, the quantizers dividing as PyTorch does on
+        // On the CPU accelerator (Llama and OLMo2 here; Qwen3 by the sample, docs/log/2026-12-04) (IEEE float32
+        // throughout, and PyTorch's rounding points: NormRounding.Llama for Llama's and Qwen3's norms, ActivationRounding.PerOp for act(gate) · up, the quantizers dividing as PyTorch does on
         // CUDA) every stage but RoPE equals transformers' FineGrainedFP8 model bit for bit, the output included. RoPE
         // differs by design (transformers rounds q · cos, rotate_half(q) · sin and their sum; the fused op rounds once).
         // On the GPU, rsqrt.approx, the fast exp and the FP8 tensor cores' accumulator leave one-ulp differences that

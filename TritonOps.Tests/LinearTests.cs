@@ -107,6 +107,15 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     [Test]
+    public void UndefinedResidualRounding_ThrowsInvalidArgument()
+    {
+        using var x = Random(1, DType.BFloat16, 1.0, 2, 8);
+        using var w = Random(2, DType.BFloat16, 1.0, 8, 8);
+        FluentActions.Invoking(() => Ops.Linear(x, w, rounding: (ResidualRounding)5))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*rounding*");
+    }
+
+    [Test]
     public void DownProjection_CompletesTheMlp_WithTheResidual()
     {
         const int hidden = 64, intermediate = 96;

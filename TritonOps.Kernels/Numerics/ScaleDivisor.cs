@@ -11,9 +11,11 @@ namespace TritonOps.Kernels.Numerics;
 /// rounded). x · (1/s) alone is off by an ulp now and then, and where the quotient sits on a tie between two FP8 codes
 /// that ulp picks the other code (QuantizeFp8Tests' Quantize_QuotientsAtCodeTies builds such quotients); one flipped
 /// code in a token's group moves a third of that row's projection outputs by an ulp.
-/// The remainder is exact while it stays above float32's subnormals: for every quotient that reaches an FP8 code
-/// (|x / s| ≥ 2⁻¹⁰) that holds when 2⁻⁶⁴ ≤ |s| ≤ 2¹²⁰. Scales outside that range are brought into it by a power of two
-/// applied to x as well (<see cref="Divide"/>; computed scales are kept inside it, <see cref="DivideBounded"/>).
+/// The remainder is exact while it stays above float32's subnormals, which holds when exponent(s) + exponent(q) ≥ −103:
+/// for every quotient that reaches an FP8 code (|x / s| ≥ 2⁻¹⁰ for E4M3, 2⁻¹⁷ for E5M2) once |s| ≥ 2⁻⁶⁴. Scales below
+/// 2⁻⁶⁴ (and above 2¹²⁰, whose reciprocal would be subnormal) are multiplied by 2⁶⁴ (2⁻⁶⁴), x with them
+/// (<see cref="Divide"/>; a subnormal scale stays below 2⁻⁶⁴ but its exponent sum still holds); computed scales are kept
+/// inside the range (<see cref="DivideBounded"/>).
 /// </summary>
 internal readonly struct ScaleDivisor
 {

@@ -8,7 +8,6 @@ using TritonOps.Kernels.Linear;
 
 namespace TritonOps;
 
-/// <summary>The general (one thread per output) or the tensor-core Linear kernel; Auto picks by dtype, device and alignment.</summary>
 /// <summary>Where a 16-bit Linear with a residual rounds (float32 rounds nowhere but float32 either way).</summary>
 public enum ResidualRounding
 {
@@ -19,6 +18,7 @@ public enum ResidualRounding
     PerOp,
 }
 
+/// <summary>The general (one thread per output) or the tensor-core Linear kernel; Auto picks by dtype, device and alignment.</summary>
 internal enum LinearKernelChoice
 {
     Auto,
@@ -115,7 +115,8 @@ public static partial class Ops
 
     /// <summary>
     /// <c>x · weightᵀ (+ bias) (+ residual)</c>, as nn.Linear with the residual add of a transformer block fused in:
-    /// the bias and the residual are added in float32 to the float32 sum, rounded once into x's dtype.
+    /// the bias and the residual are added in float32 to the float32 sum, rounded once into x's dtype (or the product
+    /// rounded before the residual is added, <see cref="ResidualRounding.PerOp"/>).
     /// float16 and bfloat16 run on Hopper's warpgroup tensor cores (the copy engine feeding <c>wgmma</c>, 128 × 256
     /// output tiles: the gated MLP's mainloop with a plain epilogue) when the input size is a multiple of 8;
     /// float32, other sizes and other GPUs take a general kernel (correct, not fast). The down projection that completes
