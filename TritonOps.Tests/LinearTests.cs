@@ -125,6 +125,16 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         using var h = mlp.Forward(x);
         using var y = down.Forward(h, residual: x);
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(h, down.Weight, null, x), For(DType.BFloat16));
+
+        // The modules pass the rounding options through: PerOp is the ops' PerOp, bit for bit.
+        using var hEager = mlp.Forward(x, ActivationRounding.PerOp);
+        using var hOp = Ops.FusedGatedMlp(x, mlp.GateWeight, mlp.UpWeight, Activation.Silu, rounding: ActivationRounding.PerOp);
+        hEager.ToBytes().Should().Equal(hOp.ToBytes());
+        using var yEager = down.Forward(hEager, x, ResidualRounding.PerOp);
+        using var yOp = Ops.Linear(hEager, down.Weight, null, x, rounding: ResidualRounding.PerOp);
+        yEager.ToBytes().Should().Equal(yOp.ToBytes());
+        using var yOnce = down.Forward(hEager, x);
+        yOnce.ToBytes().Should().NotEqual(yEager.ToBytes(), "the module did not drop the option: one rounding differs from two somewhere");
     }
 
     [Test]

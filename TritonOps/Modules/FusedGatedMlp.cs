@@ -57,7 +57,8 @@ public sealed class FusedGatedMlp : IDisposable
     }
 
     /// <summary><see cref="Ops.FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/> with this module's weights.</summary>
-    public Tensor Forward(Tensor x) => Ops.FusedGatedMlp(x, GateWeight, UpWeight, Activation);
+    public Tensor Forward(Tensor x, ActivationRounding rounding = ActivationRounding.Once) =>
+        Ops.FusedGatedMlp(x, GateWeight, UpWeight, Activation, rounding: rounding);
 
     /// <summary>Releases both weights.</summary>
     public void Dispose()

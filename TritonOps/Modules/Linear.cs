@@ -51,8 +51,10 @@ public sealed class Linear : IDisposable
         Bias = next;
     }
 
-    /// <summary>x <c>[…, in]</c> → <c>[…, out]</c> in x's dtype, plus <paramref name="residual"/> (<c>[…, out]</c>) when given.</summary>
-    public Tensor Forward(Tensor x, Tensor? residual = null) => Ops.Linear(x, Weight, Bias, residual);
+    /// <summary>x <c>[…, in]</c> → <c>[…, out]</c> in x's dtype, plus <paramref name="residual"/> (<c>[…, out]</c>) when given,
+    /// rounded once or, with <see cref="ResidualRounding.PerOp"/>, as PyTorch eager's <c>residual + linear(x)</c>.</summary>
+    public Tensor Forward(Tensor x, Tensor? residual = null, ResidualRounding rounding = ResidualRounding.Once) =>
+        Ops.Linear(x, Weight, Bias, residual, rounding: rounding);
 
     /// <summary>Releases the weight and bias.</summary>
     public void Dispose()
