@@ -69,10 +69,10 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     /// expected bits with the kernels' own activation code: exact on the CPU accelerator, on every kernel (decode, the
     /// register-staged, wide and warp-specialized tiles); within one ulp on the GPU (its fast exp).</summary>
     [TestCase("Auto", DType.BFloat16, 8, 64)]
-    [TestCase("Auto", DType.BFloat16, 5, 1024)]     // decode over a long K (products past 256: rounded to bf16 first)
-    [TestCase("RegisterStaged", DType.Float16, 70, 64)]
-    [TestCase("Wide", DType.BFloat16, 70, 64)]
-    [TestCase("WarpSpecialized", DType.BFloat16, 70, 64)]
+    [TestCase("Auto", DType.BFloat16, 5, 512)]      // decode over a longer K (products past 256: rounded to bf16 first)
+    [TestCase("RegisterStaged", DType.Float16, 24, 64)]
+    [TestCase("Wide", DType.BFloat16, 24, 64)]
+    [TestCase("WarpSpecialized", DType.BFloat16, 24, 64)]
     public void PerOpRounding_RoundsEachStepLikeEagerPyTorch(string tiling, DType dtype, int m, int hidden)
     {
         const int intermediate = 72;
