@@ -348,9 +348,22 @@ public class HostFmaTests
     public void PtxMathFma_OffTheGpu_RoundsOnceLikeFusedMultiplyAdd()
     {
         var random = new Random(29);
-        int checkedCount = 0;
-        for (int i = 0; i < 200_000; i++)
+        int naiveWrong = 0;
+        // Double rounding's trap: exact sums a hair below a float midpoint whose even neighbour lies above (c = 1 + 2⁻²³,
+        // a · b = 2⁻²⁴ − 2⁻⁷⁰): to double they round onto the midpoint, and then to the wrong float.
+        float oddOne = 1f + MathF.ScaleB(1f, -23), belowHalfUlp = MathF.ScaleB(1f - MathF.ScaleB(1f, -23), -24); // their product: 2⁻²⁴ − 2⁻⁷⁰
+        var hard = new (float A, float B, float C)[]
         {
+            (oddOne, belowHalfUlp, oddOne), (-oddOne, belowHalfUlp, -oddOne), (oddOne, -belowHalfUlp, -oddOne), (belowHalfUlp, oddOne, oddOne),
+        };
+        for (int i = 0; i < 200_000 + hard.Length; i++)
+        {
+            if (i >= 200_000)
+            {
+                var (ha, hb, hc) = hard[i - 200_000];
+                Check(ha, hb, hc);
+                continue;
+            }
             float a = (float)(random.NextDouble() * 2 - 1) * MathF.Pow(2, random.Next(-30, 30));
             float b = (float)(random.NextDouble() * 2 - 1) * MathF.Pow(2, random.Next(-30, 30));
             float c = (i % 4) switch
@@ -360,13 +373,19 @@ public class HostFmaTests
                 2 => (float)(random.NextDouble() * 2 - 1) * MathF.Pow(2, random.Next(-60, 60)),
                 _ => (float)((double)a * b * (1 + Math.ScaleB(1, -25 - random.Next(0, 30)))) // near a tie of the sum
             };
+            Check(a, b, c);
+        }
+        naiveWrong.Should().BeGreaterThan(0, "the inputs include sums where rounding to double and then to float (no round-to-odd) gives the wrong float");
+
+        void Check(float a, float b, float c)
+        {
             uint actual = BitConverter.SingleToUInt32Bits(TritonOps.Kernels.Ptx.PtxMath.Fma(a, b, c));
             uint expected = BitConverter.SingleToUInt32Bits(MathF.FusedMultiplyAdd(a, b, c));
             if (actual != expected)
                 Assert.Fail($"Fma({a:R}, {b:R}, {c:R}) = {BitConverter.UInt32BitsToSingle(actual):R}, expected {BitConverter.UInt32BitsToSingle(expected):R}");
-            checkedCount++;
+            if (BitConverter.SingleToUInt32Bits((float)((double)a * b + c)) != expected)
+                naiveWrong++;
         }
-        checkedCount.Should().Be(200_000);
     }
 }
 

@@ -42,6 +42,9 @@ internal static class WarpSpecializedGemmKernel
     /// <summary>Dynamic shared bytes of the ring (<see cref="StageRing"/>).</summary>
     public static int SharedBytes(int stages) => StageRing.SharedBytes(StageRows * BlockKBytes, stages);
 
+    /// <summary>The ring's default depth: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8.</summary>
+    public static int DefaultStages => Math.Min(8, (224 * 1024 - SharedBytes(0)) / (SharedBytes(1) - SharedBytes(0)));
+
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
     public static void Run<TElement, TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,

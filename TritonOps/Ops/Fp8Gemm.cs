@@ -136,7 +136,7 @@ public static partial class Ops
             throw Check.Missing(nameof(aScale), "a is already FP8 (float8_e4m3fn), so its scale is required.");
         if (b.DType == DType.Float8E4M3 && bScale is null)
             throw Check.Missing(nameof(bScale), "b is already FP8 (float8_e4m3fn), so its scale is required.");
-        int kBlocks = CeilDiv(k, KBlockScale.Size), nBlocks = CeilDiv(n, KBlockScale.Size);
+        int kBlocks = Tiles(k, KBlockScale.Size), nBlocks = Tiles(n, KBlockScale.Size);
         var aMode = aScale is null ? GemmScale.Tensor : GemmScaleOf(aScale, nameof(aScale), a, nameof(a),
             ($"[{m}, 1] (per token)", [m, 1], GemmScale.Row), ($"[M, ceil(K/128)] = [{m}, {kBlocks}] (per token and 128-group)", [m, kBlocks], GemmScale.Group));
         var bMode = bScale is null ? GemmScale.Tensor : GemmScaleOf(bScale, nameof(bScale), b, nameof(b),

@@ -95,8 +95,7 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
             case GatedMlpTiling.WarpSpecialized:
             {
                 int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, WarpSpecializedGemmKernel.BlockN);
-                int depth = stages ?? Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
-                    / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+                int depth = stages ?? WarpSpecializedGemmKernel.DefaultStages;
                 return new GatedMlpPlan(tiling, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes), DecodeSplit.None, depth,
                     checked(mTiles * nTiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
             }
@@ -287,7 +286,8 @@ public static partial class Ops
         }, maps => Launch(maps, maps + 128, maps + 256));
     }
 
-    internal static int Tiles(int size, int tile) => (size + tile - 1) / tile;
+    /// <summary>ceil(size / tile), in long arithmetic (a group size near int.MaxValue does not overflow it).</summary>
+    internal static int Tiles(int size, int tile) => (int)(((long)size + tile - 1) / tile);
 
     internal static (int Batch, int Seq, int Hidden, int Intermediate) ValidateGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, Activation activation)
     {

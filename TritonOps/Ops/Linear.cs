@@ -76,10 +76,9 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
         }
         if (choice != LinearKernelChoice.Rows && tensorCores)
         {
-            // 128 rows of x and 2 × 128 rows of W a stage; as many stages as 224 KiB holds, at most 8.
+            // 128 rows of x and 2 × 128 rows of W a stage.
             int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * WarpSpecializedGemmKernel.BlockN);
-            int depth = Math.Min(8, (224 * 1024 - WarpSpecializedGemmKernel.SharedBytes(0))
-                / (WarpSpecializedGemmKernel.SharedBytes(1) - WarpSpecializedGemmKernel.SharedBytes(0)));
+            int depth = WarpSpecializedGemmKernel.DefaultStages;
             return new LinearPlan(LinearKernelChoice.WarpSpecialized, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes),
                 DecodeSplit.None, depth, checked(mTiles * nTiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
         }

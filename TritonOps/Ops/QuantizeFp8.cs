@@ -83,7 +83,7 @@ internal readonly record struct QuantizePlan(QuantizeKernelKind Kernel, int Grid
         int quantizeBlocks = checked((int)((count + Fp8QuantizeKernels.QuantizeBlockElements - 1) / Fp8QuantizeKernels.QuantizeBlockElements));
         if (scaleGiven)
             return new QuantizePlan(QuantizeKernelKind.GivenScales, quantizeBlocks, 1, Fp8QuantizeKernels.Threads, 0, quantizeBlocks);
-        int scaleCols = Ops.CeilDiv(cols, groupSize);
+        int scaleCols = Ops.Tiles(cols, groupSize);
         switch (granularity)
         {
             case ScaleGranularity.PerTokenGroup:
@@ -99,7 +99,7 @@ internal readonly record struct QuantizePlan(QuantizeKernelKind Kernel, int Grid
                 return new QuantizePlan(QuantizeKernelKind.GroupsScalar, checked((int)((groups + 255) / 256)), 1, 256, 0, 0);
             }
             case ScaleGranularity.Block:
-                return new QuantizePlan(QuantizeKernelKind.Blocks, checked(Ops.CeilDiv(rows, groupSize) * scaleCols), 1, Fp8GroupQuantizeKernels.Threads, 0, 0);
+                return new QuantizePlan(QuantizeKernelKind.Blocks, checked(Ops.Tiles(rows, groupSize) * scaleCols), 1, Fp8GroupQuantizeKernels.Threads, 0, 0);
             case ScaleGranularity.PerRow:
                 return new QuantizePlan(QuantizeKernelKind.Rows, rows, 1, Fp8QuantizeKernels.Threads, 0, 0);
             case ScaleGranularity.PerColumn:
@@ -249,12 +249,11 @@ public static partial class Ops
     {
         ScaleGranularity.PerRow => [x.Shape[0], 1],
         ScaleGranularity.PerColumn => [1, x.Shape[1]],
-        ScaleGranularity.PerTokenGroup => [x.Shape[0], CeilDiv(x.Shape[1], groupSize)],
-        ScaleGranularity.Block => [CeilDiv(x.Shape[0], groupSize), CeilDiv(x.Shape[1], groupSize)],
+        ScaleGranularity.PerTokenGroup => [x.Shape[0], Tiles(x.Shape[1], groupSize)],
+        ScaleGranularity.Block => [Tiles(x.Shape[0], groupSize), Tiles(x.Shape[1], groupSize)],
         _ => [1],
     };
 
-    internal static int CeilDiv(int value, int divisor) => (int)(((long)value + divisor - 1) / divisor);
 
 
     /// <summary>Bytes of the last streamed items the fused quantize asks L2 to keep for its second phase
@@ -351,6 +350,6 @@ public static partial class Ops
         if (q.Rank == 2 && scale.Shape.SequenceEqual(QuantizeScaleShape(q, ScaleGranularity.Block, groupSize)))
             return ScaleIndex.Block;
         throw Check.ShapeMismatch("scale",
-            $"expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1], [1, {q.Shape[1]}], [{q.Shape[0]}, {CeilDiv(q.Shape[1], groupSize)}] (per group of {groupSize}) or [{CeilDiv(q.Shape[0], groupSize)}, {CeilDiv(q.Shape[1], groupSize)}] (per {groupSize} × {groupSize} block)" : "")}, got shape {scale.ShapeText}.");
+            $"expected one element{(q.Rank == 2 ? $", [{q.Shape[0]}, 1], [1, {q.Shape[1]}], [{q.Shape[0]}, {Tiles(q.Shape[1], groupSize)}] (per group of {groupSize}) or [{Tiles(q.Shape[0], groupSize)}, {Tiles(q.Shape[1], groupSize)}] (per {groupSize} × {groupSize} block)" : "")}, got shape {scale.ShapeText}.");
     }
 }
