@@ -280,7 +280,7 @@ public class Fp8GemmPlanTests
         plan.BlockM.Should().Be(blockM);
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be(((m + blockM - 1) / blockM, 32, 32), "128-column tiles, 128-byte K steps");
         plan.Grid.Should().Be(plan.MTiles * 32);
-        plan.Stages.Should().Be(Fp8GemmPlan.DefaultStages(blockM)).And.BeInRange(2, 8);
+        plan.Stages.Should().Be(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel.DefaultStages(blockM)).And.BeInRange(2, 8);
         plan.SharedBytes.Should().Be(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, plan.Stages)).And.BeLessThanOrEqualTo(224 * 1024);
     }
 

@@ -39,6 +39,11 @@ internal static class Fp8GemmWarpSpecializedKernel
     /// <summary>Dynamic shared bytes of the ring (<see cref="StageRing"/>).</summary>
     public static int SharedBytes(int blockM, int stages) => StageRing.SharedBytes((blockM + BlockN) * BlockK, stages);
 
+    /// <summary>The ring's default depth: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8 (at
+    /// 8192³ three or four stages of 256-row tiles measured the same).</summary>
+    public static int DefaultStages(int blockM) =>
+        Math.Min(8, (224 * 1024 - SharedBytes(blockM, 0)) / (SharedBytes(blockM, 1) - SharedBytes(blockM, 0)));
+
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
     public static void Run<TOut, TTiles, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,

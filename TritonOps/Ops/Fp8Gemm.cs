@@ -58,7 +58,7 @@ internal readonly record struct Fp8GemmPlan(Fp8GemmKernelKind Kernel, int BlockM
         if (wgmma)
         {
             int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= TallMinRows ? 256 : m <= 64 ? 64 : 128;
-            int stages = schedule.Stages > 0 ? schedule.Stages : DefaultStages(blockM);
+            int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmWarpSpecializedKernel.DefaultStages(blockM);
             if (blockM is not (64 or 128 or 256) || stages < 2)
                 throw Check.OutOfRange(nameof(schedule), schedule, "expected 64-, 128- or 256-row tiles and at least two stages.");
             int mTiles = Ops.Tiles(m, blockM), nTiles = Ops.Tiles(n, Fp8GemmWarpSpecializedKernel.BlockN);
@@ -68,14 +68,6 @@ internal readonly record struct Fp8GemmPlan(Fp8GemmKernelKind Kernel, int BlockM
         int rows = Ops.Tiles(m, Fp8GemmKernel.BlockM), cols = Ops.Tiles(n, Fp8GemmKernel.BlockN);
         return new Fp8GemmPlan(Fp8GemmKernelKind.Mma, Fp8GemmKernel.BlockM, 0, rows, cols, Ops.Tiles(k, Fp8GemmKernel.BlockK), checked(rows * cols),
             Fp8GemmKernel.Threads, 0);
-    }
-
-    /// <summary>The wgmma kernel's ring: as many stages as fit one block in 224 KB (the H200 lends 227), at most 8 (at
-    /// 8192³ three or four stages of 256-row tiles measured the same).</summary>
-    public static int DefaultStages(int blockM)
-    {
-        int perStage = Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 2) - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 1);
-        return Math.Min(8, (224 * 1024 - Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, 0)) / perStage);
     }
 }
 
