@@ -141,7 +141,7 @@ internal static class GatedMlpDecodeKernel
             }
         }
         if (owner)
-            TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e);
+            TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e, TEpilogue.RoundsPerOp(s, e));
     }
 
     private static void Write(ArrayView<float> partials, long slot, Acc4 acc)

@@ -146,11 +146,19 @@ internal static class GatedMlpKernel
     /// columns are adjacent: with N even they start on an even element and go out as one 4-byte store.</summary>
     internal static void Store<TElement, TActivation>(ArrayView<byte> output, Acc4 gate, Acc4 up, int row, int col, in GatedMlpShape s)
         where TElement : struct, IMmaElement
+        where TActivation : struct, IActivation =>
+        Store<TElement, TActivation>(output, gate, up, row, col, s, s.RoundProducts != 0);
+
+    /// <summary><see cref="Store{TElement, TActivation}(ArrayView{byte}, Acc4, Acc4, int, int, in GatedMlpShape)"/> with
+    /// the rounding given (<paramref name="roundProducts"/>: a constant where the caller has tested the flag once a tile).</summary>
+    internal static void Store<TElement, TActivation>(ArrayView<byte> output, Acc4 gate, Acc4 up, int row, int col, in GatedMlpShape s,
+        bool roundProducts)
+        where TElement : struct, IMmaElement
         where TActivation : struct, IActivation
     {
         if (col >= s.N)
             return;
-        if (s.RoundProducts != 0) // a uniform branch, once a tile after the main loop
+        if (roundProducts)
         {
             if (row < s.M)
                 StorePair<TElement>(output, (long)row * s.N + col, RoundedProduct<TElement, TActivation>(gate.C0, up.C0),

@@ -116,23 +116,31 @@ internal static class WarpSpecializedGemmKernel
         }
 
         int row = m0 + warpgroup * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
-        Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue);
-        Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue);
+        if (TEpilogue.RoundsPerOp(s, epilogue))
+        {
+            Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: true);
+            Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: true);
+        }
+        else
+        {
+            Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: false);
+            Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: false);
+        }
     }
 
     private static void Store<TElement, TEpilogue>(ArrayView<byte> output, in WarpgroupAcc first, in WarpgroupAcc second, int row, int col,
-        in GatedMlpShape s, in EpilogueArgs e)
+        in GatedMlpShape s, in EpilogueArgs e, bool perOp)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
     {
-        TEpilogue.Store(output, first.N0, second.N0, row, col, BlockN, s, e);
-        TEpilogue.Store(output, first.N1, second.N1, row, col + 8, BlockN, s, e);
-        TEpilogue.Store(output, first.N2, second.N2, row, col + 16, BlockN, s, e);
-        TEpilogue.Store(output, first.N3, second.N3, row, col + 24, BlockN, s, e);
-        TEpilogue.Store(output, first.N4, second.N4, row, col + 32, BlockN, s, e);
-        TEpilogue.Store(output, first.N5, second.N5, row, col + 40, BlockN, s, e);
-        TEpilogue.Store(output, first.N6, second.N6, row, col + 48, BlockN, s, e);
-        TEpilogue.Store(output, first.N7, second.N7, row, col + 56, BlockN, s, e);
+        TEpilogue.Store(output, first.N0, second.N0, row, col, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N1, second.N1, row, col + 8, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N2, second.N2, row, col + 16, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N3, second.N3, row, col + 24, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N4, second.N4, row, col + 32, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N5, second.N5, row, col + 40, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N6, second.N6, row, col + 48, BlockN, s, e, perOp);
+        TEpilogue.Store(output, first.N7, second.N7, row, col + 56, BlockN, s, e, perOp);
     }
 
     /// <summary>The gated MLP's instantiation.</summary>

@@ -30,6 +30,23 @@ internal readonly struct ScaleDivisor
     /// <summary>2⁻⁶⁴, 2⁶⁴ and 2¹²⁰ (C# has no hexadecimal float literals; these decimals round to exactly those powers).</summary>
     public const float TwoToMinus64 = 5.421010862427522E-20f, TwoTo64 = 1.8446744073709552E19f, TwoTo120 = 1.329227995784916E36f;
 
+    private ScaleDivisor(float correctionScale, float inverse, float prescale)
+    {
+        this.correctionScale = correctionScale;
+        Inverse = inverse;
+        this.prescale = prescale;
+    }
+
+    /// <summary>The divisor of a scale computed from an amax (<see cref="QuantizeFp8.Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>:
+    /// 2⁻⁶⁴ ≤ s ≤ 2¹¹⁹, or ∞, NaN, 1), for <see cref="DivideBounded"/>: no prescale to choose, and 1/s is finite
+    /// wherever s is. The general constructor's range tests cost 5 % on per-token-group quantize at 8192² (55.7 →
+    /// 58.4 µs) where a divisor is built every eight elements (H200, 12-04).</summary>
+    public static ScaleDivisor OfComputedScale(float scale)
+    {
+        float inverse = 1f / scale;
+        return new ScaleDivisor(scale - scale == 0f ? scale : 0f, inverse, 1f);
+    }
+
     public ScaleDivisor(float scale)
     {
         float magnitude = Bits.ToFloat(Bits.Of(scale) & 0x7FFF_FFFFu);

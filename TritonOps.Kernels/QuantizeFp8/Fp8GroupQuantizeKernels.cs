@@ -73,7 +73,7 @@ internal static class Fp8GroupQuantizeKernels
         int group = run / shape.GroupLanes;
         if (run == group * shape.GroupLanes)
             scales[(long)row * shape.ScaleCols + group] = scale;
-        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), new ScaleDivisor(scale), bounded: true);
+        q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), ScaleDivisor.OfComputedScale(scale), bounded: true);
     }
 
     /// <summary>Per token and group, any shape: one thread a group, element by element (the amax pass, then the
@@ -95,7 +95,7 @@ internal static class Fp8GroupQuantizeKernels
             amax = Fp8QuantizeKernels.MaxBits(amax, Fp8QuantizeKernels.XAbs(TElement.Widen(TElement.LoadBits(x, start + c))));
         float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
         scales[group] = scale;
-        var divisor = new ScaleDivisor(scale);
+        var divisor = ScaleDivisor.OfComputedScale(scale);
         for (int c = c0; c < c1; c++)
             q[start + c] = TFormat.Encode(divisor.DivideBounded(TElement.Widen(TElement.LoadBits(x, start + c))));
     }
@@ -120,7 +120,7 @@ internal static class Fp8GroupQuantizeKernels
         float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(amax, scratch)));
         if (Group.IdxX == 0)
             scales[Grid.IdxX] = scale;
-        var divisor = new ScaleDivisor(scale);
+        var divisor = ScaleDivisor.OfComputedScale(scale);
         for (int i = Group.IdxX; i < count; i += Group.DimX)
         {
             int r = i / cols;

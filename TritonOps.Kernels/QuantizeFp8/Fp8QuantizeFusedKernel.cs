@@ -130,7 +130,7 @@ internal static class Fp8QuantizeFusedKernel
         int requeued = claims[1];
         if (Grid.IdxX == 0 && t == 0)
             control[Control.Scale] = Bits.Of(scale);
-        var divisor = new ScaleDivisor(scale);
+        var divisor = ScaleDivisor.OfComputedScale(scale);
         Group.Barrier(); // everyone has read the words before the claims reuse them
 
         // Phase 2: streamed items last-read first (they are what L2 still holds), then held-size items no

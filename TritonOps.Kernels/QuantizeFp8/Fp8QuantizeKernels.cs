@@ -139,7 +139,7 @@ internal static class Fp8QuantizeKernels
         float scale = ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.Max(amax, scratch)));
         if (Group.IdxX == 0)
             scales[Grid.IdxX] = scale;
-        var divisor = new ScaleDivisor(scale);
+        var divisor = ScaleDivisor.OfComputedScale(scale);
         for (int c = Group.IdxX; c < shape.Cols; c += Group.DimX)
             q[rowStart + c] = TFormat.Encode(divisor.DivideBounded(TElement.Widen(TElement.LoadBits(x, rowStart + c))));
     }

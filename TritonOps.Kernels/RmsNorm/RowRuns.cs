@@ -121,7 +121,7 @@ internal struct OneRun : IRowRuns<OneRun>
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
             if (first < rowRuns && first % groupLanes == 0)
                 scales[scaleRow + first / groupLanes] = scale;
-            divisor = new ScaleDivisor(scale);
+            divisor = ScaleDivisor.OfComputedScale(scale);
         }
         if (first >= rowRuns)
             return;

@@ -52,14 +52,17 @@ internal static class RmsNormQuantizeFp8Kernel
         TRuns weights = TRuns.Load<TAccess>(weight, 0, first, step, rowRuns);
         float sumOfSquares = BlockReduce.SumOneBarrier(TRuns.SumOfSquares<TAccess>(values), scratch);
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
-        TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm);
-        ScaleDivisor rowScale = new(1f);
+        // The rounding choice once a thread, not once a run: each arm's flag is a constant the run code folds.
+        TRuns y = shape.Norm.RoundBeforeWeight != 0
+            ? TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm with { RoundBeforeWeight = 1 })
+            : TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm with { RoundBeforeWeight = 0 });
+        ScaleDivisor rowScale = ScaleDivisor.OfComputedScale(1f);
         if (shape.GroupLanes == 0)
         {
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.MaxOneBarrier(TRuns.AbsMax<TAccess>(y), maxScratch)));
             if (first == 0)
                 scales[Grid.IdxX] = scale;
-            rowScale = new ScaleDivisor(scale); // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
+            rowScale = ScaleDivisor.OfComputedScale(scale); // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
         }
         TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowScale, shape.GroupLanes, (long)Grid.IdxX * shape.ScaleCols);
     }
