@@ -23,6 +23,23 @@ internal struct RmsNormShape
     public int RoundBeforeWeight;
 }
 
+/// <summary>Where a 16-bit norm rounds, as a kernel's type (<see cref="RmsNormShape.RoundBeforeWeight"/> folded to a
+/// constant): once, or x · rstd first and then the product (Hugging Face's Llama norms).</summary>
+internal interface INormRounding
+{
+    static abstract bool RoundBeforeWeight { get; }
+}
+
+internal struct RoundsOnce : INormRounding
+{
+    public static bool RoundBeforeWeight => false;
+}
+
+internal struct RoundsLikeLlama : INormRounding
+{
+    public static bool RoundBeforeWeight => true;
+}
+
 /// <summary>
 /// A thread's share of one row, held in registers from its load to its store: runs first,
 /// first + step, first + 2·step, … of the row (step = the block's threads, so each load of a warp
@@ -59,11 +76,12 @@ internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
     /// FP8 codes of every run into <paramref name="q"/> (the row's runs from <paramref name="rowRun"/>, Width bytes a
     /// run): with <paramref name="groupLanes"/> = 0 one scale for the row (<paramref name="rowScale"/>); otherwise
     /// per group of <paramref name="groupLanes"/> runs (adjacent lanes of a warp: a butterfly gives the group's amax,
-    /// its first lane writes the scale to <paramref name="scales"/>[<paramref name="scaleRow"/> + group]). Every
+    /// its first lane writes the scale to <paramref name="scales"/>[<paramref name="scaleRow"/> + group];
+    /// <paramref name="groupShift"/> = log2 <paramref name="groupLanes"/>). Every
     /// thread of the block must call it (the butterfly); padding runs take part with zeros and store nothing.
     /// </summary>
     static abstract void QuantizeAndStore<TAccess, TFormat>(in TSelf runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, int groupShift, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format;
 
@@ -108,7 +126,7 @@ internal struct OneRun : IRowRuns<OneRun>
         TAccess.AbsMax(runs.Raw);
 
     public static void QuantizeAndStore<TAccess, TFormat>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, int groupShift, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
@@ -119,8 +137,8 @@ internal struct OneRun : IRowRuns<OneRun>
             for (int mask = 1; mask < groupLanes; mask <<= 1)
                 amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
-            if (first < rowRuns && first % groupLanes == 0)
-                scales[scaleRow + first / groupLanes] = scale;
+            if (first < rowRuns && (first & (groupLanes - 1)) == 0)
+                scales[scaleRow + (first >> groupShift)] = scale; // a shift, not an integer division (~20 instructions)
             divisor = ScaleDivisor.OfComputedScale(scale);
         }
         if (first >= rowRuns)
@@ -181,12 +199,12 @@ internal struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
         Fp8QuantizeKernels.MaxBits(T.AbsMax<TAccess>(runs.First), T.AbsMax<TAccess>(runs.Second));
 
     public static void QuantizeAndStore<TAccess, TFormat>(in Twice<T> runs, ArrayView<byte> q, ArrayView<float> scales,
-        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, long scaleRow)
+        long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, int groupShift, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
     {
-        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, scaleRow);
-        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, groupShift, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, groupShift, scaleRow);
     }
 
     public static void NormalizeAndStore<TAccess>(in Twice<T> runs, in Twice<T> weights, ArrayView<byte> output,

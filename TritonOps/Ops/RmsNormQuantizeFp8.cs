@@ -83,8 +83,9 @@ public static partial class Ops
             scales.Dispose();
             return (data, Tensor.Full([rows, scaleCols], 1f, DType.Float32, device)); // empty groups: scale 1
         }
+        bool roundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32;
         if (plan.Fused
-            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread) is var kernel
+            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread, roundBeforeWeight) is var kernel
             && plan.Threads <= device.MaxGroupSize(kernel))
         {
             var shape = new RmsNormQuantizeShape
@@ -92,9 +93,10 @@ public static partial class Ops
                 Norm = new RmsNormShape
                 {
                     Rows = rows, RowRuns = plan.RowRuns, InvHidden = 1f / hidden, Eps = (float)eps, WeightOffset = weightOffset,
-                    RoundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32 ? 1 : 0,
+                    RoundBeforeWeight = roundBeforeWeight ? 1 : 0,
                 },
                 GroupLanes = plan.GroupLanes,
+                GroupShift = plan.GroupLanes > 0 ? System.Numerics.BitOperations.Log2((uint)plan.GroupLanes) : 0,
                 ScaleCols = scaleCols,
             };
             device.Launcher<RmsNormQuantizeLauncher>(kernel)(device.Accelerator.DefaultStream,
