@@ -13,7 +13,13 @@ internal interface IRunAccess
 {
     static abstract int Width { get; }
 
+    /// <summary>Bytes a run (16 packed; one element's scalar).</summary>
+    static abstract int Bytes { get; }
+
     static abstract Vec4U LoadRaw(ArrayView<byte> data, long run);
+
+    /// <summary>Runs [first, first + count) of <paramref name="data"/> as a view of their own (index 0 = run first).</summary>
+    static abstract ArrayView<byte> Runs(ArrayView<byte> data, long first, long count);
 
     /// <summary>The run's elements in the first Width lanes.</summary>
     static abstract Vec8F Unpack(Vec4U raw);
@@ -36,7 +42,13 @@ internal struct PackedRun<TElement> : IRunAccess where TElement : struct, IEleme
 {
     public static int Width => TElement.PackWidth;
 
+    public static int Bytes => 16;
+
     public static Vec4U LoadRaw(ArrayView<byte> data, long run) => data.Cast<Vec4U>()[run];
+
+    // Taken on the 16-byte view, so the 128-bit loads stay 128-bit (ILGPU proves their alignment from the element type;
+    // a byte offset gave two 64-bit loads).
+    public static ArrayView<byte> Runs(ArrayView<byte> data, long first, long count) => data.Cast<Vec4U>().SubView(first, count).Cast<byte>();
 
     public static Vec8F Unpack(Vec4U raw) => TElement.Unpack(raw);
 
@@ -55,7 +67,11 @@ internal struct ScalarRun<TElement> : IRunAccess where TElement : struct, IEleme
 {
     public static int Width => 1;
 
+    public static int Bytes => 16 / TElement.PackWidth;
+
     public static Vec4U LoadRaw(ArrayView<byte> data, long run) => new(TElement.LoadBits(data, run), 0, 0, 0);
+
+    public static ArrayView<byte> Runs(ArrayView<byte> data, long first, long count) => data.SubView(first * Bytes, count * Bytes);
 
     public static Vec8F Unpack(Vec4U raw) => new() { E0 = TElement.Widen(raw.X) };
 

@@ -51,7 +51,11 @@ internal static class RmsNormQuantizeFp8Kernel
         var maxScratch = SharedMemory.Allocate<float>(BlockReduce.OneBarrierScratchLength);
         int first = Group.IdxX, step = Group.DimX, rowRuns = shape.Norm.RowRuns;
         long rowRun = (long)Grid.IdxX * rowRuns;
-        TRuns values = TRuns.Load<TAccess>(x, rowRun, first, step, rowRuns);
+        // The row's own views, indexed from 0: one 64-bit base a row, and each access a 32-bit index scaled onto it
+        // (indexed from the tensor's start, every load and store built its 64-bit address anew: ~6 instructions each).
+        var xRow = TAccess.Runs(x, rowRun, rowRuns);
+        var qRow = q.SubView(rowRun * TAccess.Width, (long)rowRuns * TAccess.Width);
+        TRuns values = TRuns.Load<TAccess>(xRow, 0, first, step, rowRuns);
         TRuns weights = TRuns.Load<TAccess>(weight, 0, first, step, rowRuns);
         float sumOfSquares = BlockReduce.SumOneBarrier(TRuns.SumOfSquares<TAccess>(values), scratch);
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
@@ -66,7 +70,7 @@ internal static class RmsNormQuantizeFp8Kernel
                 scales[Grid.IdxX] = scale;
             rowScale = ScaleDivisor.OfComputedScale(scale); // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
         }
-        TRuns.QuantizeAndStore<TAccess, TFormat>(y, q, scales, rowRun, first, step, rowRuns, rowScale, shape.GroupLanes, shape.GroupShift, (long)Grid.IdxX * shape.ScaleCols);
+        TRuns.QuantizeAndStore<TAccess, TFormat>(y, qRow, scales, 0, first, step, rowRuns, rowScale, shape.GroupLanes, shape.GroupShift, (long)Grid.IdxX * shape.ScaleCols);
     }
 
     /// <summary>The instantiation for a dtype, access form, runs per thread (1, 2, 4 or 8) and rounding
