@@ -40,23 +40,6 @@ internal struct RoundsLikeLlama : INormRounding
     public static bool RoundBeforeWeight => true;
 }
 
-/// <summary>Whether the weights take <see cref="RmsNormShape.WeightOffset"/> (Gemma's <c>1 + w</c>), as a kernel's type:
-/// without it the norm is x · rstd · w with no test a run.</summary>
-internal interface IWeightOffset
-{
-    static abstract bool Applies { get; }
-}
-
-internal struct NoWeightOffset : IWeightOffset
-{
-    public static bool Applies => false;
-}
-
-internal struct AddsWeightOffset : IWeightOffset
-{
-    public static bool Applies => true;
-}
-
 /// <summary>
 /// A thread's share of one row, held in registers from its load to its store: runs first,
 /// first + step, first + 2·step, … of the row (step = the block's threads, so each load of a warp

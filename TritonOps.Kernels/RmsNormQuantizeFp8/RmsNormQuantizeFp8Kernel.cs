@@ -39,13 +39,12 @@ internal struct RmsNormQuantizeShape
 internal static class RmsNormQuantizeFp8Kernel
 {
     [GlobalMemoryOnly]
-    public static void Run<TAccess, TRuns, TFormat, TRounding, TOffset>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
+    public static void Run<TAccess, TRuns, TFormat, TRounding>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
         RmsNormQuantizeShape shape)
         where TAccess : struct, IRunAccess
         where TRuns : struct, IRowRuns<TRuns>
         where TFormat : struct, IFloat8Format
         where TRounding : struct, INormRounding
-        where TOffset : struct, IWeightOffset
     {
         // One block a row, so each reduction has scratch of its own and takes one barrier (two barriers a row, not four).
         var scratch = SharedMemory.Allocate<float>(BlockReduce.OneBarrierScratchLength);
@@ -62,12 +61,7 @@ internal static class RmsNormQuantizeFp8Kernel
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
         // The rounding is the kernel's type, its flag a constant the run code folds: a runtime flag tested once a thread
         // still cost 2-3 % here (the other arm's code beside it; per token 33.5 -> 34.3 µs, H200, 12-04).
-        // So is whether the weight has an offset: tested at run time, the zero test cost a compare and a branch a run.
-        TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm with
-        {
-            RoundBeforeWeight = TRounding.RoundBeforeWeight ? 1 : 0,
-            WeightOffset = TOffset.Applies ? shape.Norm.WeightOffset : 0f,
-        });
+        TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm with { RoundBeforeWeight = TRounding.RoundBeforeWeight ? 1 : 0 });
         ScaleDivisor rowScale = ScaleDivisor.OfComputedScale(1f);
         if (shape.GroupLanes == 0)
         {
@@ -79,20 +73,18 @@ internal static class RmsNormQuantizeFp8Kernel
         TRuns.QuantizeAndStore<TAccess, TFormat>(y, qRow, scales, 0, first, step, rowRuns, rowScale, shape.GroupLanes, shape.GroupShift, (long)Grid.IdxX * shape.ScaleCols);
     }
 
-    /// <summary>The instantiation for a dtype, access form, runs per thread (1, 2, 4 or 8), rounding
-    /// (<paramref name="roundBeforeWeight"/>: <see cref="RoundsLikeLlama"/>) and weight offset (<paramref name="weightOffset"/>:
-    /// <see cref="AddsWeightOffset"/>); E4M3 codes.</summary>
-    public static MethodInfo Variant(Type element, bool packed, int runsPerThread, bool roundBeforeWeight = false, bool weightOffset = false) =>
-        s_variants.GetOrAdd((element, packed, runsPerThread, roundBeforeWeight, weightOffset), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
+    /// <summary>The instantiation for a dtype, access form, runs per thread (1, 2, 4 or 8) and rounding
+    /// (<paramref name="roundBeforeWeight"/>: <see cref="RoundsLikeLlama"/>); E4M3 codes.</summary>
+    public static MethodInfo Variant(Type element, bool packed, int runsPerThread, bool roundBeforeWeight = false) =>
+        s_variants.GetOrAdd((element, packed, runsPerThread, roundBeforeWeight), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
             (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
             RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)], typeof(E4M3),
-            key.RoundBeforeWeight ? typeof(RoundsLikeLlama) : typeof(RoundsOnce),
-            key.WeightOffset ? typeof(AddsWeightOffset) : typeof(NoWeightOffset)));
+            key.RoundBeforeWeight ? typeof(RoundsLikeLlama) : typeof(RoundsOnce)));
 
-    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread, bool RoundBeforeWeight, bool WeightOffset), MethodInfo> s_variants = new();
+    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread, bool RoundBeforeWeight), MethodInfo> s_variants = new();
 
-    /// <summary>Every one-rounding instantiation without a weight offset; the two-rounding ones of packed 16-bit rows
-    /// (float32 rounds once either way: the op never asks for those) and the offset ones of packed rows.</summary>
+    /// <summary>Every one-rounding instantiation, and the two-rounding ones of packed 16-bit rows (float32 rounds once
+    /// either way: the op never asks for those).</summary>
     public static IEnumerable<MethodInfo> AllVariants()
     {
         foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
@@ -102,8 +94,6 @@ internal static class RmsNormQuantizeFp8Kernel
                     yield return Variant(element, packed, perThread);
                     if (packed && element != typeof(Float32Element))
                         yield return Variant(element, packed, perThread, roundBeforeWeight: true);
-                    if (packed)
-                        yield return Variant(element, packed, perThread, weightOffset: true);
                 }
     }
 }

@@ -85,7 +85,7 @@ public static partial class Ops
         }
         bool roundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32;
         if (plan.Fused
-            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread, roundBeforeWeight, weightOffset != 0f) is var kernel
+            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread, roundBeforeWeight) is var kernel
             && plan.Threads <= device.MaxGroupSize(kernel))
         {
             var shape = new RmsNormQuantizeShape
