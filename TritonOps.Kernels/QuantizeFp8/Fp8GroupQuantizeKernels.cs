@@ -70,9 +70,8 @@ internal static class Fp8GroupQuantizeKernels
         float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
         if (run >= rowRuns)
             return;
-        int group = run / shape.GroupLanes;
-        if (run == group * shape.GroupLanes)
-            scales[(long)row * shape.ScaleCols + group] = scale;
+        if ((run & (shape.GroupLanes - 1)) == 0)
+            scales[(long)row * shape.ScaleCols + (run >> shape.GroupShift)] = scale;
         q.Cast<ulong>()[rowEights + run] = Fp8QuantizeKernels.EncodeEight<TFormat>(Fp8QuantizeKernels.Unpack<TElement>(raw), ScaleDivisor.OfComputedScale(scale), bounded: true);
     }
 

@@ -36,6 +36,8 @@ internal struct Fp8Shape
     public int Rows;
     /// <summary><see cref="Fp8GroupQuantizeKernels.QuantizeGroups{TElement, TFormat}"/>: lanes a group (G / 8, a power of two ≤ 32).</summary>
     public int GroupLanes;
+    /// <summary>log2 <see cref="GroupLanes"/>: the group of a run by a shift (an integer division is ~20 instructions).</summary>
+    public int GroupShift;
 }
 
 /// <summary>

@@ -233,6 +233,7 @@ public static partial class Ops
             return (data, scales);
         }
         shape.GroupLanes = plan.GroupLanes;
+        shape.GroupShift = plan.GroupLanes > 0 ? System.Numerics.BitOperations.Log2((uint)plan.GroupLanes) : 0;
         var kernel = plan.Kernel switch
         {
             QuantizeKernelKind.Groups => Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeGroups), element, formatType),
