@@ -266,3 +266,69 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         return (cos, sin);
     }
 }
+
+/// <summary><see cref="RmsNormRopePlan.For"/> without a GPU: which kernel each call takes and how it is launched.</summary>
+public class RmsNormRopePlanTests
+{
+    /// <summary>x [rows, heads · headDim] in 16-byte runs (8 a pack for 16-bit x, 4 for float32).</summary>
+    private static Kernels.FusedRmsNormRope.RmsNormRopeShape Shape(int rows, int heads, int headDim, int packWidth = 8) => new()
+    {
+        Rows = rows, Seq = rows, Heads = heads, HalfRuns = headDim / 2 / packWidth, HeadRuns = headDim / packWidth,
+        RowRuns = heads * headDim / packWidth, Pairs = heads * (headDim / 2 / packWidth), InvHidden = 1f / (heads * headDim), Eps = 1e-6f,
+    };
+
+    private static RmsNormRopePlan? Plan(Kernels.FusedRmsNormRope.RmsNormRopeShape shape, bool packed = true, bool sixteenBit = true,
+        bool float32Table = false, bool asyncCopy = true, int occupancy = 6, int maxThreads = 1024, RmsNormRopeSchedule schedule = default,
+        bool stagedOnly = false) =>
+        RmsNormRopePlan.For(shape, packed, sixteenBit, float32Table, asyncCopy, 132, (_, _, _) => maxThreads, (_, _, _, _, _) => occupancy,
+            schedule, stagedOnly);
+
+    [Test]
+    public void ManyRows_Of16BitPacks_TakeTheStagedKernel_EveryBlockTheSameSteps()
+    {
+        // bf16 [8, 2048, 4096], head_dim 128: 256 pairs, two a thread in 128 threads; two rows a step of 17 KB, two stages.
+        var plan = Plan(Shape(16384, 32, 128))!.Value;
+        plan.Should().Be(new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, 2, 2, 2, 2 * 17408, 391, 128, 1));
+        int steps = 16384 / 2, perBlock = (steps + 395) / 396;
+        (plan.GridX * perBlock >= steps && (plan.GridX - 1) * perBlock < steps).Should().BeTrue("3 blocks an SM (the cap) share 8192 steps, 21 each");
+        Plan(Shape(16384, 32, 128), schedule: new RmsNormRopeSchedule(BlocksPerSm: 2))!.Value.GridX.Should().Be(256, "264 resident blocks: 32 steps each, so 256 blocks take all 8192");
+    }
+
+    [Test]
+    public void Float32_FewRows_NoAsyncCopy_OrUnpackedRuns_TakeTheRowKernel()
+    {
+        var row = new RmsNormRopePlan(RmsNormRopeKernelKind.Row, true, 2, 0, 0, 0, 16384, 128, 1);
+        Plan(Shape(16384, 32, 128), sixteenBit: false).Should().Be(row, "float32 streams at 87 % of a copy on the row kernel");
+        Plan(Shape(16384, 32, 128), asyncCopy: false).Should().Be(row);
+        Plan(Shape(16384, 32, 128), packed: false).Should().Be(row with { Packed = false });
+        Plan(Shape(1583, 32, 128)).Should().Be(row with { GridX = 1583 }, "fewer than two rows a step for every resident block");
+        Plan(Shape(1584, 32, 128))!.Value.Kind.Should().Be(RmsNormRopeKernelKind.Staged);
+        Plan(Shape(16384, 32, 128), schedule: new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Row)).Should().Be(row, "pinned");
+    }
+
+    [Test]
+    public void RowsTooWideToHold_TakeThePersistentKernel_OneWave()
+    {
+        // 9000 pairs: more than 1024 threads of 8.
+        var shape = Shape(5000, 3000, 6, packWidth: 1) with { Pairs = 9000 };
+        var plan = Plan(shape, packed: false, occupancy: 2)!.Value;
+        (plan.Kind, plan.GridX).Should().Be((RmsNormRopeKernelKind.Persistent, 264));
+        (plan.BlockX * plan.BlockY).Should().BeInRange(32, 1024);
+        Plan(shape with { Rows = 100 }, packed: false, occupancy: 2)!.Value.GridX.Should().Be(100, "never more blocks than rows");
+        Plan(Shape(16384, 32, 128), maxThreads: 64)!.Value.Kind.Should().Be(RmsNormRopeKernelKind.Persistent,
+            "a row kernel that cannot have 128 threads here");
+    }
+
+    [Test]
+    public void PinnedStaged_ThatCannotTakeTheCall_Throws_AndTheStagedOnlyFormSaysNo()
+    {
+        FluentActions.Invoking(() => Plan(Shape(100, 32, 128), schedule: new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged)))
+            .Should().Throw<InvalidOperationException>();
+        Plan(Shape(100, 32, 128), stagedOnly: true).Should().BeNull();
+        // A float32 table (OLMo2, Llama) beside bf16 x: twice the table runs a stage.
+        Plan(Shape(16384, 32, 128), float32Table: true, stagedOnly: true)!.Value.SharedBytes.Should().Be(2 * 18432);
+        Plan(Shape(16384, 64, 128), float32Table: true, stagedOnly: true).Should().BeNull("four pairs a thread: more than the shared-rope form takes");
+        Plan(Shape(16384, 32, 128), schedule: new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Row), stagedOnly: true)!.Value.Kind
+            .Should().Be(RmsNormRopeKernelKind.Staged, "the staged-only form is the positions path's, which pins nothing else");
+    }
+}

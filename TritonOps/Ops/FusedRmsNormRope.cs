@@ -21,6 +21,108 @@ internal enum RmsNormRopeKernelChoice
 internal readonly record struct RmsNormRopeSchedule(
     RmsNormRopeKernelChoice Kernel = RmsNormRopeKernelChoice.Auto, int BlocksPerSm = 0, int PairsPerThread = 0);
 
+/// <summary>Which kernel a fused RMSNorm + RoPE call takes (<see cref="RmsNormRopePlan"/>).</summary>
+internal enum RmsNormRopeKernelKind
+{
+    /// <summary><see cref="RmsNormRopeStagedKernel"/>: blocks walk the rows in steps, the next steps streaming into shared memory.</summary>
+    Staged,
+    /// <summary><see cref="RmsNormRopeRowKernel"/>: one row a small block, held in registers.</summary>
+    Row,
+    /// <summary><see cref="RmsNormRopeKernel"/>: rows too wide to hold; as many blocks as fit, each walking rows.</summary>
+    Persistent,
+}
+
+/// <summary>
+/// How fused_rmsnorm_rope runs, from validated sizes and the device's limits alone (tests call it without a GPU).
+/// </summary>
+/// <param name="Kind">The kernel.</param>
+/// <param name="Packed">16-byte runs, else one element a run.</param>
+/// <param name="PairsPerThread">Rotation pairs a thread (row and staged kernels).</param>
+/// <param name="RowsPerStep">Rows a staged step (1 or 2); 0 otherwise.</param>
+/// <param name="Stages">Staged ring depth; 0 otherwise.</param>
+/// <param name="SharedBytes">Dynamic shared bytes a block (staged); 0 otherwise.</param>
+/// <param name="GridX">Blocks.</param>
+/// <param name="BlockX">Threads along x.</param>
+/// <param name="BlockY">Threads along y (the persistent kernel's heads); 1 otherwise.</param>
+internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool Packed, int PairsPerThread, int RowsPerStep, int Stages, int SharedBytes,
+    int GridX, int BlockX, int BlockY)
+{
+    /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
+    /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s).</summary>
+    public const int StagedBlocksPerSmCap = 3;
+
+    /// <param name="shape">The kernels' sizes of the call (rows, pairs, half-head runs, heads).</param>
+    /// <param name="packed">16-byte runs (half a head whole packs, every tensor aligned).</param>
+    /// <param name="sixteenBit">x is float16 or bfloat16.</param>
+    /// <param name="float32Table">cos/sin in float32 beside 16-bit x (staged kernel only).</param>
+    /// <param name="hasAsyncCopy">The device runs cp.async (sm_80+).</param>
+    /// <param name="multiprocessors">SMs.</param>
+    /// <param name="maxThreads">A kernel's largest block: (kind, pairs a thread, rows a step) → threads.</param>
+    /// <param name="blocksPerMultiprocessor">Occupancy: (kind, pairs a thread, rows a step, threads, dynamic shared bytes) → blocks an SM.</param>
+    /// <param name="schedule">A pinned kernel and sizes (tests, benchmark experiments).</param>
+    /// <param name="stagedOnly">Only the staged kernel (the positions and float32-table forms, whose other kernels the caller picks).</param>
+    /// <returns>Null where only the staged kernel was asked for and it cannot take the call.</returns>
+    /// <exception cref="InvalidOperationException">The staged kernel pinned by <paramref name="schedule"/> cannot take the call.</exception>
+    public static RmsNormRopePlan? For(in RmsNormRopeShape shape, bool packed, bool sixteenBit, bool float32Table, bool hasAsyncCopy,
+        int multiprocessors, Func<RmsNormRopeKernelKind, int, int, int> maxThreads,
+        Func<RmsNormRopeKernelKind, int, int, int, int, int> blocksPerMultiprocessor, RmsNormRopeSchedule schedule = default, bool stagedOnly = false)
+    {
+        var row = RmsNormRopeRowKernel.Plan(shape.Pairs);
+        if (stagedOnly)
+            return row is { } pairs ? Staged(shape, pairs, packed, sixteenBit, float32Table, hasAsyncCopy, multiprocessors, maxThreads, blocksPerMultiprocessor, schedule) : null;
+        // The staged kernel's thread layout is the row kernel's: both need the row kernel to hold a row.
+        if (row is { } plan && plan.Threads <= maxThreads(RmsNormRopeKernelKind.Row, plan.PairsPerThread, 0))
+        {
+            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
+                && Staged(shape, plan, packed, sixteenBit, float32Table, hasAsyncCopy, multiprocessors, maxThreads, blocksPerMultiprocessor, schedule) is { } staged)
+                return staged;
+            if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
+                throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
+            return new RmsNormRopePlan(RmsNormRopeKernelKind.Row, packed, plan.PairsPerThread, 0, 0, 0, shape.Rows, plan.Threads, 1);
+        }
+        var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads, maxThreads(RmsNormRopeKernelKind.Persistent, 0, 0));
+        int blocks = Math.Min(shape.Rows, multiprocessors * blocksPerMultiprocessor(RmsNormRopeKernelKind.Persistent, 0, 0, blockX * blockY, 0));
+        return new RmsNormRopePlan(RmsNormRopeKernelKind.Persistent, packed, 0, 0, 0, 0, blocks, blockX, blockY);
+    }
+
+    /// <summary>
+    /// Many rows of 16-bit packed runs (more than twice what the chip holds at once) go to the staged
+    /// kernel: blocks walk the rows in steps of one or two, the next steps streaming into shared
+    /// memory meanwhile; as many blocks as fit, trimmed so that every block takes the same number of
+    /// steps (no tail of half-idle SMs). float32 stays on the row kernel: its rows move twice the bytes
+    /// per instruction and stream at 87 % of the copy rate there (3.68 TB/s on the H200, 3.46 staged).
+    /// A float32 table beside 16-bit x needs every thread's pairs at one place in their heads (at most
+    /// <see cref="RmsNormRopeStagedKernel.SharedRopeMaxPairs"/> pairs, threads a multiple of the half-head).
+    /// </summary>
+    private static RmsNormRopePlan? Staged(in RmsNormRopeShape shape, (int PairsPerThread, int Threads) plan, bool packed, bool sixteenBit,
+        bool float32Table, bool hasAsyncCopy, int multiprocessors, Func<RmsNormRopeKernelKind, int, int, int> maxThreads,
+        Func<RmsNormRopeKernelKind, int, int, int, int, int> blocksPerMultiprocessor, RmsNormRopeSchedule schedule)
+    {
+        if (!packed || !sixteenBit || !hasAsyncCopy)
+            return null;
+        if (schedule.PairsPerThread > 0)
+            plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
+        int tableRatio = float32Table ? 2 : 1;
+        if (float32Table && (plan.PairsPerThread > RmsNormRopeStagedKernel.SharedRopeMaxPairs || plan.Threads % shape.HalfRuns != 0))
+            return null;
+        int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread), tableRuns = tableRatio * shape.HeadRuns;
+        int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
+        if (stages == 0)
+            return null;
+        int sharedBytes = stages * RmsNormRopeStagedKernel.StepBytes(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
+        if (plan.Threads > maxThreads(RmsNormRopeKernelKind.Staged, plan.PairsPerThread, rowsPerStep))
+            return null;
+        int perSm = blocksPerMultiprocessor(RmsNormRopeKernelKind.Staged, plan.PairsPerThread, rowsPerStep, plan.Threads, sharedBytes);
+        perSm = Math.Min(perSm, schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : StagedBlocksPerSmCap);
+        int resident = multiprocessors * perSm;
+        if (shape.Rows < 2 * resident * rowsPerStep)
+            return null;
+        int steps = (shape.Rows + rowsPerStep - 1) / rowsPerStep;
+        int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
+        return new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, plan.PairsPerThread, rowsPerStep, stages, sharedBytes, blocks, plan.Threads, 1);
+    }
+}
+
 public static partial class Ops
 {
     private delegate void RmsNormRopeLauncher(
@@ -71,33 +173,51 @@ public static partial class Ops
 
         Type element = ElementTypeOf(x.DType);
         var (shape, packed) = RmsNormRopeShapeOf(sizes, x, weight, cos, sin, output, eps);
-        int rows = shape.Rows;
-        var device = x.Device;
-        var stream = device.Accelerator.DefaultStream;
-        if (RmsNormRopeRowKernel.Plan(shape.Pairs) is { } plan
-            && RmsNormRopeRowKernel.Variant(element, packed, plan.PairsPerThread) is var rowKernel
-            && plan.Threads <= device.MaxGroupSize(rowKernel))
-        {
-            var sequence = new StagedPositions { Mode = 0, Bytes = 4, TableRows = sizes.Seq };
-            if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
-                && TryLaunchStaged(device, element, element, packed, plan, x, weight, cos, sin, null, sequence, output, shape, schedule))
-                return output;
-            if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
-                throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
-            // One row per small block, held in registers: many rows in flight per SM.
-            device.Launcher<RmsNormRopeLauncher>(rowKernel)(stream,
-                new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
-                x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
-            return output;
-        }
-        // Rows too wide to hold: the persistent kernel, as many blocks as fit on the chip, each walking rows.
-        var kernel = RmsNormRopeKernel.Variant(element, packed);
-        var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads, device.MaxGroupSize(kernel));
-        int blocks = Math.Min(rows, device.Multiprocessors * device.BlocksPerMultiprocessor(kernel, blockX * blockY));
-        device.Launcher<RmsNormRopeLauncher>(kernel)(stream,
-            new KernelConfig(new Index2D(blocks, 1), new Index2D(blockX, blockY)),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
+        var plan = PlanRmsNormRope(x.Device, element, element, shape, packed, schedule)!.Value;
+        LaunchRmsNormRope(x.Device, element, element, plan, x, weight, cos, sin, null,
+            new StagedPositions { Mode = 0, Bytes = 4, TableRows = sizes.Seq }, output, shape);
         return output;
+    }
+
+    /// <summary><see cref="RmsNormRopePlan.For"/> with this device's limits for the kernels of this dtype, table and form.</summary>
+    private static RmsNormRopePlan? PlanRmsNormRope(Device device, Type element, Type table, in RmsNormRopeShape shape, bool packed,
+        RmsNormRopeSchedule schedule, bool stagedOnly = false)
+    {
+        System.Reflection.MethodInfo Kernel(RmsNormRopeKernelKind kind, int pairsPerThread, int rowsPerStep) => kind switch
+        {
+            RmsNormRopeKernelKind.Staged => RmsNormRopeStagedKernel.Variant(element, table, pairsPerThread, rowsPerStep),
+            RmsNormRopeKernelKind.Row => RmsNormRopeRowKernel.Variant(element, packed, pairsPerThread),
+            _ => RmsNormRopeKernel.Variant(element, packed),
+        };
+        return RmsNormRopePlan.For(shape, packed, element != typeof(Kernels.Elements.Float32Element), table != element, device.HasAsyncCopy,
+            device.Multiprocessors, (kind, pairs, rows) => device.MaxGroupSize(Kernel(kind, pairs, rows)),
+            (kind, pairs, rows, threads, shared) => device.BlocksPerMultiprocessor(Kernel(kind, pairs, rows), threads, shared), schedule, stagedOnly);
+    }
+
+    /// <summary>Launches what <paramref name="plan"/> says.</summary>
+    private static void LaunchRmsNormRope(Device device, Type element, Type table, in RmsNormRopePlan plan, Tensor x, Tensor weight,
+        Tensor cos, Tensor sin, Tensor? positions, StagedPositions at, Tensor output, in RmsNormRopeShape shape)
+    {
+        var stream = device.Accelerator.DefaultStream;
+        switch (plan.Kind)
+        {
+            case RmsNormRopeKernelKind.Staged:
+                var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
+                device.Launcher<RmsNormRopeStagedLauncher>(RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, plan.RowsPerStep))(stream,
+                    new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes)),
+                    x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, (positions ?? x).Bytes, output.Bytes, shape, at, addresses, plan.Stages);
+                return;
+            case RmsNormRopeKernelKind.Row:
+                device.Launcher<RmsNormRopeLauncher>(RmsNormRopeRowKernel.Variant(element, plan.Packed, plan.PairsPerThread))(stream,
+                    new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1)),
+                    x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
+                return;
+            default:
+                device.Launcher<RmsNormRopeLauncher>(RmsNormRopeKernel.Variant(element, plan.Packed))(stream,
+                    new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, plan.BlockY)),
+                    x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
+                return;
+        }
     }
 
     /// <summary>The kernels' sizes of a call, and whether it takes 16-byte packs: half a head whole packs and every tensor aligned.</summary>
@@ -134,7 +254,8 @@ public static partial class Ops
     {
         var sizes = new RmsNormRopeSizes(x.Shape[0], x.Shape[1], x.Shape[2], headDim, x.Shape[2] / headDim);
         var (shape, packed) = RmsNormRopeShapeOf(sizes, x, weight, cos, sin, output, eps);
-        if (tableRows == 0 || RmsNormRopeRowKernel.Plan(shape.Pairs) is not { } plan)
+        Type element = ElementTypeOf(x.DType), table = ElementTypeOf(cos.DType);
+        if (tableRows == 0 || PlanRmsNormRope(x.Device, element, table, shape, packed, schedule, stagedOnly: true) is not { } plan)
             return false;
         var at = new StagedPositions
         {
@@ -142,54 +263,7 @@ public static partial class Ops
             Bytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
             TableRows = tableRows,
         };
-        return TryLaunchStaged(x.Device, ElementTypeOf(x.DType), ElementTypeOf(cos.DType), packed, plan, x, weight, cos, sin, positions, at,
-            output, shape, schedule);
-    }
-
-    /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
-    /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s).</summary>
-    private const int StagedBlocksPerSmCap = 3;
-
-    /// <summary>
-    /// Many rows of 16-bit packed runs (more than twice what the chip holds at once) go to the staged
-    /// kernel: blocks walk the rows in steps of one or two, the next steps streaming into shared
-    /// memory meanwhile; as many blocks as fit, trimmed so that every block takes the same number of
-    /// steps (no tail of half-idle SMs). float32 stays on the row kernel: its rows move twice the bytes
-    /// per instruction and stream at 87 % of the copy rate there (3.68 TB/s on the H200, 3.46 staged).
-    /// A float32 table beside 16-bit x needs every thread's pairs at one place in their heads (at most
-    /// <see cref="RmsNormRopeStagedKernel.SharedRopeMaxPairs"/> pairs, threads a multiple of the half-head).
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static bool TryLaunchStaged(Device device, Type element, Type table, bool packed, (int PairsPerThread, int Threads) plan,
-        Tensor x, Tensor weight, Tensor cos, Tensor sin, Tensor? positions, StagedPositions at, Tensor output, in RmsNormRopeShape shape,
-        RmsNormRopeSchedule schedule)
-    {
-        if (!packed || x.DType == DType.Float32 || !device.HasAsyncCopy)
-            return false;
-        if (schedule.PairsPerThread > 0)
-            plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
-        int tableRatio = table == element ? 1 : 2;
-        if (tableRatio != 1 && (plan.PairsPerThread > RmsNormRopeStagedKernel.SharedRopeMaxPairs || plan.Threads % shape.HalfRuns != 0))
-            return false;
-        var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
-        int rowsPerStep = RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread), tableRuns = tableRatio * shape.HeadRuns;
-        int stages = RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
-        if (stages == 0) // packed: every tensor is 16-byte aligned (RmsNormRopeShapeOf)
-            return false;
-        int sharedBytes = stages * RmsNormRopeStagedKernel.StepBytes(plan.PairsPerThread, plan.Threads, tableRuns, rowsPerStep);
-        var kernel = RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, rowsPerStep);
-        if (plan.Threads > device.MaxGroupSize(kernel))
-            return false;
-        int perSm = device.BlocksPerMultiprocessor(kernel, plan.Threads, sharedBytes);
-        perSm = Math.Min(perSm, schedule.BlocksPerSm > 0 ? schedule.BlocksPerSm : StagedBlocksPerSmCap);
-        int resident = device.Multiprocessors * perSm;
-        if (shape.Rows < 2 * resident * rowsPerStep)
-            return false;
-        int steps = (shape.Rows + rowsPerStep - 1) / rowsPerStep;
-        int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
-        device.Launcher<RmsNormRopeStagedLauncher>(kernel)(device.Accelerator.DefaultStream,
-            new KernelConfig(new Index2D(blocks, 1), new Index2D(plan.Threads, 1), SharedMemoryConfig.RequestDynamic<byte>(sharedBytes)),
-            x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, (positions ?? x).Bytes, output.Bytes, shape, at, addresses, stages);
+        LaunchRmsNormRope(x.Device, element, table, plan, x, weight, cos, sin, positions, at, output, shape);
         return true;
     }
 
