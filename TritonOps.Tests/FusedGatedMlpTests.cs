@@ -130,7 +130,8 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     /// many tiles, the default rings, tails on every side, an odd N) run on CUDA only: the CPU
     /// accelerator emulates each mma with shuffles, about 6 ms apiece. WarpSpecialized (Hopper's wgmma, fed
     /// by the copy engine on the GPU): a two-stage ring over four k tiles of 64 (the last partial) and two
-    /// N tiles; then M, N and K tails with three stages; on CUDA a many-tile grid and a long K.</summary>
+    /// N tiles; then M, N and K tails with three stages; on CUDA a many-tile grid and a long K; and grids smaller than
+    /// the tile count, whose blocks walk the tiles (the ring running on from one tile into the next).</summary>
     [TestCase("Wide", DType.BFloat16, 128, 128, 136, 2, 1)]
     [TestCase("Wide", DType.Float16, 300, 264, 301, 0, 0)]
     [TestCase("Wide", DType.BFloat16, 300, 456, 300, 4, 0)]
@@ -138,7 +139,9 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("RegisterStaged", DType.Float16, 300, 264, 300, 0, 0)]
     [TestCase("WarpSpecialized", DType.BFloat16, 128, 200, 136, 2, 0)]
     [TestCase("WarpSpecialized", DType.Float16, 100, 136, 264, 3, 0)]
+    [TestCase("WarpSpecialized", DType.BFloat16, 128, 136, 300, 2, 2)]
     [TestCase("WarpSpecialized", DType.BFloat16, 1100, 256, 1100, 0, 0)]
+    [TestCase("WarpSpecialized", DType.BFloat16, 1100, 256, 1100, 3, 5)]
     [TestCase("WarpSpecialized", DType.Float16, 300, 4104, 130, 0, 0)]
     public void TiledKernel_MatchesFloat64Reference(string tiling, DType dtype, int m, int hidden, int intermediate, int stages, int blocks)
     {
@@ -305,6 +308,13 @@ public class GatedMlpPlanTests
         (plan.MTiles, plan.NTiles, plan.KTiles, plan.GridX, plan.BlockX).Should().Be((64, 112, 64, 64 * 112, 384),
             "gate and up share one 128-row x tile: 128 intermediate columns a block; 128-byte K steps");
         plan.SharedBytes.Should().Be(Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
+    }
+
+    [Test]
+    public void WarpSpecialized_TakesAGridSmallerThanItsTiles_WhenAsked()
+    {
+        Plan(8192, tiling: "WarpSpecialized", blocks: 132).GridX.Should().Be(132, "132 blocks walk the 7168 tiles");
+        Plan(128, n: 300, tiling: "WarpSpecialized", blocks: 500).GridX.Should().Be(3, "never more blocks than tiles");
     }
 
     [Test]

@@ -106,6 +106,24 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         once.ToFloatArray().Should().NotEqual(expected, "one rounding differs from two somewhere in a thousand values");
     }
 
+    /// <summary>The warp-specialized kernel on a grid smaller than its tiles: each block walks several, the ring running on
+    /// from one tile into the next; every tile's arithmetic is the one-block-a-tile launch's, so the bytes are too.</summary>
+    [Test]
+    public void WarpSpecialized_OnFewerBlocksThanTiles_GivesTheSameBytes()
+    {
+        if (!Device.HasWarpgroupMma)
+            Assert.Ignore("No wgmma on this device.");
+        const int m = 19, inFeatures = 72, outFeatures = 300; // two 256-column tiles (the second a tail), two K steps (a tail)
+        using var x = Random(61, DType.BFloat16, 1.0, m, inFeatures);
+        using var weight = Random(62, DType.BFloat16, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
+        using var residual = Random(63, DType.BFloat16, 1.0, m, outFeatures);
+        using var each = Ops.Linear(x, weight, null, residual, null, LinearKernelChoice.WarpSpecialized);
+        using var walked = Ops.Linear(x, weight, null, residual, Tensor.Full([m, outFeatures], float.NaN, DType.BFloat16, Device),
+            LinearKernelChoice.WarpSpecialized, blocks: 1);
+        walked.ToBytes().Should().Equal(each.ToBytes());
+        Compare.AllClose(each.ToFloatArray(), Reference.Linear(x, weight, null, residual), For(DType.BFloat16));
+    }
+
     [Test]
     public void UndefinedResidualRounding_ThrowsInvalidArgument()
     {
@@ -180,6 +198,9 @@ public class LinearPlanTests
         plan.Kernel.Should().Be(LinearKernelChoice.WarpSpecialized);
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((64, 32, 128), "128-row x tiles, 2 × 128-row W tiles, 128-byte K steps of 2-byte elements");
         (plan.GridX, plan.GridY, plan.BlockX).Should().Be((64 * 32, 1, 384), "one block a tile: a producer and two consumer warpgroups");
+        LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 132).GridX.Should().Be(132, "asked: 132 blocks walk 2048 tiles");
+        FluentActions.Invoking(() => LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 0))
+            .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*blocks*");
         plan.Depth.Should().BeInRange(2, 8);
         plan.SharedBytes.Should().Be(Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
         (plan.Depth == 8 || Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth + 1) > 224 * 1024).Should().BeTrue("as many stages as fit, at most 8");

@@ -55,8 +55,9 @@ internal static class WarpSpecializedGemmKernel
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
         var ring = new StageRing(sharedBase, StageRows * BlockKBytes, stages);
-        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
-        int secondRow = TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second B tile's first row
+        // Blocks walk the tiles grid-stride (one tile a block when the grid is the tile count); the ring's cursors run on
+        // across tiles, so the producer loads tile t + 1 while the consumers store tile t.
+        int tiles = s.MTiles * s.NTiles, tileColumns = TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
         int tid = Group.IdxX, warpgroup = tid >> 7;
         long rowBytes = 2L * s.K;
         // As in the FP8 kernel: one arrival (plus the bytes) a stage from the copy engine, or one per copying thread.
@@ -70,28 +71,33 @@ internal static class WarpSpecializedGemmKernel
             var at = RingCursor.Producer();
             if (tensorCopies && thread != 0)
                 return;
-            for (int kt = 0; kt < s.KTiles; kt++)
+            for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
             {
-                int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
-                PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
-                if (tensorCopies)
+                var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, BlockM, tileColumns);
+                int secondRow = TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second B tile's first row
+                for (int kt = 0; kt < s.KTiles; kt++)
                 {
-                    PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
-                    PtxTensorCopy.Load2D(stage, xMap, kt * BlockKBytes, m0, barrier);
-                    PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, gateMap, kt * BlockKBytes, n0, barrier);
-                    PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, upMap, kt * BlockKBytes, secondRow, barrier);
+                    int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
+                    PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+                    if (tensorCopies)
+                    {
+                        PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
+                        PtxTensorCopy.Load2D(stage, xMap, kt * BlockKBytes, m0, barrier);
+                        PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, gateMap, kt * BlockKBytes, n0, barrier);
+                        PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, upMap, kt * BlockKBytes, secondRow, barrier);
+                    }
+                    else
+                    {
+                        long kByte = (long)kt * BlockKBytes;
+                        StagedTiles.LoadSwizzled(shared, stage, BlockM, thread, 128, rowBytes, kByte, BlockM,
+                            x, addresses.X, m0, s.M, x, addresses.X, m0, s.M);
+                        StagedTiles.LoadSwizzled(shared, stage + BlockM * BlockKBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
+                            gate, addresses.Gate, n0, s.N, up, addresses.Up, secondRow, s.N);
+                        PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
+                    }
+                    StageRing.ProducerHandsOff();
+                    at.Advance(stages);
                 }
-                else
-                {
-                    long kByte = (long)kt * BlockKBytes;
-                    StagedTiles.LoadSwizzled(shared, stage, BlockM, thread, 128, rowBytes, kByte, BlockM,
-                        x, addresses.X, m0, s.M, x, addresses.X, m0, s.M);
-                    StagedTiles.LoadSwizzled(shared, stage + BlockM * BlockKBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
-                        gate, addresses.Gate, n0, s.N, up, addresses.Up, secondRow, s.N);
-                    PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
-                }
-                StageRing.ProducerHandsOff();
-                at.Advance(stages);
             }
             return;
         }
@@ -99,32 +105,36 @@ internal static class WarpSpecializedGemmKernel
         PtxWgmma.ClaimRegistersTo232();
         int lane = tid & 31;
         var cursor = RingCursor.Consumer();
-        WarpgroupAccN128 accG = default, accU = default;
-        for (int kt = 0; kt < s.KTiles; kt++)
+        for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
         {
-            StageRing.ConsumerBegins();
-            PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
-            PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
-            int stage = ring.Stage(cursor.Slot);
-            var tileX = StagedTiles.SwizzledOperand(stage, warpgroup * 64);
-            accG = PtxWgmma.M64N128K64x16Bit<TElement>(accG, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM), sharedBase);
-            accU = PtxWgmma.M64N128K64x16Bit<TElement>(accU, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM + BlockN), sharedBase);
-            if (lane < StageRing.ReleasesPerWarp)
-                PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
-            StageRing.ConsumerEnds();
-            cursor.Advance(stages);
-        }
+            var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, BlockM, tileColumns);
+            WarpgroupAccN128 accG = default, accU = default;
+            for (int kt = 0; kt < s.KTiles; kt++)
+            {
+                StageRing.ConsumerBegins();
+                PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
+                PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
+                int stage = ring.Stage(cursor.Slot);
+                var tileX = StagedTiles.SwizzledOperand(stage, warpgroup * 64);
+                accG = PtxWgmma.M64N128K64x16Bit<TElement>(accG, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM), sharedBase);
+                accU = PtxWgmma.M64N128K64x16Bit<TElement>(accU, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM + BlockN), sharedBase);
+                if (lane < StageRing.ReleasesPerWarp)
+                    PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+                StageRing.ConsumerEnds();
+                cursor.Advance(stages);
+            }
 
-        int row = m0 + warpgroup * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
-        if (TEpilogue.RoundsPerOp(s, epilogue))
-        {
-            Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: true);
-            Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: true);
-        }
-        else
-        {
-            Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: false);
-            Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: false);
+            int row = m0 + warpgroup * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
+            if (TEpilogue.RoundsPerOp(s, epilogue))
+            {
+                Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: true);
+                Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: true);
+            }
+            else
+            {
+                Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: false);
+                Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: false);
+            }
         }
     }
 

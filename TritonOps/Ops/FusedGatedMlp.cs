@@ -65,7 +65,8 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
     /// <param name="blocksPerMultiprocessor">Occupancy of a kernel: (tiling, threads, dynamic shared bytes) → blocks an SM.</param>
     /// <param name="tiling">Auto, or a tiled kernel pinned by tests and benchmarks (for any M).</param>
     /// <param name="stages">A ring depth instead of the default (wide: 2 to its maximum).</param>
-    /// <param name="blocks">The wide kernel's persistent grid instead of one wave.</param>
+    /// <param name="blocks">The wide kernel's persistent grid instead of one wave; the warp-specialized kernel's grid instead of
+    /// one block a tile (its blocks then walk the tiles, the next tile's loads overlapping the last one's stores).</param>
     public static GatedMlpPlan For(int m, int n, int k, int elementBytes, int decodeRows, bool asyncRows, bool hasWarpgroupMma,
         int multiprocessors, Func<GatedMlpTiling, int, int, int> blocksPerMultiprocessor,
         GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null)
@@ -96,8 +97,9 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
             {
                 int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, WarpSpecializedGemmKernel.BlockN);
                 int depth = stages ?? WarpSpecializedGemmKernel.DefaultStages;
+                int tiles = checked(mTiles * nTiles);
                 return new GatedMlpPlan(tiling, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes), DecodeSplit.None, depth,
-                    checked(mTiles * nTiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
+                    Math.Min(tiles, blocks ?? tiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
             }
             case GatedMlpTiling.RegisterStaged:
             {

@@ -40,7 +40,7 @@ internal enum LinearKernelChoice
 /// <param name="KTiles">Warp-specialized: 128-byte K steps of a row; otherwise 0.</param>
 /// <param name="Split">Decode: how K is split (one split: none).</param>
 /// <param name="Depth">Warp-specialized: the ring's stages.</param>
-/// <param name="GridX">Blocks along x (decode: tiles; warp-specialized: tiles; rows: 16-column groups).</param>
+/// <param name="GridX">Blocks along x (decode: tiles; warp-specialized: tiles, or fewer that walk them; rows: 16-column groups).</param>
 /// <param name="GridY">Blocks along y (decode: K splits; rows: 16-row groups).</param>
 /// <param name="BlockX">Threads along x.</param>
 /// <param name="BlockY">Threads along y.</param>
@@ -57,9 +57,12 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// <param name="decodeResidentBlocks">How many decode blocks the device holds at once (SMs · blocks an SM).</param>
     /// <param name="choice">Auto, or a kernel pinned by tests and benchmarks (refused where it cannot run).</param>
     /// <param name="splitK">Decode: 0 picks the split, 1 none, more that many.</param>
+    /// <param name="blocks">Warp-specialized: a grid smaller than the tile count (its blocks walk the tiles); null: a block a tile.</param>
     public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool aligned16, int decodeResidentBlocks,
-        LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0)
+        LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null)
     {
+        if (blocks < 1)
+            throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
         bool tensorCores = elementBytes == 2 && hasWarpgroupMma && k > 0 && k % 8 == 0 && aligned16;
         if (choice == LinearKernelChoice.WarpSpecialized && !tensorCores)
             throw new InvalidOperationException("The pinned warp-specialized Linear kernel cannot take this call.");
@@ -79,8 +82,9 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             // 128 rows of x and 2 × 128 rows of W a stage.
             int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * WarpSpecializedGemmKernel.BlockN);
             int depth = WarpSpecializedGemmKernel.DefaultStages;
+            int tiles = checked(mTiles * nTiles);
             return new LinearPlan(LinearKernelChoice.WarpSpecialized, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes),
-                DecodeSplit.None, depth, checked(mTiles * nTiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
+                DecodeSplit.None, depth, Math.Min(tiles, blocks ?? tiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
         }
         return new LinearPlan(LinearKernelChoice.Rows, 0, 0, 0, DecodeSplit.None, 0, Ops.Tiles(n, LinearRowsKernel.Side), Ops.Tiles(m, LinearRowsKernel.Side),
             LinearRowsKernel.Side, LinearRowsKernel.Side, 0);
@@ -135,7 +139,7 @@ public static partial class Ops
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice,
-        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once)
+        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null)
     {
         Check.Defined(rounding, nameof(rounding));
         Check.Usable(x, nameof(x));
@@ -185,7 +189,7 @@ public static partial class Ops
         int resident = x.DType == DType.Float32 || inFeatures == 0 || m > GatedMlpDecodeKernel.MaxRows || splitK != 0
             || choice is LinearKernelChoice.Rows or LinearKernelChoice.WarpSpecialized ? 0
             : device.Multiprocessors * device.BlocksPerMultiprocessor(GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), GatedMlpDecodeKernel.Threads);
-        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, aligned, resident, choice, splitK);
+        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, aligned, resident, choice, splitK, blocks);
         shape.MTiles = plan.MTiles;
         shape.NTiles = plan.NTiles;
         shape.KTiles = plan.KTiles;
