@@ -142,6 +142,15 @@ public static class BenchmarkCases
             yield return new FusedGatedMlpCase(m, 4096, 14336, DType.BFloat16);
             yield return new FusedGatedMlpCase(m, 4096, 14336, DType.BFloat16, GatedMlpTiling.WarpSpecialized);
         }
+        // The warp-specialized 16-bit GEMM on a grid that walks the tiles (a block an SM, all its 224 KB ring holds: the next tile's loads
+        // overlap the last one's stores, no wave tail) against a block a tile (#20's persistent step).
+        foreach (int? blocks in new int?[] { null, 132 })
+        {
+            yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.WarpSpecialized, blocks: blocks);
+            yield return new FusedGatedMlpCase(1024, 4096, 14336, DType.BFloat16, GatedMlpTiling.WarpSpecialized, blocks: blocks);
+            yield return new LinearCase(8192, 8192, 8192, DType.BFloat16, kernel: LinearKernelChoice.WarpSpecialized, blocks: blocks);
+            yield return new LinearCase(4096, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.WarpSpecialized, blocks: blocks);
+        }
         // FP8 GEMM tiles and ring depths; quantize's two passes against the single launch keeping 0–48 MB in L2.
         foreach (var (blockM, stages) in new[] { (128, 4), (128, 6), (256, 2), (256, 3) })
             yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages));

@@ -3,7 +3,8 @@ namespace TritonOps.Benchmark;
 /// <summary>fused_gated_mlp: flops = 4·M·hidden·intermediate (two GEMMs); bytes = x + both weights + out.</summary>
 /// <param name="tiling">A tiled kernel instead of the op's choice (an A/B).</param>
 /// <param name="stages">Stages of the wide kernel's ring instead of its default (an A/B).</param>
-/// <param name="blocks">The wide kernel's grid instead of one block per SM (int.MaxValue: one block a tile; an A/B).</param>
+/// <param name="blocks">The wide kernel's grid instead of one block per SM (int.MaxValue: one block a tile; an A/B); the
+/// warp-specialized kernel's grid instead of a block a tile (its blocks walk the tiles).</param>
 internal sealed class FusedGatedMlpCase(int m, int hidden, int intermediate, DType dtype,
     GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null) : IBenchmarkCase
 {
