@@ -77,6 +77,32 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
         PreQuantizedGemmShouldMatchReference(m, k, n, new Fp8GemmSchedule(blockM, stages, Tiled: true));
     }
 
+    /// <summary>The wgmma kernel on a grid smaller than its tile count: each block walks several tiles, the ring running on
+    /// from one tile into the next (a three-stage ring over four k tiles, so a tile starts mid-ring); every tile's
+    /// arithmetic is the block-a-tile launch's, so the bytes are too. Per tensor and with 128-block scales.</summary>
+    [TestCase(128, 3, 70, 400, 264, 2, false)]
+    [TestCase(256, 3, 300, 528, 300, 3, true)]
+    [TestCase(64, 2, 40, 272, 400, 1, true)]
+    public void Fp8Gemm_WgmmaOnFewerBlocksThanTiles_GivesTheBlockATileBytes(int blockM, int stages, int m, int k, int n, int blocks, bool blockScales)
+    {
+        if (Kind == DeviceKind.Cpu && blockScales)
+            Assert.Ignore("CUDA only: the CPU accelerator emulates the per-tensor case (CI time).");
+        int seed = Inputs.Seed(blockM, stages, m, k, n, blocks);
+        using var a = Tensor.FromArray(Inputs.Normal(m * k, seed, 2.0), [m, k], DType.BFloat16, Device);
+        using var w = Tensor.FromArray(Inputs.Normal(n * k, seed + 1, 0.5), [n, k], DType.BFloat16, Device);
+        var (aq, aScale) = Ops.QuantizeFp8(a, granularity: blockScales ? ScaleGranularity.PerTokenGroup : ScaleGranularity.PerTensor);
+        var (wq, wScale) = Ops.QuantizeFp8(w, granularity: blockScales ? ScaleGranularity.Block : ScaleGranularity.PerTensor);
+        using var _ = aq; using var __ = aScale; using var ___ = wq; using var ____ = wScale;
+        using var b = wq.Transpose(0, 1);
+        using var transposed = blockScales ? wScale.Transpose(0, 1) : null;
+        var bScale = transposed ?? wScale;
+        var schedule = new Fp8GemmSchedule(blockM, stages, Tiled: true);
+        Fp8GemmPlan.For(m, n, k, true, true, true, schedule with { Blocks = blocks }).Grid.Should().Be(blocks, "fewer blocks than tiles");
+        using var each = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, schedule);
+        using var walked = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, schedule with { Blocks = blocks });
+        walked.ToBytes().Should().Equal(each.ToBytes());
+    }
+
     /// <summary>The decode kernel pinned: on Hopper the wgmma kernel takes these shapes, so without the pin the
     /// H200 would never run what other GPUs take for M ≤ 64. One row with a whole 256-wide k step in each of the
     /// two K halves and a tail; two 16-row slices (the second one row deep) and two 32-wide N blocks, the second

@@ -56,7 +56,9 @@ internal static class Fp8GemmWarpSpecializedKernel
         int blockM = TTiles.SplitsN ? 64 : Consumers * 64 * TTiles.Count, rows = blockM + BlockN;
         uint sharedBase = PtxWgmma.DynamicSharedBase();
         var ring = new StageRing(sharedBase, rows * BlockK, stages);
-        var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
+        // Blocks walk the tiles grid-stride (one tile a block when the grid is the tile count); the ring's cursors run on
+        // across tiles, so the producer loads tile t + 1 while the consumers store tile t.
+        int tiles = s.MTiles * s.NTiles;
         int tid = Group.IdxX, warpgroup = tid >> 7;
         // With tensor maps one producer thread asks the copy engine for each stage (one arrival plus the bytes);
         // without, the producer warpgroup's threads copy 16 bytes at a time (cp.async), each arriving when its copies land.
@@ -71,25 +73,29 @@ internal static class Fp8GemmWarpSpecializedKernel
             var at = RingCursor.Producer();
             if (tensorCopies && thread != 0)
                 return;
-            for (int kt = 0; kt < s.KTiles; kt++)
+            for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
             {
-                int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
-                PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
-                if (tensorCopies)
+                var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
+                for (int kt = 0; kt < s.KTiles; kt++)
                 {
-                    PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
-                    PtxTensorCopy.Load2D(stage, aMap, kt * BlockK, m0, barrier);
-                    PtxTensorCopy.Load2D(stage + blockM * BlockK, bMap, kt * BlockK, n0, barrier);
+                    int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
+                    PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+                    if (tensorCopies)
+                    {
+                        PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
+                        PtxTensorCopy.Load2D(stage, aMap, kt * BlockK, m0, barrier);
+                        PtxTensorCopy.Load2D(stage + blockM * BlockK, bMap, kt * BlockK, n0, barrier);
+                    }
+                    else
+                    {
+                        StagedTiles.LoadSwizzled(shared, stage, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
+                            a, aAddress, m0, s.M,
+                            b, bAddress, n0, s.N);
+                        PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
+                    }
+                    StageRing.ProducerHandsOff();
+                    at.Advance(stages);
                 }
-                else
-                {
-                    StagedTiles.LoadSwizzled(shared, stage, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
-                        a, aAddress, m0, s.M,
-                        b, bAddress, n0, s.N);
-                    PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
-                }
-                StageRing.ProducerHandsOff();
-                at.Advance(stages);
             }
             return;
         }
@@ -99,27 +105,31 @@ internal static class Fp8GemmWarpSpecializedKernel
         int lane = tid & 31;
         // This consumer's rows of a and of b (columns of the output) in the stage.
         int aRows = TTiles.SplitsN ? 0 : warpgroup * 64 * TTiles.Count, bRows = TTiles.SplitsN ? warpgroup * 64 : 0;
-        int row = m0 + aRows + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + bRows + 2 * (lane & 3);
         var cursor = RingCursor.Consumer();
-        TTiles acc = default;
-        for (int kt = 0; kt < s.KTiles; kt++)
+        for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
         {
-            StageRing.ConsumerBegins();
-            PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
-            PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
-            var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), aRows);
-            var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM + bRows);
-            // A k tile is 128 deep: one block of the scales (KBlockScales), applied as it is added.
-            acc = TScales.PerKBlock
-                ? TTiles.MmaScaled(acc, shared, sharedBase, tileA, tileB, aScale, bScale, row, col, kt, s)
-                : TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
-            if (lane < StageRing.ReleasesPerWarp)
-                PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
-            StageRing.ConsumerEnds();
-            cursor.Advance(stages);
-        }
+            var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
+            int row = m0 + aRows + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + bRows + 2 * (lane & 3);
+            TTiles acc = default;
+            for (int kt = 0; kt < s.KTiles; kt++)
+            {
+                StageRing.ConsumerBegins();
+                PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
+                PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
+                var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), aRows);
+                var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM + bRows);
+                // A k tile is 128 deep: one block of the scales (KBlockScales), applied as it is added.
+                acc = TScales.PerKBlock
+                    ? TTiles.MmaScaled(acc, shared, sharedBase, tileA, tileB, aScale, bScale, row, col, kt, s)
+                    : TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
+                if (lane < StageRing.ReleasesPerWarp)
+                    PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+                StageRing.ConsumerEnds();
+                cursor.Advance(stages);
+            }
 
-        TTiles.Store<TOut>(acc, output, row, col, aScale, bScale, bias, s);
+            TTiles.Store<TOut>(acc, output, row, col, aScale, bScale, bias, s);
+        }
     }
 
     /// <summary>The instantiation for an output dtype, tile height (<see cref="TileRows"/>) and scale mode.</summary>

@@ -11,8 +11,9 @@ namespace TritonOps;
 
 /// <summary>The wgmma FP8 GEMM's tile rows (64, 128 or 256) and ring depth, 0: the op's choice; <see cref="Tiled"/>:
 /// the tiled kernel even where the decode kernel would run (M ≤ 64 off Hopper); <see cref="Decode"/>: the decode
-/// kernel even on Hopper (M ≤ 64), so the H200's tests still run what other GPUs take.</summary>
-internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false, bool Decode = false);
+/// kernel even on Hopper (M ≤ 64), so the H200's tests still run what other GPUs take;
+/// <see cref="Blocks"/>: the wgmma kernel's grid when smaller than its tile count (its blocks then walk the tiles).</summary>
+internal readonly record struct Fp8GemmSchedule(int BlockM = 0, int Stages = 0, bool Tiled = false, bool Decode = false, int Blocks = 0);
 
 /// <summary>The FP8 GEMM kernels <see cref="Fp8GemmPlan"/> chooses from.</summary>
 internal enum Fp8GemmKernelKind
@@ -59,11 +60,13 @@ internal readonly record struct Fp8GemmPlan(Fp8GemmKernelKind Kernel, int BlockM
         {
             int blockM = schedule.BlockM > 0 ? schedule.BlockM : m >= TallMinRows ? 256 : m <= 64 ? 64 : 128;
             int stages = schedule.Stages > 0 ? schedule.Stages : Fp8GemmWarpSpecializedKernel.DefaultStages(blockM);
-            if (blockM is not (64 or 128 or 256) || stages < 2)
-                throw Check.OutOfRange(nameof(schedule), schedule, "expected 64-, 128- or 256-row tiles and at least two stages.");
+            if (blockM is not (64 or 128 or 256) || stages < 2 || schedule.Blocks < 0)
+                throw Check.OutOfRange(nameof(schedule), schedule, "expected 64-, 128- or 256-row tiles, at least two stages and blocks ≥ 0.");
             int mTiles = Ops.Tiles(m, blockM), nTiles = Ops.Tiles(n, Fp8GemmWarpSpecializedKernel.BlockN);
+            int tiles = checked(mTiles * nTiles);
             return new Fp8GemmPlan(Fp8GemmKernelKind.WarpSpecialized, blockM, stages, mTiles, nTiles, Ops.Tiles(k, Fp8GemmWarpSpecializedKernel.BlockK),
-                checked(mTiles * nTiles), Fp8GemmWarpSpecializedKernel.Threads, Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages));
+                schedule.Blocks > 0 ? Math.Min(tiles, schedule.Blocks) : tiles, Fp8GemmWarpSpecializedKernel.Threads,
+                Fp8GemmWarpSpecializedKernel.SharedBytes(blockM, stages));
         }
         int rows = Ops.Tiles(m, Fp8GemmKernel.BlockM), cols = Ops.Tiles(n, Fp8GemmKernel.BlockN);
         return new Fp8GemmPlan(Fp8GemmKernelKind.Mma, Fp8GemmKernel.BlockM, 0, rows, cols, Ops.Tiles(k, Fp8GemmKernel.BlockK), checked(rows * cols),

@@ -151,6 +151,10 @@ public static class BenchmarkCases
             yield return new LinearCase(8192, 8192, 8192, DType.BFloat16, kernel: LinearKernelChoice.WarpSpecialized, blocks: blocks);
             yield return new LinearCase(4096, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.WarpSpecialized, blocks: blocks);
         }
+        // The FP8 wgmma kernel likewise: #20's three prefill shapes on 132 blocks that walk the tiles, beside a block a tile.
+        foreach (var (m, n, k) in new[] { (8192, 8192, 8192), (4096, 4096, 4096), (8192, 14336, 4096) })
+            foreach (int blocks in new[] { 0, 132 })
+                yield return new Fp8GemmCase(m, n, k, DType.BFloat16, new(Blocks: blocks));
         // FP8 GEMM tiles and ring depths; quantize's two passes against the single launch keeping 0–48 MB in L2.
         foreach (var (blockM, stages) in new[] { (128, 4), (128, 6), (256, 2), (256, 3) })
             yield return new Fp8GemmCase(8192, 8192, 8192, DType.BFloat16, new(blockM, stages));

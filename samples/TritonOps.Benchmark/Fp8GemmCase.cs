@@ -29,7 +29,8 @@ internal sealed class Fp8GemmCase(int m, int n, int k, DType output, Fp8GemmSche
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
         string pinned = ScalesName(scales)
             + (schedule.Tiled ? " tiled" : "")
-            + (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "");
+            + (schedule.BlockM > 0 ? $" {schedule.BlockM}-row tiles" : "") + (schedule.Stages > 0 ? $" {schedule.Stages} stages" : "")
+            + (schedule.Blocks > 0 ? $" {schedule.Blocks} blocks" : "");
         return new Result(Op, $"M{m} N{n} K{k}{pinned}", $"e4m3→{DTypes.Name(output)}", stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
