@@ -2,6 +2,7 @@ using System.Reflection;
 using ILGPU;
 using ILGPU.Runtime.Cuda;
 using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.Ptx;
 
@@ -53,12 +54,10 @@ internal static class Fp8GemmWarpSpecializedKernel
         where TScales : struct, IFp8ScaleMode
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
-        int blockM = TTiles.SplitsN ? 64 : Consumers * 64 * TTiles.Count, rows = blockM + BlockN;
+        int blockM = TTiles.SplitsN ? 64 : Consumers * 64 * TTiles.Count;
         uint sharedBase = PtxWgmma.DynamicSharedBase();
-        var ring = new StageRing(sharedBase, rows * BlockK, stages);
-        // Blocks walk the tiles grid-stride (one tile a block when the grid is the tile count); the ring's cursors run on
-        // across tiles, so the producer loads tile t + 1 while the consumers store tile t.
-        int tiles = s.MTiles * s.NTiles;
+        var ring = new StageRing(sharedBase, (blockM + BlockN) * BlockK, stages);
+        var tiles = new TileOrder(s.MTiles, s.NTiles, GroupM, blockM, BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
         // With tensor maps one producer thread asks the copy engine for each stage (one arrival plus the bytes);
         // without, the producer warpgroup's threads copy 16 bytes at a time (cp.async), each arriving when its copies land.
@@ -70,66 +69,93 @@ internal static class Fp8GemmWarpSpecializedKernel
             if (TTiles.Count > 1)
                 PtxWgmma.ReleaseRegistersTo40();
             int thread = tid - 128 * Consumers;
-            var at = RingCursor.Producer();
             if (tensorCopies && thread != 0)
                 return;
-            for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
-            {
-                var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
-                for (int kt = 0; kt < s.KTiles; kt++)
-                {
-                    int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
-                    PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
-                    if (tensorCopies)
-                    {
-                        PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
-                        PtxTensorCopy.Load2D(stage, aMap, kt * BlockK, m0, barrier);
-                        PtxTensorCopy.Load2D(stage + blockM * BlockK, bMap, kt * BlockK, n0, barrier);
-                    }
-                    else
-                    {
-                        StagedTiles.LoadSwizzled(shared, stage, rows, thread, 128, s.K, (long)kt * BlockK, blockM,
-                            a, aAddress, m0, s.M,
-                            b, bAddress, n0, s.N);
-                        PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
-                    }
-                    StageRing.ProducerHandsOff();
-                    at.Advance(stages);
-                }
-            }
+            var producer = new Fp8StageLoads(a, b, s, aAddress, bAddress, aMap, bMap, blockM);
+            WarpSpecializedMainloop.Produce(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
             return;
         }
 
         if (TTiles.Count > 1)
             PtxWgmma.ClaimRegistersTo232();
-        int lane = tid & 31;
-        // This consumer's rows of a and of b (columns of the output) in the stage.
-        int aRows = TTiles.SplitsN ? 0 : warpgroup * 64 * TTiles.Count, bRows = TTiles.SplitsN ? warpgroup * 64 : 0;
-        var cursor = RingCursor.Consumer();
-        for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
-        {
-            var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, blockM, BlockN);
-            int row = m0 + aRows + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + bRows + 2 * (lane & 3);
-            TTiles acc = default;
-            for (int kt = 0; kt < s.KTiles; kt++)
-            {
-                StageRing.ConsumerBegins();
-                PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
-                PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
-                var tileA = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), aRows);
-                var tileB = StagedTiles.SwizzledOperand(ring.Stage(cursor.Slot), blockM + bRows);
-                // A k tile is 128 deep: one block of the scales (KBlockScales), applied as it is added.
-                acc = TScales.PerKBlock
-                    ? TTiles.MmaScaled(acc, shared, sharedBase, tileA, tileB, aScale, bScale, row, col, kt, s)
-                    : TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
-                if (lane < StageRing.ReleasesPerWarp)
-                    PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
-                StageRing.ConsumerEnds();
-                cursor.Advance(stages);
-            }
+        var consumer = new Fp8TileConsumer<TOut, TTiles, TScales>(aScale, bScale, bias, output, s, blockM, warpgroup, tid);
+        WarpSpecializedMainloop.Consume<Fp8TileConsumer<TOut, TTiles, TScales>, TTiles>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
+    }
 
-            TTiles.Store<TOut>(acc, output, row, col, aScale, bScale, bias, s);
+    /// <summary>A stage of a's tile rows, then b's 128 rows, 128 bytes of K each.</summary>
+    private readonly struct Fp8StageLoads : IStageProducer<Fp8StageLoads>
+    {
+        private readonly ArrayView<byte> a, b;
+        private readonly Fp8GemmShape s;
+        private readonly ulong aAddress, bAddress, aMap, bMap;
+        private readonly int blockM;
+
+        public Fp8StageLoads(ArrayView<byte> a, ArrayView<byte> b, in Fp8GemmShape s, ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int blockM)
+        {
+            this.a = a;
+            this.b = b;
+            this.s = s;
+            this.aAddress = aAddress;
+            this.bAddress = bAddress;
+            this.aMap = aMap;
+            this.bMap = bMap;
+            this.blockM = blockM;
         }
+
+        public static void CopyEngineLoads(in Fp8StageLoads self, int stage, int kt, int m0, int n0, int barrier)
+        {
+            PtxTensorCopy.Load2D(stage, self.aMap, kt * BlockK, m0, barrier);
+            PtxTensorCopy.Load2D(stage + self.blockM * BlockK, self.bMap, kt * BlockK, n0, barrier);
+        }
+
+        public static void ThreadLoads(in Fp8StageLoads self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread) =>
+            StagedTiles.LoadSwizzled(shared, stage, self.blockM + BlockN, thread, 128, self.s.K, (long)kt * BlockK, self.blockM,
+                self.a, self.aAddress, m0, self.s.M,
+                self.b, self.bAddress, n0, self.s.N);
+    }
+
+    /// <summary>A consumer warpgroup's rows (or columns, <see cref="IFp8ConsumerTiles{TSelf}.SplitsN"/>) of the tile: the k tiles
+    /// added into float32 (scaled per k block with <see cref="KBlockScales"/>), then the scaled store.</summary>
+    private readonly struct Fp8TileConsumer<TOut, TTiles, TScales> : IStageConsumer<Fp8TileConsumer<TOut, TTiles, TScales>, TTiles>
+        where TOut : struct, IElementType
+        where TTiles : struct, IFp8ConsumerTiles<TTiles>
+        where TScales : struct, IFp8ScaleMode
+    {
+        private readonly ArrayView<float> aScale, bScale, bias;
+        private readonly ArrayView<byte> output;
+        private readonly Fp8GemmShape s;
+        /// <summary>This consumer's rows of a and of b (columns of the output) in the stage, and its thread's offsets.</summary>
+        private readonly int blockM, aRows, bRows, rowOffset, colOffset;
+
+        public Fp8TileConsumer(ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, in Fp8GemmShape s,
+            int blockM, int warpgroup, int tid)
+        {
+            this.aScale = aScale;
+            this.bScale = bScale;
+            this.bias = bias;
+            this.output = output;
+            this.s = s;
+            this.blockM = blockM;
+            aRows = TTiles.SplitsN ? 0 : warpgroup * 64 * TTiles.Count;
+            bRows = TTiles.SplitsN ? warpgroup * 64 : 0;
+            int lane = tid & 31;
+            rowOffset = aRows + ((tid >> 5) & 3) * 16 + (lane >> 2);
+            colOffset = bRows + 2 * (lane & 3);
+        }
+
+        public static TTiles Mma(in Fp8TileConsumer<TOut, TTiles, TScales> self, TTiles acc, ArrayView<byte> shared, uint sharedBase,
+            int stage, int kt, int m0, int n0)
+        {
+            var tileA = StagedTiles.SwizzledOperand(stage, self.aRows);
+            var tileB = StagedTiles.SwizzledOperand(stage, self.blockM + self.bRows);
+            // A k tile is 128 deep: one block of the scales (KBlockScales), applied as it is added.
+            return TScales.PerKBlock
+                ? TTiles.MmaScaled(acc, shared, sharedBase, tileA, tileB, self.aScale, self.bScale, m0 + self.rowOffset, n0 + self.colOffset, kt, self.s)
+                : TTiles.Mma(acc, shared, sharedBase, tileA, tileB, kt > 0);
+        }
+
+        public static void Store(in Fp8TileConsumer<TOut, TTiles, TScales> self, in TTiles acc, int m0, int n0) =>
+            TTiles.Store<TOut>(acc, self.output, m0 + self.rowOffset, n0 + self.colOffset, self.aScale, self.bScale, self.bias, self.s);
     }
 
     /// <summary>The instantiation for an output dtype, tile height (<see cref="TileRows"/>) and scale mode.</summary>

@@ -55,11 +55,8 @@ internal static class WarpSpecializedGemmKernel
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
         var ring = new StageRing(sharedBase, StageRows * BlockKBytes, stages);
-        // Blocks walk the tiles grid-stride (one tile a block when the grid is the tile count); the ring's cursors run on
-        // across tiles, so the producer loads tile t + 1 while the consumers store tile t.
-        int tiles = s.MTiles * s.NTiles, tileColumns = TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
+        var tiles = new TileOrder(s.MTiles, s.NTiles, GroupM, BlockM, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
-        long rowBytes = 2L * s.K;
         // As in the FP8 kernel: one arrival (plus the bytes) a stage from the copy engine, or one per copying thread.
         bool tensorCopies = xMap != 0;
         ring.Init(shared, stages, tensorCopies ? 1 : 128, Consumers * 4);
@@ -68,72 +65,106 @@ internal static class WarpSpecializedGemmKernel
         {
             PtxWgmma.ReleaseRegistersTo40();
             int thread = tid - 128 * Consumers;
-            var at = RingCursor.Producer();
             if (tensorCopies && thread != 0)
                 return;
-            for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
-            {
-                var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, BlockM, tileColumns);
-                int secondRow = TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second B tile's first row
-                for (int kt = 0; kt < s.KTiles; kt++)
-                {
-                    int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
-                    PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
-                    if (tensorCopies)
-                    {
-                        PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
-                        PtxTensorCopy.Load2D(stage, xMap, kt * BlockKBytes, m0, barrier);
-                        PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, gateMap, kt * BlockKBytes, n0, barrier);
-                        PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, upMap, kt * BlockKBytes, secondRow, barrier);
-                    }
-                    else
-                    {
-                        long kByte = (long)kt * BlockKBytes;
-                        StagedTiles.LoadSwizzled(shared, stage, BlockM, thread, 128, rowBytes, kByte, BlockM,
-                            x, addresses.X, m0, s.M, x, addresses.X, m0, s.M);
-                        StagedTiles.LoadSwizzled(shared, stage + BlockM * BlockKBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
-                            gate, addresses.Gate, n0, s.N, up, addresses.Up, secondRow, s.N);
-                        PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
-                    }
-                    StageRing.ProducerHandsOff();
-                    at.Advance(stages);
-                }
-            }
+            var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap);
+            WarpSpecializedMainloop.Produce(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
             return;
         }
 
         PtxWgmma.ClaimRegistersTo232();
-        int lane = tid & 31;
-        var cursor = RingCursor.Consumer();
-        for (int tile = Grid.IdxX; tile < tiles; tile += Grid.DimX)
-        {
-            var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, BlockM, tileColumns);
-            WarpgroupAccN128 accG = default, accU = default;
-            for (int kt = 0; kt < s.KTiles; kt++)
-            {
-                StageRing.ConsumerBegins();
-                PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
-                PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
-                int stage = ring.Stage(cursor.Slot);
-                var tileX = StagedTiles.SwizzledOperand(stage, warpgroup * 64);
-                accG = PtxWgmma.M64N128K64x16Bit<TElement>(accG, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM), sharedBase);
-                accU = PtxWgmma.M64N128K64x16Bit<TElement>(accU, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM + BlockN), sharedBase);
-                if (lane < StageRing.ReleasesPerWarp)
-                    PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
-                StageRing.ConsumerEnds();
-                cursor.Advance(stages);
-            }
+        var consumer = new PairedTileConsumer<TElement, TEpilogue>(output, s, epilogue, warpgroup, tid);
+        WarpSpecializedMainloop.Consume<PairedTileConsumer<TElement, TEpilogue>, PairedAcc>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
+    }
 
-            int row = m0 + warpgroup * 64 + ((tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
-            if (TEpilogue.RoundsPerOp(s, epilogue))
+    /// <summary>A stage of one x tile and two B tiles: gate's and up's rows n0…, or W's rows n0… and n0 + 128….</summary>
+    private readonly struct PairedStageLoads<TEpilogue> : IStageProducer<PairedStageLoads<TEpilogue>>
+        where TEpilogue : struct, IPairedTileEpilogue
+    {
+        private readonly ArrayView<byte> x, gate, up;
+        private readonly GatedMlpShape s;
+        private readonly GatedMlpAddresses addresses;
+        private readonly ulong xMap, gateMap, upMap;
+
+        public PairedStageLoads(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpShape s, in GatedMlpAddresses addresses,
+            ulong xMap, ulong gateMap, ulong upMap)
+        {
+            this.x = x;
+            this.gate = gate;
+            this.up = up;
+            this.s = s;
+            this.addresses = addresses;
+            this.xMap = xMap;
+            this.gateMap = gateMap;
+            this.upMap = upMap;
+        }
+
+        private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second B tile's first row
+
+        public static void CopyEngineLoads(in PairedStageLoads<TEpilogue> self, int stage, int kt, int m0, int n0, int barrier)
+        {
+            PtxTensorCopy.Load2D(stage, self.xMap, kt * BlockKBytes, m0, barrier);
+            PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, self.gateMap, kt * BlockKBytes, n0, barrier);
+            PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, self.upMap, kt * BlockKBytes, SecondRow(n0), barrier);
+        }
+
+        public static void ThreadLoads(in PairedStageLoads<TEpilogue> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
+        {
+            long rowBytes = 2L * self.s.K, kByte = (long)kt * BlockKBytes;
+            StagedTiles.LoadSwizzled(shared, stage, BlockM, thread, 128, rowBytes, kByte, BlockM,
+                self.x, self.addresses.X, m0, self.s.M, self.x, self.addresses.X, m0, self.s.M);
+            StagedTiles.LoadSwizzled(shared, stage + BlockM * BlockKBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
+                self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
+        }
+    }
+
+    /// <summary>A consumer's two accumulators: its 64 rows against the first and the second B tile.</summary>
+    private struct PairedAcc
+    {
+        public WarpgroupAccN128 First, Second;
+    }
+
+    /// <summary>A consumer warpgroup's 64 rows of the tile: both products (m64n128 <c>wgmma</c> each), then the epilogue.</summary>
+    private readonly struct PairedTileConsumer<TElement, TEpilogue> : IStageConsumer<PairedTileConsumer<TElement, TEpilogue>, PairedAcc>
+        where TElement : struct, IMmaElement
+        where TEpilogue : struct, IPairedTileEpilogue
+    {
+        private readonly ArrayView<byte> output;
+        private readonly GatedMlpShape s;
+        private readonly EpilogueArgs epilogue;
+        private readonly int warpgroup, tid;
+
+        public PairedTileConsumer(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs epilogue, int warpgroup, int tid)
+        {
+            this.output = output;
+            this.s = s;
+            this.epilogue = epilogue;
+            this.warpgroup = warpgroup;
+            this.tid = tid;
+        }
+
+        public static PairedAcc Mma(in PairedTileConsumer<TElement, TEpilogue> self, PairedAcc acc, ArrayView<byte> shared, uint sharedBase,
+            int stage, int kt, int m0, int n0)
+        {
+            var tileX = StagedTiles.SwizzledOperand(stage, self.warpgroup * 64);
+            acc.First = PtxWgmma.M64N128K64x16Bit<TElement>(acc.First, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM), sharedBase);
+            acc.Second = PtxWgmma.M64N128K64x16Bit<TElement>(acc.Second, shared, tileX, StagedTiles.SwizzledOperand(stage, BlockM + BlockN), sharedBase);
+            return acc;
+        }
+
+        public static void Store(in PairedTileConsumer<TElement, TEpilogue> self, in PairedAcc acc, int m0, int n0)
+        {
+            int lane = self.tid & 31;
+            int row = m0 + self.warpgroup * 64 + ((self.tid >> 5) & 3) * 16 + (lane >> 2), col = n0 + 2 * (lane & 3);
+            if (TEpilogue.RoundsPerOp(self.s, self.epilogue))
             {
-                Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: true);
-                Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: true);
+                Store<TElement, TEpilogue>(self.output, acc.First.Left, acc.Second.Left, row, col, self.s, self.epilogue, perOp: true);
+                Store<TElement, TEpilogue>(self.output, acc.First.Right, acc.Second.Right, row, col + 64, self.s, self.epilogue, perOp: true);
             }
             else
             {
-                Store<TElement, TEpilogue>(output, accG.Left, accU.Left, row, col, s, epilogue, perOp: false);
-                Store<TElement, TEpilogue>(output, accG.Right, accU.Right, row, col + 64, s, epilogue, perOp: false);
+                Store<TElement, TEpilogue>(self.output, acc.First.Left, acc.Second.Left, row, col, self.s, self.epilogue, perOp: false);
+                Store<TElement, TEpilogue>(self.output, acc.First.Right, acc.Second.Right, row, col + 64, self.s, self.epilogue, perOp: false);
             }
         }
     }

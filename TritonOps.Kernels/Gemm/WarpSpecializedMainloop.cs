@@ -1,0 +1,110 @@
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Gemm;
+
+/// <summary>What a warp-specialized GEMM's producer puts in a stage for the tile at (m0, n0), k tile kt (the operand
+/// set: x with gate and up, x with W's two row halves, a with b).</summary>
+internal interface IStageProducer<TSelf> where TSelf : struct, IStageProducer<TSelf>
+{
+    /// <summary>One thread asks the copy engine for the stage's boxes through tensor maps; they complete on
+    /// <paramref name="barrier"/>, which the caller has told to expect <see cref="StageRing.StageBytes"/>.</summary>
+    static abstract void CopyEngineLoads(in TSelf self, int stage, int kt, int m0, int n0, int barrier);
+
+    /// <summary>The producer warpgroup's threads copy the stage 16 bytes at a time (<c>cp.async</c>; no tensor maps).</summary>
+    static abstract void ThreadLoads(in TSelf self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread);
+}
+
+/// <summary>What a consumer warpgroup does with a stage (its <c>wgmma</c> into <typeparamref name="TAcc"/>) and with a
+/// finished tile (the epilogue).</summary>
+internal interface IStageConsumer<TSelf, TAcc>
+    where TSelf : struct, IStageConsumer<TSelf, TAcc>
+    where TAcc : struct
+{
+    static abstract TAcc Mma(in TSelf self, TAcc acc, ArrayView<byte> shared, uint sharedBase, int stage, int kt, int m0, int n0);
+
+    static abstract void Store(in TSelf self, in TAcc acc, int m0, int n0);
+}
+
+/// <summary>The tiles of one product in <see cref="MmaTiles.GroupedTile"/> order.</summary>
+internal readonly struct TileOrder
+{
+    public readonly int MTiles, NTiles, GroupM, BlockM, TileColumns;
+
+    public TileOrder(int mTiles, int nTiles, int groupM, int blockM, int tileColumns)
+    {
+        MTiles = mTiles;
+        NTiles = nTiles;
+        GroupM = groupM;
+        BlockM = blockM;
+        TileColumns = tileColumns;
+    }
+
+    public int Count => MTiles * NTiles;
+
+    public (int M0, int N0) Tile(int tile) => MmaTiles.GroupedTile(tile, MTiles, NTiles, GroupM, BlockM, TileColumns);
+}
+
+/// <summary>
+/// The warp-specialized mainloop, written once for every <c>wgmma</c> GEMM (<see cref="WarpSpecializedGemmKernel"/>,
+/// <see cref="Fp8Gemm.Fp8GemmWarpSpecializedKernel"/>): a producer fills a <see cref="StageRing"/> and consumer
+/// warpgroups drain it, with no block-wide barrier in the k loop. Blocks walk the tiles grid-stride (one tile a block
+/// when the grid is the tile count); both cursors run on across tiles, so the producer loads tile t + 1 while the
+/// consumers store tile t. The operand set and the consumers' tiles and epilogue are the kernel's struct traits.
+/// </summary>
+internal static class WarpSpecializedMainloop
+{
+    public static void Produce<TProducer>(in TProducer producer, ArrayView<byte> shared, in StageRing ring, int stages, in TileOrder tiles,
+        int kTiles, bool tensorCopies, int thread)
+        where TProducer : struct, IStageProducer<TProducer>
+    {
+        var at = RingCursor.Producer();
+        for (int tile = Grid.IdxX; tile < tiles.Count; tile += Grid.DimX)
+        {
+            var (m0, n0) = tiles.Tile(tile);
+            for (int kt = 0; kt < kTiles; kt++)
+            {
+                int stage = ring.Stage(at.Slot), barrier = ring.FullBarrier(at.Slot);
+                PtxMbarrier.Wait(shared, ring.EmptyBarrier(at.Slot), at.Parity);
+                if (tensorCopies)
+                {
+                    PtxMbarrier.ArriveExpectingBytes(shared, barrier, ring.StageBytes);
+                    TProducer.CopyEngineLoads(producer, stage, kt, m0, n0, barrier);
+                }
+                else
+                {
+                    TProducer.ThreadLoads(producer, shared, stage, kt, m0, n0, thread);
+                    PtxMbarrier.ArriveWhenCopiesLand(shared, barrier);
+                }
+                StageRing.ProducerHandsOff();
+                at.Advance(stages);
+            }
+        }
+    }
+
+    public static void Consume<TConsumer, TAcc>(in TConsumer consumer, ArrayView<byte> shared, uint sharedBase, in StageRing ring, int stages,
+        in TileOrder tiles, int kTiles, int lane)
+        where TConsumer : struct, IStageConsumer<TConsumer, TAcc>
+        where TAcc : struct
+    {
+        var cursor = RingCursor.Consumer();
+        for (int tile = Grid.IdxX; tile < tiles.Count; tile += Grid.DimX)
+        {
+            var (m0, n0) = tiles.Tile(tile);
+            TAcc acc = default;
+            for (int kt = 0; kt < kTiles; kt++)
+            {
+                StageRing.ConsumerBegins();
+                PtxMbarrier.Wait(shared, ring.FullBarrier(cursor.Slot), cursor.Parity);
+                PtxWgmma.FenceProxyAsync(); // copies written through the generic proxy (cp.async), to the tensor cores
+                acc = TConsumer.Mma(consumer, acc, shared, sharedBase, ring.Stage(cursor.Slot), kt, m0, n0);
+                if (lane < StageRing.ReleasesPerWarp)
+                    PtxMbarrier.Arrive(shared, ring.EmptyBarrier(cursor.Slot));
+                StageRing.ConsumerEnds();
+                cursor.Advance(stages);
+            }
+            TConsumer.Store(consumer, acc, m0, n0);
+        }
+    }
+}
