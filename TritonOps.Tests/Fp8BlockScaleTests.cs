@@ -125,6 +125,7 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("group×column", 70, 200, 40)]
     [TestCase("tensor×block", 9, 264, 200)]
     [TestCase("float×block", 20, 256, 136)]
+    [TestCase("float×block", 6, 96, 40)] // one 128 × 128 block: a [1, 1] block scale, still a per-group (here per-token) a
     [TestCase("row×column", 70, 144, 40)]
     public void Fp8Gemm_MixedScaleSchemes_MatchFloat64Reference(string scheme, int m, int k, int n)
     {
@@ -194,6 +195,44 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
         layer.InvalidateCache();
         using var again = layer.Forward(x);
         again.ToBytes().Should().Equal(y.ToBytes(), "a pre-quantized layer has no cache to rebuild");
+    }
+
+    /// <summary>A layer within one 128 × 128 block has a <c>[1, 1]</c> <c>weight_scale_inv</c>: it is a block scale, so each
+    /// token's activations get their own scale (transformers' FP8 layers), not one for the whole batch. A row of large
+    /// values beside a row of small ones shows it: with one shared scale the small row would fall on E4M3's subnormal
+    /// grid (steps of 2⁻⁹ of the large row's scale) and lose most of its digits. 16-bit scales and biases (as
+    /// compressed-tensors checkpoints store them) give the float32 ones' bytes.</summary>
+    [Test]
+    public void Fp8Linear_FromQuantized_OneBlockScale_QuantizesEachToken_And16BitScalesWiden()
+    {
+        const int n = 40, k = 72;
+        using var w = Tensor.FromArray(Inputs.Normal(n * k, 95, 0.05), [n, k], DType.BFloat16, Device);
+        var (codes, wScale) = Ops.QuantizeFp8(w, granularity: ScaleGranularity.Block);
+        using var _ = codes; using var __ = wScale;
+        wScale.Shape.Should().Equal(1, 1);
+        float[] xs = Inputs.Normal(2 * k, 96, 1.0);
+        for (int j = 0; j < k; j++) { xs[j] *= 400; xs[k + j] *= 1e-3f; }
+        using var x = Tensor.FromArray(xs, [2, k], DType.BFloat16, Device);
+        using var bias = Tensor.FromArray(Inputs.Normal(n, 97), [n], DType.BFloat16, Device);
+
+        using var layer = Fp8Linear.FromQuantized(codes, wScale, bias);
+        layer.Scheme.Should().Be(Fp8WeightScheme.Block);
+        using var y = layer.Forward(x);
+        var (xq, xScale) = Ops.QuantizeFp8(x, granularity: ScaleGranularity.PerRow);
+        using var ___ = xq; using var ____ = xScale;
+        using var b = codes.Transpose(0, 1);
+        using var bias32 = Tensor.FromArray(bias.ToFloatArray(), [n], DType.Float32, Device);
+        ShouldMatchReference(y, xq, xScale, b, wScale, bias32, DType.BFloat16);
+
+        using var scale16 = Tensor.FromArray(wScale.ToFloatArray(), [1, 1], DType.BFloat16, Device);
+        using var exactScale = Tensor.FromArray(scale16.ToFloatArray(), [1, 1], DType.Float32, Device);
+        using var from16 = Fp8Linear.FromQuantized(codes, scale16, bias);
+        using var from32 = Fp8Linear.FromQuantized(codes, exactScale, bias32);
+        using var y16 = from16.Forward(x);
+        using var y32 = from32.Forward(x);
+        y16.ToBytes().Should().Equal(y32.ToBytes());
+        using var perTensor = Fp8Linear.FromQuantized(codes, wScale, bias32, Fp8WeightScheme.PerTensor);
+        perTensor.Scheme.Should().Be(Fp8WeightScheme.PerTensor, "a checkpoint that says so");
     }
 
     /// <summary>The float64 product of the codes and scales (<see cref="Reference.Fp8Gemm(Tensor, Tensor, Tensor, Tensor, Tensor?)"/>),
@@ -288,8 +327,12 @@ public class Fp8BlockScaleErrorTests
         using var floats = T(DType.BFloat16, 136, 200);
         using var one = Tensor.Full([1], 1f, DType.Float32, Device);
         ShouldThrow<UnsupportedDtypeException>(() => Fp8Linear.FromQuantized(floats, one)).WithMessage("*'weight'*float8_e4m3fn*bfloat16*");
-        using var half = Tensor.Full([2, 2], 1f, DType.Float16, Device);
-        ShouldThrow<UnsupportedDtypeException>(() => Fp8Linear.FromQuantized(codes, half)).WithMessage("*'weightScale'*float32*");
+        using var ints = Tensor.FromArray(new int[4], [2, 2], Device);
+        ShouldThrow<UnsupportedDtypeException>(() => Fp8Linear.FromQuantized(codes, ints)).WithMessage("*'weightScale'*float32*");
+        using var blocks = Tensor.Full([2, 2], 1f, DType.Float32, Device);
+        ShouldThrow<ShapeMismatchException>(() => Fp8Linear.FromQuantized(codes, blocks, scheme: Fp8WeightScheme.PerChannel))
+            .WithMessage("*'weightScale'*[136] or [136, 1]*PerChannel*got shape [2, 2]*");
+        ShouldThrow<InvalidArgumentException>(() => Fp8Linear.FromQuantized(codes, blocks, scheme: (Fp8WeightScheme)7)).WithMessage("*scheme*");
         using var layer = Fp8Linear.FromQuantized(codes, one);
         FluentActions.Invoking(() => layer.LoadWeight(new float[136 * 200])).Should().Throw<TritonOpsException>().WithMessage("*pre-quantized*");
     }

@@ -44,41 +44,74 @@ public sealed class Fp8Linear : IDisposable
     /// <summary>A layer over pre-quantized weights, used without re-quantizing (the module keeps its own views;
     /// the caller may dispose its tensors).</summary>
     /// <param name="weight">E4M3 codes <c>[out, in]</c>, contiguous (a checkpoint's <c>weight</c>).</param>
-    /// <param name="weightScale">float32, contiguous: one element (per tensor), <c>[out]</c> or <c>[out, 1]</c> (per output
-    /// channel), or <c>[ceil(out/128), ceil(in/128)]</c> (per 128 × 128 block: DeepSeek-V3's <c>weight_scale_inv</c>).
-    /// The activations are then quantized per tensor, per token, or per token and 1 × 128 group.</param>
-    /// <param name="bias">Optional float32 <c>[out]</c>.</param>
-    public static Fp8Linear FromQuantized(Tensor weight, Tensor weightScale, Tensor? bias = null)
+    /// <param name="weightScale">float32, bfloat16 or float16 (a 16-bit one is widened to float32, exactly), contiguous:
+    /// one element (per tensor), <c>[out]</c> or <c>[out, 1]</c> (per output channel), or <c>[ceil(out/128), ceil(in/128)]</c>
+    /// (per 128 × 128 block: DeepSeek-V3's <c>weight_scale_inv</c>; a layer of one block has a <c>[1, 1]</c> one, which is
+    /// read as a block scale). The activations are then quantized per tensor, per token, or per token and 1 × 128 group.</param>
+    /// <param name="bias">Optional <c>[out]</c>, float32 or 16-bit (widened).</param>
+    /// <param name="scheme">The checkpoint's scheme where the scale's shape leaves it open (default: from the shape).</param>
+    public static Fp8Linear FromQuantized(Tensor weight, Tensor weightScale, Tensor? bias = null, Fp8WeightScheme? scheme = null)
     {
         Check.Usable(weight, nameof(weight));
+        Check.Usable(weightScale, nameof(weightScale));
         Check.SameDevice(weightScale, nameof(weightScale), weight, nameof(weight));
         if (bias is not null)
+        {
+            Check.Usable(bias, nameof(bias));
             Check.SameDevice(bias, nameof(bias), weight, nameof(weight));
+        }
         Check.DType(weight, nameof(weight), DType.Float8E4M3);
         Check.Rank(weight, nameof(weight), 2, "[out, in]");
         Check.Contiguous(weight, nameof(weight));
-        Check.DType(weightScale, nameof(weightScale), DType.Float32);
+        Check.DType(weightScale, nameof(weightScale), DType.Float32, DType.BFloat16, DType.Float16);
         Check.Contiguous(weightScale, nameof(weightScale));
+        if (scheme is { } given)
+            Check.Defined(given, nameof(scheme));
         int n = weight.Shape[0], k = weight.Shape[1];
         Check.Positive(n, "weight.Shape[0]");
         Check.Positive(k, "weight.Shape[1]");
         int nb = (n + 127) / 128, kb = (k + 127) / 128;
-        var scheme = weightScale.ElementCount == 1 && weightScale.Rank <= 2 ? Fp8WeightScheme.PerTensor
-            : weightScale.Shape.SequenceEqual([n]) || weightScale.Shape.SequenceEqual([n, 1]) ? Fp8WeightScheme.PerChannel
-            : weightScale.Shape.SequenceEqual([nb, kb]) ? Fp8WeightScheme.Block
-            : throw Check.ShapeMismatch(nameof(weightScale),
-                $"expected one element, [{n}] or [{n}, 1] (per channel) or [{nb}, {kb}] (per 128 × 128 block), got shape {weightScale.ShapeText}.");
+        bool blockShape = weightScale.Rank == 2 && weightScale.Shape[0] == nb && weightScale.Shape[1] == kb;
+        bool channelShape = weightScale.Shape.SequenceEqual([n]) || weightScale.Shape.SequenceEqual([n, 1]);
+        bool oneElement = weightScale.ElementCount == 1 && weightScale.Rank <= 2;
+        string expected = $"one element, [{n}] or [{n}, 1] (per channel) or [{nb}, {kb}] (per 128 × 128 block)";
+        // A [1, 1] scale of a layer within one 128 × 128 block is DeepSeek's weight_scale_inv (a checkpoint's per-tensor
+        // scale is [] or [1]): its activations go per 1 × 128 group, as transformers' FP8 layers quantize them.
+        var resolved = scheme ?? (blockShape ? Fp8WeightScheme.Block
+            : channelShape && n > 1 ? Fp8WeightScheme.PerChannel
+            : oneElement ? Fp8WeightScheme.PerTensor
+            : throw Check.ShapeMismatch(nameof(weightScale), $"expected {expected}, got shape {weightScale.ShapeText}."));
+        bool fits = resolved switch
+        {
+            Fp8WeightScheme.Block => blockShape,
+            Fp8WeightScheme.PerChannel => channelShape,
+            _ => oneElement,
+        };
+        if (!fits)
+            throw Check.ShapeMismatch(nameof(weightScale), $"expected {(resolved switch
+            {
+                Fp8WeightScheme.Block => $"[{nb}, {kb}] (per 128 × 128 block)",
+                Fp8WeightScheme.PerChannel => $"[{n}] or [{n}, 1] (per channel)",
+                _ => "one element (per tensor)",
+            })} for scheme {resolved}, got shape {weightScale.ShapeText}.");
         if (bias is not null)
         {
-            Check.DType(bias, nameof(bias), DType.Float32);
+            Check.DType(bias, nameof(bias), DType.Float32, DType.BFloat16, DType.Float16);
             Check.Shape(bias.Rank == 1 && bias.Shape[0] == n, nameof(bias), $"[out = {n}]", bias);
             Check.Contiguous(bias, nameof(bias));
         }
-        var layer = new Fp8Linear(k, n, scheme);
+        // 16-bit scales and biases (compressed-tensors checkpoints store them in bf16) widen exactly to float32.
+        using var wideScale = weightScale.DType == DType.Float32 ? null
+            : Tensor.FromArray(weightScale.ToFloatArray(), weightScale.Shape.ToArray(), DType.Float32, weightScale.Device);
+        using var wideBias = bias is null || bias.DType == DType.Float32 ? null
+            : Tensor.FromArray(bias.ToFloatArray(), [n], DType.Float32, bias.Device);
+        weightScale = wideScale ?? weightScale;
+        bias = wideBias ?? bias;
+        var layer = new Fp8Linear(k, n, resolved);
         layer._weightFp8 = weight.Reshape(n, k);
         layer._weightFp8T = weight.Transpose(0, 1);
         layer._weightScale = weightScale.Reshape(weightScale.Shape.ToArray());
-        layer._bScale = scheme switch
+        layer._bScale = resolved switch
         {
             Fp8WeightScheme.PerTensor => weightScale.Reshape(1),
             Fp8WeightScheme.PerChannel => weightScale.Reshape(1, n),

@@ -173,7 +173,9 @@ public static partial class Ops
             if (a.DType != DType.Float8E4M3)
             {
                 // Against block-scaled b, a float a without a scale is quantized per token and 128-group (DeepSeek-V3's act_quant).
-                if (aScale is null && bMode == GemmScale.Block)
+                // A [1, 1] scale of FP8 b within one 128 × 128 block is such a block scale too (a per-tensor one is [] or [1]).
+                bool oneBlock = bScale is { Rank: 2 } && kBlocks == 1 && nBlocks == 1 && b.DType == DType.Float8E4M3;
+                if (aScale is null && (bMode == GemmScale.Block || oneBlock))
                     aMode = GemmScale.Group;
                 (aq, aS) = QuantizeFp8(a, aScale, granularity: aMode switch
                 {
