@@ -202,6 +202,31 @@ public class RopeTableTests
         }
     }
 
+    /// <summary>GPT-NeoX / Pythia configs say <c>rotary_pct</c> and <c>rotary_emb_base</c>; GPT-J's say <c>rotary_dim</c>
+    /// (in dimensions) with <c>n_embd</c>, <c>n_head</c>, <c>n_layer</c>, <c>n_inner</c> (null: 4 · n_embd) and <c>n_positions</c>.</summary>
+    [Test]
+    public void FromModelConfig_GptNeoXAndGptJNames()
+    {
+        var pythia = ModelConfig.Parse("""
+            {
+              "model_type": "gpt_neox", "hidden_size": 512, "num_attention_heads": 8, "num_hidden_layers": 6,
+              "intermediate_size": 2048, "max_position_embeddings": 2048, "rotary_pct": 0.25, "rotary_emb_base": 20000
+            }
+            """);
+        (pythia.HeadDim, RopeTable.RotaryDim(pythia), pythia.RopeTheta).Should().Be((64, 16, 20000.0));
+        var gptj = ModelConfig.Parse("""
+            {
+              "model_type": "gptj", "n_embd": 4096, "n_head": 16, "n_layer": 28, "n_inner": null, "n_positions": 2048,
+              "rotary_dim": 64, "activation_function": "gelu_new"
+            }
+            """);
+        (gptj.HiddenSize, gptj.NumAttentionHeads, gptj.NumHiddenLayers, gptj.IntermediateSize, gptj.MaxPositionEmbeddings)
+            .Should().Be((4096, 16, 28, 16384, 2048));
+        (gptj.HeadDim, RopeTable.RotaryDim(gptj), gptj.HiddenAct).Should().Be((256, 64, "gelu_new"));
+        FluentActions.Invoking(() => RopeTable.RotaryDim(ModelConfig.Parse("""{ "n_embd": 64, "n_head": 2, "n_layer": 1, "rotary_dim": 33 }""")))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*rotary_dim*33*");
+    }
+
     [TestCase(0)]
     [TestCase(-4)]
     [TestCase(15)]

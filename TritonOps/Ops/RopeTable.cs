@@ -42,7 +42,9 @@ public static class RopeTable
     /// <c>Factor</c>; as transformers does it, by dividing inv_freq by the factor in float32); "llama3"
     /// (Llama 3.1's smooth band-wise scaling; needs Factor, LowFreqFactor, HighFreqFactor and
     /// OriginalMaxPositionEmbeddings). Other types raise <see cref="InvalidArgumentException"/>.</param>
-    /// <param name="dtype">Element type of the tables (float32 by default: OLMo2 and Llama keep theirs in float32).</param>
+    /// <param name="dtype">Element type of the tables. float32 by default, as OLMo2 rotates with them; Llama, Qwen3, Gemma 3
+    /// and GPT-NeoX cast cos and sin to the activations' dtype before rotating (<c>cos.to(dtype=x.dtype)</c>): pass x's
+    /// dtype to match those models.</param>
     /// <param name="device">Where the tables live; <see cref="Device.Default"/> when null.</param>
     /// <exception cref="InvalidArgumentException">rotaryDim odd or ≤ 0, maxPositions &lt; 1, theta not finite and
     /// positive, an unsupported scaling type, or a scaling field missing or out of range.</exception>
@@ -93,10 +95,17 @@ public static class RopeTable
         return Create(rows, RotaryDim(config), config.RopeTheta, form, config.RopeScaling, dtype, device);
     }
 
-    /// <summary>int(head_dim · partial_rotary_factor), as transformers computes the rotary dim of a config.</summary>
+    /// <summary>int(head_dim · partial_rotary_factor), as transformers computes the rotary dim of a config (GPT-NeoX's
+    /// <c>rotary_pct</c> is that factor); a config's own <c>rotary_dim</c> (GPT-J, CodeGen) as it is.</summary>
     public static int RotaryDim(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
+        if (RotaryDimOf(config.Raw) is int given)
+        {
+            if (given <= 0 || given > config.HeadDim || given % 2 != 0)
+                throw Check.Invalid(nameof(config), $"expected rotary_dim even and in (0, head_dim = {config.HeadDim}], got {given}.");
+            return given;
+        }
         double factor = PartialRotaryFactor(config.Raw) ?? 1.0;
         if (!(factor > 0 && factor <= 1))
             throw Check.Invalid(nameof(config), $"expected partial_rotary_factor in (0, 1], got {factor}.");
@@ -223,12 +232,16 @@ public static class RopeTable
             return null;
         JsonElement text = raw.TryGetProperty("text_config", out JsonElement t) && t.ValueKind == JsonValueKind.Object
             && !raw.TryGetProperty("hidden_size", out _) ? t : raw;
-        if (Number(text, "partial_rotary_factor") is double top)
+        if ((Number(text, "partial_rotary_factor") ?? Number(text, "rotary_pct")) is double top)
             return top;
         if (text.TryGetProperty("rope_parameters", out JsonElement rope) && rope.ValueKind == JsonValueKind.Object)
             return Number(rope, "partial_rotary_factor");
         return null;
     }
+
+    private static int? RotaryDimOf(JsonElement raw) =>
+        raw.ValueKind == JsonValueKind.Object && raw.TryGetProperty("rotary_dim", out JsonElement e) && e.ValueKind == JsonValueKind.Number
+            && e.TryGetInt32(out int dim) ? dim : null;
 
     private static double? Number(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : null;

@@ -150,13 +150,15 @@ public sealed class ModelConfig
             if (root.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException(source, null, $"expected a JSON object, got {root.ValueKind}.");
             // Multimodal configs (Gemma 3) keep the language model's fields under text_config.
-            var text = !root.TryGetProperty("hidden_size", out _) && root.TryGetProperty("text_config", out JsonElement t) && t.ValueKind == JsonValueKind.Object
+            var text = !root.TryGetProperty("hidden_size", out _) && !root.TryGetProperty("n_embd", out _)
+                && root.TryGetProperty("text_config", out JsonElement t) && t.ValueKind == JsonValueKind.Object
                 ? new Fields(source, t, root) : new Fields(source, root, root);
 
             string modelType = text.String("model_type") ?? text.StringFromRoot("model_type") ?? "";
             bool gemma = modelType.StartsWith("gemma", StringComparison.Ordinal);
-            int hidden = text.RequiredPositive("hidden_size");
-            int heads = text.RequiredPositive("num_attention_heads");
+            // GPT-J and GPT-2-style configs name them n_embd, n_head, n_layer, n_inner, n_positions (transformers' attribute_map).
+            int hidden = text.RequiredPositive("hidden_size", "n_embd");
+            int heads = text.RequiredPositive("num_attention_heads", "n_head");
             int kvHeads = text.Int("num_key_value_heads") ?? heads;
             if (kvHeads <= 0 || heads % kvHeads != 0)
                 throw new CheckpointFormatException(source, "num_key_value_heads", $"expected a positive divisor of num_attention_heads {heads}, got {kvHeads}.");
@@ -171,18 +173,20 @@ public sealed class ModelConfig
                 ModelType = modelType,
                 Architectures = text.StringsFromRoot("architectures"),
                 HiddenSize = hidden,
-                NumHiddenLayers = text.RequiredPositive("num_hidden_layers"),
+                NumHiddenLayers = text.RequiredPositive("num_hidden_layers", "n_layer"),
                 NumAttentionHeads = heads,
                 NumKeyValueHeads = kvHeads,
                 HeadDim = headDim ?? hidden / heads,
-                IntermediateSize = text.RequiredPositive("intermediate_size"),
+                IntermediateSize = text.Int("intermediate_size") is null && text.Int("n_embd") is not null
+                    ? text.Int("n_inner") ?? 4 * hidden : text.RequiredPositive("intermediate_size"),
                 VocabSize = text.Int("vocab_size") ?? 0,
-                HiddenAct = text.String("hidden_activation") ?? text.String("hidden_act") ?? (gemma ? "gelu_pytorch_tanh" : "silu"),
+                HiddenAct = text.String("hidden_activation") ?? text.String("hidden_act") ?? text.String("activation_function")
+                    ?? (gemma ? "gelu_pytorch_tanh" : "silu"),
                 RmsNormEps = text.Double("rms_norm_eps") ?? (modelType == "olmo2" ? 1e-5 : 1e-6),
                 RopeTheta = ropeTheta,
                 RopeScaling = scaling,
                 TieWordEmbeddings = text.Bool("tie_word_embeddings") ?? text.BoolFromRoot("tie_word_embeddings") ?? gemma,
-                MaxPositionEmbeddings = text.Int("max_position_embeddings") ?? 0,
+                MaxPositionEmbeddings = text.Int("max_position_embeddings") ?? text.Int("n_positions") ?? 0,
                 AttentionBias = text.Bool("attention_bias") ?? false,
                 TorchDtype = text.String("torch_dtype") ?? text.String("dtype") ?? text.StringFromRoot("torch_dtype") ?? text.StringFromRoot("dtype"),
                 Quantization = ReadQuantization(source, root),
@@ -215,7 +219,7 @@ public sealed class ModelConfig
             if (type != "default" || factor is not null)
                 result = new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"));
         }
-        return (theta ?? 10000.0, result);
+        return (theta ?? text.Double("rotary_emb_base") ?? 10000.0, result); // GPT-NeoX / Pythia name it rotary_emb_base
     }
 
     private static QuantizationConfig? ReadQuantization(string source, JsonElement root)
@@ -265,8 +269,10 @@ public sealed class ModelConfig
     {
         public Fields Nested(JsonElement inner, string name) => new(source, inner, root, name + ".");
 
-        public int RequiredPositive(string name)
+        public int RequiredPositive(string name, string? alias = null)
         {
+            if (alias is not null && Int(name) is null && Int(alias) is not null)
+                name = alias;
             int value = Int(name) ?? throw new CheckpointFormatException(source, prefix + name, "missing (required).");
             return value > 0 ? value : throw new CheckpointFormatException(source, prefix + name, $"expected a positive size, got {value}.");
         }
