@@ -63,6 +63,31 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             Tolerance.OneRoundingInto(dtype));
     }
 
+    /// <summary>transformers' default <c>position_ids</c> is <c>arange(seq).unsqueeze(0)</c>, <c>[1, seq]</c> beside a batch
+    /// of several: read as shared by the batch (the staged kernel's positions take the same mode), the bytes of the
+    /// <c>[seq]</c> form.</summary>
+    [TestCase(NormScope.PerHead)]
+    [TestCase(NormScope.Hidden)]
+    public void PositionsOfOneRow_AreSharedByTheBatch(NormScope scope)
+    {
+        const int batch = 3, seq = 4, heads = 2, headDim = 64, tableRows = 50;
+        using var x = Random(71, DType.BFloat16, -2, 2, batch, seq, heads * headDim);
+        using var w = Random(72, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : heads * headDim);
+        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 73);
+        using var _c = cos; using var _s = sin;
+        float[] at = [7, 0, 49, 12];
+        using var shared = Tensor.FromArray(at, [seq], DType.Int64, Device);
+        using var oneRow = Tensor.FromArray(at, [1, seq], DType.Int64, Device);
+        using var expected = Ops.FusedRmsNormRope(x, w, cos, sin, shared, headDim, 1e-6, scope);
+        using var actual = Ops.FusedRmsNormRope(x, w, cos, sin, oneRow, headDim, 1e-6, scope);
+        actual.ToBytes().Should().Equal(expected.ToBytes());
+        Compare.AllClose(actual.ToFloatArray(), Reference.QkNormRope(x, w, cos, sin, shared, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0),
+            Tolerance.OneRoundingInto(DType.BFloat16));
+        using var twoRows = Tensor.FromArray(new float[2 * seq], [2, seq], DType.Int64, Device);
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, twoRows, headDim, 1e-6, scope))
+            .WithMessage("*'positions'*[batch = 3, seq = 4]*[1, seq = 4]*got*[2, 4]*");
+    }
+
     [TestCase(DType.BFloat16, NormScope.PerHead)]
     [TestCase(DType.Float32, NormScope.Hidden)]
     public void QAndK_WithGqa_InOneLaunch_MatchReference_InPlaceToo(DType dtype, NormScope scope)

@@ -259,7 +259,7 @@ public static partial class Ops
             return false;
         var at = new StagedPositions
         {
-            Mode = positions is null ? 0 : positions.Rank == 2 ? 1 : 2,
+            Mode = PositionsMode(positions, x.Shape[0]),
             Bytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
             TableRows = tableRows,
         };

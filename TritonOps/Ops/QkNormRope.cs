@@ -35,7 +35,8 @@ public static partial class Ops
     /// <param name="cos">The model's table <c>[maxPositions, rotaryDim]</c> (or <c>[1, maxPositions, 1, rotaryDim]</c>):
     /// entry [p, j] is the cosine rotary dim j uses at position p (<c>RopeTable.Create</c> makes it), float32 or x's dtype.</param>
     /// <param name="sin">Same shape and dtype as <paramref name="cos"/>.</param>
-    /// <param name="positions">int32 or int64, <c>[batch, seq]</c> or <c>[seq]</c> (shared by the batch); null: token
+    /// <param name="positions">int32 or int64, <c>[batch, seq]</c>, or <c>[seq]</c> or <c>[1, seq]</c> (shared by the batch:
+    /// transformers' default <c>position_ids</c> is <c>arange(seq).unsqueeze(0)</c>); null: token
     /// (b, s) is at position s. A position outside [0, maxPositions) is never read past the table: that token's
     /// output row is NaN.</param>
     /// <param name="headDim">Dims of a head (even).</param>
@@ -110,6 +111,11 @@ public static partial class Ops
         FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
             inPlace ? q : null, inPlace ? k : null);
 
+    /// <summary>How the kernels read positions: 0 none (token s at position s), 1 per token (<c>[batch, seq]</c>), 2 shared by
+    /// the batch (<c>[seq]</c>, or <c>[1, seq]</c> beside a batch of more than one).</summary>
+    internal static int PositionsMode(Tensor? positions, int batch) =>
+        positions is null ? 0 : positions.Rank == 2 && positions.Shape[0] == batch ? 1 : 2;
+
     private static void LaunchQkNormRope(Tensor q, Tensor? k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin, Tensor? positions,
         Tensor qOut, Tensor? kOut, QkNormRopeSizes sizes, double eps, NormScope scope, RotaryForm form, float weightOffset,
         QkNormRopeSchedule schedule = default)
@@ -122,7 +128,7 @@ public static partial class Ops
             Rows = rows, Seq = sizes.Seq, Heads0 = sizes.QHeads, Heads1 = sizes.KHeads, HeadDim = sizes.HeadDim, RotaryDim = sizes.RotaryDim,
             Interleaved = form == RotaryForm.Interleaved ? 1 : 0, Scope = (int)scope, Eps = (float)eps, WeightOffset = weightOffset,
             TableRows = sizes.TableRows,
-            PositionsMode = positions is null ? 0 : positions.Rank == 2 ? 1 : 2,
+            PositionsMode = PositionsMode(positions, q.Shape[0]),
             PositionBytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
         };
         int tensors = k is null || sizes.KHeads == 0 ? 1 : 2;
@@ -223,8 +229,8 @@ public static partial class Ops
         if (positions is null)
             Check.Shape(tableRows >= seq, nameof(cos), $"at least seq = {seq} rows (positions 0…seq−1, no positions given)", cos);
         else
-            Check.Shape(positions.Shape.SequenceEqual([batch, seq]) || positions.Shape.SequenceEqual([seq]), nameof(positions),
-                $"[batch = {batch}, seq = {seq}] or [seq = {seq}]", positions);
+            Check.Shape(positions.Shape.SequenceEqual([batch, seq]) || positions.Shape.SequenceEqual([seq]) || positions.Shape.SequenceEqual([1, seq]),
+                nameof(positions), $"[batch = {batch}, seq = {seq}], or [seq = {seq}] or [1, seq = {seq}] (shared by the batch)", positions);
         if (scope != NormScope.None)
         {
             int Expected(Tensor t) => scope == NormScope.PerHead ? headDim : t.Shape[2];
