@@ -227,6 +227,42 @@ public class RopeTableTests
             .Should().Throw<InvalidArgumentException>().WithMessage("*rotary_dim*33*");
     }
 
+    /// <summary>Gemma 3 rotates its sliding-window layers at their own base: transformers 5 keeps one set of RoPE
+    /// parameters a layer type (the global layers' is scaled), transformers 4 says <c>rope_local_base_freq</c>.</summary>
+    [Test]
+    public void FromModelConfig_Gemma3SlidingLayersHaveTheirOwnBase()
+    {
+        var v5 = ModelConfig.Parse("""
+            {
+              "model_type": "gemma3_text", "hidden_size": 640, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256,
+              "num_hidden_layers": 2, "intermediate_size": 2048, "max_position_embeddings": 32768,
+              "rope_parameters": {
+                "full_attention": { "rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0 },
+                "sliding_attention": { "rope_type": "default", "rope_theta": 10000.0 }
+              }
+            }
+            """);
+        (v5.RopeTheta, v5.RopeScaling?.RopeType, v5.RopeScaling?.Factor, v5.SlidingRopeTheta, v5.SlidingRopeScaling)
+            .Should().Be((1000000.0, "linear", (double?)8.0, (double?)10000.0, (RopeScaling?)null));
+        var v4 = ModelConfig.Parse("""
+            {
+              "model_type": "gemma3_text", "hidden_size": 640, "num_attention_heads": 4, "head_dim": 256, "num_hidden_layers": 2,
+              "intermediate_size": 2048, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
+              "rope_scaling": { "rope_type": "linear", "factor": 8.0 }
+            }
+            """);
+        (v4.SlidingRopeTheta, v4.SlidingRopeScaling).Should().Be(((double?)10000.0, (RopeScaling?)null));
+        var (cos, sin) = RopeTable.Create(v5, maxPositions: 9, device: Device, slidingWindow: true);
+        var (cos2, sin2) = RopeTable.Create(9, 256, 10000, device: Device);
+        var (global, globalSin) = RopeTable.Create(v5, maxPositions: 9, device: Device);
+        using (cos) using (sin) using (cos2) using (sin2) using (global) using (globalSin)
+        {
+            cos.ToFloatArray().Should().Equal(cos2.ToFloatArray());
+            sin.ToFloatArray().Should().Equal(sin2.ToFloatArray());
+            global.ToFloatArray().Should().NotEqual(cos.ToFloatArray(), "the global layers turn at 10⁶, their positions divided by 8");
+        }
+    }
+
     [TestCase(0)]
     [TestCase(-4)]
     [TestCase(15)]

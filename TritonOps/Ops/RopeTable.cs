@@ -82,9 +82,12 @@ public static class RopeTable
     /// <param name="form">How the head's dimensions pair (see <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/>).</param>
     /// <param name="dtype">Element type of the tables.</param>
     /// <param name="device">Where the tables live; <see cref="Device.Default"/> when null.</param>
+    /// <param name="slidingWindow">The tables of the model's sliding-window layers (Gemma 3:
+    /// <see cref="ModelConfig.SlidingRopeTheta"/>, <see cref="ModelConfig.SlidingRopeScaling"/>); a model without their own
+    /// parameters takes its one set.</param>
     /// <exception cref="InvalidArgumentException">No maxPositions and none in the config, or what the other overload rejects.</exception>
     public static (Tensor Cos, Tensor Sin) Create(ModelConfig config, int? maxPositions = null,
-        RotaryForm form = RotaryForm.RotateHalf, DType dtype = DType.Float32, Device? device = null)
+        RotaryForm form = RotaryForm.RotateHalf, DType dtype = DType.Float32, Device? device = null, bool slidingWindow = false)
     {
         ArgumentNullException.ThrowIfNull(config);
         int rows = maxPositions ?? config.MaxPositionEmbeddings;
@@ -92,7 +95,9 @@ public static class RopeTable
             throw Check.Invalid(nameof(maxPositions), maxPositions is null
                 ? "expected a positive value; none was given and the config has no max_position_embeddings."
                 : $"expected a positive value, got {rows}.");
-        return Create(rows, RotaryDim(config), config.RopeTheta, form, config.RopeScaling, dtype, device);
+        return slidingWindow && config.SlidingRopeTheta is double localTheta
+            ? Create(rows, RotaryDim(config), localTheta, form, config.SlidingRopeScaling, dtype, device)
+            : Create(rows, RotaryDim(config), config.RopeTheta, form, config.RopeScaling, dtype, device);
     }
 
     /// <summary>int(head_dim · partial_rotary_factor), as transformers computes the rotary dim of a config (GPT-NeoX's

@@ -94,6 +94,13 @@ public sealed class ModelConfig
     /// <summary>RoPE scaling; null for plain RoPE.</summary>
     public RopeScaling? RopeScaling { get; private init; }
 
+    /// <summary>The sliding-window layers' own RoPE base where the model has one (Gemma 3: transformers 5's
+    /// <c>rope_parameters.sliding_attention</c>, or <c>rope_local_base_freq</c>; their tables are unscaled); null otherwise.</summary>
+    public double? SlidingRopeTheta { get; private init; }
+
+    /// <summary>The sliding-window layers' RoPE scaling (transformers 5's <c>rope_parameters.sliding_attention</c>); null for plain.</summary>
+    public RopeScaling? SlidingRopeScaling { get; private init; }
+
     /// <summary>Whether the output projection shares the embedding's weight (no lm_head.weight in the checkpoint).</summary>
     public bool TieWordEmbeddings { get; private init; }
 
@@ -168,6 +175,7 @@ public sealed class ModelConfig
             if (headDim is null && hidden % heads != 0)
                 throw new CheckpointFormatException(source, "head_dim", $"absent, and hidden_size {hidden} is not divisible by num_attention_heads {heads}.");
             var (ropeTheta, scaling) = Rope(text);
+            var (slidingTheta, slidingScaling) = SlidingRope(text);
             return new ModelConfig
             {
                 ModelType = modelType,
@@ -185,6 +193,8 @@ public sealed class ModelConfig
                 RmsNormEps = text.Double("rms_norm_eps") ?? (modelType == "olmo2" ? 1e-5 : 1e-6),
                 RopeTheta = ropeTheta,
                 RopeScaling = scaling,
+                SlidingRopeTheta = slidingTheta,
+                SlidingRopeScaling = slidingScaling,
                 TieWordEmbeddings = text.Bool("tie_word_embeddings") ?? text.BoolFromRoot("tie_word_embeddings") ?? gemma,
                 MaxPositionEmbeddings = text.Int("max_position_embeddings") ?? text.Int("n_positions") ?? 0,
                 AttentionBias = text.Bool("attention_bias") ?? false,
@@ -220,6 +230,24 @@ public sealed class ModelConfig
                 result = new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"));
         }
         return (theta ?? text.Double("rotary_emb_base") ?? 10000.0, result); // GPT-NeoX / Pythia name it rotary_emb_base
+    }
+
+    /// <summary>Gemma 3's sliding-window layers' RoPE: transformers 5's <c>rope_parameters.sliding_attention</c>, or
+    /// transformers 4's <c>rope_local_base_freq</c> (plain RoPE at that base).</summary>
+    private static (double? Theta, RopeScaling? Scaling) SlidingRope(Fields text)
+    {
+        if (text.Object("rope_parameters") is JsonElement parameters
+            && parameters.TryGetProperty("sliding_attention", out JsonElement sliding) && sliding.ValueKind == JsonValueKind.Object)
+        {
+            var f = text.Nested(sliding, "rope_parameters.sliding_attention");
+            string type = f.String("rope_type") ?? f.String("type") ?? "default";
+            double? factor = f.Double("factor");
+            var scaling = type != "default" || factor is not null
+                ? new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"))
+                : null;
+            return (f.Double("rope_theta") ?? 10000.0, scaling);
+        }
+        return (text.Double("rope_local_base_freq"), null);
     }
 
     private static QuantizationConfig? ReadQuantization(string source, JsonElement root)
