@@ -28,19 +28,8 @@ internal interface IStageConsumer<TSelf, TAcc>
 }
 
 /// <summary>The tiles of one product in <see cref="MmaTiles.GroupedTile"/> order.</summary>
-internal readonly struct TileOrder
+internal readonly record struct TileOrder(int MTiles, int NTiles, int GroupM, int BlockM, int TileColumns)
 {
-    public readonly int MTiles, NTiles, GroupM, BlockM, TileColumns;
-
-    public TileOrder(int mTiles, int nTiles, int groupM, int blockM, int tileColumns)
-    {
-        MTiles = mTiles;
-        NTiles = nTiles;
-        GroupM = groupM;
-        BlockM = blockM;
-        TileColumns = tileColumns;
-    }
-
     public int Count => MTiles * NTiles;
 
     public (int M0, int N0) Tile(int tile) => MmaTiles.GroupedTile(tile, MTiles, NTiles, GroupM, BlockM, TileColumns);
