@@ -63,6 +63,81 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             Tolerance.OneRoundingInto(dtype));
     }
 
+    /// <summary><see cref="RopeRounding.PerOp"/> is PyTorch eager's <c>(q * cos) + (rotate_half(q) * sin)</c>: each product
+    /// and the sum rounded into the dtype x and the table promote to (x's for a table in x's dtype, as Llama, Qwen3 and
+    /// Gemma 3 cast theirs; float32 for OLMo2's float32 table), then into x's dtype; bit for bit against that arithmetic
+    /// spelled out on the host, rotate-half and interleaved (GPT-J, partial), at positions.</summary>
+    [TestCase(DType.BFloat16, DType.BFloat16, RotaryForm.RotateHalf, 0)]
+    [TestCase(DType.BFloat16, DType.Float32, RotaryForm.RotateHalf, 0)]
+    [TestCase(DType.Float16, DType.Float16, RotaryForm.Interleaved, 8)]
+    public void PerOpRope_IsPyTorchEagerArithmetic_BitForBit(DType dtype, DType tableDtype, RotaryForm form, int rotaryDim)
+    {
+        const int batch = 2, seq = 3, qHeads = 3, kHeads = 1, headDim = 32, tableRows = 40;
+        int rotary = rotaryDim == 0 ? headDim : rotaryDim, half = rotary / 2;
+        using var q = Random(81, dtype, -4, 4, batch, seq, qHeads * headDim);
+        using var k = Random(82, dtype, -4, 4, batch, seq, kHeads * headDim);
+        var (cos, sin) = Table(tableRows, rotary, tableDtype, 83);
+        using var _c = cos; using var _s = sin;
+        using var positions = Positions(batch, seq, tableRows, DType.Int32, shared: false, 84);
+        var (qr, kr) = Ops.Rope(q, k, cos, sin, positions, headDim, form, rotaryDim, rounding: RopeRounding.PerOp);
+        using var _q = qr; using var _k = kr;
+        var (qOnce, kOnce) = Ops.Rope(q, k, cos, sin, positions, headDim, form, rotaryDim);
+        using var _q1 = qOnce; using var _k1 = kOnce;
+
+        float[] c = cos.ToFloatArray(), s = sin.ToFloatArray(), at = positions.ToFloatArray();
+        DType promoted = tableDtype == dtype ? dtype : DType.Float32;
+        float P(float v) => DTypes.Round(v, promoted);
+        float[] Expected(Tensor t, int heads)
+        {
+            float[] x = t.ToFloatArray(), y = (float[])x.Clone();
+            for (int token = 0; token < batch * seq; token++)
+                for (int h = 0; h < heads; h++)
+                    for (int p = 0; p < half; p++)
+                    {
+                        int i = form == RotaryForm.Interleaved ? 2 * p : p, j = form == RotaryForm.Interleaved ? 2 * p + 1 : p + half;
+                        long b = ((long)token * heads + h) * headDim, row = (long)at[token] * rotary;
+                        float xi = x[b + i], xj = x[b + j];
+                        y[b + i] = DTypes.Round(P(P(xi * c[row + i]) + P(-xj * s[row + i])), dtype);
+                        y[b + j] = DTypes.Round(P(P(xj * c[row + j]) + P(xi * s[row + j])), dtype);
+                    }
+            return y;
+        }
+        qr.ToFloatArray().Should().Equal(Expected(q, qHeads));
+        kr.ToFloatArray().Should().Equal(Expected(k, kHeads));
+        if (tableDtype == dtype) // a float32 table rotates a 16-bit q in float32 either way (no norm to round here)
+            qOnce.ToFloatArray().Should().NotEqual(qr.ToFloatArray(), "one rounding differs from three somewhere in 288 values");
+    }
+
+    /// <summary>With both rounding options the fused norm+RoPE is its parts: the norm's output in x's dtype (read off a
+    /// table of cos 1, sin 0) then RoPE, per op; <see cref="NormRounding.Llama"/> rounds x · rstd before the weight
+    /// (Qwen3's q_norm), which changes some values.</summary>
+    [TestCase(NormScope.PerHead, DType.BFloat16)]
+    [TestCase(NormScope.Hidden, DType.Float32)]
+    public void PerOpRounding_FusedNormRope_IsTheNormThenTheRope(NormScope scope, DType tableDtype)
+    {
+        const int batch = 2, seq = 3, heads = 4, headDim = 16, tableRows = 20;
+        using var x = Random(91, DType.BFloat16, -3, 3, batch, seq, heads * headDim);
+        using var w = Random(92, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : heads * headDim);
+        var (cos, sin) = Table(tableRows, headDim, tableDtype, 93);
+        using var _c = cos; using var _s = sin;
+        using var ones = Tensor.Full([tableRows, headDim], 1f, tableDtype, Device);
+        using var zeros = Tensor.Full([tableRows, headDim], 0f, tableDtype, Device);
+        using var positions = Positions(batch, seq, tableRows, DType.Int64, shared: true, 94);
+        float[]? once = null;
+        foreach (var normRounding in new[] { NormRounding.Once, NormRounding.Llama })
+        {
+            using var fused = Ops.FusedRmsNormRope(x, w, cos, sin, positions, headDim, 1e-6, scope, normRounding: normRounding, ropeRounding: RopeRounding.PerOp);
+            using var normed = Ops.FusedRmsNormRope(x, w, ones, zeros, positions, headDim, 1e-6, scope, normRounding: normRounding, ropeRounding: RopeRounding.PerOp);
+            var (rotated, alsoRotated) = Ops.Rope(normed, normed, cos, sin, positions, headDim, rounding: RopeRounding.PerOp);
+            using var __ = rotated; using var ___ = alsoRotated;
+            fused.ToBytes().Should().Equal(rotated.ToBytes());
+            if (once is null)
+                once = normed.ToFloatArray();
+            else
+                normed.ToFloatArray().Should().NotEqual(once, "x · rstd rounded before the weight moves some values an ulp");
+        }
+    }
+
     /// <summary>transformers' default <c>position_ids</c> is <c>arange(seq).unsqueeze(0)</c>, <c>[1, seq]</c> beside a batch
     /// of several: read as shared by the batch (the staged kernel's positions take the same mode), the bytes of the
     /// <c>[seq]</c> form.</summary>

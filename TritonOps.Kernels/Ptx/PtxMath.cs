@@ -40,6 +40,29 @@ internal static class PtxMath
         return (float)sum;
     }
 
+    /// <summary>a · b rounded once, never fused with a later add (<c>mul.rn.f32</c>: ptxas contracts a plain multiply and
+    /// add into an FMA): a product as PyTorch's separate <c>q * cos</c> kernel rounds it.</summary>
+    public static float Mul(float a, float b)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("mul.rn.f32 %0, %1, %2;", out float r, a, b);
+            return r;
+        }
+        return a * b;
+    }
+
+    /// <summary>a + b rounded once (<c>add.rn.f32</c>, never fused with the products before it).</summary>
+    public static float Add(float a, float b)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("add.rn.f32 %0, %1, %2;", out float r, a, b);
+            return r;
+        }
+        return a + b;
+    }
+
     /// <summary><c>max.u16x2</c> (sm_90): the larger of each 16-bit half, one instruction for two elements. On
     /// non-negative 16-bit floats (sign cleared) the bit patterns order like the values, NaN above Inf.</summary>
     public static uint MaxU16x2(uint a, uint b)

@@ -34,6 +34,12 @@ internal struct QkNormRopeShape
     public int PositionsMode;
     /// <summary>4 (int32) or 8 (int64).</summary>
     public int PositionBytes;
+    /// <summary>1: x · rstd rounded into the dtype before the weight scales it (Llama/Qwen3's norms); the general kernel only.</summary>
+    public int NormRoundBeforeWeight;
+    /// <summary>1: RoPE as PyTorch eager computes <c>(q * cos) + (rotate_half(q) * sin)</c>: the norm's output rounded into
+    /// the dtype, each product and the sum rounded into the promoted dtype (x's when the table is x's dtype, else float32),
+    /// the result into x's dtype; the general kernel only.</summary>
+    public int RopePerOp;
 }
 
 /// <summary>Where one thread's pairs sit in a row, and the parts of a stage of the packed kernel (the same for every row).</summary>
@@ -136,6 +142,16 @@ internal static class QkNormRopeKernel
                 float yj = Normed<TElement>(x, weight, headFirst, weightFirst, j, scale, s);
                 float cosI = TTable.Widen(TTable.LoadBits(cos, tableRow + i)), sinI = TTable.Widen(TTable.LoadBits(sin, tableRow + i));
                 float cosJ = TTable.Widen(TTable.LoadBits(cos, tableRow + j)), sinJ = TTable.Widen(TTable.LoadBits(sin, tableRow + j));
+                if (s.RopePerOp != 0)
+                {
+                    yi = Round<TElement>(yi);
+                    yj = Round<TElement>(yj);
+                    TElement.StoreBits(output, headFirst + i, TElement.Narrow(Promoted<TElement, TTable>(PtxMath.Add(
+                        Promoted<TElement, TTable>(PtxMath.Mul(yi, cosI)), -Promoted<TElement, TTable>(PtxMath.Mul(yj, sinI))))));
+                    TElement.StoreBits(output, headFirst + j, TElement.Narrow(Promoted<TElement, TTable>(PtxMath.Add(
+                        Promoted<TElement, TTable>(PtxMath.Mul(yj, cosJ)), Promoted<TElement, TTable>(PtxMath.Mul(yi, sinJ))))));
+                    continue;
+                }
                 TElement.StoreBits(output, headFirst + i, TElement.Narrow(yi * cosI - yj * sinI));
                 TElement.StoreBits(output, headFirst + j, TElement.Narrow(yj * cosJ + yi * sinJ));
             }
@@ -429,8 +445,16 @@ internal static class QkNormRopeKernel
         if (s.Scope == 2)
             return v;
         float w = TElement.Widen(TElement.LoadBits(weight, weightFirst + d)) + s.WeightOffset;
-        return v * scale * w;
+        return s.NormRoundBeforeWeight != 0 ? Round<TElement>(v * scale) * w : v * scale * w;
     }
+
+    /// <summary>v rounded into the element type and back.</summary>
+    private static float Round<TElement>(float v) where TElement : struct, IElementType => TElement.Widen(TElement.Narrow(v));
+
+    /// <summary>v rounded into the type PyTorch promotes x's dtype and the table's to: x's when they agree, float32 (v
+    /// itself) when the table is float32 (the only other table the ops take, so the pack widths tell them apart).</summary>
+    private static float Promoted<TElement, TTable>(float v) where TElement : struct, IElementType where TTable : struct, IElementType =>
+        TTable.PackWidth == TElement.PackWidth ? Round<TElement>(v) : v;
 
     public static MethodInfo Variant(Type element, Type table) => KernelMethods.Get(typeof(QkNormRopeKernel), nameof(Run), element, table);
 

@@ -46,22 +46,28 @@ public static partial class Ops
     /// <param name="rotaryDim">Rotary dims of each head, even, ≤ headDim; 0: all of them.</param>
     /// <param name="weightOffset">Added to each weight: 1 for Gemma's <c>(1 + w)</c>.</param>
     /// <param name="output">Optional destination of x's shape and dtype; x itself is allowed (in place).</param>
+    /// <param name="normRounding">Where the 16-bit norm rounds (<see cref="NormRounding.Llama"/>: Qwen3's q_norm/k_norm).</param>
+    /// <param name="ropeRounding">Where RoPE rounds (<see cref="RopeRounding.PerOp"/>: transformers' eager RoPE, bit for bit).
+    /// Either non-default choice runs on the general kernel.</param>
     public static Tensor FusedRmsNormRope(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
         double eps = 1e-6, NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0,
-        float weightOffset = 0, Tensor? output = null) =>
-        FusedRmsNormRopeScheduled(x, weight, cos, sin, positions, headDim, eps, scope, form, rotaryDim, weightOffset, output, default);
+        float weightOffset = 0, Tensor? output = null, NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once) =>
+        FusedRmsNormRopeScheduled(x, weight, cos, sin, positions, headDim, eps, scope, form, rotaryDim, weightOffset, output, default,
+            normRounding, ropeRounding);
 
-    /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?)"/>
+    /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>
     /// with the packed kernel's schedule pinned (benchmark sweeps; default: the op's choice).</summary>
     internal static Tensor FusedRmsNormRopeScheduled(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
-        double eps, NormScope scope, RotaryForm form, int rotaryDim, float weightOffset, Tensor? output, QkNormRopeSchedule schedule)
+        double eps, NormScope scope, RotaryForm form, int rotaryDim, float weightOffset, Tensor? output, QkNormRopeSchedule schedule,
+        NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
     {
         var sizes = ValidateQkNormRope(x, weight, null, null, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
-            nameof(x), nameof(weight));
+            nameof(x), nameof(weight), normRounding, ropeRounding);
         if (output is not null)
             CheckOutput(output, x, x.Shape.ToArray());
+        bool onceRounded = normRounding == NormRounding.Once && ropeRounding == RopeRounding.Once;
         // The seed's form keeps its tuned kernels.
-        if (scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && positions is null
+        if (onceRounded && scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && positions is null
             && cos.DType == x.DType && sizes.TableRows == sizes.Seq && weightOffset == 0)
             return FusedRmsNormRope(x, weight!, cos, sin, eps, null, output, default);
         using var gate = x.Device.Enter();
@@ -69,13 +75,14 @@ public static partial class Ops
         // The row norm with full rotate-half rotary (OLMo2's q and k) streams through the seed's staged kernel where it
         // can: bf16 [4, 2048, 4096], float32 table, int64 positions on the H200: 55.9 µs on the packed kernel (140
         // registers, latency-bound), 41.0–41.6 µs on the staged one (the seed's form there: 40.5, the same run).
-        if (scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && weightOffset == 0
+        if (onceRounded && scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && weightOffset == 0
             && schedule.Staged != false && schedule.PairsPerThread == 0 && schedule.BlocksPerSm == 0
             && (x.ElementCount == 0 || TryFusedRmsNormRopeStaged(x, weight!, cos, sin, positions, headDim, sizes.TableRows, eps, output)))
             return output;
         if (schedule.Staged == true)
             throw new InvalidOperationException("The pinned staged kernel cannot take this call.");
-        LaunchQkNormRope(x, null, weight, null, cos, sin, positions, output, null, sizes, eps, scope, form, weightOffset, schedule);
+        LaunchQkNormRope(x, null, weight, null, cos, sin, positions, output, null, sizes, eps, scope, form, weightOffset, schedule,
+            normRounding, ropeRounding);
         return output;
     }
 
@@ -83,16 +90,18 @@ public static partial class Ops
     /// Norm then RoPE of a layer's q and k in one launch (GQA: their head counts may differ), each token at its own
     /// position: Qwen3 / Gemma 3 (<see cref="NormScope.PerHead"/>, the default), OLMo2 (<see cref="NormScope.Hidden"/>),
     /// or RoPE alone (<see cref="NormScope.None"/>, see <see cref="Rope"/>). Arguments as in
-    /// <see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?)"/>;
+    /// <see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>;
     /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype; outputs may be
     /// the inputs themselves (in place).
     /// </summary>
     /// <returns>The normed and rotated q and k (the outputs given, or new tensors).</returns>
     public static (Tensor Q, Tensor K) FusedQkNormRope(Tensor q, Tensor k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin,
         Tensor? positions, int headDim, double eps = 1e-6, NormScope scope = NormScope.PerHead, RotaryForm form = RotaryForm.RotateHalf,
-        int rotaryDim = 0, float weightOffset = 0, Tensor? qOutput = null, Tensor? kOutput = null)
+        int rotaryDim = 0, float weightOffset = 0, Tensor? qOutput = null, Tensor? kOutput = null,
+        NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
     {
-        var sizes = ValidateQkNormRope(q, qWeight, k, kWeight, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset);
+        var sizes = ValidateQkNormRope(q, qWeight, k, kWeight, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
+            normRounding: normRounding, ropeRounding: ropeRounding);
         if (qOutput is not null)
             CheckOutput(qOutput, q, q.Shape.ToArray(), nameof(qOutput), nameof(q));
         if (kOutput is not null)
@@ -100,16 +109,17 @@ public static partial class Ops
         using var gate = q.Device.Enter();
         qOutput ??= Tensor.Empty(q.Shape.ToArray(), q.DType, q.Device);
         kOutput ??= Tensor.Empty(k.Shape.ToArray(), k.DType, k.Device);
-        LaunchQkNormRope(q, k, qWeight, kWeight, cos, sin, positions, qOutput, kOutput, sizes, eps, scope, form, weightOffset);
+        LaunchQkNormRope(q, k, qWeight, kWeight, cos, sin, positions, qOutput, kOutput, sizes, eps, scope, form, weightOffset, default,
+            normRounding, ropeRounding);
         return (qOutput, kOutput);
     }
 
     /// <summary>RoPE alone on q and k (Llama, Mistral: no q/k norm), each token at its own position; in place when
     /// <paramref name="inPlace"/> (q and k are rewritten and returned), else into new tensors.</summary>
     public static (Tensor Q, Tensor K) Rope(Tensor q, Tensor k, Tensor cos, Tensor sin, Tensor? positions, int headDim,
-        RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, bool inPlace = false) =>
+        RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, bool inPlace = false, RopeRounding rounding = RopeRounding.Once) =>
         FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
-            inPlace ? q : null, inPlace ? k : null);
+            inPlace ? q : null, inPlace ? k : null, ropeRounding: rounding);
 
     /// <summary>How the kernels read positions: 0 none (token s at position s), 1 per token (<c>[batch, seq]</c>), 2 shared by
     /// the batch (<c>[seq]</c>, or <c>[1, seq]</c> beside a batch of more than one).</summary>
@@ -118,7 +128,7 @@ public static partial class Ops
 
     private static void LaunchQkNormRope(Tensor q, Tensor? k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin, Tensor? positions,
         Tensor qOut, Tensor? kOut, QkNormRopeSizes sizes, double eps, NormScope scope, RotaryForm form, float weightOffset,
-        QkNormRopeSchedule schedule = default)
+        QkNormRopeSchedule schedule = default, NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
     {
         int rows = checked(sizes.Batch * sizes.Seq);
         if (rows == 0)
@@ -130,7 +140,10 @@ public static partial class Ops
             TableRows = sizes.TableRows,
             PositionsMode = PositionsMode(positions, q.Shape[0]),
             PositionBytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
+            NormRoundBeforeWeight = normRounding == NormRounding.Llama && scope != NormScope.None ? 1 : 0,
+            RopePerOp = ropeRounding == RopeRounding.PerOp ? 1 : 0,
         };
+        bool onceRounded = shape.NormRoundBeforeWeight == 0 && shape.RopePerOp == 0;
         int tensors = k is null || sizes.KHeads == 0 ? 1 : 2;
         if (sizes.QHeads == 0 && tensors == 1)
             return;
@@ -144,7 +157,7 @@ public static partial class Ops
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
         var stream = device.Accelerator.DefaultStream;
         // A block as wide as the row must also fit the kernel's registers (640 threads at the one-pair variant's 104 do not).
-        if (plan.Packed && QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread) is var packedKernel
+        if (onceRounded && plan.Packed && QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread) is var packedKernel
             && threads <= device.MaxGroupSize(packedKernel))
         {
             int dynamicBytes = stages * stageBytes;
@@ -170,10 +183,12 @@ public static partial class Ops
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static QkNormRopeSizes ValidateQkNormRope(Tensor q, Tensor? qWeight, Tensor? k, Tensor? kWeight, Tensor cos, Tensor sin,
         Tensor? positions, int headDim, double eps, NormScope scope, RotaryForm form, ref int rotaryDim, float weightOffset,
-        string qName = "q", string qWeightName = "qWeight")
+        string qName = "q", string qWeightName = "qWeight", NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
     {
         Check.Usable(q, qName);
         Check.Defined(scope, nameof(scope));
+        Check.Defined(normRounding, nameof(normRounding));
+        Check.Defined(ropeRounding, nameof(ropeRounding));
         Check.Defined(form, nameof(form));
         Check.Usable(cos, nameof(cos));
         Check.Usable(sin, nameof(sin));

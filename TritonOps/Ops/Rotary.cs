@@ -23,6 +23,19 @@ public enum NormRounding
     Llama,
 }
 
+/// <summary>Where RoPE rounds into a 16-bit dtype.</summary>
+public enum RopeRounding
+{
+    /// <summary>Float32 math from the norm's float32 value, rounded once at the store: the more accurate form (FlashInfer's
+    /// and vLLM's fused kernels).</summary>
+    Once,
+    /// <summary>As PyTorch eager computes transformers' <c>(q * cos) + (rotate_half(q) * sin)</c>: the norm's output rounded
+    /// into x's dtype, each product and the sum rounded into the dtype PyTorch promotes x's and the table's to (x's when
+    /// the table is in x's dtype, as Llama, Qwen3, Gemma 3 and GPT-NeoX cast it; float32 for OLMo2's float32 table), the
+    /// result into x's dtype. Bit for bit with those models' q and k on the CPU accelerator; runs on the general kernel.</summary>
+    PerOp,
+}
+
 /// <summary>What an RMSNorm normalizes over before RoPE.</summary>
 public enum NormScope
 {

@@ -3,7 +3,7 @@ namespace TritonOps;
 public static partial class Reference
 {
     /// <summary>float64 norm + RoPE of one tensor, as
-    /// <see cref="Ops.FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?)"/>
+    /// <see cref="Ops.FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>
     /// defines it (x <c>[batch, seq, heads · headDim]</c>; a position outside the table gives a NaN row).</summary>
     public static double[] QkNormRope(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
         double eps = 1e-6, NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, float weightOffset = 0)
