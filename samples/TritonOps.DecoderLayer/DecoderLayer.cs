@@ -32,11 +32,10 @@ public enum DecoderFamily
 /// norm-then-add op yet: each add is a <c>FusedAddRmsNorm</c> whose norm output is discarded (one wasted write of
 /// [tokens, hidden]); transformers rounds the same way (bf16 norm output, then a bf16 add).</item>
 /// </list>
-/// <para>Rounding against transformers in bfloat16: our norms and RoPE round once from float32 where transformers'
-/// Llama/Qwen3 RMSNorm rounds twice (<c>weight * x.to(bf16)</c>); the gated MLP rounds once where transformers rounds
-/// gate, up, silu and the product; o_proj and down_proj add the residual before their one rounding where
-/// transformers rounds the projection, then the sum. Every difference is a rounding of the dtype, never a
-/// different formula.</para>
+/// <para>Rounding against transformers in bfloat16: the layer rounds where transformers does (the ops' options:
+/// <c>NormRounding.Llama</c> for Llama's and Qwen3's norms, <c>ActivationRounding.PerOp</c>, <c>ResidualRounding.PerOp</c>,
+/// <c>RopeRounding.PerOp</c> with the tables in each model's dtype), so on the CPU accelerator every stage is
+/// transformers' bits; the ops' defaults round once from float32, within an ulp of those.</para>
 /// </summary>
 public sealed class DecoderLayer : IDisposable
 {
@@ -72,6 +71,13 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>How the family's own norms round in 16 bits: Llama's and Qwen3's <c>weight * x.to(dtype)</c> twice,
     /// OLMo2's <c>(weight * x).to(dtype)</c> once. (Qwen3's per-head q/k norm inside FusedQkNormRope rounds once.)</summary>
     public NormRounding NormRounding => Family == DecoderFamily.Olmo2 ? NormRounding.Once : NormRounding.Llama;
+
+    /// <summary>How q and k are normed and rotated: <see cref="RopeRounding.PerOp"/> (the default) as transformers rounds
+    /// (its q/k norms as <see cref="NormRounding"/>), on the general norm+RoPE kernel; <see cref="RopeRounding.Once"/> on
+    /// the tuned kernels, within an ulp of those (the benchmark's choice).</summary>
+    public RopeRounding RopeRounding { get; set; } = RopeRounding.PerOp;
+
+    private NormRounding QkNormRounding => RopeRounding == RopeRounding.PerOp ? NormRounding : NormRounding.Once;
 
     /// <summary>Which of the checkpoint's layers this is.</summary>
     public int LayerIndex { get; }
@@ -314,7 +320,9 @@ public sealed class DecoderLayer : IDisposable
                 up!.Dispose();
                 fp8.Add(GateUp, gateUp);
             }
-            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, DType.Float32, device);
+            // The tables as each model rotates with them: Llama and Qwen3 cast cos and sin to the activations' dtype
+            // (cos.to(dtype=x.dtype)), OLMo2 keeps float32.
+            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, family == DecoderFamily.Olmo2 ? DType.Float32 : dtype, device);
             return new DecoderLayer(config, family, layer, dtype, device, weights, fp8, cos, sin);
         }
         catch
@@ -377,13 +385,14 @@ public sealed class DecoderLayer : IDisposable
         {
             // Ops.Rope writes in place or into new tensors: copy-free, rotate into the workspace by the general op with no norm.
             Ops.FusedQkNormRope(w.Q, w.K, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
-                qOutput: w.QRot, kOutput: w.KRot);
+                qOutput: w.QRot, kOutput: w.KRot, ropeRounding: RopeRounding);
         }
         else
         {
             var scope = Family == DecoderFamily.Qwen3 ? NormScope.PerHead : NormScope.Hidden;
             Ops.FusedQkNormRope(w.Q, w.K, _weights["self_attn.q_norm.weight"], _weights["self_attn.k_norm.weight"], Cos, Sin, positions,
-                headDim, eps, scope, RotaryForm.RotateHalf, rotaryDim, qOutput: w.QRot, kOutput: w.KRot);
+                headDim, eps, scope, RotaryForm.RotateHalf, rotaryDim, qOutput: w.QRot, kOutput: w.KRot,
+                normRounding: QkNormRounding, ropeRounding: RopeRounding);
         }
         observe?.Invoke("q_rope", w.QRot);
         observe?.Invoke("k_rope", w.KRot);
@@ -501,11 +510,11 @@ public sealed class DecoderLayer : IDisposable
             observe?.Invoke("v_proj", v);
             if (Family == DecoderFamily.Llama)
                 Ops.FusedQkNormRope(q, k, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
-                    qOutput: w.QRot, kOutput: w.KRot);
+                    qOutput: w.QRot, kOutput: w.KRot, ropeRounding: RopeRounding);
             else
                 Ops.FusedQkNormRope(q, k, _weights["self_attn.q_norm.weight"], _weights["self_attn.k_norm.weight"], Cos, Sin, positions,
                     headDim, eps, Family == DecoderFamily.Qwen3 ? NormScope.PerHead : NormScope.Hidden, RotaryForm.RotateHalf, rotaryDim,
-                    qOutput: w.QRot, kOutput: w.KRot);
+                    qOutput: w.QRot, kOutput: w.KRot, normRounding: QkNormRounding, ropeRounding: RopeRounding);
             observe?.Invoke("q_rope", w.QRot);
             observe?.Invoke("k_rope", w.KRot);
 
