@@ -85,8 +85,8 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(64, 2, 40, 272, 400, 1, true)]
     public void Fp8Gemm_WgmmaOnFewerBlocksThanTiles_GivesTheBlockATileBytes(int blockM, int stages, int m, int k, int n, int blocks, bool blockScales)
     {
-        if (Kind == DeviceKind.Cpu && blockScales)
-            Assert.Ignore("CUDA only: the CPU accelerator emulates the per-tensor case (CI time).");
+        if (Kind == DeviceKind.Cpu)
+            Assert.Ignore("CUDA only: the CPU accelerator walks tiles in the gated MLP's case of the same mainloop (CI time).");
         int seed = Inputs.Seed(blockM, stages, m, k, n, blocks);
         using var a = Tensor.FromArray(Inputs.Normal(m * k, seed, 2.0), [m, k], DType.BFloat16, Device);
         using var w = Tensor.FromArray(Inputs.Normal(n * k, seed + 1, 0.5), [n, k], DType.BFloat16, Device);
