@@ -83,8 +83,8 @@ internal static class RmsNormQuantizeFp8Kernel
 
     private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread, bool RoundBeforeWeight), MethodInfo> s_variants = new();
 
-    /// <summary>Every one-rounding instantiation, and the two-rounding ones of packed 16-bit rows (float32 rounds once
-    /// either way: the op never asks for those).</summary>
+    /// <summary>Every one-rounding instantiation, and the two-rounding ones of 16-bit rows (float32 rounds once either way:
+    /// the op never asks for those).</summary>
     public static IEnumerable<MethodInfo> AllVariants()
     {
         foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
@@ -92,7 +92,7 @@ internal static class RmsNormQuantizeFp8Kernel
                 for (int perThread = 1; perThread <= RmsNormRowKernel.MaxRunsPerThread; perThread *= 2)
                 {
                     yield return Variant(element, packed, perThread);
-                    if (packed && element != typeof(Float32Element))
+                    if (element != typeof(Float32Element))
                         yield return Variant(element, packed, perThread, roundBeforeWeight: true);
                 }
     }
