@@ -220,16 +220,18 @@ public sealed class ModelConfig
             theta = inner.Double("rope_theta") ?? theta;
             scaling = parameters;
         }
-        RopeScaling? result = null;
-        if (scaling is JsonElement s)
-        {
-            var f = text.Nested(s, "rope_scaling");
-            string type = f.String("rope_type") ?? f.String("type") ?? "default";
-            double? factor = f.Double("factor");
-            if (type != "default" || factor is not null)
-                result = new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"));
-        }
+        RopeScaling? result = scaling is JsonElement s ? Scaling(text.Nested(s, "rope_scaling")) : null;
         return (theta ?? text.Double("rotary_emb_base") ?? 10000.0, result); // GPT-NeoX / Pythia name it rotary_emb_base
+    }
+
+    /// <summary>The scaling one set of RoPE parameters describes; null for plain RoPE (type "default", no factor).</summary>
+    private static RopeScaling? Scaling(Fields f)
+    {
+        string type = f.String("rope_type") ?? f.String("type") ?? "default";
+        double? factor = f.Double("factor");
+        return type != "default" || factor is not null
+            ? new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"))
+            : null;
     }
 
     /// <summary>Gemma 3's sliding-window layers' RoPE: transformers 5's <c>rope_parameters.sliding_attention</c>, or
@@ -240,12 +242,7 @@ public sealed class ModelConfig
             && parameters.TryGetProperty("sliding_attention", out JsonElement sliding) && sliding.ValueKind == JsonValueKind.Object)
         {
             var f = text.Nested(sliding, "rope_parameters.sliding_attention");
-            string type = f.String("rope_type") ?? f.String("type") ?? "default";
-            double? factor = f.Double("factor");
-            var scaling = type != "default" || factor is not null
-                ? new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"))
-                : null;
-            return (f.Double("rope_theta") ?? 10000.0, scaling);
+            return (f.Double("rope_theta") ?? 10000.0, Scaling(f));
         }
         return (text.Double("rope_local_base_freq"), null);
     }
