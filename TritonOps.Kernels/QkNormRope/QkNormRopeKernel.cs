@@ -146,10 +146,11 @@ internal static class QkNormRopeKernel
                 {
                     yi = Round<TElement>(yi);
                     yj = Round<TElement>(yj);
-                    TElement.StoreBits(output, headFirst + i, TElement.Narrow(Promoted<TElement, TTable>(PtxMath.Add(
-                        Promoted<TElement, TTable>(PtxMath.Mul(yi, cosI)), -Promoted<TElement, TTable>(PtxMath.Mul(yj, sinI))))));
-                    TElement.StoreBits(output, headFirst + j, TElement.Narrow(Promoted<TElement, TTable>(PtxMath.Add(
-                        Promoted<TElement, TTable>(PtxMath.Mul(yj, cosJ)), Promoted<TElement, TTable>(PtxMath.Mul(yi, sinJ))))));
+                    // The sum's own rounding is the store's: into x's dtype either way.
+                    TElement.StoreBits(output, headFirst + i, TElement.Narrow(PtxMath.Add(
+                        Promoted<TElement, TTable>(PtxMath.Mul(yi, cosI)), -Promoted<TElement, TTable>(PtxMath.Mul(yj, sinI)))));
+                    TElement.StoreBits(output, headFirst + j, TElement.Narrow(PtxMath.Add(
+                        Promoted<TElement, TTable>(PtxMath.Mul(yj, cosJ)), Promoted<TElement, TTable>(PtxMath.Mul(yi, sinJ)))));
                     continue;
                 }
                 TElement.StoreBits(output, headFirst + i, TElement.Narrow(yi * cosI - yj * sinI));
