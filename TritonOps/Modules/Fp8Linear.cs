@@ -70,7 +70,7 @@ public sealed class Fp8Linear : IDisposable
         int n = weight.Shape[0], k = weight.Shape[1];
         Check.Positive(n, "weight.Shape[0]");
         Check.Positive(k, "weight.Shape[1]");
-        int nb = (n + 127) / 128, kb = (k + 127) / 128;
+        int nb = Ops.Tiles(n, 128), kb = Ops.Tiles(k, 128);
         bool blockShape = weightScale.Rank == 2 && weightScale.Shape[0] == nb && weightScale.Shape[1] == kb;
         bool channelShape = weightScale.Shape.SequenceEqual([n]) || weightScale.Shape.SequenceEqual([n, 1]);
         bool oneElement = weightScale.ElementCount == 1 && weightScale.Rank <= 2;

@@ -101,7 +101,7 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
         if (!packed || !sixteenBit || !hasAsyncCopy)
             return null;
         if (schedule.PairsPerThread > 0)
-            plan = (schedule.PairsPerThread, ((shape.Pairs + schedule.PairsPerThread - 1) / schedule.PairsPerThread + 31) / 32 * 32);
+            plan = (schedule.PairsPerThread, Ops.Tiles(Ops.Tiles(shape.Pairs, schedule.PairsPerThread), 32) * 32);
         int tableRatio = float32Table ? 2 : 1;
         if (float32Table && (plan.PairsPerThread > RmsNormRopeStagedKernel.SharedRopeMaxPairs || plan.Threads % shape.HalfRuns != 0))
             return null;
@@ -117,8 +117,8 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
         int resident = multiprocessors * perSm;
         if (shape.Rows < 2 * resident * rowsPerStep)
             return null;
-        int steps = (shape.Rows + rowsPerStep - 1) / rowsPerStep;
-        int stepsPerBlock = (steps + resident - 1) / resident, blocks = (steps + stepsPerBlock - 1) / stepsPerBlock;
+        int steps = Ops.Tiles(shape.Rows, rowsPerStep);
+        int stepsPerBlock = Ops.Tiles(steps, resident), blocks = Ops.Tiles(steps, stepsPerBlock);
         return new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, plan.PairsPerThread, rowsPerStep, stages, sharedBytes, blocks, plan.Threads, 1);
     }
 }

@@ -24,7 +24,7 @@ internal readonly record struct RmsNormQuantizePlan(bool Fused, bool Packed, int
         int packWidth = 16 / elementBytes;
         bool packed = hidden % packWidth == 0 && aligned16;
         int width = packed ? packWidth : 1, lanes = groupSize / width;
-        int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : (int)(((long)hidden + groupSize - 1) / groupSize);
+        int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : Ops.Tiles(hidden, groupSize);
         bool groupsFit = granularity == ScaleGranularity.PerRow
             || packed && groupSize % width == 0 && lanes <= 32 && (lanes & (lanes - 1)) == 0;
         if (groupsFit && RmsNormRowKernel.Plan(hidden / width) is { } row)
