@@ -380,6 +380,12 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 12, scope: NormScope.PerHead)).WithMessage("*'x'*divisible by head_dim = 12*");
         Validation.ThrowsBeforeAllocating<ArgumentNullException>(Device, () => Ops.FusedRmsNormRope(x, null, cos, sin, null, 16, scope: NormScope.PerHead));
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: (NormScope)9));
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+            () => Ops.FusedRmsNormRope(x, w, cos, sin, null, 16, scope: NormScope.PerHead, normRounding: (NormRounding)9)).WithMessage("*normRounding*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+            () => Ops.FusedQkNormRope(x, x, w, w, cos, sin, null, 16, ropeRounding: (RopeRounding)9)).WithMessage("*ropeRounding*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+            () => Ops.Rope(x, x, cos, sin, null, 16, rounding: (RopeRounding)9)).WithMessage("*'rounding'*");
     }
 }
 

@@ -115,11 +115,15 @@ public static partial class Ops
     }
 
     /// <summary>RoPE alone on q and k (Llama, Mistral: no q/k norm), each token at its own position; in place when
-    /// <paramref name="inPlace"/> (q and k are rewritten and returned), else into new tensors.</summary>
+    /// <paramref name="inPlace"/> (q and k are rewritten and returned), else into new tensors. <paramref name="rounding"/>:
+    /// where RoPE rounds (<see cref="RopeRounding.PerOp"/>: as transformers' eager RoPE).</summary>
     public static (Tensor Q, Tensor K) Rope(Tensor q, Tensor k, Tensor cos, Tensor sin, Tensor? positions, int headDim,
-        RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, bool inPlace = false, RopeRounding rounding = RopeRounding.Once) =>
-        FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
+        RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, bool inPlace = false, RopeRounding rounding = RopeRounding.Once)
+    {
+        Check.Defined(rounding, nameof(rounding)); // named as the caller passed it
+        return FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
             inPlace ? q : null, inPlace ? k : null, ropeRounding: rounding);
+    }
 
     /// <summary>How the kernels read positions: 0 none (token s at position s), 1 per token (<c>[batch, seq]</c>), 2 shared by
     /// the batch (<c>[seq]</c>, or <c>[1, seq]</c> beside a batch of more than one).</summary>
