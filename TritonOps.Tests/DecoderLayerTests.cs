@@ -58,10 +58,11 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("olmo2")]
     public void Fp8Checkpoint_EveryStage_WithinTheFp8Bar_OfTransformersFp8Model(string family)
     {
-        // On the CPU accelerator two families (~10 s each on the 2-core CI machine): Llama (the Llama rounding of the norms)
-        // and OLMo2 (its post-norm layout, norms rounded once); all three on CUDA.
-        if (Kind == DeviceKind.Cpu && family == "qwen3")
-            Assert.Ignore("CPU accelerator: the llama and olmo2 cases cover the FP8 layer's wiring and rounding (each family case takes ~10 s on 2 cores); all families run on CUDA.");
+        // On the CPU accelerator one family (~6–10 s a family on the 2-core CI machine): Llama (the Llama rounding of the
+        // norms, the fused norm+quantize); OLMo2's post-norm layout runs bit for bit on the CPU in the bf16 test; all three
+        // FP8 families on CUDA, and the sample checks all three on the CPU (docs/log/2026-12-04).
+        if (Kind == DeviceKind.Cpu && family != "llama")
+            Assert.Ignore("CPU accelerator: the llama case covers the FP8 layer's wiring and rounding (CI time); all families run on CUDA.");
         string folder = FixtureFolder($"{family}_fp8");
         if (!DecoderFixture.Exists(folder))
             Assert.Ignore($"FP8 decoder fixture {family}_fp8 is missing: made on the GPU machine by `python3 scripts/fixtures/make_fp8_decoder_fixtures.py`.");
@@ -81,7 +82,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         // Where both sides quantize the same bf16 tensor (the fixture's attention output), the products agree to the
         // output's rounding: o_proj feeds the residual add, which is within 10⁻² relative RMS of transformers'.
         errors.Single(e => e.Stage == "attn_residual").RelativeRmsError.Should().BeLessThan(1e-2);
-        // On the CPU accelerator (Llama and OLMo2 here; Qwen3 by the sample, docs/log/2026-12-04) (IEEE float32
+        // On the CPU accelerator (Llama here; Qwen3 and OLMo2 by the sample, docs/log/2026-12-04) (IEEE float32
         // throughout, and PyTorch's rounding points: NormRounding.Llama for Llama's and Qwen3's norms, ActivationRounding.PerOp for act(gate) · up, the quantizers dividing as PyTorch does on
         // CUDA, RopeRounding.PerOp) every stage equals transformers' FineGrainedFP8 model bit for bit, RoPE and the output
         // included. On the GPU, rsqrt.approx, the fast exp and the FP8 tensor cores' accumulator leave one-ulp differences
