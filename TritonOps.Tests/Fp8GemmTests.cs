@@ -97,7 +97,9 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
         using var transposed = blockScales ? wScale.Transpose(0, 1) : null;
         var bScale = transposed ?? wScale;
         var schedule = new Fp8GemmSchedule(blockM, stages, Tiled: true);
-        Fp8GemmPlan.For(m, n, k, true, true, true, schedule with { Blocks = blocks }).Grid.Should().Be(blocks, "fewer blocks than tiles");
+        Fp8GemmPlan.For(m, n, k, true, true, true, schedule with { Blocks = blocks }).Should().Match<Fp8GemmPlan>(p => p.Grid == blocks && p.WalksTiles,
+            "fewer blocks than tiles: the walking kernel");
+        Fp8GemmPlan.For(m, n, k, true, true, true, schedule).WalksTiles.Should().BeFalse("a block a tile: the loop-free kernel");
         using var each = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, schedule);
         using var walked = Ops.Fp8Gemm(aq, b, aScale, bScale, DType.BFloat16, null, schedule with { Blocks = blocks });
         walked.ToBytes().Should().Equal(each.ToBytes());

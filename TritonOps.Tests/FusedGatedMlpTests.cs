@@ -313,8 +313,9 @@ public class GatedMlpPlanTests
     [Test]
     public void WarpSpecialized_TakesAGridSmallerThanItsTiles_WhenAsked()
     {
-        Plan(8192, tiling: "WarpSpecialized", blocks: 132).GridX.Should().Be(132, "132 blocks walk the 7168 tiles");
-        Plan(128, n: 300, tiling: "WarpSpecialized", blocks: 500).GridX.Should().Be(3, "never more blocks than tiles");
+        Plan(8192, tiling: "WarpSpecialized", blocks: 132).Should().Match<GatedMlpPlan>(p => p.GridX == 132 && p.WalksTiles, "132 blocks walk the 7168 tiles");
+        Plan(128, n: 300, tiling: "WarpSpecialized", blocks: 500).Should().Match<GatedMlpPlan>(p => p.GridX == 3 && !p.WalksTiles, "never more blocks than tiles");
+        Plan(8192, tiling: "WarpSpecialized").WalksTiles.Should().BeFalse("by default a block a tile: the loop-free kernel");
     }
 
     [Test]

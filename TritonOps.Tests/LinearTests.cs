@@ -201,7 +201,9 @@ public class LinearPlanTests
         plan.Kernel.Should().Be(LinearKernelChoice.WarpSpecialized);
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((64, 32, 128), "128-row x tiles, 2 × 128-row W tiles, 128-byte K steps of 2-byte elements");
         (plan.GridX, plan.GridY, plan.BlockX).Should().Be((64 * 32, 1, 384), "one block a tile: a producer and two consumer warpgroups");
-        LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 132).GridX.Should().Be(132, "asked: 132 blocks walk 2048 tiles");
+        plan.WalksTiles.Should().BeFalse("a block a tile: the loop-free kernel");
+        LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 132).Should().Match<LinearPlan>(p => p.GridX == 132 && p.WalksTiles,
+            "asked: 132 blocks walk 2048 tiles");
         FluentActions.Invoking(() => LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 0))
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*blocks*");
         plan.Depth.Should().BeInRange(2, 8);

@@ -47,11 +47,12 @@ internal static class Fp8GemmWarpSpecializedKernel
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TOut, TTiles, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+    public static void Run<TOut, TTiles, TScales, TWalk>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s, ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages)
         where TOut : struct, IElementType
         where TTiles : struct, IFp8ConsumerTiles<TTiles>
         where TScales : struct, IFp8ScaleMode
+        where TWalk : struct, ITileWalk
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(blockM, stages) at launch
         int blockM = TTiles.SplitsN ? 64 : Consumers * 64 * TTiles.Count;
@@ -72,14 +73,14 @@ internal static class Fp8GemmWarpSpecializedKernel
             if (tensorCopies && thread != 0)
                 return;
             var producer = new Fp8StageLoads(a, b, s, aAddress, bAddress, aMap, bMap, blockM);
-            WarpSpecializedMainloop.Produce(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
+            WarpSpecializedMainloop.Produce<TWalk, Fp8StageLoads>(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
             return;
         }
 
         if (TTiles.Count > 1)
             PtxWgmma.ClaimRegistersTo232();
         var consumer = new Fp8TileConsumer<TOut, TTiles, TScales>(aScale, bScale, bias, output, s, blockM, warpgroup, tid);
-        WarpSpecializedMainloop.Consume<Fp8TileConsumer<TOut, TTiles, TScales>, TTiles>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
+        WarpSpecializedMainloop.Consume<TWalk, Fp8TileConsumer<TOut, TTiles, TScales>, TTiles>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
     }
 
     /// <summary>A stage of a's tile rows, then b's 128 rows, 128 bytes of K each.</summary>
@@ -159,14 +160,19 @@ internal static class Fp8GemmWarpSpecializedKernel
     }
 
     /// <summary>The instantiation for an output dtype, tile height (<see cref="TileRows"/>) and scale mode.</summary>
-    public static MethodInfo Variant(Type output, int blockM, bool perKBlock = false) =>
+    public static MethodInfo Variant(Type output, int blockM, bool perKBlock = false, bool walksTiles = false) =>
         KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output,
             blockM switch { 64 => typeof(M64N64), 128 => typeof(M64N128), 256 => typeof(M128N128), _ => throw new ArgumentOutOfRangeException(nameof(blockM)) },
-            Fp8GemmKernel.ScaleMode(perKBlock));
+            Fp8GemmKernel.ScaleMode(perKBlock), WarpSpecializedGemmKernel.Walk(walksTiles));
 
-    public static IEnumerable<MethodInfo> AllVariants() =>
+    private static IEnumerable<MethodInfo> BlockATileVariants() =>
         from output in Fp8GemmKernel.OutputElements
         from blockM in TileRows
         from perKBlock in new[] { false, true }
         select Variant(output, blockM, perKBlock);
+
+    /// <summary>Every instantiation a block a tile, and the grid-stride walk at 128-row tiles into bfloat16 (the walk's code
+    /// is the same for every output and tile).</summary>
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        BlockATileVariants().Concat(new[] { false, true }.Select(perKBlock => Variant(typeof(BFloat16Element), 128, perKBlock, walksTiles: true)));
 }

@@ -47,10 +47,11 @@ internal static class WarpSpecializedGemmKernel
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TElement, TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
+    public static void Run<TElement, TEpilogue, TWalk>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
         GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
+        where TWalk : struct, ITileWalk
     {
         var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
@@ -68,13 +69,13 @@ internal static class WarpSpecializedGemmKernel
             if (tensorCopies && thread != 0)
                 return;
             var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap);
-            WarpSpecializedMainloop.Produce(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
+            WarpSpecializedMainloop.Produce<TWalk, PairedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
             return;
         }
 
         PtxWgmma.ClaimRegistersTo232();
         var consumer = new PairedTileConsumer<TElement, TEpilogue>(output, s, epilogue, warpgroup, tid);
-        WarpSpecializedMainloop.Consume<PairedTileConsumer<TElement, TEpilogue>, PairedAcc>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
+        WarpSpecializedMainloop.Consume<TWalk, PairedTileConsumer<TElement, TEpilogue>, PairedAcc>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
     }
 
     /// <summary>A stage of one x tile and two B tiles: gate's and up's rows n0…, or W's rows n0… and n0 + 128….</summary>
@@ -184,16 +185,22 @@ internal static class WarpSpecializedGemmKernel
         TEpilogue.Store(output, first.N7, second.N7, row, col + 56, BlockN, s, e, perOp);
     }
 
-    /// <summary>The gated MLP's instantiation.</summary>
-    public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+    /// <summary>The gated MLP's instantiation; <paramref name="walksTiles"/> for a grid below the tile count.</summary>
+    public static MethodInfo GatedVariant(Type element, Type activation, bool walksTiles = false) =>
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation), Walk(walksTiles));
 
     /// <summary>The plain product's instantiation (Linear).</summary>
-    public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+    public static MethodInfo LinearVariant(Type element, bool walksTiles = false) =>
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element), Walk(walksTiles));
 
+    internal static Type Walk(bool walksTiles) => walksTiles ? typeof(GridStrideTiles) : typeof(OneTileABlock);
+
+    /// <summary>Every instantiation a block a tile, and the grid-stride walk of each epilogue (bfloat16: the walk is
+    /// the same code for every element and activation).</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
-        from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
-        select variant;
+        (from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
+         from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
+         select variant)
+        .Append(GatedVariant(typeof(BFloat16Element), typeof(Silu), walksTiles: true))
+        .Append(LinearVariant(typeof(BFloat16Element), walksTiles: true));
 }

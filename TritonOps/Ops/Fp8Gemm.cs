@@ -35,6 +35,9 @@ internal enum Fp8GemmKernelKind
 internal readonly record struct Fp8GemmPlan(Fp8GemmKernelKind Kernel, int BlockM, int Stages, int MTiles, int NTiles, int KTiles,
     int Grid, int Threads, int SharedBytes)
 {
+    /// <summary>The wgmma kernel on fewer blocks than tiles: its blocks walk the tiles (a kernel type).</summary>
+    public bool WalksTiles => Kernel == Fp8GemmKernelKind.WarpSpecialized && (long)Grid < (long)MTiles * NTiles;
+
     /// <summary>The M from which the wgmma kernel takes 256-row tiles (each consumer warpgroup two 64-row blocks; a
     /// quarter less L2 traffic a flop than 128 × 128). Below it, 128-row tiles waste less on the M tail.</summary>
     public const int TallMinRows = 1024;
@@ -243,7 +246,7 @@ public static partial class Ops
                 {
                     // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
                     var config = new KernelConfig(new Index1D(plan.Grid), new Index1D(plan.Threads), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
-                    var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, plan.BlockM, perKBlock));
+                    var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, plan.BlockM, perKBlock, plan.WalksTiles));
                     void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
                         aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape,
                         aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, plan.Stages);

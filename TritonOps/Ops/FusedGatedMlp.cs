@@ -53,6 +53,9 @@ internal enum GatedMlpTiling
 internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, int NTiles, int KTiles, DecodeSplit Split, int Depth,
     int GridX, int GridY, int BlockX, int BlockY, int SharedBytes)
 {
+    /// <summary>The warp-specialized kernel on fewer blocks than tiles: its blocks walk the tiles (a kernel type).</summary>
+    public bool WalksTiles => Tiling == GatedMlpTiling.WarpSpecialized && (long)GridX < (long)MTiles * NTiles;
+
     /// <param name="m">batch · seq, ≥ 1.</param>
     /// <param name="n">intermediate, ≥ 1.</param>
     /// <param name="k">hidden, ≥ 1.</param>
@@ -266,7 +269,7 @@ public static partial class Ops
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
         int depth = plan.Depth;
-        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.GatedVariant(ElementTypeOf(x.DType), activationType));
+        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.GatedVariant(ElementTypeOf(x.DType), activationType, plan.WalksTiles));
         var config = new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
         void Launch(ulong xMap, ulong gateMap, ulong upMap) => launcher(stream, config,
             x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, depth,

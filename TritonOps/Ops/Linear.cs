@@ -48,6 +48,9 @@ internal enum LinearKernelChoice
 internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles, int NTiles, int KTiles, DecodeSplit Split, int Depth,
     int GridX, int GridY, int BlockX, int BlockY, int SharedBytes)
 {
+    /// <summary>The warp-specialized kernel on fewer blocks than tiles: its blocks walk the tiles (a kernel type).</summary>
+    public bool WalksTiles => Kernel == LinearKernelChoice.WarpSpecialized && (long)GridX < (long)MTiles * NTiles;
+
     /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
     /// <param name="n">out, ≥ 1.</param>
     /// <param name="k">in, ≥ 0.</param>
@@ -252,7 +255,7 @@ public static partial class Ops
         var device = x.Device;
         var stream = device.Accelerator.DefaultStream;
         int depth = plan.Depth;
-        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.LinearVariant(ElementTypeOf(x.DType)));
+        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.LinearVariant(ElementTypeOf(x.DType), plan.WalksTiles));
         var config = new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
         var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = weight.DeviceAddress, Up = weight.DeviceAddress };
         void Launch(ulong xMap, ulong wMap) => launcher(stream, config,
