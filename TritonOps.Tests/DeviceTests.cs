@@ -1,3 +1,6 @@
+using ILGPU;
+using ILGPU.Runtime;
+
 namespace TritonOps.Tests;
 
 /// <summary>The device's buffer cache and kernel cache.</summary>
@@ -19,6 +22,22 @@ public class DeviceTests
         device.CachedBytes.Should().BeGreaterThan(0);
         device.ReleaseCachedMemory();
         device.CachedBytes.Should().Be(0);
+    }
+
+    /// <summary>The launch layer checks a launch's argument types against the kernel's parameters before it makes the
+    /// launcher: an int where the kernel takes a long would otherwise reach the kernel as other bytes.</summary>
+    [Test]
+    public void Launch_WithAnArgumentOfAnotherType_Throws_AndTheRightTypesRun()
+    {
+        using var device = Device.Cpu();
+        using var output = Tensor.Empty([2, 3], DType.Float32, device);
+        using var bias = Tensor.FromArray(new float[] { 1.5f, -2f, 0.25f }, [3], DType.Float32, device);
+        var kernel = Kernels.Common.FillRowsKernel.Variant(typeof(Kernels.Elements.Float32Element));
+        var config = new KernelConfig(1, 32);
+        FluentActions.Invoking(() => device.Launch(kernel, config, output.Bytes, bias.Bytes.Cast<float>(), 3, 6, 1)) // count: int, not long
+            .Should().Throw<InvalidOperationException>().WithMessage("*FillRowsKernel.Run*Int32, Int32, Int32*it takes*Int32, Int64, Int32*");
+        device.Launch(kernel, config, output.Bytes, bias.Bytes.Cast<float>(), 3, 6L, 1);
+        output.ToFloatArray().Should().Equal(1.5f, -2f, 0.25f, 1.5f, -2f, 0.25f);
     }
 
     /// <summary>Tensor maps live here: one upload per key, the same buffer on later calls, another buffer for another key.</summary>

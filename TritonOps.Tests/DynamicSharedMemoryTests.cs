@@ -12,7 +12,6 @@ namespace TritonOps.Tests;
 /// </summary>
 public class DynamicSharedMemoryTests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    private delegate void StageLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, ulong inputAddress, int runs);
 
     private const int Bytes = 96 * 1024;
 
@@ -41,8 +40,7 @@ public class DynamicSharedMemoryTests(DeviceKind kind) : OnEveryDevice(kind)
         using var output = Tensor.Empty([Bytes], DType.Float8E4M3, Device);
         var kernel = typeof(DynamicSharedMemoryTests).GetMethod(nameof(StageAndReverse))!;
 
-        Device.Launcher<StageLauncher>(kernel)(Device.Accelerator.DefaultStream,
-            new KernelConfig(new Index1D(1), new Index1D(256), SharedMemoryConfig.RequestDynamic<byte>(Bytes)),
+        Device.Launch(kernel, new KernelConfig(new Index1D(1), new Index1D(256), SharedMemoryConfig.RequestDynamic<byte>(Bytes)),
             input.Bytes, output.Bytes, input.DeviceAddress, Bytes / 16);
 
         byte[] actual = output.ToBytes();

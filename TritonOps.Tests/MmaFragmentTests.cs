@@ -10,7 +10,6 @@ namespace TritonOps.Tests;
 /// product, so a lane-layout mistake fails on either.</summary>
 public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    private delegate void OneMmaLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d);
 
     /// <summary>a: A [16 × 16] row-major; b: B stored [n = 8][k = 16]; d: C in, D out, [16 × 8] float.</summary>
     internal static void OneMma<TElement>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d) where TElement : struct, IMmaElement
@@ -59,8 +58,7 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
         using var a = Tensor.FromArray(aValues, [16, 32], DType.Float8E4M3, Device);
         using var b = Tensor.FromArray(bValues, [8, 32], DType.Float8E4M3, Device);
         using var d = Tensor.FromArray(cValues, [16, 8], DType.Float32, Device);
-        Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMmaE4M3))!)(
-            Device.Accelerator.DefaultStream, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
+        Device.Launch(GetType().GetMethod(nameof(OneMmaE4M3))!, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
 
         Compare.AllClose(d.ToFloatArray(), Product(a.ToFloatArray(), b.ToFloatArray(), cValues, 32), new Tolerance(1e-4, 1e-5));
     }
@@ -74,8 +72,7 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
         using var b = Tensor.FromArray(bValues, [8, 16], dtype, Device);
         using var d = Tensor.FromArray(cValues, [16, 8], DType.Float32, Device);
         var element = dtype == DType.Float16 ? typeof(Float16Element) : typeof(BFloat16Element);
-        Device.Launcher<OneMmaLauncher>(GetType().GetMethod(nameof(OneMma), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element))(
-            Device.Accelerator.DefaultStream, new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
+        Device.Launch(GetType().GetMethod(nameof(OneMma), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element), new KernelConfig(1, 32), a.Bytes, b.Bytes, d.Bytes);
 
         // Products of 16-bit values are exact in float32; only the float32 sum rounds.
         Compare.AllClose(d.ToFloatArray(), Product(a.ToFloatArray(), b.ToFloatArray(), cValues, 16), new Tolerance(1e-5, 1e-5));

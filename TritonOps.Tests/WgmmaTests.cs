@@ -15,8 +15,6 @@ namespace TritonOps.Tests;
 /// </summary>
 public class WgmmaTests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    private delegate void OneTileLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
-        ArrayView<float> d, ulong aAddress, ulong bAddress, int useAsyncCopy);
 
     /// <summary>Bytes of K per tile row: 32 16-bit elements or 64 FP8 codes, four 16-byte chunks.</summary>
     private const int RowBytes = 64;
@@ -104,7 +102,7 @@ public class WgmmaTests(DeviceKind kind) : OnEveryDevice(kind)
         Type element = dtype switch { DType.BFloat16 => typeof(BFloat16Element), DType.Float16 => typeof(Float16Element), _ => typeof(Float8E4M3Element) };
         var kernel = typeof(WgmmaTests).GetMethod(nameof(OneTile), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element);
 
-        Device.Launcher<OneTileLauncher>(kernel)(Device.Accelerator.DefaultStream, new KernelConfig(1, 128),
+        Device.Launch(kernel, new KernelConfig(1, 128),
             a.Bytes, b.Bytes, d.Bytes.Cast<float>(), a.DeviceAddress, b.DeviceAddress, asyncCopy ? 1 : 0);
 
         float[] aq = a.ToFloatArray(), bq = b.ToFloatArray(), actual = d.ToFloatArray();

@@ -9,8 +9,6 @@ namespace TritonOps.Tests.Numerics;
 /// the host codecs: every 16-bit code widened, and ties plus random floats narrowed.</summary>
 public class DeviceConversionTests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    private delegate void RoundTripLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> codes, ArrayView<byte> widened, ArrayView<byte> toNarrow, ArrayView<byte> narrowed, int packs);
 
     /// <summary>Thread i widens pack i of <paramref name="codes"/> and narrows pack i of <paramref name="toNarrow"/>.</summary>
     internal static void RoundTrip<TElement>(ArrayView<byte> codes, ArrayView<byte> widened, ArrayView<byte> toNarrow, ArrayView<byte> narrowed, int packs)
@@ -63,7 +61,7 @@ public class DeviceConversionTests(DeviceKind kind) : OnEveryDevice(kind)
         using var outT = Tensor.Empty([count], dtype, Device);
         var element = dtype == DType.Float16 ? typeof(Float16Element) : typeof(BFloat16Element);
         var method = GetType().GetMethod(nameof(RoundTrip), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(element);
-        Device.Launcher<RoundTripLauncher>(method)(Device.Accelerator.DefaultStream, new KernelConfig(count / 8 / 128, 128),
+        Device.Launch(method, new KernelConfig(count / 8 / 128, 128),
             codesT.Bytes, wideT.Bytes, narrowT.Bytes, outT.Bytes, count / 8);
 
         float[] widened = wideT.ToFloatArray();

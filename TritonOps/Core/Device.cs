@@ -21,7 +21,7 @@ public enum DeviceKind
 /// One ILGPU context and accelerator. Kernels are compiled once per device and cached;
 /// thread-safe. <see cref="Default"/> is CUDA when a GPU is present, otherwise the CPU accelerator.
 /// </summary>
-public sealed class Device : IDisposable
+public sealed partial class Device : IDisposable
 {
     private static readonly Lazy<Device> s_default = new(CreateDefault, LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lazy<bool> s_cudaAvailable = new(ProbeCuda, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -154,7 +154,7 @@ public sealed class Device : IDisposable
     /// <summary>The launcher of <paramref name="kernel"/> (an explicitly grouped kernel), compiled on
     /// first use and cached for the device's lifetime. On CUDA the PTX goes through
     /// <see cref="CudaKernelLoader"/>.</summary>
-    internal TLauncher Launcher<TLauncher>(MethodInfo kernel) where TLauncher : Delegate =>
+    private TLauncher Launcher<TLauncher>(MethodInfo kernel) where TLauncher : Delegate =>
         (TLauncher)Load(kernel).Launcher<TLauncher>();
 
     /// <summary>Thread blocks of <paramref name="groupSize"/> threads that fit on one multiprocessor at
@@ -193,19 +193,33 @@ public sealed class Device : IDisposable
             return loaded.Value;
         Accelerator accelerator = Accelerator;
         return _kernels.GetOrAdd(kernel, k => new Lazy<LoadedKernel>(
-            () => new LoadedKernel(accelerator is CudaAccelerator cuda ? CudaKernelLoader.Load(cuda, k) : accelerator.LoadKernel(k)),
+            () => new LoadedKernel(k, accelerator is CudaAccelerator cuda ? CudaKernelLoader.Load(cuda, k) : accelerator.LoadKernel(k)),
             LazyThreadSafetyMode.ExecutionAndPublication)).Value;
     }
 
     /// <summary>A loaded kernel and its launcher delegate, made once.</summary>
-    private sealed class LoadedKernel(Kernel kernel)
+    private sealed class LoadedKernel(MethodInfo method, Kernel kernel)
     {
         private Delegate? _launcher;
 
         public Kernel Kernel { get; } = kernel;
 
         public T Launcher<T>() where T : Delegate =>
-            (T)(Volatile.Read(ref _launcher) ?? Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!);
+            Volatile.Read(ref _launcher) as T ?? Create<T>();
+
+        private T Create<T>() where T : Delegate
+        {
+            // The launch's argument types, after the stream and the config, must be the kernel's parameter types:
+            // ILGPU's launcher would otherwise pass the bytes of one type as another.
+            var given = typeof(T).GetMethod("Invoke")!.GetParameters().Skip(2).Select(p => p.ParameterType).ToArray();
+            var expected = method.GetParameters().Select(p => p.ParameterType).ToArray();
+            if (!given.SequenceEqual(expected))
+                throw new InvalidOperationException($"Launch of {method.DeclaringType?.Name}.{method.Name} with ({string.Join(", ", given.Select(t => t.Name))}); " +
+                    $"it takes ({string.Join(", ", expected.Select(t => t.Name))}).");
+            if (Volatile.Read(ref _launcher) is { } other)
+                throw new InvalidOperationException($"{method.DeclaringType?.Name}.{method.Name} launched as {typeof(T).Name} after {other.GetType().Name}.");
+            return (T)(Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!);
+        }
     }
 
     /// <summary>

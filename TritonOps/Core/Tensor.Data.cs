@@ -9,8 +9,6 @@ namespace TritonOps;
 // device by StridedCopyKernel), and narrowed views.
 public sealed partial class Tensor
 {
-    private delegate void StridedCopyLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> source, ArrayView<byte> destination, StridedCopyShape shape);
 
     /// <summary>A new tensor holding <paramref name="values"/> as <see cref="DType.Float16"/>, bit for bit.</summary>
     public static Tensor FromArray(ReadOnlySpan<System.Half> values, ReadOnlySpan<int> shape, Device? device = null) =>
@@ -267,7 +265,6 @@ public sealed partial class Tensor
         // One element a thread; past 65 536 blocks (16.7 M elements) the threads loop.
         int blocks = (int)Math.Min((plan.Count + StridedCopyKernel.Threads - 1) / StridedCopyKernel.Threads, 1 << 16);
         ArrayView<byte> from = source._storage.Buffer.View, to = destination._storage.Buffer.View;
-        device.Launcher<StridedCopyLauncher>(StridedCopyKernel.Variant(DTypes.SizeOf(source.DType)))(
-            device.Accelerator.DefaultStream, new KernelConfig(blocks, StridedCopyKernel.Threads), from, to, plan);
+        device.Launch(StridedCopyKernel.Variant(DTypes.SizeOf(source.DType)), new KernelConfig(blocks, StridedCopyKernel.Threads), from, to, plan);
     }
 }

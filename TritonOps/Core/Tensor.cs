@@ -60,7 +60,6 @@ public sealed partial class Tensor : IDisposable
     /// <see cref="TensorDisposedException"/> before they allocate anything.</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
-
     /// <summary>The bytes of a contiguous tensor, for kernels.</summary>
     internal ArrayView<byte> Bytes
     {

@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TritonOps.Cuda;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.QuantizeFp8;
@@ -79,13 +78,6 @@ internal readonly record struct Fp8GemmPlan(Fp8GemmKernelKind Kernel, int BlockM
 
 public static partial class Ops
 {
-    private delegate void TransposeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> input, ArrayView<byte> output, int rows, int cols);
-    private delegate void Fp8GemmSpecializedLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
-        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape,
-        ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int stages);
-    private delegate void Fp8GemmLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> a, ArrayView<byte> b,
-        ArrayView<float> aScale, ArrayView<float> bScale, ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape shape);
-
 
     /// <summary>
     /// FP8 matrix product on FP8 tensor cores: <c>(a_q · b_q) · a_scale · b_scale</c> (+ bias), summed in
@@ -205,13 +197,11 @@ public static partial class Ops
             {
                 var transposed = Tensor.Empty([n, k], DType.Float8E4M3, device);
                 temporaries.Add(transposed);
-                device.Launcher<TransposeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.TransposeBytes)))(
-                    device.Accelerator.DefaultStream, new KernelConfig(new Index2D((n + 31) / 32, (k + 31) / 32), new Index2D(32, 8)),
+                device.Launch(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.TransposeBytes)), new KernelConfig(new Index2D((n + 31) / 32, (k + 31) / 32), new Index2D(32, 8)),
                     bStored.Bytes, transposed.Bytes, k, n);
                 bStored = transposed;
             }
 
-            var stream = device.Accelerator.DefaultStream;
             Type outputElement = ElementTypeOf(outputDtype);
             var shape = new Fp8GemmShape
             {
@@ -235,36 +225,22 @@ public static partial class Ops
             switch (plan.Kernel)
             {
                 case Fp8GemmKernelKind.Decode:
-                    device.Launcher<Fp8GemmLauncher>(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock))(stream, new KernelConfig(plan.Grid, plan.Threads),
+                    device.Launch(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock), new KernelConfig(plan.Grid, plan.Threads),
                         aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape);
                     break;
                 case Fp8GemmKernelKind.Mma:
-                    device.Launcher<Fp8GemmLauncher>(Fp8GemmKernel.Variant(outputElement, perKBlock))(stream, new KernelConfig(plan.Grid, plan.Threads),
+                    device.Launch(Fp8GemmKernel.Variant(outputElement, perKBlock), new KernelConfig(plan.Grid, plan.Threads),
                         aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape);
                     break;
                 default:
                 {
                     // Hopper: a producer warpgroup (the copy engine, through tensor maps) feeding two warpgroups of wgmma.
                     var config = new KernelConfig(new Index1D(plan.Grid), new Index1D(plan.Threads), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
-                    var launcher = device.Launcher<Fp8GemmSpecializedLauncher>(Fp8GemmWarpSpecializedKernel.Variant(outputElement, plan.BlockM, perKBlock, plan.WalksTiles));
-                    void Launch(ulong aMap, ulong bMap) => launcher(stream, config,
-                        aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape,
-                        aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, plan.Stages);
-                    if (device.Kind == DeviceKind.Cuda)
-                    {
-                        // Both operands' tensor maps: 128-byte-swizzled boxes of 128 bytes of K, zeros past the edges.
-                        device.WithConstantBytes((aq.DeviceAddress, bStored.DeviceAddress, m, n, k, plan.BlockM), key =>
-                        {
-                            byte[] bytes = new byte[256];
-                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.Item1, key.k, key.m, key.BlockM);
-                            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Item2, key.k, key.n, Fp8GemmWarpSpecializedKernel.BlockN);
-                            return bytes;
-                        }, maps => Launch(maps, maps + 128));
-                    }
-                    else
-                    {
-                        Launch(0, 0); // the CPU accelerator: the producer warpgroup copies
-                    }
+                    var kernel = Fp8GemmWarpSpecializedKernel.Variant(outputElement, plan.BlockM, perKBlock, plan.WalksTiles);
+                    // Boxes of 128 bytes of K: a's tile rows, b's 128 rows.
+                    TensorMaps.With(device, new SwizzledTiles(aq.DeviceAddress, k, m, plan.BlockM), new SwizzledTiles(bStored.DeviceAddress, k, n, Fp8GemmWarpSpecializedKernel.BlockN),
+                        (aMap, bMap) => device.Launch(kernel, config, aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape,
+                            aq.DeviceAddress, bStored.DeviceAddress, aMap, bMap, plan.Stages));
                     break;
                 }
             }

@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TritonOps.Cuda;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.FusedGatedMlp;
@@ -124,19 +123,6 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
 
 public static partial class Ops
 {
-    private delegate void GatedMlpWideLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
-        GatedMlpAddresses addresses, int stages);
-
-    private delegate void GatedMlpSpecializedLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape,
-        GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue);
-
-    private delegate void GatedMlpLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape);
-
-    private delegate void PairedDecodeLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape shape, EpilogueArgs epilogue);
 
     /// <summary>The activation named as in the original API ("silu", "gelu", "gelu_tanh") or as Hugging Face
     /// configs' <c>hidden_act</c> names the same functions ("swish"; "gelu_pytorch_tanh", "gelu_new"), any case.</summary>
@@ -212,7 +198,6 @@ public static partial class Ops
 
         Type activationType = GatedMlpKernel.ActivationTypes[(int)activation];
         var device = x.Device;
-        var stream = device.Accelerator.DefaultStream;
         Type element = ElementTypeOf(x.DType);
         var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = gateWeight.DeviceAddress, Up = upWeight.DeviceAddress };
         bool asyncRows = device.HasAsyncCopy && hidden % 8 == 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0;
@@ -232,7 +217,7 @@ public static partial class Ops
         switch (plan.Tiling)
         {
             case GatedMlpTiling.Float32:
-                device.Launcher<GatedMlpLauncher>(GatedMlpKernel.Float32Variant(activationType))(stream, config,
+                device.Launch(GatedMlpKernel.Float32Variant(activationType), config,
                     x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
                 break;
             case GatedMlpTiling.Decode:
@@ -244,12 +229,10 @@ public static partial class Ops
                 LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, plan);
                 break;
             case GatedMlpTiling.RegisterStaged:
-                device.Launcher<GatedMlpLauncher>(GatedMlpKernel.TensorCoreVariant(element, activationType))(stream,
-                    new KernelConfig(plan.GridX, plan.BlockX), x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+                device.Launch(GatedMlpKernel.TensorCoreVariant(element, activationType), new KernelConfig(plan.GridX, plan.BlockX), x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
                 break;
             default:
-                device.Launcher<GatedMlpWideLauncher>(GatedMlpWideKernel.Variant(element, activationType))(stream,
-                    new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
+                device.Launch(GatedMlpWideKernel.Variant(element, activationType), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
                     x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, plan.Depth);
                 break;
         }
@@ -267,28 +250,15 @@ public static partial class Ops
         Type activationType, GatedMlpShape shape, GatedMlpAddresses addresses, GatedMlpPlan plan)
     {
         var device = x.Device;
-        var stream = device.Accelerator.DefaultStream;
-        int depth = plan.Depth;
-        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.GatedVariant(ElementTypeOf(x.DType), activationType, plan.WalksTiles));
+        var kernel = WarpSpecializedGemmKernel.GatedVariant(ElementTypeOf(x.DType), activationType, plan.WalksTiles);
         var config = new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
-        void Launch(ulong xMap, ulong gateMap, ulong upMap) => launcher(stream, config,
-            x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, depth,
-            new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
-        if (device.Kind != DeviceKind.Cuda)
-        {
-            Launch(0, 0, 0);
-            return;
-        }
-        // Tensor maps of the three operands: 128-byte-swizzled boxes of 64 elements of K, zeros past the edges.
-        device.WithConstantBytes((addresses.X, addresses.Gate, addresses.Up, shape.M, shape.N, shape.K), key =>
-        {
-            byte[] bytes = new byte[384];
-            long rowBytes = 2L * key.K;
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.X, rowBytes, key.M, WarpSpecializedGemmKernel.BlockM);
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Gate, rowBytes, key.N, WarpSpecializedGemmKernel.BlockN);
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(256, 128), key.Up, rowBytes, key.N, WarpSpecializedGemmKernel.BlockN);
-            return bytes;
-        }, maps => Launch(maps, maps + 128, maps + 256));
+        var epilogue = new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes };
+        long rowBytes = 2L * shape.K; // boxes of 64 elements of K
+        TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, WarpSpecializedGemmKernel.BlockM),
+            new SwizzledTiles(addresses.Gate, rowBytes, shape.N, WarpSpecializedGemmKernel.BlockN),
+            new SwizzledTiles(addresses.Up, rowBytes, shape.N, WarpSpecializedGemmKernel.BlockN),
+            (xMap, gateMap, upMap) => device.Launch(kernel, config,
+                x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, xMap, gateMap, upMap, plan.Depth, epilogue));
     }
 
     /// <summary>ceil(size / tile), in long arithmetic (a group size near int.MaxValue does not overflow it).</summary>

@@ -125,15 +125,6 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
 
 public static partial class Ops
 {
-    private delegate void RmsNormRopeLauncher(
-        AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,
-        ArrayView<byte> output, RmsNormRopeShape shape);
-
-    private delegate void RmsNormRopeStagedLauncher(
-        AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
-        ArrayView<byte> output, RmsNormRopeShape shape, StagedPositions at, StagedAddresses addresses, int stages);
 
     /// <summary>
     /// RMSNorm followed by rotate-half (NeoX / Hugging Face) RoPE in one kernel launch:
@@ -198,23 +189,19 @@ public static partial class Ops
     private static void LaunchRmsNormRope(Device device, Type element, Type table, in RmsNormRopePlan plan, Tensor x, Tensor weight,
         Tensor cos, Tensor sin, Tensor? positions, StagedPositions at, Tensor output, in RmsNormRopeShape shape)
     {
-        var stream = device.Accelerator.DefaultStream;
         switch (plan.Kind)
         {
             case RmsNormRopeKernelKind.Staged:
                 var addresses = new StagedAddresses { X = x.DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress };
-                device.Launcher<RmsNormRopeStagedLauncher>(RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, plan.RowsPerStep))(stream,
-                    new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes)),
+                device.Launch(RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, plan.RowsPerStep), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes)),
                     x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, (positions ?? x).Bytes, output.Bytes, shape, at, addresses, plan.Stages);
                 return;
             case RmsNormRopeKernelKind.Row:
-                device.Launcher<RmsNormRopeLauncher>(RmsNormRopeRowKernel.Variant(element, plan.Packed, plan.PairsPerThread))(stream,
-                    new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1)),
+                device.Launch(RmsNormRopeRowKernel.Variant(element, plan.Packed, plan.PairsPerThread), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1)),
                     x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
                 return;
             default:
-                device.Launcher<RmsNormRopeLauncher>(RmsNormRopeKernel.Variant(element, plan.Packed))(stream,
-                    new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, plan.BlockY)),
+                device.Launch(RmsNormRopeKernel.Variant(element, plan.Packed), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, plan.BlockY)),
                     x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
                 return;
         }

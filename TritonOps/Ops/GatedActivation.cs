@@ -49,8 +49,6 @@ internal readonly record struct GatedActivationPlan(bool Packed, GatedActivation
 
 public static partial class Ops
 {
-    private delegate void GatedActivationLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedActivationShape shape);
 
     /// <summary>
     /// <c>output = act(gate) ⊙ up</c> elementwise, the activation and product in float32 and one rounding into the dtype
@@ -135,8 +133,7 @@ public static partial class Ops
         bool aligned = (gate.Offset * size | up.Offset * size | output.Offset * size) % 16 == 0;
         var plan = GatedActivationPlan.For(rows, cols, size, aligned, fused, rounding == ActivationRounding.PerOp);
         var kernel = GatedActivationKernel.Variant(ElementTypeOf(gate.DType), plan.Packed, GatedMlpKernel.ActivationTypes[(int)activation]);
-        device.Launcher<GatedActivationLauncher>(kernel)(device.Accelerator.DefaultStream,
-            new KernelConfig(new Index2D(plan.BlocksX, plan.BlocksY), new Index2D(GatedActivationKernel.Threads, 1)),
+        device.Launch(kernel, new KernelConfig(new Index2D(plan.BlocksX, plan.BlocksY), new Index2D(GatedActivationKernel.Threads, 1)),
             gate.Bytes, up.Bytes, output.Bytes, plan.Shape);
     }
 

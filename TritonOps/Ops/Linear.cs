@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TritonOps.Cuda;
 using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Gemm;
@@ -116,8 +115,6 @@ internal readonly record struct DecodeSplit(int Splits, int Length)
 
 public static partial class Ops
 {
-    private delegate void LinearRowsLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> output, GatedMlpShape shape, EpilogueArgs epilogue);
 
     /// <summary>
     /// <c>x · weightᵀ (+ bias) (+ residual)</c>, as nn.Linear with the residual add of a transformer block fused in:
@@ -205,8 +202,7 @@ public static partial class Ops
                 LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
                 break;
             default:
-                device.Launcher<LinearRowsLauncher>(LinearRowsKernel.Variant(ElementTypeOf(x.DType)))(device.Accelerator.DefaultStream,
-                    new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY)),
+                device.Launch(LinearRowsKernel.Variant(ElementTypeOf(x.DType)), new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY)),
                     x.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
                 break;
         }
@@ -224,11 +220,9 @@ public static partial class Ops
     {
         int tiles = checked(shape.MTiles * shape.NTiles);
         int splits = split.Splits, length = split.Length;
-        var launcher = device.Launcher<PairedDecodeLauncher>(kernel);
-        var stream = device.Accelerator.DefaultStream;
         if (splits == 1)
         {
-            launcher(stream, new KernelConfig(tiles, GatedMlpDecodeKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
+            device.Launch(kernel, new KernelConfig(tiles, GatedMlpDecodeKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
             return;
         }
         shape.KSplits = splits;
@@ -243,7 +237,7 @@ public static partial class Ops
             epilogue.Partials = partials.Bytes.Cast<float>();
             epilogue.PartialsAddress = partials.DeviceAddress;
             epilogue.Arrivals = arrivals.Bytes.Cast<int>();
-            launcher(stream, new KernelConfig(new Index2D(tiles, splits), new Index2D(GatedMlpDecodeKernel.Threads, 1)),
+            device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(GatedMlpDecodeKernel.Threads, 1)),
                 x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
         });
     }
@@ -253,27 +247,14 @@ public static partial class Ops
     private static void LaunchLinearWarpSpecialized(Tensor x, Tensor weight, Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, LinearPlan plan)
     {
         var device = x.Device;
-        var stream = device.Accelerator.DefaultStream;
-        int depth = plan.Depth;
-        var launcher = device.Launcher<GatedMlpSpecializedLauncher>(WarpSpecializedGemmKernel.LinearVariant(ElementTypeOf(x.DType), plan.WalksTiles));
+        var kernel = WarpSpecializedGemmKernel.LinearVariant(ElementTypeOf(x.DType), plan.WalksTiles);
         var config = new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes));
         var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = weight.DeviceAddress, Up = weight.DeviceAddress };
-        void Launch(ulong xMap, ulong wMap) => launcher(stream, config,
-            x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, addresses, xMap, wMap, wMap, depth, epilogue);
-        if (device.Kind != DeviceKind.Cuda)
-        {
-            Launch(0, 0); // the CPU accelerator: the producer warpgroup copies
-            return;
-        }
-        // Tensor maps of x and W: 128-byte-swizzled boxes of 64 elements of K and 128 rows, zeros past the edges
-        // (a tile's second W box may lie wholly past N: it reads zeros and its columns are not stored).
-        device.WithConstantBytes(("linear", addresses.X, addresses.Gate, shape.M, shape.N, shape.K), key =>
-        {
-            byte[] bytes = new byte[256];
-            long rowBytes = 2L * key.K;
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(0, 128), key.X, rowBytes, key.M, WarpSpecializedGemmKernel.BlockM);
-            CudaDriver.EncodeSwizzledByteTiles(bytes.AsSpan(128, 128), key.Gate, rowBytes, key.N, WarpSpecializedGemmKernel.BlockN);
-            return bytes;
-        }, maps => Launch(maps, maps + 128));
+        long rowBytes = 2L * shape.K;
+        // x and W in boxes of 64 elements of K and 128 rows (a tile's second W box may lie wholly past N: it reads zeros
+        // and its columns are not stored).
+        TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, WarpSpecializedGemmKernel.BlockM),
+            new SwizzledTiles(addresses.Gate, rowBytes, shape.N, WarpSpecializedGemmKernel.BlockN),
+            (xMap, wMap) => device.Launch(kernel, config, x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, addresses, xMap, wMap, wMap, plan.Depth, epilogue));
     }
 }

@@ -24,8 +24,6 @@ public static partial class Ops
         Check.Contiguous(output, name);
     }
 
-    private delegate void FillRowsLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> output, ArrayView<float> bias, int cols, long count, int hasBias);
-
     /// <summary>Every row of a dense [rows, cols] <paramref name="output"/> set to <paramref name="bias"/> (float32 [cols]),
     /// or to zeros: the defined result of a product over K = 0.</summary>
     private static void FillRows(Tensor output, Tensor? bias)
@@ -37,8 +35,7 @@ public static partial class Ops
             return;
         int cols = output.Shape[^1];
         int blocks = (int)Math.Min((count + FillRowsKernel.Threads - 1) / FillRowsKernel.Threads, 4096);
-        device.Launcher<FillRowsLauncher>(FillRowsKernel.Variant(ElementTypeOf(output.DType)))(device.Accelerator.DefaultStream,
-            new KernelConfig(blocks, FillRowsKernel.Threads), output.Bytes, (bias ?? output).Bytes.Cast<float>(), cols, count, bias is null ? 0 : 1);
+        device.Launch(FillRowsKernel.Variant(ElementTypeOf(output.DType)), new KernelConfig(blocks, FillRowsKernel.Threads), output.Bytes, (bias ?? output).Bytes.Cast<float>(), cols, count, bias is null ? 0 : 1);
     }
 
     /// <summary>The kernels' element operator struct for a float dtype.</summary>

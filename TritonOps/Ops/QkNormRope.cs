@@ -11,15 +11,6 @@ internal readonly record struct QkNormRopeSizes(int Batch, int Seq, int HeadDim,
 
 public static partial class Ops
 {
-    private delegate void QkNormRopeLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
-        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
-        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape shape);
-
-    private delegate void QkNormRopePackedLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
-        ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
-        ArrayView<byte> qOut, ArrayView<byte> kOut, QkNormRopeShape shape, QkNormRopeAddresses addresses, int stages);
 
     /// <summary>
     /// RMSNorm then RoPE as real models apply it to one tensor: each token at its own position, the norm over the
@@ -159,7 +150,6 @@ public static partial class Ops
         int threads = plan.Threads, pairsPerThread = plan.PairsPerThread, stages = plan.Stages, stageBytes = plan.StageBytes;
         // Absent tensors are never read: any live view stands in for them.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
-        var stream = device.Accelerator.DefaultStream;
         // A block as wide as the row must also fit the kernel's registers (640 threads at the one-pair variant's 104 do not).
         if (onceRounded && plan.Packed && QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread) is var packedKernel
             && threads <= device.MaxGroupSize(packedKernel))
@@ -174,13 +164,11 @@ public static partial class Ops
             {
                 Q = q.DeviceAddress, K = (k ?? q).DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress,
             };
-            device.Launcher<QkNormRopePackedLauncher>(packedKernel)(stream,
-                new KernelConfig(new Index2D(blocks, tensors), new Index2D(threads, 1), SharedMemoryConfig.RequestDynamic<byte>(dynamicBytes)),
+            device.Launch(packedKernel, new KernelConfig(new Index2D(blocks, tensors), new Index2D(threads, 1), SharedMemoryConfig.RequestDynamic<byte>(dynamicBytes)),
                 q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape, addresses, stages);
             return;
         }
-        device.Launcher<QkNormRopeLauncher>(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType)))(
-            stream, new KernelConfig(new Index2D(rows, tensors), new Index2D(QkNormRopeKernel.Threads, 1)),
+        device.Launch(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType)), new KernelConfig(new Index2D(rows, tensors), new Index2D(QkNormRopeKernel.Threads, 1)),
             q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape);
     }
 

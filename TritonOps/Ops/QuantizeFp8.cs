@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using TritonOps.Cuda;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
 using TritonOps.Kernels.QuantizeFp8;
@@ -112,12 +111,6 @@ internal readonly record struct QuantizePlan(QuantizeKernelKind Kernel, int Grid
 
 public static partial class Ops
 {
-    private delegate void AbsMaxLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<uint> amax, Fp8Shape shape);
-    private delegate void QuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, ArrayView<uint> amax, Fp8Shape shape);
-    private delegate void FusedQuantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<uint> control, FusedQuantizeShape shape);
-    private delegate void QuantizeRowsLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape);
-    private delegate void ColumnScalesLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> x, ArrayView<float> scales, Fp8Shape shape);
-    private delegate void DequantizeLauncher(AcceleratorStream stream, KernelConfig config, ArrayView<byte> q, ArrayView<float> scales, ArrayView<byte> output, Fp8Shape shape);
 
     /// <summary>
     /// Quantizes a float tensor to real OCP FP8 codes: <c>q = round_to_nearest_even_saturating(x / scale)</c> (the
@@ -212,8 +205,7 @@ public static partial class Ops
             int packWidth = x.DType == DType.Float32 ? 4 : 8;
             long packs = Math.Max(1, x.ElementCount / packWidth);
             int blocks = (int)Math.Min((packs + 255) / 256, device.Multiprocessors * 8L);
-            device.Launcher<AbsMaxLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.AbsMax), element))(
-                stream, new KernelConfig(blocks, 256), x.Bytes, amax, shape);
+            device.Launch(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.AbsMax), element), new KernelConfig(blocks, 256), x.Bytes, amax, shape);
             shape.ScaleFromAmax = 1;
             var result = slots.DenseView(1, [1]);
             LaunchQuantize(device, element, formatType, x, data, result.Bytes.Cast<float>(), amax, shape, plan);
@@ -226,8 +218,7 @@ public static partial class Ops
         if (plan.Kernel == QuantizeKernelKind.Columns)
         {
             // The column scales, then the given-scales kernel with them.
-            device.Launcher<ColumnScalesLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType))(
-                stream, config, x.Bytes, scaleView, shape);
+            device.Launch(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.ColumnScales), element, formatType), config, x.Bytes, scaleView, shape);
             shape.Scales = ScaleIndex.Column;
             LaunchQuantize(device, element, formatType, x, data, scaleView, scales.Bytes.Cast<uint>(), shape, plan);
             return (data, scales);
@@ -241,7 +232,7 @@ public static partial class Ops
             QuantizeKernelKind.Blocks => Fp8GroupQuantizeKernels.Method(nameof(Fp8GroupQuantizeKernels.QuantizeBlocks), element, formatType),
             _ => Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.QuantizeRows), element, formatType),
         };
-        device.Launcher<QuantizeRowsLauncher>(kernel)(stream, config, x.Bytes, data.Bytes, scaleView, shape);
+        device.Launch(kernel, config, x.Bytes, data.Bytes, scaleView, shape);
         return (data, scales);
     }
 
@@ -254,8 +245,6 @@ public static partial class Ops
         ScaleGranularity.Block => [Tiles(x.Shape[0], groupSize), Tiles(x.Shape[1], groupSize)],
         _ => [1],
     };
-
-
 
     /// <summary>Bytes of the last streamed items the fused quantize asks L2 to keep for its second phase
     /// (8192² bf16 on the H200: 0 MB 87.4 µs, 24 MB 85.6, 40 MB 84.5, 48 MB 84.3; two passes 87.8).</summary>
@@ -298,16 +287,14 @@ public static partial class Ops
         var words = control.Bytes.Cast<uint>();
         var stream = device.Accelerator.DefaultStream;
         words.SubView(0, Fp8QuantizeFusedKernel.Control.Requeued).MemSetToZero(stream);
-        device.Launcher<FusedQuantizeLauncher>(kernel)(stream,
-            new KernelConfig(new Index1D(grid), new Index1D(Fp8QuantizeFusedKernel.Threads), SharedMemoryConfig.RequestDynamic<byte>(Fp8QuantizeFusedKernel.SharedBytes)),
+        device.Launch(kernel, new KernelConfig(new Index1D(grid), new Index1D(Fp8QuantizeFusedKernel.Threads), SharedMemoryConfig.RequestDynamic<byte>(Fp8QuantizeFusedKernel.SharedBytes)),
             x.Bytes, data.Bytes, words, shape);
         return control.DenseView(Fp8QuantizeFusedKernel.Control.Scale, [1]);
     }
 
     private static void LaunchQuantize(Device device, Type element, Type format, Tensor x, Tensor data, ArrayView<float> scales, ArrayView<uint> amax,
         Fp8Shape shape, QuantizePlan plan) =>
-        device.Launcher<QuantizeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Quantize), element, format))(
-            device.Accelerator.DefaultStream, new KernelConfig(plan.QuantizeBlocks, Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales, amax, shape);
+        device.Launch(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Quantize), element, format), new KernelConfig(plan.QuantizeBlocks, Fp8QuantizeKernels.Threads), x.Bytes, data.Bytes, scales, amax, shape);
 
     /// <summary>x = q · scale, rounded once into <paramref name="dtype"/>. The scale's shape says how it
     /// applies: one element (per tensor), [M, 1] (per row), [1, N] (per column), [M, ceil(N / G)] (per row and
@@ -328,12 +315,10 @@ public static partial class Ops
         if (q.ElementCount == 0)
             return output;
         Type format = q.DType == DType.Float8E4M3 ? typeof(E4M3) : typeof(E5M2);
-        q.Device.Launcher<DequantizeLauncher>(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Dequantize), format, ElementTypeOf(dtype)))(
-            q.Device.Accelerator.DefaultStream, new KernelConfig((int)((q.ElementCount + 255) / 256), 256),
+        q.Device.Launch(Fp8QuantizeKernels.Method(nameof(Fp8QuantizeKernels.Dequantize), format, ElementTypeOf(dtype)), new KernelConfig((int)((q.ElementCount + 255) / 256), 256),
             q.Bytes, scale.Bytes.Cast<float>(), output.Bytes, shape);
         return output;
     }
-
 
     private static ScaleIndex ScaleIndexOf(Tensor scale, Tensor q, int groupSize)
     {

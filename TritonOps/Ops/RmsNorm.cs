@@ -32,9 +32,6 @@ internal readonly record struct RmsNormPlan(bool Packed, int RowRuns, bool RowKe
 
 public static partial class Ops
 {
-    private delegate void RmsNormLauncher(
-        AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> residual, ArrayView<byte> weight, ArrayView<byte> output, RmsNormShape shape);
 
     /// <summary>
     /// RMSNorm over the last dimension: <c>y = x · rsqrt(mean(x²) + eps) · (weight + weightOffset)</c>, float32
@@ -136,21 +133,20 @@ public static partial class Ops
             WeightOffset = weightOffset,
             RoundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32 ? 1 : 0,
         };
-        var stream = device.Accelerator.DefaultStream;
         // A block as wide as the row must also fit the kernel's registers; else the wide kernel takes the row.
         if (plan.RowKernel
             && RmsNormRowKernel.Variant(element, plan.Packed, addResidual, plan.RunsPerThread) is var rowKernel
             && plan.Threads <= device.MaxGroupSize(rowKernel))
         {
             // One row per small block, held in registers: many rows in flight per SM.
-            device.Launcher<RmsNormLauncher>(rowKernel)(stream, new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
+            device.Launch(rowKernel, new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
                 x.Bytes, residual.Bytes, weight.Bytes, output.Bytes, shape);
             return;
         }
         // Rows too wide to hold: one block walks each row twice.
         var kernel = RmsNormWideKernel.Variant(element, plan.Packed, addResidual);
         int threads = Math.Min(RmsNormWideKernel.Threads, device.MaxGroupSize(kernel));
-        device.Launcher<RmsNormLauncher>(kernel)(stream, new KernelConfig(new Index2D(rows, 1), new Index2D(threads, 1)),
+        device.Launch(kernel, new KernelConfig(new Index2D(rows, 1), new Index2D(threads, 1)),
             x.Bytes, residual.Bytes, weight.Bytes, output.Bytes, shape);
     }
 

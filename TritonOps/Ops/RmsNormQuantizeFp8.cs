@@ -36,8 +36,6 @@ internal readonly record struct RmsNormQuantizePlan(bool Fused, bool Packed, int
 
 public static partial class Ops
 {
-    private delegate void RmsNormQuantizeLauncher(AcceleratorStream stream, KernelConfig config,
-        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales, RmsNormQuantizeShape shape);
 
     /// <summary>
     /// RMSNorm and dynamic FP8 (E4M3) quantization in one pass (vLLM <c>rms_norm_dynamic_per_token_quant</c>): the
@@ -99,8 +97,7 @@ public static partial class Ops
                 GroupShift = plan.GroupLanes > 0 ? System.Numerics.BitOperations.Log2((uint)plan.GroupLanes) : 0,
                 ScaleCols = scaleCols,
             };
-            device.Launcher<RmsNormQuantizeLauncher>(kernel)(device.Accelerator.DefaultStream,
-                new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
+            device.Launch(kernel, new KernelConfig(new Index2D(rows, 1), new Index2D(plan.Threads, 1)),
                 x.Bytes, weight.Bytes, data.Bytes, scales.Bytes.Cast<float>(), shape);
             return (data, scales);
         }
