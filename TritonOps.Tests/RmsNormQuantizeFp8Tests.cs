@@ -86,6 +86,10 @@ public class RmsNormQuantizePlanTests
         perToken.Threads.Should().Be(512 / perToken.RunsPerThread);
         var perGroup = RmsNormQuantizePlan.For(4096, 2, true, ScaleGranularity.PerTokenGroup, 128);
         (perGroup.Fused, perGroup.GroupLanes, perGroup.ScaleCols).Should().Be((true, 16, 32), "a 128-group is 16 runs of eight");
+        (perToken.WholeRows, perGroup.WholeRows).Should().Be((true, true), "512 runs fill 128 threads of four: the kernel without padding tests");
+        RmsNormQuantizePlan.For(4104, 2, true, ScaleGranularity.PerRow, 128).WholeRows.Should().BeFalse("513 runs leave padding in the last warp");
+        RmsNormQuantizePlan.For(1024, 2, true, ScaleGranularity.PerRow, 128).WholeRows.Should().BeTrue("the fixtures' 1024-wide rows: 128 threads of one run");
+        RmsNormQuantizePlan.For(64, 2, true, ScaleGranularity.PerRow, 128).WholeRows.Should().BeFalse("and their 64-wide ones: 8 runs in a warp of 32");
     }
 
     [TestCase(4096, 2, true, 96, false, "12 lanes a group: not a power of two")]

@@ -55,17 +55,17 @@ internal static class RmsNormRowKernel
         int first = Group.IdxX, step = Group.DimX;
         long rowRun = (long)Grid.IdxX * shape.RowRuns;
         // Every load before any use: the row's x (and residual) from DRAM, then the weight (cache hits).
-        TRuns values = TRuns.Load<TAccess>(x, rowRun, first, step, shape.RowRuns);
+        TRuns values = TRuns.Load<TAccess, PaddedRows>(x, rowRun, first, step, shape.RowRuns);
         TRuns weights;
         if (addResidual)
         {
-            TRuns old = TRuns.Load<TAccess>(residual, rowRun, first, step, shape.RowRuns);
-            weights = TRuns.Load<TAccess>(weight, 0, first, step, shape.RowRuns);
+            TRuns old = TRuns.Load<TAccess, PaddedRows>(residual, rowRun, first, step, shape.RowRuns);
+            weights = TRuns.Load<TAccess, PaddedRows>(weight, 0, first, step, shape.RowRuns);
             values = TRuns.AddAndStore<TAccess>(values, old, residual, rowRun, first, step, shape.RowRuns);
         }
         else
         {
-            weights = TRuns.Load<TAccess>(weight, 0, first, step, shape.RowRuns);
+            weights = TRuns.Load<TAccess, PaddedRows>(weight, 0, first, step, shape.RowRuns);
         }
         float sumOfSquares = BlockReduce.Sum(TRuns.SumOfSquares<TAccess>(values), scratch);
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.InvHidden + shape.Eps);

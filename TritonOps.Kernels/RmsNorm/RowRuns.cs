@@ -40,6 +40,41 @@ internal struct RoundsLikeLlama : INormRounding
     public static bool RoundBeforeWeight => true;
 }
 
+/// <summary>Whether a row can end before a thread's last run (<see cref="PaddedRows"/>: every run tests its index
+/// against the row's runs) or fills every thread's runs exactly (<see cref="WholeRows"/>: no tests; Llama's 4096-wide
+/// rows are 128 threads of four 16-byte runs). A kernel type, so the tests fold away where they cannot fail.</summary>
+internal interface IRunBounds
+{
+    static abstract bool Whole { get; }
+}
+
+internal struct PaddedRows : IRunBounds
+{
+    public static bool Whole => false;
+}
+
+internal struct WholeRows : IRunBounds
+{
+    public static bool Whole => true;
+}
+
+/// <summary>One FP8 scale for the row, or one a group of adjacent runs, as a kernel type: the per-token kernel then
+/// holds no group code (a butterfly and a scale store a run behind a uniform branch).</summary>
+internal interface IScaleGroups
+{
+    static abstract bool Grouped { get; }
+}
+
+internal struct RowScale : IScaleGroups
+{
+    public static bool Grouped => false;
+}
+
+internal struct GroupScales : IScaleGroups
+{
+    public static bool Grouped => true;
+}
+
 /// <summary>
 /// A thread's share of one row, held in registers from its load to its store: runs first,
 /// first + step, first + 2·step, … of the row (step = the block's threads, so each load of a warp
@@ -52,8 +87,9 @@ internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
     static abstract int Count { get; }
 
     /// <summary>The thread's runs of the row starting at run <paramref name="rowRun"/> (raw: unpacked only when used).</summary>
-    static abstract TSelf Load<TAccess>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
-        where TAccess : struct, IRunAccess;
+    static abstract TSelf Load<TAccess, TBounds>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess
+        where TBounds : struct, IRunBounds;
 
     /// <summary>x + residual in float32, rounded once into the dtype, stored over the residual's runs and
     /// returned as stored: the norm then reads the rounded sum, as PyTorch's <c>residual + x</c> followed by the
@@ -66,8 +102,9 @@ internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
 
     /// <summary><c>x · rstd · (w + offset)</c> for every run, rounded once into the dtype and kept (raw), as
     /// <see cref="NormalizeAndStore"/> would store it; padding runs give zeros.</summary>
-    static abstract TSelf Normalize<TAccess>(in TSelf runs, in TSelf weights, int first, int step, float rstd, in RmsNormShape s)
-        where TAccess : struct, IRunAccess;
+    static abstract TSelf Normalize<TAccess, TBounds>(in TSelf runs, in TSelf weights, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess
+        where TBounds : struct, IRunBounds;
 
     /// <summary>max |v| over the thread's runs (by bit pattern: NaN wins).</summary>
     static abstract float AbsMax<TAccess>(in TSelf runs) where TAccess : struct, IRunAccess;
@@ -80,10 +117,12 @@ internal interface IRowRuns<TSelf> where TSelf : struct, IRowRuns<TSelf>
     /// <paramref name="groupShift"/> = log2 <paramref name="groupLanes"/>). Every
     /// thread of the block must call it (the butterfly); padding runs take part with zeros and store nothing.
     /// </summary>
-    static abstract void QuantizeAndStore<TAccess, TFormat>(in TSelf runs, ArrayView<byte> q, ArrayView<float> scales,
+    static abstract void QuantizeAndStore<TAccess, TFormat, TBounds, TGroups>(in TSelf runs, ArrayView<byte> q, ArrayView<float> scales,
         long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, int groupShift, long scaleRow)
         where TAccess : struct, IRunAccess
-        where TFormat : struct, IFloat8Format;
+        where TFormat : struct, IFloat8Format
+        where TBounds : struct, IRunBounds
+        where TGroups : struct, IScaleGroups;
 
     /// <summary>Stores <c>x · rstd · (w + offset)</c> for every run, one rounding into the dtype.</summary>
     static abstract void NormalizeAndStore<TAccess>(in TSelf runs, in TSelf weights, ArrayView<byte> output,
@@ -98,9 +137,10 @@ internal struct OneRun : IRowRuns<OneRun>
 
     public static int Count => 1;
 
-    public static OneRun Load<TAccess>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
-        where TAccess : struct, IRunAccess =>
-        first < rowRuns ? new OneRun { Raw = TAccess.LoadRaw(data, rowRun + first) } : default;
+    public static OneRun Load<TAccess, TBounds>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess
+        where TBounds : struct, IRunBounds =>
+        TBounds.Whole || first < rowRuns ? new OneRun { Raw = TAccess.LoadRaw(data, rowRun + first) } : default;
 
     public static OneRun AddAndStore<TAccess>(in OneRun x, in OneRun residual, ArrayView<byte> residualData,
         long rowRun, int first, int step, int rowRuns)
@@ -116,32 +156,35 @@ internal struct OneRun : IRowRuns<OneRun>
     public static float SumOfSquares<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
         TAccess.Unpack(runs.Raw).SumOfSquares();
 
-    public static OneRun Normalize<TAccess>(in OneRun runs, in OneRun weights, int first, int step, float rstd, in RmsNormShape s)
-        where TAccess : struct, IRunAccess =>
-        first < s.RowRuns
+    public static OneRun Normalize<TAccess, TBounds>(in OneRun runs, in OneRun weights, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess
+        where TBounds : struct, IRunBounds =>
+        TBounds.Whole || first < s.RowRuns
             ? new OneRun { Raw = TAccess.Pack(RmsNormMath.Normalize<TAccess>(TAccess.Unpack(runs.Raw), TAccess.Unpack(weights.Raw), rstd, s)) }
             : default;
 
     public static float AbsMax<TAccess>(in OneRun runs) where TAccess : struct, IRunAccess =>
         TAccess.AbsMax(runs.Raw);
 
-    public static void QuantizeAndStore<TAccess, TFormat>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
+    public static void QuantizeAndStore<TAccess, TFormat, TBounds, TGroups>(in OneRun runs, ArrayView<byte> q, ArrayView<float> scales,
         long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, int groupShift, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
+        where TBounds : struct, IRunBounds
+        where TGroups : struct, IScaleGroups
     {
         ScaleDivisor divisor = rowScale;
-        if (groupLanes > 0)
+        if (TGroups.Grouped)
         {
             float amax = TAccess.AbsMax(runs.Raw);
             for (int mask = 1; mask < groupLanes; mask <<= 1)
                 amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
-            if (first < rowRuns && (first & (groupLanes - 1)) == 0)
+            if ((TBounds.Whole || first < rowRuns) && (first & (groupLanes - 1)) == 0)
                 scales[scaleRow + (first >> groupShift)] = scale; // a shift, not an integer division (~20 instructions)
             divisor = ScaleDivisor.OfComputedScale(scale);
         }
-        if (first >= rowRuns)
+        if (!TBounds.Whole && first >= rowRuns)
             return;
         Vec8F v = TAccess.Unpack(runs.Raw);
         if (TAccess.Width == 8)
@@ -170,11 +213,12 @@ internal struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
 
     public static int Count => 2 * T.Count;
 
-    public static Twice<T> Load<TAccess>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
-        where TAccess : struct, IRunAccess => new()
+    public static Twice<T> Load<TAccess, TBounds>(ArrayView<byte> data, long rowRun, int first, int step, int rowRuns)
+        where TAccess : struct, IRunAccess
+        where TBounds : struct, IRunBounds => new()
     {
-        First = T.Load<TAccess>(data, rowRun, first, step, rowRuns),
-        Second = T.Load<TAccess>(data, rowRun, first + T.Count * step, step, rowRuns),
+        First = T.Load<TAccess, TBounds>(data, rowRun, first, step, rowRuns),
+        Second = T.Load<TAccess, TBounds>(data, rowRun, first + T.Count * step, step, rowRuns),
     };
 
     public static Twice<T> AddAndStore<TAccess>(in Twice<T> x, in Twice<T> residual, ArrayView<byte> residualData,
@@ -188,23 +232,26 @@ internal struct Twice<T> : IRowRuns<Twice<T>> where T : struct, IRowRuns<T>
     public static float SumOfSquares<TAccess>(in Twice<T> runs) where TAccess : struct, IRunAccess =>
         T.SumOfSquares<TAccess>(runs.First) + T.SumOfSquares<TAccess>(runs.Second);
 
-    public static Twice<T> Normalize<TAccess>(in Twice<T> runs, in Twice<T> weights, int first, int step, float rstd, in RmsNormShape s)
-        where TAccess : struct, IRunAccess => new()
+    public static Twice<T> Normalize<TAccess, TBounds>(in Twice<T> runs, in Twice<T> weights, int first, int step, float rstd, in RmsNormShape s)
+        where TAccess : struct, IRunAccess
+        where TBounds : struct, IRunBounds => new()
     {
-        First = T.Normalize<TAccess>(runs.First, weights.First, first, step, rstd, s),
-        Second = T.Normalize<TAccess>(runs.Second, weights.Second, first + T.Count * step, step, rstd, s),
+        First = T.Normalize<TAccess, TBounds>(runs.First, weights.First, first, step, rstd, s),
+        Second = T.Normalize<TAccess, TBounds>(runs.Second, weights.Second, first + T.Count * step, step, rstd, s),
     };
 
     public static float AbsMax<TAccess>(in Twice<T> runs) where TAccess : struct, IRunAccess =>
         Fp8QuantizeKernels.MaxBits(T.AbsMax<TAccess>(runs.First), T.AbsMax<TAccess>(runs.Second));
 
-    public static void QuantizeAndStore<TAccess, TFormat>(in Twice<T> runs, ArrayView<byte> q, ArrayView<float> scales,
+    public static void QuantizeAndStore<TAccess, TFormat, TBounds, TGroups>(in Twice<T> runs, ArrayView<byte> q, ArrayView<float> scales,
         long rowRun, int first, int step, int rowRuns, in ScaleDivisor rowScale, int groupLanes, int groupShift, long scaleRow)
         where TAccess : struct, IRunAccess
         where TFormat : struct, IFloat8Format
+        where TBounds : struct, IRunBounds
+        where TGroups : struct, IScaleGroups
     {
-        T.QuantizeAndStore<TAccess, TFormat>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, groupShift, scaleRow);
-        T.QuantizeAndStore<TAccess, TFormat>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, groupShift, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat, TBounds, TGroups>(runs.First, q, scales, rowRun, first, step, rowRuns, rowScale, groupLanes, groupShift, scaleRow);
+        T.QuantizeAndStore<TAccess, TFormat, TBounds, TGroups>(runs.Second, q, scales, rowRun, first + T.Count * step, step, rowRuns, rowScale, groupLanes, groupShift, scaleRow);
     }
 
     public static void NormalizeAndStore<TAccess>(in Twice<T> runs, in Twice<T> weights, ArrayView<byte> output,

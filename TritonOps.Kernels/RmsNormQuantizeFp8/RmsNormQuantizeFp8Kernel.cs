@@ -39,12 +39,14 @@ internal struct RmsNormQuantizeShape
 internal static class RmsNormQuantizeFp8Kernel
 {
     [GlobalMemoryOnly]
-    public static void Run<TAccess, TRuns, TFormat, TRounding>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
+    public static void Run<TAccess, TRuns, TFormat, TRounding, TBounds, TGroups>(ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> q, ArrayView<float> scales,
         RmsNormQuantizeShape shape)
         where TAccess : struct, IRunAccess
         where TRuns : struct, IRowRuns<TRuns>
         where TFormat : struct, IFloat8Format
         where TRounding : struct, INormRounding
+        where TBounds : struct, IRunBounds
+        where TGroups : struct, IScaleGroups
     {
         // One block a row, so each reduction has scratch of its own and takes one barrier (two barriers a row, not four).
         var scratch = SharedMemory.Allocate<float>(BlockReduce.OneBarrierScratchLength);
@@ -55,45 +57,59 @@ internal static class RmsNormQuantizeFp8Kernel
         // (indexed from the tensor's start, every load and store built its 64-bit address anew: ~6 instructions each).
         var xRow = TAccess.Runs(x, rowRun, rowRuns);
         var qRow = q.SubView(rowRun * TAccess.Width, (long)rowRuns * TAccess.Width);
-        TRuns values = TRuns.Load<TAccess>(xRow, 0, first, step, rowRuns);
-        TRuns weights = TRuns.Load<TAccess>(weight, 0, first, step, rowRuns);
+        TRuns values = TRuns.Load<TAccess, TBounds>(xRow, 0, first, step, rowRuns);
+        TRuns weights = TRuns.Load<TAccess, TBounds>(weight, 0, first, step, rowRuns);
         float sumOfSquares = BlockReduce.SumOneBarrier(TRuns.SumOfSquares<TAccess>(values), scratch);
         float rstd = PtxMath.Rsqrt(sumOfSquares * shape.Norm.InvHidden + shape.Norm.Eps);
         // The rounding is the kernel's type, its flag a constant the run code folds: a runtime flag tested once a thread
         // still cost 2-3 % here (the other arm's code beside it; per token 33.5 -> 34.3 µs, H200, 12-04).
-        TRuns y = TRuns.Normalize<TAccess>(values, weights, first, step, rstd, shape.Norm with { RoundBeforeWeight = TRounding.RoundBeforeWeight ? 1 : 0 });
+        TRuns y = TRuns.Normalize<TAccess, TBounds>(values, weights, first, step, rstd, shape.Norm with { RoundBeforeWeight = TRounding.RoundBeforeWeight ? 1 : 0 });
         ScaleDivisor rowScale = ScaleDivisor.OfComputedScale(1f);
-        if (shape.GroupLanes == 0)
+        if (!TGroups.Grouped)
         {
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(BlockReduce.MaxOneBarrier(TRuns.AbsMax<TAccess>(y), maxScratch)));
             if (first == 0)
                 scales[Grid.IdxX] = scale;
             rowScale = ScaleDivisor.OfComputedScale(scale); // once a row: the IEEE reciprocal is a dozen instructions and a slow-path branch
         }
-        TRuns.QuantizeAndStore<TAccess, TFormat>(y, qRow, scales, 0, first, step, rowRuns, rowScale, shape.GroupLanes, shape.GroupShift, (long)Grid.IdxX * shape.ScaleCols);
+        TRuns.QuantizeAndStore<TAccess, TFormat, TBounds, TGroups>(y, qRow, scales, 0, first, step, rowRuns, rowScale, shape.GroupLanes, shape.GroupShift, (long)Grid.IdxX * shape.ScaleCols);
     }
 
-    /// <summary>The instantiation for a dtype, access form, runs per thread (1, 2, 4 or 8) and rounding
-    /// (<paramref name="roundBeforeWeight"/>: <see cref="RoundsLikeLlama"/>); E4M3 codes.</summary>
-    public static MethodInfo Variant(Type element, bool packed, int runsPerThread, bool roundBeforeWeight = false) =>
-        s_variants.GetOrAdd((element, packed, runsPerThread, roundBeforeWeight), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
+    /// <summary>The instantiation for a dtype, access form, runs per thread (1, 2, 4 or 8), rounding
+    /// (<paramref name="roundBeforeWeight"/>: <see cref="RoundsLikeLlama"/>), rows that fill every thread's runs
+    /// (<paramref name="wholeRows"/>: <see cref="WholeRows"/>) and group scales (<paramref name="grouped"/>); E4M3 codes.</summary>
+    public static MethodInfo Variant(Type element, bool packed, int runsPerThread, bool roundBeforeWeight = false, bool wholeRows = false, bool grouped = false) =>
+        s_variants.GetOrAdd(new VariantKey(element, packed, runsPerThread, roundBeforeWeight, wholeRows, grouped), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
             (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
             RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)], typeof(E4M3),
-            key.RoundBeforeWeight ? typeof(RoundsLikeLlama) : typeof(RoundsOnce)));
+            key.RoundBeforeWeight ? typeof(RoundsLikeLlama) : typeof(RoundsOnce),
+            key.WholeRows ? typeof(WholeRows) : typeof(PaddedRows),
+            key.Grouped ? typeof(GroupScales) : typeof(RowScale)));
 
-    private static readonly ConcurrentDictionary<(Type Element, bool Packed, int PerThread, bool RoundBeforeWeight), MethodInfo> s_variants = new();
+    private readonly record struct VariantKey(Type Element, bool Packed, int PerThread, bool RoundBeforeWeight, bool WholeRows, bool Grouped);
 
-    /// <summary>Every one-rounding instantiation, and the two-rounding ones of 16-bit rows (float32 rounds once either way:
-    /// the op never asks for those).</summary>
+    private static readonly ConcurrentDictionary<VariantKey, MethodInfo> s_variants = new();
+
+    /// <summary>The per-token instantiations of every dtype, access form and runs per thread, with one rounding and
+    /// (16-bit) two; beside them the group-scale and whole-row forms at four runs a thread (the bodies' other arms: the
+    /// same code at every run count, so CI compiles them once a dtype and access form).</summary>
     public static IEnumerable<MethodInfo> AllVariants()
     {
         foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
             foreach (bool packed in new[] { true, false })
+            {
                 for (int perThread = 1; perThread <= RmsNormRowKernel.MaxRunsPerThread; perThread *= 2)
                 {
                     yield return Variant(element, packed, perThread);
                     if (element != typeof(Float32Element))
                         yield return Variant(element, packed, perThread, roundBeforeWeight: true);
                 }
+                yield return Variant(element, packed, 4, grouped: true);
+                if (packed && element != typeof(Float32Element))
+                {
+                    yield return Variant(element, packed, 4, wholeRows: true);
+                    yield return Variant(element, packed, 4, wholeRows: true, grouped: true);
+                }
+            }
     }
 }

@@ -19,6 +19,9 @@ namespace TritonOps;
 /// <param name="ScaleCols">Scales a row: 1, or ceil(hidden / G).</param>
 internal readonly record struct RmsNormQuantizePlan(bool Fused, bool Packed, int RowRuns, int RunsPerThread, int Threads, int GroupLanes, int ScaleCols)
 {
+    /// <summary>The row fills every thread's runs (the kernel's <c>WholeRows</c> form: no padding tests).</summary>
+    public bool WholeRows => Fused && RowRuns == RunsPerThread * Threads;
+
     public static RmsNormQuantizePlan For(int hidden, int elementBytes, bool aligned16, ScaleGranularity granularity, int groupSize)
     {
         int packWidth = 16 / elementBytes;
@@ -83,7 +86,7 @@ public static partial class Ops
         }
         bool roundBeforeWeight = rounding == NormRounding.Llama && x.DType != DType.Float32;
         if (plan.Fused
-            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread, roundBeforeWeight) is var kernel
+            && RmsNormQuantizeFp8Kernel.Variant(ElementTypeOf(x.DType), plan.Packed, plan.RunsPerThread, roundBeforeWeight, plan.WholeRows, plan.GroupLanes > 0) is var kernel
             && plan.Threads <= device.MaxGroupSize(kernel))
         {
             var shape = new RmsNormQuantizeShape
