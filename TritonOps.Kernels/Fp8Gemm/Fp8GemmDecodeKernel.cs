@@ -2,6 +2,7 @@ using System.Reflection;
 using ILGPU;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
@@ -17,11 +18,12 @@ namespace TritonOps.Kernels.Fp8Gemm;
 /// slice of a, and keeps <see cref="Unroll"/> 16-byte loads of b in flight per lane. Block: 8 warps =
 /// <see cref="Strips"/> strips × <see cref="KParts"/> interleaved k ranges, added through shared
 /// memory before the epilogue (scales, bias, one rounding). Block b: slice b % MTiles, strip group
-/// b / MTiles. Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>).
+/// b / MTiles. Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>). The loop is
+/// <see cref="DecodeStripMainloop"/>'s, shared with the 16-bit strips; this kernel supplies its operands and epilogue.
 /// </summary>
 internal static class Fp8GemmDecodeKernel
 {
-    public const int Threads = 256, KParts = 2, Strips = Threads / 32 / KParts, Unroll = 4;
+    public const int Threads = DecodeStripMainloop.Threads, KParts = DecodeStripMainloop.KParts, Strips = DecodeStripMainloop.Strips, Unroll = 4;
     public const int BlockN = Strips * StripMma.StripRows;
 
     /// <summary>The largest M this kernel is chosen for.</summary>
@@ -35,81 +37,92 @@ internal static class Fp8GemmDecodeKernel
         where TOut : struct, IElementType
         where TScales : struct, IFp8ScaleMode
     {
-        var parked = SharedMemory.Allocate<float>((KParts - 1) * Strips * 128);
+        var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<StripOperands<TScales>, Acc4>());
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         int strip = warp % Strips, part = warp / Strips;
         int m0 = Grid.IdxX % s.MTiles * StripMma.SliceRows;
         int n0 = (Grid.IdxX / s.MTiles * Strips + strip) * StripMma.StripRows;
-        bool aligned = s.KAligned != 0;
 
         Acc4 acc = default;
         if (n0 < s.N) // warp-uniform
         {
             // Whole, aligned iterations load without checks; rows past M or N are clamped (see StripMma.Chunk).
             long kChunks = s.K / 16;
-            long wRow = Math.Min(n0 + g, s.N - 1) * kChunks;
-            long top = Math.Min(m0 + g, s.M - 1) * kChunks, bottom = Math.Min(m0 + g + 8, s.M - 1) * kChunks;
-            int fullEnd = aligned ? s.K / KIteration * KIteration : 0;
-            int k0 = part * KIteration;
-            // b is prefetched one iteration ahead: without the loop-carried registers ptxas sinks each
-            // load to just before its mma, leaving about one 16-byte load of b in flight per lane.
-            int c = k0 / 16 + t;
-            Vec4U w0 = default, w1 = default, w2 = default, w3 = default;
-            if (k0 < fullEnd)
-            {
-                w0 = StripMma.Chunk(b, wRow, c); w1 = StripMma.Chunk(b, wRow, c + 4);
-                w2 = StripMma.Chunk(b, wRow, c + 8); w3 = StripMma.Chunk(b, wRow, c + 12);
-            }
-            for (; k0 < fullEnd; k0 += KParts * KIteration)
-            {
-                // The next iteration's b (on the last one, this one's again: in bounds, unused).
-                int next = k0 + KParts * KIteration < fullEnd ? c + KParts * KIteration / 16 : c;
-                Vec4U p0 = StripMma.Chunk(b, wRow, next), p1 = StripMma.Chunk(b, wRow, next + 4);
-                Vec4U p2 = StripMma.Chunk(b, wRow, next + 8), p3 = StripMma.Chunk(b, wRow, next + 12);
-                Vec4U top0 = StripMma.Chunk(a, top, c), bottom0 = StripMma.Chunk(a, bottom, c);
-                Vec4U top1 = StripMma.Chunk(a, top, c + 4), bottom1 = StripMma.Chunk(a, bottom, c + 4);
-                Vec4U top2 = StripMma.Chunk(a, top, c + 8), bottom2 = StripMma.Chunk(a, bottom, c + 8);
-                Vec4U top3 = StripMma.Chunk(a, top, c + 12), bottom3 = StripMma.Chunk(a, bottom, c + 12);
-                if (TScales.PerKBlock)
-                {
-                    // k0 is a multiple of 256: the first two steps are scale block k0 / 128, the last two the next.
-                    acc = Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top0, bottom0, w0), top1, bottom1, w1), aScale, bScale, m0 + g, n0, k0 / 128, s);
-                    acc = Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top2, bottom2, w2), top3, bottom3, w3), aScale, bScale, m0 + g, n0, k0 / 128 + 1, s);
-                }
-                else
-                {
-                    acc = StripMma.MmaE4M3(acc, top0, bottom0, w0);
-                    acc = StripMma.MmaE4M3(acc, top1, bottom1, w1);
-                    acc = StripMma.MmaE4M3(acc, top2, bottom2, w2);
-                    acc = StripMma.MmaE4M3(acc, top3, bottom3, w3);
-                }
-                w0 = p0; w1 = p1; w2 = p2; w3 = p3;
-                c = next;
-            }
-            for (; k0 < s.K; k0 += KParts * KIteration) // the K tail, zero-filled, one 64-wide step at a time
-            {
-                for (int step = 0; step < KIteration; step += StripMma.KStep)
-                {
-                    int k = k0 + step + 16 * t;
-                    Vec4U xTop = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + g, k, s.M, s.K, aligned);
-                    Vec4U xBottom = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + g + 8, k, s.M, s.K, aligned);
-                    Vec4U w = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + g, k, s.N, s.K, aligned);
-                    if (!TScales.PerKBlock)
-                        acc = StripMma.MmaE4M3(acc, xTop, xBottom, w);
-                    else if (k0 + step < s.K) // a 64-deep step lies in one scale block; steps past K hold zeros only
-                        acc = Promote(acc, StripMma.MmaE4M3(default, xTop, xBottom, w), aScale, bScale, m0 + g, n0, (k0 + step) / 128, s);
-                }
-            }
+            var operands = new StripOperands<TScales>(a, b, aScale, bScale, s, m0, n0, g, t,
+                Math.Min(n0 + g, s.N - 1) * kChunks, Math.Min(m0 + g, s.M - 1) * kChunks, Math.Min(m0 + g + 8, s.M - 1) * kChunks);
+            acc = DecodeStripMainloop.Accumulate<StripOperands<TScales>, Acc4>(operands, 0, s.K, s.KAligned != 0, part, t);
         }
-
-        if (part > 0)
-            StripMma.Park(parked, (part - 1) * Strips + strip, acc);
-        Group.Barrier();
+        acc = DecodeStripMainloop.CombineParts<StripOperands<TScales>, Acc4>(parked, acc, part, strip, part == 0 && n0 < s.N);
         if (part != 0 || n0 >= s.N)
             return;
-        for (int p = 1; p < KParts; p++)
-            acc = StripMma.AddParked(parked, (p - 1) * Strips + strip, acc);
         Fp8GemmKernel.Store<TOut>(output, acc, m0 + g, n0 + 2 * t, aScale, bScale, bias, s);
+    }
+
+    /// <summary>One warp's operands: a's 16-row slice at m0 and b's 8-row strip at n0, e4m3 (m16n8k32, a 64-deep step a
+    /// 16-byte chunk), four steps an iteration with b prefetched one iteration ahead; with 128-deep scales
+    /// (<see cref="KBlockScales"/>) each two steps' sum is promoted with its block's scales.</summary>
+    private readonly struct StripOperands<TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+        Fp8GemmShape s, int m0, int n0, int g, int t, long wRow, long top, long bottom) : IStripOperands<StripOperands<TScales>, Acc4>
+        where TScales : struct, IFp8ScaleMode
+    {
+        private readonly ArrayView<byte> a = a, b = b;
+        private readonly ArrayView<float> aScale = aScale, bScale = bScale;
+        private readonly Fp8GemmShape s = s;
+        private readonly int m0 = m0, n0 = n0, g = g, t = t;
+        private readonly long wRow = wRow, top = top, bottom = bottom;
+
+        public static int KIteration => Fp8GemmDecodeKernel.KIteration;
+
+        public static bool PrefetchesWeights => true;
+
+        public static int Chunk(int k0, int t) => k0 / 16 + t;
+
+        public static StripChunks LoadWeights(in StripOperands<TScales> o, int c) => new()
+        {
+            C0 = StripMma.Chunk(o.b, o.wRow, c), C1 = StripMma.Chunk(o.b, o.wRow, c + 4),
+            C2 = StripMma.Chunk(o.b, o.wRow, c + 8), C3 = StripMma.Chunk(o.b, o.wRow, c + 12),
+        };
+
+        public static Acc4 Iteration(in StripOperands<TScales> o, Acc4 acc, in StripChunks w, int c, int k0)
+        {
+            Vec4U top0 = StripMma.Chunk(o.a, o.top, c), bottom0 = StripMma.Chunk(o.a, o.bottom, c);
+            Vec4U top1 = StripMma.Chunk(o.a, o.top, c + 4), bottom1 = StripMma.Chunk(o.a, o.bottom, c + 4);
+            Vec4U top2 = StripMma.Chunk(o.a, o.top, c + 8), bottom2 = StripMma.Chunk(o.a, o.bottom, c + 8);
+            Vec4U top3 = StripMma.Chunk(o.a, o.top, c + 12), bottom3 = StripMma.Chunk(o.a, o.bottom, c + 12);
+            if (TScales.PerKBlock)
+            {
+                // k0 is a multiple of 256: the first two steps are scale block k0 / 128, the last two the next.
+                acc = Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top0, bottom0, w.C0), top1, bottom1, w.C1), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128, o.s);
+                return Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top2, bottom2, w.C2), top3, bottom3, w.C3), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128 + 1, o.s);
+            }
+            acc = StripMma.MmaE4M3(acc, top0, bottom0, w.C0);
+            acc = StripMma.MmaE4M3(acc, top1, bottom1, w.C1);
+            acc = StripMma.MmaE4M3(acc, top2, bottom2, w.C2);
+            return StripMma.MmaE4M3(acc, top3, bottom3, w.C3);
+        }
+
+        public static Acc4 Tail(in StripOperands<TScales> o, Acc4 acc, int k0)
+        {
+            bool aligned = o.s.KAligned != 0;
+            for (int step = 0; step < KIteration; step += StripMma.KStep) // one 64-wide step at a time, zero-filled
+            {
+                int k = k0 + step + 16 * o.t;
+                Vec4U xTop = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.g, k, o.s.M, o.s.K, aligned);
+                Vec4U xBottom = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.g + 8, k, o.s.M, o.s.K, aligned);
+                Vec4U w = MmaTiles.LoadChunk<Float8E4M3Element>(o.b, o.n0 + o.g, k, o.s.N, o.s.K, aligned);
+                if (!TScales.PerKBlock)
+                    acc = StripMma.MmaE4M3(acc, xTop, xBottom, w);
+                else if (k0 + step < o.s.K) // a 64-deep step lies in one scale block; steps past K hold zeros only
+                    acc = Promote(acc, StripMma.MmaE4M3(default, xTop, xBottom, w), o.aScale, o.bScale, o.m0 + o.g, o.n0, (k0 + step) / 128, o.s);
+            }
+            return acc;
+        }
+
+        public static int ParkedFloats => 128;
+
+        public static void Park(ArrayView<float> scratch, int slot, in Acc4 acc) => StripMma.Park(scratch, slot, acc);
+
+        public static Acc4 AddParked(ArrayView<float> scratch, int slot, Acc4 acc) => StripMma.AddParked(scratch, slot, acc);
     }
 
     /// <summary>acc + partial · a_scale[row, kb] · b_scale[kb, n0 / 128] for rows row (C0, C1) and row + 8 (C2, C3):

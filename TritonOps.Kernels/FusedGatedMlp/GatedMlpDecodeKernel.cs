@@ -22,11 +22,12 @@ namespace TritonOps.Kernels.FusedGatedMlp;
 /// L1. Block: 8 warps = <see cref="Strips"/> strips × <see cref="KParts"/> interleaved 64-wide k
 /// ranges, added through shared memory before the epilogue. Block b: slice b % MTiles, strips of
 /// group b / MTiles, so the slices of one strip run side by side and share its weights in L2.
-/// Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>).
+/// Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>). The loop is <see cref="DecodeStripMainloop"/>'s,
+/// shared with the FP8 strip; this kernel supplies its paired operands, the split-K reduction and the epilogue.
 /// </summary>
 internal static class GatedMlpDecodeKernel
 {
-    public const int Threads = 256, KParts = 2, Strips = Threads / 32 / KParts;
+    public const int Threads = DecodeStripMainloop.Threads, KParts = DecodeStripMainloop.KParts, Strips = DecodeStripMainloop.Strips;
     public const int BlockN = Strips * StripMma.StripRows;
 
     /// <summary>The largest M this kernel is chosen for; above it the tiled kernel reuses weights better.</summary>
@@ -38,7 +39,7 @@ internal static class GatedMlpDecodeKernel
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
     {
-        var parked = SharedMemory.Allocate<float>((KParts - 1) * Strips * 2 * 128);
+        var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<PairedStrips<TElement>, PairedAcc4>());
         var last = SharedMemory.Allocate<int>(1);
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         int strip = warp % Strips, part = warp / Strips;
@@ -46,67 +47,25 @@ internal static class GatedMlpDecodeKernel
         int tileColumns = TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
         int n0 = Grid.IdxX / s.MTiles * tileColumns + strip * StripMma.StripRows;
         int second = TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second strip's first row
-        bool aligned = s.KAligned != 0;
 
-        Acc4 accG = default, accU = default;
+        PairedAcc4 acc = default;
         if (n0 < s.N) // warp-uniform
         {
             // Whole, aligned 64-wide steps load without checks; rows past M or N are clamped (see StripMma.Chunk).
-            int perChunk = 128 / TElement.BitsPerElement;
-            long kChunks = s.K / perChunk;
-            long wRow = Math.Min(n0 + g, s.N - 1) * kChunks, uRow = Math.Min(second + g, s.N - 1) * kChunks;
-            long top = Math.Min(m0 + g, s.M - 1) * kChunks, bottom = Math.Min(m0 + g + 8, s.M - 1) * kChunks;
+            long kChunks = s.K / (128 / TElement.BitsPerElement);
+            var operands = new PairedStrips<TElement>(x, gate, up, s, m0, n0, second, g, t,
+                Math.Min(n0 + g, s.N - 1) * kChunks, Math.Min(second + g, s.N - 1) * kChunks,
+                Math.Min(m0 + g, s.M - 1) * kChunks, Math.Min(m0 + g + 8, s.M - 1) * kChunks);
             // Split-K: this grid row's range of K (split lengths are multiples of KParts · KStep, so a split's tail
             // chunks never reach into the next split's range).
             int kBegin = s.KSplits > 1 ? Grid.IdxY * s.KSplitLength : 0;
             int kEnd = s.KSplits > 1 ? Math.Min(s.K, kBegin + s.KSplitLength) : s.K;
-            int fullEnd = aligned ? kEnd / StripMma.KStep * StripMma.KStep : kBegin;
-            int k0 = kBegin + part * StripMma.KStep;
-            for (; k0 < fullEnd; k0 += KParts * StripMma.KStep)
-            {
-                int c = (k0 + 16 * t) / perChunk;
-                // Weights first: they come from DRAM; x (16 rows) is an L1/L2 hit. (Loading them a step ahead measured
-                // no faster on the H200: Linear M16 in14336 out4096 42.8 µs against 40.0, gated M16 78.0 against 77.6.)
-                Vec4U g0 = StripMma.Chunk(gate, wRow, c), g1 = StripMma.Chunk(gate, wRow, c + 1);
-                Vec4U u0 = StripMma.Chunk(up, uRow, c), u1 = StripMma.Chunk(up, uRow, c + 1);
-                Vec4U top0 = StripMma.Chunk(x, top, c), top1 = StripMma.Chunk(x, top, c + 1);
-                Vec4U bottom0 = StripMma.Chunk(x, bottom, c), bottom1 = StripMma.Chunk(x, bottom, c + 1);
-                accG = Step<TElement>(accG, top0, bottom0, g0, top1, bottom1, g1);
-                accU = Step<TElement>(accU, top0, bottom0, u0, top1, bottom1, u1);
-            }
-            for (; k0 < kEnd; k0 += KParts * StripMma.KStep) // the K tail, zero-filled
-            {
-                int k = k0 + 16 * t;
-                Vec4U g0 = MmaTiles.LoadChunk<TElement>(gate, n0 + g, k, s.N, s.K, aligned);
-                Vec4U g1 = MmaTiles.LoadChunk<TElement>(gate, n0 + g, k + 8, s.N, s.K, aligned);
-                Vec4U u0 = MmaTiles.LoadChunk<TElement>(up, second + g, k, s.N, s.K, aligned);
-                Vec4U u1 = MmaTiles.LoadChunk<TElement>(up, second + g, k + 8, s.N, s.K, aligned);
-                Vec4U top0 = MmaTiles.LoadChunk<TElement>(x, m0 + g, k, s.M, s.K, aligned);
-                Vec4U top1 = MmaTiles.LoadChunk<TElement>(x, m0 + g, k + 8, s.M, s.K, aligned);
-                Vec4U bottom0 = MmaTiles.LoadChunk<TElement>(x, m0 + g + 8, k, s.M, s.K, aligned);
-                Vec4U bottom1 = MmaTiles.LoadChunk<TElement>(x, m0 + g + 8, k + 8, s.M, s.K, aligned);
-                accG = Step<TElement>(accG, top0, bottom0, g0, top1, bottom1, g1);
-                accU = Step<TElement>(accU, top0, bottom0, u0, top1, bottom1, u1);
-            }
+            acc = DecodeStripMainloop.Accumulate<PairedStrips<TElement>, PairedAcc4>(operands, kBegin, kEnd, s.KAligned != 0, part, t);
         }
 
-        if (part > 0)
-        {
-            int slot = ((part - 1) * Strips + strip) * 2;
-            StripMma.Park(parked, slot, accG);
-            StripMma.Park(parked, slot + 1, accU);
-        }
-        Group.Barrier();
         bool owner = part == 0 && n0 < s.N;
-        if (owner)
-        {
-            for (int p = 1; p < KParts; p++)
-            {
-                int slot = ((p - 1) * Strips + strip) * 2;
-                accG = StripMma.AddParked(parked, slot, accG);
-                accU = StripMma.AddParked(parked, slot + 1, accU);
-            }
-        }
+        acc = DecodeStripMainloop.CombineParts<PairedStrips<TElement>, PairedAcc4>(parked, acc, part, strip, owner);
+        Acc4 accG = acc.First, accU = acc.Second;
         if (s.KSplits > 1)
         {
             // Serial split-K: each split leaves its sums in the workspace; the block that arrives last for the tile
@@ -144,6 +103,77 @@ internal static class GatedMlpDecodeKernel
             TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e, TEpilogue.RoundsPerOp(s, e));
     }
 
+    /// <summary>One warp's operands: x's 16-row slice at m0 and two 8-row weight strips (gate's and up's rows n0…, or W's
+    /// rows n0… and <paramref name="second"/>…), a 64-deep step an iteration (two m16n8k16 a 16-byte chunk).</summary>
+    private readonly struct PairedStrips<TElement>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, GatedMlpShape s,
+        int m0, int n0, int second, int g, int t, long wRow, long uRow, long top, long bottom) : IStripOperands<PairedStrips<TElement>, PairedAcc4>
+        where TElement : struct, IMmaElement
+    {
+        private readonly ArrayView<byte> x = x, gate = gate, up = up;
+        private readonly GatedMlpShape s = s;
+        private readonly int m0 = m0, n0 = n0, second = second, g = g, t = t;
+        private readonly long wRow = wRow, uRow = uRow, top = top, bottom = bottom;
+
+        public static int KIteration => StripMma.KStep;
+
+        // Loading the weights a step ahead measured no faster on the H200: Linear M16 in14336 out4096 42.8 µs against
+        // 40.0, gated M16 78.0 against 77.6.
+        public static bool PrefetchesWeights => false;
+
+        public static int Chunk(int k0, int t) => (k0 + 16 * t) / (128 / TElement.BitsPerElement);
+
+        public static StripChunks LoadWeights(in PairedStrips<TElement> o, int c) => new()
+        {
+            C0 = StripMma.Chunk(o.gate, o.wRow, c), C1 = StripMma.Chunk(o.gate, o.wRow, c + 1),
+            C2 = StripMma.Chunk(o.up, o.uRow, c), C3 = StripMma.Chunk(o.up, o.uRow, c + 1),
+        };
+
+        public static PairedAcc4 Iteration(in PairedStrips<TElement> o, PairedAcc4 acc, in StripChunks w, int c, int k0)
+        {
+            Vec4U top0 = StripMma.Chunk(o.x, o.top, c), top1 = StripMma.Chunk(o.x, o.top, c + 1);
+            Vec4U bottom0 = StripMma.Chunk(o.x, o.bottom, c), bottom1 = StripMma.Chunk(o.x, o.bottom, c + 1);
+            acc.First = Step(acc.First, top0, bottom0, w.C0, top1, bottom1, w.C1);
+            acc.Second = Step(acc.Second, top0, bottom0, w.C2, top1, bottom1, w.C3);
+            return acc;
+        }
+
+        public static PairedAcc4 Tail(in PairedStrips<TElement> o, PairedAcc4 acc, int k0)
+        {
+            bool aligned = o.s.KAligned != 0;
+            int k = k0 + 16 * o.t;
+            Vec4U g0 = MmaTiles.LoadChunk<TElement>(o.gate, o.n0 + o.g, k, o.s.N, o.s.K, aligned);
+            Vec4U g1 = MmaTiles.LoadChunk<TElement>(o.gate, o.n0 + o.g, k + 8, o.s.N, o.s.K, aligned);
+            Vec4U u0 = MmaTiles.LoadChunk<TElement>(o.up, o.second + o.g, k, o.s.N, o.s.K, aligned);
+            Vec4U u1 = MmaTiles.LoadChunk<TElement>(o.up, o.second + o.g, k + 8, o.s.N, o.s.K, aligned);
+            Vec4U top0 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + o.g, k, o.s.M, o.s.K, aligned);
+            Vec4U top1 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + o.g, k + 8, o.s.M, o.s.K, aligned);
+            Vec4U bottom0 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + o.g + 8, k, o.s.M, o.s.K, aligned);
+            Vec4U bottom1 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + o.g + 8, k + 8, o.s.M, o.s.K, aligned);
+            acc.First = Step(acc.First, top0, bottom0, g0, top1, bottom1, g1);
+            acc.Second = Step(acc.Second, top0, bottom0, u0, top1, bottom1, u1);
+            return acc;
+        }
+
+        public static int ParkedFloats => 2 * 128;
+
+        public static void Park(ArrayView<float> scratch, int slot, in PairedAcc4 acc)
+        {
+            StripMma.Park(scratch, 2 * slot, acc.First);
+            StripMma.Park(scratch, 2 * slot + 1, acc.Second);
+        }
+
+        public static PairedAcc4 AddParked(ArrayView<float> scratch, int slot, PairedAcc4 acc)
+        {
+            acc.First = StripMma.AddParked(scratch, 2 * slot, acc.First);
+            acc.Second = StripMma.AddParked(scratch, 2 * slot + 1, acc.Second);
+            return acc;
+        }
+
+        /// <summary>One 64-wide k step of one weight: this lane's two chunks of x rows (g, g + 8) and of weight row g.</summary>
+        private static Acc4 Step(Acc4 acc, Vec4U top0, Vec4U bottom0, Vec4U w0, Vec4U top1, Vec4U bottom1, Vec4U w1) =>
+            StripMma.Mma16<TElement>(StripMma.Mma16<TElement>(acc, top0, bottom0, w0), top1, bottom1, w1);
+    }
+
     private static void Write(ArrayView<float> partials, long slot, Acc4 acc)
     {
         partials[4 * slot] = acc.C0;
@@ -160,11 +190,6 @@ internal static class GatedMlpDecodeKernel
         acc.C3 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 3);
         return acc;
     }
-
-    /// <summary>One 64-wide k step of one weight: this lane's two chunks of x rows (g, g + 8) and of weight row g.</summary>
-    private static Acc4 Step<TElement>(Acc4 acc, Vec4U top0, Vec4U bottom0, Vec4U w0, Vec4U top1, Vec4U bottom1, Vec4U w1)
-        where TElement : struct, IMmaElement =>
-        StripMma.Mma16<TElement>(StripMma.Mma16<TElement>(acc, top0, bottom0, w0), top1, bottom1, w1);
 
     public static MethodInfo Variant(Type element, Type activation) =>
         KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
