@@ -163,7 +163,7 @@ internal static class Fp8GemmWarpSpecializedKernel
     public static MethodInfo Variant(Type output, int blockM, bool perKBlock = false, bool walksTiles = false) =>
         KernelMethods.Get(typeof(Fp8GemmWarpSpecializedKernel), nameof(Run), output,
             blockM switch { 64 => typeof(M64N64), 128 => typeof(M64N128), 256 => typeof(M128N128), _ => throw new ArgumentOutOfRangeException(nameof(blockM)) },
-            Fp8GemmKernel.ScaleMode(perKBlock), WarpSpecializedGemmKernel.Walk(walksTiles));
+            Fp8GemmKernel.ScaleMode(perKBlock), WarpSpecializedMainloop.Walk(walksTiles));
 
     private static IEnumerable<MethodInfo> BlockATileVariants() =>
         from output in Fp8GemmKernel.OutputElements

@@ -187,13 +187,11 @@ internal static class WarpSpecializedGemmKernel
 
     /// <summary>The gated MLP's instantiation; <paramref name="walksTiles"/> for a grid below the tile count.</summary>
     public static MethodInfo GatedVariant(Type element, Type activation, bool walksTiles = false) =>
-        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation), Walk(walksTiles));
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation), WarpSpecializedMainloop.Walk(walksTiles));
 
     /// <summary>The plain product's instantiation (Linear).</summary>
     public static MethodInfo LinearVariant(Type element, bool walksTiles = false) =>
-        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element), Walk(walksTiles));
-
-    internal static Type Walk(bool walksTiles) => walksTiles ? typeof(GridStrideTiles) : typeof(OneTileABlock);
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element), WarpSpecializedMainloop.Walk(walksTiles));
 
     /// <summary>Every instantiation a block a tile, and the grid-stride walk of each epilogue (bfloat16: the walk is
     /// the same code for every element and activation).</summary>

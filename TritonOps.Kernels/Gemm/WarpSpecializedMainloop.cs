@@ -65,6 +65,10 @@ internal struct GridStrideTiles : ITileWalk
 /// </summary>
 internal static class WarpSpecializedMainloop
 {
+    /// <summary>The walk type argument of a kernel instantiation: <see cref="GridStrideTiles"/> for a grid below the tile
+    /// count, else <see cref="OneTileABlock"/>.</summary>
+    public static Type Walk(bool walksTiles) => walksTiles ? typeof(GridStrideTiles) : typeof(OneTileABlock);
+
     public static void Produce<TWalk, TProducer>(in TProducer producer, ArrayView<byte> shared, in StageRing ring, int stages, in TileOrder tiles,
         int kTiles, bool tensorCopies, int thread)
         where TWalk : struct, ITileWalk

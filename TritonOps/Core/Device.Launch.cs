@@ -7,7 +7,7 @@ namespace TritonOps;
 // The typed launch layer: every kernel launch in the library goes through Device.Launch, which infers the launch's
 // argument types from the call, checks them once against the kernel's parameters (a mismatch is a library bug, caught
 // by the first test that launches the kernel, not a silently reinterpreted argument) and caches the launcher.
-// Ops hold no launcher delegates; tensor maps come from TritonOps.Cuda.TensorMaps.
+// Ops hold no launcher delegates; tensor maps come from TensorMaps (Core/Cuda).
 public sealed partial class Device
 {
     /// <summary>Launches <paramref name="kernel"/> (an explicitly grouped kernel) on the default stream with the

@@ -216,9 +216,10 @@ public sealed partial class Device : IDisposable
             if (!given.SequenceEqual(expected))
                 throw new InvalidOperationException($"Launch of {method.DeclaringType?.Name}.{method.Name} with ({string.Join(", ", given.Select(t => t.Name))}); " +
                     $"it takes ({string.Join(", ", expected.Select(t => t.Name))}).");
-            if (Volatile.Read(ref _launcher) is { } other)
-                throw new InvalidOperationException($"{method.DeclaringType?.Name}.{method.Name} launched as {typeof(T).Name} after {other.GetType().Name}.");
-            return (T)(Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!);
+            // Another thread may have made the launcher since this one looked: take it.
+            var made = Volatile.Read(ref _launcher) ?? Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!;
+            return made as T ?? throw new InvalidOperationException(
+                $"{method.DeclaringType?.Name}.{method.Name} launched as {typeof(T).Name} after {made.GetType().Name}.");
         }
     }
 
