@@ -25,6 +25,7 @@ internal static class KernelCatalog
         .Concat(RmsNormWideKernel.AllVariants())
         .Concat(RmsNormQuantizeFp8.RmsNormQuantizeFp8Kernel.AllVariants())
         .Concat(GatedMlpKernel.AllVariants())
+        .Concat(RegisterStagedGemmKernel.AllVariants())
         .Concat(GatedMlpWideKernel.AllVariants())
         .Concat(WarpSpecializedGemmKernel.AllVariants())
         .Concat(LinearRowsKernel.AllVariants())

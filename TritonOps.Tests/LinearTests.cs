@@ -19,7 +19,10 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
 
     /// <summary>(kernel, dtype, leading dims, in, out, bias, residual). WarpSpecialized: a 128 × 256 tile whose second
     /// half is partly (N = 200) or wholly (N = 72) past N, K tails inside a 64-wide k step (K = 136), two M tiles
-    /// (M = 130), M = 1; Rows: float32, K not a multiple of 8, K = 0.</summary>
+    /// (M = 130), M = 1; Rows: float32, K not a multiple of 8, K = 0; RegisterStaged (the kernel for rows that are not
+    /// 16-byte aligned): K = 37, two M tiles, a second 128-column tile whose second half lies wholly past N; Wide (the
+    /// cp.async ring before Hopper): two 256-column tiles walked by the CPU accelerator's one block (K tails: the gated
+    /// MLP's wide case, the same loads).</summary>
     private static IEnumerable<TestCaseData> Cases()
     {
         yield return Case("WarpSpecialized", DType.BFloat16, [2, 65], 136, 200, true, true);
@@ -32,6 +35,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         yield return Case("Auto", DType.BFloat16, [0, 4], 16, 8, true, false);
         yield return Case("Decode", DType.BFloat16, [17], 136, 200, true, true);
         yield return Case("Decode", DType.Float16, [1, 1], 72, 40, false, false);
+        yield return Case("RegisterStaged", DType.BFloat16, [2, 65], 37, 150, true, true);
+        yield return Case("Wide", DType.Float16, [70], 64, 300, false, true);
     }
 
     private static TestCaseData Case(string kernel, DType dtype, int[] lead, int inFeatures, int outFeatures, bool bias, bool residual) =>
@@ -82,7 +87,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
 
     /// <summary><see cref="ResidualRounding.PerOp"/> is PyTorch eager's <c>residual + linear(x)</c>: the op's own product
     /// (+ bias), rounded into the dtype, plus the residual, rounded again; bit for bit on every kernel (the general one,
-    /// decode with and without a K split, and the warp-specialized one where the device runs wgmma).</summary>
+    /// decode with and without a K split, and the warp-specialized one where the device runs wgmma; the register-staged and
+    /// wide kernels end in the same epilogue).</summary>
     [TestCase(DType.BFloat16, "Rows", 1)]
     [TestCase(DType.Float16, "Decode", 1)]
     [TestCase(DType.BFloat16, "Decode", 3)]
@@ -197,14 +203,14 @@ public class LinearPlanTests
     [Test]
     public void Square8192Bf16_OnHopper_TakesTheWarpSpecializedKernel_In128x256Tiles()
     {
-        var plan = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        var plan = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.WarpSpecialized);
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((64, 32, 128), "128-row x tiles, 2 × 128-row W tiles, 128-byte K steps of 2-byte elements");
         (plan.GridX, plan.GridY, plan.BlockX).Should().Be((64 * 32, 1, 384), "one block a tile: a producer and two consumer warpgroups");
         plan.WalksTiles.Should().BeFalse("a block a tile: the loop-free kernel");
-        LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 132).Should().Match<LinearPlan>(p => p.GridX == 132 && p.WalksTiles,
+        LinearPlan.For(8192, 8192, 8192, 2, true, true, true, H200DecodeResident, 0, blocks: 132).Should().Match<LinearPlan>(p => p.GridX == 132 && p.WalksTiles,
             "asked: 132 blocks walk 2048 tiles");
-        FluentActions.Invoking(() => LinearPlan.For(8192, 8192, 8192, 2, true, true, H200DecodeResident, blocks: 0))
+        FluentActions.Invoking(() => LinearPlan.For(8192, 8192, 8192, 2, true, true, true, H200DecodeResident, 0, blocks: 0))
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*blocks*");
         plan.Depth.Should().BeInRange(2, 8);
         plan.SharedBytes.Should().Be(Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
@@ -215,7 +221,7 @@ public class LinearPlanTests
     public void DownProjectionDecode_M16_SplitsKToFillTheChip()
     {
         // Llama's down projection at M 16: 64 tiles of 64 columns for 528 resident blocks: eight splits of 1792.
-        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.Decode);
         (plan.MTiles, plan.NTiles).Should().Be((1, 64));
         plan.Split.Should().Be(new DecodeSplit(8, 1792));
@@ -230,38 +236,57 @@ public class LinearPlanTests
     public void DecodeSplit_IsBoundedByTheChipAndBy512LongRanges(int m, int k, int expectedSplits)
     {
         int n = m == 64 ? 14336 : 1024;
-        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.Decode);
         plan.Split.Splits.Should().Be(expectedSplits);
         if (expectedSplits > 1)
             ((long)plan.Split.Splits * plan.Split.Length).Should().BeGreaterThanOrEqualTo(k).And.BeLessThan(k + (long)plan.Split.Length);
     }
 
-    [TestCase(4, 100, 256, true, true, "Rows", "float32 takes the general kernel")]
-    [TestCase(2, 100, 250, true, true, "Rows", "in not a multiple of 8: no tensor maps")]
-    [TestCase(2, 100, 256, true, false, "Rows", "misaligned operands")]
-    [TestCase(2, 100, 256, false, true, "Rows", "no wgmma (pre-Hopper)")]
-    [TestCase(2, 100, 256, true, true, "WarpSpecialized", "Hopper, 16-bit, aligned")]
-    [TestCase(2, 64, 256, false, true, "Decode", "M ≤ 64 decodes on any GPU")]
-    [TestCase(2, 65, 256, true, true, "WarpSpecialized", "past 64 rows")]
-    public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool aligned, string expected, string why) =>
-        LinearPlan.For(m, 512, k, elementBytes, wgmma, aligned, H200DecodeResident).Kernel.ToString().Should().Be(expected, why);
+    [TestCase(4, 100, 256, true, true, true, "Rows", "float32 takes the general kernel")]
+    [TestCase(2, 100, 250, true, true, true, "RegisterStaged", "in not a multiple of 8: no tensor maps, no cp.async rows")]
+    [TestCase(2, 100, 256, true, true, false, "RegisterStaged", "misaligned operands")]
+    [TestCase(2, 100, 256, false, true, true, "Wide", "no wgmma (Ampere, Ada): the cp.async ring")]
+    [TestCase(2, 100, 256, false, false, true, "RegisterStaged", "neither wgmma nor cp.async (Volta, Turing)")]
+    [TestCase(2, 100, 256, true, true, true, "WarpSpecialized", "Hopper, 16-bit, aligned")]
+    [TestCase(2, 64, 256, false, false, true, "Decode", "M ≤ 64 decodes on any GPU")]
+    [TestCase(2, 65, 256, true, true, true, "WarpSpecialized", "past 64 rows")]
+    [TestCase(2, 100, 0, true, true, true, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
+    public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool asyncCopy, bool aligned, string expected, string why) =>
+        LinearPlan.For(m, 512, k, elementBytes, wgmma, asyncCopy, aligned, H200DecodeResident, 108).Kernel.ToString().Should().Be(expected, why);
+
+    [Test]
+    public void OffHopper_TheWideKernel_OneWaveWalks128x256Tiles_AndTheRegisterStagedOne128x128()
+    {
+        // A100: 108 SMs, one wide block an SM.
+        var wide = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: false, hasAsyncCopy: true, aligned16: true, 0, 108);
+        (wide.Kernel, wide.MTiles, wide.NTiles, wide.KTiles, wide.GridX, wide.BlockX).Should().Be((LinearKernelChoice.Wide, 64, 32, 128, 108, 256));
+        wide.SharedBytes.Should().Be(LinearPlan.WideSharedBytes).And.BeLessThanOrEqualTo(227 * 1024);
+        LinearPlan.For(200, 300, 72, 2, false, true, true, 0, 108).GridX.Should().Be(4, "2 × 2 tiles: no more blocks than tiles");
+        var staged = LinearPlan.For(200, 300, 37, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, 0, 0);
+        (staged.Kernel, staged.MTiles, staged.NTiles, staged.KTiles, staged.GridX, staged.BlockX, staged.SharedBytes)
+            .Should().Be((LinearKernelChoice.RegisterStaged, 2, 3, 2, 6, 256, 0));
+    }
 
     [Test]
     public void RowsKernel_CoversTheOutputIn16x16Blocks()
     {
-        var plan = LinearPlan.For(33, 17, 5, 4, hasWarpgroupMma: true, aligned16: true, H200DecodeResident);
+        var plan = LinearPlan.For(33, 17, 5, 4, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
         (plan.Kernel, plan.GridX, plan.GridY, plan.BlockX, plan.BlockY).Should().Be((LinearKernelChoice.Rows, 2, 3, 16, 16));
     }
 
     [Test]
     public void PinnedKernelsThatCannotRun_AreRefused()
     {
-        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, H200DecodeResident, LinearKernelChoice.WarpSpecialized))
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, true, H200DecodeResident, 0, LinearKernelChoice.WarpSpecialized))
             .Should().Throw<InvalidOperationException>();
-        FluentActions.Invoking(() => LinearPlan.For(65, 128, 128, 2, true, true, H200DecodeResident, LinearKernelChoice.Decode))
+        FluentActions.Invoking(() => LinearPlan.For(65, 128, 128, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Decode))
             .Should().Throw<InvalidOperationException>();
-        LinearPlan.For(16, 128, 128, 2, true, true, H200DecodeResident, LinearKernelChoice.Rows).Kernel.Should().Be(LinearKernelChoice.Rows);
-        LinearPlan.For(16, 128, 4096, 2, true, true, H200DecodeResident, LinearKernelChoice.Decode, splitK: 3).Split.Splits.Should().Be(3);
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 100, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Wide))
+            .Should().Throw<InvalidOperationException>().WithMessage("*Wide*not 16-byte aligned*");
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, true, H200DecodeResident, 0, LinearKernelChoice.RegisterStaged))
+            .Should().Throw<InvalidOperationException>().WithMessage("*float32*");
+        LinearPlan.For(16, 128, 128, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Rows).Kernel.Should().Be(LinearKernelChoice.Rows);
+        LinearPlan.For(16, 128, 4096, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Decode, splitK: 3).Split.Splits.Should().Be(3);
     }
 }

@@ -48,6 +48,8 @@ public class PtxCodegenTests : PtxBackendFixture
     public void Catalog_ListsEveryKernel()
     {
         KernelCatalog.All().Should().OnlyHaveUniqueItems().And.HaveCountGreaterThanOrEqualTo(6);
+        KernelHalf(0).Should().NotBeEmpty("the two codegen fixtures compile side by side only if both have kernels");
+        KernelHalf(1).Should().NotBeEmpty();
     }
 }
 
@@ -72,19 +74,21 @@ public abstract class PtxBackendFixture
         _context.Dispose();
     }
 
-    /// <summary>Half <paramref name="half"/> of the catalog: the gated-MLP kernels (0) or all the others (1), compiled
+    /// <summary>Half <paramref name="half"/> of the catalog: the 16-bit GEMMs (0: namespaces FusedGatedMlp and Gemm) or all
+    /// the others (1), compiled
     /// by two fixtures side by side (one after another they were 59 % of CI's test time). Split by family, not
     /// alternately: each fixture has its own ILGPU context, and a context imports a kernel body's helpers once for
     /// all its instantiations (the first dtype variant of a body compiles several times slower than the next), so
     /// splitting a family between contexts pays that import twice (measured: 103 s serial, 179 s of CPU split
-    /// alternately; split by family the halves are about 55 and 48 s).</summary>
+    /// alternately; split by family the halves are about 55 and 48 s). From 12-03 19:53 to 12-05 the first half was empty
+    /// (a folder rename left its namespace test matching nothing): all 62 s of codegen ran in one fixture.</summary>
     protected static IEnumerable<TestCaseData> KernelHalf(int half) =>
-        KernelCatalog.All().Where(m => m.DeclaringType!.Namespace!.EndsWith(".GatedMlp") == (half == 0))
-            // The mma.sync wide kernel (GPUs before Hopper) compiles in 10–40 s a variant on CI's two cores; its Gelu and
-            // GeluTanh variants differ from Silu only in the epilogue's activation, which every other gated kernel's
-            // variants compile here too, so CI compiles its Silu variants (both dtypes) and the GPU run all six.
-            .Where(m => m.DeclaringType != typeof(Kernels.FusedGatedMlp.GatedMlpWideKernel) || m.GetGenericArguments()[1] == typeof(Kernels.Activations.Silu)
-                || AllCodegen)
+        KernelCatalog.All().Where(m => m.DeclaringType!.Namespace is "TritonOps.Kernels.FusedGatedMlp" or "TritonOps.Kernels.Gemm" == (half == 0))
+            // The mma.sync wide kernel (GPUs before Hopper) compiles in 10–40 s a variant on CI's two cores; its epilogues
+            // are the paired epilogues every other 16-bit GEMM compiles here too, so CI compiles its Linear bfloat16
+            // variant (the form whose second B tile is W's next rows) and the GPU run all eight.
+            .Where(m => AllCodegen || m.DeclaringType != typeof(Kernels.FusedGatedMlp.GatedMlpWideKernel)
+                || m.GetGenericArguments()[0] == typeof(Kernels.Elements.BFloat16Element) && m.GetGenericArguments()[1].Name.StartsWith("LinearEpilogue"))
             // The float16 instantiations of the slower bodies differ from their bfloat16 ones only in the element struct's
             // conversions, which the float16 variants of every cheaper kernel (the quantize, wide-norm, general
             // norm+RoPE and decode kernels, all compiled here) cover: CI compiles bfloat16 there, the GPU run all of them.
@@ -96,8 +100,9 @@ public abstract class PtxBackendFixture
             // The warp-specialized GEMMs, the catalog's slowest bodies (3–5 s a variant on CI's two cores, 12-04 19:10): CI
             // compiles the 16-bit kernel's Silu and Linear epilogues (Gelu and GeluTanh differ only in the activation, as
             // in the wide kernel above), the FP8 kernel into bfloat16 (float32 output differs only in the epilogue's
-            // store, which the FP8 mma and decode kernels compile here), and the tile walk once (the gated Silu form: the
-            // walk is the same loop in every instantiation). The GPU run compiles all of them.
+            // store, which the FP8 mma and decode kernels compile here) with 64- and 256-row tiles (the 128-row one is the
+            // 64-row consumer's code with another N: 2.8 s), and the tile walk once (the gated Silu form: the walk is the
+            // same loop in every instantiation). The GPU run compiles all of them.
             .Where(m => AllCodegen || !CiSkipsWarpSpecializedVariant(m))
             .Select(m => new TestCaseData(m).SetArgDisplayNames(Describe(m)));
 
@@ -109,7 +114,7 @@ public abstract class PtxBackendFixture
             return UsesElement(arguments, typeof(Kernels.Activations.Gelu)) || UsesElement(arguments, typeof(Kernels.Activations.GeluTanh))
                 || walks && !UsesElement(arguments, typeof(Kernels.Activations.Silu));
         if (m.DeclaringType == typeof(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel))
-            return walks || arguments[0] != typeof(Kernels.Elements.BFloat16Element);
+            return walks || arguments[0] != typeof(Kernels.Elements.BFloat16Element) || arguments[1] == typeof(Kernels.Fp8Gemm.M64N128);
         return false;
     }
 
@@ -118,7 +123,7 @@ public abstract class PtxBackendFixture
     private static readonly Type[] SlowFloat16Bodies =
     [
         typeof(Kernels.FusedGatedMlp.GatedMlpWideKernel), typeof(Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel), typeof(Kernels.FusedRmsNormRope.RmsNormRopeRowKernel),
-        typeof(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel), typeof(Kernels.Gemm.WarpSpecializedGemmKernel), typeof(Kernels.FusedGatedMlp.GatedMlpKernel),
+        typeof(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel), typeof(Kernels.Gemm.WarpSpecializedGemmKernel), typeof(Kernels.Gemm.RegisterStagedGemmKernel),
         typeof(Kernels.RmsNorm.RmsNormRowKernel), typeof(Kernels.RmsNormQuantizeFp8.RmsNormQuantizeFp8Kernel), typeof(Kernels.QuantizeFp8.Fp8QuantizeFusedKernel),
         typeof(Kernels.FusedRmsNormRope.RmsNormRopeKernel), typeof(Kernels.Fp8Gemm.Fp8GemmKernel),
     ];
@@ -156,12 +161,12 @@ public abstract class PtxBackendFixture
         if (Describe(kernel).Contains("QkNormRopeKernel.RunPacked"))
             rewritten.Should().MatchRegex(@"st\.global\.v4\.b32", "16-byte output stores (a view chosen by a select once lost its alignment: four 4-byte stores a pack)")
                 .And.MatchRegex(@"ld\.shared\.v4\.b32", "16-byte loads of the staged table and x");
-        if (Describe(kernel).Contains("GatedMlpKernel.Run<"))
-            ptx.Should().Contain("mma.sync.aligned.m16n8k16.row.col.f32");
+        if (Describe(kernel).Contains("RegisterStagedGemmKernel.Run<"))
+            ptx.Should().Contain("mma.sync.aligned.m16n8k16.row.col.f32").And.Contain("ld.shared.", "the stages are read as shared memory (the view is passed, not held in a field)");
         if (Describe(kernel).Contains("GatedMlpWideKernel.Run<"))
             ptx.Should().Contain("ldmatrix.sync.aligned.m8n8.x4.shared.b16").And.Contain("cp.async.cg.shared.global");
         if (Describe(kernel).Contains("Fp8GemmKernel"))
-            ptx.Should().Contain("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32");
+            ptx.Should().Contain("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32").And.Contain("ld.shared.");
     }
 
     protected string Compile(MethodInfo kernel, bool implicitlyGrouped = false)

@@ -2,6 +2,7 @@ using System.Reflection;
 using ILGPU;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
@@ -30,17 +31,17 @@ internal struct Fp8GemmShape
 
 /// <summary>
 /// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias), float32 accumulation on FP8 tensor cores
-/// (<c>mma.sync.m16n8k32 … e4m3</c>), written once in the output dtype.
+/// (<c>mma.sync.m16n8k32 … e4m3</c>), written once in the output dtype: the FP8 operands of
+/// <see cref="RegisterStagedMainloop"/> (GPUs before Hopper, and K not a multiple of 16).
 /// Block: 256 threads, a 128 × 64 output tile; warp w covers rows 32·(w/2), cols 32·(w%2)
 /// (measured on the H200 at 8192³: a 32 × 64 warp tile used 183 registers, one block per SM, 204–220
 /// TFLOP/s; this tile 120 registers, two blocks per SM, 214 TFLOP/s: occupancy is not the limit, the
 /// one-tile-ahead pipeline is — see docs/performance.md).
-/// K advances 64 codes at a time through two shared-memory stages (tile layout and block order:
-/// <see cref="MmaTiles"/>); tails are zero-filled on load and masked on store.
+/// K advances 64 codes a tile; tails are zero-filled on load and masked on store.
 /// </summary>
 internal static class Fp8GemmKernel
 {
-    public const int BlockM = 128, BlockN = 64, BlockK = 64, Threads = 256, GroupM = 16;
+    public const int BlockM = 128, BlockN = 64, BlockK = 64, Threads = RegisterStagedMainloop.Threads, GroupM = 16;
     private const int RowWords = MmaTiles.RowWords;
     private const int AStage = BlockM * RowWords, BStage = BlockN * RowWords;
 
@@ -50,69 +51,13 @@ internal static class Fp8GemmKernel
         where TOut : struct, IElementType
         where TScales : struct, IFp8ScaleMode
     {
-        var sA = SharedMemory.Allocate<uint>(2 * AStage);
-        var sB = SharedMemory.Allocate<uint>(2 * BStage);
+        var shared = SharedMemory.Allocate<uint>(2 * (AStage + BStage));
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockN);
-
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
-        int g = lane >> 2, t = lane & 3;
         int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
-        // Warp-uniform: warps whose 32 rows all lie past M skip their mma. For decode (M = 16) the
-        // tile's other 6 warps would otherwise spend 3/4 of the tensor-core time on zero rows. (A
-        // `break` inside the k16 loop instead stopped ptxas unrolling it: 139 registers, 1 block/SM,
-        // 224 → 157 TFLOP/s at M = 8192 on the H200.)
-        bool upperLive = m0 + warpRow < s.M;
-        int chunkRow = tid >> 2, chunk = tid & 3, chunkK = chunk * 16;
-        bool aligned = s.KAligned != 0;
-
-        Vec4U a0 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow, chunkK, s.M, s.K, aligned);
-        Vec4U a1 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow + 64, chunkK, s.M, s.K, aligned);
-        Vec4U b0 = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + chunkRow, chunkK, s.N, s.K, aligned);
-        StoreChunks(sA, sB, 0, chunkRow, chunk, a0, a1, b0);
-        Group.Barrier();
-
-        // Block scales: the two 64-deep k tiles of each 128-deep block sum into part, added to acc times its scales.
-        WarpAcc acc = default, part = default;
-        int row = m0 + warpRow + g, col = n0 + warpCol + 2 * t;
-        for (int kt = 0; kt < s.KTiles; kt++)
-        {
-            int stage = kt & 1;
-            bool more = kt + 1 < s.KTiles;
-            if (more)
-            {
-                int k = (kt + 1) * BlockK + chunkK;
-                a0 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow, k, s.M, s.K, aligned);
-                a1 = MmaTiles.LoadChunk<Float8E4M3Element>(a, m0 + chunkRow + 64, k, s.M, s.K, aligned);
-                b0 = MmaTiles.LoadChunk<Float8E4M3Element>(b, n0 + chunkRow, k, s.N, s.K, aligned);
-            }
-            if (upperLive)
-            {
-                WarpAcc sum = TScales.PerKBlock ? part : acc;
-                for (int half = 0; half < 2; half++)
-                {
-                    int aBase = stage * AStage + MmaTiles.Word(warpRow + g, half * 8 + t);
-                    int bBase = stage * BStage + MmaTiles.Word(warpCol + g, half * 8 + t);
-                    FragA f0 = MmaTiles.LoadFragA(sA, aBase), f1 = MmaTiles.LoadFragA(sA, aBase + 16 * RowWords);
-                    sum = Step(sum, f0, f1, sB, bBase);
-                }
-                if (TScales.PerKBlock)
-                    part = sum;
-                else
-                    acc = sum;
-            }
-            if (TScales.PerKBlock && ((kt & 1) == 1 || kt + 1 == s.KTiles))
-            {
-                int kb = kt >> 1; // BlockK = 64: two k tiles a scale block
-                float fb = KBlockScale.B(bScale, col, kb, s);
-                acc = KBlockScale.Promote(acc, part,
-                    KBlockScale.A(aScale, row, kb, s) * fb, KBlockScale.A(aScale, row + 8, kb, s) * fb,
-                    KBlockScale.A(aScale, row + 16, kb, s) * fb, KBlockScale.A(aScale, row + 24, kb, s) * fb);
-                part = default;
-            }
-            if (more)
-                StoreChunks(sA, sB, stage ^ 1, chunkRow, chunk, a0, a1, b0);
-            Group.Barrier();
-        }
+        int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
+        var operands = new Fp8Operands<TScales>(a, b, aScale, bScale, s, m0, n0, tid, warpRow, warpCol, lane, row, col);
+        WarpAcc acc = RegisterStagedMainloop.Run<Fp8Operands<TScales>, PromotedWarpAcc>(operands, shared, s.KTiles).Acc;
 
         Store<TOut>(output, acc.T00, row, col, aScale, bScale, bias, s);
         Store<TOut>(output, acc.T01, row, col + 8, aScale, bScale, bias, s);
@@ -124,30 +69,94 @@ internal static class Fp8GemmKernel
         Store<TOut>(output, acc.T13, row + 16, col + 24, aScale, bScale, bias, s);
     }
 
-    /// <summary>One k32 step of a warp's 32 × 32 quarter: two A fragments against four B fragments.</summary>
-    private static WarpAcc Step(WarpAcc acc, FragA f0, FragA f1, ArrayView<uint> sB, int bBase)
+    /// <summary>A warp's float32 sums and, with 128-deep scales (<see cref="KBlockScales"/>), the current block's partial:
+    /// the two 64-deep k tiles of each block sum into Part, which is added into Acc times its scales.</summary>
+    private struct PromotedWarpAcc
     {
-        uint b00 = sB[bBase], b01 = sB[bBase + 4];
-        uint b10 = sB[bBase + 8 * RowWords], b11 = sB[bBase + 8 * RowWords + 4];
-        uint b20 = sB[bBase + 16 * RowWords], b21 = sB[bBase + 16 * RowWords + 4];
-        uint b30 = sB[bBase + 24 * RowWords], b31 = sB[bBase + 24 * RowWords + 4];
-        acc.T00 = PtxMma.MmaM16N8K32E4M3(acc.T00, f0, b00, b01);
-        acc.T01 = PtxMma.MmaM16N8K32E4M3(acc.T01, f0, b10, b11);
-        acc.T02 = PtxMma.MmaM16N8K32E4M3(acc.T02, f0, b20, b21);
-        acc.T03 = PtxMma.MmaM16N8K32E4M3(acc.T03, f0, b30, b31);
-        acc.T10 = PtxMma.MmaM16N8K32E4M3(acc.T10, f1, b00, b01);
-        acc.T11 = PtxMma.MmaM16N8K32E4M3(acc.T11, f1, b10, b11);
-        acc.T12 = PtxMma.MmaM16N8K32E4M3(acc.T12, f1, b20, b21);
-        acc.T13 = PtxMma.MmaM16N8K32E4M3(acc.T13, f1, b30, b31);
-        return acc;
+        public WarpAcc Acc, Part;
     }
 
-    private static void StoreChunks(ArrayView<uint> sA, ArrayView<uint> sB, int stage, int chunkRow, int chunk,
-        Vec4U a0, Vec4U a1, Vec4U b0)
+    /// <summary>a's 128 rows from m0 and b's 64 from n0 (codes, K-contiguous), each k tile 64 deep.</summary>
+    private readonly struct Fp8Operands<TScales> : IStagedOperands<Fp8Operands<TScales>, PromotedWarpAcc>
+        where TScales : struct, IFp8ScaleMode
     {
-        MmaTiles.StoreChunk(sA, stage * AStage, chunkRow, chunk, a0);
-        MmaTiles.StoreChunk(sA, stage * AStage, chunkRow + 64, chunk, a1);
-        MmaTiles.StoreChunk(sB, stage * BStage, chunkRow, chunk, b0);
+        private readonly ArrayView<byte> a, b;
+        private readonly ArrayView<float> aScale, bScale;
+        private readonly Fp8GemmShape s;
+        private readonly int m0, n0, chunkRow, chunk, aRow, bRow, kWord, row, col;
+        // Warp-uniform: warps whose 32 rows all lie past M skip their mma. For decode (M = 16) the
+        // tile's other 6 warps would otherwise spend 3/4 of the tensor-core time on zero rows. (A
+        // `break` inside the k32 loop instead stopped ptxas unrolling it: 139 registers, 1 block/SM,
+        // 224 → 157 TFLOP/s at M = 8192 on the H200.)
+        private readonly bool upperLive;
+
+        public Fp8Operands(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale, in Fp8GemmShape s,
+            int m0, int n0, int tid, int warpRow, int warpCol, int lane, int row, int col)
+        {
+            this.a = a;
+            this.b = b;
+            this.aScale = aScale;
+            this.bScale = bScale;
+            this.s = s;
+            this.m0 = m0;
+            this.n0 = n0;
+            chunkRow = tid >> 2; // a rows chunkRow and chunkRow + 64, b row chunkRow; chunk tid % 4 of each
+            chunk = tid & 3;
+            aRow = warpRow + (lane >> 2);
+            bRow = warpCol + (lane >> 2);
+            kWord = lane & 3;
+            this.row = row;
+            this.col = col;
+            upperLive = m0 + warpRow < s.M;
+        }
+
+        public static StagedChunks Load(in Fp8Operands<TScales> o, int kt)
+        {
+            int k = kt * BlockK + o.chunk * 16;
+            bool aligned = o.s.KAligned != 0;
+            return new StagedChunks
+            {
+                A0 = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.chunkRow, k, o.s.M, o.s.K, aligned),
+                A1 = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.chunkRow + 64, k, o.s.M, o.s.K, aligned),
+                B0 = MmaTiles.LoadChunk<Float8E4M3Element>(o.b, o.n0 + o.chunkRow, k, o.s.N, o.s.K, aligned),
+            };
+        }
+
+        public static void Store(in Fp8Operands<TScales> o, ArrayView<uint> shared, int stage, in StagedChunks c)
+        {
+            MmaTiles.StoreChunk(shared, stage * AStage, o.chunkRow, o.chunk, c.A0);
+            MmaTiles.StoreChunk(shared, stage * AStage, o.chunkRow + 64, o.chunk, c.A1);
+            MmaTiles.StoreChunk(shared, 2 * AStage + stage * BStage, o.chunkRow, o.chunk, c.B0);
+        }
+
+        public static PromotedWarpAcc Mma(in Fp8Operands<TScales> o, PromotedWarpAcc acc, ArrayView<uint> shared, int stage, int kt)
+        {
+            if (o.upperLive)
+            {
+                WarpAcc sum = TScales.PerKBlock ? acc.Part : acc.Acc;
+                for (int half = 0; half < 2; half++)
+                {
+                    int aBase = stage * AStage + MmaTiles.Word(o.aRow, half * 8 + o.kWord);
+                    int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.bRow, half * 8 + o.kWord);
+                    FragA f0 = MmaTiles.LoadFragA(shared, aBase), f1 = MmaTiles.LoadFragA(shared, aBase + 16 * RowWords);
+                    sum = MmaTiles.WarpStep<Float8E4M3Element>(sum, f0, f1, shared, bBase);
+                }
+                if (TScales.PerKBlock)
+                    acc.Part = sum;
+                else
+                    acc.Acc = sum;
+            }
+            if (TScales.PerKBlock && ((kt & 1) == 1 || kt + 1 == o.s.KTiles))
+            {
+                int kb = kt >> 1; // BlockK = 64: two k tiles a scale block
+                float fb = KBlockScale.B(o.bScale, o.col, kb, o.s);
+                acc.Acc = KBlockScale.Promote(acc.Acc, acc.Part,
+                    KBlockScale.A(o.aScale, o.row, kb, o.s) * fb, KBlockScale.A(o.aScale, o.row + 8, kb, o.s) * fb,
+                    KBlockScale.A(o.aScale, o.row + 16, kb, o.s) * fb, KBlockScale.A(o.aScale, o.row + 24, kb, o.s) * fb);
+                acc.Part = default;
+            }
+            return acc;
+        }
     }
 
     internal static void Store<TOut>(ArrayView<byte> output, Acc4 acc, int row, int col,

@@ -3,6 +3,7 @@ using ILGPU;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.FusedGatedMlp;
@@ -27,10 +28,12 @@ internal struct WideFragments
 }
 
 /// <summary>
-/// The large-M gated-MLP kernel: 128 × 128 output tiles, each warp a 64 × 32 share of both products
+/// The large-M 16-bit <c>mma.sync</c> GEMM for GPUs before Hopper: one x tile against two B tiles of 128 rows, the
+/// epilogue a struct trait (<see cref="IPairedTileEpilogue"/>: the gated MLP's 128 × 128 output tile, or Linear's
+/// 128 × 256 with W's next 128 rows as the second B tile). Each warp holds a 64 × 32 share of both products
 /// (128 float accumulators a thread, one 256-thread block per SM), so every B fragment feeds four
 /// <c>mma</c> and every A fragment eight: half the shared-memory bytes per <c>mma</c> of the 128 × 64
-/// <see cref="GatedMlpKernel"/>. Warps: 2 (M) × 4 (N). Fragments come by <c>ldmatrix</c>, one k16
+/// <see cref="RegisterStagedGemmKernel"/>. Warps: 2 (M) × 4 (N). Fragments come by <c>ldmatrix</c>, one k16
 /// step ahead of the <c>mma</c> that use them. k-tiles of 64 stream by <c>cp.async</c> through a ring of
 /// stages in dynamic shared memory; as in CUTLASS's multistage loop, the barrier that hands over the next
 /// k-tile sits before the third step's <c>mma</c> and the next tile's first fragments load before the
@@ -41,7 +44,7 @@ internal struct WideFragments
 /// </summary>
 internal static class GatedMlpWideKernel
 {
-    public const int BlockM = 128, BlockN = 128, BlockK = 64, Threads = 256;
+    public const int BlockM = 128, BlockN = 128, BlockK = 64, Threads = 256, GroupM = 16;
 
     /// <summary>A tile row: 32 words of K plus 4 of padding, so the eight rows an ldmatrix tile reads
     /// start 4 banks apart and never conflict.</summary>
@@ -58,12 +61,13 @@ internal static class GatedMlpWideKernel
     public const int MaxStages = 4;
 
     [GlobalMemoryOnly]
-    public static void Run<TElement, TActivation>(
+    public static void Run<TElement, TEpilogue>(
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s,
-        GatedMlpAddresses addresses, int stages)
+        GatedMlpAddresses addresses, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
-        where TActivation : struct, IActivation
+        where TEpilogue : struct, IPairedTileEpilogue
     {
+        int blockColumns = TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
         var ring = SharedMemory.GetDynamic<uint>();
         int tiles = s.MTiles * s.NTiles, tile = Grid.IdxX;
         if (tile >= tiles)
@@ -81,8 +85,8 @@ internal static class GatedMlpWideKernel
         var bytes = ring.Cast<byte>();
         int elementBytes = TElement.BitsPerElement / 8;
         long rowBytes = (long)s.K * elementBytes;
-        var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GatedMlpKernel.GroupM, BlockM, BlockN);
-        var rows = TileRows.For(m0, n0, tid, rowBytes, s);
+        var (m0, n0) = MmaTiles.GroupedTile(tile, s.MTiles, s.NTiles, GroupM, BlockM, blockColumns);
+        var rows = TileRows.For(m0, n0, SecondRow<TEpilogue>(n0), tid, rowBytes, s);
 
         // The first tile's prologue: k-tiles 0 … stages − 2 into slots 0 … stages − 2.
         int slot = 0, refill = (stages - 1) * StageWords;
@@ -96,7 +100,7 @@ internal static class GatedMlpWideKernel
             // Whole tiles (every one but those on the M and N edges, when K is a multiple of 64) run a
             // k-loop whose copies have no row or K checks: the checked copies in the same loop body were
             // if-converted by ptxas and issued every k-tile (ncu: a third of the threads predicated off).
-            bool whole = m0 + BlockM <= s.M && n0 + BlockN <= s.N && s.K % BlockK == 0;
+            bool whole = m0 + BlockM <= s.M && n0 + blockColumns <= s.N && s.K % BlockK == 0;
             loop.Gate = default;
             loop.Up = default;
             loop = whole
@@ -115,14 +119,15 @@ internal static class GatedMlpWideKernel
             int nextM0 = 0, nextN0 = 0;
             if (nextTile < tiles)
             {
-                (nextM0, nextN0) = MmaTiles.GroupedTile(nextTile, s.MTiles, s.NTiles, GatedMlpKernel.GroupM, BlockM, BlockN);
-                nextRows = TileRows.For(nextM0, nextN0, tid, rowBytes, s);
+                (nextM0, nextN0) = MmaTiles.GroupedTile(nextTile, s.MTiles, s.NTiles, GroupM, BlockM, blockColumns);
+                nextRows = TileRows.For(nextM0, nextN0, SecondRow<TEpilogue>(nextN0), tid, rowBytes, s);
                 LoadPrologue(bytes, slot, stages, elementBytes, rowBytes, s.KTiles, x, gate, up, addresses, nextRows);
             }
 
             int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
-            GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Top, accU.Top, row, col, s);
-            GatedMlpKernel.StoreWarpTile<TElement, TActivation>(output, accG.Bottom, accU.Bottom, row + 32, col, s);
+            bool perOp = TEpilogue.RoundsPerOp(s, epilogue);
+            RegisterStagedGemmKernel.StoreWarpTile<TEpilogue>(output, accG.Top, accU.Top, row, col, BlockN, s, epilogue, perOp);
+            RegisterStagedGemmKernel.StoreWarpTile<TEpilogue>(output, accG.Bottom, accU.Bottom, row + 32, col, BlockN, s, epilogue, perOp);
             if (nextTile >= tiles)
                 return;
 
@@ -254,20 +259,23 @@ internal static class GatedMlpWideKernel
     /// rows are left in each matrix from r (row r + 32i exists while 32i is below it), and where the first lands in a stage.</summary>
     private struct TileRows
     {
-        public long X, W;
-        public int XLeft, WLeft, Chunk, Destination;
+        public long X, W, SecondW;
+        public int XLeft, WLeft, SecondWLeft, Chunk, Destination;
 
         /// <summary>Thread <paramref name="tid"/>'s copies of tile (m0, n0): chunk tid % 8 of rows tid / 8 + 32i
-        /// (i &lt; 4) of x, gate and up (a warp reads 128 contiguous bytes of each of four rows).</summary>
-        public static TileRows For(int m0, int n0, int tid, long rowBytes, in GatedMlpShape s)
+        /// (i &lt; 4) of x, the first B from row n0 and the second from <paramref name="secondRow0"/> (a warp reads 128
+        /// contiguous bytes of each of four rows).</summary>
+        public static TileRows For(int m0, int n0, int secondRow0, int tid, long rowBytes, in GatedMlpShape s)
         {
             int chunkRow = tid >> 3, chunk = (tid & 7) * 16;
             return new TileRows
             {
                 X = (m0 + chunkRow) * rowBytes + chunk,
                 W = (n0 + chunkRow) * rowBytes + chunk,
+                SecondW = (secondRow0 + chunkRow) * rowBytes + chunk,
                 XLeft = s.M - m0 - chunkRow,
                 WLeft = s.N - n0 - chunkRow,
+                SecondWLeft = s.N - secondRow0 - chunkRow,
                 Chunk = chunk,
                 Destination = Word(chunkRow, chunk / 4) * 4,
             };
@@ -289,13 +297,13 @@ internal static class GatedMlpWideKernel
             ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
         {
             int at = stage + rows.Destination;
-            long xAt = rows.X + kByte, wAt = rows.W + kByte, rowStep = 32 * rowBytes;
+            long xAt = rows.X + kByte, wAt = rows.W + kByte, secondAt = rows.SecondW + kByte, rowStep = 32 * rowBytes;
             for (int i = 0; i < 4; i++)
             {
                 int row = at + i * 32 * RowWords * 4;
                 PtxAsyncCopy.Copy16ToDynamic(shared, row, x, addresses.X, xAt + i * rowStep, 16);
                 PtxAsyncCopy.Copy16ToDynamic(shared, row + AWords * 4, gate, addresses.Gate, wAt + i * rowStep, 16);
-                PtxAsyncCopy.Copy16ToDynamic(shared, row + (AWords + BWords) * 4, up, addresses.Up, wAt + i * rowStep, 16);
+                PtxAsyncCopy.Copy16ToDynamic(shared, row + (AWords + BWords) * 4, up, addresses.Up, secondAt + i * rowStep, 16);
             }
         }
     }
@@ -313,9 +321,10 @@ internal static class GatedMlpWideKernel
                 int row = at + i * 32 * RowWords * 4;
                 long step = i * 32 * rowBytes;
                 long xRow = i * 32 < rows.XLeft ? rows.X + step : -1, wRow = i * 32 < rows.WLeft ? rows.W + step : -1;
+                long secondRow = i * 32 < rows.SecondWLeft ? rows.SecondW + step : -1;
                 Copy(shared, row, x, addresses.X, xRow, kByte, valid);
                 Copy(shared, row + AWords * 4, gate, addresses.Gate, wRow, kByte, valid);
-                Copy(shared, row + (AWords + BWords) * 4, up, addresses.Up, wRow, kByte, valid);
+                Copy(shared, row + (AWords + BWords) * 4, up, addresses.Up, secondRow, kByte, valid);
             }
         }
     }
@@ -328,8 +337,19 @@ internal static class GatedMlpWideKernel
         PtxAsyncCopy.Copy16ToDynamic(shared, at, matrix, address, valid > 0 ? rowByte + kByte : 0, valid);
     }
 
-    public static MethodInfo Variant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(GatedMlpWideKernel), nameof(Run), element, activation);
+    /// <summary>The second B tile's first row: gate's and up's are the same rows; a plain product's is W's next tile.</summary>
+    private static int SecondRow<TEpilogue>(int n0) where TEpilogue : struct, IPairedTileEpilogue => TEpilogue.SplitsColumns ? n0 + BlockN : n0;
 
-    public static IEnumerable<MethodInfo> AllVariants() => GatedMlpKernel.SixteenBitVariants(typeof(GatedMlpWideKernel));
+    /// <summary>The gated MLP's instantiation.</summary>
+    public static MethodInfo GatedVariant(Type element, Type activation) =>
+        KernelMethods.Get(typeof(GatedMlpWideKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+
+    /// <summary>The plain product's instantiation (Linear off Hopper: a 128 × 256 output tile).</summary>
+    public static MethodInfo LinearVariant(Type element) =>
+        KernelMethods.Get(typeof(GatedMlpWideKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
+        from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
+        select variant;
 }

@@ -56,9 +56,31 @@ internal struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
 
     public static bool RoundsPerOp(in GatedMlpShape s, in EpilogueArgs e) => s.RoundProducts != 0;
 
-    public static void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e,
-        bool perOp) =>
-        GatedMlpKernel.Store<TElement, TActivation>(output, first, second, row, col, s, perOp);
+    /// <summary>act(gate) · up for the accumulator tile at (row, col), masked to the matrix; <paramref name="perOp"/>: each
+    /// product rounded into the dtype, then the activation, then the product.</summary>
+    public static void Store(ArrayView<byte> output, Acc4 gate, Acc4 up, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e,
+        bool perOp)
+    {
+        if (col >= s.N)
+            return;
+        bool hasSecond = col + 1 < s.N;
+        if (perOp)
+        {
+            if (row < s.M)
+                PairStores.Store<TElement>(output, (long)row * s.N + col, RoundedProduct(gate.C0, up.C0), RoundedProduct(gate.C1, up.C1), hasSecond, s.N);
+            if (row + 8 < s.M)
+                PairStores.Store<TElement>(output, (long)(row + 8) * s.N + col, RoundedProduct(gate.C2, up.C2), RoundedProduct(gate.C3, up.C3), hasSecond, s.N);
+            return;
+        }
+        if (row < s.M)
+            PairStores.Store<TElement>(output, (long)row * s.N + col, TActivation.Apply(gate.C0) * up.C0, TActivation.Apply(gate.C1) * up.C1, hasSecond, s.N);
+        if (row + 8 < s.M)
+            PairStores.Store<TElement>(output, (long)(row + 8) * s.N + col, TActivation.Apply(gate.C2) * up.C2, TActivation.Apply(gate.C3) * up.C3, hasSecond, s.N);
+    }
+
+    /// <summary>round(act(round(g))) · round(u), the last rounding left to the store.</summary>
+    private static float RoundedProduct(float g, float u) =>
+        TElement.Widen(TElement.Narrow(TActivation.Apply(TElement.Widen(TElement.Narrow(g))))) * TElement.Widen(TElement.Narrow(u));
 }
 
 /// <summary>x · Wᵀ (+ bias) (+ residual), added in float32 and rounded once (or twice, <see cref="EpilogueArgs.RoundBeforeResidual"/>):
@@ -106,6 +128,25 @@ internal struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : 
             if (hasSecond)
                 second += TElement.Widen(TElement.LoadBits(e.Residual, at + 1));
         }
-        GatedMlpKernel.StorePair<TElement>(output, at, first, second, hasSecond, n);
+        PairStores.Store<TElement>(output, at, first, second, hasSecond, n);
+    }
+}
+
+/// <summary>The store every paired epilogue ends in.</summary>
+internal static class PairStores
+{
+    /// <summary>A lane's two adjacent outputs at element <paramref name="at"/> of a row of <paramref name="n"/>, rounded once
+    /// into the dtype: with N even they start on an even element and go out as one 4-byte store.</summary>
+    public static void Store<TElement>(ArrayView<byte> output, long at, float first, float second, bool hasSecond, int n)
+        where TElement : struct, IMmaElement
+    {
+        if (hasSecond && (n & 1) == 0)
+        {
+            output.Cast<uint>()[at >> 1] = TElement.Narrow(first) | TElement.Narrow(second) << 16;
+            return;
+        }
+        TElement.StoreBits(output, at, TElement.Narrow(first));
+        if (hasSecond)
+            TElement.StoreBits(output, at + 1, TElement.Narrow(second));
     }
 }

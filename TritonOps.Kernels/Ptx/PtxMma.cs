@@ -129,6 +129,12 @@ internal static class PtxMma
         }
     }
 
+    /// <summary>The element's warp mma: m16n8k16 for 16-bit elements, m16n8k32 for e4m3 (the same fragment layout in
+    /// words, <see cref="Emulate{TElement}"/>).</summary>
+    public static Acc4 Mma<TElement>(Acc4 c, FragA a, uint b0, uint b1)
+        where TElement : struct, IMmaElement =>
+        TElement.BitsPerElement == 8 ? MmaM16N8K32E4M3(c, a, b0, b1) : MmaM16N8K16<TElement>(c, a, b0, b1);
+
     /// <summary>
     /// <c>mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {d}, {a}, {b}, {c}</c> (sm_89+; the
     /// loader assembles it for sm_90a): the 8-bit layout is the 16-bit one with four elements per

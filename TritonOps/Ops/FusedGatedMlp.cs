@@ -73,7 +73,7 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
         int multiprocessors, Func<GatedMlpTiling, int, int, int> blocksPerMultiprocessor,
         GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null)
     {
-        int kTiles = Ops.Tiles(k, GatedMlpKernel.BlockK);
+        int kTiles = Ops.Tiles(k, RegisterStagedGemmKernel.BlockK);
         if (elementBytes == 4)
             return new GatedMlpPlan(GatedMlpTiling.Float32, 0, 0, kTiles, DecodeSplit.None, 0, Ops.Tiles(n, 16), Ops.Tiles(m, 16), 16, 16, 0);
         if (tiling == GatedMlpTiling.Auto && m <= decodeRows)
@@ -105,8 +105,8 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
             }
             case GatedMlpTiling.RegisterStaged:
             {
-                int mTiles = Ops.Tiles(m, GatedMlpKernel.BlockM), nTiles = Ops.Tiles(n, GatedMlpKernel.BlockN);
-                return new GatedMlpPlan(tiling, mTiles, nTiles, kTiles, DecodeSplit.None, 0, checked(mTiles * nTiles), 1, GatedMlpKernel.Threads, 1, 0);
+                int mTiles = Ops.Tiles(m, RegisterStagedGemmKernel.BlockM), nTiles = Ops.Tiles(n, RegisterStagedGemmKernel.BlockN);
+                return new GatedMlpPlan(tiling, mTiles, nTiles, kTiles, DecodeSplit.None, 0, checked(mTiles * nTiles), 1, RegisterStagedGemmKernel.Threads, 1, 0);
             }
             default:
             {
@@ -205,7 +205,7 @@ public static partial class Ops
             device.HasWarpgroupMma, device.Multiprocessors, (kind, threads, shared) => device.BlocksPerMultiprocessor(kind switch
             {
                 GatedMlpTiling.Decode => GatedMlpDecodeKernel.Variant(element, activationType),
-                _ => GatedMlpWideKernel.Variant(element, activationType),
+                _ => GatedMlpWideKernel.GatedVariant(element, activationType),
             }, threads, shared), tiling, stages, blocks);
         var shape = new GatedMlpShape
         {
@@ -229,11 +229,12 @@ public static partial class Ops
                 LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, plan);
                 break;
             case GatedMlpTiling.RegisterStaged:
-                device.Launch(GatedMlpKernel.TensorCoreVariant(element, activationType), new KernelConfig(plan.GridX, plan.BlockX), x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape);
+                device.Launch(RegisterStagedGemmKernel.GatedVariant(element, activationType), new KernelConfig(plan.GridX, plan.BlockX),
+                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
                 break;
             default:
-                device.Launch(GatedMlpWideKernel.Variant(element, activationType), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
-                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, plan.Depth);
+                device.Launch(GatedMlpWideKernel.GatedVariant(element, activationType), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
+                    x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, plan.Depth, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
                 break;
         }
         return output;

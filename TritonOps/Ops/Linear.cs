@@ -17,29 +17,38 @@ public enum ResidualRounding
     PerOp,
 }
 
-/// <summary>The general (one thread per output) or the tensor-core Linear kernel; Auto picks by dtype, device and alignment.</summary>
+/// <summary>The kernel a Linear call runs on; Auto picks by dtype, device, rows and alignment.</summary>
 internal enum LinearKernelChoice
 {
     Auto,
+    /// <summary>The general kernel: one thread an output, float32 sums (float32 x).</summary>
     Rows,
+    /// <summary>Hopper's <c>wgmma</c> kernel fed by the copy engine.</summary>
     WarpSpecialized,
+    /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
+    /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring (GPUs before Hopper).</summary>
+    Wide,
+    /// <summary><c>mma.sync</c> staged through registers: rows that are not 16-byte aligned, any GPU.</summary>
+    RegisterStaged,
 }
 
 /// <summary>
 /// Which kernel takes a Linear call and how it is launched, from validated sizes and device capabilities alone (no GPU
-/// needed: LinearTests call it for Hopper sizes on the CPU). Decode (16-bit x, M ≤ 64) streams the weight once through
-/// <see cref="GatedMlpDecodeKernel"/>, split along K when its tiles alone would leave SMs idle; Hopper's
-/// <see cref="WarpSpecializedGemmKernel"/> takes 16-bit x whose in is a multiple of 8 with 16-byte-aligned operands; the
-/// rest, the general <see cref="LinearRowsKernel"/>.
+/// needed: LinearTests call it for Hopper and older sizes on the CPU). 16-bit x runs on tensor cores everywhere: decode
+/// (M ≤ 64) streams the weight once through <see cref="GatedMlpDecodeKernel"/>, split along K when its tiles alone would
+/// leave SMs idle; larger M takes Hopper's <see cref="WarpSpecializedGemmKernel"/> or, before Hopper, the
+/// <c>cp.async</c> ring of <see cref="GatedMlpWideKernel"/> where in is a multiple of 8 and the operands 16-byte aligned,
+/// else <see cref="RegisterStagedGemmKernel"/>. float32 takes the general <see cref="LinearRowsKernel"/>.
 /// </summary>
-/// <param name="Kernel">Decode, WarpSpecialized or Rows (never Auto).</param>
-/// <param name="MTiles">Output tiles along M (decode: 16-row slices; warp-specialized: 128 rows).</param>
-/// <param name="NTiles">Output tiles along N (decode: 2 · 32 columns; warp-specialized: 256).</param>
-/// <param name="KTiles">Warp-specialized: 128-byte K steps of a row; otherwise 0.</param>
+/// <param name="Kernel">Never Auto.</param>
+/// <param name="MTiles">Output tiles along M (decode: 16-row slices; the tiled kernels: 128 rows).</param>
+/// <param name="NTiles">Output tiles along N (decode: 2 · 32 columns; warp-specialized and wide: 256; register-staged: 128).</param>
+/// <param name="KTiles">The tiled kernels' K steps (warp-specialized: 128-byte steps of a row); otherwise 0.</param>
 /// <param name="Split">Decode: how K is split (one split: none).</param>
-/// <param name="Depth">Warp-specialized: the ring's stages.</param>
-/// <param name="GridX">Blocks along x (decode: tiles; warp-specialized: tiles, or fewer that walk them; rows: 16-column groups).</param>
+/// <param name="Depth">Warp-specialized and wide: the ring's stages.</param>
+/// <param name="GridX">Blocks along x (decode, register-staged: tiles; warp-specialized: tiles, or fewer that walk them;
+/// wide: one wave that walks the tiles; rows: 16-column groups).</param>
 /// <param name="GridY">Blocks along y (decode: K splits; rows: 16-row groups).</param>
 /// <param name="BlockX">Threads along x.</param>
 /// <param name="BlockY">Threads along y.</param>
@@ -50,46 +59,82 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// <summary>The warp-specialized kernel on fewer blocks than tiles: its blocks walk the tiles (a kernel type).</summary>
     public bool WalksTiles => Kernel == LinearKernelChoice.WarpSpecialized && (long)GridX < (long)MTiles * NTiles;
 
+    /// <summary>Dynamic shared bytes of the wide kernel's ring at its default depth.</summary>
+    public static int WideSharedBytes => GatedMlpWideKernel.DefaultStages * GatedMlpWideKernel.StageWords * 4;
+
     /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
     /// <param name="n">out, ≥ 1.</param>
     /// <param name="k">in, ≥ 0.</param>
     /// <param name="elementBytes">4 (float32) or 2 (float16, bfloat16).</param>
     /// <param name="hasWarpgroupMma">The device runs <c>wgmma</c> (Hopper, or the CPU accelerator's emulation).</param>
+    /// <param name="hasAsyncCopy">The device runs <c>cp.async</c> (sm_80+, or the CPU accelerator).</param>
     /// <param name="aligned16">x and the weight start on 16 bytes.</param>
     /// <param name="decodeResidentBlocks">How many decode blocks the device holds at once (SMs · blocks an SM).</param>
+    /// <param name="wideResidentBlocks">How many wide blocks it holds at once with <see cref="WideSharedBytes"/> (the wide grid).</param>
     /// <param name="choice">Auto, or a kernel pinned by tests and benchmarks (refused where it cannot run).</param>
     /// <param name="splitK">Decode: 0 picks the split, 1 none, more that many.</param>
     /// <param name="blocks">Warp-specialized: a grid smaller than the tile count (its blocks walk the tiles); null: a block a tile.</param>
-    public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool aligned16, int decodeResidentBlocks,
-        LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null)
+    public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool hasAsyncCopy, bool aligned16,
+        int decodeResidentBlocks, int wideResidentBlocks, LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null)
     {
         if (blocks < 1)
             throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
-        bool tensorCores = elementBytes == 2 && hasWarpgroupMma && k > 0 && k % 8 == 0 && aligned16;
-        if (choice == LinearKernelChoice.WarpSpecialized && !tensorCores)
-            throw new InvalidOperationException("The pinned warp-specialized Linear kernel cannot take this call.");
-        bool decode = elementBytes == 2 && k > 0 && m <= GatedMlpDecodeKernel.MaxRows;
-        if (choice == LinearKernelChoice.Decode && !decode)
-            throw new InvalidOperationException("The pinned decode Linear kernel takes 16-bit x with M ≤ 64 and in > 0.");
-        if (choice == LinearKernelChoice.Decode || choice == LinearKernelChoice.Auto && decode)
+        bool tensorCores = elementBytes == 2 && k > 0, rows16 = k % 8 == 0 && aligned16;
+        bool canRun = choice switch
         {
-            // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue).
-            int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * GatedMlpDecodeKernel.BlockN);
-            var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
-            return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
-                GatedMlpDecodeKernel.Threads, 1, 0);
-        }
-        if (choice != LinearKernelChoice.Rows && tensorCores)
+            LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
+            LinearKernelChoice.Wide => tensorCores && hasAsyncCopy && rows16,
+            LinearKernelChoice.Decode => tensorCores && m <= GatedMlpDecodeKernel.MaxRows,
+            LinearKernelChoice.RegisterStaged => tensorCores,
+            _ => true,
+        };
+        if (!canRun)
+            throw new InvalidOperationException($"The pinned {choice} Linear kernel cannot take this call ({(elementBytes == 2 ? "16-bit" : "float32")} x, " +
+                $"M {m}, in {k}{(rows16 ? "" : ", rows not 16-byte aligned")}{(hasWarpgroupMma ? "" : ", no wgmma")}{(hasAsyncCopy ? "" : ", no cp.async")}).");
+        if (choice == LinearKernelChoice.Auto)
+            choice = !tensorCores ? LinearKernelChoice.Rows
+                : m <= GatedMlpDecodeKernel.MaxRows ? LinearKernelChoice.Decode
+                : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
+                : hasAsyncCopy && rows16 ? LinearKernelChoice.Wide
+                : LinearKernelChoice.RegisterStaged;
+        switch (choice)
         {
-            // 128 rows of x and 2 × 128 rows of W a stage.
-            int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * WarpSpecializedGemmKernel.BlockN);
-            int depth = WarpSpecializedGemmKernel.DefaultStages;
-            int tiles = checked(mTiles * nTiles);
-            return new LinearPlan(LinearKernelChoice.WarpSpecialized, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes),
-                DecodeSplit.None, depth, Math.Min(tiles, blocks ?? tiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
+            case LinearKernelChoice.Decode:
+            {
+                // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue).
+                int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * GatedMlpDecodeKernel.BlockN);
+                var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
+                return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
+                    GatedMlpDecodeKernel.Threads, 1, 0);
+            }
+            case LinearKernelChoice.WarpSpecialized:
+            {
+                // 128 rows of x and 2 × 128 rows of W a stage.
+                int mTiles = Ops.Tiles(m, WarpSpecializedGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * WarpSpecializedGemmKernel.BlockN);
+                int depth = WarpSpecializedGemmKernel.DefaultStages;
+                int tiles = checked(mTiles * nTiles);
+                return new LinearPlan(LinearKernelChoice.WarpSpecialized, mTiles, nTiles, Ops.Tiles(2 * k, WarpSpecializedGemmKernel.BlockKBytes),
+                    DecodeSplit.None, depth, Math.Min(tiles, blocks ?? tiles), 1, WarpSpecializedGemmKernel.Threads, 1, WarpSpecializedGemmKernel.SharedBytes(depth));
+            }
+            case LinearKernelChoice.Wide:
+            {
+                // 128 rows of x and 2 × 128 rows of W a stage; one wave of blocks walks the tiles.
+                int mTiles = Ops.Tiles(m, GatedMlpWideKernel.BlockM), nTiles = Ops.Tiles(n, 2 * GatedMlpWideKernel.BlockN);
+                int tiles = checked(mTiles * nTiles);
+                return new LinearPlan(LinearKernelChoice.Wide, mTiles, nTiles, Ops.Tiles(k, GatedMlpWideKernel.BlockK), DecodeSplit.None,
+                    GatedMlpWideKernel.DefaultStages, Math.Min(tiles, blocks ?? Math.Max(1, wideResidentBlocks)), 1, GatedMlpWideKernel.Threads, 1, WideSharedBytes);
+            }
+            case LinearKernelChoice.RegisterStaged:
+            {
+                // 128 rows of x and 2 × 64 rows of W a k tile.
+                int mTiles = Ops.Tiles(m, RegisterStagedGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * RegisterStagedGemmKernel.BlockN);
+                return new LinearPlan(LinearKernelChoice.RegisterStaged, mTiles, nTiles, Ops.Tiles(k, RegisterStagedGemmKernel.BlockK), DecodeSplit.None,
+                    0, checked(mTiles * nTiles), 1, RegisterStagedGemmKernel.Threads, 1, 0);
+            }
+            default:
+                return new LinearPlan(LinearKernelChoice.Rows, 0, 0, 0, DecodeSplit.None, 0, Ops.Tiles(n, LinearRowsKernel.Side), Ops.Tiles(m, LinearRowsKernel.Side),
+                    LinearRowsKernel.Side, LinearRowsKernel.Side, 0);
         }
-        return new LinearPlan(LinearKernelChoice.Rows, 0, 0, 0, DecodeSplit.None, 0, Ops.Tiles(n, LinearRowsKernel.Side), Ops.Tiles(m, LinearRowsKernel.Side),
-            LinearRowsKernel.Side, LinearRowsKernel.Side, 0);
     }
 }
 
@@ -120,9 +165,10 @@ public static partial class Ops
     /// <c>x · weightᵀ (+ bias) (+ residual)</c>, as nn.Linear with the residual add of a transformer block fused in:
     /// the bias and the residual are added in float32 to the float32 sum, rounded once into x's dtype (or the product
     /// rounded before the residual is added, <see cref="ResidualRounding.PerOp"/>).
-    /// float16 and bfloat16 run on Hopper's warpgroup tensor cores (the copy engine feeding <c>wgmma</c>, 128 × 256
-    /// output tiles: the gated MLP's mainloop with a plain epilogue) when the input size is a multiple of 8;
-    /// float32, other sizes and other GPUs take a general kernel (correct, not fast). The down projection that completes
+    /// float16 and bfloat16 run on tensor cores on every GPU: Hopper's warpgroup tensor cores (the copy engine feeding
+    /// <c>wgmma</c>, 128 × 256 output tiles: the gated MLP's mainloop with a plain epilogue) when the input size is a
+    /// multiple of 8 and the operands 16-byte aligned, <c>mma.sync</c> before Hopper or for other sizes, and a
+    /// weight-streaming kernel at M ≤ 64; float32 takes a general kernel (correct, not fast). The down projection that completes
     /// an MLP is <c>Linear(FusedGatedMlp(x), down, residual: x)</c>.
     /// </summary>
     /// <param name="x"><c>[…, in]</c>: any leading dims, float32, float16 or bfloat16, contiguous.</param>
@@ -185,11 +231,15 @@ public static partial class Ops
             RoundBeforeResidual = rounding == ResidualRounding.PerOp && x.DType != DType.Float32 ? 1 : 0,
         };
         bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
-        // The decode kernel's occupancy, only where the plan may pick it and pick its split.
-        int resident = x.DType == DType.Float32 || inFeatures == 0 || m > GatedMlpDecodeKernel.MaxRows || splitK != 0
-            || choice is LinearKernelChoice.Rows or LinearKernelChoice.WarpSpecialized ? 0
+        bool sixteenBit = x.DType != DType.Float32 && inFeatures > 0;
+        // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's, only off Hopper.
+        int resident = !sixteenBit || m > GatedMlpDecodeKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
             : device.Multiprocessors * device.BlocksPerMultiprocessor(GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), GatedMlpDecodeKernel.Threads);
-        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, aligned, resident, choice, splitK, blocks);
+        int wideResident = !sixteenBit || device.HasWarpgroupMma && choice != LinearKernelChoice.Wide || !device.HasAsyncCopy ? 0
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(GatedMlpWideKernel.LinearVariant(ElementTypeOf(x.DType)), GatedMlpWideKernel.Threads,
+                LinearPlan.WideSharedBytes);
+        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasAsyncCopy, aligned, resident,
+            wideResident, choice, splitK, blocks);
         shape.MTiles = plan.MTiles;
         shape.NTiles = plan.NTiles;
         shape.KTiles = plan.KTiles;
@@ -200,6 +250,16 @@ public static partial class Ops
                 break;
             case LinearKernelChoice.WarpSpecialized:
                 LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
+                break;
+            case LinearKernelChoice.Wide:
+                device.Launch(GatedMlpWideKernel.LinearVariant(ElementTypeOf(x.DType)),
+                    new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
+                    x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape,
+                    new GatedMlpAddresses { X = x.DeviceAddress, Gate = weight.DeviceAddress, Up = weight.DeviceAddress }, plan.Depth, epilogue);
+                break;
+            case LinearKernelChoice.RegisterStaged:
+                device.Launch(RegisterStagedGemmKernel.LinearVariant(ElementTypeOf(x.DType)), new KernelConfig(plan.GridX, plan.BlockX),
+                    x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
                 break;
             default:
                 device.Launch(LinearRowsKernel.Variant(ElementTypeOf(x.DType)), new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY)),

@@ -53,6 +53,9 @@ public static class BenchmarkCases
         foreach (int stages in new[] { 2, 4 })
             yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.Wide, stages);
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.Wide, blocks: int.MaxValue);
+        // Linear off Hopper (the same two kernels with the plain epilogue), pinned on the H200.
+        yield return new LinearCase(8192, 8192, 8192, DType.BFloat16, kernel: LinearKernelChoice.Wide);
+        yield return new LinearCase(8192, 8192, 8192, DType.BFloat16, kernel: LinearKernelChoice.RegisterStaged);
         yield return new FusedGatedMlpCase(1024, 4096, 14336, DType.BFloat16);
         foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
         {
