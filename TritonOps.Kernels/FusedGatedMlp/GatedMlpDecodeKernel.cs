@@ -15,7 +15,7 @@ namespace TritonOps.Kernels.FusedGatedMlp;
 /// at full rate, the epilogue a trait (<see cref="IPairedTileEpilogue"/>): the gated MLP, out = act(x · gateᵀ) ⊙ (x · upᵀ)
 /// (<see cref="GatedEpilogue{TElement, TActivation}"/>), or Linear (<see cref="LinearEpilogue{TElement}"/>: the second strip
 /// is W's rows <see cref="BlockN"/> further, a block covers 2 × BlockN output columns). At M = 16 the 128-row tiles of
-/// <see cref="GatedMlpKernel"/> spend 7/8 of their work on zero rows and stream the weights at
+/// <see cref="Gemm.RegisterStagedGemmKernel"/> spend 7/8 of their work on zero rows and stream the weights at
 /// 1.56 TB/s (151 µs at H4096 I14336 on the H200).
 /// Each warp owns one 8-row strip of gate and up (<see cref="StripMma"/>: fragments straight from
 /// 16-byte global loads) against a 16-row slice of x, which every warp of the block re-reads from
