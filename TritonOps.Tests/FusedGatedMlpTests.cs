@@ -75,6 +75,9 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("WarpSpecialized", DType.BFloat16, 24, 64)]
     public void PerOpRounding_RoundsEachStepLikeEagerPyTorch(string tiling, DType dtype, int m, int hidden)
     {
+        // CI time (1.7 s): the wide kernel ends in the same GatedEpilogue store as the register-staged one.
+        if (Kind == DeviceKind.Cpu && tiling == "Wide")
+            Assert.Ignore("CUDA only: on the CPU accelerator the register-staged case runs the same epilogue (CI time).");
         const int intermediate = 72;
         var random = new Random(61);
         float[] Ints(int count, int range) => Enumerable.Range(0, count).Select(_ => (float)random.Next(-range, range + 1)).ToArray();
