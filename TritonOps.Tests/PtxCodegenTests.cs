@@ -83,7 +83,7 @@ public abstract class PtxBackendFixture
             // PTX: its four k16 steps of 32 mma each fully unrolled), 6 % of CI's wall time for one variant: CI leaves it to
             // the GPU run, which compiles all eight (its mainloop runs on the CPU accelerator in FusedGatedMlpTests and
             // LinearTests; its epilogues are the paired ones every other 16-bit GEMM compiles here).
-            .Where(m => AllCodegen || m.DeclaringType != typeof(Kernels.FusedGatedMlp.GatedMlpWideKernel))
+            .Where(m => AllCodegen || m.DeclaringType != typeof(Kernels.Gemm.WideGemmKernel))
             // The float16 instantiations of the slower bodies differ from their bfloat16 ones only in the element struct's
             // conversions, which the float16 variants of every cheaper kernel (the quantize, wide-norm, general
             // norm+RoPE and decode kernels, all compiled here) cover: CI compiles bfloat16 there, the GPU run all of them.
@@ -158,7 +158,7 @@ public abstract class PtxBackendFixture
                 .And.MatchRegex(@"ld\.shared\.v4\.b32", "16-byte loads of the staged table and x");
         if (Describe(kernel).Contains("RegisterStagedGemmKernel.Run<"))
             ptx.Should().Contain("mma.sync.aligned.m16n8k16.row.col.f32").And.Contain("ld.shared.", "the stages are read as shared memory (the view is passed, not held in a field)");
-        if (Describe(kernel).Contains("GatedMlpWideKernel.Run<"))
+        if (Describe(kernel).Contains("WideGemmKernel.Run<"))
             ptx.Should().Contain("ldmatrix.sync.aligned.m8n8.x4.shared.b16").And.Contain("cp.async.cg.shared.global");
         if (Describe(kernel).Contains("Fp8GemmKernel"))
             ptx.Should().Contain("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32").And.Contain("ld.shared.");

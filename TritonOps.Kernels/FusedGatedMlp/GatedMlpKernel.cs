@@ -27,9 +27,9 @@ internal struct GatedMlpShape
 
 /// <summary>
 /// The gated MLP's float32 kernel (no tensor cores), and the activations every gated kernel is instantiated with. The
-/// 16-bit kernels are the GEMMs of <c>Gemm/</c> with <see cref="Gemm.GatedEpilogue{TElement, TActivation}"/>
-/// (<see cref="Gemm.WarpSpecializedGemmKernel"/>, <see cref="Gemm.RegisterStagedGemmKernel"/>), the wide
-/// <see cref="GatedMlpWideKernel"/> and the decode <see cref="GatedMlpDecodeKernel"/>.
+/// 16-bit kernels are the GEMMs of <c>Gemm/</c> with <see cref="Gemm.GatedEpilogue{TElement, TActivation}"/>:
+/// <see cref="Gemm.WarpSpecializedGemmKernel"/> (Hopper), <see cref="Gemm.WideGemmKernel"/> (before Hopper),
+/// <see cref="Gemm.RegisterStagedGemmKernel"/> (rows not 16-byte aligned) and <see cref="Gemm.DecodeGemmKernel"/> (M ≤ 64).
 /// </summary>
 internal static class GatedMlpKernel
 {

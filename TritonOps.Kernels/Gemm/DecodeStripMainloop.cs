@@ -53,7 +53,7 @@ internal interface IStripOperands<TSelf, TAcc>
 }
 
 /// <summary>
-/// The decode-strip mainloop, written once for the 16-bit (<see cref="FusedGatedMlp.GatedMlpDecodeKernel"/>: gated MLP,
+/// The decode-strip mainloop, written once for the 16-bit (<see cref="DecodeGemmKernel"/>: gated MLP,
 /// Linear) and the FP8 (<see cref="Fp8Gemm.Fp8GemmDecodeKernel"/>) small-M products: each warp streams its 8-row
 /// weight strips once from device memory at full rate into <see cref="StripMma"/> fragments (no shared-memory
 /// staging) against a 16-row slice of x. A block is <see cref="Strips"/> strips × <see cref="KParts"/> interleaved k

@@ -26,7 +26,7 @@ internal struct EpilogueArgs
 
 /// <summary>
 /// The end of a mainloop that multiplies one x tile by two B tiles (<see cref="WarpSpecializedGemmKernel"/>,
-/// <see cref="FusedGatedMlp.GatedMlpDecodeKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
+/// <see cref="DecodeGemmKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
 /// columns col and col + 1 of each (the mma / wgmma accumulator layout).
 /// </summary>
 internal interface IPairedTileEpilogue

@@ -78,10 +78,10 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
             return new GatedMlpPlan(GatedMlpTiling.Float32, 0, 0, kTiles, DecodeSplit.None, 0, Ops.Tiles(n, 16), Ops.Tiles(m, 16), 16, 16, 0);
         if (tiling == GatedMlpTiling.Auto && m <= decodeRows)
         {
-            int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, GatedMlpDecodeKernel.BlockN);
-            int resident = multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Decode, GatedMlpDecodeKernel.Threads, 0);
+            int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, DecodeGemmKernel.BlockN);
+            int resident = multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Decode, DecodeGemmKernel.Threads, 0);
             var split = DecodeSplit.For(checked(mTiles * nTiles), k, resident, requested: 0);
-            return new GatedMlpPlan(GatedMlpTiling.Decode, mTiles, nTiles, kTiles, split, 0, mTiles * nTiles, split.Splits, GatedMlpDecodeKernel.Threads, 1, 0);
+            return new GatedMlpPlan(GatedMlpTiling.Decode, mTiles, nTiles, kTiles, split, 0, mTiles * nTiles, split.Splits, DecodeGemmKernel.Threads, 1, 0);
         }
         if (tiling == GatedMlpTiling.Auto)
             // Hopper's wgmma kernel where it runs (sm_90, and emulated on the CPU accelerator, where it is the cheaper one
@@ -89,8 +89,8 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
             tiling = !asyncRows ? GatedMlpTiling.RegisterStaged : hasWarpgroupMma ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
         if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
             throw Check.Unusable(nameof(tiling), $"{tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {k}.");
-        if (stages < 2 || stages > GatedMlpWideKernel.MaxStages)
-            throw Check.OutOfRange(nameof(stages), stages, $"expected 2–{GatedMlpWideKernel.MaxStages}.");
+        if (stages < 2 || stages > WideGemmKernel.MaxStages)
+            throw Check.OutOfRange(nameof(stages), stages, $"expected 2–{WideGemmKernel.MaxStages}.");
         if (blocks < 1)
             throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
         switch (tiling)
@@ -110,12 +110,12 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
             }
             default:
             {
-                int mTiles = Ops.Tiles(m, GatedMlpWideKernel.BlockM), nTiles = Ops.Tiles(n, GatedMlpWideKernel.BlockN);
-                int depth = stages ?? GatedMlpWideKernel.DefaultStages, shared = depth * GatedMlpWideKernel.StageWords * 4;
+                int mTiles = Ops.Tiles(m, WideGemmKernel.BlockM), nTiles = Ops.Tiles(n, WideGemmKernel.BlockN);
+                int depth = stages ?? WideGemmKernel.DefaultStages, shared = depth * WideGemmKernel.StageWords * 4;
                 int tiles = checked(mTiles * nTiles);
-                int grid = Math.Min(tiles, blocks ?? multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Wide, GatedMlpWideKernel.Threads, shared));
-                return new GatedMlpPlan(GatedMlpTiling.Wide, mTiles, nTiles, Ops.Tiles(k, GatedMlpWideKernel.BlockK), DecodeSplit.None, depth,
-                    grid, 1, GatedMlpWideKernel.Threads, 1, shared);
+                int grid = Math.Min(tiles, blocks ?? multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Wide, WideGemmKernel.Threads, shared));
+                return new GatedMlpPlan(GatedMlpTiling.Wide, mTiles, nTiles, Ops.Tiles(k, WideGemmKernel.BlockK), DecodeSplit.None, depth,
+                    grid, 1, WideGemmKernel.Threads, 1, shared);
             }
         }
     }
@@ -204,8 +204,8 @@ public static partial class Ops
         var plan = GatedMlpPlan.For(m, intermediate, hidden, DTypes.SizeOf(x.DType), DecodeRows(device, x, gateWeight, upWeight, hidden), asyncRows,
             device.HasWarpgroupMma, device.Multiprocessors, (kind, threads, shared) => device.BlocksPerMultiprocessor(kind switch
             {
-                GatedMlpTiling.Decode => GatedMlpDecodeKernel.Variant(element, activationType),
-                _ => GatedMlpWideKernel.GatedVariant(element, activationType),
+                GatedMlpTiling.Decode => DecodeGemmKernel.Variant(element, activationType),
+                _ => WideGemmKernel.GatedVariant(element, activationType),
             }, threads, shared), tiling, stages, blocks);
         var shape = new GatedMlpShape
         {
@@ -222,7 +222,7 @@ public static partial class Ops
                 break;
             case GatedMlpTiling.Decode:
                 // Weights stream once at full rate, 16-row slices of x.
-                LaunchDecode(device, GatedMlpDecodeKernel.Variant(element, activationType), x, gateWeight, upWeight, output, shape,
+                LaunchDecode(device, DecodeGemmKernel.Variant(element, activationType), x, gateWeight, upWeight, output, shape,
                     new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split);
                 break;
             case GatedMlpTiling.WarpSpecialized:
@@ -233,7 +233,7 @@ public static partial class Ops
                     x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
                 break;
             default:
-                device.Launch(GatedMlpWideKernel.GatedVariant(element, activationType), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
+                device.Launch(WideGemmKernel.GatedVariant(element, activationType), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
                     x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, plan.Depth, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
                 break;
         }
@@ -293,5 +293,5 @@ public static partial class Ops
     private static int DecodeRows(Device device, Tensor x, Tensor gateWeight, Tensor upWeight, int hidden) =>
         device.Kind == DeviceKind.Cuda && device.HasWarpgroupMma && hidden % 8 == 0
             && (x.DeviceAddress | gateWeight.DeviceAddress | upWeight.DeviceAddress) % 16 == 0
-            ? StripMma.SliceRows : GatedMlpDecodeKernel.MaxRows;
+            ? StripMma.SliceRows : DecodeGemmKernel.MaxRows;
 }

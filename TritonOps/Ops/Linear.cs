@@ -36,9 +36,9 @@ internal enum LinearKernelChoice
 /// <summary>
 /// Which kernel takes a Linear call and how it is launched, from validated sizes and device capabilities alone (no GPU
 /// needed: LinearTests call it for Hopper and older sizes on the CPU). 16-bit x runs on tensor cores everywhere: decode
-/// (M ≤ 64) streams the weight once through <see cref="GatedMlpDecodeKernel"/>, split along K when its tiles alone would
+/// (M ≤ 64) streams the weight once through <see cref="DecodeGemmKernel"/>, split along K when its tiles alone would
 /// leave SMs idle; larger M takes Hopper's <see cref="WarpSpecializedGemmKernel"/> or, before Hopper, the
-/// <c>cp.async</c> ring of <see cref="GatedMlpWideKernel"/> where in is a multiple of 8 and the operands 16-byte aligned,
+/// <c>cp.async</c> ring of <see cref="WideGemmKernel"/> where in is a multiple of 8 and the operands 16-byte aligned,
 /// else <see cref="RegisterStagedGemmKernel"/>. float32 takes the general <see cref="LinearRowsKernel"/>.
 /// </summary>
 /// <param name="Kernel">Never Auto.</param>
@@ -60,7 +60,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     public bool WalksTiles => Kernel == LinearKernelChoice.WarpSpecialized && (long)GridX < (long)MTiles * NTiles;
 
     /// <summary>Dynamic shared bytes of the wide kernel's ring at its default depth.</summary>
-    public static int WideSharedBytes => GatedMlpWideKernel.DefaultStages * GatedMlpWideKernel.StageWords * 4;
+    public static int WideSharedBytes => WideGemmKernel.DefaultStages * WideGemmKernel.StageWords * 4;
 
     /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
     /// <param name="n">out, ≥ 1.</param>
@@ -84,7 +84,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
         {
             LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
             LinearKernelChoice.Wide => tensorCores && hasAsyncCopy && rows16,
-            LinearKernelChoice.Decode => tensorCores && m <= GatedMlpDecodeKernel.MaxRows,
+            LinearKernelChoice.Decode => tensorCores && m <= DecodeGemmKernel.MaxRows,
             LinearKernelChoice.RegisterStaged => tensorCores,
             _ => true,
         };
@@ -93,7 +93,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 $"M {m}, in {k}{(rows16 ? "" : ", rows not 16-byte aligned")}{(hasWarpgroupMma ? "" : ", no wgmma")}{(hasAsyncCopy ? "" : ", no cp.async")}).");
         if (choice == LinearKernelChoice.Auto)
             choice = !tensorCores ? LinearKernelChoice.Rows
-                : m <= GatedMlpDecodeKernel.MaxRows ? LinearKernelChoice.Decode
+                : m <= DecodeGemmKernel.MaxRows ? LinearKernelChoice.Decode
                 : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
                 : hasAsyncCopy && rows16 ? LinearKernelChoice.Wide
                 : LinearKernelChoice.RegisterStaged;
@@ -102,10 +102,10 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             case LinearKernelChoice.Decode:
             {
                 // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue).
-                int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * GatedMlpDecodeKernel.BlockN);
+                int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * DecodeGemmKernel.BlockN);
                 var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
                 return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
-                    GatedMlpDecodeKernel.Threads, 1, 0);
+                    DecodeGemmKernel.Threads, 1, 0);
             }
             case LinearKernelChoice.WarpSpecialized:
             {
@@ -119,10 +119,10 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             case LinearKernelChoice.Wide:
             {
                 // 128 rows of x and 2 × 128 rows of W a stage; one wave of blocks walks the tiles.
-                int mTiles = Ops.Tiles(m, GatedMlpWideKernel.BlockM), nTiles = Ops.Tiles(n, 2 * GatedMlpWideKernel.BlockN);
+                int mTiles = Ops.Tiles(m, WideGemmKernel.BlockM), nTiles = Ops.Tiles(n, 2 * WideGemmKernel.BlockN);
                 int tiles = checked(mTiles * nTiles);
-                return new LinearPlan(LinearKernelChoice.Wide, mTiles, nTiles, Ops.Tiles(k, GatedMlpWideKernel.BlockK), DecodeSplit.None,
-                    GatedMlpWideKernel.DefaultStages, Math.Min(tiles, blocks ?? Math.Max(1, wideResidentBlocks)), 1, GatedMlpWideKernel.Threads, 1, WideSharedBytes);
+                return new LinearPlan(LinearKernelChoice.Wide, mTiles, nTiles, Ops.Tiles(k, WideGemmKernel.BlockK), DecodeSplit.None,
+                    WideGemmKernel.DefaultStages, Math.Min(tiles, blocks ?? Math.Max(1, wideResidentBlocks)), 1, WideGemmKernel.Threads, 1, WideSharedBytes);
             }
             case LinearKernelChoice.RegisterStaged:
             {
@@ -151,7 +151,7 @@ internal readonly record struct DecodeSplit(int Splits, int Length)
     public static DecodeSplit For(int tiles, int k, int residentBlocks, int requested)
     {
         int splits = requested != 0 ? requested : Math.Clamp(residentBlocks / Math.Max(1, tiles), 1, Math.Max(1, k / 512));
-        const int Granule = GatedMlpDecodeKernel.KParts * StripMma.KStep;
+        const int Granule = DecodeGemmKernel.KParts * StripMma.KStep;
         int length = Ops.Tiles(Ops.Tiles(k, splits), Granule) * Granule;
         splits = Math.Max(1, Ops.Tiles(k, length));
         return splits == 1 ? None : new DecodeSplit(splits, length);
@@ -233,10 +233,10 @@ public static partial class Ops
         bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
         bool sixteenBit = x.DType != DType.Float32 && inFeatures > 0;
         // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's, only off Hopper.
-        int resident = !sixteenBit || m > GatedMlpDecodeKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
-            : device.Multiprocessors * device.BlocksPerMultiprocessor(GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), GatedMlpDecodeKernel.Threads);
+        int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), DecodeGemmKernel.Threads);
         int wideResident = !sixteenBit || device.HasWarpgroupMma && choice != LinearKernelChoice.Wide || !device.HasAsyncCopy ? 0
-            : device.Multiprocessors * device.BlocksPerMultiprocessor(GatedMlpWideKernel.LinearVariant(ElementTypeOf(x.DType)), GatedMlpWideKernel.Threads,
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType)), WideGemmKernel.Threads,
                 LinearPlan.WideSharedBytes);
         var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasAsyncCopy, aligned, resident,
             wideResident, choice, splitK, blocks);
@@ -246,13 +246,13 @@ public static partial class Ops
         switch (plan.Kernel)
         {
             case LinearKernelChoice.Decode:
-                LaunchDecode(device, GatedMlpDecodeKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
+                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
                 break;
             case LinearKernelChoice.WarpSpecialized:
                 LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
                 break;
             case LinearKernelChoice.Wide:
-                device.Launch(GatedMlpWideKernel.LinearVariant(ElementTypeOf(x.DType)),
+                device.Launch(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType)),
                     new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
                     x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape,
                     new GatedMlpAddresses { X = x.DeviceAddress, Gate = weight.DeviceAddress, Up = weight.DeviceAddress }, plan.Depth, epilogue);
@@ -270,7 +270,7 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// The decode kernel (<see cref="GatedMlpDecodeKernel"/>), split along K as <paramref name="split"/> says
+    /// The decode kernel (<see cref="DecodeGemmKernel"/>), split along K as <paramref name="split"/> says
     /// (<see cref="DecodeSplit.For"/>: Llama's down projection at M = 16 makes 64 output tiles of 64 columns for 132 SMs).
     /// Each split streams its range of the weight; the last block to finish a tile adds the splits' float32 sums in split
     /// order (deterministic) and stores.
@@ -282,14 +282,14 @@ public static partial class Ops
         int splits = split.Splits, length = split.Length;
         if (splits == 1)
         {
-            device.Launch(kernel, new KernelConfig(tiles, GatedMlpDecodeKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
+            device.Launch(kernel, new KernelConfig(tiles, DecodeGemmKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
             return;
         }
         shape.KSplits = splits;
         shape.KSplitLength = length;
         // Workspace: two Acc4 per owning lane per (tile, split); the arrival counters live with the device and are
         // left at zero by every launch (the last block of each tile resets its own).
-        int floats = checked(tiles * splits * GatedMlpDecodeKernel.Strips * 32 * 2 * 4);
+        int floats = checked(tiles * splits * DecodeGemmKernel.Strips * 32 * 2 * 4);
         using var partials = Tensor.Empty([floats], DType.Float32, device);
         int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)tiles));
         device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
@@ -297,7 +297,7 @@ public static partial class Ops
             epilogue.Partials = partials.Bytes.Cast<float>();
             epilogue.PartialsAddress = partials.DeviceAddress;
             epilogue.Arrivals = arrivals.Bytes.Cast<int>();
-            device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(GatedMlpDecodeKernel.Threads, 1)),
+            device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(DecodeGemmKernel.Threads, 1)),
                 x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
         });
     }

@@ -3,19 +3,19 @@ using ILGPU;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Linear;
 using TritonOps.Kernels.Numerics;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.FusedGatedMlp;
+namespace TritonOps.Kernels.Gemm;
 
 /// <summary>
 /// Decode-sized M (≤ <see cref="MaxRows"/>): x times two B strips a warp, the weights streamed once from device memory
 /// at full rate, the epilogue a trait (<see cref="IPairedTileEpilogue"/>): the gated MLP, out = act(x · gateᵀ) ⊙ (x · upᵀ)
 /// (<see cref="GatedEpilogue{TElement, TActivation}"/>), or Linear (<see cref="LinearEpilogue{TElement}"/>: the second strip
 /// is W's rows <see cref="BlockN"/> further, a block covers 2 × BlockN output columns). At M = 16 the 128-row tiles of
-/// <see cref="Gemm.RegisterStagedGemmKernel"/> spend 7/8 of their work on zero rows and stream the weights at
+/// <see cref="RegisterStagedGemmKernel"/> spend 7/8 of their work on zero rows and stream the weights at
 /// 1.56 TB/s (151 µs at H4096 I14336 on the H200).
 /// Each warp owns one 8-row strip of gate and up (<see cref="StripMma"/>: fragments straight from
 /// 16-byte global loads) against a 16-row slice of x, which every warp of the block re-reads from
@@ -25,7 +25,7 @@ namespace TritonOps.Kernels.FusedGatedMlp;
 /// Shape: MTiles = ceil(M / 16), NTiles = ceil(N / <see cref="BlockN"/>). The loop is <see cref="DecodeStripMainloop"/>'s,
 /// shared with the FP8 strip; this kernel supplies its paired operands, the split-K reduction and the epilogue.
 /// </summary>
-internal static class GatedMlpDecodeKernel
+internal static class DecodeGemmKernel
 {
     public const int Threads = DecodeStripMainloop.Threads, KParts = DecodeStripMainloop.KParts, Strips = DecodeStripMainloop.Strips;
     public const int BlockN = Strips * StripMma.StripRows;
@@ -192,11 +192,11 @@ internal static class GatedMlpDecodeKernel
     }
 
     public static MethodInfo Variant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
 
     /// <summary>Linear's instantiation.</summary>
     public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(GatedMlpDecodeKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
         from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }

@@ -3,10 +3,10 @@ using ILGPU;
 using TritonOps.Kernels.Activations;
 using TritonOps.Kernels.Common;
 using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Gemm;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Ptx;
 
-namespace TritonOps.Kernels.FusedGatedMlp;
+namespace TritonOps.Kernels.Gemm;
 
 /// <summary>Device addresses of the wide kernel's operands, for its <c>cp.async</c> copies.</summary>
 internal struct GatedMlpAddresses
@@ -42,7 +42,7 @@ internal struct WideFragments
 /// Needs rows of 16-byte multiples (K % 8 == 0) and 16-byte-aligned operands; tails are zero-filled
 /// on load and masked on store.
 /// </summary>
-internal static class GatedMlpWideKernel
+internal static class WideGemmKernel
 {
     public const int BlockM = 128, BlockN = 128, BlockK = 64, Threads = 256, GroupM = 16;
 
@@ -342,11 +342,11 @@ internal static class GatedMlpWideKernel
 
     /// <summary>The gated MLP's instantiation.</summary>
     public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(GatedMlpWideKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
 
     /// <summary>The plain product's instantiation (Linear off Hopper: a 128 × 256 output tile).</summary>
     public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(GatedMlpWideKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
         from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
