@@ -56,7 +56,7 @@ internal static class Fp8GemmKernel
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
         int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
         int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
-        var operands = new Fp8Operands<TScales>(a, b, aScale, bScale, s, m0, n0, tid, warpRow, warpCol, lane, row, col);
+        var operands = new Fp8Operands<TScales>(a, b, aScale, bScale, s, m0, n0, new StagedLanes(tid), row, col, upperLive: m0 + warpRow < s.M);
         WarpAcc acc = RegisterStagedMainloop.Run<Fp8Operands<TScales>, PromotedWarpAcc>(operands, shared, s.KTiles).Acc;
 
         Store<TOut>(output, acc.T00, row, col, aScale, bScale, bias, s);
@@ -83,7 +83,8 @@ internal static class Fp8GemmKernel
         private readonly ArrayView<byte> a, b;
         private readonly ArrayView<float> aScale, bScale;
         private readonly Fp8GemmShape s;
-        private readonly int m0, n0, chunkRow, chunk, aRow, bRow, kWord, row, col;
+        private readonly int m0, n0, row, col;
+        private readonly StagedLanes at;
         // Warp-uniform: warps whose 32 rows all lie past M skip their mma. For decode (M = 16) the
         // tile's other 6 warps would otherwise spend 3/4 of the tensor-core time on zero rows. (A
         // `break` inside the k32 loop instead stopped ptxas unrolling it: 139 registers, 1 block/SM,
@@ -91,7 +92,7 @@ internal static class Fp8GemmKernel
         private readonly bool upperLive;
 
         public Fp8Operands(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale, in Fp8GemmShape s,
-            int m0, int n0, int tid, int warpRow, int warpCol, int lane, int row, int col)
+            int m0, int n0, StagedLanes at, int row, int col, bool upperLive)
         {
             this.a = a;
             this.b = b;
@@ -100,33 +101,29 @@ internal static class Fp8GemmKernel
             this.s = s;
             this.m0 = m0;
             this.n0 = n0;
-            chunkRow = tid >> 2; // a rows chunkRow and chunkRow + 64, b row chunkRow; chunk tid % 4 of each
-            chunk = tid & 3;
-            aRow = warpRow + (lane >> 2);
-            bRow = warpCol + (lane >> 2);
-            kWord = lane & 3;
+            this.at = at;
             this.row = row;
             this.col = col;
-            upperLive = m0 + warpRow < s.M;
+            this.upperLive = upperLive;
         }
 
         public static StagedChunks Load(in Fp8Operands<TScales> o, int kt)
         {
-            int k = kt * BlockK + o.chunk * 16;
+            int k = kt * BlockK + o.at.Chunk * 16, row = o.at.ChunkRow;
             bool aligned = o.s.KAligned != 0;
             return new StagedChunks
             {
-                A0 = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.chunkRow, k, o.s.M, o.s.K, aligned),
-                A1 = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.chunkRow + 64, k, o.s.M, o.s.K, aligned),
-                B0 = MmaTiles.LoadChunk<Float8E4M3Element>(o.b, o.n0 + o.chunkRow, k, o.s.N, o.s.K, aligned),
+                A0 = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + row, k, o.s.M, o.s.K, aligned),
+                A1 = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + row + 64, k, o.s.M, o.s.K, aligned),
+                B0 = MmaTiles.LoadChunk<Float8E4M3Element>(o.b, o.n0 + row, k, o.s.N, o.s.K, aligned),
             };
         }
 
         public static void Store(in Fp8Operands<TScales> o, ArrayView<uint> shared, int stage, in StagedChunks c)
         {
-            MmaTiles.StoreChunk(shared, stage * AStage, o.chunkRow, o.chunk, c.A0);
-            MmaTiles.StoreChunk(shared, stage * AStage, o.chunkRow + 64, o.chunk, c.A1);
-            MmaTiles.StoreChunk(shared, 2 * AStage + stage * BStage, o.chunkRow, o.chunk, c.B0);
+            MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow, o.at.Chunk, c.A0);
+            MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow + 64, o.at.Chunk, c.A1);
+            MmaTiles.StoreChunk(shared, 2 * AStage + stage * BStage, o.at.ChunkRow, o.at.Chunk, c.B0);
         }
 
         public static PromotedWarpAcc Mma(in Fp8Operands<TScales> o, PromotedWarpAcc acc, ArrayView<uint> shared, int stage, int kt)
@@ -136,8 +133,8 @@ internal static class Fp8GemmKernel
                 WarpAcc sum = TScales.PerKBlock ? acc.Part : acc.Acc;
                 for (int half = 0; half < 2; half++)
                 {
-                    int aBase = stage * AStage + MmaTiles.Word(o.aRow, half * 8 + o.kWord);
-                    int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.bRow, half * 8 + o.kWord);
+                    int aBase = stage * AStage + MmaTiles.Word(o.at.ARow, half * 8 + o.at.KWord);
+                    int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.at.BRow, half * 8 + o.at.KWord);
                     FragA f0 = MmaTiles.LoadFragA(shared, aBase), f1 = MmaTiles.LoadFragA(shared, aBase + 16 * RowWords);
                     sum = MmaTiles.WarpStep<Float8E4M3Element>(sum, f0, f1, shared, bBase);
                 }

@@ -192,14 +192,14 @@ internal static class DecodeGemmKernel
     }
 
     public static MethodInfo Variant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
 
     /// <summary>Linear's instantiation.</summary>
     public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
-        from variant in GatedMlpKernel.ActivationTypes.Select(activation => Variant(element, activation)).Append(LinearVariant(element))
-        select variant;
+        from element in PairedEpilogues.Elements
+        from epilogue in PairedEpilogues.For(element)
+        select KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, epilogue);
 }

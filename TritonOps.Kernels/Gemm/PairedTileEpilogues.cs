@@ -150,3 +150,16 @@ internal static class PairStores
             TElement.StoreBits(output, at + 1, TElement.Narrow(second));
     }
 }
+
+/// <summary>The paired epilogue types every 16-bit GEMM kernel is instantiated with (its catalog entries).</summary>
+internal static class PairedEpilogues
+{
+    public static readonly Type[] Elements = [typeof(Float16Element), typeof(BFloat16Element)];
+
+    public static Type Gated(Type element, Type activation) => typeof(GatedEpilogue<,>).MakeGenericType(element, activation);
+
+    public static Type Linear(Type element) => typeof(LinearEpilogue<>).MakeGenericType(element);
+
+    /// <summary>The gated epilogue of each activation, then the plain one.</summary>
+    public static IEnumerable<Type> For(Type element) => GatedMlpKernel.ActivationTypes.Select(activation => Gated(element, activation)).Append(Linear(element));
+}

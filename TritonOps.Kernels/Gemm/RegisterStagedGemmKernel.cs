@@ -46,7 +46,7 @@ internal static class RegisterStagedGemmKernel
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockColumns<TEpilogue>());
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
         int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
-        var operands = new PairedOperands<TElement>(x, first, second, s, m0, n0, TEpilogue.SplitsColumns ? n0 + BlockN : n0, tid, warpRow, warpCol, lane);
+        var operands = new PairedOperands<TElement>(x, first, second, s, m0, n0, TEpilogue.SplitsColumns ? n0 + BlockN : n0, new StagedLanes(tid));
         var acc = RegisterStagedMainloop.Run<PairedOperands<TElement>, WarpAccPair>(operands, shared, s.KTiles);
         StoreWarpTile<TEpilogue>(output, acc.First, acc.Second, m0 + warpRow + (lane >> 2), n0 + warpCol + 2 * (lane & 3), BlockN, s, epilogue,
             TEpilogue.RoundsPerOp(s, epilogue));
@@ -76,10 +76,11 @@ internal static class RegisterStagedGemmKernel
     {
         private readonly ArrayView<byte> x, first, second;
         private readonly GatedMlpShape s;
-        private readonly int m0, n0, secondRow0, chunkRow, chunk, aRow, bRow, kWord;
+        private readonly int m0, n0, secondRow0;
+        private readonly StagedLanes at;
 
         public PairedOperands(ArrayView<byte> x, ArrayView<byte> first, ArrayView<byte> second, in GatedMlpShape s, int m0, int n0, int secondRow0,
-            int tid, int warpRow, int warpCol, int lane)
+            StagedLanes at)
         {
             this.x = x;
             this.first = first;
@@ -88,40 +89,36 @@ internal static class RegisterStagedGemmKernel
             this.m0 = m0;
             this.n0 = n0;
             this.secondRow0 = secondRow0;
-            chunkRow = tid >> 2; // x rows chunkRow and chunkRow + 64, B rows chunkRow; chunk tid % 4 of each
-            chunk = tid & 3;
-            aRow = warpRow + (lane >> 2);
-            bRow = warpCol + (lane >> 2);
-            kWord = lane & 3;
+            this.at = at;
         }
 
         public static StagedChunks Load(in PairedOperands<TElement> o, int kt)
         {
-            int k = kt * BlockK + o.chunk * 8;
+            int k = kt * BlockK + o.at.Chunk * 8, row = o.at.ChunkRow;
             bool aligned = o.s.KAligned != 0;
             return new StagedChunks
             {
-                A0 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + o.chunkRow, k, o.s.M, o.s.K, aligned),
-                A1 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + o.chunkRow + 64, k, o.s.M, o.s.K, aligned),
-                B0 = MmaTiles.LoadChunk<TElement>(o.first, o.n0 + o.chunkRow, k, o.s.N, o.s.K, aligned),
-                B1 = MmaTiles.LoadChunk<TElement>(o.second, o.secondRow0 + o.chunkRow, k, o.s.N, o.s.K, aligned),
+                A0 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + row, k, o.s.M, o.s.K, aligned),
+                A1 = MmaTiles.LoadChunk<TElement>(o.x, o.m0 + row + 64, k, o.s.M, o.s.K, aligned),
+                B0 = MmaTiles.LoadChunk<TElement>(o.first, o.n0 + row, k, o.s.N, o.s.K, aligned),
+                B1 = MmaTiles.LoadChunk<TElement>(o.second, o.secondRow0 + row, k, o.s.N, o.s.K, aligned),
             };
         }
 
         public static void Store(in PairedOperands<TElement> o, ArrayView<uint> shared, int stage, in StagedChunks c)
         {
-            MmaTiles.StoreChunk(shared, stage * AStage, o.chunkRow, o.chunk, c.A0);
-            MmaTiles.StoreChunk(shared, stage * AStage, o.chunkRow + 64, o.chunk, c.A1);
-            MmaTiles.StoreChunk(shared, 2 * AStage + stage * BStage, o.chunkRow, o.chunk, c.B0);
-            MmaTiles.StoreChunk(shared, 2 * AStage + (2 + stage) * BStage, o.chunkRow, o.chunk, c.B1);
+            MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow, o.at.Chunk, c.A0);
+            MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow + 64, o.at.Chunk, c.A1);
+            MmaTiles.StoreChunk(shared, 2 * AStage + stage * BStage, o.at.ChunkRow, o.at.Chunk, c.B0);
+            MmaTiles.StoreChunk(shared, 2 * AStage + (2 + stage) * BStage, o.at.ChunkRow, o.at.Chunk, c.B1);
         }
 
         public static WarpAccPair Mma(in PairedOperands<TElement> o, WarpAccPair acc, ArrayView<uint> shared, int stage, int kt)
         {
             for (int half = 0; half < 2; half++)
             {
-                int aBase = stage * AStage + MmaTiles.Word(o.aRow, half * 8 + o.kWord);
-                int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.bRow, half * 8 + o.kWord);
+                int aBase = stage * AStage + MmaTiles.Word(o.at.ARow, half * 8 + o.at.KWord);
+                int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.at.BRow, half * 8 + o.at.KWord);
                 FragA f0 = MmaTiles.LoadFragA(shared, aBase), f1 = MmaTiles.LoadFragA(shared, aBase + 16 * RowWords);
                 acc.First = MmaTiles.WarpStep<TElement>(acc.First, f0, f1, shared, bBase);
                 acc.Second = MmaTiles.WarpStep<TElement>(acc.Second, f0, f1, shared, bBase + 2 * BStage);
@@ -132,14 +129,14 @@ internal static class RegisterStagedGemmKernel
 
     /// <summary>The gated MLP's instantiation.</summary>
     public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
 
     /// <summary>The plain product's instantiation (Linear).</summary>
     public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
-        from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
-        select variant;
+        from element in PairedEpilogues.Elements
+        from epilogue in PairedEpilogues.For(element)
+        select KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, epilogue);
 }

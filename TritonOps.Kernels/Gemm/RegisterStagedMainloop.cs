@@ -11,6 +11,24 @@ internal struct StagedChunks
     public Vec4U A0, A1, B0, B1;
 }
 
+/// <summary>Where one of a register-staged block's 256 threads loads and multiplies (<see cref="MmaTiles"/>'s layout): its
+/// load chunk (x rows ChunkRow and ChunkRow + 64, B row ChunkRow; 16-byte chunk Chunk of each) and, for lane (g, t) of
+/// warp w, its fragments' rows (x: 32 · (w / 2) + g; B: 32 · (w % 2) + g) and k word t.</summary>
+internal readonly struct StagedLanes
+{
+    public readonly int ChunkRow, Chunk, ARow, BRow, KWord;
+
+    public StagedLanes(int tid)
+    {
+        int warp = tid >> 5, lane = tid & 31;
+        ChunkRow = tid >> 2;
+        Chunk = tid & 3;
+        ARow = (warp >> 1) * 32 + (lane >> 2);
+        BRow = (warp & 1) * 32 + (lane >> 2);
+        KWord = lane & 3;
+    }
+}
+
 /// <summary>What a register-staged GEMM multiplies (<see cref="RegisterStagedMainloop"/>): its operands (fields of the
 /// struct), how a thread loads one k tile's chunks and stores them into a shared stage, and the warp's mma over a
 /// stage. The shared view is passed in, not held in a field, so its loads stay <c>ld.shared</c>.</summary>

@@ -187,18 +187,18 @@ internal static class WarpSpecializedGemmKernel
 
     /// <summary>The gated MLP's instantiation; <paramref name="walksTiles"/> for a grid below the tile count.</summary>
     public static MethodInfo GatedVariant(Type element, Type activation, bool walksTiles = false) =>
-        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation), WarpSpecializedMainloop.Walk(walksTiles));
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), WarpSpecializedMainloop.Walk(walksTiles));
 
     /// <summary>The plain product's instantiation (Linear).</summary>
     public static MethodInfo LinearVariant(Type element, bool walksTiles = false) =>
-        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element), WarpSpecializedMainloop.Walk(walksTiles));
+        KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), WarpSpecializedMainloop.Walk(walksTiles));
 
     /// <summary>Every instantiation a block a tile, and the grid-stride walk of each epilogue (bfloat16: the walk is
     /// the same code for every element and activation).</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        (from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
-         from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
-         select variant)
+        (from element in PairedEpilogues.Elements
+         from epilogue in PairedEpilogues.For(element)
+         select KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, epilogue, WarpSpecializedMainloop.Walk(false)))
         .Append(GatedVariant(typeof(BFloat16Element), typeof(Silu), walksTiles: true))
         .Append(LinearVariant(typeof(BFloat16Element), walksTiles: true));
 }

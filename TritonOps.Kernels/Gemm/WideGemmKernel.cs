@@ -342,14 +342,14 @@ internal static class WideGemmKernel
 
     /// <summary>The gated MLP's instantiation.</summary>
     public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, typeof(GatedEpilogue<,>).MakeGenericType(element, activation));
+        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
 
     /// <summary>The plain product's instantiation (Linear off Hopper: a 128 × 256 output tile).</summary>
     public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, typeof(LinearEpilogue<>).MakeGenericType(element));
+        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in new[] { typeof(Float16Element), typeof(BFloat16Element) }
-        from variant in GatedMlpKernel.ActivationTypes.Select(activation => GatedVariant(element, activation)).Append(LinearVariant(element))
-        select variant;
+        from element in PairedEpilogues.Elements
+        from epilogue in PairedEpilogues.For(element)
+        select KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, epilogue);
 }
