@@ -1,7 +1,8 @@
 namespace TritonOps.Tests;
 
-/// <summary>Linear = x · Wᵀ (+ bias) (+ residual), on every accelerator, against the float64 reference: both
-/// kernels (the warp-specialized tensor-core one, which the CPU accelerator emulates, and the general one), tails
+/// <summary>Linear = x · Wᵀ (+ bias) (+ residual), on every accelerator, against the float64 reference: every kernel
+/// (the warp-specialized, wide, register-staged and decode tensor-core ones, which the CPU accelerator emulates, and the
+/// general one), misaligned operands, tails
 /// in M, N and K, M = 1, leading dims, bias and residual, K = 0, every error path.</summary>
 public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
 {
@@ -21,8 +22,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     /// half is partly (N = 200) or wholly (N = 72) past N, K tails inside a 64-wide k step (K = 136), two M tiles
     /// (M = 130), M = 1; Rows: float32, K not a multiple of 8, K = 0; RegisterStaged (the kernel for rows that are not
     /// 16-byte aligned): K = 37, two M tiles, a second 128-column tile whose second half lies wholly past N; Wide (the
-    /// cp.async ring before Hopper): two 256-column tiles walked by the CPU accelerator's one block (K tails: the gated
-    /// MLP's wide case, the same loads).</summary>
+    /// cp.async ring before Hopper): a whole 128 × 256 tile (the copies without checks) and an edge one, walked by the CPU
+    /// accelerator's one block (K tails: the gated MLP's wide case, the same loads).</summary>
     private static IEnumerable<TestCaseData> Cases()
     {
         yield return Case("WarpSpecialized", DType.BFloat16, [2, 65], 136, 200, true, true);
@@ -36,7 +37,7 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         yield return Case("Decode", DType.BFloat16, [17], 136, 200, true, true);
         yield return Case("Decode", DType.Float16, [1, 1], 72, 40, false, false);
         yield return Case("RegisterStaged", DType.BFloat16, [2, 65], 37, 150, true, true);
-        yield return Case("Wide", DType.Float16, [70], 64, 300, false, true);
+        yield return Case("Wide", DType.Float16, [128], 64, 300, false, true);
     }
 
     private static TestCaseData Case(string kernel, DType dtype, int[] lead, int inFeatures, int outFeatures, bool bias, bool residual) =>
@@ -60,6 +61,24 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         y.Shape.Should().Equal(outShape);
         y.DType.Should().Be(dtype);
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual), For(dtype));
+    }
+
+    /// <summary>Operands that do not start on 16 bytes (views one element into their storage) with in a multiple of 8: the
+    /// register-staged kernel (M = 70) and the decode kernel (M = 5) must load them element by element (a 16-byte load
+    /// from such an address faults on a GPU; on the CPU accelerator it read the wrong bytes).</summary>
+    [TestCase(70)]
+    [TestCase(5)]
+    public void MisalignedOperands_LoadElementByElement_AndMatchFloat64Reference(int m)
+    {
+        const int inFeatures = 64, outFeatures = 72;
+        int seed = Inputs.Seed(m, inFeatures, outFeatures);
+        using var xStorage = Random(seed, DType.BFloat16, 1.0, 1 + m * inFeatures);
+        using var wStorage = Random(seed + 1, DType.BFloat16, 1 / Math.Sqrt(inFeatures), 1 + outFeatures * inFeatures);
+        using var x = xStorage.Narrow(0, 1, m * inFeatures).Reshape(m, inFeatures);
+        using var weight = wStorage.Narrow(0, 1, outFeatures * inFeatures).Reshape(outFeatures, inFeatures);
+        (x.DeviceAddress % 16).Should().NotBe(0, "the case is about misaligned operands");
+        using var y = Ops.Linear(x, weight);
+        Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, null, null), For(DType.BFloat16));
     }
 
     /// <summary>The decode kernel split along K (the last block of each tile adds the splits): K a multiple of 8 but
@@ -198,19 +217,19 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
 /// its tiles, split and launch shape, and the pinned choices it refuses.</summary>
 public class LinearPlanTests
 {
-    private const int H200DecodeResident = 132 * 4;
+    private const int H200DecodeResident = 132 * 4, H200Shared = 227 * 1024, A100Shared = 163 * 1024, Ada4090Shared = 99 * 1024;
 
     [Test]
     public void Square8192Bf16_OnHopper_TakesTheWarpSpecializedKernel_In128x256Tiles()
     {
-        var plan = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
+        var plan = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.WarpSpecialized);
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((64, 32, 128), "128-row x tiles, 2 × 128-row W tiles, 128-byte K steps of 2-byte elements");
         (plan.GridX, plan.GridY, plan.BlockX).Should().Be((64 * 32, 1, 384), "one block a tile: a producer and two consumer warpgroups");
         plan.WalksTiles.Should().BeFalse("a block a tile: the loop-free kernel");
-        LinearPlan.For(8192, 8192, 8192, 2, true, true, true, H200DecodeResident, 0, blocks: 132).Should().Match<LinearPlan>(p => p.GridX == 132 && p.WalksTiles,
+        LinearPlan.For(8192, 8192, 8192, 2, true, true, true, H200Shared, H200DecodeResident, 0, blocks: 132).Should().Match<LinearPlan>(p => p.GridX == 132 && p.WalksTiles,
             "asked: 132 blocks walk 2048 tiles");
-        FluentActions.Invoking(() => LinearPlan.For(8192, 8192, 8192, 2, true, true, true, H200DecodeResident, 0, blocks: 0))
+        FluentActions.Invoking(() => LinearPlan.For(8192, 8192, 8192, 2, true, true, true, H200Shared, H200DecodeResident, 0, blocks: 0))
             .Should().Throw<ArgumentOutOfRangeException>().WithMessage("*blocks*");
         plan.Depth.Should().BeInRange(2, 8);
         plan.SharedBytes.Should().Be(Kernels.Gemm.WarpSpecializedGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
@@ -221,7 +240,7 @@ public class LinearPlanTests
     public void DownProjectionDecode_M16_SplitsKToFillTheChip()
     {
         // Llama's down projection at M 16: 64 tiles of 64 columns for 528 resident blocks: eight splits of 1792.
-        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
+        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.Decode);
         (plan.MTiles, plan.NTiles).Should().Be((1, 64));
         plan.Split.Should().Be(new DecodeSplit(8, 1792));
@@ -236,34 +255,37 @@ public class LinearPlanTests
     public void DecodeSplit_IsBoundedByTheChipAndBy512LongRanges(int m, int k, int expectedSplits)
     {
         int n = m == 64 ? 14336 : 1024;
-        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
+        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.Decode);
         plan.Split.Splits.Should().Be(expectedSplits);
         if (expectedSplits > 1)
             ((long)plan.Split.Splits * plan.Split.Length).Should().BeGreaterThanOrEqualTo(k).And.BeLessThan(k + (long)plan.Split.Length);
     }
 
-    [TestCase(4, 100, 256, true, true, true, "Rows", "float32 takes the general kernel")]
-    [TestCase(2, 100, 250, true, true, true, "RegisterStaged", "in not a multiple of 8: no tensor maps, no cp.async rows")]
-    [TestCase(2, 100, 256, true, true, false, "RegisterStaged", "misaligned operands")]
-    [TestCase(2, 100, 256, false, true, true, "Wide", "no wgmma (Ampere, Ada): the cp.async ring")]
-    [TestCase(2, 100, 256, false, false, true, "RegisterStaged", "neither wgmma nor cp.async (Volta, Turing)")]
-    [TestCase(2, 100, 256, true, true, true, "WarpSpecialized", "Hopper, 16-bit, aligned")]
-    [TestCase(2, 64, 256, false, false, true, "Decode", "M ≤ 64 decodes on any GPU")]
-    [TestCase(2, 65, 256, true, true, true, "WarpSpecialized", "past 64 rows")]
-    [TestCase(2, 100, 0, true, true, true, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
-    public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool asyncCopy, bool aligned, string expected, string why) =>
-        LinearPlan.For(m, 512, k, elementBytes, wgmma, asyncCopy, aligned, H200DecodeResident, 108).Kernel.ToString().Should().Be(expected, why);
+    [TestCase(4, 100, 256, true, true, true, 227, "Rows", "float32 takes the general kernel")]
+    [TestCase(2, 100, 250, true, true, true, 227, "RegisterStaged", "in not a multiple of 8: no tensor maps, no cp.async rows")]
+    [TestCase(2, 100, 256, true, true, false, 227, "RegisterStaged", "misaligned operands")]
+    [TestCase(2, 100, 256, false, true, true, 163, "Wide", "no wgmma, the 162-KB ring fits a block (A100): the cp.async ring")]
+    [TestCase(2, 100, 256, false, true, true, 99, "RegisterStaged", "no wgmma and 99 KB a block (sm_86, sm_89): no room for the ring")]
+    [TestCase(2, 100, 256, false, false, true, 64, "Rows", "no sm_80 mma.sync (Volta, Turing): no 16-bit m16n8k16")]
+    [TestCase(2, 16, 256, false, false, true, 64, "Rows", "no sm_80 mma.sync: not the decode kernel either")]
+    [TestCase(2, 100, 256, true, true, true, 227, "WarpSpecialized", "Hopper, 16-bit, aligned")]
+    [TestCase(2, 64, 256, false, true, true, 99, "Decode", "M ≤ 64 decodes on any GPU with mma.sync")]
+    [TestCase(2, 65, 256, true, true, true, 227, "WarpSpecialized", "past 64 rows")]
+    [TestCase(2, 100, 0, true, true, true, 227, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
+    public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool mmaSync, bool aligned, int sharedKb,
+        string expected, string why) =>
+        LinearPlan.For(m, 512, k, elementBytes, wgmma, mmaSync, aligned, sharedKb * 1024, H200DecodeResident, 108).Kernel.ToString().Should().Be(expected, why);
 
     [Test]
     public void OffHopper_TheWideKernel_OneWaveWalks128x256Tiles_AndTheRegisterStagedOne128x128()
     {
         // A100: 108 SMs, one wide block an SM.
-        var wide = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: false, hasAsyncCopy: true, aligned16: true, 0, 108);
+        var wide = LinearPlan.For(8192, 8192, 8192, 2, hasWarpgroupMma: false, hasMmaSync: true, aligned16: true, A100Shared, 0, 108);
         (wide.Kernel, wide.MTiles, wide.NTiles, wide.KTiles, wide.GridX, wide.BlockX).Should().Be((LinearKernelChoice.Wide, 64, 32, 128, 108, 256));
         wide.SharedBytes.Should().Be(LinearPlan.WideSharedBytes).And.BeLessThanOrEqualTo(227 * 1024);
-        LinearPlan.For(200, 300, 72, 2, false, true, true, 0, 108).GridX.Should().Be(4, "2 × 2 tiles: no more blocks than tiles");
-        var staged = LinearPlan.For(200, 300, 37, 2, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, 0, 0);
+        LinearPlan.For(200, 300, 72, 2, false, true, true, A100Shared, 0, 108).GridX.Should().Be(4, "2 × 2 tiles: no more blocks than tiles");
+        var staged = LinearPlan.For(200, 300, 37, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, 0, 0);
         (staged.Kernel, staged.MTiles, staged.NTiles, staged.KTiles, staged.GridX, staged.BlockX, staged.SharedBytes)
             .Should().Be((LinearKernelChoice.RegisterStaged, 2, 3, 2, 6, 256, 0));
     }
@@ -271,22 +293,24 @@ public class LinearPlanTests
     [Test]
     public void RowsKernel_CoversTheOutputIn16x16Blocks()
     {
-        var plan = LinearPlan.For(33, 17, 5, 4, hasWarpgroupMma: true, hasAsyncCopy: true, aligned16: true, H200DecodeResident, 0);
+        var plan = LinearPlan.For(33, 17, 5, 4, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
         (plan.Kernel, plan.GridX, plan.GridY, plan.BlockX, plan.BlockY).Should().Be((LinearKernelChoice.Rows, 2, 3, 16, 16));
     }
 
     [Test]
     public void PinnedKernelsThatCannotRun_AreRefused()
     {
-        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, true, H200DecodeResident, 0, LinearKernelChoice.WarpSpecialized))
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.WarpSpecialized))
             .Should().Throw<InvalidOperationException>();
-        FluentActions.Invoking(() => LinearPlan.For(65, 128, 128, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Decode))
+        FluentActions.Invoking(() => LinearPlan.For(65, 128, 128, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.Decode))
             .Should().Throw<InvalidOperationException>();
-        FluentActions.Invoking(() => LinearPlan.For(128, 128, 100, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Wide))
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 100, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.Wide))
             .Should().Throw<InvalidOperationException>().WithMessage("*Wide*not 16-byte aligned*");
-        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, true, H200DecodeResident, 0, LinearKernelChoice.RegisterStaged))
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 2, false, true, true, Ada4090Shared, 0, 0, LinearKernelChoice.Wide))
+            .Should().Throw<InvalidOperationException>().WithMessage("*Wide*101376 shared bytes a block*");
+        FluentActions.Invoking(() => LinearPlan.For(128, 128, 128, 4, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.RegisterStaged))
             .Should().Throw<InvalidOperationException>().WithMessage("*float32*");
-        LinearPlan.For(16, 128, 128, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Rows).Kernel.Should().Be(LinearKernelChoice.Rows);
-        LinearPlan.For(16, 128, 4096, 2, true, true, true, H200DecodeResident, 0, LinearKernelChoice.Decode, splitK: 3).Split.Splits.Should().Be(3);
+        LinearPlan.For(16, 128, 128, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.Rows).Kernel.Should().Be(LinearKernelChoice.Rows);
+        LinearPlan.For(16, 128, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.Decode, splitK: 3).Split.Splits.Should().Be(3);
     }
 }

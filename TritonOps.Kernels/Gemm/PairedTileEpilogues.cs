@@ -26,7 +26,8 @@ internal struct EpilogueArgs
 
 /// <summary>
 /// The end of a mainloop that multiplies one x tile by two B tiles (<see cref="WarpSpecializedGemmKernel"/>,
-/// <see cref="DecodeGemmKernel"/>): what the two accumulators become. A lane holds rows row and row + 8,
+/// <see cref="WideGemmKernel"/>, <see cref="RegisterStagedGemmKernel"/>, <see cref="DecodeGemmKernel"/>): what the two
+/// accumulators become. A lane holds rows row and row + 8,
 /// columns col and col + 1 of each (the mma / wgmma accumulator layout).
 /// </summary>
 internal interface IPairedTileEpilogue
@@ -47,7 +48,7 @@ internal interface IPairedTileEpilogue
         bool perOp);
 }
 
-/// <summary>act(first) ⊙ second: the gated MLP (first: x · gateᵀ, second: x · upᵀ, the same 128 columns).</summary>
+/// <summary>act(first) ⊙ second: the gated MLP (first: x · gateᵀ, second: x · upᵀ, the same columns).</summary>
 internal struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
     where TElement : struct, IMmaElement
     where TActivation : struct, IActivation

@@ -9,8 +9,8 @@ namespace TritonOps.Kernels.Linear;
 
 /// <summary>
 /// x · Wᵀ (+ bias) (+ residual) with one thread per output, float32 sums: the general path of Linear, for float32,
-/// rows that are not 16-byte multiples, GPUs without warpgroup tensor cores, and K = 0 (an empty sum: the bias plus
-/// the residual). Correct for every shape, not fast; 16-bit products on Hopper take <see cref="WarpSpecializedGemmKernel"/>.
+/// GPUs before sm_80 (no 16-bit m16n8k16 <c>mma.sync</c>) and K = 0 (an empty sum: the bias plus the residual). Correct
+/// for every shape, not fast; 16-bit products take the tensor-core kernels of <c>Gemm/</c> (see <c>LinearPlan</c>).
 /// </summary>
 internal static class LinearRowsKernel
 {

@@ -182,6 +182,17 @@ public sealed partial class Device : IDisposable
     /// <summary>Whether kernels that stage through <c>cp.async</c> (sm_80+) run here; the CPU accelerator copies at once.</summary>
     internal bool HasAsyncCopy => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_80);
 
+    /// <summary>Whether the 16-bit <c>mma.sync</c> shapes the tensor-core kernels use (m16n8k16 f16/bf16, sm_80+) run here;
+    /// the CPU accelerator emulates them.</summary>
+    internal bool HasMmaSync => HasAsyncCopy;
+
+    /// <summary>The shared memory one block may opt in to (227 KB on Hopper, 163 KB on A100, 99 KB on sm_86/89); on the CPU
+    /// accelerator, Hopper's.</summary>
+    internal int MaxSharedBytesPerBlock => Kind == DeviceKind.Cpu ? 227 * 1024
+        : _maxSharedBytesPerBlock ??= TritonOps.Cuda.CudaDriver.MaxSharedBytesPerBlockOptIn(((CudaAccelerator)Accelerator).DeviceId);
+
+    private int? _maxSharedBytesPerBlock;
+
     /// <summary>Multiprocessors on the device (1 on the CPU accelerator's warp-32 preset).</summary>
     internal int Multiprocessors => Accelerator.NumMultiprocessors;
 

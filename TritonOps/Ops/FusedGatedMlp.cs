@@ -210,7 +210,8 @@ public static partial class Ops
         var shape = new GatedMlpShape
         {
             M = m, N = intermediate, K = hidden, MTiles = plan.MTiles, NTiles = plan.NTiles, KTiles = plan.KTiles,
-            KAligned = hidden % 8 == 0 ? 1 : 0,
+            // Whole 16-byte chunks load as one access only where every row starts on 16 bytes.
+            KAligned = hidden % 8 == 0 && (addresses.X | addresses.Gate | addresses.Up) % 16 == 0 ? 1 : 0,
             RoundProducts = rounding == ActivationRounding.PerOp && x.DType != DType.Float32 ? 1 : 0,
         };
         var config = new KernelConfig(new Index2D(plan.GridX, plan.GridY), new Index2D(plan.BlockX, plan.BlockY));

@@ -27,19 +27,21 @@ internal enum LinearKernelChoice
     WarpSpecialized,
     /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
-    /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring (GPUs before Hopper).</summary>
+    /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring of 162 KB (sm_80, or Hopper when pinned).</summary>
     Wide,
-    /// <summary><c>mma.sync</c> staged through registers: rows that are not 16-byte aligned, any GPU.</summary>
+    /// <summary><c>mma.sync</c> staged through registers: rows that are not 16-byte aligned, or GPUs whose blocks cannot hold
+    /// the wide ring (sm_86, sm_89).</summary>
     RegisterStaged,
 }
 
 /// <summary>
 /// Which kernel takes a Linear call and how it is launched, from validated sizes and device capabilities alone (no GPU
-/// needed: LinearTests call it for Hopper and older sizes on the CPU). 16-bit x runs on tensor cores everywhere: decode
-/// (M ≤ 64) streams the weight once through <see cref="DecodeGemmKernel"/>, split along K when its tiles alone would
-/// leave SMs idle; larger M takes Hopper's <see cref="WarpSpecializedGemmKernel"/> or, before Hopper, the
-/// <c>cp.async</c> ring of <see cref="WideGemmKernel"/> where in is a multiple of 8 and the operands 16-byte aligned,
-/// else <see cref="RegisterStagedGemmKernel"/>. float32 takes the general <see cref="LinearRowsKernel"/>.
+/// needed: LinearTests call it for Hopper and older sizes on the CPU). 16-bit x runs on tensor cores on sm_80 and later:
+/// decode (M ≤ 64) streams the weight once through <see cref="DecodeGemmKernel"/>, split along K when its tiles alone
+/// would leave SMs idle; larger M takes Hopper's <see cref="WarpSpecializedGemmKernel"/> or, before Hopper, the
+/// <c>cp.async</c> ring of <see cref="WideGemmKernel"/> where in is a multiple of 8, the operands 16-byte aligned and the
+/// ring fits a block, else <see cref="RegisterStagedGemmKernel"/>. float32, in = 0 and GPUs before sm_80 (no 16-bit
+/// m16n8k16 <c>mma.sync</c>) take the general <see cref="LinearRowsKernel"/>.
 /// </summary>
 /// <param name="Kernel">Never Auto.</param>
 /// <param name="MTiles">Output tiles along M (decode: 16-row slices; the tiled kernels: 128 rows).</param>
@@ -67,35 +69,40 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// <param name="k">in, ≥ 0.</param>
     /// <param name="elementBytes">4 (float32) or 2 (float16, bfloat16).</param>
     /// <param name="hasWarpgroupMma">The device runs <c>wgmma</c> (Hopper, or the CPU accelerator's emulation).</param>
-    /// <param name="hasAsyncCopy">The device runs <c>cp.async</c> (sm_80+, or the CPU accelerator).</param>
+    /// <param name="hasMmaSync">The device runs the 16-bit m16n8k16 <c>mma.sync</c> and <c>cp.async</c> (sm_80+, or the CPU
+    /// accelerator).</param>
     /// <param name="aligned16">x and the weight start on 16 bytes.</param>
+    /// <param name="maxSharedBytesPerBlock">The shared memory a block may opt in to (the wide ring takes <see cref="WideSharedBytes"/>).</param>
     /// <param name="decodeResidentBlocks">How many decode blocks the device holds at once (SMs · blocks an SM).</param>
     /// <param name="wideResidentBlocks">How many wide blocks it holds at once with <see cref="WideSharedBytes"/> (the wide grid).</param>
     /// <param name="choice">Auto, or a kernel pinned by tests and benchmarks (refused where it cannot run).</param>
     /// <param name="splitK">Decode: 0 picks the split, 1 none, more that many.</param>
-    /// <param name="blocks">Warp-specialized: a grid smaller than the tile count (its blocks walk the tiles); null: a block a tile.</param>
-    public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool hasAsyncCopy, bool aligned16,
+    /// <param name="blocks">Warp-specialized: a grid smaller than the tile count (its blocks walk the tiles; null: a block a
+    /// tile); wide: a grid other than one wave.</param>
+    public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool hasMmaSync, bool aligned16, int maxSharedBytesPerBlock,
         int decodeResidentBlocks, int wideResidentBlocks, LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null)
     {
         if (blocks < 1)
             throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
-        bool tensorCores = elementBytes == 2 && k > 0, rows16 = k % 8 == 0 && aligned16;
+        bool tensorCores = elementBytes == 2 && k > 0 && hasMmaSync, rows16 = k % 8 == 0 && aligned16;
+        bool wideFits = WideSharedBytes <= maxSharedBytesPerBlock;
         bool canRun = choice switch
         {
             LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
-            LinearKernelChoice.Wide => tensorCores && hasAsyncCopy && rows16,
+            LinearKernelChoice.Wide => tensorCores && rows16 && wideFits,
             LinearKernelChoice.Decode => tensorCores && m <= DecodeGemmKernel.MaxRows,
             LinearKernelChoice.RegisterStaged => tensorCores,
             _ => true,
         };
         if (!canRun)
             throw new InvalidOperationException($"The pinned {choice} Linear kernel cannot take this call ({(elementBytes == 2 ? "16-bit" : "float32")} x, " +
-                $"M {m}, in {k}{(rows16 ? "" : ", rows not 16-byte aligned")}{(hasWarpgroupMma ? "" : ", no wgmma")}{(hasAsyncCopy ? "" : ", no cp.async")}).");
+                $"M {m}, in {k}{(rows16 ? "" : ", rows not 16-byte aligned")}{(hasWarpgroupMma ? "" : ", no wgmma")}{(hasMmaSync ? "" : ", no sm_80 mma.sync")}" +
+                $"{(wideFits ? "" : $", {maxSharedBytesPerBlock} shared bytes a block")}).");
         if (choice == LinearKernelChoice.Auto)
             choice = !tensorCores ? LinearKernelChoice.Rows
                 : m <= DecodeGemmKernel.MaxRows ? LinearKernelChoice.Decode
                 : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
-                : hasAsyncCopy && rows16 ? LinearKernelChoice.Wide
+                : rows16 && wideFits ? LinearKernelChoice.Wide
                 : LinearKernelChoice.RegisterStaged;
         switch (choice)
         {
@@ -223,23 +230,28 @@ public static partial class Ops
         int m = checked((int)rows);
         if (m == 0 || outFeatures == 0)
             return output;
-        var shape = new GatedMlpShape { M = m, N = outFeatures, K = inFeatures, KAligned = inFeatures % 8 == 0 ? 1 : 0 };
+        bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
+        // Whole 16-byte chunks load as one access only where every row starts on 16 bytes: K % 8 == 0 and aligned operands.
+        var shape = new GatedMlpShape { M = m, N = outFeatures, K = inFeatures, KAligned = inFeatures % 8 == 0 && aligned ? 1 : 0 };
         var epilogue = new EpilogueArgs
         {
             Bias = (bias ?? output).Bytes, Residual = (residual ?? output).Bytes,
             HasBias = bias is null ? 0 : 1, HasResidual = residual is null ? 0 : 1,
             RoundBeforeResidual = rounding == ResidualRounding.PerOp && x.DType != DType.Float32 ? 1 : 0,
         };
-        bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
-        bool sixteenBit = x.DType != DType.Float32 && inFeatures > 0;
-        // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's, only off Hopper.
+        bool sixteenBit = x.DType != DType.Float32 && inFeatures > 0 && device.HasMmaSync;
+        int maxShared = sixteenBit ? device.MaxSharedBytesPerBlock : 0;
+        // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's only where it
+        // may pick that one (off Hopper, or pinned), so no other call compiles the wide kernel for an occupancy figure.
         int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
             : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), DecodeGemmKernel.Threads);
-        int wideResident = !sixteenBit || device.HasWarpgroupMma && choice != LinearKernelChoice.Wide || !device.HasAsyncCopy ? 0
+        bool mayPickWide = choice == LinearKernelChoice.Wide
+            || choice == LinearKernelChoice.Auto && !device.HasWarpgroupMma && m > DecodeGemmKernel.MaxRows && inFeatures % 8 == 0 && aligned;
+        int wideResident = !sixteenBit || !mayPickWide || LinearPlan.WideSharedBytes > maxShared ? 0
             : device.Multiprocessors * device.BlocksPerMultiprocessor(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType)), WideGemmKernel.Threads,
                 LinearPlan.WideSharedBytes);
-        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasAsyncCopy, aligned, resident,
-            wideResident, choice, splitK, blocks);
+        var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasMmaSync, aligned, maxShared,
+            resident, wideResident, choice, splitK, blocks);
         shape.MTiles = plan.MTiles;
         shape.NTiles = plan.NTiles;
         shape.KTiles = plan.KTiles;
