@@ -300,8 +300,9 @@ public class GatedMlpPlanTests
     private static int Occupancy(GatedMlpTiling kind, int threads, int shared) => kind == GatedMlpTiling.Decode ? 4 : 1;
 
     private static GatedMlpPlan Plan(int m, int n = 14336, int k = 4096, int elementBytes = 2, int decodeRows = 16, bool asyncRows = true,
-        bool wgmma = true, string tiling = "Auto", int? stages = null, int? blocks = null) =>
-        GatedMlpPlan.For(m, n, k, elementBytes, decodeRows, asyncRows, wgmma, 132, Occupancy, Enum.Parse<GatedMlpTiling>(tiling), stages, blocks);
+        bool wgmma = true, string tiling = "Auto", int? stages = null, int? blocks = null, int sharedKb = 227) =>
+        GatedMlpPlan.For(m, n, k, elementBytes, decodeRows, asyncRows, wgmma, 132, Occupancy, Enum.Parse<GatedMlpTiling>(tiling), stages, blocks,
+            sharedKb * 1024);
 
     [Test]
     public void Prefill_OnHopper_TakesTheWarpSpecializedKernel_In128x128Tiles()
@@ -349,6 +350,10 @@ public class GatedMlpPlanTests
         wide.GridX.Should().Be(132, "one persistent block an SM (occupancy 1 here), fewer than the 224 tiles");
         Plan(256, wgmma: false, decodeRows: 64, tiling: "Wide", stages: 4, blocks: 500).Should().Match<GatedMlpPlan>(p => p.Depth == 4 && p.GridX == 224,
             "a pinned grid is capped at the tile count");
+        Plan(256, wgmma: false, decodeRows: 64, sharedKb: 163).Tiling.Should().Be(GatedMlpTiling.Wide, "A100: the 162-KB ring fits");
+        Plan(256, wgmma: false, decodeRows: 64, sharedKb: 99).Tiling.Should().Be(GatedMlpTiling.RegisterStaged, "sm_86, sm_89: 99 KB a block");
+        FluentActions.Invoking(() => Plan(256, wgmma: false, tiling: "Wide", stages: 2, sharedKb: 99)).Should().Throw<ArgumentException>()
+            .WithMessage("*110592 shared bytes*101376*");
     }
 
     [Test]

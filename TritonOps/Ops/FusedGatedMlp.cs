@@ -69,9 +69,12 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
     /// <param name="stages">A ring depth instead of the default (wide: 2 to its maximum).</param>
     /// <param name="blocks">The wide kernel's persistent grid instead of one wave; the warp-specialized kernel's grid instead of
     /// one block a tile (its blocks then walk the tiles, the next tile's loads overlapping the last one's stores).</param>
+    /// <param name="maxSharedBytesPerBlock">The shared memory a block may opt in to: the wide ring (54 KB a stage) needs two
+    /// stages at least and is the default only where its default depth fits (227 KB on Hopper, 163 KB on A100; not the
+    /// 99 KB of sm_86 and sm_89, which take the register-staged kernel).</param>
     public static GatedMlpPlan For(int m, int n, int k, int elementBytes, int decodeRows, bool asyncRows, bool hasWarpgroupMma,
         int multiprocessors, Func<GatedMlpTiling, int, int, int> blocksPerMultiprocessor,
-        GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null)
+        GatedMlpTiling tiling = GatedMlpTiling.Auto, int? stages = null, int? blocks = null, int maxSharedBytesPerBlock = 227 * 1024)
     {
         int kTiles = Ops.Tiles(k, RegisterStagedGemmKernel.BlockK);
         if (elementBytes == 4)
@@ -86,11 +89,16 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
         if (tiling == GatedMlpTiling.Auto)
             // Hopper's wgmma kernel where it runs (sm_90, and emulated on the CPU accelerator, where it is the cheaper one
             // to emulate); the mma.sync wide kernel on other GPUs.
-            tiling = !asyncRows ? GatedMlpTiling.RegisterStaged : hasWarpgroupMma ? GatedMlpTiling.WarpSpecialized : GatedMlpTiling.Wide;
+            tiling = !asyncRows ? GatedMlpTiling.RegisterStaged : hasWarpgroupMma ? GatedMlpTiling.WarpSpecialized
+                : WideGemmKernel.DefaultStages * WideGemmKernel.StageWords * 4 <= maxSharedBytesPerBlock ? GatedMlpTiling.Wide
+                : GatedMlpTiling.RegisterStaged;
         if (tiling is GatedMlpTiling.Wide or GatedMlpTiling.WarpSpecialized && !asyncRows)
             throw Check.Unusable(nameof(tiling), $"{tiling} needs cp.async and 16-byte rows (hidden % 8 == 0), got hidden {k}.");
         if (stages < 2 || stages > WideGemmKernel.MaxStages)
             throw Check.OutOfRange(nameof(stages), stages, $"expected 2–{WideGemmKernel.MaxStages}.");
+        if (tiling == GatedMlpTiling.Wide && (stages ?? WideGemmKernel.DefaultStages) * WideGemmKernel.StageWords * 4 > maxSharedBytesPerBlock)
+            throw Check.Unusable(nameof(tiling), $"the wide ring of {stages ?? WideGemmKernel.DefaultStages} stages needs " +
+                $"{(stages ?? WideGemmKernel.DefaultStages) * WideGemmKernel.StageWords * 4} shared bytes a block, the device lends {maxSharedBytesPerBlock}.");
         if (blocks < 1)
             throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
         switch (tiling)
@@ -206,7 +214,7 @@ public static partial class Ops
             {
                 GatedMlpTiling.Decode => DecodeGemmKernel.Variant(element, activationType),
                 _ => WideGemmKernel.GatedVariant(element, activationType),
-            }, threads, shared), tiling, stages, blocks);
+            }, threads, shared), tiling, stages, blocks, asyncRows && !device.HasWarpgroupMma ? device.MaxSharedBytesPerBlock : 227 * 1024);
         var shape = new GatedMlpShape
         {
             M = m, N = intermediate, K = hidden, MTiles = plan.MTiles, NTiles = plan.NTiles, KTiles = plan.KTiles,
