@@ -66,7 +66,7 @@ public sealed partial class Device : IDisposable
     /// It lives until the process exits; <see cref="Dispose"/> on it does nothing.</summary>
     public static Device Default => s_default.Value;
 
-    /// <summary>Whether ILGPU finds a CUDA GPU on this machine.</summary>
+    /// <summary>Whether ILGPU finds a CUDA GPU on this machine that TritonOps runs on (its first, sm_80 or later).</summary>
     public static bool IsCudaAvailable => s_cudaAvailable.Value;
 
     /// <summary>CPU accelerator or CUDA GPU.</summary>
@@ -181,6 +181,17 @@ public sealed partial class Device : IDisposable
 
     /// <summary>Whether kernels that stage through <c>cp.async</c> (sm_80+) run here; the CPU accelerator copies at once.</summary>
     internal bool HasAsyncCopy => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_80);
+
+    /// <summary>The oldest GPU the library runs on: bfloat16 conversions, the 16-bit m16n8k16 <c>mma.sync</c> and <c>cp.async</c>.</summary>
+    internal static readonly CudaArchitecture MinimumArchitecture = CudaArchitecture.SM_80;
+
+    /// <summary>Whether the FP8 kernels run here: E4M3/E5M2 conversions (<c>cvt … e4m3x2</c>) and FP8 <c>mma</c> need sm_89 or
+    /// later; the CPU accelerator emulates them.</summary>
+    internal bool HasFp8 => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_89);
+
+    /// <summary>"sm_90", or "the CPU accelerator", for messages.</summary>
+    internal string ArchitectureName => Accelerator is CudaAccelerator cuda
+        ? $"sm_{cuda.Architecture.Major}{cuda.Architecture.Minor}" : "the CPU accelerator";
 
     /// <summary>Whether the 16-bit <c>mma.sync</c> shapes the tensor-core kernels use (m16n8k16 f16/bf16, sm_80+) run here;
     /// the CPU accelerator emulates them.</summary>
@@ -373,6 +384,9 @@ public sealed partial class Device : IDisposable
                 throw new DeviceException(
                     $"Argument 'ordinal': expected a CUDA device index in [0, {devices.Count}), got {ordinal}" +
                     (devices.Count == 0 ? " (no CUDA GPU found on this machine)." : "."));
+            if (devices[ordinal] is CudaDevice cudaDevice && cudaDevice.Architecture is { } architecture && architecture < MinimumArchitecture)
+                throw new DeviceException($"CUDA device {ordinal} ({cudaDevice.Name}) is sm_{architecture.Major}{architecture.Minor}; TritonOps needs " +
+                    $"sm_{MinimumArchitecture.Major}{MinimumArchitecture.Minor} or later (bfloat16 conversions, 16-bit mma.sync, cp.async).");
             var accelerator = devices[ordinal].CreateAccelerator(context);
             return new Device(context, accelerator, DeviceKind.Cuda, poisonAllocations, isProcessDefault);
         }
@@ -393,7 +407,8 @@ public sealed partial class Device : IDisposable
         try
         {
             using var context = Context.Create(builder => builder.Cuda());
-            return context.GetCudaDevices().Count > 0;
+            var devices = context.GetCudaDevices();
+            return devices.Count > 0 && devices[0] is CudaDevice { Architecture: { } architecture } && architecture >= MinimumArchitecture;
         }
         catch (Exception)
         {

@@ -31,6 +31,15 @@ internal static class Check
                 $"Argument '{name}': expected a tensor on {reference.Device} (the device of '{referenceName}'), got one on {tensor.Device}.");
     }
 
+    /// <summary>The FP8 ops' device check: their kernels need sm_89 or later (or the CPU accelerator).</summary>
+    public static void SupportsFp8(Tensor tensor, string name, string op)
+    {
+        Usable(tensor, name);
+        if (!tensor.Device.HasFp8)
+            throw new DeviceException(
+                $"Argument '{name}': {op} needs a device with FP8 support (sm_89 or later), got one on {tensor.Device} ({tensor.Device.ArchitectureName}).");
+    }
+
     public static void Rank(Tensor tensor, string name, int rank, string layout)
     {
         if (tensor.Rank != rank)

@@ -109,6 +109,7 @@ public static partial class Ops
         Check.Usable(a, nameof(a));
         Check.Usable(b, nameof(b));
         Check.SameDevice(b, nameof(b), a, nameof(a));
+        Check.SupportsFp8(a, nameof(a), "fp8_gemm");
         Check.DType(a, nameof(a), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
         Check.DType(b, nameof(b), DType.Float32, DType.Float16, DType.BFloat16, DType.Float8E4M3);
         if (outputDtype is not (DType.Float16 or DType.BFloat16 or DType.Float32))

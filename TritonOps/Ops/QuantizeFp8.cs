@@ -142,6 +142,7 @@ public static partial class Ops
         ScaleGranularity granularity, QuantizeSchedule schedule, long? keepInL2Bytes = null, int fusedGrid = 0, int groupSize = 128)
     {
         Check.Usable(x, nameof(x));
+        Check.SupportsFp8(x, nameof(x), "quantize_fp8");
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
         Check.Contiguous(x, nameof(x));
         if (format is not (DType.Float8E4M3 or DType.Float8E5M2))

@@ -67,6 +67,7 @@ public static partial class Ops
         ScaleGranularity granularity = ScaleGranularity.PerRow, int groupSize = 128, float weightOffset = 0, NormRounding rounding = NormRounding.Once)
     {
         var (rows, hidden) = ValidateRmsNorm(x, null, addResidual: false, weight, eps, weightOffset, rounding);
+        Check.SupportsFp8(x, nameof(x), "rms_norm_quantize_fp8");
         Check.Defined(granularity, nameof(granularity));
         if (granularity is not (ScaleGranularity.PerRow or ScaleGranularity.PerTokenGroup))
             throw Check.Invalid(nameof(granularity), $"expected PerRow (per token) or PerTokenGroup, got {granularity}.");
