@@ -115,6 +115,26 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
         Enumerable.Range(0, actual.Length).Should().OnlyContain(i => Math.Abs(actual[i] - expected[i]) <= Math.Abs(expected[i]) / 128 + 1e-30f);
     }
 
+    /// <summary>Operands that do not start on 16 bytes (views one element into their storage), hidden a multiple of 8: the
+    /// register-staged kernel (M = 70; no cp.async rows) and the decode kernel (M = 5) load them element by element.</summary>
+    [TestCase(70)]
+    [TestCase(5)]
+    public void MisalignedOperands_LoadElementByElement_AndMatchFloat64Reference(int m)
+    {
+        const int hidden = 64, intermediate = 24;
+        int seed = Inputs.Seed(m, hidden, intermediate);
+        Tensor View(Tensor storage, params int[] shape) => storage.Narrow(0, 1, shape.Aggregate(1, (a, b) => a * b)).Reshape(shape);
+        using var xs = Tensor.FromArray(Inputs.Normal(1 + m * hidden, seed, 1.0), [1 + m * hidden], DType.BFloat16, Device);
+        using var gs = Tensor.FromArray(Inputs.Normal(1 + intermediate * hidden, seed + 1, 0.125), [1 + intermediate * hidden], DType.BFloat16, Device);
+        using var us = Tensor.FromArray(Inputs.Normal(1 + intermediate * hidden, seed + 2, 0.125), [1 + intermediate * hidden], DType.BFloat16, Device);
+        using var x = View(xs, 1, m, hidden);
+        using var gate = View(gs, intermediate, hidden);
+        using var up = View(us, intermediate, hidden);
+        (x.DeviceAddress % 16).Should().NotBe(0, "the case is about misaligned operands");
+        using var y = Ops.FusedGatedMlp(x, gate, up, Activation.Silu);
+        Compare.AllClose(y.ToFloatArray(), Reference.FusedGatedMlp(x, gate, up, Activation.Silu), For(DType.BFloat16));
+    }
+
     [Test]
     public void UndefinedRounding_ThrowsInvalidArgument()
     {
