@@ -177,21 +177,36 @@ public sealed partial class Device : IDisposable
 
     /// <summary>Whether kernels built on Hopper's warpgroup instructions (<c>wgmma</c>, sm_90a) run here:
     /// on an sm_90 GPU, or emulated on the CPU accelerator.</summary>
-    internal bool HasWarpgroupMma => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture == CudaArchitecture.SM_90);
+    internal bool HasWarpgroupMma => Architecture is not { } a || a == CudaArchitecture.SM_90;
 
     /// <summary>Whether kernels that stage through <c>cp.async</c> (sm_80+) run here; the CPU accelerator copies at once.</summary>
-    internal bool HasAsyncCopy => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_80);
+    internal bool HasAsyncCopy => Architecture is not { } a || a >= CudaArchitecture.SM_80;
 
     /// <summary>The oldest GPU the library runs on: bfloat16 conversions, the 16-bit m16n8k16 <c>mma.sync</c> and <c>cp.async</c>.</summary>
     internal static readonly CudaArchitecture MinimumArchitecture = CudaArchitecture.SM_80;
 
     /// <summary>Whether the FP8 kernels run here: E4M3/E5M2 conversions (<c>cvt … e4m3x2</c>) and FP8 <c>mma</c> need sm_89 or
     /// later; the CPU accelerator emulates them.</summary>
-    internal bool HasFp8 => Kind == DeviceKind.Cpu || (Accelerator is CudaAccelerator cuda && cuda.Architecture >= CudaArchitecture.SM_89);
+    internal bool HasFp8 => Architecture is not { } a || a >= CudaArchitecture.SM_89;
+
+    /// <summary>The GPU architecture the capability queries answer for: the CUDA device's; on the CPU accelerator none (it
+    /// emulates everything), or the one a test asked it to stand in for (<see cref="CpuStandingInFor"/>).</summary>
+    internal CudaArchitecture? Architecture => _standsInFor ?? (Accelerator is CudaAccelerator cuda ? cuda.Architecture : null);
+
+    private CudaArchitecture? _standsInFor;
 
     /// <summary>"sm_90", or "the CPU accelerator", for messages.</summary>
-    internal string ArchitectureName => Accelerator is CudaAccelerator cuda
-        ? $"sm_{cuda.Architecture.Major}{cuda.Architecture.Minor}" : "the CPU accelerator";
+    internal string ArchitectureName => Architecture is { } a
+        ? $"sm_{a.Major}{a.Minor}{(Kind == DeviceKind.Cpu ? " (simulated on the CPU accelerator)" : "")}" : "the CPU accelerator";
+
+    /// <summary>A CPU-accelerator device whose capability queries answer as <paramref name="architecture"/> does (kernel
+    /// choices, shared-memory limits, the FP8 and architecture checks), so tests reach the paths of GPUs we do not have.</summary>
+    internal static Device CpuStandingInFor(CudaArchitecture architecture, bool poisonAllocations = true)
+    {
+        var device = Cpu(poisonAllocations);
+        device._standsInFor = architecture;
+        return device;
+    }
 
     /// <summary>Whether the 16-bit <c>mma.sync</c> shapes the tensor-core kernels use (m16n8k16 f16/bf16, sm_80+) run here;
     /// the CPU accelerator emulates them.</summary>
@@ -199,7 +214,8 @@ public sealed partial class Device : IDisposable
 
     /// <summary>The shared memory one block may opt in to (227 KB on Hopper, 163 KB on A100, 99 KB on sm_86/89); on the CPU
     /// accelerator, Hopper's.</summary>
-    internal int MaxSharedBytesPerBlock => Kind == DeviceKind.Cpu ? 227 * 1024
+    internal int MaxSharedBytesPerBlock => Kind == DeviceKind.Cpu
+        ? Architecture is not { } a || a >= CudaArchitecture.SM_90 ? 227 * 1024 : a == CudaArchitecture.SM_80 ? 163 * 1024 : 99 * 1024
         : _maxSharedBytesPerBlock ??= TritonOps.Cuda.CudaDriver.MaxSharedBytesPerBlockOptIn(((CudaAccelerator)Accelerator).DeviceId);
 
     private int? _maxSharedBytesPerBlock;
