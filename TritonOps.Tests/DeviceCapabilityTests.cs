@@ -40,6 +40,33 @@ public class DeviceCapabilityTests
         data.DType.Should().Be(DType.Float8E4M3);
     }
 
+    /// <summary>An FP8 checkpoint's layers on a GPU without FP8 arithmetic (an A100 stand-in): <see cref="Fp8Linear.FromQuantized"/>
+    /// runs weight-only, the codes times their scales rounded once into x's dtype, then a 16-bit Linear (per-channel scales,
+    /// a bias; 128 × 128 block scales with K and N tails); the product is x · dequantized(W)ᵀ + b. A float-weight layer,
+    /// which would quantize on the device, raises DeviceException.</summary>
+    [TestCase("channel", 5, 72, 40)]
+    [TestCase("block", 3, 200, 136)]
+    public void Fp8Linear_FromQuantized_OnSm80_RunsWeightOnly_AndMatchesTheDequantizedProduct(string scheme, int m, int inFeatures, int outFeatures)
+    {
+        using var device = Device.CpuStandingInFor(CudaArchitecture.SM_80);
+        int seed = Inputs.Seed(scheme, m, inFeatures, outFeatures);
+        using var x = Tensor.FromArray(Inputs.Normal(m * inFeatures, seed), [m, inFeatures], DType.BFloat16, device);
+        using var codes = Tensor.FromArray(Inputs.Normal(outFeatures * inFeatures, seed + 1, 64), [outFeatures, inFeatures], DType.Float8E4M3, device);
+        int[] scaleShape = scheme == "channel" ? [outFeatures] : [(outFeatures + 127) / 128, (inFeatures + 127) / 128];
+        float[] scales = Enumerable.Range(0, scaleShape.Aggregate(1, (a, b) => a * b)).Select(i => 1f / (256 + 37 * i)).ToArray();
+        using var scale = Tensor.FromArray(scales, scaleShape, DType.Float32, device);
+        using var bias = Tensor.FromArray(Inputs.Normal(outFeatures, seed + 2), [outFeatures], DType.Float32, device);
+        using var layer = Fp8Linear.FromQuantized(codes, scale, bias);
+
+        using var y = layer.Forward(x);
+
+        using var dequantized = Ops.DequantizeFp8(codes, scheme == "channel" ? scale.Reshape(outFeatures, 1) : scale, DType.BFloat16);
+        using var bias16 = Tensor.FromArray(bias.ToFloatArray(), [outFeatures], DType.BFloat16, device);
+        Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, dequantized, bias16, null), new Tolerance(1e-4, Math.Pow(2, -8) + 2e-5));
+        using var floatWeight = new Fp8Linear(inFeatures, outFeatures, dtype: DType.BFloat16, device: device);
+        FluentActions.Invoking(() => floatWeight.Forward(x)).Should().Throw<DeviceException>().WithMessage("*quantize_fp8*sm_89*");
+    }
+
     /// <summary>sm_86 and sm_89 lend a block 99 KB, too little for the wide ring (162 KB): a 16-bit Linear past the decode
     /// rows takes the register-staged kernel there (the plan's choice, LinearPlanTests), and its result is the product's.</summary>
     [Test]

@@ -10,6 +10,9 @@ namespace TritonOps;
 /// (per tensor, per output channel, or DeepSeek-V3's 128 × 128 blocks, <c>weight_scale_inv</c>), used as they are;
 /// each forward quantizes the activation as the weight's scheme asks (per tensor, per token, or per token and
 /// 1 × 128 group).</para>
+/// <para>On GPUs without FP8 arithmetic (before sm_89, e.g. A100) a pre-quantized layer runs weight-only: its codes are
+/// dequantized once into the activations' dtype and the product is a 16-bit <see cref="Ops.Linear(Tensor, Tensor, Tensor?, Tensor?, Tensor?, ResidualRounding)"/> (vLLM runs FP8
+/// checkpoints on Ampere the same way); a layer with a float weight raises <see cref="DeviceException"/> there.</para>
 /// <para>Cache: changing the weight through <see cref="LoadWeight"/> bumps <see cref="WeightVersion"/>
 /// and the next forward re-quantizes; <see cref="InvalidateCache"/> forces it after changes made any
 /// other way (e.g. writing into <see cref="Weight"/>'s memory by another op).</para>
@@ -17,6 +20,10 @@ namespace TritonOps;
 public sealed class Fp8Linear : IDisposable
 {
     private Tensor? _weightFp8, _weightFp8T, _weightScale;
+    /// <summary>Pre-quantized, on a device without FP8 (before sm_89): the weight dequantized once into
+    /// <see cref="_weightOnlyDType"/>, and the bias in that dtype.</summary>
+    private Tensor? _weightOnly, _biasOnly;
+    private DType _weightOnlyDType;
     private long _cachedVersion = -1;
     /// <summary>Pre-quantized: b's scale as fp8_gemm takes it ([1], [1, N], or the [K/128, N/128] view of the blocks).</summary>
     private Tensor? _bScale;
@@ -208,6 +215,14 @@ public sealed class Fp8Linear : IDisposable
         int rows = (int)(x.ElementCount / InFeatures);
         using var x2 = x.Reshape(rows, InFeatures);
         Tensor y2;
+        if (IsPreQuantized && !x.Device.HasFp8)
+        {
+            lock (_cacheLock)
+            {
+                EnsureWeightOnly(x.DType);
+                return Ops.Linear(x, _weightOnly!, _biasOnly);
+            }
+        }
         if (IsPreQuantized)
         {
             // The activations as the weight's scheme asks: per tensor, per token (row-wise), per token and 1 × 128 group (blocks).
@@ -239,6 +254,19 @@ public sealed class Fp8Linear : IDisposable
 
     private readonly object _cacheLock = new();
 
+    /// <summary>The codes times their scales, rounded once into <paramref name="dtype"/>, and the bias in it (made once a dtype).</summary>
+    private void EnsureWeightOnly(DType dtype)
+    {
+        if (_weightOnly is not null && _weightOnlyDType == dtype)
+            return;
+        _weightOnly?.Dispose();
+        _biasOnly?.Dispose();
+        using var scale = Scheme == Fp8WeightScheme.PerChannel ? _weightScale!.Reshape(OutFeatures, 1) : _weightScale!.Reshape(_weightScale.Shape.ToArray());
+        _weightOnly = Ops.DequantizeFp8(_weightFp8!, scale, dtype);
+        _biasOnly = Bias is null ? null : Tensor.FromArray(Bias.ToFloatArray(), [OutFeatures], dtype, Bias.Device);
+        _weightOnlyDType = dtype;
+    }
+
     private void EnsureCache()
     {
         if (_cachedVersion == WeightVersion && _weightFp8 is not null)
@@ -259,6 +287,8 @@ public sealed class Fp8Linear : IDisposable
             _weightFp8?.Dispose();
             _weightScale?.Dispose();
             _bScale?.Dispose();
+            _weightOnly?.Dispose();
+            _biasOnly?.Dispose();
         }
         Weight?.Dispose();
         Bias?.Dispose();
