@@ -64,18 +64,30 @@ public class DeviceCapabilityTests
         using var bias16 = Tensor.FromArray(bias.ToFloatArray(), [outFeatures], DType.BFloat16, device);
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, dequantized, bias16, null), new Tolerance(1e-4, Math.Pow(2, -8) + 2e-5));
         using var floatWeight = new Fp8Linear(inFeatures, outFeatures, dtype: DType.BFloat16, device: device);
-        FluentActions.Invoking(() => floatWeight.Forward(x)).Should().Throw<DeviceException>().WithMessage("*quantize_fp8*sm_89*");
+        FluentActions.Invoking(() => floatWeight.Forward(x)).Should().Throw<DeviceException>()
+            .WithMessage("*'x'*Fp8Linear (a float weight, quantized on the device)*sm_89 or later*sm_80*");
+
+        // A new bias reaches the weight-only product (its 16-bit copy is rebuilt).
+        float[] newBias = Enumerable.Range(0, outFeatures).Select(i => 0.25f * i).ToArray();
+        layer.LoadBias(newBias);
+        using var again = layer.Forward(x);
+        using var newBias16 = Tensor.FromArray(newBias, [outFeatures], DType.BFloat16, device);
+        Compare.AllClose(again.ToFloatArray(), Reference.Linear(x, dequantized, newBias16, null), new Tolerance(1e-4, Math.Pow(2, -8) + 2e-5));
     }
 
     /// <summary>sm_86 and sm_89 lend a block 99 KB, too little for the wide ring (162 KB): a 16-bit Linear past the decode
     /// rows takes the register-staged kernel there (the plan's choice, LinearPlanTests), and its result is the product's.</summary>
     [Test]
-    public void Linear_OnASm86Device_RunsOnTensorCores_AndMatchesFloat64Reference()
+    public void Linear_OnASm86Device_TakesTheRegisterStagedKernel_AndMatchesFloat64Reference()
     {
         using var device = Device.CpuStandingInFor(CudaArchitecture.SM_86);
         using var x = Tensor.FromArray(Inputs.Normal(70 * 64, 5), [70, 64], DType.BFloat16, device);
         using var weight = Tensor.FromArray(Inputs.Normal(24 * 64, 6, 0.125), [24, 64], DType.BFloat16, device);
-        device.MaxSharedBytesPerBlock.Should().BeLessThan(LinearPlan.WideSharedBytes);
+        LinearPlan.For(70, 24, 64, 2, device.HasWarpgroupMma, device.HasMmaSync, aligned16: true, device.MaxSharedBytesPerBlock, 0, 0).Kernel
+            .Should().Be(LinearKernelChoice.RegisterStaged, "the device's answers (no wgmma, mma.sync, 99 KB a block) leave no room for the wide ring");
+        using var a100 = Device.CpuStandingInFor(CudaArchitecture.SM_80);
+        LinearPlan.For(70, 24, 64, 2, a100.HasWarpgroupMma, a100.HasMmaSync, aligned16: true, a100.MaxSharedBytesPerBlock, 0, 1).Kernel
+            .Should().Be(LinearKernelChoice.Wide, "an A100 lends 163 KB a block");
         using var y = Ops.Linear(x, weight);
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, null, null), new Tolerance(1e-4, Math.Pow(2, -8) + 2e-5));
     }

@@ -213,9 +213,16 @@ public sealed partial class Device : IDisposable
     internal bool HasMmaSync => HasAsyncCopy;
 
     /// <summary>The shared memory one block may opt in to (227 KB on Hopper, 163 KB on A100, 99 KB on sm_86/89); on the CPU
-    /// accelerator, Hopper's.</summary>
+    /// accelerator, Hopper's, or the stood-in GPU's (the CUDA guide's table).</summary>
     internal int MaxSharedBytesPerBlock => Kind == DeviceKind.Cpu
-        ? Architecture is not { } a || a >= CudaArchitecture.SM_90 ? 227 * 1024 : a == CudaArchitecture.SM_80 ? 163 * 1024 : 99 * 1024
+        ? Architecture is not { } a ? 227 * 1024 : (a.Major, a.Minor) switch
+        {
+            (9, 0) or (10, _) => 227 * 1024,
+            (8, 0) or (8, 7) => 163 * 1024,
+            (8, 6) or (8, 9) or (12, _) => 99 * 1024,
+            (7, 5) => 64 * 1024,
+            _ => 48 * 1024,
+        }
         : _maxSharedBytesPerBlock ??= TritonOps.Cuda.CudaDriver.MaxSharedBytesPerBlockOptIn(((CudaAccelerator)Accelerator).DeviceId);
 
     private int? _maxSharedBytesPerBlock;

@@ -185,8 +185,12 @@ public sealed class Fp8Linear : IDisposable
         if (Bias is null)
             throw new TritonOpsException("LoadBias: this Fp8Linear was created with bias: false.");
         var loaded = Tensor.FromArray(values, [OutFeatures], DType.Float32, Bias.Device);
-        Bias.Dispose();
-        Bias = loaded;
+        lock (_cacheLock)
+        {
+            Bias.Dispose();
+            Bias = loaded;
+            DropWeightOnly(); // its bias copy is the old bias
+        }
     }
 
     /// <summary>Drops the FP8 weight cache; the next forward re-quantizes.</summary>
@@ -215,6 +219,8 @@ public sealed class Fp8Linear : IDisposable
         int rows = (int)(x.ElementCount / InFeatures);
         using var x2 = x.Reshape(rows, InFeatures);
         Tensor y2;
+        if (!IsPreQuantized)
+            Check.SupportsFp8(x, nameof(x), "Fp8Linear (a float weight, quantized on the device)");
         if (IsPreQuantized && !x.Device.HasFp8)
         {
             lock (_cacheLock)
@@ -259,12 +265,18 @@ public sealed class Fp8Linear : IDisposable
     {
         if (_weightOnly is not null && _weightOnlyDType == dtype)
             return;
-        _weightOnly?.Dispose();
-        _biasOnly?.Dispose();
+        DropWeightOnly();
         using var scale = Scheme == Fp8WeightScheme.PerChannel ? _weightScale!.Reshape(OutFeatures, 1) : _weightScale!.Reshape(_weightScale.Shape.ToArray());
         _weightOnly = Ops.DequantizeFp8(_weightFp8!, scale, dtype);
         _biasOnly = Bias is null ? null : Tensor.FromArray(Bias.ToFloatArray(), [OutFeatures], dtype, Bias.Device);
         _weightOnlyDType = dtype;
+    }
+
+    private void DropWeightOnly()
+    {
+        _weightOnly?.Dispose();
+        _biasOnly?.Dispose();
+        (_weightOnly, _biasOnly) = (null, null);
     }
 
     private void EnsureCache()
@@ -287,8 +299,7 @@ public sealed class Fp8Linear : IDisposable
             _weightFp8?.Dispose();
             _weightScale?.Dispose();
             _bScale?.Dispose();
-            _weightOnly?.Dispose();
-            _biasOnly?.Dispose();
+            DropWeightOnly();
         }
         Weight?.Dispose();
         Bias?.Dispose();
