@@ -198,8 +198,5 @@ internal static class DecodeGemmKernel
     public static MethodInfo LinearVariant(Type element) =>
         KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
 
-    public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in PairedEpilogues.Elements
-        from epilogue in PairedEpilogues.For(element)
-        select KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, epilogue);
+    public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(DecodeGemmKernel));
 }

@@ -163,4 +163,10 @@ internal static class PairedEpilogues
 
     /// <summary>The gated epilogue of each activation, then the plain one.</summary>
     public static IEnumerable<Type> For(Type element) => GatedMlpKernel.ActivationTypes.Select(activation => Gated(element, activation)).Append(Linear(element));
+
+    /// <summary>Every (element, epilogue) instantiation of a paired kernel's <c>Run&lt;TElement, TEpilogue&gt;</c>.</summary>
+    public static IEnumerable<System.Reflection.MethodInfo> Variants(Type kernel) =>
+        from element in Elements
+        from epilogue in For(element)
+        select KernelMethods.Get(kernel, "Run", element, epilogue);
 }

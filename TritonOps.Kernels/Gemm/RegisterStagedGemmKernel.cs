@@ -135,8 +135,5 @@ internal static class RegisterStagedGemmKernel
     public static MethodInfo LinearVariant(Type element) =>
         KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
 
-    public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in PairedEpilogues.Elements
-        from epilogue in PairedEpilogues.For(element)
-        select KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, epilogue);
+    public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(RegisterStagedGemmKernel));
 }

@@ -348,8 +348,5 @@ internal static class WideGemmKernel
     public static MethodInfo LinearVariant(Type element) =>
         KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
 
-    public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in PairedEpilogues.Elements
-        from epilogue in PairedEpilogues.For(element)
-        select KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, epilogue);
+    public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(WideGemmKernel));
 }
