@@ -31,6 +31,7 @@ internal static class KernelCatalog
         .Concat(LinearRowsKernel.AllVariants())
         .Concat(DecodeGemmKernel.AllVariants())
         .Concat(GatedActivationKernel.AllVariants())
+        .Concat(GatedActivationQuantizeFp8.GatedActivationQuantizeFp8Kernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())
         .Concat(Fp8QuantizeFusedKernel.AllVariants())
         .Concat(Fp8GroupQuantizeKernels.AllVariants())

@@ -89,6 +89,15 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         // that move E4M3 codes: the stage bar above holds there.
         if (Kind == DeviceKind.Cpu)
             errors.Should().OnlyContain(e => e.MaxAbsError == 0, $"{family}: " + string.Join("; ", errors.Select(e => $"{e.Stage} {e.MaxAbsError:E2}")));
+
+        // Unobserved, the MLP's middle is quantized in the same pass as the gated activation
+        // (Ops.GatedActivationQuantizeFp8): the same codes, so the same output bits as the observed run.
+        using var hidden = fixture.Load("input", Device);
+        using var positions = fixture.Load("positions", Device);
+        using var attn = fixture.Load("attn_output", Device);
+        layer.Forward(hidden, positions, (_, _, _) => attn);
+        var output = StageError.Of("output", hidden.ToFloatArray(), fixture.Floats("output", Device), StageTolerance.Fp8Checkpoint);
+        output.MaxAbsError.Should().Be(errors.Single(e => e.Stage == "output").MaxAbsError, "the unobserved layer computes what the observed one did");
     }
 
     /// <summary>Given transformers' own q_proj input (the FP8 fixture records it), q, k and v projected from the checkpoint's

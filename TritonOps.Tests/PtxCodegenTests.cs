@@ -149,6 +149,9 @@ public abstract class PtxBackendFixture
         else if (Describe(kernel).Contains("PackedRun"))
             ptx.Should().MatchRegex(@"ld(\.global)?\.v4\.b32", "packed runs must load 16 bytes per access")
                 .And.MatchRegex(@"st(\.global)?\.v4\.b32", "and store 16 bytes per access");
+        if (Describe(kernel).Contains("GatedActivationQuantizeFp8Kernel"))
+            ptx.Should().MatchRegex(@"ld(\.global)?\.v4\.b32", "gate and up load 16 bytes per access")
+                .And.Contain("cvt.rn.satfinite.e4m3x2.f32", "the codes come from the hardware pair conversion");
         if (Describe(kernel).Contains("BFloat16") && Describe(kernel).Contains("PackedRun"))
             ptx.Should().Contain("cvt.rn.bf16x2.f32");
         if (Describe(kernel).Contains("Float16Element") && !Describe(kernel).Contains("BFloat16"))

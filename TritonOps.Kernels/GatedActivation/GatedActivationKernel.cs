@@ -44,40 +44,54 @@ internal static class GatedActivationKernel
             // Both loads issued before either is unpacked.
             Vec4U gateRaw = TAccess.LoadRaw(gate, (long)row * s.GateRowRuns + run);
             Vec4U upRaw = TAccess.LoadRaw(up, (long)row * s.UpRowRuns + s.UpColumnRun + run);
-            Vec8F g = TAccess.Unpack(gateRaw), u = TAccess.Unpack(upRaw), a = default;
-            a.E0 = TActivation.Apply(g.E0);
-            if (TAccess.Width > 1)
-            {
-                a.E1 = TActivation.Apply(g.E1);
-                a.E2 = TActivation.Apply(g.E2);
-                a.E3 = TActivation.Apply(g.E3);
-            }
-            if (TAccess.Width > 4)
-            {
-                a.E4 = TActivation.Apply(g.E4);
-                a.E5 = TActivation.Apply(g.E5);
-                a.E6 = TActivation.Apply(g.E6);
-                a.E7 = TActivation.Apply(g.E7);
-            }
+            Vec8F a = Activate<TActivation>(TAccess.Unpack(gateRaw), TAccess.Width);
             if (s.RoundActivation != 0)
                 a = TAccess.Unpack(TAccess.Pack(a)); // a uniform branch: the one-rounding path pays a compare a run
-            Vec8F o = default;
-            o.E0 = a.E0 * u.E0;
-            if (TAccess.Width > 1)
-            {
-                o.E1 = a.E1 * u.E1;
-                o.E2 = a.E2 * u.E2;
-                o.E3 = a.E3 * u.E3;
-            }
-            if (TAccess.Width > 4)
-            {
-                o.E4 = a.E4 * u.E4;
-                o.E5 = a.E5 * u.E5;
-                o.E6 = a.E6 * u.E6;
-                o.E7 = a.E7 * u.E7;
-            }
+            Vec8F o = Multiply(a, TAccess.Unpack(upRaw), TAccess.Width);
             TAccess.Store(output, (long)row * s.RowRuns + run, o);
         }
+    }
+
+    /// <summary>act(gᵢ) in float32 on the first <paramref name="width"/> lanes (1, 4 or 8, a constant after inlining).</summary>
+    internal static Vec8F Activate<TActivation>(in Vec8F g, int width) where TActivation : struct, IActivation
+    {
+        Vec8F a = default;
+        a.E0 = TActivation.Apply(g.E0);
+        if (width > 1)
+        {
+            a.E1 = TActivation.Apply(g.E1);
+            a.E2 = TActivation.Apply(g.E2);
+            a.E3 = TActivation.Apply(g.E3);
+        }
+        if (width > 4)
+        {
+            a.E4 = TActivation.Apply(g.E4);
+            a.E5 = TActivation.Apply(g.E5);
+            a.E6 = TActivation.Apply(g.E6);
+            a.E7 = TActivation.Apply(g.E7);
+        }
+        return a;
+    }
+
+    /// <summary>aᵢ · uᵢ in float32 on the first <paramref name="width"/> lanes.</summary>
+    internal static Vec8F Multiply(in Vec8F a, in Vec8F u, int width)
+    {
+        Vec8F o = default;
+        o.E0 = a.E0 * u.E0;
+        if (width > 1)
+        {
+            o.E1 = a.E1 * u.E1;
+            o.E2 = a.E2 * u.E2;
+            o.E3 = a.E3 * u.E3;
+        }
+        if (width > 4)
+        {
+            o.E4 = a.E4 * u.E4;
+            o.E5 = a.E5 * u.E5;
+            o.E6 = a.E6 * u.E6;
+            o.E7 = a.E7 * u.E7;
+        }
+        return o;
     }
 
     /// <summary>The instantiation for an element type (<see cref="Float32Element"/>, …), packed (16-byte) or scalar

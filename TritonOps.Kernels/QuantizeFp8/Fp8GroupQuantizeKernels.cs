@@ -8,6 +8,15 @@ using TritonOps.Kernels.Fp8Gemm;
 
 namespace TritonOps.Kernels.QuantizeFp8;
 
+/// <summary>Where a group-quantize kernel reads run <c>run</c> (elements 8·run … 8·run + 7) of row <c>row</c>: the
+/// elements' bits in the dtype, as <see cref="Fp8QuantizeKernels.LoadRawEight{TElement}"/> gives them.
+/// <c>rowEights</c> = row · (cols / 8), computed once by the kernel (a dense source's row start: taken per load, its
+/// 64-bit multiply is not shared between the inlined loads, 13 more instructions).</summary>
+internal interface IEightSource<TSelf> where TSelf : struct, IEightSource<TSelf>
+{
+    static abstract Fp8QuantizeKernels.RawEight Load(in TSelf source, int row, long rowEights, int run);
+}
+
 /// <summary>
 /// FP8 quantization with scales computed on the device per token and group of G columns (1 × G, DeepSeek-V3's
 /// activation scheme, vLLM's <c>per_token_group_quant_fp8</c>) and per G × G block (DeepSeek-V3's weights,
@@ -39,24 +48,44 @@ internal static class Fp8GroupQuantizeKernels
     [GlobalMemoryOnly]
     public static void QuantizeGroups<TElement, TFormat>(ArrayView<byte> x, ArrayView<byte> q, ArrayView<float> scales, Fp8Shape shape)
         where TElement : struct, IElementType
+        where TFormat : struct, IFloat8Format =>
+        QuantizeGroupsOf<DenseRuns<TElement>, TElement, TFormat>(new DenseRuns<TElement>(x), q, scales, shape);
+
+    /// <summary><see cref="QuantizeGroups{TElement, TFormat}"/>'s body over any source of a row's runs of eight (x's
+    /// own, or values computed on load, as the gated activation's): the grid, the group butterfly and the stores.</summary>
+    internal static void QuantizeGroupsOf<TSource, TElement, TFormat>(in TSource source, ArrayView<byte> q, ArrayView<float> scales, in Fp8Shape shape)
+        where TSource : struct, IEightSource<TSource>
+        where TElement : struct, IElementType
         where TFormat : struct, IFloat8Format
     {
         int row = Grid.IdxX, rowRuns = shape.Cols / 8;
         int r0 = Grid.IdxY * BlockRuns + Group.IdxX;
         long rowEights = (long)row * rowRuns;
         // Every load before the first conversion.
-        var v0 = Load<TElement>(x, rowEights, r0, rowRuns);
-        var v1 = Load<TElement>(x, rowEights, r0 + Threads, rowRuns);
-        var v2 = Load<TElement>(x, rowEights, r0 + 2 * Threads, rowRuns);
-        var v3 = Load<TElement>(x, rowEights, r0 + 3 * Threads, rowRuns);
+        var v0 = Load(source, row, rowEights, r0, rowRuns);
+        var v1 = Load(source, row, rowEights, r0 + Threads, rowRuns);
+        var v2 = Load(source, row, rowEights, r0 + 2 * Threads, rowRuns);
+        var v3 = Load(source, row, rowEights, r0 + 3 * Threads, rowRuns);
         Store<TElement, TFormat>(q, scales, v0, row, rowEights, r0, rowRuns, shape);
         Store<TElement, TFormat>(q, scales, v1, row, rowEights, r0 + Threads, rowRuns, shape);
         Store<TElement, TFormat>(q, scales, v2, row, rowEights, r0 + 2 * Threads, rowRuns, shape);
         Store<TElement, TFormat>(q, scales, v3, row, rowEights, r0 + 3 * Threads, rowRuns, shape);
     }
 
-    private static Fp8QuantizeKernels.RawEight Load<TElement>(ArrayView<byte> x, long rowEights, int run, int rowRuns) where TElement : struct, IElementType =>
-        run < rowRuns ? Fp8QuantizeKernels.LoadRawEight<TElement>(x, rowEights + run) : default;
+    private static Fp8QuantizeKernels.RawEight Load<TSource>(in TSource source, int row, long rowEights, int run, int rowRuns)
+        where TSource : struct, IEightSource<TSource> =>
+        run < rowRuns ? TSource.Load(source, row, rowEights, run) : default;
+
+    /// <summary>A dense [rows, cols] tensor's runs.</summary>
+    private readonly struct DenseRuns<TElement> : IEightSource<DenseRuns<TElement>> where TElement : struct, IElementType
+    {
+        private readonly ArrayView<byte> x;
+
+        public DenseRuns(ArrayView<byte> x) => this.x = x;
+
+        public static Fp8QuantizeKernels.RawEight Load(in DenseRuns<TElement> s, int row, long rowEights, int run) =>
+            Fp8QuantizeKernels.LoadRawEight<TElement>(s.x, rowEights + run);
+    }
 
     private static void Store<TElement, TFormat>(ArrayView<byte> q, ArrayView<float> scales, in Fp8QuantizeKernels.RawEight raw, int row, long rowEights,
         int run, int rowRuns, in Fp8Shape shape)

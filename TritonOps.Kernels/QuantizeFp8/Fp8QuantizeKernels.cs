@@ -244,6 +244,15 @@ internal static class Fp8QuantizeKernels
         return lo;
     }
 
+    /// <summary>Eight values rounded into the dtype, as <see cref="LoadRawEight{TElement}"/> would have read them.</summary>
+    internal static RawEight PackEight<TElement>(in Vec8F v) where TElement : struct, IElementType
+    {
+        if (TElement.PackWidth == 8)
+            return new RawEight { Lo = TElement.Pack(v) };
+        var hi = new Vec8F { E0 = v.E4, E1 = v.E5, E2 = v.E6, E3 = v.E7 };
+        return new RawEight { Lo = TElement.Pack(v), Hi = TElement.Pack(hi) };
+    }
+
     internal static Vec8F LoadEight<TElement>(ArrayView<byte> x, long group) where TElement : struct, IElementType =>
         Unpack<TElement>(LoadRawEight<TElement>(x, group));
 

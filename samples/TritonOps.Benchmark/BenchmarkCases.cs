@@ -48,6 +48,9 @@ public static class BenchmarkCases
         yield return new GatedActivationCase(4096, 14336, DType.BFloat16);
         yield return new GatedActivationCase(4096, 14336, DType.BFloat16, merged: true);
         yield return new GatedActivationCase(64, 14336, DType.BFloat16);
+        // The same middle quantized for an FP8 down projection in one pass (#19), against the two ops it replaces.
+        yield return new GatedActivationQuantizeFp8Case(4096, 14336, DType.BFloat16);
+        yield return new GatedActivationQuantizeFp8Case(64, 14336, DType.BFloat16);
         // The register-staged kernel (any K, pre-sm_80), the wide kernel's ring depth and a non-persistent grid, against the op's choice.
         yield return new FusedGatedMlpCase(8192, 4096, 14336, DType.BFloat16, GatedMlpTiling.RegisterStaged);
         foreach (int stages in new[] { 2, 4 })

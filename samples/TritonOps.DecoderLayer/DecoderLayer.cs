@@ -443,7 +443,9 @@ public sealed class DecoderLayer : IDisposable
     /// input never goes to memory in 16 bits). fp8_gemm's epilogue adds a bias but no residual, so each residual add is a
     /// <see cref="Ops.FusedAddRmsNorm(Tensor, Tensor, Tensor, double, float, Tensor?, NormRounding)"/> (after o_proj its norm is the
     /// post-attention norm the MLP reads; after down_proj it is discarded). The gated MLP's two projections run apart and
-    /// meet in <see cref="Ops.GatedActivation(Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/>, as transformers' FP8 layer computes them.
+    /// meet in <see cref="Ops.GatedActivationQuantizeFp8(Tensor, Tensor, Activation, ActivationRounding, ScaleGranularity, int)"/>
+    /// (act_fn(gate) * up rounded as transformers' FP8 layer computes it in bf16, quantized for down_proj in the same pass;
+    /// when the "mlp_act" stage is observed, the gated activation and the quantize run apart, with the same codes).
     /// The "input_norm" stage, reported only when observed, is the plain <see cref="Ops.RmsNorm(Tensor, Tensor, double, float, Tensor?, NormRounding)"/>
     /// (the fused kernel quantizes exactly that 16-bit norm: RmsNormQuantizeFp8Tests).
     /// </summary>
@@ -543,21 +545,35 @@ public sealed class DecoderLayer : IDisposable
 
         // The MLP.
         var mlpInput = Quantize(Family == DecoderFamily.Olmo2 ? hidden : w.Normed);
+        (Tensor Codes, Tensor Scales) downInput;
         if (fp8.ContainsKey(GateUp))
         {
             // One product [rows, 2 · intermediate]: gate's columns, then up's.
             using var gateUp = ProjectAndRelease(mlpInput, GateUp)[0];
-            Ops.GatedActivation(gateUp, activation, w.Act, ActivationRounding.PerOp); // act_fn(gate) * up in bf16: two roundings
+            downInput = ActivateAndQuantize(gateUp, null);
         }
         else
         {
             var gateAndUp = ProjectAndRelease(mlpInput, "mlp.gate_proj", "mlp.up_proj");
             using var gate = gateAndUp[0];
             using var up = gateAndUp[1];
-            Ops.GatedActivation(gate, up, activation, w.Act, ActivationRounding.PerOp);
+            downInput = ActivateAndQuantize(gate, up);
         }
-        observe?.Invoke("mlp_act", w.Act);
-        using (var down = ProjectAndRelease(Quantize(w.Act), "mlp.down_proj")[0])
+        // act_fn(gate) * up in bf16 (two roundings), quantized for down_proj: in one pass unless the stage is observed.
+        (Tensor Codes, Tensor Scales) ActivateAndQuantize(Tensor gate, Tensor? up)
+        {
+            if (observe is null)
+                return up is null
+                    ? Ops.GatedActivationQuantizeFp8(gate, activation, ActivationRounding.PerOp, granularity)
+                    : Ops.GatedActivationQuantizeFp8(gate, up, activation, ActivationRounding.PerOp, granularity);
+            if (up is null)
+                Ops.GatedActivation(gate, activation, w.Act, ActivationRounding.PerOp);
+            else
+                Ops.GatedActivation(gate, up, activation, w.Act, ActivationRounding.PerOp);
+            observe("mlp_act", w.Act);
+            return Quantize(w.Act);
+        }
+        using (var down = ProjectAndRelease(downInput, "mlp.down_proj")[0])
         {
             if (Family == DecoderFamily.Olmo2)
             {
