@@ -85,6 +85,8 @@ public class ErrorContractTests
         }, t => Ops.GatedActivation(t["gate"], t["up"], Activation.Silu, t["output"]));
         yield return new("GatedActivation", "merged", d => new() { ["gateUp"] = F(d, DType.Float16, 3, 24), ["output"] = F(d, DType.Float16, 3, 12) },
             t => Ops.GatedActivation(t["gateUp"], Activation.GeluTanh, t["output"]));
+        yield return new("GatedActivationQuantizeFp8", "", d => new() { ["gate"] = F(d, DType.BFloat16, 2, 3, 16), ["up"] = F(d, DType.BFloat16, 2, 3, 16) },
+            t => Ops.GatedActivationQuantizeFp8(t["gate"], t["up"], Activation.Silu, ActivationRounding.PerOp, ScaleGranularity.PerTokenGroup, 16));
         yield return new("RmsNormQuantizeFp8", "", d => new() { ["x"] = F(d, DType.BFloat16, 2, 3, 256), ["weight"] = F(d, DType.BFloat16, 256) },
             t => Ops.RmsNormQuantizeFp8(t["x"], t["weight"], granularity: ScaleGranularity.PerTokenGroup));
         yield return new("Fp8Gemm", "block scales", d => new()
@@ -306,6 +308,11 @@ public class ErrorContractTests
         yield return ("QuantizeFp8", d =>
         {
             var (q, scale) = Ops.QuantizeFp8(F(d, DType.BFloat16, 0, 16), granularity: ScaleGranularity.PerRow);
+            return [q, scale];
+        });
+        yield return ("GatedActivationQuantizeFp8", d =>
+        {
+            var (q, scale) = Ops.GatedActivationQuantizeFp8(F(d, DType.BFloat16, 0, 32));
             return [q, scale];
         });
         yield return ("RmsNormQuantizeFp8", d =>

@@ -17,6 +17,8 @@ public class GatedActivationQuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(ki
     public void EqualsGatedActivationThenQuantize_AndTheFloat64Product(DType dtype, int[] shape, bool merged, Activation activation,
         ActivationRounding rounding, ScaleGranularity granularity, int groupSize, bool oneKernel)
     {
+        if (Kind == DeviceKind.Cpu && dtype == DType.Float16)
+            Assert.Ignore("CUDA only (CI time): the float16 element's conversions are the gated activation's and the quantize's, tested on the CPU there.");
         int d = shape[^1], rows = shape.Aggregate(1, (a, b) => a * b) / d;
         int seed = Inputs.Seed("gated-quantize", dtype, string.Join(",", shape), merged, activation, rounding, groupSize);
         int[] inputShape = shape.ToArray();
