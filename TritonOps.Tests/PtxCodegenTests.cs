@@ -121,6 +121,7 @@ public abstract class PtxBackendFixture
         typeof(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel), typeof(Kernels.Gemm.WarpSpecializedGemmKernel), typeof(Kernels.Gemm.RegisterStagedGemmKernel),
         typeof(Kernels.RmsNorm.RmsNormRowKernel), typeof(Kernels.RmsNormQuantizeFp8.RmsNormQuantizeFp8Kernel), typeof(Kernels.QuantizeFp8.Fp8QuantizeFusedKernel),
         typeof(Kernels.FusedRmsNormRope.RmsNormRopeKernel), typeof(Kernels.Fp8Gemm.Fp8GemmKernel),
+        typeof(Kernels.GatedActivationQuantizeFp8.GatedActivationQuantizeFp8Kernel), // its float16 conversions: the gated activation's and the group quantize's
     ];
 
     private static bool UsesElement(Type[] arguments, Type element) =>
