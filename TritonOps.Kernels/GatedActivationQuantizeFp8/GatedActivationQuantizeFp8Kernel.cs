@@ -56,7 +56,7 @@ internal static class GatedActivationQuantizeFp8Kernel
             roundActivation = s.RoundActivation;
         }
 
-        public static Fp8QuantizeKernels.RawEight Load(in GatedRuns<TElement, TActivation> r, int row, long rowEights, int run)
+        public static Fp8QuantizeKernels.RawEight Load(in GatedRuns<TElement, TActivation> r, long rowEights, int run)
         {
             // Both loads issued before either is unpacked.
             var gateRaw = Fp8QuantizeKernels.LoadRawEight<TElement>(r.gate, r.gateStart + run);

@@ -8,13 +8,13 @@ using TritonOps.Kernels.Fp8Gemm;
 
 namespace TritonOps.Kernels.QuantizeFp8;
 
-/// <summary>Where a group-quantize kernel reads run <c>run</c> (elements 8·run … 8·run + 7) of row <c>row</c>: the
-/// elements' bits in the dtype, as <see cref="Fp8QuantizeKernels.LoadRawEight{TElement}"/> gives them.
-/// <c>rowEights</c> = row · (cols / 8), computed once by the kernel (a dense source's row start: taken per load, its
-/// 64-bit multiply is not shared between the inlined loads, 13 more instructions).</summary>
+/// <summary>Where a group-quantize kernel reads run <c>run</c> (elements 8·run … 8·run + 7) of its block's row
+/// (<c>Grid.IdxX</c>): the elements' bits in the dtype, as <see cref="Fp8QuantizeKernels.LoadRawEight{TElement}"/> gives
+/// them. <c>rowEights</c> = row · (cols / 8), computed once by the kernel (a source that took its row start per load paid
+/// a 64-bit multiply a load, which the inlined loads do not share: 13 more instructions).</summary>
 internal interface IEightSource<TSelf> where TSelf : struct, IEightSource<TSelf>
 {
-    static abstract Fp8QuantizeKernels.RawEight Load(in TSelf source, int row, long rowEights, int run);
+    static abstract Fp8QuantizeKernels.RawEight Load(in TSelf source, long rowEights, int run);
 }
 
 /// <summary>
@@ -62,19 +62,19 @@ internal static class Fp8GroupQuantizeKernels
         int r0 = Grid.IdxY * BlockRuns + Group.IdxX;
         long rowEights = (long)row * rowRuns;
         // Every load before the first conversion.
-        var v0 = Load(source, row, rowEights, r0, rowRuns);
-        var v1 = Load(source, row, rowEights, r0 + Threads, rowRuns);
-        var v2 = Load(source, row, rowEights, r0 + 2 * Threads, rowRuns);
-        var v3 = Load(source, row, rowEights, r0 + 3 * Threads, rowRuns);
+        var v0 = Load(source, rowEights, r0, rowRuns);
+        var v1 = Load(source, rowEights, r0 + Threads, rowRuns);
+        var v2 = Load(source, rowEights, r0 + 2 * Threads, rowRuns);
+        var v3 = Load(source, rowEights, r0 + 3 * Threads, rowRuns);
         Store<TElement, TFormat>(q, scales, v0, row, rowEights, r0, rowRuns, shape);
         Store<TElement, TFormat>(q, scales, v1, row, rowEights, r0 + Threads, rowRuns, shape);
         Store<TElement, TFormat>(q, scales, v2, row, rowEights, r0 + 2 * Threads, rowRuns, shape);
         Store<TElement, TFormat>(q, scales, v3, row, rowEights, r0 + 3 * Threads, rowRuns, shape);
     }
 
-    private static Fp8QuantizeKernels.RawEight Load<TSource>(in TSource source, int row, long rowEights, int run, int rowRuns)
+    private static Fp8QuantizeKernels.RawEight Load<TSource>(in TSource source, long rowEights, int run, int rowRuns)
         where TSource : struct, IEightSource<TSource> =>
-        run < rowRuns ? TSource.Load(source, row, rowEights, run) : default;
+        run < rowRuns ? TSource.Load(source, rowEights, run) : default;
 
     /// <summary>A dense [rows, cols] tensor's runs.</summary>
     private readonly struct DenseRuns<TElement> : IEightSource<DenseRuns<TElement>> where TElement : struct, IElementType
@@ -83,7 +83,7 @@ internal static class Fp8GroupQuantizeKernels
 
         public DenseRuns(ArrayView<byte> x) => this.x = x;
 
-        public static Fp8QuantizeKernels.RawEight Load(in DenseRuns<TElement> s, int row, long rowEights, int run) =>
+        public static Fp8QuantizeKernels.RawEight Load(in DenseRuns<TElement> s, long rowEights, int run) =>
             Fp8QuantizeKernels.LoadRawEight<TElement>(s.x, rowEights + run);
     }
 
