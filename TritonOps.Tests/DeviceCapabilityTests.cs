@@ -21,6 +21,8 @@ public class DeviceCapabilityTests
             .WithMessage("*'a'*fp8_gemm*sm_89 or later*sm_80*");
         Validation.ThrowsBeforeAllocating<DeviceException>(device, () => Ops.RmsNormQuantizeFp8(x, weight))
             .WithMessage("*'x'*rms_norm_quantize_fp8*sm_89 or later*");
+        Validation.ThrowsBeforeAllocating<DeviceException>(device, () => Ops.GatedActivationQuantizeFp8(x))
+            .WithMessage("*'gateUp'*gated_activation_quantize_fp8*sm_89 or later*sm_80*");
 
         // A checkpoint's E4M3 codes become 16-bit weights on any GPU.
         float[] values = [0.5f, -1.25f, 448f, 0f, 3f, -0.015625f, 2f, 1f];
