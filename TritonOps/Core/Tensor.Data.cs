@@ -119,7 +119,7 @@ public sealed partial class Tensor
     /// view has more than eight dimensions that cannot be merged.</exception>
     /// <exception cref="TensorDisposedException">This tensor has been disposed.</exception>
     /// <exception cref="DeviceException">Its device has been disposed.</exception>
-    public void CopyFrom<T>(ReadOnlySpan<T> source) where T : unmanaged
+    public unsafe void CopyFrom<T>(ReadOnlySpan<T> source) where T : unmanaged
     {
         ThrowIfDisposed("this");
         CheckHostElements<T>(nameof(source), source.Length);
@@ -130,7 +130,8 @@ public sealed partial class Tensor
         if (IsContiguous)
         {
             using var gate = Device.Enter();
-            Bytes.CopyFromCPU(ref MemoryMarshal.GetReference(bytes), bytes.Length);
+            fixed (byte* host = bytes) // pinned: see FromBytes
+                Bytes.CopyFromCPU(ref *host, bytes.Length);
             return;
         }
         var plan = PlanCopy(_shape, RowMajorStrides(_shape), 0, _strides, Offset);
@@ -139,14 +140,15 @@ public sealed partial class Tensor
     }
 
     /// <summary>The elements' bytes in row-major order into <paramref name="bytes"/> (exactly <see cref="ByteCount"/> long).</summary>
-    private void ReadInto(Span<byte> bytes)
+    private unsafe void ReadInto(Span<byte> bytes)
     {
         if (bytes.Length == 0)
             return;
         using var gate = Device.Enter();
         using var dense = Contiguous();
         Device.Accelerator.Synchronize();
-        dense.Bytes.CopyToCPU(ref MemoryMarshal.GetReference(bytes), bytes.Length);
+        fixed (byte* host = bytes) // pinned: see FromBytes
+            dense.Bytes.CopyToCPU(ref *host, bytes.Length);
     }
 
     private static Tensor FromElements<T>(ReadOnlySpan<T> values, ReadOnlySpan<int> shape, DType dtype, Device? device, string name = "values")

@@ -211,7 +211,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                     for (long offset = 0; offset < tensor.ByteCount; offset += chunkBytes)
                     {
                         int count = (int)Math.Min(chunkBytes, tensor.ByteCount - offset);
-                        bytes.SubView(offset, count).CopyToCPU(ref staging[0], count);
+                        fixed (byte* host = staging) // pinned: the copy writes through the raw address
+                            bytes.SubView(offset, count).CopyToCPU(ref *host, count);
                         file.Write(staging, 0, count);
                     }
                 }

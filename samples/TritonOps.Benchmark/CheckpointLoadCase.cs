@@ -61,7 +61,11 @@ internal sealed class CheckpointLoadCase(int tensors = 12, int rows = 8192) : IB
                 {
                     device.Synchronize();
                     var clock = Stopwatch.StartNew();
-                    destination.View.CopyFromCPU(ref source[0], bytes);
+                    unsafe
+                    {
+                        fixed (byte* host = source) // pinned: ILGPU copies from the raw address
+                            destination.View.CopyFromCPU(ref *host, bytes);
+                    }
                     device.Synchronize();
                     copy[r] = clock.Elapsed.TotalMicroseconds;
                 }
