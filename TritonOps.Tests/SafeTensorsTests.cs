@@ -555,8 +555,9 @@ public class SafeTensorsFuzzTests : SafeTensorsFixture
         var random = new Random(20240519);
         string target = Path.Combine(Folder, "mutant.safetensors");
         // A fixed count, not a time budget: a budget made the count (and the test) depend on the machine's load
-        // (48 mutations in 2 s on CI's two busy cores, 2026-12-03).
-        const int Mutations = 1000;
+        // (48 mutations in 2 s on CI's two busy cores, 2026-12-03). 500: 16 s for 1000 on a 2-core machine (2026-12-06),
+        // the suite's slowest single test; every kind of mutation still comes up dozens of times.
+        const int Mutations = 500;
         var clock = Stopwatch.StartNew();
         int iterations = 0, opened = 0, rejected = 0;
         var counts = new Dictionary<string, int>();
@@ -576,6 +577,10 @@ public class SafeTensorsFuzzTests : SafeTensorsFixture
                 foreach (var info in file.Tensors)
                 {
                     file.ReadBytes(info.Name).Length.Should().Be((int)info.ByteCount);
+                    // Every file is opened and read; every fourth is also loaded onto the device, whose chunked copy reads
+                    // the same validated range (CI time: each load waits for the CPU accelerators' shared issue lock).
+                    if (iterations % 4 != 0)
+                        continue;
                     try
                     {
                         using var t = file.Load(info.Name, Cpu);
