@@ -95,9 +95,10 @@ public abstract class PtxBackendFixture
             // The warp-specialized GEMMs, the catalog's slowest bodies (3–5 s a variant on CI's two cores, 12-04 19:10): CI
             // compiles the 16-bit kernel's Silu and Linear epilogues (Gelu and GeluTanh differ only in the activation, as
             // in the wide kernel above), the FP8 kernel into bfloat16 (float32 output differs only in the epilogue's
-            // store, which the FP8 mma and decode kernels compile here) with 64- and 256-row tiles (the 128-row one is the
-            // 64-row consumer's code with another N: 2.8 s), and the tile walk once (the gated Silu form: the walk is the
-            // same loop in every instantiation). The GPU run compiles all of them.
+            // store, which the FP8 mma and decode kernels compile here) with the 64-row tile only (the 128-row one is the
+            // 64-row consumer's code with another N: 2.8 s; the 256-row one, whose mainloop the CPU accelerator runs in
+            // Fp8GemmTests, took 22 + 2 s here on 2026-12-06, the fixture's slowest), and the tile walk once (the gated
+            // Silu form: the walk is the same loop in every instantiation). The GPU run compiles all of them.
             .Where(m => AllCodegen || !CiSkipsWarpSpecializedVariant(m))
             .Select(m => new TestCaseData(m).SetArgDisplayNames(Describe(m)));
 
@@ -109,7 +110,7 @@ public abstract class PtxBackendFixture
             return UsesElement(arguments, typeof(Kernels.Activations.Gelu)) || UsesElement(arguments, typeof(Kernels.Activations.GeluTanh))
                 || walks && !UsesElement(arguments, typeof(Kernels.Activations.Silu));
         if (m.DeclaringType == typeof(Kernels.Fp8Gemm.Fp8GemmWarpSpecializedKernel))
-            return walks || arguments[0] != typeof(Kernels.Elements.BFloat16Element) || arguments[1] == typeof(Kernels.Fp8Gemm.M64N128);
+            return walks || arguments[0] != typeof(Kernels.Elements.BFloat16Element) || arguments[1] != typeof(Kernels.Fp8Gemm.M64N64);
         return false;
     }
 
