@@ -119,7 +119,7 @@ public sealed partial class Tensor
     /// view has more than eight dimensions that cannot be merged.</exception>
     /// <exception cref="TensorDisposedException">This tensor has been disposed.</exception>
     /// <exception cref="DeviceException">Its device has been disposed.</exception>
-    public unsafe void CopyFrom<T>(ReadOnlySpan<T> source) where T : unmanaged
+    public void CopyFrom<T>(ReadOnlySpan<T> source) where T : unmanaged
     {
         ThrowIfDisposed("this");
         CheckHostElements<T>(nameof(source), source.Length);
@@ -130,8 +130,7 @@ public sealed partial class Tensor
         if (IsContiguous)
         {
             using var gate = Device.Enter();
-            fixed (byte* host = bytes) // pinned: see FromBytes
-                Bytes.CopyFromCPU(ref *host, bytes.Length);
+            HostCopy.ToDevice(Bytes, bytes);
             return;
         }
         var plan = PlanCopy(_shape, RowMajorStrides(_shape), 0, _strides, Offset);
@@ -140,15 +139,14 @@ public sealed partial class Tensor
     }
 
     /// <summary>The elements' bytes in row-major order into <paramref name="bytes"/> (exactly <see cref="ByteCount"/> long).</summary>
-    private unsafe void ReadInto(Span<byte> bytes)
+    private void ReadInto(Span<byte> bytes)
     {
         if (bytes.Length == 0)
             return;
         using var gate = Device.Enter();
         using var dense = Contiguous();
         Device.Accelerator.Synchronize();
-        fixed (byte* host = bytes) // pinned: see FromBytes
-            dense.Bytes.CopyToCPU(ref *host, bytes.Length);
+        HostCopy.ToHost(dense.Bytes, bytes);
     }
 
     private static Tensor FromElements<T>(ReadOnlySpan<T> values, ReadOnlySpan<int> shape, DType dtype, Device? device, string name = "values")

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -106,7 +105,7 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>A new tensor from raw little-endian element bytes (e.g. FP8 codes or bf16 bits).</summary>
-    public static unsafe Tensor FromBytes(ReadOnlySpan<byte> bytes, ReadOnlySpan<int> shape, DType dtype, Device? device = null)
+    public static Tensor FromBytes(ReadOnlySpan<byte> bytes, ReadOnlySpan<int> shape, DType dtype, Device? device = null)
     {
         int[] dims = ValidShape(shape);
         long expected = CountOf(dims) * DTypes.SizeOf(dtype);
@@ -117,10 +116,7 @@ public sealed partial class Tensor : IDisposable
         if (bytes.Length > 0)
         {
             using var gate = tensor.Device.Enter();
-            // Pinned: ILGPU's ref overloads take the address as is, and a managed array the GC moved mid-copy would
-            // leave the copy reading (or, for CopyToCPU, writing) where the array used to be.
-            fixed (byte* host = bytes)
-                tensor._storage.Buffer.View.SubView(0, bytes.Length).CopyFromCPU(ref *host, bytes.Length);
+            HostCopy.ToDevice(tensor._storage.Buffer.View, bytes);
         }
         return tensor;
     }

@@ -211,8 +211,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
                     for (long offset = 0; offset < tensor.ByteCount; offset += chunkBytes)
                     {
                         int count = (int)Math.Min(chunkBytes, tensor.ByteCount - offset);
-                        fixed (byte* host = staging) // pinned: the copy writes through the raw address
-                            bytes.SubView(offset, count).CopyToCPU(ref *host, count);
+                        HostCopy.ToHost(bytes.SubView(offset, count), staging.AsSpan(0, count));
                         file.Write(staging, 0, count);
                     }
                 }
