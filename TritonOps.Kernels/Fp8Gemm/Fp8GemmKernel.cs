@@ -143,14 +143,17 @@ internal static class Fp8GemmKernel
                 else
                     acc.Acc = sum;
             }
-            if (TScales.PerKBlock && ((kt & 1) == 1 || kt + 1 == o.s.KTiles))
+            if (TScales.PerKBlock) // its own if: ILGPU folds a trait constant only there, not inside an && chain
             {
-                int kb = kt >> 1; // BlockK = 64: two k tiles a scale block
-                float fb = KBlockScale.B(o.bScale, o.col, kb, o.s);
-                acc.Acc = KBlockScale.Promote(acc.Acc, acc.Part,
-                    KBlockScale.A(o.aScale, o.row, kb, o.s) * fb, KBlockScale.A(o.aScale, o.row + 8, kb, o.s) * fb,
-                    KBlockScale.A(o.aScale, o.row + 16, kb, o.s) * fb, KBlockScale.A(o.aScale, o.row + 24, kb, o.s) * fb);
-                acc.Part = default;
+                if ((kt & 1) == 1 || kt + 1 == o.s.KTiles)
+                {
+                    int kb = kt >> 1; // BlockK = 64: two k tiles a scale block
+                    float fb = KBlockScale.B(o.bScale, o.col, kb, o.s);
+                    acc.Acc = KBlockScale.Promote(acc.Acc, acc.Part,
+                        KBlockScale.A(o.aScale, o.row, kb, o.s) * fb, KBlockScale.A(o.aScale, o.row + 8, kb, o.s) * fb,
+                        KBlockScale.A(o.aScale, o.row + 16, kb, o.s) * fb, KBlockScale.A(o.aScale, o.row + 24, kb, o.s) * fb);
+                    acc.Part = default;
+                }
             }
             return acc;
         }

@@ -180,12 +180,18 @@ internal struct OneRun : IRowRuns<OneRun>
             for (int mask = 1; mask < groupLanes; mask <<= 1)
                 amax = Fp8QuantizeKernels.MaxBits(amax, Warp.ShuffleXor(amax, mask));
             float scale = Fp8QuantizeKernels.ScaleFromAmax<TFormat>(Bits.Of(amax));
-            if ((TBounds.Whole || first < rowRuns) && (first & (groupLanes - 1)) == 0)
+            bool inRow = true;
+            if (!TBounds.Whole)
+                inRow = first < rowRuns;
+            if (inRow && (first & (groupLanes - 1)) == 0)
                 scales[scaleRow + (first >> groupShift)] = scale; // a shift, not an integer division (~20 instructions)
             divisor = ScaleDivisor.OfComputedScale(scale);
         }
-        if (!TBounds.Whole && first >= rowRuns)
-            return;
+        if (!TBounds.Whole) // its own if: ILGPU folds a trait constant only there, not inside an && chain
+        {
+            if (first >= rowRuns)
+                return;
+        }
         Vec8F v = TAccess.Unpack(runs.Raw);
         if (TAccess.Width == 8)
             q.Cast<ulong>()[rowRun + first] = Fp8QuantizeKernels.EncodeEight<TFormat>(v, divisor, bounded: true);
