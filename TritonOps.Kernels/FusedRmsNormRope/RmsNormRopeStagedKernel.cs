@@ -63,6 +63,23 @@ internal static class RmsNormRopeStagedKernel
     /// with four, the 32 unpacked floats next to the pairs took the variant to 215 registers, two blocks per SM.</summary>
     public const int SharedRopeMaxPairs = 2;
 
+    /// <summary>The register cap of the float32-table entry (<see cref="RunFloat32Table"/>). Uncapped, ptxas gives that
+    /// variant 164 registers; at 128 the positions prefill (bf16 [4, 2048], q 32 × 128, float32 table, positions) ran
+    /// 57.4 → 54.5 µs on an H100 (82 → 86 % of a copy, two rounds each, 2026-12-06). The same cap on the x-dtype-table
+    /// variants cost 0.5–2 % ([1, 8192, 8192] 104.7 → 106.4 µs), so they stay uncapped.</summary>
+    public const int Float32TableMaxRegisters = 128;
+
+    /// <summary><see cref="Run"/> for a float32 table beside 16-bit x, under <see cref="Float32TableMaxRegisters"/>.</summary>
+    [GlobalMemoryOnly, MaxRegisters(Float32TableMaxRegisters)]
+    public static void RunFloat32Table<TAccess, TTable, TPairs, TRows>(
+        ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
+        ArrayView<byte> output, RmsNormRopeShape shape, StagedPositions at, StagedAddresses addresses, int stages)
+        where TAccess : struct, IRunAccess
+        where TTable : struct, IElementType
+        where TPairs : struct, IRowPairs<TPairs>
+        where TRows : struct, IStaticCount =>
+        Run<TAccess, TTable, TPairs, TRows>(x, weight, cos, sin, positions, output, shape, at, addresses, stages);
+
     [GlobalMemoryOnly]
     public static void Run<TAccess, TTable, TPairs, TRows>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
@@ -277,7 +294,8 @@ internal static class RmsNormRopeStagedKernel
     /// float32 beside 16-bit x: then <paramref name="pairsPerThread"/> ≤ <see cref="SharedRopeMaxPairs"/>).</summary>
     public static MethodInfo Variant(Type element, Type table, int pairsPerThread, int rowsPerStep) =>
         s_variants.TryGetValue((element, table, pairsPerThread, rowsPerStep), out var method) ? method
-            : s_variants.GetOrAdd((element, table, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel), nameof(Run),
+            : s_variants.GetOrAdd((element, table, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel),
+                key.Table == typeof(Float32Element) && key.Element != typeof(Float32Element) ? nameof(RunFloat32Table) : nameof(Run),
                 typeof(PackedRun<>).MakeGenericType(key.Element), key.Table,
                 RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)],
                 key.Rows == 2 ? typeof(Two) : typeof(One)));
