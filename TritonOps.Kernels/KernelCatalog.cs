@@ -30,6 +30,7 @@ internal static class KernelCatalog
         .Concat(WarpSpecializedGemmKernel.AllVariants())
         .Concat(LinearRowsKernel.AllVariants())
         .Concat(DecodeGemmKernel.AllVariants())
+        .Concat(SwappedDecodeGemmKernel.AllVariants())
         .Concat(GatedActivationKernel.AllVariants())
         .Concat(GatedActivationQuantizeFp8.GatedActivationQuantizeFp8Kernel.AllVariants())
         .Concat(Fp8QuantizeKernels.AllVariants())

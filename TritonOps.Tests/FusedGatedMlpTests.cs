@@ -70,6 +70,7 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     /// register-staged, wide and warp-specialized tiles); within one ulp on the GPU (its fast exp).</summary>
     [TestCase("Auto", DType.BFloat16, 8, 64)]
     [TestCase("Auto", DType.BFloat16, 5, 512)]      // decode over a longer K (products past 256: rounded to bf16 first)
+    [TestCase("Auto", DType.BFloat16, 20, 64)]      // past 16 rows: the strip decode kernel where no tensor maps take them (CPU)
     [TestCase("RegisterStaged", DType.Float16, 24, 64)]
     [TestCase("Wide", DType.BFloat16, 24, 64)]
     [TestCase("WarpSpecialized", DType.BFloat16, 24, 64)]
@@ -166,6 +167,8 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("WarpSpecialized", DType.BFloat16, 1100, 256, 1100, 0, 0)]
     [TestCase("WarpSpecialized", DType.BFloat16, 1100, 256, 1100, 3, 5)]
     [TestCase("WarpSpecialized", DType.Float16, 300, 4104, 130, 0, 0)]
+    [TestCase("SwappedDecode", DType.BFloat16, 5, 200, 300, 0, 0)]
+    [TestCase("SwappedDecode", DType.Float16, 16, 136, 136, 0, 0)]
     public void TiledKernel_MatchesFloat64Reference(string tiling, DType dtype, int m, int hidden, int intermediate, int stages, int blocks)
     {
         if (Kind == DeviceKind.Cpu && m > 128)
@@ -343,9 +346,21 @@ public class GatedMlpPlanTests
     }
 
     [Test]
-    public void Decode_M16_StreamsTheWeightsSplitAlongK()
+    public void Decode_M16_OnHopper_SwapsTheOperands()
     {
         var plan = Plan(16);
+        plan.Tiling.Should().Be(GatedMlpTiling.SwappedDecode);
+        (plan.MTiles, plan.NTiles, plan.KTiles, plan.GridX, plan.GridY, plan.BlockX).Should().Be((1, 112, 64, 112, 1, 384),
+            "128 rows of gate and of up a block; 112 tiles fill 112 of 132 SMs, too few k tiles a split to pay for a second wave");
+        Plan(16, n: 4096, k: 14336).Split.Should().Be(new DecodeSplit(4, 56 * 64), "32 tiles: four splits of 56 k tiles");
+        Plan(16, asyncRows: false).Tiling.Should().Be(GatedMlpTiling.Decode, "no tensor maps for unaligned rows: the strip kernel");
+        FluentActions.Invoking(() => Plan(17, tiling: "SwappedDecode")).Should().Throw<ArgumentException>().WithMessage("*M ≤ 16*");
+    }
+
+    [Test]
+    public void Decode_M16_OffHopper_StreamsTheWeightsSplitAlongK()
+    {
+        var plan = Plan(16, wgmma: false, decodeRows: 64);
         plan.Tiling.Should().Be(GatedMlpTiling.Decode);
         (plan.MTiles, plan.NTiles).Should().Be((1, 448), "32 intermediate columns (four strips of 8) a block");
         plan.Split.Should().Be(DecodeSplit.None, "448 tiles already fill 528 resident blocks");

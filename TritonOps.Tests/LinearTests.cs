@@ -36,6 +36,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         yield return Case("Auto", DType.BFloat16, [0, 4], 16, 8, true, false);
         yield return Case("Decode", DType.BFloat16, [17], 136, 200, true, true);
         yield return Case("Decode", DType.Float16, [1, 1], 72, 40, false, false);
+        yield return Case("SwappedDecode", DType.BFloat16, [3], 136, 300, true, true);
+        yield return Case("SwappedDecode", DType.Float16, [2, 8], 64, 72, false, false);
         yield return Case("RegisterStaged", DType.BFloat16, [2, 65], 37, 150, true, true);
         yield return Case("Wide", DType.Float16, [128], 64, 300, false, true);
     }
@@ -104,6 +106,30 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
     }
 
+    /// <summary>The swapped decode kernel (Hopper's, M ≤ 16) split along K: each warp meets the other splits through the
+    /// workspace; a K tail in the last split (K = 264: five 64-deep k tiles, the last 8 deep), an N tile whose second
+    /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros). A second call gives the same bits.</summary>
+    [TestCase(DType.BFloat16, 3, 264, 300, 2)]
+    [TestCase(DType.Float16, 16, 520, 72, 3)]
+    public void SwappedDecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
+    {
+        if (!Device.HasWarpgroupMma)
+            Assert.Ignore("No wgmma on this device.");
+        int seed = Inputs.Seed("swapped", dtype, m, inFeatures, outFeatures, splits);
+        using var x = Random(seed, dtype, 1.0, m, inFeatures);
+        using var weight = Random(seed + 1, dtype, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
+        using var bias = Random(seed + 2, dtype, 1.0, outFeatures);
+        using var residual = Random(seed + 3, dtype, 1.0, m, outFeatures);
+
+        using var y = Ops.Linear(x, weight, bias, residual, Tensor.Full([m, outFeatures], float.NaN, dtype, Device), LinearKernelChoice.SwappedDecode, splits);
+        using var again = Ops.Linear(x, weight, bias, residual, null, LinearKernelChoice.SwappedDecode, splits);
+
+        var tolerance = For(dtype);
+        Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual),
+            tolerance with { Absolute = tolerance.Absolute + inFeatures * 1e-7 });
+        again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
+    }
+
     /// <summary><see cref="ResidualRounding.PerOp"/> is PyTorch eager's <c>residual + linear(x)</c>: the op's own product
     /// (+ bias), rounded into the dtype, plus the residual, rounded again; bit for bit on every kernel (the general one,
     /// decode with and without a K split, and the warp-specialized one where the device runs wgmma; the register-staged and
@@ -112,12 +138,14 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.Float16, "Decode", 1)]
     [TestCase(DType.BFloat16, "Decode", 3)]
     [TestCase(DType.BFloat16, "WarpSpecialized", 0)]
+    [TestCase(DType.BFloat16, "SwappedDecode", 2)]
     public void PerOpResidualRounding_IsTheRoundedProductPlusTheResidual_BitForBit(DType dtype, string kernel, int splits)
     {
         var choice = Enum.Parse<LinearKernelChoice>(kernel);
-        if (choice == LinearKernelChoice.WarpSpecialized && !Device.HasWarpgroupMma)
+        if (choice is LinearKernelChoice.WarpSpecialized or LinearKernelChoice.SwappedDecode && !Device.HasWarpgroupMma)
             Assert.Ignore("No wgmma on this device.");
-        const int m = 19, inFeatures = 136, outFeatures = 72; // K and N tails, two 16-row slices
+        const int inFeatures = 136, outFeatures = 72; // K and N tails
+        int m = choice == LinearKernelChoice.SwappedDecode ? 13 : 19; // two 16-row slices where the kernel takes them
         using var x = Random(51, dtype, 1.0, m, inFeatures);
         using var weight = Random(52, dtype, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
         using var bias = Random(53, dtype, 1.0, outFeatures);
@@ -237,10 +265,30 @@ public class LinearPlanTests
     }
 
     [Test]
-    public void DownProjectionDecode_M16_SplitsKToFillTheChip()
+    public void DownProjectionDecode_M16_OnHopper_SwapsTheOperands_AndSplitsKOverEverySm()
     {
-        // Llama's down projection at M 16: 64 tiles of 64 columns for 528 resident blocks: eight splits of 1792.
-        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
+        // Llama's down projection at M 16 on an H200: 16 tiles of 256 weight rows, 224 k tiles of 64: eight splits of 28
+        // tiles (1792 elements), 128 blocks, one an SM.
+        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0,
+            multiprocessors: 132);
+        plan.Kernel.Should().Be(LinearKernelChoice.SwappedDecode);
+        (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((1, 16, 224));
+        plan.Split.Should().Be(new DecodeSplit(8, 1792));
+        (plan.GridX, plan.GridY, plan.BlockX).Should().Be((16, 8, 384));
+        plan.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
+        LinearPlan.For(16, 4096, 8, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132).Split.Should().Be(DecodeSplit.None,
+            "one k tile: nothing to split");
+        LinearPlan.For(1, 14336, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132).Split.Splits.Should().Be(2,
+            "56 tiles for 132 SMs: two splits of 32 k tiles");
+        LinearPlan.For(17, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.Decode,
+            "past 16 rows: the strip kernel");
+    }
+
+    [Test]
+    public void DownProjectionDecode_M16_OffHopper_SplitsKToFillTheChip()
+    {
+        // Llama's down projection at M 16 without wgmma: 64 tiles of 64 columns for 528 resident blocks: eight splits of 1792.
+        var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: false, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.Decode);
         (plan.MTiles, plan.NTiles).Should().Be((1, 64));
         plan.Split.Should().Be(new DecodeSplit(8, 1792));
@@ -255,7 +303,7 @@ public class LinearPlanTests
     public void DecodeSplit_IsBoundedByTheChipAndBy512LongRanges(int m, int k, int expectedSplits)
     {
         int n = m == 64 ? 14336 : 1024;
-        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
+        var plan = LinearPlan.For(m, n, k, 2, hasWarpgroupMma: false, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0);
         plan.Kernel.Should().Be(LinearKernelChoice.Decode);
         plan.Split.Splits.Should().Be(expectedSplits);
         if (expectedSplits > 1)
@@ -271,6 +319,9 @@ public class LinearPlanTests
     [TestCase(2, 16, 256, false, false, true, 64, "Rows", "no sm_80 mma.sync: not the decode kernel either")]
     [TestCase(2, 100, 256, true, true, true, 227, "WarpSpecialized", "Hopper, 16-bit, aligned")]
     [TestCase(2, 64, 256, false, true, true, 99, "Decode", "M ≤ 64 decodes on any GPU with mma.sync")]
+    [TestCase(2, 16, 256, true, true, true, 227, "SwappedDecode", "Hopper, M ≤ 16, aligned rows: the weight on wgmma's M side")]
+    [TestCase(2, 16, 250, true, true, true, 227, "Decode", "Hopper, M ≤ 16, in not a multiple of 8: no tensor maps")]
+    [TestCase(2, 17, 256, true, true, true, 227, "Decode", "Hopper, past 16 rows: the strip kernel")]
     [TestCase(2, 65, 256, true, true, true, 227, "WarpSpecialized", "past 64 rows")]
     [TestCase(2, 100, 0, true, true, true, 227, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
     public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool mmaSync, bool aligned, int sharedKb,

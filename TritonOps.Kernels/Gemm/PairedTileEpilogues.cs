@@ -46,6 +46,11 @@ internal interface IPairedTileEpilogue
 
     static abstract void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e,
         bool perOp);
+
+    /// <summary>One output of each accumulator at (row, col) (the swapped decode kernel's lanes hold columns, not row
+    /// pairs): masked to the matrix, rounded as <see cref="Store"/> rounds.</summary>
+    static abstract void StoreOne(ArrayView<byte> output, float first, float second, int row, int col, int secondColumns, in GatedMlpShape s,
+        in EpilogueArgs e, bool perOp);
 }
 
 /// <summary>act(first) ⊙ second: the gated MLP (first: x · gateᵀ, second: x · upᵀ, the same columns).</summary>
@@ -79,6 +84,15 @@ internal struct GatedEpilogue<TElement, TActivation> : IPairedTileEpilogue
             PairStores.Store<TElement>(output, (long)(row + 8) * s.N + col, TActivation.Apply(gate.C2) * up.C2, TActivation.Apply(gate.C3) * up.C3, hasSecond, s.N);
     }
 
+    public static void StoreOne(ArrayView<byte> output, float gate, float up, int row, int col, int secondColumns, in GatedMlpShape s,
+        in EpilogueArgs e, bool perOp)
+    {
+        if (row >= s.M || col >= s.N)
+            return;
+        float value = perOp ? RoundedProduct(gate, up) : TActivation.Apply(gate) * up;
+        TElement.StoreBits(output, (long)row * s.N + col, TElement.Narrow(value));
+    }
+
     /// <summary>round(act(round(g))) · round(u), the last rounding left to the store.</summary>
     private static float RoundedProduct(float g, float u) =>
         TElement.Widen(TElement.Narrow(TActivation.Apply(TElement.Widen(TElement.Narrow(g))))) * TElement.Widen(TElement.Narrow(u));
@@ -97,6 +111,31 @@ internal struct LinearEpilogue<TElement> : IPairedTileEpilogue where TElement : 
     {
         StoreTile(output, first, row, col, s, e, perOp);
         StoreTile(output, second, row, col + secondColumns, s, e, perOp);
+    }
+
+    public static void StoreOne(ArrayView<byte> output, float first, float second, int row, int col, int secondColumns, in GatedMlpShape s,
+        in EpilogueArgs e, bool perOp)
+    {
+        if (row >= s.M)
+            return;
+        StoreElement(output, first, row, col, s, e, perOp);
+        StoreElement(output, second, row, col + secondColumns, s, e, perOp);
+    }
+
+    private static void StoreElement(ArrayView<byte> output, float value, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
+    {
+        if (col >= s.N)
+            return;
+        if (e.HasBias != 0)
+            value += TElement.Widen(TElement.LoadBits(e.Bias, col));
+        long at = (long)row * s.N + col;
+        if (e.HasResidual != 0)
+        {
+            if (perOp)
+                value = TElement.Widen(TElement.Narrow(value));
+            value += TElement.Widen(TElement.LoadBits(e.Residual, at));
+        }
+        TElement.StoreBits(output, at, TElement.Narrow(value));
     }
 
     private static void StoreTile(ArrayView<byte> output, Acc4 a, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)

@@ -28,6 +28,13 @@ internal struct WarpgroupAccN128
     public WarpgroupAcc Left, Right;
 }
 
+/// <summary>One thread's 8 f32 accumulators of a warpgroup's 64 × 16 tile: columns 0–7 in <see cref="N0"/>, 8–15 in
+/// <see cref="N1"/>, each in <see cref="WarpgroupAcc"/>'s m16n8 layout.</summary>
+internal struct WarpgroupAccN16
+{
+    public Acc4 N0, N1;
+}
+
 /// <summary>
 /// A K-major operand tile in shared memory, in one of the canonical layouts <c>wgmma</c> reads.
 /// No swizzle: 16-byte chunks of one row's K; a "core matrix" is 8 rows × one chunk stored as 128
@@ -121,6 +128,30 @@ internal static class PtxWgmma
             Left = Emulate<TElement>(acc.Left, shared, a, b, 64, accumulate: true),
             Right = Emulate<TElement>(acc.Right, shared, a, upper, 64, accumulate: true),
         };
+    }
+
+    /// <summary>
+    /// Two products of one 16-row B over 64 elements of K: <paramref name="first"/> += A1·Bᵀ and <paramref name="second"/>
+    /// += A2·Bᵀ, four k16 steps each of <c>wgmma.mma_async.sync.aligned.m64n16k16.f32.{bf16,f16}</c> in one asm block
+    /// (one fence, one commit, one wait for all eight). The swapped decode GEMM's step: A1, A2 are 64 weight rows each,
+    /// B the 16 rows of x.
+    /// </summary>
+    public static void M64N16K64x16BitPair<TElement>(ref WarpgroupAccN16 first, ref WarpgroupAccN16 second, ArrayView<byte> shared,
+        SmemOperand a1, SmemOperand a2, SmemOperand b, uint sharedBase)
+        where TElement : struct, IMmaElement
+    {
+        if (CudaAsm.IsSupported)
+        {
+            IssueN16Pair(TElement.IsBFloat16, ref first, ref second, Descriptor(sharedBase, a1), Descriptor(sharedBase, a2), Descriptor(sharedBase, b),
+                a1.KStep32, b.KStep32);
+            return;
+        }
+        int thread = Group.IdxX & 127, lane = thread & 31;
+        int row = (thread >> 5) * 16 + (lane >> 2), col = 2 * (lane & 3), bytes = TElement.BitsPerElement / 8;
+        first.N0 = EmulateBlock<TElement>(first.N0, shared, a1, b, row, col, 64, bytes, accumulate: true);
+        first.N1 = EmulateBlock<TElement>(first.N1, shared, a1, b, row, col + 8, 64, bytes, accumulate: true);
+        second.N0 = EmulateBlock<TElement>(second.N0, shared, a2, b, row, col, 64, bytes, accumulate: true);
+        second.N1 = EmulateBlock<TElement>(second.N1, shared, a2, b, row, col + 8, 64, bytes, accumulate: true);
     }
 
     /// <summary>
@@ -339,6 +370,59 @@ internal static class PtxWgmma
             o8.Value, o9.Value, o10.Value, o11.Value, o12.Value, o13.Value, o14.Value, o15.Value,
             o16.Value, o17.Value, o18.Value, o19.Value, o20.Value, o21.Value, o22.Value, o23.Value,
             o24.Value, o25.Value, o26.Value, o27.Value, o28.Value, o29.Value, o30.Value, o31.Value);
+    }
+
+    // Operands: %0–%7 the first product's accumulators, %8–%15 the second's (in and out), %16/%17 descriptors of A1/A2,
+    // %18 of B, %19/%20 the descriptor steps of A and B to the next k16 step.
+    private const string N16PairPrologue = "{ .reg .pred q; .reg .b64 a1, a2, b1, c1, c2, b2, e1, e2, b3; .reg .b32 one;\n"
+        + "mov.b32 one, 1; setp.ne.b32 q, one, 0;\n"
+        + "add.s64 a1, %16, %19; add.s64 a2, %17, %19; add.s64 b1, %18, %20;\n"
+        + "add.s64 c1, a1, %19; add.s64 c2, a2, %19; add.s64 b2, b1, %20;\n"
+        + "add.s64 e1, c1, %19; add.s64 e2, c2, %19; add.s64 b3, b2, %20;\n"
+        + "wgmma.fence.sync.aligned;\n";
+
+    private const string D16First = "{%0,%1,%2,%3,%4,%5,%6,%7}", D16Second = "{%8,%9,%10,%11,%12,%13,%14,%15}";
+
+    private const string FourStepPairBf16N16 = N16PairPrologue
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16First + ", %16, %18, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16Second + ", %17, %18, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16First + ", a1, b1, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16Second + ", a2, b1, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16First + ", c1, b2, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16Second + ", c2, b2, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16First + ", e1, b3, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 " + D16Second + ", e2, b3, q, 1, 1, 0, 0;\n"
+        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0; }";
+
+    private const string FourStepPairF16N16 = N16PairPrologue
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16First + ", %16, %18, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16Second + ", %17, %18, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16First + ", a1, b1, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16Second + ", a2, b1, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16First + ", c1, b2, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16Second + ", c2, b2, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16First + ", e1, b3, q, 1, 1, 0, 0;\n"
+        + "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 " + D16Second + ", e2, b3, q, 1, 1, 0, 0;\n"
+        + "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0; }";
+
+    private static void IssueN16Pair(bool bf16, ref WarpgroupAccN16 first, ref WarpgroupAccN16 second, ulong descA1, ulong descA2, ulong descB,
+        ulong stepA, ulong stepB)
+    {
+        Ref<float> r0 = first.N0.C0, r1 = first.N0.C1, r2 = first.N0.C2, r3 = first.N0.C3;
+        Ref<float> r4 = first.N1.C0, r5 = first.N1.C1, r6 = first.N1.C2, r7 = first.N1.C3;
+        Ref<float> s0 = second.N0.C0, s1 = second.N0.C1, s2 = second.N0.C2, s3 = second.N0.C3;
+        Ref<float> s4 = second.N1.C0, s5 = second.N1.C1, s6 = second.N1.C2, s7 = second.N1.C3;
+        Input<ulong> a1 = descA1, a2 = descA2, b = descB, sa = stepA, sb = stepB;
+        if (bf16)
+            CudaAsm.EmitRef(FourStepPairBf16N16, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
+                ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7, ref a1, ref a2, ref b, ref sa, ref sb);
+        else
+            CudaAsm.EmitRef(FourStepPairF16N16, ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
+                ref s0, ref s1, ref s2, ref s3, ref s4, ref s5, ref s6, ref s7, ref a1, ref a2, ref b, ref sa, ref sb);
+        first.N0 = new Acc4 { C0 = r0.Value, C1 = r1.Value, C2 = r2.Value, C3 = r3.Value };
+        first.N1 = new Acc4 { C0 = r4.Value, C1 = r5.Value, C2 = r6.Value, C3 = r7.Value };
+        second.N0 = new Acc4 { C0 = s0.Value, C1 = s1.Value, C2 = s2.Value, C3 = s3.Value };
+        second.N1 = new Acc4 { C0 = s4.Value, C1 = s5.Value, C2 = s6.Value, C3 = s7.Value };
     }
 
     /// <summary>Two accumulators as one 64-bit operand, low word first (what <c>mov.b64 {lo, hi}, %k</c> unpacks).</summary>

@@ -19,8 +19,8 @@ public enum Activation
     GeluTanh,
 }
 
-/// <summary>The gated-MLP kernels (<see cref="GatedMlpPlan"/>); Auto picks by shape and device. Float32 and Decode are
-/// what <see cref="GatedMlpPlan"/> reports for the plain float32 kernel and the decode kernel (not pinnable).</summary>
+/// <summary>The gated-MLP kernels (<see cref="GatedMlpPlan"/>); Auto picks by shape and device. Float32 is what
+/// <see cref="GatedMlpPlan"/> reports for the plain float32 kernel (not pinnable).</summary>
 internal enum GatedMlpTiling
 {
     Auto,
@@ -29,6 +29,8 @@ internal enum GatedMlpTiling
     WarpSpecialized,
     Float32,
     Decode,
+    /// <summary>Hopper, M ≤ 16, 16-byte rows: gate's and up's rows on <c>wgmma</c>'s M side (<see cref="SwappedDecodeGemmKernel"/>).</summary>
+    SwappedDecode,
 }
 
 /// <summary>
@@ -79,7 +81,21 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
         int kTiles = Ops.Tiles(k, RegisterStagedGemmKernel.BlockK);
         if (elementBytes == 4)
             return new GatedMlpPlan(GatedMlpTiling.Float32, 0, 0, kTiles, DecodeSplit.None, 0, Ops.Tiles(n, 16), Ops.Tiles(m, 16), 16, 16, 0);
-        if (tiling == GatedMlpTiling.Auto && m <= decodeRows)
+        if (tiling == GatedMlpTiling.Auto && m <= decodeRows && m <= SwappedDecodeGemmKernel.XRows && hasWarpgroupMma && asyncRows)
+            tiling = GatedMlpTiling.SwappedDecode;
+        if (tiling == GatedMlpTiling.SwappedDecode)
+        {
+            if (!(hasWarpgroupMma && asyncRows && m <= SwappedDecodeGemmKernel.XRows))
+                throw Check.Unusable(nameof(tiling), $"SwappedDecode needs wgmma, 16-byte rows (hidden % 8 == 0) and M ≤ {SwappedDecodeGemmKernel.XRows}, got hidden {k}, M {m}.");
+            int nTiles = Ops.Tiles(n, SwappedDecodeGemmKernel.BlockN), swappedKTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
+            var split = DecodeSplit.ForSwapped(nTiles, swappedKTiles, multiprocessors, requested: 0);
+            int depth = SwappedDecodeGemmKernel.DefaultStages;
+            return new GatedMlpPlan(GatedMlpTiling.SwappedDecode, 1, nTiles, swappedKTiles, split, depth, nTiles, split.Splits,
+                SwappedDecodeGemmKernel.Threads, 1, SwappedDecodeGemmKernel.SharedBytes(depth));
+        }
+        if (tiling == GatedMlpTiling.Decode && m > DecodeGemmKernel.MaxRows)
+            throw Check.Unusable(nameof(tiling), $"Decode takes M ≤ {DecodeGemmKernel.MaxRows}, got M {m}.");
+        if (tiling == GatedMlpTiling.Decode || tiling == GatedMlpTiling.Auto && m <= decodeRows)
         {
             int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, DecodeGemmKernel.BlockN);
             int resident = multiprocessors * blocksPerMultiprocessor(GatedMlpTiling.Decode, DecodeGemmKernel.Threads, 0);
@@ -233,6 +249,10 @@ public static partial class Ops
                 // Weights stream once at full rate, 16-row slices of x.
                 LaunchDecode(device, DecodeGemmKernel.Variant(element, activationType), x, gateWeight, upWeight, output, shape,
                     new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split);
+                break;
+            case GatedMlpTiling.SwappedDecode:
+                LaunchSwappedDecode(device, SwappedDecodeGemmKernel.GatedVariant(element, activationType), x, gateWeight, upWeight, output, shape,
+                    new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split, plan.Depth);
                 break;
             case GatedMlpTiling.WarpSpecialized:
                 LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, plan);

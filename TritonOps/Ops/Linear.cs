@@ -27,6 +27,8 @@ internal enum LinearKernelChoice
     WarpSpecialized,
     /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
+    /// <summary>Hopper, M ≤ 16, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring.</summary>
+    SwappedDecode,
     /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring of 162 KB (sm_80, or Hopper when pinned).</summary>
     Wide,
     /// <summary><c>mma.sync</c> staged through registers: rows that are not 16-byte aligned, or GPUs whose blocks cannot hold
@@ -79,8 +81,10 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// <param name="splitK">Decode: 0 picks the split, 1 none, more that many.</param>
     /// <param name="blocks">Warp-specialized: a grid smaller than the tile count (its blocks walk the tiles; null: a block a
     /// tile); wide: a grid other than one wave.</param>
+    /// <param name="multiprocessors">The device's SMs (the swapped decode kernel's split: one block an SM).</param>
     public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool hasMmaSync, bool aligned16, int maxSharedBytesPerBlock,
-        int decodeResidentBlocks, int wideResidentBlocks, LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null)
+        int decodeResidentBlocks, int wideResidentBlocks, LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null,
+        int multiprocessors = 132)
     {
         if (blocks < 1)
             throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
@@ -91,6 +95,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
             LinearKernelChoice.Wide => tensorCores && rows16 && wideFits,
             LinearKernelChoice.Decode => tensorCores && m <= DecodeGemmKernel.MaxRows,
+            LinearKernelChoice.SwappedDecode => tensorCores && hasWarpgroupMma && rows16 && m <= SwappedDecodeGemmKernel.XRows,
             LinearKernelChoice.RegisterStaged => tensorCores,
             _ => true,
         };
@@ -100,6 +105,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 $"{(wideFits ? "" : $", {maxSharedBytesPerBlock} shared bytes a block")}).");
         if (choice == LinearKernelChoice.Auto)
             choice = !tensorCores ? LinearKernelChoice.Rows
+                : m <= SwappedDecodeGemmKernel.XRows && hasWarpgroupMma && rows16 ? LinearKernelChoice.SwappedDecode
                 : m <= DecodeGemmKernel.MaxRows ? LinearKernelChoice.Decode
                 : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
                 : rows16 && wideFits ? LinearKernelChoice.Wide
@@ -113,6 +119,15 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
                 return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
                     DecodeGemmKernel.Threads, 1, 0);
+            }
+            case LinearKernelChoice.SwappedDecode:
+            {
+                // x's ≤ 16 rows and 2 × 128 rows of W a stage; K split so that every SM streams (one block an SM).
+                int nTiles = Ops.Tiles(n, 2 * SwappedDecodeGemmKernel.BlockN), kTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
+                var split = DecodeSplit.ForSwapped(nTiles, kTiles, multiprocessors, splitK);
+                int depth = SwappedDecodeGemmKernel.DefaultStages;
+                return new LinearPlan(LinearKernelChoice.SwappedDecode, 1, nTiles, kTiles, split, depth, nTiles, split.Splits,
+                    SwappedDecodeGemmKernel.Threads, 1, SwappedDecodeGemmKernel.SharedBytes(depth));
             }
             case LinearKernelChoice.WarpSpecialized:
             {
@@ -162,6 +177,17 @@ internal readonly record struct DecodeSplit(int Splits, int Length)
         int length = Ops.Tiles(Ops.Tiles(k, splits), Granule) * Granule;
         splits = Math.Max(1, Ops.Tiles(k, length));
         return splits == 1 ? None : new DecodeSplit(splits, length);
+    }
+
+    /// <summary>The swapped decode kernel's split (<see cref="SwappedDecodeGemmKernel"/>, one block an SM): as many splits
+    /// as leave no SM idle for <paramref name="tiles"/> tiles, each at least four 64-deep k tiles long; lengths in whole k
+    /// tiles.</summary>
+    public static DecodeSplit ForSwapped(int tiles, int kTiles, int multiprocessors, int requested)
+    {
+        int splits = requested != 0 ? requested : Math.Clamp(multiprocessors / Math.Max(1, tiles), 1, Math.Max(1, kTiles / 4));
+        int length = Ops.Tiles(kTiles, Math.Max(1, splits));
+        splits = Ops.Tiles(kTiles, length);
+        return splits <= 1 ? None : new DecodeSplit(splits, length * SwappedDecodeGemmKernel.BlockK);
     }
 }
 
@@ -251,7 +277,7 @@ public static partial class Ops
             : device.Multiprocessors * device.BlocksPerMultiprocessor(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType)), WideGemmKernel.Threads,
                 LinearPlan.WideSharedBytes);
         var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasMmaSync, aligned, maxShared,
-            resident, wideResident, choice, splitK, blocks);
+            resident, wideResident, choice, splitK, blocks, device.Multiprocessors);
         shape.MTiles = plan.MTiles;
         shape.NTiles = plan.NTiles;
         shape.KTiles = plan.KTiles;
@@ -259,6 +285,10 @@ public static partial class Ops
         {
             case LinearKernelChoice.Decode:
                 LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
+                break;
+            case LinearKernelChoice.SwappedDecode:
+                LaunchSwappedDecode(device, SwappedDecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split,
+                    plan.Depth);
                 break;
             case LinearKernelChoice.WarpSpecialized:
                 LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
@@ -311,6 +341,45 @@ public static partial class Ops
             epilogue.Arrivals = arrivals.Bytes.Cast<int>();
             device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(DecodeGemmKernel.Threads, 1)),
                 x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
+        });
+    }
+
+    /// <summary>
+    /// Hopper, M ≤ 16: <see cref="SwappedDecodeGemmKernel"/> (the gated MLP's or Linear's epilogue), x in 16-row boxes and the
+    /// weights in 128-row boxes of the copy engine; split along K as <paramref name="split"/> says, the splits meeting
+    /// through a float32 workspace in split order (deterministic).
+    /// </summary>
+    internal static void LaunchSwappedDecode(Device device, System.Reflection.MethodInfo kernel, Tensor x, Tensor first, Tensor second,
+        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split, int depth)
+    {
+        int tiles = shape.NTiles;
+        shape.KSplits = split.Splits;
+        shape.KSplitLength = split.Length;
+        var config = new KernelConfig(new Index2D(tiles, split.Splits), new Index2D(SwappedDecodeGemmKernel.Threads, 1),
+            SharedMemoryConfig.RequestDynamic<byte>(SwappedDecodeGemmKernel.SharedBytes(depth)));
+        var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = first.DeviceAddress, Up = second.DeviceAddress };
+        long rowBytes = 2L * shape.K;
+        void Launch() => TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, SwappedDecodeGemmKernel.XRows),
+            new SwizzledTiles(addresses.Gate, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
+            new SwizzledTiles(addresses.Up, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
+            (xMap, firstMap, secondMap) => device.Launch(kernel, config, x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses,
+                xMap, firstMap, secondMap, depth, epilogue));
+        if (split.Splits == 1)
+        {
+            Launch();
+            return;
+        }
+        // Workspace: 16 floats a consumer thread per (tile, split); one arrival counter per (tile, consumer warp), left at
+        // zero by every launch (the last warp of each slot resets its own).
+        int floats = checked(tiles * split.Splits * 128 * SwappedDecodeGemmKernel.Consumers * SwappedDecodeGemmKernel.PartialFloats);
+        using var partials = Tensor.Empty([floats], DType.Float32, device);
+        int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(tiles * SwappedDecodeGemmKernel.ConsumerWarps)));
+        device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
+        {
+            epilogue.Partials = partials.Bytes.Cast<float>();
+            epilogue.PartialsAddress = partials.DeviceAddress;
+            epilogue.Arrivals = arrivals.Bytes.Cast<int>();
+            Launch();
         });
     }
 

@@ -101,6 +101,12 @@ public static class BenchmarkCases
     /// <summary>Experiment rows (<c>--sweep</c>): A/B variants too many for the standing table.</summary>
     public static IEnumerable<IBenchmarkCase> Sweep()
     {
+        // Decode at M 16 (#16, #20): the strip kernel against the swapped wgmma kernel (weight rows on wgmma's M side,
+        // streamed through the copy engine's ring), Linear's down projection and the gated MLP.
+        foreach (var kernel in new[] { LinearKernelChoice.Decode, LinearKernelChoice.SwappedDecode })
+            yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, kernel);
+        foreach (var tiling in new[] { GatedMlpTiling.Decode, GatedMlpTiling.SwappedDecode })
+            yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16, tiling);
         // The FP8 decoder layer's pieces at Llama-3-8B prefill (4096 tokens, 128-block scales): q/o, k/v, gate/up (apart and
         // merged into one N = 28672 product), down; the activation quantizations and the fused input norm.
         foreach (var (n, k) in new[] { (4096, 4096), (1024, 4096), (14336, 4096), (28672, 4096), (4096, 14336) })

@@ -1,0 +1,252 @@
+using System.Reflection;
+using ILGPU;
+using TritonOps.Kernels.Common;
+using TritonOps.Kernels.Elements;
+using TritonOps.Kernels.FusedGatedMlp;
+using TritonOps.Kernels.Ptx;
+
+namespace TritonOps.Kernels.Gemm;
+
+/// <summary>
+/// Hopper's decode GEMM (M ≤ <see cref="XRows"/>) with the operands swapped: the weight's rows sit on <c>wgmma</c>'s M
+/// side (64 a consumer warpgroup) and x's 16 rows on its N side (m64n16k16), so no tensor-core work is spent on padding
+/// rows, and the weight streams through the warp-specialized mainloop's ring (<see cref="WarpSpecializedMainloop"/>: the
+/// copy engine fills 34-KB stages, deep enough to keep ~200 KB of every SM's loads in flight). A stage holds 64 elements
+/// of K of x's 16 rows (rows past M: zeros), then two 128-row weight boxes (gate's and up's rows n0…, or W's rows n0… and
+/// n0 + 128…, as <see cref="WarpSpecializedGemmKernel"/>). Grid: (N tiles, K splits); the splits meet warp by warp
+/// through a float32 workspace (the last warp of a (tile, warp) slot adds the splits in split order: the same bits
+/// whichever block finishes last) before the epilogue, whose lanes hold two x rows by two weight rows
+/// (<see cref="IPairedTileEpilogue.StoreOne"/>). Needs K a multiple of 8 and 16-byte-aligned operands (tensor maps).
+/// The strip kernel (<see cref="DecodeGemmKernel"/>) keeps every other decode call (before Hopper, unaligned rows).
+/// </summary>
+internal static class SwappedDecodeGemmKernel
+{
+    /// <summary>Rows of x a stage (wgmma's N), and weight rows a box (two consumer warpgroups of 64).</summary>
+    public const int XRows = 16, BlockN = 128, Consumers = 2;
+
+    /// <summary>Consumer warpgroups, then the producer.</summary>
+    public const int Threads = 128 * (Consumers + 1);
+
+    /// <summary>Consumer warps a block: each meets the other splits on its own arrival counter.</summary>
+    public const int ConsumerWarps = 4 * Consumers;
+
+    /// <summary>Workspace floats a consumer thread (two 64 × 16 accumulators' 8 each).</summary>
+    public const int PartialFloats = 16;
+
+    private const int StageRows = XRows + 2 * BlockN;
+
+    /// <summary>Elements of K a stage (128 bytes of 16-bit elements): split lengths are multiples of it.</summary>
+    public const int BlockK = StagedTiles.KBytes / 2;
+
+    public static int SharedBytes(int stages) => StageRing.SharedBytes(StageRows * StagedTiles.KBytes, stages);
+
+    /// <summary>As many 34-KB stages as fit one block in 224 KB, at most 8.</summary>
+    public static int DefaultStages => Math.Min(8, (224 * 1024 - SharedBytes(0)) / (SharedBytes(1) - SharedBytes(0)));
+
+    [GlobalMemoryOnly]
+    [MaxThreadsPerBlock(Threads)]
+    public static void Run<TElement, TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
+        GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
+        where TElement : struct, IMmaElement
+        where TEpilogue : struct, IPairedTileEpilogue
+    {
+        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
+        uint sharedBase = PtxWgmma.DynamicSharedBase();
+        var ring = new StageRing(sharedBase, StageRows * StagedTiles.KBytes, stages);
+        var tiles = new TileOrder(1, s.NTiles, 1, XRows, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
+        int tid = Group.IdxX, warpgroup = tid >> 7;
+        // This block's k tiles: split Grid.IdxY's range (KSplitLength elements, a multiple of BlockK), or all of K.
+        int splitTiles = s.KSplitLength / BlockK;
+        int firstTile = s.KSplits > 1 ? Grid.IdxY * splitTiles : 0;
+        int kTiles = s.KSplits > 1 ? Math.Min(s.KTiles - firstTile, splitTiles) : s.KTiles;
+        bool tensorCopies = xMap != 0;
+        ring.Init(shared, stages, tensorCopies ? 1 : 128, Consumers * 4);
+
+        if (warpgroup == Consumers)
+        {
+            int thread = tid - 128 * Consumers;
+            if (tensorCopies && thread != 0)
+                return;
+            var producer = new SwappedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, firstTile);
+            WarpSpecializedMainloop.Produce<OneTileABlock, SwappedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
+            return;
+        }
+
+        var consumer = new SwappedConsumer<TElement, TEpilogue>(output, s, epilogue, warpgroup, tid);
+        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue>, SwappedAcc>(consumer, shared, sharedBase, ring, stages, tiles,
+            kTiles, tid & 31);
+    }
+
+    /// <summary>A stage: x's 16 rows, then the two weight boxes.</summary>
+    private readonly struct SwappedStageLoads<TEpilogue> : IStageProducer<SwappedStageLoads<TEpilogue>>
+        where TEpilogue : struct, IPairedTileEpilogue
+    {
+        private readonly ArrayView<byte> x, gate, up;
+        private readonly GatedMlpShape s;
+        private readonly GatedMlpAddresses addresses;
+        private readonly ulong xMap, gateMap, upMap;
+        private readonly int firstTile;
+
+        public SwappedStageLoads(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpShape s, in GatedMlpAddresses addresses,
+            ulong xMap, ulong gateMap, ulong upMap, int firstTile)
+        {
+            this.x = x;
+            this.gate = gate;
+            this.up = up;
+            this.s = s;
+            this.addresses = addresses;
+            this.xMap = xMap;
+            this.gateMap = gateMap;
+            this.upMap = upMap;
+            this.firstTile = firstTile;
+        }
+
+        private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BlockN : n0;
+
+        public static void CopyEngineLoads(in SwappedStageLoads<TEpilogue> self, int stage, int kt, int m0, int n0, int barrier)
+        {
+            int kByte = (self.firstTile + kt) * StagedTiles.KBytes;
+            PtxTensorCopy.Load2D(stage, self.xMap, kByte, 0, barrier);
+            PtxTensorCopy.Load2D(stage + XRows * StagedTiles.KBytes, self.gateMap, kByte, n0, barrier);
+            PtxTensorCopy.Load2D(stage + (XRows + BlockN) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
+        }
+
+        public static void ThreadLoads(in SwappedStageLoads<TEpilogue> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
+        {
+            long rowBytes = 2L * self.s.K, kByte = (long)(self.firstTile + kt) * StagedTiles.KBytes;
+            StagedTiles.LoadSwizzled(shared, stage, XRows, thread, 128, rowBytes, kByte, XRows,
+                self.x, self.addresses.X, 0, self.s.M, self.x, self.addresses.X, 0, self.s.M);
+            StagedTiles.LoadSwizzled(shared, stage + XRows * StagedTiles.KBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
+                self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
+        }
+    }
+
+    /// <summary>A consumer's 64 weight rows of each box against x's 16 rows.</summary>
+    private struct SwappedAcc
+    {
+        public WarpgroupAccN16 First, Second;
+    }
+
+    private readonly struct SwappedConsumer<TElement, TEpilogue> : IStageConsumer<SwappedConsumer<TElement, TEpilogue>, SwappedAcc>
+        where TElement : struct, IMmaElement
+        where TEpilogue : struct, IPairedTileEpilogue
+    {
+        private readonly ArrayView<byte> output;
+        private readonly GatedMlpShape s;
+        private readonly EpilogueArgs epilogue;
+        private readonly int warpgroup, tid;
+
+        public SwappedConsumer(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs epilogue, int warpgroup, int tid)
+        {
+            this.output = output;
+            this.s = s;
+            this.epilogue = epilogue;
+            this.warpgroup = warpgroup;
+            this.tid = tid;
+        }
+
+        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
+            int stage, int kt, int m0, int n0)
+        {
+            PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.First, ref acc.Second, shared,
+                StagedTiles.SwizzledOperand(stage, XRows + self.warpgroup * 64),
+                StagedTiles.SwizzledOperand(stage, XRows + BlockN + self.warpgroup * 64),
+                StagedTiles.SwizzledOperand(stage, 0), sharedBase);
+            return acc;
+        }
+
+        public static void Store(in SwappedConsumer<TElement, TEpilogue> self, in SwappedAcc sums, int m0, int n0)
+        {
+            SwappedAcc acc = sums;
+            var e = self.epilogue;
+            if (self.s.KSplits > 1)
+            {
+                // Serial split-K a warp at a time (the producer warpgroup has left: no block barrier): each warp leaves its
+                // sums in the workspace; the warp that arrives last for its (tile, warp) slot adds every split's in split
+                // order and stores, and sets the slot's counter back to zero for the next launch.
+                int lane = self.tid & 31, tile = Grid.IdxX;
+                long mine = ((long)tile * self.s.KSplits + Grid.IdxY) * (128 * Consumers) + self.tid;
+                Write(e.Partials, mine, acc);
+                MemoryFence.DeviceLevel();
+                Warp.Barrier();
+                int counter = tile * ConsumerWarps + (self.tid >> 5), arrived = 0;
+                if (lane == 0)
+                    arrived = Atomic.Add(ref e.Arrivals[counter], 1);
+                arrived = Warp.Shuffle(arrived, 0);
+                if (arrived != self.s.KSplits - 1)
+                    return;
+                MemoryFence.DeviceLevel();
+                if (lane == 0)
+                    e.Arrivals[counter] = 0;
+                acc = default;
+                for (int split = 0; split < self.s.KSplits; split++)
+                    acc = Add(acc, e, ((long)tile * self.s.KSplits + split) * (128 * Consumers) + self.tid);
+            }
+            int lane4 = self.tid & 31;
+            int col = n0 + self.warpgroup * 64 + ((self.tid >> 5) & 3) * 16 + (lane4 >> 2), row = 2 * (lane4 & 3);
+            if (TEpilogue.RoundsPerOp(self.s, e))
+                StoreAll(self.output, acc, row, col, self.s, e, perOp: true);
+            else
+                StoreAll(self.output, acc, row, col, self.s, e, perOp: false);
+        }
+
+        /// <summary>A lane's 16 outputs of each product: x rows row, row + 1, row + 8, row + 9 by weight rows col, col + 8.</summary>
+        private static void StoreAll(ArrayView<byte> output, in SwappedAcc acc, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
+        {
+            StoreBlock(output, acc.First.N0, acc.Second.N0, row, col, s, e, perOp);
+            StoreBlock(output, acc.First.N1, acc.Second.N1, row + 8, col, s, e, perOp);
+        }
+
+        private static void StoreBlock(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
+        {
+            TEpilogue.StoreOne(output, first.C0, second.C0, row, col, BlockN, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C1, second.C1, row + 1, col, BlockN, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C2, second.C2, row, col + 8, BlockN, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C3, second.C3, row + 1, col + 8, BlockN, s, e, perOp);
+        }
+    }
+
+    private static void Write(ArrayView<float> partials, long slot, in SwappedAcc acc)
+    {
+        long at = PartialFloats * slot;
+        Write(partials, at, acc.First.N0);
+        Write(partials, at + 4, acc.First.N1);
+        Write(partials, at + 8, acc.Second.N0);
+        Write(partials, at + 12, acc.Second.N1);
+    }
+
+    private static void Write(ArrayView<float> partials, long at, Acc4 a)
+    {
+        partials[at] = a.C0;
+        partials[at + 1] = a.C1;
+        partials[at + 2] = a.C2;
+        partials[at + 3] = a.C3;
+    }
+
+    private static SwappedAcc Add(SwappedAcc acc, in EpilogueArgs e, long slot)
+    {
+        long at = PartialFloats * slot;
+        acc.First.N0 = Add(acc.First.N0, e, at);
+        acc.First.N1 = Add(acc.First.N1, e, at + 4);
+        acc.Second.N0 = Add(acc.Second.N0, e, at + 8);
+        acc.Second.N1 = Add(acc.Second.N1, e, at + 12);
+        return acc;
+    }
+
+    private static Acc4 Add(Acc4 acc, in EpilogueArgs e, long at)
+    {
+        acc.C0 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at);
+        acc.C1 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 1);
+        acc.C2 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 2);
+        acc.C3 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 3);
+        return acc;
+    }
+
+    public static MethodInfo GatedVariant(Type element, Type activation) =>
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
+
+    public static MethodInfo LinearVariant(Type element) =>
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
+
+    public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel));
+}
