@@ -169,6 +169,7 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("WarpSpecialized", DType.Float16, 300, 4104, 130, 0, 0)]
     [TestCase("SwappedDecode", DType.BFloat16, 5, 200, 300, 0, 0)]
     [TestCase("SwappedDecode", DType.Float16, 16, 136, 136, 0, 0)]
+    [TestCase("SwappedDecode", DType.BFloat16, 40, 72, 200, 0, 0)]
     public void TiledKernel_MatchesFloat64Reference(string tiling, DType dtype, int m, int hidden, int intermediate, int stages, int blocks)
     {
         if (Kind == DeviceKind.Cpu && m > 128)
@@ -354,7 +355,9 @@ public class GatedMlpPlanTests
             "128 rows of gate and of up a block; 112 tiles fill 112 of 132 SMs, too few k tiles a split to pay for a second wave");
         Plan(16, n: 4096, k: 14336).Split.Should().Be(new DecodeSplit(4, 56 * 64), "32 tiles: four splits of 56 k tiles");
         Plan(16, asyncRows: false).Tiling.Should().Be(GatedMlpTiling.Decode, "no tensor maps for unaligned rows: the strip kernel");
-        FluentActions.Invoking(() => Plan(17, tiling: "SwappedDecode")).Should().Throw<ArgumentException>().WithMessage("*M ≤ 16*");
+        Plan(40, tiling: "SwappedDecode").SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(Kernels.Gemm.SwappedDecodeGemmKernel.DefaultStages(4), 4),
+            "pinned past 16 rows: four x slices a stage");
+        FluentActions.Invoking(() => Plan(65, tiling: "SwappedDecode")).Should().Throw<ArgumentException>().WithMessage("*M ≤ 64*");
     }
 
     [Test]

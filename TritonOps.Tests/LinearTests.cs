@@ -38,6 +38,7 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         yield return Case("Decode", DType.Float16, [1, 1], 72, 40, false, false);
         yield return Case("SwappedDecode", DType.BFloat16, [3], 136, 300, true, true);
         yield return Case("SwappedDecode", DType.Float16, [2, 8], 64, 72, false, false);
+        yield return Case("SwappedDecode", DType.BFloat16, [2, 20], 72, 264, true, true);
         yield return Case("RegisterStaged", DType.BFloat16, [2, 65], 37, 150, true, true);
         yield return Case("Wide", DType.Float16, [128], 64, 300, false, true);
     }
@@ -108,9 +109,10 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
 
     /// <summary>The swapped decode kernel (Hopper's, M ≤ 16) split along K: each warp meets the other splits through the
     /// workspace; a K tail in the last split (K = 264: five 64-deep k tiles, the last 8 deep), an N tile whose second
-    /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros). A second call gives the same bits.</summary>
+    /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros), M = 37 (four slices). A second call gives the same bits.</summary>
     [TestCase(DType.BFloat16, 3, 264, 300, 2)]
     [TestCase(DType.Float16, 16, 520, 72, 3)]
+    [TestCase(DType.BFloat16, 37, 200, 40, 2)]   // four x slices, the third partial and the fourth empty
     public void SwappedDecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
         if (!Device.HasWarpgroupMma)
@@ -275,13 +277,16 @@ public class LinearPlanTests
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((1, 16, 224));
         plan.Split.Should().Be(new DecodeSplit(8, 1792));
         (plan.GridX, plan.GridY, plan.BlockX).Should().Be((16, 8, 384));
-        plan.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(plan.Depth)).And.BeLessThanOrEqualTo(224 * 1024);
+        plan.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(plan.Depth, 1)).And.BeLessThanOrEqualTo(224 * 1024);
         LinearPlan.For(16, 4096, 8, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132).Split.Should().Be(DecodeSplit.None,
             "one k tile: nothing to split");
         LinearPlan.For(1, 14336, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132).Split.Splits.Should().Be(2,
             "56 tiles for 132 SMs: two splits of 32 k tiles");
-        LinearPlan.For(17, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.Decode,
-            "past 16 rows: the strip kernel");
+        var four = LinearPlan.For(17, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132);
+        four.Kernel.Should().Be(LinearKernelChoice.SwappedDecode, "17–64 rows: four x slices a stage");
+        four.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(four.Depth, 4)).And.BeLessThanOrEqualTo(224 * 1024);
+        LinearPlan.For(65, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.WarpSpecialized,
+            "past 64 rows: the tiled kernel");
     }
 
     [Test]
@@ -321,7 +326,7 @@ public class LinearPlanTests
     [TestCase(2, 64, 256, false, true, true, 99, "Decode", "M ≤ 64 decodes on any GPU with mma.sync")]
     [TestCase(2, 16, 256, true, true, true, 227, "SwappedDecode", "Hopper, M ≤ 16, aligned rows: the weight on wgmma's M side")]
     [TestCase(2, 16, 250, true, true, true, 227, "Decode", "Hopper, M ≤ 16, in not a multiple of 8: no tensor maps")]
-    [TestCase(2, 17, 256, true, true, true, 227, "Decode", "Hopper, past 16 rows: the strip kernel")]
+    [TestCase(2, 64, 256, true, true, true, 227, "SwappedDecode", "Hopper, M ≤ 64: four x slices a stage")]
     [TestCase(2, 65, 256, true, true, true, 227, "WarpSpecialized", "past 64 rows")]
     [TestCase(2, 100, 0, true, true, true, 227, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
     public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool mmaSync, bool aligned, int sharedKb,

@@ -18,6 +18,13 @@ for round in 1 2; do
   r "strip gated M16 ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 0
   r "swapped gated M16 ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
 done
+r "strip linear M64 in4096 out4096" bash .gpu/run $M --sweep --op linear --nth 2
+r "swapped linear M64 in4096 out4096" bash .gpu/run $M --sweep --op linear --nth 3
+r "strip linear M64 in14336 out4096" bash .gpu/run $M --sweep --op linear --nth 4
+r "swapped linear M64 in14336 out4096" bash .gpu/run $M --sweep --op linear --nth 5
+r "warp-specialized gated M64" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2
+r "swapped gated M64" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 3
+r "decoder layer decode (auto)" bash .gpu/run $M --op decoder_layer --nth 1
 echo "## swapped decode: racecheck, synccheck, memcheck"
 for tool in racecheck synccheck memcheck; do
   extra=""; [ $tool = racecheck ] && extra="--racecheck-report hazard"

@@ -16,3 +16,8 @@ internal struct Two : IStaticCount
 {
     public static int Count => 2;
 }
+
+internal struct Four : IStaticCount
+{
+    public static int Count => 4;
+}

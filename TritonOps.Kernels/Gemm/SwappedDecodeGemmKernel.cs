@@ -8,11 +8,11 @@ using TritonOps.Kernels.Ptx;
 namespace TritonOps.Kernels.Gemm;
 
 /// <summary>
-/// Hopper's decode GEMM (M ≤ <see cref="XRows"/>) with the operands swapped: the weight's rows sit on <c>wgmma</c>'s M
-/// side (64 a consumer warpgroup) and x's 16 rows on its N side (m64n16k16), so no tensor-core work is spent on padding
-/// rows, and the weight streams through the warp-specialized mainloop's ring (<see cref="WarpSpecializedMainloop"/>: the
-/// copy engine fills 34-KB stages, deep enough to keep ~200 KB of every SM's loads in flight). A stage holds 64 elements
-/// of K of x's 16 rows (rows past M: zeros), then two 128-row weight boxes (gate's and up's rows n0…, or W's rows n0… and
+/// Hopper's decode GEMM (M ≤ <see cref="MaxRows"/>) with the operands swapped: the weight's rows sit on <c>wgmma</c>'s M
+/// side (64 a consumer warpgroup) and x's rows on its N side in 16-row slices (m64n16k16, one slice or four: a type
+/// argument), so little tensor-core work is spent on padding rows, and the weight streams once through the warp-specialized mainloop's ring (<see cref="WarpSpecializedMainloop"/>: the
+/// copy engine fills 34- or 40-KB stages, deep enough to keep ~200 KB of every SM's loads in flight). A stage holds 64
+/// elements of K of x's 16 or 64 rows (rows past M: zeros), then two 128-row weight boxes (gate's and up's rows n0…, or W's rows n0… and
 /// n0 + 128…, as <see cref="WarpSpecializedGemmKernel"/>). Grid: (N tiles, K splits); the splits meet warp by warp
 /// through a float32 workspace (the last warp of a (tile, warp) slot adds the splits in split order: the same bits
 /// whichever block finishes last) before the epilogue, whose lanes hold two x rows by two weight rows
@@ -21,8 +21,9 @@ namespace TritonOps.Kernels.Gemm;
 /// </summary>
 internal static class SwappedDecodeGemmKernel
 {
-    /// <summary>Rows of x a stage (wgmma's N), and weight rows a box (two consumer warpgroups of 64).</summary>
-    public const int XRows = 16, BlockN = 128, Consumers = 2;
+    /// <summary>Rows of x a slice (wgmma's N), the most rows a launch takes (four slices), and weight rows a box (two
+    /// consumer warpgroups of 64).</summary>
+    public const int SliceRows = 16, MaxRows = 64, BlockN = 128, Consumers = 2;
 
     /// <summary>Consumer warpgroups, then the producer.</summary>
     public const int Threads = 128 * (Consumers + 1);
@@ -30,30 +31,34 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Consumer warps a block: each meets the other splits on its own arrival counter.</summary>
     public const int ConsumerWarps = 4 * Consumers;
 
-    /// <summary>Workspace floats a consumer thread (two 64 × 16 accumulators' 8 each).</summary>
+    /// <summary>Workspace floats a consumer thread and x slice (two 64 × 16 accumulators' 8 each).</summary>
     public const int PartialFloats = 16;
-
-    private const int StageRows = XRows + 2 * BlockN;
 
     /// <summary>Elements of K a stage (128 bytes of 16-bit elements): split lengths are multiples of it.</summary>
     public const int BlockK = StagedTiles.KBytes / 2;
 
-    public static int SharedBytes(int stages) => StageRing.SharedBytes(StageRows * StagedTiles.KBytes, stages);
+    /// <summary>x slices a launch takes for <paramref name="m"/> rows (≤ <see cref="MaxRows"/>): one, or four.</summary>
+    public static int SlicesFor(int m) => m <= SliceRows ? 1 : 4;
 
-    /// <summary>As many 34-KB stages as fit one block in 224 KB, at most 8.</summary>
-    public static int DefaultStages => Math.Min(8, (224 * 1024 - SharedBytes(0)) / (SharedBytes(1) - SharedBytes(0)));
+    private static int StageBytes(int slices) => (slices * SliceRows + 2 * BlockN) * StagedTiles.KBytes;
+
+    public static int SharedBytes(int stages, int slices) => StageRing.SharedBytes(StageBytes(slices), stages);
+
+    /// <summary>As many stages (34 KB with one x slice, 40 KB with four) as fit one block in 224 KB, at most 8.</summary>
+    public static int DefaultStages(int slices) => Math.Min(8, (224 * 1024 - SharedBytes(0, slices)) / (SharedBytes(1, slices) - SharedBytes(0, slices)));
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TElement, TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
+    public static void Run<TElement, TEpilogue, TSlices>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
         GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
+        where TSlices : struct, IStaticCount
     {
-        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages) at launch
+        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages, TSlices.Count) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
-        var ring = new StageRing(sharedBase, StageRows * StagedTiles.KBytes, stages);
-        var tiles = new TileOrder(1, s.NTiles, 1, XRows, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
+        var ring = new StageRing(sharedBase, StageBytes(TSlices.Count), stages);
+        var tiles = new TileOrder(1, s.NTiles, 1, MaxRows, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
         // This block's k tiles: split Grid.IdxY's range (KSplitLength elements, a multiple of BlockK), or all of K.
         int splitTiles = s.KSplitLength / BlockK;
@@ -67,19 +72,20 @@ internal static class SwappedDecodeGemmKernel
             int thread = tid - 128 * Consumers;
             if (tensorCopies && thread != 0)
                 return;
-            var producer = new SwappedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, firstTile);
-            WarpSpecializedMainloop.Produce<OneTileABlock, SwappedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
+            var producer = new SwappedStageLoads<TEpilogue, TSlices>(x, gate, up, s, addresses, xMap, gateMap, upMap, firstTile);
+            WarpSpecializedMainloop.Produce<OneTileABlock, SwappedStageLoads<TEpilogue, TSlices>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
             return;
         }
 
-        var consumer = new SwappedConsumer<TElement, TEpilogue>(output, s, epilogue, warpgroup, tid);
-        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue>, SwappedAcc>(consumer, shared, sharedBase, ring, stages, tiles,
-            kTiles, tid & 31);
+        var consumer = new SwappedConsumer<TElement, TEpilogue, TSlices>(output, s, epilogue, warpgroup, tid);
+        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>(consumer, shared, sharedBase, ring,
+            stages, tiles, kTiles, tid & 31);
     }
 
-    /// <summary>A stage: x's 16 rows, then the two weight boxes.</summary>
-    private readonly struct SwappedStageLoads<TEpilogue> : IStageProducer<SwappedStageLoads<TEpilogue>>
+    /// <summary>A stage: x's 16 or 64 rows, then the two weight boxes.</summary>
+    private readonly struct SwappedStageLoads<TEpilogue, TSlices> : IStageProducer<SwappedStageLoads<TEpilogue, TSlices>>
         where TEpilogue : struct, IPairedTileEpilogue
+        where TSlices : struct, IStaticCount
     {
         private readonly ArrayView<byte> x, gate, up;
         private readonly GatedMlpShape s;
@@ -103,33 +109,41 @@ internal static class SwappedDecodeGemmKernel
 
         private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BlockN : n0;
 
-        public static void CopyEngineLoads(in SwappedStageLoads<TEpilogue> self, int stage, int kt, int m0, int n0, int barrier)
+        public static void CopyEngineLoads(in SwappedStageLoads<TEpilogue, TSlices> self, int stage, int kt, int m0, int n0, int barrier)
         {
-            int kByte = (self.firstTile + kt) * StagedTiles.KBytes;
+            int kByte = (self.firstTile + kt) * StagedTiles.KBytes, xRows = TSlices.Count * SliceRows;
             PtxTensorCopy.Load2D(stage, self.xMap, kByte, 0, barrier);
-            PtxTensorCopy.Load2D(stage + XRows * StagedTiles.KBytes, self.gateMap, kByte, n0, barrier);
-            PtxTensorCopy.Load2D(stage + (XRows + BlockN) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
+            PtxTensorCopy.Load2D(stage + xRows * StagedTiles.KBytes, self.gateMap, kByte, n0, barrier);
+            PtxTensorCopy.Load2D(stage + (xRows + BlockN) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
         }
 
-        public static void ThreadLoads(in SwappedStageLoads<TEpilogue> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
+        public static void ThreadLoads(in SwappedStageLoads<TEpilogue, TSlices> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
         {
             long rowBytes = 2L * self.s.K, kByte = (long)(self.firstTile + kt) * StagedTiles.KBytes;
-            StagedTiles.LoadSwizzled(shared, stage, XRows, thread, 128, rowBytes, kByte, XRows,
+            int xRows = TSlices.Count * SliceRows;
+            StagedTiles.LoadSwizzled(shared, stage, xRows, thread, 128, rowBytes, kByte, xRows,
                 self.x, self.addresses.X, 0, self.s.M, self.x, self.addresses.X, 0, self.s.M);
-            StagedTiles.LoadSwizzled(shared, stage + XRows * StagedTiles.KBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
+            StagedTiles.LoadSwizzled(shared, stage + xRows * StagedTiles.KBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
                 self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
         }
     }
 
-    /// <summary>A consumer's 64 weight rows of each box against x's 16 rows.</summary>
-    private struct SwappedAcc
+    /// <summary>A consumer's 64 weight rows of each box against one 16-row x slice.</summary>
+    private struct SliceAcc
     {
         public WarpgroupAccN16 First, Second;
     }
 
-    private readonly struct SwappedConsumer<TElement, TEpilogue> : IStageConsumer<SwappedConsumer<TElement, TEpilogue>, SwappedAcc>
+    /// <summary>A consumer's sums for up to four x slices (with one, S1–S3 are never touched).</summary>
+    private struct SwappedAcc
+    {
+        public SliceAcc S0, S1, S2, S3;
+    }
+
+    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices> : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
+        where TSlices : struct, IStaticCount
     {
         private readonly ArrayView<byte> output;
         private readonly GatedMlpShape s;
@@ -145,17 +159,26 @@ internal static class SwappedDecodeGemmKernel
             this.tid = tid;
         }
 
-        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
+        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue, TSlices> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
             int stage, int kt, int m0, int n0)
         {
-            PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.First, ref acc.Second, shared,
-                StagedTiles.SwizzledOperand(stage, XRows + self.warpgroup * 64),
-                StagedTiles.SwizzledOperand(stage, XRows + BlockN + self.warpgroup * 64),
-                StagedTiles.SwizzledOperand(stage, 0), sharedBase);
+            int xRows = TSlices.Count * SliceRows;
+            var first = StagedTiles.SwizzledOperand(stage, xRows + self.warpgroup * 64);
+            var second = StagedTiles.SwizzledOperand(stage, xRows + BlockN + self.warpgroup * 64);
+            PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.S0.First, ref acc.S0.Second, shared, first, second, StagedTiles.SwizzledOperand(stage, 0), sharedBase);
+            if (TSlices.Count > 1)
+            {
+                PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.S1.First, ref acc.S1.Second, shared, first, second,
+                    StagedTiles.SwizzledOperand(stage, SliceRows), sharedBase);
+                PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.S2.First, ref acc.S2.Second, shared, first, second,
+                    StagedTiles.SwizzledOperand(stage, 2 * SliceRows), sharedBase);
+                PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.S3.First, ref acc.S3.Second, shared, first, second,
+                    StagedTiles.SwizzledOperand(stage, 3 * SliceRows), sharedBase);
+            }
             return acc;
         }
 
-        public static void Store(in SwappedConsumer<TElement, TEpilogue> self, in SwappedAcc sums, int m0, int n0)
+        public static void Store(in SwappedConsumer<TElement, TEpilogue, TSlices> self, in SwappedAcc sums, int m0, int n0)
         {
             SwappedAcc acc = sums;
             var e = self.epilogue;
@@ -166,7 +189,13 @@ internal static class SwappedDecodeGemmKernel
                 // order and stores, and sets the slot's counter back to zero for the next launch.
                 int lane = self.tid & 31, tile = Grid.IdxX;
                 long mine = ((long)tile * self.s.KSplits + Grid.IdxY) * (128 * Consumers) + self.tid;
-                Write(e.Partials, mine, acc);
+                Write(e.Partials, TSlices.Count * mine, acc.S0);
+                if (TSlices.Count > 1)
+                {
+                    Write(e.Partials, TSlices.Count * mine + 1, acc.S1);
+                    Write(e.Partials, TSlices.Count * mine + 2, acc.S2);
+                    Write(e.Partials, TSlices.Count * mine + 3, acc.S3);
+                }
                 MemoryFence.DeviceLevel();
                 Warp.Barrier();
                 int counter = tile * ConsumerWarps + (self.tid >> 5), arrived = 0;
@@ -180,18 +209,39 @@ internal static class SwappedDecodeGemmKernel
                     e.Arrivals[counter] = 0;
                 acc = default;
                 for (int split = 0; split < self.s.KSplits; split++)
-                    acc = Add(acc, e, ((long)tile * self.s.KSplits + split) * (128 * Consumers) + self.tid);
+                {
+                    long slot = TSlices.Count * (((long)tile * self.s.KSplits + split) * (128 * Consumers) + self.tid);
+                    acc.S0 = Add(acc.S0, e, slot);
+                    if (TSlices.Count > 1)
+                    {
+                        acc.S1 = Add(acc.S1, e, slot + 1);
+                        acc.S2 = Add(acc.S2, e, slot + 2);
+                        acc.S3 = Add(acc.S3, e, slot + 3);
+                    }
+                }
             }
             int lane4 = self.tid & 31;
             int col = n0 + self.warpgroup * 64 + ((self.tid >> 5) & 3) * 16 + (lane4 >> 2), row = 2 * (lane4 & 3);
             if (TEpilogue.RoundsPerOp(self.s, e))
-                StoreAll(self.output, acc, row, col, self.s, e, perOp: true);
+                StoreSlices(self.output, acc, row, col, self.s, e, perOp: true);
             else
-                StoreAll(self.output, acc, row, col, self.s, e, perOp: false);
+                StoreSlices(self.output, acc, row, col, self.s, e, perOp: false);
         }
 
-        /// <summary>A lane's 16 outputs of each product: x rows row, row + 1, row + 8, row + 9 by weight rows col, col + 8.</summary>
-        private static void StoreAll(ArrayView<byte> output, in SwappedAcc acc, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
+        private static void StoreSlices(ArrayView<byte> output, in SwappedAcc acc, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
+        {
+            StoreAll(output, acc.S0, row, col, s, e, perOp);
+            if (TSlices.Count > 1)
+            {
+                StoreAll(output, acc.S1, row + SliceRows, col, s, e, perOp);
+                StoreAll(output, acc.S2, row + 2 * SliceRows, col, s, e, perOp);
+                StoreAll(output, acc.S3, row + 3 * SliceRows, col, s, e, perOp);
+            }
+        }
+
+        /// <summary>A lane's 16 outputs of each product in a slice: x rows row, row + 1, row + 8, row + 9 by weight rows col,
+        /// col + 8.</summary>
+        private static void StoreAll(ArrayView<byte> output, in SliceAcc acc, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
         {
             StoreBlock(output, acc.First.N0, acc.Second.N0, row, col, s, e, perOp);
             StoreBlock(output, acc.First.N1, acc.Second.N1, row + 8, col, s, e, perOp);
@@ -206,7 +256,7 @@ internal static class SwappedDecodeGemmKernel
         }
     }
 
-    private static void Write(ArrayView<float> partials, long slot, in SwappedAcc acc)
+    private static void Write(ArrayView<float> partials, long slot, in SliceAcc acc)
     {
         long at = PartialFloats * slot;
         Write(partials, at, acc.First.N0);
@@ -223,7 +273,7 @@ internal static class SwappedDecodeGemmKernel
         partials[at + 3] = a.C3;
     }
 
-    private static SwappedAcc Add(SwappedAcc acc, in EpilogueArgs e, long slot)
+    private static SliceAcc Add(SliceAcc acc, in EpilogueArgs e, long slot)
     {
         long at = PartialFloats * slot;
         acc.First.N0 = Add(acc.First.N0, e, at);
@@ -242,11 +292,20 @@ internal static class SwappedDecodeGemmKernel
         return acc;
     }
 
-    public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
+    private static Type Slices(int slices) => slices == 1 ? typeof(One) : typeof(Four);
 
-    public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
+    public static MethodInfo GatedVariant(Type element, Type activation, int slices) =>
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), Slices(slices));
 
-    public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel));
+    public static MethodInfo LinearVariant(Type element, int slices) =>
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), Slices(slices));
+
+    /// <summary>Every (element, epilogue) with one x slice and with four.</summary>
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        (from element in PairedEpilogues.Elements
+         from epilogue in PairedEpilogues.For(element)
+         select KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, epilogue, typeof(One)))
+        .Concat(from element in PairedEpilogues.Elements
+                from epilogue in PairedEpilogues.For(element)
+                select KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, epilogue, typeof(Four)));
 }

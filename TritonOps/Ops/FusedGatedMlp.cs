@@ -29,7 +29,8 @@ internal enum GatedMlpTiling
     WarpSpecialized,
     Float32,
     Decode,
-    /// <summary>Hopper, M ≤ 16, 16-byte rows: gate's and up's rows on <c>wgmma</c>'s M side (<see cref="SwappedDecodeGemmKernel"/>).</summary>
+    /// <summary>Hopper, M ≤ 64, 16-byte rows: gate's and up's rows on <c>wgmma</c>'s M side (<see cref="SwappedDecodeGemmKernel"/>; the op
+    /// picks it at M ≤ 16).</summary>
     SwappedDecode,
 }
 
@@ -81,17 +82,17 @@ internal readonly record struct GatedMlpPlan(GatedMlpTiling Tiling, int MTiles, 
         int kTiles = Ops.Tiles(k, RegisterStagedGemmKernel.BlockK);
         if (elementBytes == 4)
             return new GatedMlpPlan(GatedMlpTiling.Float32, 0, 0, kTiles, DecodeSplit.None, 0, Ops.Tiles(n, 16), Ops.Tiles(m, 16), 16, 16, 0);
-        if (tiling == GatedMlpTiling.Auto && m <= decodeRows && m <= SwappedDecodeGemmKernel.XRows && hasWarpgroupMma && asyncRows)
+        if (tiling == GatedMlpTiling.Auto && m <= decodeRows && m <= SwappedDecodeGemmKernel.SliceRows && hasWarpgroupMma && asyncRows)
             tiling = GatedMlpTiling.SwappedDecode;
         if (tiling == GatedMlpTiling.SwappedDecode)
         {
-            if (!(hasWarpgroupMma && asyncRows && m <= SwappedDecodeGemmKernel.XRows))
-                throw Check.Unusable(nameof(tiling), $"SwappedDecode needs wgmma, 16-byte rows (hidden % 8 == 0) and M ≤ {SwappedDecodeGemmKernel.XRows}, got hidden {k}, M {m}.");
+            if (!(hasWarpgroupMma && asyncRows && m <= SwappedDecodeGemmKernel.MaxRows))
+                throw Check.Unusable(nameof(tiling), $"SwappedDecode needs wgmma, 16-byte rows (hidden % 8 == 0) and M ≤ {SwappedDecodeGemmKernel.MaxRows}, got hidden {k}, M {m}.");
             int nTiles = Ops.Tiles(n, SwappedDecodeGemmKernel.BlockN), swappedKTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
             var split = DecodeSplit.ForSwapped(nTiles, swappedKTiles, multiprocessors, requested: 0);
-            int depth = SwappedDecodeGemmKernel.DefaultStages;
+            int slices = SwappedDecodeGemmKernel.SlicesFor(m), depth = SwappedDecodeGemmKernel.DefaultStages(slices);
             return new GatedMlpPlan(GatedMlpTiling.SwappedDecode, 1, nTiles, swappedKTiles, split, depth, nTiles, split.Splits,
-                SwappedDecodeGemmKernel.Threads, 1, SwappedDecodeGemmKernel.SharedBytes(depth));
+                SwappedDecodeGemmKernel.Threads, 1, SwappedDecodeGemmKernel.SharedBytes(depth, slices));
         }
         if (tiling == GatedMlpTiling.Decode && m > DecodeGemmKernel.MaxRows)
             throw Check.Unusable(nameof(tiling), $"Decode takes M ≤ {DecodeGemmKernel.MaxRows}, got M {m}.");
@@ -251,7 +252,7 @@ public static partial class Ops
                     new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split);
                 break;
             case GatedMlpTiling.SwappedDecode:
-                LaunchSwappedDecode(device, SwappedDecodeGemmKernel.GatedVariant(element, activationType), x, gateWeight, upWeight, output, shape,
+                LaunchSwappedDecode(device, SwappedDecodeGemmKernel.GatedVariant(element, activationType, SwappedDecodeGemmKernel.SlicesFor(m)), x, gateWeight, upWeight, output, shape,
                     new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split, plan.Depth);
                 break;
             case GatedMlpTiling.WarpSpecialized:

@@ -27,7 +27,7 @@ internal enum LinearKernelChoice
     WarpSpecialized,
     /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
-    /// <summary>Hopper, M ≤ 16, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring.</summary>
+    /// <summary>Hopper, M ≤ 64, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring.</summary>
     SwappedDecode,
     /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring of 162 KB (sm_80, or Hopper when pinned).</summary>
     Wide,
@@ -95,7 +95,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
             LinearKernelChoice.Wide => tensorCores && rows16 && wideFits,
             LinearKernelChoice.Decode => tensorCores && m <= DecodeGemmKernel.MaxRows,
-            LinearKernelChoice.SwappedDecode => tensorCores && hasWarpgroupMma && rows16 && m <= SwappedDecodeGemmKernel.XRows,
+            LinearKernelChoice.SwappedDecode => tensorCores && hasWarpgroupMma && rows16 && m <= SwappedDecodeGemmKernel.MaxRows,
             LinearKernelChoice.RegisterStaged => tensorCores,
             _ => true,
         };
@@ -105,7 +105,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 $"{(wideFits ? "" : $", {maxSharedBytesPerBlock} shared bytes a block")}).");
         if (choice == LinearKernelChoice.Auto)
             choice = !tensorCores ? LinearKernelChoice.Rows
-                : m <= SwappedDecodeGemmKernel.XRows && hasWarpgroupMma && rows16 ? LinearKernelChoice.SwappedDecode
+                : m <= SwappedDecodeGemmKernel.MaxRows && hasWarpgroupMma && rows16 ? LinearKernelChoice.SwappedDecode
                 : m <= DecodeGemmKernel.MaxRows ? LinearKernelChoice.Decode
                 : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
                 : rows16 && wideFits ? LinearKernelChoice.Wide
@@ -122,12 +122,12 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             }
             case LinearKernelChoice.SwappedDecode:
             {
-                // x's ≤ 16 rows and 2 × 128 rows of W a stage; K split so that every SM streams (one block an SM).
+                // x's 16 or 64 rows and 2 × 128 rows of W a stage; K split so that every SM streams (one block an SM).
                 int nTiles = Ops.Tiles(n, 2 * SwappedDecodeGemmKernel.BlockN), kTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
                 var split = DecodeSplit.ForSwapped(nTiles, kTiles, multiprocessors, splitK);
-                int depth = SwappedDecodeGemmKernel.DefaultStages;
+                int slices = SwappedDecodeGemmKernel.SlicesFor(m), depth = SwappedDecodeGemmKernel.DefaultStages(slices);
                 return new LinearPlan(LinearKernelChoice.SwappedDecode, 1, nTiles, kTiles, split, depth, nTiles, split.Splits,
-                    SwappedDecodeGemmKernel.Threads, 1, SwappedDecodeGemmKernel.SharedBytes(depth));
+                    SwappedDecodeGemmKernel.Threads, 1, SwappedDecodeGemmKernel.SharedBytes(depth, slices));
             }
             case LinearKernelChoice.WarpSpecialized:
             {
@@ -287,8 +287,8 @@ public static partial class Ops
                 LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
                 break;
             case LinearKernelChoice.SwappedDecode:
-                LaunchSwappedDecode(device, SwappedDecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split,
-                    plan.Depth);
+                LaunchSwappedDecode(device, SwappedDecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), SwappedDecodeGemmKernel.SlicesFor(m)), x, weight, weight,
+                    output, shape, epilogue, plan.Split, plan.Depth);
                 break;
             case LinearKernelChoice.WarpSpecialized:
                 LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
@@ -345,21 +345,21 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// Hopper, M ≤ 16: <see cref="SwappedDecodeGemmKernel"/> (the gated MLP's or Linear's epilogue), x in 16-row boxes and the
+    /// Hopper, M ≤ 64: <see cref="SwappedDecodeGemmKernel"/> (the gated MLP's or Linear's epilogue), x in 16- or 64-row boxes and the
     /// weights in 128-row boxes of the copy engine; split along K as <paramref name="split"/> says, the splits meeting
     /// through a float32 workspace in split order (deterministic).
     /// </summary>
     internal static void LaunchSwappedDecode(Device device, System.Reflection.MethodInfo kernel, Tensor x, Tensor first, Tensor second,
         Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split, int depth)
     {
-        int tiles = shape.NTiles;
+        int tiles = shape.NTiles, slices = SwappedDecodeGemmKernel.SlicesFor(shape.M);
         shape.KSplits = split.Splits;
         shape.KSplitLength = split.Length;
         var config = new KernelConfig(new Index2D(tiles, split.Splits), new Index2D(SwappedDecodeGemmKernel.Threads, 1),
-            SharedMemoryConfig.RequestDynamic<byte>(SwappedDecodeGemmKernel.SharedBytes(depth)));
+            SharedMemoryConfig.RequestDynamic<byte>(SwappedDecodeGemmKernel.SharedBytes(depth, slices)));
         var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = first.DeviceAddress, Up = second.DeviceAddress };
         long rowBytes = 2L * shape.K;
-        void Launch() => TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, SwappedDecodeGemmKernel.XRows),
+        void Launch() => TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, slices * SwappedDecodeGemmKernel.SliceRows),
             new SwizzledTiles(addresses.Gate, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
             new SwizzledTiles(addresses.Up, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
             (xMap, firstMap, secondMap) => device.Launch(kernel, config, x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses,
@@ -369,9 +369,9 @@ public static partial class Ops
             Launch();
             return;
         }
-        // Workspace: 16 floats a consumer thread per (tile, split); one arrival counter per (tile, consumer warp), left at
+        // Workspace: 16 floats a consumer thread and x slice per (tile, split); one arrival counter per (tile, consumer warp), left at
         // zero by every launch (the last warp of each slot resets its own).
-        int floats = checked(tiles * split.Splits * 128 * SwappedDecodeGemmKernel.Consumers * SwappedDecodeGemmKernel.PartialFloats);
+        int floats = checked(tiles * split.Splits * 128 * SwappedDecodeGemmKernel.Consumers * SwappedDecodeGemmKernel.PartialFloats * slices);
         using var partials = Tensor.Empty([floats], DType.Float32, device);
         int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(tiles * SwappedDecodeGemmKernel.ConsumerWarps)));
         device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>

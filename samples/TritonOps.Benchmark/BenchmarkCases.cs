@@ -107,6 +107,13 @@ public static class BenchmarkCases
             yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, kernel);
         foreach (var tiling in new[] { GatedMlpTiling.Decode, GatedMlpTiling.SwappedDecode })
             yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16, tiling);
+        // M 64 (the decoder layer's decode): q/o-sized and down-sized Linear, strip against swapped (four x slices); the gated
+        // MLP's warp-specialized tiles against swapped.
+        foreach (var (n, k) in new[] { (4096, 4096), (4096, 14336) })
+            foreach (var kernel in new[] { LinearKernelChoice.Decode, LinearKernelChoice.SwappedDecode })
+                yield return new LinearCase(64, k, n, DType.BFloat16, residual: true, kernel);
+        foreach (var tiling in new[] { GatedMlpTiling.WarpSpecialized, GatedMlpTiling.SwappedDecode })
+            yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16, tiling);
         // The FP8 decoder layer's pieces at Llama-3-8B prefill (4096 tokens, 128-block scales): q/o, k/v, gate/up (apart and
         // merged into one N = 28672 product), down; the activation quantizations and the fused input norm.
         foreach (var (n, k) in new[] { (4096, 4096), (1024, 4096), (14336, 4096), (28672, 4096), (4096, 14336) })
