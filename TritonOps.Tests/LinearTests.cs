@@ -267,23 +267,25 @@ public class LinearPlanTests
     }
 
     [Test]
-    public void DownProjectionDecode_M16_OnHopper_SwapsTheOperands_AndSplitsKOverEverySm()
+    public void DownProjectionDecode_M16_Swapped_SplitsKOverEverySm()
     {
         // Llama's down projection at M 16 on an H200: 16 tiles of 256 weight rows, 224 k tiles of 64: eight splits of 28
         // tiles (1792 elements), 128 blocks, one an SM.
         var plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0,
             multiprocessors: 132);
-        plan.Kernel.Should().Be(LinearKernelChoice.SwappedDecode);
+        plan.Kernel.Should().Be(LinearKernelChoice.Decode, "the swapped kernel is pinned only (slower split along K)");
+        plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0,
+            LinearKernelChoice.SwappedDecode, multiprocessors: 132);
         (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((1, 16, 224));
         plan.Split.Should().Be(new DecodeSplit(8, 1792));
         (plan.GridX, plan.GridY, plan.BlockX).Should().Be((16, 8, 384));
         plan.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(plan.Depth, 1)).And.BeLessThanOrEqualTo(224 * 1024);
-        LinearPlan.For(16, 4096, 8, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132).Split.Should().Be(DecodeSplit.None,
+        const LinearKernelChoice Swapped = LinearKernelChoice.SwappedDecode;
+        LinearPlan.For(16, 4096, 8, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132).Split.Should().Be(DecodeSplit.None,
             "one k tile: nothing to split");
-        LinearPlan.For(1, 14336, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132).Split.Splits.Should().Be(2,
+        LinearPlan.For(1, 14336, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132).Split.Splits.Should().Be(2,
             "56 tiles for 132 SMs: two splits of 32 k tiles");
-        var four = LinearPlan.For(17, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0, multiprocessors: 132);
-        four.Kernel.Should().Be(LinearKernelChoice.SwappedDecode, "17–64 rows: four x slices a stage");
+        var four = LinearPlan.For(17, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132);
         four.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(four.Depth, 4)).And.BeLessThanOrEqualTo(224 * 1024);
         LinearPlan.For(65, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.WarpSpecialized,
             "past 64 rows: the tiled kernel");
@@ -324,9 +326,7 @@ public class LinearPlanTests
     [TestCase(2, 16, 256, false, false, true, 64, "Rows", "no sm_80 mma.sync: not the decode kernel either")]
     [TestCase(2, 100, 256, true, true, true, 227, "WarpSpecialized", "Hopper, 16-bit, aligned")]
     [TestCase(2, 64, 256, false, true, true, 99, "Decode", "M ≤ 64 decodes on any GPU with mma.sync")]
-    [TestCase(2, 16, 256, true, true, true, 227, "SwappedDecode", "Hopper, M ≤ 16, aligned rows: the weight on wgmma's M side")]
-    [TestCase(2, 16, 250, true, true, true, 227, "Decode", "Hopper, M ≤ 16, in not a multiple of 8: no tensor maps")]
-    [TestCase(2, 64, 256, true, true, true, 227, "SwappedDecode", "Hopper, M ≤ 64: four x slices a stage")]
+    [TestCase(2, 16, 256, true, true, true, 227, "Decode", "Hopper, M ≤ 64: the strip kernel (the swapped one is pinned only)")]
     [TestCase(2, 65, 256, true, true, true, 227, "WarpSpecialized", "past 64 rows")]
     [TestCase(2, 100, 0, true, true, true, 227, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
     public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool mmaSync, bool aligned, int sharedKb,
