@@ -6,6 +6,8 @@ out=${OUT:-/tmp/out}
 nvidia-smi --query-gpu=name --format=csv,noheader
 M=.gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll
 T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
+for f in .probe/*.ptx; do sed 's/^\.target sm_[0-9a-z]*/.target sm_90a/' "$f" > /tmp/p.ptx
+  echo "ptxas $(basename "$f"): $(ptxas -v -arch=sm_90a /tmp/p.ptx -o /tmp/p.cubin 2>&1 | grep -E "registers|spill|rror" | head -4 | tr '\n' ' ')"; done
 r() { echo "## $1 (t=$SECONDS)"; shift; timeout 45 "$@" 2>&1 | grep -E "^\| (linear|fused)|rror" | head -4; }
 timeout 150 bash .gpu/run $T --filter "FullyQualifiedName~Cuda&FullyQualifiedName~FusedGatedMlpTests" > "$out/gated-tests.log" 2>&1; echo "gated CUDA tests rc=$?"
 tr '\r' '\n' < "$out/gated-tests.log" | grep -E "^\s*(failed|succeeded|skipped|total):" | tr -s ' ' | tr '\n' ' '; echo

@@ -188,13 +188,15 @@ internal static class SwappedDecodeGemmKernel
                 // sums in the workspace; the warp that arrives last for its (tile, warp) slot adds every split's in split
                 // order and stores, and sets the slot's counter back to zero for the next launch.
                 int lane = self.tid & 31, tile = Grid.IdxX;
-                long mine = ((long)tile * self.s.KSplits + Grid.IdxY) * (128 * Consumers) + self.tid;
-                Write(e.Partials, TSlices.Count * mine, acc.S0);
+                // A (tile, split) region holds float f of consumer thread t at f · 256 + t: each store and load a warp
+                // makes covers 128 contiguous bytes.
+                long region = ((long)tile * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count) + self.tid;
+                Write(e.Partials, region, acc.S0);
                 if (TSlices.Count > 1)
                 {
-                    Write(e.Partials, TSlices.Count * mine + 1, acc.S1);
-                    Write(e.Partials, TSlices.Count * mine + 2, acc.S2);
-                    Write(e.Partials, TSlices.Count * mine + 3, acc.S3);
+                    Write(e.Partials, region + PartialFloats * ConsumerThreads, acc.S1);
+                    Write(e.Partials, region + 2 * PartialFloats * ConsumerThreads, acc.S2);
+                    Write(e.Partials, region + 3 * PartialFloats * ConsumerThreads, acc.S3);
                 }
                 MemoryFence.DeviceLevel();
                 Warp.Barrier();
@@ -210,13 +212,13 @@ internal static class SwappedDecodeGemmKernel
                 acc = default;
                 for (int split = 0; split < self.s.KSplits; split++)
                 {
-                    long slot = TSlices.Count * (((long)tile * self.s.KSplits + split) * (128 * Consumers) + self.tid);
-                    acc.S0 = Add(acc.S0, e, slot);
+                    long theirs = ((long)tile * self.s.KSplits + split) * RegionFloats(TSlices.Count) + self.tid;
+                    acc.S0 = Add(acc.S0, e, theirs);
                     if (TSlices.Count > 1)
                     {
-                        acc.S1 = Add(acc.S1, e, slot + 1);
-                        acc.S2 = Add(acc.S2, e, slot + 2);
-                        acc.S3 = Add(acc.S3, e, slot + 3);
+                        acc.S1 = Add(acc.S1, e, theirs + PartialFloats * ConsumerThreads);
+                        acc.S2 = Add(acc.S2, e, theirs + 2 * PartialFloats * ConsumerThreads);
+                        acc.S3 = Add(acc.S3, e, theirs + 3 * PartialFloats * ConsumerThreads);
                     }
                 }
             }
@@ -256,39 +258,43 @@ internal static class SwappedDecodeGemmKernel
         }
     }
 
-    private static void Write(ArrayView<float> partials, long slot, in SliceAcc acc)
+    /// <summary>Workspace floats of one (tile, split).</summary>
+    public static int RegionFloats(int slices) => PartialFloats * ConsumerThreads * slices;
+
+    private const int ConsumerThreads = 128 * Consumers;
+
+    /// <summary>A slice's 16 sums of one thread: float j at <paramref name="at"/> + j · 256.</summary>
+    private static void Write(ArrayView<float> partials, long at, in SliceAcc acc)
     {
-        long at = PartialFloats * slot;
         Write(partials, at, acc.First.N0);
-        Write(partials, at + 4, acc.First.N1);
-        Write(partials, at + 8, acc.Second.N0);
-        Write(partials, at + 12, acc.Second.N1);
+        Write(partials, at + 4 * ConsumerThreads, acc.First.N1);
+        Write(partials, at + 8 * ConsumerThreads, acc.Second.N0);
+        Write(partials, at + 12 * ConsumerThreads, acc.Second.N1);
     }
 
     private static void Write(ArrayView<float> partials, long at, Acc4 a)
     {
         partials[at] = a.C0;
-        partials[at + 1] = a.C1;
-        partials[at + 2] = a.C2;
-        partials[at + 3] = a.C3;
+        partials[at + ConsumerThreads] = a.C1;
+        partials[at + 2 * ConsumerThreads] = a.C2;
+        partials[at + 3 * ConsumerThreads] = a.C3;
     }
 
-    private static SliceAcc Add(SliceAcc acc, in EpilogueArgs e, long slot)
+    private static SliceAcc Add(SliceAcc acc, in EpilogueArgs e, long at)
     {
-        long at = PartialFloats * slot;
         acc.First.N0 = Add(acc.First.N0, e, at);
-        acc.First.N1 = Add(acc.First.N1, e, at + 4);
-        acc.Second.N0 = Add(acc.Second.N0, e, at + 8);
-        acc.Second.N1 = Add(acc.Second.N1, e, at + 12);
+        acc.First.N1 = Add(acc.First.N1, e, at + 4 * ConsumerThreads);
+        acc.Second.N0 = Add(acc.Second.N0, e, at + 8 * ConsumerThreads);
+        acc.Second.N1 = Add(acc.Second.N1, e, at + 12 * ConsumerThreads);
         return acc;
     }
 
     private static Acc4 Add(Acc4 acc, in EpilogueArgs e, long at)
     {
         acc.C0 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at);
-        acc.C1 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 1);
-        acc.C2 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 2);
-        acc.C3 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 3);
+        acc.C1 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + ConsumerThreads);
+        acc.C2 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 2 * ConsumerThreads);
+        acc.C3 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 3 * ConsumerThreads);
         return acc;
     }
 

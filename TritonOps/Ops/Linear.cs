@@ -372,7 +372,7 @@ public static partial class Ops
         }
         // Workspace: 16 floats a consumer thread and x slice per (tile, split); one arrival counter per (tile, consumer warp), left at
         // zero by every launch (the last warp of each slot resets its own).
-        int floats = checked(tiles * split.Splits * 128 * SwappedDecodeGemmKernel.Consumers * SwappedDecodeGemmKernel.PartialFloats * slices);
+        int floats = checked(tiles * split.Splits * SwappedDecodeGemmKernel.RegionFloats(slices));
         using var partials = Tensor.Empty([floats], DType.Float32, device);
         int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(tiles * SwappedDecodeGemmKernel.ConsumerWarps)));
         device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
