@@ -30,7 +30,8 @@ internal enum GatedMlpTiling
     Float32,
     Decode,
     /// <summary>Hopper, M ≤ 64, 16-byte rows: gate's and up's rows on <c>wgmma</c>'s M side (<see cref="SwappedDecodeGemmKernel"/>; the op
-    /// picks it at M ≤ 16).</summary>
+    /// picks it at M ≤ 16: H4096 I14336 bf16 85.6 µs against the strip kernel's 100.4, 1.10 × the weight-streaming floor, on an
+    /// H100 2026-12-06; at M64 it ties the warp-specialized tiles, 94.7 against 93.5).</summary>
     SwappedDecode,
 }
 

@@ -28,8 +28,8 @@ internal enum LinearKernelChoice
     /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
     /// <summary>Hopper, M ≤ 64, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring
-    /// (pinned only: split along K it measured slower than the strip kernel, 2026-12-06 on an H100: M16 in14336 out4096
-    /// 69.4 against 54.8 µs, M64 184 against 33 µs).</summary>
+    /// (pinned only: with its split-K workspace coalesced it ties the strip kernel, 2026-12-06 on an H100: M16 in14336
+    /// out4096 + residual 54.3 against 54.4 µs, in4096 out14336 51.2 against 51.1; M64 not re-measured since the fix).</summary>
     SwappedDecode,
     /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring of 162 KB (sm_80, or Hopper when pinned).</summary>
     Wide,
