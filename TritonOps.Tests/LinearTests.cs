@@ -113,6 +113,7 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, 3, 264, 300, 2)]
     [TestCase(DType.Float16, 16, 520, 72, 3)]
     [TestCase(DType.BFloat16, 37, 200, 40, 2)]   // four x slices, the third partial and the fourth empty
+    [TestCase(DType.BFloat16, 7, 520, 72, 5)]    // five splits of two k tiles: a batch of four splits' loads, then one
     public void SwappedDecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
         if (!Device.HasWarpgroupMma)

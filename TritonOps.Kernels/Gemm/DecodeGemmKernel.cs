@@ -71,12 +71,14 @@ internal static class DecodeGemmKernel
             // Serial split-K: each split leaves its sums in the workspace; the block that arrives last for the tile
             // adds all of them in split order (the same bits whichever block that is) and runs the epilogue. It also
             // sets the tile's counter back to zero for the next launch.
-            int lanes = Strips * 32, tile = Grid.IdxX;
-            long mine = ((long)tile * s.KSplits + Grid.IdxY) * lanes + Group.IdxX;
+            // A (tile, split) region holds float f of owning lane l at f · 128 + l: each warp store and load covers 128
+            // contiguous bytes (lane-major, 32 bytes apart a lane, the 4-byte accesses of a warp spanned 1 KB).
+            int tile = Grid.IdxX;
+            long mine = ((long)tile * s.KSplits + Grid.IdxY) * RegionFloats + Group.IdxX;
             if (owner)
             {
-                Write(e.Partials, 2 * mine, accG);
-                Write(e.Partials, 2 * mine + 1, accU);
+                Write(e.Partials, mine, accG);
+                Write(e.Partials, mine + 4 * OwnerLanes, accU);
             }
             MemoryFence.DeviceLevel();
             Group.Barrier();
@@ -90,14 +92,9 @@ internal static class DecodeGemmKernel
                 e.Arrivals[tile] = 0;
             if (!owner)
                 return;
-            accG = default;
-            accU = default;
-            for (int split = 0; split < s.KSplits; split++)
-            {
-                long slot = ((long)tile * s.KSplits + split) * lanes + Group.IdxX;
-                accG = Add(accG, e, 2 * slot);
-                accU = Add(accU, e, 2 * slot + 1);
-            }
+            long first = (long)tile * s.KSplits * RegionFloats + Group.IdxX;
+            accG = SumSplits(e, first, s.KSplits);
+            accU = SumSplits(e, first + 4 * OwnerLanes, s.KSplits);
         }
         if (owner)
             TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e, TEpilogue.RoundsPerOp(s, e));
@@ -174,22 +171,46 @@ internal static class DecodeGemmKernel
             StripMma.Mma16<TElement>(StripMma.Mma16<TElement>(acc, top0, bottom0, w0), top1, bottom1, w1);
     }
 
-    private static void Write(ArrayView<float> partials, long slot, Acc4 acc)
+    /// <summary>Lanes that own a strip's sums (part 0's warps).</summary>
+    private const int OwnerLanes = Strips * 32;
+
+    /// <summary>Workspace floats of one (tile, split): two Acc4 an owning lane.</summary>
+    public const int RegionFloats = 8 * OwnerLanes;
+
+    private static void Write(ArrayView<float> partials, long at, Acc4 acc)
     {
-        partials[4 * slot] = acc.C0;
-        partials[4 * slot + 1] = acc.C1;
-        partials[4 * slot + 2] = acc.C2;
-        partials[4 * slot + 3] = acc.C3;
+        partials[at] = acc.C0;
+        partials[at + OwnerLanes] = acc.C1;
+        partials[at + 2 * OwnerLanes] = acc.C2;
+        partials[at + 3 * OwnerLanes] = acc.C3;
     }
 
-    private static Acc4 Add(Acc4 acc, in EpilogueArgs e, long slot)
+    /// <summary>One accumulator's sums over every split, added in split order from zero (the same bits whichever block
+    /// adds them), four splits' loads issued before their adds: one L2 round trip a batch, not one a split.</summary>
+    private static Acc4 SumSplits(in EpilogueArgs e, long first, int splits)
     {
-        acc.C0 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot);
-        acc.C1 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 1);
-        acc.C2 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 2);
-        acc.C3 += PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, 4 * slot + 3);
-        return acc;
+        Acc4 sum = default;
+        int split = 0;
+        for (; split + 4 <= splits; split += 4)
+        {
+            Acc4 a = Load(e, first + split * (long)RegionFloats), b = Load(e, first + (split + 1) * (long)RegionFloats);
+            Acc4 c = Load(e, first + (split + 2) * (long)RegionFloats), d = Load(e, first + (split + 3) * (long)RegionFloats);
+            sum = Plus(Plus(Plus(Plus(sum, a), b), c), d);
+        }
+        for (; split < splits; split++)
+            sum = Plus(sum, Load(e, first + split * (long)RegionFloats));
+        return sum;
     }
+
+    private static Acc4 Load(in EpilogueArgs e, long at) => new()
+    {
+        C0 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at),
+        C1 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + OwnerLanes),
+        C2 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 2 * OwnerLanes),
+        C3 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 3 * OwnerLanes),
+    };
+
+    private static Acc4 Plus(Acc4 a, Acc4 b) => new() { C0 = a.C0 + b.C0, C1 = a.C1 + b.C1, C2 = a.C2 + b.C2, C3 = a.C3 + b.C3 };
 
     public static MethodInfo Variant(Type element, Type activation) =>
         KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));

@@ -332,7 +332,7 @@ public static partial class Ops
         shape.KSplitLength = length;
         // Workspace: two Acc4 per owning lane per (tile, split); the arrival counters live with the device and are
         // left at zero by every launch (the last block of each tile resets its own).
-        int floats = checked(tiles * splits * DecodeGemmKernel.Strips * 32 * 2 * 4);
+        int floats = checked(tiles * splits * DecodeGemmKernel.RegionFloats);
         using var partials = Tensor.Empty([floats], DType.Float32, device);
         int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)tiles));
         device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
