@@ -72,60 +72,14 @@ internal static class SwappedDecodeGemmKernel
             int thread = tid - 128 * Consumers;
             if (tensorCopies && thread != 0)
                 return;
-            var producer = new SwappedStageLoads<TEpilogue, TSlices>(x, gate, up, s, addresses, xMap, gateMap, upMap, firstTile);
-            WarpSpecializedMainloop.Produce<OneTileABlock, SwappedStageLoads<TEpilogue, TSlices>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
+            var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, TSlices.Count * SliceRows, firstTile);
+            WarpSpecializedMainloop.Produce<OneTileABlock, PairedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
             return;
         }
 
         var consumer = new SwappedConsumer<TElement, TEpilogue, TSlices>(output, s, epilogue, warpgroup, tid);
         WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>(consumer, shared, sharedBase, ring,
             stages, tiles, kTiles, tid & 31);
-    }
-
-    /// <summary>A stage: x's 16 or 64 rows, then the two weight boxes.</summary>
-    private readonly struct SwappedStageLoads<TEpilogue, TSlices> : IStageProducer<SwappedStageLoads<TEpilogue, TSlices>>
-        where TEpilogue : struct, IPairedTileEpilogue
-        where TSlices : struct, IStaticCount
-    {
-        private readonly ArrayView<byte> x, gate, up;
-        private readonly GatedMlpShape s;
-        private readonly GatedMlpAddresses addresses;
-        private readonly ulong xMap, gateMap, upMap;
-        private readonly int firstTile;
-
-        public SwappedStageLoads(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpShape s, in GatedMlpAddresses addresses,
-            ulong xMap, ulong gateMap, ulong upMap, int firstTile)
-        {
-            this.x = x;
-            this.gate = gate;
-            this.up = up;
-            this.s = s;
-            this.addresses = addresses;
-            this.xMap = xMap;
-            this.gateMap = gateMap;
-            this.upMap = upMap;
-            this.firstTile = firstTile;
-        }
-
-        private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BlockN : n0;
-
-        public static void CopyEngineLoads(in SwappedStageLoads<TEpilogue, TSlices> self, int stage, int kt, int m0, int n0, int barrier)
-        {
-            int kByte = (self.firstTile + kt) * StagedTiles.KBytes, xRows = TSlices.Count * SliceRows;
-            PtxTensorCopy.Load2D(stage, self.xMap, kByte, 0, barrier);
-            PtxTensorCopy.Load2D(stage + xRows * StagedTiles.KBytes, self.gateMap, kByte, n0, barrier);
-            PtxTensorCopy.Load2D(stage + (xRows + BlockN) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
-        }
-
-        public static void ThreadLoads(in SwappedStageLoads<TEpilogue, TSlices> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
-        {
-            long rowBytes = 2L * self.s.K, kByte = (long)(self.firstTile + kt) * StagedTiles.KBytes;
-            int xRows = TSlices.Count * SliceRows;
-            StagedTiles.LoadSwizzled(shared, stage, xRows, thread, 128, rowBytes, kByte, xRows,
-                self.x, self.addresses.X, 0, self.s.M, self.x, self.addresses.X, 0, self.s.M);
-            StagedTiles.LoadSwizzled(shared, stage + xRows * StagedTiles.KBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
-                self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
-        }
     }
 
     /// <summary>A consumer's 64 weight rows of each box against one 16-row x slice.</summary>
@@ -140,24 +94,16 @@ internal static class SwappedDecodeGemmKernel
         public SliceAcc S0, S1, S2, S3;
     }
 
-    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices> : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>
+    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices>(ArrayView<byte> output, GatedMlpShape s, EpilogueArgs epilogue, int warpgroup,
+        int tid) : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TSlices : struct, IStaticCount
     {
-        private readonly ArrayView<byte> output;
-        private readonly GatedMlpShape s;
-        private readonly EpilogueArgs epilogue;
-        private readonly int warpgroup, tid;
-
-        public SwappedConsumer(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs epilogue, int warpgroup, int tid)
-        {
-            this.output = output;
-            this.s = s;
-            this.epilogue = epilogue;
-            this.warpgroup = warpgroup;
-            this.tid = tid;
-        }
+        private readonly ArrayView<byte> output = output;
+        private readonly GatedMlpShape s = s;
+        private readonly EpilogueArgs epilogue = epilogue;
+        private readonly int warpgroup = warpgroup, tid = tid;
 
         public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue, TSlices> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
             int stage, int kt, int m0, int n0)

@@ -68,7 +68,7 @@ internal static class WarpSpecializedGemmKernel
             int thread = tid - 128 * Consumers;
             if (tensorCopies && thread != 0)
                 return;
-            var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap);
+            var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, BlockM, firstTile: 0);
             WarpSpecializedMainloop.Produce<TWalk, PairedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, s.KTiles, tensorCopies, thread);
             return;
         }
@@ -76,47 +76,6 @@ internal static class WarpSpecializedGemmKernel
         PtxWgmma.ClaimRegistersTo232();
         var consumer = new PairedTileConsumer<TElement, TEpilogue>(output, s, epilogue, warpgroup, tid);
         WarpSpecializedMainloop.Consume<TWalk, PairedTileConsumer<TElement, TEpilogue>, PairedAcc>(consumer, shared, sharedBase, ring, stages, tiles, s.KTiles, tid & 31);
-    }
-
-    /// <summary>A stage of one x tile and two B tiles: gate's and up's rows n0…, or W's rows n0… and n0 + 128….</summary>
-    private readonly struct PairedStageLoads<TEpilogue> : IStageProducer<PairedStageLoads<TEpilogue>>
-        where TEpilogue : struct, IPairedTileEpilogue
-    {
-        private readonly ArrayView<byte> x, gate, up;
-        private readonly GatedMlpShape s;
-        private readonly GatedMlpAddresses addresses;
-        private readonly ulong xMap, gateMap, upMap;
-
-        public PairedStageLoads(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpShape s, in GatedMlpAddresses addresses,
-            ulong xMap, ulong gateMap, ulong upMap)
-        {
-            this.x = x;
-            this.gate = gate;
-            this.up = up;
-            this.s = s;
-            this.addresses = addresses;
-            this.xMap = xMap;
-            this.gateMap = gateMap;
-            this.upMap = upMap;
-        }
-
-        private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BlockN : n0; // the second B tile's first row
-
-        public static void CopyEngineLoads(in PairedStageLoads<TEpilogue> self, int stage, int kt, int m0, int n0, int barrier)
-        {
-            PtxTensorCopy.Load2D(stage, self.xMap, kt * BlockKBytes, m0, barrier);
-            PtxTensorCopy.Load2D(stage + BlockM * BlockKBytes, self.gateMap, kt * BlockKBytes, n0, barrier);
-            PtxTensorCopy.Load2D(stage + (BlockM + BlockN) * BlockKBytes, self.upMap, kt * BlockKBytes, SecondRow(n0), barrier);
-        }
-
-        public static void ThreadLoads(in PairedStageLoads<TEpilogue> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
-        {
-            long rowBytes = 2L * self.s.K, kByte = (long)kt * BlockKBytes;
-            StagedTiles.LoadSwizzled(shared, stage, BlockM, thread, 128, rowBytes, kByte, BlockM,
-                self.x, self.addresses.X, m0, self.s.M, self.x, self.addresses.X, m0, self.s.M);
-            StagedTiles.LoadSwizzled(shared, stage + BlockM * BlockKBytes, 2 * BlockN, thread, 128, rowBytes, kByte, BlockN,
-                self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
-        }
     }
 
     /// <summary>A consumer's two accumulators: its 64 rows against the first and the second B tile.</summary>

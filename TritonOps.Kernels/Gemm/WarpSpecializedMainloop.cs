@@ -1,5 +1,6 @@
 using ILGPU;
 using TritonOps.Kernels.Common;
+using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.Gemm;
@@ -14,6 +15,45 @@ internal interface IStageProducer<TSelf> where TSelf : struct, IStageProducer<TS
 
     /// <summary>The producer warpgroup's threads copy the stage 16 bytes at a time (<c>cp.async</c>; no tensor maps).</summary>
     static abstract void ThreadLoads(in TSelf self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread);
+}
+
+/// <summary>
+/// A stage of one x box and two 128-row B boxes (gate's and up's rows n0…, or W's rows n0… and n0 + 128… when the epilogue
+/// splits columns), 128 bytes of K each: the 16-bit warp-specialized kernels' operand set. <paramref name="xRows"/>: x rows
+/// a box (the tiled kernel's 128 from m0; the swapped decode kernel's 16 or 64 from row 0); <paramref name="firstTile"/>:
+/// the k tile the block's first stage holds (a K split's start).
+/// </summary>
+internal readonly struct PairedStageLoads<TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, GatedMlpShape s,
+    GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int xRows, int firstTile) : IStageProducer<PairedStageLoads<TEpilogue>>
+    where TEpilogue : struct, IPairedTileEpilogue
+{
+    /// <summary>Rows a B box.</summary>
+    public const int BoxRows = 128;
+
+    private readonly ArrayView<byte> x = x, gate = gate, up = up;
+    private readonly GatedMlpShape s = s;
+    private readonly GatedMlpAddresses addresses = addresses;
+    private readonly ulong xMap = xMap, gateMap = gateMap, upMap = upMap;
+    private readonly int xRows = xRows, firstTile = firstTile;
+
+    private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BoxRows : n0; // the second B box's first row
+
+    public static void CopyEngineLoads(in PairedStageLoads<TEpilogue> self, int stage, int kt, int m0, int n0, int barrier)
+    {
+        int kByte = (self.firstTile + kt) * StagedTiles.KBytes;
+        PtxTensorCopy.Load2D(stage, self.xMap, kByte, m0, barrier);
+        PtxTensorCopy.Load2D(stage + self.xRows * StagedTiles.KBytes, self.gateMap, kByte, n0, barrier);
+        PtxTensorCopy.Load2D(stage + (self.xRows + BoxRows) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
+    }
+
+    public static void ThreadLoads(in PairedStageLoads<TEpilogue> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
+    {
+        long rowBytes = 2L * self.s.K, kByte = (long)(self.firstTile + kt) * StagedTiles.KBytes;
+        StagedTiles.LoadSwizzled(shared, stage, self.xRows, thread, 128, rowBytes, kByte, self.xRows,
+            self.x, self.addresses.X, m0, self.s.M, self.x, self.addresses.X, m0, self.s.M);
+        StagedTiles.LoadSwizzled(shared, stage + self.xRows * StagedTiles.KBytes, 2 * BoxRows, thread, 128, rowBytes, kByte, BoxRows,
+            self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
+    }
 }
 
 /// <summary>What a consumer warpgroup does with a stage (its <c>wgmma</c> into <typeparamref name="TAcc"/>) and with a
