@@ -107,8 +107,9 @@ public static class BenchmarkCases
             yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, kernel);
         foreach (var tiling in new[] { GatedMlpTiling.Decode, GatedMlpTiling.SwappedDecode })
             yield return new FusedGatedMlpCase(16, 4096, 14336, DType.BFloat16, tiling);
-        // Why the swapped Linear loses (69 against 55 µs on an H100 at in14336 out4096, split 8): its splits 1–8, and the
-        // gated MLP's shape as a Linear (in4096 out14336: 56 tiles), split 1 and 2, beside the strip kernel.
+        // The swapped Linear's K splits 1–8 at the down projection, and the gated MLP's shape as a Linear (in4096 out14336:
+        // 56 tiles), split 1 and 2, with and without the residual, beside the strip kernel (H100 12-06: split 8 ties the
+        // strip kernel since its workspace is coalesced, 54.3 against 54.4 µs).
         foreach (int splits in new[] { 1, 2, 4, 8 })
             yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, splits);
         foreach (int splits in new[] { 1, 2 })
