@@ -153,6 +153,7 @@ internal static class SwappedDecodeGemmKernel
                 if (arrived != self.s.KSplits - 1)
                     return;
                 MemoryFence.DeviceLevel();
+                Warp.Barrier(); // the shuffle orders no memory: the warp barrier does, for the lanes that did not see the atomic
                 if (lane == 0)
                     e.Arrivals[counter] = 0;
                 long stride = RegionFloats(TSlices.Count), first = (long)tile * self.s.KSplits * stride + self.tid;
