@@ -369,6 +369,8 @@ public class GatedMlpPlanTests
         plan.Split.Should().Be(DecodeSplit.None, "448 tiles already fill 528 resident blocks");
         Plan(17).Tiling.Should().Be(GatedMlpTiling.WarpSpecialized, "past one 16-row slice Hopper's kernel streams faster");
         Plan(64, decodeRows: 64, wgmma: false).Tiling.Should().Be(GatedMlpTiling.Decode, "other GPUs decode up to 64 rows");
+        Plan(16, tiling: "Decode").Tiling.Should().Be(GatedMlpTiling.Decode, "pinned on Hopper: the strip kernel (the benchmark's A/B)");
+        FluentActions.Invoking(() => Plan(65, tiling: "Decode")).Should().Throw<ArgumentException>().WithMessage("*M ≤ 64*");
     }
 
     [Test]
