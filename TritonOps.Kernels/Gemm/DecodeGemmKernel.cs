@@ -71,14 +71,13 @@ internal static class DecodeGemmKernel
             // Serial split-K: each split leaves its sums in the workspace; the block that arrives last for the tile
             // adds all of them in split order (the same bits whichever block that is) and runs the epilogue. It also
             // sets the tile's counter back to zero for the next launch.
-            // A (tile, split) region holds float f of owning lane l at f · 128 + l: each warp store and load covers 128
-            // contiguous bytes (lane-major, 32 bytes apart a lane, the 4-byte accesses of a warp spanned 1 KB).
+            // A (tile, split) region holds float f of owning lane l at f · 128 + l (SplitPartials).
             int tile = Grid.IdxX;
             long mine = ((long)tile * s.KSplits + Grid.IdxY) * RegionFloats + Group.IdxX;
             if (owner)
             {
-                Write(e.Partials, mine, accG);
-                Write(e.Partials, mine + 4 * OwnerLanes, accU);
+                SplitPartials.Write(e.Partials, mine, OwnerLanes, accG);
+                SplitPartials.Write(e.Partials, mine + 4 * OwnerLanes, OwnerLanes, accU);
             }
             MemoryFence.DeviceLevel();
             Group.Barrier();
@@ -177,14 +176,6 @@ internal static class DecodeGemmKernel
     /// <summary>Workspace floats of one (tile, split): two Acc4 an owning lane.</summary>
     public const int RegionFloats = 8 * OwnerLanes;
 
-    private static void Write(ArrayView<float> partials, long at, Acc4 acc)
-    {
-        partials[at] = acc.C0;
-        partials[at + OwnerLanes] = acc.C1;
-        partials[at + 2 * OwnerLanes] = acc.C2;
-        partials[at + 3 * OwnerLanes] = acc.C3;
-    }
-
     /// <summary>One accumulator's sums over every split, added in split order from zero (the same bits whichever block
     /// adds them), four splits' loads issued before their adds: one L2 round trip a batch, not one a split.</summary>
     private static Acc4 SumSplits(in EpilogueArgs e, long first, int splits)
@@ -193,24 +184,15 @@ internal static class DecodeGemmKernel
         int split = 0;
         for (; split + 4 <= splits; split += 4)
         {
-            Acc4 a = Load(e, first + split * (long)RegionFloats), b = Load(e, first + (split + 1) * (long)RegionFloats);
-            Acc4 c = Load(e, first + (split + 2) * (long)RegionFloats), d = Load(e, first + (split + 3) * (long)RegionFloats);
-            sum = Plus(Plus(Plus(Plus(sum, a), b), c), d);
+            Acc4 a = Load(e, first, split), b = Load(e, first, split + 1), c = Load(e, first, split + 2), d = Load(e, first, split + 3);
+            sum = Acc4.Add(Acc4.Add(Acc4.Add(Acc4.Add(sum, a), b), c), d);
         }
         for (; split < splits; split++)
-            sum = Plus(sum, Load(e, first + split * (long)RegionFloats));
+            sum = Acc4.Add(sum, Load(e, first, split));
         return sum;
     }
 
-    private static Acc4 Load(in EpilogueArgs e, long at) => new()
-    {
-        C0 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at),
-        C1 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + OwnerLanes),
-        C2 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 2 * OwnerLanes),
-        C3 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 3 * OwnerLanes),
-    };
-
-    private static Acc4 Plus(Acc4 a, Acc4 b) => new() { C0 = a.C0 + b.C0, C1 = a.C1 + b.C1, C2 = a.C2 + b.C2, C3 = a.C3 + b.C3 };
+    private static Acc4 Load(in EpilogueArgs e, long first, int split) => SplitPartials.Load(e, first + split * (long)RegionFloats, OwnerLanes);
 
     public static MethodInfo Variant(Type element, Type activation) =>
         KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));

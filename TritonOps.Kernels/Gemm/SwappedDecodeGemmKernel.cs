@@ -134,8 +134,7 @@ internal static class SwappedDecodeGemmKernel
                 // sums in the workspace; the warp that arrives last for its (tile, warp) slot adds every split's in split
                 // order and stores, and sets the slot's counter back to zero for the next launch.
                 int lane = self.tid & 31, tile = Grid.IdxX;
-                // A (tile, split) region holds float f of consumer thread t at f · 256 + t: each store and load a warp
-                // makes covers 128 contiguous bytes.
+                // A (tile, split) region holds float f of consumer thread t at f · 256 + t (SplitPartials).
                 long region = ((long)tile * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count) + self.tid;
                 Write(e.Partials, region, acc.S0);
                 if (TSlices.Count > 1)
@@ -213,18 +212,10 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>A slice's 16 sums of one thread: float j at <paramref name="at"/> + j · 256.</summary>
     private static void Write(ArrayView<float> partials, long at, in SliceAcc acc)
     {
-        Write(partials, at, acc.First.N0);
-        Write(partials, at + 4 * ConsumerThreads, acc.First.N1);
-        Write(partials, at + 8 * ConsumerThreads, acc.Second.N0);
-        Write(partials, at + 12 * ConsumerThreads, acc.Second.N1);
-    }
-
-    private static void Write(ArrayView<float> partials, long at, Acc4 a)
-    {
-        partials[at] = a.C0;
-        partials[at + ConsumerThreads] = a.C1;
-        partials[at + 2 * ConsumerThreads] = a.C2;
-        partials[at + 3 * ConsumerThreads] = a.C3;
+        SplitPartials.Write(partials, at, ConsumerThreads, acc.First.N0);
+        SplitPartials.Write(partials, at + 4 * ConsumerThreads, ConsumerThreads, acc.First.N1);
+        SplitPartials.Write(partials, at + 8 * ConsumerThreads, ConsumerThreads, acc.Second.N0);
+        SplitPartials.Write(partials, at + 12 * ConsumerThreads, ConsumerThreads, acc.Second.N1);
     }
 
     /// <summary>
@@ -258,25 +249,21 @@ internal static class SwappedDecodeGemmKernel
 
     private static SliceAcc Load(in EpilogueArgs e, long at) => new()
     {
-        First = new WarpgroupAccN16 { N0 = Load4(e, at), N1 = Load4(e, at + 4 * ConsumerThreads) },
-        Second = new WarpgroupAccN16 { N0 = Load4(e, at + 8 * ConsumerThreads), N1 = Load4(e, at + 12 * ConsumerThreads) },
-    };
-
-    private static Acc4 Load4(in EpilogueArgs e, long at) => new()
-    {
-        C0 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at),
-        C1 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + ConsumerThreads),
-        C2 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 2 * ConsumerThreads),
-        C3 = PtxCacheHint.LoadFromL2(e.Partials, e.PartialsAddress, at + 3 * ConsumerThreads),
+        First = new WarpgroupAccN16
+        {
+            N0 = SplitPartials.Load(e, at, ConsumerThreads), N1 = SplitPartials.Load(e, at + 4 * ConsumerThreads, ConsumerThreads),
+        },
+        Second = new WarpgroupAccN16
+        {
+            N0 = SplitPartials.Load(e, at + 8 * ConsumerThreads, ConsumerThreads), N1 = SplitPartials.Load(e, at + 12 * ConsumerThreads, ConsumerThreads),
+        },
     };
 
     private static SliceAcc Plus(in SliceAcc a, in SliceAcc b) => new()
     {
-        First = new WarpgroupAccN16 { N0 = Plus(a.First.N0, b.First.N0), N1 = Plus(a.First.N1, b.First.N1) },
-        Second = new WarpgroupAccN16 { N0 = Plus(a.Second.N0, b.Second.N0), N1 = Plus(a.Second.N1, b.Second.N1) },
+        First = new WarpgroupAccN16 { N0 = Acc4.Add(a.First.N0, b.First.N0), N1 = Acc4.Add(a.First.N1, b.First.N1) },
+        Second = new WarpgroupAccN16 { N0 = Acc4.Add(a.Second.N0, b.Second.N0), N1 = Acc4.Add(a.Second.N1, b.Second.N1) },
     };
-
-    private static Acc4 Plus(Acc4 a, Acc4 b) => new() { C0 = a.C0 + b.C0, C1 = a.C1 + b.C1, C2 = a.C2 + b.C2, C3 = a.C3 + b.C3 };
 
     private static Type Slices(int slices) => slices == 1 ? typeof(One) : typeof(Four);
 

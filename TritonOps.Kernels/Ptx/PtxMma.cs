@@ -9,6 +9,9 @@ namespace TritonOps.Kernels.Ptx;
 internal struct Acc4
 {
     public float C0, C1, C2, C3;
+
+    /// <summary>a + b, element by element, in float32.</summary>
+    public static Acc4 Add(Acc4 a, Acc4 b) => new() { C0 = a.C0 + b.C0, C1 = a.C1 + b.C1, C2 = a.C2 + b.C2, C3 = a.C3 + b.C3 };
 }
 
 /// <summary>Eight m16n8 accumulator tiles: one warp's 32 × 32 share of an output; Tij = rows 16i, cols 8j.</summary>

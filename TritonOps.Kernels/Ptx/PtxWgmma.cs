@@ -14,11 +14,9 @@ internal struct WarpgroupAcc
     /// <summary>a + b, element by element, in float32.</summary>
     public static WarpgroupAcc Add(in WarpgroupAcc a, in WarpgroupAcc b) => new()
     {
-        N0 = Add(a.N0, b.N0), N1 = Add(a.N1, b.N1), N2 = Add(a.N2, b.N2), N3 = Add(a.N3, b.N3),
-        N4 = Add(a.N4, b.N4), N5 = Add(a.N5, b.N5), N6 = Add(a.N6, b.N6), N7 = Add(a.N7, b.N7),
+        N0 = Acc4.Add(a.N0, b.N0), N1 = Acc4.Add(a.N1, b.N1), N2 = Acc4.Add(a.N2, b.N2), N3 = Acc4.Add(a.N3, b.N3),
+        N4 = Acc4.Add(a.N4, b.N4), N5 = Acc4.Add(a.N5, b.N5), N6 = Acc4.Add(a.N6, b.N6), N7 = Acc4.Add(a.N7, b.N7),
     };
-
-    private static Acc4 Add(Acc4 a, Acc4 b) => new() { C0 = a.C0 + b.C0, C1 = a.C1 + b.C1, C2 = a.C2 + b.C2, C3 = a.C3 + b.C3 };
 }
 
 /// <summary>One thread's 64 f32 accumulators of a warpgroup's 64 × 128 tile: columns 0–63 in

@@ -330,19 +330,10 @@ public static partial class Ops
         }
         shape.KSplits = splits;
         shape.KSplitLength = length;
-        // Workspace: two Acc4 per owning lane per (tile, split); the arrival counters live with the device and are
-        // left at zero by every launch (the last block of each tile resets its own).
-        int floats = checked(tiles * splits * DecodeGemmKernel.RegionFloats);
-        using var partials = Tensor.Empty([floats], DType.Float32, device);
-        int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)tiles));
-        device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
-        {
-            epilogue.Partials = partials.Bytes.Cast<float>();
-            epilogue.PartialsAddress = partials.DeviceAddress;
-            epilogue.Arrivals = arrivals.Bytes.Cast<int>();
+        // Two Acc4 per owning lane per (tile, split); one arrival counter a tile (the last block of each resets its own).
+        WithSplitWorkspace(device, checked(tiles * splits * DecodeGemmKernel.RegionFloats), tiles, epilogue, withWorkspace =>
             device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(DecodeGemmKernel.Threads, 1)),
-                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
-        });
+                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, withWorkspace));
     }
 
     /// <summary>
@@ -360,27 +351,35 @@ public static partial class Ops
             SharedMemoryConfig.RequestDynamic<byte>(SwappedDecodeGemmKernel.SharedBytes(depth, slices)));
         var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = first.DeviceAddress, Up = second.DeviceAddress };
         long rowBytes = 2L * shape.K;
-        void Launch() => TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, slices * SwappedDecodeGemmKernel.SliceRows),
+        void Launch(EpilogueArgs args) => TensorMaps.With(device, new SwizzledTiles(addresses.X, rowBytes, shape.M, slices * SwappedDecodeGemmKernel.SliceRows),
             new SwizzledTiles(addresses.Gate, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
             new SwizzledTiles(addresses.Up, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
             (xMap, firstMap, secondMap) => device.Launch(kernel, config, x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses,
-                xMap, firstMap, secondMap, depth, epilogue));
+                xMap, firstMap, secondMap, depth, args));
         if (split.Splits == 1)
         {
-            Launch();
+            Launch(epilogue);
             return;
         }
-        // Workspace: 16 floats a consumer thread and x slice per (tile, split); one arrival counter per (tile, consumer warp), left at
-        // zero by every launch (the last warp of each slot resets its own).
-        int floats = checked(tiles * split.Splits * SwappedDecodeGemmKernel.RegionFloats(slices));
+        // 16 floats a consumer thread and x slice per (tile, split); one arrival counter per (tile, consumer warp) (the last
+        // warp of each slot resets its own).
+        WithSplitWorkspace(device, checked(tiles * split.Splits * SwappedDecodeGemmKernel.RegionFloats(slices)),
+            tiles * SwappedDecodeGemmKernel.ConsumerWarps, epilogue, Launch);
+    }
+
+    /// <summary>Runs <paramref name="launch"/> with <paramref name="epilogue"/>'s split-K workspace set: <paramref name="floats"/>
+    /// float32 partial sums (a pooled buffer for this call) and at least <paramref name="counters"/> arrival counters, which live
+    /// with the device and which every launch leaves at zero.</summary>
+    private static void WithSplitWorkspace(Device device, int floats, int counters, EpilogueArgs epilogue, Action<EpilogueArgs> launch)
+    {
         using var partials = Tensor.Empty([floats], DType.Float32, device);
-        int counters = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(tiles * SwappedDecodeGemmKernel.ConsumerWarps)));
-        device.WithConstantTensor(("split-k arrivals", counters), key => new byte[4 * key.counters], arrivals =>
+        int pool = Math.Max(1024, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)counters));
+        device.WithConstantTensor(("split-k arrivals", pool), key => new byte[4 * key.pool], arrivals =>
         {
             epilogue.Partials = partials.Bytes.Cast<float>();
             epilogue.PartialsAddress = partials.DeviceAddress;
             epilogue.Arrivals = arrivals.Bytes.Cast<int>();
-            Launch();
+            launch(epilogue);
         });
     }
 
