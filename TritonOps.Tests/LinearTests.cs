@@ -107,7 +107,7 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
     }
 
-    /// <summary>The swapped decode kernel (Hopper's, M ≤ 16) split along K: each warp meets the other splits through the
+    /// <summary>The swapped decode kernel (Hopper's, M ≤ 64) split along K: each warp meets the other splits through the
     /// workspace; a K tail in the last split (K = 264: five 64-deep k tiles, the last 8 deep), an N tile whose second
     /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros), M = 37 (four slices). A second call gives the same bits.</summary>
     [TestCase(DType.BFloat16, 3, 264, 300, 2)]

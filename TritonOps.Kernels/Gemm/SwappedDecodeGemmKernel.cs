@@ -17,7 +17,8 @@ namespace TritonOps.Kernels.Gemm;
 /// through a float32 workspace (the last warp of a (tile, warp) slot adds the splits in split order: the same bits
 /// whichever block finishes last) before the epilogue, whose lanes hold two x rows by two weight rows
 /// (<see cref="IPairedTileEpilogue.StoreOne"/>). Needs K a multiple of 8 and 16-byte-aligned operands (tensor maps).
-/// The strip kernel (<see cref="DecodeGemmKernel"/>) keeps every other decode call (before Hopper, unaligned rows).
+/// The gated MLP takes it at M ≤ 16 on Hopper; Linear only when pinned (a tie with the strip kernel at M16). The strip
+/// kernel (<see cref="DecodeGemmKernel"/>) keeps every other decode call.
 /// </summary>
 internal static class SwappedDecodeGemmKernel
 {
@@ -275,10 +276,8 @@ internal static class SwappedDecodeGemmKernel
 
     /// <summary>Every (element, epilogue) with one x slice and with four.</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        (from element in PairedEpilogues.Elements
-         from epilogue in PairedEpilogues.For(element)
-         select KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, epilogue, typeof(One)))
-        .Concat(from element in PairedEpilogues.Elements
-                from epilogue in PairedEpilogues.For(element)
-                select KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, epilogue, typeof(Four)));
+        from slices in new[] { 1, 4 }
+        from element in PairedEpilogues.Elements
+        from epilogue in PairedEpilogues.For(element)
+        select KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, epilogue, Slices(slices));
 }
