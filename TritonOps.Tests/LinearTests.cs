@@ -292,6 +292,17 @@ public class LinearPlanTests
             "past 64 rows: the tiled kernel");
     }
 
+    [TestCase(64, 4096, 14336, true, "SwappedDecode")] // Llama's down projection at decode M 64
+    [TestCase(17, 4096, 8192, true, "SwappedDecode")]  // the shortest K and the fewest rows it takes
+    [TestCase(64, 4096, 8184, true, "Decode")]         // K below the bar: the strip kernel
+    [TestCase(64, 4096, 4096, true, "Decode")]         // q/o-sized: the strip kernel
+    [TestCase(16, 4096, 14336, true, "Decode")]        // one slice of rows: the strip kernel
+    [TestCase(64, 4096, 14336, false, "Decode")]       // no wgmma
+    [TestCase(65, 4096, 14336, true, "WarpSpecialized")]
+    public void Auto_TakesTheSwappedDecodeKernel_OnlyForFourSlicesOfRowsAndALongK(int m, int n, int k, bool hopper, string expected) =>
+        LinearPlan.For(m, n, k, 2, hasWarpgroupMma: hopper, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0,
+            multiprocessors: 132).Kernel.Should().Be(Enum.Parse<LinearKernelChoice>(expected));
+
     [Test]
     public void DownProjectionDecode_M16_OffHopper_SplitsKToFillTheChip()
     {

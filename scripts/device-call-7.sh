@@ -20,6 +20,8 @@ r "strip / swapped gated M16" bash .gpu/run $M --sweep --op fused_gated_mlp --nt
 r "" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
 r "positions prefill" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
 r "decoder layer decode" bash .gpu/run $M --op decoder_layer --nth 1
+# 1b. the swapped kernel as Linear's default for 17–64 rows (branch exp/swapped-linear-m64, packed as .gpu/bench-sw64)
+[ -f .gpu/bench-sw64/TritonOps.Benchmark.dll ] && r "decoder layer decode, swapped Linear at M17-64" bash .gpu/run .gpu/bench-sw64/TritonOps.Benchmark.dll --op decoder_layer --nth 1
 # 3. swapped Linear at M 64 (q-size, down), gated M64
 for i in 10 11 12 13; do left 200 && r "linear sweep $i" bash .gpu/run $M --sweep --op linear --nth $i; done
 left 220 && r "gated M64 warp-specialized / swapped" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2

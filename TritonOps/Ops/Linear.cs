@@ -68,6 +68,13 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// <summary>Dynamic shared bytes of the wide kernel's ring at its default depth.</summary>
     public static int WideSharedBytes => WideGemmKernel.DefaultStages * WideGemmKernel.StageWords * 4;
 
+    /// <summary>The shortest K for which Auto takes the swapped decode kernel at 17–64 rows (Hopper). The strip kernel
+    /// streams W once per 16-row slice of x; the swapped one streams it once but meets its K splits through a float32
+    /// workspace four slices deep, a tail that only a long K hides. H100, 2026-12-06 (M64, residual, bf16): in14336
+    /// out4096 strip 102.7–103.2 µs, swapped 78.1–80.0; in4096 out4096 strip 33.1–33.2, swapped 47.9–49.3 (46.4 with
+    /// four splits, 55.7 with two); at M16 the strip kernel stays (51.9 against 55.0 for the down projection).</summary>
+    public const int SwappedDecodeMinK = 8192;
+
     /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
     /// <param name="n">out, ≥ 1.</param>
     /// <param name="k">in, ≥ 0.</param>
@@ -107,6 +114,8 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 $"{(wideFits ? "" : $", {maxSharedBytesPerBlock} shared bytes a block")}).");
         if (choice == LinearKernelChoice.Auto)
             choice = !tensorCores ? LinearKernelChoice.Rows
+                : m > StripMma.SliceRows && m <= SwappedDecodeGemmKernel.MaxRows && k >= SwappedDecodeMinK && hasWarpgroupMma && rows16
+                    ? LinearKernelChoice.SwappedDecode
                 : m <= DecodeGemmKernel.MaxRows ? LinearKernelChoice.Decode
                 : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
                 : rows16 && wideFits ? LinearKernelChoice.Wide
