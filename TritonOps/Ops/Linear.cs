@@ -25,8 +25,11 @@ internal enum LinearKernelChoice
     Rows,
     /// <summary>Hopper's <c>wgmma</c> kernel fed by the copy engine.</summary>
     WarpSpecialized,
-    /// <summary>M ≤ 64: the weight streamed once.</summary>
+    /// <summary>M ≤ 64: the weight streamed once, a 16-row slice of x a block (a weight strip's slices re-read it from L2).</summary>
     Decode,
+    /// <summary>17 ≤ M ≤ 64: the strip kernel with all of x's rows (four 16-row slices) in each block, each weight chunk
+    /// multiplied into every slice from registers (pinned only until measured).</summary>
+    DecodeAllRows,
     /// <summary>Hopper, M ≤ 64, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring
     /// (pinned only: with its split-K workspace coalesced it ties the strip kernel, 2026-12-06 on an H100: M16 in14336
     /// out4096 + residual 54.3 against 54.4 µs, in4096 out14336 51.2 against 51.1; M64 not re-measured since the fix).</summary>
@@ -103,7 +106,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
         {
             LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
             LinearKernelChoice.Wide => tensorCores && rows16 && wideFits,
-            LinearKernelChoice.Decode => tensorCores && m <= DecodeGemmKernel.MaxRows,
+            LinearKernelChoice.Decode or LinearKernelChoice.DecodeAllRows => tensorCores && m <= DecodeGemmKernel.MaxRows,
             LinearKernelChoice.SwappedDecode => tensorCores && hasWarpgroupMma && rows16 && m <= SwappedDecodeGemmKernel.MaxRows,
             LinearKernelChoice.RegisterStaged => tensorCores,
             _ => true,
@@ -123,11 +126,14 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
         switch (choice)
         {
             case LinearKernelChoice.Decode:
+            case LinearKernelChoice.DecodeAllRows:
             {
-                // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue).
-                int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * DecodeGemmKernel.BlockN);
+                // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue):
+                // one slice a block, or all four.
+                int slices = choice == LinearKernelChoice.Decode ? 1 : DecodeGemmKernel.SlicesFor(m);
+                int mTiles = Ops.Tiles(m, DecodeGemmKernel.TileRows(slices)), nTiles = Ops.Tiles(n, 2 * DecodeGemmKernel.BlockN);
                 var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
-                return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
+                return new LinearPlan(choice, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
                     DecodeGemmKernel.Threads, 1, 0);
             }
             case LinearKernelChoice.SwappedDecode:
@@ -279,8 +285,10 @@ public static partial class Ops
         int maxShared = sixteenBit ? device.MaxSharedBytesPerBlock : 0;
         // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's only where it
         // may pick that one (off Hopper, or pinned), so no other call compiles the wide kernel for an occupancy figure.
-        int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
-            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), DecodeGemmKernel.Threads);
+        int decodeSlices = choice == LinearKernelChoice.DecodeAllRows ? DecodeGemmKernel.SlicesFor(m) : 1;
+        int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0
+            || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode or LinearKernelChoice.DecodeAllRows) ? 0
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), decodeSlices), DecodeGemmKernel.Threads);
         bool mayPickWide = choice == LinearKernelChoice.Wide
             || choice == LinearKernelChoice.Auto && !device.HasWarpgroupMma && m > DecodeGemmKernel.MaxRows && inFeatures % 8 == 0 && aligned;
         int wideResident = !sixteenBit || !mayPickWide || LinearPlan.WideSharedBytes > maxShared ? 0
@@ -294,7 +302,9 @@ public static partial class Ops
         switch (plan.Kernel)
         {
             case LinearKernelChoice.Decode:
-                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
+            case LinearKernelChoice.DecodeAllRows:
+                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), decodeSlices), x, weight, weight, output, shape, epilogue, plan.Split,
+                    decodeSlices);
                 break;
             case LinearKernelChoice.SwappedDecode:
                 LaunchSwappedDecode(device, SwappedDecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), SwappedDecodeGemmKernel.SlicesFor(m)), x, weight, weight,
@@ -328,7 +338,7 @@ public static partial class Ops
     /// order (deterministic) and stores.
     /// </summary>
     private static void LaunchDecode(Device device, System.Reflection.MethodInfo kernel, Tensor x, Tensor first, Tensor second,
-        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split)
+        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split, int slices = 1)
     {
         int tiles = checked(shape.MTiles * shape.NTiles);
         int splits = split.Splits, length = split.Length;
@@ -339,8 +349,8 @@ public static partial class Ops
         }
         shape.KSplits = splits;
         shape.KSplitLength = length;
-        // Two Acc4 per owning lane per (tile, split); one arrival counter a tile (the last block of each resets its own).
-        WithSplitWorkspace(device, checked(tiles * splits * DecodeGemmKernel.RegionFloats), tiles, epilogue, withWorkspace =>
+        // Two Acc4 per owning lane and slice per (tile, split); one arrival counter a tile (the last block of each resets its own).
+        WithSplitWorkspace(device, checked(tiles * splits * DecodeGemmKernel.RegionFloats(slices)), tiles, epilogue, withWorkspace =>
             device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(DecodeGemmKernel.Threads, 1)),
                 x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, withWorkspace));
     }
