@@ -121,11 +121,7 @@ internal static class DecodeGemmKernel
         }
         if (!owner)
             return;
-        int row = m0 + g, col = n0 + 2 * t;
-        if (TEpilogue.RoundsPerOp(s, e))
-            StoreSlices<TEpilogue, TSlices>(output, acc, row, col, s, e, perOp: true);
-        else
-            StoreSlices<TEpilogue, TSlices>(output, acc, row, col, s, e, perOp: false);
+        StoreSlices<TEpilogue, TSlices>(output, acc, m0 + g, n0 + 2 * t, s, e, TEpilogue.RoundsPerOp(s, e));
     }
 
     private static void StoreSlices<TEpilogue, TSlices>(ArrayView<byte> output, in SlicedAcc acc, int row, int col, in GatedMlpShape s, in EpilogueArgs e,
