@@ -112,6 +112,26 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
     }
 
+    /// <summary>The strip decode kernel asking L2 for its weights iterations ahead (a hint: on the GPU a
+    /// <c>prefetch.global.L2</c> a lane and iteration, never past its split's aligned range; nothing on the CPU) gives the
+    /// bytes of the kernel without it, one slice a block and four.</summary>
+    [TestCase(16, 2)]
+    [TestCase(16, 8)]
+    [TestCase(40, 4)]
+    public void DecodeWithL2Prefetch_GivesTheBytesOfTheKernelWithout(int m, int ahead)
+    {
+        const int inFeatures = 1032, outFeatures = 72; // a K tail past the aligned iterations, an N tail
+        var choice = m > 16 ? LinearKernelChoice.DecodeAllRows : LinearKernelChoice.Decode;
+        using var x = Random(61, DType.BFloat16, 1.0, m, inFeatures);
+        using var weight = Random(62, DType.BFloat16, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
+        using var residual = Random(63, DType.BFloat16, 1.0, m, outFeatures);
+        using var plain = Ops.Linear(x, weight, null, residual, null, choice, splitK: 2);
+        using var prefetched = Ops.Linear(x, weight, null, residual, Tensor.Full([m, outFeatures], float.NaN, DType.BFloat16, Device), choice, splitK: 2,
+            prefetchAhead: ahead);
+        prefetched.ToBytes().Should().Equal(plain.ToBytes());
+        Compare.AllClose(plain.ToFloatArray(), Reference.Linear(x, weight, null, residual), For(DType.BFloat16) with { Absolute = For(DType.BFloat16).Absolute + inFeatures * 1e-7 });
+    }
+
     /// <summary>The swapped decode kernel (Hopper's, M ≤ 64) split along K: each warp meets the other splits through the
     /// workspace; a K tail in the last split (K = 264: five 64-deep k tiles, the last 8 deep), an N tile whose second
     /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros), M = 37 (four slices). A second call gives the same bits.</summary>

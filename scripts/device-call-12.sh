@@ -14,6 +14,9 @@ r() { echo "## $1 (t=$SECONDS)"; shift; timeout 45 "$@" 2>&1 | grep -E "^\| (lin
 for round in 1 2; do
   for i in 10 11 17 12 13 18; do r "linear sweep $i ($round)" bash .gpu/run $M --sweep --op linear --nth $i; done
 done
+# the strip kernel's L2 prefetch (linear sweep 19–21: M16 down 2, 4, 8 iterations ahead, against row 0; 22: the four-slice
+# kernel at M64 down, 4 ahead, against row 18)
+for i in 0 19 20 21 18 22; do r "linear sweep $i (L2 prefetch)" bash .gpu/run $M --sweep --op linear --nth $i; done
 # the Linear CUDA tests (DecodeAllRows forward, split-K repeatability, per-op rounding), then the sanitizers over them
 timeout 170 bash .gpu/run $T --filter "FullyQualifiedName~Cuda&FullyQualifiedName~LinearTests" > "$out/linear-tests.log" 2>&1
 echo "linear CUDA tests rc=$?"; summary "$out/linear-tests.log"

@@ -42,7 +42,7 @@ internal static class DecodeGemmKernel
 
     [GlobalMemoryOnly]
     public static void Run<TElement, TEpilogue, TSlices>(
-        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s, EpilogueArgs e)
+        ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s, GatedMlpAddresses addresses, EpilogueArgs e)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TSlices : struct, IStaticCount
@@ -61,12 +61,13 @@ internal static class DecodeGemmKernel
         {
             // Whole, aligned 64-wide steps load without checks; rows past M or N are clamped (see StripMma.Chunk).
             long kChunks = s.K / (128 / TElement.BitsPerElement);
-            var operands = new PairedStrips<TElement, TSlices>(x, gate, up, s, m0, n0, second, g, t, kChunks);
+            var operands = new PairedStrips<TElement, TSlices>(x, gate, up, s, m0, n0, second, g, t, kChunks, addresses);
             // Split-K: this grid row's range of K (split lengths are multiples of KParts · KStep, so a split's tail
             // chunks never reach into the next split's range).
             int kBegin = s.KSplits > 1 ? Grid.IdxY * s.KSplitLength : 0;
             int kEnd = s.KSplits > 1 ? Math.Min(s.K, kBegin + s.KSplitLength) : s.K;
-            acc = DecodeStripMainloop.Accumulate<PairedStrips<TElement, TSlices>, SlicedAcc>(operands, kBegin, kEnd, s.KAligned != 0, part, t);
+            acc = DecodeStripMainloop.Accumulate<PairedStrips<TElement, TSlices>, SlicedAcc>(operands, kBegin, kEnd, s.KAligned != 0, part, t,
+                s.PrefetchAhead);
         }
 
         bool owner = part == 0 && n0 < s.N;
@@ -158,11 +159,14 @@ internal static class DecodeGemmKernel
         private readonly int m0, n0, second, g, t;
         private readonly long wRow, uRow;
 
+        /// <summary>Device addresses of this lane's gate (W) and up rows (their first chunk), for L2 prefetches.</summary>
+        private readonly ulong wRowAddress, uRowAddress;
+
         /// <summary>Chunk offsets of x rows g and g + 8 of each slice, clamped to the last row.</summary>
         private readonly long top0, bottom0, top1, bottom1, top2, bottom2, top3, bottom3;
 
         public PairedStrips(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, GatedMlpShape s, int m0, int n0, int second, int g, int t,
-            long kChunks)
+            long kChunks, GatedMlpAddresses addresses)
         {
             this.x = x;
             this.gate = gate;
@@ -175,6 +179,8 @@ internal static class DecodeGemmKernel
             this.t = t;
             wRow = Math.Min(n0 + g, s.N - 1) * kChunks;
             uRow = Math.Min(second + g, s.N - 1) * kChunks;
+            wRowAddress = addresses.Gate + (ulong)wRow * 16;
+            uRowAddress = addresses.Up + (ulong)uRow * 16;
             int rows = StripMma.SliceRows;
             top0 = Math.Min(m0 + g, s.M - 1) * kChunks;
             bottom0 = Math.Min(m0 + g + 8, s.M - 1) * kChunks;
@@ -199,6 +205,13 @@ internal static class DecodeGemmKernel
             C0 = StripMma.Chunk(o.gate, o.wRow, c), C1 = StripMma.Chunk(o.gate, o.wRow, c + 1),
             C2 = StripMma.Chunk(o.up, o.uRow, c), C3 = StripMma.Chunk(o.up, o.uRow, c + 1),
         };
+
+        /// <summary>Chunks c and c + 1 (c even: one 32-byte sector) of this lane's two weight rows.</summary>
+        public static void PrefetchWeights(in PairedStrips<TElement, TSlices> o, int c)
+        {
+            PtxCacheHint.PrefetchL2(o.wRowAddress + (ulong)c * 16);
+            PtxCacheHint.PrefetchL2(o.uRowAddress + (ulong)c * 16);
+        }
 
         public static SlicedAcc Iteration(in PairedStrips<TElement, TSlices> o, SlicedAcc acc, in StripChunks w, int c, int k0)
         {

@@ -234,7 +234,7 @@ public static partial class Ops
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice,
-        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null)
+        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null, int prefetchAhead = 0)
     {
         Check.Defined(rounding, nameof(rounding));
         Check.Usable(x, nameof(x));
@@ -274,7 +274,7 @@ public static partial class Ops
             return output;
         bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
         // Whole 16-byte chunks load as one access only where every row starts on 16 bytes: K % 8 == 0 and aligned operands.
-        var shape = new GatedMlpShape { M = m, N = outFeatures, K = inFeatures, KAligned = inFeatures % 8 == 0 && aligned ? 1 : 0 };
+        var shape = new GatedMlpShape { M = m, N = outFeatures, K = inFeatures, KAligned = inFeatures % 8 == 0 && aligned ? 1 : 0, PrefetchAhead = prefetchAhead };
         var epilogue = new EpilogueArgs
         {
             Bias = (bias ?? output).Bytes, Residual = (residual ?? output).Bytes,
@@ -342,9 +342,10 @@ public static partial class Ops
     {
         int tiles = checked(shape.MTiles * shape.NTiles);
         int splits = split.Splits, length = split.Length;
+        var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = first.DeviceAddress, Up = second.DeviceAddress };
         if (splits == 1)
         {
-            device.Launch(kernel, new KernelConfig(tiles, DecodeGemmKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
+            device.Launch(kernel, new KernelConfig(tiles, DecodeGemmKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses, epilogue);
             return;
         }
         shape.KSplits = splits;
@@ -352,7 +353,7 @@ public static partial class Ops
         // Two Acc4 per owning lane and slice per (tile, split); one arrival counter a tile (the last block of each resets its own).
         WithSplitWorkspace(device, checked(tiles * splits * DecodeGemmKernel.RegionFloats(slices)), tiles, epilogue, withWorkspace =>
             device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(DecodeGemmKernel.Threads, 1)),
-                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, withWorkspace));
+                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses, withWorkspace));
     }
 
     /// <summary>
