@@ -20,11 +20,13 @@ for i in 0 19 20 21 18 22; do r "linear sweep $i (L2 prefetch)" bash .gpu/run $M
 # the Linear CUDA tests (DecodeAllRows forward, split-K repeatability, per-op rounding), then the sanitizers over them
 timeout 170 bash .gpu/run $T --filter "FullyQualifiedName~Cuda&FullyQualifiedName~LinearTests" > "$out/linear-tests.log" 2>&1
 echo "linear CUDA tests rc=$?"; summary "$out/linear-tests.log"
+# the sanitizers over the decode kernels' CUDA cases (test filters reach single tests and their arguments)
+D="FullyQualifiedName~Cuda&(FullyQualifiedName~SwappedDecode|FullyQualifiedName~DecodeAllRows|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~DecodeWithL2Prefetch)"
 for tool in racecheck synccheck memcheck; do
-  left 330 || break
+  left 400 || break
   extra=""; [ $tool = racecheck ] && extra="--racecheck-report hazard"
-  timeout 120 compute-sanitizer --tool $tool $extra --print-limit 20 bash .gpu/run $T --filter "FullyQualifiedName~Cuda&FullyQualifiedName~LinearTests" > "$out/linear-$tool.log" 2>&1
-  echo "$tool (Linear CUDA fixtures) rc=$? $(grep -E 'SUMMARY' "$out/linear-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/linear-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ')"
+  timeout 100 compute-sanitizer --tool $tool $extra --print-limit 20 bash .gpu/run $T --filter "$D" > "$out/linear-$tool.log" 2>&1
+  echo "$tool (decode kernels' CUDA cases) rc=$? $(grep -E 'SUMMARY' "$out/linear-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/linear-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ')"
 done
 # ptxas of the four-slice variant (registers, spills): the codegen fixture dumps what it compiles until its limit
 if left 470; then
