@@ -17,7 +17,7 @@ namespace TritonOps.Kernels.Gemm;
 /// through a float32 workspace (the last warp of a (tile, warp) slot adds the splits in split order: the same bits
 /// whichever block finishes last) before the epilogue, whose lanes hold two x rows by two weight rows
 /// (<see cref="IPairedTileEpilogue.StoreOne"/>). Needs K a multiple of 8 and 16-byte-aligned operands (tensor maps).
-/// The gated MLP takes it at M ≤ 16 on Hopper; Linear only when pinned (a tie with the strip kernel at M16). The strip
+/// The gated MLP takes it at M ≤ 16 on Hopper; Linear at 17–64 rows with K ≥ 8192 (the down projection). The strip
 /// kernel (<see cref="DecodeGemmKernel"/>) keeps every other decode call.
 /// </summary>
 internal static class SwappedDecodeGemmKernel

@@ -31,8 +31,8 @@ internal enum LinearKernelChoice
     /// multiplied into every slice from registers (pinned only until measured).</summary>
     DecodeAllRows,
     /// <summary>Hopper, M ≤ 64, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring
-    /// (pinned only: with its split-K workspace coalesced it ties the strip kernel, 2026-12-06 on an H100: M16 in14336
-    /// out4096 + residual 54.3 against 54.4 µs, in4096 out14336 51.2 against 51.1; M64 not re-measured since the fix).</summary>
+    /// (Auto's for 17–64 rows with K ≥ <see cref="LinearPlan.SwappedDecodeMinK"/>: the reasons and the H100 figures are
+    /// there; at M16 the strip kernel stays).</summary>
     SwappedDecode,
     /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring of 162 KB (sm_80, or Hopper when pinned).</summary>
     Wide,
