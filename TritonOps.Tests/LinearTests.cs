@@ -120,6 +120,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(40, 4)]
     public void DecodeWithL2Prefetch_GivesTheBytesOfTheKernelWithout(int m, int ahead)
     {
+        if (Kind == DeviceKind.Cpu)
+            Assert.Ignore("CUDA only: the prefetch is a PTX instruction (nothing on the CPU, where this case repeated the plain decode cases for 15 s of CI).");
         const int inFeatures = 1032, outFeatures = 72; // a K tail past the aligned iterations, an N tail
         var choice = m > 16 ? LinearKernelChoice.DecodeAllRows : LinearKernelChoice.Decode;
         using var x = Random(61, DType.BFloat16, 1.0, m, inFeatures);
