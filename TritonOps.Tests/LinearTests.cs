@@ -36,8 +36,6 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         yield return Case("Auto", DType.BFloat16, [0, 4], 16, 8, true, false);
         yield return Case("Decode", DType.BFloat16, [17], 136, 200, true, true);
         yield return Case("Decode", DType.Float16, [1, 1], 72, 40, false, false);
-        // Four whole slices, no split (the split-K test below runs bfloat16 with bias, tails and an empty fourth slice).
-        yield return Case("DecodeAllRows", DType.Float16, [64], 64, 72, false, true);
         yield return Case("SwappedDecode", DType.BFloat16, [3], 136, 300, true, true);
         yield return Case("SwappedDecode", DType.Float16, [2, 8], 64, 72, false, false);
         yield return Case("SwappedDecode", DType.BFloat16, [2, 20], 72, 264, true, true);
@@ -92,46 +90,21 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, 17, 264, 72, 2)]   // two 16-row slices, an N tail; the last split is 8 of K
     [TestCase(DType.Float16, 5, 301, 40, 3)]     // K unaligned: the checked tail loop in every split
     [TestCase(DType.BFloat16, 2, 520, 16, 5)]    // more splits asked than 128-granules fill: 5 → 5 of 128, the last 8
-    [TestCase(DType.BFloat16, 41, 264, 72, 2, true)] // all rows in a block: four slices' sums a split, the fourth slice past M
-    [TestCase(DType.Float16, 64, 301, 40, 3, true)]  // all rows, K unaligned
-    public void DecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits, bool allRows = false)
+    public void DecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
-        var choice = allRows ? LinearKernelChoice.DecodeAllRows : LinearKernelChoice.Decode;
         int seed = Inputs.Seed(dtype, m, inFeatures, outFeatures, splits);
         using var x = Random(seed, dtype, 1.0, m, inFeatures);
         using var weight = Random(seed + 1, dtype, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
         using var bias = Random(seed + 2, dtype, 1.0, outFeatures);
         using var residual = Random(seed + 3, dtype, 1.0, m, outFeatures);
 
-        using var y = Ops.Linear(x, weight, bias, residual, Tensor.Full([m, outFeatures], float.NaN, dtype, Device), choice, splits);
-        using var again = Ops.Linear(x, weight, bias, residual, null, choice, splits);
+        using var y = Ops.Linear(x, weight, bias, residual, null, LinearKernelChoice.Decode, splits);
+        using var again = Ops.Linear(x, weight, bias, residual, null, LinearKernelChoice.Decode, splits);
 
         var tolerance = For(dtype);
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual),
             tolerance with { Absolute = tolerance.Absolute + inFeatures * 1e-7 });
         again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
-    }
-
-    /// <summary>The strip decode kernel asking L2 for its weights iterations ahead (a hint: on the GPU a
-    /// <c>prefetch.global.L2</c> a lane and iteration, never past its split's aligned range; nothing on the CPU) gives the
-    /// bytes of the kernel without it, one slice a block and four.</summary>
-    [TestCase(16, 2)]
-    [TestCase(16, 8)]
-    [TestCase(40, 4)]
-    public void DecodeWithL2Prefetch_GivesTheBytesOfTheKernelWithout(int m, int ahead)
-    {
-        if (Kind == DeviceKind.Cpu)
-            Assert.Ignore("CUDA only: the prefetch is a PTX instruction (nothing on the CPU, where this case repeated the plain decode cases for 15 s of CI).");
-        const int inFeatures = 1032, outFeatures = 72; // a K tail past the aligned iterations, an N tail
-        var choice = m > 16 ? LinearKernelChoice.DecodeAllRows : LinearKernelChoice.Decode;
-        using var x = Random(61, DType.BFloat16, 1.0, m, inFeatures);
-        using var weight = Random(62, DType.BFloat16, 1 / Math.Sqrt(inFeatures), outFeatures, inFeatures);
-        using var residual = Random(63, DType.BFloat16, 1.0, m, outFeatures);
-        using var plain = Ops.Linear(x, weight, null, residual, null, choice, splitK: 2);
-        using var prefetched = Ops.Linear(x, weight, null, residual, Tensor.Full([m, outFeatures], float.NaN, DType.BFloat16, Device), choice, splitK: 2,
-            prefetchAhead: ahead);
-        prefetched.ToBytes().Should().Equal(plain.ToBytes());
-        Compare.AllClose(plain.ToFloatArray(), Reference.Linear(x, weight, null, residual), For(DType.BFloat16) with { Absolute = For(DType.BFloat16).Absolute + inFeatures * 1e-7 });
     }
 
     /// <summary>The swapped decode kernel (Hopper's, M ≤ 64) split along K: each warp meets the other splits through the
@@ -167,7 +140,6 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, "Rows", 1)]
     [TestCase(DType.Float16, "Decode", 1)]
     [TestCase(DType.BFloat16, "Decode", 3)]
-    [TestCase(DType.BFloat16, "DecodeAllRows", 2)]
     [TestCase(DType.BFloat16, "WarpSpecialized", 0)]
     [TestCase(DType.BFloat16, "SwappedDecode", 2)]
     public void PerOpResidualRounding_IsTheRoundedProductPlusTheResidual_BitForBit(DType dtype, string kernel, int splits)
@@ -318,20 +290,6 @@ public class LinearPlanTests
         four.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(four.Depth, 4)).And.BeLessThanOrEqualTo(224 * 1024);
         LinearPlan.For(65, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.WarpSpecialized,
             "past 64 rows: the tiled kernel");
-    }
-
-    [Test]
-    public void DecodeAllRows_TakesEveryRowInOneTile_AndSplitsKToFillTheChip()
-    {
-        // q/o-sized at M 64, pinned: one 64-row tile of x against 64 column tiles (two 32-column strips groups of W each).
-        var plan = LinearPlan.For(64, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.DecodeAllRows);
-        (plan.Kernel, plan.MTiles, plan.NTiles).Should().Be((LinearKernelChoice.DecodeAllRows, 1, 64));
-        plan.Split.Splits.Should().Be(8, "528 resident blocks for 64 tiles");
-        LinearPlan.For(17, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.DecodeAllRows).MTiles.Should().Be(1);
-        LinearPlan.For(64, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.Decode).MTiles.Should().Be(4,
-            "the plain strip kernel: a 16-row slice a block");
-        FluentActions.Invoking(() => LinearPlan.For(65, 128, 128, 2, true, true, true, H200Shared, H200DecodeResident, 0, LinearKernelChoice.DecodeAllRows))
-            .Should().Throw<InvalidOperationException>();
     }
 
     [TestCase(64, 4096, 14336, true, "SwappedDecode")] // Llama's down projection at decode M 64

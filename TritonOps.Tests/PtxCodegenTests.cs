@@ -118,9 +118,6 @@ public abstract class PtxBackendFixture
             return arguments[0] != typeof(Kernels.Elements.BFloat16Element)
                 || UsesElement(arguments, typeof(Kernels.Activations.Gelu)) || UsesElement(arguments, typeof(Kernels.Activations.GeluTanh))
                 || UsesElement(arguments, typeof(Kernels.Activations.Silu)) && arguments[2] != typeof(Kernels.Common.One);
-        // The strip decode kernel with all rows in a block: its bfloat16 form (float16 differs in the conversions only).
-        if (m.DeclaringType == typeof(Kernels.Gemm.DecodeGemmKernel))
-            return arguments[2] == typeof(Kernels.Common.Four) && arguments[0] != typeof(Kernels.Elements.BFloat16Element);
         return false;
     }
 

@@ -83,8 +83,6 @@ internal static class Fp8GemmDecodeKernel
             C2 = StripMma.Chunk(o.b, o.wRow, c + 8), C3 = StripMma.Chunk(o.b, o.wRow, c + 12),
         };
 
-        public static void PrefetchWeights(in StripOperands<TScales> o, int c) { } // b is prefetched into registers instead
-
         public static Acc4 Iteration(in StripOperands<TScales> o, Acc4 acc, in StripChunks w, int c, int k0)
         {
             Vec4U top0 = StripMma.Chunk(o.a, o.top, c), bottom0 = StripMma.Chunk(o.a, o.bottom, c);

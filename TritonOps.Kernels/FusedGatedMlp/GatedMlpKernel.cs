@@ -23,9 +23,6 @@ internal struct GatedMlpShape
     /// <summary>1: the gated epilogue rounds each product into the dtype, then the activation, then the product (a PyTorch
     /// eager MLP's <c>act_fn(gate_proj(x)) * up_proj(x)</c>); 0: one rounding.</summary>
     public int RoundProducts;
-    /// <summary>The strip decode kernel: how many of a warp's iterations ahead each lane asks L2 for its weight chunks
-    /// (<c>prefetch.global.L2</c>: bytes in flight without registers); 0: none.</summary>
-    public int PrefetchAhead;
 }
 
 /// <summary>

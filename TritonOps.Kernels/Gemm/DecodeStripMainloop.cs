@@ -38,10 +38,6 @@ internal interface IStripOperands<TSelf, TAcc>
     /// <summary>The iteration's weight chunks (from DRAM: issued first).</summary>
     static abstract StripChunks LoadWeights(in TSelf self, int chunk);
 
-    /// <summary>Asks L2 for the weight chunks <see cref="LoadWeights"/> will load at <paramref name="chunk"/> (a later
-    /// iteration's), or nothing.</summary>
-    static abstract void PrefetchWeights(in TSelf self, int chunk);
-
     /// <summary>The iteration's x chunks (L1 hits: every warp of the block reads the same 16 rows) and its mma.</summary>
     static abstract TAcc Iteration(in TSelf self, TAcc acc, in StripChunks weights, int chunk, int k0);
 
@@ -74,9 +70,8 @@ internal static class DecodeStripMainloop
         (KParts - 1) * Strips * TOperands.ParkedFloats;
 
     /// <summary>The warp's sums over its part's iterations of [<paramref name="kBegin"/>, <paramref name="kEnd"/>):
-    /// whole iterations of an aligned K without bounds checks, then the tail. <paramref name="prefetchAhead"/> &gt; 0: each
-    /// iteration also asks L2 for the weights of the warp's iteration that many ahead, while that one lies in the range.</summary>
-    public static TAcc Accumulate<TOperands, TAcc>(in TOperands operands, int kBegin, int kEnd, bool aligned, int part, int t, int prefetchAhead = 0)
+    /// whole iterations of an aligned K without bounds checks, then the tail.</summary>
+    public static TAcc Accumulate<TOperands, TAcc>(in TOperands operands, int kBegin, int kEnd, bool aligned, int part, int t)
         where TOperands : struct, IStripOperands<TOperands, TAcc>
         where TAcc : struct
     {
@@ -101,12 +96,9 @@ internal static class DecodeStripMainloop
         }
         else
         {
-            int ahead = prefetchAhead * KParts * TOperands.KIteration;
             for (; k0 < fullEnd; k0 += KParts * TOperands.KIteration)
             {
                 int c = TOperands.Chunk(k0, t);
-                if (ahead > 0 && k0 + ahead < fullEnd)
-                    TOperands.PrefetchWeights(operands, TOperands.Chunk(k0 + ahead, t));
                 acc = TOperands.Iteration(operands, acc, TOperands.LoadWeights(operands, c), c, k0);
             }
         }

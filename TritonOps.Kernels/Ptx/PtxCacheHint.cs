@@ -57,14 +57,6 @@ internal static class PtxCacheHint
             view[index] = value;
     }
 
-    /// <summary>Asks L2 for the line at device <paramref name="address"/> (<c>prefetch.global.L2</c>: a hint, no register
-    /// waits on it); nothing on the CPU accelerator.</summary>
-    public static void PrefetchL2(ulong address)
-    {
-        if (CudaAsm.IsSupported)
-            CudaAsm.Emit("prefetch.global.L2 [%0];", address);
-    }
-
     /// <summary>Element <paramref name="index"/> of a float view at device address <paramref name="address"/>, read from
     /// L2 (<c>ld.global.cg</c>): another block's stores made visible by its fence, never a stale L1 line.</summary>
     public static float LoadFromL2(ArrayView<float> view, ulong address, long index)

@@ -25,11 +25,8 @@ internal enum LinearKernelChoice
     Rows,
     /// <summary>Hopper's <c>wgmma</c> kernel fed by the copy engine.</summary>
     WarpSpecialized,
-    /// <summary>M ≤ 64: the weight streamed once, a 16-row slice of x a block (a weight strip's slices re-read it from L2).</summary>
+    /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
-    /// <summary>17 ≤ M ≤ 64: the strip kernel with all of x's rows (four 16-row slices) in each block, each weight chunk
-    /// multiplied into every slice from registers (pinned only until measured).</summary>
-    DecodeAllRows,
     /// <summary>Hopper, M ≤ 64, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring
     /// (Auto's for 17–64 rows with K ≥ <see cref="LinearPlan.SwappedDecodeMinK"/>: the reasons and the H100 figures are
     /// there; at M16 the strip kernel stays).</summary>
@@ -106,7 +103,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
         {
             LinearKernelChoice.WarpSpecialized => tensorCores && hasWarpgroupMma && rows16,
             LinearKernelChoice.Wide => tensorCores && rows16 && wideFits,
-            LinearKernelChoice.Decode or LinearKernelChoice.DecodeAllRows => tensorCores && m <= DecodeGemmKernel.MaxRows,
+            LinearKernelChoice.Decode => tensorCores && m <= DecodeGemmKernel.MaxRows,
             LinearKernelChoice.SwappedDecode => tensorCores && hasWarpgroupMma && rows16 && m <= SwappedDecodeGemmKernel.MaxRows,
             LinearKernelChoice.RegisterStaged => tensorCores,
             _ => true,
@@ -126,14 +123,11 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
         switch (choice)
         {
             case LinearKernelChoice.Decode:
-            case LinearKernelChoice.DecodeAllRows:
             {
-                // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue):
-                // one slice a block, or all four.
-                int slices = choice == LinearKernelChoice.Decode ? 1 : DecodeGemmKernel.SlicesFor(m);
-                int mTiles = Ops.Tiles(m, DecodeGemmKernel.TileRows(slices)), nTiles = Ops.Tiles(n, 2 * DecodeGemmKernel.BlockN);
+                // Two 8-row strips of W a warp against 16-row slices of x (the gated MLP's decode kernel, Linear epilogue).
+                int mTiles = Ops.Tiles(m, StripMma.SliceRows), nTiles = Ops.Tiles(n, 2 * DecodeGemmKernel.BlockN);
                 var split = DecodeSplit.For(checked(mTiles * nTiles), k, decodeResidentBlocks, splitK);
-                return new LinearPlan(choice, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
+                return new LinearPlan(LinearKernelChoice.Decode, mTiles, nTiles, 0, split, 0, mTiles * nTiles, split.Splits,
                     DecodeGemmKernel.Threads, 1, 0);
             }
             case LinearKernelChoice.SwappedDecode:
@@ -234,7 +228,7 @@ public static partial class Ops
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice,
-        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null, int prefetchAhead = 0)
+        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null)
     {
         Check.Defined(rounding, nameof(rounding));
         Check.Usable(x, nameof(x));
@@ -274,7 +268,7 @@ public static partial class Ops
             return output;
         bool aligned = (x.DeviceAddress | weight.DeviceAddress) % 16 == 0;
         // Whole 16-byte chunks load as one access only where every row starts on 16 bytes: K % 8 == 0 and aligned operands.
-        var shape = new GatedMlpShape { M = m, N = outFeatures, K = inFeatures, KAligned = inFeatures % 8 == 0 && aligned ? 1 : 0, PrefetchAhead = prefetchAhead };
+        var shape = new GatedMlpShape { M = m, N = outFeatures, K = inFeatures, KAligned = inFeatures % 8 == 0 && aligned ? 1 : 0 };
         var epilogue = new EpilogueArgs
         {
             Bias = (bias ?? output).Bytes, Residual = (residual ?? output).Bytes,
@@ -285,10 +279,8 @@ public static partial class Ops
         int maxShared = sixteenBit ? device.MaxSharedBytesPerBlock : 0;
         // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's only where it
         // may pick that one (off Hopper, or pinned), so no other call compiles the wide kernel for an occupancy figure.
-        int decodeSlices = choice == LinearKernelChoice.DecodeAllRows ? DecodeGemmKernel.SlicesFor(m) : 1;
-        int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0
-            || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode or LinearKernelChoice.DecodeAllRows) ? 0
-            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), decodeSlices), DecodeGemmKernel.Threads);
+        int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), DecodeGemmKernel.Threads);
         bool mayPickWide = choice == LinearKernelChoice.Wide
             || choice == LinearKernelChoice.Auto && !device.HasWarpgroupMma && m > DecodeGemmKernel.MaxRows && inFeatures % 8 == 0 && aligned;
         int wideResident = !sixteenBit || !mayPickWide || LinearPlan.WideSharedBytes > maxShared ? 0
@@ -302,9 +294,7 @@ public static partial class Ops
         switch (plan.Kernel)
         {
             case LinearKernelChoice.Decode:
-            case LinearKernelChoice.DecodeAllRows:
-                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), decodeSlices), x, weight, weight, output, shape, epilogue, plan.Split,
-                    decodeSlices);
+                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
                 break;
             case LinearKernelChoice.SwappedDecode:
                 LaunchSwappedDecode(device, SwappedDecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), SwappedDecodeGemmKernel.SlicesFor(m)), x, weight, weight,
@@ -338,22 +328,21 @@ public static partial class Ops
     /// order (deterministic) and stores.
     /// </summary>
     private static void LaunchDecode(Device device, System.Reflection.MethodInfo kernel, Tensor x, Tensor first, Tensor second,
-        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split, int slices = 1)
+        Tensor output, GatedMlpShape shape, EpilogueArgs epilogue, DecodeSplit split)
     {
         int tiles = checked(shape.MTiles * shape.NTiles);
         int splits = split.Splits, length = split.Length;
-        var addresses = new GatedMlpAddresses { X = x.DeviceAddress, Gate = first.DeviceAddress, Up = second.DeviceAddress };
         if (splits == 1)
         {
-            device.Launch(kernel, new KernelConfig(tiles, DecodeGemmKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses, epilogue);
+            device.Launch(kernel, new KernelConfig(tiles, DecodeGemmKernel.Threads), x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, epilogue);
             return;
         }
         shape.KSplits = splits;
         shape.KSplitLength = length;
-        // Two Acc4 per owning lane and slice per (tile, split); one arrival counter a tile (the last block of each resets its own).
-        WithSplitWorkspace(device, checked(tiles * splits * DecodeGemmKernel.RegionFloats(slices)), tiles, epilogue, withWorkspace =>
+        // Two Acc4 per owning lane per (tile, split); one arrival counter a tile (the last block of each resets its own).
+        WithSplitWorkspace(device, checked(tiles * splits * DecodeGemmKernel.RegionFloats), tiles, epilogue, withWorkspace =>
             device.Launch(kernel, new KernelConfig(new Index2D(tiles, splits), new Index2D(DecodeGemmKernel.Threads, 1)),
-                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses, withWorkspace));
+                x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, withWorkspace));
     }
 
     /// <summary>

@@ -124,16 +124,8 @@ public static class BenchmarkCases
         // The swapped kernel's K splits at M 64 (its split-K workspace grows with the rows: four slices' partials a split).
         foreach (var (n, k, splits) in new[] { (4096, 4096, 2), (4096, 4096, 4), (4096, 14336, 4) })
             yield return new LinearCase(64, k, n, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, splits);
-        // The strip kernel with all 64 rows in a block (each weight chunk into four x slices from registers) at the same two shapes.
-        foreach (var (n, k) in new[] { (4096, 4096), (4096, 14336) })
-            yield return new LinearCase(64, k, n, DType.BFloat16, residual: true, LinearKernelChoice.DecodeAllRows);
         foreach (var tiling in new[] { GatedMlpTiling.WarpSpecialized, GatedMlpTiling.SwappedDecode })
             yield return new FusedGatedMlpCase(64, 4096, 14336, DType.BFloat16, tiling);
-        // The strip kernel's weights asked of L2 2, 4 and 8 of a warp's iterations ahead (prefetch.global.L2): the M16 down
-        // projection (DRAM 68 %, long-scoreboard bound in the 12-06 profile), then the four-slice kernel at M64 down.
-        foreach (int ahead in new[] { 2, 4, 8 })
-            yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.Decode, prefetchAhead: ahead);
-        yield return new LinearCase(64, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.DecodeAllRows, prefetchAhead: 4);
         // The FP8 decoder layer's pieces at Llama-3-8B prefill (4096 tokens, 128-block scales): q/o, k/v, gate/up (apart and
         // merged into one N = 28672 product), down; the activation quantizations and the fused input norm.
         foreach (var (n, k) in new[] { (4096, 4096), (1024, 4096), (14336, 4096), (28672, 4096), (4096, 14336) })
