@@ -3,7 +3,7 @@
 // one after another; a second fixture beside them (the PTX codegen, a float64 reference) only took the cores their
 // barriers wait for. Measured 2026-12-07 on a 2-core machine: the staged norm+RoPE walk 1.4 s alone, 13.5 s beside the
 // codegen fixture; the whole `dotnet test` 287 s with one worker against 320–347 s with two (three runs). On 12-05's
-// machine the two had tied. Fixtures that measure a whole device still opt out of parallel runs by name.
+// machine the two had tied.
 [assembly: Parallelizable(ParallelScope.Fixtures)]
 [assembly: LevelOfParallelism(1)]
 // ILGPU's CPU accelerator runs the test kernels (OneMma, OneTile, RoundTrip: internal) through its dynamic assembly.
