@@ -79,12 +79,14 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     /// an [N, K] weight per 128 × 128 block, b its transposed view and b_scale the transposed view of the weight's
     /// [ceil(N/128), ceil(K/128)] scales (as a checkpoint's <c>weight_scale_inv</c> is used, no copy). K and N
     /// not multiples of 128. Kernels: the decode kernel (pinned; K not a multiple of 16, then whole 256-deep
-    /// iterations with a tail), the mma.sync tiles (K not a multiple of 16, M > 64), the wgmma tiles (64, 128 and 256 rows).
+    /// iterations with a tail), the mma.sync tiles (pinned, K not a multiple of 16; M 20 leaves two of the tile's warps
+    /// live, as the CPU's cost is per live warp), the wgmma tiles (64, 128 and 256 rows; 128 with two 128-deep scale
+    /// blocks and a 16-deep tail).
     /// </summary>
     [TestCase("decode", 7, 200, 136, DType.BFloat16)]
     [TestCase("decode", 17, 528, 40, DType.Float16)]
-    [TestCase("mma", 70, 136, 136, DType.Float32)]
-    [TestCase("wgmma128", 70, 400, 136, DType.BFloat16)]
+    [TestCase("mma", 20, 136, 136, DType.Float32)]
+    [TestCase("wgmma128", 70, 144, 136, DType.BFloat16)]
     [TestCase("wgmma256", 130, 272, 264, DType.Float16)]
     [TestCase("wgmma64", 16, 400, 264, DType.BFloat16)]
     public void Fp8Gemm_BlockScales_MatchFloat64Reference(string kernel, int m, int k, int n, DType output)
@@ -92,6 +94,9 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
         // CI budget: the CPU accelerator emulates one wgmma shape; CUDA all.
         if (Kind == DeviceKind.Cpu && kernel is "wgmma256" or "wgmma64")
             Assert.Ignore("CUDA only: the CPU accelerator emulates one wgmma case (CI time).");
+        // CI time (12-07): Fp8Linear_FromQuantized("block") runs the decode kernel with the same scales, K 200 and two N blocks.
+        if (Kind == DeviceKind.Cpu && (kernel, m) is ("decode", 7))
+            Assert.Ignore("CUDA only: Fp8Linear_FromQuantized(\"block\") runs this decode form on the CPU (CI time).");
         var schedule = kernel switch
         {
             "decode" => new Fp8GemmSchedule(Decode: true),
@@ -124,7 +129,7 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("group×tensor", 9, 264, 40)]
     [TestCase("group×column", 70, 200, 40)]
     [TestCase("tensor×block", 9, 264, 200)]
-    [TestCase("float×block", 20, 256, 136)]
+    [TestCase("float×block", 9, 256, 136)]
     [TestCase("float×block", 6, 96, 40)] // one 128 × 128 block: a [1, 1] block scale, still a per-group (here per-token) a
     [TestCase("row×column", 70, 144, 40)]
     public void Fp8Gemm_MixedScaleSchemes_MatchFloat64Reference(string scheme, int m, int k, int n)

@@ -26,7 +26,7 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
         Reference.Fp8Gemm(aDecoded.Select(MathF.Abs).ToArray(), aScales, bDecoded.Select(MathF.Abs).ToArray(), bScales, m, k, n)
             .Select(sum => Math.Pow(2, -10) * sum).ToArray();
 
-    [TestCase(1, 40, 24, DType.Float16, false)]
+    [TestCase(1, 40, 40, DType.Float16, false)]     // b contiguous: transposed in two 32-column blocks (the CPU's only such case)
     [TestCase(37, 80, 130, DType.BFloat16, true)]
     [TestCase(5, 72, 9, DType.Float32, true)]
     [TestCase(17, 528, 20, DType.BFloat16, true)]  // decode kernel (wgmma tiles on Hopper): 2 slices, whole 256-wide iterations on both k parts, a tail
@@ -35,6 +35,10 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(70, 40, 72, DType.Float32, true)]    // K % 16 != 0: the mma.sync tiled kernel
     public void Fp8Gemm_FloatInputs_MatchesFloat64ProductOfDequantizedOperands(int m, int k, int n, DType output, bool bAsTransposedView)
     {
+        // CI time (12-07): on the CPU M ≤ 64 takes the decode kernel, which (17, 528, 20) runs in the same form, and the
+        // two-tile wgmma case repeats Fp8Gemm_WgmmaTiles' 128-row cases; both run on CUDA.
+        if (Kind == DeviceKind.Cpu && (m, k, n) is (37, 80, 130) or (130, 400, 136))
+            Assert.Ignore("CUDA only: the CPU runs the same kernels in cheaper cases (CI time).");
         float[] aValues = Inputs.Normal(m * k, m + k, 2.0), bValues = Inputs.Normal(k * n, k + n, 0.5);
         using var a = Tensor.FromArray(aValues, [m, k], DType.BFloat16, Device);
         float[] aRounded = a.ToFloatArray();

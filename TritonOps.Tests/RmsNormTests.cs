@@ -113,7 +113,7 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, new[] { 3, 96 })]
     [TestCase(DType.Float16, new[] { 2, 2, 44 })]
     [TestCase(DType.BFloat16, new[] { 5, 7 })]
-    [TestCase(DType.BFloat16, new[] { 2, 8195 })]
+    [TestCase(DType.BFloat16, new[] { 1, 8195 })] // the wide kernel (one row: RmsNorm_MatchesFloat64Reference has two)
     [TestCase(DType.Float32, new[] { 3, 96 })]
     public void LlamaRounding_IsTheUnitWeightNormTimesTheWeight_BitForBit(DType dtype, int[] shape)
     {
@@ -214,8 +214,9 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     public void FusedAddRmsNorm_OutputIsX_LikeVllmInPlace(int hidden)
     {
         var device = For(hidden);
-        using var x = X([2, hidden], DType.BFloat16, 91, device: device);
-        using var residual = X([2, hidden], DType.BFloat16, 92, device: device);
+        int rows = hidden > 1024 ? 1 : 2; // the wide kernel's hazard is within its row
+        using var x = X([rows, hidden], DType.BFloat16, 91, device: device);
+        using var residual = X([rows, hidden], DType.BFloat16, 92, device: device);
         using var weight = Weight(hidden, DType.BFloat16, 93, device: device);
         var (expectedResidual, expected) = Reference.FusedAddRmsNorm(x, residual, weight);
 
