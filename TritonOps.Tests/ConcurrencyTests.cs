@@ -12,7 +12,7 @@ namespace TritonOps.Tests;
 /// </summary>
 public class ConcurrencyTests(DeviceKind kind) : OnEveryDevice(kind)
 {
-    /// <summary>It counts every buffer in use on its device: a device of its own, so other fixtures run beside it.</summary>
+    /// <summary>It counts every buffer in use on its device: a device of its own, so no other fixture's buffers count (fixtures ran two at a time until 12-07).</summary>
     protected override bool OwnsCudaDevice => true;
 
     /// <summary>Threads and rounds of each: on the CPU accelerator every launch takes one process-wide issue lock, so

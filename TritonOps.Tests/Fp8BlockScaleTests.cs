@@ -80,8 +80,8 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     /// [ceil(N/128), ceil(K/128)] scales (as a checkpoint's <c>weight_scale_inv</c> is used, no copy). K and N
     /// not multiples of 128. Kernels: the decode kernel (pinned; K not a multiple of 16, then whole 256-deep
     /// iterations with a tail), the mma.sync tiles (pinned, K not a multiple of 16; M 20 leaves two of the tile's warps
-    /// live, as the CPU's cost is per live warp), the wgmma tiles (64, 128 and 256 rows; 128 with two 128-deep scale
-    /// blocks and a 16-deep tail).
+    /// live, as the CPU's cost is per live warp), the wgmma tiles (64, 128 and 256 rows; 128 at K 144: one whole
+    /// 128-deep scale block and a second 16 deep).
     /// </summary>
     [TestCase("decode", 7, 200, 136, DType.BFloat16)]
     [TestCase("decode", 17, 528, 40, DType.Float16)]

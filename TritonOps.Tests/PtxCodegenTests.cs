@@ -86,7 +86,7 @@ public abstract class PtxBackendFixture
             .Where(m => AllCodegen || m.DeclaringType != typeof(Kernels.Gemm.WideGemmKernel))
             // The float16 instantiations of the slower bodies differ from their bfloat16 ones only in the element struct's
             // conversions, which the float16 variants of every cheaper kernel (the quantize, wide-norm, general
-            // norm+RoPE and decode kernels, all compiled here) cover: CI compiles bfloat16 there, the GPU run all of them.
+            // norm+RoPE and FP8 decode kernels and the mma gated kernel, all compiled here) cover: CI compiles bfloat16 there, the GPU run all of them.
             // Float16 compile seconds a family on CI's two cores (2026-12-03 16:05): wide gated 28, staged and row
             // RMSNorm+RoPE 24 and 10, the two warp-specialized GEMMs 6.8 and 6.7, mma gated 2.9, row RMSNorm 2.7 and
             // 1.5 (with residual), norm+quantize 2.3, fused quantize 1.7, packed norm+RoPE 1.2, persistent norm+RoPE 1.0,
@@ -135,7 +135,7 @@ public abstract class PtxBackendFixture
         typeof(Kernels.RmsNorm.RmsNormRowKernel), typeof(Kernels.RmsNormQuantizeFp8.RmsNormQuantizeFp8Kernel), typeof(Kernels.QuantizeFp8.Fp8QuantizeFusedKernel),
         typeof(Kernels.FusedRmsNormRope.RmsNormRopeKernel), typeof(Kernels.Fp8Gemm.Fp8GemmKernel),
         typeof(Kernels.GatedActivationQuantizeFp8.GatedActivationQuantizeFp8Kernel), // its float16 conversions: the gated activation's and the group quantize's
-        typeof(Kernels.Gemm.DecodeGemmKernel), // the strip decode GEMM: its float16 forms 4 of its 8 variants' ~16 s on CI (12-07); the FP8 decode kernel compiles the strip mainloop into float16 here
+        typeof(Kernels.Gemm.DecodeGemmKernel), // the strip decode GEMM: its float16 forms 4 of its 8 variants' ~16 s on CI (12-07); the mma gated kernel (GatedMlpKernel) compiles the float16 mma.sync forms here
     ];
 
     private static bool UsesElement(Type[] arguments, Type element) =>

@@ -3,7 +3,7 @@ namespace TritonOps.Tests;
 /// <summary>rms_norm / fused_add_rms_norm / RmsNorm module against the float64 reference, and their error
 /// contract, on every device.</summary>
 // Rows whose kernels run groups over 128 threads use WideGroupDevice (on the CPU accelerator a second device: see there).
-// Runs beside other fixtures again since each fixture has a CPU device of its own (2026-12-03). Before that, twice in
+// Has a CPU device of its own since 2026-12-03 (fixtures ran two at a time until 12-07, one at a time since). Before that, twice in
 // CI runs with fixtures side by side on one shared CPU device, a case here read zeros (a residual the kernel had
 // written, once; a freshly uploaded x, once), and once a FusedRmsNormRope case did; not reproduced in isolation, cause
 // not found: watch for it.

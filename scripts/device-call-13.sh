@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# device-call-12 (never run; in git history at 0a90c3c) cut to fit ~450 s (2026-12-07: failed starts left 764 s of the session's device time): the four-slice
+# RUN AT e96f085 (2026-12-07 00:35, H100); since ab301be the sweep rows 17, 18, 20 and the DecodeAllRows filter name
+# other things or nothing: do not rerun at a later commit. device-call-12 (never run; in git history at 0a90c3c) cut to fit ~450 s (2026-12-07: failed starts left 764 s of the session's device time): the four-slice
 # strip decode kernel once against the strip and swapped kernels at M64, its CUDA cases and the three sanitizers over
 # them, ptxas of its variant, two L2-prefetch rows, then the H200 bar rows while time is left. Pack first; carry [".gpu"].
 set -u
