@@ -120,9 +120,12 @@ public abstract class PtxBackendFixture
         // its float16 and Gelu forms differ only in the element's conversions and the activation, which the kernels above
         // compile, and Linear with one slice (pinned only) in the slice count (3.1 s on 12-07).
         if (m.DeclaringType == typeof(Kernels.Gemm.SwappedDecodeGemmKernel))
+        {
+            var defaultSlices = UsesElement(arguments, typeof(Kernels.Activations.Silu)) ? typeof(Kernels.Common.One) : typeof(Kernels.Common.Four);
             return arguments[0] != typeof(Kernels.Elements.BFloat16Element)
                 || UsesElement(arguments, typeof(Kernels.Activations.Gelu)) || UsesElement(arguments, typeof(Kernels.Activations.GeluTanh))
-                || (UsesElement(arguments, typeof(Kernels.Activations.Silu)) ? arguments[2] != typeof(Kernels.Common.One) : arguments[2] == typeof(Kernels.Common.One));
+                || arguments[2] != defaultSlices;
+        }
         return false;
     }
 
