@@ -91,7 +91,11 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             errors.Should().OnlyContain(e => e.MaxAbsError == 0, $"{family}: " + string.Join("; ", errors.Select(e => $"{e.Stage} {e.MaxAbsError:E2}")));
 
         // Unobserved, the MLP's middle is quantized in the same pass as the gated activation
-        // (Ops.GatedActivationQuantizeFp8): the same codes, so the same output bits as the observed run.
+        // (Ops.GatedActivationQuantizeFp8): the same codes, so the same output bits as the observed run. CUDA only (the
+        // second forward was ~7 s of CI's two cores, 12-07): GatedActivationQuantizeFp8Tests checks the fused pass's
+        // codes against the two-step ones on the CPU accelerator.
+        if (Kind == DeviceKind.Cpu)
+            return;
         using var hidden = fixture.Load("input", Device);
         using var positions = fixture.Load("positions", Device);
         using var attn = fixture.Load("attn_output", Device);

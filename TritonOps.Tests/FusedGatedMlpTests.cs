@@ -51,6 +51,10 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCaseSource(nameof(Cases))]
     public void Forward_MatchesFloat64Reference(DType dtype, Activation activation, int batch, int seq, int hidden, int intermediate)
     {
+        // CI time: the 130-row mma tiles in bfloat16 on the CPU accelerator (2.2 s a dtype on CI's two cores, 12-07); the
+        // float16 element's conversions run in every other shape there, and CUDA runs both.
+        if (Kind == DeviceKind.Cpu && seq == 130 && dtype == DType.Float16)
+            Assert.Ignore("CPU accelerator: the 130-row tiled case in bfloat16 only (CI time); CUDA runs both 16-bit dtypes.");
         int seed = Inputs.Seed(dtype, activation, batch, seq, hidden, intermediate);
         double bound = 1 / Math.Sqrt(hidden);
         using var x = Tensor.FromArray(Inputs.Normal(batch * seq * hidden, seed, 1.5), [batch, seq, hidden], dtype, Device);
@@ -174,6 +178,10 @@ public class FusedGatedMlpTests(DeviceKind kind) : OnEveryDevice(kind)
     {
         if (Kind == DeviceKind.Cpu && m > 128)
             Assert.Ignore("CUDA only: too many emulated mma for the CPU accelerator in CI.");
+        // The wide kernel's 2 × 128-wide gated tiles emulated on the CPU took 10.4 s of CI's ~275 (12-07); its mainloop
+        // and a whole 128-row tile run there in LinearTests' wide case, its paired epilogue in every other gated kernel.
+        if (Kind == DeviceKind.Cpu && tiling == "Wide")
+            Assert.Ignore("CUDA only (CI time): LinearTests runs the wide kernel's mainloop on the CPU accelerator.");
         int seed = Inputs.Seed(tiling, dtype, m, hidden, intermediate, stages, blocks);
         double bound = 1 / Math.Sqrt(hidden);
         using var x = Tensor.FromArray(Inputs.Normal(m * hidden, seed, 1.5), [1, m, hidden], dtype, Device);

@@ -176,11 +176,14 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     {
         var schedule = new RmsNormSchedule(runsPerThread, wide);
         var device = WideGroupDevice; // one run a thread puts 999 scalar runs in a 1024-thread group, and the wide kernel is 1024
-        foreach (var (dtype, hidden) in new[] { (DType.BFloat16, 1024), (DType.Float32, 1000), (DType.Float16, 999) })
+        var rows = new[] { (DType.BFloat16, 1024), (DType.Float32, 1000), (DType.Float16, 999) };
+        for (int i = 0; i < rows.Length; i++)
         {
-            // CI budget: the pinned wide kernel in bfloat16 only on the CPU accelerator (6.4 s for all three there); the
-            // [2, 8195] cases run the wide kernel in every dtype.
-            if (wide && Kind == DeviceKind.Cpu && dtype != DType.BFloat16)
+            var (dtype, hidden) = rows[i];
+            // CI budget: one dtype a schedule on the CPU accelerator, in turn (bfloat16 for the wide kernel, float32 for 1 and
+            // 4 runs a thread, float16 for 2 and 8; 12.7 s for the thirteen it ran there on 12-07); every default schedule
+            // meets every dtype in RmsNorm_MatchesFloat64Reference, and CUDA runs all fifteen.
+            if (Kind == DeviceKind.Cpu && i != (wide ? 0 : runsPerThread % 3))
                 continue;
             using var x = X([3, hidden], dtype, 81, device: device);
             using var residual = X([3, hidden], dtype, 82, device: device);
