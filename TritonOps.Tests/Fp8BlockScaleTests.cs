@@ -172,6 +172,10 @@ public class Fp8BlockScaleTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("tensor")]
     public void Fp8Linear_FromQuantized_MatchesFloat64ProductOfItsCodes(string scheme)
     {
+        // The [out, 1] scale reaches the kernel reshaped to [1, out] as the [out] one does (Fp8Linear), which the
+        // "channel" case runs on the CPU accelerator; its own run there cost 3.5 s of CI's two cores (12-07).
+        if (Kind == DeviceKind.Cpu && scheme == "channel2d")
+            Assert.Ignore("CPU accelerator: the same kernel input as \"channel\" (CI time); CUDA runs it.");
         // Two 128-blocks of N for the block scheme; one N tile is enough for the others (CPU time).
         int n = scheme == "block" ? 136 : 40;
         const int k = 200;
