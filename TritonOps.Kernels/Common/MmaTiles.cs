@@ -60,22 +60,15 @@ internal static class MmaTiles
 
     /// <summary>One k step (16 16-bit or 32 8-bit elements) of a warp's 32 × 32 share: A fragments of its rows 0 and 16
     /// against the four B fragments of its columns, whose first word (column g, k-word t) is at <paramref name="bBase"/>.</summary>
-    public static WarpAcc WarpStep<TElement>(WarpAcc acc, FragA f0, FragA f1, ArrayView<uint> tile, int bBase)
+    public static WarpAcc WarpStep<TElement, TFlavour>(WarpAcc acc, FragA f0, FragA f1, ArrayView<uint> tile, int bBase)
         where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
     {
         uint b00 = tile[bBase], b01 = tile[bBase + 4];
         uint b10 = tile[bBase + 8 * RowWords], b11 = tile[bBase + 8 * RowWords + 4];
         uint b20 = tile[bBase + 16 * RowWords], b21 = tile[bBase + 16 * RowWords + 4];
         uint b30 = tile[bBase + 24 * RowWords], b31 = tile[bBase + 24 * RowWords + 4];
-        acc.T00 = PtxMma.Mma<TElement>(acc.T00, f0, b00, b01);
-        acc.T01 = PtxMma.Mma<TElement>(acc.T01, f0, b10, b11);
-        acc.T02 = PtxMma.Mma<TElement>(acc.T02, f0, b20, b21);
-        acc.T03 = PtxMma.Mma<TElement>(acc.T03, f0, b30, b31);
-        acc.T10 = PtxMma.Mma<TElement>(acc.T10, f1, b00, b01);
-        acc.T11 = PtxMma.Mma<TElement>(acc.T11, f1, b10, b11);
-        acc.T12 = PtxMma.Mma<TElement>(acc.T12, f1, b20, b21);
-        acc.T13 = PtxMma.Mma<TElement>(acc.T13, f1, b30, b31);
-        return acc;
+        return PtxMma.WarpTile<TElement, TFlavour>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
     }
 
     /// <summary>

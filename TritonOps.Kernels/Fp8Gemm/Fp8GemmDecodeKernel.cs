@@ -32,12 +32,13 @@ internal static class Fp8GemmDecodeKernel
     private const int KIteration = Unroll * StripMma.KStep;
 
     [GlobalMemoryOnly]
-    public static void Run<TOut, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+    public static void Run<TOut, TScales, TFlavour>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s)
         where TOut : struct, IElementType
         where TScales : struct, IFp8ScaleMode
+        where TFlavour : struct, IMmaFlavour
     {
-        var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<StripOperands<TScales>, Acc4>());
+        var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<StripOperands<TScales, TFlavour>, Acc4>());
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         int strip = warp % Strips, part = warp / Strips;
         int m0 = Grid.IdxX % s.MTiles * StripMma.SliceRows;
@@ -48,11 +49,11 @@ internal static class Fp8GemmDecodeKernel
         {
             // Whole, aligned iterations load without checks; rows past M or N are clamped (see StripMma.Chunk).
             long kChunks = s.K / 16;
-            var operands = new StripOperands<TScales>(a, b, aScale, bScale, s, m0, n0, g, t,
+            var operands = new StripOperands<TScales, TFlavour>(a, b, aScale, bScale, s, m0, n0, g, t,
                 Math.Min(n0 + g, s.N - 1) * kChunks, Math.Min(m0 + g, s.M - 1) * kChunks, Math.Min(m0 + g + 8, s.M - 1) * kChunks);
-            acc = DecodeStripMainloop.Accumulate<StripOperands<TScales>, Acc4>(operands, 0, s.K, s.KAligned != 0, part, t);
+            acc = DecodeStripMainloop.Accumulate<StripOperands<TScales, TFlavour>, Acc4>(operands, 0, s.K, s.KAligned != 0, part, t);
         }
-        acc = DecodeStripMainloop.CombineParts<StripOperands<TScales>, Acc4>(parked, acc, part, strip, part == 0 && n0 < s.N);
+        acc = DecodeStripMainloop.CombineParts<StripOperands<TScales, TFlavour>, Acc4>(parked, acc, part, strip, part == 0 && n0 < s.N);
         if (part != 0 || n0 >= s.N)
             return;
         Fp8GemmKernel.Store<TOut>(output, acc, m0 + g, n0 + 2 * t, aScale, bScale, bias, s);
@@ -61,9 +62,10 @@ internal static class Fp8GemmDecodeKernel
     /// <summary>One warp's operands: a's 16-row slice at m0 and b's 8-row strip at n0, e4m3 (m16n8k32, a 64-deep step a
     /// 16-byte chunk), four steps an iteration with b prefetched one iteration ahead; with 128-deep scales
     /// (<see cref="KBlockScales"/>) each two steps' sum is promoted with its block's scales.</summary>
-    private readonly struct StripOperands<TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
-        Fp8GemmShape s, int m0, int n0, int g, int t, long wRow, long top, long bottom) : IStripOperands<StripOperands<TScales>, Acc4>
+    private readonly struct StripOperands<TScales, TFlavour>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+        Fp8GemmShape s, int m0, int n0, int g, int t, long wRow, long top, long bottom) : IStripOperands<StripOperands<TScales, TFlavour>, Acc4>
         where TScales : struct, IFp8ScaleMode
+        where TFlavour : struct, IMmaFlavour
     {
         private readonly ArrayView<byte> a = a, b = b;
         private readonly ArrayView<float> aScale = aScale, bScale = bScale;
@@ -77,13 +79,13 @@ internal static class Fp8GemmDecodeKernel
 
         public static int Chunk(int k0, int t) => k0 / 16 + t;
 
-        public static StripChunks LoadWeights(in StripOperands<TScales> o, int c) => new()
+        public static StripChunks LoadWeights(in StripOperands<TScales, TFlavour> o, int c) => new()
         {
             C0 = StripMma.Chunk(o.b, o.wRow, c), C1 = StripMma.Chunk(o.b, o.wRow, c + 4),
             C2 = StripMma.Chunk(o.b, o.wRow, c + 8), C3 = StripMma.Chunk(o.b, o.wRow, c + 12),
         };
 
-        public static Acc4 Iteration(in StripOperands<TScales> o, Acc4 acc, in StripChunks w, int c, int k0)
+        public static Acc4 Iteration(in StripOperands<TScales, TFlavour> o, Acc4 acc, in StripChunks w, int c, int k0)
         {
             Vec4U top0 = StripMma.Chunk(o.a, o.top, c), bottom0 = StripMma.Chunk(o.a, o.bottom, c);
             Vec4U top1 = StripMma.Chunk(o.a, o.top, c + 4), bottom1 = StripMma.Chunk(o.a, o.bottom, c + 4);
@@ -92,16 +94,14 @@ internal static class Fp8GemmDecodeKernel
             if (TScales.PerKBlock)
             {
                 // k0 is a multiple of 256: the first two steps are scale block k0 / 128, the last two the next.
-                acc = Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top0, bottom0, w.C0), top1, bottom1, w.C1), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128, o.s);
-                return Promote(acc, StripMma.MmaE4M3(StripMma.MmaE4M3(default, top2, bottom2, w.C2), top3, bottom3, w.C3), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128 + 1, o.s);
+                acc = Promote(acc, StripMma.MmaE4M3Twice<TFlavour>(default, top0, bottom0, w.C0, top1, bottom1, w.C1), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128, o.s);
+                return Promote(acc, StripMma.MmaE4M3Twice<TFlavour>(default, top2, bottom2, w.C2, top3, bottom3, w.C3), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128 + 1, o.s);
             }
-            acc = StripMma.MmaE4M3(acc, top0, bottom0, w.C0);
-            acc = StripMma.MmaE4M3(acc, top1, bottom1, w.C1);
-            acc = StripMma.MmaE4M3(acc, top2, bottom2, w.C2);
-            return StripMma.MmaE4M3(acc, top3, bottom3, w.C3);
+            acc = StripMma.MmaE4M3Twice<TFlavour>(acc, top0, bottom0, w.C0, top1, bottom1, w.C1);
+            return StripMma.MmaE4M3Twice<TFlavour>(acc, top2, bottom2, w.C2, top3, bottom3, w.C3);
         }
 
-        public static Acc4 Tail(in StripOperands<TScales> o, Acc4 acc, int k0)
+        public static Acc4 Tail(in StripOperands<TScales, TFlavour> o, Acc4 acc, int k0)
         {
             bool aligned = o.s.KAligned != 0;
             for (int step = 0; step < KIteration; step += StripMma.KStep) // one 64-wide step at a time, zero-filled
@@ -111,9 +111,9 @@ internal static class Fp8GemmDecodeKernel
                 Vec4U xBottom = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.g + 8, k, o.s.M, o.s.K, aligned);
                 Vec4U w = MmaTiles.LoadChunk<Float8E4M3Element>(o.b, o.n0 + o.g, k, o.s.N, o.s.K, aligned);
                 if (!TScales.PerKBlock)
-                    acc = StripMma.MmaE4M3(acc, xTop, xBottom, w);
+                    acc = StripMma.MmaE4M3<TFlavour>(acc, xTop, xBottom, w);
                 else if (k0 + step < o.s.K) // a 64-deep step lies in one scale block; steps past K hold zeros only
-                    acc = Promote(acc, StripMma.MmaE4M3(default, xTop, xBottom, w), o.aScale, o.bScale, o.m0 + o.g, o.n0, (k0 + step) / 128, o.s);
+                    acc = Promote(acc, StripMma.MmaE4M3<TFlavour>(default, xTop, xBottom, w), o.aScale, o.bScale, o.m0 + o.g, o.n0, (k0 + step) / 128, o.s);
             }
             return acc;
         }
@@ -133,8 +133,8 @@ internal static class Fp8GemmDecodeKernel
         return KBlockScale.Promote(acc, partial, KBlockScale.A(aScale, row, kb, s) * fb, KBlockScale.A(aScale, row + 8, kb, s) * fb);
     }
 
-    public static MethodInfo Variant(Type output, bool perKBlock = false) =>
-        KernelMethods.Get(typeof(Fp8GemmDecodeKernel), nameof(Run), output, Fp8GemmKernel.ScaleMode(perKBlock));
+    public static MethodInfo Variant(Type output, bool perKBlock = false, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(Fp8GemmDecodeKernel), nameof(Run), output, Fp8GemmKernel.ScaleMode(perKBlock), PtxMma.Flavour(emulatedMma));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
         Fp8GemmKernel.OutputElements.SelectMany(output => new[] { Variant(output), Variant(output, perKBlock: true) });

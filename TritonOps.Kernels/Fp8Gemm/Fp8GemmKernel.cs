@@ -46,18 +46,19 @@ internal static class Fp8GemmKernel
     private const int AStage = BlockM * RowWords, BStage = BlockN * RowWords;
 
     [GlobalMemoryOnly]
-    public static void Run<TOut, TScales>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+    public static void Run<TOut, TScales, TFlavour>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
         ArrayView<float> bias, ArrayView<byte> output, Fp8GemmShape s)
         where TOut : struct, IElementType
         where TScales : struct, IFp8ScaleMode
+        where TFlavour : struct, IMmaFlavour
     {
         var shared = SharedMemory.Allocate<uint>(2 * (AStage + BStage));
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockN);
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
         int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
         int row = m0 + warpRow + (lane >> 2), col = n0 + warpCol + 2 * (lane & 3);
-        var operands = new Fp8Operands<TScales>(a, b, aScale, bScale, s, m0, n0, new StagedLanes(tid), row, col, upperLive: m0 + warpRow < s.M);
-        WarpAcc acc = RegisterStagedMainloop.Run<Fp8Operands<TScales>, PromotedWarpAcc>(operands, shared, s.KTiles).Acc;
+        var operands = new Fp8Operands<TScales, TFlavour>(a, b, aScale, bScale, s, m0, n0, new StagedLanes(tid), row, col, upperLive: m0 + warpRow < s.M);
+        WarpAcc acc = RegisterStagedMainloop.Run<Fp8Operands<TScales, TFlavour>, PromotedWarpAcc>(operands, shared, s.KTiles).Acc;
 
         Store<TOut>(output, acc.T00, row, col, aScale, bScale, bias, s);
         Store<TOut>(output, acc.T01, row, col + 8, aScale, bScale, bias, s);
@@ -77,8 +78,9 @@ internal static class Fp8GemmKernel
     }
 
     /// <summary>a's 128 rows from m0 and b's 64 from n0 (codes, K-contiguous), each k tile 64 deep.</summary>
-    private readonly struct Fp8Operands<TScales> : IStagedOperands<Fp8Operands<TScales>, PromotedWarpAcc>
+    private readonly struct Fp8Operands<TScales, TFlavour> : IStagedOperands<Fp8Operands<TScales, TFlavour>, PromotedWarpAcc>
         where TScales : struct, IFp8ScaleMode
+        where TFlavour : struct, IMmaFlavour
     {
         private readonly ArrayView<byte> a, b;
         private readonly ArrayView<float> aScale, bScale;
@@ -107,7 +109,7 @@ internal static class Fp8GemmKernel
             this.upperLive = upperLive;
         }
 
-        public static StagedChunks Load(in Fp8Operands<TScales> o, int kt)
+        public static StagedChunks Load(in Fp8Operands<TScales, TFlavour> o, int kt)
         {
             int k = kt * BlockK + o.at.Chunk * 16, row = o.at.ChunkRow;
             bool aligned = o.s.KAligned != 0;
@@ -119,14 +121,14 @@ internal static class Fp8GemmKernel
             };
         }
 
-        public static void Store(in Fp8Operands<TScales> o, ArrayView<uint> shared, int stage, in StagedChunks c)
+        public static void Store(in Fp8Operands<TScales, TFlavour> o, ArrayView<uint> shared, int stage, in StagedChunks c)
         {
             MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow, o.at.Chunk, c.A0);
             MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow + 64, o.at.Chunk, c.A1);
             MmaTiles.StoreChunk(shared, 2 * AStage + stage * BStage, o.at.ChunkRow, o.at.Chunk, c.B0);
         }
 
-        public static PromotedWarpAcc Mma(in Fp8Operands<TScales> o, PromotedWarpAcc acc, ArrayView<uint> shared, int stage, int kt)
+        public static PromotedWarpAcc Mma(in Fp8Operands<TScales, TFlavour> o, PromotedWarpAcc acc, ArrayView<uint> shared, int stage, int kt)
         {
             if (o.upperLive)
             {
@@ -136,7 +138,7 @@ internal static class Fp8GemmKernel
                     int aBase = stage * AStage + MmaTiles.Word(o.at.ARow, half * 8 + o.at.KWord);
                     int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.at.BRow, half * 8 + o.at.KWord);
                     FragA f0 = MmaTiles.LoadFragA(shared, aBase), f1 = MmaTiles.LoadFragA(shared, aBase + 16 * RowWords);
-                    sum = MmaTiles.WarpStep<Float8E4M3Element>(sum, f0, f1, shared, bBase);
+                    sum = MmaTiles.WarpStep<Float8E4M3Element, TFlavour>(sum, f0, f1, shared, bBase);
                 }
                 if (TScales.PerKBlock)
                     acc.Part = sum;
@@ -194,8 +196,8 @@ internal static class Fp8GemmKernel
 
     public static Type ScaleMode(bool perKBlock) => perKBlock ? typeof(KBlockScales) : typeof(EpilogueScales);
 
-    public static MethodInfo Variant(Type output, bool perKBlock = false) =>
-        KernelMethods.Get(typeof(Fp8GemmKernel), nameof(Run), output, ScaleMode(perKBlock));
+    public static MethodInfo Variant(Type output, bool perKBlock = false, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(Fp8GemmKernel), nameof(Run), output, ScaleMode(perKBlock), PtxMma.Flavour(emulatedMma));
 
     public static IEnumerable<MethodInfo> AllVariants() =>
         OutputElements.SelectMany(output => new[] { Variant(output), Variant(output, perKBlock: true) });

@@ -34,12 +34,13 @@ internal static class DecodeGemmKernel
     public const int MaxRows = 64;
 
     [GlobalMemoryOnly]
-    public static void Run<TElement, TEpilogue>(
+    public static void Run<TElement, TEpilogue, TFlavour>(
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s, EpilogueArgs e)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
+        where TFlavour : struct, IMmaFlavour
     {
-        var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<PairedStrips<TElement>, PairedAcc4>());
+        var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<PairedStrips<TElement, TFlavour>, PairedAcc4>());
         var last = SharedMemory.Allocate<int>(1);
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         int strip = warp % Strips, part = warp / Strips;
@@ -53,18 +54,18 @@ internal static class DecodeGemmKernel
         {
             // Whole, aligned 64-wide steps load without checks; rows past M or N are clamped (see StripMma.Chunk).
             long kChunks = s.K / (128 / TElement.BitsPerElement);
-            var operands = new PairedStrips<TElement>(x, gate, up, s, m0, n0, second, g, t,
+            var operands = new PairedStrips<TElement, TFlavour>(x, gate, up, s, m0, n0, second, g, t,
                 Math.Min(n0 + g, s.N - 1) * kChunks, Math.Min(second + g, s.N - 1) * kChunks,
                 Math.Min(m0 + g, s.M - 1) * kChunks, Math.Min(m0 + g + 8, s.M - 1) * kChunks);
             // Split-K: this grid row's range of K (split lengths are multiples of KParts · KStep, so a split's tail
             // chunks never reach into the next split's range).
             int kBegin = s.KSplits > 1 ? Grid.IdxY * s.KSplitLength : 0;
             int kEnd = s.KSplits > 1 ? Math.Min(s.K, kBegin + s.KSplitLength) : s.K;
-            acc = DecodeStripMainloop.Accumulate<PairedStrips<TElement>, PairedAcc4>(operands, kBegin, kEnd, s.KAligned != 0, part, t);
+            acc = DecodeStripMainloop.Accumulate<PairedStrips<TElement, TFlavour>, PairedAcc4>(operands, kBegin, kEnd, s.KAligned != 0, part, t);
         }
 
         bool owner = part == 0 && n0 < s.N;
-        acc = DecodeStripMainloop.CombineParts<PairedStrips<TElement>, PairedAcc4>(parked, acc, part, strip, owner);
+        acc = DecodeStripMainloop.CombineParts<PairedStrips<TElement, TFlavour>, PairedAcc4>(parked, acc, part, strip, owner);
         Acc4 accG = acc.First, accU = acc.Second;
         if (s.KSplits > 1)
         {
@@ -101,9 +102,10 @@ internal static class DecodeGemmKernel
 
     /// <summary>One warp's operands: x's 16-row slice at m0 and two 8-row weight strips (gate's and up's rows n0…, or W's
     /// rows n0… and <paramref name="second"/>…), a 64-deep step an iteration (two m16n8k16 a 16-byte chunk).</summary>
-    private readonly struct PairedStrips<TElement>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, GatedMlpShape s,
-        int m0, int n0, int second, int g, int t, long wRow, long uRow, long top, long bottom) : IStripOperands<PairedStrips<TElement>, PairedAcc4>
+    private readonly struct PairedStrips<TElement, TFlavour>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, GatedMlpShape s,
+        int m0, int n0, int second, int g, int t, long wRow, long uRow, long top, long bottom) : IStripOperands<PairedStrips<TElement, TFlavour>, PairedAcc4>
         where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
     {
         private readonly ArrayView<byte> x = x, gate = gate, up = up;
         private readonly GatedMlpShape s = s;
@@ -118,13 +120,13 @@ internal static class DecodeGemmKernel
 
         public static int Chunk(int k0, int t) => (k0 + 16 * t) / (128 / TElement.BitsPerElement);
 
-        public static StripChunks LoadWeights(in PairedStrips<TElement> o, int c) => new()
+        public static StripChunks LoadWeights(in PairedStrips<TElement, TFlavour> o, int c) => new()
         {
             C0 = StripMma.Chunk(o.gate, o.wRow, c), C1 = StripMma.Chunk(o.gate, o.wRow, c + 1),
             C2 = StripMma.Chunk(o.up, o.uRow, c), C3 = StripMma.Chunk(o.up, o.uRow, c + 1),
         };
 
-        public static PairedAcc4 Iteration(in PairedStrips<TElement> o, PairedAcc4 acc, in StripChunks w, int c, int k0)
+        public static PairedAcc4 Iteration(in PairedStrips<TElement, TFlavour> o, PairedAcc4 acc, in StripChunks w, int c, int k0)
         {
             Vec4U top0 = StripMma.Chunk(o.x, o.top, c), top1 = StripMma.Chunk(o.x, o.top, c + 1);
             Vec4U bottom0 = StripMma.Chunk(o.x, o.bottom, c), bottom1 = StripMma.Chunk(o.x, o.bottom, c + 1);
@@ -133,7 +135,7 @@ internal static class DecodeGemmKernel
             return acc;
         }
 
-        public static PairedAcc4 Tail(in PairedStrips<TElement> o, PairedAcc4 acc, int k0)
+        public static PairedAcc4 Tail(in PairedStrips<TElement, TFlavour> o, PairedAcc4 acc, int k0)
         {
             bool aligned = o.s.KAligned != 0;
             int k = k0 + 16 * o.t;
@@ -167,7 +169,7 @@ internal static class DecodeGemmKernel
 
         /// <summary>One 64-wide k step of one weight: this lane's two chunks of x rows (g, g + 8) and of weight row g.</summary>
         private static Acc4 Step(Acc4 acc, Vec4U top0, Vec4U bottom0, Vec4U w0, Vec4U top1, Vec4U bottom1, Vec4U w1) =>
-            StripMma.Mma16<TElement>(StripMma.Mma16<TElement>(acc, top0, bottom0, w0), top1, bottom1, w1);
+            StripMma.Mma16Twice<TElement, TFlavour>(acc, top0, bottom0, w0, top1, bottom1, w1);
     }
 
     /// <summary>Lanes that own a strip's sums (part 0's warps).</summary>
@@ -194,12 +196,12 @@ internal static class DecodeGemmKernel
 
     private static Acc4 Load(in EpilogueArgs e, long first, int split) => SplitPartials.Load(e, first + split * (long)RegionFloats, OwnerLanes);
 
-    public static MethodInfo Variant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
+    public static MethodInfo Variant(Type element, Type activation, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), PtxMma.Flavour(emulatedMma));
 
     /// <summary>Linear's instantiation.</summary>
-    public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
+    public static MethodInfo LinearVariant(Type element, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), PtxMma.Flavour(emulatedMma));
 
     public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(DecodeGemmKernel));
 }

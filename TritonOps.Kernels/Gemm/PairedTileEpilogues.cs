@@ -207,5 +207,5 @@ internal static class PairedEpilogues
     public static IEnumerable<System.Reflection.MethodInfo> Variants(Type kernel) =>
         from element in Elements
         from epilogue in For(element)
-        select KernelMethods.Get(kernel, "Run", element, epilogue);
+        select KernelMethods.Get(kernel, "Run", element, epilogue, typeof(Ptx.TensorCoreMma));
 }

@@ -37,17 +37,18 @@ internal static class RegisterStagedGemmKernel
         TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
 
     [GlobalMemoryOnly]
-    public static void Run<TElement, TEpilogue>(ArrayView<byte> x, ArrayView<byte> first, ArrayView<byte> second, ArrayView<byte> output,
+    public static void Run<TElement, TEpilogue, TFlavour>(ArrayView<byte> x, ArrayView<byte> first, ArrayView<byte> second, ArrayView<byte> output,
         GatedMlpShape s, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
+        where TFlavour : struct, IMmaFlavour
     {
         var shared = SharedMemory.Allocate<uint>(SharedWords);
         var (m0, n0) = MmaTiles.GroupedTile(Grid.IdxX, s.MTiles, s.NTiles, GroupM, BlockM, BlockColumns<TEpilogue>());
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
         int warpRow = (warp >> 1) * 32, warpCol = (warp & 1) * 32;
-        var operands = new PairedOperands<TElement>(x, first, second, s, m0, n0, TEpilogue.SplitsColumns ? n0 + BlockN : n0, new StagedLanes(tid));
-        var acc = RegisterStagedMainloop.Run<PairedOperands<TElement>, WarpAccPair>(operands, shared, s.KTiles);
+        var operands = new PairedOperands<TElement, TFlavour>(x, first, second, s, m0, n0, TEpilogue.SplitsColumns ? n0 + BlockN : n0, new StagedLanes(tid));
+        var acc = RegisterStagedMainloop.Run<PairedOperands<TElement, TFlavour>, WarpAccPair>(operands, shared, s.KTiles);
         StoreWarpTile<TEpilogue>(output, acc.First, acc.Second, m0 + warpRow + (lane >> 2), n0 + warpCol + 2 * (lane & 3), BlockN, s, epilogue,
             TEpilogue.RoundsPerOp(s, epilogue));
     }
@@ -71,8 +72,9 @@ internal static class RegisterStagedGemmKernel
 
     /// <summary>x's 128 rows from m0 and two B tiles of 64 rows (from n0 and from <c>secondRow0</c>), each k tile 32 deep:
     /// both products from the same x fragments.</summary>
-    private readonly struct PairedOperands<TElement> : IStagedOperands<PairedOperands<TElement>, WarpAccPair>
+    private readonly struct PairedOperands<TElement, TFlavour> : IStagedOperands<PairedOperands<TElement, TFlavour>, WarpAccPair>
         where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
     {
         private readonly ArrayView<byte> x, first, second;
         private readonly GatedMlpShape s;
@@ -92,7 +94,7 @@ internal static class RegisterStagedGemmKernel
             this.at = at;
         }
 
-        public static StagedChunks Load(in PairedOperands<TElement> o, int kt)
+        public static StagedChunks Load(in PairedOperands<TElement, TFlavour> o, int kt)
         {
             int k = kt * BlockK + o.at.Chunk * 8, row = o.at.ChunkRow;
             bool aligned = o.s.KAligned != 0;
@@ -105,7 +107,7 @@ internal static class RegisterStagedGemmKernel
             };
         }
 
-        public static void Store(in PairedOperands<TElement> o, ArrayView<uint> shared, int stage, in StagedChunks c)
+        public static void Store(in PairedOperands<TElement, TFlavour> o, ArrayView<uint> shared, int stage, in StagedChunks c)
         {
             MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow, o.at.Chunk, c.A0);
             MmaTiles.StoreChunk(shared, stage * AStage, o.at.ChunkRow + 64, o.at.Chunk, c.A1);
@@ -113,27 +115,27 @@ internal static class RegisterStagedGemmKernel
             MmaTiles.StoreChunk(shared, 2 * AStage + (2 + stage) * BStage, o.at.ChunkRow, o.at.Chunk, c.B1);
         }
 
-        public static WarpAccPair Mma(in PairedOperands<TElement> o, WarpAccPair acc, ArrayView<uint> shared, int stage, int kt)
+        public static WarpAccPair Mma(in PairedOperands<TElement, TFlavour> o, WarpAccPair acc, ArrayView<uint> shared, int stage, int kt)
         {
             for (int half = 0; half < 2; half++)
             {
                 int aBase = stage * AStage + MmaTiles.Word(o.at.ARow, half * 8 + o.at.KWord);
                 int bBase = 2 * AStage + stage * BStage + MmaTiles.Word(o.at.BRow, half * 8 + o.at.KWord);
                 FragA f0 = MmaTiles.LoadFragA(shared, aBase), f1 = MmaTiles.LoadFragA(shared, aBase + 16 * RowWords);
-                acc.First = MmaTiles.WarpStep<TElement>(acc.First, f0, f1, shared, bBase);
-                acc.Second = MmaTiles.WarpStep<TElement>(acc.Second, f0, f1, shared, bBase + 2 * BStage);
+                acc.First = MmaTiles.WarpStep<TElement, TFlavour>(acc.First, f0, f1, shared, bBase);
+                acc.Second = MmaTiles.WarpStep<TElement, TFlavour>(acc.Second, f0, f1, shared, bBase + 2 * BStage);
             }
             return acc;
         }
     }
 
     /// <summary>The gated MLP's instantiation.</summary>
-    public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
+    public static MethodInfo GatedVariant(Type element, Type activation, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), PtxMma.Flavour(emulatedMma));
 
     /// <summary>The plain product's instantiation (Linear).</summary>
-    public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
+    public static MethodInfo LinearVariant(Type element, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(RegisterStagedGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), PtxMma.Flavour(emulatedMma));
 
     public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(RegisterStagedGemmKernel));
 }

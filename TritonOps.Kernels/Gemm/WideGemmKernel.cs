@@ -61,11 +61,12 @@ internal static class WideGemmKernel
     public const int MaxStages = 4;
 
     [GlobalMemoryOnly]
-    public static void Run<TElement, TEpilogue>(
+    public static void Run<TElement, TEpilogue, TFlavour>(
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s,
         GatedMlpAddresses addresses, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
+        where TFlavour : struct, IMmaFlavour
     {
         int blockColumns = TEpilogue.SplitsColumns ? 2 * BlockN : BlockN;
         var ring = SharedMemory.GetDynamic<uint>();
@@ -104,8 +105,8 @@ internal static class WideGemmKernel
             loop.Gate = default;
             loop.Up = default;
             loop = whole
-                ? KLoop<TElement, WholeRows>(loop, ring, bytes, aLane, bLane, stages, elementBytes, rowBytes, s, x, gate, up, addresses, rows)
-                : KLoop<TElement, EdgeRows>(loop, ring, bytes, aLane, bLane, stages, elementBytes, rowBytes, s, x, gate, up, addresses, rows);
+                ? KLoop<TElement, WholeRows, TFlavour>(loop, ring, bytes, aLane, bLane, stages, elementBytes, rowBytes, s, x, gate, up, addresses, rows)
+                : KLoop<TElement, EdgeRows, TFlavour>(loop, ring, bytes, aLane, bLane, stages, elementBytes, rowBytes, s, x, gate, up, addresses, rows);
             slot = loop.Slot;
             var accG = loop.Gate;
             var accU = loop.Up;
@@ -151,10 +152,11 @@ internal static class WideGemmKernel
     }
 
     /// <summary>One tile's k-loop, its copies by <typeparamref name="TCopies"/>.</summary>
-    private static RingState KLoop<TElement, TCopies>(RingState r, ArrayView<uint> ring, ArrayView<byte> bytes, int aLane, int bLane,
+    private static RingState KLoop<TElement, TCopies, TFlavour>(RingState r, ArrayView<uint> ring, ArrayView<byte> bytes, int aLane, int bLane,
         int stages, int elementBytes, long rowBytes, in GatedMlpShape s,
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, in GatedMlpAddresses addresses, in TileRows rows)
         where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
         where TCopies : struct, IStageCopies
     {
         var (accG, accU, current, slot, refill) = (r.Gate, r.Up, r.Current, r.Slot, r.Refill);
@@ -167,11 +169,11 @@ internal static class WideGemmKernel
             if (ahead < s.KTiles)
                 TCopies.Load(bytes, refill * 4, (long)ahead * BlockK * elementBytes, rowBytes, x, gate, up, addresses, rows);
             PtxAsyncCopy.Commit(); // empty groups too, so the wait count stays aligned
-            (accG, accU) = Step<TElement>(accG, accU, current);
+            (accG, accU) = Step<TElement, TFlavour>(accG, accU, current);
 
             // Step 1.
             current = Load(ring, slot, aLane, bLane, 2);
-            (accG, accU) = Step<TElement>(accG, accU, next);
+            (accG, accU) = Step<TElement, TFlavour>(accG, accU, next);
 
             // Step 2: step 3's fragments, then the hand-over: this thread's copies of tile kt + 1 have
             // landed, and after the barrier everyone's have and everyone is done with this slot.
@@ -180,7 +182,7 @@ internal static class WideGemmKernel
             Group.Barrier();
             refill = slot;
             slot = slot + StageWords == stages * StageWords ? 0 : slot + StageWords;
-            (accG, accU) = Step<TElement>(accG, accU, current);
+            (accG, accU) = Step<TElement, TFlavour>(accG, accU, current);
 
             // Step 3, with tile kt + 1's first fragments loading. Not past the last k-tile: that slot is the
             // next tile's first prologue slot, which a warp already past the epilogue's start may be refilling
@@ -188,7 +190,7 @@ internal static class WideGemmKernel
             // outer loop reloads after its barrier, but a read racing a cp.async write is undefined).
             if (kt + 1 < s.KTiles)
                 current = Load(ring, slot, aLane, bLane, 0);
-            (accG, accU) = Step<TElement>(accG, accU, next);
+            (accG, accU) = Step<TElement, TFlavour>(accG, accU, next);
         }
         return new RingState { Gate = accG, Up = accU, Current = current, Slot = slot, Refill = refill };
     }
@@ -227,31 +229,19 @@ internal static class WideGemmKernel
     }
 
     /// <summary>One k16 step of both products: 32 mma.</summary>
-    private static (WideWarpAcc Gate, WideWarpAcc Up) Step<TElement>(WideWarpAcc gate, WideWarpAcc up, in WideFragments f)
-        where TElement : struct, IMmaElement =>
-        (Step<TElement>(gate, f.A0, f.A1, f.A2, f.A3, f.Gate01, f.Gate23), Step<TElement>(up, f.A0, f.A1, f.A2, f.A3, f.Up01, f.Up23));
+    private static (WideWarpAcc Gate, WideWarpAcc Up) Step<TElement, TFlavour>(WideWarpAcc gate, WideWarpAcc up, in WideFragments f)
+        where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour =>
+        (Step<TElement, TFlavour>(gate, f.A0, f.A1, f.A2, f.A3, f.Gate01, f.Gate23), Step<TElement, TFlavour>(up, f.A0, f.A1, f.A2, f.A3, f.Up01, f.Up23));
 
     /// <summary>One k16 step of a warp's 64 × 32 tile: A fragments of rows 0, 16, 32, 48 against two
     /// B pairs (<see cref="PtxLoadMatrix"/> order: b0, b1 of n-tile 0, then of n-tile 1).</summary>
-    private static WideWarpAcc Step<TElement>(WideWarpAcc acc, FragA f0, FragA f1, FragA f2, FragA f3, FragA b01, FragA b23)
+    private static WideWarpAcc Step<TElement, TFlavour>(WideWarpAcc acc, FragA f0, FragA f1, FragA f2, FragA f3, FragA b01, FragA b23)
         where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
     {
-        acc.Top.T00 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T00, f0, b01.R0, b01.R1);
-        acc.Top.T01 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T01, f0, b01.R2, b01.R3);
-        acc.Top.T02 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T02, f0, b23.R0, b23.R1);
-        acc.Top.T03 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T03, f0, b23.R2, b23.R3);
-        acc.Top.T10 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T10, f1, b01.R0, b01.R1);
-        acc.Top.T11 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T11, f1, b01.R2, b01.R3);
-        acc.Top.T12 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T12, f1, b23.R0, b23.R1);
-        acc.Top.T13 = PtxMma.MmaM16N8K16<TElement>(acc.Top.T13, f1, b23.R2, b23.R3);
-        acc.Bottom.T00 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T00, f2, b01.R0, b01.R1);
-        acc.Bottom.T01 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T01, f2, b01.R2, b01.R3);
-        acc.Bottom.T02 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T02, f2, b23.R0, b23.R1);
-        acc.Bottom.T03 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T03, f2, b23.R2, b23.R3);
-        acc.Bottom.T10 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T10, f3, b01.R0, b01.R1);
-        acc.Bottom.T11 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T11, f3, b01.R2, b01.R3);
-        acc.Bottom.T12 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T12, f3, b23.R0, b23.R1);
-        acc.Bottom.T13 = PtxMma.MmaM16N8K16<TElement>(acc.Bottom.T13, f3, b23.R2, b23.R3);
+        acc.Top = PtxMma.WarpTile<TElement, TFlavour>(acc.Top, f0, f1, b01.R0, b01.R1, b01.R2, b01.R3, b23.R0, b23.R1, b23.R2, b23.R3);
+        acc.Bottom = PtxMma.WarpTile<TElement, TFlavour>(acc.Bottom, f2, f3, b01.R0, b01.R1, b01.R2, b01.R3, b23.R0, b23.R1, b23.R2, b23.R3);
         return acc;
     }
 
@@ -341,12 +331,12 @@ internal static class WideGemmKernel
     private static int SecondRow<TEpilogue>(int n0) where TEpilogue : struct, IPairedTileEpilogue => TEpilogue.SplitsColumns ? n0 + BlockN : n0;
 
     /// <summary>The gated MLP's instantiation.</summary>
-    public static MethodInfo GatedVariant(Type element, Type activation) =>
-        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation));
+    public static MethodInfo GatedVariant(Type element, Type activation, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), PtxMma.Flavour(emulatedMma));
 
     /// <summary>The plain product's instantiation (Linear off Hopper: a 128 × 256 output tile).</summary>
-    public static MethodInfo LinearVariant(Type element) =>
-        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element));
+    public static MethodInfo LinearVariant(Type element, bool emulatedMma = false) =>
+        KernelMethods.Get(typeof(WideGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), PtxMma.Flavour(emulatedMma));
 
     public static IEnumerable<MethodInfo> AllVariants() => PairedEpilogues.Variants(typeof(WideGemmKernel));
 }

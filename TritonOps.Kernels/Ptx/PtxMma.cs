@@ -27,9 +27,33 @@ internal struct FragA
     public uint R0, R1, R2, R3;
 }
 
+/// <summary>How a GEMM kernel's warp mma runs, chosen per device by the op layer: the tensor cores (the GPU, and what
+/// CI compiles to PTX), or the CPU accelerator's emulation batched per warp step (one exchange of fragments for a
+/// step's products). A trait, not a runtime branch: PTX keeps both sides of a branch on the accelerator, and the
+/// batched emulation in every GEMM's PTX cost more CI codegen time than it saved (docs/ci-time.md, 2026-12-07).</summary>
+internal interface IMmaFlavour
+{
+    static abstract bool Emulated { get; }
+}
+
+/// <summary>The tensor cores (<c>mma.sync</c>).</summary>
+internal struct TensorCoreMma : IMmaFlavour
+{
+    public static bool Emulated => false;
+}
+
+/// <summary>The CPU accelerator's batched emulation.</summary>
+internal struct EmulatedMma : IMmaFlavour
+{
+    public static bool Emulated => true;
+}
+
 /// <summary>Warp-level tensor-core products.</summary>
 internal static class PtxMma
 {
+    /// <summary>The flavour type a GEMM variant takes: <see cref="EmulatedMma"/> for the CPU accelerator.</summary>
+    public static Type Flavour(bool emulated) => emulated ? typeof(EmulatedMma) : typeof(TensorCoreMma);
+
     /// <summary>
     /// <c>mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32 {d}, {a}, {b}, {c}</c>:
     /// D = A·B + C for a 16×16 A (<see cref="FragA"/>), a 16×8 B held column-wise
@@ -57,35 +81,55 @@ internal static class PtxMma
 
     /// <summary>The fragment layouts of m16n8k16 (16-bit) and m16n8k32 (8-bit) are the same in
     /// words: word w of the k range (w &lt; 4: A.R0/R1 and b0; w ≥ 4: A.R2/R3 and b1) holds 32 / bits
-    /// consecutive k. A[g][·], A[g+8][·] live in lane 4g + (w &amp; 3); B[·][n] in lane 4n + (w &amp; 3).
-    /// A lane needs the fragments of twelve others (its quad-row g's four lanes for A, the eight of columns 2t
-    /// and 2t + 1 for B). On the CPU accelerator every shuffle is a lock-step and two barriers across the
-    /// warp's 32 threads whatever its size, the CPU tests' main cost, so the fragments move in five shuffles
-    /// instead of twelve: three butterfly rounds gather each aligned group of eight lanes' fragments into every
-    /// lane of the group (<see cref="Octet"/>), then one shuffle fetches group t's (both B columns) and one group
-    /// g / 2's (the A rows). Products and sums in the same order as the hardware-shaped loop they replaced.</summary>
+    /// consecutive k. A[g][·], A[g+8][·] live in lane 4g + (w &amp; 3); B[·][n] in lane 4n + (w &amp; 3).</summary>
     private static Acc4 Emulate<TElement>(Acc4 c, FragA a, uint b0, uint b1)
         where TElement : struct, IMmaElement
     {
+        Gather(new OneMma { A0 = a, B0 = b0, B1 = b1 }, out var rows, out var columns);
+        return Product<TElement, OneMma>(c, rows, columns, 0, 0);
+    }
+
+    /// <summary>
+    /// A lane's products need the fragments of twelve other lanes (its quad-row g's four lanes for A, the eight of
+    /// columns 2t and 2t + 1 for B). On the CPU accelerator every shuffle is a lock-step and two barriers across the
+    /// warp's 32 threads whatever its size, the CPU tests' main cost, so the operands move in five shuffles: three
+    /// butterfly rounds gather each aligned group of eight lanes' operands into every lane of the group, then one
+    /// shuffle fetches group t's (both B columns: <paramref name="columns"/>) and one group g / 2's (the A rows:
+    /// <paramref name="rows"/>). A batch of mma that one warp issues together (<typeparamref name="T"/> holds all their
+    /// operands) shares the five: <see cref="WarpTile{TElement, TFlavour}"/>, <see cref="TwoSteps{TElement, TFlavour}"/> and <see cref="FourSteps{TElement, TFlavour}"/>.
+    /// </summary>
+    private static void Gather<T>(T own, out Octet<T> rows, out Octet<T> columns)
+        where T : unmanaged
+    {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        var own = new Record { A0 = a.R0, A1 = a.R1, A2 = a.R2, A3 = a.R3, B0 = b0, B1 = b1 };
         var other = Warp.Shuffle(own, lane ^ 1);
-        var pair = (lane & 1) == 0 ? new Pair { Low = own, High = other } : new Pair { Low = other, High = own };
+        var pair = (lane & 1) == 0 ? new Pair<T> { Low = own, High = other } : new Pair<T> { Low = other, High = own };
         var otherPair = Warp.Shuffle(pair, lane ^ 2);
-        var quad = (lane & 2) == 0 ? new Quad { Low = pair, High = otherPair } : new Quad { Low = otherPair, High = pair };
+        var quad = (lane & 2) == 0 ? new Quad<T> { Low = pair, High = otherPair } : new Quad<T> { Low = otherPair, High = pair };
         var otherQuad = Warp.Shuffle(quad, lane ^ 4);
-        var octet = (lane & 4) == 0 ? new Octet { Low = quad, High = otherQuad } : new Octet { Low = otherQuad, High = quad };
-        Octet columns = Warp.Shuffle(octet, 8 * t), rows = Warp.Shuffle(octet, 8 * (g >> 1));
-        int rowBase = 4 * (g & 1);
+        var octet = (lane & 4) == 0 ? new Octet<T> { Low = quad, High = otherQuad } : new Octet<T> { Low = otherQuad, High = quad };
+        columns = Warp.Shuffle(octet, 8 * t);
+        rows = Warp.Shuffle(octet, 8 * (g >> 1));
+    }
+
+    /// <summary>One m16n8 product from gathered operands: A fragment <paramref name="a"/> of the row lanes against B
+    /// pair <paramref name="b"/> (words 2b, 2b + 1) of the column lanes, plus <paramref name="c"/>. Products and sums in
+    /// the same order as the hardware-shaped loop the emulation started from, so every batch gives the same bits.</summary>
+    private static Acc4 Product<TElement, T>(Acc4 c, Octet<T> rows, Octet<T> columns, int a, int b)
+        where TElement : struct, IMmaElement
+        where T : unmanaged, IMmaOperands
+    {
+        int rowBase = 4 * ((Warp.LaneIdx >> 2) & 1);
         int bits = TElement.BitsPerElement;
         uint mask = (1u << bits) - 1u;
         for (int p = 0; p < 4; p++)
         {
-            Record row = rows.Get(rowBase + p), left = columns.Get(p), right = columns.Get(4 + p);
+            FragA row = rows.Get(rowBase + p).A(a);
+            T left = columns.Get(p), right = columns.Get(4 + p);
             for (int half = 0; half < 2; half++)
             {
-                uint top = half == 0 ? row.A0 : row.A2, bottom = half == 0 ? row.A1 : row.A3;
-                uint l = half == 0 ? left.B0 : left.B1, r = half == 0 ? right.B0 : right.B1;
+                uint top = half == 0 ? row.R0 : row.R2, bottom = half == 0 ? row.R1 : row.R3;
+                uint l = left.B(2 * b + half), r = right.B(2 * b + half);
                 for (int shift = 0; shift < 32; shift += bits)
                 {
                     float aTop = TElement.Widen((top >> shift) & mask), aBottom = TElement.Widen((bottom >> shift) & mask);
@@ -100,36 +144,162 @@ internal static class PtxMma
         return c;
     }
 
-    /// <summary>One lane's fragments: A.R0–R3, b0, b1.</summary>
-    private struct Record
+    /// <summary>The A fragments and B words one lane brings to a batch of emulated mma.</summary>
+    private interface IMmaOperands
     {
-        public uint A0, A1, A2, A3, B0, B1;
+        FragA A(int index);
+
+        uint B(int word);
     }
 
-    /// <summary>The records of lanes 2i and 2i + 1.</summary>
-    private struct Pair
+    /// <summary>One mma's operands.</summary>
+    private struct OneMma : IMmaOperands
     {
-        public Record Low, High;
+        public FragA A0;
+        public uint B0, B1;
+
+        public readonly FragA A(int index) => A0;
+
+        public readonly uint B(int word) => word == 0 ? B0 : B1;
     }
 
-    /// <summary>The records of lanes 4i … 4i + 3.</summary>
-    private struct Quad
+    /// <summary>Two A fragments and four B pairs (words 2j, 2j + 1 = pair j).</summary>
+    private struct TwoByFour : IMmaOperands
     {
-        public Pair Low, High;
+        public FragA A0, A1;
+        public uint B0, B1, B2, B3, B4, B5, B6, B7;
+
+        public readonly FragA A(int index) => index == 0 ? A0 : A1;
+
+        public readonly uint B(int word) => word switch { 0 => B0, 1 => B1, 2 => B2, 3 => B3, 4 => B4, 5 => B5, 6 => B6, _ => B7 };
     }
 
-    /// <summary>The records of lanes 8i … 8i + 7.</summary>
-    private struct Octet
+    /// <summary>Four A fragments and four B pairs.</summary>
+    private struct FourByFour : IMmaOperands
     {
-        public Quad Low, High;
+        public FragA A0, A1, A2, A3;
+        public uint B0, B1, B2, B3, B4, B5, B6, B7;
 
-        /// <summary>The record of lane 8i + <paramref name="index"/>.</summary>
-        public readonly Record Get(int index)
+        public readonly FragA A(int index) => index switch { 0 => A0, 1 => A1, 2 => A2, _ => A3 };
+
+        public readonly uint B(int word) => word switch { 0 => B0, 1 => B1, 2 => B2, 3 => B3, 4 => B4, 5 => B5, 6 => B6, _ => B7 };
+    }
+
+    /// <summary>The operands of lanes 2i and 2i + 1.</summary>
+    private struct Pair<T>
+        where T : unmanaged
+    {
+        public T Low, High;
+    }
+
+    /// <summary>The operands of lanes 4i … 4i + 3.</summary>
+    private struct Quad<T>
+        where T : unmanaged
+    {
+        public Pair<T> Low, High;
+    }
+
+    /// <summary>The operands of lanes 8i … 8i + 7.</summary>
+    private struct Octet<T>
+        where T : unmanaged
+    {
+        public Quad<T> Low, High;
+
+        /// <summary>The operands of lane 8i + <paramref name="index"/>.</summary>
+        public readonly T Get(int index)
         {
-            Quad quad = index < 4 ? Low : High;
-            Pair pair = (index & 2) == 0 ? quad.Low : quad.High;
+            Quad<T> quad = index < 4 ? Low : High;
+            Pair<T> pair = (index & 2) == 0 ? quad.Low : quad.High;
             return (index & 1) == 0 ? pair.Low : pair.High;
         }
+    }
+
+    /// <summary>A warp's 32 × 32 step: A fragments <paramref name="f0"/> (rows 0–15) and <paramref name="f1"/> (16–31)
+    /// against B pairs (b<i>j</i>0, b<i>j</i>1) of n-tiles j = 0…3; tile Tij gets fi × pair j. Eight mma on the tensor
+    /// cores; emulated, one exchange for all eight (the mma.sync GEMMs' CPU cases on CI's two cores, 2026-12-07: the
+    /// register-staged Linear case 4.2 → 0.7 s, the wide one 4.9 → 1.5 s, the whole suite 232 → 212 s).</summary>
+    public static WarpAcc WarpTile<TElement, TFlavour>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
+        where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
+    {
+        if (TFlavour.Emulated)
+        {
+            if (TElement.BitsPerElement == 8)
+                return EmulateWarpTile<Float8E4M3Element>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
+            return EmulateWarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
+        }
+        acc.T00 = Mma<TElement>(acc.T00, f0, b00, b01);
+        acc.T01 = Mma<TElement>(acc.T01, f0, b10, b11);
+        acc.T02 = Mma<TElement>(acc.T02, f0, b20, b21);
+        acc.T03 = Mma<TElement>(acc.T03, f0, b30, b31);
+        acc.T10 = Mma<TElement>(acc.T10, f1, b00, b01);
+        acc.T11 = Mma<TElement>(acc.T11, f1, b10, b11);
+        acc.T12 = Mma<TElement>(acc.T12, f1, b20, b21);
+        acc.T13 = Mma<TElement>(acc.T13, f1, b30, b31);
+        return acc;
+    }
+
+    private static WarpAcc EmulateWarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
+        where TElement : struct, IMmaElement
+    {
+        var own = new TwoByFour { A0 = f0, A1 = f1, B0 = b00, B1 = b01, B2 = b10, B3 = b11, B4 = b20, B5 = b21, B6 = b30, B7 = b31 };
+        Gather(own, out var rows, out var columns);
+        acc.T00 = Product<TElement, TwoByFour>(acc.T00, rows, columns, 0, 0);
+        acc.T01 = Product<TElement, TwoByFour>(acc.T01, rows, columns, 0, 1);
+        acc.T02 = Product<TElement, TwoByFour>(acc.T02, rows, columns, 0, 2);
+        acc.T03 = Product<TElement, TwoByFour>(acc.T03, rows, columns, 0, 3);
+        acc.T10 = Product<TElement, TwoByFour>(acc.T10, rows, columns, 1, 0);
+        acc.T11 = Product<TElement, TwoByFour>(acc.T11, rows, columns, 1, 1);
+        acc.T12 = Product<TElement, TwoByFour>(acc.T12, rows, columns, 1, 2);
+        acc.T13 = Product<TElement, TwoByFour>(acc.T13, rows, columns, 1, 3);
+        return acc;
+    }
+
+    /// <summary>Two k steps of one m16n8 tile in order: <paramref name="first"/> × (b00, b01), then
+    /// <paramref name="second"/> × (b10, b11) onto its result.</summary>
+    public static Acc4 TwoSteps<TElement, TFlavour>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
+        where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
+    {
+        if (TFlavour.Emulated)
+        {
+            if (TElement.BitsPerElement == 8)
+                return EmulateTwoSteps<Float8E4M3Element>(c, first, b00, b01, second, b10, b11);
+            return EmulateTwoSteps<TElement>(c, first, b00, b01, second, b10, b11);
+        }
+        return Mma<TElement>(Mma<TElement>(c, first, b00, b01), second, b10, b11);
+    }
+
+    /// <summary>Four k steps of one m16n8 tile in order (A fragment <i>i</i> × B pair <i>i</i>).</summary>
+    public static Acc4 FourSteps<TElement, TFlavour>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
+        where TElement : struct, IMmaElement
+        where TFlavour : struct, IMmaFlavour
+    {
+        if (TFlavour.Emulated)
+        {
+            if (TElement.BitsPerElement == 8)
+                return EmulateFourSteps<Float8E4M3Element>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
+            return EmulateFourSteps<TElement>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
+        }
+        return Mma<TElement>(Mma<TElement>(Mma<TElement>(Mma<TElement>(c, a0, b00, b01), a1, b10, b11), a2, b20, b21), a3, b30, b31);
+    }
+
+    private static Acc4 EmulateTwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
+        where TElement : struct, IMmaElement
+    {
+        Gather(new TwoByFour { A0 = first, A1 = second, B0 = b00, B1 = b01, B2 = b10, B3 = b11 }, out var rows, out var columns);
+        return Product<TElement, TwoByFour>(Product<TElement, TwoByFour>(c, rows, columns, 0, 0), rows, columns, 1, 1);
+    }
+
+    private static Acc4 EmulateFourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
+        where TElement : struct, IMmaElement
+    {
+        var own = new FourByFour { A0 = a0, A1 = a1, A2 = a2, A3 = a3, B0 = b00, B1 = b01, B2 = b10, B3 = b11, B4 = b20, B5 = b21, B6 = b30, B7 = b31 };
+        Gather(own, out var rows, out var columns);
+        c = Product<TElement, FourByFour>(c, rows, columns, 0, 0);
+        c = Product<TElement, FourByFour>(c, rows, columns, 1, 1);
+        c = Product<TElement, FourByFour>(c, rows, columns, 2, 2);
+        return Product<TElement, FourByFour>(c, rows, columns, 3, 3);
     }
 
     /// <summary>The element's warp mma: m16n8k16 for 16-bit elements, m16n8k32 for e4m3 (the same fragment layout in

@@ -157,6 +157,10 @@ public sealed partial class Device : IDisposable
     private TLauncher Launcher<TLauncher>(MethodInfo kernel) where TLauncher : Delegate =>
         (TLauncher)Load(kernel).Launcher<TLauncher>();
 
+    /// <summary>Whether the mma.sync GEMM kernels take their emulated flavour here (the CPU accelerator): see
+    /// <c>TritonOps.Kernels.Ptx.IMmaFlavour</c>.</summary>
+    internal bool EmulatesMma => Kind == DeviceKind.Cpu;
+
     /// <summary>Thread blocks of <paramref name="groupSize"/> threads that fit on one multiprocessor at
     /// once (registers and shared memory permitting): sizes persistent grids.</summary>
     internal int BlocksPerMultiprocessor(MethodInfo kernel, int groupSize, int dynamicSharedBytes = 0) =>

@@ -226,11 +226,11 @@ public static partial class Ops
             switch (plan.Kernel)
             {
                 case Fp8GemmKernelKind.Decode:
-                    device.Launch(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock), new KernelConfig(plan.Grid, plan.Threads),
+                    device.Launch(Fp8GemmDecodeKernel.Variant(outputElement, perKBlock, device.EmulatesMma), new KernelConfig(plan.Grid, plan.Threads),
                         aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape);
                     break;
                 case Fp8GemmKernelKind.Mma:
-                    device.Launch(Fp8GemmKernel.Variant(outputElement, perKBlock), new KernelConfig(plan.Grid, plan.Threads),
+                    device.Launch(Fp8GemmKernel.Variant(outputElement, perKBlock, device.EmulatesMma), new KernelConfig(plan.Grid, plan.Threads),
                         aq.Bytes, bStored.Bytes, aScales, bScales, biasView, output.Bytes, shape);
                     break;
                 default:

@@ -230,8 +230,8 @@ public static partial class Ops
         var plan = GatedMlpPlan.For(m, intermediate, hidden, DTypes.SizeOf(x.DType), DecodeRows(device, x, gateWeight, upWeight, hidden), asyncRows,
             device.HasWarpgroupMma, device.Multiprocessors, (kind, threads, shared) => device.BlocksPerMultiprocessor(kind switch
             {
-                GatedMlpTiling.Decode => DecodeGemmKernel.Variant(element, activationType),
-                _ => WideGemmKernel.GatedVariant(element, activationType),
+                GatedMlpTiling.Decode => DecodeGemmKernel.Variant(element, activationType, device.EmulatesMma),
+                _ => WideGemmKernel.GatedVariant(element, activationType, device.EmulatesMma),
             }, threads, shared), tiling, stages, blocks, asyncRows && !device.HasWarpgroupMma ? device.MaxSharedBytesPerBlock : 227 * 1024);
         var shape = new GatedMlpShape
         {
@@ -249,7 +249,7 @@ public static partial class Ops
                 break;
             case GatedMlpTiling.Decode:
                 // Weights stream once at full rate, 16-row slices of x.
-                LaunchDecode(device, DecodeGemmKernel.Variant(element, activationType), x, gateWeight, upWeight, output, shape,
+                LaunchDecode(device, DecodeGemmKernel.Variant(element, activationType, device.EmulatesMma), x, gateWeight, upWeight, output, shape,
                     new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes }, plan.Split);
                 break;
             case GatedMlpTiling.SwappedDecode:
@@ -260,11 +260,11 @@ public static partial class Ops
                 LaunchWarpSpecialized(x, gateWeight, upWeight, output, activationType, shape, addresses, plan);
                 break;
             case GatedMlpTiling.RegisterStaged:
-                device.Launch(RegisterStagedGemmKernel.GatedVariant(element, activationType), new KernelConfig(plan.GridX, plan.BlockX),
+                device.Launch(RegisterStagedGemmKernel.GatedVariant(element, activationType, device.EmulatesMma), new KernelConfig(plan.GridX, plan.BlockX),
                     x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
                 break;
             default:
-                device.Launch(WideGemmKernel.GatedVariant(element, activationType), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
+                device.Launch(WideGemmKernel.GatedVariant(element, activationType, device.EmulatesMma), new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
                     x.Bytes, gateWeight.Bytes, upWeight.Bytes, output.Bytes, shape, addresses, plan.Depth, new EpilogueArgs { Bias = output.Bytes, Residual = output.Bytes });
                 break;
         }

@@ -280,11 +280,11 @@ public static partial class Ops
         // The decode kernel's occupancy, only where the plan may pick it and pick its split; the wide kernel's only where it
         // may pick that one (off Hopper, or pinned), so no other call compiles the wide kernel for an occupancy figure.
         int resident = !sixteenBit || m > DecodeGemmKernel.MaxRows || splitK != 0 || choice is not (LinearKernelChoice.Auto or LinearKernelChoice.Decode) ? 0
-            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), DecodeGemmKernel.Threads);
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), device.EmulatesMma), DecodeGemmKernel.Threads);
         bool mayPickWide = choice == LinearKernelChoice.Wide
             || choice == LinearKernelChoice.Auto && !device.HasWarpgroupMma && m > DecodeGemmKernel.MaxRows && inFeatures % 8 == 0 && aligned;
         int wideResident = !sixteenBit || !mayPickWide || LinearPlan.WideSharedBytes > maxShared ? 0
-            : device.Multiprocessors * device.BlocksPerMultiprocessor(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType)), WideGemmKernel.Threads,
+            : device.Multiprocessors * device.BlocksPerMultiprocessor(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType), device.EmulatesMma), WideGemmKernel.Threads,
                 LinearPlan.WideSharedBytes);
         var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasMmaSync, aligned, maxShared,
             resident, wideResident, choice, splitK, blocks, device.Multiprocessors);
@@ -294,7 +294,7 @@ public static partial class Ops
         switch (plan.Kernel)
         {
             case LinearKernelChoice.Decode:
-                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType)), x, weight, weight, output, shape, epilogue, plan.Split);
+                LaunchDecode(device, DecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), device.EmulatesMma), x, weight, weight, output, shape, epilogue, plan.Split);
                 break;
             case LinearKernelChoice.SwappedDecode:
                 LaunchSwappedDecode(device, SwappedDecodeGemmKernel.LinearVariant(ElementTypeOf(x.DType), SwappedDecodeGemmKernel.SlicesFor(m)), x, weight, weight,
@@ -304,13 +304,13 @@ public static partial class Ops
                 LaunchLinearWarpSpecialized(x, weight, output, shape, epilogue, plan);
                 break;
             case LinearKernelChoice.Wide:
-                device.Launch(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType)),
+                device.Launch(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType), device.EmulatesMma),
                     new KernelConfig(new Index1D(plan.GridX), new Index1D(plan.BlockX), SharedMemoryConfig.RequestDynamic<uint>(plan.SharedBytes / 4)),
                     x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape,
                     new GatedMlpAddresses { X = x.DeviceAddress, Gate = weight.DeviceAddress, Up = weight.DeviceAddress }, plan.Depth, epilogue);
                 break;
             case LinearKernelChoice.RegisterStaged:
-                device.Launch(RegisterStagedGemmKernel.LinearVariant(ElementTypeOf(x.DType)), new KernelConfig(plan.GridX, plan.BlockX),
+                device.Launch(RegisterStagedGemmKernel.LinearVariant(ElementTypeOf(x.DType), device.EmulatesMma), new KernelConfig(plan.GridX, plan.BlockX),
                     x.Bytes, weight.Bytes, weight.Bytes, output.Bytes, shape, epilogue);
                 break;
             default:
