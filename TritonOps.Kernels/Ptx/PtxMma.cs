@@ -29,7 +29,8 @@ internal struct FragA
 
 /// <summary>How a GEMM kernel's warp mma runs, chosen per device by the op layer: the tensor cores (the GPU, and what
 /// CI compiles to PTX), or the CPU accelerator's emulation batched per warp step (one exchange of fragments for a
-/// step's products). A trait, not a runtime branch: PTX keeps both sides of a branch on the accelerator, and the
+/// step's products; an 8-bit element is <see cref="Float8E4M3Element"/>, the one 8-bit <see cref="IMmaElement"/>, so the
+/// emulation decodes what the hardware path's e4m3 instruction reads). A trait, not a runtime branch: PTX keeps both sides of a branch on the accelerator, and the
 /// batched emulation in every GEMM's PTX cost more CI codegen time than it saved (docs/ci-time.md, 2026-12-07).</summary>
 internal interface IMmaFlavour
 {
@@ -223,11 +224,7 @@ internal static class PtxMma
         where TFlavour : struct, IMmaFlavour
     {
         if (TFlavour.Emulated)
-        {
-            if (TElement.BitsPerElement == 8)
-                return EmulateWarpTile<Float8E4M3Element>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
             return EmulateWarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
-        }
         acc.T00 = Mma<TElement>(acc.T00, f0, b00, b01);
         acc.T01 = Mma<TElement>(acc.T01, f0, b10, b11);
         acc.T02 = Mma<TElement>(acc.T02, f0, b20, b21);
@@ -262,11 +259,7 @@ internal static class PtxMma
         where TFlavour : struct, IMmaFlavour
     {
         if (TFlavour.Emulated)
-        {
-            if (TElement.BitsPerElement == 8)
-                return EmulateTwoSteps<Float8E4M3Element>(c, first, b00, b01, second, b10, b11);
             return EmulateTwoSteps<TElement>(c, first, b00, b01, second, b10, b11);
-        }
         return Mma<TElement>(Mma<TElement>(c, first, b00, b01), second, b10, b11);
     }
 
@@ -276,11 +269,7 @@ internal static class PtxMma
         where TFlavour : struct, IMmaFlavour
     {
         if (TFlavour.Emulated)
-        {
-            if (TElement.BitsPerElement == 8)
-                return EmulateFourSteps<Float8E4M3Element>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
             return EmulateFourSteps<TElement>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
-        }
         return Mma<TElement>(Mma<TElement>(Mma<TElement>(Mma<TElement>(c, a0, b00, b01), a1, b10, b11), a2, b20, b21), a3, b30, b31);
     }
 
