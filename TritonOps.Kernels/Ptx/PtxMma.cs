@@ -31,22 +31,64 @@ internal struct FragA
 /// CI compiles to PTX), or the CPU accelerator's emulation batched per warp step (one exchange of fragments for a
 /// step's products; an 8-bit element is <see cref="Float8E4M3Element"/>, the one 8-bit <see cref="IMmaElement"/>, so the
 /// emulation decodes what the hardware path's e4m3 instruction reads). A trait, not a runtime branch: PTX keeps both sides of a branch on the accelerator, and the
-/// batched emulation in every GEMM's PTX cost more CI codegen time than it saved (docs/ci-time.md, 2026-12-07).</summary>
+/// batched emulation in every GEMM's PTX cost more CI codegen time than it saved (docs/ci-time.md, 2026-12-07). Each step
+/// is a static abstract member, not an <c>if</c> on a trait constant: ILGPU builds a dead branch before folding it (the
+/// strip decode kernel's codegen 0.5 → 13 s that way; docs/gpu-notes.md).</summary>
 internal interface IMmaFlavour
 {
-    static abstract bool Emulated { get; }
+    /// <summary>A warp's 32 × 32 step (<see cref="PtxMma.WarpTile{TElement, TFlavour}"/>).</summary>
+    static abstract WarpAcc WarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
+        where TElement : struct, IMmaElement;
+
+    /// <summary>Two k steps of one m16n8 tile (<see cref="PtxMma.TwoSteps{TElement, TFlavour}"/>).</summary>
+    static abstract Acc4 TwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
+        where TElement : struct, IMmaElement;
+
+    /// <summary>Four k steps of one m16n8 tile (<see cref="PtxMma.FourSteps{TElement, TFlavour}"/>).</summary>
+    static abstract Acc4 FourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
+        where TElement : struct, IMmaElement;
 }
 
 /// <summary>The tensor cores (<c>mma.sync</c>).</summary>
 internal struct TensorCoreMma : IMmaFlavour
 {
-    public static bool Emulated => false;
+    public static WarpAcc WarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
+        where TElement : struct, IMmaElement
+    {
+        acc.T00 = PtxMma.Mma<TElement>(acc.T00, f0, b00, b01);
+        acc.T01 = PtxMma.Mma<TElement>(acc.T01, f0, b10, b11);
+        acc.T02 = PtxMma.Mma<TElement>(acc.T02, f0, b20, b21);
+        acc.T03 = PtxMma.Mma<TElement>(acc.T03, f0, b30, b31);
+        acc.T10 = PtxMma.Mma<TElement>(acc.T10, f1, b00, b01);
+        acc.T11 = PtxMma.Mma<TElement>(acc.T11, f1, b10, b11);
+        acc.T12 = PtxMma.Mma<TElement>(acc.T12, f1, b20, b21);
+        acc.T13 = PtxMma.Mma<TElement>(acc.T13, f1, b30, b31);
+        return acc;
+    }
+
+    public static Acc4 TwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
+        where TElement : struct, IMmaElement =>
+        PtxMma.Mma<TElement>(PtxMma.Mma<TElement>(c, first, b00, b01), second, b10, b11);
+
+    public static Acc4 FourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
+        where TElement : struct, IMmaElement =>
+        PtxMma.Mma<TElement>(PtxMma.Mma<TElement>(PtxMma.Mma<TElement>(PtxMma.Mma<TElement>(c, a0, b00, b01), a1, b10, b11), a2, b20, b21), a3, b30, b31);
 }
 
-/// <summary>The CPU accelerator's batched emulation.</summary>
+/// <summary>The CPU accelerator's batched emulation: one exchange of fragments for a step's products.</summary>
 internal struct EmulatedMma : IMmaFlavour
 {
-    public static bool Emulated => true;
+    public static WarpAcc WarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
+        where TElement : struct, IMmaElement =>
+        PtxMma.EmulateWarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
+
+    public static Acc4 TwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
+        where TElement : struct, IMmaElement =>
+        PtxMma.EmulateTwoSteps<TElement>(c, first, b00, b01, second, b10, b11);
+
+    public static Acc4 FourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
+        where TElement : struct, IMmaElement =>
+        PtxMma.EmulateFourSteps<TElement>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
 }
 
 /// <summary>Warp-level tensor-core products.</summary>
@@ -222,21 +264,9 @@ internal static class PtxMma
     public static WarpAcc WarpTile<TElement, TFlavour>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour
-    {
-        if (TFlavour.Emulated)
-            return EmulateWarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
-        acc.T00 = Mma<TElement>(acc.T00, f0, b00, b01);
-        acc.T01 = Mma<TElement>(acc.T01, f0, b10, b11);
-        acc.T02 = Mma<TElement>(acc.T02, f0, b20, b21);
-        acc.T03 = Mma<TElement>(acc.T03, f0, b30, b31);
-        acc.T10 = Mma<TElement>(acc.T10, f1, b00, b01);
-        acc.T11 = Mma<TElement>(acc.T11, f1, b10, b11);
-        acc.T12 = Mma<TElement>(acc.T12, f1, b20, b21);
-        acc.T13 = Mma<TElement>(acc.T13, f1, b30, b31);
-        return acc;
-    }
+        => TFlavour.WarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
 
-    private static WarpAcc EmulateWarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
+    internal static WarpAcc EmulateWarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
         where TElement : struct, IMmaElement
     {
         var own = new TwoByFour { A0 = f0, A1 = f1, B0 = b00, B1 = b01, B2 = b10, B3 = b11, B4 = b20, B5 = b21, B6 = b30, B7 = b31 };
@@ -257,30 +287,22 @@ internal static class PtxMma
     public static Acc4 TwoSteps<TElement, TFlavour>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour
-    {
-        if (TFlavour.Emulated)
-            return EmulateTwoSteps<TElement>(c, first, b00, b01, second, b10, b11);
-        return Mma<TElement>(Mma<TElement>(c, first, b00, b01), second, b10, b11);
-    }
+        => TFlavour.TwoSteps<TElement>(c, first, b00, b01, second, b10, b11);
 
     /// <summary>Four k steps of one m16n8 tile in order (A fragment <i>i</i> × B pair <i>i</i>).</summary>
     public static Acc4 FourSteps<TElement, TFlavour>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour
-    {
-        if (TFlavour.Emulated)
-            return EmulateFourSteps<TElement>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
-        return Mma<TElement>(Mma<TElement>(Mma<TElement>(Mma<TElement>(c, a0, b00, b01), a1, b10, b11), a2, b20, b21), a3, b30, b31);
-    }
+        => TFlavour.FourSteps<TElement>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
 
-    private static Acc4 EmulateTwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
+    internal static Acc4 EmulateTwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
         where TElement : struct, IMmaElement
     {
         Gather(new TwoByFour { A0 = first, A1 = second, B0 = b00, B1 = b01, B2 = b10, B3 = b11 }, out var rows, out var columns);
         return Product<TElement, TwoByFour>(Product<TElement, TwoByFour>(c, rows, columns, 0, 0), rows, columns, 1, 1);
     }
 
-    private static Acc4 EmulateFourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
+    internal static Acc4 EmulateFourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
         where TElement : struct, IMmaElement
     {
         var own = new FourByFour { A0 = a0, A1 = a1, A2 = a2, A3 = a3, B0 = b00, B1 = b01, B2 = b10, B3 = b11, B4 = b20, B5 = b21, B6 = b30, B7 = b31 };
