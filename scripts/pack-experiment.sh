@@ -3,9 +3,11 @@
 # TritonOps*.dll beside main's pack: .gpu/exp/t (tests) and .gpu/exp/b (benchmark). On the device, copy
 # .gpu/TritonOps.Tests and .gpu/TritonOps.Benchmark elsewhere and the .gpu/exp/* dlls over them (as
 # `git show 0e4fdaf:scripts/device-call-8.sh` does). Run after ../shared/gpu/pack (main's pack), from the repo root.
-#   bash scripts/pack-experiment.sh docs/experiments/2026-12-06-consumer-experiments.patch
+# A second argument NAME puts them under .gpu/exp/NAME/{t,b} instead, so several experiments travel in one pack.
+#   bash scripts/pack-experiment.sh docs/experiments/2026-12-06-consumer-experiments.patch [NAME]
 set -euo pipefail
 patch=$(readlink -f "${1:?patch file}")
+dest=exp${2:+/$2}
 root=$(git rev-parse --show-toplevel)
 wt=$(mktemp -d /tmp/exp-wt.XXXX)
 git worktree add -q --detach "$wt" HEAD
@@ -14,8 +16,8 @@ git -C "$wt" apply "$patch"
 for kind in t:TritonOps.Tests/TritonOps.Tests.csproj b:samples/TritonOps.Benchmark/TritonOps.Benchmark.csproj; do
   dir=${kind%%:*} proj=${kind#*:} pub=$(mktemp -d /tmp/exp-pub.XXXX)
   dotnet publish "$wt/$proj" -c Release -o "$pub" -p:UseAppHost=false --nologo -v quiet >&2
-  mkdir -p "$root/.gpu/exp/$dir"
-  cp "$pub"/TritonOps*.dll "$root/.gpu/exp/$dir/"
+  mkdir -p "$root/.gpu/$dest/$dir"
+  cp "$pub"/TritonOps*.dll "$root/.gpu/$dest/$dir/"
   rm -rf "$pub"
 done
 du -sh "$root/.gpu" >&2
