@@ -52,9 +52,19 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     /// kernel's 1024) go to <see cref="OnEveryDevice.WideGroupDevice"/>.</summary>
     private Device For(int hidden) => hidden >= 4096 ? WideGroupDevice : Device;
 
+    /// <summary>CI budget: the wide kernel's 8195-wide rows cost ~1.2 s a case on the CPU accelerator (1024-thread groups);
+    /// there they run in float32 and in one bfloat16 case a test (offset 1 for the plain norm, 0 for the fused add), not
+    /// float16's packed form of the same bfloat16 code. CUDA runs every case.</summary>
+    private void SkipRepeatedWideRowOnCpu(DType dtype, int[] shape, float weightOffset, float keptOffset)
+    {
+        if (Kind == DeviceKind.Cpu && shape[^1] == 8195 && dtype != DType.Float32 && (dtype == DType.Float16 || weightOffset != keptOffset))
+            Assert.Ignore("CUDA only: the CPU accelerator runs this wide row in float32 and one bfloat16 case (CI time).");
+    }
+
     [TestCaseSource(nameof(Cases))]
     public void RmsNorm_MatchesFloat64Reference(DType dtype, int[] shape, float weightOffset)
     {
+        SkipRepeatedWideRowOnCpu(dtype, shape, weightOffset, keptOffset: 1);
         int seed = Inputs.Seed("rms", dtype, string.Join(",", shape), weightOffset);
         var device = For(shape[^1]);
         using var x = X(shape, dtype, seed, device: device);
@@ -72,6 +82,7 @@ public class RmsNormTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCaseSource(nameof(Cases))]
     public void FusedAddRmsNorm_UpdatesResidualBitExactly_AndMatchesFloat64Reference(DType dtype, int[] shape, float weightOffset)
     {
+        SkipRepeatedWideRowOnCpu(dtype, shape, weightOffset, keptOffset: 0);
         int seed = Inputs.Seed("add", dtype, string.Join(",", shape), weightOffset);
         var device = For(shape[^1]);
         using var x = X(shape, dtype, seed, device: device);
