@@ -52,13 +52,13 @@ public class MmaFragmentTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     /// <summary>a: A [32 × 16] row-major; b: B stored [n = 32][k = 16]; d: [32 × 32] float, written: one warp step of
-    /// <see cref="PtxMma.WarpTile{TElement, TFlavour}"/> (tile Tij at rows 16i, columns 8j).</summary>
+    /// <see cref="IMmaFlavour.WarpTile{TElement}"/> (tile Tij at rows 16i, columns 8j).</summary>
     internal static void WarpTileOf<TElement, TFlavour>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<byte> d)
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour
     {
         int lane = Warp.LaneIdx, g = lane >> 2, t = lane & 3;
-        var acc = PtxMma.WarpTile<TElement, TFlavour>(default, Fragment(a, g, t), Fragment(a, 16 + g, t),
+        var acc = TFlavour.WarpTile<TElement>(default, Fragment(a, g, t), Fragment(a, 16 + g, t),
             Word(b, g, 2 * t), Word(b, g, 2 * t + 8), Word(b, 8 + g, 2 * t), Word(b, 8 + g, 2 * t + 8),
             Word(b, 16 + g, 2 * t), Word(b, 16 + g, 2 * t + 8), Word(b, 24 + g, 2 * t), Word(b, 24 + g, 2 * t + 8));
         var dd = d.Cast<float>();

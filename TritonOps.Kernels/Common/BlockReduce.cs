@@ -13,9 +13,6 @@ internal static class BlockReduce
     /// <summary>Butterfly sum: every lane ends with the warp's total.</summary>
     public static float WarpSum(float value) => Butterfly<Add>(value);
 
-    /// <summary>Butterfly max by bit pattern (non-negative floats; NaN wins).</summary>
-    public static float WarpMaxBits(float value) => Butterfly<MaxOfBits>(value);
-
     /// <summary>A warp's values combined across the lanes by xor shuffles 16, 8, 4, 2, 1, written out: ILGPU leaves a
     /// loop over the lane masks rolled (a shift, compare and branch beside each shuffle, in every kernel's reductions;
     /// unrolled, the staged RMSNorm+RoPE went 40.8 → 39.6 µs on the H200, and the fused norm+quantize 34.7 → 33.1 with

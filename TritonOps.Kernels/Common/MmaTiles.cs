@@ -68,7 +68,7 @@ internal static class MmaTiles
         uint b10 = tile[bBase + 8 * RowWords], b11 = tile[bBase + 8 * RowWords + 4];
         uint b20 = tile[bBase + 16 * RowWords], b21 = tile[bBase + 16 * RowWords + 4];
         uint b30 = tile[bBase + 24 * RowWords], b31 = tile[bBase + 24 * RowWords + 4];
-        return PtxMma.WarpTile<TElement, TFlavour>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
+        return TFlavour.WarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
     }
 
     /// <summary>

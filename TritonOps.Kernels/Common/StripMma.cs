@@ -47,24 +47,14 @@ internal static class StripMma
     public static Acc4 Mma16<TElement, TFlavour>(Acc4 acc, Vec4U xTop, Vec4U xBottom, Vec4U w)
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour =>
-        PtxMma.TwoSteps<TElement, TFlavour>(acc, LowA(xTop, xBottom), w.X, w.Y, HighA(xTop, xBottom), w.Z, w.W);
+        TFlavour.TwoSteps<TElement>(acc, LowA(xTop, xBottom), w.X, w.Y, HighA(xTop, xBottom), w.Z, w.W);
 
     /// <summary><see cref="Mma16{TElement, TFlavour}"/> of chunk 0, then of chunk 1 (one exchange when emulated).</summary>
     public static Acc4 Mma16Twice<TElement, TFlavour>(Acc4 acc, Vec4U xTop0, Vec4U xBottom0, Vec4U w0, Vec4U xTop1, Vec4U xBottom1, Vec4U w1)
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour =>
-        PtxMma.FourSteps<TElement, TFlavour>(acc, LowA(xTop0, xBottom0), w0.X, w0.Y, HighA(xTop0, xBottom0), w0.Z, w0.W,
+        TFlavour.FourSteps<TElement>(acc, LowA(xTop0, xBottom0), w0.X, w0.Y, HighA(xTop0, xBottom0), w0.Z, w0.W,
             LowA(xTop1, xBottom1), w1.X, w1.Y, HighA(xTop1, xBottom1), w1.Z, w1.W);
-
-    /// <summary>Two m16n8k32 e4m3 products of one 16-byte chunk of x rows (g, g + 8) and of weight row g.</summary>
-    public static Acc4 MmaE4M3<TFlavour>(Acc4 acc, Vec4U xTop, Vec4U xBottom, Vec4U w)
-        where TFlavour : struct, IMmaFlavour =>
-        Mma16<Float8E4M3Element, TFlavour>(acc, xTop, xBottom, w);
-
-    /// <summary><see cref="MmaE4M3{TFlavour}"/> of chunk 0, then of chunk 1 (one exchange when emulated).</summary>
-    public static Acc4 MmaE4M3Twice<TFlavour>(Acc4 acc, Vec4U xTop0, Vec4U xBottom0, Vec4U w0, Vec4U xTop1, Vec4U xBottom1, Vec4U w1)
-        where TFlavour : struct, IMmaFlavour =>
-        Mma16Twice<Float8E4M3Element, TFlavour>(acc, xTop0, xBottom0, w0, xTop1, xBottom1, w1);
 
     /// <summary>Parks a partial accumulator in shared memory at <paramref name="slot"/> (in units of one
     /// warp's Acc4: 128 floats), for the warp that owns the strip's other k to add after a barrier.</summary>

@@ -94,11 +94,11 @@ internal static class Fp8GemmDecodeKernel
             if (TScales.PerKBlock)
             {
                 // k0 is a multiple of 256: the first two steps are scale block k0 / 128, the last two the next.
-                acc = Promote(acc, StripMma.MmaE4M3Twice<TFlavour>(default, top0, bottom0, w.C0, top1, bottom1, w.C1), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128, o.s);
-                return Promote(acc, StripMma.MmaE4M3Twice<TFlavour>(default, top2, bottom2, w.C2, top3, bottom3, w.C3), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128 + 1, o.s);
+                acc = Promote(acc, StripMma.Mma16Twice<Float8E4M3Element, TFlavour>(default, top0, bottom0, w.C0, top1, bottom1, w.C1), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128, o.s);
+                return Promote(acc, StripMma.Mma16Twice<Float8E4M3Element, TFlavour>(default, top2, bottom2, w.C2, top3, bottom3, w.C3), o.aScale, o.bScale, o.m0 + o.g, o.n0, k0 / 128 + 1, o.s);
             }
-            acc = StripMma.MmaE4M3Twice<TFlavour>(acc, top0, bottom0, w.C0, top1, bottom1, w.C1);
-            return StripMma.MmaE4M3Twice<TFlavour>(acc, top2, bottom2, w.C2, top3, bottom3, w.C3);
+            acc = StripMma.Mma16Twice<Float8E4M3Element, TFlavour>(acc, top0, bottom0, w.C0, top1, bottom1, w.C1);
+            return StripMma.Mma16Twice<Float8E4M3Element, TFlavour>(acc, top2, bottom2, w.C2, top3, bottom3, w.C3);
         }
 
         public static Acc4 Tail(in StripOperands<TScales, TFlavour> o, Acc4 acc, int k0)
@@ -111,9 +111,9 @@ internal static class Fp8GemmDecodeKernel
                 Vec4U xBottom = MmaTiles.LoadChunk<Float8E4M3Element>(o.a, o.m0 + o.g + 8, k, o.s.M, o.s.K, aligned);
                 Vec4U w = MmaTiles.LoadChunk<Float8E4M3Element>(o.b, o.n0 + o.g, k, o.s.N, o.s.K, aligned);
                 if (!TScales.PerKBlock)
-                    acc = StripMma.MmaE4M3<TFlavour>(acc, xTop, xBottom, w);
+                    acc = StripMma.Mma16<Float8E4M3Element, TFlavour>(acc, xTop, xBottom, w);
                 else if (k0 + step < o.s.K) // a 64-deep step lies in one scale block; steps past K hold zeros only
-                    acc = Promote(acc, StripMma.MmaE4M3<TFlavour>(default, xTop, xBottom, w), o.aScale, o.bScale, o.m0 + o.g, o.n0, (k0 + step) / 128, o.s);
+                    acc = Promote(acc, StripMma.Mma16<Float8E4M3Element, TFlavour>(default, xTop, xBottom, w), o.aScale, o.bScale, o.m0 + o.g, o.n0, (k0 + step) / 128, o.s);
             }
             return acc;
         }

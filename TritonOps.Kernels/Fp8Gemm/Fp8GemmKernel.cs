@@ -191,9 +191,6 @@ internal static class Fp8GemmKernel
 
     public static readonly Type[] OutputElements = [typeof(Float16Element), typeof(BFloat16Element), typeof(Float32Element)];
 
-    /// <summary>The scale modes: <see cref="EpilogueScales"/>, <see cref="KBlockScales"/>.</summary>
-    public static readonly Type[] ScaleModes = [typeof(EpilogueScales), typeof(KBlockScales)];
-
     public static Type ScaleMode(bool perKBlock) => perKBlock ? typeof(KBlockScales) : typeof(EpilogueScales);
 
     public static MethodInfo Variant(Type output, bool perKBlock = false, bool emulatedMma = false) =>

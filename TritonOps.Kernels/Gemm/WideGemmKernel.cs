@@ -240,8 +240,8 @@ internal static class WideGemmKernel
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour
     {
-        acc.Top = PtxMma.WarpTile<TElement, TFlavour>(acc.Top, f0, f1, b01.R0, b01.R1, b01.R2, b01.R3, b23.R0, b23.R1, b23.R2, b23.R3);
-        acc.Bottom = PtxMma.WarpTile<TElement, TFlavour>(acc.Bottom, f2, f3, b01.R0, b01.R1, b01.R2, b01.R3, b23.R0, b23.R1, b23.R2, b23.R3);
+        acc.Top = TFlavour.WarpTile<TElement>(acc.Top, f0, f1, b01.R0, b01.R1, b01.R2, b01.R3, b23.R0, b23.R1, b23.R2, b23.R3);
+        acc.Bottom = TFlavour.WarpTile<TElement>(acc.Bottom, f2, f3, b01.R0, b01.R1, b01.R2, b01.R3, b23.R0, b23.R1, b23.R2, b23.R3);
         return acc;
     }
 

@@ -15,10 +15,7 @@ internal interface IFloat8Format
 
     static abstract byte Encode(float value);
 
-    /// <summary>Two codes (lo in bits 0–7): the hardware cvt in kernels on CUDA, <see cref="Encode"/> elsewhere.</summary>
-    static abstract uint EncodePair(float lo, float hi);
-
-    /// <summary>Four codes (a in bits 0–7): <see cref="EncodePair"/> twice, joined in one move on CUDA.</summary>
+    /// <summary>Four codes (a in bits 0–7): the hardware cvt in kernels on CUDA, <see cref="Encode"/> elsewhere.</summary>
     static abstract uint EncodeQuad(float a, float b, float c, float d);
 }
 
@@ -30,8 +27,6 @@ internal struct E4M3 : IFloat8Format
 {
     public static float MaxFinite => 448f;
     public static float InverseMaxFinite => 1f / 448f;
-
-    public static uint EncodePair(float lo, float hi) => Ptx.PtxConvert.FloatsToE4M3x2(lo, hi);
 
     public static uint EncodeQuad(float a, float b, float c, float d) => Ptx.PtxConvert.FloatsToE4M3x4(a, b, c, d);
 
@@ -82,8 +77,6 @@ internal struct E5M2 : IFloat8Format
 {
     public static float MaxFinite => 57344f;
     public static float InverseMaxFinite => 1f / 57344f;
-
-    public static uint EncodePair(float lo, float hi) => Ptx.PtxConvert.FloatsToE5M2x2(lo, hi);
 
     public static uint EncodeQuad(float a, float b, float c, float d) => Ptx.PtxConvert.FloatsToE5M2x4(a, b, c, d);
 

@@ -45,32 +45,9 @@ internal static class PtxConvert
         return BFloat16Bits.FromFloat(lo) | ((uint)BFloat16Bits.FromFloat(hi) << 16);
     }
 
-    /// <summary><c>cvt.rn.satfinite.e4m3x2.f32 d, hi, lo</c> (sm_89+): two floats to two E4M3 codes, lo in
-    /// bits 0–7. Same semantics as <see cref="E4M3.Encode"/>: nearest even, ±Inf and overflow to ±448,
-    /// canonical NaN 0x7F.</summary>
-    public static uint FloatsToE4M3x2(float lo, float hi)
-    {
-        if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit("{ .reg .b16 pair; cvt.rn.satfinite.e4m3x2.f32 pair, %1, %2; cvt.u32.u16 %0, pair; }", out uint packed, hi, lo);
-            return packed;
-        }
-        return E4M3.Encode(lo) | ((uint)E4M3.Encode(hi) << 8);
-    }
-
-    /// <summary><c>cvt.rn.satfinite.e5m2x2.f32 d, hi, lo</c>: as <see cref="FloatsToE4M3x2"/> for E5M2 (±57344).</summary>
-    public static uint FloatsToE5M2x2(float lo, float hi)
-    {
-        if (CudaAsm.IsSupported)
-        {
-            CudaAsm.Emit("{ .reg .b16 pair; cvt.rn.satfinite.e5m2x2.f32 pair, %1, %2; cvt.u32.u16 %0, pair; }", out uint packed, hi, lo);
-            return packed;
-        }
-        return E5M2.Encode(lo) | ((uint)E5M2.Encode(hi) << 8);
-    }
-
     /// <summary>Four floats to four E4M3 codes (a in bits 0–7 … d in 24–31): two <c>cvt.rn.satfinite.e4m3x2.f32</c>
-    /// and one move that joins their halves (the pairwise form spends a widen, a shift and an or on each pair).</summary>
+    /// (sm_89+) and one move that joins their halves (the pairwise form spends a widen, a shift and an or on each pair).
+    /// Same semantics as <see cref="E4M3.Encode"/>: nearest even, ±Inf and overflow to ±448, canonical NaN 0x7F.</summary>
     public static uint FloatsToE4M3x4(float a, float b, float c, float d)
     {
         if (CudaAsm.IsSupported)
@@ -79,10 +56,10 @@ internal static class PtxConvert
                 out uint packed, a, b, c, d);
             return packed;
         }
-        return FloatsToE4M3x2(a, b) | (FloatsToE4M3x2(c, d) << 16);
+        return E4M3.Encode(a) | ((uint)E4M3.Encode(b) << 8) | ((uint)E4M3.Encode(c) << 16) | ((uint)E4M3.Encode(d) << 24);
     }
 
-    /// <summary><see cref="FloatsToE4M3x4"/> for E5M2.</summary>
+    /// <summary><see cref="FloatsToE4M3x4"/> for E5M2 (±57344).</summary>
     public static uint FloatsToE5M2x4(float a, float b, float c, float d)
     {
         if (CudaAsm.IsSupported)
@@ -91,6 +68,6 @@ internal static class PtxConvert
                 out uint packed, a, b, c, d);
             return packed;
         }
-        return FloatsToE5M2x2(a, b) | (FloatsToE5M2x2(c, d) << 16);
+        return E5M2.Encode(a) | ((uint)E5M2.Encode(b) << 8) | ((uint)E5M2.Encode(c) << 16) | ((uint)E5M2.Encode(d) << 24);
     }
 }

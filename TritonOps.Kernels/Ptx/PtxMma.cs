@@ -36,15 +36,19 @@ internal struct FragA
 /// strip decode kernel's codegen 0.5 → 13 s that way; docs/gpu-notes.md).</summary>
 internal interface IMmaFlavour
 {
-    /// <summary>A warp's 32 × 32 step (<see cref="PtxMma.WarpTile{TElement, TFlavour}"/>).</summary>
+    /// <summary>A warp's 32 × 32 step: A fragments <paramref name="f0"/> (rows 0–15) and <paramref name="f1"/> (16–31)
+    /// against B pairs (b<i>j</i>0, b<i>j</i>1) of n-tiles j = 0…3; tile Tij gets fi × pair j. Eight mma on the tensor
+    /// cores; emulated, one exchange for all eight (the mma.sync GEMMs' CPU cases on CI's two cores, 2026-12-07: the
+    /// register-staged Linear case 4.2 → 0.7 s, the wide one 4.9 → 1.5 s, the whole suite 232 → 212 s).</summary>
     static abstract WarpAcc WarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
         where TElement : struct, IMmaElement;
 
-    /// <summary>Two k steps of one m16n8 tile (<see cref="PtxMma.TwoSteps{TElement, TFlavour}"/>).</summary>
+    /// <summary>Two k steps of one m16n8 tile in order: <paramref name="first"/> × (b00, b01), then
+    /// <paramref name="second"/> × (b10, b11) onto its result.</summary>
     static abstract Acc4 TwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
         where TElement : struct, IMmaElement;
 
-    /// <summary>Four k steps of one m16n8 tile (<see cref="PtxMma.FourSteps{TElement, TFlavour}"/>).</summary>
+    /// <summary>Four k steps of one m16n8 tile in order (A fragment <i>i</i> × B pair <i>i</i>).</summary>
     static abstract Acc4 FourSteps<TElement>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
         where TElement : struct, IMmaElement;
 }
@@ -139,7 +143,7 @@ internal static class PtxMma
     /// butterfly rounds gather each aligned group of eight lanes' operands into every lane of the group, then one
     /// shuffle fetches group t's (both B columns: <paramref name="columns"/>) and one group g / 2's (the A rows:
     /// <paramref name="rows"/>). A batch of mma that one warp issues together (<typeparamref name="T"/> holds all their
-    /// operands) shares the five: <see cref="WarpTile{TElement, TFlavour}"/>, <see cref="TwoSteps{TElement, TFlavour}"/> and <see cref="FourSteps{TElement, TFlavour}"/>.
+    /// operands) shares the five: <see cref="IMmaFlavour.WarpTile{TElement}"/>, <see cref="IMmaFlavour.TwoSteps{TElement}"/> and <see cref="IMmaFlavour.FourSteps{TElement}"/>.
     /// </summary>
     private static void Gather<T>(T own, out Octet<T> rows, out Octet<T> columns)
         where T : unmanaged
@@ -257,15 +261,6 @@ internal static class PtxMma
         }
     }
 
-    /// <summary>A warp's 32 × 32 step: A fragments <paramref name="f0"/> (rows 0–15) and <paramref name="f1"/> (16–31)
-    /// against B pairs (b<i>j</i>0, b<i>j</i>1) of n-tiles j = 0…3; tile Tij gets fi × pair j. Eight mma on the tensor
-    /// cores; emulated, one exchange for all eight (the mma.sync GEMMs' CPU cases on CI's two cores, 2026-12-07: the
-    /// register-staged Linear case 4.2 → 0.7 s, the wide one 4.9 → 1.5 s, the whole suite 232 → 212 s).</summary>
-    public static WarpAcc WarpTile<TElement, TFlavour>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
-        where TElement : struct, IMmaElement
-        where TFlavour : struct, IMmaFlavour
-        => TFlavour.WarpTile<TElement>(acc, f0, f1, b00, b01, b10, b11, b20, b21, b30, b31);
-
     internal static WarpAcc EmulateWarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
         where TElement : struct, IMmaElement
     {
@@ -281,19 +276,6 @@ internal static class PtxMma
         acc.T13 = Product<TElement, TwoByFour>(acc.T13, rows, columns, 1, 3);
         return acc;
     }
-
-    /// <summary>Two k steps of one m16n8 tile in order: <paramref name="first"/> × (b00, b01), then
-    /// <paramref name="second"/> × (b10, b11) onto its result.</summary>
-    public static Acc4 TwoSteps<TElement, TFlavour>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
-        where TElement : struct, IMmaElement
-        where TFlavour : struct, IMmaFlavour
-        => TFlavour.TwoSteps<TElement>(c, first, b00, b01, second, b10, b11);
-
-    /// <summary>Four k steps of one m16n8 tile in order (A fragment <i>i</i> × B pair <i>i</i>).</summary>
-    public static Acc4 FourSteps<TElement, TFlavour>(Acc4 c, FragA a0, uint b00, uint b01, FragA a1, uint b10, uint b11, FragA a2, uint b20, uint b21, FragA a3, uint b30, uint b31)
-        where TElement : struct, IMmaElement
-        where TFlavour : struct, IMmaFlavour
-        => TFlavour.FourSteps<TElement>(c, a0, b00, b01, a1, b10, b11, a2, b20, b21, a3, b30, b31);
 
     internal static Acc4 EmulateTwoSteps<TElement>(Acc4 c, FragA first, uint b00, uint b01, FragA second, uint b10, uint b11)
         where TElement : struct, IMmaElement
