@@ -78,36 +78,21 @@ internal static class Fp8GemmKernel
     }
 
     /// <summary>a's 128 rows from m0 and b's 64 from n0 (codes, K-contiguous), each k tile 64 deep.</summary>
-    private readonly struct Fp8Operands<TScales, TFlavour> : IStagedOperands<Fp8Operands<TScales, TFlavour>, PromotedWarpAcc>
+    private readonly struct Fp8Operands<TScales, TFlavour>(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale,
+        in Fp8GemmShape s, int m0, int n0, StagedLanes at, int row, int col, bool upperLive) : IStagedOperands<Fp8Operands<TScales, TFlavour>, PromotedWarpAcc>
         where TScales : struct, IFp8ScaleMode
         where TFlavour : struct, IMmaFlavour
     {
-        private readonly ArrayView<byte> a, b;
-        private readonly ArrayView<float> aScale, bScale;
-        private readonly Fp8GemmShape s;
-        private readonly int m0, n0, row, col;
-        private readonly StagedLanes at;
+        private readonly ArrayView<byte> a = a, b = b;
+        private readonly ArrayView<float> aScale = aScale, bScale = bScale;
+        private readonly Fp8GemmShape s = s;
+        private readonly int m0 = m0, n0 = n0, row = row, col = col;
+        private readonly StagedLanes at = at;
         // Warp-uniform: warps whose 32 rows all lie past M skip their mma. For decode (M = 16) the
         // tile's other 6 warps would otherwise spend 3/4 of the tensor-core time on zero rows. (A
         // `break` inside the k32 loop instead stopped ptxas unrolling it: 139 registers, 1 block/SM,
         // 224 → 157 TFLOP/s at M = 8192 on the H200.)
-        private readonly bool upperLive;
-
-        public Fp8Operands(ArrayView<byte> a, ArrayView<byte> b, ArrayView<float> aScale, ArrayView<float> bScale, in Fp8GemmShape s,
-            int m0, int n0, StagedLanes at, int row, int col, bool upperLive)
-        {
-            this.a = a;
-            this.b = b;
-            this.aScale = aScale;
-            this.bScale = bScale;
-            this.s = s;
-            this.m0 = m0;
-            this.n0 = n0;
-            this.at = at;
-            this.row = row;
-            this.col = col;
-            this.upperLive = upperLive;
-        }
+        private readonly bool upperLive = upperLive;
 
         public static StagedChunks Load(in Fp8Operands<TScales, TFlavour> o, int kt)
         {

@@ -84,24 +84,13 @@ internal static class Fp8GemmWarpSpecializedKernel
     }
 
     /// <summary>A stage of a's tile rows, then b's 128 rows, 128 bytes of K each.</summary>
-    private readonly struct Fp8StageLoads : IStageProducer<Fp8StageLoads>
+    private readonly struct Fp8StageLoads(ArrayView<byte> a, ArrayView<byte> b, in Fp8GemmShape s, ulong aAddress, ulong bAddress, ulong aMap,
+        ulong bMap, int blockM) : IStageProducer<Fp8StageLoads>
     {
-        private readonly ArrayView<byte> a, b;
-        private readonly Fp8GemmShape s;
-        private readonly ulong aAddress, bAddress, aMap, bMap;
-        private readonly int blockM;
-
-        public Fp8StageLoads(ArrayView<byte> a, ArrayView<byte> b, in Fp8GemmShape s, ulong aAddress, ulong bAddress, ulong aMap, ulong bMap, int blockM)
-        {
-            this.a = a;
-            this.b = b;
-            this.s = s;
-            this.aAddress = aAddress;
-            this.bAddress = bAddress;
-            this.aMap = aMap;
-            this.bMap = bMap;
-            this.blockM = blockM;
-        }
+        private readonly ArrayView<byte> a = a, b = b;
+        private readonly Fp8GemmShape s = s;
+        private readonly ulong aAddress = aAddress, bAddress = bAddress, aMap = aMap, bMap = bMap;
+        private readonly int blockM = blockM;
 
         public static void CopyEngineLoads(in Fp8StageLoads self, int stage, int kt, int m0, int n0, int barrier)
         {

@@ -72,27 +72,15 @@ internal static class RegisterStagedGemmKernel
 
     /// <summary>x's 128 rows from m0 and two B tiles of 64 rows (from n0 and from <c>secondRow0</c>), each k tile 32 deep:
     /// both products from the same x fragments.</summary>
-    private readonly struct PairedOperands<TElement, TFlavour> : IStagedOperands<PairedOperands<TElement, TFlavour>, WarpAccPair>
+    private readonly struct PairedOperands<TElement, TFlavour>(ArrayView<byte> x, ArrayView<byte> first, ArrayView<byte> second, in GatedMlpShape s,
+        int m0, int n0, int secondRow0, StagedLanes at) : IStagedOperands<PairedOperands<TElement, TFlavour>, WarpAccPair>
         where TElement : struct, IMmaElement
         where TFlavour : struct, IMmaFlavour
     {
-        private readonly ArrayView<byte> x, first, second;
-        private readonly GatedMlpShape s;
-        private readonly int m0, n0, secondRow0;
-        private readonly StagedLanes at;
-
-        public PairedOperands(ArrayView<byte> x, ArrayView<byte> first, ArrayView<byte> second, in GatedMlpShape s, int m0, int n0, int secondRow0,
-            StagedLanes at)
-        {
-            this.x = x;
-            this.first = first;
-            this.second = second;
-            this.s = s;
-            this.m0 = m0;
-            this.n0 = n0;
-            this.secondRow0 = secondRow0;
-            this.at = at;
-        }
+        private readonly ArrayView<byte> x = x, first = first, second = second;
+        private readonly GatedMlpShape s = s;
+        private readonly int m0 = m0, n0 = n0, secondRow0 = secondRow0;
+        private readonly StagedLanes at = at;
 
         public static StagedChunks Load(in PairedOperands<TElement, TFlavour> o, int kt)
         {

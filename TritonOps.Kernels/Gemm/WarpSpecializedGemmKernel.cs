@@ -85,23 +85,15 @@ internal static class WarpSpecializedGemmKernel
     }
 
     /// <summary>A consumer warpgroup's 64 rows of the tile: both products (m64n128 <c>wgmma</c> each), then the epilogue.</summary>
-    private readonly struct PairedTileConsumer<TElement, TEpilogue> : IStageConsumer<PairedTileConsumer<TElement, TEpilogue>, PairedAcc>
+    private readonly struct PairedTileConsumer<TElement, TEpilogue>(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs epilogue,
+        int warpgroup, int tid) : IStageConsumer<PairedTileConsumer<TElement, TEpilogue>, PairedAcc>
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
     {
-        private readonly ArrayView<byte> output;
-        private readonly GatedMlpShape s;
-        private readonly EpilogueArgs epilogue;
-        private readonly int warpgroup, tid;
-
-        public PairedTileConsumer(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs epilogue, int warpgroup, int tid)
-        {
-            this.output = output;
-            this.s = s;
-            this.epilogue = epilogue;
-            this.warpgroup = warpgroup;
-            this.tid = tid;
-        }
+        private readonly ArrayView<byte> output = output;
+        private readonly GatedMlpShape s = s;
+        private readonly EpilogueArgs epilogue = epilogue;
+        private readonly int warpgroup = warpgroup, tid = tid;
 
         public static PairedAcc Mma(in PairedTileConsumer<TElement, TEpilogue> self, PairedAcc acc, ArrayView<byte> shared, uint sharedBase,
             int stage, int kt, int m0, int n0)
