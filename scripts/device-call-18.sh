@@ -29,6 +29,7 @@ for round in 1 2; do
     r "slice sweep $i ($round)" bash .gpu/run /tmp/b-slice/TritonOps.Benchmark.dll --sweep --op linear --nth $i
   done
 done
+r "main sweep 10 (strip kernel at M64 q-size: what the swapped one must beat for Auto to take it below K 8192)" bash .gpu/run $M --sweep --op linear --nth 10
 r "main decoder layer decode" bash .gpu/run $M --op decoder_layer --nth 1
 r "spread decoder layer decode" bash .gpu/run /tmp/b-spread/TritonOps.Benchmark.dll --op decoder_layer --nth 1
 r "slice decoder layer decode" bash .gpu/run /tmp/b-slice/TritonOps.Benchmark.dll --op decoder_layer --nth 1
