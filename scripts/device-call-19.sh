@@ -7,7 +7,8 @@
 # After main's pack and the two pack-experiment.sh lines of device-call-18; carry [".gpu"].
 set -u
 out=${OUT:-/tmp/out}; mkdir -p "$out"
-left() { [ $((SECONDS + $1)) -lt 565 ]; }
+deadline=${DEADLINE:-565}
+left() { [ $((SECONDS + $1)) -lt "$deadline" ]; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 r() { echo "## $1 (t=$SECONDS)"; shift; timeout 45 "$@" 2>&1 | grep -E "^\| |rror|copy:" | head -4; }
 tests() { # name dll filter timeout
@@ -17,7 +18,7 @@ tests() { # name dll filter timeout
 }
 G="FullyQualifiedName~Cuda&(FullyQualifiedName~LinearTests|FullyQualifiedName~FusedGatedMlpTests|FullyQualifiedName~Fp8)"
 S="FullyQualifiedName~Cuda&FullyQualifiedName~Swapped"
-tests gemm-main .gpu/TritonOps.Tests/TritonOps.Tests.dll "$G" 200
+tests gemm-main .gpu/TritonOps.Tests/TritonOps.Tests.dll "$G" $((deadline < 400 ? 120 : 200))
 for x in slice spread; do
   cp -r .gpu/TritonOps.Benchmark /tmp/b-$x && cp .gpu/exp/$x/b/*.dll /tmp/b-$x/
   cp -r .gpu/TritonOps.Tests /tmp/t-$x && cp .gpu/exp/$x/t/*.dll /tmp/t-$x/
@@ -42,7 +43,7 @@ for tool in racecheck synccheck; do
   echo "spread $tool rc=$? $(grep -E 'SUMMARY' "$out/$tool.log" | tail -1) t=$SECONDS"
 done
 if left 40; then
-  timeout $((560 - SECONDS)) compute-sanitizer --tool memcheck --print-limit 20 bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll --filter "$G" > "$out/memcheck.log" 2>&1
+  timeout $((deadline - 5 - SECONDS)) compute-sanitizer --tool memcheck --print-limit 20 bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll --filter "$G" > "$out/memcheck.log" 2>&1
   echo "GEMM memcheck rc=$? $(grep -E 'SUMMARY' "$out/memcheck.log" | tail -1) $(tr '\r' '\n' < "$out/memcheck.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"
 fi
 echo "done t=$SECONDS"
