@@ -31,6 +31,9 @@ for i in 11 13; do
   left 20 && r "slice sweep $i" bash .gpu/run /tmp/b-slice/TritonOps.Benchmark.dll --sweep --op linear --nth $i
 done
 left 20 && r "main sweep 10 (strip at M64 q-size)" bash .gpu/run $M --sweep --op linear --nth 10
+# M16 down, swapped with 8 splits (sweep row 5) against the standing row (Auto: the strip kernel) below.
+left 20 && r "main sweep 5 (swapped M16 down, 8 splits)" bash .gpu/run $M --sweep --op linear --nth 5
+left 20 && r "spread sweep 5" bash .gpu/run /tmp/b-spread/TritonOps.Benchmark.dll --sweep --op linear --nth 5
 left 25 && r "spread decoder layer decode" bash .gpu/run /tmp/b-spread/TritonOps.Benchmark.dll --op decoder_layer --nth 1
 left 25 && r "linear decode M16" bash .gpu/run $M --op linear --nth 1
 left 25 && r "gated M16 swapped" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
