@@ -13,9 +13,9 @@ namespace TritonOps.Kernels.Gemm;
 /// argument), so little tensor-core work is spent on padding rows, and the weight streams once through the warp-specialized mainloop's ring (<see cref="WarpSpecializedMainloop"/>: the
 /// copy engine fills 34- or 40-KB stages, deep enough to keep ~200 KB of every SM's loads in flight). A stage holds 64
 /// elements of K of x's 16 or 64 rows (rows past M: zeros), then two 128-row weight boxes (gate's and up's rows n0…, or W's rows n0… and
-/// n0 + 128…, as <see cref="WarpSpecializedGemmKernel"/>). Grid: (N tiles, K splits); the splits meet warp by warp
-/// through a float32 workspace (the last warp of a (tile, warp) slot adds the splits in split order: the same bits
-/// whichever block finishes last) before the epilogue, whose lanes hold two x rows by two weight rows
+/// n0 + 128…, as <see cref="WarpSpecializedGemmKernel"/>). Grid: (N tiles, K splits); the splits meet through a float32
+/// workspace, the tile's warps together adding each (warp slot, x slice) over the splits in split order (the same bits
+/// whichever block finishes last, MeetSplits) before the epilogue, whose lanes hold two x rows by two weight rows
 /// (<see cref="IPairedTileEpilogue.StoreOne"/>). Needs K a multiple of 8 and 16-byte-aligned operands (tensor maps).
 /// The gated MLP takes it at M ≤ 16 on Hopper; Linear at 17–64 rows with K ≥ 8192 (the down projection). The strip
 /// kernel (<see cref="DecodeGemmKernel"/>) keeps every other decode call.
@@ -31,6 +31,16 @@ internal static class SwappedDecodeGemmKernel
 
     /// <summary>Consumer warps a block: each meets the other splits on its own arrival counter.</summary>
     public const int ConsumerWarps = 4 * Consumers;
+
+    /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices}"/>'s
+    /// MeetSplits), within the <see cref="ConsumerWarps"/> a tile the op layer provides.</summary>
+    public const int CountersATile = 3;
+
+    /// <summary>How long a warp waits for its tile's other splits before leaving their sums to the last arrival: up to
+    /// ~64 polls of ≥ 256 ns.</summary>
+    private const int MaxPolls = 64;
+
+    private const uint PollNanoseconds = 256;
 
     /// <summary>Workspace floats a consumer thread and x slice (two 64 × 16 accumulators' 8 each).</summary>
     public const int PartialFloats = 16;
@@ -131,12 +141,9 @@ internal static class SwappedDecodeGemmKernel
             var e = self.epilogue;
             if (self.s.KSplits > 1)
             {
-                // Serial split-K a warp at a time (the producer warpgroup has left: no block barrier): each warp leaves its
-                // sums in the workspace; the warp that arrives last for its (tile, warp) slot adds every split's in split
-                // order and stores, and sets the slot's counter back to zero for the next launch.
-                int lane = self.tid & 31, tile = Grid.IdxX;
+                // Each warp leaves its sums in the workspace, then the tile's warps add them up together (MeetSplits).
                 // A (tile, split) region holds float f of consumer thread t at f · 256 + t (SplitPartials).
-                long region = ((long)tile * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count) + self.tid;
+                long region = ((long)Grid.IdxX * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count) + self.tid;
                 Write(e.Partials, region, acc.S0);
                 if (TSlices.Count > 1)
                 {
@@ -146,28 +153,11 @@ internal static class SwappedDecodeGemmKernel
                 }
                 MemoryFence.DeviceLevel();
                 Warp.Barrier();
-                int counter = tile * ConsumerWarps + (self.tid >> 5), arrived = 0;
-                if (lane == 0)
-                    arrived = Atomic.Add(ref e.Arrivals[counter], 1);
-                arrived = Warp.Shuffle(arrived, 0);
-                if (arrived != self.s.KSplits - 1)
-                    return;
-                MemoryFence.DeviceLevel();
-                Warp.Barrier(); // the shuffle orders no memory: the warp barrier does, for the lanes that did not see the atomic
-                if (lane == 0)
-                    e.Arrivals[counter] = 0;
-                long stride = RegionFloats(TSlices.Count), first = (long)tile * self.s.KSplits * stride + self.tid;
-                if (TSlices.Count > 1)
-                {
-                    // Two splits a round trip: four slices' sums and four splits' loads would pass the 168 registers a
-                    // 384-thread block allows.
-                    acc.S0 = SumSplits(e, first, stride, self.s.KSplits, batch: 2);
-                    acc.S1 = SumSplits(e, first + PartialFloats * ConsumerThreads, stride, self.s.KSplits, batch: 2);
-                    acc.S2 = SumSplits(e, first + 2 * PartialFloats * ConsumerThreads, stride, self.s.KSplits, batch: 2);
-                    acc.S3 = SumSplits(e, first + 3 * PartialFloats * ConsumerThreads, stride, self.s.KSplits, batch: 2);
-                }
+                if (TEpilogue.RoundsPerOp(self.s, e))
+                    MeetSplits(self.output, self.s, e, n0, self.tid & 31, perOp: true);
                 else
-                    acc.S0 = SumSplits(e, first, stride, self.s.KSplits, batch: 4);
+                    MeetSplits(self.output, self.s, e, n0, self.tid & 31, perOp: false);
+                return;
             }
             int lane4 = self.tid & 31;
             int col = n0 + self.warpgroup * 64 + ((self.tid >> 5) & 3) * 16 + (lane4 >> 2), row = 2 * (lane4 & 3);
@@ -175,6 +165,65 @@ internal static class SwappedDecodeGemmKernel
                 StoreSlices(self.output, acc, row, col, self.s, e, perOp: true);
             else
                 StoreSlices(self.output, acc, row, col, self.s, e, perOp: false);
+        }
+
+        /// <summary>
+        /// Split-K's meeting, spread over the tile's warps (every split's 8 consumer warps): a warp counts itself in,
+        /// waits a while for the rest (the tile's split blocks are co-resident when the split fills the chip at one block
+        /// an SM, so they end together), then claims (warp slot, x slice) units from a counter until none is left, each
+        /// summed over the splits in split order (the same bits whichever warp claims it) and stored. A warp that waited
+        /// in vain leaves: the last to arrive claims every unit left, so nothing waits on a block that is not resident.
+        /// The last warp to leave sets the tile's three counters back to zero for the next launch. The last warp of each
+        /// slot summing its slot alone left the reduction on ~16 of 132 SMs: Linear M64 in14336 out4096 (+residual, 8
+        /// splits) 67.3 → 50.2 µs this way; M16 with 8 splits 43.0 → 43.9 µs (H200, one warm machine, 2026-12-07).
+        /// </summary>
+        private static void MeetSplits(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs e, int n0, int lane, bool perOp)
+        {
+            int warps = s.KSplits * ConsumerWarps, units = ConsumerWarps * TSlices.Count;
+            int arrivals = Grid.IdxX * CountersATile, claims = arrivals + 1, leaves = arrivals + 2;
+            int arrived = 0;
+            if (lane == 0)
+                arrived = Atomic.Add(ref e.Arrivals[arrivals], 1);
+            bool all = Warp.Shuffle(arrived, 0) == warps - 1;
+            for (int poll = 0; !all && poll < MaxPolls; poll++)
+            {
+                int seen = 0;
+                if (lane == 0)
+                {
+                    PtxSleep.Nanoseconds(PollNanoseconds);
+                    seen = Atomic.Add(ref e.Arrivals[arrivals], 0);
+                }
+                all = Warp.Shuffle(seen, 0) == warps;
+            }
+            if (all)
+            {
+                MemoryFence.DeviceLevel();
+                Warp.Barrier(); // the shuffle orders no memory: the warp barrier does, for the lanes that did not see the count
+                long stride = RegionFloats(TSlices.Count), first = (long)Grid.IdxX * s.KSplits * stride + lane;
+                for (;;)
+                {
+                    int unit = 0;
+                    if (lane == 0)
+                        unit = Atomic.Add(ref e.Arrivals[claims], 1);
+                    unit = Warp.Shuffle(unit, 0);
+                    if (unit >= units)
+                        break;
+                    int slot = unit % ConsumerWarps, slice = unit / ConsumerWarps;
+                    var sum = SumSplits(e, first + slot * 32 + slice * PartialFloats * ConsumerThreads, stride, s.KSplits);
+                    // The slot's lane layout: warpgroup slot / 4, warp slot % 4 of it.
+                    int col = n0 + (slot >> 2) * 64 + (slot & 3) * 16 + (lane >> 2), row = 2 * (lane & 3) + slice * SliceRows;
+                    StoreAll(output, sum, row, col, s, e, perOp);
+                }
+            }
+            int left = 0;
+            if (lane == 0)
+                left = Atomic.Add(ref e.Arrivals[leaves], 1);
+            if (lane == 0 && left == warps - 1)
+            {
+                e.Arrivals[arrivals] = 0;
+                e.Arrivals[claims] = 0;
+                e.Arrivals[leaves] = 0;
+            }
         }
 
         private static void StoreSlices(ArrayView<byte> output, in SwappedAcc acc, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
@@ -221,29 +270,21 @@ internal static class SwappedDecodeGemmKernel
 
     /// <summary>
     /// One slice's sums over every split, added in split order from zero (the same bits whichever warp adds them), the
-    /// loads of <paramref name="batch"/> (2 or 4) splits issued before their adds: each round trip to L2 is one a batch,
-    /// not one a split (unbatched, each split measured ~0.8 µs at the end of the launch: H100, 12-06, Linear M16 in4096
-    /// out14336 52.9 µs with two splits against 51.2 with one).
+    /// loads of four splits issued before their adds: each round trip to L2 is one a batch, not one a split (unbatched,
+    /// each split measured ~0.8 µs at the end of the launch: H100, 12-06, Linear M16 in4096 out14336 52.9 µs with two
+    /// splits against 51.2 with one).
     /// </summary>
-    private static SliceAcc SumSplits(in EpilogueArgs e, long first, long stride, int splits, int batch)
+    private static SliceAcc SumSplits(in EpilogueArgs e, long first, long stride, int splits)
     {
         SliceAcc sum = default;
         int split = 0;
-        if (batch == 4)
-        {
-            for (; split + 4 <= splits; split += 4)
-            {
-                SliceAcc a = Load(e, first + split * stride), b = Load(e, first + (split + 1) * stride);
-                SliceAcc c = Load(e, first + (split + 2) * stride), d = Load(e, first + (split + 3) * stride);
-                sum = Plus(Plus(Plus(Plus(sum, a), b), c), d);
-            }
-        }
-        for (; split + 2 <= splits; split += 2)
+        for (; split + 4 <= splits; split += 4)
         {
             SliceAcc a = Load(e, first + split * stride), b = Load(e, first + (split + 1) * stride);
-            sum = Plus(Plus(sum, a), b);
+            SliceAcc c = Load(e, first + (split + 2) * stride), d = Load(e, first + (split + 3) * stride);
+            sum = Plus(Plus(Plus(Plus(sum, a), b), c), d);
         }
-        if (split < splits)
+        for (; split < splits; split++)
             sum = Plus(sum, Load(e, first + split * stride));
         return sum;
     }

@@ -370,10 +370,9 @@ public static partial class Ops
             Launch(epilogue);
             return;
         }
-        // 16 floats a consumer thread and x slice per (tile, split); one arrival counter per (tile, consumer warp) (the last
-        // warp of each slot resets its own).
+        // 16 floats a consumer thread and x slice per (tile, split); three counters a tile (the last warp to leave resets them).
         WithSplitWorkspace(device, checked(tiles * split.Splits * SwappedDecodeGemmKernel.RegionFloats(slices)),
-            tiles * SwappedDecodeGemmKernel.ConsumerWarps, epilogue, Launch);
+            tiles * SwappedDecodeGemmKernel.CountersATile, epilogue, Launch);
     }
 
     /// <summary>Runs <paramref name="launch"/> with <paramref name="epilogue"/>'s split-K workspace set: <paramref name="floats"/>
