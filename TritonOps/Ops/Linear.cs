@@ -72,7 +72,9 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// streams W once per 16-row slice of x; the swapped one streams it once but meets its K splits through a float32
     /// workspace four slices deep, a tail that only a long K hides. H100, 2026-12-06 (M64, residual, bf16): in14336
     /// out4096 strip 102.7–103.2 µs, swapped 78.1–80.0; in4096 out4096 strip 33.1–33.2, swapped 47.9–49.3 (46.4 with
-    /// four splits, 55.7 with two); at M16 the strip kernel stays (51.9 against 55.0 for the down projection).</summary>
+    /// four splits, 55.7 with two); at M16 the strip kernel stays (51.9 against 55.0 for the down projection). Since the
+    /// splits meet spread over the tile's warps (12-07) the down projection at M64 runs 50.2 µs on the H200 (67.3 before);
+    /// q/o-sized against the strip kernel not yet measured (docs/experiments/2026-12-07-swapped-from-k4096.patch).</summary>
     public const int SwappedDecodeMinK = 8192;
 
     /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
