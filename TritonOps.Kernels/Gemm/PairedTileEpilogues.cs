@@ -18,7 +18,8 @@ internal struct EpilogueArgs
     /// rounded again (PyTorch eager's <c>residual + linear(x)</c>); 0: one rounding of the float32 sum.</summary>
     public int RoundBeforeResidual;
     /// <summary>Split-K only: float32 partial sums (every split's accumulators in the lanes' own layout) at device
-    /// address PartialsAddress, and one arrival counter per output tile, zero between launches.</summary>
+    /// address PartialsAddress, and the kernel's split-K counters (one a tile for the strip kernel, three for the
+    /// swapped one), zero between launches.</summary>
     public ArrayView<float> Partials;
     public ulong PartialsAddress;
     public ArrayView<int> Arrivals;

@@ -29,11 +29,11 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Consumer warpgroups, then the producer.</summary>
     public const int Threads = 128 * (Consumers + 1);
 
-    /// <summary>Consumer warps a block: each meets the other splits on its own arrival counter.</summary>
+    /// <summary>Consumer warps a block (each a (warp slot) of the split-K meeting's units).</summary>
     public const int ConsumerWarps = 4 * Consumers;
 
     /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices}"/>'s
-    /// MeetSplits), within the <see cref="ConsumerWarps"/> a tile the op layer provides.</summary>
+    /// MeetSplits): the op layer provides this many a tile, zero between launches.</summary>
     public const int CountersATile = 3;
 
     /// <summary>How long a warp waits for its tile's other splits before leaving their sums to the last arrival: up to
@@ -151,8 +151,11 @@ internal static class SwappedDecodeGemmKernel
                     Write(e.Partials, region + 2 * PartialFloats * ConsumerThreads, acc.S2);
                     Write(e.Partials, region + 3 * PartialFloats * ConsumerThreads, acc.S3);
                 }
-                MemoryFence.DeviceLevel();
+                // The barrier first, then the fence in lane 0's program order before its arrival: a release of the
+                // whole warp's stores in the PTX memory model (a fence in each lane before the barrier works on the
+                // hardware but is not one).
                 Warp.Barrier();
+                MemoryFence.DeviceLevel();
                 if (TEpilogue.RoundsPerOp(self.s, e))
                     MeetSplits(self.output, self.s, e, n0, self.tid & 31, perOp: true);
                 else
@@ -173,7 +176,9 @@ internal static class SwappedDecodeGemmKernel
         /// an SM, so they end together), then claims (warp slot, x slice) units from a counter until none is left, each
         /// summed over the splits in split order (the same bits whichever warp claims it) and stored. A warp that waited
         /// in vain leaves: the last to arrive claims every unit left, so nothing waits on a block that is not resident.
-        /// The last warp to leave sets the tile's three counters back to zero for the next launch. The last warp of each
+        /// The last warp to leave sets the tile's three counters back to zero for the next launch. (The CPU accelerator
+        /// runs one block at a time: there every warp but the last gives up waiting, and the last claims every unit.)
+        /// The last warp of each
         /// slot summing its slot alone left the reduction on ~16 of 132 SMs: Linear M64 in14336 out4096 (+residual, 8
         /// splits) 67.3 → 50.2 µs this way; M16 with 8 splits 43.0 → 43.9 µs (H200, one warm machine, 2026-12-07).
         /// </summary>
@@ -215,6 +220,8 @@ internal static class SwappedDecodeGemmKernel
                     StoreAll(output, sum, row, col, s, e, perOp);
                 }
             }
+            // Ordered after this warp's last claim or poll, so the reset below cannot pass one in the memory model.
+            MemoryFence.DeviceLevel();
             int left = 0;
             if (lane == 0)
                 left = Atomic.Add(ref e.Arrivals[leaves], 1);
