@@ -21,6 +21,8 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 r() { echo "## $1 (t=$SECONDS)"; shift; timeout 45 "$@" 2>&1 | grep -E "^\| [a-z_]+ [^|]*\| [A-Z0-9]|^\| (linear|decoder_layer|fused|copy)|rror|copy:" | grep -v "^| op |" | head -8; }
 count() { echo "$1: passed $(grep -c '^passed ' "$2") failed $(grep -c '^failed ' "$2") $(tr '\r' '\n' < "$2" | grep -E '^\s*(failed|succeeded|skipped):' | tr -s ' ' | tr '\n' ' ')t=$SECONDS"; grep -A3 '^failed ' "$2" | head -12; }
 S="FullyQualifiedName~Cuda&FullyQualifiedName~Swapped"
+timeout 60 bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll --filter "$S" --output Detailed > "$out/swapped.log" 2>&1
+count "swapped CUDA cases (main)" "$out/swapped.log"
 for tool in racecheck synccheck memcheck; do
   left 60 || break
   timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll --filter "$S" > "$out/$tool-swapped.log" 2>&1
