@@ -33,6 +33,8 @@ M=.gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll X=/tmp/b-k4096/TritonOps.Benc
 for round in 1 2; do
   left 20 && r "strip q-size M64 (sweep 10) ($round)" bash .gpu/run $M --sweep --op linear --nth 10
   left 20 && r "swapped q-size M64 (sweep 11) ($round)" bash .gpu/run $M --sweep --op linear --nth 11
+  [ $round = 1 ] && left 20 && r "k/v-sized M64 strip (sweep 28)" bash .gpu/run $M --sweep --op linear --nth 28
+  [ $round = 1 ] && left 20 && r "k/v-sized M64 swapped (sweep 29)" bash .gpu/run $M --sweep --op linear --nth 29
   left 25 && r "main decoder layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
   left 25 && r "k4096 decoder layer decode ($round)" bash .gpu/run $X --op decoder_layer --nth 1
 done

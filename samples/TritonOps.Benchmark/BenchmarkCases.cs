@@ -192,6 +192,11 @@ public static class BenchmarkCases
         yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.TwoPass);
         foreach (int mb in new[] { 0, 8, 16, 24, 32, 40, 48 })
             yield return new QuantizeFp8Case(8192, 8192, DType.BFloat16, QuantizeSchedule.Fused, mb);
+        // The decoder layer's k/v projections at decode M64 (in4096 out1024), the strip kernel Auto takes against the swapped
+        // one: with rows 10–13 (q/o- and down-sized) and the gated MLP's M64 rows, the layer's decode stage by stage.
+        // Appended last so the rows above keep their --nth (Linear's sweep rows 28 and 29).
+        foreach (var kernel in new[] { LinearKernelChoice.Auto, LinearKernelChoice.SwappedDecode })
+            yield return new LinearCase(64, 4096, 1024, DType.BFloat16, residual: false, kernel);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
