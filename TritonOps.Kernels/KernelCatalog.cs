@@ -1,11 +1,5 @@
-using System.Reflection;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.QuantizeFp8;
-using TritonOps.Kernels.Fp8Gemm;
-using TritonOps.Kernels.Gemm;
 using TritonOps.Kernels.GatedActivation;
 using TritonOps.Kernels.Linear;
-using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.RmsNorm;
 using TritonOps.Kernels.FusedRmsNormRope;
 using TritonOps.Kernels.QkNormRope;

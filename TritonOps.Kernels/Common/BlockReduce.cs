@@ -1,5 +1,3 @@
-using ILGPU;
-
 namespace TritonOps.Kernels.Common;
 
 /// <summary>Deterministic sums across a warp and a thread block (fixed order, no atomics, so

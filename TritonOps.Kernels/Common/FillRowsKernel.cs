@@ -1,7 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Elements;
-
 namespace TritonOps.Kernels.Common;
 
 /// <summary>The result of a product with nothing to sum (K = 0): every row is the bias, or zeros.</summary>

@@ -1,7 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime.Cuda;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Common;
 
 /// <summary>

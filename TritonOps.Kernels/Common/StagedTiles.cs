@@ -1,6 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Common;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Elements;
 
 /// <summary>A storage dtype as kernels see it: raw element bits, their widening and narrowing,

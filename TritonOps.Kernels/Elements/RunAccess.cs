@@ -1,6 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Numerics;
-
 namespace TritonOps.Kernels.Elements;
 
 /// <summary>

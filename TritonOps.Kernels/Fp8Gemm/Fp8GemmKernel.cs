@@ -1,13 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Gemm;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
-using TritonOps.Kernels.QuantizeFp8;
-
 namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>Sizes of one FP8 GEMM: a [M, K] codes, b stored [N, K] (K-contiguous), out [M, N].</summary>

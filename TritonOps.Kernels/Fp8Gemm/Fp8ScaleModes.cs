@@ -1,8 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Ptx;
-
-using TritonOps.Kernels.QuantizeFp8;
-
 namespace TritonOps.Kernels.Fp8Gemm;
 
 /// <summary>

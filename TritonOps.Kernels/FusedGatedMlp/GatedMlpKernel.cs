@@ -1,11 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.FusedGatedMlp;
 
 /// <summary>Sizes of one gated-MLP launch: x [M, K], gate/up [N, K], out [M, N].</summary>

@@ -1,8 +1,4 @@
-using System.Reflection;
-using ILGPU;
 using ILGPU.Algorithms;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
 
 using TritonOps.Kernels.QkNormRope;
 

@@ -1,10 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
 using TritonOps.Kernels.QkNormRope;
 
 namespace TritonOps.Kernels.FusedRmsNormRope;

@@ -1,8 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
 using TritonOps.Kernels.QkNormRope;
 
 namespace TritonOps.Kernels.FusedRmsNormRope;

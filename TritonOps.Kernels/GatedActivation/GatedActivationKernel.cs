@@ -1,10 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
-using TritonOps.Kernels.Numerics;
-
 namespace TritonOps.Kernels.GatedActivation;
 
 /// <summary>Sizes of a gated activation in runs (16-byte packs, or single elements on the scalar path): each of

@@ -1,11 +1,4 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.GatedActivation;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.QuantizeFp8;
 
 namespace TritonOps.Kernels.GatedActivationQuantizeFp8;
 

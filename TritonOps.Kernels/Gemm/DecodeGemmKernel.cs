@@ -1,12 +1,4 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
 using TritonOps.Kernels.Linear;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.Gemm;
 

@@ -1,8 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Gemm;
 
 /// <summary>A warp's weight chunks of one decode-strip iteration: four 16-byte loads a lane (one strip's four k

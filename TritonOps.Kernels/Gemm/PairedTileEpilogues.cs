@@ -1,9 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
-using TritonOps.Kernels.Ptx;
-
 using TritonOps.Kernels.Linear;
 
 namespace TritonOps.Kernels.Gemm;

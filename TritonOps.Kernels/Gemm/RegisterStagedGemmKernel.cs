@@ -1,10 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Gemm;
 
 /// <summary>A warp's two 32 × 32 accumulators: its share against the first and the second B tile.</summary>

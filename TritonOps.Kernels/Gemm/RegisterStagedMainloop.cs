@@ -1,7 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Numerics;
-
 namespace TritonOps.Kernels.Gemm;
 
 /// <summary>A thread's 16-byte chunks of one k tile, in registers between their loads and their stores to shared

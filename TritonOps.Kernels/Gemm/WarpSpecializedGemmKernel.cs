@@ -1,12 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Ptx;
-
-using TritonOps.Kernels.FusedGatedMlp;
-
 using TritonOps.Kernels.Linear;
 
 namespace TritonOps.Kernels.Gemm;

@@ -1,8 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.FusedGatedMlp;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Gemm;
 
 /// <summary>What a warp-specialized GEMM's producer puts in a stage for the tile at (m0, n0), k tile kt (the operand

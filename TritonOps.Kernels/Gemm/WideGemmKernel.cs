@@ -1,11 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Activations;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Gemm;
 
 /// <summary>Device addresses of the wide kernel's operands, for its <c>cp.async</c> copies.</summary>

@@ -1,10 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.FusedGatedMlp;
-
-using TritonOps.Kernels.Gemm;
-
 namespace TritonOps.Kernels.Linear;
 
 /// <summary>

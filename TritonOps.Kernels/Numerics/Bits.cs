@@ -1,5 +1,3 @@
-using ILGPU;
-
 namespace TritonOps.Kernels.Numerics;
 
 /// <summary>Float ↔ bits reinterpretation that works on the host and inside kernels.</summary>

@@ -1,5 +1,3 @@
-using TritonOps.Kernels.Ptx;
-
 namespace TritonOps.Kernels.Numerics;
 
 /// <summary>

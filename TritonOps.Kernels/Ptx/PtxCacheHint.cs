@@ -1,7 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime.Cuda;
-using TritonOps.Kernels.Numerics;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime.Cuda;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime.Cuda;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>Math with a cheaper hardware form than ILGPU's IEEE-rounded default.</summary>

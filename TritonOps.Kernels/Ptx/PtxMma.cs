@@ -1,7 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime.Cuda;
-using TritonOps.Kernels.Elements;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>Four f32 accumulators of one m16n8 tile, as one lane holds them:

@@ -1,5 +1,3 @@
-using ILGPU.Runtime.Cuda;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary><c>nanosleep</c> (sm_70+): a polling warp yields its issue slots between polls. Off CUDA, nothing.</summary>

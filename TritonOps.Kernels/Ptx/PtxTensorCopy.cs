@@ -1,5 +1,3 @@
-using ILGPU.Runtime.Cuda;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>

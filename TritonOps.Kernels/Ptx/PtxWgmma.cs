@@ -1,7 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime.Cuda;
-using TritonOps.Kernels.Elements;
-
 namespace TritonOps.Kernels.Ptx;
 
 /// <summary>One thread's 32 f32 accumulators of a warpgroup's 64 × 64 tile: <c>N[j]</c> holds the

@@ -1,11 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-
-using TritonOps.Kernels.Fp8Gemm;
-
 namespace TritonOps.Kernels.QuantizeFp8;
 
 /// <summary>Where a group-quantize kernel reads run <c>run</c> (elements 8·run … 8·run + 7) of its block's row

@@ -1,12 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
-
-using TritonOps.Kernels.Fp8Gemm;
-
 namespace TritonOps.Kernels.QuantizeFp8;
 
 /// <summary>Sizes of one <see cref="Fp8QuantizeFusedKernel"/> launch over a dense tensor of 16-byte packs.</summary>

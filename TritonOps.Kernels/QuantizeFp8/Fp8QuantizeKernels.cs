@@ -1,11 +1,3 @@
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-
-using TritonOps.Kernels.Fp8Gemm;
-
 namespace TritonOps.Kernels.QuantizeFp8;
 
 /// <summary>Where an element's scale lives: one for the tensor, one per row, or one per column.</summary>

@@ -1,10 +1,4 @@
 using System.Collections.Concurrent;
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
 
 namespace TritonOps.Kernels.RmsNorm;
 

@@ -1,9 +1,3 @@
-using ILGPU;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.QuantizeFp8;
-using TritonOps.Kernels.Fp8Gemm;
-using TritonOps.Kernels.Numerics;
-
 namespace TritonOps.Kernels.RmsNorm;
 
 /// <summary>Sizes of one RMSNorm launch, in runs of the access width W.</summary>

@@ -1,12 +1,4 @@
 using System.Collections.Concurrent;
-using System.Reflection;
-using ILGPU;
-using TritonOps.Kernels.Common;
-using TritonOps.Kernels.Elements;
-using TritonOps.Kernels.QuantizeFp8;
-using TritonOps.Kernels.Fp8Gemm;
-using TritonOps.Kernels.Numerics;
-using TritonOps.Kernels.Ptx;
 using TritonOps.Kernels.RmsNorm;
 
 namespace TritonOps.Kernels.RmsNormQuantizeFp8;

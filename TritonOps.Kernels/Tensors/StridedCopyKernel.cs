@@ -1,6 +1,3 @@
-using System.Reflection;
-using ILGPU;
-
 namespace TritonOps.Kernels.Tensors;
 
 /// <summary>
