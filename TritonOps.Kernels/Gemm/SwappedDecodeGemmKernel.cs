@@ -22,7 +22,7 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Consumer warpgroups, then the producer.</summary>
     public const int Threads = 128 * (Consumers + 1);
 
-    /// <summary>Consumer warps a block (each a (warp slot) of the split-K meeting's units).</summary>
+    /// <summary>Consumer warps a block: the warp slots of the split-K meeting's units.</summary>
     public const int ConsumerWarps = 4 * Consumers;
 
     /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices}"/>'s
@@ -171,9 +171,9 @@ internal static class SwappedDecodeGemmKernel
         /// in vain leaves: the last to arrive claims every unit left, so nothing waits on a block that is not resident.
         /// The last warp to leave sets the tile's three counters back to zero for the next launch. (The CPU accelerator
         /// runs one block at a time: there every warp but the last gives up waiting, and the last claims every unit.)
-        /// The last warp of each
-        /// slot summing its slot alone left the reduction on ~16 of 132 SMs: Linear M64 in14336 out4096 (+residual, 8
-        /// splits) 67.3 → 50.2 µs this way; M16 with 8 splits 43.0 → 43.9 µs (H200, one warm machine, 2026-12-07).
+        /// The last warp of each slot summing its slot alone left the reduction on ~16 of 132 SMs: Linear M64 in14336
+        /// out4096 (+residual, 8 splits) 67.3 → 50.2 µs this way; M16 with 8 splits 43.0 → 43.9 µs (H200, one warm
+        /// machine, 2026-12-07).
         /// </summary>
         private static void MeetSplits(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs e, int n0, int lane, bool perOp)
         {
