@@ -84,9 +84,9 @@ internal static class DecodeGemmKernel
                 e.Arrivals[tile] = 0;
             if (!owner)
                 return;
-            long first = (long)tile * s.KSplits * RegionFloats + Group.IdxX;
-            accG = SumSplits(e, first, s.KSplits);
-            accU = SumSplits(e, first + 4 * OwnerLanes, s.KSplits);
+            var sums = SumSplits(e, (long)tile * s.KSplits * RegionFloats + Group.IdxX, s.KSplits);
+            accG = sums.First;
+            accU = sums.Second;
         }
         if (owner)
             TEpilogue.Store(output, accG, accU, m0 + g, n0 + 2 * t, BlockN, s, e, TEpilogue.RoundsPerOp(s, e));
@@ -170,23 +170,34 @@ internal static class DecodeGemmKernel
     /// <summary>Workspace floats of one (tile, split): two Acc4 an owning lane.</summary>
     public const int RegionFloats = 8 * OwnerLanes;
 
-    /// <summary>One accumulator's sums over every split, added in split order from zero (the same bits whichever block
-    /// adds them), four splits' loads issued before their adds: one L2 round trip a batch, not one a split.</summary>
-    private static Acc4 SumSplits(in EpilogueArgs e, long first, int splits)
+    /// <summary>Both accumulators' sums over every split, each added in split order from zero (the same bits whichever
+    /// block adds them), four splits' loads of both issued before their adds: one L2 round trip a batch of four splits
+    /// (the two accumulators one after the other took two).</summary>
+    private static PairedAcc4 SumSplits(in EpilogueArgs e, long first, int splits)
     {
-        Acc4 sum = default;
+        PairedAcc4 sum = default;
         int split = 0;
         for (; split + 4 <= splits; split += 4)
         {
-            Acc4 a = Load(e, first, split), b = Load(e, first, split + 1), c = Load(e, first, split + 2), d = Load(e, first, split + 3);
-            sum = Acc4.Add(Acc4.Add(Acc4.Add(Acc4.Add(sum, a), b), c), d);
+            PairedAcc4 a = Load(e, first, split), b = Load(e, first, split + 1), c = Load(e, first, split + 2), d = Load(e, first, split + 3);
+            sum.First = Acc4.Add(Acc4.Add(Acc4.Add(Acc4.Add(sum.First, a.First), b.First), c.First), d.First);
+            sum.Second = Acc4.Add(Acc4.Add(Acc4.Add(Acc4.Add(sum.Second, a.Second), b.Second), c.Second), d.Second);
         }
         for (; split < splits; split++)
-            sum = Acc4.Add(sum, Load(e, first, split));
+        {
+            PairedAcc4 a = Load(e, first, split);
+            sum.First = Acc4.Add(sum.First, a.First);
+            sum.Second = Acc4.Add(sum.Second, a.Second);
+        }
         return sum;
     }
 
-    private static Acc4 Load(in EpilogueArgs e, long first, int split) => SplitPartials.Load(e, first + split * (long)RegionFloats, OwnerLanes);
+    /// <summary>A (tile, split) region's two Acc4 of an owning lane: the first at float 0, the second at 4 · OwnerLanes.</summary>
+    private static PairedAcc4 Load(in EpilogueArgs e, long first, int split)
+    {
+        long at = first + split * (long)RegionFloats;
+        return new PairedAcc4 { First = SplitPartials.Load(e, at, OwnerLanes), Second = SplitPartials.Load(e, at + 4 * OwnerLanes, OwnerLanes) };
+    }
 
     public static MethodInfo Variant(Type element, Type activation, bool emulatedMma = false) =>
         KernelMethods.Get(typeof(DecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), PtxMma.Flavour(emulatedMma));
