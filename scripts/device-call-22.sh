@@ -2,7 +2,7 @@
 # 12-07 06:35 session, call 2 (~330 s; DEADLINE for less): where the bf16 decoder layer's decode time goes.
 # 1. ncu: every kernel of the layer's first forwards (duration, DRAM bytes, grid), so #19's decode reads stage by stage;
 # 2. ncu stall metrics of the M64 q/o-sized Linear, swapped (sweep 11) and strip (sweep 10);
-# 3. the layer's decode, main against Auto's swapped rule for K >= 4096 and N >= 4096
+# 3. q, k and v as one M64 product (sweep 30/31) beside rows 10, 11 and 28; the layer's decode, main against Auto's swapped rule for K >= 4096 and N >= 4096
 #    (docs/experiments/2026-12-07-swapped-from-n4096.patch, packed as "n4096"), alternated, two rounds;
 # 4. racecheck and memcheck over the strip kernel's split-K CUDA cases (6d4bb44: both accumulators' sums in one batch);
 # 5. the H200 bar rows if the machine is an H200 (positions prefill #17, #16's decode row).
@@ -37,6 +37,7 @@ PY
 for nth in 11 10; do
   left 60 && { echo "## ncu sweep $nth (t=$SECONDS)"; BENCH_OP=linear BENCH_SWEEP=1 BENCH_NTH=$nth timeout 60 bash scripts/ncu-metrics.sh; }
 done
+for nth in 30 31 10 11 28; do left 20 && r "linear sweep $nth (30/31: fused qkv strip/swapped)" bash .gpu/run $M --sweep --op linear --nth $nth; done
 cp -r .gpu/TritonOps.Benchmark /tmp/b-n4096 && cp .gpu/exp/n4096/b/*.dll /tmp/b-n4096/
 X=/tmp/b-n4096/TritonOps.Benchmark.dll
 for round in 1 2; do

@@ -197,6 +197,10 @@ public static class BenchmarkCases
         // Appended last so the rows above keep their --nth (Linear's sweep rows 28 and 29).
         foreach (var kernel in new[] { LinearKernelChoice.Auto, LinearKernelChoice.SwappedDecode })
             yield return new LinearCase(64, 4096, 1024, DType.BFloat16, residual: false, kernel);
+        // q, k and v as one product (out 4096 + 2 · 1024: the three weights concatenated, as vLLM's QKVParallelLinear), strip
+        // against swapped: what one launch would save against rows 10/11 and 28/29 (Linear's sweep rows 30 and 31).
+        foreach (var kernel in new[] { LinearKernelChoice.Decode, LinearKernelChoice.SwappedDecode })
+            yield return new LinearCase(64, 4096, 6144, DType.BFloat16, residual: false, kernel);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
