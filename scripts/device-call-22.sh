@@ -37,12 +37,14 @@ PY
 for nth in 11 10; do
   left 60 && { echo "## ncu sweep $nth (t=$SECONDS)"; BENCH_OP=linear BENCH_SWEEP=1 BENCH_NTH=$nth timeout 60 bash scripts/ncu-metrics.sh; }
 done
-for nth in 30 31 10 11 28; do left 20 && r "linear sweep $nth (30/31: fused qkv strip/swapped)" bash .gpu/run $M --sweep --op linear --nth $nth; done
+for nth in 30 31 10 11 28 32; do left 20 && r "linear sweep $nth (30/31: fused qkv strip/swapped)" bash .gpu/run $M --sweep --op linear --nth $nth; done
 cp -r .gpu/TritonOps.Benchmark /tmp/b-n4096 && cp .gpu/exp/n4096/b/*.dll /tmp/b-n4096/
 X=/tmp/b-n4096/TritonOps.Benchmark.dll
 for round in 1 2; do
   left 25 && r "main decoder layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
   left 25 && r "n4096 decoder layer decode ($round)" bash .gpu/run $X --op decoder_layer --nth 1
+  left 20 && r "#16 row ($round)" bash .gpu/run $M --op linear --nth 1
+  left 20 && r "#16 row without residual ($round)" bash .gpu/run $M --sweep --op linear --nth 32
 done
 S="FullyQualifiedName~Cuda&FullyQualifiedName~DecodeSplitK"
 for tool in racecheck memcheck; do

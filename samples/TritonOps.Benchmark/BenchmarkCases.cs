@@ -201,6 +201,8 @@ public static class BenchmarkCases
         // against swapped: what one launch would save against rows 10/11 and 28/29 (Linear's sweep rows 30 and 31).
         foreach (var kernel in new[] { LinearKernelChoice.Decode, LinearKernelChoice.SwappedDecode })
             yield return new LinearCase(64, 4096, 6144, DType.BFloat16, residual: false, kernel);
+        // #16's decode row without its residual (row 32): what the residual's loads after the split-K meeting cost.
+        yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: false);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
