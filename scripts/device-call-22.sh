@@ -4,9 +4,12 @@
 # 2. ncu stall metrics of the M64 q/o-sized Linear, swapped (sweep 11) and strip (sweep 10);
 # 3. q, k and v as one M64 product (sweep 30/31) beside rows 10, 11 and 28; the layer's decode, main against Auto's swapped rule for K >= 4096 and N >= 4096
 #    (docs/experiments/2026-12-07-swapped-from-n4096.patch, packed as "n4096"), alternated, two rounds;
+# 3b. the residual's L2 prefetch at the decode kernels' start (docs/experiments/2026-12-07-residual-l2-prefetch.patch,
+#    packed as "prefetch") against main: #16's row and the M64 down projection (sweep 13);
 # 4. racecheck and memcheck over the strip kernel's split-K CUDA cases (6d4bb44: both accumulators' sums in one batch);
 # 5. the H200 bar rows if the machine is an H200 (positions prefill #17, #16's decode row).
-# After main's pack and bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-from-n4096.patch n4096;
+# After main's pack and bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-from-n4096.patch n4096
+# and bash scripts/pack-experiment.sh docs/experiments/2026-12-07-residual-l2-prefetch.patch prefetch;
 # carry [".gpu"].
 set -u
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -45,6 +48,14 @@ for round in 1 2; do
   left 25 && r "n4096 decoder layer decode ($round)" bash .gpu/run $X --op decoder_layer --nth 1
   left 20 && r "#16 row ($round)" bash .gpu/run $M --op linear --nth 1
   left 20 && r "#16 row without residual ($round)" bash .gpu/run $M --sweep --op linear --nth 32
+done
+cp -r .gpu/TritonOps.Benchmark /tmp/b-pre && cp .gpu/exp/prefetch/b/*.dll /tmp/b-pre/
+P=/tmp/b-pre/TritonOps.Benchmark.dll
+for round in 1 2; do
+  left 20 && r "#16 row main ($round)" bash .gpu/run $M --op linear --nth 1
+  left 20 && r "#16 row residual prefetch ($round)" bash .gpu/run $P --op linear --nth 1
+  left 20 && r "M64 down swapped main ($round)" bash .gpu/run $M --sweep --op linear --nth 13
+  left 20 && r "M64 down swapped residual prefetch ($round)" bash .gpu/run $P --sweep --op linear --nth 13
 done
 S="FullyQualifiedName~Cuda&FullyQualifiedName~DecodeSplitK"
 for tool in racecheck memcheck; do
