@@ -46,7 +46,6 @@ X=/tmp/b-n4096/TritonOps.Benchmark.dll
 for round in 1 2; do
   left 25 && r "main decoder layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
   left 25 && r "n4096 decoder layer decode ($round)" bash .gpu/run $X --op decoder_layer --nth 1
-  left 20 && r "#16 row ($round)" bash .gpu/run $M --op linear --nth 1
   left 20 && r "#16 row without residual ($round)" bash .gpu/run $M --sweep --op linear --nth 32
 done
 cp -r .gpu/TritonOps.Benchmark /tmp/b-pre && cp .gpu/exp/prefetch/b/*.dll /tmp/b-pre/
