@@ -17,7 +17,7 @@ for round in 1 2 3; do
   left 30 && r "main linear 8192 ($round)" bash .gpu/run $M --op linear --nth 0
   left 30 && r "asm loop linear 8192 ($round)" TRITONOPS_EXPERIMENT_CONSUMER=asm bash .gpu/run $A --op linear --nth 0
   left 40 && [ $round != 2 ] && { echo "## cuBLAS anchors ($round, t=$SECONDS)"; timeout 60 python3 scripts/anchors.py --json "$out/anchors-linear-$round.json" --only linear --no-compile > /dev/null 2>&1
-    python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [print(k, v) for k, v in (d.items() if isinstance(d, dict) else enumerate(d))]" "$out/anchors-linear-$round.json" 2>&1 | cut -c1-300 | head -8; }
+    python3 -c "import json,sys; [print(str(a)[:260]) for a in json.load(open(sys.argv[1]))['anchors']]" "$out/anchors-linear-$round.json" 2>&1 | head -8; }
 done
 left 40 && r "main gated 8192" bash .gpu/run $M --op fused_gated_mlp --nth 0
 left 40 && r "asm loop gated 8192" TRITONOPS_EXPERIMENT_CONSUMER=asm bash .gpu/run $A --op fused_gated_mlp --nth 0
