@@ -12,9 +12,8 @@ internal static class BlockReduce
     public static float WarpSum(float value) => Butterfly<Add>(value);
 
     /// <summary>A warp's values combined across the lanes by xor shuffles 16, 8, 4, 2, 1, written out: ILGPU leaves a
-    /// loop over the lane masks rolled (a shift, compare and branch beside each shuffle, in every kernel's reductions;
-    /// unrolled, the staged RMSNorm+RoPE went 40.8 → 39.6 µs on the H200, and the fused norm+quantize 34.7 → 33.1 with
-    /// the offset-free norm landed beside it).</summary>
+    /// loop over the lane masks rolled (a shift, compare and branch beside each shuffle; unrolled, the staged
+    /// RMSNorm+RoPE went 40.8 → 39.6 µs on the H200).</summary>
     private static float Butterfly<TCombine>(float value) where TCombine : struct, ICombine
     {
         value = TCombine.Combine(value, Warp.ShuffleXor(value, 16));

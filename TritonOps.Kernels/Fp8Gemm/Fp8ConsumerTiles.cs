@@ -4,8 +4,7 @@ namespace TritonOps.Kernels.Fp8Gemm;
 /// What one consumer warpgroup of <see cref="Fp8GemmWarpSpecializedKernel"/> accumulates: <see cref="Count"/>
 /// blocks of 64 rows × 128 columns stacked along M (a type, so every register has a constant index).
 /// Each k tile's 128-deep partial comes out of one <c>wgmma</c> block and is added into float32 here
-/// (Hopper's FP8 tensor cores keep only about 14 significant bits while they accumulate: measured, a
-/// 64-deep e4m3 product came back rounded to multiples of 2⁻⁸ at magnitude 43–100; so the error stays
+/// (Hopper's FP8 tensor cores accumulate with about 14 significant bits, docs/gpu-notes.md; so the error stays
 /// that of one partial instead of growing with K, as with cuBLAS's default promotion every 128).
 /// </summary>
 internal interface IFp8ConsumerTiles<TSelf> where TSelf : struct, IFp8ConsumerTiles<TSelf>

@@ -23,10 +23,8 @@ internal struct Fp8GemmShape
 /// out = (a_q · b_qᵀ) · a_scale · b_scale (+ bias), float32 accumulation on FP8 tensor cores
 /// (<c>mma.sync.m16n8k32 … e4m3</c>), written once in the output dtype: the FP8 operands of
 /// <see cref="RegisterStagedMainloop"/> (GPUs before Hopper, and K not a multiple of 16).
-/// Block: 256 threads, a 128 × 64 output tile; warp w covers rows 32·(w/2), cols 32·(w%2)
-/// (measured on the H200 at 8192³: a 32 × 64 warp tile used 183 registers, one block per SM, 204–220
-/// TFLOP/s; this tile 120 registers, two blocks per SM, 214 TFLOP/s: occupancy is not the limit, the
-/// one-tile-ahead pipeline is — see docs/performance.md).
+/// Block: 256 threads, a 128 × 64 output tile; warp w covers rows 32·(w/2), cols 32·(w%2) (a 32 × 64 warp tile at one
+/// block an SM ran 204–220 against this one's 214 TFLOP/s, H200 8192³: the one-tile-ahead pipeline is the limit).
 /// K advances 64 codes a tile; tails are zero-filled on load and masked on store.
 /// </summary>
 internal static class Fp8GemmKernel
@@ -79,9 +77,8 @@ internal static class Fp8GemmKernel
         private readonly int m0 = m0, n0 = n0, row = row, col = col;
         private readonly StagedLanes at = at;
         // Warp-uniform: warps whose 32 rows all lie past M skip their mma. For decode (M = 16) the
-        // tile's other 6 warps would otherwise spend 3/4 of the tensor-core time on zero rows. (A
-        // `break` inside the k32 loop instead stopped ptxas unrolling it: 139 registers, 1 block/SM,
-        // 224 → 157 TFLOP/s at M = 8192 on the H200.)
+        // tile's other 6 warps would otherwise spend 3/4 of the tensor-core time on zero rows. (Not a
+        // `break` in the k32 loop: ptxas stopped unrolling it, 224 → 157 TFLOP/s at M = 8192, H200.)
         private readonly bool upperLive = upperLive;
 
         public static StagedChunks Load(in Fp8Operands<TScales, TFlavour> o, int kt)

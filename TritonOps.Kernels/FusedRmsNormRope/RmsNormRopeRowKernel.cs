@@ -8,9 +8,8 @@ namespace TritonOps.Kernels.FusedRmsNormRope;
 /// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>), one row per block, the
 /// row held in registers between its one load and its one store. Blocks are small (≤ 128 threads
 /// for rows up to <see cref="MaxPairsPerThread"/> · 128 pairs) and short-lived, so an SM keeps a dozen
-/// or more of them, and their rows' loads, in flight at once; the persistent
-/// <see cref="RmsNormRopeKernel"/> held one row ahead per block, 3 blocks per SM (70 registers), and
-/// reached 2.89 TB/s at [4, 2048, 4096] bf16 on the H200.
+/// or more of them, and their rows' loads, in flight at once (the persistent <see cref="RmsNormRopeKernel"/>, one
+/// row ahead at 3 blocks an SM: 2.89 TB/s at bf16 [4, 2048, 4096] on the H200).
 /// Thread i holds pairs i, i + blockDim, … (<c>TPairs</c>): its loads are issued together, the sum of
 /// squares is a fixed-order block reduction (bit-reproducible), and weight, cos and sin (cache hits)
 /// are read before it (<see cref="RunRotationEarly"/>, up to two pairs a thread) or after it.
@@ -21,8 +20,7 @@ internal static class RmsNormRopeRowKernel
     public const int MaxPairsPerThread = 8;
 
     /// <summary>Block size the op aims for; rows of more than <see cref="MaxPairsPerThread"/> × this many
-    /// pairs take bigger blocks, up to 1024 threads. Swept on the H200 at [4, 2048, 4096] bf16 (one run):
-    /// about 32 threads 2.90 TB/s, 64 3.01, 128 3.17, 256 2.82.</summary>
+    /// pairs take bigger blocks, up to 1024 threads (H200 sweep, bf16 [4, 2048, 4096]: 3.17 TB/s, 2.82–3.01 at 32, 64, 256).</summary>
     public const int TargetThreads = 128;
 
     /// <summary>The most pairs per thread for which <see cref="RunRotationEarly"/> is chosen.</summary>
@@ -38,8 +36,7 @@ internal static class RmsNormRopeRowKernel
 
     /// <summary><see cref="Run"/> with each pair's weight, cos and sin issued before the reduction: their
     /// latency hides behind it, at the cost of registers. Worth it up to <see cref="EarlyRotationMaxPairs"/>
-    /// pairs per thread: on the H200, bf16 [4, 2048, 4096] (2 pairs, 56 → 80 registers) ran 46.5 → 44.4 µs
-    /// in one run; at 4 pairs the registers go 70 → 167 and at 8 it spills.</summary>
+    /// pairs per thread (H200, 2 pairs: 46.5 → 44.4 µs; at 4 the registers go 70 → 167).</summary>
     [GlobalMemoryOnly]
     public static void RunRotationEarly<TAccess, TPairs>(
         ArrayView<byte> x, ArrayView<byte> weight, ArrayView<byte> cos, ArrayView<byte> sin,

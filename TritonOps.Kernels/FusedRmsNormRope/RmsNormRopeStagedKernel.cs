@@ -34,14 +34,12 @@ internal struct StagedPositions
 /// reads its own table row, the position loaded a step before it is staged (so no warp waits on that load); a
 /// position outside the table is never read past it: the row's cos and sin slots are filled with NaN instead, so
 /// every output of that row is NaN (the rotation touches every dim: full rotary only).
-/// Measured on the H200 (bf16, GPU time): [4, 2048, 4096] 3.0 → 3.33 TB/s, [8, 2048, 4096] 3.6,
-/// [1, 8192, 8192] 3.1 → 3.65–3.68 TB/s against the row kernel; see docs/performance.md for what was tried.
+/// Against the row kernel (H200, bf16 [1, 8192, 8192]): 3.1 → 3.65 TB/s.
 /// </summary>
 internal static class RmsNormRopeStagedKernel
 {
-    /// <summary>The most shared bytes for the stages (dynamic shared memory, sized per launch): two steps of
-    /// two 8 KB rows with their cos and sin rows. Three such steps (52 KB, past the static limit) ran slower
-    /// on the H200: bf16 [4, 2048, 4096] 3.35 → 3.07–3.11 TB/s, [1, 8192, 8192] 3.65 → 3.29.</summary>
+    /// <summary>The most shared bytes for the stages (dynamic shared memory, sized per launch): two steps of two 8 KB
+    /// rows with their cos and sin rows (three, 52 KB, ran slower: H200 [1, 8192, 8192] 3.65 → 3.29 TB/s).</summary>
     public const int MaxSharedBytes = 36 * 1024;
 
     /// <summary>The most stages (<c>cp.async.wait_group</c> counts up to 3 pending).</summary>
@@ -56,10 +54,9 @@ internal static class RmsNormRopeStagedKernel
     /// with four, the 32 unpacked floats next to the pairs took the variant to 215 registers, two blocks per SM.</summary>
     public const int SharedRopeMaxPairs = 2;
 
-    /// <summary>The register cap of the float32-table entry (<see cref="RunFloat32Table"/>). Uncapped, ptxas gives that
-    /// variant 164 registers; at 128 the positions prefill (bf16 [4, 2048], q 32 × 128, float32 table, positions) ran
-    /// 57.4 → 54.5 µs on an H100 (82 → 86 % of a copy, two rounds each, 2026-12-06). The same cap on the x-dtype-table
-    /// variants cost 0.5–2 % ([1, 8192, 8192] 104.7 → 106.4 µs), so they stay uncapped.</summary>
+    /// <summary>The register cap of the float32-table entry (<see cref="RunFloat32Table"/>; uncapped, 164 registers):
+    /// the positions prefill ran 57.4 → 54.5 µs at 128 (H100, 12-06). The x-dtype-table variants stay uncapped (the
+    /// same cap cost them 0.5–2 %).</summary>
     public const int Float32TableMaxRegisters = 128;
 
     /// <summary><see cref="Run"/> for a float32 table beside 16-bit x, under <see cref="Float32TableMaxRegisters"/>.</summary>
@@ -197,9 +194,7 @@ internal static class RmsNormRopeStagedKernel
     /// <summary>The positions of step <paramref name="step"/>'s rows, whose first sits at sequence index
     /// <paramref name="position"/>: every thread issues the same four 32-bit loads, from indices clamped into the tensor
     /// (past the last row, or without positions: words never used), and nothing touches the loaded words before the
-    /// staging a step later. With a select and a widening right after the loads, bf16 [4, 2048, 4096] at positions took
-    /// 42.0–43.2 µs against 39.9–40.9 without on the H200; loading raw words and putting them together at the staging,
-    /// 40.8–41.6 against 40.7–41.0 (float32 and bf16 tables, the same run).</summary>
+    /// staging a step later (a select and widening right after the loads: H200, 39.9–40.9 → 42.0–43.2 µs).</summary>
     private static RawPositions NextPositions<TRows>(ArrayView<byte> positions, in StagedPositions at, int step, int position, in RmsNormRopeShape shape)
         where TRows : struct, IStaticCount
     {

@@ -34,9 +34,8 @@ internal interface IPairedTileEpilogue
 
     /// <summary>Whether this launch rounds after each operation (<see cref="GatedMlpShape.RoundProducts"/>,
     /// <see cref="EpilogueArgs.RoundBeforeResidual"/>): a kernel tests it once a tile and passes the answer to
-    /// <see cref="Store"/> as a constant in each arm, so the one-rounding arm carries no second path. Tested once a
-    /// fragment instead, the warp-specialized gated kernel's PTX grew from 14.4k to 30.7k lines and M1024 ran 2.8 %
-    /// slower (339.0 → 348.4 µs, H200, 12-04).</summary>
+    /// <see cref="Store"/> as a constant in each arm, so the one-rounding arm carries no second path (tested once a
+    /// fragment: gated M1024 339.0 → 348.4 µs, H200, 12-04).</summary>
     static abstract bool RoundsPerOp(in GatedMlpShape s, in EpilogueArgs e);
 
     static abstract void Store(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, int secondColumns, in GatedMlpShape s, in EpilogueArgs e,

@@ -171,9 +171,8 @@ internal static class SwappedDecodeGemmKernel
         /// in vain leaves: the last to arrive claims every unit left, so nothing waits on a block that is not resident.
         /// The last warp to leave sets the tile's three counters back to zero for the next launch. (The CPU accelerator
         /// runs one block at a time: there every warp but the last gives up waiting, and the last claims every unit.)
-        /// The last warp of each slot summing its slot alone left the reduction on ~16 of 132 SMs: Linear M64 in14336
-        /// out4096 (+residual, 8 splits) 67.3 → 50.2 µs this way; M16 with 8 splits 43.0 → 43.9 µs (H200, one warm
-        /// machine, 2026-12-07).
+        /// Not left to each slot's last warp (the sums then ran on ~16 of 132 SMs): Linear M64, 8 splits, 67.3 → 50.2 µs
+        /// (H200, 12-07).
         /// </summary>
         private static void MeetSplits(ArrayView<byte> output, in GatedMlpShape s, in EpilogueArgs e, int n0, int lane, bool perOp)
         {
@@ -270,9 +269,8 @@ internal static class SwappedDecodeGemmKernel
 
     /// <summary>
     /// One slice's sums over every split, added in split order from zero (the same bits whichever warp adds them), the
-    /// loads of four splits issued before their adds: each round trip to L2 is one a batch, not one a split (unbatched,
-    /// each split measured ~0.8 µs at the end of the launch: H100, 12-06, Linear M16 in4096 out14336 52.9 µs with two
-    /// splits against 51.2 with one).
+    /// loads of four splits issued before their adds: one round trip to L2 a batch, not one a split (unbatched, each
+    /// split cost ~0.8 µs; H100, 12-06).
     /// </summary>
     private static SliceAcc SumSplits(in EpilogueArgs e, long first, long stride, int splits)
     {

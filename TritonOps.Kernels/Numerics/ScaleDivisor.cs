@@ -37,8 +37,7 @@ internal readonly struct ScaleDivisor
 
     /// <summary>The divisor of a scale computed from an amax (<see cref="QuantizeFp8.Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>:
     /// 2⁻⁶⁴ ≤ s ≤ 2¹¹⁹, or ∞, NaN, 1), for <see cref="DivideBounded"/>: no prescale to choose, and 1/s is finite
-    /// wherever s is. The general constructor's range tests cost 5 % on per-token-group quantize at 8192² (55.7 →
-    /// 58.4 µs) where a divisor is built every eight elements (H200, 12-04).</summary>
+    /// wherever s is (the general constructor's range tests: 55.7 → 58.4 µs per token group at 8192², H200, 12-04).</summary>
     public static ScaleDivisor OfComputedScale(float scale)
     {
         float inverse = 1f / scale;
@@ -71,8 +70,7 @@ internal readonly struct ScaleDivisor
     /// <summary><see cref="Divide"/> for a scale computed from an amax that bounds |x|
     /// (<see cref="QuantizeFp8.Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>: s = amax · fl(1/max) ≥ 2⁻⁶⁴, at most 2¹¹⁹, or
     /// ∞, NaN, 1): then no prescale applies, x / s is finite whenever s is, and for s = ∞ the zeroed correction leaves
-    /// x · 0, the quotient. Two instructions past the multiply: the quantize kernels are near their issue limit, where
-    /// the general form cost 16 % at 8192² per token and group (52.0 → 60.5 µs, H200, 12-04; 55.6 with this form).</summary>
+    /// x · 0, the quotient. Two instructions past the multiply (per token group 8192²: 60.5 → 55.6 µs, H200, 12-04).</summary>
     public float DivideBounded(float x)
     {
         float q = x * Inverse;

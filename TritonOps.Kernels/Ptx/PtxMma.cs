@@ -34,8 +34,7 @@ internal interface IMmaFlavour
 {
     /// <summary>A warp's 32 × 32 step: A fragments <paramref name="f0"/> (rows 0–15) and <paramref name="f1"/> (16–31)
     /// against B pairs (b<i>j</i>0, b<i>j</i>1) of n-tiles j = 0…3; tile Tij gets fi × pair j. Eight mma on the tensor
-    /// cores; emulated, one exchange for all eight (the mma.sync GEMMs' CPU cases on CI's two cores, 2026-12-07: the
-    /// register-staged Linear case 4.2 → 0.7 s, the wide one 4.9 → 1.5 s, the whole suite 232 → 212 s).</summary>
+    /// cores; emulated, one exchange for all eight (CI's CPU suite 232 → 212 s, 2026-12-07).</summary>
     static abstract WarpAcc WarpTile<TElement>(WarpAcc acc, FragA f0, FragA f1, uint b00, uint b01, uint b10, uint b11, uint b20, uint b21, uint b30, uint b31)
         where TElement : struct, IMmaElement;
 

@@ -177,13 +177,8 @@ internal static class QkNormRopeKernel
     /// the sum, again for the rotation: no row waits in registers across the barrier); the table is published by the
     /// step's barrier (the reduction's, or a plain one for per-head and no norm), after which every thread is also done
     /// with the slot the step then refills. An out-of-table position stages no table and marks the slot (−1): the row
-    /// becomes NaN. Prefill bf16 [4, 2048, 4096], float32 table at scattered positions, on the H200 (one pair a thread):
-    /// 83.0 µs a block per row, 75.1 µs persistent with the next row's x in registers, 61.4–64.4 µs staged; two rows a
-    /// step sharing one barrier measured 66.6–68.1 µs. ncu put the staged kernel at 26.0 M warp instructions where the
-    /// seed's staged kernel (two pairs a thread) moves the same bytes with 17.5 M: a row's fixed work (staging, position,
-    /// reduction, table) is shared by the thread's pairs, hence two pairs a thread for long rows (58.1 µs, 55.9 with the
-    /// reductions' butterflies unrolled). Held to 96 registers by <c>.maxnreg</c> (212 bytes spilled) so that five blocks
-    /// fit an SM instead of three, it ran slower: 66.0–68.5 µs (17:12).
+    /// becomes NaN. Long rows take two pairs a thread, sharing a row's fixed work (staging, position, reduction, table)
+    /// between them (H200, prefill bf16 [4, 2048, 4096]: 61.4–64.4 → 58.1 µs).
     /// </summary>
     [GlobalMemoryOnly]
     public static void RunPacked<TElement, TTable, TPairs>(

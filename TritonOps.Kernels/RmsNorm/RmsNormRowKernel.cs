@@ -4,8 +4,7 @@ namespace TritonOps.Kernels.RmsNorm;
 
 /// <summary>
 /// RMSNorm, plain or after a residual add, one row per block, the row held in registers between its one
-/// load and its one store (the structure of <c>RmsNormRopeRowKernel</c>, which streamed bf16 [4, 2048, 4096]
-/// at 3.0–3.2 TB/s on the H200):
+/// load and its one store (the structure of <c>RmsNormRopeRowKernel</c>):
 ///   plain:        y = x · rsqrt(mean(x²) + eps) · (w + offset)
 ///   residual add: r ← round(r + x);  y = r · rsqrt(mean(r²) + eps) · (w + offset)
 /// Blocks are small (≤ 128 threads for rows up to <see cref="MaxRunsPerThread"/> · 128 runs) and short-lived,
@@ -22,8 +21,7 @@ internal static class RmsNormRowKernel
     /// <summary>The most runs one thread holds (<see cref="RunTypes"/>' last).</summary>
     public const int MaxRunsPerThread = 8;
 
-    /// <summary>Block size aimed for, as the RoPE row kernel's sweep chose (bf16 [4, 2048, 4096] on the H200:
-    /// 32 threads 2.90 TB/s, 64 3.01, 128 3.17, 256 2.82); wider rows take bigger blocks, up to 1024 threads.</summary>
+    /// <summary>Block size aimed for, as the RoPE row kernel's sweep chose; wider rows take bigger blocks, up to 1024 threads.</summary>
     public const int TargetThreads = 128;
 
     [GlobalMemoryOnly]

@@ -22,11 +22,8 @@ internal struct RmsNormQuantizeShape
 /// store, never written here), then quantized: per token, the row's amax by a block reduction; per group, a
 /// butterfly over the group's adjacent lanes. Scales and codes follow <see cref="Fp8QuantizeKernels"/>:
 /// scale = amax · fl(1 / max(format)) (1 for zeros; <see cref="Fp8QuantizeKernels.ScaleFromAmax{TFormat}"/>), q = RNE_saturate(y / scale). Bytes moved: x and the weight in,
-/// one byte a value and the scales out. A persistent form that loaded each block's next row while it worked on one
-/// measured slower (bf16 [8192, 4096] on the H200, two runs: 38.2 against 36.8 µs; not profiled: its second row's
-/// registers may cost as many resident blocks as the prefetch adds). Capping it at 48 or 40 registers (10 or 12
-/// blocks an SM instead of 8 at 63) measured 36.0 and 51.2 µs against 32.0 uncapped (the same run); 1, 2 and 8 runs
-/// a thread instead of the plan's 4, 50.5, 37.5 and 36.1 µs against 32.9.
+/// one byte a value and the scales out. Not persistent, not register-capped, 4 runs a thread: each alternative measured
+/// slower (H200, bf16 [8192, 4096]: a persistent form 36.8 → 38.2 µs).
 /// </summary>
 internal static class RmsNormQuantizeFp8Kernel
 {
