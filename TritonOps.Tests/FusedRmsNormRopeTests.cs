@@ -87,7 +87,7 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         int rowsPerStep = Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.RowsPerStep(plan.PairsPerThread);
         int stages = Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.Stages(plan.PairsPerThread, plan.Threads, headDim / width, rowsPerStep);
         stages.Should().BeGreaterThan(1);
-        var kernel = Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.Variant(element, plan.PairsPerThread, rowsPerStep);
+        var kernel = Kernels.FusedRmsNormRope.RmsNormRopeStagedKernel.Variant(element, element, plan.PairsPerThread, rowsPerStep);
         // stages + 2 steps: every stage is refilled at least once (more only costs CI time).
         int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, plan.Threads) * rowsPerStep * (stages + 2) + 3;
         if (seq == 0)

@@ -18,6 +18,5 @@ internal static class FillRowsKernel
 
     public static MethodInfo Variant(Type element) => KernelMethods.Get(typeof(FillRowsKernel), nameof(Run), element);
 
-    public static IEnumerable<MethodInfo> AllVariants() =>
-        new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) }.Select(Variant);
+    public static IEnumerable<MethodInfo> AllVariants() => ElementTypes.Floats.Select(Variant);
 }

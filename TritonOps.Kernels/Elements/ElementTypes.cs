@@ -1,5 +1,11 @@
 namespace TritonOps.Kernels.Elements;
 
+/// <summary>The dtypes every non-GEMM kernel is instantiated with.</summary>
+internal static class ElementTypes
+{
+    public static readonly Type[] Floats = [typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element)];
+}
+
 /// <summary>A storage dtype as kernels see it: raw element bits, their widening and narrowing,
 /// and 16-byte packs. Kernels are generic over this, so one body serves every dtype.</summary>
 internal interface IElementType

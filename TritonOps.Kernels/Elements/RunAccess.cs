@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace TritonOps.Kernels.Elements;
 
 /// <summary>
@@ -80,4 +82,14 @@ internal struct ScalarRun<TElement> : IRunAccess where TElement : struct, IEleme
     public static void StoreRaw(ArrayView<byte> data, long run, Vec4U raw) => TElement.StoreBits(data, run, raw.X);
 
     public static float AbsMax(Vec4U raw) => TElement.AbsMaxOfPack(raw); // one element's bits in X, zeros beside
+}
+
+internal static class RunAccess
+{
+    /// <summary><see cref="PackedRun{TElement}"/> or <see cref="ScalarRun{TElement}"/> of <paramref name="element"/>,
+    /// memoized like <see cref="KernelMethods"/> (a row kernel's variant is picked on every launch).</summary>
+    public static Type Of(Type element, bool packed) => s_types.GetOrAdd((element, packed),
+        static key => (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element));
+
+    private static readonly ConcurrentDictionary<(Type Element, bool Packed), Type> s_types = new();
 }

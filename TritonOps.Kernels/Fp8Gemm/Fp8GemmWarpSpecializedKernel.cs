@@ -144,14 +144,12 @@ internal static class Fp8GemmWarpSpecializedKernel
             blockM switch { 64 => typeof(M64N64), 128 => typeof(M64N128), 256 => typeof(M128N128), _ => throw new ArgumentOutOfRangeException(nameof(blockM)) },
             Fp8GemmKernel.ScaleMode(perKBlock), WarpSpecializedMainloop.Walk(walksTiles));
 
-    private static IEnumerable<MethodInfo> BlockATileVariants() =>
-        from output in Fp8GemmKernel.OutputElements
-        from blockM in TileRows
-        from perKBlock in new[] { false, true }
-        select Variant(output, blockM, perKBlock);
-
     /// <summary>Every instantiation a block a tile, and the grid-stride walk at 128-row tiles into bfloat16 (the walk's code
     /// is the same for every output and tile).</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        BlockATileVariants().Concat(new[] { false, true }.Select(perKBlock => Variant(typeof(BFloat16Element), 128, perKBlock, walksTiles: true)));
+        (from output in Fp8GemmKernel.OutputElements
+         from blockM in TileRows
+         from perKBlock in new[] { false, true }
+         select Variant(output, blockM, perKBlock))
+        .Concat(new[] { false, true }.Select(perKBlock => Variant(typeof(BFloat16Element), 128, perKBlock, walksTiles: true)));
 }

@@ -155,18 +155,9 @@ internal static class RmsNormRopeKernel
 
     /// <summary>The instantiation for one dtype and access form.</summary>
     public static MethodInfo Variant(Type element, bool packed) =>
-        s_variants.GetOrAdd((element, packed), key => KernelMethods.Get(typeof(RmsNormRopeKernel), nameof(Run),
-            (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element)));
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, bool Packed), MethodInfo> s_variants = new();
+        KernelMethods.Get(typeof(RmsNormRopeKernel), nameof(Run), RunAccess.Of(element, packed));
 
     /// <summary>Every instantiation the op layer can launch.</summary>
-    public static IEnumerable<MethodInfo> AllVariants()
-    {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
-        {
-            yield return Variant(element, packed: true);
-            yield return Variant(element, packed: false);
-        }
-    }
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in ElementTypes.Floats from packed in new[] { true, false } select Variant(element, packed);
 }

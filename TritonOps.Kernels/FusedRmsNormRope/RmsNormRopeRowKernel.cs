@@ -79,17 +79,12 @@ internal static class RmsNormRopeRowKernel
 
     /// <summary>The instantiation for a dtype, access form and pairs per thread (the schedule follows from the latter).</summary>
     public static MethodInfo Variant(Type element, bool packed, int pairsPerThread) =>
-        s_variants.TryGetValue((element, packed, pairsPerThread), out var method) ? method
-            : s_variants.GetOrAdd((element, packed, pairsPerThread), key => KernelMethods.Get(typeof(RmsNormRopeRowKernel),
-                key.PerThread <= EarlyRotationMaxPairs ? nameof(RunRotationEarly) : nameof(Run),
-                (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
-                PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)]));
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, bool Packed, int PerThread), MethodInfo> s_variants = new();
+        KernelMethods.Get(typeof(RmsNormRopeRowKernel), pairsPerThread <= EarlyRotationMaxPairs ? nameof(RunRotationEarly) : nameof(Run),
+            RunAccess.Of(element, packed), PairTypes[System.Numerics.BitOperations.Log2((uint)pairsPerThread)]);
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+        foreach (Type element in ElementTypes.Floats)
             foreach (bool packed in new[] { true, false })
                 for (int perThread = 1; perThread <= MaxPairsPerThread; perThread *= 2)
                     yield return Variant(element, packed, perThread);

@@ -281,23 +281,17 @@ internal static class RmsNormRopeStagedKernel
     /// <summary>The variant for x of <paramref name="element"/> and a table of <paramref name="table"/> (x's element, or
     /// float32 beside 16-bit x: then <paramref name="pairsPerThread"/> ≤ <see cref="SharedRopeMaxPairs"/>).</summary>
     public static MethodInfo Variant(Type element, Type table, int pairsPerThread, int rowsPerStep) =>
-        s_variants.TryGetValue((element, table, pairsPerThread, rowsPerStep), out var method) ? method
-            : s_variants.GetOrAdd((element, table, pairsPerThread, rowsPerStep), key => KernelMethods.Get(typeof(RmsNormRopeStagedKernel),
-                key.Table == typeof(Float32Element) && key.Element != typeof(Float32Element) ? nameof(RunFloat32Table) : nameof(Run),
-                typeof(PackedRun<>).MakeGenericType(key.Element), key.Table,
-                RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)],
-                key.Rows == 2 ? typeof(Two) : typeof(One)));
-
-    public static MethodInfo Variant(Type element, int pairsPerThread, int rowsPerStep) => Variant(element, element, pairsPerThread, rowsPerStep);
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type Element, Type Table, int PerThread, int Rows), MethodInfo> s_variants = new();
+        KernelMethods.Get(typeof(RmsNormRopeStagedKernel),
+            table == typeof(Float32Element) && element != typeof(Float32Element) ? nameof(RunFloat32Table) : nameof(Run),
+            RunAccess.Of(element, packed: true), table, RmsNormRopeRowKernel.PairTypes[System.Numerics.BitOperations.Log2((uint)pairsPerThread)],
+            rowsPerStep == 2 ? typeof(Two) : typeof(One));
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+        foreach (Type element in ElementTypes.Floats)
         {
             for (int perThread = 1; perThread <= RmsNormRopeRowKernel.MaxPairsPerThread; perThread *= 2)
-                yield return Variant(element, perThread, RowsPerStep(perThread));
+                yield return Variant(element, element, perThread, RowsPerStep(perThread));
             if (element != typeof(Float32Element))
                 for (int perThread = 1; perThread <= SharedRopeMaxPairs; perThread *= 2)
                     yield return Variant(element, typeof(Float32Element), perThread, RowsPerStep(perThread));

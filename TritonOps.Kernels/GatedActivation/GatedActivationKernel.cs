@@ -90,11 +90,10 @@ internal static class GatedActivationKernel
     /// <summary>The instantiation for an element type (<see cref="Float32Element"/>, …), packed (16-byte) or scalar
     /// access, and an activation type (<see cref="GatedMlpKernel.ActivationTypes"/>).</summary>
     public static MethodInfo Variant(Type element, bool packed, Type activation) =>
-        KernelMethods.Get(typeof(GatedActivationKernel), nameof(Run),
-            (packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(element), activation);
+        KernelMethods.Get(typeof(GatedActivationKernel), nameof(Run), RunAccess.Of(element, packed), activation);
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) }
+        from element in ElementTypes.Floats
         from packed in new[] { true, false }
         from activation in GatedMlpKernel.ActivationTypes
         select Variant(element, packed, activation);

@@ -65,7 +65,7 @@ internal static class GatedActivationQuantizeFp8Kernel
         KernelMethods.Get(typeof(GatedActivationQuantizeFp8Kernel), nameof(Run), element, activation, format);
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in Fp8QuantizeKernels.FloatElements
+        from element in ElementTypes.Floats
         from activation in GatedMlpKernel.ActivationTypes
         select Variant(element, activation, typeof(E4M3));
 }

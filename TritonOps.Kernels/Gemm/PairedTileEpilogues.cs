@@ -197,9 +197,10 @@ internal static class PairedEpilogues
     /// <summary>The gated epilogue of each activation, then the plain one.</summary>
     public static IEnumerable<Type> For(Type element) => GatedMlpKernel.ActivationTypes.Select(activation => Gated(element, activation)).Append(Linear(element));
 
-    /// <summary>Every (element, epilogue) instantiation of a paired kernel's <c>Run&lt;TElement, TEpilogue&gt;</c>.</summary>
-    public static IEnumerable<System.Reflection.MethodInfo> Variants(Type kernel) =>
+    /// <summary>Every (element, epilogue) instantiation of a paired kernel's <c>Run&lt;TElement, TEpilogue, T3&gt;</c>, with
+    /// <paramref name="third"/> (the mma flavour, the slice count, the tile walk; <see cref="TensorCoreMma"/> when null).</summary>
+    public static IEnumerable<MethodInfo> Variants(Type kernel, Type? third = null) =>
         from element in Elements
         from epilogue in For(element)
-        select KernelMethods.Get(kernel, "Run", element, epilogue, typeof(Ptx.TensorCoreMma));
+        select KernelMethods.Get(kernel, "Run", element, epilogue, third ?? typeof(TensorCoreMma));
 }

@@ -315,8 +315,5 @@ internal static class SwappedDecodeGemmKernel
 
     /// <summary>Every (element, epilogue) with one x slice and with four.</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from slices in new[] { 1, 4 }
-        from element in PairedEpilogues.Elements
-        from epilogue in PairedEpilogues.For(element)
-        select KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, epilogue, Slices(slices));
+        new[] { 1, 4 }.SelectMany(slices => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel), Slices(slices)));
 }

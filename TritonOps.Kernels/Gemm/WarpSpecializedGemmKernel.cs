@@ -138,9 +138,7 @@ internal static class WarpSpecializedGemmKernel
     /// <summary>Every instantiation a block a tile, and the grid-stride walk of each epilogue (bfloat16: the walk is
     /// the same code for every element and activation).</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        (from element in PairedEpilogues.Elements
-         from epilogue in PairedEpilogues.For(element)
-         select KernelMethods.Get(typeof(WarpSpecializedGemmKernel), nameof(Run), element, epilogue, WarpSpecializedMainloop.Walk(false)))
+        PairedEpilogues.Variants(typeof(WarpSpecializedGemmKernel), WarpSpecializedMainloop.Walk(false))
         .Append(GatedVariant(typeof(BFloat16Element), typeof(Silu), walksTiles: true))
         .Append(LinearVariant(typeof(BFloat16Element), walksTiles: true));
 }

@@ -29,6 +29,5 @@ internal static class LinearRowsKernel
 
     public static MethodInfo Variant(Type element) => KernelMethods.Get(typeof(LinearRowsKernel), nameof(Run), element);
 
-    public static IEnumerable<MethodInfo> AllVariants() =>
-        new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) }.Select(Variant);
+    public static IEnumerable<MethodInfo> AllVariants() => ElementTypes.Floats.Select(Variant);
 }

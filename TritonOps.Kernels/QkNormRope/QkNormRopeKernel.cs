@@ -463,7 +463,7 @@ internal static class QkNormRopeKernel
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+        foreach (Type element in ElementTypes.Floats)
             foreach (Type table in element == typeof(Float32Element) ? new[] { element } : new[] { element, typeof(Float32Element) })
             {
                 yield return Variant(element, table);

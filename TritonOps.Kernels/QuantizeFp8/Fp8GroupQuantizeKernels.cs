@@ -153,7 +153,7 @@ internal static class Fp8GroupQuantizeKernels
         KernelMethods.Get(typeof(Fp8GroupQuantizeKernels), name, element, format);
 
     public static IEnumerable<MethodInfo> AllVariants() =>
-        from element in Fp8QuantizeKernels.FloatElements
+        from element in ElementTypes.Floats
         from format in Fp8QuantizeKernels.Formats
         from name in new[] { nameof(QuantizeGroups), nameof(QuantizeGroupsScalar), nameof(QuantizeBlocks) }
         select Method(name, element, format);

@@ -238,10 +238,6 @@ internal static class Fp8QuantizeFusedKernel
     public static MethodInfo Variant(Type element, Type format) =>
         KernelMethods.Get(typeof(Fp8QuantizeFusedKernel), nameof(Run), element, format);
 
-    public static IEnumerable<MethodInfo> AllVariants()
-    {
-        foreach (Type element in Fp8QuantizeKernels.FloatElements)
-            foreach (Type format in Fp8QuantizeKernels.Formats)
-                yield return Variant(element, format);
-    }
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in ElementTypes.Floats from format in Fp8QuantizeKernels.Formats select Variant(element, format);
 }

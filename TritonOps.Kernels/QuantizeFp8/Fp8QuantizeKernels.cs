@@ -267,7 +267,6 @@ internal static class Fp8QuantizeKernels
 
     internal static float XAbs(float v) => Bits.ToFloat(Bits.Of(v) & 0x7FFF_FFFFu);
 
-    public static readonly Type[] FloatElements = [typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element)];
     public static readonly Type[] Formats = [typeof(E4M3), typeof(E5M2)];
 
     public static MethodInfo Method(string name, Type? a = null, Type? b = null) =>
@@ -275,7 +274,7 @@ internal static class Fp8QuantizeKernels
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in FloatElements)
+        foreach (Type element in ElementTypes.Floats)
         {
             yield return Method(nameof(AbsMax), element);
             foreach (Type format in Formats)

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace TritonOps.Kernels.RmsNorm;
 
 /// <summary>
@@ -85,17 +83,12 @@ internal static class RmsNormRowKernel
 
     /// <summary>The instantiation for a dtype, access form, residual add or not, and runs per thread (1, 2, 4 or 8).</summary>
     public static MethodInfo Variant(Type element, bool packed, bool addResidual, int runsPerThread) =>
-        s_variants.TryGetValue((element, packed, addResidual, runsPerThread), out var method) ? method
-            : s_variants.GetOrAdd((element, packed, addResidual, runsPerThread), key => KernelMethods.Get(typeof(RmsNormRowKernel),
-                key.AddResidual ? nameof(RunAddResidual) : nameof(Run),
-                (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
-                RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)]));
-
-    private static readonly ConcurrentDictionary<(Type Element, bool Packed, bool AddResidual, int PerThread), MethodInfo> s_variants = new();
+        KernelMethods.Get(typeof(RmsNormRowKernel), addResidual ? nameof(RunAddResidual) : nameof(Run),
+            RunAccess.Of(element, packed), RunTypes[System.Numerics.BitOperations.Log2((uint)runsPerThread)]);
 
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+        foreach (Type element in ElementTypes.Floats)
             foreach (bool packed in new[] { true, false })
                 foreach (bool addResidual in new[] { false, true })
                     for (int perThread = 1; perThread <= MaxRunsPerThread; perThread *= 2)

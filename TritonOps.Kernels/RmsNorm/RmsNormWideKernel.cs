@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace TritonOps.Kernels.RmsNorm;
 
 /// <summary>
@@ -54,17 +52,9 @@ internal static class RmsNormWideKernel
 
     /// <summary>The instantiation for a dtype, access form and residual add or not.</summary>
     public static MethodInfo Variant(Type element, bool packed, bool addResidual) =>
-        s_variants.GetOrAdd((element, packed, addResidual), key => KernelMethods.Get(typeof(RmsNormWideKernel),
-            key.AddResidual ? nameof(RunAddResidual) : nameof(Run),
-            (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element)));
+        KernelMethods.Get(typeof(RmsNormWideKernel), addResidual ? nameof(RunAddResidual) : nameof(Run), RunAccess.Of(element, packed));
 
-    private static readonly ConcurrentDictionary<(Type Element, bool Packed, bool AddResidual), MethodInfo> s_variants = new();
-
-    public static IEnumerable<MethodInfo> AllVariants()
-    {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
-            foreach (bool packed in new[] { true, false })
-                foreach (bool addResidual in new[] { false, true })
-                    yield return Variant(element, packed, addResidual);
-    }
+    public static IEnumerable<MethodInfo> AllVariants() =>
+        from element in ElementTypes.Floats from packed in new[] { true, false } from addResidual in new[] { false, true }
+        select Variant(element, packed, addResidual);
 }

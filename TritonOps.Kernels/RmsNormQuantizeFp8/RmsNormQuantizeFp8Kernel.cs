@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using TritonOps.Kernels.RmsNorm;
 
 namespace TritonOps.Kernels.RmsNormQuantizeFp8;
@@ -68,23 +67,18 @@ internal static class RmsNormQuantizeFp8Kernel
     /// (<paramref name="roundBeforeWeight"/>: <see cref="RoundsLikeLlama"/>), rows that fill every thread's runs
     /// (<paramref name="wholeRows"/>: <see cref="WholeRows"/>) and group scales (<paramref name="grouped"/>); E4M3 codes.</summary>
     public static MethodInfo Variant(Type element, bool packed, int runsPerThread, bool roundBeforeWeight = false, bool wholeRows = false, bool grouped = false) =>
-        s_variants.GetOrAdd(new VariantKey(element, packed, runsPerThread, roundBeforeWeight, wholeRows, grouped), key => KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run),
-            (key.Packed ? typeof(PackedRun<>) : typeof(ScalarRun<>)).MakeGenericType(key.Element),
-            RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)key.PerThread)], typeof(E4M3),
-            key.RoundBeforeWeight ? typeof(RoundsLikeLlama) : typeof(RoundsOnce),
-            key.WholeRows ? typeof(WholeRows) : typeof(PaddedRows),
-            key.Grouped ? typeof(GroupScales) : typeof(RowScale)));
-
-    private readonly record struct VariantKey(Type Element, bool Packed, int PerThread, bool RoundBeforeWeight, bool WholeRows, bool Grouped);
-
-    private static readonly ConcurrentDictionary<VariantKey, MethodInfo> s_variants = new();
+        KernelMethods.Get(typeof(RmsNormQuantizeFp8Kernel), nameof(Run), RunAccess.Of(element, packed),
+            RmsNormRowKernel.RunTypes[System.Numerics.BitOperations.Log2((uint)runsPerThread)], typeof(E4M3),
+            roundBeforeWeight ? typeof(RoundsLikeLlama) : typeof(RoundsOnce),
+            wholeRows ? typeof(WholeRows) : typeof(PaddedRows),
+            grouped ? typeof(GroupScales) : typeof(RowScale));
 
     /// <summary>The per-token instantiations of every dtype, access form and runs per thread, with one rounding and
     /// (16-bit) two; beside them the group-scale and whole-row forms at four runs a thread (the bodies' other arms: the
     /// same code at every run count, so CI compiles them once a dtype and access form).</summary>
     public static IEnumerable<MethodInfo> AllVariants()
     {
-        foreach (Type element in new[] { typeof(Float32Element), typeof(Float16Element), typeof(BFloat16Element) })
+        foreach (Type element in ElementTypes.Floats)
             foreach (bool packed in new[] { true, false })
             {
                 for (int perThread = 1; perThread <= RmsNormRowKernel.MaxRunsPerThread; perThread *= 2)

@@ -64,14 +64,9 @@ internal static class StridedCopyKernel
     public static readonly Type[] Elements = [typeof(byte), typeof(ushort), typeof(uint), typeof(ulong)];
 
     /// <summary>The instantiation that moves <paramref name="elementSize"/>-byte elements.</summary>
-    public static MethodInfo Variant(int elementSize) => KernelMethods.Get(typeof(StridedCopyKernel), nameof(Copy), elementSize switch
-    {
-        1 => typeof(byte),
-        2 => typeof(ushort),
-        4 => typeof(uint),
-        8 => typeof(ulong),
-        _ => throw new ArgumentOutOfRangeException(nameof(elementSize), elementSize, "expected 1, 2, 4 or 8 bytes"),
-    });
+    public static MethodInfo Variant(int elementSize) => KernelMethods.Get(typeof(StridedCopyKernel), nameof(Copy), elementSize is 1 or 2 or 4 or 8
+        ? Elements[System.Numerics.BitOperations.Log2((uint)elementSize)]
+        : throw new ArgumentOutOfRangeException(nameof(elementSize), elementSize, "expected 1, 2, 4 or 8 bytes"));
 
     /// <summary>Every instantiation, for the PTX codegen test.</summary>
     public static IEnumerable<MethodInfo> AllVariants() => Elements.Select(t => KernelMethods.Get(typeof(StridedCopyKernel), nameof(Copy), t));
