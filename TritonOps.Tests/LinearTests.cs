@@ -293,9 +293,11 @@ public class LinearPlanTests
     }
 
     [TestCase(64, 4096, 14336, true, "SwappedDecode")] // Llama's down projection at decode M 64
-    [TestCase(17, 4096, 8192, true, "SwappedDecode")]  // the shortest K and the fewest rows it takes
-    [TestCase(64, 4096, 8184, true, "Decode")]         // K below the bar: the strip kernel
-    [TestCase(64, 4096, 4096, true, "Decode")]         // q/o-sized: the strip kernel
+    [TestCase(17, 4096, 4096, true, "SwappedDecode")]  // the shortest K, the fewest columns and rows it takes
+    [TestCase(64, 4096, 4088, true, "Decode")]         // K below the bar: the strip kernel
+    [TestCase(64, 4088, 14336, true, "Decode")]        // N below the bar: the strip kernel
+    [TestCase(64, 1024, 4096, true, "Decode")]         // k/v-sized: the strip kernel
+    [TestCase(64, 4096, 4096, true, "SwappedDecode")]  // q/o-sized
     [TestCase(16, 4096, 14336, true, "Decode")]        // one slice of rows: the strip kernel
     [TestCase(64, 4096, 14336, false, "Decode")]       // no wgmma
     [TestCase(65, 4096, 14336, true, "WarpSpecialized")]
@@ -338,7 +340,7 @@ public class LinearPlanTests
     [TestCase(2, 16, 256, false, false, true, 64, "Rows", "no sm_80 mma.sync: not the decode kernel either")]
     [TestCase(2, 100, 256, true, true, true, 227, "WarpSpecialized", "Hopper, 16-bit, aligned")]
     [TestCase(2, 64, 256, false, true, true, 99, "Decode", "M ≤ 64 decodes on any GPU with mma.sync")]
-    [TestCase(2, 16, 256, true, true, true, 227, "Decode", "Hopper, M ≤ 16: the strip kernel (the swapped one takes 17–64 rows with K ≥ 8192)")]
+    [TestCase(2, 16, 256, true, true, true, 227, "Decode", "Hopper, M ≤ 16: the strip kernel (the swapped one takes 17–64 rows with K and N ≥ 4096)")]
     [TestCase(2, 65, 256, true, true, true, 227, "WarpSpecialized", "past 64 rows")]
     [TestCase(2, 100, 0, true, true, true, 227, "Rows", "in = 0: nothing to multiply (the bias and residual alone)")]
     public void Auto_PicksByDtypeDeviceAlignmentAndRows(int elementBytes, int m, int k, bool wgmma, bool mmaSync, bool aligned, int sharedKb,

@@ -10,7 +10,7 @@ namespace TritonOps.Kernels.Gemm;
 /// workspace, the tile's warps together adding each (warp slot, x slice) over the splits in split order (the same bits
 /// whichever block finishes last, MeetSplits) before the epilogue, whose lanes hold two x rows by two weight rows
 /// (<see cref="IPairedTileEpilogue.StoreOne"/>). Needs K a multiple of 8 and 16-byte-aligned operands (tensor maps).
-/// The gated MLP takes it at M ≤ 16 on Hopper; Linear at 17–64 rows with K ≥ 8192 (the down projection). The strip
+/// The gated MLP takes it at M ≤ 16 on Hopper; Linear at 17–64 rows with K and N ≥ 4096 (q/o-sized and the down projection). The strip
 /// kernel (<see cref="DecodeGemmKernel"/>) keeps every other decode call.
 /// </summary>
 internal static class SwappedDecodeGemmKernel

@@ -28,7 +28,7 @@ internal enum LinearKernelChoice
     /// <summary>M ≤ 64: the weight streamed once.</summary>
     Decode,
     /// <summary>Hopper, M ≤ 64, 16-byte rows: the weight's rows on <c>wgmma</c>'s M side, streamed through the copy engine's ring
-    /// (Auto's for 17–64 rows with K ≥ <see cref="LinearPlan.SwappedDecodeMinK"/>: the reasons and the H100 figures are
+    /// (Auto's for 17–64 rows with K ≥ <see cref="LinearPlan.SwappedDecodeMinK"/> and N ≥ <see cref="LinearPlan.SwappedDecodeMinN"/>: the reasons and the H100 figures are
     /// there; at M16 the strip kernel stays).</summary>
     SwappedDecode,
     /// <summary><c>mma.sync</c> fed by a <c>cp.async</c> ring of 162 KB (sm_80, or Hopper when pinned).</summary>
@@ -74,8 +74,13 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// out4096 strip 102.7–103.2 µs, swapped 78.1–80.0; in4096 out4096 strip 33.1–33.2, swapped 47.9–49.3 (46.4 with
     /// four splits, 55.7 with two); at M16 the strip kernel stays (51.9 against 55.0 for the down projection). Since the
     /// splits meet spread over the tile's warps (12-07) the down projection at M64 runs 50.2 µs on the H200 (67.3 before);
-    /// q/o-sized against the strip kernel not yet measured (docs/experiments/2026-12-07-swapped-from-k4096.patch).</summary>
-    public const int SwappedDecodeMinK = 8192;
+    /// q/o-sized: H200 12-07 in4096 out4096 +residual swapped 27.6 µs against strip 33.7 (the decoder layer's decode
+    /// 222 → 211 µs); k/v-sized (out1024, H100) swapped 18.6 against strip 14.3: so from K 4096 where N ≥ <see cref="SwappedDecodeMinN"/>.</summary>
+    public const int SwappedDecodeMinK = 4096;
+
+    /// <summary>The fewest output columns for which Auto takes the swapped decode kernel (16 tiles of 256: with fewer, the
+    /// split-K meeting dominates; see <see cref="SwappedDecodeMinK"/>).</summary>
+    public const int SwappedDecodeMinN = 4096;
 
     /// <param name="m">Rows of x (the product of its leading dimensions), ≥ 1.</param>
     /// <param name="n">out, ≥ 1.</param>
@@ -116,7 +121,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 $"{(wideFits ? "" : $", {maxSharedBytesPerBlock} shared bytes a block")}).");
         if (choice == LinearKernelChoice.Auto)
             choice = !tensorCores ? LinearKernelChoice.Rows
-                : m > StripMma.SliceRows && m <= SwappedDecodeGemmKernel.MaxRows && k >= SwappedDecodeMinK && hasWarpgroupMma && rows16
+                : m > StripMma.SliceRows && m <= SwappedDecodeGemmKernel.MaxRows && k >= SwappedDecodeMinK && n >= SwappedDecodeMinN && hasWarpgroupMma && rows16
                     ? LinearKernelChoice.SwappedDecode
                 : m <= DecodeGemmKernel.MaxRows ? LinearKernelChoice.Decode
                 : hasWarpgroupMma && rows16 ? LinearKernelChoice.WarpSpecialized
