@@ -191,6 +191,51 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         k.ToBytes().Should().Equal(ko.ToBytes());
     }
 
+    /// <summary>q and k read as slices of one fused q/k/v projection's rows (the decoder's one q/k/v product): the same bits as
+    /// from dense copies, into dense outputs and in place, and v's columns untouched. Full rotate-half with 16-byte rows takes
+    /// the packed kernel on CUDA; partial rotary and a head of 24 take the general one.</summary>
+    [TestCase(DType.BFloat16, NormScope.PerHead, 32, 0)]
+    [TestCase(DType.BFloat16, NormScope.Hidden, 32, 0)]
+    [TestCase(DType.Float16, NormScope.PerHead, 32, 16)]
+    [TestCase(DType.BFloat16, NormScope.None, 24, 0)]
+    [TestCase(DType.Float32, NormScope.Hidden, 16, 0)]
+    public void QAndK_AsSlicesOfOneQkvRow_MatchDenseInputs_InPlaceToo(DType dtype, NormScope scope, int headDim, int rotaryDim)
+    {
+        const int batch = 2, seq = 3, qHeads = 4, kHeads = 2, tableRows = 640;
+        int qWidth = qHeads * headDim, kWidth = kHeads * headDim;
+        using var qkv = Random(31, dtype, -2, 2, batch, seq, qWidth + 2 * kWidth);
+        using var q = qkv.Narrow(2, 0, qWidth);
+        using var k = qkv.Narrow(2, qWidth, kWidth);
+        using var v = qkv.Narrow(2, qWidth + kWidth, kWidth);
+        q.IsContiguous.Should().BeFalse();
+        using var qw = scope == NormScope.None ? null : Random(32, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qWidth);
+        using var kw = scope == NormScope.None ? null : Random(33, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kWidth);
+        var (cos, sin) = Table(tableRows, rotaryDim == 0 ? headDim : rotaryDim, DType.Float32, 34);
+        using var _c = cos; using var _s = sin;
+        using var positions = Tensor.FromArray(new[] { 517f, 3f, 639f, 0f, 77f, 200f }, [batch, seq], DType.Int64, Device);
+        double[] expectedQ = Reference.QkNormRope(q, qw, cos, sin, positions, headDim, 1e-6, scope, rotaryDim: rotaryDim);
+        double[] expectedK = Reference.QkNormRope(k, kw, cos, sin, positions, headDim, 1e-6, scope, rotaryDim: rotaryDim);
+        byte[] vBefore = v.ToBytes();
+        using var qDense = q.Contiguous();
+        using var kDense = k.Contiguous();
+
+        var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope, rotaryDim: rotaryDim);
+        using var _qo = qo; using var _ko = ko;
+        Compare.AllClose(qo.ToFloatArray(), expectedQ, Tolerance.OneRoundingInto(dtype), "q");
+        Compare.AllClose(ko.ToFloatArray(), expectedK, Tolerance.OneRoundingInto(dtype), "k");
+        var (qd, kd) = Ops.FusedQkNormRope(qDense, kDense, qw, kw, cos, sin, positions, headDim, 1e-6, scope, rotaryDim: rotaryDim);
+        using var _qd = qd; using var _kd = kd;
+        qo.ToBytes().Should().Equal(qd.ToBytes(), "a slice of a wider row gives the dense input's bits");
+        ko.ToBytes().Should().Equal(kd.ToBytes());
+
+        var (qi, ki) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope, rotaryDim: rotaryDim, qOutput: q, kOutput: k);
+        qi.Should().BeSameAs(q);
+        ki.Should().BeSameAs(k);
+        q.ToBytes().Should().Equal(qd.ToBytes(), "in place on the slices gives the same bits");
+        k.ToBytes().Should().Equal(kd.ToBytes());
+        v.ToBytes().Should().Equal(vBefore, "v's columns of the rows are not written");
+    }
+
     [Test]
     public void Rope_InPlace_RotatesQAndK()
     {
@@ -386,6 +431,17 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             () => Ops.FusedQkNormRope(x, x, w, w, cos, sin, null, 16, ropeRounding: (RopeRounding)9)).WithMessage("*ropeRounding*");
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
             () => Ops.Rope(x, x, cos, sin, null, 16, rounding: (RopeRounding)9)).WithMessage("*'rounding'*");
+        // Rows must lie one stride apart with the last dimension dense: a transposed view is neither.
+        using var xt = Random(44, DType.BFloat16, -1, 1, 2, 32, 3);
+        using var transposed = xt.Transpose(1, 2);
+        Validation.ThrowsBeforeAllocating<NonContiguousTensorException>(Device,
+            () => Ops.FusedQkNormRope(transposed, x, w, w, cos, sin, null, 16)).WithMessage("*'q'*one stride apart*strides*");
+        using var wide = Random(45, DType.BFloat16, -1, 1, 2, 3, 64);
+        using var slice = wide.Narrow(2, 16, 32);
+        Validation.ThrowsBeforeAllocating<NonContiguousTensorException>(Device,
+            () => Ops.FusedQkNormRope(x, x, w, w, cos, sin, null, 16, qOutput: x, kOutput: transposed)).WithMessage("*'kOutput'*");
+        Validation.ThrowsBeforeAllocating<NonContiguousTensorException>(Device,
+            () => Ops.FusedRmsNormRope(slice, w, cos, sin, null, 16, scope: NormScope.PerHead)).WithMessage("*'x'*contiguous*");
     }
 }
 

@@ -34,13 +34,17 @@ internal struct QkNormRopeShape
     /// the dtype, each product and the sum rounded into the promoted dtype (x's when the table is x's dtype, else float32),
     /// the result into x's dtype; the general kernel only.</summary>
     public int RopePerOp;
+    /// <summary>Elements from one token's row to the next in q and k (In) and in their outputs (Out): heads · HeadDim for a
+    /// dense tensor, more for a slice of a wider row (q and k as views of a fused q/k/v projection).</summary>
+    public int InRowStride0, InRowStride1, OutRowStride0, OutRowStride1;
 }
 
 /// <summary>Where one thread's pairs sit in a row, and the parts of a stage of the packed kernel (the same for every row).</summary>
 internal struct PackedStageLayout
 {
-    /// <summary>16-byte runs in a row of the tensor; the first run of the thread's pairs 0 and 1 in a row (a head's first half).</summary>
-    public long RowRuns, Column0, Column1;
+    /// <summary>16-byte runs from one token's row to the next in the tensor and in its output; the first run of the thread's
+    /// pairs 0 and 1 in a row (a head's first half).</summary>
+    public long InRowRuns, OutRowRuns, Column0, Column1;
     /// <summary>Each pair's run within its half-head (its place in the table).</summary>
     public int Run0, Run1;
     public int HalfRuns, TableRuns;
@@ -85,7 +89,8 @@ internal static class QkNormRopeKernel
         var weight = tensor == 0 ? qWeight : kWeight;
         var output = tensor == 0 ? qOut : kOut;
         int hidden = heads * s.HeadDim;
-        long first = (long)row * hidden;
+        long first = (long)row * (tensor == 0 ? s.InRowStride0 : s.InRowStride1);
+        long outFirst = (long)row * (tensor == 0 ? s.OutRowStride0 : s.OutRowStride1);
         int tid = Group.IdxX, warp = tid >> 5, lane = tid & 31;
 
         int position = Position(positions, row, s);
@@ -94,7 +99,7 @@ internal static class QkNormRopeKernel
             // Never read outside the table: the token's row becomes NaN, which no later step can mistake for a value.
             uint nan = TElement.Narrow(float.NaN);
             for (int i = tid; i < hidden; i += Threads)
-                TElement.StoreBits(output, first + i, nan);
+                TElement.StoreBits(output, outFirst + i, nan);
             return;
         }
 
@@ -114,7 +119,7 @@ internal static class QkNormRopeKernel
         int halfRotary = s.RotaryDim / 2;
         for (int head = warp; head < heads; head += Warps)
         {
-            long headFirst = first + (long)head * s.HeadDim;
+            long headFirst = first + (long)head * s.HeadDim, headOut = outFirst + (long)head * s.HeadDim;
             int weightFirst = s.Scope == 0 ? head * s.HeadDim : 0;
             float scale = rstd;
             if (s.Scope == 1)
@@ -141,17 +146,17 @@ internal static class QkNormRopeKernel
                     yi = Round<TElement>(yi);
                     yj = Round<TElement>(yj);
                     // The sum's own rounding is the store's: into x's dtype either way.
-                    TElement.StoreBits(output, headFirst + i, TElement.Narrow(PtxMath.Add(
+                    TElement.StoreBits(output, headOut + i, TElement.Narrow(PtxMath.Add(
                         Promoted<TElement, TTable>(PtxMath.Mul(yi, cosI)), -Promoted<TElement, TTable>(PtxMath.Mul(yj, sinI)))));
-                    TElement.StoreBits(output, headFirst + j, TElement.Narrow(PtxMath.Add(
+                    TElement.StoreBits(output, headOut + j, TElement.Narrow(PtxMath.Add(
                         Promoted<TElement, TTable>(PtxMath.Mul(yj, cosJ)), Promoted<TElement, TTable>(PtxMath.Mul(yi, sinJ)))));
                     continue;
                 }
-                TElement.StoreBits(output, headFirst + i, TElement.Narrow(yi * cosI - yj * sinI));
-                TElement.StoreBits(output, headFirst + j, TElement.Narrow(yj * cosJ + yi * sinJ));
+                TElement.StoreBits(output, headOut + i, TElement.Narrow(yi * cosI - yj * sinI));
+                TElement.StoreBits(output, headOut + j, TElement.Narrow(yj * cosJ + yi * sinJ));
             }
             for (int d = s.RotaryDim + lane; d < s.HeadDim; d += 32)
-                TElement.StoreBits(output, headFirst + d, TElement.Narrow(Normed<TElement>(x, weight, headFirst, weightFirst, d, scale, s)));
+                TElement.StoreBits(output, headOut + d, TElement.Narrow(Normed<TElement>(x, weight, headFirst, weightFirst, d, scale, s)));
         }
     }
 
@@ -200,7 +205,8 @@ internal static class QkNormRopeKernel
         int tid = Group.IdxX, threads = Group.DimX, grid = Grid.DimX, pairs = heads * halfRuns;
         var layout = new PackedStageLayout
         {
-            RowRuns = (long)heads * headRuns, HalfRuns = halfRuns, TableRuns = s.RotaryDim / TTable.PackWidth, // table: 16-byte runs a row
+            InRowRuns = (tensor == 0 ? s.InRowStride0 : s.InRowStride1) / width, OutRowRuns = (tensor == 0 ? s.OutRowStride0 : s.OutRowStride1) / width,
+            HalfRuns = halfRuns, TableRuns = s.RotaryDim / TTable.PackWidth, // table: 16-byte runs a row
             Active0 = tid < pairs, Active1 = TPairs.Count == 2 && tid + threads < pairs, Tid = tid, Threads = threads,
         };
         int head0 = layout.Active0 ? tid / halfRuns : 0, head1 = layout.Active1 ? (tid + threads) / halfRuns : 0;
@@ -285,7 +291,7 @@ internal static class QkNormRopeKernel
             stagePosition = stageRow < s.Rows ? RawPosition(positions, stageRow, s) : 0; // checked at its staging, a row from now
             slot = slot == stages - 1 ? 0 : slot + 1;
 
-            long rowRun = row * layout.RowRuns;
+            long rowRun = row * layout.OutRowRuns;
             if (shared.Cast<int>()[(slotBytes + layout.PositionOffset) / 4] < 0)
             {
                 // Never read outside the table: the token's row becomes NaN.
@@ -371,7 +377,7 @@ internal static class QkNormRopeKernel
         ArrayView<byte> cos, ArrayView<byte> sin, in QkNormRopeAddresses addresses, int row, int position, in PackedStageLayout layout)
         where TPairs : struct, IStaticCount
     {
-        long rowRun = row * layout.RowRuns;
+        long rowRun = row * layout.InRowRuns;
         int tid = layout.Tid;
         if (layout.Active0)
         {

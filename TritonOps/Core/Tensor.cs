@@ -70,6 +70,56 @@ public sealed partial class Tensor : IDisposable
         }
     }
 
+    /// <summary>The bytes from the first element to the last of a strided view (<see cref="Bytes"/> for a contiguous one),
+    /// for kernels that take the view's strides.</summary>
+    internal ArrayView<byte> ExtentBytes
+    {
+        get
+        {
+            ThrowIfDisposed("this");
+            int size = DTypes.SizeOf(DType);
+            long extent = 1;
+            for (int d = 0; d < Rank; d++)
+            {
+                if (_shape[d] == 0)
+                    return _storage.Buffer.View.SubView(Offset * size, 0);
+                extent += (_shape[d] - 1) * _strides[d];
+            }
+            return _storage.Buffer.View.SubView(Offset * size, extent * size);
+        }
+    }
+
+    /// <summary>Elements from one row to the next when the view is rows of its last dimension, that dimension dense and
+    /// the rows one stride apart (a contiguous tensor, or a slice of the last dimension: q out of a fused q/k/v
+    /// projection); null otherwise. A single row reports its own length.</summary>
+    internal long? RowStride
+    {
+        get
+        {
+            if (Rank == 0)
+                return null;
+            int last = _shape[^1];
+            if (ElementCount == 0)
+                return last;
+            if (last > 1 && _strides[^1] != 1)
+                return null;
+            long? stride = null;
+            long inner = 1; // rows spanned by one step of dimension d
+            for (int d = Rank - 2; d >= 0; d--)
+            {
+                if (_shape[d] > 1)
+                {
+                    stride ??= _strides[d] / inner;
+                    if (_strides[d] != stride * inner)
+                        return null;
+                }
+                inner *= _shape[d];
+            }
+            stride ??= last;
+            return stride >= last ? stride : null;
+        }
+    }
+
     /// <summary>The device address of the first element (CUDA), for kernels whose inline PTX addresses
     /// global memory directly (<c>cp.async</c>); pairs with <see cref="Bytes"/>, which the CPU path reads.</summary>
     internal ulong DeviceAddress

@@ -87,6 +87,16 @@ internal static class Check
                 $"Argument '{name}': expected a contiguous row-major tensor, got shape {tensor.ShapeText} with strides [{string.Join(", ", tensor.Strides)}]; call Contiguous() first.");
     }
 
+    /// <summary>The row stride of a view made of rows of its last dimension (<see cref="Tensor.RowStride"/>): dense, or a
+    /// slice of a wider row.</summary>
+    public static int RowStrided(Tensor tensor, string name)
+    {
+        if (tensor.RowStride is not long stride || stride > int.MaxValue)
+            throw new NonContiguousTensorException(
+                $"Argument '{name}': expected rows of its last dimension one stride apart with that dimension dense (contiguous, or a slice of a wider row), got shape {tensor.ShapeText} with strides [{string.Join(", ", tensor.Strides)}]; call Contiguous() first.");
+        return (int)stride;
+    }
+
     public static void Positive(long value, string name)
     {
         if (value <= 0)

@@ -83,7 +83,8 @@ public static partial class Ops
     /// or RoPE alone (<see cref="NormScope.None"/>, see <see cref="Rope"/>). Arguments as in
     /// <see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>;
     /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype; outputs may be
-    /// the inputs themselves (in place).
+    /// the inputs themselves (in place). q, k and the outputs may be views whose rows lie one stride apart with the last
+    /// dimension dense: q and k as <c>Narrow(2, …)</c> slices of one fused q/k/v projection's output, read in place.
     /// </summary>
     /// <returns>The normed and rotated q and k (the outputs given, or new tensors).</returns>
     public static (Tensor Q, Tensor K) FusedQkNormRope(Tensor q, Tensor k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin,
@@ -92,11 +93,11 @@ public static partial class Ops
         NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
     {
         var sizes = ValidateQkNormRope(q, qWeight, k, kWeight, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
-            normRounding: normRounding, ropeRounding: ropeRounding);
+            normRounding: normRounding, ropeRounding: ropeRounding, rowStrided: true);
         if (qOutput is not null)
-            CheckOutput(qOutput, q, q.Shape.ToArray(), nameof(qOutput), nameof(q));
+            CheckRowStridedOutput(qOutput, q, nameof(qOutput), nameof(q));
         if (kOutput is not null)
-            CheckOutput(kOutput, k, k.Shape.ToArray(), nameof(kOutput), nameof(k));
+            CheckRowStridedOutput(kOutput, k, nameof(kOutput), nameof(k));
         using var gate = q.Device.Enter();
         qOutput ??= Tensor.Empty(q.Shape.ToArray(), q.DType, q.Device);
         kOutput ??= Tensor.Empty(k.Shape.ToArray(), k.DType, k.Device);
@@ -114,6 +115,16 @@ public static partial class Ops
         Check.Defined(rounding, nameof(rounding)); // named as the caller passed it
         return FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
             inPlace ? q : null, inPlace ? k : null, ropeRounding: rounding);
+    }
+
+    /// <summary>An output of x's device, dtype and shape, dense or rows of one stride (a slice of a wider row).</summary>
+    private static void CheckRowStridedOutput(Tensor output, Tensor x, string name, string xName)
+    {
+        Check.Usable(output, name);
+        Check.SameDevice(output, name, x, xName);
+        Check.SameDType(output, name, x, xName);
+        Check.Shape(output.Shape.SequenceEqual(x.Shape), name, x.ShapeText, output);
+        Check.RowStrided(output, name);
     }
 
     /// <summary>How the kernels read positions: 0 none (token s at position s), 1 per token (<c>[batch, seq]</c>), 2 shared by
@@ -137,19 +148,25 @@ public static partial class Ops
             PositionBytes = positions is null ? 4 : DTypes.SizeOf(positions.DType),
             NormRoundBeforeWeight = normRounding == NormRounding.Llama && scope != NormScope.None ? 1 : 0,
             RopePerOp = ropeRounding == RopeRounding.PerOp ? 1 : 0,
+            InRowStride0 = (int)q.RowStride!.Value, InRowStride1 = (int)(k?.RowStride ?? 0),
+            OutRowStride0 = (int)qOut.RowStride!.Value, OutRowStride1 = (int)(kOut?.RowStride ?? 0),
         };
         bool onceRounded = shape.NormRoundBeforeWeight == 0 && shape.RopePerOp == 0;
         int tensors = k is null || sizes.KHeads == 0 ? 1 : 2;
         if (sizes.QHeads == 0 && tensors == 1)
             return;
         var device = q.Device;
+        // The row strides in bytes join the addresses: the packed kernel's 16-byte copies need every row aligned.
+        int elementBytes = DTypes.SizeOf(q.DType);
         ulong addressBits = q.DeviceAddress | qOut.DeviceAddress | cos.DeviceAddress | sin.DeviceAddress
-            | (k?.DeviceAddress ?? 0) | (kOut?.DeviceAddress ?? 0) | (qWeight?.DeviceAddress ?? 0) | (kWeight?.DeviceAddress ?? 0);
+            | (k?.DeviceAddress ?? 0) | (kOut?.DeviceAddress ?? 0) | (qWeight?.DeviceAddress ?? 0) | (kWeight?.DeviceAddress ?? 0)
+            | (ulong)(uint)((shape.InRowStride0 | shape.InRowStride1 | shape.OutRowStride0 | shape.OutRowStride1) * elementBytes);
         var plan = QkNormRopePlan.For(sizes, DTypes.SizeOf(q.DType), DTypes.SizeOf(cos.DType), scope, form, rows, device.Multiprocessors,
             device.HasAsyncCopy, addressBits % 16 == 0, schedule.PairsPerThread);
         int threads = plan.Threads, pairsPerThread = plan.PairsPerThread, stages = plan.Stages, stageBytes = plan.StageBytes;
-        // Absent tensors are never read: any live view stands in for them.
+        // Absent tensors are never read: any live view stands in for them. q, k and their outputs may be row-strided views.
         ArrayView<byte> Or(Tensor? t) => (t ?? q).Bytes;
+        ArrayView<byte> Rows(Tensor? t) => (t ?? q).ExtentBytes;
         // A block as wide as the row must also fit the kernel's registers (640 threads at the one-pair variant's 104 do not).
         if (onceRounded && plan.Packed && QkNormRopeKernel.PackedVariant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType), pairsPerThread) is var packedKernel
             && threads <= device.MaxGroupSize(packedKernel))
@@ -165,17 +182,18 @@ public static partial class Ops
                 Q = q.DeviceAddress, K = (k ?? q).DeviceAddress, Cos = cos.DeviceAddress, Sin = sin.DeviceAddress,
             };
             device.Launch(packedKernel, new KernelConfig(new Index2D(blocks, tensors), new Index2D(threads, 1), SharedMemoryConfig.RequestDynamic<byte>(dynamicBytes)),
-                q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape, addresses, stages);
+                Rows(q), Rows(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), Rows(qOut), Rows(kOut), shape, addresses, stages);
             return;
         }
         device.Launch(QkNormRopeKernel.Variant(ElementTypeOf(q.DType), ElementTypeOf(cos.DType)), new KernelConfig(new Index2D(rows, tensors), new Index2D(QkNormRopeKernel.Threads, 1)),
-            q.Bytes, Or(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), qOut.Bytes, Or(kOut), shape);
+            Rows(q), Rows(k), Or(qWeight), Or(kWeight), cos.Bytes, sin.Bytes, Or(positions), Rows(qOut), Rows(kOut), shape);
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static QkNormRopeSizes ValidateQkNormRope(Tensor q, Tensor? qWeight, Tensor? k, Tensor? kWeight, Tensor cos, Tensor sin,
         Tensor? positions, int headDim, double eps, NormScope scope, RotaryForm form, ref int rotaryDim, float weightOffset,
-        string qName = "q", string qWeightName = "qWeight", NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
+        string qName = "q", string qWeightName = "qWeight", NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once,
+        bool rowStrided = false)
     {
         Check.Usable(q, qName);
         Check.Defined(scope, nameof(scope));
@@ -247,8 +265,16 @@ public static partial class Ops
                 Check.Shape(kWeight!.Rank == 1 && kWeight.Shape[0] == Expected(k), nameof(kWeight),
                     scope == NormScope.PerHead ? $"[head_dim = {headDim}] (per-head norm)" : $"[{k.Shape[2]}] (norm over the row)", kWeight);
         }
-        Check.Contiguous(q, qName);
-        if (k is not null) Check.Contiguous(k, nameof(k));
+        if (rowStrided)
+        {
+            Check.RowStrided(q, qName);
+            if (k is not null) Check.RowStrided(k, nameof(k));
+        }
+        else
+        {
+            Check.Contiguous(q, qName);
+            if (k is not null) Check.Contiguous(k, nameof(k));
+        }
         if (scope != NormScope.None)
         {
             Check.Contiguous(qWeight!, qWeightName);
