@@ -340,6 +340,49 @@ public class TensorTests
                 back[r * 5 + c].Should().Be(bits[c * 3 + r]);
     }
 
+    [Test]
+    public void CopyFromTensor_StacksRowsAndFillsAStridedWindow_FromAStridedSource()
+    {
+        // Stacking: two weights into row windows of one tensor (contiguous views), on the device.
+        float[] a = Enumerable.Range(0, 6).Select(i => i + 0.5f).ToArray(), b = Enumerable.Range(0, 9).Select(i => -i - 0.25f).ToArray();
+        using var ta = Tensor.FromArray(a, [2, 3], DType.BFloat16, Device);
+        using var tb = Tensor.FromArray(b, [3, 3], DType.BFloat16, Device);
+        using var stacked = Tensor.Empty([5, 3], DType.BFloat16, Device);
+        using (var top = stacked.Narrow(0, 0, 2)) top.CopyFrom(ta);
+        using (var bottom = stacked.Narrow(0, 2, 3)) bottom.CopyFrom(tb);
+        stacked.ToFloatArray().Should().Equal(a.Concat(b));
+
+        // A transposed source into a column window: both sides strided; the rest stays poisoned.
+        using var source = Tensor.FromArray(Enumerable.Range(1, 8).Select(i => (float)i).ToArray(), [2, 4], DType.Float32, Device);
+        using var transposed = source.Transpose(0, 1); // [4, 2]
+        using var target = Tensor.Empty([4, 5], DType.Float32, Device);
+        using var window = target.Narrow(1, 1, 2);
+        window.CopyFrom(transposed);
+        float[] all = target.ToFloatArray();
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 5; c++)
+            {
+                if (c is 1 or 2)
+                    all[r * 5 + c].Should().Be((c - 1) * 4 + r + 1, $"[{r}, {c}] is source[{c - 1}, {r}]");
+                else
+                    float.IsNaN(all[r * 5 + c]).Should().BeTrue($"[{r}, {c}] lies outside the window");
+            }
+    }
+
+    [Test]
+    public void CopyFromTensor_BadSource_ThrowsTypedErrors_BeforeAnyLaunch()
+    {
+        using var target = Tensor.Empty([2, 3], DType.BFloat16, Device);
+        using var wrongShape = Tensor.Empty([3, 2], DType.BFloat16, Device);
+        using var wrongDtype = Tensor.Empty([2, 3], DType.Float16, Device);
+        FluentActions.Invoking(() => target.CopyFrom(wrongShape)).Should().Throw<ShapeMismatchException>().WithMessage("*'source'*[2, 3]*[3, 2]*");
+        FluentActions.Invoking(() => target.CopyFrom(wrongDtype)).Should().Throw<UnsupportedDtypeException>().WithMessage("*'source'*");
+        FluentActions.Invoking(() => target.CopyFrom((Tensor)null!)).Should().Throw<ArgumentNullException>();
+        var disposed = Tensor.Empty([2, 3], DType.BFloat16, Device);
+        disposed.Dispose();
+        FluentActions.Invoking(() => target.CopyFrom(disposed)).Should().Throw<TensorDisposedException>();
+    }
+
     // ---- empty tensors --------------------------------------------------------------------------
 
     [Test]

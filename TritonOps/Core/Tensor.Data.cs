@@ -138,6 +138,26 @@ public sealed partial class Tensor
         LaunchCopy(staged, this, plan);
     }
 
+    /// <summary>
+    /// Overwrites the elements with <paramref name="source"/>'s (<c>copy_</c>): same device, dtype and shape, either side
+    /// strided; one copy on the device. Stacking weights is the use: <c>fused.Narrow(0, rows, n).CopyFrom(weight)</c>.
+    /// The two must not overlap in memory.
+    /// </summary>
+    /// <exception cref="DeviceException"><paramref name="source"/> lives on another device, or the device has been disposed.</exception>
+    /// <exception cref="UnsupportedDtypeException">The dtypes differ.</exception>
+    /// <exception cref="ShapeMismatchException">The shapes differ, or a view's strides merge into more than eight dimensions.</exception>
+    /// <exception cref="TensorDisposedException">Either tensor has been disposed.</exception>
+    public void CopyFrom(Tensor source)
+    {
+        ThrowIfDisposed("this");
+        Check.Usable(source, nameof(source));
+        Check.SameDevice(source, nameof(source), this, "this");
+        Check.SameDType(source, nameof(source), this, "this");
+        Check.Shape(source._shape.AsSpan().SequenceEqual(_shape), nameof(source), ShapeText, source);
+        Check.Live(Device, "this");
+        LaunchCopy(source, this, PlanCopy(_shape, source._strides, source.Offset, _strides, Offset));
+    }
+
     /// <summary>The elements' bytes in row-major order into <paramref name="bytes"/> (exactly <see cref="ByteCount"/> long).</summary>
     private void ReadInto(Span<byte> bytes)
     {
