@@ -327,6 +327,20 @@ public sealed class DecoderLayer : IDisposable
                 up!.Dispose();
                 fp8.Add(GateUp, gateUp);
             }
+            // q, k and v likewise (StackQkv's FP8 form): one product, q and k read as column slices of its rows.
+            if (fp8 is not null && Fp8Projection.Stack(fp8[QkvRoles[0]], fp8[QkvRoles[1]]) is { } qk)
+            {
+                using (qk)
+                    if (Fp8Projection.Stack(qk, fp8[QkvRoles[2]]) is { } qkv)
+                    {
+                        foreach (string role in QkvRoles)
+                        {
+                            fp8.Remove(role, out var part);
+                            part!.Dispose();
+                        }
+                        fp8.Add(Qkv, qkv);
+                    }
+            }
             // The tables as each model rotates with them: Llama and Qwen3 cast cos and sin to the activations' dtype
             // (cos.to(dtype=x.dtype)), OLMo2 keeps float32.
             var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, family == DecoderFamily.Olmo2 ? DType.Float32 : dtype, device);
@@ -498,7 +512,7 @@ public sealed class DecoderLayer : IDisposable
         var fp8 = _fp8!;
         double eps = Config.RmsNormEps;
         int headDim = Config.HeadDim, rotaryDim = Cos.Shape[1], rows = batch * seq;
-        var granularity = fp8["self_attn.q_proj"].ActivationGranularity;
+        var granularity = fp8["self_attn.o_proj"].ActivationGranularity; // one scheme for every projection (the constructor's check)
         var activation = Config.Activation!.Value;
 
         (Tensor Codes, Tensor Scales) Quantize(Tensor x)
@@ -544,8 +558,12 @@ public sealed class DecoderLayer : IDisposable
         }
         var input = Family == DecoderFamily.Olmo2 ? Quantize(hidden)
             : Ops.RmsNormQuantizeFp8(hidden, _weights["input_layernorm.weight"], eps, granularity, rounding: NormRounding);
-        var qkv = ProjectAndRelease(input, "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj");
+        // One q/k/v product where the scales stacked at load (q, k and v its column slices), else three.
+        Tensor? stacked = fp8.ContainsKey(Qkv) ? ProjectAndRelease(input, Qkv)[0] : null;
+        var qkv = stacked is null ? ProjectAndRelease(input, QkvRoles)
+            : [stacked.Narrow(2, 0, QWidth), stacked.Narrow(2, QWidth, KvWidth), stacked.Narrow(2, QWidth + KvWidth, KvWidth)];
         Tensor q = qkv[0], k = qkv[1], v = qkv[2];
+        using (stacked)
         using (q)
         using (k)
         using (v)
