@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # 12-07 12:37 session, call 4: #16's Linear 8192³ and cuBLAS in one call; the decoder layer's prefill with one q/k/v
 # product (f8aaa74) against three (9cfb17a, packed as "prev"), alternated, two rounds; its decode once more beside
-# torch's anchors of the layer; the H200 bar rows. Everything to $OUT/log.txt too. Same pack as device-call-24.
+# torch's anchors of the layer; the FP8 layer with one q/k/v product (its CUDA tests first); the H200 bar rows.
+# Everything to $OUT/log.txt too. After main's pack and
+#   bash scripts/pack-experiment.sh <(git diff HEAD 9cfb17a -- TritonOps TritonOps.Kernels samples TritonOps.Tests) prev
+# (9cfb17a: three q/k/v products in both layers), then trim .gpu under the 64 MiB carry (docs/next-steps.md item 0).
 set -u
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 exec > >(tee "$out/log.txt") 2>&1
-deadline=${DEADLINE:-330}
+deadline=${DEADLINE:-480}
 left() { [ $((SECONDS + $1)) -lt "$deadline" ]; }
 gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader); echo "$gpu"
 M=.gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll
@@ -14,6 +17,9 @@ P=/tmp/b-prev/TritonOps.Benchmark.dll
 r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused)|rror|copy:" | head -8; }
 anchors() { echo "## torch anchors: $1 (t=$SECONDS)"; timeout "$2" python3 scripts/anchors.py --json "$out/anchors-$1.json" --only "$1" $3 > "$out/anchors-$1.log" 2>&1
   python3 -c "import json,sys; [print(a['shape'], a['name'], round(a['us'],1), 'p10', round(a['p10'],1)) for a in json.load(open(sys.argv[1]))['anchors']]" "$out/anchors-$1.json" 2>&1 | head -8; }
+echo "## CUDA tests: DecoderLayer (the FP8 layer's stacked q/k/v) (t=$SECONDS)"
+timeout 100 bash .gpu/run .gpu/TritonOps.Tests/TritonOps.Tests.dll --filter "FullyQualifiedName~Cuda&FullyQualifiedName~DecoderLayer" > "$out/tests.log" 2>&1
+echo "rc=$? $(tr '\r' '\n' < "$out/tests.log" | grep -E '^\s*(total|failed|succeeded|skipped):' | tr -s ' ' | tr '\n' ' ')"
 r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
 left 60 && anchors linear 60 --no-compile
 left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
@@ -24,6 +30,10 @@ done
 left 30 && r "one q/k/v product: layer decode" bash .gpu/run $M --op decoder_layer --nth 1
 left 30 && r "three q/k/v products: layer decode" bash .gpu/run $P --op decoder_layer --nth 1
 left 60 && anchors decoder_layer 60 ""
+left 40 && r "one q/k/v product: FP8 layer prefill (block)" bash .gpu/run $M --op decoder_layer --nth 2
+left 40 && r "three: FP8 layer prefill (block)" bash .gpu/run $P --op decoder_layer --nth 2
+left 30 && r "one q/k/v product: FP8 layer decode (block)" bash .gpu/run $M --op decoder_layer --nth 4
+left 30 && r "three: FP8 layer decode (block)" bash .gpu/run $P --op decoder_layer --nth 4
 if grep -q H200 <<<"$gpu"; then
   left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
   left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
