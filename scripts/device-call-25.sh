@@ -3,7 +3,7 @@
 # product (f8aaa74) against three (9cfb17a, packed as "prev"), alternated, two rounds; its decode once more beside
 # torch's anchors of the layer; the FP8 layer with one q/k/v product (its CUDA tests first); the H200 bar rows.
 # Everything to $OUT/log.txt too. After main's pack and
-#   bash scripts/pack-experiment.sh <(git diff HEAD 9cfb17a -- TritonOps TritonOps.Kernels samples TritonOps.Tests) prev
+#   git diff HEAD 9cfb17a -- TritonOps TritonOps.Kernels samples TritonOps.Tests > /tmp/prev.patch; bash scripts/pack-experiment.sh /tmp/prev.patch prev
 # (9cfb17a: three q/k/v products in both layers), then trim .gpu under the 64 MiB carry (docs/next-steps.md item 0).
 set -u
 out=${OUT:-/tmp/out}; mkdir -p "$out"
