@@ -442,6 +442,17 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             () => Ops.FusedQkNormRope(x, x, w, w, cos, sin, null, 16, qOutput: x, kOutput: transposed)).WithMessage("*'kOutput'*");
         Validation.ThrowsBeforeAllocating<NonContiguousTensorException>(Device,
             () => Ops.FusedRmsNormRope(slice, w, cos, sin, null, 16, scope: NormScope.PerHead)).WithMessage("*'x'*contiguous*");
+        // q's and k's blocks run at once: an output may be its own input, never the other's, nor a shifted window of its own.
+        using var qk = Random(46, DType.BFloat16, -1, 1, 2, 3, 80);
+        using var q = qk.Narrow(2, 0, 32);
+        using var k = qk.Narrow(2, 32, 32);
+        using var shiftedK = qk.Narrow(2, 16, 32);
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+            () => Ops.FusedQkNormRope(q, k, w, w, cos, sin, null, 16, qOutput: k)).WithMessage("*'qOutput'*overlap 'k'*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+            () => Ops.FusedQkNormRope(q, k, w, w, cos, sin, null, 16, qOutput: shiftedK)).WithMessage("*'qOutput'*overlap 'q'*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+            () => Ops.FusedQkNormRope(q, k, w, w, cos, sin, null, 16, qOutput: q, kOutput: q)).WithMessage("*'kOutput'*overlap 'qOutput'*");
     }
 }
 

@@ -383,6 +383,48 @@ public class TensorTests
         FluentActions.Invoking(() => target.CopyFrom(disposed)).Should().Throw<TensorDisposedException>();
     }
 
+    [Test]
+    public void RowStride_And_Overlaps_SeeSlicesOfOneWiderRow()
+    {
+        using var t = Tensor.Empty([2, 3, 10], DType.BFloat16, Device);
+        t.RowStride.Should().Be(10);
+        using var q = t.Narrow(2, 0, 6);
+        using var k = t.Narrow(2, 6, 2);
+        using var v = t.Narrow(2, 8, 2);
+        q.RowStride.Should().Be(10);
+        k.RowStride.Should().Be(10);
+        q.Overlaps(k, out _).Should().BeFalse("columns 0–5 and 6–7 of every row are disjoint");
+        k.Overlaps(v, out _).Should().BeFalse();
+        using var shifted = t.Narrow(2, 5, 3); // columns 5–7: one column shared with q, two with k
+        shifted.Overlaps(q, out _).Should().BeTrue();
+        shifted.Overlaps(k, out bool identical).Should().BeTrue();
+        identical.Should().BeFalse();
+        using var again = t.Narrow(2, 6, 2);
+        k.Overlaps(again, out identical).Should().BeTrue();
+        identical.Should().BeTrue("the same strided view: in place is allowed");
+        using var middleRows = t.Narrow(1, 1, 1); // [2, 1, 10]: rows 1 and 4, 30 apart
+        middleRows.RowStride.Should().Be(30);
+        using var rowsOfTwoBatches = t.Narrow(1, 1, 2); // [2, 2, 10]: rows 1, 2, 4, 5: not one stride
+        rowsOfTwoBatches.RowStride.Should().BeNull();
+        using var transposed = t.Transpose(1, 2);
+        transposed.RowStride.Should().BeNull("the last dimension is not dense");
+        using var none = t.Narrow(1, 0, 0);
+        none.RowStride.Should().Be(10);
+        none.Overlaps(t, out _).Should().BeFalse("a view of no elements shares none");
+    }
+
+    [Test]
+    public void CopyFromTensor_OntoAnOverlappingView_ThrowsBeforeLaunching_AndOntoItself_IsANoOp()
+    {
+        using var t = Tensor.FromArray(Enumerable.Range(0, 12).Select(i => (float)i).ToArray(), [3, 4], DType.Float32, Device);
+        using var left = t.Narrow(1, 0, 3);
+        using var right = t.Narrow(1, 1, 3);
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => left.CopyFrom(right)).WithMessage("*'source'*overlap*'this'*");
+        using var same = t.Narrow(1, 0, 3);
+        left.CopyFrom(same);
+        t.ToFloatArray().Should().Equal(Enumerable.Range(0, 12).Select(i => (float)i));
+    }
+
     // ---- empty tensors --------------------------------------------------------------------------
 
     [Test]

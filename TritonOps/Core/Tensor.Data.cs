@@ -141,11 +141,12 @@ public sealed partial class Tensor
     /// <summary>
     /// Overwrites the elements with <paramref name="source"/>'s (<c>copy_</c>): same device, dtype and shape, either side
     /// strided; one copy on the device. Stacking weights is the use: <c>fused.Narrow(0, rows, n).CopyFrom(weight)</c>.
-    /// The two must not overlap in memory.
+    /// The two must not overlap in memory (a view copied onto itself is left as it is).
     /// </summary>
     /// <exception cref="DeviceException"><paramref name="source"/> lives on another device, or the device has been disposed.</exception>
     /// <exception cref="UnsupportedDtypeException">The dtypes differ.</exception>
     /// <exception cref="ShapeMismatchException">The shapes differ, or a view's strides merge into more than eight dimensions.</exception>
+    /// <exception cref="InvalidArgumentException">The two share memory without being the same view.</exception>
     /// <exception cref="TensorDisposedException">Either tensor has been disposed.</exception>
     public void CopyFrom(Tensor source)
     {
@@ -154,7 +155,10 @@ public sealed partial class Tensor
         Check.SameDevice(source, nameof(source), this, "this");
         Check.SameDType(source, nameof(source), this, "this");
         Check.Shape(source._shape.AsSpan().SequenceEqual(_shape), nameof(source), ShapeText, source);
+        Check.NoOverlap(source, nameof(source), this, "this", inPlaceAllowed: true);
         Check.Live(Device, "this");
+        if (source.Overlaps(this, out _))
+            return; // exactly this view: nothing to copy
         LaunchCopy(source, this, PlanCopy(_shape, source._strides, source.Offset, _strides, Offset));
     }
 

@@ -78,14 +78,7 @@ public sealed partial class Tensor : IDisposable
         {
             ThrowIfDisposed("this");
             int size = DTypes.SizeOf(DType);
-            long extent = 1;
-            for (int d = 0; d < Rank; d++)
-            {
-                if (_shape[d] == 0)
-                    return _storage.Buffer.View.SubView(Offset * size, 0);
-                extent += (_shape[d] - 1) * _strides[d];
-            }
-            return _storage.Buffer.View.SubView(Offset * size, extent * size);
+            return _storage.Buffer.View.SubView(Offset * size, ExtentElements * size);
         }
     }
 
@@ -215,14 +208,43 @@ public sealed partial class Tensor : IDisposable
     internal Tensor DenseView(long elementOffset, int[] shape) =>
         new(_storage, DType, shape, RowMajorStrides(shape), Offset + elementOffset);
 
-    /// <summary>Whether the element bytes of this dense tensor and of <paramref name="other"/> share any byte of
-    /// one buffer; <paramref name="identical"/>: they are exactly the same bytes (an op may then write in place).</summary>
+    /// <summary>Whether this view and <paramref name="other"/> may share an element of one buffer: their first-to-last
+    /// byte ranges meet, unless both are rows one stride apart whose columns (modulo that stride) are disjoint, as slices
+    /// of one wider row are (q, k and v of a fused projection). <paramref name="identical"/>: exactly the same elements
+    /// (an op may then write in place): the same bytes of two dense tensors, or the same strided view.</summary>
     internal bool Overlaps(Tensor other, out bool identical)
     {
-        long start = Offset * DTypes.SizeOf(DType), otherStart = other.Offset * DTypes.SizeOf(other.DType);
+        int size = DTypes.SizeOf(DType), otherSize = DTypes.SizeOf(other.DType);
+        long start = Offset * size, otherStart = other.Offset * otherSize;
+        long end = start + ExtentElements * size, otherEnd = otherStart + other.ExtentElements * otherSize;
         bool shared = ReferenceEquals(_storage, other._storage);
-        identical = shared && start == otherStart && ByteCount == other.ByteCount;
-        return shared && start < otherStart + other.ByteCount && otherStart < start + ByteCount;
+        identical = shared && start == otherStart && end == otherEnd
+            && (IsContiguous && other.IsContiguous || size == otherSize && _shape.AsSpan().SequenceEqual(other._shape) && _strides.AsSpan().SequenceEqual(other._strides));
+        if (!shared || start >= otherEnd || otherStart >= end)
+            return false;
+        if (size == otherSize && RowStride is long stride && other.RowStride == stride)
+        {
+            long mine = Offset % stride, theirs = other.Offset % stride;
+            if ((theirs - mine + stride) % stride >= _shape[^1] && (mine - theirs + stride) % stride >= other._shape[^1])
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>Elements from the first to the last of the view, both included (0 when it has none).</summary>
+    private long ExtentElements
+    {
+        get
+        {
+            long extent = 1;
+            for (int d = 0; d < Rank; d++)
+            {
+                if (_shape[d] == 0)
+                    return 0;
+                extent += (_shape[d] - 1) * _strides[d];
+            }
+            return extent;
+        }
     }
 
     /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped; shares memory.</summary>

@@ -93,7 +93,7 @@ internal static class Check
     {
         if (tensor.RowStride is not long stride || stride > int.MaxValue)
             throw new NonContiguousTensorException(
-                $"Argument '{name}': expected rows of its last dimension one stride apart with that dimension dense (contiguous, or a slice of a wider row), got shape {tensor.ShapeText} with strides [{string.Join(", ", tensor.Strides)}]; call Contiguous() first.");
+                $"Argument '{name}': expected rows of its last dimension one stride apart with that dimension dense (contiguous, or a slice of a wider row), got shape {tensor.ShapeText} with strides [{string.Join(", ", tensor.Strides)}].");
         return (int)stride;
     }
 

@@ -98,6 +98,19 @@ public static partial class Ops
             CheckRowStridedOutput(qOutput, q, nameof(qOutput), nameof(q));
         if (kOutput is not null)
             CheckRowStridedOutput(kOutput, k, nameof(kOutput), nameof(k));
+        // q's blocks and k's run at once: an output may be its own input (in place), never the other tensor's or the other output.
+        if (qOutput is not null)
+        {
+            Check.NoOverlap(qOutput, nameof(qOutput), q, nameof(q), inPlaceAllowed: true);
+            Check.NoOverlap(qOutput, nameof(qOutput), k, nameof(k), inPlaceAllowed: false);
+            if (kOutput is not null)
+                Check.NoOverlap(kOutput, nameof(kOutput), qOutput, nameof(qOutput), inPlaceAllowed: false);
+        }
+        if (kOutput is not null)
+        {
+            Check.NoOverlap(kOutput, nameof(kOutput), k, nameof(k), inPlaceAllowed: true);
+            Check.NoOverlap(kOutput, nameof(kOutput), q, nameof(q), inPlaceAllowed: false);
+        }
         using var gate = q.Device.Enter();
         qOutput ??= Tensor.Empty(q.Shape.ToArray(), q.DType, q.Device);
         kOutput ??= Tensor.Empty(k.Shape.ToArray(), k.DType, k.Device);

@@ -375,6 +375,16 @@ public sealed class DecoderLayer : IDisposable
                 weights[role + suffix] = Tensor.Full([weights[role + ".weight"].Shape[0]], 0f, present.DType, present.Device);
             }
             var parts = QkvRoles.Select(role => weights[role + suffix]).ToArray();
+            for (int i = 1; i < parts.Length; i++)
+            {
+                string name = QkvRoles[i] + suffix, reference = QkvRoles[0] + suffix;
+                if (parts[i].DType != parts[0].DType)
+                    throw new UnsupportedDtypeException(
+                        $"Weight '{name}': expected {DTypes.Name(parts[0].DType)} like '{reference}', got {DTypes.Name(parts[i].DType)}.");
+                if (parts[i].Rank != parts[0].Rank || parts[i].Shape.Skip(1).SequenceEqual(parts[0].Shape.Skip(1)) is false)
+                    throw new ShapeMismatchException(
+                        $"Weight '{name}': expected [out, {string.Join(", ", parts[0].Shape.Skip(1))}] like '{reference}', got {ShapeOf(parts[i])}.");
+            }
             int[] shape = parts[0].Shape.ToArray();
             shape[0] = parts.Sum(p => p.Shape[0]);
             var stacked = Tensor.Empty(shape, parts[0].DType, parts[0].Device);
@@ -401,7 +411,7 @@ public sealed class DecoderLayer : IDisposable
     /// Runs the layer on <paramref name="hidden"/> <c>[batch, seq, hidden]</c> (updated in place to the layer's output)
     /// with tokens at <paramref name="positions"/> (int32/int64 <c>[batch, seq]</c>). <paramref name="attention"/>
     /// gets q and k after norm and RoPE and v (<c>[batch, seq, heads · head_dim]</c> and <c>[batch, seq, kv_heads ·
-    /// head_dim]</c>; in the 16-bit layer v is a column slice of the q/k/v product's rows, so strided: <c>Contiguous()</c>
+    /// head_dim]</c>; where q, k and v run as one product, v is a column slice of its rows, so strided: <c>Contiguous()</c>
     /// gives a dense copy) and returns the attention's output before o_proj, <c>[batch, seq, heads · head_dim]</c>.
     /// <paramref name="observe"/>, when given, sees each stage's result as it is made (named as the fixture names
     /// transformers' stages: see <see cref="StageNames"/>); it must read, not keep, the tensor.
