@@ -328,18 +328,14 @@ public sealed class DecoderLayer : IDisposable
                 fp8.Add(GateUp, gateUp);
             }
             // q, k and v likewise (StackQkv's FP8 form): one product, q and k read as column slices of its rows.
-            if (fp8 is not null && Fp8Projection.Stack(fp8[QkvRoles[0]], fp8[QkvRoles[1]]) is { } qk)
+            if (fp8 is not null && Fp8Projection.Stack([.. QkvRoles.Select(role => fp8[role])]) is { } qkv)
             {
-                using (qk)
-                    if (Fp8Projection.Stack(qk, fp8[QkvRoles[2]]) is { } qkv)
-                    {
-                        foreach (string role in QkvRoles)
-                        {
-                            fp8.Remove(role, out var part);
-                            part!.Dispose();
-                        }
-                        fp8.Add(Qkv, qkv);
-                    }
+                foreach (string role in QkvRoles)
+                {
+                    fp8.Remove(role, out var part);
+                    part!.Dispose();
+                }
+                fp8.Add(Qkv, qkv);
             }
             // The tables as each model rotates with them: Llama and Qwen3 cast cos and sin to the activations' dtype
             // (cos.to(dtype=x.dtype)), OLMo2 keeps float32.

@@ -70,20 +70,22 @@ internal sealed class Fp8Projection : IDisposable
         }, found, bias?.Reshape(n));
     }
 
-    /// <summary>One projection whose output is <paramref name="first"/>'s columns, then <paramref name="second"/>'s (the
-    /// gated MLP's gate and up as one product, as vLLM's merged gate_up_proj): codes and scales stacked along the output
-    /// (on the host, once at load), or null when the two cannot share one b scale (per-tensor scales, or block scales
-    /// whose 128-row blocks would straddle the seam, or biases).</summary>
-    public static Fp8Projection? Stack(Fp8Projection first, Fp8Projection second)
+    /// <summary>One projection whose output is the parts' columns one after another (the gated MLP's gate and up as one
+    /// product, as vLLM's merged gate_up_proj; q, k and v as its QKVParallelLinear): codes and scales stacked along the
+    /// output (on the host, once at load), or null when the parts cannot share one b scale (per-tensor scales, block
+    /// scales whose 128-row blocks would straddle a seam, or biases).</summary>
+    public static Fp8Projection? Stack(params Fp8Projection[] parts)
     {
-        if (first.Scheme != second.Scheme || first.Scheme == Fp8WeightScheme.PerTensor || first.Bias is not null || second.Bias is not null
-            || first.Codes.Shape[1] != second.Codes.Shape[1] || first.Scheme == Fp8WeightScheme.Block && first.Out % 128 != 0)
+        var first = parts[0];
+        if (first.Scheme == Fp8WeightScheme.PerTensor
+            || parts.Any(p => p.Scheme != first.Scheme || p.Bias is not null || p.Codes.Shape[1] != first.Codes.Shape[1])
+            || first.Scheme == Fp8WeightScheme.Block && parts[..^1].Any(p => p.Out % 128 != 0))
             return null;
         var device = first.Codes.Device;
-        int n = first.Out + second.Out, k = first.Codes.Shape[1];
-        using var codes = Tensor.FromBytes([.. first.Codes.ToBytes(), .. second.Codes.ToBytes()], [n, k], DType.Float8E4M3, device);
+        int n = parts.Sum(p => p.Out), k = first.Codes.Shape[1];
+        using var codes = Tensor.FromBytes(parts.SelectMany(p => p.Codes.ToBytes()).ToArray(), [n, k], DType.Float8E4M3, device);
         int[] scaleShape = first.Scheme == Fp8WeightScheme.Block ? [(n + 127) / 128, first.Scale.Shape[1]] : [n, 1];
-        using var scale = Tensor.FromBytes([.. first.Scale.ToBytes(), .. second.Scale.ToBytes()], scaleShape, DType.Float32, device);
+        using var scale = Tensor.FromBytes(parts.SelectMany(p => p.Scale.ToBytes()).ToArray(), scaleShape, DType.Float32, device);
         return From(codes, scale, null, first.Scheme);
     }
 
