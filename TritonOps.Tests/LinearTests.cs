@@ -298,6 +298,7 @@ public class LinearPlanTests
     [TestCase(64, 4088, 14336, true, "Decode")]        // N below the bar: the strip kernel
     [TestCase(64, 1024, 4096, true, "Decode")]         // k/v-sized: the strip kernel
     [TestCase(64, 4096, 4096, true, "SwappedDecode")]  // q/o-sized
+    [TestCase(64, 6144, 4096, true, "SwappedDecode")]  // the decoder layer's one q/k/v product (out 6144, in 4096)
     [TestCase(16, 4096, 14336, true, "Decode")]        // one slice of rows: the strip kernel
     [TestCase(64, 4096, 14336, false, "Decode")]       // no wgmma
     [TestCase(65, 4096, 14336, true, "WarpSpecialized")]
