@@ -38,4 +38,7 @@ if grep -q H200 <<<"$gpu"; then
   left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
   left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
 fi
+# The swapped kernel's K splits at M64 since the spread meeting (12-06's figures predate it): q-size 8 (Auto) / 2 / 4,
+# down 8 (Auto) / 4 (Linear sweep rows 11, 14, 15, 13, 16): does the meeting or the stream bound the short-K products?
+for nth in 11 14 15 13 16; do left 15 && r "linear sweep $nth (M64 swapped splits)" bash .gpu/run $M --sweep --op linear --nth $nth; done
 echo "done t=$SECONDS"
