@@ -157,8 +157,8 @@ public sealed partial class Tensor
         Check.Shape(source._shape.AsSpan().SequenceEqual(_shape), nameof(source), ShapeText, source);
         Check.NoOverlap(source, nameof(source), this, "this", inPlaceAllowed: true);
         Check.Live(Device, "this");
-        if (source.Overlaps(this, out _))
-            return; // exactly this view: nothing to copy
+        if (ReferenceEquals(source._storage, _storage) && source.Offset == Offset)
+            return; // past the overlap check, the same start is exactly this view (or nothing): nothing to copy
         LaunchCopy(source, this, PlanCopy(_shape, source._strides, source.Offset, _strides, Offset));
     }
 

@@ -381,16 +381,12 @@ public sealed class DecoderLayer : IDisposable
                     throw new ShapeMismatchException(
                         $"Weight '{name}': expected [out, {string.Join(", ", parts[0].Shape.Skip(1))}] like '{reference}', got {ShapeOf(parts[i])}.");
             }
-            int[] shape = parts[0].Shape.ToArray();
-            shape[0] = parts.Sum(p => p.Shape[0]);
-            var stacked = Tensor.Empty(shape, parts[0].DType, parts[0].Device);
+            var stacked = StackRows.Of(parts);
             weights[Qkv + suffix] = stacked; // disposed with the others from here on
             int row = 0;
             for (int i = 0; i < parts.Length; i++)
             {
                 int rows = parts[i].Shape[0];
-                using (var slot = stacked.Narrow(0, row, rows))
-                    slot.CopyFrom(parts[i]);
                 parts[i].Dispose();
                 weights[QkvRoles[i] + suffix] = stacked.Narrow(0, row, rows);
                 row += rows;

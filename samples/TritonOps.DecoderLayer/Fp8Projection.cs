@@ -72,7 +72,7 @@ internal sealed class Fp8Projection : IDisposable
 
     /// <summary>One projection whose output is the parts' columns one after another (the gated MLP's gate and up as one
     /// product, as vLLM's merged gate_up_proj; q, k and v as its QKVParallelLinear): codes and scales stacked along the
-    /// output (on the host, once at load), or null when the parts cannot share one b scale (per-tensor scales, block
+    /// output (on the device, once at load), or null when the parts cannot share one b scale (per-tensor scales, block
     /// scales whose 128-row blocks would straddle a seam, or biases).</summary>
     public static Fp8Projection? Stack(params Fp8Projection[] parts)
     {
@@ -81,12 +81,19 @@ internal sealed class Fp8Projection : IDisposable
             || parts.Any(p => p.Scheme != first.Scheme || p.Bias is not null || p.Codes.Shape[1] != first.Codes.Shape[1])
             || first.Scheme == Fp8WeightScheme.Block && parts[..^1].Any(p => p.Out % 128 != 0))
             return null;
-        var device = first.Codes.Device;
-        int n = parts.Sum(p => p.Out), k = first.Codes.Shape[1];
-        using var codes = Tensor.FromBytes(parts.SelectMany(p => p.Codes.ToBytes()).ToArray(), [n, k], DType.Float8E4M3, device);
-        int[] scaleShape = first.Scheme == Fp8WeightScheme.Block ? [(n + 127) / 128, first.Scale.Shape[1]] : [n, 1];
-        using var scale = Tensor.FromBytes(parts.SelectMany(p => p.Scale.ToBytes()).ToArray(), scaleShape, DType.Float32, device);
-        return From(codes, scale, null, first.Scheme);
+        using var codes = StackRows.Of([.. parts.Select(p => p.Codes)]);
+        // Per-channel scales as [out, 1] (stored [out] or [out, 1]); block scales stack their rows of 128-row blocks.
+        var scales = parts.Select(p => p.Scheme == Fp8WeightScheme.Block ? p.Scale.Reshape(p.Scale.Shape.ToArray()) : p.Scale.Reshape(p.Out, 1)).ToArray();
+        try
+        {
+            using var scale = StackRows.Of(scales);
+            return From(codes, scale, null, first.Scheme);
+        }
+        finally
+        {
+            foreach (var view in scales)
+                view.Dispose();
+        }
     }
 
     /// <summary>y = x · Wᵀ (+ bias) in <paramref name="dtype"/>, x given as codes <c>[rows, in]</c> and their scales.</summary>
