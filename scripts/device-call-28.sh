@@ -8,20 +8,7 @@
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-n64-wgmma.patch n64
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
-set -u
-out=${OUT:-/tmp/out}; mkdir -p "$out"
-exec > >(tee "$out/log.txt") 2>&1
-deadline=${DEADLINE:-540}
-left() { [ $((SECONDS + $1)) -lt "$deadline" ]; }
-gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader); echo "$gpu"
-M=.gpu/TritonOps.Benchmark/TritonOps.Benchmark.dll
-cp -r .gpu/TritonOps.Benchmark /tmp/b-prev && cp .gpu/exp/prev/b/*.dll /tmp/b-prev/
-cp -r .gpu/TritonOps.Benchmark /tmp/b-n64 && cp .gpu/exp/n64/b/*.dll /tmp/b-n64/
-cp -r .gpu/TritonOps.Tests /tmp/t-n64 && cp .gpu/exp/n64/t/*.dll /tmp/t-n64/
-P=/tmp/b-prev/TritonOps.Benchmark.dll N=/tmp/b-n64/TritonOps.Benchmark.dll
-r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused)|rror|copy:" | head -8; }
-anchors() { echo "## torch anchors: $1 (t=$SECONDS)"; timeout "$2" python3 scripts/anchors.py --json "$out/anchors-$1.json" --only "$1" $3 > "$out/anchors-$1.log" 2>&1
-  python3 -c "import json,sys; [print(a['shape'], a['name'], round(a['us'],1), 'p10', round(a['p10'],1)) for a in json.load(open(sys.argv[1]))['anchors']]" "$out/anchors-$1.json" 2>&1 | head -8; }
+source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&FullyQualifiedName~Swapped"
 r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
 left 60 && anchors linear 60 --no-compile
@@ -40,7 +27,7 @@ done
 left 60 && anchors decoder_layer 60 ""
 for tool in racecheck synccheck memcheck; do
   left 70 || break
-  timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run /tmp/t-n64/TritonOps.Tests.dll --filter "$S" > "$out/n64-$tool.log" 2>&1
+  timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run $T64 --filter "$S" > "$out/n64-$tool.log" 2>&1
   echo "n64 swapped cases, $tool: rc=$? $(grep -E 'SUMMARY' "$out/n64-$tool.log" | tail -1) t=$SECONDS"
 done
 left 60 && { echo "## ncu: main linear sweep 11 (t=$SECONDS)"; BENCH_OP=linear BENCH_SWEEP=1 BENCH_NTH=11 timeout 60 bash scripts/ncu-metrics.sh; }
