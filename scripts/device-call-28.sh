@@ -39,4 +39,6 @@ if grep -q H200 <<<"$gpu"; then
   left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
   left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
 fi
+# The decode norms' threads a row (sweep rms_norm 6–9: 1, 2, 4 runs a thread, then the op's choice).
+for nth in 6 7 8 9; do left 15 && r "rms_norm M64 sweep $nth" bash .gpu/run $M --sweep --op rms_norm --nth $nth; done
 echo "done t=$SECONDS"

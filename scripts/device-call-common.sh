@@ -13,7 +13,7 @@ beside() { [ -d ".gpu/exp/$1/b" ] && { cp -r .gpu/TritonOps.Benchmark "/tmp/b-$1
   [ -d ".gpu/exp/$1/t" ] && { cp -r .gpu/TritonOps.Tests "/tmp/t-$1" && cp ".gpu/exp/$1/t/"*.dll "/tmp/t-$1/"; }; true; }
 beside prev; beside n64
 P=/tmp/b-prev/TritonOps.Benchmark.dll N=/tmp/b-n64/TritonOps.Benchmark.dll T64=/tmp/t-n64/TritonOps.Tests.dll
-r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused)|rror|copy:" | head -8; }
+r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused|rms_norm)|rror|copy:" | head -8; }
 tests() { echo "## CUDA tests: $1 (t=$SECONDS)"; timeout "$2" bash .gpu/run "$3" --filter "$4" > "$out/tests-$1.log" 2>&1
   echo "rc=$? $(tr '\r' '\n' < "$out/tests-$1.log" | grep -E '^\s*(total|failed|succeeded|skipped):' | tr -s ' ' | tr '\n' ' ')"; grep -E "^failed" "$out/tests-$1.log" | head -5; }
 anchors() { echo "## torch anchors: $1 (t=$SECONDS)"; timeout "$2" python3 scripts/anchors.py --json "$out/anchors-$1.json" --only "$1" $3 > "$out/anchors-$1.log" 2>&1

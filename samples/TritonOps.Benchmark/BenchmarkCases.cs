@@ -203,6 +203,12 @@ public static class BenchmarkCases
             yield return new LinearCase(64, 4096, 6144, DType.BFloat16, residual: false, kernel);
         // #16's decode row without its residual (row 32): what the residual's loads after the split-K meeting cost.
         yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: false);
+        // The decoder layer's two decode norms (64 rows of 4096): the op's rows (128 threads, four runs a thread) against
+        // 512 and 256 threads a row; 64 blocks leave half the SMs idle, so more threads a row may shorten the launch
+        // (H200 12-07 ncu: 3.9 and 3.7 µs in the layer). rms_norm rows 6–9 of the sweep (`--sweep --op rms_norm --nth`).
+        foreach (int runs in new[] { 1, 2, 4 })
+            yield return new RmsNormCase(64, 4096, DType.BFloat16, fusedAdd: false, new(RunsPerThread: runs));
+        yield return new RmsNormCase(64, 4096, DType.BFloat16, fusedAdd: false);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
