@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Next session's first call (written 12-07 16:10; best on an H200, where the bars are): #16's Linear 8192³ and cuBLAS in
-# one call; the n64 swapped-kernel experiment (docs/experiments/2026-12-07-swapped-n64-wgmma.patch, packed as "n64") against
+# one call; the swapped kernel's split-K meeting on release/acquire flags ("acqrel": no membar.gl, polls by ld.acquire)
+# and the n64 swapped-kernel experiment (docs/experiments/2026-12-07-swapped-n64-wgmma.patch, packed as "n64") against
 # main, alternated, with the gated MLP's M64 rows, then its racecheck/synccheck/memcheck; ncu of main's M64 q-size swapped
 # launch (what bounds it at 1.1 TB/s); the layer's prefill with one q/k/v product against three ("prev", 9cfb17a); the
 # FP8 layer; the H200 bar rows. After main's pack and
 #   git diff HEAD 9cfb17a -- TritonOps TritonOps.Kernels samples TritonOps.Tests > /tmp/prev.patch; bash scripts/pack-experiment.sh /tmp/prev.patch prev
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-n64-wgmma.patch n64
+#   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-meeting.patch acqrel
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 source scripts/device-call-common.sh
@@ -13,11 +15,14 @@ S="FullyQualifiedName~Cuda&FullyQualifiedName~Swapped"
 r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
 left 60 && anchors linear 60 --no-compile
 left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
+tests acqrel 60 $TA "$S"
 for round in 1 2; do
   for nth in 11 13; do
     left 20 && r "main: linear sweep $nth ($round)" bash .gpu/run $M --sweep --op linear --nth $nth
+    left 20 && r "acqrel: linear sweep $nth ($round)" bash .gpu/run $A --sweep --op linear --nth $nth
     left 20 && r "n64: linear sweep $nth ($round)" bash .gpu/run $N --sweep --op linear --nth $nth
   done
+  left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
   left 20 && r "main: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 3
   left 20 && r "n64: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $N --sweep --op fused_gated_mlp --nth 3
   left 20 && r "gated M64 warp-specialized, Auto (sweep 2) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2
@@ -26,9 +31,12 @@ for round in 1 2; do
 done
 left 60 && anchors decoder_layer 60 ""
 for tool in racecheck synccheck memcheck; do
-  left 70 || break
-  timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run $T64 --filter "$S" > "$out/n64-$tool.log" 2>&1
-  echo "n64 swapped cases, $tool: rc=$? $(grep -E 'SUMMARY' "$out/n64-$tool.log" | tail -1) t=$SECONDS"
+  for exp in n64 acqrel; do
+    left 70 || break
+    tdll=$T64; [ $exp = acqrel ] && tdll=$TA
+    timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run $tdll --filter "$S" > "$out/$exp-$tool.log" 2>&1
+    echo "$exp swapped cases, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) t=$SECONDS"
+  done
 done
 left 60 && { echo "## ncu: main linear sweep 11 (t=$SECONDS)"; BENCH_OP=linear BENCH_SWEEP=1 BENCH_NTH=11 timeout 60 bash scripts/ncu-metrics.sh; }
 left 40 && r "one q/k/v product: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
