@@ -11,7 +11,7 @@
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 source scripts/device-call-common.sh
-S="FullyQualifiedName~Cuda&FullyQualifiedName~Swapped"
+S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
 r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
 left 60 && anchors linear 60 --no-compile
 left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
@@ -23,6 +23,9 @@ for round in 1 2; do
     left 20 && r "n64: linear sweep $nth ($round)" bash .gpu/run $N --sweep --op linear --nth $nth
   done
   left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
+  # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
+  left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
+  left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
   left 20 && r "main: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 3
   left 20 && r "n64: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $N --sweep --op fused_gated_mlp --nth 3
   left 20 && r "gated M64 warp-specialized, Auto (sweep 2) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2
