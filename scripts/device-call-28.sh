@@ -32,6 +32,9 @@ for round in 1 2; do
   left 30 && r "main: layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
   left 30 && r "n64: layer decode ($round)" bash .gpu/run $N --op decoder_layer --nth 1
 done
+# The swapped kernel's K splits at M64 since the spread meeting (Auto: 8; 12-06 before it, H100: 2 / 4 / 8 splits
+# 55.7 / 46.4 / 49.3 µs at q size): sweep rows 14, 15 (q size, 2 and 4 splits) and 16 (down, 4 splits).
+for nth in 14 15 16; do left 20 && r "main: linear sweep $nth (M64 swapped splits)" bash .gpu/run $M --sweep --op linear --nth $nth; done
 left 60 && anchors decoder_layer 60 ""
 for tool in racecheck synccheck memcheck; do
   for exp in n64 acqrel; do
