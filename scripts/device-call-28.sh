@@ -10,49 +10,57 @@
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-meeting.patch acqrel
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
+# Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
+# the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms.
 source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
-r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
-left 60 && anchors linear 60 --no-compile
-left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
-tests acqrel 60 $TA "$S"
-for round in 1 2; do
-  for nth in 11 13; do
-    left 20 && r "main: linear sweep $nth ($round)" bash .gpu/run $M --sweep --op linear --nth $nth
-    left 20 && r "acqrel: linear sweep $nth ($round)" bash .gpu/run $A --sweep --op linear --nth $nth
-    left 20 && r "n64: linear sweep $nth ($round)" bash .gpu/run $N --sweep --op linear --nth $nth
+if [ "${PART:-1}" = 1 ]; then
+  r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
+  left 60 && anchors linear 60 --no-compile
+  left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
+  tests acqrel 60 $TA "$S"
+  ab_round() { local round=$1
+    for nth in 11 13; do
+      left 20 && r "main: linear sweep $nth ($round)" bash .gpu/run $M --sweep --op linear --nth $nth
+      left 20 && r "acqrel: linear sweep $nth ($round)" bash .gpu/run $A --sweep --op linear --nth $nth
+      left 20 && r "n64: linear sweep $nth ($round)" bash .gpu/run $N --sweep --op linear --nth $nth
+    done
+    left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
+    # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
+    left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
+    left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
+    left 20 && r "main: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 3
+    left 20 && r "n64: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $N --sweep --op fused_gated_mlp --nth 3
+    left 20 && r "gated M64 warp-specialized, Auto (sweep 2) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2
+    left 30 && r "main: layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
+    left 30 && r "n64: layer decode ($round)" bash .gpu/run $N --op decoder_layer --nth 1
+  }
+  ab_round 1
+  # The experiments' sanitizers before the second round: correctness first if the call runs short.
+  for tool in racecheck synccheck memcheck; do
+    for exp in n64 acqrel; do
+      left 70 || break
+      tdll=$T64; [ $exp = acqrel ] && tdll=$TA
+      timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run $tdll --filter "$S" > "$out/$exp-$tool.log" 2>&1
+      echo "$exp swapped cases, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) t=$SECONDS"
+    done
   done
-  left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
-  # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
-  left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
-  left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
-  left 20 && r "main: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 3
-  left 20 && r "n64: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $N --sweep --op fused_gated_mlp --nth 3
-  left 20 && r "gated M64 warp-specialized, Auto (sweep 2) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2
-  left 30 && r "main: layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
-  left 30 && r "n64: layer decode ($round)" bash .gpu/run $N --op decoder_layer --nth 1
-done
-# The swapped kernel's K splits at M64 since the spread meeting (Auto: 8; 12-06 before it, H100: 2 / 4 / 8 splits
-# 55.7 / 46.4 / 49.3 µs at q size): sweep rows 14, 15 (q size, 2 and 4 splits) and 16 (down, 4 splits).
-for nth in 14 15 16; do left 20 && r "main: linear sweep $nth (M64 swapped splits)" bash .gpu/run $M --sweep --op linear --nth $nth; done
-left 60 && anchors decoder_layer 60 ""
-for tool in racecheck synccheck memcheck; do
-  for exp in n64 acqrel; do
-    left 70 || break
-    tdll=$T64; [ $exp = acqrel ] && tdll=$TA
-    timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run $tdll --filter "$S" > "$out/$exp-$tool.log" 2>&1
-    echo "$exp swapped cases, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) t=$SECONDS"
-  done
-done
-left 60 && { echo "## ncu: main linear sweep 11 (t=$SECONDS)"; BENCH_OP=linear BENCH_SWEEP=1 BENCH_NTH=11 timeout 60 bash scripts/ncu-metrics.sh; }
-left 40 && r "one q/k/v product: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
-left 40 && r "three q/k/v products: layer prefill" bash .gpu/run $P --op decoder_layer --nth 0
-left 40 && r "one q/k/v product: FP8 layer prefill (block)" bash .gpu/run $M --op decoder_layer --nth 2
-left 40 && r "three: FP8 layer prefill (block)" bash .gpu/run $P --op decoder_layer --nth 2
-if grep -q H200 <<<"$gpu"; then
-  left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
-  left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
+  ab_round 2
+else
+  # The swapped kernel's K splits at M64 since the spread meeting (Auto: 8; 12-06 before it, H100: 2 / 4 / 8 splits
+  # 55.7 / 46.4 / 49.3 µs at q size): sweep rows 14, 15 (q size, 2 and 4 splits) and 16 (down, 4 splits).
+  for nth in 14 15 16; do left 20 && r "main: linear sweep $nth (M64 swapped splits)" bash .gpu/run $M --sweep --op linear --nth $nth; done
+  left 60 && anchors decoder_layer 60 ""
+  left 60 && { echo "## ncu: main linear sweep 11 (t=$SECONDS)"; BENCH_OP=linear BENCH_SWEEP=1 BENCH_NTH=11 timeout 60 bash scripts/ncu-metrics.sh; }
+  left 40 && r "one q/k/v product: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
+  left 40 && r "three q/k/v products: layer prefill" bash .gpu/run $P --op decoder_layer --nth 0
+  left 40 && r "one q/k/v product: FP8 layer prefill (block)" bash .gpu/run $M --op decoder_layer --nth 2
+  left 40 && r "three: FP8 layer prefill (block)" bash .gpu/run $P --op decoder_layer --nth 2
+  if grep -q H200 <<<"$gpu"; then
+    left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
+    left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
+  fi
+  # The decode norms' threads a row (sweep rms_norm 6–9: 1, 2, 4 runs a thread, then the op's choice).
+  for nth in 6 7 8 9; do left 15 && r "rms_norm M64 sweep $nth" bash .gpu/run $M --sweep --op rms_norm --nth $nth; done
 fi
-# The decode norms' threads a row (sweep rms_norm 6–9: 1, 2, 4 runs a thread, then the op's choice).
-for nth in 6 7 8 9; do left 15 && r "rms_norm M64 sweep $nth" bash .gpu/run $M --sweep --op rms_norm --nth $nth; done
 echo "done t=$SECONDS"
