@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Next session's first call (written 12-07 16:10; best on an H200, where the bars are): #16's Linear 8192³ and cuBLAS in
-# one call; the swapped kernel's split-K meeting on release/acquire flags ("acqrel": no membar.gl, polls by ld.acquire)
+# one call; the swapped kernel's split-K meeting on release/acquire flags ("acqrel": no membar.gl, polls by ld.acquire;
+# "spin": the same polls without the 256-ns sleeps)
 # and the n64 swapped-kernel experiment (docs/experiments/2026-12-07-swapped-n64-wgmma.patch, packed as "n64") against
 # main, alternated, with the gated MLP's M64 rows, then its racecheck/synccheck/memcheck; ncu of main's M64 q-size swapped
 # launch (what bounds it at 1.1 TB/s); the layer's prefill with one q/k/v product against three ("prev", 9cfb17a); the
@@ -8,6 +9,7 @@
 #   git diff HEAD 9cfb17a -- TritonOps TritonOps.Kernels samples TritonOps.Tests > /tmp/prev.patch; bash scripts/pack-experiment.sh /tmp/prev.patch prev
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-n64-wgmma.patch n64
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-meeting.patch acqrel
+#   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-spin.patch spin; rm -rf .gpu/exp/spin/t
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
@@ -23,9 +25,11 @@ if [ "${PART:-1}" = 1 ]; then
     for nth in 11 13; do
       left 20 && r "main: linear sweep $nth ($round)" bash .gpu/run $M --sweep --op linear --nth $nth
       left 20 && r "acqrel: linear sweep $nth ($round)" bash .gpu/run $A --sweep --op linear --nth $nth
+      left 20 && r "spin: linear sweep $nth ($round)" bash .gpu/run $Z --sweep --op linear --nth $nth
       left 20 && r "n64: linear sweep $nth ($round)" bash .gpu/run $N --sweep --op linear --nth $nth
     done
     left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
+    left 30 && r "spin: layer decode ($round)" bash .gpu/run $Z --op decoder_layer --nth 1
     # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
     left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
     left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
