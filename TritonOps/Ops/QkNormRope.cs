@@ -95,9 +95,9 @@ public static partial class Ops
         var sizes = ValidateQkNormRope(q, qWeight, k, kWeight, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
             normRounding: normRounding, ropeRounding: ropeRounding, rowStrided: true);
         if (qOutput is not null)
-            CheckRowStridedOutput(qOutput, q, nameof(qOutput), nameof(q));
+            CheckOutput(qOutput, q, q.Shape.ToArray(), nameof(qOutput), nameof(q), rowStrided: true);
         if (kOutput is not null)
-            CheckRowStridedOutput(kOutput, k, nameof(kOutput), nameof(k));
+            CheckOutput(kOutput, k, k.Shape.ToArray(), nameof(kOutput), nameof(k), rowStrided: true);
         // q's blocks and k's run at once: an output may be its own input (in place), never the other tensor's or the other output.
         if (qOutput is not null)
         {
@@ -128,16 +128,6 @@ public static partial class Ops
         Check.Defined(rounding, nameof(rounding)); // named as the caller passed it
         return FusedQkNormRope(q, k, null, null, cos, sin, positions, headDim, 0, NormScope.None, form, rotaryDim, 0,
             inPlace ? q : null, inPlace ? k : null, ropeRounding: rounding);
-    }
-
-    /// <summary>An output of x's device, dtype and shape, dense or rows of one stride (a slice of a wider row).</summary>
-    private static void CheckRowStridedOutput(Tensor output, Tensor x, string name, string xName)
-    {
-        Check.Usable(output, name);
-        Check.SameDevice(output, name, x, xName);
-        Check.SameDType(output, name, x, xName);
-        Check.Shape(output.Shape.SequenceEqual(x.Shape), name, x.ShapeText, output);
-        Check.RowStrided(output, name);
     }
 
     /// <summary>How the kernels read positions: 0 none (token s at position s), 1 per token (<c>[batch, seq]</c>), 2 shared by
