@@ -11,8 +11,7 @@ namespace TritonOps.Kernels;
 /// PTX for sm_90 on a machine without a GPU.</summary>
 internal static class KernelCatalog
 {
-    public static IEnumerable<MethodInfo> All() => RmsNormRopeKernel.AllVariants()
-        .Concat(RmsNormRopeRowKernel.AllVariants())
+    public static IEnumerable<MethodInfo> All() => RmsNormRopeRowKernel.AllVariants()
         .Concat(RmsNormRopeStagedKernel.AllVariants())
         .Concat(QkNormRopeKernel.AllVariants())
         .Concat(RmsNormRowKernel.AllVariants())

@@ -44,15 +44,11 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     [Test]
-    public void Forward_RowsTooWideToHold_PersistentKernelWalksSeveralRowsPerBlock()
+    public void Forward_RowsTooWideToHold_TheGeneralKernelWalksEachRow()
     {
         // 8196 scalar pairs (hd 6: three one-element runs per half-head) exceed what the row kernel
-        // holds (1024 threads × 8), and more rows than the device runs at once, so every block of the
-        // persistent kernel takes its prefetching row loop.
-        const int hidden = 16392, headDim = 6;
-        var kernel = Kernels.FusedRmsNormRope.RmsNormRopeKernel.Variant(typeof(Kernels.Elements.BFloat16Element), packed: false);
-        var (bx, by) = Kernels.FusedRmsNormRope.RmsNormRopeKernel.BlockShape(3, hidden / headDim, Device.MaxGroupSize(kernel));
-        int rows = Device.Multiprocessors * Device.BlocksPerMultiprocessor(kernel, bx * by) * 2 + 3;
+        // holds (1024 threads × 8): the general q/k kernel takes the rows, one a block.
+        const int hidden = 16392, headDim = 6, rows = 5;
         Kernels.FusedRmsNormRope.RmsNormRopeRowKernel.Plan(hidden / 2).Should().BeNull("the row kernel does not take this row");
         using var x = Tensor.FromArray(Inputs.Normal(rows * hidden, 51), [1, rows, hidden], DType.BFloat16, Device);
         using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 52, 0.5, 1.5), [hidden], DType.BFloat16, Device);
@@ -290,7 +286,7 @@ public class RmsNormRopePlanTests
     {
         // bf16 [8, 2048, 4096], head_dim 128: 256 pairs, two a thread in 128 threads; two rows a step of 17 KB, two stages.
         var plan = Plan(Shape(16384, 32, 128))!.Value;
-        plan.Should().Be(new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, 2, 2, 2, 2 * 17408, 391, 128, 1));
+        plan.Should().Be(new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, 2, 2, 2, 2 * 17408, 391, 128));
         int steps = 16384 / 2, perBlock = (steps + 395) / 396;
         (plan.GridX * perBlock >= steps && (plan.GridX - 1) * perBlock < steps).Should().BeTrue("3 blocks an SM (the cap) share 8192 steps, 21 each");
         Plan(Shape(16384, 32, 128), schedule: new RmsNormRopeSchedule(BlocksPerSm: 2))!.Value.GridX.Should().Be(256, "264 resident blocks: 32 steps each, so 256 blocks take all 8192");
@@ -299,7 +295,7 @@ public class RmsNormRopePlanTests
     [Test]
     public void Float32_FewRows_NoAsyncCopy_OrUnpackedRuns_TakeTheRowKernel()
     {
-        var row = new RmsNormRopePlan(RmsNormRopeKernelKind.Row, true, 2, 0, 0, 0, 16384, 128, 1);
+        var row = new RmsNormRopePlan(RmsNormRopeKernelKind.Row, true, 2, 0, 0, 0, 16384, 128);
         Plan(Shape(16384, 32, 128), sixteenBit: false).Should().Be(row, "float32 streams at 87 % of a copy on the row kernel");
         Plan(Shape(16384, 32, 128), asyncCopy: false).Should().Be(row);
         Plan(Shape(16384, 32, 128), packed: false).Should().Be(row with { Packed = false });
@@ -309,16 +305,14 @@ public class RmsNormRopePlanTests
     }
 
     [Test]
-    public void RowsTooWideToHold_TakeThePersistentKernel_OneWave()
+    public void RowsTooWideToHold_HaveNoPlan_TheOpTakesTheGeneralKernel()
     {
         // 9000 pairs: more than 1024 threads of 8.
         var shape = Shape(5000, 3000, 6, packWidth: 1) with { Pairs = 9000 };
-        var plan = Plan(shape, packed: false, occupancy: 2)!.Value;
-        (plan.Kind, plan.GridX).Should().Be((RmsNormRopeKernelKind.Persistent, 264));
-        (plan.BlockX * plan.BlockY).Should().BeInRange(32, 1024);
-        Plan(shape with { Rows = 100 }, packed: false, occupancy: 2)!.Value.GridX.Should().Be(100, "never more blocks than rows");
-        Plan(Shape(16384, 32, 128), maxThreads: 64)!.Value.Kind.Should().Be(RmsNormRopeKernelKind.Persistent,
-            "a row kernel that cannot have 128 threads here");
+        Plan(shape, packed: false, occupancy: 2).Should().BeNull();
+        Plan(Shape(16384, 32, 128), maxThreads: 64).Should().BeNull("a row kernel that cannot have 128 threads here");
+        FluentActions.Invoking(() => Plan(shape, packed: false, schedule: new RmsNormRopeSchedule(RmsNormRopeKernelChoice.Staged)))
+            .Should().Throw<InvalidOperationException>();
     }
 
     [Test]

@@ -5,11 +5,11 @@ using TritonOps.Kernels.QkNormRope;
 namespace TritonOps.Kernels.FusedRmsNormRope;
 
 /// <summary>
-/// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>), one row per block, the
+/// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRope"/>), one row per block, the
 /// row held in registers between its one load and its one store. Blocks are small (≤ 128 threads
 /// for rows up to <see cref="MaxPairsPerThread"/> · 128 pairs) and short-lived, so an SM keeps a dozen
-/// or more of them, and their rows' loads, in flight at once (the persistent <see cref="RmsNormRopeKernel"/>, one
-/// row ahead at 3 blocks an SM: 2.89 TB/s at bf16 [4, 2048, 4096] on the H200).
+/// or more of them, and their rows' loads, in flight at once (a persistent kernel one row ahead at 3 blocks an SM,
+/// since removed: 2.89 TB/s at bf16 [4, 2048, 4096] on the H200).
 /// Thread i holds pairs i, i + blockDim, … (<c>TPairs</c>): its loads are issued together, the sum of
 /// squares is a fixed-order block reduction (bit-reproducible), and weight, cos and sin (cache hits)
 /// are read before it (<see cref="RunRotationEarly"/>, up to two pairs a thread) or after it.

@@ -17,7 +17,7 @@ internal struct StagedPositions
 }
 
 /// <summary>
-/// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRopeKernel"/>) for many rows: the
+/// RMSNorm then rotate-half RoPE (formulas: <see cref="RmsNormRope"/>) for many rows: the
 /// thread layout of <see cref="RmsNormRopeRowKernel"/> (thread i holds pairs i, i + blockDim, …), but
 /// each block walks steps b, b + G, … of one or two rows (<c>TRows</c>) and keeps the
 /// next <c>stages − 1</c> steps in flight through <c>cp.async</c> into shared memory: each row's x and

@@ -132,7 +132,7 @@ internal struct OnePair : IRowPairs<OnePair>
             return;
         OnePair p = rotationLoaded ? pairs : LoadRotation<TAccess>(pairs, weight, cos, sin, ropeRun, first, step, s);
         int head = first / s.HalfRuns, column = head * s.HeadRuns + first - head * s.HalfRuns;
-        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + column, s.HalfRuns, rstd, p.A, p.B,
+        RmsNormRope.RotateAndStore<TAccess>(output, rowRun + column, s.HalfRuns, rstd, p.A, p.B,
             p.WeightA, p.WeightB, p.CosA, p.CosB, p.SinA, p.SinB);
     }
 
@@ -143,7 +143,7 @@ internal struct OnePair : IRowPairs<OnePair>
         if (located.Column < 0)
             return;
         int cos = ropeSlotRun + located.Run, sin = cos + s.HeadRuns;
-        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + located.Column, s.HalfRuns, rstd, pairs.A, pairs.B,
+        RmsNormRope.RotateAndStore<TAccess>(output, rowRun + located.Column, s.HalfRuns, rstd, pairs.A, pairs.B,
             located.WeightA, located.WeightB, shared[cos], shared[cos + s.HalfRuns], shared[sin], shared[sin + s.HalfRuns]);
     }
 
@@ -153,7 +153,7 @@ internal struct OnePair : IRowPairs<OnePair>
     {
         if (located.Column < 0)
             return;
-        RmsNormRopeKernel.RotateAndStore<TAccess>(output, rowRun + located.Column, s.HalfRuns, rstd, pairs.A, pairs.B,
+        RmsNormRope.RotateAndStore<TAccess>(output, rowRun + located.Column, s.HalfRuns, rstd, pairs.A, pairs.B,
             located.WeightA, located.WeightB, cosA, cosB, sinA, sinB);
     }
 

@@ -28,8 +28,6 @@ internal enum RmsNormRopeKernelKind
     Staged,
     /// <summary><see cref="RmsNormRopeRowKernel"/>: one row a small block, held in registers.</summary>
     Row,
-    /// <summary><see cref="RmsNormRopeKernel"/>: rows too wide to hold; as many blocks as fit, each walking rows.</summary>
-    Persistent,
 }
 
 /// <summary>
@@ -43,9 +41,8 @@ internal enum RmsNormRopeKernelKind
 /// <param name="SharedBytes">Dynamic shared bytes a block (staged); 0 otherwise.</param>
 /// <param name="GridX">Blocks.</param>
 /// <param name="BlockX">Threads along x.</param>
-/// <param name="BlockY">Threads along y (the persistent kernel's heads); 1 otherwise.</param>
 internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool Packed, int PairsPerThread, int RowsPerStep, int Stages, int SharedBytes,
-    int GridX, int BlockX, int BlockY)
+    int GridX, int BlockX)
 {
     /// <summary>At most this many staged blocks per SM: with two 16 KB stages each, three keep DRAM as busy as
     /// four and share it among fewer streams (bf16 [8, 2048, 4096] on the H200: 3.31 → 3.61 TB/s).</summary>
@@ -61,7 +58,8 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
     /// <param name="blocksPerMultiprocessor">Occupancy: (kind, pairs a thread, rows a step, threads, dynamic shared bytes) → blocks an SM.</param>
     /// <param name="schedule">A pinned kernel and sizes (tests, benchmark experiments).</param>
     /// <param name="stagedOnly">Only the staged kernel (the positions and float32-table forms, whose other kernels the caller picks).</param>
-    /// <returns>Null where only the staged kernel was asked for and it cannot take the call.</returns>
+    /// <returns>Null where the row kernel cannot hold a row (the caller takes <see cref="QkNormRopeKernel"/>'s general
+    /// kernel, one row a block walking it), or where only the staged kernel was asked for and it cannot take the call.</returns>
     /// <exception cref="InvalidOperationException">The staged kernel pinned by <paramref name="schedule"/> cannot take the call.</exception>
     public static RmsNormRopePlan? For(in RmsNormRopeShape shape, bool packed, bool sixteenBit, bool float32Table, bool hasAsyncCopy,
         int multiprocessors, Func<RmsNormRopeKernelKind, int, int, int> maxThreads,
@@ -78,11 +76,11 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
                 return staged;
             if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
                 throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
-            return new RmsNormRopePlan(RmsNormRopeKernelKind.Row, packed, plan.PairsPerThread, 0, 0, 0, shape.Rows, plan.Threads, 1);
+            return new RmsNormRopePlan(RmsNormRopeKernelKind.Row, packed, plan.PairsPerThread, 0, 0, 0, shape.Rows, plan.Threads);
         }
-        var (blockX, blockY) = RmsNormRopeKernel.BlockShape(shape.HalfRuns, shape.Heads, maxThreads(RmsNormRopeKernelKind.Persistent, 0, 0));
-        int blocks = Math.Min(shape.Rows, multiprocessors * blocksPerMultiprocessor(RmsNormRopeKernelKind.Persistent, 0, 0, blockX * blockY, 0));
-        return new RmsNormRopePlan(RmsNormRopeKernelKind.Persistent, packed, 0, 0, 0, 0, blocks, blockX, blockY);
+        if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
+            throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
+        return null;
     }
 
     /// <summary>
@@ -119,7 +117,7 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
             return null;
         int steps = Ops.Tiles(shape.Rows, rowsPerStep);
         int stepsPerBlock = Ops.Tiles(steps, resident), blocks = Ops.Tiles(steps, stepsPerBlock);
-        return new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, plan.PairsPerThread, rowsPerStep, stages, sharedBytes, blocks, plan.Threads, 1);
+        return new RmsNormRopePlan(RmsNormRopeKernelKind.Staged, true, plan.PairsPerThread, rowsPerStep, stages, sharedBytes, blocks, plan.Threads);
     }
 }
 
@@ -164,9 +162,13 @@ public static partial class Ops
 
         Type element = ElementTypeOf(x.DType);
         var (shape, packed) = RmsNormRopeShapeOf(sizes, x, weight, cos, sin, output, eps);
-        var plan = PlanRmsNormRope(x.Device, element, element, shape, packed, schedule)!.Value;
-        LaunchRmsNormRope(x.Device, element, element, plan, x, weight, cos, sin, null,
-            new StagedPositions { Mode = 0, Bytes = 4, TableRows = sizes.Seq }, output, shape);
+        if (PlanRmsNormRope(x.Device, element, element, shape, packed, schedule) is { } plan)
+            LaunchRmsNormRope(x.Device, element, element, plan, x, weight, cos, sin, null,
+                new StagedPositions { Mode = 0, Bytes = 4, TableRows = sizes.Seq }, output, shape);
+        else // rows wider than the row kernel holds (past 8,192 pairs): the general kernel walks them, one row a block
+            LaunchQkNormRope(x, null, weight, null, cos, sin, null, output, null,
+                new QkNormRopeSizes(sizes.Batch, sizes.Seq, sizes.HeadDim, sizes.HeadDim, sizes.NumHeads, 0, sizes.Seq),
+                eps, NormScope.Hidden, RotaryForm.RotateHalf, 0);
         return output;
     }
 
@@ -177,8 +179,7 @@ public static partial class Ops
         System.Reflection.MethodInfo Kernel(RmsNormRopeKernelKind kind, int pairsPerThread, int rowsPerStep) => kind switch
         {
             RmsNormRopeKernelKind.Staged => RmsNormRopeStagedKernel.Variant(element, table, pairsPerThread, rowsPerStep),
-            RmsNormRopeKernelKind.Row => RmsNormRopeRowKernel.Variant(element, packed, pairsPerThread),
-            _ => RmsNormRopeKernel.Variant(element, packed),
+            _ => RmsNormRopeRowKernel.Variant(element, packed, pairsPerThread),
         };
         return RmsNormRopePlan.For(shape, packed, element != typeof(Kernels.Elements.Float32Element), table != element, device.HasAsyncCopy,
             device.Multiprocessors, (kind, pairs, rows) => device.MaxGroupSize(Kernel(kind, pairs, rows)),
@@ -196,12 +197,8 @@ public static partial class Ops
                 device.Launch(RmsNormRopeStagedKernel.Variant(element, table, plan.PairsPerThread, plan.RowsPerStep), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1), SharedMemoryConfig.RequestDynamic<byte>(plan.SharedBytes)),
                     x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, (positions ?? x).Bytes, output.Bytes, shape, at, addresses, plan.Stages);
                 return;
-            case RmsNormRopeKernelKind.Row:
-                device.Launch(RmsNormRopeRowKernel.Variant(element, plan.Packed, plan.PairsPerThread), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1)),
-                    x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
-                return;
             default:
-                device.Launch(RmsNormRopeKernel.Variant(element, plan.Packed), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, plan.BlockY)),
+                device.Launch(RmsNormRopeRowKernel.Variant(element, plan.Packed, plan.PairsPerThread), new KernelConfig(new Index2D(plan.GridX, 1), new Index2D(plan.BlockX, 1)),
                     x.Bytes, weight.Bytes, cos.Bytes, sin.Bytes, output.Bytes, shape);
                 return;
         }
