@@ -32,7 +32,7 @@ public class PtxCodegenTests : PtxBackendFixture
 
     /// <summary>The wgmma/cp.async probe kernels: both address the kernel's first shared allocation by its
     /// PTX symbol, so its name is part of what this pins down.</summary>
-    [TestCase(typeof(Kernels.Elements.BFloat16Element), "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16")]
+    [TestCase(typeof(Kernels.Elements.BFloat16Element), "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16")]
     [TestCase(typeof(Kernels.Elements.Float8E4M3Element), "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3")]
     public void WgmmaProbe_CompilesWithItsSharedSymbol(Type element, string instruction)
     {
@@ -41,7 +41,7 @@ public class PtxCodegenTests : PtxBackendFixture
         if (Environment.GetEnvironmentVariable("TRITONOPS_DUMP_PTX") is string dir)
             File.WriteAllText(Path.Combine(dir, "Probe.WgmmaOneTile_" + element.Name + ".ptx"), TritonOps.Cuda.CudaKernelLoader.Rewrite(ptx, CudaArchitecture.SM_90, globalMemoryOnly: false));
         ptx.Should().Contain(instruction).And.Contain("cp.async.cg.shared.global")
-            .And.MatchRegex(@"\.shared \.align \d+ \.b8 __shared_alloca0\[8192\]", "the tiles are the first (and only) shared allocation");
+            .And.MatchRegex(@"\.shared \.align \d+ \.b8 __shared_alloca0\[24576\]", "the tiles are the first (and only) shared allocation");
     }
 
     [Test]

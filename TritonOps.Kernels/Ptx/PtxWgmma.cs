@@ -73,22 +73,6 @@ internal struct SmemOperand
 /// </summary>
 internal static class PtxWgmma
 {
-    /// <summary>
-    /// Two k16 steps of <c>wgmma.mma_async.sync.aligned.m64n64k16.f32.{f16,bf16}.{f16,bf16}</c>: D (+)= A·Bᵀ
-    /// over 32 elements of K: the second step reads chunks 2 and 3 of each row. <paramref name="accumulate"/>
-    /// false: D = A·Bᵀ (the first k tile).
-    /// </summary>
-    public static WarpgroupAcc M64N64K32x16Bit<TElement>(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate)
-        where TElement : struct, IMmaElement
-    {
-        if (CudaAsm.IsSupported)
-        {
-            uint baseAddress = SharedBase();
-            return Issue(TElement.IsBFloat16 ? BFloat16Steps : Float16Steps, acc, Descriptor(baseAddress, a), Descriptor(baseAddress, b), (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
-        }
-        return Emulate<TElement>(acc, shared, a, b, 32, accumulate);
-    }
-
     /// <summary>Two k32 steps of <c>wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3</c> over 64 codes of K.</summary>
     public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate) =>
         M64N64K64E4M3(acc, shared, a, b, accumulate, SharedBase());
@@ -99,7 +83,7 @@ internal static class PtxWgmma
     public static WarpgroupAcc M64N64K64E4M3(WarpgroupAcc acc, ArrayView<byte> shared, SmemOperand a, SmemOperand b, bool accumulate, uint sharedBase)
     {
         if (CudaAsm.IsSupported)
-            return Issue(E4M3Steps, acc, Descriptor(sharedBase, a), Descriptor(sharedBase, b),
+            return IssueE4M3(acc, Descriptor(sharedBase, a), Descriptor(sharedBase, b),
                 (ulong)(2 * a.Lbo >> 4), (ulong)(2 * b.Lbo >> 4), accumulate);
         return Emulate<Float8E4M3Element>(acc, shared, a, b, 2 * 32, accumulate);
     }
@@ -212,23 +196,12 @@ internal static class PtxWgmma
 
     private const string Epilogue = "wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0; }";
 
-    private const string TwoStepsBf16 = Prologue
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + D + ", %32, %33, p, 1, 1, 0, 0;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + D + ", da, db, q, 1, 1, 0, 0;\n" + Epilogue;
-
-    private const string TwoStepsF16 = Prologue
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + D + ", %32, %33, p, 1, 1, 0, 0;\n"
-        + "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + D + ", da, db, q, 1, 1, 0, 0;\n" + Epilogue;
-
     private const string TwoStepsE4M3 = Prologue
         + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", %32, %33, p, 1, 1;\n"
         + "wgmma.mma_async.sync.aligned.m64n64k32.f32.e4m3.e4m3 " + D + ", da, db, q, 1, 1;\n" + Epilogue;
 
-    private const int BFloat16Steps = 0, Float16Steps = 1, E4M3Steps = 2;
-
-    /// <summary>One of the two-step blocks above. ILGPU takes only a literal string at the EmitRef call
-    /// itself, so each variant has its own call.</summary>
-    private static WarpgroupAcc Issue(int variant, WarpgroupAcc acc, ulong descA, ulong descB, ulong stepA, ulong stepB, bool accumulate)
+    /// <summary>The two-step block above.</summary>
+    private static WarpgroupAcc IssueE4M3(WarpgroupAcc acc, ulong descA, ulong descB, ulong stepA, ulong stepB, bool accumulate)
     {
         Ref<float> r0 = acc.N0.C0, r1 = acc.N0.C1, r2 = acc.N0.C2, r3 = acc.N0.C3;
         Ref<float> r4 = acc.N1.C0, r5 = acc.N1.C1, r6 = acc.N1.C2, r7 = acc.N1.C3;
@@ -240,27 +213,12 @@ internal static class PtxWgmma
         Ref<float> r28 = acc.N7.C0, r29 = acc.N7.C1, r30 = acc.N7.C2, r31 = acc.N7.C3;
         Input<ulong> da = descA, db = descB, sa = stepA, sb = stepB;
         Input<uint> scale = accumulate ? 1u : 0u;
-        if (variant == BFloat16Steps)
-            CudaAsm.EmitRef(TwoStepsBf16,
-                ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
-                ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
-                ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
-                ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
-                ref da, ref db, ref scale, ref sa, ref sb);
-        else if (variant == Float16Steps)
-            CudaAsm.EmitRef(TwoStepsF16,
-                ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
-                ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
-                ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
-                ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
-                ref da, ref db, ref scale, ref sa, ref sb);
-        else
-            CudaAsm.EmitRef(TwoStepsE4M3,
-                ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
-                ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
-                ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
-                ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
-                ref da, ref db, ref scale, ref sa, ref sb);
+        CudaAsm.EmitRef(TwoStepsE4M3,
+            ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7,
+            ref r8, ref r9, ref r10, ref r11, ref r12, ref r13, ref r14, ref r15,
+            ref r16, ref r17, ref r18, ref r19, ref r20, ref r21, ref r22, ref r23,
+            ref r24, ref r25, ref r26, ref r27, ref r28, ref r29, ref r30, ref r31,
+            ref da, ref db, ref scale, ref sa, ref sb);
         return new WarpgroupAcc
         {
             N0 = new Acc4 { C0 = r0.Value, C1 = r1.Value, C2 = r2.Value, C3 = r3.Value },
