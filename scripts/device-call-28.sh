@@ -21,6 +21,8 @@ if [ "${PART:-1}" = 1 ]; then
   left 60 && anchors linear 60 --no-compile
   left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
   tests acqrel 60 $TA "$S"
+  # Main since the pack of 16:30: consolidation steps 4 (wide rows on the general q/k kernel) and 8 (WgmmaTests on m64n128k16).
+  left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
   ab_round() { local round=$1
     for nth in 11 13; do
       left 20 && r "main: linear sweep $nth ($round)" bash .gpu/run $M --sweep --op linear --nth $nth
