@@ -12,6 +12,8 @@
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-spin.patch spin; rm -rf .gpu/exp/spin/t
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
+# "box1" (docs/experiments/2026-12-07-swapped-one-box.patch; bash scripts/pack-experiment.sh … box1): Linear's swapped kernel
+# on one 128-row weight box and one consumer warpgroup a tile (twice the tiles, half the splits and partials).
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
 # the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms.
 source scripts/device-call-common.sh
@@ -21,6 +23,7 @@ if [ "${PART:-1}" = 1 ]; then
   left 60 && anchors linear 60 --no-compile
   left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
   tests acqrel 60 $TA "$S"
+  tests box1 60 $TB1 "$S"
   # Main since the pack of 16:30: consolidation steps 4 (wide rows on the general q/k kernel) and 8 (WgmmaTests on m64n128k16).
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
   ab_round() { local round=$1
@@ -29,9 +32,15 @@ if [ "${PART:-1}" = 1 ]; then
       left 20 && r "acqrel: linear sweep $nth ($round)" bash .gpu/run $A --sweep --op linear --nth $nth
       left 20 && r "spin: linear sweep $nth ($round)" bash .gpu/run $Z --sweep --op linear --nth $nth
       left 20 && r "n64: linear sweep $nth ($round)" bash .gpu/run $N --sweep --op linear --nth $nth
+      left 20 && r "box1: linear sweep $nth ($round)" bash .gpu/run $B1 --sweep --op linear --nth $nth
     done
+    left 20 && r "main: qkv swapped, sweep 31 ($round)" bash .gpu/run $M --sweep --op linear --nth 31
+    left 20 && r "box1: qkv swapped, sweep 31 ($round)" bash .gpu/run $B1 --sweep --op linear --nth 31
+    left 20 && r "main: M16 down swapped, sweep 1 ($round)" bash .gpu/run $M --sweep --op linear --nth 1
+    left 20 && r "box1: M16 down swapped, sweep 1 ($round)" bash .gpu/run $B1 --sweep --op linear --nth 1
     left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
     left 30 && r "spin: layer decode ($round)" bash .gpu/run $Z --op decoder_layer --nth 1
+    left 30 && r "box1: layer decode ($round)" bash .gpu/run $B1 --op decoder_layer --nth 1
     # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
     left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
     left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
