@@ -18,7 +18,32 @@
 # the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms.
 source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
-if [ "${PART:-1}" = 1 ]; then
+if [ "${PART:-1}" = Q ]; then
+  # A short call (~400 s) when little device time is left: the experiments' CUDA cases, then their A/B in the order of
+  # what decides landing (acqrel, box1, n64), Linear 8192³ with cuBLAS, main's steps 4/8.
+  tests acqrel 60 $TA "$S"
+  left 60 && tests box1 60 $TB1 "$S"
+  for nth in 11 13; do
+    left 20 && r "main: linear sweep $nth" bash .gpu/run $M --sweep --op linear --nth $nth
+    left 20 && r "acqrel: linear sweep $nth" bash .gpu/run $A --sweep --op linear --nth $nth
+    left 20 && r "box1: linear sweep $nth" bash .gpu/run $B1 --sweep --op linear --nth $nth
+  done
+  left 30 && r "main: layer decode" bash .gpu/run $M --op decoder_layer --nth 1
+  left 30 && r "acqrel: layer decode" bash .gpu/run $A --op decoder_layer --nth 1
+  left 30 && r "box1: layer decode" bash .gpu/run $B1 --op decoder_layer --nth 1
+  left 20 && r "main: qkv swapped, sweep 31" bash .gpu/run $M --sweep --op linear --nth 31
+  left 20 && r "box1: qkv swapped, sweep 31" bash .gpu/run $B1 --sweep --op linear --nth 31
+  left 20 && r "main: #16 decode row" bash .gpu/run $M --op linear --nth 1
+  left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
+  left 30 && r "linear 8192" bash .gpu/run $M --op linear --nth 0
+  left 40 && anchors linear 40 --no-compile
+  for nth in 11 13; do left 20 && r "n64: linear sweep $nth" bash .gpu/run $N --sweep --op linear --nth $nth; done
+  left 30 && r "n64: layer decode" bash .gpu/run $N --op decoder_layer --nth 1
+  left 30 && r "main: layer decode (2)" bash .gpu/run $M --op decoder_layer --nth 1
+  left 30 && r "acqrel: layer decode (2)" bash .gpu/run $A --op decoder_layer --nth 1
+  left 30 && r "box1: layer decode (2)" bash .gpu/run $B1 --op decoder_layer --nth 1
+  left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
+elif [ "${PART:-1}" = 1 ]; then
   r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
   left 60 && anchors linear 60 --no-compile
   left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
