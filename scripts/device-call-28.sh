@@ -14,23 +14,30 @@
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 # "box1" (docs/experiments/2026-12-07-swapped-one-box.patch; bash scripts/pack-experiment.sh … box1): Linear's swapped kernel
 # on one 128-row weight box and one consumer warpgroup a tile (twice the tiles, half the splits and partials).
+# "pdl" (docs/experiments/2026-12-07-programmatic-dependent-launch.patch): the decode path's kernels launched through
+# cuLaunchKernelEx with programmatic stream serialization, each calling griddepcontrol.launch_dependents and .wait at entry.
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
 # the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms.
 source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
+# pdl's kernels on CUDA: the decode GEMMs, the layer, the norms, q/k norm + RoPE; and its launcher's packing (CPU).
+PDL_TESTS="(FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~DecoderLayer|FullyQualifiedName~RmsNormTests|FullyQualifiedName~QkNormRope))|FullyQualifiedName~ExLauncher"
 if [ "${PART:-1}" = Q ]; then
   # A short call (~400 s) when little device time is left: the experiments' CUDA cases, then their A/B in the order of
   # what decides landing (acqrel, box1, n64), Linear 8192³ with cuBLAS, main's steps 4/8.
   tests acqrel 60 $TA "$S"
   left 60 && tests box1 60 $TB1 "$S"
+  left 90 && tests pdl 90 $TPD "$PDL_TESTS"
   for nth in 11 13; do
     left 20 && r "main: linear sweep $nth" bash .gpu/run $M --sweep --op linear --nth $nth
     left 20 && r "acqrel: linear sweep $nth" bash .gpu/run $A --sweep --op linear --nth $nth
     left 20 && r "box1: linear sweep $nth" bash .gpu/run $B1 --sweep --op linear --nth $nth
+    left 20 && r "pdl: linear sweep $nth" bash .gpu/run $PD --sweep --op linear --nth $nth
   done
   left 30 && r "main: layer decode" bash .gpu/run $M --op decoder_layer --nth 1
   left 30 && r "acqrel: layer decode" bash .gpu/run $A --op decoder_layer --nth 1
   left 30 && r "box1: layer decode" bash .gpu/run $B1 --op decoder_layer --nth 1
+  left 30 && r "pdl: layer decode" bash .gpu/run $PD --op decoder_layer --nth 1
   left 20 && r "main: qkv swapped, sweep 31" bash .gpu/run $M --sweep --op linear --nth 31
   left 20 && r "box1: qkv swapped, sweep 31" bash .gpu/run $B1 --sweep --op linear --nth 31
   left 20 && r "main: #16 decode row" bash .gpu/run $M --op linear --nth 1
@@ -42,6 +49,9 @@ if [ "${PART:-1}" = Q ]; then
   left 30 && r "main: layer decode (2)" bash .gpu/run $M --op decoder_layer --nth 1
   left 30 && r "acqrel: layer decode (2)" bash .gpu/run $A --op decoder_layer --nth 1
   left 30 && r "box1: layer decode (2)" bash .gpu/run $B1 --op decoder_layer --nth 1
+  left 30 && r "pdl: layer decode (2)" bash .gpu/run $PD --op decoder_layer --nth 1
+  left 40 && r "pdl: layer prefill" bash .gpu/run $PD --op decoder_layer --nth 0
+  left 40 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
 elif [ "${PART:-1}" = 1 ]; then
   r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
@@ -49,6 +59,7 @@ elif [ "${PART:-1}" = 1 ]; then
   left 30 && r "linear 8192 (2)" bash .gpu/run $M --op linear --nth 0
   tests acqrel 60 $TA "$S"
   tests box1 60 $TB1 "$S"
+  left 90 && tests pdl 90 $TPD "$PDL_TESTS"
   # Main since the pack of 16:30: consolidation steps 4 (wide rows on the general q/k kernel) and 8 (WgmmaTests on m64n128k16).
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
   ab_round() { local round=$1
@@ -66,6 +77,7 @@ elif [ "${PART:-1}" = 1 ]; then
     left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
     left 30 && r "spin: layer decode ($round)" bash .gpu/run $Z --op decoder_layer --nth 1
     left 30 && r "box1: layer decode ($round)" bash .gpu/run $B1 --op decoder_layer --nth 1
+    left 30 && r "pdl: layer decode ($round)" bash .gpu/run $PD --op decoder_layer --nth 1
     # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
     left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
     left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
