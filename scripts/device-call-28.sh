@@ -10,6 +10,8 @@
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-n64-wgmma.patch n64
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-meeting.patch acqrel
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-spin.patch spin; rm -rf .gpu/exp/spin/t
+#   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-one-box.patch box1
+#   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-programmatic-dependent-launch.patch pdl
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 # "box1" (docs/experiments/2026-12-07-swapped-one-box.patch; bash scripts/pack-experiment.sh … box1): Linear's swapped kernel
