@@ -26,27 +26,23 @@ S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~Decode
 PDL_TESTS="(FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~DecoderLayer|FullyQualifiedName~RmsNormTests|FullyQualifiedName~QkNormRope))|FullyQualifiedName~ExLauncher"
 if [ "${PART:-1}" = Q ]; then
   # A short call (~400 s) when little device time is left: the experiments' CUDA cases, then their A/B in the order of
-  # what decides landing (acqrel, box1, n64), Linear 8192³ with cuBLAS, main's steps 4/8.
+  # what decides landing (acqrel, box1, pdl, n64), Linear 8192³ with cuBLAS, main's steps 4/8. Several rows a process
+  # (--nth a list): linear sweep 11 (M64 q-size swapped), 13 (M64 down swapped), 31 (q/k/v swapped).
   tests acqrel 60 $TA "$S"
   left 60 && tests box1 60 $TB1 "$S"
   left 90 && tests pdl 90 $TPD "$PDL_TESTS"
-  for nth in 11 13; do
-    left 20 && r "main: linear sweep $nth" bash .gpu/run $M --sweep --op linear --nth $nth
-    left 20 && r "acqrel: linear sweep $nth" bash .gpu/run $A --sweep --op linear --nth $nth
-    left 20 && r "box1: linear sweep $nth" bash .gpu/run $B1 --sweep --op linear --nth $nth
-    left 20 && r "pdl: linear sweep $nth" bash .gpu/run $PD --sweep --op linear --nth $nth
-  done
+  left 30 && r "main: linear sweep 11, 13, 31" bash .gpu/run $M --sweep --op linear --nth 11,13,31
+  left 30 && r "acqrel: linear sweep 11, 13" bash .gpu/run $A --sweep --op linear --nth 11,13
+  left 30 && r "box1: linear sweep 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 11,13,31
+  left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
   left 30 && r "main: layer decode" bash .gpu/run $M --op decoder_layer --nth 1
   left 30 && r "acqrel: layer decode" bash .gpu/run $A --op decoder_layer --nth 1
   left 30 && r "box1: layer decode" bash .gpu/run $B1 --op decoder_layer --nth 1
   left 30 && r "pdl: layer decode" bash .gpu/run $PD --op decoder_layer --nth 1
-  left 20 && r "main: qkv swapped, sweep 31" bash .gpu/run $M --sweep --op linear --nth 31
-  left 20 && r "box1: qkv swapped, sweep 31" bash .gpu/run $B1 --sweep --op linear --nth 31
-  left 20 && r "main: #16 decode row" bash .gpu/run $M --op linear --nth 1
+  left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
   left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
-  left 30 && r "linear 8192" bash .gpu/run $M --op linear --nth 0
   left 40 && anchors linear 40 --no-compile
-  for nth in 11 13; do left 20 && r "n64: linear sweep $nth" bash .gpu/run $N --sweep --op linear --nth $nth; done
+  left 30 && r "n64: linear sweep 11, 13" bash .gpu/run $N --sweep --op linear --nth 11,13
   left 30 && r "n64: layer decode" bash .gpu/run $N --op decoder_layer --nth 1
   left 30 && r "main: layer decode (2)" bash .gpu/run $M --op decoder_layer --nth 1
   left 30 && r "acqrel: layer decode (2)" bash .gpu/run $A --op decoder_layer --nth 1

@@ -3,7 +3,7 @@ using Device = TritonOps.Device;
 using TritonOps;
 using TritonOps.Benchmark;
 
-// Usage: TritonOps.Benchmark [--json PATH] [--op NAME [--nth I]] [--sweep] [--report DIR [--anchors PATH]]
+// Usage: TritonOps.Benchmark [--json PATH] [--op NAME [--nth I[,J…]]] [--sweep] [--report DIR [--anchors PATH]]
 //        TritonOps.Benchmark --from-json PATH --report DIR [--anchors PATH]
 // --sweep: the experiment rows (BenchmarkCases.Sweep) instead of the standing table.
 // --report DIR: after the run, DIR/benchmark.md (each row beside its PyTorch anchors: µs, rate, speedup) and
@@ -12,14 +12,16 @@ using TritonOps.Benchmark;
 // --from-json PATH: no run (no GPU needed): the report from a saved --json file, e.g. to render it on a dev machine:
 //   dotnet run --project samples/TritonOps.Benchmark -c Release -- --from-json bench.json --anchors anchors.json --report docs
 // Needs a CUDA GPU (except --from-json): timings on the CPU accelerator mean nothing.
-int? nth = null;
+HashSet<int>? nth = null;
 string? jsonPath = null, only = null, reportDir = null, anchorsPath = null, fromJson = null;
 bool sweep = false;
 for (int i = 0; i < args.Length; i++)
 {
     if (args[i] == "--json") jsonPath = args[++i];
     else if (args[i] == "--op") only = args[++i];
-    else if (args[i] == "--nth") nth = int.Parse(args[++i]); // only the I-th (from 0) of the cases --op selects: one kernel for ncu
+    // Only the I-th (from 0) of the cases --op selects (one kernel for ncu), or several: one process, one compile of a
+    // kernel they share, one device start (a device call's rows cost ~4 s more each as separate processes).
+    else if (args[i] == "--nth") nth = args[++i].Split(',').Select(int.Parse).ToHashSet();
     else if (args[i] == "--sweep") sweep = true;
     else if (args[i] == "--report") reportDir = args[++i];
     else if (args[i] == "--anchors") anchorsPath = args[++i];
@@ -61,7 +63,7 @@ foreach (var c in sweep ? BenchmarkCases.Sweep() : BenchmarkCases.All())
 {
     if (only is not null && !c.Op.Contains(only, StringComparison.OrdinalIgnoreCase))
         continue;
-    if (nth is not null && selected++ != nth)
+    if (nth is not null && !nth.Contains(selected++))
         continue;
     var clock = System.Diagnostics.Stopwatch.StartNew();
     var r = c.Run(device, timer, copyGbs);
