@@ -67,7 +67,7 @@ internal static class RmsNormRopeRowKernel
     public static readonly Type[] PairTypes = [typeof(OnePair), typeof(TwoOf<OnePair>), typeof(TwoOf<TwoOf<OnePair>>), typeof(TwoOf<TwoOf<TwoOf<OnePair>>>)];
 
     /// <summary>Pairs per thread and block size for a row of <paramref name="pairs"/> pairs, or null when
-    /// the row needs more than 1024 threads × <see cref="MaxPairsPerThread"/> (the persistent kernel's case).</summary>
+    /// the row needs more than 1024 threads × <see cref="MaxPairsPerThread"/> (the op then takes the general q/k kernel).</summary>
     public static (int PairsPerThread, int Threads)? Plan(int pairs)
     {
         int perThread = 1;
