@@ -12,6 +12,7 @@
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-acquire-release-spin.patch spin; rm -rf .gpu/exp/spin/t
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-swapped-one-box.patch box1
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-programmatic-dependent-launch.patch pdl
+#   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-pdl-weights-prefetch.patch pdlpf
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 # "box1" (docs/experiments/2026-12-07-swapped-one-box.patch; bash scripts/pack-experiment.sh … box1): Linear's swapped kernel
@@ -31,14 +32,17 @@ if [ "${PART:-1}" = Q ]; then
   tests acqrel 60 $TA "$S"
   left 60 && tests box1 60 $TB1 "$S"
   left 90 && tests pdl 90 $TPD "$PDL_TESTS"
+  left 60 && tests pdlpf 60 $TPF "$S"
   left 30 && r "main: linear sweep 11, 13, 31" bash .gpu/run $M --sweep --op linear --nth 11,13,31
   left 30 && r "acqrel: linear sweep 11, 13" bash .gpu/run $A --sweep --op linear --nth 11,13
   left 30 && r "box1: linear sweep 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 11,13,31
   left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
+  left 30 && r "pdlpf: linear sweep 11, 13, 31" bash .gpu/run $PF --sweep --op linear --nth 11,13,31
   left 30 && r "main: layer decode" bash .gpu/run $M --op decoder_layer --nth 1
   left 30 && r "acqrel: layer decode" bash .gpu/run $A --op decoder_layer --nth 1
   left 30 && r "box1: layer decode" bash .gpu/run $B1 --op decoder_layer --nth 1
   left 30 && r "pdl: layer decode" bash .gpu/run $PD --op decoder_layer --nth 1
+  left 30 && r "pdlpf: layer decode" bash .gpu/run $PF --op decoder_layer --nth 1
   left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
   left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
   left 40 && anchors linear 40 --no-compile
@@ -48,6 +52,7 @@ if [ "${PART:-1}" = Q ]; then
   left 30 && r "acqrel: layer decode (2)" bash .gpu/run $A --op decoder_layer --nth 1
   left 30 && r "box1: layer decode (2)" bash .gpu/run $B1 --op decoder_layer --nth 1
   left 30 && r "pdl: layer decode (2)" bash .gpu/run $PD --op decoder_layer --nth 1
+  left 30 && r "pdlpf: layer decode (2)" bash .gpu/run $PF --op decoder_layer --nth 1
   left 40 && r "pdl: layer prefill" bash .gpu/run $PD --op decoder_layer --nth 0
   left 40 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
