@@ -38,21 +38,13 @@ if [ "${PART:-1}" = Q ]; then
   left 30 && r "box1: linear sweep 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 11,13,31
   left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
   left 30 && r "pdlpf: linear sweep 11, 13, 31" bash .gpu/run $PF --sweep --op linear --nth 11,13,31
-  left 30 && r "main: layer decode" bash .gpu/run $M --op decoder_layer --nth 1
-  left 30 && r "acqrel: layer decode" bash .gpu/run $A --op decoder_layer --nth 1
-  left 30 && r "box1: layer decode" bash .gpu/run $B1 --op decoder_layer --nth 1
-  left 30 && r "pdl: layer decode" bash .gpu/run $PD --op decoder_layer --nth 1
-  left 30 && r "pdlpf: layer decode" bash .gpu/run $PF --op decoder_layer --nth 1
+  layer_decode "" main acqrel box1 pdl pdlpf
   left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
   left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
   left 40 && anchors linear 40 --no-compile
   left 30 && r "n64: linear sweep 11, 13" bash .gpu/run $N --sweep --op linear --nth 11,13
-  left 30 && r "n64: layer decode" bash .gpu/run $N --op decoder_layer --nth 1
-  left 30 && r "main: layer decode (2)" bash .gpu/run $M --op decoder_layer --nth 1
-  left 30 && r "acqrel: layer decode (2)" bash .gpu/run $A --op decoder_layer --nth 1
-  left 30 && r "box1: layer decode (2)" bash .gpu/run $B1 --op decoder_layer --nth 1
-  left 30 && r "pdl: layer decode (2)" bash .gpu/run $PD --op decoder_layer --nth 1
-  left 30 && r "pdlpf: layer decode (2)" bash .gpu/run $PF --op decoder_layer --nth 1
+  layer_decode "" n64
+  layer_decode " (2)" main acqrel box1 pdl pdlpf
   left 40 && r "pdl: layer prefill" bash .gpu/run $PD --op decoder_layer --nth 0
   left 40 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
@@ -77,18 +69,14 @@ elif [ "${PART:-1}" = 1 ]; then
     left 20 && r "box1: qkv swapped, sweep 31 ($round)" bash .gpu/run $B1 --sweep --op linear --nth 31
     left 20 && r "main: M16 down swapped, sweep 1 ($round)" bash .gpu/run $M --sweep --op linear --nth 1
     left 20 && r "box1: M16 down swapped, sweep 1 ($round)" bash .gpu/run $B1 --sweep --op linear --nth 1
-    left 30 && r "acqrel: layer decode ($round)" bash .gpu/run $A --op decoder_layer --nth 1
-    left 30 && r "spin: layer decode ($round)" bash .gpu/run $Z --op decoder_layer --nth 1
-    left 30 && r "box1: layer decode ($round)" bash .gpu/run $B1 --op decoder_layer --nth 1
-    left 30 && r "pdl: layer decode ($round)" bash .gpu/run $PD --op decoder_layer --nth 1
+    layer_decode " ($round)" acqrel spin box1 pdl
     # #16's decode row (M16 down + residual, the strip kernel's serial split-K, which acqrel changes too).
     left 20 && r "main: #16 decode row ($round)" bash .gpu/run $M --op linear --nth 1
     left 20 && r "acqrel: #16 decode row ($round)" bash .gpu/run $A --op linear --nth 1
     left 20 && r "main: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 3
     left 20 && r "n64: gated M64 swapped (sweep 3) ($round)" bash .gpu/run $N --sweep --op fused_gated_mlp --nth 3
     left 20 && r "gated M64 warp-specialized, Auto (sweep 2) ($round)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 2
-    left 30 && r "main: layer decode ($round)" bash .gpu/run $M --op decoder_layer --nth 1
-    left 30 && r "n64: layer decode ($round)" bash .gpu/run $N --op decoder_layer --nth 1
+    layer_decode " ($round)" main n64
   }
   ab_round 1
   # The experiments' sanitizers before the second round: correctness first if the call runs short.

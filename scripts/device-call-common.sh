@@ -19,6 +19,10 @@ B1=/tmp/b-box1/TritonOps.Benchmark.dll TB1=/tmp/t-box1/TritonOps.Tests.dll
 PD=/tmp/b-pdl/TritonOps.Benchmark.dll TPD=/tmp/t-pdl/TritonOps.Tests.dll
 PF=/tmp/b-pdlpf/TritonOps.Benchmark.dll TPF=/tmp/t-pdlpf/TritonOps.Tests.dll
 r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused|rms_norm)|rror|copy:" | head -8; }
+# The layer's decode (Llama-3-8B sizes, [64, 1]) on each named build in turn: layer_decode LABEL main acqrel …
+declare -A BENCH=([main]=$M [prev]=$P [n64]=$N [acqrel]=$A [spin]=$Z [box1]=$B1 [pdl]=$PD [pdlpf]=$PF)
+layer_decode() { local label=$1; shift
+  for b in "$@"; do left 30 && r "$b: layer decode$label" bash .gpu/run "${BENCH[$b]}" --op decoder_layer --nth 1; done; }
 tests() { echo "## CUDA tests: $1 (t=$SECONDS)"; timeout "$2" bash .gpu/run "$3" --filter "$4" > "$out/tests-$1.log" 2>&1
   echo "rc=$? $(tr '\r' '\n' < "$out/tests-$1.log" | grep -E '^\s*(total|failed|succeeded|skipped):' | tr -s ' ' | tr '\n' ' ')"; grep -E "^failed" "$out/tests-$1.log" | head -5; }
 anchors() { echo "## torch anchors: $1 (t=$SECONDS)"; timeout "$2" python3 scripts/anchors.py --json "$out/anchors-$1.json" --only "$1" $3 > "$out/anchors-$1.log" 2>&1
