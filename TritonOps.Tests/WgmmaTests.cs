@@ -17,9 +17,10 @@ public class WgmmaTests(DeviceKind kind) : OnEveryDevice(kind)
 {
 
     /// <summary>Bytes of K per tile row: 64 16-bit elements (the m64n128 product of the warp-specialized GEMMs) or 64
-    /// FP8 codes (m64n64), four or eight 16-byte chunks; and B's rows, the output's columns.</summary>
+    /// FP8 codes (m64n64): eight or four 16-byte chunks.</summary>
     private static int RowBytes(int bitsPerElement) => bitsPerElement == 8 ? 64 : 128;
 
+    /// <summary>B's rows, the output's columns: 128 for 16-bit elements, 64 for FP8.</summary>
     private static int Columns(int bitsPerElement) => bitsPerElement == 8 ? 64 : 128;
 
     /// <summary>The layout under test: chunk-major (all rows of chunk 0, then chunk 1, …), so a core matrix of 8 rows ×

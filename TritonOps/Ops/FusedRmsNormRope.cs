@@ -74,9 +74,8 @@ internal readonly record struct RmsNormRopePlan(RmsNormRopeKernelKind Kind, bool
             if (schedule.Kernel is RmsNormRopeKernelChoice.Auto or RmsNormRopeKernelChoice.Staged
                 && Staged(shape, plan, packed, sixteenBit, float32Table, hasAsyncCopy, multiprocessors, maxThreads, blocksPerMultiprocessor, schedule) is { } staged)
                 return staged;
-            if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
-                throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
-            return new RmsNormRopePlan(RmsNormRopeKernelKind.Row, packed, plan.PairsPerThread, 0, 0, 0, shape.Rows, plan.Threads);
+            if (schedule.Kernel != RmsNormRopeKernelChoice.Staged)
+                return new RmsNormRopePlan(RmsNormRopeKernelKind.Row, packed, plan.PairsPerThread, 0, 0, 0, shape.Rows, plan.Threads);
         }
         if (schedule.Kernel == RmsNormRopeKernelChoice.Staged)
             throw new InvalidOperationException($"The pinned {schedule.Kernel} kernel cannot take this call.");
