@@ -28,14 +28,15 @@ PDL_TESTS="(FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedNa
 if [ "${PART:-1}" = Q ]; then
   # A short call (~400 s) when little device time is left: the experiments' CUDA cases, then their A/B in the order of
   # what decides landing (acqrel, box1, pdl, n64), Linear 8192³ with cuBLAS, main's steps 4/8. Several rows a process
-  # (--nth a list): linear sweep 11 (M64 q-size swapped), 13 (M64 down swapped), 31 (q/k/v swapped).
+  # (--nth a list): linear sweep 0/1 (M16 down strip/swapped: #16's decode row), 11 (M64 q-size swapped), 13 (M64 down
+  # swapped), 31 (q/k/v swapped).
   tests acqrel 60 $TA "$S"
   left 60 && tests box1 60 $TB1 "$S"
   left 90 && tests pdl 90 $TPD "$PDL_TESTS"
   left 60 && tests pdlpf 60 $TPF "$S"
-  left 30 && r "main: linear sweep 11, 13, 31" bash .gpu/run $M --sweep --op linear --nth 11,13,31
-  left 30 && r "acqrel: linear sweep 11, 13" bash .gpu/run $A --sweep --op linear --nth 11,13
-  left 30 && r "box1: linear sweep 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 11,13,31
+  left 30 && r "main: linear sweep 0, 1, 11, 13, 31" bash .gpu/run $M --sweep --op linear --nth 0,1,11,13,31
+  left 30 && r "acqrel: linear sweep 1, 11, 13" bash .gpu/run $A --sweep --op linear --nth 1,11,13
+  left 30 && r "box1: linear sweep 1, 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 1,11,13,31
   left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
   left 30 && r "pdlpf: linear sweep 11, 13, 31" bash .gpu/run $PF --sweep --op linear --nth 11,13,31
   layer_decode "" main acqrel box1 pdl pdlpf
