@@ -43,6 +43,10 @@ if [ "${PART:-1}" = Q ]; then
   left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
   left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
   left 40 && anchors linear 40 --no-compile
+  if grep -q H200 <<<"$gpu"; then
+    left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
+    left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
+  fi
   left 30 && r "n64: linear sweep 11, 13" bash .gpu/run $N --sweep --op linear --nth 11,13
   layer_decode "" n64
   layer_decode " (2)" main acqrel box1 pdl pdlpf
