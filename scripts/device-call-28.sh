@@ -20,7 +20,8 @@
 # "pdl" (docs/experiments/2026-12-07-programmatic-dependent-launch.patch): the decode path's kernels launched through
 # cuLaunchKernelEx with programmatic stream serialization, each calling griddepcontrol.launch_dependents and .wait at entry.
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
-# the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms.
+# the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms. PART=L LAND="box1 pdl …": the
+# sanitizers that landing an experiment needs (and pdl's whole CUDA suite), with main's owed wide-row sanitizers.
 source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
 # pdl's kernels on CUDA: the decode GEMMs, the layer, the norms, q/k norm + RoPE; and its launcher's packing (CPU).
@@ -55,6 +56,23 @@ if [ "${PART:-1}" = Q ]; then
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
   # Where the layer's prefill goes, kernel by kernel (#19's 0.85 × torch.compile, its FP8 1.12 × of bf16): bf16, FP8 block.
   for nth in 0 2; do left 70 && { echo "## ncu: layer kernels, decoder_layer $nth (t=$SECONDS)"; LAYER_NTH=$nth timeout 70 bash scripts/ncu-layer.sh; }; done
+elif [ "${PART:-1}" = L ]; then
+  # Landing: racecheck / synccheck / memcheck over the swapped and split-K CUDA cases of each experiment named in LAND
+  # (e.g. LAND="box1 pdl"), main's wide norm+RoPE rows (step 4) under the three tools, then pdl's whole CUDA suite
+  # when pdl is named (every GEMM and norm launch changes path with it).
+  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [n64]=$T64 [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [pdlpf]=$TPF)
+  sanitize() { local exp=$1 tool=$2 filter=$3
+    timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run "${TESTS[$exp]}" --filter "$filter" > "$out/$exp-$tool.log" 2>&1
+    echo "$exp, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/$exp-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"; }
+  for exp in ${LAND:-}; do
+    for tool in racecheck synccheck memcheck; do left 70 && sanitize $exp $tool "$S"; done
+  done
+  for tool in racecheck synccheck memcheck; do
+    left 70 && sanitize main $tool "FullyQualifiedName~Cuda&FullyQualifiedName~RowsTooWideToHold"
+  done
+  if grep -qw pdl <<<"${LAND:-}"; then
+    left 230 && tests pdl-whole-cuda 220 $TPD "FullyQualifiedName~Cuda"
+  fi
 elif [ "${PART:-1}" = 1 ]; then
   r "linear 8192 (1)" bash .gpu/run $M --op linear --nth 0
   left 60 && anchors linear 60 --no-compile
