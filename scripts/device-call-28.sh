@@ -40,7 +40,7 @@ if [ "${PART:-1}" = Q ]; then
   left 30 && r "box1: linear sweep 1, 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 1,11,13,31
   left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
   left 30 && r "pdlpf: linear sweep 11, 13, 31" bash .gpu/run $PF --sweep --op linear --nth 11,13,31
-  layer_decode "" main acqrel box1 pdl pdlpf
+  layer_decode "" main acqrel box1 pdl pdlpf b1pdl
   left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
   left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
   left 40 && anchors linear 40 --no-compile
@@ -50,7 +50,7 @@ if [ "${PART:-1}" = Q ]; then
   fi
   left 30 && r "n64: linear sweep 11, 13" bash .gpu/run $N --sweep --op linear --nth 11,13
   layer_decode "" n64
-  layer_decode " (2)" main acqrel box1 pdl pdlpf
+  layer_decode " (2)" main acqrel box1 pdl pdlpf b1pdl
   left 40 && r "pdl: layer prefill" bash .gpu/run $PD --op decoder_layer --nth 0
   left 40 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
