@@ -27,40 +27,42 @@ S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~Decode
 # pdl's kernels on CUDA: the decode GEMMs, the layer, the norms, q/k norm + RoPE; and its launcher's packing (CPU).
 PDL_TESTS="(FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~DecoderLayer|FullyQualifiedName~RmsNormTests|FullyQualifiedName~QkNormRope))|FullyQualifiedName~ExLauncher"
 if [ "${PART:-1}" = Q ]; then
-  # A short call (~400 s) when little device time is left: the experiments' CUDA cases, then their A/B in the order of
-  # what decides landing (acqrel, box1, pdl, n64), Linear 8192³ with cuBLAS, main's steps 4/8. Several rows a process
-  # (--nth a list): linear sweep 0/1 (M16 down strip/swapped: #16's decode row), 11 (M64 q-size swapped), 13 (M64 down
-  # swapped), 31 (q/k/v swapped).
-  tests acqrel 60 $TA "$S"
-  left 60 && tests box1 60 $TB1 "$S"
-  left 90 && tests pdl 90 $TPD "$PDL_TESTS"
-  left 60 && tests pdlpf 60 $TPF "$S"
+  # A short call (~550 s) when little device time is left: the experiments' A/B against main, Linear 8192³ with cuBLAS,
+  # the H200 bar rows, then the experiments' CUDA cases and main's owed ones, a second round, the prefill. Several rows a process (--nth a
+  # list): linear sweep 0/1 (M16 down strip/swapped: #16's decode row), 11 (M64 q-size swapped), 13 (M64 down swapped),
+  # 31 (q/k/v swapped).
   left 30 && r "main: linear sweep 0, 1, 11, 13, 31" bash .gpu/run $M --sweep --op linear --nth 0,1,11,13,31
+  left 30 && r "dsmem: linear sweep 1, 11, 13, 31" bash .gpu/run $DS --sweep --op linear --nth 1,11,13,31
   left 30 && r "acqrel: linear sweep 1, 11, 13" bash .gpu/run $A --sweep --op linear --nth 1,11,13
   left 30 && r "box1: linear sweep 1, 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 1,11,13,31
   left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
   left 30 && r "pdlpf: linear sweep 11, 13, 31" bash .gpu/run $PF --sweep --op linear --nth 11,13,31
-  layer_decode "" main acqrel box1 pdl pdlpf b1pdl
+  layer_decode "" main dsmem acqrel box1 pdl pdlpf b1pdl
   left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
-  left 20 && r "acqrel: #16 decode row" bash .gpu/run $A --op linear --nth 1
   left 40 && anchors linear 40 --no-compile
   if grep -q H200 <<<"$gpu"; then
     left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
     left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
   fi
-  left 30 && r "n64: linear sweep 11, 13" bash .gpu/run $N --sweep --op linear --nth 11,13
-  layer_decode "" n64
-  layer_decode " (2)" main acqrel box1 pdl pdlpf b1pdl
+  # The experiments' CUDA cases (each benchmark row above checks its own output against float64 too), main's owed ones.
+  left 60 && tests dsmem 60 $TDS "$S"
+  left 60 && tests box1 60 $TB1 "$S"
+  left 90 && tests pdl 90 $TPD "$PDL_TESTS"
+  left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
+  left 60 && tests acqrel 60 $TA "$S"
+  left 60 && tests pdlpf 60 $TPF "$S"
+  layer_decode " (2)" main dsmem acqrel box1 pdl pdlpf b1pdl
+  left 30 && r "main: linear sweep 11, 13 (2)" bash .gpu/run $M --sweep --op linear --nth 11,13
+  left 30 && r "dsmem: linear sweep 11, 13 (2)" bash .gpu/run $DS --sweep --op linear --nth 11,13
   left 40 && r "pdl: layer prefill" bash .gpu/run $PD --op decoder_layer --nth 0
   left 40 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
-  left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
   # Where the layer's prefill goes, kernel by kernel (#19's 0.85 × torch.compile, its FP8 1.12 × of bf16): bf16, FP8 block.
   for nth in 0 2; do left 70 && { echo "## ncu: layer kernels, decoder_layer $nth (t=$SECONDS)"; LAYER_NTH=$nth timeout 70 bash scripts/ncu-layer.sh; }; done
 elif [ "${PART:-1}" = L ]; then
   # Landing: racecheck / synccheck / memcheck over the swapped and split-K CUDA cases of each experiment named in LAND
   # (e.g. LAND="box1 pdl"), main's wide norm+RoPE rows (step 4) under the three tools, then pdl's whole CUDA suite
   # when pdl is named (every GEMM and norm launch changes path with it).
-  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [n64]=$T64 [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [pdlpf]=$TPF)
+  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [n64]=$T64 [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [pdlpf]=$TPF [dsmem]=$TDS)
   sanitize() { local exp=$1 tool=$2 filter=$3
     timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run "${TESTS[$exp]}" --filter "$filter" > "$out/$exp-$tool.log" 2>&1
     echo "$exp, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/$exp-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"; }
