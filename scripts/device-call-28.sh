@@ -58,6 +58,14 @@ if [ "${PART:-1}" = Q ]; then
   left 40 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
   # Where the layer's prefill goes, kernel by kernel (#19's 0.85 × torch.compile, its FP8 1.12 × of bf16): bf16, FP8 block.
   for nth in 0 2; do left 70 && { echo "## ncu: layer kernels, decoder_layer $nth (t=$SECONDS)"; LAYER_NTH=$nth timeout 70 bash scripts/ncu-layer.sh; }; done
+elif [ "${PART:-1}" = S ]; then
+  # The smallest call (~200 s, when the budget is nearly gone): the M64 q-size and down rows and the layer's decode for
+  # main and the experiments most likely to decide (dsmem, box1, pdl), then dsmem's CUDA cases.
+  left 30 && r "main: linear sweep 11, 13" bash .gpu/run $M --sweep --op linear --nth 11,13
+  left 30 && r "dsmem: linear sweep 11, 13" bash .gpu/run $DS --sweep --op linear --nth 11,13
+  left 30 && r "box1: linear sweep 11, 13" bash .gpu/run $B1 --sweep --op linear --nth 11,13
+  layer_decode "" main dsmem box1 pdl b1pdl
+  left 60 && tests dsmem 60 $TDS "$S"
 elif [ "${PART:-1}" = L ]; then
   # Landing: racecheck / synccheck / memcheck over the swapped and split-K CUDA cases of each experiment named in LAND
   # (e.g. LAND="box1 pdl"), main's wide norm+RoPE rows (step 4) under the three tools, then pdl's whole CUDA suite
