@@ -20,7 +20,7 @@ PD=/tmp/b-pdl/TritonOps.Benchmark.dll TPD=/tmp/t-pdl/TritonOps.Tests.dll
 PF=/tmp/b-pdlpf/TritonOps.Benchmark.dll TPF=/tmp/t-pdlpf/TritonOps.Tests.dll
 DS=/tmp/b-dsmem/TritonOps.Benchmark.dll TDS=/tmp/t-dsmem/TritonOps.Tests.dll  # the split-K meeting in a cluster (2026-12-07-swapped-cluster-meeting.patch)
 BP=/tmp/b-b1pdl/TritonOps.Benchmark.dll  # box1 and pdl together (docs/experiments/2026-12-07-box1-with-pdl.patch; benchmark only)
-r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused|rms_norm)|rror|copy:" | head -8; }
+r() { echo "## $1 (t=$SECONDS)"; shift; timeout 60 "$@" 2>&1 | grep -E "^\| (linear|decoder_layer|fused|rms_norm)|rror|copy:|^dsmem:" | head -8; }
 # The layer's decode (Llama-3-8B sizes, [64, 1]) on each named build in turn: layer_decode LABEL main acqrel …
 declare -A BENCH=([main]=$M [prev]=$P [n64]=$N [acqrel]=$A [spin]=$Z [box1]=$B1 [pdl]=$PD [pdlpf]=$PF [b1pdl]=$BP [dsmem]=$DS)
 layer_decode() { local label=$1; shift
