@@ -22,6 +22,9 @@
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
 # the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms. PART=L LAND="box1 pdl …": the
 # sanitizers that landing an experiment needs (and pdl's whole CUDA suite), with main's owed wide-row sanitizers.
+# Packs as of 12-07 20:45 (the carry's 64 MiB: 66.9 MB with the tree): main, exp/{acqrel, box1, pdl, pdlpf (benchmark only),
+# b1pdl (benchmark only), dsmem, b1ds}; n64's, spin's and prev's were dropped for room (PART=1/2's rows on them fail at
+# once; re-pack from their patches, dropping another, if they are wanted).
 source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
 # pdl's kernels on CUDA: the decode GEMMs, the layer, the norms, q/k norm + RoPE; and its launcher's packing (CPU).
@@ -33,11 +36,12 @@ if [ "${PART:-1}" = Q ]; then
   # 31 (q/k/v swapped).
   left 30 && r "main: linear sweep 0, 1, 11, 13, 31" bash .gpu/run $M --sweep --op linear --nth 0,1,11,13,31
   left 30 && r "dsmem: linear sweep 1, 11, 13, 31" bash .gpu/run $DS --sweep --op linear --nth 1,11,13,31
+  left 30 && r "b1ds: linear sweep 1, 11, 13, 31" bash .gpu/run $B1DS --sweep --op linear --nth 1,11,13,31
   left 30 && r "acqrel: linear sweep 1, 11, 13" bash .gpu/run $A --sweep --op linear --nth 1,11,13
   left 30 && r "box1: linear sweep 1, 11, 13, 31" bash .gpu/run $B1 --sweep --op linear --nth 1,11,13,31
   left 30 && r "pdl: linear sweep 11, 13, 31" bash .gpu/run $PD --sweep --op linear --nth 11,13,31
   left 30 && r "pdlpf: linear sweep 11, 13, 31" bash .gpu/run $PF --sweep --op linear --nth 11,13,31
-  layer_decode "" main dsmem acqrel box1 pdl pdlpf b1pdl
+  layer_decode "" main dsmem b1ds acqrel box1 pdl pdlpf b1pdl
   left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
   left 40 && anchors linear 40 --no-compile
   if grep -q H200 <<<"$gpu"; then
@@ -46,12 +50,12 @@ if [ "${PART:-1}" = Q ]; then
   fi
   # The experiments' CUDA cases (each benchmark row above checks its own output against float64 too), main's owed ones.
   left 60 && tests dsmem 60 $TDS "$S"
+  left 60 && tests b1ds 60 $TB1DS "$S"
   left 60 && tests box1 60 $TB1 "$S"
   left 90 && tests pdl 90 $TPD "$PDL_TESTS"
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
   left 60 && tests acqrel 60 $TA "$S"
-  left 60 && tests pdlpf 60 $TPF "$S"
-  layer_decode " (2)" main dsmem acqrel box1 pdl pdlpf b1pdl
+  layer_decode " (2)" main dsmem b1ds acqrel box1 pdl pdlpf b1pdl
   left 30 && r "main: linear sweep 11, 13 (2)" bash .gpu/run $M --sweep --op linear --nth 11,13
   left 30 && r "dsmem: linear sweep 11, 13 (2)" bash .gpu/run $DS --sweep --op linear --nth 11,13
   left 40 && r "pdl: layer prefill" bash .gpu/run $PD --op decoder_layer --nth 0
@@ -63,14 +67,15 @@ elif [ "${PART:-1}" = S ]; then
   # main and the experiments most likely to decide (dsmem, box1, pdl), then dsmem's CUDA cases.
   left 30 && r "main: linear sweep 11, 13" bash .gpu/run $M --sweep --op linear --nth 11,13
   left 30 && r "dsmem: linear sweep 11, 13" bash .gpu/run $DS --sweep --op linear --nth 11,13
+  left 30 && r "b1ds: linear sweep 11, 13" bash .gpu/run $B1DS --sweep --op linear --nth 11,13
   left 30 && r "box1: linear sweep 11, 13" bash .gpu/run $B1 --sweep --op linear --nth 11,13
-  layer_decode "" main dsmem box1 pdl b1pdl
+  layer_decode "" main dsmem b1ds box1 pdl b1pdl
   left 60 && tests dsmem 60 $TDS "$S"
 elif [ "${PART:-1}" = L ]; then
   # Landing: racecheck / synccheck / memcheck over the swapped and split-K CUDA cases of each experiment named in LAND
   # (e.g. LAND="box1 pdl"), main's wide norm+RoPE rows (step 4) under the three tools, then pdl's whole CUDA suite
   # when pdl is named (every GEMM and norm launch changes path with it).
-  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [n64]=$T64 [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [pdlpf]=$TPF [dsmem]=$TDS)
+  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [dsmem]=$TDS [b1ds]=$TB1DS)
   sanitize() { local exp=$1 tool=$2 filter=$3
     timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run "${TESTS[$exp]}" --filter "$filter" > "$out/$exp-$tool.log" 2>&1
     echo "$exp, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/$exp-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"; }
