@@ -14,6 +14,8 @@
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-programmatic-dependent-launch.patch pdl
 #   bash scripts/pack-experiment.sh docs/experiments/2026-12-07-pdl-weights-prefetch.patch pdlpf
 #   rm -rf .gpu/exp/prev/t .gpu/TritonOps.Benchmark/runtimes/linux-x64/native/lib*Sharp.so .gpu/*/*.xml .gpu/TritonOps.Tests/runtimes/win
+#   (cd .gpu/TritonOps.Benchmark && rm ILGPU.dll ILGPU.Algorithms.dll TritonOps.Kernels.dll TritonOps.dll)  # the tests' copies
+#   travel instead; device-call-common.sh puts them back (main's only: experiments bring their own TritonOps*.dll)
 # (docs/experiments: check each patch still applies to HEAD). DEADLINE=<s> for a short call. Log: $OUT/log.txt.
 # "box1" (docs/experiments/2026-12-07-swapped-one-box.patch; bash scripts/pack-experiment.sh … box1): Linear's swapped kernel
 # on one 128-row weight box and one consumer warpgroup a tile (twice the tiles, half the splits and partials).
@@ -22,7 +24,7 @@
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
 # the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms. PART=L LAND="box1 pdl …": the
 # sanitizers that landing an experiment needs (and pdl's whole CUDA suite), with main's owed wide-row sanitizers.
-# Packs as of 12-07 20:45 (the carry's 64 MiB: 66.9 MB with the tree): main, exp/{acqrel, box1, pdl, pdlpf (benchmark only),
+# Packs as of 12-07 21:00 (the carry's 64 MiB: 61.8 MB with the tree): main, exp/{acqrel, box1, pdl, pdlpf (benchmark only),
 # b1pdl (benchmark only), dsmem, b1ds}; n64's, spin's and prev's were dropped for room (PART=1/2's rows on them fail at
 # once; re-pack from their patches, dropping another, if they are wanted).
 source scripts/device-call-common.sh
