@@ -24,8 +24,8 @@
 # Two calls' worth (~900 s): PART=1 (default) the bars' and experiments' A/Bs and the experiments' sanitizers; PART=2
 # the split counts, ncu, the prefill A/B, the FP8 layer, the H200 rows and the decode norms. PART=L LAND="box1 pdl …": the
 # sanitizers that landing an experiment needs (and pdl's whole CUDA suite), with main's owed wide-row sanitizers.
-# Packs as of 12-07 21:00 (the carry's 64 MiB: 61.8 MB with the tree): main, exp/{acqrel, box1, pdl, pdlpf (benchmark only),
-# b1pdl (benchmark only), dsmem, b1ds}; n64's, spin's and prev's were dropped for room (PART=1/2's rows on them fail at
+# Packs as of 12-07 21:05 (the carry's 64 MiB: 63.7 MB with the tree): main, exp/{acqrel, box1, pdl, pdlpf (benchmark only),
+# b1pdl (benchmark only), dsmem, b1ds, f8s}; n64's, spin's and prev's were dropped for room (PART=1/2's rows on them fail at
 # once; re-pack from their patches, dropping another, if they are wanted).
 source scripts/device-call-common.sh
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK)"
@@ -50,9 +50,15 @@ if [ "${PART:-1}" = Q ]; then
     left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
     left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
   fi
+  # #20's FP8 decode bar: fp8_gemm M16 row-wise, M16 per tensor, M64 (standing rows 7, 9, 10) on main's wgmma tiles and on
+  # the swapped kernel (f8s), with cuBLASLt (torch._scaled_mm) in the same call.
+  left 30 && r "main: fp8_gemm decode rows 7, 9, 10" bash .gpu/run $M --op fp8_gemm --nth 7,9,10
+  left 30 && r "f8s: fp8_gemm decode rows 7, 9, 10" bash .gpu/run $F8 --op fp8_gemm --nth 7,9,10
+  left 60 && anchors fp8_gemm 60 --no-compile
   # The experiments' CUDA cases (each benchmark row above checks its own output against float64 too), main's owed ones.
   left 60 && tests dsmem 60 $TDS "$S"
   left 60 && tests b1ds 60 $TB1DS "$S"
+  left 60 && tests f8s 60 $TF8 "FullyQualifiedName~Cuda&(FullyQualifiedName~Fp8Gemm|FullyQualifiedName~Swapped)"
   left 60 && tests box1 60 $TB1 "$S"
   left 90 && tests pdl 90 $TPD "$PDL_TESTS"
   left 60 && tests main-steps-4-8 60 .gpu/TritonOps.Tests/TritonOps.Tests.dll "FullyQualifiedName~Cuda&(FullyQualifiedName~WgmmaTests|FullyQualifiedName~FusedRmsNormRopeTests)"
@@ -72,12 +78,14 @@ elif [ "${PART:-1}" = S ]; then
   left 30 && r "b1ds: linear sweep 11, 13" bash .gpu/run $B1DS --sweep --op linear --nth 11,13
   left 30 && r "box1: linear sweep 11, 13" bash .gpu/run $B1 --sweep --op linear --nth 11,13
   layer_decode "" main dsmem b1ds box1 pdl b1pdl
+  left 30 && r "main: fp8_gemm M16 per tensor (row 9)" bash .gpu/run $M --op fp8_gemm --nth 9
+  left 30 && r "f8s: fp8_gemm M16 per tensor (row 9)" bash .gpu/run $F8 --op fp8_gemm --nth 9
   left 60 && tests dsmem 60 $TDS "$S"
 elif [ "${PART:-1}" = L ]; then
   # Landing: racecheck / synccheck / memcheck over the swapped and split-K CUDA cases of each experiment named in LAND
   # (e.g. LAND="box1 pdl"), main's wide norm+RoPE rows (step 4) under the three tools, then pdl's whole CUDA suite
   # when pdl is named (every GEMM and norm launch changes path with it).
-  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [dsmem]=$TDS [b1ds]=$TB1DS)
+  declare -A TESTS=([main]=.gpu/TritonOps.Tests/TritonOps.Tests.dll [acqrel]=$TA [box1]=$TB1 [pdl]=$TPD [dsmem]=$TDS [b1ds]=$TB1DS [f8s]=$TF8)
   sanitize() { local exp=$1 tool=$2 filter=$3
     timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run "${TESTS[$exp]}" --filter "$filter" > "$out/$exp-$tool.log" 2>&1
     echo "$exp, $tool: rc=$? $(grep -E 'SUMMARY' "$out/$exp-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/$exp-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"; }
