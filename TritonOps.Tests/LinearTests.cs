@@ -114,6 +114,8 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.Float16, 16, 520, 72, 3)]
     [TestCase(DType.BFloat16, 37, 200, 40, 2)]   // four x slices, the third partial and the fourth empty
     [TestCase(DType.BFloat16, 7, 520, 72, 5)]    // five splits of two k tiles: a batch of four splits' loads, then one
+    [TestCase(DType.Float16, 20, 1032, 256, 4)]  // on CUDA the splits meet in a cluster of 4 (2, 5 and 8 above and below; 3 in the workspace)
+    [TestCase(DType.BFloat16, 40, 2048, 264, 8)] // eight splits of four k tiles, two N tiles: two clusters of 8 on CUDA
     public void SwappedDecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
         if (!Device.HasWarpgroupMma)
@@ -277,17 +279,18 @@ public class LinearPlanTests
         plan.Kernel.Should().Be(LinearKernelChoice.Decode, "at 16 rows the strip kernel stays (H100: 51.9 against 55.0 µs)");
         plan = LinearPlan.For(16, 4096, 14336, 2, hasWarpgroupMma: true, hasMmaSync: true, aligned16: true, H200Shared, H200DecodeResident, 0,
             LinearKernelChoice.SwappedDecode, multiprocessors: 132);
-        (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((1, 16, 224));
-        plan.Split.Should().Be(new DecodeSplit(8, 1792));
-        (plan.GridX, plan.GridY, plan.BlockX).Should().Be((16, 8, 384));
-        plan.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(plan.Depth, 1)).And.BeLessThanOrEqualTo(224 * 1024);
+        // One 128-row weight box a tile: 32 tiles, four splits of 56 k tiles, 256 threads.
+        (plan.MTiles, plan.NTiles, plan.KTiles).Should().Be((1, 32, 224));
+        plan.Split.Should().Be(new DecodeSplit(4, 3584));
+        (plan.GridX, plan.GridY, plan.BlockX).Should().Be((32, 4, 256));
+        plan.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(plan.Depth, 1, 1)).And.BeLessThanOrEqualTo(224 * 1024);
         const LinearKernelChoice Swapped = LinearKernelChoice.SwappedDecode;
         LinearPlan.For(16, 4096, 8, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132).Split.Should().Be(DecodeSplit.None,
             "one k tile: nothing to split");
-        LinearPlan.For(1, 14336, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132).Split.Splits.Should().Be(2,
-            "56 tiles for 132 SMs: two splits of 32 k tiles");
+        LinearPlan.For(1, 14336, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132).Split.Splits.Should().Be(1,
+            "112 one-box tiles for 132 SMs: no split");
         var four = LinearPlan.For(17, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132);
-        four.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(four.Depth, 4)).And.BeLessThanOrEqualTo(224 * 1024);
+        four.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(four.Depth, 4, 1)).And.BeLessThanOrEqualTo(224 * 1024);
         LinearPlan.For(65, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.WarpSpecialized,
             "past 64 rows: the tiled kernel");
     }

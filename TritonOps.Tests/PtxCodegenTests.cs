@@ -173,7 +173,12 @@ public abstract class PtxBackendFixture
         if (kernel.GetCustomAttribute<MaxRegistersAttribute>() is { } cap)
             rewritten.Should().Contain($"\n.maxnreg {cap.Registers}\n{{", "the register cap sits between the parameters and the body");
         if (kernel.GetCustomAttribute<MaxThreadsPerBlockAttribute>() is { } limit)
-            rewritten.Should().MatchRegex(@"\.entry\s+\w+\s*\([^)]*\)\s*\.maxntid " + limit.Threads + @", 1, 1\s*\{", "the thread limit sits between the parameters and the body");
+            rewritten.Should().MatchRegex(@"\.entry\s+\w+\s*\([^)]*\)\s*\.maxntid " + limit.Threads + @", 1, 1\s*(\.reqnctapercluster[^\n]*\s*)?\{", "the thread limit sits between the parameters and the body");
+        if (TritonOps.Cuda.CudaKernelLoader.ClusterY(kernel) is > 1 and var cluster)
+            rewritten.Should().Contain($"\n.reqnctapercluster 1, {cluster}, 1\n{{", "the cluster shape sits before the body")
+                .And.Contain("mapa.shared::cluster.u32").And.Contain("ld.shared::cluster.f32").And.Contain("barrier.cluster.wait.acquire.aligned");
+        if (kernel.IsDefined(typeof(ProgrammaticLaunchAttribute), inherit: false))
+            ptx.Should().Contain("griddepcontrol.wait;", "a kernel that may start before the previous one ends waits for it before reading what it wrote");
         if (Describe(kernel).Contains("PackedRun") && Describe(kernel).Contains("RmsNormQuantizeFp8Kernel"))
             ptx.Should().MatchRegex(@"ld(\.global)?\.v4\.b32", "packed runs must load 16 bytes per access")
                 .And.Contain("cvt.rn.satfinite.e4m3x2.f32", "the codes come from the hardware pair conversion");

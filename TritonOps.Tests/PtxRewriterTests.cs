@@ -60,6 +60,16 @@ public class PtxRewriterTests
     }
 
     [Test]
+    public void GridDependency_StaysOnHopper_AndGoesBeforeIt()
+    {
+        const string ptx = ".version 8.8\n.target sm_90\n.visible .entry K()\n{\n\tgriddepcontrol.launch_dependents;\n\tgriddepcontrol.wait;\n\tret;\n}\n";
+        CudaKernelLoader.Rewrite(ptx, ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, globalMemoryOnly: false)
+            .Should().Contain("\tgriddepcontrol.launch_dependents;\n\tgriddepcontrol.wait;\n").And.Contain(".target sm_90a");
+        string ampere = CudaKernelLoader.Rewrite(ptx, ILGPU.Runtime.Cuda.CudaArchitecture.SM_80, globalMemoryOnly: false);
+        ampere.Should().NotContain("griddepcontrol").And.Contain("{\n\n\n\tret;", "the instructions' lines emptied, the rest untouched");
+    }
+
+    [Test]
     public void Limits_GoBetweenTheParametersAndTheBody_ThreadsThenRegisters()
     {
         const string ptx = ".visible .entry Kernel_Run(\n\t.param .u64 a,\n\t.param .u32 b\n)\n{\n\tret;\n}\n";
@@ -68,6 +78,20 @@ public class PtxRewriterTests
         both.Should().MatchRegex(@"\.entry Kernel_Run\([^)]*\)\n\.maxntid 384, 1, 1\n\.maxnreg 96\n\{\n\tret;");
         CudaKernelLoader.Rewrite(ptx, null, globalMemoryOnly: false, maxRegisters: 80).Should().MatchRegex(@"\)\n\.maxnreg 80\n\{");
         CudaKernelLoader.Rewrite(ptx, null, globalMemoryOnly: false).Should().Be(PtxRewriter.PromoteLocalSlots(PtxRewriter.AlignDynamicShared(ptx)));
+    }
+
+    [Test]
+    public void ClusterShape_IsWrittenAfterTheOtherDirectives_FromTheKernelsTypeArgument()
+    {
+        const string ptx = ".visible .entry Kernel_Run(\n\t.param .u64 a\n)\n{\n\tret;\n}\n";
+        string limited = CudaKernelLoader.Rewrite(ptx, null, globalMemoryOnly: false, maxThreadsPerBlock: 384);
+        PtxRewriter.RequireClusterY(limited, 8).Should().MatchRegex(@"\.entry Kernel_Run\([^)]*\)\n\.maxntid 384, 1, 1\n\.reqnctapercluster 1, 8, 1\n\{\n\tret;");
+
+        var bf16 = typeof(TritonOps.Kernels.Elements.BFloat16Element);
+        CudaKernelLoader.ClusterY(TritonOps.Kernels.Gemm.SwappedDecodeGemmKernel.LinearVariant(bf16, 4, cluster: 5)).Should().Be(5);
+        CudaKernelLoader.ClusterY(TritonOps.Kernels.Gemm.SwappedDecodeGemmKernel.LinearVariant(bf16, 4)).Should().Be(1);
+        CudaKernelLoader.ClusterY(TritonOps.Kernels.Gemm.SwappedDecodeGemmKernel.InCluster(
+            TritonOps.Kernels.Gemm.SwappedDecodeGemmKernel.LinearVariant(bf16, 1), 8)).Should().Be(8);
     }
 
     [Test]

@@ -21,3 +21,13 @@ internal struct Four : IStaticCount
 {
     public static int Count => 4;
 }
+
+internal struct Five : IStaticCount
+{
+    public static int Count => 5;
+}
+
+internal struct Eight : IStaticCount
+{
+    public static int Count => 8;
+}

@@ -26,12 +26,14 @@ internal static class DecodeGemmKernel
     public const int MaxRows = 64;
 
     [GlobalMemoryOnly]
+    [ProgrammaticLaunch]
     public static void Run<TElement, TEpilogue, TFlavour>(
         ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output, GatedMlpShape s, EpilogueArgs e)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TFlavour : struct, IMmaFlavour
     {
+        PtxGridDependency.AtEntry();
         var parked = SharedMemory.Allocate<float>(DecodeStripMainloop.ParkedFloats<PairedStrips<TElement, TFlavour>, PairedAcc4>());
         var last = SharedMemory.Allocate<int>(1);
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;

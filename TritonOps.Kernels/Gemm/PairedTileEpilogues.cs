@@ -199,8 +199,8 @@ internal static class PairedEpilogues
 
     /// <summary>Every (element, epilogue) instantiation of a paired kernel's <c>Run&lt;TElement, TEpilogue, T3&gt;</c>, with
     /// <paramref name="third"/> (the mma flavour, the slice count, the tile walk; <see cref="TensorCoreMma"/> when null).</summary>
-    public static IEnumerable<MethodInfo> Variants(Type kernel, Type? third = null) =>
+    public static IEnumerable<MethodInfo> Variants(Type kernel, Type? third = null, Type? fourth = null, Type? fifth = null) =>
         from element in Elements
         from epilogue in For(element)
-        select KernelMethods.Get(kernel, "Run", element, epilogue, third ?? typeof(TensorCoreMma));
+        select KernelMethods.Get(kernel, "Run", element, epilogue, third ?? typeof(TensorCoreMma), fourth, fifth);
 }

@@ -1,5 +1,23 @@
 namespace TritonOps.Kernels.Gemm;
 
+/// <summary>The swapped kernel's weight tile: two 128-row boxes a stage, a consumer warpgroup for the 64-row halves of
+/// both (the gated pair, or Linear's 256 columns), or one box whose two halves one warpgroup takes (Linear's 128 columns:
+/// twice the tiles, half the splits and half the split-K partials a tile).</summary>
+internal interface ISwappedTile
+{
+    static abstract int Boxes { get; }
+}
+
+internal struct TwoBoxes : ISwappedTile
+{
+    public static int Boxes => 2;
+}
+
+internal struct OneBox : ISwappedTile
+{
+    public static int Boxes => 1;
+}
+
 /// <summary>
 /// Hopper's decode GEMM (M ≤ <see cref="MaxRows"/>) with the operands swapped: the weight's rows sit on <c>wgmma</c>'s M
 /// side (64 a consumer warpgroup) and x's rows on its N side in 16-row slices (m64n16k16, one slice or four: a type
@@ -25,7 +43,7 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Consumer warps a block: the warp slots of the split-K meeting's units.</summary>
     public const int ConsumerWarps = 4 * Consumers;
 
-    /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices}"/>'s
+    /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices, TTile, TCluster}"/>'s
     /// MeetSplits): the op layer provides this many a tile, zero between launches.</summary>
     public const int CountersATile = 3;
 
@@ -44,45 +62,58 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>x slices a launch takes for <paramref name="m"/> rows (≤ <see cref="MaxRows"/>): one, or four.</summary>
     public static int SlicesFor(int m) => m <= SliceRows ? 1 : 4;
 
-    private static int StageBytes(int slices) => (slices * SliceRows + 2 * BlockN) * StagedTiles.KBytes;
+    private static int StageBytes(int slices, int boxes) => (slices * SliceRows + boxes * BlockN) * StagedTiles.KBytes;
 
-    public static int SharedBytes(int stages, int slices) => StageRing.SharedBytes(StageBytes(slices), stages);
+    /// <summary>Whether a ring of <paramref name="stages"/> stages can hold a block's split-K partials once drained (the
+    /// cluster meeting writes them there; the barriers after the stages must stay untouched).</summary>
+    public static bool RingHoldsPartials(int stages, int slices, int boxes) => stages * StageBytes(slices, boxes) >= 4 * RegionFloats(slices, boxes);
 
-    /// <summary>As many stages (34 KB with one x slice, 40 KB with four) as fit one block in 224 KB, at most 8.</summary>
-    public static int DefaultStages(int slices) => Math.Min(8, (224 * 1024 - SharedBytes(0, slices)) / (SharedBytes(1, slices) - SharedBytes(0, slices)));
+    public static int SharedBytes(int stages, int slices, int boxes = 2) => StageRing.SharedBytes(StageBytes(slices, boxes), stages);
+
+    /// <summary>As many stages (34 KB with one x slice, 40 KB with four; one box: 18 or 24 KB) as fit one block in 224 KB, at most 8.</summary>
+    public static int DefaultStages(int slices, int boxes = 2) =>
+        Math.Min(8, (224 * 1024 - SharedBytes(0, slices, boxes)) / (SharedBytes(1, slices, boxes) - SharedBytes(0, slices, boxes)));
+
+    /// <summary>Threads a block: a consumer warpgroup a box, then the producer.</summary>
+    public static int ThreadsFor(int boxes) => 128 * (boxes + 1);
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
-    public static void Run<TElement, TEpilogue, TSlices>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
+    [ProgrammaticLaunch]
+    public static void Run<TElement, TEpilogue, TSlices, TTile, TCluster>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
         GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TSlices : struct, IStaticCount
+        where TTile : struct, ISwappedTile
+        where TCluster : struct, IClusterShape
     {
-        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages, TSlices.Count) at launch
+        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages, TSlices.Count, TTile.Boxes) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
-        var ring = new StageRing(sharedBase, StageBytes(TSlices.Count), stages);
-        var tiles = new TileOrder(1, s.NTiles, 1, MaxRows, TEpilogue.SplitsColumns ? 2 * BlockN : BlockN);
+        var ring = new StageRing(sharedBase, StageBytes(TSlices.Count, TTile.Boxes), stages);
+        var tiles = new TileOrder(1, s.NTiles, 1, MaxRows, TEpilogue.SplitsColumns ? TTile.Boxes * BlockN : BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
         // This block's k tiles: split Grid.IdxY's range (KSplitLength elements, a multiple of BlockK), or all of K.
         int splitTiles = s.KSplitLength / BlockK;
         int firstTile = s.KSplits > 1 ? Grid.IdxY * splitTiles : 0;
         int kTiles = s.KSplits > 1 ? Math.Min(s.KTiles - firstTile, splitTiles) : s.KTiles;
         bool tensorCopies = xMap != 0;
-        ring.Init(shared, stages, tensorCopies ? 1 : 128, Consumers * 4);
+        ring.Init(shared, stages, tensorCopies ? 1 : 128, TTile.Boxes * 4);
+        PtxGridDependency.AtEntry();
 
-        if (warpgroup == Consumers)
+        if (warpgroup == TTile.Boxes)
         {
-            int thread = tid - 128 * Consumers;
+            int thread = tid - 128 * TTile.Boxes;
             if (tensorCopies && thread != 0)
                 return;
-            var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, TSlices.Count * SliceRows, firstTile);
+            var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, TSlices.Count * SliceRows, firstTile,
+                TTile.Boxes);
             WarpSpecializedMainloop.Produce<OneTileABlock, PairedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
             return;
         }
 
-        var consumer = new SwappedConsumer<TElement, TEpilogue, TSlices>(output, s, epilogue, warpgroup, tid);
-        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>(consumer, shared, sharedBase, ring,
+        var consumer = new SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>(output, shared, ring.First, s, epilogue, warpgroup, tid);
+        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>, SwappedAcc>(consumer, shared, sharedBase, ring,
             stages, tiles, kTiles, tid & 31);
     }
 
@@ -98,23 +129,35 @@ internal static class SwappedDecodeGemmKernel
         public SliceAcc S0, S1, S2, S3;
     }
 
-    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices>(ArrayView<byte> output, GatedMlpShape s, EpilogueArgs epilogue, int warpgroup,
-        int tid) : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices>, SwappedAcc>
+    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>(ArrayView<byte> output, ArrayView<byte> shared, int ringFirst,
+        GatedMlpShape s, EpilogueArgs epilogue, int warpgroup, int tid) : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>, SwappedAcc>
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TSlices : struct, IStaticCount
+        where TTile : struct, ISwappedTile
+        where TCluster : struct, IClusterShape
     {
-        private readonly ArrayView<byte> output = output;
+        /// <summary>Consumer threads and warps a block (a warpgroup a box).</summary>
+        private static int ConsumerThreads => 128 * TTile.Boxes;
+
+        private static int ConsumerWarps => 4 * TTile.Boxes;
+
+        /// <summary>Columns from the first product's output to the second's (Linear): the next box, or one box's second half.</summary>
+        private static int SecondColumns => TTile.Boxes == 2 ? BlockN : 64;
+
+        private readonly ArrayView<byte> output = output, shared = shared;
+        /// <summary>The ring's first byte in dynamic shared memory: a cluster's partials go there once the ring is drained.</summary>
+        private readonly int ringFirst = ringFirst;
         private readonly GatedMlpShape s = s;
         private readonly EpilogueArgs epilogue = epilogue;
         private readonly int warpgroup = warpgroup, tid = tid;
 
-        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue, TSlices> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
+        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
             int stage, int kt, int m0, int n0)
         {
             int xRows = TSlices.Count * SliceRows;
             var first = StagedTiles.SwizzledOperand(stage, xRows + self.warpgroup * 64);
-            var second = StagedTiles.SwizzledOperand(stage, xRows + BlockN + self.warpgroup * 64);
+            var second = StagedTiles.SwizzledOperand(stage, xRows + (TTile.Boxes == 2 ? BlockN + self.warpgroup * 64 : 64));
             PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.S0.First, ref acc.S0.Second, shared, first, second, StagedTiles.SwizzledOperand(stage, 0), sharedBase);
             if (TSlices.Count > 1)
             {
@@ -128,21 +171,34 @@ internal static class SwappedDecodeGemmKernel
             return acc;
         }
 
-        public static void Store(in SwappedConsumer<TElement, TEpilogue, TSlices> self, in SwappedAcc sums, int m0, int n0)
+        public static void Store(in SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster> self, in SwappedAcc sums, int m0, int n0)
         {
             SwappedAcc acc = sums;
             var e = self.epilogue;
+            if (TCluster.Count > 1) // its own if: ILGPU folds a trait constant only there, not inside an && chain
+            {
+                if (CudaAsm.IsSupported)
+                {
+                    // The tile's splits are one cluster (Grid.IdxY its rank, grid Y = splits = TCluster.Count, as the op
+                    // launches it): they meet in each other's shared memory.
+                    if (TEpilogue.RoundsPerOp(self.s, e))
+                        MeetInCluster(self, acc, n0, perOp: true);
+                    else
+                        MeetInCluster(self, acc, n0, perOp: false);
+                    return;
+                }
+            }
             if (self.s.KSplits > 1)
             {
                 // Each warp leaves its sums in the workspace, then the tile's warps add them up together (MeetSplits).
-                // A (tile, split) region holds float f of consumer thread t at f · 256 + t (SplitPartials).
-                long region = ((long)Grid.IdxX * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count) + self.tid;
-                Write(e.Partials, region, acc.S0);
+                // A (tile, split) region holds float f of consumer thread t at f · ConsumerThreads + t (SplitPartials; 256 with two boxes, 128 with one).
+                long region = ((long)Grid.IdxX * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count, TTile.Boxes) + self.tid;
+                Write(e.Partials, region, acc.S0, ConsumerThreads);
                 if (TSlices.Count > 1)
                 {
-                    Write(e.Partials, region + PartialFloats * ConsumerThreads, acc.S1);
-                    Write(e.Partials, region + 2 * PartialFloats * ConsumerThreads, acc.S2);
-                    Write(e.Partials, region + 3 * PartialFloats * ConsumerThreads, acc.S3);
+                    Write(e.Partials, region + PartialFloats * ConsumerThreads, acc.S1, ConsumerThreads);
+                    Write(e.Partials, region + 2 * PartialFloats * ConsumerThreads, acc.S2, ConsumerThreads);
+                    Write(e.Partials, region + 3 * PartialFloats * ConsumerThreads, acc.S3, ConsumerThreads);
                 }
                 // The barrier first, then the fence in lane 0's program order before its arrival: a release of the
                 // whole warp's stores in the PTX memory model (a fence in each lane before the barrier works on the
@@ -164,7 +220,56 @@ internal static class SwappedDecodeGemmKernel
         }
 
         /// <summary>
-        /// Split-K's meeting, spread over the tile's warps (every split's 8 consumer warps): a warp counts itself in,
+        /// Split-K's meeting inside a cluster of the tile's splits: each block leaves its sums in its own shared memory (the
+        /// drained ring, in the workspace's layout), the cluster meets, and each block's warps sum the (warp slot, x slice)
+        /// units of rank r, r + splits, … over every block's shared memory in split order from zero (the workspace meeting's
+        /// bits), then store them. No workspace, counters, device fence or polls; a second meeting keeps every block's shared
+        /// memory alive until the others have read it.
+        /// </summary>
+        private static void MeetInCluster(in SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster> self, in SwappedAcc acc, int n0, bool perOp)
+        {
+            // Both consumer warpgroups are past their last wgmma before either overwrites the ring.
+            PtxCluster.SyncThreads(ConsumerThreads);
+            var mine = self.shared.SubView(self.ringFirst, 4L * RegionFloats(TSlices.Count, TTile.Boxes)).Cast<float>();
+            Write(mine, self.tid, acc.S0, ConsumerThreads);
+            if (TSlices.Count > 1)
+            {
+                Write(mine, self.tid + PartialFloats * ConsumerThreads, acc.S1, ConsumerThreads);
+                Write(mine, self.tid + 2 * PartialFloats * ConsumerThreads, acc.S2, ConsumerThreads);
+                Write(mine, self.tid + 3 * PartialFloats * ConsumerThreads, acc.S3, ConsumerThreads);
+            }
+            PtxCluster.Sync();
+            int lane = self.tid & 31, warp = self.tid >> 5, splits = TCluster.Count, units = ConsumerWarps * TSlices.Count;
+            for (int unit = Grid.IdxY + warp * splits; unit < units; unit += ConsumerWarps * splits)
+            {
+                int slot = unit % ConsumerWarps, slice = unit / ConsumerWarps;
+                int at = self.ringFirst + 4 * (slot * 32 + slice * PartialFloats * ConsumerThreads + lane);
+                SliceAcc sum = default;
+                for (int split = 0; split < TCluster.Count; split++)
+                    sum = Plus(sum, LoadRemote(split, at));
+                int col = n0 + (slot >> 2) * 64 + (slot & 3) * 16 + (lane >> 2), row = 2 * (lane & 3) + slice * SliceRows;
+                StoreAll(self.output, sum, row, col, self.s, self.epilogue, perOp);
+            }
+            PtxCluster.Sync();
+        }
+
+        /// <summary>One slice's 16 sums of a thread in cluster block <paramref name="rank"/>'s shared memory (byte
+        /// <paramref name="at"/>, the floats a block's consumer threads apart as <see cref="Write"/> leaves them).</summary>
+        private static SliceAcc LoadRemote(int rank, int at) => new()
+        {
+            First = new WarpgroupAccN16
+            {
+                N0 = PtxCluster.LoadRemote(rank, at, 4 * ConsumerThreads), N1 = PtxCluster.LoadRemote(rank, at + 16 * ConsumerThreads, 4 * ConsumerThreads),
+            },
+            Second = new WarpgroupAccN16
+            {
+                N0 = PtxCluster.LoadRemote(rank, at + 32 * ConsumerThreads, 4 * ConsumerThreads),
+                N1 = PtxCluster.LoadRemote(rank, at + 48 * ConsumerThreads, 4 * ConsumerThreads),
+            },
+        };
+
+        /// <summary>
+        /// Split-K's meeting, spread over the tile's warps (every split's 4 consumer warps a box): a warp counts itself in,
         /// waits a while for the rest (the tile's split blocks are co-resident when the split fills the chip at one block
         /// an SM, so they end together), then claims (warp slot, x slice) units from a counter until none is left, each
         /// summed over the splits in split order (the same bits whichever warp claims it) and stored. A warp that waited
@@ -196,7 +301,7 @@ internal static class SwappedDecodeGemmKernel
             {
                 MemoryFence.DeviceLevel();
                 Warp.Barrier(); // the shuffle orders no memory: the warp barrier does, for the lanes that did not see the count
-                long stride = RegionFloats(TSlices.Count), first = (long)Grid.IdxX * s.KSplits * stride + lane;
+                long stride = RegionFloats(TSlices.Count, TTile.Boxes), first = (long)Grid.IdxX * s.KSplits * stride + lane;
                 for (;;)
                 {
                     int unit = 0;
@@ -206,7 +311,7 @@ internal static class SwappedDecodeGemmKernel
                     if (unit >= units)
                         break;
                     int slot = unit % ConsumerWarps, slice = unit / ConsumerWarps;
-                    var sum = SumSplits(e, first + slot * 32 + slice * PartialFloats * ConsumerThreads, stride, s.KSplits);
+                    var sum = SumSplits(e, first + slot * 32 + slice * PartialFloats * ConsumerThreads, stride, s.KSplits, ConsumerThreads);
                     // The slot's lane layout: warpgroup slot / 4, warp slot % 4 of it.
                     int col = n0 + (slot >> 2) * 64 + (slot & 3) * 16 + (lane >> 2), row = 2 * (lane & 3) + slice * SliceRows;
                     StoreAll(output, sum, row, col, s, e, perOp);
@@ -246,25 +351,23 @@ internal static class SwappedDecodeGemmKernel
 
         private static void StoreBlock(ArrayView<byte> output, Acc4 first, Acc4 second, int row, int col, in GatedMlpShape s, in EpilogueArgs e, bool perOp)
         {
-            TEpilogue.StoreOne(output, first.C0, second.C0, row, col, BlockN, s, e, perOp);
-            TEpilogue.StoreOne(output, first.C1, second.C1, row + 1, col, BlockN, s, e, perOp);
-            TEpilogue.StoreOne(output, first.C2, second.C2, row, col + 8, BlockN, s, e, perOp);
-            TEpilogue.StoreOne(output, first.C3, second.C3, row + 1, col + 8, BlockN, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C0, second.C0, row, col, SecondColumns, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C1, second.C1, row + 1, col, SecondColumns, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C2, second.C2, row, col + 8, SecondColumns, s, e, perOp);
+            TEpilogue.StoreOne(output, first.C3, second.C3, row + 1, col + 8, SecondColumns, s, e, perOp);
         }
     }
 
     /// <summary>Workspace floats of one (tile, split).</summary>
-    public static int RegionFloats(int slices) => PartialFloats * ConsumerThreads * slices;
+    public static int RegionFloats(int slices, int boxes = 2) => PartialFloats * 128 * boxes * slices;
 
-    private const int ConsumerThreads = 128 * Consumers;
-
-    /// <summary>A slice's 16 sums of one thread: float j at <paramref name="at"/> + j · 256.</summary>
-    private static void Write(ArrayView<float> partials, long at, in SliceAcc acc)
+    /// <summary>A slice's 16 sums of one thread: float j at <paramref name="at"/> + j · <paramref name="threads"/>.</summary>
+    private static void Write(ArrayView<float> partials, long at, in SliceAcc acc, int threads)
     {
-        SplitPartials.Write(partials, at, ConsumerThreads, acc.First.N0);
-        SplitPartials.Write(partials, at + 4 * ConsumerThreads, ConsumerThreads, acc.First.N1);
-        SplitPartials.Write(partials, at + 8 * ConsumerThreads, ConsumerThreads, acc.Second.N0);
-        SplitPartials.Write(partials, at + 12 * ConsumerThreads, ConsumerThreads, acc.Second.N1);
+        SplitPartials.Write(partials, at, threads, acc.First.N0);
+        SplitPartials.Write(partials, at + 4 * threads, threads, acc.First.N1);
+        SplitPartials.Write(partials, at + 8 * threads, threads, acc.Second.N0);
+        SplitPartials.Write(partials, at + 12 * threads, threads, acc.Second.N1);
     }
 
     /// <summary>
@@ -272,31 +375,25 @@ internal static class SwappedDecodeGemmKernel
     /// loads of four splits issued before their adds: one round trip to L2 a batch, not one a split (unbatched, each
     /// split cost ~0.8 µs; H100, 12-06).
     /// </summary>
-    private static SliceAcc SumSplits(in EpilogueArgs e, long first, long stride, int splits)
+    private static SliceAcc SumSplits(in EpilogueArgs e, long first, long stride, int splits, int threads)
     {
         SliceAcc sum = default;
         int split = 0;
         for (; split + 4 <= splits; split += 4)
         {
-            SliceAcc a = Load(e, first + split * stride), b = Load(e, first + (split + 1) * stride);
-            SliceAcc c = Load(e, first + (split + 2) * stride), d = Load(e, first + (split + 3) * stride);
+            SliceAcc a = Load(e, first + split * stride, threads), b = Load(e, first + (split + 1) * stride, threads);
+            SliceAcc c = Load(e, first + (split + 2) * stride, threads), d = Load(e, first + (split + 3) * stride, threads);
             sum = Plus(Plus(Plus(Plus(sum, a), b), c), d);
         }
         for (; split < splits; split++)
-            sum = Plus(sum, Load(e, first + split * stride));
+            sum = Plus(sum, Load(e, first + split * stride, threads));
         return sum;
     }
 
-    private static SliceAcc Load(in EpilogueArgs e, long at) => new()
+    private static SliceAcc Load(in EpilogueArgs e, long at, int threads) => new()
     {
-        First = new WarpgroupAccN16
-        {
-            N0 = SplitPartials.Load(e, at, ConsumerThreads), N1 = SplitPartials.Load(e, at + 4 * ConsumerThreads, ConsumerThreads),
-        },
-        Second = new WarpgroupAccN16
-        {
-            N0 = SplitPartials.Load(e, at + 8 * ConsumerThreads, ConsumerThreads), N1 = SplitPartials.Load(e, at + 12 * ConsumerThreads, ConsumerThreads),
-        },
+        First = new WarpgroupAccN16 { N0 = SplitPartials.Load(e, at, threads), N1 = SplitPartials.Load(e, at + 4 * threads, threads) },
+        Second = new WarpgroupAccN16 { N0 = SplitPartials.Load(e, at + 8 * threads, threads), N1 = SplitPartials.Load(e, at + 12 * threads, threads) },
     };
 
     private static SliceAcc Plus(in SliceAcc a, in SliceAcc b) => new()
@@ -307,13 +404,34 @@ internal static class SwappedDecodeGemmKernel
 
     private static Type Slices(int slices) => slices == 1 ? typeof(One) : typeof(Four);
 
-    public static MethodInfo GatedVariant(Type element, Type activation, int slices) =>
-        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), Slices(slices));
+    /// <summary>The cluster sizes the splits of a tile may meet in (<see cref="IClusterShape"/>; 1: the workspace).</summary>
+    public static bool HasCluster(int splits) => splits is 2 or 4 or 5 or 8;
 
-    public static MethodInfo LinearVariant(Type element, int slices) =>
-        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), Slices(slices));
+    private static Type Cluster(int splits) => typeof(ClusterOf<>).MakeGenericType(splits switch
+    {
+        2 => typeof(Two), 4 => typeof(Four), 5 => typeof(Five), 8 => typeof(Eight), _ => typeof(One),
+    });
 
-    /// <summary>Every (element, epilogue) with one x slice and with four.</summary>
+    /// <summary><paramref name="variant"/> with its splits meeting in a cluster of <paramref name="splits"/> blocks.</summary>
+    public static MethodInfo InCluster(MethodInfo variant, int splits)
+    {
+        var a = variant.GetGenericArguments();
+        return KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), a[0], a[1], a[2], a[3], Cluster(splits));
+    }
+
+    public static MethodInfo GatedVariant(Type element, Type activation, int slices, int cluster = 1) =>
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), Slices(slices), typeof(TwoBoxes),
+            Cluster(cluster));
+
+    /// <summary>Linear's instantiation: <paramref name="boxes"/> 128-row weight boxes a tile.</summary>
+    public static MethodInfo LinearVariant(Type element, int slices, int boxes = 2, int cluster = 1) =>
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), Slices(slices),
+            boxes == 1 ? typeof(OneBox) : typeof(TwoBoxes), Cluster(cluster));
+
+    /// <summary>Every (element, epilogue) with one x slice and with four; Linear's with one box too; Linear's bfloat16
+    /// four-slice one-box form in a cluster of 4.</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        new[] { 1, 4 }.SelectMany(slices => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel), Slices(slices)));
+        new[] { 1, 4 }.SelectMany(slices => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel), Slices(slices), typeof(TwoBoxes), typeof(ClusterOf<One>))
+            .Concat(PairedEpilogues.Elements.Select(element => LinearVariant(element, slices, boxes: 1))))
+        .Append(LinearVariant(typeof(BFloat16Element), 4, boxes: 1, cluster: 4));
 }

@@ -38,6 +38,7 @@ internal static class WarpSpecializedGemmKernel
 
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
+    [ProgrammaticLaunch]
     public static void Run<TElement, TEpilogue, TWalk>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
         GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
@@ -52,6 +53,7 @@ internal static class WarpSpecializedGemmKernel
         // As in the FP8 kernel: one arrival (plus the bytes) a stage from the copy engine, or one per copying thread.
         bool tensorCopies = xMap != 0;
         ring.Init(shared, stages, tensorCopies ? 1 : 128, Consumers * 4);
+        PtxGridDependency.AtEntry();
 
         if (warpgroup == Consumers)
         {

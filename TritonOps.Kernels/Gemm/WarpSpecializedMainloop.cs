@@ -19,7 +19,7 @@ internal interface IStageProducer<TSelf> where TSelf : struct, IStageProducer<TS
 /// the k tile the block's first stage holds (a K split's start).
 /// </summary>
 internal readonly struct PairedStageLoads<TEpilogue>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, GatedMlpShape s,
-    GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int xRows, int firstTile) : IStageProducer<PairedStageLoads<TEpilogue>>
+    GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int xRows, int firstTile, int boxes = 2) : IStageProducer<PairedStageLoads<TEpilogue>>
     where TEpilogue : struct, IPairedTileEpilogue
 {
     /// <summary>Rows a B box.</summary>
@@ -29,7 +29,7 @@ internal readonly struct PairedStageLoads<TEpilogue>(ArrayView<byte> x, ArrayVie
     private readonly GatedMlpShape s = s;
     private readonly GatedMlpAddresses addresses = addresses;
     private readonly ulong xMap = xMap, gateMap = gateMap, upMap = upMap;
-    private readonly int xRows = xRows, firstTile = firstTile;
+    private readonly int xRows = xRows, firstTile = firstTile, boxes = boxes;
 
     private static int SecondRow(int n0) => TEpilogue.SplitsColumns ? n0 + BoxRows : n0; // the second B box's first row
 
@@ -38,7 +38,8 @@ internal readonly struct PairedStageLoads<TEpilogue>(ArrayView<byte> x, ArrayVie
         int kByte = (self.firstTile + kt) * StagedTiles.KBytes;
         PtxTensorCopy.Load2D(stage, self.xMap, kByte, m0, barrier);
         PtxTensorCopy.Load2D(stage + self.xRows * StagedTiles.KBytes, self.gateMap, kByte, n0, barrier);
-        PtxTensorCopy.Load2D(stage + (self.xRows + BoxRows) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
+        if (self.boxes == 2)
+            PtxTensorCopy.Load2D(stage + (self.xRows + BoxRows) * StagedTiles.KBytes, self.upMap, kByte, SecondRow(n0), barrier);
     }
 
     public static void ThreadLoads(in PairedStageLoads<TEpilogue> self, ArrayView<byte> shared, int stage, int kt, int m0, int n0, int thread)
@@ -46,7 +47,7 @@ internal readonly struct PairedStageLoads<TEpilogue>(ArrayView<byte> x, ArrayVie
         long rowBytes = 2L * self.s.K, kByte = (long)(self.firstTile + kt) * StagedTiles.KBytes;
         StagedTiles.LoadSwizzled(shared, stage, self.xRows, thread, 128, rowBytes, kByte, self.xRows,
             self.x, self.addresses.X, m0, self.s.M, self.x, self.addresses.X, m0, self.s.M);
-        StagedTiles.LoadSwizzled(shared, stage + self.xRows * StagedTiles.KBytes, 2 * BoxRows, thread, 128, rowBytes, kByte, BoxRows,
+        StagedTiles.LoadSwizzled(shared, stage + self.xRows * StagedTiles.KBytes, self.boxes * BoxRows, thread, 128, rowBytes, kByte, BoxRows,
             self.gate, self.addresses.Gate, n0, self.s.N, self.up, self.addresses.Up, SecondRow(n0), self.s.N);
     }
 }

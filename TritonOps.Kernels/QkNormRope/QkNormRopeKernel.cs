@@ -75,6 +75,7 @@ internal static class QkNormRopeKernel
     public const int Threads = 128, Warps = Threads / 32;
 
     [GlobalMemoryOnly]
+    [ProgrammaticLaunch]
     public static void Run<TElement, TTable>(
         ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
         ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
@@ -82,6 +83,7 @@ internal static class QkNormRopeKernel
         where TElement : struct, IElementType
         where TTable : struct, IElementType
     {
+        PtxGridDependency.AtEntry();
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int row = Grid.IdxX, tensor = Grid.IdxY;
         int heads = tensor == 0 ? s.Heads0 : s.Heads1;
@@ -186,6 +188,7 @@ internal static class QkNormRopeKernel
     /// between them (H200, prefill bf16 [4, 2048, 4096]: 61.4–64.4 → 58.1 µs).
     /// </summary>
     [GlobalMemoryOnly]
+    [ProgrammaticLaunch]
     public static void RunPacked<TElement, TTable, TPairs>(
         ArrayView<byte> q, ArrayView<byte> k, ArrayView<byte> qWeight, ArrayView<byte> kWeight,
         ArrayView<byte> cos, ArrayView<byte> sin, ArrayView<byte> positions,
@@ -194,6 +197,7 @@ internal static class QkNormRopeKernel
         where TTable : struct, IElementType
         where TPairs : struct, IStaticCount
     {
+        PtxGridDependency.AtEntry();
         var shared = SharedMemory.GetDynamic<byte>(); // stages × StageBytes(…), sized at launch
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int tensor = Grid.IdxY;

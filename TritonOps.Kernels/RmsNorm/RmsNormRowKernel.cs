@@ -23,6 +23,7 @@ internal static class RmsNormRowKernel
     public const int TargetThreads = 128;
 
     [GlobalMemoryOnly]
+    [ProgrammaticLaunch]
     public static void Run<TAccess, TRuns>(
         ArrayView<byte> x, ArrayView<byte> residual, ArrayView<byte> weight, ArrayView<byte> output, RmsNormShape shape)
         where TAccess : struct, IRunAccess
@@ -31,6 +32,7 @@ internal static class RmsNormRowKernel
 
     /// <summary><see cref="Run"/> after <c>residual ← residual + x</c> (stored in place); the norm reads the stored sum.</summary>
     [GlobalMemoryOnly]
+    [ProgrammaticLaunch]
     public static void RunAddResidual<TAccess, TRuns>(
         ArrayView<byte> x, ArrayView<byte> residual, ArrayView<byte> weight, ArrayView<byte> output, RmsNormShape shape)
         where TAccess : struct, IRunAccess
@@ -42,6 +44,7 @@ internal static class RmsNormRowKernel
         where TAccess : struct, IRunAccess
         where TRuns : struct, IRowRuns<TRuns>
     {
+        PtxGridDependency.AtEntry();
         var scratch = SharedMemory.Allocate<float>(BlockReduce.ScratchLength);
         int first = Group.IdxX, step = Group.DimX;
         long rowRun = (long)Grid.IdxX * shape.RowRuns;

@@ -246,6 +246,24 @@ public sealed partial class Device : IDisposable
             LazyThreadSafetyMode.ExecutionAndPublication)).Value;
     }
 
+    /// <summary>CUDA: how many clusters of <paramref name="kernel"/> (a kernel with a cluster shape) can run at once with
+    /// blocks of <paramref name="threads"/> threads and <paramref name="sharedBytes"/> of dynamic shared memory, asked of the
+    /// driver once a kernel and size; 0 off CUDA, minus the CUresult where the driver cannot say.</summary>
+    internal int MaxActiveClusters(MethodInfo kernel, int gridX, int gridY, int threads, int sharedBytes)
+    {
+        if (Kind != DeviceKind.Cuda)
+            return 0;
+        // Every decode launch asks: the lookup first, so a hit allocates no closure.
+        if (_clusterOccupancy.TryGetValue((kernel, threads, sharedBytes), out int known))
+            return known;
+        int clusters = Load(kernel).Kernel is ILGPU.Runtime.Cuda.CudaKernel cuda
+            ? TritonOps.Cuda.CudaDriver.MaxActiveClusters(cuda.FunctionPtr, gridX, gridY, threads, sharedBytes)
+            : 0;
+        return _clusterOccupancy.GetOrAdd((kernel, threads, sharedBytes), clusters);
+    }
+
+    private readonly ConcurrentDictionary<(MethodInfo Kernel, int Threads, int SharedBytes), int> _clusterOccupancy = new();
+
     /// <summary>A loaded kernel and its launcher delegate, made once.</summary>
     private sealed class LoadedKernel(MethodInfo method, Kernel kernel)
     {
@@ -266,9 +284,23 @@ public sealed partial class Device : IDisposable
                 throw new InvalidOperationException($"Launch of {method.DeclaringType?.Name}.{method.Name} with ({string.Join(", ", given.Select(t => t.Name))}); " +
                     $"it takes ({string.Join(", ", expected.Select(t => t.Name))}).");
             // Another thread may have made the launcher since this one looked: take it.
-            var made = Volatile.Read(ref _launcher) ?? Interlocked.CompareExchange(ref _launcher, Kernel.CreateLauncherDelegate<T>(), null) ?? _launcher!;
+            var made = Volatile.Read(ref _launcher) ?? Interlocked.CompareExchange(ref _launcher, MakeLauncher<T>(), null) ?? _launcher!;
             return made as T ?? throw new InvalidOperationException(
                 $"{method.DeclaringType?.Name}.{method.Name} launched as {typeof(T).Name} after {made.GetType().Name}.");
+        }
+
+        /// <summary>ILGPU's launcher, or on CUDA for a kernel marked <see cref="TritonOps.Kernels.ProgrammaticLaunchAttribute"/>
+        /// one that packs the arguments as ILGPU does and launches through <c>cuLaunchKernelEx</c> with programmatic stream
+        /// serialization.</summary>
+        private T MakeLauncher<T>() where T : Delegate
+        {
+            if (Kernel is not ILGPU.Runtime.Cuda.CudaKernel cuda || !method.IsDefined(typeof(TritonOps.Kernels.ProgrammaticLaunchAttribute), inherit: false)
+                || ((CudaAccelerator)cuda.Accelerator).Architecture < CudaArchitecture.SM_90)
+                return Kernel.CreateLauncherDelegate<T>();
+            var accelerator = (CudaAccelerator)cuda.Accelerator;
+            return (T)TritonOps.Cuda.ExLauncher.Create(typeof(T), accelerator.Context, accelerator.Backend.ArgumentMapper,
+                TritonOps.Cuda.ExLauncher.EntryPointOf(cuda.CompiledKernel), new TritonOps.Cuda.ExLauncher.CudaTarget(cuda, programmaticStreamSerialization: true),
+                typeof(TritonOps.Cuda.ExLauncher).GetMethod(nameof(TritonOps.Cuda.ExLauncher.LaunchCuda))!);
         }
     }
 

@@ -33,6 +33,20 @@ internal static unsafe class CudaDriver
         return value;
     }
 
+    /// <summary><c>cuOccupancyMaxActiveClusters</c>: how many clusters of <paramref name="function"/> (its cluster shape
+    /// from its PTX's <c>.reqnctapercluster</c>) can run at once with these block dimensions and dynamic shared bytes; where
+    /// the driver cannot say, minus its CUresult.</summary>
+    public static int MaxActiveClusters(IntPtr function, int gridX, int gridY, int blockX, int sharedBytes)
+    {
+        var query = (delegate* unmanaged<int*, IntPtr, LaunchConfig*, int>)Export("cuOccupancyMaxActiveClusters");
+        var config = new LaunchConfig
+        {
+            GridX = (uint)gridX, GridY = (uint)gridY, GridZ = 1, BlockX = (uint)blockX, BlockY = 1, BlockZ = 1, SharedBytes = (uint)sharedBytes,
+        };
+        int clusters, result = query(&clusters, function, &config);
+        return result == 0 ? clusters : -result;
+    }
+
     public static void SetMaxDynamicSharedBytes(IntPtr function, int bytes)
     {
         var set = (delegate* unmanaged<IntPtr, int, int, int>)Export("cuFuncSetAttribute");
@@ -62,6 +76,45 @@ internal static unsafe class CudaDriver
             "cuTensorMapEncodeTiled");
         new ReadOnlySpan<byte>(at, 128).CopyTo(map);
     }
+
+    /// <summary><c>CUlaunchConfig</c> (x64, 56 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct LaunchConfig
+    {
+        public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+        public IntPtr Stream;
+        public LaunchAttribute* Attributes;
+        public uint AttributeCount;
+    }
+
+    /// <summary><c>CUlaunchAttribute</c> (72 bytes): the id, then a 64-byte value union from byte 8.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 72)]
+    private struct LaunchAttribute
+    {
+        [FieldOffset(0)] public int Id;
+        [FieldOffset(8)] public int Value;
+    }
+
+    private const int LaunchAttributeProgrammaticStreamSerialization = 6; // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+
+    /// <summary><c>cuLaunchKernelEx</c> of <paramref name="function"/> with ILGPU's packed argument buffer
+    /// (<paramref name="extra"/>, the <c>CU_LAUNCH_PARAM_BUFFER_POINTER</c> form) on <paramref name="stream"/>; with
+    /// <paramref name="programmaticStreamSerialization"/>, the launch may begin before the stream's previous kernel ends.</summary>
+    public static void LaunchKernelEx(IntPtr function, ILGPU.KernelConfig config, IntPtr stream, bool programmaticStreamSerialization, void** extra)
+    {
+        var launch = (delegate* unmanaged<LaunchConfig*, IntPtr, void**, void**, int>)s_launchKernelEx.Value;
+        var attribute = new LaunchAttribute { Id = LaunchAttributeProgrammaticStreamSerialization, Value = 1 };
+        var settings = new LaunchConfig
+        {
+            GridX = (uint)config.GridDim.X, GridY = (uint)config.GridDim.Y, GridZ = (uint)config.GridDim.Z,
+            BlockX = (uint)config.GroupDim.X, BlockY = (uint)config.GroupDim.Y, BlockZ = (uint)config.GroupDim.Z,
+            SharedBytes = (uint)config.SharedMemoryConfig.ArraySize, Stream = stream,
+            Attributes = &attribute, AttributeCount = programmaticStreamSerialization ? 1u : 0u,
+        };
+        Check(launch(&settings, function, null, extra), "cuLaunchKernelEx");
+    }
+
+    private static readonly Lazy<IntPtr> s_launchKernelEx = new(() => Export("cuLaunchKernelEx"));
 
     private static void Check(int result, string call)
     {

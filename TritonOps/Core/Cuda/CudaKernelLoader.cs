@@ -44,10 +44,22 @@ internal static class CudaKernelLoader
     /// made global where the kernel says they all are (<see cref="TritonOps.Kernels.GlobalMemoryOnlyAttribute"/>);
     /// its thread and register limits (<see cref="TritonOps.Kernels.MaxThreadsPerBlockAttribute"/>,
     /// <see cref="TritonOps.Kernels.MaxRegistersAttribute"/>); on Hopper, the sm_90a target.</summary>
-    public static string Rewrite(string ptx, CudaArchitecture? architecture, MethodInfo kernel) =>
-        Rewrite(ptx, architecture, kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false),
+    public static string Rewrite(string ptx, CudaArchitecture? architecture, MethodInfo kernel)
+    {
+        ptx = Rewrite(ptx, architecture, kernel.IsDefined(typeof(TritonOps.Kernels.GlobalMemoryOnlyAttribute), inherit: false),
             kernel.GetCustomAttribute<TritonOps.Kernels.MaxThreadsPerBlockAttribute>()?.Threads ?? 0,
             kernel.GetCustomAttribute<TritonOps.Kernels.MaxRegistersAttribute>()?.Registers ?? 0);
+        int cluster = ClusterY(kernel);
+        return cluster > 1 ? PtxRewriter.RequireClusterY(ptx, cluster) : ptx;
+    }
+
+    /// <summary>The cluster a kernel's <see cref="TritonOps.Kernels.Ptx.IClusterShape"/> type argument asks for (1: none).</summary>
+    public static int ClusterY(MethodInfo kernel) =>
+        kernel.IsGenericMethod
+            ? kernel.GetGenericArguments().Where(t => typeof(TritonOps.Kernels.Ptx.IClusterShape).IsAssignableFrom(t))
+                .Select(t => (int)t.GetProperty(nameof(TritonOps.Kernels.Ptx.IClusterShape.Count), BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!)
+                .DefaultIfEmpty(1).Max()
+            : 1;
 
     /// <summary><see cref="Rewrite(string, CudaArchitecture?, MethodInfo)"/> with the kernel's traits spelled out
     /// (<paramref name="maxThreadsPerBlock"/>, <paramref name="maxRegisters"/> 0: no limit).</summary>
@@ -61,6 +73,8 @@ internal static class CudaKernelLoader
             ptx = PtxRewriter.LimitThreads(ptx, maxThreadsPerBlock);
         if (maxRegisters > 0)
             ptx = PtxRewriter.LimitRegisters(ptx, maxRegisters);
+        if (!(architecture is { } target && target >= CudaArchitecture.SM_90))
+            ptx = PtxRewriter.DropGridDependency(ptx); // griddepcontrol is sm_90's: a no-op without its launch attribute, absent before
         return architecture == CudaArchitecture.SM_90 ? PtxRewriter.Retarget(ptx, "sm_90a") : ptx;
     }
 }

@@ -52,11 +52,22 @@ internal static partial class PtxRewriter
     /// <summary>Adds <c>.maxnreg registers</c> to the entry: ptxas keeps each thread within that many registers.</summary>
     public static string LimitRegisters(string ptx, int registers) => EntryBodyAfterDirectives().Replace(ptx, $"$1\n.maxnreg {registers}\n{{", 1);
 
+    /// <summary>Adds <c>.reqnctapercluster 1, blocks, 1</c> to the entry: the kernel launches in clusters of that many blocks
+    /// along the grid's Y (sm_90).</summary>
+    public static string RequireClusterY(string ptx, int blocks) => EntryBodyAfterDirectives().Replace(ptx, $"$1\n.reqnctapercluster 1, {blocks}, 1\n{{", 1);
+
     /// <summary>The entry's parameters and any directives already placed after them (<c>.maxntid</c>), up to the body.</summary>
-    [GeneratedRegex(@"(\.entry[ \t]+\w+[ \t]*\([^)]*\)(?:[ \t\r\n]*\.max\w+[^\n{]*)*)[ \t\r\n]*\{")]
+    [GeneratedRegex(@"(\.entry[ \t]+\w+[ \t]*\([^)]*\)(?:[ \t\r\n]*\.(?:max|req)\w+[^\n{]*)*)[ \t\r\n]*\{")]
     private static partial Regex EntryBodyAfterDirectives();
 
     public static string Retarget(string ptx, string target) => TargetLine().Replace(ptx, $".target {target}", 1);
+
+    /// <summary>The kernel's <c>griddepcontrol</c> instructions removed (GPUs before sm_90, which have no programmatic
+    /// dependent launch; the library then launches the kernel the ordinary way).</summary>
+    public static string DropGridDependency(string ptx) => GridDependencyLine().Replace(ptx, "");
+
+    [GeneratedRegex(@"^[ \t]*griddepcontrol\.\w+;[ \t]*$", RegexOptions.Multiline)]
+    private static partial Regex GridDependencyLine();
 
     [GeneratedRegex(@"^([ \t]*)st\.local\.[bfus](\d+)[ \t]+\[(%rd\d+)\],[ \t]*([^;]+);[ \t]*$")]
     private static partial Regex SlotStore();
