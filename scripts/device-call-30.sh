@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Owed by 9997f75 (box1 + the split-K meeting in a cluster + programmatic dependent launch, landed 12-07 22:20 on an
+# H100 A/B: the layer's decode 234.5 → 219.2 µs). After main's pack (../shared/gpu/pack on TritonOps.Tests and the
+# benchmark; then `rm -rf .gpu/exp`, and the benchmark's shared dlls as in device-call-28's header).
+# PART=C (~520 s, correctness): racecheck over the 17 cases memcheck and synccheck passed (swapped, split-K in clusters
+# of 2/4/5/8, the wide norm+RoPE rows), then the whole CUDA suite (519 tests: 295 ran in 226 s on the H100).
+# PART=H (~450 s, on an H200: the bars): the layer's decode and prefill with torch.compile, Linear 8192³ and #16's
+# decode row with cuBLAS, #17's positions prefill, #20's gated decode, the M64 sweep rows. DEADLINE=<s>. Log: $OUT/log.txt.
+source scripts/device-call-common.sh
+T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
+S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~RowsTooWideToHold)"
+if [ "${PART:-C}" = C ]; then
+  timeout 110 compute-sanitizer --tool racecheck --print-limit 20 bash .gpu/run $T --filter "$S" > "$out/racecheck.log" 2>&1
+  echo "racecheck: rc=$? $(grep -E 'SUMMARY' "$out/racecheck.log" | tail -1) $(tr '\r' '\n' < "$out/racecheck.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"
+  left 60 && tests whole-cuda $((deadline - SECONDS - 10)) $T "FullyQualifiedName~Cuda"
+else
+  layer_decode "" main
+  left 30 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
+  left 120 && anchors decoder_layer 110
+  left 40 && r "main: linear 8192 and #16's decode row" bash .gpu/run $M --op linear --nth 0,1
+  left 40 && anchors linear 40 --no-compile
+  left 20 && r "positions prefill (#17)" bash .gpu/run $M --op "fused_rmsnorm_rope positions"
+  left 20 && r "gated decode M16 (#20)" bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1
+  left 30 && r "main: linear sweep 1, 11, 31" bash .gpu/run $M --sweep --op linear --nth 1,11,31
+  # The M64 down projection at 2, 3, 8 splits beside Auto's 4 (row 13): whether clusters of 2 on 64 SMs beat the workspace.
+  left 30 && r "main: linear sweep 13, 33, 34, 35" bash .gpu/run $M --sweep --op linear --nth 13,33,34,35
+  layer_decode " (2)" main
+fi
+echo "done t=$SECONDS"
