@@ -111,11 +111,12 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     /// workspace; a K tail in the last split (K = 264: five 64-deep k tiles, the last 8 deep), an N tile whose second
     /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros), M = 37 (four slices). A second call gives the same bits.</summary>
     [TestCase(DType.BFloat16, 3, 264, 300, 2)]
-    [TestCase(DType.Float16, 16, 520, 72, 3)]
+    [TestCase(DType.Float16, 16, 520, 72, 3)]    // on CUDA a cluster of 3
     [TestCase(DType.BFloat16, 37, 200, 40, 2)]   // four x slices, the third partial and the fourth empty
     [TestCase(DType.BFloat16, 7, 520, 72, 5)]    // five splits of two k tiles: a batch of four splits' loads, then one
-    [TestCase(DType.Float16, 20, 1032, 256, 4)]  // on CUDA the splits meet in a cluster of 4 (2, 5 and 8 above and below; 3 in the workspace)
+    [TestCase(DType.Float16, 20, 1032, 256, 4)]  // on CUDA the splits meet in a cluster of 4 (2, 3, 5 and 8 above and below)
     [TestCase(DType.BFloat16, 40, 2048, 264, 8)] // eight splits of four k tiles, two N tiles: two clusters of 8 on CUDA
+    [TestCase(DType.BFloat16, 9, 1536, 136, 6)]  // six splits: the workspace meeting on CUDA too (no cluster of 6)
     public void SwappedDecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
         if (!Device.HasWarpgroupMma)

@@ -24,6 +24,13 @@ else
   left 30 && r "main: linear sweep 1, 11, 31" bash .gpu/run $M --sweep --op linear --nth 1,11,31
   # The M64 down projection at 2, 3, 8 splits beside Auto's 4 (row 13): whether clusters of 2 on 64 SMs beat the workspace.
   left 30 && r "main: linear sweep 13, 33, 34, 35" bash .gpu/run $M --sweep --op linear --nth 13,33,34,35
+  # The layer's decode kernel by kernel after 9997f75, then what bounds the M64 down projection (2.0 TB/s on the H100
+  # against the gated MLP's 2.7): warp states and memory throughput of one launch of sweep row 13.
+  left 60 && { echo "## ncu: layer decode by kernel (t=$SECONDS)"; LAYER_NTH=1 timeout 50 bash scripts/ncu-layer.sh | tail -16; }
+  left 60 && { echo "## ncu: M64 down swapped (t=$SECONDS)"; timeout 50 ncu --clock-control none --launch-skip 30 --launch-count 1 \
+    --kernel-name regex:Swapped --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
+    bash .gpu/run $M --sweep --op linear --nth 13 > "$out/ncu-down.txt" 2>&1
+    grep -E "Duration|DRAM Throughput|Memory Throughput|Stall|Warp Cycles|Active Warps|L2 Hit" "$out/ncu-down.txt" | head -24; }
   layer_decode " (2)" main
 fi
 echo "done t=$SECONDS"

@@ -17,6 +17,11 @@ internal struct Two : IStaticCount
     public static int Count => 2;
 }
 
+internal struct Three : IStaticCount
+{
+    public static int Count => 3;
+}
+
 internal struct Four : IStaticCount
 {
     public static int Count => 4;

@@ -405,11 +405,11 @@ internal static class SwappedDecodeGemmKernel
     private static Type Slices(int slices) => slices == 1 ? typeof(One) : typeof(Four);
 
     /// <summary>The cluster sizes the splits of a tile may meet in (<see cref="IClusterShape"/>; 1: the workspace).</summary>
-    public static bool HasCluster(int splits) => splits is 2 or 4 or 5 or 8;
+    public static bool HasCluster(int splits) => splits is >= 2 and <= 5 or 8;
 
     private static Type Cluster(int splits) => typeof(ClusterOf<>).MakeGenericType(splits switch
     {
-        2 => typeof(Two), 4 => typeof(Four), 5 => typeof(Five), 8 => typeof(Eight), _ => typeof(One),
+        2 => typeof(Two), 3 => typeof(Three), 4 => typeof(Four), 5 => typeof(Five), 8 => typeof(Eight), _ => typeof(One),
     });
 
     /// <summary><paramref name="variant"/> with its splits meeting in a cluster of <paramref name="splits"/> blocks.</summary>
