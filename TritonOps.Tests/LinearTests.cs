@@ -107,15 +107,17 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         again.ToBytes().Should().Equal(y.ToBytes(), "split sums are added in split order whichever block finishes last");
     }
 
-    /// <summary>The swapped decode kernel (Hopper's, M ≤ 64) split along K: each warp meets the other splits through the
-    /// workspace; a K tail in the last split (K = 264: five 64-deep k tiles, the last 8 deep), an N tile whose second
-    /// box lies partly past N, M = 16 and M = 3 (x rows past M read as zeros), M = 37 (four slices). A second call gives the same bits.</summary>
+    /// <summary>The swapped decode kernel (Hopper's, M ≤ 64; Linear's one-box tiles) split along K: on the CPU the splits meet
+    /// through the workspace, on CUDA in a cluster of 2–5 or 8 blocks (counted: the op falls back silently where clusters
+    /// do not fit) or through the workspace (six splits); a K tail in the last split (K = 264: five 64-deep k tiles, the
+    /// last 8 deep), an N tile partly past N, M = 16 and M = 3 (x rows past M read as zeros), M = 37 (four slices). A
+    /// second call gives the same bits.</summary>
     [TestCase(DType.BFloat16, 3, 264, 300, 2)]
     [TestCase(DType.Float16, 16, 520, 72, 3)]    // on CUDA a cluster of 3
     [TestCase(DType.BFloat16, 37, 200, 40, 2)]   // four x slices, the third partial and the fourth empty
     [TestCase(DType.BFloat16, 7, 520, 72, 5)]    // five splits of two k tiles: a batch of four splits' loads, then one
     [TestCase(DType.Float16, 20, 1032, 256, 4)]  // on CUDA the splits meet in a cluster of 4 (2, 3, 5 and 8 above and below)
-    [TestCase(DType.BFloat16, 40, 2048, 264, 8)] // eight splits of four k tiles, two N tiles: two clusters of 8 on CUDA
+    [TestCase(DType.BFloat16, 40, 2048, 264, 8)] // eight splits of four k tiles, three N tiles: three clusters of 8 on CUDA
     [TestCase(DType.BFloat16, 9, 1536, 136, 6)]  // six splits: the workspace meeting on CUDA too (no cluster of 6)
     public void SwappedDecodeSplitK_MatchesFloat64Reference_AndRepeats(DType dtype, int m, int inFeatures, int outFeatures, int splits)
     {
@@ -127,8 +129,11 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
         using var bias = Random(seed + 2, dtype, 1.0, outFeatures);
         using var residual = Random(seed + 3, dtype, 1.0, m, outFeatures);
 
+        long meetings = Interlocked.Read(ref Device.ClusterMeetings);
         using var y = Ops.Linear(x, weight, bias, residual, Tensor.Full([m, outFeatures], float.NaN, dtype, Device), LinearKernelChoice.SwappedDecode, splits);
         using var again = Ops.Linear(x, weight, bias, residual, null, LinearKernelChoice.SwappedDecode, splits);
+        (Interlocked.Read(ref Device.ClusterMeetings) - meetings).Should().Be(Device.Kind == DeviceKind.Cuda && splits is not 6 ? 2 : 0,
+            "on CUDA these few tiles' clusters all fit, so the splits meet in one (six: no cluster of 6)");
 
         var tolerance = For(dtype);
         Compare.AllClose(y.ToFloatArray(), Reference.Linear(x, weight, bias, residual),

@@ -33,14 +33,14 @@ internal struct OneBox : ISwappedTile
 /// </summary>
 internal static class SwappedDecodeGemmKernel
 {
-    /// <summary>Rows of x a slice (wgmma's N), the most rows a launch takes (four slices), and weight rows a box (two
-    /// consumer warpgroups of 64).</summary>
+    /// <summary>Rows of x a slice (wgmma's N), the most rows a launch takes (four slices), weight rows a box, and consumer
+    /// warpgroups at two boxes (the gated MLP's tiles; Linear's one-box tiles have one: <see cref="ThreadsFor"/>).</summary>
     public const int SliceRows = 16, MaxRows = 64, BlockN = 128, Consumers = 2;
 
-    /// <summary>Consumer warpgroups, then the producer.</summary>
+    /// <summary>Consumer warpgroups, then the producer, at two boxes (the launch bound of every instantiation).</summary>
     public const int Threads = 128 * (Consumers + 1);
 
-    /// <summary>Consumer warps a block: the warp slots of the split-K meeting's units.</summary>
+    /// <summary>Consumer warps a block at two boxes: the most warp slots of the split-K meeting's units.</summary>
     public const int ConsumerWarps = 4 * Consumers;
 
     /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices, TTile, TCluster}"/>'s
@@ -413,11 +413,15 @@ internal static class SwappedDecodeGemmKernel
     });
 
     /// <summary><paramref name="variant"/> with its splits meeting in a cluster of <paramref name="splits"/> blocks.</summary>
-    public static MethodInfo InCluster(MethodInfo variant, int splits)
-    {
-        var a = variant.GetGenericArguments();
-        return KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), a[0], a[1], a[2], a[3], Cluster(splits));
-    }
+    public static MethodInfo InCluster(MethodInfo variant, int splits) =>
+        s_inCluster.TryGetValue((variant, splits), out var known) ? known // every decode launch asks: no reflection on a hit
+            : s_inCluster.GetOrAdd((variant, splits), key =>
+            {
+                var a = key.Variant.GetGenericArguments();
+                return KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), a[0], a[1], a[2], a[3], Cluster(key.Splits));
+            });
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(MethodInfo Variant, int Splits), MethodInfo> s_inCluster = new();
 
     public static MethodInfo GatedVariant(Type element, Type activation, int slices, int cluster = 1) =>
         KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), Slices(slices), typeof(TwoBoxes),

@@ -264,6 +264,10 @@ public sealed partial class Device : IDisposable
 
     private readonly ConcurrentDictionary<(MethodInfo Kernel, int Threads, int SharedBytes), int> _clusterOccupancy = new();
 
+    /// <summary>Swapped decode launches whose K splits met in a thread-block cluster (where the clusters do not fit, the op
+    /// falls back to the workspace meeting without a word: tests read this to see which meeting ran).</summary>
+    internal long ClusterMeetings;
+
     /// <summary>A loaded kernel and its launcher delegate, made once.</summary>
     private sealed class LoadedKernel(MethodInfo method, Kernel kernel)
     {

@@ -143,7 +143,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
             }
             case LinearKernelChoice.SwappedDecode:
             {
-                // x's 16 or 64 rows and 2 × 128 rows of W a stage; K split so that every SM streams (one block an SM).
+                // x's 16 or 64 rows and SwappedBoxes × 128 rows of W a stage; K split so that every SM streams (one block an SM).
                 int nTiles = Ops.Tiles(n, SwappedBoxes * SwappedDecodeGemmKernel.BlockN), kTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
                 var split = DecodeSplit.ForSwapped(nTiles, kTiles, multiprocessors, splitK);
                 int slices = SwappedDecodeGemmKernel.SlicesFor(m), depth = SwappedDecodeGemmKernel.DefaultStages(slices, SwappedBoxes);
@@ -369,12 +369,17 @@ public static partial class Ops
         // On CUDA the tile's splits meet in one thread-block cluster's shared memory where the driver says a cluster a tile
         // can all run at once (a second wave of clusters would cost more than the meeting saves). H100, 12-07: at M64 the
         // q/k/v product's 48 tiles × 2 splits 35.6 → 30.5 µs; the layer's decode 234.5 → 219.2 µs with box1 and pdl.
+        bool inCluster = false;
         if (device.Kind == DeviceKind.Cuda && SwappedDecodeGemmKernel.HasCluster(split.Splits)
             && SwappedDecodeGemmKernel.RingHoldsPartials(depth, slices, boxes))
         {
             var clustered = SwappedDecodeGemmKernel.InCluster(kernel, split.Splits);
             if (device.MaxActiveClusters(clustered, tiles, split.Splits, SwappedDecodeGemmKernel.ThreadsFor(boxes), sharedBytes) >= tiles)
+            {
                 kernel = clustered;
+                inCluster = true;
+                Interlocked.Increment(ref device.ClusterMeetings);
+            }
         }
         shape.KSplits = split.Splits;
         shape.KSplitLength = split.Length;
@@ -387,7 +392,7 @@ public static partial class Ops
             new SwizzledTiles(addresses.Up, rowBytes, shape.N, SwappedDecodeGemmKernel.BlockN),
             (xMap, firstMap, secondMap) => device.Launch(kernel, config, x.Bytes, first.Bytes, second.Bytes, output.Bytes, shape, addresses,
                 xMap, firstMap, secondMap, depth, args));
-        if (split.Splits == 1)
+        if (split.Splits == 1 || inCluster) // a cluster meets in its own shared memory: no workspace, no counters
         {
             Launch(epilogue);
             return;
