@@ -214,6 +214,8 @@ public static class BenchmarkCases
         // splits meet in clusters of 2 on 64 SMs; three in the workspace on 96. Linear's sweep rows 33–35.
         foreach (int splits in new[] { 2, 3, 8 })
             yield return new LinearCase(64, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, splits);
+        // #16's decode row (M16 down) on the same kernel at 3 splits (clusters of 3; row 3 is 2 splits, row 4 Auto's 4): row 36.
+        yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, 3);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
