@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # Owed by 9997f75 (box1 + the split-K meeting in a cluster + programmatic dependent launch, landed 12-07 22:20 on an
 # H100 A/B: the layer's decode 234.5 → 219.2 µs). After main's pack (../shared/gpu/pack on TritonOps.Tests and the
-# benchmark; then `rm -rf .gpu/exp`, and the benchmark's shared dlls as in device-call-28's header).
+# benchmark; then `rm -rf .gpu/exp`, `bash scripts/pack-experiment.sh docs/experiments/2026-12-07-fp8-pdl.patch fp8pdl`, and the
+# benchmark's shared dlls removed as in device-call-28's header).
 # PART=C (~520 s, correctness): racecheck over the 17 cases memcheck and synccheck passed (swapped, split-K in clusters
 # of 2/4/5/8, the wide norm+RoPE rows), then the whole CUDA suite (519 tests: 295 ran in 226 s on the H100).
+# PART=F (~250 s): the fp8pdl experiment's A/B and CUDA cases.
 # PART=H (~450 s, on an H200: the bars): the layer's decode and prefill with torch.compile, Linear 8192³ and #16's
 # decode row with cuBLAS, #17's positions prefill, #20's gated decode, the M64 sweep rows. DEADLINE=<s>. Log: $OUT/log.txt.
 source scripts/device-call-common.sh
 T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
 S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~RowsTooWideToHold)"
-if [ "${PART:-C}" = C ]; then
+beside fp8pdl
+FP=/tmp/b-fp8pdl/TritonOps.Benchmark.dll TFP=/tmp/t-fp8pdl/TritonOps.Tests.dll
+BENCH[fp8pdl]=$FP
+if [ "${PART:-C}" = F ]; then
+  # fp8pdl (docs/experiments/2026-12-07-fp8-pdl.patch, packed as exp/fp8pdl): the FP8 layer's decode (decoder_layer row 4)
+  # alternated with main, then its FP8 and decoder-layer CUDA cases (~250 s).
+  for round in 1 2; do
+    for b in main fp8pdl; do left 30 && r "$b: FP8 layer decode ($round)" bash .gpu/run "${BENCH[$b]}" --op decoder_layer --nth 4; done
+  done
+  left 150 && tests fp8pdl 140 $TFP "FullyQualifiedName~Cuda&(FullyQualifiedName~Fp8|FullyQualifiedName~Quantize|FullyQualifiedName~DecoderLayer)"
+elif [ "${PART:-C}" = C ]; then
   timeout 110 compute-sanitizer --tool racecheck --print-limit 20 bash .gpu/run $T --filter "$S" > "$out/racecheck.log" 2>&1
   echo "racecheck: rc=$? $(grep -E 'SUMMARY' "$out/racecheck.log" | tail -1) $(tr '\r' '\n' < "$out/racecheck.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"
   left 60 && tests whole-cuda $((deadline - SECONDS - 10)) $T "FullyQualifiedName~Cuda"
