@@ -38,6 +38,7 @@ else
   left 30 && r "main: linear sweep 13, 33, 34, 35" bash .gpu/run $M --sweep --op linear --nth 13,33,34,35
   # #16's decode row: the strip kernel (standing row 1) against the one-box swapped kernel at 2, 3 and 4 splits.
   left 30 && r "main: linear sweep 0, 3, 36, 4" bash .gpu/run $M --sweep --op linear --nth 0,3,36,4
+  left 30 && r "main: fp8_gemm M16 at ring depths 3, 5, 8, 9 (sweep 15-18)" bash .gpu/run $M --sweep --op fp8_gemm --nth 15,16,17,18
   # The layer's decode kernel by kernel after 9997f75, then what bounds the M64 down projection (2.0 TB/s on the H100
   # against the gated MLP's 2.7): warp states and memory throughput of one launch of sweep row 13.
   left 60 && { echo "## ncu: layer decode by kernel (t=$SECONDS)"; LAYER_NTH=1 timeout 50 bash scripts/ncu-layer.sh | tail -16; }

@@ -216,6 +216,10 @@ public static class BenchmarkCases
             yield return new LinearCase(64, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, splits);
         // #16's decode row (M16 down) on the same kernel at 3 splits (clusters of 3; row 3 is 2 splits, row 4 Auto's 4): row 36.
         yield return new LinearCase(16, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, 3);
+        // #20's FP8 decode row (M16 N14336 K4096, 64-row wgmma tiles: 112 blocks, each streaming 512 KB of b) at ring depths
+        // 3, 5 and 9 beside Auto's 8 (fp8_gemm sweep rows 15–18): whether the bytes in flight bound it (17 GB/s a block, H100).
+        foreach (int stages in new[] { 3, 5, 8, 9 })
+            yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16, new(64, stages));
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each
