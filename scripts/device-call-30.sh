@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Owed by 9997f75 (box1 + the split-K meeting in a cluster + programmatic dependent launch, landed 12-07 22:20 on an
 # H100 A/B: the layer's decode 234.5 → 219.2 µs). After main's pack (../shared/gpu/pack on TritonOps.Tests and the
-# benchmark; then `rm -rf .gpu/exp`, `bash scripts/pack-experiment.sh docs/experiments/2026-12-07-fp8-pdl.patch fp8pdl`, and the
+# benchmark; then `rm -rf .gpu/exp`, `bash scripts/pack-experiment.sh docs/experiments/2026-12-07-fp8-pdl.patch fp8pdl`, the same for
+# 2026-12-07-producer-issue-groups.patch as kgroup, and the
 # benchmark's shared dlls removed as in device-call-28's header).
 # PART=C (~520 s, correctness): racecheck over the 17 cases memcheck and synccheck passed (swapped, split-K in clusters
 # of 2/4/5/8, the wide norm+RoPE rows), then the whole CUDA suite (519 tests: 295 ran in 226 s on the H100).
-# PART=F (~250 s): the fp8pdl experiment's A/B and CUDA cases.
+# PART=F (~250 s): the fp8pdl experiment's A/B and CUDA cases. PART=G (~300 s): kgroup's (the producer's stages in groups of 4).
 # PART=H (~450 s, on an H200: the bars): the layer's decode and prefill with torch.compile, Linear 8192³ and #16's
 # decode row with cuBLAS, #17's positions prefill, #20's gated decode, the M64 sweep rows. DEADLINE=<s>. Log: $OUT/log.txt.
 source scripts/device-call-common.sh
@@ -14,7 +15,25 @@ S="FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~Decode
 beside fp8pdl
 FP=/tmp/b-fp8pdl/TritonOps.Benchmark.dll TFP=/tmp/t-fp8pdl/TritonOps.Tests.dll
 BENCH[fp8pdl]=$FP
-if [ "${PART:-C}" = F ]; then
+beside kgroup
+KG=/tmp/b-kgroup/TritonOps.Benchmark.dll TKG=/tmp/t-kgroup/TritonOps.Tests.dll
+BENCH[kgroup]=$KG
+if [ "${PART:-C}" = G ]; then
+  # kgroup (docs/experiments/2026-12-07-producer-issue-groups.patch): the copy-engine producer issues its stages four at a
+  # time, so a weight row's next 512 bytes reach the DRAM together. Alternated with main: FP8 M16 (standing fp8_gemm
+  # rows 7, 9, 10), Linear M16/M64 down and q/k/v swapped (sweep 1, 13, 31), the gated MLP's M64 tiles (sweep 2), the
+  # layer's decode, Linear 8192³ (prefill: no loss allowed); then its CUDA GEMM cases (~300 s).
+  for round in 1 2; do
+    for b in main kgroup; do
+      left 30 && r "$b: fp8_gemm 7, 9, 10 ($round)" bash .gpu/run "${BENCH[$b]}" --op fp8_gemm --nth 7,9,10
+      left 30 && r "$b: linear sweep 1, 13, 31 ($round)" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 1,13,31
+      left 30 && r "$b: gated M64 warp-specialized, sweep 2 ($round)" bash .gpu/run "${BENCH[$b]}" --sweep --op fused_gated_mlp --nth 2
+    done
+    layer_decode " ($round)" main kgroup
+  done
+  for b in main kgroup; do left 30 && r "$b: linear 8192" bash .gpu/run "${BENCH[$b]}" --op linear --nth 0; done
+  left 100 && tests kgroup 90 $TKG "FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~WarpSpecialized|FullyQualifiedName~Fp8Gemm|FullyQualifiedName~DecodeSplitK)"
+elif [ "${PART:-C}" = F ]; then
   # fp8pdl (docs/experiments/2026-12-07-fp8-pdl.patch, packed as exp/fp8pdl): the FP8 layer's decode (decoder_layer row 4)
   # alternated with main, then its FP8 and decoder-layer CUDA cases (~250 s).
   for round in 1 2; do
