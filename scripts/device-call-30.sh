@@ -18,7 +18,9 @@ BENCH[fp8pdl]=$FP
 beside kgroup
 KG=/tmp/b-kgroup/TritonOps.Benchmark.dll TKG=/tmp/t-kgroup/TritonOps.Tests.dll
 BENCH[kgroup]=$KG
-if [ "${PART:-C}" = G ]; then
+# PART: one or more of C, H, G, F, run in the order given (PART="G F" fits one ~550-s call).
+for part in ${PART:-C}; do case $part in
+G)
   # kgroup (docs/experiments/2026-12-07-producer-issue-groups.patch): the copy-engine producer issues its stages four at a
   # time, so a weight row's next 512 bytes reach the DRAM together. Alternated with main: FP8 M16 (standing fp8_gemm
   # rows 7, 9, 10), Linear M16/M64 down and q/k/v swapped (sweep 1, 13, 31), the gated MLP's M64 tiles (sweep 2), the
@@ -33,18 +35,21 @@ if [ "${PART:-C}" = G ]; then
   done
   for b in main kgroup; do left 30 && r "$b: linear 8192" bash .gpu/run "${BENCH[$b]}" --op linear --nth 0; done
   left 100 && tests kgroup 90 $TKG "FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~WarpSpecialized|FullyQualifiedName~Fp8Gemm|FullyQualifiedName~DecodeSplitK)"
-elif [ "${PART:-C}" = F ]; then
+;;
+F)
   # fp8pdl (docs/experiments/2026-12-07-fp8-pdl.patch, packed as exp/fp8pdl): the FP8 layer's decode (decoder_layer row 4)
   # alternated with main, then its FP8 and decoder-layer CUDA cases (~250 s).
   for round in 1 2; do
     for b in main fp8pdl; do left 30 && r "$b: FP8 layer decode ($round)" bash .gpu/run "${BENCH[$b]}" --op decoder_layer --nth 4; done
   done
   left 150 && tests fp8pdl 140 $TFP "FullyQualifiedName~Cuda&(FullyQualifiedName~Fp8|FullyQualifiedName~Quantize|FullyQualifiedName~DecoderLayer)"
-elif [ "${PART:-C}" = C ]; then
+;;
+C)
   timeout 110 compute-sanitizer --tool racecheck --print-limit 20 bash .gpu/run $T --filter "$S" > "$out/racecheck.log" 2>&1
   echo "racecheck: rc=$? $(grep -E 'SUMMARY' "$out/racecheck.log" | tail -1) $(tr '\r' '\n' < "$out/racecheck.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"
   left 60 && tests whole-cuda $((deadline - SECONDS - 10)) $T "FullyQualifiedName~Cuda"
-else
+;;
+H)
   layer_decode "" main
   left 30 && r "main: layer prefill" bash .gpu/run $M --op decoder_layer --nth 0
   left 120 && anchors decoder_layer 110
@@ -66,5 +71,7 @@ else
     bash .gpu/run $M --sweep --op linear --nth 13 > "$out/ncu-down.txt" 2>&1
     grep -E "Duration|DRAM Throughput|Memory Throughput|Stall|Warp Cycles|Active Warps|L2 Hit" "$out/ncu-down.txt" | head -24; }
   layer_decode " (2)" main
-fi
+;;
+*) echo "unknown part $part";;
+esac; done
 echo "done t=$SECONDS"
