@@ -47,6 +47,8 @@ F)
 C)
   timeout 110 compute-sanitizer --tool racecheck --print-limit 20 bash .gpu/run $T --filter "$S" > "$out/racecheck.log" 2>&1
   echo "racecheck: rc=$? $(grep -E 'SUMMARY' "$out/racecheck.log" | tail -1) $(tr '\r' '\n' < "$out/racecheck.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"
+  # The decode ops issued back to back, 40 rounds, against one op at a time (CudaLaunchChainTests: pdl and clusters in a chain).
+  left 60 && tests launch-chain 50 $T "FullyQualifiedName~CudaLaunchChain"
   left 60 && tests whole-cuda $((deadline - SECONDS - 10)) $T "FullyQualifiedName~Cuda"
 ;;
 H)
