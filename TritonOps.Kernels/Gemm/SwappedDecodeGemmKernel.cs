@@ -1,23 +1,5 @@
 namespace TritonOps.Kernels.Gemm;
 
-/// <summary>The swapped kernel's weight tile: two 128-row boxes a stage, a consumer warpgroup for the 64-row halves of
-/// both (the gated pair, or Linear's 256 columns), or one box whose two halves one warpgroup takes (Linear's 128 columns:
-/// twice the tiles, half the splits and half the split-K partials a tile).</summary>
-internal interface ISwappedTile
-{
-    static abstract int Boxes { get; }
-}
-
-internal struct TwoBoxes : ISwappedTile
-{
-    public static int Boxes => 2;
-}
-
-internal struct OneBox : ISwappedTile
-{
-    public static int Boxes => 1;
-}
-
 /// <summary>
 /// Hopper's decode GEMM (M ≤ <see cref="MaxRows"/>) with the operands swapped: the weight's rows sit on <c>wgmma</c>'s M
 /// side (64 a consumer warpgroup) and x's rows on its N side in 16-row slices (m64n16k16, one slice or four: a type
@@ -43,7 +25,7 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Consumer warps a block at two boxes: the most warp slots of the split-K meeting's units.</summary>
     public const int ConsumerWarps = 4 * Consumers;
 
-    /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices, TTile, TCluster}"/>'s
+    /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices, TBoxes, TCluster}"/>'s
     /// MeetSplits): the op layer provides this many a tile, zero between launches.</summary>
     public const int CountersATile = 3;
 
@@ -77,43 +59,50 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Threads a block: a consumer warpgroup a box, then the producer.</summary>
     public static int ThreadsFor(int boxes) => 128 * (boxes + 1);
 
+    /// <typeparam name="TElement">float16 or bfloat16.</typeparam>
+    /// <typeparam name="TEpilogue">The gated pair's activation product or Linear's bias and residual.</typeparam>
+    /// <typeparam name="TSlices">x's 16-row slices: one (M ≤ 16) or four (M ≤ 64).</typeparam>
+    /// <typeparam name="TBoxes">128-row weight boxes a stage (<see cref="Two"/>: a consumer warpgroup for the 64-row halves
+    /// of both, the gated pair or Linear's 256 columns; <see cref="One"/>: one warpgroup takes both halves of one box,
+    /// Linear's 128 columns, twice the tiles and half the splits and split-K partials a tile).</typeparam>
+    /// <typeparam name="TCluster">The tile's K splits as one thread-block cluster (<c>ClusterOf&lt;One&gt;</c>: the workspace).</typeparam>
     [GlobalMemoryOnly]
     [MaxThreadsPerBlock(Threads)]
     [ProgrammaticLaunch]
-    public static void Run<TElement, TEpilogue, TSlices, TTile, TCluster>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
+    public static void Run<TElement, TEpilogue, TSlices, TBoxes, TCluster>(ArrayView<byte> x, ArrayView<byte> gate, ArrayView<byte> up, ArrayView<byte> output,
         GatedMlpShape s, GatedMlpAddresses addresses, ulong xMap, ulong gateMap, ulong upMap, int stages, EpilogueArgs epilogue)
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TSlices : struct, IStaticCount
-        where TTile : struct, ISwappedTile
+        where TBoxes : struct, IStaticCount
         where TCluster : struct, IClusterShape
     {
-        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages, TSlices.Count, TTile.Boxes) at launch
+        var shared = SharedMemory.GetDynamic<byte>(); // SharedBytes(stages, TSlices.Count, TBoxes.Count) at launch
         uint sharedBase = PtxWgmma.DynamicSharedBase();
-        var ring = new StageRing(sharedBase, StageBytes(TSlices.Count, TTile.Boxes), stages);
-        var tiles = new TileOrder(1, s.NTiles, 1, MaxRows, TEpilogue.SplitsColumns ? TTile.Boxes * BlockN : BlockN);
+        var ring = new StageRing(sharedBase, StageBytes(TSlices.Count, TBoxes.Count), stages);
+        var tiles = new TileOrder(1, s.NTiles, 1, MaxRows, TEpilogue.SplitsColumns ? TBoxes.Count * BlockN : BlockN);
         int tid = Group.IdxX, warpgroup = tid >> 7;
         // This block's k tiles: split Grid.IdxY's range (KSplitLength elements, a multiple of BlockK), or all of K.
         int splitTiles = s.KSplitLength / BlockK;
         int firstTile = s.KSplits > 1 ? Grid.IdxY * splitTiles : 0;
         int kTiles = s.KSplits > 1 ? Math.Min(s.KTiles - firstTile, splitTiles) : s.KTiles;
         bool tensorCopies = xMap != 0;
-        ring.Init(shared, stages, tensorCopies ? 1 : 128, TTile.Boxes * 4);
+        ring.Init(shared, stages, tensorCopies ? 1 : 128, TBoxes.Count * 4);
         PtxGridDependency.AtEntry();
 
-        if (warpgroup == TTile.Boxes)
+        if (warpgroup == TBoxes.Count)
         {
-            int thread = tid - 128 * TTile.Boxes;
+            int thread = tid - 128 * TBoxes.Count;
             if (tensorCopies && thread != 0)
                 return;
             var producer = new PairedStageLoads<TEpilogue>(x, gate, up, s, addresses, xMap, gateMap, upMap, TSlices.Count * SliceRows, firstTile,
-                TTile.Boxes);
+                TBoxes.Count);
             WarpSpecializedMainloop.Produce<OneTileABlock, PairedStageLoads<TEpilogue>>(producer, shared, ring, stages, tiles, kTiles, tensorCopies, thread);
             return;
         }
 
-        var consumer = new SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>(output, shared, ring.First, s, epilogue, warpgroup, tid);
-        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>, SwappedAcc>(consumer, shared, sharedBase, ring,
+        var consumer = new SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster>(output, shared, ring.First, s, epilogue, warpgroup, tid);
+        WarpSpecializedMainloop.Consume<OneTileABlock, SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster>, SwappedAcc>(consumer, shared, sharedBase, ring,
             stages, tiles, kTiles, tid & 31);
     }
 
@@ -129,21 +118,21 @@ internal static class SwappedDecodeGemmKernel
         public SliceAcc S0, S1, S2, S3;
     }
 
-    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>(ArrayView<byte> output, ArrayView<byte> shared, int ringFirst,
-        GatedMlpShape s, EpilogueArgs epilogue, int warpgroup, int tid) : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster>, SwappedAcc>
+    private readonly struct SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster>(ArrayView<byte> output, ArrayView<byte> shared, int ringFirst,
+        GatedMlpShape s, EpilogueArgs epilogue, int warpgroup, int tid) : IStageConsumer<SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster>, SwappedAcc>
         where TElement : struct, IMmaElement
         where TEpilogue : struct, IPairedTileEpilogue
         where TSlices : struct, IStaticCount
-        where TTile : struct, ISwappedTile
+        where TBoxes : struct, IStaticCount
         where TCluster : struct, IClusterShape
     {
         /// <summary>Consumer threads and warps a block (a warpgroup a box).</summary>
-        private static int ConsumerThreads => 128 * TTile.Boxes;
+        private static int ConsumerThreads => 128 * TBoxes.Count;
 
-        private static int ConsumerWarps => 4 * TTile.Boxes;
+        private static int ConsumerWarps => 4 * TBoxes.Count;
 
         /// <summary>Columns from the first product's output to the second's (Linear): the next box, or one box's second half.</summary>
-        private static int SecondColumns => TTile.Boxes == 2 ? BlockN : 64;
+        private static int SecondColumns => TBoxes.Count == 2 ? BlockN : 64;
 
         private readonly ArrayView<byte> output = output, shared = shared;
         /// <summary>The ring's first byte in dynamic shared memory: a cluster's partials go there once the ring is drained.</summary>
@@ -152,12 +141,12 @@ internal static class SwappedDecodeGemmKernel
         private readonly EpilogueArgs epilogue = epilogue;
         private readonly int warpgroup = warpgroup, tid = tid;
 
-        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
+        public static SwappedAcc Mma(in SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster> self, SwappedAcc acc, ArrayView<byte> shared, uint sharedBase,
             int stage, int kt, int m0, int n0)
         {
             int xRows = TSlices.Count * SliceRows;
             var first = StagedTiles.SwizzledOperand(stage, xRows + self.warpgroup * 64);
-            var second = StagedTiles.SwizzledOperand(stage, xRows + (TTile.Boxes == 2 ? BlockN + self.warpgroup * 64 : 64));
+            var second = StagedTiles.SwizzledOperand(stage, xRows + (TBoxes.Count == 2 ? BlockN + self.warpgroup * 64 : 64));
             PtxWgmma.M64N16K64x16BitPair<TElement>(ref acc.S0.First, ref acc.S0.Second, shared, first, second, StagedTiles.SwizzledOperand(stage, 0), sharedBase);
             if (TSlices.Count > 1)
             {
@@ -171,7 +160,7 @@ internal static class SwappedDecodeGemmKernel
             return acc;
         }
 
-        public static void Store(in SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster> self, in SwappedAcc sums, int m0, int n0)
+        public static void Store(in SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster> self, in SwappedAcc sums, int m0, int n0)
         {
             SwappedAcc acc = sums;
             var e = self.epilogue;
@@ -192,7 +181,7 @@ internal static class SwappedDecodeGemmKernel
             {
                 // Each warp leaves its sums in the workspace, then the tile's warps add them up together (MeetSplits).
                 // A (tile, split) region holds float f of consumer thread t at f · ConsumerThreads + t (SplitPartials; 256 with two boxes, 128 with one).
-                long region = ((long)Grid.IdxX * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count, TTile.Boxes) + self.tid;
+                long region = ((long)Grid.IdxX * self.s.KSplits + Grid.IdxY) * RegionFloats(TSlices.Count, TBoxes.Count) + self.tid;
                 Write(e.Partials, region, acc.S0, ConsumerThreads);
                 if (TSlices.Count > 1)
                 {
@@ -226,11 +215,11 @@ internal static class SwappedDecodeGemmKernel
         /// bits), then store them. No workspace, counters, device fence or polls; a second meeting keeps every block's shared
         /// memory alive until the others have read it.
         /// </summary>
-        private static void MeetInCluster(in SwappedConsumer<TElement, TEpilogue, TSlices, TTile, TCluster> self, in SwappedAcc acc, int n0, bool perOp)
+        private static void MeetInCluster(in SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster> self, in SwappedAcc acc, int n0, bool perOp)
         {
             // Both consumer warpgroups are past their last wgmma before either overwrites the ring.
             PtxCluster.SyncThreads(ConsumerThreads);
-            var mine = self.shared.SubView(self.ringFirst, 4L * RegionFloats(TSlices.Count, TTile.Boxes)).Cast<float>();
+            var mine = self.shared.SubView(self.ringFirst, 4L * RegionFloats(TSlices.Count, TBoxes.Count)).Cast<float>();
             Write(mine, self.tid, acc.S0, ConsumerThreads);
             if (TSlices.Count > 1)
             {
@@ -301,7 +290,7 @@ internal static class SwappedDecodeGemmKernel
             {
                 MemoryFence.DeviceLevel();
                 Warp.Barrier(); // the shuffle orders no memory: the warp barrier does, for the lanes that did not see the count
-                long stride = RegionFloats(TSlices.Count, TTile.Boxes), first = (long)Grid.IdxX * s.KSplits * stride + lane;
+                long stride = RegionFloats(TSlices.Count, TBoxes.Count), first = (long)Grid.IdxX * s.KSplits * stride + lane;
                 for (;;)
                 {
                     int unit = 0;
@@ -424,18 +413,18 @@ internal static class SwappedDecodeGemmKernel
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(MethodInfo Variant, int Splits), MethodInfo> s_inCluster = new();
 
     public static MethodInfo GatedVariant(Type element, Type activation, int slices, int cluster = 1) =>
-        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), Slices(slices), typeof(TwoBoxes),
+        KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Gated(element, activation), Slices(slices), typeof(Two),
             Cluster(cluster));
 
     /// <summary>Linear's instantiation: <paramref name="boxes"/> 128-row weight boxes a tile.</summary>
     public static MethodInfo LinearVariant(Type element, int slices, int boxes = 2, int cluster = 1) =>
         KernelMethods.Get(typeof(SwappedDecodeGemmKernel), nameof(Run), element, PairedEpilogues.Linear(element), Slices(slices),
-            boxes == 1 ? typeof(OneBox) : typeof(TwoBoxes), Cluster(cluster));
+            boxes == 1 ? typeof(One) : typeof(Two), Cluster(cluster));
 
     /// <summary>Every (element, epilogue) with one x slice and with four; Linear's with one box too; Linear's bfloat16
     /// four-slice one-box form in a cluster of 4.</summary>
     public static IEnumerable<MethodInfo> AllVariants() =>
-        new[] { 1, 4 }.SelectMany(slices => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel), Slices(slices), typeof(TwoBoxes), typeof(ClusterOf<One>))
+        new[] { 1, 4 }.SelectMany(slices => PairedEpilogues.Variants(typeof(SwappedDecodeGemmKernel), Slices(slices), typeof(Two), typeof(ClusterOf<One>))
             .Concat(PairedEpilogues.Elements.Select(element => LinearVariant(element, slices, boxes: 1))))
         .Append(LinearVariant(typeof(BFloat16Element), 4, boxes: 1, cluster: 4));
 }
