@@ -2,11 +2,12 @@
 # Owed by 9997f75 (box1 + the split-K meeting in a cluster + programmatic dependent launch, landed 12-07 22:20 on an
 # H100 A/B: the layer's decode 234.5 → 219.2 µs). After main's pack (../shared/gpu/pack on TritonOps.Tests and the
 # benchmark; then `rm -rf .gpu/exp`, `bash scripts/pack-experiment.sh docs/experiments/2026-12-07-fp8-pdl.patch fp8pdl`, the same for
-# 2026-12-07-producer-issue-groups.patch as kgroup, and the
+# 2026-12-07-producer-issue-groups.patch as kgroup and
+# 2026-12-07-cluster-fit-split.patch as csplit, and the
 # benchmark's shared dlls removed as in device-call-28's header).
 # PART=C (~520 s, correctness): racecheck over the 17 cases memcheck and synccheck passed (swapped, split-K in clusters
 # of 2/4/5/8, the wide norm+RoPE rows), then the whole CUDA suite (519 tests: 295 ran in 226 s on the H100).
-# PART=F (~250 s): the fp8pdl experiment's A/B and CUDA cases. PART=G (~300 s): kgroup's (the producer's stages in groups of 4).
+# PART=K (~200 s): csplit's (fewer splits where their clusters fit). PART=F (~250 s): the fp8pdl experiment's A/B and CUDA cases. PART=G (~300 s): kgroup's (the producer's stages in groups of 4).
 # PART=H (~450 s, on an H200: the bars): the layer's decode and prefill with torch.compile, Linear 8192³ and #16's
 # decode row with cuBLAS, #17's positions prefill, #20's gated decode, the M64 sweep rows. DEADLINE=<s>. Log: $OUT/log.txt.
 source scripts/device-call-common.sh
@@ -18,8 +19,21 @@ BENCH[fp8pdl]=$FP
 beside kgroup
 KG=/tmp/b-kgroup/TritonOps.Benchmark.dll TKG=/tmp/t-kgroup/TritonOps.Tests.dll
 BENCH[kgroup]=$KG
-# PART: one or more of C, H, G, F, run in the order given (PART="G F" fits one ~550-s call).
+beside csplit
+CS=/tmp/b-csplit/TritonOps.Benchmark.dll TCS=/tmp/t-csplit/TritonOps.Tests.dll
+BENCH[csplit]=$CS
+# PART: one or more of C, H, G, F, K, run in the order given (PART="G F" fits one ~550-s call, so does "K G").
 for part in ${PART:-C}; do case $part in
+K)
+  # csplit (docs/experiments/2026-12-07-cluster-fit-split.patch): where Auto's split's clusters do not all fit, the most
+  # splits below it whose clusters do (M64 down and q-size: 4 → 3 splits in clusters of 3). Alternated with main: Linear
+  # sweep 11 and 13 (Auto's swapped rows at M64), the layer's decode; then the launch chain and the swapped cases (~200 s).
+  for round in 1 2; do
+    for b in main csplit; do left 30 && r "$b: linear sweep 11, 13 ($round)" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 11,13; done
+    layer_decode " ($round)" main csplit
+  done
+  left 80 && tests csplit 70 $TCS "FullyQualifiedName~CudaLaunchChain|(FullyQualifiedName~Cuda&FullyQualifiedName~Swapped)"
+;;
 G)
   # kgroup (docs/experiments/2026-12-07-producer-issue-groups.patch): the copy-engine producer issues its stages four at a
   # time, so a weight row's next 512 bytes reach the DRAM together. Alternated with main: FP8 M16 (standing fp8_gemm
