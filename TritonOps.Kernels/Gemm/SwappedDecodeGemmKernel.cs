@@ -22,9 +22,6 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>Consumer warpgroups, then the producer, at two boxes (the launch bound of every instantiation).</summary>
     public const int Threads = 128 * (Consumers + 1);
 
-    /// <summary>Consumer warps a block at two boxes: the most warp slots of the split-K meeting's units.</summary>
-    public const int ConsumerWarps = 4 * Consumers;
-
     /// <summary>Split-K's counters a tile (arrivals, claims, leaves; <see cref="SwappedConsumer{TElement, TEpilogue, TSlices, TBoxes, TCluster}"/>'s
     /// MeetSplits): the op layer provides this many a tile, zero between launches.</summary>
     public const int CountersATile = 3;
@@ -217,7 +214,7 @@ internal static class SwappedDecodeGemmKernel
         /// </summary>
         private static void MeetInCluster(in SwappedConsumer<TElement, TEpilogue, TSlices, TBoxes, TCluster> self, in SwappedAcc acc, int n0, bool perOp)
         {
-            // Both consumer warpgroups are past their last wgmma before either overwrites the ring.
+            // Every consumer warpgroup is past its last wgmma before any overwrites the ring.
             PtxCluster.SyncThreads(ConsumerThreads);
             var mine = self.shared.SubView(self.ringFirst, 4L * RegionFloats(TSlices.Count, TBoxes.Count)).Cast<float>();
             Write(mine, self.tid, acc.S0, ConsumerThreads);
@@ -396,10 +393,15 @@ internal static class SwappedDecodeGemmKernel
     /// <summary>The cluster sizes the splits of a tile may meet in (<see cref="IClusterShape"/>; 1: the workspace).</summary>
     public static bool HasCluster(int splits) => splits is >= 2 and <= 5 or 8;
 
-    private static Type Cluster(int splits) => typeof(ClusterOf<>).MakeGenericType(splits switch
-    {
-        2 => typeof(Two), 3 => typeof(Three), 4 => typeof(Four), 5 => typeof(Five), 8 => typeof(Eight), _ => typeof(One),
-    });
+    /// <summary>The cluster type argument for <paramref name="splits"/> (<see cref="ClusterOf{TCount}"/>; One where
+    /// <see cref="HasCluster"/> is false): a table, since every decode launch asks and reflection costs microseconds.</summary>
+    private static Type Cluster(int splits) => HasCluster(splits) ? s_clusters[splits] : typeof(ClusterOf<One>);
+
+    private static readonly Type[] s_clusters =
+    [
+        typeof(ClusterOf<One>), typeof(ClusterOf<One>), typeof(ClusterOf<Two>), typeof(ClusterOf<Three>), typeof(ClusterOf<Four>),
+        typeof(ClusterOf<Five>), typeof(ClusterOf<One>), typeof(ClusterOf<One>), typeof(ClusterOf<Eight>),
+    ];
 
     /// <summary><paramref name="variant"/> with its splits meeting in a cluster of <paramref name="splits"/> blocks.</summary>
     public static MethodInfo InCluster(MethodInfo variant, int splits) =>

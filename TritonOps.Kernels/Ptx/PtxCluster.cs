@@ -16,20 +16,6 @@ internal static class PtxCluster
             CudaAsm.Emit("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;");
     }
 
-    /// <summary>The two halves of <see cref="Sync"/>, for work between them (a block's reads of the others' shared memory
-    /// done, its own stores still to go).</summary>
-    public static void Arrive()
-    {
-        if (CudaAsm.IsSupported)
-            CudaAsm.Emit("barrier.cluster.arrive.release.aligned;");
-    }
-
-    public static void Wait()
-    {
-        if (CudaAsm.IsSupported)
-            CudaAsm.Emit("barrier.cluster.wait.acquire.aligned;");
-    }
-
     /// <summary>Named barrier 1 among the first <paramref name="threads"/> threads of the block (a multiple of 32):
     /// the consumer warpgroups meet without the producer, which may have exited. (CUDA only.)</summary>
     public static void SyncThreads(int threads)
