@@ -284,13 +284,106 @@ public class RopeTableTests
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => RopeTable.Create(8, 16, theta, device: Device))
             .Which.ParamName.Should().Be("theta");
 
-    [TestCase("yarn")]
     [TestCase("dynamic")]
     [TestCase("longrope")]
     public void UnsupportedScalingType_ThrowsInvalidArgument(string type) =>
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
                 () => RopeTable.Create(8, 16, scaling: new RopeScaling(type, 2, null, null, null), device: Device))
-            .WithMessage($"*'scaling'*\"default\", \"linear\" or \"llama3\"*\"{type}\"*");
+            .WithMessage($"*'scaling'*\"default\", \"linear\", \"llama3\" or \"yarn\"*\"{type}\"*");
+
+    [Test]
+    public void YarnMissingOrBadFields_ThrowInvalidArgument()
+    {
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+                () => RopeTable.Create(8, 16, scaling: new RopeScaling("yarn", 4, null, null, null), device: Device))
+            .WithMessage("*yarn*original_max_position_embeddings*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+                () => RopeTable.Create(8, 16, scaling: new RopeScaling("yarn", null, null, null, 4096), device: Device))
+            .WithMessage("*yarn*factor*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+                () => RopeTable.Create(8, 16, scaling: new RopeScaling("yarn", 4, null, null, 4096) { AttentionFactor = -1 }, device: Device))
+            .WithMessage("*attention_factor*> 0*");
+        Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
+                () => RopeTable.Create(8, 16, scaling: new RopeScaling("yarn", 4, null, null, 4096) { BetaFast = double.NaN }, device: Device))
+            .WithMessage("*beta_fast*");
+    }
+
+    /// <summary>YaRN (Qwen3's 32K → 128K: factor 4, θ 10⁶, head dim 128) against the method written again in float64
+    /// from the paper: dimension pair i keeps its frequency where it turns more than β_fast = 32 times within the
+    /// original context, is divided by the factor where it turns fewer than β_slow = 1 times, and between them the two
+    /// blend linearly in i over whole dimensions (floor and ceil of the counts' dimensions); cos and sin are
+    /// multiplied by 0.1 · ln(factor) + 1.</summary>
+    [Test]
+    public void Yarn_MatchesFloat64Formula_AcrossTheRamp()
+    {
+        const int dim = 128, positions = 3000, original = 32768;
+        const double theta = 1_000_000, factor = 4;
+        var scaling = new RopeScaling("yarn", factor, null, null, original);
+        double DimensionOf(double rotations) => dim * Math.Log(original / (2 * Math.PI * rotations)) / (2 * Math.Log(theta));
+        double low = Math.Max(Math.Floor(DimensionOf(32)), 0), high = Math.Min(Math.Ceiling(DimensionOf(1)), dim - 1);
+        var expected = new double[dim / 2];
+        int kept = 0, divided = 0, blended = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double blend = Math.Clamp((i - low) / (high - low), 0, 1); // 0: extrapolate (keep), 1: interpolate (÷ factor)
+            expected[i] = Math.Pow(theta, -2.0 * i / dim) * (1 - blend + blend / factor);
+            if (blend == 0) kept++; else if (blend == 1) divided++; else blended++;
+        }
+        (kept, divided, blended).Should().Match<(int K, int D, int B)>(t => t.K > 0 && t.D > 0 && t.B > 0, "the ramp must have all three parts");
+
+        float[] inv = RopeTable.InverseFrequencies(dim, theta, scaling);
+        for (int i = 0; i < inv.Length; i++)
+            inv[i].Should().BeApproximately((float)expected[i], (float)(expected[i] * 8 * Math.Pow(2, -24)), $"inv_freq[{i}]");
+
+        double attention = 0.1 * Math.Log(factor) + 1;
+        RopeTable.AttentionFactor(scaling).Should().BeApproximately(attention, 1e-15);
+        var (cos, sin) = RopeTable.Create(positions, dim, theta, scaling: scaling, device: Device);
+        using (cos)
+        using (sin)
+        {
+            var (expectedCos, expectedSin, slack) = Float64Table(positions, dim, p => p, i => expected[i], RotaryForm.RotateHalf, slackScale: 2);
+            Compare.AllClose(cos.ToFloatArray(), expectedCos.Select(v => v * attention).ToArray(), new Tolerance(2 * Math.Pow(2, -24), 2 * Math.Pow(2, -24)),
+                slack.Select(v => v * attention).ToArray(), "yarn cos");
+            Compare.AllClose(sin.ToFloatArray(), expectedSin.Select(v => v * attention).ToArray(), new Tolerance(2 * Math.Pow(2, -24), 2 * Math.Pow(2, -24)),
+                slack.Select(v => v * attention).ToArray(), "yarn sin");
+        }
+    }
+
+    /// <summary>The cos/sin factor: given; DeepSeek's mscale ratio; the default from the factor; 1 at factor ≤ 1 and
+    /// for every other type.</summary>
+    [Test]
+    public void YarnAttentionFactor_FollowsItsFields()
+    {
+        RopeTable.AttentionFactor(new RopeScaling("yarn", 8, null, null, 4096) { AttentionFactor = 1.25 }).Should().Be(1.25);
+        RopeTable.AttentionFactor(new RopeScaling("yarn", 40, null, null, 4096) { Mscale = 1.0, MscaleAllDim = 0.5 })
+            .Should().BeApproximately((0.1 * Math.Log(40) + 1) / (0.05 * Math.Log(40) + 1), 1e-15);
+        RopeTable.AttentionFactor(new RopeScaling("yarn", 40, null, null, 4096) { Mscale = 0.707, MscaleAllDim = 0.707 }).Should().Be(1.0);
+        RopeTable.AttentionFactor(new RopeScaling("yarn", 40, null, null, 4096) { Mscale = 1.0 })
+            .Should().BeApproximately(0.1 * Math.Log(40) + 1, 1e-15, "mscale alone does not count");
+        RopeTable.AttentionFactor(new RopeScaling("yarn", 1, null, null, 4096)).Should().Be(1.0);
+        RopeTable.AttentionFactor(new RopeScaling("linear", 4, null, null, null)).Should().Be(1.0);
+        RopeTable.AttentionFactor(null).Should().Be(1.0);
+    }
+
+    /// <summary>Without truncation the ramp's ends stay fractional, and the betas move them: the frequencies differ
+    /// from the truncated ramp's and stay within the float64 formula's.</summary>
+    [Test]
+    public void Yarn_UntruncatedRampWithOwnBetas_MatchesFloat64Formula()
+    {
+        const int dim = 64, original = 4096;
+        const double theta = 10000, factor = 8, betaFast = 16, betaSlow = 2;
+        var scaling = new RopeScaling("yarn", factor, null, null, original) { BetaFast = betaFast, BetaSlow = betaSlow, Truncate = false };
+        double DimensionOf(double rotations) => dim * Math.Log(original / (2 * Math.PI * rotations)) / (2 * Math.Log(theta));
+        double low = Math.Max(DimensionOf(betaFast), 0), high = Math.Min(DimensionOf(betaSlow), dim - 1);
+        float[] inv = RopeTable.InverseFrequencies(dim, theta, scaling);
+        for (int i = 0; i < inv.Length; i++)
+        {
+            double blend = Math.Clamp((i - low) / (high - low), 0, 1);
+            double expected = Math.Pow(theta, -2.0 * i / dim) * (1 - blend + blend / factor);
+            inv[i].Should().BeApproximately((float)expected, (float)(expected * 8 * Math.Pow(2, -24)), $"inv_freq[{i}]");
+        }
+        inv.Should().NotEqual(RopeTable.InverseFrequencies(dim, theta, scaling with { Truncate = true }));
+    }
 
     [Test]
     public void Llama3MissingFields_ThrowInvalidArgument()
@@ -336,9 +429,13 @@ public class RopeTableTests
                 if (inv[i] != theirs[i]) off++;
             }
             TestContext.Out.WriteLine($"{name}: inv_freq {inv.Length - off}/{inv.Length} bit-identical to transformers, the rest 1 ulp");
+            // yarn's cos/sin factor: transformers' attention_scaling is a Python float (the fixtures from before yarn have none: 1).
+            double attention = RopeTable.AttentionFactor(scaling);
+            if (fixture.Metadata.ContainsKey($"{name}.attention_scaling"))
+                attention.Should().Be(fixture.MetaDouble($"{name}.attention_scaling"), $"{name}: attention_scaling");
             // The rows from transformers' own frequencies: a 1-ulp frequency moves sin of a small angle by many ulps
             // (qwen3: 61 at position 72, an absolute 6e-9), which says nothing about how the rows are computed.
-            CompareRows(fixture, name, positions, theirs, RotaryForm.RotateHalf, $"{name}.cos", $"{name}.sin", maxUlps: 1);
+            CompareRows(fixture, name, positions, theirs, RotaryForm.RotateHalf, $"{name}.cos", $"{name}.sin", maxUlps: 1, attention);
         }
     }
 
@@ -360,15 +457,16 @@ public class RopeTableTests
 
     private static void CompareRows(Fixture fixture, string name, long[] positions, int rotaryDim, double theta, RotaryForm form,
         RopeScaling? scaling, string cosName, string sinName, int maxUlps) =>
-        CompareRows(fixture, name, positions, RopeTable.InverseFrequencies(rotaryDim, theta, scaling), form, cosName, sinName, maxUlps);
+        CompareRows(fixture, name, positions, RopeTable.InverseFrequencies(rotaryDim, theta, scaling), form, cosName, sinName, maxUlps,
+            RopeTable.AttentionFactor(scaling));
 
     private static void CompareRows(Fixture fixture, string name, long[] positions, float[] invFreq, RotaryForm form,
-        string cosName, string sinName, int maxUlps)
+        string cosName, string sinName, int maxUlps, double attentionFactor = 1.0)
     {
         int rotaryDim = 2 * invFreq.Length;
         // Only the rows asked for (positions reach 131 071); RopeTable's rows depend on their position alone, as the
         // layout tests check through Create.
-        var (c, s) = RopeTable.Compute(positions.Length, k => positions[k], invFreq, form);
+        var (c, s) = RopeTable.Compute(positions.Length, k => positions[k], invFreq, form, attentionFactor);
         {
             float[] expectedCos = fixture.Floats(cosName), expectedSin = fixture.Floats(sinName);
             expectedCos.Length.Should().Be(positions.Length * rotaryDim, $"{name}: {cosName} holds one row of rotary_dim per position");
@@ -407,7 +505,15 @@ public class RopeTableTests
             return null;
         double? Optional(string key) => fixture.Metadata.ContainsKey(prefix + key) ? fixture.MetaDouble(prefix + key) : null;
         int? original = fixture.Metadata.ContainsKey($"{prefix}original_max_position_embeddings") ? fixture.MetaInt($"{prefix}original_max_position_embeddings") : null;
-        return new RopeScaling(type, Optional("factor"), Optional("low_freq_factor"), Optional("high_freq_factor"), original);
+        return new RopeScaling(type, Optional("factor"), Optional("low_freq_factor"), Optional("high_freq_factor"), original)
+        {
+            AttentionFactor = Optional("attention_factor"),
+            BetaFast = Optional("beta_fast"),
+            BetaSlow = Optional("beta_slow"),
+            Mscale = Optional("mscale"),
+            MscaleAllDim = Optional("mscale_all_dim"),
+            Truncate = fixture.Metadata.TryGetValue(prefix + "truncate", out string? truncate) ? bool.Parse(truncate) : null,
+        };
     }
 
     /// <summary>Llama 3.1's frequency scaling in float64, written from its description: wavelengths shorter than

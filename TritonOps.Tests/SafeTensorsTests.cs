@@ -823,6 +823,32 @@ public class SafeTensorsModelConfigTests : SafeTensorsFixture
         (c.IntermediateSize, c.MaxPositionEmbeddings, c.TieWordEmbeddings).Should().Be((12288, 40960, false));
     }
 
+    /// <summary>Qwen3's documented YaRN switch (rope_scaling yarn, factor 4, original 32768), in transformers 4's
+    /// spelling and in 5's rope_parameters with DeepSeek's fields; without original_max_position_embeddings it is the
+    /// config's max_position_embeddings, and without a factor max / original (transformers' standardize_rope_params).</summary>
+    [Test]
+    public void Parse_Qwen3WithYarn_ReadsEveryYarnField()
+    {
+        ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
+            "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}
+            """)).RopeScaling.Should().Be(new RopeScaling("yarn", 4.0, null, null, 32768));
+
+        var deepseek = ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
+            "rope_parameters": {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 40, "original_max_position_embeddings": 4096,
+              "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0, "attention_factor": 1.1, "truncate": false}
+            """));
+        deepseek.RopeTheta.Should().Be(10000.0);
+        deepseek.RopeScaling.Should().Be(new RopeScaling("yarn", 40.0, null, null, 4096)
+            { BetaFast = 32, BetaSlow = 1, Mscale = 1.0, MscaleAllDim = 1.0, AttentionFactor = 1.1, Truncate = false });
+
+        ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
+            "rope_scaling": {"type": "yarn", "factor": 2.0}
+            """)).RopeScaling.Should().Be(new RopeScaling("yarn", 2.0, null, null, 40960));
+        ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
+            "original_max_position_embeddings": 10240, "rope_scaling": {"rope_type": "yarn", "original_max_position_embeddings": 8192}
+            """)).RopeScaling.Should().Be(new RopeScaling("yarn", 4.0, null, null, 10240), "a top-level original wins; the factor is 40960 / 10240");
+    }
+
     [Test]
     public void Parse_Olmo2_DefaultsHeadDimToHiddenOverHeads()
     {

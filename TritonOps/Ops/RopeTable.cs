@@ -9,7 +9,7 @@ namespace TritonOps;
 /// rotary dimension j turns through at position p.
 /// <para>The float32 arithmetic of transformers is replicated step by step (its rotary modules and
 /// <c>_compute_default_rope_parameters</c>, <c>_compute_linear_scaling_rope_parameters</c>,
-/// <c>_compute_llama3_parameters</c>), so the angles are the float32 angles a transformers model uses, not
+/// <c>_compute_llama3_parameters</c>, <c>_compute_yarn_parameters</c>), so the angles are the float32 angles a transformers model uses, not
 /// better ones:</para>
 /// <list type="bullet">
 /// <item>exponent tᵢ = fl32(2i / rotaryDim) (<c>arange(0, dim, 2).float() / dim</c>, a float32 division);</item>
@@ -41,7 +41,9 @@ public static class RopeTable
     /// <param name="scaling">null or type "default" for plain RoPE; "linear" (positions divided by
     /// <c>Factor</c>; as transformers does it, by dividing inv_freq by the factor in float32); "llama3"
     /// (Llama 3.1's smooth band-wise scaling; needs Factor, LowFreqFactor, HighFreqFactor and
-    /// OriginalMaxPositionEmbeddings). Other types raise <see cref="InvalidArgumentException"/>.</param>
+    /// OriginalMaxPositionEmbeddings); "yarn" (YaRN, as Qwen3 and DeepSeek stretch their context: needs Factor and
+    /// OriginalMaxPositionEmbeddings; cos and sin carry <see cref="AttentionFactor"/>). Other types ("dynamic" and
+    /// "longrope", whose frequencies change with the sequence's length) raise <see cref="InvalidArgumentException"/>.</param>
     /// <param name="dtype">Element type of the tables. float32 by default, as OLMo2 rotates with them; Llama, Qwen3, Gemma 3
     /// and GPT-NeoX cast cos and sin to the activations' dtype before rotating (<c>cos.to(dtype=x.dtype)</c>): pass x's
     /// dtype to match those models.</param>
@@ -59,7 +61,7 @@ public static class RopeTable
         device ??= Device.Default;
         Check.Live(device, nameof(device));
 
-        var (cos, sin) = Compute(maxPositions, invFreq, form);
+        var (cos, sin) = Compute(maxPositions, invFreq, form, AttentionFactor(scaling));
         Tensor cosTensor = Tensor.FromArray(cos, [maxPositions, rotaryDim], dtype, device);
         try
         {
@@ -131,14 +133,9 @@ public static class RopeTable
         if (!double.IsFinite(theta) || theta <= 0)
             throw Check.Invalid(nameof(theta), $"expected a finite value > 0, got {theta}.");
 
-        float baseF = (float)theta;
         float[] invFreq = new float[rotaryDim / 2];
         for (int i = 0; i < invFreq.Length; i++)
-        {
-            float exponent = (float)(2 * i) / (float)rotaryDim;
-            float power = (float)Math.Pow(baseF, exponent);
-            invFreq[i] = 1f / power;
-        }
+            invFreq[i] = 1f / PosFreq(i, rotaryDim, theta);
         switch (scaling?.RopeType ?? "default")
         {
             case "default":
@@ -151,11 +148,37 @@ public static class RopeTable
             case "llama3":
                 Llama3(invFreq, scaling!);
                 break;
+            case "yarn":
+                Yarn(invFreq, theta, scaling!);
+                break;
             default:
                 throw Check.Invalid(nameof(scaling),
-                    $"expected rope type \"default\", \"linear\" or \"llama3\", got \"{scaling!.RopeType}\".");
+                    $"expected rope type \"default\", \"linear\", \"llama3\" or \"yarn\", got \"{scaling!.RopeType}\".");
         }
         return invFreq;
+    }
+
+    /// <summary>
+    /// The factor transformers multiplies cos and sin by (its rotary module's <c>attention_scaling</c>): 1 except for
+    /// yarn, where it is <c>attention_factor</c> when given, else mscale(factor, mscale) / mscale(factor, mscale_all_dim)
+    /// when both are given and nonzero (DeepSeek), else mscale(factor) = 0.1 · ln(factor) + 1 (1 for factor ≤ 1).
+    /// The tables <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/> makes already carry it,
+    /// rounded as transformers rounds it: fl32(fl32(cos) · fl32(factor)).
+    /// </summary>
+    /// <exception cref="InvalidArgumentException">yarn without a finite positive factor, or an attention factor that is
+    /// not finite and positive.</exception>
+    public static double AttentionFactor(RopeScaling? scaling)
+    {
+        if (scaling?.RopeType != "yarn")
+            return 1.0;
+        double factor = Required(scaling.Factor, "factor", "yarn", positive: true);
+        if (scaling.AttentionFactor is double given)
+            return Required(given, "attention_factor", "yarn", positive: true);
+        static double MScale(double scale, double m) => scale <= 1 ? 1.0 : 0.1 * m * Math.Log(scale) + 1.0;
+        double result = scaling.Mscale is double m && m != 0 && scaling.MscaleAllDim is double all && all != 0
+            ? MScale(factor, m) / MScale(factor, all)
+            : MScale(factor, 1);
+        return Required(result, "the attention factor its mscale fields give", "yarn", positive: true);
     }
 
     /// <summary>transformers' <c>_compute_llama3_parameters</c>, each tensor operation in float32: a Python
@@ -189,14 +212,57 @@ public static class RopeTable
         }
     }
 
+    /// <summary>transformers' <c>_compute_yarn_parameters</c>: each frequency a blend of itself (extrapolated) and itself
+    /// divided by the factor (interpolated), the blend a linear ramp over the dimensions whose rotation count within the
+    /// original context lies between beta_slow and beta_fast. The ramp's ends are Python floats (float64, ln as the C
+    /// library's) and meet float32 tensors as float32 scalars; every tensor step is one float32 operation, as there.</summary>
+    private static void Yarn(float[] invFreq, double theta, RopeScaling scaling)
+    {
+        double factor = Required(scaling.Factor, "factor", "yarn", positive: true);
+        int original = scaling.OriginalMaxPositionEmbeddings
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"yarn\" needs original_max_position_embeddings, got none.");
+        if (original <= 0)
+            throw Check.Invalid(nameof(scaling), $"expected original_max_position_embeddings > 0, got {original}.");
+        double betaFast = scaling.BetaFast is double bf && bf != 0 ? bf : 32; // `get("beta_fast") or 32`
+        double betaSlow = scaling.BetaSlow is double bs && bs != 0 ? bs : 1;
+        if (!double.IsFinite(betaFast) || !double.IsFinite(betaSlow) || betaFast <= 0 || betaSlow <= 0)
+            throw Check.Invalid(nameof(scaling), $"expected beta_fast and beta_slow finite and > 0, got {betaFast} and {betaSlow}.");
+        int dim = 2 * invFreq.Length;
+        double CorrectionDim(double rotations) => dim * Math.Log(original / (rotations * 2 * Math.PI)) / (2 * Math.Log(theta));
+        double low = CorrectionDim(betaFast), high = CorrectionDim(betaSlow);
+        if (scaling.Truncate ?? true)
+        {
+            low = Math.Floor(low);
+            high = Math.Ceiling(high);
+        }
+        low = Math.Max(low, 0);
+        high = Math.Min(high, dim - 1);
+        if (low == high)
+            high += 0.001; // transformers' guard against a zero-width ramp
+        float lowF = (float)low, widthF = (float)(high - low), factorF = (float)factor;
+        for (int i = 0; i < invFreq.Length; i++)
+        {
+            float posFreq = PosFreq(i, dim, theta);
+            float extrapolated = 1f / posFreq, interpolated = 1f / (factorF * posFreq);
+            float ramp = Math.Clamp(((float)i - lowF) / widthF, 0f, 1f);
+            float keep = 1f - ramp;                                  // inv_freq_extrapolation_factor
+            invFreq[i] = interpolated * (1f - keep) + extrapolated * keep;
+        }
+    }
+
+    /// <summary>fl32(θ^fl32(2i / dim)) with θ rounded to float32: <c>base ** (arange(0, dim, 2).float() / dim)</c>.</summary>
+    private static float PosFreq(int i, int dim, double theta) =>
+        (float)Math.Pow((float)theta, (float)(2 * i) / (float)dim);
+
     /// <summary>The host tables for positions 0 … maxPositions − 1.</summary>
-    internal static (float[] Cos, float[] Sin) Compute(int maxPositions, float[] invFreq, RotaryForm form) =>
-        Compute(maxPositions, k => k, invFreq, form);
+    internal static (float[] Cos, float[] Sin) Compute(int maxPositions, float[] invFreq, RotaryForm form, double attentionFactor = 1.0) =>
+        Compute(maxPositions, k => k, invFreq, form, attentionFactor);
 
     /// <summary>Row k of the host tables for position <paramref name="position"/>(k): angle = fl32(p · inv_freq),
-    /// cos/sin correctly rounded.</summary>
-    internal static (float[] Cos, float[] Sin) Compute(int rows, Func<int, long> position, float[] invFreq, RotaryForm form)
+    /// cos/sin correctly rounded, then (yarn) times fl32(<paramref name="attentionFactor"/>) in float32.</summary>
+    internal static (float[] Cos, float[] Sin) Compute(int rows, Func<int, long> position, float[] invFreq, RotaryForm form, double attentionFactor = 1.0)
     {
+        float scale = (float)attentionFactor; // cos() * attention_scaling: a Python float meeting a float32 tensor
         int half = invFreq.Length, dim = 2 * half;
         float[] cos = new float[(long)rows * dim], sin = new float[cos.Length];
         Parallel.For(0, rows, k =>
@@ -206,7 +272,7 @@ public static class RopeTable
             for (int i = 0; i < half; i++)
             {
                 float angle = p * invFreq[i];
-                float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
+                float c = (float)Math.Cos(angle) * scale, s = (float)Math.Sin(angle) * scale;
                 if (form == RotaryForm.RotateHalf)
                 {
                     cos[row + i] = cos[row + half + i] = c;

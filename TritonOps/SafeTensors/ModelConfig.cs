@@ -9,7 +9,28 @@ namespace TritonOps.SafeTensors;
 /// <param name="LowFreqFactor">llama3: wavelengths above original/low_freq_factor are scaled by 1/factor.</param>
 /// <param name="HighFreqFactor">llama3: wavelengths below original/high_freq_factor are left as they are.</param>
 /// <param name="OriginalMaxPositionEmbeddings">The context length the model was trained at.</param>
-public sealed record RopeScaling(string RopeType, double? Factor, double? LowFreqFactor, double? HighFreqFactor, int? OriginalMaxPositionEmbeddings);
+public sealed record RopeScaling(string RopeType, double? Factor, double? LowFreqFactor, double? HighFreqFactor, int? OriginalMaxPositionEmbeddings)
+{
+    /// <summary>yarn: the factor cos and sin are multiplied by (<c>attention_factor</c>); when null, transformers' default
+    /// from <see cref="Factor"/>, <see cref="Mscale"/> and <see cref="MscaleAllDim"/>.</summary>
+    public double? AttentionFactor { get; init; }
+
+    /// <summary>yarn: the rotation count past which a frequency is extrapolated (kept); 32 when null or 0.</summary>
+    public double? BetaFast { get; init; }
+
+    /// <summary>yarn: the rotation count below which a frequency is interpolated (divided by the factor); 1 when null or 0.</summary>
+    public double? BetaSlow { get; init; }
+
+    /// <summary>yarn (DeepSeek's form): with <see cref="MscaleAllDim"/>, the default attention factor is
+    /// mscale(factor, Mscale) / mscale(factor, MscaleAllDim).</summary>
+    public double? Mscale { get; init; }
+
+    /// <summary>yarn (DeepSeek's form): see <see cref="Mscale"/>.</summary>
+    public double? MscaleAllDim { get; init; }
+
+    /// <summary>yarn: whether the ramp's ends are rounded to whole dimensions (floor and ceil); true when null.</summary>
+    public bool? Truncate { get; init; }
+}
 
 /// <summary>How the scales of a quantized checkpoint's weights are laid out.</summary>
 public enum QuantGranularity
@@ -220,18 +241,34 @@ public sealed class ModelConfig
             theta = inner.Double("rope_theta") ?? theta;
             scaling = parameters;
         }
-        RopeScaling? result = scaling is JsonElement s ? Scaling(text.Nested(s, "rope_scaling")) : null;
+        RopeScaling? result = scaling is JsonElement s ? Scaling(text.Nested(s, "rope_scaling"), text, topLevelOriginal: true) : null;
         return (theta ?? text.Double("rotary_emb_base") ?? 10000.0, result); // GPT-NeoX / Pythia name it rotary_emb_base
     }
 
     /// <summary>The scaling one set of RoPE parameters describes; null for plain RoPE (type "default", no factor).</summary>
-    private static RopeScaling? Scaling(Fields f)
+    private static RopeScaling? Scaling(Fields f, Fields text, bool topLevelOriginal)
     {
         string type = f.String("rope_type") ?? f.String("type") ?? "default";
         double? factor = f.Double("factor");
-        return type != "default" || factor is not null
-            ? new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), f.Int("original_max_position_embeddings"))
-            : null;
+        if (type == "default" && factor is null)
+            return null;
+        // transformers' standardize_rope_params: a top-level original_max_position_embeddings (Phi-3 keeps it there)
+        // overrides the parameters' own, and without either these types take max_position_embeddings; yarn without a
+        // factor stretches to max_position_embeddings (_compute_yarn_parameters).
+        int? original = f.Int("original_max_position_embeddings");
+        if (type is "llama3" or "yarn" or "longrope")
+            original = (topLevelOriginal ? text.Int("original_max_position_embeddings") : null) ?? original ?? text.Int("max_position_embeddings");
+        if (type == "yarn" && factor is null && original > 0 && text.Int("max_position_embeddings") is int max)
+            factor = (double)max / original.Value;
+        return new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), original)
+        {
+            AttentionFactor = f.Double("attention_factor"),
+            BetaFast = f.Double("beta_fast"),
+            BetaSlow = f.Double("beta_slow"),
+            Mscale = f.Double("mscale"),
+            MscaleAllDim = f.Double("mscale_all_dim"),
+            Truncate = f.Bool("truncate"),
+        };
     }
 
     /// <summary>Gemma 3's sliding-window layers' RoPE: transformers 5's <c>rope_parameters.sliding_attention</c>, or
@@ -242,7 +279,7 @@ public sealed class ModelConfig
             && parameters.TryGetProperty("sliding_attention", out JsonElement sliding) && sliding.ValueKind == JsonValueKind.Object)
         {
             var f = text.Nested(sliding, "rope_parameters.sliding_attention");
-            return (f.Double("rope_theta") ?? 10000.0, Scaling(f));
+            return (f.Double("rope_theta") ?? 10000.0, Scaling(f, text, topLevelOriginal: false));
         }
         return (text.Double("rope_local_base_freq"), null);
     }
