@@ -115,12 +115,19 @@ public sealed class DecoderLayer : IDisposable
     /// <exception cref="CheckpointFormatException">A model type this sample does not build.</exception>
     public static DecoderFamily FamilyOf(ModelConfig config, string source) => config.ModelType switch
     {
-        "llama" or "mistral" => DecoderFamily.Llama,
+        "llama" or "mistral" or "qwen2" => DecoderFamily.Llama, // Qwen2: Llama's layer with q/k/v biases (BiasedProjections)
         "qwen3" => DecoderFamily.Qwen3,
         "olmo2" => DecoderFamily.Olmo2,
         _ => throw new CheckpointFormatException(source, "model_type",
-            $"expected \"llama\", \"mistral\", \"qwen3\" or \"olmo2\" (the layouts this sample builds), got \"{config.ModelType}\"."),
+            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\" or \"olmo2\" (the layouts this sample builds), got \"{config.ModelType}\"."),
     };
+
+    /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
+    /// attention builds them with bias=True and o without, whatever the config says).</summary>
+    public static IReadOnlyList<string> BiasedProjections(ModelConfig config) =>
+        config.AttentionBias ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"]
+        : config.ModelType == "qwen2" ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+        : [];
 
     /// <summary>The tensor names of layer <paramref name="layer"/> that <paramref name="family"/> reads, by role
     /// (without the "model.layers.N." prefix).</summary>
@@ -178,8 +185,8 @@ public sealed class DecoderLayer : IDisposable
         // A ForCausalLM checkpoint names them model.layers.N.…; a bare model (XModel.save_pretrained) layers.N.….
         string prefix = checkpoint.Contains($"model.layers.{layer}.self_attn.q_proj.weight") ? $"model.layers.{layer}." : $"layers.{layer}.";
         var names = WeightNames(family).ToList();
-        if (config.AttentionBias)
-            names.AddRange(["self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias"]);
+        var biased = BiasedProjections(config);
+        names.AddRange(biased.Select(role => role + ".bias"));
         foreach (string name in names)
             if (!checkpoint.Contains(prefix + name))
                 throw new CheckpointFormatException(checkpoint.IndexPath ?? checkpoint.Files[0], prefix + name,
@@ -220,7 +227,7 @@ public sealed class DecoderLayer : IDisposable
             {
                 string role = name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : "";
                 if (fp8 is not null && Projections.Contains(role))
-                    fp8.Add(role, LoadFp8Projection(checkpoint, prefix + role, config.AttentionBias && role.StartsWith("self_attn.", StringComparison.Ordinal),
+                    fp8.Add(role, LoadFp8Projection(checkpoint, prefix + role, biased.Contains(role),
                         config.Quantization?.Granularity == QuantGranularity.Block, device));
                 else if (fp8 is null || !(name.EndsWith(".bias", StringComparison.Ordinal) && Projections.Contains(name[..^".bias".Length])))
                     weights.Add(name, checkpoint.Load(prefix + name, device));
