@@ -435,7 +435,9 @@ public class RopeTableTests
                 attention.Should().Be(fixture.MetaDouble($"{name}.attention_scaling"), $"{name}: attention_scaling");
             // The rows from transformers' own frequencies: a 1-ulp frequency moves sin of a small angle by many ulps
             // (qwen3: 61 at position 72, an absolute 6e-9), which says nothing about how the rows are computed.
-            CompareRows(fixture, name, positions, theirs, RotaryForm.RotateHalf, $"{name}.cos", $"{name}.sin", maxUlps: 1, attention);
+            // yarn's factor adds a rounding on each side after PyTorch's ≤ 1-ulp cos/sin: within 2 ulp there (24 of the
+            // qwen3-sized yarn table's 18 688 values were 2 ulp apart, 12-08).
+            CompareRows(fixture, name, positions, theirs, RotaryForm.RotateHalf, $"{name}.cos", $"{name}.sin", maxUlps: attention == 1 ? 1 : 2, attention);
         }
     }
 
