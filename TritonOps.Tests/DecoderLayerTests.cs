@@ -29,12 +29,14 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("olmo2", "bf16")]
     [TestCase("qwen2", "f32")]          // Llama's layer with q/k/v biases, and YaRN RoPE
     [TestCase("qwen2", "bf16")]
+    [TestCase("gemma3", "f32")]         // (1 + w) sandwich norms, gelu tanh, a sliding layer's RoPE base
+    [TestCase("gemma3", "bf16")]
     public void EveryStage_WithinItsDtypesBar_OfTransformers(string family, string tag)
     {
-        // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables: its bf16 case (bit for bit on the CPU) covers them
-        // there; the float32 one runs on CUDA (CI time).
-        if (Kind == DeviceKind.Cpu && family == "qwen2" && tag == "f32")
-            Assert.Ignore("CPU accelerator: qwen2 bf16 checks the biases and YaRN bit for bit (CI time); f32 runs on CUDA.");
+        // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables, Gemma 3's the ops OLMo2's and Qwen3's use with a
+        // weight offset: their bf16 cases cover them on the CPU; the float32 ones run on CUDA (CI time).
+        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" && tag == "f32")
+            Assert.Ignore($"CPU accelerator: {family} bf16 checks the same wiring (CI time); f32 runs on CUDA.");
         string folder = FixtureFolder($"{family}_{tag}");
         if (!DecoderFixture.Exists(folder))
             Assert.Ignore($"Decoder fixture {family}_{tag} is missing from {Path.GetDirectoryName(folder)}: it is made on a machine with PyTorch and "
@@ -234,10 +236,19 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DecoderFamily.Llama)]
     [TestCase(DecoderFamily.Qwen3)]
     [TestCase(DecoderFamily.Olmo2)]
+    [TestCase(DecoderFamily.Gemma3)]
     public void Float32Checkpoint_EveryStage_MatchesFloat64Reference(DecoderFamily family)
     {
         using var checkpoint = new SyntheticCheckpoint(family, Device);
         using var layer = DecoderLayer.Load(checkpoint.Folder, 0, Device);
+        if (family == DecoderFamily.Gemma3)
+        {
+            // Layer 0 is a sliding-window layer: its tables are the local base's (10 000), not the global 10⁶.
+            var (localCos, localSin) = RopeTable.Create(4096, SyntheticCheckpoint.HeadDim, 10000, device: Device);
+            using (localCos)
+            using (localSin)
+                layer.Cos.ToFloatArray().Should().Equal(localCos.ToFloatArray());
+        }
         var reference = checkpoint.Reference(layer.Cos.ToFloatArray(), layer.Sin.ToFloatArray());
         using var hidden = Tensor.FromArray(checkpoint.Input, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.Hidden], DType.Float32, Device);
         using var positions = Tensor.FromArray(checkpoint.Positions, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq], Device);
@@ -311,6 +322,15 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 _w["self_attn.q_norm.weight"] = Uniform(QWidth, 0.5, 1.5);
                 _w["self_attn.k_norm.weight"] = Uniform(KvWidth, 0.5, 1.5);
             }
+            else if (family == DecoderFamily.Gemma3)
+            {
+                // Gemma stores w of its (1 + w) norms.
+                foreach (string norm in new[] { "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm" })
+                    _w[norm + ".weight"] = Uniform(Hidden, -0.5, 0.5);
+                _w["post_attention_layernorm.weight"] = Uniform(Hidden, -0.5, 0.5);
+                _w["self_attn.q_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
+                _w["self_attn.k_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
+            }
             else
             {
                 _w["input_layernorm.weight"] = Uniform(Hidden, 0.5, 1.5);
@@ -338,9 +358,17 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 foreach (var t in tensors.Values)
                     t.Dispose();
             }
-            string type = modelType ?? family.ToString().ToLowerInvariant();
+            string type = modelType ?? (family == DecoderFamily.Gemma3 ? "gemma3_text" : family.ToString().ToLowerInvariant());
+            // Gemma 3 as transformers 5 writes it: its activation as hidden_activation, a RoPE set per layer type.
+            string familyFields = family == DecoderFamily.Gemma3
+                ? """
+                  "hidden_activation": "gelu_pytorch_tanh", "layer_types": ["sliding_attention"], "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}, "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}}
+                  """
+                : """
+                  "hidden_act": "silu", "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}
+                  """;
             File.WriteAllText(Path.Combine(Folder, "config.json"), string.Create(CultureInfo.InvariantCulture,
-                $$$"""{"model_type": "{{{type}}}", "hidden_size": {{{Hidden}}}, "num_hidden_layers": 1, "num_attention_heads": {{{Heads}}}, "num_key_value_heads": {{{KvHeads}}}, "head_dim": {{{HeadDim}}}, "intermediate_size": {{{Intermediate}}}, "rms_norm_eps": {{{Eps}}}, "max_position_embeddings": 4096, "hidden_act": "silu", "dtype": "float32", "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}"""));
+                $$$"""{"model_type": "{{{type}}}", "hidden_size": {{{Hidden}}}, "num_hidden_layers": 1, "num_attention_heads": {{{Heads}}}, "num_key_value_heads": {{{KvHeads}}}, "head_dim": {{{HeadDim}}}, "intermediate_size": {{{Intermediate}}}, "rms_norm_eps": {{{Eps}}}, "max_position_embeddings": 4096, "dtype": "float32", {{{familyFields}}}}"""));
         }
 
         public string Folder { get; }
@@ -362,15 +390,17 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             var r = new Dictionary<string, double[]>(StringComparer.Ordinal);
             double[] x = Input.Select(v => (double)v).ToArray();
             double[] input = x;
+            bool gemma = _family == DecoderFamily.Gemma3;
+            double[] Weight(string name) => _w[name].Select(v => gemma ? 1.0 + v : v).ToArray(); // Gemma's (1 + w)
             if (_family != DecoderFamily.Olmo2)
-                input = r["input_norm"] = Norm(x, _w["input_layernorm.weight"], Hidden, Hidden);
+                input = r["input_norm"] = Norm(x, Weight("input_layernorm.weight"), Hidden, Hidden);
             double[] q = r["q_proj"] = Linear(input, "self_attn.q_proj.weight", QWidth, Hidden);
             double[] k = r["k_proj"] = Linear(input, "self_attn.k_proj.weight", KvWidth, Hidden);
             r["v_proj"] = Linear(input, "self_attn.v_proj.weight", KvWidth, Hidden);
-            if (_family == DecoderFamily.Qwen3)
+            if (_family is DecoderFamily.Qwen3 or DecoderFamily.Gemma3)
             {
-                q = Norm(q, _w["self_attn.q_norm.weight"], HeadDim, HeadDim);
-                k = Norm(k, _w["self_attn.k_norm.weight"], HeadDim, HeadDim);
+                q = Norm(q, Weight("self_attn.q_norm.weight"), HeadDim, HeadDim);
+                k = Norm(k, Weight("self_attn.k_norm.weight"), HeadDim, HeadDim);
             }
             else if (_family == DecoderFamily.Olmo2)
             {
@@ -390,6 +420,13 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 h1 = r["attn_residual"] = x.Zip(normed, (a, b) => a + b).ToArray();
                 mlpInput = h1;
             }
+            else if (gemma)
+            {
+                r["o_proj"] = o;
+                double[] normed = r["post_attention_norm"] = Norm(o, Weight("post_attention_layernorm.weight"), Hidden, Hidden);
+                h1 = r["attn_residual"] = x.Zip(normed, (a, b) => a + b).ToArray();
+                mlpInput = r["pre_feedforward_norm"] = Norm(h1, Weight("pre_feedforward_layernorm.weight"), Hidden, Hidden);
+            }
             else
             {
                 h1 = r["attn_residual"] = x.Zip(o, (a, b) => a + b).ToArray();
@@ -397,12 +434,16 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             }
             double[] gate = Linear(mlpInput, "mlp.gate_proj.weight", Intermediate, Hidden);
             double[] up = Linear(mlpInput, "mlp.up_proj.weight", Intermediate, Hidden);
-            double[] act = r["mlp_act"] = gate.Zip(up, (g, u) => g / (1 + Math.Exp(-g)) * u).ToArray();
+            // SiLU, or Gemma's tanh-approximated GELU (gelu_pytorch_tanh).
+            static double Act(double g, bool gelu) => gelu
+                ? 0.5 * g * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (g + 0.044715 * g * g * g)))
+                : g / (1 + Math.Exp(-g));
+            double[] act = r["mlp_act"] = gate.Zip(up, (g, u) => Act(g, gemma) * u).ToArray();
             double[] down = Linear(act, "mlp.down_proj.weight", Hidden, Intermediate);
-            if (_family == DecoderFamily.Olmo2)
+            if (_family is DecoderFamily.Olmo2 or DecoderFamily.Gemma3)
             {
                 r["down_proj"] = down;
-                down = r["post_feedforward_norm"] = Norm(down, _w["post_feedforward_layernorm.weight"], Hidden, Hidden);
+                down = r["post_feedforward_norm"] = Norm(down, Weight("post_feedforward_layernorm.weight"), Hidden, Hidden);
             }
             r["output"] = h1.Zip(down, (a, b) => a + b).ToArray();
             return r;
@@ -424,7 +465,10 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         }
 
         /// <summary>RMSNorm over groups of <paramref name="group"/> elements (a row, or a head) with a weight of that length.</summary>
-        private static double[] Norm(double[] x, float[] weight, int group, int weightLength)
+        private static double[] Norm(double[] x, float[] weight, int group, int weightLength) =>
+            Norm(x, weight.Select(v => (double)v).ToArray(), group, weightLength);
+
+        private static double[] Norm(double[] x, double[] weight, int group, int weightLength)
         {
             var y = new double[x.Length];
             for (int start = 0; start < x.Length; start += group)

@@ -252,6 +252,18 @@ public class RopeTableTests
             }
             """);
         (v4.SlidingRopeTheta, v4.SlidingRopeScaling).Should().Be(((double?)10000.0, (RopeScaling?)null));
+        // Which layers slide: layer_types when given, else Gemma 3's default pattern of 6 (five sliding, then a full one).
+        v4.LayerTypes.Should().Equal("sliding_attention", "sliding_attention");
+        var twelve = ModelConfig.Parse("""
+            { "model_type": "gemma3_text", "hidden_size": 640, "num_attention_heads": 4, "head_dim": 256, "num_hidden_layers": 12,
+              "intermediate_size": 2048, "sliding_window_pattern": 6 }
+            """);
+        Enumerable.Range(0, 12).Where(twelve.IsSlidingWindowLayer).Should().Equal(0, 1, 2, 3, 4, 6, 7, 8, 9, 10);
+        ModelConfig.Parse("""
+            { "model_type": "gemma3_text", "hidden_size": 640, "num_attention_heads": 4, "head_dim": 256, "num_hidden_layers": 2,
+              "intermediate_size": 2048, "layer_types": ["full_attention", "sliding_attention"] }
+            """).IsSlidingWindowLayer(0).Should().BeFalse();
+        v5.LayerTypes.Should().Equal(new[] { "sliding_attention", "sliding_attention" }, "no layer_types: the class's pattern of 6");
         var (cos, sin) = RopeTable.Create(v5, maxPositions: 9, device: Device, slidingWindow: true);
         var (cos2, sin2) = RopeTable.Create(9, 256, 10000, device: Device);
         var (global, globalSin) = RopeTable.Create(v5, maxPositions: 9, device: Device);

@@ -122,6 +122,15 @@ public sealed class ModelConfig
     /// <summary>The sliding-window layers' RoPE scaling (transformers 5's <c>rope_parameters.sliding_attention</c>); null for plain.</summary>
     public RopeScaling? SlidingRopeScaling { get; private init; }
 
+    /// <summary>Each layer's attention kind as transformers names it ("full_attention", "sliding_attention"): the config's
+    /// <c>layer_types</c>, or derived from <c>sliding_window_pattern</c> (Gemma 3's transformers 4 field: every pattern-th
+    /// layer full) or, for Gemma 2, alternating from a sliding layer 0; empty when the config says neither.</summary>
+    public IReadOnlyList<string> LayerTypes { get; private init; } = [];
+
+    /// <summary>Whether <paramref name="layer"/> attends in a sliding window (its RoPE: <see cref="SlidingRopeTheta"/>).</summary>
+    public bool IsSlidingWindowLayer(int layer) =>
+        layer >= 0 && layer < LayerTypes.Count && LayerTypes[layer] == "sliding_attention";
+
     /// <summary>Whether the output projection shares the embedding's weight (no lm_head.weight in the checkpoint).</summary>
     public bool TieWordEmbeddings { get; private init; }
 
@@ -216,6 +225,7 @@ public sealed class ModelConfig
                 RopeScaling = scaling,
                 SlidingRopeTheta = slidingTheta,
                 SlidingRopeScaling = slidingScaling,
+                LayerTypes = LayerTypesOf(text, modelType, text.RequiredPositive("num_hidden_layers", "n_layer")),
                 TieWordEmbeddings = text.Bool("tie_word_embeddings") ?? text.BoolFromRoot("tie_word_embeddings") ?? gemma,
                 MaxPositionEmbeddings = text.Int("max_position_embeddings") ?? text.Int("n_positions") ?? 0,
                 AttentionBias = text.Bool("attention_bias") ?? false,
@@ -269,6 +279,19 @@ public sealed class ModelConfig
             MscaleAllDim = f.Double("mscale_all_dim"),
             Truncate = f.Bool("truncate"),
         };
+    }
+
+    /// <summary>transformers' layer_types, or what its config classes derive when it is absent.</summary>
+    private static IReadOnlyList<string> LayerTypesOf(Fields text, string modelType, int layers)
+    {
+        if (text.Strings("layer_types") is { Count: > 0 } given)
+            return given;
+        // Gemma 3's config class defaults the pattern to 6 (five sliding layers, then a full one).
+        if ((text.Int("sliding_window_pattern") ?? (modelType.StartsWith("gemma3", StringComparison.Ordinal) ? 6 : null)) is int pattern && pattern > 0)
+            return [.. Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0 ? "sliding_attention" : "full_attention")];
+        if (modelType == "gemma2")
+            return [.. Enumerable.Range(0, layers).Select(i => (i + 1) % 2 != 0 ? "sliding_attention" : "full_attention")];
+        return [];
     }
 
     /// <summary>Gemma 3's sliding-window layers' RoPE: transformers 5's <c>rope_parameters.sliding_attention</c>, or

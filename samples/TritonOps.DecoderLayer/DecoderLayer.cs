@@ -13,6 +13,10 @@ public enum DecoderFamily
     /// <summary><c>Olmo2DecoderLayer</c>: post-norm; no input norm; q_norm/k_norm over the whole projection (weights
     /// [heads · head_dim]); attention → post_attention_layernorm → + residual; MLP → post_feedforward_layernorm → + residual.</summary>
     Olmo2,
+    /// <summary><c>Gemma3DecoderLayer</c> (text): every norm <c>(1 + w)</c>, rounded once; input_layernorm → attention
+    /// with a per-head q/k norm before RoPE (a sliding-window layer rotates with its own base) → post_attention_layernorm →
+    /// + residual → pre_feedforward_layernorm → MLP (gelu tanh) → post_feedforward_layernorm → + residual.</summary>
+    Gemma3,
 }
 
 /// <summary>
@@ -70,7 +74,10 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>How the family's own norms round in 16 bits: Llama's and Qwen3's <c>weight * x.to(dtype)</c> twice,
     /// OLMo2's <c>(weight * x).to(dtype)</c> once. (Qwen3's per-head q/k norm inside FusedQkNormRope rounds once.)</summary>
-    public NormRounding NormRounding => Family == DecoderFamily.Olmo2 ? NormRounding.Once : NormRounding.Llama;
+    public NormRounding NormRounding => Family is DecoderFamily.Olmo2 or DecoderFamily.Gemma3 ? NormRounding.Once : NormRounding.Llama;
+
+    /// <summary>What every norm adds to its weight: 1 for Gemma's <c>(1 + w)</c> (its checkpoints store w), else 0.</summary>
+    public float NormWeightOffset => Family == DecoderFamily.Gemma3 ? 1f : 0f;
 
     /// <summary>How q and k are normed and rotated: <see cref="RopeRounding.PerOp"/> (the default) as transformers rounds
     /// (its q/k norms as <see cref="NormRounding"/>), on the general norm+RoPE kernel; <see cref="RopeRounding.Once"/> on
@@ -118,8 +125,9 @@ public sealed class DecoderLayer : IDisposable
         "llama" or "mistral" or "qwen2" => DecoderFamily.Llama, // Qwen2: Llama's layer with q/k/v biases (BiasedProjections)
         "qwen3" => DecoderFamily.Qwen3,
         "olmo2" => DecoderFamily.Olmo2,
+        "gemma3_text" or "gemma3" => DecoderFamily.Gemma3,
         _ => throw new CheckpointFormatException(source, "model_type",
-            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\" or \"olmo2\" (the layouts this sample builds), got \"{config.ModelType}\"."),
+            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
     };
 
     /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
@@ -138,6 +146,8 @@ public sealed class DecoderLayer : IDisposable
             "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
         DecoderFamily.Olmo2 => [.. Common, "post_attention_layernorm.weight", "post_feedforward_layernorm.weight",
             "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
+        DecoderFamily.Gemma3 => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
+            "post_feedforward_layernorm.weight", "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
         _ => throw new ArgumentOutOfRangeException(nameof(family)),
     };
 
@@ -322,6 +332,8 @@ public sealed class DecoderLayer : IDisposable
         try
         {
             var family = FamilyOf(config, "config");
+            if (family == DecoderFamily.Gemma3 && fp8 is not null)
+                throw new InvalidArgumentException("quantize", "Argument 'quantize': expected 16-bit projections for gemma3 (this sample builds its FP8 path for Llama, Qwen2/3 and OLMo2), got FP8 ones.");
             Device device = weights.Values.First().Device;
             if (fp8 is null)
                 StackQkv(weights);
@@ -346,7 +358,9 @@ public sealed class DecoderLayer : IDisposable
             }
             // The tables as each model rotates with them: Llama and Qwen3 cast cos and sin to the activations' dtype
             // (cos.to(dtype=x.dtype)), OLMo2 keeps float32.
-            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, family == DecoderFamily.Olmo2 ? DType.Float32 : dtype, device);
+            // A sliding-window layer (Gemma 3) rotates with its own base.
+            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, family == DecoderFamily.Olmo2 ? DType.Float32 : dtype, device,
+                slidingWindow: config.IsSlidingWindowLayer(layer));
             return new DecoderLayer(config, family, layer, dtype, device, weights, fp8, cos, sin);
         }
         catch
@@ -435,9 +449,10 @@ public sealed class DecoderLayer : IDisposable
         }
 
         Tensor input = hidden;
+        float offset = NormWeightOffset;
         if (Family != DecoderFamily.Olmo2)
         {
-            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
+            Ops.RmsNorm(hidden, _weights["input_layernorm.weight"], eps, offset, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("input_norm", w.Normed);
             input = w.Normed;
         }
@@ -455,9 +470,9 @@ public sealed class DecoderLayer : IDisposable
         }
         else
         {
-            var scope = Family == DecoderFamily.Qwen3 ? NormScope.PerHead : NormScope.Hidden;
+            var scope = Family == DecoderFamily.Olmo2 ? NormScope.Hidden : NormScope.PerHead;
             Ops.FusedQkNormRope(w.Q, w.K, _weights["self_attn.q_norm.weight"], _weights["self_attn.k_norm.weight"], Cos, Sin, positions,
-                headDim, eps, scope, RotaryForm.RotateHalf, rotaryDim, qOutput: w.QRot, kOutput: w.KRot,
+                headDim, eps, scope, RotaryForm.RotateHalf, rotaryDim, offset, qOutput: w.QRot, kOutput: w.KRot,
                 normRounding: QkNormRounding, ropeRounding: RopeRounding);
         }
         observe?.Invoke("q_rope", w.QRot);
@@ -471,7 +486,27 @@ public sealed class DecoderLayer : IDisposable
         var up = _weights["mlp.up_proj.weight"];
         var down = _weights["mlp.down_proj.weight"];
         var activation = Config.Activation!.Value;
-        if (Family == DecoderFamily.Olmo2)
+        if (Family == DecoderFamily.Gemma3)
+        {
+            var postAttention = _weights["post_attention_layernorm.weight"];
+            var postFeedForward = _weights["post_feedforward_layernorm.weight"];
+            Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), output: w.O);
+            observe?.Invoke("o_proj", w.O);
+            Ops.RmsNorm(w.O, postAttention, eps, offset, output: w.O);
+            observe?.Invoke("post_attention_norm", w.O);
+            // hidden += norm(o), and the pre-feedforward norm of the new hidden in the same pass.
+            Ops.FusedAddRmsNorm(w.O, hidden, _weights["pre_feedforward_layernorm.weight"], eps, offset, output: w.Normed);
+            observe?.Invoke("attn_residual", hidden);
+            observe?.Invoke("pre_feedforward_norm", w.Normed);
+            Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
+            observe?.Invoke("mlp_act", w.Act);
+            Ops.Linear(w.Act, down, output: w.O);
+            observe?.Invoke("down_proj", w.O);
+            Ops.RmsNorm(w.O, postFeedForward, eps, offset, output: w.O);
+            observe?.Invoke("post_feedforward_norm", w.O);
+            Ops.FusedAddRmsNorm(w.O, hidden, postFeedForward, eps, offset, output: w.O); // hidden += norm(down); the norm written is not used
+        }
+        else if (Family == DecoderFamily.Olmo2)
         {
             var postAttention = _weights["post_attention_layernorm.weight"];
             var postFeedForward = _weights["post_feedforward_layernorm.weight"];
@@ -664,10 +699,14 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>The stages <see cref="Forward"/> reports for <paramref name="family"/>, in order (the fixture holds
     /// transformers' tensor of each name; "attn_output" is the attention's output, which the layer takes, not makes).</summary>
-    public static IReadOnlyList<string> StageNames(DecoderFamily family) => family == DecoderFamily.Olmo2
-        ? ["q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm", "attn_residual", "mlp_act",
-            "down_proj", "post_feedforward_norm", "output"]
-        : ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "attn_residual", "post_attention_norm", "mlp_act", "output"];
+    public static IReadOnlyList<string> StageNames(DecoderFamily family) => family switch
+    {
+        DecoderFamily.Olmo2 => ["q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm", "attn_residual", "mlp_act",
+            "down_proj", "post_feedforward_norm", "output"],
+        DecoderFamily.Gemma3 => ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm",
+            "attn_residual", "pre_feedforward_norm", "mlp_act", "down_proj", "post_feedforward_norm", "output"],
+        _ => ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "attn_residual", "post_attention_norm", "mlp_act", "output"],
+    };
 
     private static string ShapeOf(Tensor t) => $"[{string.Join(", ", t.Shape)}]";
 
