@@ -31,11 +31,13 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("qwen2", "bf16")]
     [TestCase("gemma3", "f32")]         // (1 + w) sandwich norms, gelu tanh, a sliding layer's RoPE base
     [TestCase("gemma3", "bf16")]
+    [TestCase("gemma2", "f32")]
+    [TestCase("gemma2", "bf16")]
     public void EveryStage_WithinItsDtypesBar_OfTransformers(string family, string tag)
     {
-        // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables, Gemma 3's the ops OLMo2's and Qwen3's use with a
+        // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables, Gemma's the ops OLMo2's and Qwen3's use with a
         // weight offset: their bf16 cases cover them on the CPU; the float32 ones run on CUDA (CI time).
-        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" && tag == "f32")
+        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" or "gemma2" && tag == "f32")
             Assert.Ignore($"CPU accelerator: {family} bf16 checks the same wiring (CI time); f32 runs on CUDA.");
         string folder = FixtureFolder($"{family}_{tag}");
         if (!DecoderFixture.Exists(folder))
@@ -237,6 +239,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DecoderFamily.Qwen3)]
     [TestCase(DecoderFamily.Olmo2)]
     [TestCase(DecoderFamily.Gemma3)]
+    [TestCase(DecoderFamily.Gemma2)]
     public void Float32Checkpoint_EveryStage_MatchesFloat64Reference(DecoderFamily family)
     {
         using var checkpoint = new SyntheticCheckpoint(family, Device);
@@ -322,14 +325,17 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 _w["self_attn.q_norm.weight"] = Uniform(QWidth, 0.5, 1.5);
                 _w["self_attn.k_norm.weight"] = Uniform(KvWidth, 0.5, 1.5);
             }
-            else if (family == DecoderFamily.Gemma3)
+            else if (family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2)
             {
                 // Gemma stores w of its (1 + w) norms.
                 foreach (string norm in new[] { "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm" })
                     _w[norm + ".weight"] = Uniform(Hidden, -0.5, 0.5);
                 _w["post_attention_layernorm.weight"] = Uniform(Hidden, -0.5, 0.5);
-                _w["self_attn.q_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
-                _w["self_attn.k_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
+                if (family == DecoderFamily.Gemma3)
+                {
+                    _w["self_attn.q_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
+                    _w["self_attn.k_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
+                }
             }
             else
             {
@@ -360,13 +366,18 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             }
             string type = modelType ?? (family == DecoderFamily.Gemma3 ? "gemma3_text" : family.ToString().ToLowerInvariant());
             // Gemma 3 as transformers 5 writes it: its activation as hidden_activation, a RoPE set per layer type.
-            string familyFields = family == DecoderFamily.Gemma3
-                ? """
+            string familyFields = family switch
+            {
+                DecoderFamily.Gemma3 => """
                   "hidden_activation": "gelu_pytorch_tanh", "layer_types": ["sliding_attention"], "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}, "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}}
-                  """
-                : """
+                  """,
+                DecoderFamily.Gemma2 => """
+                  "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0
+                  """,
+                _ => """
                   "hidden_act": "silu", "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}
-                  """;
+                  """,
+            };
             File.WriteAllText(Path.Combine(Folder, "config.json"), string.Create(CultureInfo.InvariantCulture,
                 $$$"""{"model_type": "{{{type}}}", "hidden_size": {{{Hidden}}}, "num_hidden_layers": 1, "num_attention_heads": {{{Heads}}}, "num_key_value_heads": {{{KvHeads}}}, "head_dim": {{{HeadDim}}}, "intermediate_size": {{{Intermediate}}}, "rms_norm_eps": {{{Eps}}}, "max_position_embeddings": 4096, "dtype": "float32", {{{familyFields}}}}"""));
         }
@@ -390,7 +401,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             var r = new Dictionary<string, double[]>(StringComparer.Ordinal);
             double[] x = Input.Select(v => (double)v).ToArray();
             double[] input = x;
-            bool gemma = _family == DecoderFamily.Gemma3;
+            bool gemma = _family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
             double[] Weight(string name) => _w[name].Select(v => gemma ? 1.0 + v : v).ToArray(); // Gemma's (1 + w)
             if (_family != DecoderFamily.Olmo2)
                 input = r["input_norm"] = Norm(x, Weight("input_layernorm.weight"), Hidden, Hidden);
@@ -440,7 +451,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 : g / (1 + Math.Exp(-g));
             double[] act = r["mlp_act"] = gate.Zip(up, (g, u) => Act(g, gemma) * u).ToArray();
             double[] down = Linear(act, "mlp.down_proj.weight", Hidden, Intermediate);
-            if (_family is DecoderFamily.Olmo2 or DecoderFamily.Gemma3)
+            if (_family == DecoderFamily.Olmo2 || gemma)
             {
                 r["down_proj"] = down;
                 down = r["post_feedforward_norm"] = Norm(down, Weight("post_feedforward_layernorm.weight"), Hidden, Hidden);

@@ -17,6 +17,8 @@ public enum DecoderFamily
     /// with a per-head q/k norm before RoPE (a sliding-window layer rotates with its own base) → post_attention_layernorm →
     /// + residual → pre_feedforward_layernorm → MLP (gelu tanh) → post_feedforward_layernorm → + residual.</summary>
     Gemma3,
+    /// <summary><c>Gemma2DecoderLayer</c>: Gemma 3's layer without the q/k norm (one RoPE base for every layer).</summary>
+    Gemma2,
 }
 
 /// <summary>
@@ -74,10 +76,12 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>How the family's own norms round in 16 bits: Llama's and Qwen3's <c>weight * x.to(dtype)</c> twice,
     /// OLMo2's <c>(weight * x).to(dtype)</c> once. (Qwen3's per-head q/k norm inside FusedQkNormRope rounds once.)</summary>
-    public NormRounding NormRounding => Family is DecoderFamily.Olmo2 or DecoderFamily.Gemma3 ? NormRounding.Once : NormRounding.Llama;
+    public NormRounding NormRounding => Family is DecoderFamily.Olmo2 or DecoderFamily.Gemma3 or DecoderFamily.Gemma2 ? NormRounding.Once : NormRounding.Llama;
 
     /// <summary>What every norm adds to its weight: 1 for Gemma's <c>(1 + w)</c> (its checkpoints store w), else 0.</summary>
-    public float NormWeightOffset => Family == DecoderFamily.Gemma3 ? 1f : 0f;
+    public float NormWeightOffset => IsGemma ? 1f : 0f;
+
+    private bool IsGemma => Family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
 
     /// <summary>How q and k are normed and rotated: <see cref="RopeRounding.PerOp"/> (the default) as transformers rounds
     /// (its q/k norms as <see cref="NormRounding"/>), on the general norm+RoPE kernel; <see cref="RopeRounding.Once"/> on
@@ -126,8 +130,9 @@ public sealed class DecoderLayer : IDisposable
         "qwen3" => DecoderFamily.Qwen3,
         "olmo2" => DecoderFamily.Olmo2,
         "gemma3_text" or "gemma3" => DecoderFamily.Gemma3,
+        "gemma2" => DecoderFamily.Gemma2,
         _ => throw new CheckpointFormatException(source, "model_type",
-            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
+            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\", \"gemma2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
     };
 
     /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
@@ -148,6 +153,8 @@ public sealed class DecoderLayer : IDisposable
             "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
         DecoderFamily.Gemma3 => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
             "post_feedforward_layernorm.weight", "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
+        DecoderFamily.Gemma2 => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
+            "post_feedforward_layernorm.weight"],
         _ => throw new ArgumentOutOfRangeException(nameof(family)),
     };
 
@@ -332,8 +339,8 @@ public sealed class DecoderLayer : IDisposable
         try
         {
             var family = FamilyOf(config, "config");
-            if (family == DecoderFamily.Gemma3 && fp8 is not null)
-                throw new InvalidArgumentException("quantize", "Argument 'quantize': expected 16-bit projections for gemma3 (this sample builds its FP8 path for Llama, Qwen2/3 and OLMo2), got FP8 ones.");
+            if (family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2 && fp8 is not null)
+                throw new InvalidArgumentException("quantize", $"Argument 'quantize': expected 16-bit projections for {config.ModelType} (this sample builds its FP8 path for Llama, Qwen2/3 and OLMo2), got FP8 ones.");
             Device device = weights.Values.First().Device;
             if (fp8 is null)
                 StackQkv(weights);
@@ -462,7 +469,7 @@ public sealed class DecoderLayer : IDisposable
         observe?.Invoke("k_proj", w.K);
         observe?.Invoke("v_proj", w.V);
 
-        if (Family == DecoderFamily.Llama)
+        if (Family is DecoderFamily.Llama or DecoderFamily.Gemma2)
         {
             // Ops.Rope writes in place or into new tensors: copy-free, rotate into the workspace by the general op with no norm.
             Ops.FusedQkNormRope(w.Q, w.K, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
@@ -486,7 +493,7 @@ public sealed class DecoderLayer : IDisposable
         var up = _weights["mlp.up_proj.weight"];
         var down = _weights["mlp.down_proj.weight"];
         var activation = Config.Activation!.Value;
-        if (Family == DecoderFamily.Gemma3)
+        if (IsGemma)
         {
             var postAttention = _weights["post_attention_layernorm.weight"];
             var postFeedForward = _weights["post_feedforward_layernorm.weight"];
@@ -703,7 +710,7 @@ public sealed class DecoderLayer : IDisposable
     {
         DecoderFamily.Olmo2 => ["q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm", "attn_residual", "mlp_act",
             "down_proj", "post_feedforward_norm", "output"],
-        DecoderFamily.Gemma3 => ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm",
+        DecoderFamily.Gemma3 or DecoderFamily.Gemma2 => ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "o_proj", "post_attention_norm",
             "attn_residual", "pre_feedforward_norm", "mlp_act", "down_proj", "post_feedforward_norm", "output"],
         _ => ["input_norm", "q_proj", "k_proj", "v_proj", "q_rope", "k_rope", "attn_residual", "post_attention_norm", "mlp_act", "output"],
     };
