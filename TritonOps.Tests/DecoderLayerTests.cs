@@ -216,18 +216,20 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("llama", "f32")]
     [TestCase("qwen3", "bf16")]
     [TestCase("olmo2", "f32")]
+    [TestCase("qwen2", "bf16")]     // YaRN from the saved config.json
+    [TestCase("gemma3", "f32")]     // layer 0 slides: the local base
     public void RopeTable_FromTheSavedConfig_HasTheModelsInverseFrequencies(string family, string tag)
     {
-        // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables: its bf16 case (bit for bit on the CPU) covers them
-        // there; the float32 one runs on CUDA (CI time).
-        if (Kind == DeviceKind.Cpu && family == "qwen2" && tag == "f32")
-            Assert.Ignore("CPU accelerator: qwen2 bf16 checks the biases and YaRN bit for bit (CI time); f32 runs on CUDA.");
         string folder = FixtureFolder($"{family}_{tag}");
         if (!DecoderFixture.Exists(folder))
             Assert.Ignore($"Decoder fixture {family}_{tag} is missing (scripts/fixtures/make_decoder_fixtures.py).");
         using var fixture = DecoderFixture.Open(folder);
         var config = ModelConfig.Load(folder);
-        float[] ours = RopeTable.InverseFrequencies(RopeTable.RotaryDim(config), config.RopeTheta, config.RopeScaling);
+        // The fixture's inv_freq is layer 0's (a sliding-window layer's own set where the model has one).
+        bool sliding = config.IsSlidingWindowLayer(0) && config.SlidingRopeTheta is not null;
+        float[] ours = sliding
+            ? RopeTable.InverseFrequencies(RopeTable.RotaryDim(config), config.SlidingRopeTheta!.Value, config.SlidingRopeScaling)
+            : RopeTable.InverseFrequencies(RopeTable.RotaryDim(config), config.RopeTheta, config.RopeScaling);
         float[] theirs = fixture.Floats("inv_freq", Device);
         // Within 1 ulp: PyTorch's CPU powf (SLEEF) is within 1 ulp of the correctly rounded power we use (RopeTable).
         ours.Length.Should().Be(theirs.Length);
@@ -274,6 +276,14 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
 
         seen.Should().Equal(DecoderLayer.StageNames(family));
         StageError.Of("output", hidden.ToFloatArray(), reference["output"].Select(v => (float)v).ToArray(), tolerance).Passed.Should().BeTrue();
+    }
+
+    [Test]
+    public void GemmaWithQuantize_ThrowsInvalidArgument_BeforeQuantizing()
+    {
+        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Gemma3, Device);
+        var act = () => DecoderLayer.Load(checkpoint.Folder, 0, Device, quantize: Fp8WeightScheme.Block);
+        act.Should().Throw<InvalidArgumentException>().Which.ParamName.Should().Be("quantize");
     }
 
     [Test]

@@ -825,7 +825,7 @@ public class SafeTensorsModelConfigTests : SafeTensorsFixture
 
     /// <summary>Qwen3's documented YaRN switch (rope_scaling yarn, factor 4, original 32768), in transformers 4's
     /// spelling and in 5's rope_parameters with DeepSeek's fields; without original_max_position_embeddings it is the
-    /// config's max_position_embeddings, and without a factor max / original (transformers' standardize_rope_params).</summary>
+    /// config's max_position_embeddings, and a top-level one wins (transformers' standardize_rope_params).</summary>
     [Test]
     public void Parse_Qwen3WithYarn_ReadsEveryYarnField()
     {
@@ -845,8 +845,8 @@ public class SafeTensorsModelConfigTests : SafeTensorsFixture
             "rope_scaling": {"type": "yarn", "factor": 2.0}
             """)).RopeScaling.Should().Be(new RopeScaling("yarn", 2.0, null, null, 40960));
         ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
-            "original_max_position_embeddings": 10240, "rope_scaling": {"rope_type": "yarn", "original_max_position_embeddings": 8192}
-            """)).RopeScaling.Should().Be(new RopeScaling("yarn", 4.0, null, null, 10240), "a top-level original wins; the factor is 40960 / 10240");
+            "original_max_position_embeddings": 10240, "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8192}
+            """)).RopeScaling.Should().Be(new RopeScaling("yarn", 4.0, null, null, 10240), "a top-level original wins");
     }
 
     [Test]

@@ -24,6 +24,8 @@ namespace TritonOps;
 /// differ from that by 1 ulp in 1.2 % / 1.4 % of them, so they are not used. PyTorch's float32 cos/sin are
 /// within 1 ulp (CPU, Sleef u10) or 2 ulp (CUDA <c>cosf</c>/<c>sinf</c>) of the correctly rounded value,
 /// which is the closest a single table can come to both.</item>
+/// <item>yarn only: each value then times fl32(attention factor) in float32 (transformers' <c>cos() * attention_scaling</c>),
+/// a second rounding.</item>
 /// </list>
 /// </summary>
 public static class RopeTable
@@ -41,8 +43,9 @@ public static class RopeTable
     /// <param name="scaling">null or type "default" for plain RoPE; "linear" (positions divided by
     /// <c>Factor</c>; as transformers does it, by dividing inv_freq by the factor in float32); "llama3"
     /// (Llama 3.1's smooth band-wise scaling; needs Factor, LowFreqFactor, HighFreqFactor and
-    /// OriginalMaxPositionEmbeddings); "yarn" (YaRN, as Qwen3 and DeepSeek stretch their context: needs Factor and
-    /// OriginalMaxPositionEmbeddings; cos and sin carry <see cref="AttentionFactor"/>). Other types ("dynamic" and
+    /// OriginalMaxPositionEmbeddings); "yarn" (YaRN, as Qwen3 stretches its context: needs Factor and
+    /// OriginalMaxPositionEmbeddings; cos and sin carry <see cref="AttentionFactor"/>, rounded a second time; DeepSeek's
+    /// attention also scales its softmax by mscale², which is the attention's part, not the table's). Other types ("dynamic" and
     /// "longrope", whose frequencies change with the sequence's length) raise <see cref="InvalidArgumentException"/>.</param>
     /// <param name="dtype">Element type of the tables. float32 by default, as OLMo2 rotates with them; Llama, Qwen3, Gemma 3
     /// and GPT-NeoX cast cos and sin to the activations' dtype before rotating (<c>cos.to(dtype=x.dtype)</c>): pass x's
@@ -121,7 +124,7 @@ public static class RopeTable
 
     /// <summary>
     /// The float32 inverse frequencies, <c>rotaryDim / 2</c> of them, as transformers computes its <c>inv_freq</c>
-    /// buffer for <paramref name="scaling"/>, with the power correctly rounded: PyTorch's CPU <c>base ** t</c> (SLEEF's
+    /// buffer for <paramref name="scaling"/> (for yarn, tables built from them also need <see cref="AttentionFactor"/>), with the power correctly rounded: PyTorch's CPU <c>base ** t</c> (SLEEF's
     /// 1-ulp powf) can differ by 1 ulp (1 of qwen3's 64 frequencies on the H200 host; checked in CI against its
     /// fixture).
     /// </summary>

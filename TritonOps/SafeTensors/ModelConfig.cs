@@ -204,8 +204,8 @@ public sealed class ModelConfig
                 throw new CheckpointFormatException(source, "head_dim", $"expected a positive size, got {headDim}.");
             if (headDim is null && hidden % heads != 0)
                 throw new CheckpointFormatException(source, "head_dim", $"absent, and hidden_size {hidden} is not divisible by num_attention_heads {heads}.");
-            var (ropeTheta, scaling) = Rope(text);
-            var (slidingTheta, slidingScaling) = SlidingRope(text);
+            var (ropeTheta, scaling) = Rope(text, modelType);
+            var (slidingTheta, slidingScaling) = SlidingRope(text, modelType);
             return new ModelConfig
             {
                 ModelType = modelType,
@@ -238,22 +238,30 @@ public sealed class ModelConfig
 
     /// <summary>rope_theta and rope_scaling, or transformers 5's rope_parameters (which holds both, and for
     /// Gemma 3 one set per layer type: the full-attention set is taken).</summary>
-    private static (double Theta, RopeScaling? Scaling) Rope(Fields text)
+    private static (double Theta, RopeScaling? Scaling) Rope(Fields text, string modelType)
     {
         double? theta = text.Double("rope_theta");
         JsonElement? scaling = text.Object("rope_scaling");
+        bool perLayerType = false;
         if (text.Object("rope_parameters") is JsonElement parameters)
         {
             if (!parameters.TryGetProperty("rope_type", out _) && !parameters.TryGetProperty("rope_theta", out _)
                 && parameters.TryGetProperty("full_attention", out JsonElement full) && full.ValueKind == JsonValueKind.Object)
+            {
                 parameters = full;
+                perLayerType = true;
+            }
             var inner = text.Nested(parameters, "rope_parameters");
             theta = inner.Double("rope_theta") ?? theta;
             scaling = parameters;
         }
-        RopeScaling? result = scaling is JsonElement s ? Scaling(text.Nested(s, "rope_scaling"), text, topLevelOriginal: true) : null;
-        return (theta ?? text.Double("rotary_emb_base") ?? 10000.0, result); // GPT-NeoX / Pythia name it rotary_emb_base
+        // A set per layer type takes no top-level original_max_position_embeddings (standardize_rope_params' second case).
+        RopeScaling? result = scaling is JsonElement s ? Scaling(text.Nested(s, "rope_scaling"), text, topLevelOriginal: !perLayerType) : null;
+        // GPT-NeoX / Pythia name it rotary_emb_base; Gemma 3's config class defaults its global base to 10⁶.
+        return (theta ?? text.Double("rotary_emb_base") ?? (IsGemma3(modelType) ? 1_000_000.0 : 10000.0), result);
     }
+
+    private static bool IsGemma3(string modelType) => modelType.StartsWith("gemma3", StringComparison.Ordinal);
 
     /// <summary>The scaling one set of RoPE parameters describes; null for plain RoPE (type "default", no factor).</summary>
     private static RopeScaling? Scaling(Fields f, Fields text, bool topLevelOriginal)
@@ -263,13 +271,11 @@ public sealed class ModelConfig
         if (type == "default" && factor is null)
             return null;
         // transformers' standardize_rope_params: a top-level original_max_position_embeddings (Phi-3 keeps it there)
-        // overrides the parameters' own, and without either these types take max_position_embeddings; yarn without a
-        // factor stretches to max_position_embeddings (_compute_yarn_parameters).
+        // overrides the parameters' own, and without either these types take max_position_embeddings. (yarn needs its
+        // factor: transformers refuses the config without one, and so does RopeTable.)
         int? original = f.Int("original_max_position_embeddings");
         if (type is "llama3" or "yarn" or "longrope")
             original = (topLevelOriginal ? text.Int("original_max_position_embeddings") : null) ?? original ?? text.Int("max_position_embeddings");
-        if (type == "yarn" && factor is null && original > 0 && text.Int("max_position_embeddings") is int max)
-            factor = (double)max / original.Value;
         return new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), original)
         {
             AttentionFactor = f.Double("attention_factor"),
@@ -296,7 +302,7 @@ public sealed class ModelConfig
 
     /// <summary>Gemma 3's sliding-window layers' RoPE: transformers 5's <c>rope_parameters.sliding_attention</c>, or
     /// transformers 4's <c>rope_local_base_freq</c> (plain RoPE at that base).</summary>
-    private static (double? Theta, RopeScaling? Scaling) SlidingRope(Fields text)
+    private static (double? Theta, RopeScaling? Scaling) SlidingRope(Fields text, string modelType)
     {
         if (text.Object("rope_parameters") is JsonElement parameters
             && parameters.TryGetProperty("sliding_attention", out JsonElement sliding) && sliding.ValueKind == JsonValueKind.Object)
@@ -304,7 +310,8 @@ public sealed class ModelConfig
             var f = text.Nested(sliding, "rope_parameters.sliding_attention");
             return (f.Double("rope_theta") ?? 10000.0, Scaling(f, text, topLevelOriginal: false));
         }
-        return (text.Double("rope_local_base_freq"), null);
+        // Gemma 3's config class defaults rope_local_base_freq to 10 000.
+        return (text.Double("rope_local_base_freq") ?? (IsGemma3(modelType) ? 10000.0 : null), null);
     }
 
     private static QuantizationConfig? ReadQuantization(string source, JsonElement root)

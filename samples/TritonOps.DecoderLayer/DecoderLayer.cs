@@ -37,6 +37,13 @@ public enum DecoderFamily
 /// down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. The library has no plain add, and no
 /// norm-then-add op yet: each add is a <c>FusedAddRmsNorm</c> whose norm output is discarded (one wasted write of
 /// [tokens, hidden]); transformers rounds the same way (bf16 norm output, then a bf16 add).</item>
+/// <item>Gemma 3, Gemma 2: <c>RmsNorm</c> (input_layernorm) → <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> per head
+/// (Gemma 3; Gemma 2 rotates only) → attention → <c>Linear</c> o_proj → <c>RmsNorm</c> (post_attention_layernorm) →
+/// <c>FusedAddRmsNorm</c> (the residual add and pre_feedforward_layernorm in one pass) → <c>FusedGatedMlp</c> (gelu
+/// tanh) → <c>Linear</c> down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. Every norm
+/// scales by <c>(1 + w)</c> and rounds once; a sliding-window layer of Gemma 3 rotates at its own base. Attention's own
+/// parts stay the caller's: Gemma scales scores by <c>query_pre_attn_scalar</c>^-½ and its sliding layers see a window.
+/// 16-bit only (no FP8 path for these two).</item>
 /// </list>
 /// <para>Rounding against transformers in bfloat16: the layer rounds where transformers does (the ops' options:
 /// <c>NormRounding.Llama</c> for Llama's and Qwen3's norms, <c>ActivationRounding.PerOp</c>, <c>ResidualRounding.PerOp</c>,
@@ -81,7 +88,9 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>What every norm adds to its weight: 1 for Gemma's <c>(1 + w)</c> (its checkpoints store w), else 0.</summary>
     public float NormWeightOffset => IsGemma ? 1f : 0f;
 
-    private bool IsGemma => Family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
+    private bool IsGemma => IsGemmaFamily(Family);
+
+    private static bool IsGemmaFamily(DecoderFamily family) => family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
 
     /// <summary>How q and k are normed and rotated: <see cref="RopeRounding.PerOp"/> (the default) as transformers rounds
     /// (its q/k norms as <see cref="NormRounding"/>), on the general norm+RoPE kernel; <see cref="RopeRounding.Once"/> on
@@ -107,10 +116,11 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>Where it runs.</summary>
     public Device Device { get; }
 
-    /// <summary>The float32 RoPE cos table <c>[maxPositions, rotaryDim]</c> built from the config (RopeTable.Create).</summary>
+    /// <summary>The RoPE cos table <c>[maxPositions, rotaryDim]</c> built from the config (RopeTable.Create; for this layer's
+    /// attention kind), in the activations' dtype as the models cast it, float32 for OLMo2.</summary>
     public Tensor Cos { get; }
 
-    /// <summary>The float32 RoPE sin table.</summary>
+    /// <summary>The RoPE sin table, as <see cref="Cos"/>.</summary>
     public Tensor Sin { get; }
 
     /// <summary>Hidden size.</summary>
@@ -138,8 +148,8 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
     /// attention builds them with bias=True and o without, whatever the config says).</summary>
     public static IReadOnlyList<string> BiasedProjections(ModelConfig config) =>
-        config.AttentionBias ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"]
-        : config.ModelType == "qwen2" ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+        config.ModelType == "qwen2" ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+        : config.AttentionBias ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"]
         : [];
 
     /// <summary>The tensor names of layer <paramref name="layer"/> that <paramref name="family"/> reads, by role
@@ -200,7 +210,10 @@ public sealed class DecoderLayer : IDisposable
 
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
         // A ForCausalLM checkpoint names them model.layers.N.…; a bare model (XModel.save_pretrained) layers.N.….
-        string prefix = checkpoint.Contains($"model.layers.{layer}.self_attn.q_proj.weight") ? $"model.layers.{layer}." : $"layers.{layer}.";
+        // A ForCausalLM checkpoint names them model.layers.N.…, a bare model layers.N.…, and Gemma 3's multimodal one
+        // model.language_model.layers.N.… (transformers 5) or language_model.model.layers.N.… (4.x).
+        string prefix = new[] { "model.", "", "model.language_model.", "language_model.model." }
+            .Select(p => $"{p}layers.{layer}.").FirstOrDefault(p => checkpoint.Contains(p + "self_attn.q_proj.weight")) ?? $"layers.{layer}.";
         var names = WeightNames(family).ToList();
         var biased = BiasedProjections(config);
         names.AddRange(biased.Select(role => role + ".bias"));
@@ -216,6 +229,11 @@ public sealed class DecoderLayer : IDisposable
             throw new CheckpointFormatException(checkpoint.FileOf(dtypeSource), dtypeSource,
                 $"expected float32, float16 or bfloat16, got {DTypes.Name(dtype)}.");
         bool fp8Checkpoint = checkpoint.GetInfo(prefix + "self_attn.q_proj.weight").DType == DType.Float8E4M3;
+        if (IsGemmaFamily(family) && fp8Checkpoint)
+            throw new CheckpointFormatException(checkpoint.FileOf(prefix + "self_attn.q_proj.weight"), prefix + "self_attn.q_proj.weight",
+                $"FP8 projections are not built for {config.ModelType} in this sample (Llama, Qwen2/3 and OLMo2 have them): expected 16-bit weights, got float8_e4m3.");
+        if (IsGemmaFamily(family) && quantize is not null)
+            throw new InvalidArgumentException(nameof(quantize), $"Argument 'quantize': expected null for {config.ModelType} (this sample builds FP8 projections for Llama, Qwen2/3 and OLMo2), got {quantize}.");
         foreach (string name in names)
         {
             bool projectionWeight = fp8Checkpoint && Projections.Any(p => name == p + ".weight");
@@ -297,6 +315,8 @@ public sealed class DecoderLayer : IDisposable
         Dictionary<string, Fp8Projection>? fp8 = null;
         try
         {
+            if (quantize is not null && IsGemmaFamily(FamilyOf(config, "config")))
+                throw new InvalidArgumentException(nameof(quantize), $"Argument 'quantize': expected null for {config.ModelType} (this sample builds FP8 projections for Llama, Qwen2/3 and OLMo2), got {quantize}.");
             Tensor first = weights["self_attn.q_proj.weight"];
             DType dtype = first.DType;
             if (quantize is { } scheme)
@@ -339,8 +359,6 @@ public sealed class DecoderLayer : IDisposable
         try
         {
             var family = FamilyOf(config, "config");
-            if (family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2 && fp8 is not null)
-                throw new InvalidArgumentException("quantize", $"Argument 'quantize': expected 16-bit projections for {config.ModelType} (this sample builds its FP8 path for Llama, Qwen2/3 and OLMo2), got FP8 ones.");
             Device device = weights.Values.First().Device;
             if (fp8 is null)
                 StackQkv(weights);
