@@ -22,8 +22,19 @@ BENCH[kgroup]=$KG
 beside csplit
 CS=/tmp/b-csplit/TritonOps.Benchmark.dll TCS=/tmp/t-csplit/TritonOps.Tests.dll
 BENCH[csplit]=$CS
-# PART: one or more of C, H, G, F, K, run in the order given (PART="G F" fits one ~550-s call, so does "K G").
+# PART: one or more of X (fixtures), C, H, G, F, K, S (whole CUDA suite), run in the order given (PART="G F" fits one ~550-s call, so does "K G").
 for part in ${PART:-C}; do case $part in
+X)
+  # The transformers fixtures written without a run (12-08): Gemma 2 and Gemma 3 decoder layers (~20 s on the machine's
+  # CPU). One tarball comes back (the reply returns few files): unpack into TritonOps.Tests/Fixtures/decoder.
+  echo "## fixtures (t=$SECONDS)"; fx=$(mktemp -d)
+  timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" | tail -25
+  tar czf "$out/fix.tgz" -C "$fx" decoder && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries"
+;;
+S)
+  # The whole CUDA suite (an H200 run is owed: 518/521 passed on the H100 at 12-08 00:12).
+  left 60 && tests whole-cuda $((deadline - SECONDS - 10)) $T "FullyQualifiedName~Cuda"
+;;
 K)
   # csplit (docs/experiments/2026-12-07-cluster-fit-split.patch): where Auto's split's clusters do not all fit, the most
   # splits below it whose clusters do (M64 down and q-size: 4 → 3 splits in clusters of 3). Alternated with main: Linear
@@ -35,6 +46,7 @@ K)
   left 80 && tests csplit 70 $TCS "FullyQualifiedName~CudaLaunchChain|(FullyQualifiedName~Cuda&FullyQualifiedName~Swapped)"
 ;;
 G)
+  # Dropped 12-08 (docs/experiments/README.md): its pack is no longer in .gpu.
   # kgroup (docs/experiments/2026-12-07-producer-issue-groups.patch): the copy-engine producer issues its stages four at a
   # time, so a weight row's next 512 bytes reach the DRAM together. Alternated with main: FP8 M16 (standing fp8_gemm
   # rows 7, 9, 10), Linear M16/M64 down and q/k/v swapped (sweep 1, 13, 31), the gated MLP's M64 tiles (sweep 2), the
