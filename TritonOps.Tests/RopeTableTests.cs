@@ -1,3 +1,4 @@
+using System.Globalization;
 using TritonOps.SafeTensors;
 
 namespace TritonOps.Tests;
@@ -296,12 +297,71 @@ public class RopeTableTests
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device, () => RopeTable.Create(8, 16, theta, device: Device))
             .Which.ParamName.Should().Be("theta");
 
-    [TestCase("dynamic")]
-    [TestCase("longrope")]
+    [TestCase("proportional")]
+    [TestCase("ntk")]
     public void UnsupportedScalingType_ThrowsInvalidArgument(string type) =>
         Validation.ThrowsBeforeAllocating<InvalidArgumentException>(Device,
                 () => RopeTable.Create(8, 16, scaling: new RopeScaling(type, 2, null, null, null), device: Device))
-            .WithMessage($"*'scaling'*\"default\", \"linear\", \"llama3\" or \"yarn\"*\"{type}\"*");
+            .WithMessage($"*'scaling'*\"default\", \"linear\", \"llama3\", \"yarn\", \"dynamic\" or \"longrope\"*\"{type}\"*");
+
+    /// <summary>Dynamic NTK: within max_position_embeddings the plain frequencies; past it, θ stretched to
+    /// θ · (factor · L / max − (factor − 1))^(d / (d − 2)) for a sequence of L tokens (float64 here).</summary>
+    [Test]
+    public void Dynamic_IsPlainWithinMax_AndStretchesPastIt()
+    {
+        const int dim = 64, max = 4096;
+        const double theta = 10000, factor = 2;
+        var scaling = new RopeScaling("dynamic", factor, null, null, null) { MaxPositionEmbeddings = max };
+        RopeTable.InverseFrequencies(dim, theta, scaling).Should().Equal(RopeTable.InverseFrequencies(dim, theta));
+        RopeTable.InverseFrequencies(dim, theta, scaling, sequenceLength: max).Should().Equal(RopeTable.InverseFrequencies(dim, theta));
+        foreach (int length in new[] { 4097, 10000, 131072 })
+        {
+            double stretched = theta * Math.Pow(factor * length / max - (factor - 1), (double)dim / (dim - 2));
+            float[] inv = RopeTable.InverseFrequencies(dim, theta, scaling, sequenceLength: length);
+            for (int i = 0; i < inv.Length; i++)
+            {
+                double expected = Math.Pow(stretched, -2.0 * i / dim);
+                inv[i].Should().BeApproximately((float)expected, (float)(expected * 16 * Math.Pow(2, -24)), $"L {length}, inv_freq[{i}]");
+            }
+        }
+        // A table of 10 000 rows is the one for a sequence of 10 000 tokens.
+        var (cos, sin) = RopeTable.Create(10000, dim, theta, scaling: scaling, device: Device);
+        using (cos)
+        using (sin)
+        {
+            var (c, _) = RopeTable.Compute(10000, RopeTable.InverseFrequencies(dim, theta, scaling, sequenceLength: 10000), RotaryForm.RotateHalf);
+            cos.ToFloatArray().Should().Equal(c);
+        }
+        FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, new RopeScaling("dynamic", factor, null, null, null)))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*max_position_embeddings*");
+    }
+
+    /// <summary>LongRoPE (Phi-3): inv_freqᵢ = 1 / (extᵢ · θ^(2i/d)) with the short factors up to the original context and
+    /// the long ones past it; cos and sin times √(1 + ln(max / original) / ln original) unless attention_factor is given.</summary>
+    [Test]
+    public void LongRope_ShortOrLongFactors_AndItsAttentionFactor()
+    {
+        const int dim = 16, original = 4096, max = 131072;
+        const double theta = 10000;
+        double[] shortF = [.. Enumerable.Range(0, dim / 2).Select(i => 1 + 0.05 * i)], longF = [.. Enumerable.Range(0, dim / 2).Select(i => 1 + 0.5 * i)];
+        var scaling = new RopeScaling("longrope", null, null, null, original) { ShortFactor = shortF, LongFactor = longF, MaxPositionEmbeddings = max };
+        foreach (var (length, factors) in new[] { ((int?)null, shortF), (original, shortF), (original + 1, longF) })
+        {
+            float[] inv = RopeTable.InverseFrequencies(dim, theta, scaling, length);
+            for (int i = 0; i < inv.Length; i++)
+            {
+                double expected = 1 / (factors[i] * Math.Pow(theta, 2.0 * i / dim));
+                inv[i].Should().BeApproximately((float)expected, (float)(expected * 8 * Math.Pow(2, -24)), $"L {length}, inv_freq[{i}]");
+            }
+        }
+        RopeTable.AttentionFactor(scaling).Should().BeApproximately(Math.Sqrt(1 + Math.Log(32) / Math.Log(original)), 1e-15);
+        RopeTable.AttentionFactor(scaling with { AttentionFactor = 1.5 }).Should().Be(1.5);
+        RopeTable.AttentionFactor(scaling with { Factor = 1.0 }).Should().Be(1.0);
+        FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, scaling with { ShortFactor = [1, 2] }))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*short_factor*8*2*");
+        FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, scaling with { LongFactor = null }, original + 1))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*long_factor*");
+    }
 
     [Test]
     public void YarnMissingOrBadFields_ThrowInvalidArgument()
@@ -431,7 +491,8 @@ public class RopeTableTests
             int rotaryDim = fixture.MetaInt($"{name}.rotary_dim");
             double theta = fixture.MetaDouble($"{name}.theta");
             RopeScaling? scaling = ScalingFromMetadata(fixture, name + ".");
-            float[] inv = RopeTable.InverseFrequencies(rotaryDim, theta, scaling);
+            // transformers' module ran at these positions: dynamic and longrope take their frequencies from max + 1.
+            float[] inv = RopeTable.InverseFrequencies(rotaryDim, theta, scaling, sequenceLength: (int)(positions.Max() + 1));
             float[] theirs = fixture.Floats($"{name}.inv_freq");
             inv.Length.Should().Be(theirs.Length, $"{name}: rotary_dim / 2 frequencies");
             int off = 0;
@@ -527,7 +588,14 @@ public class RopeTableTests
             Mscale = Optional("mscale"),
             MscaleAllDim = Optional("mscale_all_dim"),
             Truncate = fixture.Metadata.TryGetValue(prefix + "truncate", out string? truncate) ? bool.Parse(truncate) : null,
+            ShortFactor = List("short_factor"),
+            LongFactor = List("long_factor"),
+            MaxPositionEmbeddings = fixture.Metadata.ContainsKey($"{prefix}max_position_embeddings") ? fixture.MetaInt($"{prefix}max_position_embeddings") : null,
         };
+        // A Python list as str() writes it: "[1.0, 1.01, …]".
+        double[]? List(string key) => fixture.Metadata.TryGetValue(prefix + key, out string? text)
+            ? text.Trim('[', ']').Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray()
+            : null;
     }
 
     /// <summary>Llama 3.1's frequency scaling in float64, written from its description: wavelengths shorter than

@@ -849,6 +849,22 @@ public class SafeTensorsModelConfigTests : SafeTensorsFixture
             """)).RopeScaling.Should().Be(new RopeScaling("yarn", 4.0, null, null, 10240), "a top-level original wins");
     }
 
+    /// <summary>Phi-3's longrope (factor lists, the original context at the top level of config.json) and a dynamic
+    /// scaling: both carry max_position_embeddings, which their frequencies depend on.</summary>
+    [Test]
+    public void Parse_LongRopeAndDynamic_ReadTheirFields()
+    {
+        var phi3 = ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
+            "original_max_position_embeddings": 4096,
+            "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.5], "long_factor": [2.0, 4.0]}
+            """));
+        phi3.RopeScaling.Should().Be(new RopeScaling("longrope", null, null, null, 4096)
+            { ShortFactor = [1.0, 1.5], LongFactor = [2.0, 4.0], MaxPositionEmbeddings = 40960 });
+        ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
+            "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}
+            """)).RopeScaling.Should().Be(new RopeScaling("dynamic", 2.0, null, null, null) { MaxPositionEmbeddings = 40960 });
+    }
+
     [Test]
     public void Parse_Olmo2_DefaultsHeadDimToHiddenOverHeads()
     {

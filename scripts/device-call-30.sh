@@ -29,7 +29,9 @@ X)
   # CPU). One tarball comes back (the reply returns few files): unpack into TritonOps.Tests/Fixtures/decoder.
   echo "## fixtures (t=$SECONDS)"; fx=$(mktemp -d)
   timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" | tail -25
-  tar czf "$out/fix.tgz" -C "$fx" decoder && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries"
+  # rope_tables with the dynamic and longrope tables (12-08): into TritonOps.Tests/Fixtures/.
+  timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx/fixtures" 2>&1 | grep -vE "^\s*$" | tail -4
+  tar czf "$out/fix.tgz" -C "$fx" . && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries"
 ;;
 S)
   # The whole CUDA suite (an H200 run is owed: 518/521 passed on the H100 at 12-08 00:12).

@@ -45,8 +45,12 @@ public static class RopeTable
     /// (Llama 3.1's smooth band-wise scaling; needs Factor, LowFreqFactor, HighFreqFactor and
     /// OriginalMaxPositionEmbeddings); "yarn" (YaRN, as Qwen3 stretches its context: needs Factor and
     /// OriginalMaxPositionEmbeddings; cos and sin carry <see cref="AttentionFactor"/>, rounded a second time; DeepSeek's
-    /// attention also scales its softmax by mscale², which is the attention's part, not the table's). Other types ("dynamic" and
-    /// "longrope", whose frequencies change with the sequence's length) raise <see cref="InvalidArgumentException"/>.</param>
+    /// attention also scales its softmax by mscale², which is the attention's part, not the table's); "dynamic" (NTK-aware:
+    /// θ stretched once the sequence passes max_position_embeddings) and "longrope" (Phi-3: per-frequency short or long
+    /// factors, cos and sin carrying <see cref="AttentionFactor"/>), whose frequencies follow the sequence's length:
+    /// the table is the one transformers uses for a sequence of <paramref name="maxPositions"/> tokens (its largest
+    /// position maxPositions − 1), so build it with as many rows as the sequences it serves are long. Other types raise
+    /// <see cref="InvalidArgumentException"/>.</param>
     /// <param name="dtype">Element type of the tables. float32 by default, as OLMo2 rotates with them; Llama, Qwen3, Gemma 3
     /// and GPT-NeoX cast cos and sin to the activations' dtype before rotating (<c>cos.to(dtype=x.dtype)</c>): pass x's
     /// dtype to match those models.</param>
@@ -60,7 +64,7 @@ public static class RopeTable
         Check.Positive(maxPositions, nameof(maxPositions));
         Check.FloatDType(dtype, nameof(dtype));
         Check.Defined(form, nameof(form));
-        float[] invFreq = InverseFrequencies(rotaryDim, theta, scaling);
+        float[] invFreq = InverseFrequencies(rotaryDim, theta, scaling, sequenceLength: maxPositions);
         device ??= Device.Default;
         Check.Live(device, nameof(device));
 
@@ -129,7 +133,14 @@ public static class RopeTable
     /// fixture).
     /// </summary>
     /// <exception cref="InvalidArgumentException">As <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/>.</exception>
-    public static float[] InverseFrequencies(int rotaryDim, double theta = 10000, RopeScaling? scaling = null)
+    /// <param name="rotaryDim">Rotated dimensions of a head (even, &gt; 0).</param>
+    /// <param name="theta">RoPE base (&gt; 0).</param>
+    /// <param name="scaling">The scaling, as <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/> takes it.</param>
+    /// <param name="sequenceLength">For the types whose frequencies follow the sequence (transformers computes them from
+    /// the batch's largest position + 1): "dynamic" stretches θ past <see cref="RopeScaling.MaxPositionEmbeddings"/>,
+    /// "longrope" takes its long factors past <see cref="RopeScaling.OriginalMaxPositionEmbeddings"/>; null: the
+    /// frequencies transformers starts with (short sequences). Other types ignore it.</param>
+    public static float[] InverseFrequencies(int rotaryDim, double theta = 10000, RopeScaling? scaling = null, int? sequenceLength = null)
     {
         if (rotaryDim <= 0 || rotaryDim % 2 != 0)
             throw Check.Invalid(nameof(rotaryDim), $"expected an even positive size, got {rotaryDim}.");
@@ -154,9 +165,15 @@ public static class RopeTable
             case "yarn":
                 Yarn(invFreq, theta, scaling!);
                 break;
+            case "dynamic":
+                DynamicNtk(invFreq, theta, scaling!, sequenceLength);
+                break;
+            case "longrope":
+                LongRope(invFreq, theta, scaling!, sequenceLength);
+                break;
             default:
                 throw Check.Invalid(nameof(scaling),
-                    $"expected rope type \"default\", \"linear\", \"llama3\" or \"yarn\", got \"{scaling!.RopeType}\".");
+                    $"expected rope type \"default\", \"linear\", \"llama3\", \"yarn\", \"dynamic\" or \"longrope\", got \"{scaling!.RopeType}\".");
         }
         return invFreq;
     }
@@ -172,6 +189,8 @@ public static class RopeTable
     /// not finite and positive.</exception>
     public static double AttentionFactor(RopeScaling? scaling)
     {
+        if (scaling?.RopeType == "longrope")
+            return LongRopeAttentionFactor(scaling);
         if (scaling?.RopeType != "yarn")
             return 1.0;
         double factor = Required(scaling.Factor, "factor", "yarn", positive: true);
@@ -251,6 +270,67 @@ public static class RopeTable
             float keep = 1f - ramp;                                  // inv_freq_extrapolation_factor
             invFreq[i] = interpolated * (1f - keep) + extrapolated * keep;
         }
+    }
+
+    /// <summary>transformers' <c>_compute_dynamic_ntk_parameters</c>: θ' = θ · (factor · L / max − (factor − 1))^(d / (d − 2))
+    /// with L the sequence length, at least max_position_embeddings. At init (L = max) transformers computes θ' in Python
+    /// floats; for a longer sequence L is a tensor (the positions' max + 1), so every step is a float32 operation and θ' a
+    /// float32 tensor.</summary>
+    private static void DynamicNtk(float[] invFreq, double theta, RopeScaling scaling, int? sequenceLength)
+    {
+        double factor = Required(scaling.Factor, "factor", "dynamic", positive: true);
+        int max = scaling.MaxPositionEmbeddings
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"dynamic\" needs max_position_embeddings (ModelConfig fills it), got none.");
+        if (max <= 0)
+            throw Check.Invalid(nameof(scaling), $"expected max_position_embeddings > 0, got {max}.");
+        int dim = 2 * invFreq.Length;
+        if (dim <= 2)
+            throw Check.Invalid("rotaryDim", $"expected more than 2 rotary dimensions for rope type \"dynamic\", got {dim}.");
+        float stretched;
+        if (sequenceLength is int length && length > max)
+        {
+            float t = (float)factor * length / max;                       // factor * seq_len / max (float32 tensor ops)
+            t -= (float)(factor - 1);
+            stretched = (float)theta * (float)Math.Pow(t, (float)((double)dim / (dim - 2)));
+        }
+        else
+            stretched = (float)(theta * Math.Pow(factor * max / max - (factor - 1), (double)dim / (dim - 2)));
+        for (int i = 0; i < invFreq.Length; i++)
+            invFreq[i] = 1f / (float)Math.Pow(stretched, (float)(2 * i) / (float)dim);
+    }
+
+    /// <summary>transformers' <c>_compute_longrope_parameters</c> (Phi-3): inv_freqᵢ = 1 / (extᵢ · θ^(2i/d)), ext the short
+    /// factors for sequences within the original context, the long ones past it; float32 throughout.</summary>
+    private static void LongRope(float[] invFreq, double theta, RopeScaling scaling, int? sequenceLength)
+    {
+        int original = scaling.OriginalMaxPositionEmbeddings
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs original_max_position_embeddings, got none.");
+        bool useLong = sequenceLength is int length && length > original;
+        IReadOnlyList<double> ext = (useLong ? scaling.LongFactor : scaling.ShortFactor)
+            ?? throw Check.Invalid(nameof(scaling), $"rope type \"longrope\" needs {(useLong ? "long_factor" : "short_factor")}, got none.");
+        if (ext.Count != invFreq.Length)
+            throw Check.Invalid(nameof(scaling), $"expected {(useLong ? "long_factor" : "short_factor")} of rotary_dim / 2 = {invFreq.Length} values, got {ext.Count}.");
+        int dim = 2 * invFreq.Length;
+        for (int i = 0; i < invFreq.Length; i++)
+        {
+            if (!(double.IsFinite(ext[i]) && ext[i] > 0))
+                throw Check.Invalid(nameof(scaling), $"expected longrope factors finite and > 0, got {ext[i]} at {i}.");
+            invFreq[i] = 1f / ((float)ext[i] * PosFreq(i, dim, theta));
+        }
+    }
+
+    /// <summary>longrope's cos/sin factor: attention_factor, else √(1 + ln f / ln original) with f = factor or
+    /// max_position_embeddings / original (1 for f ≤ 1).</summary>
+    private static double LongRopeAttentionFactor(RopeScaling scaling)
+    {
+        if (scaling.AttentionFactor is double given)
+            return Required(given, "attention_factor", "longrope", positive: true);
+        int original = scaling.OriginalMaxPositionEmbeddings
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs original_max_position_embeddings, got none.");
+        double factor = scaling.Factor ?? (scaling.MaxPositionEmbeddings is int max
+            ? (double)max / original
+            : throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs factor or max_position_embeddings, got neither."));
+        return factor <= 1 ? 1.0 : Math.Sqrt(1 + Math.Log(factor) / Math.Log(original));
     }
 
     /// <summary>fl32(θ^fl32(2i / dim)) with θ rounded to float32: <c>base ** (arange(0, dim, 2).float() / dim)</c>.</summary>

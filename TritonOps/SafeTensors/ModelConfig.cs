@@ -30,6 +30,31 @@ public sealed record RopeScaling(string RopeType, double? Factor, double? LowFre
 
     /// <summary>yarn: whether the ramp's ends are rounded to whole dimensions (floor and ceil); true when null.</summary>
     public bool? Truncate { get; init; }
+
+    /// <summary>longrope: the per-frequency divisors for sequences within <see cref="OriginalMaxPositionEmbeddings"/>.</summary>
+    public IReadOnlyList<double>? ShortFactor { get; init; }
+
+    /// <summary>longrope: the per-frequency divisors for longer sequences.</summary>
+    public IReadOnlyList<double>? LongFactor { get; init; }
+
+    /// <summary>dynamic and longrope: the config's <c>max_position_embeddings</c> (dynamic stretches only past it; longrope
+    /// derives its default factor from it).</summary>
+    public int? MaxPositionEmbeddings { get; init; }
+
+    /// <summary>Value equality over every field, the factor lists by element.</summary>
+    public bool Equals(RopeScaling? other) =>
+        other is not null && RopeType == other.RopeType && Factor == other.Factor && LowFreqFactor == other.LowFreqFactor
+        && HighFreqFactor == other.HighFreqFactor && OriginalMaxPositionEmbeddings == other.OriginalMaxPositionEmbeddings
+        && AttentionFactor == other.AttentionFactor && BetaFast == other.BetaFast && BetaSlow == other.BetaSlow
+        && Mscale == other.Mscale && MscaleAllDim == other.MscaleAllDim && Truncate == other.Truncate
+        && SameList(ShortFactor, other.ShortFactor) && SameList(LongFactor, other.LongFactor)
+        && MaxPositionEmbeddings == other.MaxPositionEmbeddings;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(RopeType, Factor, OriginalMaxPositionEmbeddings, AttentionFactor, MaxPositionEmbeddings);
+
+    private static bool SameList(IReadOnlyList<double>? a, IReadOnlyList<double>? b) =>
+        a is null ? b is null : b is not null && a.SequenceEqual(b);
 }
 
 /// <summary>How the scales of a quantized checkpoint's weights are laid out.</summary>
@@ -276,6 +301,7 @@ public sealed class ModelConfig
         int? original = f.Int("original_max_position_embeddings");
         if (type is "llama3" or "yarn" or "longrope")
             original = (topLevelOriginal ? text.Int("original_max_position_embeddings") : null) ?? original ?? text.Int("max_position_embeddings");
+        bool usesMax = type is "dynamic" or "longrope";
         return new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), original)
         {
             AttentionFactor = f.Double("attention_factor"),
@@ -284,6 +310,9 @@ public sealed class ModelConfig
             Mscale = f.Double("mscale"),
             MscaleAllDim = f.Double("mscale_all_dim"),
             Truncate = f.Bool("truncate"),
+            ShortFactor = f.Doubles("short_factor"),
+            LongFactor = f.Doubles("long_factor"),
+            MaxPositionEmbeddings = usesMax ? text.Int("max_position_embeddings") : null,
         };
     }
 
@@ -390,6 +419,10 @@ public sealed class ModelConfig
         }
 
         public JsonElement? Object(string name) => Get(name, JsonValueKind.Object);
+
+        public IReadOnlyList<double>? Doubles(string name) => Get(name, JsonValueKind.Array) is JsonElement e
+            ? e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw Wrong(name, "an array of numbers", e)).ToArray()
+            : null;
 
         public IReadOnlyList<int>? Ints(string name) => Get(name, JsonValueKind.Array) is JsonElement e
             ? e.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : throw Wrong(name, "an array of integers", e)).ToArray()
