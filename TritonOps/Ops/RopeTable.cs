@@ -24,7 +24,7 @@ namespace TritonOps;
 /// differ from that by 1 ulp in 1.2 % / 1.4 % of them, so they are not used. PyTorch's float32 cos/sin are
 /// within 1 ulp (CPU, Sleef u10) or 2 ulp (CUDA <c>cosf</c>/<c>sinf</c>) of the correctly rounded value,
 /// which is the closest a single table can come to both.</item>
-/// <item>yarn only: each value then times fl32(attention factor) in float32 (transformers' <c>cos() * attention_scaling</c>),
+/// <item>yarn and longrope only: each value then times fl32(attention factor) in float32 (transformers' <c>cos() * attention_scaling</c>),
 /// a second rounding.</item>
 /// </list>
 /// </summary>
@@ -48,8 +48,9 @@ public static class RopeTable
     /// attention also scales its softmax by mscale², which is the attention's part, not the table's); "dynamic" (NTK-aware:
     /// θ stretched once the sequence passes max_position_embeddings) and "longrope" (Phi-3: per-frequency short or long
     /// factors, cos and sin carrying <see cref="AttentionFactor"/>), whose frequencies follow the sequence's length:
-    /// the table is the one transformers uses for a sequence of <paramref name="maxPositions"/> tokens (its largest
-    /// position maxPositions − 1), so build it with as many rows as the sequences it serves are long. Other types raise
+    /// the table is the one a freshly built transformers rotary module uses for one forward whose largest position is
+    /// maxPositions − 1 (during generation transformers recomputes them from each call's largest position, and keeps a
+    /// grown dynamic θ). Other types raise
     /// <see cref="InvalidArgumentException"/>.</param>
     /// <param name="dtype">Element type of the tables. float32 by default, as OLMo2 rotates with them; Llama, Qwen3, Gemma 3
     /// and GPT-NeoX cast cos and sin to the activations' dtype before rotating (<c>cos.to(dtype=x.dtype)</c>): pass x's
@@ -87,7 +88,10 @@ public static class RopeTable
     /// θ and scaling from <see cref="ModelConfig.RopeTheta"/> and <see cref="ModelConfig.RopeScaling"/>.
     /// </summary>
     /// <param name="config">The model's configuration.</param>
-    /// <param name="maxPositions">Rows; <see cref="ModelConfig.MaxPositionEmbeddings"/> when null.</param>
+    /// <param name="maxPositions">Rows; <see cref="ModelConfig.MaxPositionEmbeddings"/> when null. For dynamic and
+    /// longrope scaling the rows also pick the frequencies (those of a sequence that long): the default of
+    /// max_position_embeddings rows gives Phi-3-128K's long factors, which transformers uses only past its original
+    /// 4K; pass the length your sequences reach.</param>
     /// <param name="form">How the head's dimensions pair (see <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/>).</param>
     /// <param name="dtype">Element type of the tables.</param>
     /// <param name="device">Where the tables live; <see cref="Device.Default"/> when null.</param>
@@ -181,12 +185,14 @@ public static class RopeTable
     /// <summary>
     /// The factor transformers multiplies cos and sin by (its rotary module's <c>attention_scaling</c>): 1 except for
     /// yarn, where it is <c>attention_factor</c> when given, else mscale(factor, mscale) / mscale(factor, mscale_all_dim)
-    /// when both are given and nonzero (DeepSeek), else mscale(factor) = 0.1 · ln(factor) + 1 (1 for factor ≤ 1).
+    /// when both are given and nonzero (DeepSeek), else mscale(factor) = 0.1 · ln(factor) + 1 (1 for factor ≤ 1); and
+    /// longrope, where it is <c>attention_factor</c> when given, else √(1 + ln f / ln original) with f = factor or
+    /// max_position_embeddings / original (1 for f ≤ 1).
     /// The tables <see cref="Create(int, int, double, RotaryForm, RopeScaling?, DType, Device?)"/> makes already carry it,
     /// rounded as transformers rounds it: fl32(fl32(cos) · fl32(factor)).
     /// </summary>
-    /// <exception cref="InvalidArgumentException">yarn without a finite positive factor, or an attention factor that is
-    /// not finite and positive.</exception>
+    /// <exception cref="InvalidArgumentException">yarn without a finite positive factor, longrope without its original
+    /// context (&gt; 0) or a factor to derive, or an attention factor that is not finite and positive.</exception>
     public static double AttentionFactor(RopeScaling? scaling)
     {
         if (scaling?.RopeType == "longrope")
@@ -280,7 +286,7 @@ public static class RopeTable
     {
         double factor = Required(scaling.Factor, "factor", "dynamic", positive: true);
         int max = scaling.MaxPositionEmbeddings
-            ?? throw Check.Invalid(nameof(scaling), "rope type \"dynamic\" needs max_position_embeddings (ModelConfig fills it), got none.");
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"dynamic\" needs MaxPositionEmbeddings (the config's max_position_embeddings), got none.");
         if (max <= 0)
             throw Check.Invalid(nameof(scaling), $"expected max_position_embeddings > 0, got {max}.");
         int dim = 2 * invFreq.Length;
@@ -303,8 +309,7 @@ public static class RopeTable
     /// factors for sequences within the original context, the long ones past it; float32 throughout.</summary>
     private static void LongRope(float[] invFreq, double theta, RopeScaling scaling, int? sequenceLength)
     {
-        int original = scaling.OriginalMaxPositionEmbeddings
-            ?? throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs original_max_position_embeddings, got none.");
+        int original = LongRopeOriginal(scaling);
         bool useLong = sequenceLength is int length && length > original;
         IReadOnlyList<double> ext = (useLong ? scaling.LongFactor : scaling.ShortFactor)
             ?? throw Check.Invalid(nameof(scaling), $"rope type \"longrope\" needs {(useLong ? "long_factor" : "short_factor")}, got none.");
@@ -325,12 +330,19 @@ public static class RopeTable
     {
         if (scaling.AttentionFactor is double given)
             return Required(given, "attention_factor", "longrope", positive: true);
-        int original = scaling.OriginalMaxPositionEmbeddings
-            ?? throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs original_max_position_embeddings, got none.");
+        int original = LongRopeOriginal(scaling);
         double factor = scaling.Factor ?? (scaling.MaxPositionEmbeddings is int max
             ? (double)max / original
             : throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs factor or max_position_embeddings, got neither."));
-        return factor <= 1 ? 1.0 : Math.Sqrt(1 + Math.Log(factor) / Math.Log(original));
+        return factor <= 1 ? 1.0 : Required(Math.Sqrt(1 + Math.Log(factor) / Math.Log(original)), "the attention factor from factor and original_max_position_embeddings", "longrope", positive: true);
+    }
+
+    private static int LongRopeOriginal(RopeScaling scaling)
+    {
+        int original = scaling.OriginalMaxPositionEmbeddings
+            ?? throw Check.Invalid(nameof(scaling), "rope type \"longrope\" needs original_max_position_embeddings, got none.");
+        return original > 1 ? original
+            : throw Check.Invalid(nameof(scaling), $"expected original_max_position_embeddings > 1 for longrope (its attention factor divides by its log), got {original}.");
     }
 
     /// <summary>fl32(θ^fl32(2i / dim)) with θ rounded to float32: <c>base ** (arange(0, dim, 2).float() / dim)</c>.</summary>

@@ -41,20 +41,36 @@ public sealed record RopeScaling(string RopeType, double? Factor, double? LowFre
     /// derives its default factor from it).</summary>
     public int? MaxPositionEmbeddings { get; init; }
 
-    /// <summary>Value equality over every field, the factor lists by element.</summary>
-    public bool Equals(RopeScaling? other) =>
-        other is not null && RopeType == other.RopeType && Factor == other.Factor && LowFreqFactor == other.LowFreqFactor
-        && HighFreqFactor == other.HighFreqFactor && OriginalMaxPositionEmbeddings == other.OriginalMaxPositionEmbeddings
-        && AttentionFactor == other.AttentionFactor && BetaFast == other.BetaFast && BetaSlow == other.BetaSlow
-        && Mscale == other.Mscale && MscaleAllDim == other.MscaleAllDim && Truncate == other.Truncate
-        && SameList(ShortFactor, other.ShortFactor) && SameList(LongFactor, other.LongFactor)
-        && MaxPositionEmbeddings == other.MaxPositionEmbeddings;
+    /// <summary>Value equality over every field (as a record's, NaN equal to itself), the factor lists by element.</summary>
+    public bool Equals(RopeScaling? other)
+    {
+        if (ReferenceEquals(this, other))
+            return true;
+        var d = EqualityComparer<double?>.Default;
+        return other is not null && RopeType == other.RopeType && d.Equals(Factor, other.Factor) && d.Equals(LowFreqFactor, other.LowFreqFactor)
+            && d.Equals(HighFreqFactor, other.HighFreqFactor) && OriginalMaxPositionEmbeddings == other.OriginalMaxPositionEmbeddings
+            && d.Equals(AttentionFactor, other.AttentionFactor) && d.Equals(BetaFast, other.BetaFast) && d.Equals(BetaSlow, other.BetaSlow)
+            && d.Equals(Mscale, other.Mscale) && d.Equals(MscaleAllDim, other.MscaleAllDim) && Truncate == other.Truncate
+            && SameList(ShortFactor, other.ShortFactor) && SameList(LongFactor, other.LongFactor)
+            && MaxPositionEmbeddings == other.MaxPositionEmbeddings;
+    }
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(RopeType, Factor, OriginalMaxPositionEmbeddings, AttentionFactor, MaxPositionEmbeddings);
 
     private static bool SameList(IReadOnlyList<double>? a, IReadOnlyList<double>? b) =>
         a is null ? b is null : b is not null && a.SequenceEqual(b);
+
+    /// <summary>The record's members, the factor lists by value (for messages and logs).</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"RopeType = {RopeType}, Factor = {Factor}, LowFreqFactor = {LowFreqFactor}, HighFreqFactor = {HighFreqFactor}, ")
+            .Append($"OriginalMaxPositionEmbeddings = {OriginalMaxPositionEmbeddings}, AttentionFactor = {AttentionFactor}, BetaFast = {BetaFast}, ")
+            .Append($"BetaSlow = {BetaSlow}, Mscale = {Mscale}, MscaleAllDim = {MscaleAllDim}, Truncate = {Truncate}, ")
+            .Append($"ShortFactor = {List(ShortFactor)}, LongFactor = {List(LongFactor)}, MaxPositionEmbeddings = {MaxPositionEmbeddings}");
+        return true;
+        static string List(IReadOnlyList<double>? values) => values is null ? "" : $"[{string.Join(", ", values)}]";
+    }
 }
 
 /// <summary>How the scales of a quantized checkpoint's weights are laid out.</summary>
@@ -292,6 +308,10 @@ public sealed class ModelConfig
     private static RopeScaling? Scaling(Fields f, Fields text, bool topLevelOriginal)
     {
         string type = f.String("rope_type") ?? f.String("type") ?? "default";
+        // Phi3Config calls longrope "su" (and, in its older releases, "yarn") and keeps a 4K original context by default.
+        bool phi3 = text.String("model_type") is "phi3" or "phimoe";
+        if (phi3 && type is "su" or "yarn")
+            type = "longrope";
         double? factor = f.Double("factor");
         if (type == "default" && factor is null)
             return null;
@@ -301,6 +321,8 @@ public sealed class ModelConfig
         int? original = f.Int("original_max_position_embeddings");
         if (type is "llama3" or "yarn" or "longrope")
             original = (topLevelOriginal ? text.Int("original_max_position_embeddings") : null) ?? original ?? text.Int("max_position_embeddings");
+        if (phi3 && type == "longrope" && text.Int("original_max_position_embeddings") is null && f.Int("original_max_position_embeddings") is null)
+            original = 4096;
         bool usesMax = type is "dynamic" or "longrope";
         return new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), original)
         {
@@ -312,7 +334,7 @@ public sealed class ModelConfig
             Truncate = f.Bool("truncate"),
             ShortFactor = f.Doubles("short_factor"),
             LongFactor = f.Doubles("long_factor"),
-            MaxPositionEmbeddings = usesMax ? text.Int("max_position_embeddings") : null,
+            MaxPositionEmbeddings = usesMax ? text.Int("max_position_embeddings") ?? text.Int("n_positions") : null,
         };
     }
 
