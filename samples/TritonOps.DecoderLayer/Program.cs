@@ -60,7 +60,18 @@ bool allPassed = true;
 foreach (string folder in fixtures)
 {
     using var fixture = DecoderFixture.Open(folder);
-    using var layer = DecoderLayer.Load(folder, 0, device, quantize: quantize);
+    DecoderLayer loaded;
+    try
+    {
+        loaded = DecoderLayer.Load(folder, 0, device, quantize: quantize);
+    }
+    catch (InvalidArgumentException e) when (quantize is not null && e.ParamName == "quantize")
+    {
+        // A family without an FP8 path here (Gemma): --fp8 skips it rather than stopping the run.
+        Console.WriteLine($"\n## {Path.GetFileName(folder)}: skipped under --fp8 ({e.Message})");
+        continue;
+    }
+    using var layer = loaded;
     // Quantized here, against a 16-bit model's stages: the FP8 bar; an FP8 checkpoint against its own FP8 model: the
     // FP8 checkpoint bar; 16-bit layers: the dtype's.
     var tolerance = StageTolerance.For(layer);
