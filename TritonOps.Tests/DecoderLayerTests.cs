@@ -287,6 +287,16 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     [Test]
+    public void MlpBias_ThrowsCheckpointFormat_NamingTheField()
+    {
+        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Llama, Device);
+        string path = Path.Combine(checkpoint.Folder, "config.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"dtype\"", "\"mlp_bias\": true, \"dtype\""));
+        var act = () => DecoderLayer.Load(checkpoint.Folder, 0, Device);
+        act.Should().Throw<CheckpointFormatException>().WithMessage("*mlp_bias*");
+    }
+
+    [Test]
     public void UnknownModelType_ThrowsCheckpointFormat_NamingIt()
     {
         using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Llama, Device, modelType: "gpt2");

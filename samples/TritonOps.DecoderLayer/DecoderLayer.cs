@@ -207,6 +207,9 @@ public sealed class DecoderLayer : IDisposable
             throw new InvalidArgumentException(nameof(layer), $"Argument 'layer': expected 0 … {config.NumHiddenLayers - 1}, got {layer}.");
         if (config.Activation is null)
             throw new CheckpointFormatException(configPath, "hidden_act", $"expected an activation TritonOps has (silu, gelu, gelu_tanh), got \"{config.HiddenAct}\".");
+        // Llama's mlp_bias puts biases on gate, up and down; the fused MLP here has none, and ignoring them would be wrong.
+        if (config.Raw.TryGetProperty("mlp_bias", out var mlpBias) && mlpBias.ValueKind == System.Text.Json.JsonValueKind.True)
+            throw new CheckpointFormatException(configPath, "mlp_bias", "expected false (this sample's gated MLP takes no biases), got true.");
 
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
         // A ForCausalLM checkpoint names them model.layers.N.…; a bare model (XModel.save_pretrained) layers.N.….
