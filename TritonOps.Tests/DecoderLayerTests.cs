@@ -286,14 +286,24 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         act.Should().Throw<InvalidArgumentException>().Which.ParamName.Should().Be("quantize");
     }
 
+    /// <summary>Llama's mlp_bias (biases on gate, up and down): the biased products and a gated activation instead of the
+    /// fused MLP, against the float64 reference with the biases.</summary>
     [Test]
-    public void MlpBias_ThrowsCheckpointFormat_NamingTheField()
+    public void MlpBias_EveryStage_MatchesFloat64Reference()
     {
-        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Llama, Device);
-        string path = Path.Combine(checkpoint.Folder, "config.json");
-        File.WriteAllText(path, File.ReadAllText(path).Replace("\"dtype\"", "\"mlp_bias\": true, \"dtype\""));
-        var act = () => DecoderLayer.Load(checkpoint.Folder, 0, Device);
-        act.Should().Throw<CheckpointFormatException>().WithMessage("*mlp_bias*");
+        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Llama, Device, mlpBias: true);
+        using var layer = DecoderLayer.Load(checkpoint.Folder, 0, Device);
+        var reference = checkpoint.Reference(layer.Cos.ToFloatArray(), layer.Sin.ToFloatArray());
+        using var hidden = Tensor.FromArray(checkpoint.Input, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.Hidden], DType.Float32, Device);
+        using var positions = Tensor.FromArray(checkpoint.Positions, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq], Device);
+        using var attention = Tensor.FromArray(checkpoint.Attention, [SyntheticCheckpoint.Batch, SyntheticCheckpoint.Seq, SyntheticCheckpoint.QWidth], DType.Float32, Device);
+        var tolerance = StageTolerance.For(DType.Float32);
+        layer.Forward(hidden, positions, (_, _, _) => attention, (stage, tensor) =>
+        {
+            var error = StageError.Of(stage, tensor.ToFloatArray(), reference[stage].Select(v => (float)v).ToArray(), tolerance);
+            Assert.That(error.Passed, $"mlp_bias {stage}: {error.Outside} of {error.Elements} outside {tolerance}; worst {error.Worst}");
+        });
+        StageError.Of("output", hidden.ToFloatArray(), reference["output"].Select(v => (float)v).ToArray(), tolerance).Passed.Should().BeTrue();
     }
 
     [Test]
@@ -323,7 +333,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         private readonly DecoderFamily _family;
         private readonly Dictionary<string, float[]> _w = new(StringComparer.Ordinal);
 
-        public SyntheticCheckpoint(DecoderFamily family, Device device, string? modelType = null, string? omit = null)
+        public SyntheticCheckpoint(DecoderFamily family, Device device, string? modelType = null, string? omit = null, bool mlpBias = false)
         {
             _family = family;
             Folder = Path.Combine(Path.GetTempPath(), "tritonops-decoder-" + Guid.NewGuid().ToString("N")[..8]);
@@ -366,6 +376,12 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                     _w["self_attn.k_norm.weight"] = Uniform(HeadDim, 0.5, 1.5);
                 }
             }
+            if (mlpBias)
+            {
+                _w["mlp.gate_proj.bias"] = Uniform(Intermediate, -0.5, 0.5);
+                _w["mlp.up_proj.bias"] = Uniform(Intermediate, -0.5, 0.5);
+                _w["mlp.down_proj.bias"] = Uniform(Hidden, -0.5, 0.5);
+            }
             Input = Uniform(Tokens * Hidden, -2, 2);
             Attention = Uniform(Tokens * QWidth, -1, 1);
             Positions = [517, 3, 0, 4095, 42, 5, 6, 7, 1000, 3000];
@@ -376,7 +392,8 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 foreach (var (name, values) in _w)
                     if (name != omit)
                         tensors["model.layers.0." + name] = Tensor.FromArray(values,
-                            name.Contains("norm", StringComparison.Ordinal) ? [values.Length] : [Rows(name), values.Length / Rows(name)], DType.Float32, device);
+                            name.Contains("norm", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal)
+                                ? [values.Length] : [Rows(name), values.Length / Rows(name)], DType.Float32, device);
                 SafeTensorsFile.Save(Path.Combine(Folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
             }
             finally
@@ -399,7 +416,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                   """,
             };
             File.WriteAllText(Path.Combine(Folder, "config.json"), string.Create(CultureInfo.InvariantCulture,
-                $$$"""{"model_type": "{{{type}}}", "hidden_size": {{{Hidden}}}, "num_hidden_layers": 1, "num_attention_heads": {{{Heads}}}, "num_key_value_heads": {{{KvHeads}}}, "head_dim": {{{HeadDim}}}, "intermediate_size": {{{Intermediate}}}, "rms_norm_eps": {{{Eps}}}, "max_position_embeddings": 4096, "dtype": "float32", {{{familyFields}}}}"""));
+                $$$"""{"model_type": "{{{type}}}", {{{(mlpBias ? "\"mlp_bias\": true, " : "")}}}"hidden_size": {{{Hidden}}}, "num_hidden_layers": 1, "num_attention_heads": {{{Heads}}}, "num_key_value_heads": {{{KvHeads}}}, "head_dim": {{{HeadDim}}}, "intermediate_size": {{{Intermediate}}}, "rms_norm_eps": {{{Eps}}}, "max_position_embeddings": 4096, "dtype": "float32", {{{familyFields}}}}"""));
         }
 
         public string Folder { get; }
@@ -463,14 +480,14 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 h1 = r["attn_residual"] = x.Zip(o, (a, b) => a + b).ToArray();
                 mlpInput = r["post_attention_norm"] = Norm(h1, _w["post_attention_layernorm.weight"], Hidden, Hidden);
             }
-            double[] gate = Linear(mlpInput, "mlp.gate_proj.weight", Intermediate, Hidden);
-            double[] up = Linear(mlpInput, "mlp.up_proj.weight", Intermediate, Hidden);
+            double[] gate = AddBias(Linear(mlpInput, "mlp.gate_proj.weight", Intermediate, Hidden), "mlp.gate_proj.bias");
+            double[] up = AddBias(Linear(mlpInput, "mlp.up_proj.weight", Intermediate, Hidden), "mlp.up_proj.bias");
             // SiLU, or Gemma's tanh-approximated GELU (gelu_pytorch_tanh).
             static double Act(double g, bool gelu) => gelu
                 ? 0.5 * g * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (g + 0.044715 * g * g * g)))
                 : g / (1 + Math.Exp(-g));
             double[] act = r["mlp_act"] = gate.Zip(up, (g, u) => Act(g, gemma) * u).ToArray();
-            double[] down = Linear(act, "mlp.down_proj.weight", Hidden, Intermediate);
+            double[] down = AddBias(Linear(act, "mlp.down_proj.weight", Hidden, Intermediate), "mlp.down_proj.bias");
             if (_family == DecoderFamily.Olmo2 || gemma)
             {
                 r["down_proj"] = down;
@@ -478,6 +495,14 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             }
             r["output"] = h1.Zip(down, (a, b) => a + b).ToArray();
             return r;
+        }
+
+        /// <summary>y plus the bias of that name, per output column, when the checkpoint has one.</summary>
+        private double[] AddBias(double[] y, string bias)
+        {
+            if (!_w.TryGetValue(bias, out float[]? b))
+                return y;
+            return y.Select((v, i) => v + b[i % b.Length]).ToArray();
         }
 
         private double[] Linear(double[] x, string weight, int outFeatures, int inFeatures)

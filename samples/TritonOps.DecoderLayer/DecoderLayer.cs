@@ -147,10 +147,18 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
     /// attention builds them with bias=True and o without, whatever the config says).</summary>
-    public static IReadOnlyList<string> BiasedProjections(ModelConfig config) =>
-        config.ModelType == "qwen2" ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
-        : config.AttentionBias ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"]
-        : [];
+    public static IReadOnlyList<string> BiasedProjections(ModelConfig config)
+    {
+        IReadOnlyList<string> attention = config.ModelType == "qwen2" ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
+            : config.AttentionBias ? ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"]
+            : [];
+        // Llama's mlp_bias: gate, up and down carry biases too.
+        return HasMlpBias(config) ? [.. attention, "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] : attention;
+    }
+
+    private static bool HasMlpBias(ModelConfig config) =>
+        config.Raw.ValueKind == System.Text.Json.JsonValueKind.Object && config.Raw.TryGetProperty("mlp_bias", out var bias)
+        && bias.ValueKind == System.Text.Json.JsonValueKind.True;
 
     /// <summary>The tensor names of layer <paramref name="layer"/> that <paramref name="family"/> reads, by role
     /// (without the "model.layers.N." prefix).</summary>
@@ -207,9 +215,6 @@ public sealed class DecoderLayer : IDisposable
             throw new InvalidArgumentException(nameof(layer), $"Argument 'layer': expected 0 … {config.NumHiddenLayers - 1}, got {layer}.");
         if (config.Activation is null)
             throw new CheckpointFormatException(configPath, "hidden_act", $"expected an activation TritonOps has (silu, gelu, gelu_tanh), got \"{config.HiddenAct}\".");
-        // Llama's mlp_bias puts biases on gate, up and down; the fused MLP here has none, and ignoring them would be wrong.
-        if (config.Raw.TryGetProperty("mlp_bias", out var mlpBias) && mlpBias.ValueKind == System.Text.Json.JsonValueKind.True)
-            throw new CheckpointFormatException(configPath, "mlp_bias", "expected false (this sample's gated MLP takes no biases), got true.");
 
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
         // A ForCausalLM checkpoint names them model.layers.N.…; a bare model (XModel.save_pretrained) layers.N.….
@@ -448,6 +453,27 @@ public sealed class DecoderLayer : IDisposable
 
     private Tensor? Bias(string projection) => _weights.GetValueOrDefault($"self_attn.{projection}.bias");
 
+    private Tensor? MlpBias(string projection) => _weights.GetValueOrDefault($"mlp.{projection}.bias");
+
+    /// <summary>Whether gate and up carry biases (Llama's mlp_bias): then they run as two biased products and a gated
+    /// activation instead of the fused MLP, which takes none.</summary>
+    private bool GateUpBiased => MlpBias("gate_proj") is not null || MlpBias("up_proj") is not null;
+
+    /// <summary>act(gate(x)) · up(x) into w.Act, rounded as transformers rounds it.</summary>
+    private void GatedMlp(Tensor input, Workspace w, Activation activation)
+    {
+        var gate = _weights["mlp.gate_proj.weight"];
+        var up = _weights["mlp.up_proj.weight"];
+        if (!GateUpBiased)
+        {
+            Ops.FusedGatedMlp(input, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
+            return;
+        }
+        Ops.Linear(input, gate, MlpBias("gate_proj"), output: w.Gate!);
+        Ops.Linear(input, up, MlpBias("up_proj"), output: w.Up!);
+        Ops.GatedActivation(w.Gate!, w.Up!, activation, output: w.Act, rounding: ActivationRounding.PerOp);
+    }
+
     /// <summary>
     /// Runs the layer on <paramref name="hidden"/> <c>[batch, seq, hidden]</c> (updated in place to the layer's output)
     /// with tokens at <paramref name="positions"/> (int32/int64 <c>[batch, seq]</c>). <paramref name="attention"/>
@@ -510,9 +536,8 @@ public sealed class DecoderLayer : IDisposable
         if (attn.DType != DType || !attn.Shape.SequenceEqual([batch, seq, QWidth]))
             throw new ShapeMismatchException($"The attention callback returned {DTypes.Name(attn.DType)} {ShapeOf(attn)}; expected {DTypes.Name(DType)} [{batch}, {seq}, {QWidth}].");
 
-        var gate = _weights["mlp.gate_proj.weight"];
-        var up = _weights["mlp.up_proj.weight"];
         var down = _weights["mlp.down_proj.weight"];
+        var downBias = MlpBias("down_proj");
         var activation = Config.Activation!.Value;
         if (IsGemma)
         {
@@ -526,9 +551,9 @@ public sealed class DecoderLayer : IDisposable
             Ops.FusedAddRmsNorm(w.O, hidden, _weights["pre_feedforward_layernorm.weight"], eps, offset, output: w.Normed);
             observe?.Invoke("attn_residual", hidden);
             observe?.Invoke("pre_feedforward_norm", w.Normed);
-            Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
+            GatedMlp(w.Normed, w, activation);
             observe?.Invoke("mlp_act", w.Act);
-            Ops.Linear(w.Act, down, output: w.O);
+            Ops.Linear(w.Act, down, downBias, output: w.O);
             observe?.Invoke("down_proj", w.O);
             Ops.RmsNorm(w.O, postFeedForward, eps, offset, output: w.O);
             observe?.Invoke("post_feedforward_norm", w.O);
@@ -544,9 +569,9 @@ public sealed class DecoderLayer : IDisposable
             observe?.Invoke("post_attention_norm", w.O);
             Ops.FusedAddRmsNorm(w.O, hidden, postAttention, eps, output: w.O);   // hidden += norm(o); the norm written is not used
             observe?.Invoke("attn_residual", hidden);
-            Ops.FusedGatedMlp(hidden, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
+            GatedMlp(hidden, w, activation);
             observe?.Invoke("mlp_act", w.Act);
-            Ops.Linear(w.Act, down, output: w.O);
+            Ops.Linear(w.Act, down, downBias, output: w.O);
             observe?.Invoke("down_proj", w.O);
             Ops.RmsNorm(w.O, postFeedForward, eps, output: w.O);
             observe?.Invoke("post_feedforward_norm", w.O);
@@ -558,9 +583,9 @@ public sealed class DecoderLayer : IDisposable
             observe?.Invoke("attn_residual", hidden);
             Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("post_attention_norm", w.Normed);
-            Ops.FusedGatedMlp(w.Normed, gate, up, activation, output: w.Act, rounding: ActivationRounding.PerOp);
+            GatedMlp(w.Normed, w, activation);
             observe?.Invoke("mlp_act", w.Act);
-            Ops.Linear(w.Act, down, residual: hidden, output: hidden, rounding: ResidualRounding.PerOp);
+            Ops.Linear(w.Act, down, downBias, residual: hidden, output: hidden, rounding: ResidualRounding.PerOp);
         }
         observe?.Invoke("output", hidden);
     }
@@ -789,6 +814,11 @@ public sealed class DecoderLayer : IDisposable
                 KRot = Make(layer.KvWidth);
                 O = Make(layer.Hidden);
                 Act = Make(layer.Config.IntermediateSize);
+                if (layer.GateUpBiased)
+                {
+                    Gate = Make(layer.Config.IntermediateSize);
+                    Up = Make(layer.Config.IntermediateSize);
+                }
             }
             catch
             {
@@ -812,6 +842,9 @@ public sealed class DecoderLayer : IDisposable
         public Tensor KRot { get; }
         public Tensor O { get; }
         public Tensor Act { get; }
+        /// <summary>gate's and up's products where they carry biases (Llama's mlp_bias); null otherwise.</summary>
+        public Tensor? Gate { get; }
+        public Tensor? Up { get; }
 
         public void Dispose()
         {
