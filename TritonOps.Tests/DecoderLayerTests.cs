@@ -33,11 +33,13 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("gemma3", "bf16")]
     [TestCase("gemma2", "f32")]
     [TestCase("gemma2", "bf16")]
+    [TestCase("gemma", "f32")]
+    [TestCase("gemma", "bf16")]
     public void EveryStage_WithinItsDtypesBar_OfTransformers(string family, string tag)
     {
         // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables, Gemma's the ops OLMo2's and Qwen3's use with a
         // weight offset: their bf16 cases cover them on the CPU; the float32 ones run on CUDA (CI time).
-        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" or "gemma2" && tag == "f32")
+        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" or "gemma2" or "gemma" && tag == "f32")
             Assert.Ignore($"CPU accelerator: {family} bf16 checks the same wiring (CI time); f32 runs on CUDA.");
         string folder = FixtureFolder($"{family}_{tag}");
         if (!DecoderFixture.Exists(folder))
@@ -242,6 +244,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DecoderFamily.Olmo2)]
     [TestCase(DecoderFamily.Gemma3)]
     [TestCase(DecoderFamily.Gemma2)]
+    [TestCase(DecoderFamily.Gemma)]
     public void Float32Checkpoint_EveryStage_MatchesFloat64Reference(DecoderFamily family)
     {
         using var checkpoint = new SyntheticCheckpoint(family, Device);
@@ -355,12 +358,14 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 _w["self_attn.q_norm.weight"] = Uniform(QWidth, 0.5, 1.5);
                 _w["self_attn.k_norm.weight"] = Uniform(KvWidth, 0.5, 1.5);
             }
-            else if (family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2)
+            else if (family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2 or DecoderFamily.Gemma)
             {
-                // Gemma stores w of its (1 + w) norms.
-                foreach (string norm in new[] { "input_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm" })
-                    _w[norm + ".weight"] = Uniform(Hidden, -0.5, 0.5);
+                // Gemma stores w of its (1 + w) norms; Gemma 2 and 3 add the feed-forward pair.
+                _w["input_layernorm.weight"] = Uniform(Hidden, -0.5, 0.5);
                 _w["post_attention_layernorm.weight"] = Uniform(Hidden, -0.5, 0.5);
+                if (family != DecoderFamily.Gemma)
+                    foreach (string norm in new[] { "pre_feedforward_layernorm", "post_feedforward_layernorm" })
+                        _w[norm + ".weight"] = Uniform(Hidden, -0.5, 0.5);
                 if (family == DecoderFamily.Gemma3)
                 {
                     _w["self_attn.q_norm.weight"] = Uniform(HeadDim, -0.5, 0.5);
@@ -408,7 +413,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 DecoderFamily.Gemma3 => """
                   "hidden_activation": "gelu_pytorch_tanh", "layer_types": ["sliding_attention"], "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}, "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}}
                   """,
-                DecoderFamily.Gemma2 => """
+                DecoderFamily.Gemma2 or DecoderFamily.Gemma => """
                   "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0
                   """,
                 _ => """
@@ -438,7 +443,8 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             var r = new Dictionary<string, double[]>(StringComparer.Ordinal);
             double[] x = Input.Select(v => (double)v).ToArray();
             double[] input = x;
-            bool gemma = _family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
+            bool gemma = _family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2 or DecoderFamily.Gemma;
+            bool sandwich = _family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
             double[] Weight(string name) => _w[name].Select(v => gemma ? 1.0 + v : v).ToArray(); // Gemma's (1 + w)
             if (_family != DecoderFamily.Olmo2)
                 input = r["input_norm"] = Norm(x, Weight("input_layernorm.weight"), Hidden, Hidden);
@@ -468,7 +474,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 h1 = r["attn_residual"] = x.Zip(normed, (a, b) => a + b).ToArray();
                 mlpInput = h1;
             }
-            else if (gemma)
+            else if (sandwich)
             {
                 r["o_proj"] = o;
                 double[] normed = r["post_attention_norm"] = Norm(o, Weight("post_attention_layernorm.weight"), Hidden, Hidden);
@@ -478,7 +484,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             else
             {
                 h1 = r["attn_residual"] = x.Zip(o, (a, b) => a + b).ToArray();
-                mlpInput = r["post_attention_norm"] = Norm(h1, _w["post_attention_layernorm.weight"], Hidden, Hidden);
+                mlpInput = r["post_attention_norm"] = Norm(h1, Weight("post_attention_layernorm.weight"), Hidden, Hidden);
             }
             double[] gate = AddBias(Linear(mlpInput, "mlp.gate_proj.weight", Intermediate, Hidden), "mlp.gate_proj.bias");
             double[] up = AddBias(Linear(mlpInput, "mlp.up_proj.weight", Intermediate, Hidden), "mlp.up_proj.bias");
@@ -488,7 +494,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
                 : g / (1 + Math.Exp(-g));
             double[] act = r["mlp_act"] = gate.Zip(up, (g, u) => Act(g, gemma) * u).ToArray();
             double[] down = AddBias(Linear(act, "mlp.down_proj.weight", Hidden, Intermediate), "mlp.down_proj.bias");
-            if (_family == DecoderFamily.Olmo2 || gemma)
+            if (_family == DecoderFamily.Olmo2 || sandwich)
             {
                 r["down_proj"] = down;
                 down = r["post_feedforward_norm"] = Norm(down, Weight("post_feedforward_layernorm.weight"), Hidden, Hidden);

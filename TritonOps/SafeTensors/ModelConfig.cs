@@ -259,8 +259,9 @@ public sealed class ModelConfig
                 IntermediateSize = text.Int("intermediate_size") is null && text.Int("n_embd") is not null
                     ? text.Int("n_inner") ?? 4 * hidden : text.RequiredPositive("intermediate_size"),
                 VocabSize = text.Int("vocab_size") ?? 0,
-                HiddenAct = text.String("hidden_activation") ?? text.String("hidden_act") ?? text.String("activation_function")
-                    ?? (gemma ? "gelu_pytorch_tanh" : "silu"),
+                // Gemma's MLPs read hidden_activation alone (gelu tanh when unset; early Gemma configs' hidden_act "gelu" is unused).
+                HiddenAct = gemma ? text.String("hidden_activation") ?? "gelu_pytorch_tanh"
+                    : text.String("hidden_activation") ?? text.String("hidden_act") ?? text.String("activation_function") ?? "silu",
                 RmsNormEps = text.Double("rms_norm_eps") ?? (modelType == "olmo2" ? 1e-5 : 1e-6),
                 RopeTheta = ropeTheta,
                 RopeScaling = scaling,

@@ -19,6 +19,9 @@ public enum DecoderFamily
     Gemma3,
     /// <summary><c>Gemma2DecoderLayer</c>: Gemma 3's layer without the q/k norm (one RoPE base for every layer).</summary>
     Gemma2,
+    /// <summary><c>GemmaDecoderLayer</c> (Gemma 1): Llama's layout with Gemma's <c>(1 + w)</c> norms rounded once and a gelu
+    /// tanh MLP.</summary>
+    Gemma,
 }
 
 /// <summary>
@@ -37,6 +40,7 @@ public enum DecoderFamily
 /// down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. The library has no plain add, and no
 /// norm-then-add op yet: each add is a <c>FusedAddRmsNorm</c> whose norm output is discarded (one wasted write of
 /// [tokens, hidden]); transformers rounds the same way (bf16 norm output, then a bf16 add).</item>
+/// <item>Gemma (1): Llama's sequence with every norm <c>(1 + w)</c> and rounded once, a gelu tanh MLP.</item>
 /// <item>Gemma 3, Gemma 2: <c>RmsNorm</c> (input_layernorm) → <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> per head
 /// (Gemma 3; Gemma 2 rotates only) → attention → <c>Linear</c> o_proj → <c>RmsNorm</c> (post_attention_layernorm) →
 /// <c>FusedAddRmsNorm</c> (the residual add and pre_feedforward_layernorm in one pass) → <c>FusedGatedMlp</c> (gelu
@@ -83,14 +87,17 @@ public sealed class DecoderLayer : IDisposable
 
     /// <summary>How the family's own norms round in 16 bits: Llama's and Qwen3's <c>weight * x.to(dtype)</c> twice,
     /// OLMo2's <c>(weight * x).to(dtype)</c> once. (Qwen3's per-head q/k norm inside FusedQkNormRope rounds once.)</summary>
-    public NormRounding NormRounding => Family is DecoderFamily.Olmo2 or DecoderFamily.Gemma3 or DecoderFamily.Gemma2 ? NormRounding.Once : NormRounding.Llama;
+    public NormRounding NormRounding => Family == DecoderFamily.Olmo2 || IsGemma ? NormRounding.Once : NormRounding.Llama;
 
     /// <summary>What every norm adds to its weight: 1 for Gemma's <c>(1 + w)</c> (its checkpoints store w), else 0.</summary>
     public float NormWeightOffset => IsGemma ? 1f : 0f;
 
     private bool IsGemma => IsGemmaFamily(Family);
 
-    private static bool IsGemmaFamily(DecoderFamily family) => family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
+    private static bool IsGemmaFamily(DecoderFamily family) => family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2 or DecoderFamily.Gemma;
+
+    /// <summary>Gemma 2's and 3's norms around attention and the MLP both (post_attention before the add, pre/post_feedforward).</summary>
+    private bool SandwichNorms => Family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
 
     /// <summary>How q and k are normed and rotated: <see cref="RopeRounding.PerOp"/> (the default) as transformers rounds
     /// (its q/k norms as <see cref="NormRounding"/>), on the general norm+RoPE kernel; <see cref="RopeRounding.Once"/> on
@@ -141,8 +148,9 @@ public sealed class DecoderLayer : IDisposable
         "olmo2" => DecoderFamily.Olmo2,
         "gemma3_text" or "gemma3" => DecoderFamily.Gemma3,
         "gemma2" => DecoderFamily.Gemma2,
+        "gemma" => DecoderFamily.Gemma,
         _ => throw new CheckpointFormatException(source, "model_type",
-            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\", \"gemma2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
+            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\", \"gemma\", \"gemma2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
     };
 
     /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
@@ -164,7 +172,7 @@ public sealed class DecoderLayer : IDisposable
     /// (without the "model.layers.N." prefix).</summary>
     public static IReadOnlyList<string> WeightNames(DecoderFamily family) => family switch
     {
-        DecoderFamily.Llama => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight"],
+        DecoderFamily.Llama or DecoderFamily.Gemma => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight"],
         DecoderFamily.Qwen3 => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight",
             "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
         DecoderFamily.Olmo2 => [.. Common, "post_attention_layernorm.weight", "post_feedforward_layernorm.weight",
@@ -516,7 +524,7 @@ public sealed class DecoderLayer : IDisposable
         observe?.Invoke("k_proj", w.K);
         observe?.Invoke("v_proj", w.V);
 
-        if (Family is DecoderFamily.Llama or DecoderFamily.Gemma2)
+        if (Family is DecoderFamily.Llama or DecoderFamily.Gemma2 or DecoderFamily.Gemma)
         {
             // Ops.Rope writes in place or into new tensors: copy-free, rotate into the workspace by the general op with no norm.
             Ops.FusedQkNormRope(w.Q, w.K, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
@@ -539,7 +547,7 @@ public sealed class DecoderLayer : IDisposable
         var down = _weights["mlp.down_proj.weight"];
         var downBias = MlpBias("down_proj");
         var activation = Config.Activation!.Value;
-        if (IsGemma)
+        if (SandwichNorms)
         {
             var postAttention = _weights["post_attention_layernorm.weight"];
             var postFeedForward = _weights["post_feedforward_layernorm.weight"];
@@ -581,7 +589,7 @@ public sealed class DecoderLayer : IDisposable
         {
             Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), residual: hidden, output: hidden, rounding: ResidualRounding.PerOp);
             observe?.Invoke("attn_residual", hidden);
-            Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, output: w.Normed, rounding: NormRounding);
+            Ops.RmsNorm(hidden, _weights["post_attention_layernorm.weight"], eps, offset, output: w.Normed, rounding: NormRounding);
             observe?.Invoke("post_attention_norm", w.Normed);
             GatedMlp(w.Normed, w, activation);
             observe?.Invoke("mlp_act", w.Act);
