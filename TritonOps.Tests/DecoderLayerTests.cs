@@ -35,11 +35,13 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase("gemma2", "bf16")]
     [TestCase("gemma", "f32")]
     [TestCase("gemma", "bf16")]
+    [TestCase("phi3", "f32")]           // fused qkv_proj and gate_up_proj
+    [TestCase("phi3", "bf16")]
     public void EveryStage_WithinItsDtypesBar_OfTransformers(string family, string tag)
     {
         // Qwen2's layer is Llama's plus q/k/v biases and YaRN tables, Gemma's the ops OLMo2's and Qwen3's use with a
         // weight offset: their bf16 cases cover them on the CPU; the float32 ones run on CUDA (CI time).
-        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" or "gemma2" or "gemma" && tag == "f32")
+        if (Kind == DeviceKind.Cpu && family is "qwen2" or "gemma3" or "gemma2" or "gemma" or "phi3" && tag == "f32")
             Assert.Ignore($"CPU accelerator: {family} bf16 checks the same wiring (CI time); f32 runs on CUDA.");
         string folder = FixtureFolder($"{family}_{tag}");
         if (!DecoderFixture.Exists(folder))
@@ -245,6 +247,7 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DecoderFamily.Gemma3)]
     [TestCase(DecoderFamily.Gemma2)]
     [TestCase(DecoderFamily.Gemma)]
+    [TestCase(DecoderFamily.Phi3)]
     public void Float32Checkpoint_EveryStage_MatchesFloat64Reference(DecoderFamily family)
     {
         using var checkpoint = new SyntheticCheckpoint(family, Device);
@@ -394,8 +397,21 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
             var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             try
             {
+                // Phi-3 stores q, k, v as one qkv_proj and gate, up as one gate_up_proj (gate first).
+                var fused = family == DecoderFamily.Phi3
+                    ? new Dictionary<string, string[]>
+                    {
+                        ["self_attn.qkv_proj.weight"] = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"],
+                        ["mlp.gate_up_proj.weight"] = ["mlp.gate_proj.weight", "mlp.up_proj.weight"],
+                    }
+                    : [];
+                foreach (var (name, parts) in fused)
+                {
+                    float[] rows = [.. parts.SelectMany(part => _w[part])];
+                    tensors["model.layers.0." + name] = Tensor.FromArray(rows, [rows.Length / Hidden, Hidden], DType.Float32, device);
+                }
                 foreach (var (name, values) in _w)
-                    if (name != omit)
+                    if (name != omit && !fused.Values.Any(parts => parts.Contains(name)))
                         tensors["model.layers.0." + name] = Tensor.FromArray(values,
                             name.Contains("norm", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal)
                                 ? [values.Length] : [Rows(name), values.Length / Rows(name)], DType.Float32, device);

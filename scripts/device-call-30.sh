@@ -29,7 +29,7 @@ X)
   # CPU), and rope_tables with the dynamic and longrope tables. One tarball comes back (the reply returns few files):
   # `tar xzf fix.tgz -C TritonOps.Tests/Fixtures` puts decoder/gemma* and rope_tables.safetensors in place.
   echo "## fixtures (t=$SECONDS)"; fx=$(mktemp -d)
-  timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only gemma gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" | tail -25
+  timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only phi3 gemma gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" | tail -25
   timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx" 2>&1 | grep -vE "^\s*$" | tail -4
   tar czf "$out/fix.tgz" -C "$fx" . && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries"
 ;;

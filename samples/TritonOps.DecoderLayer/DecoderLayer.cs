@@ -22,6 +22,9 @@ public enum DecoderFamily
     /// <summary><c>GemmaDecoderLayer</c> (Gemma 1): Llama's layout with Gemma's <c>(1 + w)</c> norms rounded once and a gelu
     /// tanh MLP.</summary>
     Gemma,
+    /// <summary><c>Phi3DecoderLayer</c> (Phi-3, Phi-4-mini): Llama's layer with q, k, v in one <c>qkv_proj</c> and gate and up
+    /// in one <c>gate_up_proj</c> (gate the first half), as the checkpoint stores them.</summary>
+    Phi3,
 }
 
 /// <summary>
@@ -40,6 +43,7 @@ public enum DecoderFamily
 /// down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. The library has no plain add, and no
 /// norm-then-add op yet: each add is a <c>FusedAddRmsNorm</c> whose norm output is discarded (one wasted write of
 /// [tokens, hidden]); transformers rounds the same way (bf16 norm output, then a bf16 add).</item>
+/// <item>Phi-3: Llama's sequence on its fused qkv_proj and gate_up_proj weights.</item>
 /// <item>Gemma (1): Llama's sequence with every norm <c>(1 + w)</c> and rounded once, a gelu tanh MLP.</item>
 /// <item>Gemma 3, Gemma 2: <c>RmsNorm</c> (input_layernorm) → <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> per head
 /// (Gemma 3; Gemma 2 rotates only) → attention → <c>Linear</c> o_proj → <c>RmsNorm</c> (post_attention_layernorm) →
@@ -96,6 +100,9 @@ public sealed class DecoderLayer : IDisposable
 
     private static bool IsGemmaFamily(DecoderFamily family) => family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2 or DecoderFamily.Gemma;
 
+    /// <summary>The families this sample builds an FP8 path for.</summary>
+    private static bool HasFp8Path(DecoderFamily family) => family is DecoderFamily.Llama or DecoderFamily.Qwen3 or DecoderFamily.Olmo2;
+
     /// <summary>Gemma 2's and 3's norms around attention and the MLP both (post_attention before the add, pre/post_feedforward).</summary>
     private bool SandwichNorms => Family is DecoderFamily.Gemma3 or DecoderFamily.Gemma2;
 
@@ -149,8 +156,9 @@ public sealed class DecoderLayer : IDisposable
         "gemma3_text" or "gemma3" => DecoderFamily.Gemma3,
         "gemma2" => DecoderFamily.Gemma2,
         "gemma" => DecoderFamily.Gemma,
+        "phi3" => DecoderFamily.Phi3,
         _ => throw new CheckpointFormatException(source, "model_type",
-            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\", \"gemma\", \"gemma2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
+            $"expected \"llama\", \"mistral\", \"qwen2\", \"qwen3\", \"olmo2\", \"phi3\", \"gemma\", \"gemma2\" or \"gemma3_text\" (the layouts this sample builds), got \"{config.ModelType}\"."),
     };
 
     /// <summary>The projections that carry a bias: q, k, v and o with attention_bias; Qwen2's q, k and v always (its
@@ -173,6 +181,8 @@ public sealed class DecoderLayer : IDisposable
     public static IReadOnlyList<string> WeightNames(DecoderFamily family) => family switch
     {
         DecoderFamily.Llama or DecoderFamily.Gemma => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight"],
+        DecoderFamily.Phi3 => [Qkv + ".weight", "self_attn.o_proj.weight", GateUp + ".weight", "mlp.down_proj.weight",
+            "input_layernorm.weight", "post_attention_layernorm.weight"],
         DecoderFamily.Qwen3 => [.. Common, "input_layernorm.weight", "post_attention_layernorm.weight",
             "self_attn.q_norm.weight", "self_attn.k_norm.weight"],
         DecoderFamily.Olmo2 => [.. Common, "post_attention_layernorm.weight", "post_feedforward_layernorm.weight",
@@ -225,11 +235,10 @@ public sealed class DecoderLayer : IDisposable
             throw new CheckpointFormatException(configPath, "hidden_act", $"expected an activation TritonOps has (silu, gelu, gelu_tanh), got \"{config.HiddenAct}\".");
 
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
-        // A ForCausalLM checkpoint names them model.layers.N.…; a bare model (XModel.save_pretrained) layers.N.….
         // A ForCausalLM checkpoint names them model.layers.N.…, a bare model layers.N.…, and Gemma 3's multimodal one
         // model.language_model.layers.N.… (transformers 5) or language_model.model.layers.N.… (4.x).
         string prefix = new[] { "model.", "", "model.language_model.", "language_model.model." }
-            .Select(p => $"{p}layers.{layer}.").FirstOrDefault(p => checkpoint.Contains(p + "self_attn.q_proj.weight")) ?? $"layers.{layer}.";
+            .Select(p => $"{p}layers.{layer}.").FirstOrDefault(p => checkpoint.Contains(p + "self_attn.o_proj.weight")) ?? $"layers.{layer}.";
         var names = WeightNames(family).ToList();
         var biased = BiasedProjections(config);
         names.AddRange(biased.Select(role => role + ".bias"));
@@ -244,11 +253,12 @@ public sealed class DecoderLayer : IDisposable
         if (dtype is not (DType.Float32 or DType.Float16 or DType.BFloat16))
             throw new CheckpointFormatException(checkpoint.FileOf(dtypeSource), dtypeSource,
                 $"expected float32, float16 or bfloat16, got {DTypes.Name(dtype)}.");
-        bool fp8Checkpoint = checkpoint.GetInfo(prefix + "self_attn.q_proj.weight").DType == DType.Float8E4M3;
-        if (IsGemmaFamily(family) && fp8Checkpoint)
-            throw new CheckpointFormatException(checkpoint.FileOf(prefix + "self_attn.q_proj.weight"), prefix + "self_attn.q_proj.weight",
+        string probe = prefix + "self_attn.o_proj.weight";
+        bool fp8Checkpoint = checkpoint.GetInfo(probe).DType == DType.Float8E4M3;
+        if (!HasFp8Path(family) && fp8Checkpoint)
+            throw new CheckpointFormatException(checkpoint.FileOf(probe), probe,
                 $"FP8 projections are not built for {config.ModelType} in this sample (Llama, Qwen2/3 and OLMo2 have them): expected 16-bit weights, got float8_e4m3.");
-        if (IsGemmaFamily(family) && quantize is not null)
+        if (!HasFp8Path(family) && quantize is not null)
             throw new InvalidArgumentException(nameof(quantize), $"Argument 'quantize': expected null for {config.ModelType} (this sample builds FP8 projections for Llama, Qwen2/3 and OLMo2), got {quantize}.");
         foreach (string name in names)
         {
@@ -256,7 +266,7 @@ public sealed class DecoderLayer : IDisposable
             DType expected = projectionWeight ? DType.Float8E4M3 : dtype;
             if (checkpoint.GetInfo(prefix + name).DType != expected)
                 throw new CheckpointFormatException(checkpoint.FileOf(prefix + name), prefix + name,
-                    $"expected {DTypes.Name(expected)} like {(projectionWeight ? prefix + "self_attn.q_proj.weight" : dtypeSource)}, got {checkpoint.GetInfo(prefix + name).DTypeName}.");
+                    $"expected {DTypes.Name(expected)} like {(projectionWeight ? probe : dtypeSource)}, got {checkpoint.GetInfo(prefix + name).DTypeName}.");
         }
         if (fp8Checkpoint && config.Quantization is { Granularity: QuantGranularity.Block, WeightBlockSize: var block } && !block!.SequenceEqual([128, 128]))
             throw new CheckpointFormatException(configPath, "quantization_config.weight_block_size",
@@ -292,7 +302,27 @@ public sealed class DecoderLayer : IDisposable
                 p.Dispose();
             throw;
         }
+        if (family == DecoderFamily.Phi3)
+            SplitPhi3(config, weights);
         return fp8 is null ? Create(config, weights, layer, maxPositions, quantize) : Create(config, weights, fp8, dtype, layer, maxPositions);
+    }
+
+    /// <summary>Phi-3's fused weights as the other families' names: q, k, v as row views of qkv_proj (which stays the
+    /// product's weight: <see cref="StackQkv"/> has nothing to stack), gate and up as the halves of gate_up_proj.</summary>
+    private static void SplitPhi3(ModelConfig config, Dictionary<string, Tensor> weights)
+    {
+        int q = config.NumAttentionHeads * config.HeadDim, kv = config.NumKeyValueHeads * config.HeadDim, i = config.IntermediateSize;
+        var qkv = weights[Qkv + ".weight"];
+        var gateUp = weights[GateUp + ".weight"];
+        if (qkv.Rank != 2 || qkv.Shape[0] != q + 2 * kv)
+            throw new CheckpointFormatException("config", Qkv + ".weight", $"expected [{q + 2 * kv}, hidden] (q {q} + k {kv} + v {kv} rows), got {ShapeOf(qkv)}.");
+        if (gateUp.Rank != 2 || gateUp.Shape[0] != 2 * i)
+            throw new CheckpointFormatException("config", GateUp + ".weight", $"expected [{2 * i}, hidden] (gate and up, {i} rows each), got {ShapeOf(gateUp)}.");
+        weights["self_attn.q_proj.weight"] = qkv.Narrow(0, 0, q);
+        weights["self_attn.k_proj.weight"] = qkv.Narrow(0, q, kv);
+        weights["self_attn.v_proj.weight"] = qkv.Narrow(0, q + kv, kv);
+        weights["mlp.gate_proj.weight"] = gateUp.Narrow(0, 0, i);
+        weights["mlp.up_proj.weight"] = gateUp.Narrow(0, i, i);
     }
 
     /// <summary>An FP8 projection of a checkpoint: the E4M3 <c>weight</c> with <c>weight_scale_inv</c> (per 128 × 128
@@ -331,9 +361,9 @@ public sealed class DecoderLayer : IDisposable
         Dictionary<string, Fp8Projection>? fp8 = null;
         try
         {
-            if (quantize is not null && IsGemmaFamily(FamilyOf(config, "config")))
+            if (quantize is not null && !HasFp8Path(FamilyOf(config, "config")))
                 throw new InvalidArgumentException(nameof(quantize), $"Argument 'quantize': expected null for {config.ModelType} (this sample builds FP8 projections for Llama, Qwen2/3 and OLMo2), got {quantize}.");
-            Tensor first = weights["self_attn.q_proj.weight"];
+            Tensor first = weights["self_attn.o_proj.weight"];
             DType dtype = first.DType;
             if (quantize is { } scheme)
             {
@@ -424,7 +454,8 @@ public sealed class DecoderLayer : IDisposable
     {
         foreach (string suffix in new[] { ".weight", ".bias" })
         {
-            if (!QkvRoles.Any(role => weights.ContainsKey(role + suffix)))
+            // Already one product (Phi-3's qkv_proj, with q, k and v as its row views), or nothing to stack.
+            if (weights.ContainsKey(Qkv + suffix) || !QkvRoles.Any(role => weights.ContainsKey(role + suffix)))
                 continue;
             // A bias on some of the three only: zeros stand in for the others (adding 0 changes no value).
             foreach (string role in QkvRoles.Where(role => !weights.ContainsKey(role + suffix)))
@@ -524,7 +555,7 @@ public sealed class DecoderLayer : IDisposable
         observe?.Invoke("k_proj", w.K);
         observe?.Invoke("v_proj", w.V);
 
-        if (Family is DecoderFamily.Llama or DecoderFamily.Gemma2 or DecoderFamily.Gemma)
+        if (Family is DecoderFamily.Llama or DecoderFamily.Gemma2 or DecoderFamily.Gemma or DecoderFamily.Phi3)
         {
             // Ops.Rope writes in place or into new tensors: copy-free, rotate into the workspace by the general op with no norm.
             Ops.FusedQkNormRope(w.Q, w.K, null, null, Cos, Sin, positions, headDim, 0, NormScope.None, RotaryForm.RotateHalf, rotaryDim,
