@@ -429,8 +429,11 @@ public sealed class DecoderLayer : IDisposable
             }
             // The tables as each model rotates with them: Llama and Qwen3 cast cos and sin to the activations' dtype
             // (cos.to(dtype=x.dtype)), OLMo2 keeps float32.
-            // A sliding-window layer (Gemma 3) rotates with its own base.
-            var (cos, sin) = RopeTable.Create(config, maxPositions, RotaryForm.RotateHalf, family == DecoderFamily.Olmo2 ? DType.Float32 : dtype, device,
+            // A sliding-window layer (Gemma 3) rotates with its own base. Longrope's frequencies follow the sequence's
+            // length: without maxPositions, the table covers the original context with its short factors (what
+            // transformers uses up to there); pass maxPositions past it for the long ones.
+            int? rows = maxPositions ?? (config.RopeScaling is { RopeType: "longrope", OriginalMaxPositionEmbeddings: int original } ? original : null);
+            var (cos, sin) = RopeTable.Create(config, rows, RotaryForm.RotateHalf, family == DecoderFamily.Olmo2 ? DType.Float32 : dtype, device,
                 slidingWindow: config.IsSlidingWindowLayer(layer));
             return new DecoderLayer(config, family, layer, dtype, device, weights, fp8, cos, sin);
         }
