@@ -215,7 +215,8 @@ public sealed class DecoderLayer : IDisposable
     /// <summary>
     /// Loads layer <paramref name="layer"/> of the checkpoint in <paramref name="folder"/> (config.json plus
     /// model.safetensors or a sharded index) onto <paramref name="device"/>, with RoPE tables of
-    /// <paramref name="maxPositions"/> rows (the config's max_position_embeddings when null). FP8 checkpoints (E4M3
+    /// <paramref name="maxPositions"/> rows (when null, the config's max_position_embeddings, or for longrope its original
+    /// context, where transformers' short factors hold). FP8 checkpoints (E4M3
     /// projection weights with <c>weight_scale_inv</c> per 128 × 128 block, as transformers' FineGrainedFP8 and
     /// DeepSeek-V3 store them, or <c>weight_scale</c> per output channel or tensor, as llm-compressor's do) load as
     /// they are (and <paramref name="quantize"/> is then ignored: <see cref="QuantizedOnLoad"/> says which happened);
