@@ -284,6 +284,36 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         StageError.Of("output", hidden.ToFloatArray(), reference["output"].Select(v => (float)v).ToArray(), tolerance).Passed.Should().BeTrue();
     }
 
+    /// <summary>Phi-3's longrope: without maxPositions the layer's tables cover the original context with the short
+    /// factors and the attention factor (what transformers uses there); with more rows, the long factors.</summary>
+    [Test]
+    public void LongRope_TablesCoverTheOriginalContext_UnlessAskedForMore()
+    {
+        using var checkpoint = new SyntheticCheckpoint(DecoderFamily.Phi3, Device);
+        string path = Path.Combine(checkpoint.Folder, "config.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"max_position_embeddings\": 4096", "\"max_position_embeddings\": 16384").Replace(
+            "\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 500000.0}",
+            "\"original_max_position_embeddings\": 1024, \"rope_parameters\": {\"rope_type\": \"longrope\", \"rope_theta\": 10000.0, "
+            + "\"short_factor\": [1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7], \"long_factor\": [2, 3, 4, 5, 6, 7, 8, 9]}"));
+        var config = ModelConfig.Load(checkpoint.Folder);
+        config.RopeScaling!.RopeType.Should().Be("longrope");
+        using (var layer = DecoderLayer.Load(checkpoint.Folder, 0, Device))
+        {
+            layer.Cos.Shape[0].Should().Be(1024);
+            var (cos, sin) = RopeTable.Create(1024, SyntheticCheckpoint.HeadDim, 10000, scaling: config.RopeScaling, device: Device);
+            using (cos)
+            using (sin)
+                layer.Cos.ToFloatArray().Should().Equal(cos.ToFloatArray(), "the short factors and √(1 + ln 16 / ln 1024)");
+        }
+        using (var longer = DecoderLayer.Load(checkpoint.Folder, 0, Device, maxPositions: 2048))
+        {
+            float[] longInv = RopeTable.InverseFrequencies(SyntheticCheckpoint.HeadDim, 10000, config.RopeScaling, sequenceLength: 2048);
+            longInv.Should().NotEqual(RopeTable.InverseFrequencies(SyntheticCheckpoint.HeadDim, 10000, config.RopeScaling));
+            var (c, _) = RopeTable.Compute(2048, longInv, RotaryForm.RotateHalf, RopeTable.AttentionFactor(config.RopeScaling));
+            longer.Cos.ToFloatArray().Should().Equal(c);
+        }
+    }
+
     [Test]
     public void GemmaWithQuantize_ThrowsInvalidArgument_BeforeQuantizing()
     {
