@@ -259,8 +259,10 @@ public sealed class ModelConfig
                 IntermediateSize = text.Int("intermediate_size") is null && text.Int("n_embd") is not null
                     ? text.Int("n_inner") ?? 4 * hidden : text.RequiredPositive("intermediate_size"),
                 VocabSize = text.Int("vocab_size") ?? 0,
-                // Gemma's MLPs read hidden_activation alone (gelu tanh when unset; early Gemma configs' hidden_act "gelu" is unused).
-                HiddenAct = gemma ? text.String("hidden_activation") ?? "gelu_pytorch_tanh"
+                // Gemma 2's and 3's MLPs read hidden_activation alone; Gemma 1's reads hidden_act in transformers 5 (its
+                // 4.x releases read hidden_activation); gelu tanh when unset.
+                HiddenAct = modelType == "gemma" ? text.String("hidden_act") ?? text.String("hidden_activation") ?? "gelu_pytorch_tanh"
+                    : gemma ? text.String("hidden_activation") ?? "gelu_pytorch_tanh"
                     : text.String("hidden_activation") ?? text.String("hidden_act") ?? text.String("activation_function") ?? "silu",
                 RmsNormEps = text.Double("rms_norm_eps") ?? (modelType == "olmo2" ? 1e-5 : 1e-6),
                 RopeTheta = ropeTheta,

@@ -37,21 +37,24 @@ public enum DecoderFamily
 /// <item>Llama, Qwen3: <c>RmsNorm</c> (input_layernorm) → <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> per head
 /// (Qwen3) or <c>Rope</c> (Llama) at the tokens' positions with a float32 table → attention → <c>Linear</c> o_proj
 /// with the residual added in its epilogue, into the residual stream → <c>RmsNorm</c> (post_attention_layernorm) →
-/// <c>FusedGatedMlp</c> → <c>Linear</c> down_proj with the residual, into the residual stream.</item>
+/// <c>FusedGatedMlp</c> → <c>Linear</c> down_proj with the residual, into the residual stream. With Llama's
+/// <c>mlp_bias</c>, <c>Linear</c> gate and <c>Linear</c> up (each with its bias) → <c>GatedActivation</c> stand in for
+/// <c>FusedGatedMlp</c>, and down_proj adds its bias.</item>
 /// <item>OLMo2: <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> over the whole projection → attention → <c>Linear</c>
 /// o_proj → <c>RmsNorm</c> (post_attention_layernorm) → the residual add → <c>FusedGatedMlp</c> → <c>Linear</c>
 /// down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. The library has no plain add, and no
 /// norm-then-add op yet: each add is a <c>FusedAddRmsNorm</c> whose norm output is discarded (one wasted write of
 /// [tokens, hidden]); transformers rounds the same way (bf16 norm output, then a bf16 add).</item>
-/// <item>Phi-3: Llama's sequence on its fused qkv_proj and gate_up_proj weights.</item>
-/// <item>Gemma (1): Llama's sequence with every norm <c>(1 + w)</c> and rounded once, a gelu tanh MLP.</item>
+/// <item>Phi-3: Llama's sequence on its fused qkv_proj and gate_up_proj weights (its sliding window is attention's).</item>
+/// <item>Gemma (1): Llama's sequence with every norm <c>(1 + w)</c> and rounded once, a GELU MLP.</item>
 /// <item>Gemma 3, Gemma 2: <c>RmsNorm</c> (input_layernorm) → <c>Linear</c> q, k, v → <c>FusedQkNormRope</c> per head
 /// (Gemma 3; Gemma 2 rotates only) → attention → <c>Linear</c> o_proj → <c>RmsNorm</c> (post_attention_layernorm) →
 /// <c>FusedAddRmsNorm</c> (the residual add and pre_feedforward_layernorm in one pass) → <c>FusedGatedMlp</c> (gelu
 /// tanh) → <c>Linear</c> down_proj → <c>RmsNorm</c> (post_feedforward_layernorm) → the residual add. Every norm
 /// scales by <c>(1 + w)</c> and rounds once; a sliding-window layer of Gemma 3 rotates at its own base. Attention's own
-/// parts stay the caller's: Gemma scales scores by <c>query_pre_attn_scalar</c>^-½ and its sliding layers see a window.
-/// 16-bit only (no FP8 path for these two).</item>
+/// parts stay the caller's: Gemma scales scores by <c>query_pre_attn_scalar</c>^-½, Gemma 2 soft-caps them, and the
+/// sliding layers see a window.</item>
+/// <item>Phi-3 and the Gemma families run 16-bit only (no FP8 path here).</item>
 /// </list>
 /// <para>Rounding against transformers in bfloat16: the layer rounds where transformers does (the ops' options:
 /// <c>NormRounding.Llama</c> for Llama's and Qwen3's norms, <c>ActivationRounding.PerOp</c>, <c>ResidualRounding.PerOp</c>,
@@ -172,8 +175,9 @@ public sealed class DecoderLayer : IDisposable
         return HasMlpBias(config) ? [.. attention, "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] : attention;
     }
 
+    // Only LlamaMLP reads mlp_bias (the other families' MLPs are bias-free whatever the config says).
     private static bool HasMlpBias(ModelConfig config) =>
-        config.Raw.ValueKind == System.Text.Json.JsonValueKind.Object && config.Raw.TryGetProperty("mlp_bias", out var bias)
+        config.ModelType == "llama" && config.Raw.ValueKind == System.Text.Json.JsonValueKind.Object && config.Raw.TryGetProperty("mlp_bias", out var bias)
         && bias.ValueKind == System.Text.Json.JsonValueKind.True;
 
     /// <summary>The tensor names of layer <paramref name="layer"/> that <paramref name="family"/> reads, by role
@@ -194,7 +198,8 @@ public sealed class DecoderLayer : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(family)),
     };
 
-    /// <summary>The FP8 layer's stacked gate and up projection (<see cref="Fp8Projection.Stack"/>), when it has one.</summary>
+    /// <summary>The FP8 layer's stacked gate and up projection (<see cref="Fp8Projection.Stack"/>), when it has one; also
+    /// Phi-3's own fused gate and up weight.</summary>
     private const string GateUp = "mlp.gate_up_proj";
 
     /// <summary>The 16-bit layer's q, k and v projections stacked into one weight (<see cref="StackQkv"/>).</summary>
@@ -303,8 +308,6 @@ public sealed class DecoderLayer : IDisposable
                 p.Dispose();
             throw;
         }
-        if (family == DecoderFamily.Phi3)
-            SplitPhi3(config, weights);
         return fp8 is null ? Create(config, weights, layer, maxPositions, quantize) : Create(config, weights, fp8, dtype, layer, maxPositions);
     }
 
@@ -316,9 +319,9 @@ public sealed class DecoderLayer : IDisposable
         var qkv = weights[Qkv + ".weight"];
         var gateUp = weights[GateUp + ".weight"];
         if (qkv.Rank != 2 || qkv.Shape[0] != q + 2 * kv)
-            throw new CheckpointFormatException("config", Qkv + ".weight", $"expected [{q + 2 * kv}, hidden] (q {q} + k {kv} + v {kv} rows), got {ShapeOf(qkv)}.");
+            throw new ShapeMismatchException($"Weight '{Qkv}.weight': expected [{q + 2 * kv}, hidden] (q {q} + k {kv} + v {kv} rows), got {ShapeOf(qkv)}.");
         if (gateUp.Rank != 2 || gateUp.Shape[0] != 2 * i)
-            throw new CheckpointFormatException("config", GateUp + ".weight", $"expected [{2 * i}, hidden] (gate and up, {i} rows each), got {ShapeOf(gateUp)}.");
+            throw new ShapeMismatchException($"Weight '{GateUp}.weight': expected [{2 * i}, hidden] (gate and up, {i} rows each), got {ShapeOf(gateUp)}.");
         weights["self_attn.q_proj.weight"] = qkv.Narrow(0, 0, q);
         weights["self_attn.k_proj.weight"] = qkv.Narrow(0, q, kv);
         weights["self_attn.v_proj.weight"] = qkv.Narrow(0, q + kv, kv);
@@ -406,6 +409,8 @@ public sealed class DecoderLayer : IDisposable
         try
         {
             var family = FamilyOf(config, "config");
+            if (family == DecoderFamily.Phi3 && !weights.ContainsKey("mlp.gate_proj.weight"))
+                SplitPhi3(config, weights); // from Load or a caller's fused weights alike; disposed below on failure
             Device device = weights.Values.First().Device;
             if (fp8 is null)
                 StackQkv(weights);

@@ -67,7 +67,7 @@ foreach (string folder in fixtures)
     }
     catch (InvalidArgumentException e) when (quantize is not null && e.ParamName == "quantize")
     {
-        // A family without an FP8 path here (Gemma): --fp8 skips it rather than stopping the run.
+        // A family without an FP8 path here (Phi-3, the Gemmas): --fp8 skips it rather than stopping the run.
         Console.WriteLine($"\n## {Path.GetFileName(folder)}: skipped under --fp8 ({e.Message})");
         continue;
     }
