@@ -884,8 +884,10 @@ public class SafeTensorsModelConfigTests : SafeTensorsFixture
         (c.ModelType, c.HeadDim, c.HiddenAct, c.Activation, c.TieWordEmbeddings).Should().Be(("gemma2", 256, "gelu_pytorch_tanh", Activation.GeluTanh, true));
         c.Raw.GetProperty("query_pre_attn_scalar").GetInt32().Should().Be(256);
         // Gemma 1 in transformers 5 reads hidden_act (google/gemma-7b says "gelu" there); Gemma 2 and 3 hidden_activation.
-        var both = """{"model_type": "MODEL", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1, "intermediate_size": 96,
-            "hidden_act": "gelu", "hidden_activation": "gelu_pytorch_tanh"}""";
+        var both = """
+            {"model_type": "MODEL", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1, "intermediate_size": 96,
+              "hidden_act": "gelu", "hidden_activation": "gelu_pytorch_tanh"}
+            """;
         ModelConfig.Parse(both.Replace("MODEL", "gemma")).Activation.Should().Be(Activation.Gelu);
         ModelConfig.Parse(both.Replace("MODEL", "gemma2")).Activation.Should().Be(Activation.GeluTanh);
     }
