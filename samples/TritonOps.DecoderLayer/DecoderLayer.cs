@@ -587,43 +587,29 @@ public sealed class DecoderLayer : IDisposable
         var down = _weights["mlp.down_proj.weight"];
         var downBias = MlpBias("down_proj");
         var activation = Config.Activation!.Value;
-        if (SandwichNorms)
+        if (SandwichNorms || Family == DecoderFamily.Olmo2)
         {
+            // Post-norms: o and down are normed before each residual add. Gemma 2/3 also norm the new residual for the MLP
+            // (pre_feedforward_layernorm, in the add's own pass); OLMo2's MLP reads the residual itself.
             var postAttention = _weights["post_attention_layernorm.weight"];
             var postFeedForward = _weights["post_feedforward_layernorm.weight"];
+            var preFeedForward = SandwichNorms ? _weights["pre_feedforward_layernorm.weight"] : null;
             Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), output: w.O);
             observe?.Invoke("o_proj", w.O);
             Ops.RmsNorm(w.O, postAttention, eps, offset, output: w.O);
             observe?.Invoke("post_attention_norm", w.O);
-            // hidden += norm(o), and the pre-feedforward norm of the new hidden in the same pass.
-            Ops.FusedAddRmsNorm(w.O, hidden, _weights["pre_feedforward_layernorm.weight"], eps, offset, output: w.Normed);
+            // hidden += norm(o); the norm this pass writes is the MLP's input (Gemma) or not used (OLMo2).
+            Ops.FusedAddRmsNorm(w.O, hidden, preFeedForward ?? postAttention, eps, offset, output: preFeedForward is null ? w.O : w.Normed);
             observe?.Invoke("attn_residual", hidden);
-            observe?.Invoke("pre_feedforward_norm", w.Normed);
-            GatedMlp(w.Normed, w, activation);
+            if (preFeedForward is not null)
+                observe?.Invoke("pre_feedforward_norm", w.Normed);
+            GatedMlp(preFeedForward is null ? hidden : w.Normed, w, activation);
             observe?.Invoke("mlp_act", w.Act);
             Ops.Linear(w.Act, down, downBias, output: w.O);
             observe?.Invoke("down_proj", w.O);
             Ops.RmsNorm(w.O, postFeedForward, eps, offset, output: w.O);
             observe?.Invoke("post_feedforward_norm", w.O);
             Ops.FusedAddRmsNorm(w.O, hidden, postFeedForward, eps, offset, output: w.O); // hidden += norm(down); the norm written is not used
-        }
-        else if (Family == DecoderFamily.Olmo2)
-        {
-            var postAttention = _weights["post_attention_layernorm.weight"];
-            var postFeedForward = _weights["post_feedforward_layernorm.weight"];
-            Ops.Linear(attn, _weights["self_attn.o_proj.weight"], Bias("o_proj"), output: w.O);
-            observe?.Invoke("o_proj", w.O);
-            Ops.RmsNorm(w.O, postAttention, eps, output: w.O);
-            observe?.Invoke("post_attention_norm", w.O);
-            Ops.FusedAddRmsNorm(w.O, hidden, postAttention, eps, output: w.O);   // hidden += norm(o); the norm written is not used
-            observe?.Invoke("attn_residual", hidden);
-            GatedMlp(hidden, w, activation);
-            observe?.Invoke("mlp_act", w.Act);
-            Ops.Linear(w.Act, down, downBias, output: w.O);
-            observe?.Invoke("down_proj", w.O);
-            Ops.RmsNorm(w.O, postFeedForward, eps, output: w.O);
-            observe?.Invoke("post_feedforward_norm", w.O);
-            Ops.FusedAddRmsNorm(w.O, hidden, postFeedForward, eps, output: w.O); // hidden += norm(down); the norm written is not used
         }
         else
         {
