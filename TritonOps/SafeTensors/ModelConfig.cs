@@ -245,6 +245,7 @@ public sealed class ModelConfig
                 throw new CheckpointFormatException(source, "head_dim", $"expected a positive size, got {headDim}.");
             if (headDim is null && hidden % heads != 0)
                 throw new CheckpointFormatException(source, "head_dim", $"absent, and hidden_size {hidden} is not divisible by num_attention_heads {heads}.");
+            int layers = text.RequiredPositive("num_hidden_layers", "n_layer");
             var (ropeTheta, scaling) = Rope(text, modelType);
             var (slidingTheta, slidingScaling) = SlidingRope(text, modelType);
             return new ModelConfig
@@ -252,7 +253,7 @@ public sealed class ModelConfig
                 ModelType = modelType,
                 Architectures = text.StringsFromRoot("architectures"),
                 HiddenSize = hidden,
-                NumHiddenLayers = text.RequiredPositive("num_hidden_layers", "n_layer"),
+                NumHiddenLayers = layers,
                 NumAttentionHeads = heads,
                 NumKeyValueHeads = kvHeads,
                 HeadDim = headDim ?? hidden / heads,
@@ -269,7 +270,7 @@ public sealed class ModelConfig
                 RopeScaling = scaling,
                 SlidingRopeTheta = slidingTheta,
                 SlidingRopeScaling = slidingScaling,
-                LayerTypes = LayerTypesOf(text, modelType, text.RequiredPositive("num_hidden_layers", "n_layer")),
+                LayerTypes = LayerTypesOf(text, modelType, layers),
                 TieWordEmbeddings = text.Bool("tie_word_embeddings") ?? text.BoolFromRoot("tie_word_embeddings") ?? gemma,
                 MaxPositionEmbeddings = text.Int("max_position_embeddings") ?? text.Int("n_positions") ?? 0,
                 AttentionBias = text.Bool("attention_bias") ?? false,
@@ -323,9 +324,8 @@ public sealed class ModelConfig
         // factor: transformers refuses the config without one, and so does RopeTable.)
         int? original = f.Int("original_max_position_embeddings");
         if (type is "llama3" or "yarn" or "longrope")
-            original = (topLevelOriginal ? text.Int("original_max_position_embeddings") : null) ?? original ?? text.Int("max_position_embeddings");
-        if (phi3 && type == "longrope" && text.Int("original_max_position_embeddings") is null && f.Int("original_max_position_embeddings") is null)
-            original = 4096;
+            original = (topLevelOriginal ? text.Int("original_max_position_embeddings") : null) ?? original
+                ?? (phi3 ? 4096 : text.Int("max_position_embeddings"));
         bool usesMax = type is "dynamic" or "longrope";
         return new RopeScaling(type, factor, f.Double("low_freq_factor"), f.Double("high_freq_factor"), original)
         {
@@ -346,12 +346,11 @@ public sealed class ModelConfig
     {
         if (text.Strings("layer_types") is { Count: > 0 } given)
             return given;
-        // Gemma 3's config class defaults the pattern to 6 (five sliding layers, then a full one).
-        if ((text.Int("sliding_window_pattern") ?? (modelType.StartsWith("gemma3", StringComparison.Ordinal) ? 6 : null)) is int pattern && pattern > 0)
-            return [.. Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0 ? "sliding_attention" : "full_attention")];
-        if (modelType == "gemma2")
-            return [.. Enumerable.Range(0, layers).Select(i => (i + 1) % 2 != 0 ? "sliding_attention" : "full_attention")];
-        return [];
+        // Gemma 3's config class defaults the pattern to 6 (five sliding layers, then a full one), Gemma 2 alternates.
+        int? pattern = text.Int("sliding_window_pattern") ?? (IsGemma3(modelType) ? 6 : modelType == "gemma2" ? 2 : null);
+        return pattern > 0
+            ? [.. Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0 ? "sliding_attention" : "full_attention")]
+            : [];
     }
 
     /// <summary>Gemma 3's sliding-window layers' RoPE: transformers 5's <c>rope_parameters.sliding_attention</c>, or
