@@ -334,6 +334,10 @@ public class RopeTableTests
         }
         FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, new RopeScaling("dynamic", factor, null, null, null)))
             .Should().Throw<InvalidArgumentException>().WithMessage("*max_position_embeddings*");
+        FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, scaling with { MaxPositionEmbeddings = 0 }))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*max_position_embeddings > 0*0*");
+        FluentActions.Invoking(() => RopeTable.InverseFrequencies(2, theta, scaling))
+            .Should().Throw<InvalidArgumentException>().Which.ParamName.Should().Be("rotaryDim");
     }
 
     /// <summary>LongRoPE (Phi-3): inv_freqᵢ = 1 / (extᵢ · θ^(2i/d)) with the short factors up to the original context and
@@ -361,6 +365,12 @@ public class RopeTableTests
             .Should().Throw<InvalidArgumentException>().WithMessage("*short_factor*8*2*");
         FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, scaling with { LongFactor = null }, original + 1))
             .Should().Throw<InvalidArgumentException>().WithMessage("*long_factor*");
+        FluentActions.Invoking(() => RopeTable.AttentionFactor(scaling with { OriginalMaxPositionEmbeddings = 1 }))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*original_max_position_embeddings > 1*");
+        FluentActions.Invoking(() => RopeTable.AttentionFactor(scaling with { MaxPositionEmbeddings = null }))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*factor or max_position_embeddings*");
+        FluentActions.Invoking(() => RopeTable.InverseFrequencies(dim, theta, scaling with { ShortFactor = [.. shortF.Select((v, i) => i == 3 ? -1 : v)] }))
+            .Should().Throw<InvalidArgumentException>().WithMessage("*finite and > 0*-1*3*");
     }
 
     [Test]

@@ -211,7 +211,7 @@ public static class BenchmarkCases
         yield return new RmsNormCase(64, 4096, DType.BFloat16, fusedAdd: false);
         // The layer's M64 down projection on the one-box swapped kernel (32 tiles) at 2, 3 and 8 K splits beside Auto's 4
         // (row 13; H100 12-07: 59.3 µs, 30 of its 32 clusters of 4 fit at once, so its splits meet in the workspace). Two
-        // splits meet in clusters of 2 on 64 SMs; three in the workspace on 96. Linear's sweep rows 33–35.
+        // splits meet in clusters of 2 on 64 SMs, three in clusters of 3 on 96. Linear's sweep rows 33–35.
         foreach (int splits in new[] { 2, 3, 8 })
             yield return new LinearCase(64, 14336, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, splits);
         // #16's decode row (M16 down) on the same kernel at 3 splits (clusters of 3; row 3 is 2 splits, row 4 Auto's 4): row 36.
