@@ -163,6 +163,61 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             .WithMessage("*'positions'*[batch = 3, seq = 4]*[1, seq = 4]*got*[2, 4]*");
     }
 
+    /// <summary>transformers' rotary module returns cos/sin per token: <c>[batch, seq, rotary_dim]</c> for position_ids
+    /// <c>[batch, seq]</c> (<c>[batch, 1, seq, rotary_dim]</c> once unsqueezed for q's heads), and <c>[1, P, rotary_dim]</c>
+    /// for positions 0…P−1. The ops take them as they are: per-token rows give the bytes of the <c>[batch · seq,
+    /// rotary_dim]</c> table read at positions b · seq + s (every op: one tensor, q and k, RoPE alone, the seed's), and
+    /// <c>[1, P, d]</c> those of the 2-D table. Per-token rows beside positions are refused before anything is allocated.</summary>
+    [TestCase(DType.BFloat16, NormScope.PerHead, false)]
+    [TestCase(DType.Float32, NormScope.Hidden, true)]
+    public void TransformersCosSinShapes_AreTakenAsTheyAre(DType dtype, NormScope scope, bool unsqueezed)
+    {
+        const int batch = 3, seq = 5, qHeads = 2, kHeads = 1, headDim = 32;
+        using var q = Random(81, dtype, -2, 2, batch, seq, qHeads * headDim);
+        using var k = Random(82, dtype, -2, 2, batch, seq, kHeads * headDim);
+        using var qw = Random(83, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
+        using var kw = Random(84, dtype, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
+        var (cos, sin) = Table(batch * seq, headDim, dtype, 85); // x's dtype: the seed's op takes it too
+        using var _c = cos; using var _s = sin;
+        using var rows = Tensor.FromArray(Enumerable.Range(0, batch * seq).Select(i => (float)i).ToArray(), [batch, seq], DType.Int32, Device);
+        int[] perToken = unsqueezed ? [batch, 1, seq, headDim] : [batch, seq, headDim];
+        using var cosT = cos.Reshape(perToken); using var sinT = sin.Reshape(perToken);
+
+        using var expected = Ops.FusedRmsNormRope(q, qw, cos, sin, rows, headDim, 1e-6, scope);
+        using var actual = Ops.FusedRmsNormRope(q, qw, cosT, sinT, null, headDim, 1e-6, scope);
+        actual.ToBytes().Should().Equal(expected.ToBytes(), "one tensor");
+        Compare.AllClose(actual.ToFloatArray(), Reference.QkNormRope(q, qw, cosT, sinT, null, headDim, 1e-6, scope, RotaryForm.RotateHalf, 0, 0),
+            Tolerance.OneRoundingInto(dtype));
+
+        var (qe, ke) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, rows, headDim, 1e-6, scope);
+        var (qa, ka) = Ops.FusedQkNormRope(q, k, qw, kw, cosT, sinT, null, headDim, 1e-6, scope);
+        using (qe) using (ke) using (qa) using (ka)
+        {
+            qa.ToBytes().Should().Equal(qe.ToBytes(), "q");
+            ka.ToBytes().Should().Equal(ke.ToBytes(), "k");
+        }
+        var (qr, kr) = Ops.Rope(q, k, cos, sin, rows, headDim);
+        var (qt, kt) = Ops.Rope(q, k, cosT, sinT, null, headDim);
+        using (qr) using (kr) using (qt) using (kt)
+        {
+            qt.ToBytes().Should().Equal(qr.ToBytes(), "RoPE alone, q");
+            kt.ToBytes().Should().Equal(kr.ToBytes(), "RoPE alone, k");
+        }
+        if (scope == NormScope.Hidden)
+        {
+            using var seed = Ops.FusedRmsNormRope(q, qw, cosT, sinT);
+            seed.ToBytes().Should().Equal(expected.ToBytes(), "the seed's op");
+            Compare.AllClose(seed.ToFloatArray(), Reference.FusedRmsNormRope(q, qw, cosT, sinT), Tolerance.OneRoundingInto(dtype), "the seed's reference");
+        }
+
+        using var cos1 = cos.Reshape(1, batch * seq, headDim); using var sin1 = sin.Reshape(1, batch * seq, headDim);
+        using var table = Ops.FusedRmsNormRope(q, qw, cos1, sin1, rows, headDim, 1e-6, scope);
+        table.ToBytes().Should().Equal(expected.ToBytes(), "[1, P, d] is the table [P, d]");
+
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(q, qw, cosT, sinT, rows, headDim, 1e-6, scope))
+            .WithMessage("*'cos'*per-token rows only without positions*");
+    }
+
     [TestCase(DType.BFloat16, NormScope.PerHead)]
     [TestCase(DType.Float32, NormScope.Hidden)]
     public void QAndK_WithGqa_InOneLaunch_MatchReference_InPlaceToo(DType dtype, NormScope scope)

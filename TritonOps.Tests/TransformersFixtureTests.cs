@@ -4,8 +4,9 @@ namespace TritonOps.Tests;
 /// The norm and RoPE ops against Hugging Face transformers' own modules (fixtures made on the GPU machine by
 /// <c>scripts/fixtures/make_fixtures.py</c>: tiny seeded OLMo2, Qwen3, Llama, GPT-NeoX and GPT-J configs, run in
 /// float32 and in bfloat16). Each token's cos/sin row comes from the fixture (what the model's rotary module produced
-/// at its position), passed as a [tokens, rotary_dim] table with positions 0…tokens−1, so these tests check the ops,
-/// not the table (RopeTableTests does that).
+/// at its position): as the module returns it, [batch, seq, rotary_dim] (the q/k norm tests), or as a [tokens,
+/// rotary_dim] table with positions 0…tokens−1 (the rest), so these tests check the ops, not the table (RopeTableTests
+/// does that).
 /// Tolerances per dtype: float32 fixtures are computed in float32 by transformers too (other order): 2·10⁻⁵ relative
 /// and absolute. bfloat16 fixtures round to bfloat16 between steps (the norm's output, the weight product, q·cos,
 /// rotate(q)·sin and their sum, with cos/sin themselves rounded to bfloat16) while we round once from float32: up to
@@ -41,10 +42,11 @@ public class TransformersFixtureTests
         using var k = f.Tensor("k_in", Device);
         using var qw = f.Tensor("q_norm_weight", Device);
         using var kw = f.Tensor("k_norm_weight", Device);
-        var (cos, sin, positions) = PerTokenTable(f);
-        using var _c = cos; using var _s = sin; using var _p = positions;
+        // transformers' cos/sin as its rotary module returns them, [batch, seq, rotary_dim]: each token's own row.
+        using var cos = Tensor.FromArray(f.Floats("cos"), f.Shape("cos"), DType.Float32, Device);
+        using var sin = Tensor.FromArray(f.Floats("sin"), f.Shape("sin"), DType.Float32, Device);
 
-        var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, eps, scope);
+        var (qo, ko) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, null, headDim, eps, scope);
         using var _qo = qo; using var _ko = ko;
 
         Compare.AllClose(qo.ToFloatArray(), f.Floats("q_out").Select(v => (double)v).ToArray(), For(tag), $"{model} {tag} q");

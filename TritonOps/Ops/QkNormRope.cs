@@ -7,7 +7,44 @@ using TritonOps.Kernels.QkNormRope;
 namespace TritonOps;
 
 /// <summary>The validated sizes and choices of one general norm + RoPE call.</summary>
-internal readonly record struct QkNormRopeSizes(int Batch, int Seq, int HeadDim, int RotaryDim, int QHeads, int KHeads, int TableRows);
+internal readonly record struct QkNormRopeSizes(int Batch, int Seq, int HeadDim, int RotaryDim, int QHeads, int KHeads, int TableRows,
+    bool PerTokenTable = false);
+
+/// <summary>What a cos/sin tensor holds: a table of <paramref name="Rows"/> rows read at each token's position, or
+/// (<paramref name="PerToken"/>) one row for each token of the batch, row b · seq + s for token (b, s).</summary>
+internal readonly record struct RopeTableShape(int Rows, bool PerToken)
+{
+    /// <summary>A table <c>[rows, dim]</c> (or <c>[1, rows, dim]</c>, <c>[1, rows, 1, dim]</c>, <c>[1, 1, rows, dim]</c>), or,
+    /// where <paramref name="perTokenAllowed"/> and the batch has more than one sequence, transformers' per-token rows
+    /// <c>[batch, seq, dim]</c> (its rotary module's output for <c>position_ids</c> <c>[batch, seq]</c>; also
+    /// <c>[batch, 1, seq, dim]</c> and <c>[batch, seq, 1, dim]</c>, its unsqueezed forms); null where neither.</summary>
+    public static RopeTableShape? Of(Tensor cos, int batch, int seq, bool perTokenAllowed)
+    {
+        var s = cos.Shape;
+        switch (s.Count)
+        {
+            case 2: return new(s[0], false);
+            case 3 when s[0] == 1: return new(s[1], false);
+            case 4 when s[0] == 1 && (s[1] == 1 || s[2] == 1): return new(s[1] * s[2], false);
+        }
+        bool perToken = perTokenAllowed && batch > 1 && s.Count switch
+        {
+            3 => s[0] == batch && s[1] == seq,
+            4 => s[0] == batch && (s[1] == seq && s[2] == 1 || s[1] == 1 && s[2] == seq),
+            _ => false,
+        };
+        return perToken ? new(checked(batch * seq), true) : null;
+    }
+
+    /// <summary>The accepted forms, for an error message.</summary>
+    public static string Expected(string rows, string dim, int batch, int seq, bool perTokenAllowed) =>
+        $"[{rows}, {dim}] (or [1, {rows}, {dim}], [1, {rows}, 1, {dim}], [1, 1, {rows}, {dim}])"
+        + (perTokenAllowed ? $", or per token [batch = {batch}, seq = {seq}, {dim}] (transformers' cos/sin for position_ids [batch, seq])" : "");
+
+    /// <summary>The positions that read per-token rows as a table: token (b, s) at row b · seq + s, int32 <c>[batch, seq]</c>.</summary>
+    public static Tensor TokenRows(Device device, int batch, int seq) =>
+        Tensor.FromArray(Enumerable.Range(0, checked(batch * seq)).ToArray(), [batch, seq], device);
+}
 
 public static partial class Ops
 {
@@ -23,8 +60,12 @@ public static partial class Ops
     /// <param name="x"><c>[batch, seq, heads · headDim]</c>, float32, float16 or bfloat16, contiguous.</param>
     /// <param name="weight"><c>[heads · headDim]</c> for <see cref="NormScope.Hidden"/>, <c>[headDim]</c> for
     /// <see cref="NormScope.PerHead"/>, x's dtype; ignored (may be null) for <see cref="NormScope.None"/>.</param>
-    /// <param name="cos">The model's table <c>[maxPositions, rotaryDim]</c> (or <c>[1, maxPositions, 1, rotaryDim]</c>):
-    /// entry [p, j] is the cosine rotary dim j uses at position p (<c>RopeTable.Create</c> makes it), float32 or x's dtype.</param>
+    /// <param name="cos">The model's table <c>[maxPositions, rotaryDim]</c> (or <c>[1, maxPositions, rotaryDim]</c>, what
+    /// transformers' rotary module returns for positions 0…P−1, <c>[1, maxPositions, 1, rotaryDim]</c> or
+    /// <c>[1, 1, maxPositions, rotaryDim]</c>): entry [p, j] is the cosine rotary dim j uses at position p
+    /// (<c>RopeTable.Create</c> makes it), float32 or x's dtype. Without <paramref name="positions"/>, also each token's
+    /// own row <c>[batch, seq, rotaryDim]</c> (the rotary module's output for <c>position_ids</c> <c>[batch, seq]</c>; also
+    /// <c>[batch, 1, seq, rotaryDim]</c> and <c>[batch, seq, 1, rotaryDim]</c>).</param>
     /// <param name="sin">Same shape and dtype as <paramref name="cos"/>.</param>
     /// <param name="positions">int32 or int64, <c>[batch, seq]</c>, or <c>[seq]</c> or <c>[1, seq]</c> (shared by the batch:
     /// transformers' default <c>position_ids</c> is <c>arange(seq).unsqueeze(0)</c>); null: token
@@ -63,6 +104,8 @@ public static partial class Ops
             return FusedRmsNormRope(x, weight!, cos, sin, eps, null, output, default);
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty(x.Shape.ToArray(), x.DType, x.Device);
+        using var tokenRows = sizes.PerTokenTable ? RopeTableShape.TokenRows(x.Device, sizes.Batch, sizes.Seq) : null;
+        positions ??= tokenRows;
         // The row norm with full rotate-half rotary (OLMo2's q and k) streams through the seed's staged kernel where it
         // can: bf16 [4, 2048, 4096], float32 table, int64 positions on the H200: 55.9 µs on the packed kernel (140
         // registers, latency-bound), 41.0–41.6 µs on the staged one (the seed's form there: 40.5, the same run).
@@ -114,6 +157,8 @@ public static partial class Ops
         using var gate = q.Device.Enter();
         qOutput ??= Tensor.Empty(q.Shape.ToArray(), q.DType, q.Device);
         kOutput ??= Tensor.Empty(k.Shape.ToArray(), k.DType, k.Device);
+        using var tokenRows = sizes.PerTokenTable ? RopeTableShape.TokenRows(q.Device, sizes.Batch, sizes.Seq) : null;
+        positions ??= tokenRows;
         LaunchQkNormRope(q, k, qWeight, kWeight, cos, sin, positions, qOutput, kOutput, sizes, eps, scope, form, weightOffset, default,
             normRounding, ropeRounding);
         return (qOutput, kOutput);
@@ -248,12 +293,12 @@ public static partial class Ops
             rotaryDim = headDim;
         Check.Shape(rotaryDim > 0 && rotaryDim % 2 == 0 && rotaryDim <= headDim, nameof(rotaryDim),
             $"an even rotary_dim in (0, head_dim = {headDim}]", rotaryDim.ToString());
-        bool table2D = cos.Rank == 2;
-        Check.Shape(table2D || (cos.Rank == 4 && cos.Shape[0] == 1 && cos.Shape[2] == 1), nameof(cos),
-            $"[max_positions, rotary_dim = {rotaryDim}] or [1, max_positions, 1, rotary_dim]", cos);
+        var table = RopeTableShape.Of(cos, batch, seq, perTokenAllowed: positions is null);
+        Check.Shape(table is not null, nameof(cos), RopeTableShape.Expected("max_positions", $"rotary_dim = {rotaryDim}", batch, seq, positions is null)
+            + (positions is null ? "" : " (per-token rows only without positions)"), cos);
         Check.Shape(cos.Shape[^1] == rotaryDim, nameof(cos), $"rotary_dim = {rotaryDim} in the last dimension", cos);
         Check.Shape(sin.Shape.SequenceEqual(cos.Shape), nameof(sin), $"the shape of 'cos' {cos.ShapeText}", sin);
-        int tableRows = table2D ? cos.Shape[0] : cos.Shape[1];
+        int tableRows = table!.Value.Rows;
         if (positions is null)
             Check.Shape(tableRows >= seq, nameof(cos), $"at least seq = {seq} rows (positions 0…seq−1, no positions given)", cos);
         else
@@ -289,7 +334,8 @@ public static partial class Ops
         Check.Eps(eps);
         if (!float.IsFinite(weightOffset))
             throw Check.Invalid(nameof(weightOffset), $"expected a finite value, got {weightOffset}.");
-        return new QkNormRopeSizes(batch, seq, headDim, rotaryDim, q.Shape[2] / headDim, k is null ? 0 : k.Shape[2] / headDim, tableRows);
+        return new QkNormRopeSizes(batch, seq, headDim, rotaryDim, q.Shape[2] / headDim, k is null ? 0 : k.Shape[2] / headDim, tableRows,
+            table.Value.PerToken);
     }
 }
 

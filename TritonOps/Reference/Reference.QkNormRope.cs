@@ -13,12 +13,14 @@ public static partial class Reference
         double[] xs = ToDoubles(x), c = ToDoubles(cos), s = ToDoubles(sin);
         double[]? w = weight is null ? null : ToDoubles(weight);
         double[]? p = positions is null ? null : ToDoubles(positions);
-        int tableRows = cos.Rank == 2 ? cos.Shape[0] : cos.Shape[1];
+        var table = RopeTableShape.Of(cos, batch, seq, perTokenAllowed: positions is null)
+            ?? throw Check.ShapeMismatch(nameof(cos), $"expected a table or per-token rows, got {cos.ShapeText}.");
+        int tableRows = table.Rows;
         var output = new double[xs.Length];
         int heads = hidden / headDim, half = rotaryDim / 2;
         for (int row = 0; row < batch * seq; row++)
         {
-            long position = p is null ? row % seq : (long)(positions!.Rank == 2 ? p[row] : p[row % seq]);
+            long position = p is null ? (table.PerToken ? row : row % seq) : (long)(positions!.Rank == 2 ? p[row] : p[row % seq]);
             int first = row * hidden;
             if (position < 0 || position >= tableRows)
             {
