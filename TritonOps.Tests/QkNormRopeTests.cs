@@ -166,8 +166,9 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     /// <summary>transformers' rotary module returns cos/sin per token: <c>[batch, seq, rotary_dim]</c> for position_ids
     /// <c>[batch, seq]</c> (<c>[batch, 1, seq, rotary_dim]</c> once unsqueezed for q's heads), and <c>[1, P, rotary_dim]</c>
     /// for positions 0…P−1. The ops take them as they are: per-token rows give the bytes of the <c>[batch · seq,
-    /// rotary_dim]</c> table read at positions b · seq + s (every op: one tensor, q and k, RoPE alone, the seed's), and
-    /// <c>[1, P, d]</c> those of the 2-D table. Per-token rows beside positions are refused before anything is allocated.</summary>
+    /// rotary_dim]</c> table read at positions b · seq + s (one tensor, q and k, RoPE alone), and <c>[1, P, d]</c> those of
+    /// the 2-D table (with positions, and without, where the seed's kernels take the call). Per-token rows beside positions
+    /// are refused before anything is allocated; the seed's op keeps its contract's two table shapes.</summary>
     [TestCase(DType.BFloat16, NormScope.PerHead, false)]
     [TestCase(DType.Float32, NormScope.Hidden, true)]
     public void TransformersCosSinShapes_AreTakenAsTheyAre(DType dtype, NormScope scope, bool unsqueezed)
@@ -203,19 +204,21 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             qt.ToBytes().Should().Equal(qr.ToBytes(), "RoPE alone, q");
             kt.ToBytes().Should().Equal(kr.ToBytes(), "RoPE alone, k");
         }
-        if (scope == NormScope.Hidden)
-        {
-            using var seed = Ops.FusedRmsNormRope(q, qw, cosT, sinT);
-            seed.ToBytes().Should().Equal(expected.ToBytes(), "the seed's op");
-            Compare.AllClose(seed.ToFloatArray(), Reference.FusedRmsNormRope(q, qw, cosT, sinT), Tolerance.OneRoundingInto(dtype), "the seed's reference");
-        }
 
         using var cos1 = cos.Reshape(1, batch * seq, headDim); using var sin1 = sin.Reshape(1, batch * seq, headDim);
         using var table = Ops.FusedRmsNormRope(q, qw, cos1, sin1, rows, headDim, 1e-6, scope);
         table.ToBytes().Should().Equal(expected.ToBytes(), "[1, P, d] is the table [P, d]");
+        using var firstRows = cos.Narrow(0, 0, seq); using var firstSin = sin.Narrow(0, 0, seq);
+        using var cosSeq = firstRows.Reshape(1, 1, seq, headDim); using var sinSeq = firstSin.Reshape(1, 1, seq, headDim);
+        using var seedForm = Ops.FusedRmsNormRope(q, qw, cosSeq, sinSeq, null, headDim, 1e-6, scope);
+        using var seedExpected = Ops.FusedRmsNormRope(q, qw, firstRows, firstSin, null, headDim, 1e-6, scope);
+        seedForm.ToBytes().Should().Equal(seedExpected.ToBytes(), "[1, 1, seq, d] is the table [seq, d]");
 
         Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(q, qw, cosT, sinT, rows, headDim, 1e-6, scope))
             .WithMessage("*'cos'*per-token rows only without positions*");
+        if (scope == NormScope.Hidden)
+            Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.FusedRmsNormRope(q, qw, cosT, sinT))
+                .WithMessage("*'cos'*[seq=5, head_dim] or [1, seq=5, 1, head_dim]*");
     }
 
     [TestCase(DType.BFloat16, NormScope.PerHead)]

@@ -6,7 +6,7 @@ using TritonOps.Kernels.QkNormRope;
 namespace TritonOps;
 
 /// <summary>The validated sizes of one fused RMSNorm + RoPE call.</summary>
-internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads, bool PerTokenTable = false);
+internal readonly record struct RmsNormRopeSizes(int Batch, int Seq, int Hidden, int HeadDim, int NumHeads);
 
 /// <summary>The kernel a fused RMSNorm + RoPE call over many rows takes. Auto: staged (sm_80) when it can
 /// take the call, else the row kernel. Pinning Staged for a call it cannot take throws.</summary>
@@ -130,9 +130,7 @@ public static partial class Ops
     /// </summary>
     /// <param name="x"><c>[batch, seq, hidden]</c>, float32, float16 or bfloat16, contiguous.</param>
     /// <param name="weight"><c>[hidden]</c>, x's dtype.</param>
-    /// <param name="cos"><c>[seq, head_dim]</c> or <c>[1, seq, 1, head_dim]</c> (also <c>[1, seq, head_dim]</c> and
-    /// <c>[1, 1, seq, head_dim]</c>), or each token's own row <c>[batch, seq, head_dim]</c> (transformers' rotary module's
-    /// output for <c>position_ids</c> <c>[batch, seq]</c>; also <c>[batch, 1, seq, head_dim]</c>), x's dtype; head_dim even.</param>
+    /// <param name="cos"><c>[seq, head_dim]</c> or <c>[1, seq, 1, head_dim]</c>, x's dtype; head_dim even.</param>
     /// <param name="sin">Same shape and dtype as <paramref name="cos"/>.</param>
     /// <param name="eps">Added to the mean square; finite and ≥ 0.</param>
     /// <param name="numHeads">Optional; inferred as hidden / head_dim. If given, numHeads · head_dim must equal hidden.</param>
@@ -156,8 +154,6 @@ public static partial class Ops
         var sizes = ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
         if (output is not null)
             CheckOutput(output, x, [sizes.Batch, sizes.Seq, sizes.Hidden]);
-        if (sizes.PerTokenTable) // each token's own cos/sin row: the table form with positions b · seq + s
-            return FusedRmsNormRope(x, weight, cos, sin, null, sizes.HeadDim, eps, output: output);
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty([sizes.Batch, sizes.Seq, sizes.Hidden], x.DType, x.Device);
         if ((long)sizes.Batch * sizes.Seq * sizes.Hidden == 0)
@@ -275,11 +271,13 @@ public static partial class Ops
         Check.Rank(weight, nameof(weight), 1, "[hidden]");
         Check.Dim(weight, nameof(weight), 0, hidden, "hidden, from x");
 
-        var table = RopeTableShape.Of(cos, batch, seq, perTokenAllowed: true);
-        Check.Shape(table is not null && (table.Value.PerToken || table.Value.Rows == seq), nameof(cos),
-            RopeTableShape.Expected($"seq={seq}", "head_dim", batch, seq, perTokenAllowed: true), cos);
+        bool cosIs2D = cos.Rank == 2;
+        Check.Shape(cosIs2D || (cos.Rank == 4 && cos.Shape[0] == 1 && cos.Shape[2] == 1), nameof(cos),
+            $"[seq={seq}, head_dim] or [1, seq={seq}, 1, head_dim]", cos);
         Check.Shape(sin.Shape.SequenceEqual(cos.Shape), nameof(sin), $"the shape of 'cos' {cos.ShapeText}", sin);
+        int ropeSeq = cosIs2D ? cos.Shape[0] : cos.Shape[1];
         int headDim = cos.Shape[cos.Rank - 1];
+        Check.Shape(ropeSeq == seq, nameof(cos), $"seq = {seq} (from x) in {(cosIs2D ? "dimension 0" : "dimension 1")}", cos);
         Check.Shape(headDim > 0 && headDim % 2 == 0, nameof(cos), "an even head_dim > 0 in the last dimension", cos);
         Check.Shape(hidden % headDim == 0, nameof(x), $"hidden divisible by head_dim = {headDim} (from cos)", x);
         int heads = hidden / headDim;
@@ -291,6 +289,6 @@ public static partial class Ops
         Check.Contiguous(cos, nameof(cos));
         Check.Contiguous(sin, nameof(sin));
         Check.Eps(eps);
-        return new RmsNormRopeSizes(batch, seq, hidden, headDim, heads, table!.Value.PerToken);
+        return new RmsNormRopeSizes(batch, seq, hidden, headDim, heads);
     }
 }

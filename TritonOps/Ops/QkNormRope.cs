@@ -98,10 +98,14 @@ public static partial class Ops
         if (output is not null)
             CheckOutput(output, x, x.Shape.ToArray());
         bool onceRounded = normRounding == NormRounding.Once && ropeRounding == RopeRounding.Once;
-        // The seed's form keeps its tuned kernels.
+        // The seed's form keeps its tuned kernels (the seed's op takes its two table shapes: the 2-D views of the others).
         if (onceRounded && scope == NormScope.Hidden && form == RotaryForm.RotateHalf && rotaryDim == headDim && positions is null
-            && cos.DType == x.DType && sizes.TableRows == sizes.Seq && weightOffset == 0)
-            return FusedRmsNormRope(x, weight!, cos, sin, eps, null, output, default);
+            && cos.DType == x.DType && sizes.TableRows == sizes.Seq && weightOffset == 0 && !sizes.PerTokenTable)
+        {
+            using var cos2 = cos.Reshape(sizes.TableRows, rotaryDim);
+            using var sin2 = sin.Reshape(sizes.TableRows, rotaryDim);
+            return FusedRmsNormRope(x, weight!, cos2, sin2, eps, null, output, default);
+        }
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty(x.Shape.ToArray(), x.DType, x.Device);
         using var tokenRows = sizes.PerTokenTable ? RopeTableShape.TokenRows(x.Device, sizes.Batch, sizes.Seq) : null;

@@ -11,15 +11,13 @@ public static partial class Reference
     public static double[] FusedRmsNormRope(Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps = 1e-6, int? numHeads = null)
     {
         var s = Ops.ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
-        return FusedRmsNormRope(ToDoubles(x), ToDoubles(weight), ToDoubles(cos), ToDoubles(sin), s.Batch, s.Seq, s.Hidden, s.HeadDim, eps,
-            s.PerTokenTable);
+        return FusedRmsNormRope(ToDoubles(x), ToDoubles(weight), ToDoubles(cos), ToDoubles(sin), s.Batch, s.Seq, s.Hidden, s.HeadDim, eps);
     }
 
-    /// <summary>The same on host arrays: x <c>[batch·seq·hidden]</c>, weight <c>[hidden]</c>, cos/sin <c>[seq·headDim]</c>
-    /// (<c>[batch·seq·headDim]</c> where <paramref name="perToken"/>: each token's own row).</summary>
+    /// <summary>The same on host arrays: x <c>[batch·seq·hidden]</c>, weight <c>[hidden]</c>, cos/sin <c>[seq·headDim]</c>.</summary>
     internal static double[] FusedRmsNormRope(
         ReadOnlySpan<double> x, ReadOnlySpan<double> weight, ReadOnlySpan<double> cos, ReadOnlySpan<double> sin,
-        int batch, int seq, int hidden, int headDim, double eps, bool perToken = false)
+        int batch, int seq, int hidden, int headDim, double eps)
     {
         var output = new double[(long)batch * seq * hidden];
         int half = headDim / 2;
@@ -30,7 +28,7 @@ public static partial class Reference
             foreach (double v in input)
                 sumOfSquares += v * v;
             double rstd = 1.0 / Math.Sqrt(sumOfSquares / hidden + eps);
-            int position = (int)(perToken ? row : row % seq);
+            int position = (int)(row % seq);
             for (int column = 0; column < hidden; column++)
             {
                 int d = column % headDim;
