@@ -161,6 +161,24 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(result.ToFloatArray(), expected, GemmTolerance(DType.Float32), SumSlack(aDecoded, aScales, bDecoded, bScales, m, k, n));
     }
 
+    /// <summary><c>torch._scaled_mm</c> takes its bias in the output dtype: a 16-bit bias gives the bytes of its exact
+    /// float32 widening.</summary>
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    public void Fp8Gemm_SixteenBitBias_IsItsFloat32Widening(DType biasDtype)
+    {
+        const int m = 5, k = 40, n = 24;
+        using var a = Tensor.FromArray(Inputs.Normal(m * k, 65), [m, k], DType.Float32, Device);
+        using var b = Tensor.FromArray(Inputs.Normal(k * n, 66, 0.2), [k, n], DType.Float32, Device);
+        using var bias16 = Tensor.FromArray(Inputs.Normal(n, 67), [n], biasDtype, Device);
+        using var bias32 = Tensor.FromArray(bias16.ToFloatArray(), [n], DType.Float32, Device);
+        using var expected = Ops.Fp8Gemm(a, b, null, null, biasDtype, bias32);
+        using var actual = Ops.Fp8Gemm(a, b, null, null, biasDtype, bias16);
+        actual.ToBytes().Should().Equal(expected.ToBytes());
+        using var none = Ops.Fp8Gemm(a, b, null, null, biasDtype);
+        none.ToBytes().Should().NotEqual(actual.ToBytes(), "the bias is added");
+    }
+
     [Test]
     public void Fp8Linear_CachesTheQuantizedWeight_AndRequantizesAfterChanges()
     {

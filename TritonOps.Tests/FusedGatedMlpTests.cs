@@ -254,8 +254,24 @@ public class FusedGatedMlpErrorTests
     [TestCase("Gelu_Tanh", Activation.GeluTanh)]
     [TestCase("gelu_pytorch_tanh", Activation.GeluTanh)]
     [TestCase("gelu_new", Activation.GeluTanh)]
+    [TestCase("gelu_fast", Activation.GeluTanh)]
+    [TestCase("gelu_accurate", Activation.GeluTanh)]
+    [TestCase("gelu_python", Activation.Gelu)]
     public void ActivationNames_ParseInAnyCase_WithHuggingFaceAliases(string name, Activation expected) =>
         Ops.ParseActivation(name).Should().Be(expected);
+
+    /// <summary>A config's <c>hidden_act</c> maps to the activation the op's string overload takes, for every name.</summary>
+    [Test]
+    public void ModelConfigActivation_IsParseActivation_ForEveryName()
+    {
+        static TritonOps.SafeTensors.ModelConfig Config(string act) => TritonOps.SafeTensors.ModelConfig.Parse($$"""
+            {"model_type": "llama", "hidden_act": "{{act}}", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 1,
+             "intermediate_size": 128}
+            """);
+        foreach (string name in Ops.ActivationNames)
+            Config(name).Activation.Should().Be(Ops.ParseActivation(name), name);
+        Config("relu").Activation.Should().BeNull();
+    }
 
     [Test]
     public void UndefinedActivationValue_ThrowsInvalidArgument()

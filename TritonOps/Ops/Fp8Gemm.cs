@@ -96,7 +96,8 @@ public static partial class Ops
     /// <param name="aScale">a's scale: required for codes; for float a, the quantization scale to use.</param>
     /// <param name="bScale">b's scale: required for codes; for float b, one element at most.</param>
     /// <param name="outputDtype">float16 (default), bfloat16 or float32.</param>
-    /// <param name="bias">Optional float32 [N], added in the epilogue.</param>
+    /// <param name="bias">Optional [N], added in float32 in the epilogue: float32, or 16-bit (torch._scaled_mm takes it in
+    /// the output dtype) widened exactly through the host each call (pass float32 on hot paths).</param>
     /// <returns>[M, N] in <paramref name="outputDtype"/>.</returns>
     public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null) =>
         Fp8Gemm(a, b, aScale, bScale, outputDtype, bias, default);
@@ -144,7 +145,7 @@ public static partial class Ops
         if (bias is not null)
         {
             Check.SameDevice(bias, nameof(bias), a, nameof(a));
-            Check.DType(bias, nameof(bias), DType.Float32);
+            Check.DType(bias, nameof(bias), DType.Float32, DType.BFloat16, DType.Float16);
             Check.Shape(bias.Rank == 1 && bias.Shape[0] == n, nameof(bias), $"[N = {n}]", bias);
             Check.Contiguous(bias, nameof(bias));
         }
@@ -154,6 +155,10 @@ public static partial class Ops
         var output = Tensor.Empty([m, n], outputDtype, device);
         if (m == 0 || n == 0)
             return output;
+        // A 16-bit bias (torch._scaled_mm's, in the output dtype) widens exactly to the float32 the epilogue adds: one
+        // round trip through the host (Fp8Linear widens its bias once, when made).
+        using var wideBias = bias is null || bias.DType == DType.Float32 ? null : Tensor.FromArray(bias.ToFloatArray(), [n], DType.Float32, device);
+        bias = wideBias ?? bias;
         if (k == 0)
         {
             // An empty sum: zeros, plus the bias where there is one.

@@ -151,23 +151,29 @@ public static partial class Ops
 {
 
     /// <summary>The activation named as in the original API ("silu", "gelu", "gelu_tanh") or as Hugging Face
-    /// configs' <c>hidden_act</c> names the same functions ("swish"; "gelu_pytorch_tanh", "gelu_new"), any case.</summary>
+    /// configs' <c>hidden_act</c> names the same functions ("swish"; "gelu_python" (erf); "gelu_pytorch_tanh", "gelu_new",
+    /// "gelu_fast", "gelu_accurate": the tanh form, which transformers evaluates in the tensor's dtype step by step, where
+    /// this library rounds once), any case.</summary>
     /// <exception cref="InvalidArgumentException">Any other name; the message lists the valid ones.</exception>
     public static Activation ParseActivation(string activation)
     {
         ArgumentNullException.ThrowIfNull(activation);
-        return activation.Trim().ToLowerInvariant() switch
-        {
-            "silu" or "swish" => Activation.Silu,
-            "gelu" => Activation.Gelu,
-            "gelu_tanh" or "gelu_pytorch_tanh" or "gelu_new" => Activation.GeluTanh,
-            _ => throw Check.Invalid(nameof(activation),
-                $"expected one of {string.Join(", ", ActivationNames.Select(n => $"\"{n}\""))} (any case), got \"{activation}\"."),
-        };
+        return TryParseActivation(activation) ?? throw Check.Invalid(nameof(activation),
+            $"expected one of {string.Join(", ", ActivationNames.Select(n => $"\"{n}\""))} (any case), got \"{activation}\".");
     }
 
+    /// <summary><see cref="ParseActivation"/>, or null for a name it does not take.</summary>
+    public static Activation? TryParseActivation(string? activation) => activation?.Trim().ToLowerInvariant() switch
+    {
+        "silu" or "swish" => Activation.Silu,
+        "gelu" or "gelu_python" => Activation.Gelu,
+        "gelu_tanh" or "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" or "gelu_accurate" => Activation.GeluTanh,
+        _ => null,
+    };
+
     /// <summary>Every name <see cref="ParseActivation"/> takes.</summary>
-    public static IReadOnlyList<string> ActivationNames { get; } = ["silu", "swish", "gelu", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new"];
+    public static IReadOnlyList<string> ActivationNames { get; } =
+        ["silu", "swish", "gelu", "gelu_python", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu_accurate"];
 
     /// <summary><see cref="FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/> with the activation by its original name.</summary>
     public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, string activation, Tensor? output = null) =>

@@ -139,13 +139,7 @@ public sealed class ModelConfig
     public string HiddenAct { get; private init; } = "silu";
 
     /// <summary>The TritonOps activation of <see cref="HiddenAct"/>; null when there is none.</summary>
-    public Activation? Activation => HiddenAct switch
-    {
-        "silu" or "swish" => TritonOps.Activation.Silu,
-        "gelu" => TritonOps.Activation.Gelu,
-        "gelu_pytorch_tanh" or "gelu_new" or "gelu_fast" or "gelu_tanh" => TritonOps.Activation.GeluTanh,
-        _ => null,
-    };
+    public Activation? Activation => Ops.TryParseActivation(HiddenAct);
 
     /// <summary>RMSNorm epsilon.</summary>
     public double RmsNormEps { get; private init; }
