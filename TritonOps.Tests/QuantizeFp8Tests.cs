@@ -319,6 +319,57 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
         data.ToBytes().Should().Equal(codes);
     }
 
+    /// <summary>Per-token scales of x <c>[..., K]</c> (vLLM's <c>per_token_group_quant_fp8</c> takes any leading dims): the
+    /// leading dims are rows, the scales <c>[..., 1]</c> or <c>[..., ceil(K / G)]</c>, the codes those of the flattened
+    /// <c>[rows, K]</c> call and of the float64 reference, computed or given; DequantizeFp8 reads the same shapes back.</summary>
+    [TestCase(ScaleGranularity.PerRow, new[] { 2, 3, 40 })]
+    [TestCase(ScaleGranularity.PerTokenGroup, new[] { 3, 1, 2, 136 })]
+    [TestCase(ScaleGranularity.PerTokenGroup, new[] { 72 })]
+    public void PerTokenScales_OfLeadingDims_AreThoseOfTheFlattenedRows(ScaleGranularity granularity, int[] shape)
+    {
+        const int groupSize = 64;
+        int cols = shape[^1], rows = shape.Aggregate(1, (a, b) => a * b) / cols;
+        float[] values = HostValues.RoundTo(Inputs.Normal(rows * cols, 53, 4.0), DType.BFloat16);
+        using var x = Tensor.FromArray(values, shape, DType.BFloat16, Device);
+        using var flat = Tensor.FromArray(values, [rows, cols], DType.BFloat16, Device);
+        int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : (cols + groupSize - 1) / groupSize;
+        int[] scaleShape = [.. shape[..^1], scaleCols];
+
+        var (data, scale) = Ops.QuantizeFp8(x, granularity: granularity, groupSize: groupSize);
+        var (flatData, flatScale) = Ops.QuantizeFp8(flat, granularity: granularity, groupSize: groupSize);
+        using var _d = data; using var _s = scale; using var _fd = flatData; using var _fs = flatScale;
+        data.Shape.Should().Equal(shape);
+        scale.Shape.Should().Equal(scaleShape);
+        data.ToBytes().Should().Equal(flatData.ToBytes());
+        scale.ToFloatArray().Should().Equal(flatScale.ToFloatArray());
+        var (codes, scales) = Reference.QuantizeFp8(x, null, DType.Float8E4M3, granularity, groupSize);
+        data.ToBytes().Should().Equal(codes);
+        scale.ToFloatArray().Should().Equal(scales);
+
+        var (given, sameScale) = Ops.QuantizeFp8(x, scale, granularity: granularity, groupSize: groupSize);
+        using var _g = given;
+        sameScale.Should().BeSameAs(scale, "given scales are returned as they came");
+        given.ToBytes().Should().Equal(data.ToBytes());
+
+        using var back = Ops.DequantizeFp8(data, scale, DType.Float32, groupSize);
+        using var flatBack = Ops.DequantizeFp8(flatData, flatScale, DType.Float32, groupSize);
+        back.Shape.Should().Equal(shape);
+        back.ToFloatArray().Should().Equal(flatBack.ToFloatArray());
+        // 16-bit scales (compressed-tensors stores bf16 ones) read as their exact float32 widening.
+        using var scale16 = Tensor.FromArray(scale.ToFloatArray(), scaleShape, DType.BFloat16, Device);
+        using var scale16Wide = Tensor.FromArray(scale16.ToFloatArray(), scaleShape, DType.Float32, Device);
+        using var back16 = Ops.DequantizeFp8(data, scale16, DType.Float32, groupSize);
+        using var expected16 = Ops.DequantizeFp8(data, scale16Wide, DType.Float32, groupSize);
+        back16.ToFloatArray().Should().Equal(expected16.ToFloatArray());
+
+        int[] wrong = [.. shape[..^1], scaleCols + 1];
+        using var wrongScale = Tensor.Full(wrong, 1f, DType.Float32, Device);
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.QuantizeFp8(x, wrongScale, granularity: granularity, groupSize: groupSize))
+            .WithMessage($"*'scale'*[{string.Join(", ", scaleShape)}]*");
+        Validation.ThrowsBeforeAllocating<ShapeMismatchException>(Device, () => Ops.DequantizeFp8(data, wrongScale, DType.Float32, groupSize))
+            .WithMessage("*'scale'*per row*per group of 64*");
+    }
+
     [TestCase(DType.Float32)]
     [TestCase(DType.BFloat16)]
     public void DequantizeOfQuantize_IsWithinHalfAnE4M3Step(DType dtype)

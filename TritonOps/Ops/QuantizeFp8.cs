@@ -121,7 +121,8 @@ public static partial class Ops
     /// an all-zero group gets scale 1, and a computed scale is at least 2⁻⁶⁴ (a group whose amax is below ~2.4·10⁻¹⁷ is scaled as if it were that). NaN inputs give NaN codes (and, when they set the amax, a NaN scale,
     /// as in PyTorch); values beyond the range saturate.
     /// </summary>
-    /// <param name="x">float32, float16 or bfloat16, contiguous; rank 2 for per-row or per-column scales.</param>
+    /// <param name="x">float32, float16 or bfloat16, contiguous; <c>[..., K]</c> for per-row and per-token-group scales
+    /// (scales <c>[..., 1]</c> and <c>[..., ceil(K / G)]</c>: the leading dims are rows), rank 2 for per-column and block ones.</param>
     /// <param name="scale">Optional float32 scale(s) to use instead: [1] (or a scalar), [M, 1] or [1, N] by granularity.</param>
     /// <param name="format"><see cref="DType.Float8E4M3"/> (default) or <see cref="DType.Float8E5M2"/>.</param>
     /// <param name="granularity">One scale, one per row, one per column, one per row and group of
@@ -149,6 +150,24 @@ public static partial class Ops
             throw Check.UnsupportedDtype(nameof(format), $"expected float8_e4m3fn or float8_e5m2, got {DTypes.Name(format)}.");
         Check.Defined(granularity, nameof(granularity));
         Check.Positive(groupSize, nameof(groupSize));
+        if (granularity is ScaleGranularity.PerRow or ScaleGranularity.PerTokenGroup && (x.Rank == 1 || x.Rank > 2))
+        {
+            // x [..., K] as vLLM's per-token(-group) quantizers take it: its rows flattened, the scales [..., 1] or
+            // [..., ceil(K / G)].
+            var (rows, cols, scaleCols, tokenScaleShape) = TokenScaleShape(x, granularity, groupSize);
+            if (scale is not null && scale.ElementCount != 1)
+                Check.Shape(scale.Shape.SequenceEqual(tokenScaleShape), nameof(scale), $"[{string.Join(", ", tokenScaleShape)}]", scale);
+            using var flat = x.Reshape(rows, cols);
+            using var flatScale = scale is null || scale.ElementCount == 1 ? null : scale.Reshape(rows, scaleCols);
+            var (data2, scale2) = QuantizeFp8(flat, flatScale ?? scale, format, granularity, schedule, keepInL2Bytes, fusedGrid, groupSize);
+            using (data2)
+            {
+                if (scale is not null)
+                    return (data2.Reshape(x.Shape.ToArray()), scale);
+                using (scale2)
+                    return (data2.Reshape(x.Shape.ToArray()), scale2.Reshape(tokenScaleShape));
+            }
+        }
         if (granularity != ScaleGranularity.PerTensor)
             Check.Rank(x, nameof(x), 2, granularity switch
             {
@@ -238,6 +257,17 @@ public static partial class Ops
     }
 
     /// <summary>The scale shape of a granularity: [1], [M, 1], [1, N], [M, ceil(K / G)] or [ceil(M / G), ceil(K / G)].</summary>
+    /// <summary>x <c>[..., K]</c> as rows × K, and its per-row or per-row-and-group scales' shape <c>[..., 1]</c> or
+    /// <c>[..., ceil(K / G)]</c>.</summary>
+    private static (int Rows, int Cols, int ScaleCols, int[] ScaleShape) TokenScaleShape(Tensor x, ScaleGranularity granularity, int groupSize)
+    {
+        int cols = x.Shape[^1], rows = 1;
+        for (int d = 0; d < x.Rank - 1; d++)
+            rows = checked(rows * x.Shape[d]);
+        int scaleCols = granularity == ScaleGranularity.PerRow ? 1 : Tiles(cols, groupSize);
+        return (rows, cols, scaleCols, [.. x.Shape.Take(x.Rank - 1), scaleCols]);
+    }
+
     private static int[] QuantizeScaleShape(Tensor x, ScaleGranularity granularity, int groupSize) => granularity switch
     {
         ScaleGranularity.PerRow => [x.Shape[0], 1],
@@ -299,7 +329,9 @@ public static partial class Ops
 
     /// <summary>x = q · scale, rounded once into <paramref name="dtype"/>. The scale's shape says how it
     /// applies: one element (per tensor), [M, 1] (per row), [1, N] (per column), [M, ceil(N / G)] (per row and
-    /// group of <paramref name="groupSize"/> columns) or [ceil(M / G), ceil(N / G)] (per G × G block) of a [M, N] q.</summary>
+    /// group of <paramref name="groupSize"/> columns) or [ceil(M / G), ceil(N / G)] (per G × G block) of a [M, N] q;
+    /// for q [..., K], [..., 1] (per row) or [..., ceil(K / G)] (per row and group). Scales float32, or 16-bit (as
+    /// compressed-tensors checkpoints store them) widened exactly through the host.</summary>
     public static Tensor DequantizeFp8(Tensor q, Tensor scale, DType dtype = DType.Float32, int groupSize = 128)
     {
         Check.Usable(q, nameof(q));
@@ -308,7 +340,25 @@ public static partial class Ops
         Check.Contiguous(q, nameof(q));
         Check.FloatDType(dtype, nameof(dtype));
         Check.Positive(groupSize, nameof(groupSize));
+        if ((q.Rank == 1 || q.Rank > 2) && scale.ElementCount != 1)
+        {
+            // q [..., K] with per-row scales [..., 1] or per-row-and-group ones [..., ceil(K / G)].
+            Check.SameDevice(scale, nameof(scale), q, nameof(q));
+            var granularity = scale.Rank == q.Rank && scale.Shape[^1] == 1 ? ScaleGranularity.PerRow : ScaleGranularity.PerTokenGroup;
+            var (rows, cols, scaleCols, scaleShape) = TokenScaleShape(q, granularity, groupSize);
+            if (!scale.Shape.SequenceEqual(scaleShape))
+                throw Check.ShapeMismatch(nameof(scale), $"expected one element, [{string.Join(", ", TokenScaleShape(q, ScaleGranularity.PerRow, groupSize).ScaleShape)}] "
+                    + $"(per row) or [{string.Join(", ", TokenScaleShape(q, ScaleGranularity.PerTokenGroup, groupSize).ScaleShape)}] (per group of {groupSize}), got shape {scale.ShapeText}.");
+            Check.Contiguous(scale, nameof(scale));
+            using var flat = q.Reshape(rows, cols);
+            using var flatScale = scale.Reshape(rows, scaleCols);
+            using var output2 = DequantizeFp8(flat, flatScale, dtype, groupSize);
+            return output2.Reshape(q.Shape.ToArray());
+        }
         var shape = new Fp8Shape { Count = q.ElementCount, Cols = q.Rank == 2 ? q.Shape[1] : 1, Scales = ScaleIndexOf(scale, q, groupSize) };
+        // 16-bit scales (compressed-tensors checkpoints store them in bf16) widen exactly to float32.
+        using var wideScale = scale.DType == DType.Float32 ? null : Tensor.FromArray(scale.ToFloatArray(), scale.Shape.ToArray(), DType.Float32, scale.Device);
+        scale = wideScale ?? scale;
         if (shape.Scales is ScaleIndex.Group or ScaleIndex.Block)
             (shape.GroupSize, shape.ScaleCols, shape.Rows) = (groupSize, scale.Shape[1], q.Shape[0]);
         using var gate = q.Device.Enter();
@@ -324,7 +374,7 @@ public static partial class Ops
     private static ScaleIndex ScaleIndexOf(Tensor scale, Tensor q, int groupSize)
     {
         Check.SameDevice(scale, nameof(scale), q, nameof(q));
-        Check.DType(scale, nameof(scale), DType.Float32);
+        Check.DType(scale, nameof(scale), DType.Float32, DType.BFloat16, DType.Float16);
         Check.Contiguous(scale, nameof(scale));
         if (scale.ElementCount == 1 && scale.Rank <= 2)
             return ScaleIndex.Tensor;

@@ -39,8 +39,9 @@ public static partial class Reference
     /// and group of <paramref name="groupSize"/> columns, or one per G × G block; row-major in the scale's shape).
     /// x may be a strided view (it is read through <see cref="Tensor.Contiguous"/>).
     /// </summary>
-    /// <param name="x">float32, float16 or bfloat16; rank 2 for per-row or per-column scales.</param>
-    /// <param name="scale">Optional float32 scale(s) to use: one element, [M, 1] or [1, N] by granularity.</param>
+    /// <param name="x">float32, float16 or bfloat16; <c>[..., K]</c> for per-row and per-token-group scales, rank 2 for
+    /// per-column and block ones.</param>
+    /// <param name="scale">Optional float32 scale(s) to use: one element, [..., 1], [1, N], [..., ceil(K/G)] or the blocks' by granularity.</param>
     /// <param name="format"><see cref="DType.Float8E4M3"/> (default) or <see cref="DType.Float8E5M2"/>.</param>
     /// <param name="granularity">One scale, one per row, one per column, per token and group, or per block.</param>
     /// <param name="groupSize">G of the group and block granularities.</param>
@@ -54,15 +55,21 @@ public static partial class Reference
         if (!Enum.IsDefined(granularity))
             throw new ArgumentOutOfRangeException(nameof(granularity), granularity, $"Argument 'granularity': expected {string.Join(", ", Enum.GetNames<ScaleGranularity>())}, got {(int)granularity}.");
         Check.Positive(groupSize, nameof(groupSize));
-        if (granularity != ScaleGranularity.PerTensor)
+        // Per row and per token and group, x [..., K]: the leading dims are rows, the scales [..., 1] or [..., ceil(K / G)].
+        bool tokenRows = granularity is ScaleGranularity.PerRow or ScaleGranularity.PerTokenGroup && x.Rank >= 1;
+        if (granularity != ScaleGranularity.PerTensor && !tokenRows)
             Check.Rank(x, nameof(x), 2, "[rows, cols] for scales other than per tensor");
-        int rows = x.Rank == 2 ? x.Shape[0] : 1, cols = x.Rank == 2 ? x.Shape[1] : 1, g = groupSize;
+        int cols = x.Rank == 2 || tokenRows ? x.Shape[^1] : 1, rows = 1, g = groupSize;
+        if (x.Rank == 2 || tokenRows)
+            for (int d = 0; d < x.Rank - 1; d++)
+                rows = checked(rows * x.Shape[d]);
         int groupCols = (cols + g - 1) / g, groupRows = (rows + g - 1) / g;
+        int[] lead = x.Shape.Take(Math.Max(0, x.Rank - 1)).ToArray();
         (int groups, Func<long, int> scaleOf, int[] scaleShape) = granularity switch
         {
-            ScaleGranularity.PerRow => (x.Shape[0], i => (int)(i / cols), new[] { x.Shape[0], 1 }),
+            ScaleGranularity.PerRow => (rows, i => (int)(i / cols), [.. lead, 1]),
             ScaleGranularity.PerColumn => (cols, i => (int)(i % cols), new[] { 1, cols }),
-            ScaleGranularity.PerTokenGroup => (rows * groupCols, i => (int)(i / cols) * groupCols + (int)(i % cols) / g, new[] { rows, groupCols }),
+            ScaleGranularity.PerTokenGroup => (rows * groupCols, i => (int)(i / cols) * groupCols + (int)(i % cols) / g, [.. lead, groupCols]),
             ScaleGranularity.Block => (groupRows * groupCols, i => (int)(i / cols) / g * groupCols + (int)(i % cols) / g, new[] { groupRows, groupCols }),
             _ => (1, (Func<long, int>)(_ => 0), new[] { 1 }),
         };
