@@ -221,6 +221,47 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
                 .WithMessage("*'cos'*[seq=5, head_dim] or [1, seq=5, 1, head_dim]*");
     }
 
+    /// <summary>q and k per head, <c>[batch, seq, heads, head_dim]</c> (transformers' view before its transpose; Qwen3's
+    /// q_norm sees this shape): the bytes of the <c>[batch, seq, heads · head_dim]</c> rows, in the shape given, in place too.</summary>
+    [TestCase(NormScope.PerHead)]
+    [TestCase(NormScope.Hidden)]
+    public void HeadsAsTheirOwnDimension_GiveTheBytesOfTheRows(NormScope scope)
+    {
+        const int batch = 2, seq = 3, qHeads = 4, kHeads = 2, headDim = 16, tableRows = 40;
+        using var q = Random(91, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
+        using var k = Random(92, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
+        using var qw = Random(93, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
+        using var kw = Random(94, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : kHeads * headDim);
+        var (cos, sin) = Table(tableRows, headDim, DType.Float32, 95);
+        using var _c = cos; using var _s = sin;
+        using var positions = Positions(batch, seq, tableRows, DType.Int64, false, 96);
+        using var q4 = q.Reshape(batch, seq, qHeads, headDim); using var k4 = k.Reshape(batch, seq, kHeads, headDim);
+
+        using var one = Ops.FusedRmsNormRope(q, qw, cos, sin, positions, headDim, 1e-6, scope);
+        using var one4 = Ops.FusedRmsNormRope(q4, qw, cos, sin, positions, headDim, 1e-6, scope);
+        one4.Shape.Should().Equal(q4.Shape);
+        one4.ToBytes().Should().Equal(one.ToBytes());
+
+        var (qe, ke) = Ops.FusedQkNormRope(q, k, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        var (qa, ka) = Ops.FusedQkNormRope(q4, k4, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        using (qe) using (ke) using (qa) using (ka)
+        {
+            (qa.Shape.SequenceEqual(q4.Shape) && ka.Shape.SequenceEqual(k4.Shape)).Should().BeTrue();
+            qa.ToBytes().Should().Equal(qe.ToBytes());
+            ka.ToBytes().Should().Equal(ke.ToBytes());
+        }
+
+        var (qr, kr) = Ops.Rope(q, k, cos, sin, positions, headDim);
+        using (qr) using (kr)
+        {
+            var (qi, ki) = Ops.Rope(q4, k4, cos, sin, positions, headDim, inPlace: true);
+            qi.Should().BeSameAs(q4);
+            ki.Should().BeSameAs(k4);
+            q.ToBytes().Should().Equal(qr.ToBytes(), "in place through the per-head view");
+            k.ToBytes().Should().Equal(kr.ToBytes());
+        }
+    }
+
     [TestCase(DType.BFloat16, NormScope.PerHead)]
     [TestCase(DType.Float32, NormScope.Hidden)]
     public void QAndK_WithGqa_InOneLaunch_MatchReference_InPlaceToo(DType dtype, NormScope scope)

@@ -57,7 +57,8 @@ public static partial class Ops
     /// rows 0…seq−1 in x's dtype, no positions) takes the tuned kernels of
     /// <see cref="FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/>.
     /// </summary>
-    /// <param name="x"><c>[batch, seq, heads · headDim]</c>, float32, float16 or bfloat16, contiguous.</param>
+    /// <param name="x"><c>[batch, seq, heads · headDim]</c> (or <c>[batch, seq, heads, headDim]</c>, as transformers views
+    /// q before its transpose; the result keeps the shape given), float32, float16 or bfloat16, contiguous.</param>
     /// <param name="weight"><c>[heads · headDim]</c> for <see cref="NormScope.Hidden"/>, <c>[headDim]</c> for
     /// <see cref="NormScope.PerHead"/>, x's dtype; ignored (may be null) for <see cref="NormScope.None"/>.</param>
     /// <param name="cos">The model's table <c>[maxPositions, rotaryDim]</c> (or <c>[1, maxPositions, rotaryDim]</c>, what
@@ -83,9 +84,30 @@ public static partial class Ops
     /// Either non-default choice runs on the general kernel.</param>
     public static Tensor FusedRmsNormRope(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
         double eps = 1e-6, NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0,
-        float weightOffset = 0, Tensor? output = null, NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once) =>
-        FusedRmsNormRopeScheduled(x, weight, cos, sin, positions, headDim, eps, scope, form, rotaryDim, weightOffset, output, default,
-            normRounding, ropeRounding);
+        float weightOffset = 0, Tensor? output = null, NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
+    {
+        using var xRows = HeadsAsRows(x, headDim);
+        using var outputRows = HeadsAsRows(output, headDim);
+        var y = FusedRmsNormRopeScheduled(xRows ?? x, weight, cos, sin, positions, headDim, eps, scope, form, rotaryDim, weightOffset,
+            outputRows ?? output, default, normRounding, ropeRounding);
+        return output ?? AsShapeOf(y, x);
+    }
+
+    /// <summary>q, k or x given per head, <c>[batch, seq, heads, headDim]</c> (transformers' view before it moves heads
+    /// ahead of seq), as the <c>[batch, seq, heads · headDim]</c> rows the kernels read: a view of the same memory; null
+    /// for any other tensor (the validation then names it as given).</summary>
+    private static Tensor? HeadsAsRows(Tensor? t, int headDim) =>
+        t is { IsDisposed: false, Rank: 4, IsContiguous: true } && t.Shape[3] == headDim && headDim > 0
+            ? t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim)) : null;
+
+    /// <summary><paramref name="result"/> (a new tensor of rows) in <paramref name="input"/>'s shape where that differs.</summary>
+    private static Tensor AsShapeOf(Tensor result, Tensor input)
+    {
+        if (result.Shape.SequenceEqual(input.Shape))
+            return result;
+        using (result)
+            return result.Reshape(input.Shape.ToArray());
+    }
 
     /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>
     /// with the packed kernel's schedule pinned (benchmark sweeps; default: the op's choice).</summary>
@@ -129,7 +151,8 @@ public static partial class Ops
     /// position: Qwen3 / Gemma 3 (<see cref="NormScope.PerHead"/>, the default), OLMo2 (<see cref="NormScope.Hidden"/>),
     /// or RoPE alone (<see cref="NormScope.None"/>, see <see cref="Rope"/>). Arguments as in
     /// <see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>;
-    /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype; outputs may be
+    /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype (or, contiguous,
+    /// <c>[batch, seq, heads, headDim]</c>: the result keeps the shape given); outputs may be
     /// the inputs themselves (in place). q, k and the outputs may be views whose rows lie one stride apart with the last
     /// dimension dense: q and k as <c>Narrow(2, …)</c> slices of one fused q/k/v projection's output, read in place.
     /// </summary>
@@ -138,6 +161,19 @@ public static partial class Ops
         Tensor? positions, int headDim, double eps = 1e-6, NormScope scope = NormScope.PerHead, RotaryForm form = RotaryForm.RotateHalf,
         int rotaryDim = 0, float weightOffset = 0, Tensor? qOutput = null, Tensor? kOutput = null,
         NormRounding normRounding = NormRounding.Once, RopeRounding ropeRounding = RopeRounding.Once)
+    {
+        using var qRows = HeadsAsRows(q, headDim);
+        using var kRows = HeadsAsRows(k, headDim);
+        using var qOutputRows = HeadsAsRows(qOutput, headDim);
+        using var kOutputRows = HeadsAsRows(kOutput, headDim);
+        var (qy, ky) = FusedQkNormRopeRows(qRows ?? q, kRows ?? k, qWeight, kWeight, cos, sin, positions, headDim, eps, scope, form, rotaryDim,
+            weightOffset, qOutputRows ?? qOutput, kOutputRows ?? kOutput, normRounding, ropeRounding);
+        return (qOutput ?? AsShapeOf(qy, q), kOutput ?? AsShapeOf(ky, k));
+    }
+
+    private static (Tensor Q, Tensor K) FusedQkNormRopeRows(Tensor q, Tensor k, Tensor? qWeight, Tensor? kWeight, Tensor cos, Tensor sin,
+        Tensor? positions, int headDim, double eps, NormScope scope, RotaryForm form, int rotaryDim, float weightOffset, Tensor? qOutput,
+        Tensor? kOutput, NormRounding normRounding, RopeRounding ropeRounding)
     {
         var sizes = ValidateQkNormRope(q, qWeight, k, kWeight, cos, sin, positions, headDim, eps, scope, form, ref rotaryDim, weightOffset,
             normRounding: normRounding, ropeRounding: ropeRounding, rowStrided: true);
