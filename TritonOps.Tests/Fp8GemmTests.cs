@@ -296,7 +296,8 @@ public class Fp8ErrorTests
     public void QuantizeErrors_AreTyped()
     {
         using var x3 = T(DType.Float32, 2, 3, 4);
-        ShouldThrow<ShapeMismatchException>(() => Ops.QuantizeFp8(x3, granularity: ScaleGranularity.PerRow)).WithMessage("*'x'*rank 2*");
+        ShouldThrow<ShapeMismatchException>(() => Ops.QuantizeFp8(x3, granularity: ScaleGranularity.PerColumn)).WithMessage("*'x'*rank 2*");
+        ShouldThrow<ShapeMismatchException>(() => Ops.QuantizeFp8(x3, granularity: ScaleGranularity.Block)).WithMessage("*'x'*rank 2*");
         ShouldThrow<UnsupportedDtypeException>(() => Ops.QuantizeFp8(x3, format: DType.BFloat16)).WithMessage("*'format'*float8_e4m3fn or float8_e5m2*bfloat16*");
         using var q = T(DType.Float8E4M3, 4);
         ShouldThrow<UnsupportedDtypeException>(() => Ops.QuantizeFp8(q)).WithMessage("*'x'*float8_e4m3fn*");
