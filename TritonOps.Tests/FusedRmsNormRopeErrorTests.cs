@@ -98,6 +98,8 @@ public class FusedRmsNormRopeErrorTests
     {
         using var x = X(); using var w = W(); using var c = Rope(); using var s = Rope(DType.Float16);
         ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedRmsNormRope(x, w, c, s)).WithMessage("*'sin'*float32*got float16*");
+        using var xb = X(DType.BFloat16); using var wb = W(DType.BFloat16); using var ch = Rope(DType.Float16); using var sh = Rope(DType.Float16);
+        ShouldThrow<UnsupportedDtypeException>(() => Ops.FusedRmsNormRope(xb, wb, ch, sh)).WithMessage("*'cos'*bfloat16*got float16*");
     }
 
     [Test]

@@ -43,6 +43,33 @@ public class FusedRmsNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin, eps), Tolerance.OneRoundingInto(dtype));
     }
 
+    /// <summary>float32 cos/sin beside 16-bit x (OLMo2 and Llama keep their tables in float32; #17: "in every form"): read in
+    /// float32, one rounding at the store, both table shapes, and the module too; the bytes of the positions form with
+    /// positions 0…seq−1.</summary>
+    [TestCase(DType.BFloat16, false)]
+    [TestCase(DType.Float16, true)]
+    public void Float32Tables_BesideSixteenBitX_MatchFloat64Reference(DType dtype, bool rope4D)
+    {
+        const int batch = 2, seq = 5, hidden = 96, headDim = 32;
+        using var x = Tensor.FromArray(Inputs.Normal(batch * seq * hidden, 61, 2.0), [batch, seq, hidden], dtype, Device);
+        using var weight = Tensor.FromArray(Inputs.Uniform(hidden, 62, 0.5, 1.5), [hidden], dtype, Device);
+        int[] ropeShape = rope4D ? [1, seq, 1, headDim] : [seq, headDim];
+        using var cos = Tensor.FromArray(Inputs.Uniform(seq * headDim, 63, -1, 1), ropeShape, DType.Float32, Device);
+        using var sin = Tensor.FromArray(Inputs.Uniform(seq * headDim, 64, -1, 1), ropeShape, DType.Float32, Device);
+
+        using var output = Ops.FusedRmsNormRope(x, weight, cos, sin);
+
+        output.DType.Should().Be(dtype);
+        Compare.AllClose(output.ToFloatArray(), Reference.FusedRmsNormRope(x, weight, cos, sin), Tolerance.OneRoundingInto(dtype));
+        using var cos2 = cos.Reshape(seq, headDim); using var sin2 = sin.Reshape(seq, headDim);
+        using var positionsForm = Ops.FusedRmsNormRope(x, weight, cos2, sin2, null, headDim);
+        output.ToBytes().Should().Equal(positionsForm.ToBytes());
+        using var module = new FusedRmsNormRope(hidden, headDim, 1e-6, dtype, Device);
+        module.Weight.CopyFrom(weight);
+        using var viaModule = module.Forward(x, cos, sin);
+        viaModule.ToBytes().Should().Equal(output.ToBytes());
+    }
+
     [Test]
     public void Forward_RowsTooWideToHold_TheGeneralKernelWalksEachRow()
     {

@@ -130,7 +130,8 @@ public static partial class Ops
     /// </summary>
     /// <param name="x"><c>[batch, seq, hidden]</c>, float32, float16 or bfloat16, contiguous.</param>
     /// <param name="weight"><c>[hidden]</c>, x's dtype.</param>
-    /// <param name="cos"><c>[seq, head_dim]</c> or <c>[1, seq, 1, head_dim]</c>, x's dtype; head_dim even.</param>
+    /// <param name="cos"><c>[seq, head_dim]</c> or <c>[1, seq, 1, head_dim]</c>, x's dtype or float32 (the table OLMo2 and
+    /// Llama keep, for 16-bit x: read in float32, no rounding of cos/sin first); head_dim even.</param>
     /// <param name="sin">Same shape and dtype as <paramref name="cos"/>.</param>
     /// <param name="eps">Added to the mean square; finite and ≥ 0.</param>
     /// <param name="numHeads">Optional; inferred as hidden / head_dim. If given, numHeads · head_dim must equal hidden.</param>
@@ -139,7 +140,8 @@ public static partial class Ops
     /// <returns><paramref name="output"/>, or a new tensor of x's shape and dtype on x's device.</returns>
     /// <exception cref="DeviceException">Inputs on different devices, or a disposed device.</exception>
     /// <exception cref="ShapeMismatchException">Any shape outside the contract.</exception>
-    /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, or dtypes differ.</exception>
+    /// <exception cref="UnsupportedDtypeException">x not float32/float16/bfloat16, weight not x's dtype, cos neither x's
+    /// dtype nor float32, or sin not cos's.</exception>
     /// <exception cref="NonContiguousTensorException">A strided input.</exception>
     public static Tensor FusedRmsNormRope(
         Tensor x, Tensor weight, Tensor cos, Tensor sin, double eps = 1e-6, int? numHeads = null, Tensor? output = null) =>
@@ -154,6 +156,12 @@ public static partial class Ops
         var sizes = ValidateRmsNormRope(x, weight, cos, sin, eps, numHeads);
         if (output is not null)
             CheckOutput(output, x, [sizes.Batch, sizes.Seq, sizes.Hidden]);
+        if (cos.DType != x.DType) // a float32 table beside 16-bit x: the kernels of the positions form (rows 0…seq−1)
+        {
+            using var cos2 = cos.Reshape(sizes.Seq, sizes.HeadDim);
+            using var sin2 = sin.Reshape(sizes.Seq, sizes.HeadDim);
+            return FusedRmsNormRope(x, weight, cos2, sin2, null, sizes.HeadDim, eps, output: output);
+        }
         using var gate = x.Device.Enter();
         output ??= Tensor.Empty([sizes.Batch, sizes.Seq, sizes.Hidden], x.DType, x.Device);
         if ((long)sizes.Batch * sizes.Seq * sizes.Hidden == 0)
@@ -263,8 +271,9 @@ public static partial class Ops
 
         Check.DType(x, nameof(x), DType.Float32, DType.Float16, DType.BFloat16);
         Check.SameDType(weight, nameof(weight), x, nameof(x));
-        Check.SameDType(cos, nameof(cos), x, nameof(x));
-        Check.SameDType(sin, nameof(sin), x, nameof(x));
+        if (cos.DType != DType.Float32) // float32 tables beside 16-bit x (OLMo2 and Llama keep them so)
+            Check.SameDType(cos, nameof(cos), x, nameof(x));
+        Check.SameDType(sin, nameof(sin), cos, nameof(cos));
 
         Check.Rank(x, nameof(x), 3, "[batch, seq, hidden]");
         int batch = x.Shape[0], seq = x.Shape[1], hidden = x.Shape[2];
