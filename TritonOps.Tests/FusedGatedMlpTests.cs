@@ -270,6 +270,8 @@ public class FusedGatedMlpErrorTests
             """);
         foreach (string name in Ops.ActivationNames)
             Config(name).Activation.Should().Be(Ops.ParseActivation(name), name);
+        (Config("gelu_fast").Activation, Config("gelu_python").Activation, Config("swish").Activation, Config("gelu_pytorch_tanh").Activation)
+            .Should().Be((Activation.GeluTanh, Activation.Gelu, Activation.Silu, Activation.GeluTanh));
         Config("relu").Activation.Should().BeNull();
     }
 

@@ -325,6 +325,8 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(ScaleGranularity.PerRow, new[] { 2, 3, 40 })]
     [TestCase(ScaleGranularity.PerTokenGroup, new[] { 3, 1, 2, 136 })]
     [TestCase(ScaleGranularity.PerTokenGroup, new[] { 72 })]
+    [TestCase(ScaleGranularity.PerRow, new[] { 1, 1, 40 })]        // one row: a one-element scale of the token shape
+    [TestCase(ScaleGranularity.PerTokenGroup, new[] { 1, 1, 40 })] // one row of one group
     public void PerTokenScales_OfLeadingDims_AreThoseOfTheFlattenedRows(ScaleGranularity granularity, int[] shape)
     {
         const int groupSize = 64;

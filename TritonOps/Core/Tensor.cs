@@ -203,6 +203,16 @@ public sealed partial class Tensor : IDisposable
         return new Tensor(_storage, DType, dims, RowMajorStrides(dims), Offset);
     }
 
+    /// <summary>This byte tensor's bytes as a dense <paramref name="dtype"/> tensor of <paramref name="shape"/> (library-internal:
+    /// the device's kept constant buffers, which it holds as bytes).</summary>
+    internal Tensor BytesAs(DType dtype, int[] shape)
+    {
+        int size = DTypes.SizeOf(dtype);
+        if (DTypes.SizeOf(DType) != 1 || !IsContiguous || Offset % size != 0 || CountOf(shape) * size > ElementCount)
+            throw new InvalidOperationException($"BytesAs: {ShapeText} {DTypes.Name(DType)} bytes cannot hold {DTypes.Name(dtype)} [{string.Join(", ", shape)}].");
+        return new Tensor(_storage, dtype, shape, RowMajorStrides(shape), Offset / size);
+    }
+
     /// <summary>A dense view of <paramref name="shape"/> starting <paramref name="elementOffset"/> elements into
     /// this tensor's buffer (library-internal: scratch slots next to a result).</summary>
     internal Tensor DenseView(long elementOffset, int[] shape) =>

@@ -41,9 +41,16 @@ internal readonly record struct RopeTableShape(int Rows, bool PerToken)
         $"[{rows}, {dim}] (or [1, {rows}, {dim}], [1, {rows}, 1, {dim}], [1, 1, {rows}, {dim}])"
         + (perTokenAllowed ? $", or per token [batch = {batch}, seq = {seq}, {dim}] (transformers' cos/sin for position_ids [batch, seq])" : "");
 
-    /// <summary>The positions that read per-token rows as a table: token (b, s) at row b · seq + s, int32 <c>[batch, seq]</c>.</summary>
-    public static Tensor TokenRows(Device device, int batch, int seq) =>
-        Tensor.FromArray(Enumerable.Range(0, checked(batch * seq)).ToArray(), [batch, seq], device);
+    /// <summary>The positions that read per-token rows as a table: token (b, s) at row b · seq + s, int32 <c>[batch, seq]</c>
+    /// (a view of a buffer the device keeps per shape: a decode loop uploads it once).</summary>
+    public static Tensor TokenRows(Device device, int batch, int seq)
+    {
+        Tensor? rows = null;
+        device.WithConstantTensor(("token rows", batch, seq),
+            key => System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, checked(key.batch * key.seq)).ToArray().AsSpan()).ToArray(),
+            bytes => rows = bytes.BytesAs(DType.Int32, [batch, seq]));
+        return rows!;
+    }
 }
 
 public static partial class Ops
@@ -95,7 +102,8 @@ public static partial class Ops
 
     /// <summary>q, k or x given per head, <c>[batch, seq, heads, headDim]</c> (transformers' view before it moves heads
     /// ahead of seq), as the <c>[batch, seq, heads · headDim]</c> rows the kernels read: a view of the same memory; null
-    /// for any other tensor (the validation then names it as given).</summary>
+    /// for any other tensor (the validation then names it as given). Heads ahead of seq (<c>[batch, heads, seq, headDim]</c>,
+    /// transformers' layout after its transpose) is not this form: transpose it back first.</summary>
     private static Tensor? HeadsAsRows(Tensor? t, int headDim) =>
         t is { IsDisposed: false, Rank: 4, IsContiguous: true } && t.Shape[3] == headDim && headDim > 0
             ? t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim)) : null;
@@ -318,11 +326,11 @@ public static partial class Ops
         if (positions is not null)
             Check.DType(positions, nameof(positions), DType.Int32, DType.Int64);
 
-        Check.Rank(q, qName, 3, "[batch, seq, heads · head_dim]");
+        Check.Rank(q, qName, 3, "[batch, seq, heads · head_dim] (or a contiguous [batch, seq, heads, head_dim])");
         int batch = q.Shape[0], seq = q.Shape[1];
         if (k is not null)
         {
-            Check.Rank(k, nameof(k), 3, "[batch, seq, kv_heads · head_dim]");
+            Check.Rank(k, nameof(k), 3, "[batch, seq, kv_heads · head_dim] (or a contiguous [batch, seq, kv_heads, head_dim])");
             Check.Shape(k.Shape[0] == batch && k.Shape[1] == seq, nameof(k), $"[batch = {batch}, seq = {seq}, …] like q", k);
         }
         Check.Shape(headDim > 0 && headDim % 2 == 0, nameof(headDim), "an even head_dim > 0", headDim.ToString());

@@ -155,10 +155,18 @@ public static partial class Ops
             // x [..., K] as vLLM's per-token(-group) quantizers take it: its rows flattened, the scales [..., 1] or
             // [..., ceil(K / G)].
             var (rows, cols, scaleCols, tokenScaleShape) = TokenScaleShape(x, granularity, groupSize);
-            if (scale is not null && scale.ElementCount != 1)
-                Check.Shape(scale.Shape.SequenceEqual(tokenScaleShape), nameof(scale), $"[{string.Join(", ", tokenScaleShape)}]", scale);
+            bool tokenScales = scale is not null && scale.Shape.SequenceEqual(tokenScaleShape);
+            if (scale is not null)
+            {
+                Check.Usable(scale, nameof(scale));
+                Check.SameDevice(scale, nameof(scale), x, nameof(x));
+                Check.DType(scale, nameof(scale), DType.Float32);
+                Check.Contiguous(scale, nameof(scale));
+                if (!tokenScales && scale.ElementCount != 1)
+                    throw Check.ShapeMismatch(nameof(scale), $"expected one element or [{string.Join(", ", tokenScaleShape)}], got shape {scale.ShapeText}.");
+            }
             using var flat = x.Reshape(rows, cols);
-            using var flatScale = scale is null || scale.ElementCount == 1 ? null : scale.Reshape(rows, scaleCols);
+            using var flatScale = tokenScales ? scale!.Reshape(rows, scaleCols) : null;
             var (data2, scale2) = QuantizeFp8(flat, flatScale ?? scale, format, granularity, schedule, keepInL2Bytes, fusedGrid, groupSize);
             using (data2)
             {
@@ -340,7 +348,7 @@ public static partial class Ops
         Check.Contiguous(q, nameof(q));
         Check.FloatDType(dtype, nameof(dtype));
         Check.Positive(groupSize, nameof(groupSize));
-        if ((q.Rank == 1 || q.Rank > 2) && scale.ElementCount != 1)
+        if ((q.Rank == 1 || q.Rank > 2) && (scale.ElementCount != 1 || scale.Rank == q.Rank))
         {
             // q [..., K] with per-row scales [..., 1] or per-row-and-group ones [..., ceil(K / G)].
             Check.SameDevice(scale, nameof(scale), q, nameof(q));

@@ -8,7 +8,7 @@ public static partial class Reference
     public static double[] QkNormRope(Tensor x, Tensor? weight, Tensor cos, Tensor sin, Tensor? positions, int headDim,
         double eps = 1e-6, NormScope scope = NormScope.Hidden, RotaryForm form = RotaryForm.RotateHalf, int rotaryDim = 0, float weightOffset = 0)
     {
-        int batch = x.Shape[0], seq = x.Shape[1], hidden = x.Shape[2];
+        int batch = x.Shape[0], seq = x.Shape[1], hidden = x.Rank == 4 ? x.Shape[2] * x.Shape[3] : x.Shape[2]; // [b, s, h, d] too
         rotaryDim = rotaryDim == 0 ? headDim : rotaryDim;
         double[] xs = ToDoubles(x), c = ToDoubles(cos), s = ToDoubles(sin);
         double[]? w = weight is null ? null : ToDoubles(weight);
@@ -20,7 +20,7 @@ public static partial class Reference
         int heads = hidden / headDim, half = rotaryDim / 2;
         for (int row = 0; row < batch * seq; row++)
         {
-            long position = p is null ? (table.PerToken ? row : row % seq) : (long)(positions!.Rank == 2 ? p[row] : p[row % seq]);
+            long position = p is null ? (table.PerToken ? row : row % seq) : (long)(positions!.Rank == 2 && positions.Shape[0] == batch ? p[row] : p[row % seq]);
             int first = row * hidden;
             if (position < 0 || position >= tableRows)
             {
