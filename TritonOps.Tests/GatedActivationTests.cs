@@ -80,6 +80,10 @@ public class GatedActivationTests(DeviceKind kind) : OnEveryDevice(kind)
 
         using var y = Ops.GatedActivation(gate, up, activation, rounding: ActivationRounding.PerOp);
         y.ToFloatArray().Should().Equal(expected, "round(round(act(gate)) · up)");
+        // By a config's hidden_act name, the rounding passed through.
+        string name = activation switch { Activation.Silu => "silu", Activation.Gelu => "gelu", _ => "gelu_pytorch_tanh" };
+        using var byName = Ops.GatedActivation(gate, up, name, rounding: ActivationRounding.PerOp);
+        byName.ToFloatArray().Should().Equal(expected, name);
         if (dtype != DType.Float32)
         {
             using var once = Ops.GatedActivation(gate, up, activation);

@@ -176,8 +176,9 @@ public static partial class Ops
         ["silu", "swish", "gelu", "gelu_python", "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu_accurate"];
 
     /// <summary><see cref="FusedGatedMlp(Tensor, Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/> with the activation by its original name.</summary>
-    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, string activation, Tensor? output = null) =>
-        FusedGatedMlp(x, gateWeight, upWeight, ParseActivation(activation), output);
+    public static Tensor FusedGatedMlp(Tensor x, Tensor gateWeight, Tensor upWeight, string activation, Tensor? output = null,
+        ActivationRounding rounding = ActivationRounding.Once) =>
+        FusedGatedMlp(x, gateWeight, upWeight, ParseActivation(activation), output, rounding);
 
     /// <summary>
     /// The gated expansion of a transformer MLP in one kernel: <c>act(x · gate_weightᵀ) ⊙ (x · up_weightᵀ)</c>.

@@ -88,6 +88,12 @@ public static partial class Ops
         return output;
     }
 
+    /// <summary><see cref="GatedActivation(Tensor, Tensor, Activation, Tensor?, ActivationRounding)"/> with the activation by
+    /// name (a config's <c>hidden_act</c>: <see cref="ParseActivation"/>).</summary>
+    public static Tensor GatedActivation(Tensor gate, Tensor up, string activation, Tensor? output = null,
+        ActivationRounding rounding = ActivationRounding.Once) =>
+        GatedActivation(gate, up, ParseActivation(activation), output, rounding);
+
     /// <summary>
     /// <c>output = act(x[…, :d]) ⊙ x[…, d:]</c> for x <c>[…, 2d]</c>, the gate projection's columns first (vLLM's
     /// <c>silu_and_mul(out, x)</c> over a merged gate_up projection); arithmetic as
