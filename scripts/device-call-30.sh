@@ -29,9 +29,11 @@ X)
   # CPU), and rope_tables with the dynamic and longrope tables. One tarball comes back (the reply returns few files):
   # `tar xzf fix.tgz -C TritonOps.Tests/Fixtures` puts decoder/gemma* and rope_tables.safetensors in place.
   echo "## fixtures (t=$SECONDS)"; fx=$(mktemp -d)
-  timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only phi3 gemma gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" | tail -25
-  timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx" 2>&1 | grep -vE "^\s*$" | tail -4
-  tar czf "$out/fix.tgz" -C "$fx" . && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries"
+  # Whole logs go into the tarball (a second family's traceback would push the first out of a tail).
+  timeout 120 python3 scripts/fixtures/make_decoder_fixtures.py --only phi3 gemma gemma2 gemma3 --out "$fx/decoder" 2>&1 | grep -vE "it/s|^\s*$" > "$fx/decoder-fixtures.log"
+  grep -E "FAILED" "$fx/decoder-fixtures.log"; tail -25 "$fx/decoder-fixtures.log"
+  timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx" 2>&1 | grep -vE "^\s*$" > "$fx/rope-fixtures.log"; tail -4 "$fx/rope-fixtures.log"
+  tar czf "$out/fix.tgz" -C "$fx" . && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries (logs: decoder-fixtures.log, rope-fixtures.log)"
 ;;
 S)
   # The whole CUDA suite (an H200 run is owed: 518/521 passed on the H100 at 12-08 00:12).
