@@ -168,15 +168,19 @@ public class Fp8GemmTests(DeviceKind kind) : OnEveryDevice(kind)
     public void Fp8Gemm_SixteenBitBias_IsItsFloat32Widening(DType biasDtype)
     {
         const int m = 5, k = 40, n = 24;
-        using var a = Tensor.FromArray(Inputs.Normal(m * k, 65), [m, k], DType.Float32, Device);
-        using var b = Tensor.FromArray(Inputs.Normal(k * n, 66, 0.2), [k, n], DType.Float32, Device);
+        using var aFloat = Tensor.FromArray(Inputs.Normal(m * k, 65), [m, k], DType.Float32, Device);
+        using var bFloat = Tensor.FromArray(Inputs.Normal(k * n, 66, 0.2), [k, n], DType.Float32, Device);
+        var (a, aScale) = Ops.QuantizeFp8(aFloat);
+        var (b, bScale) = Ops.QuantizeFp8(bFloat);
+        using var _a = a; using var _as = aScale; using var _b = b; using var _bs = bScale;
         using var bias16 = Tensor.FromArray(Inputs.Normal(n, 67), [n], biasDtype, Device);
         using var bias32 = Tensor.FromArray(bias16.ToFloatArray(), [n], DType.Float32, Device);
-        using var expected = Ops.Fp8Gemm(a, b, null, null, biasDtype, bias32);
-        using var actual = Ops.Fp8Gemm(a, b, null, null, biasDtype, bias16);
+        using var expected = Ops.Fp8Gemm(a, b, aScale, bScale, biasDtype, bias32);
+        using var actual = Ops.Fp8Gemm(a, b, aScale, bScale, biasDtype, bias16);
         actual.ToBytes().Should().Equal(expected.ToBytes());
-        using var none = Ops.Fp8Gemm(a, b, null, null, biasDtype);
-        none.ToBytes().Should().NotEqual(actual.ToBytes(), "the bias is added");
+        float[] a8 = a.ToFloatArray(), b8 = b.ToFloatArray(), sa = aScale.ToFloatArray(), sb = bScale.ToFloatArray();
+        Compare.AllClose(actual.ToFloatArray(), Reference.Fp8Gemm(a8, sa, b8, sb, m, k, n, bias16.ToFloatArray()), GemmTolerance(biasDtype),
+            SumSlack(a8, sa, b8, sb, m, k, n));
     }
 
     [Test]
