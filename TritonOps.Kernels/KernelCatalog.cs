@@ -33,5 +33,6 @@ internal static class KernelCatalog
         .Concat(Fp8GemmDecodeKernel.AllVariants())
         .Concat(Fp8GemmWarpSpecializedKernel.AllVariants())
         .Concat(FillRowsKernel.AllVariants())
-        .Concat(StridedCopyKernel.AllVariants());
+        .Concat(StridedCopyKernel.AllVariants())
+        .Concat(CastKernel.AllVariants());
 }

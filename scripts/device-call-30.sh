@@ -22,7 +22,7 @@ BENCH[kgroup]=$KG
 beside csplit
 CS=/tmp/b-csplit/TritonOps.Benchmark.dll TCS=/tmp/t-csplit/TritonOps.Tests.dll
 BENCH[csplit]=$CS
-# PART: one or more of X (fixtures), C, H, G, F, K, S (whole CUDA suite), run in the order given (PART="G F" fits one ~550-s call, so does "K G").
+# PART: one or more of X (fixtures), N (the cast kernel's sanitizers), C, H, G, F, K, S (whole CUDA suite), run in the order given (PART="G F" fits one ~550-s call, so does "K G").
 for part in ${PART:-C}; do case $part in
 X)
   # The transformers fixtures written without a run (12-08): Gemma 2 and Gemma 3 decoder layers (~20 s on the machine's
@@ -34,6 +34,15 @@ X)
   grep -E "FAILED" "$fx/decoder-fixtures.log"; tail -25 "$fx/decoder-fixtures.log"
   timeout 60 python3 scripts/fixtures/make_fixtures.py --only rope_tables --out "$fx" 2>&1 | grep -vE "^\s*$" > "$fx/rope-fixtures.log"; tail -4 "$fx/rope-fixtures.log"
   tar czf "$out/fix.tgz" -C "$fx" . && echo "fixtures: $(tar tzf "$out/fix.tgz" | wc -l) entries (logs: decoder-fixtures.log, rope-fixtures.log)"
+;;
+N)
+  # The cast kernel (Tensor.To, written 12-08 without a GPU): its CUDA cases under each sanitizer (~100 s), owed before it
+  # is called done.
+  for tool in memcheck racecheck synccheck; do
+    left 40 && timeout 60 compute-sanitizer --tool $tool --print-limit 20 bash .gpu/run $T \
+      --filter "FullyQualifiedName~Cuda&FullyQualifiedName~TensorCastTests" > "$out/cast-$tool.log" 2>&1
+    echo "cast $tool: rc=$? $(grep -E 'SUMMARY' "$out/cast-$tool.log" | tail -1) $(tr '\r' '\n' < "$out/cast-$tool.log" | grep -E '^\s*(failed|succeeded):' | tr -s ' ' | tr '\n' ' ') t=$SECONDS"
+  done
 ;;
 S)
   # The whole CUDA suite (an H200 run is owed: 518/521 passed on the H100 at 12-08 00:12).

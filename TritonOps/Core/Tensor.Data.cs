@@ -54,6 +54,37 @@ public sealed partial class Tensor
         return Clone();
     }
 
+    /// <summary>
+    /// These elements as <paramref name="dtype"/> (PyTorch's <c>x.to(dtype)</c>) between float32, float16 and bfloat16,
+    /// converted on the device: widening is exact; narrowing rounds to nearest, ties to even (NaN stays NaN, values past
+    /// the range become ±Inf), bit for bit as PyTorch's and this library's host conversions. A dense row-major result
+    /// in its own memory, whatever this tensor's strides; for this tensor's own dtype, <see cref="Contiguous"/>'s result.
+    /// The caller disposes it in either case. FP8 codes convert with scales: <c>Ops.QuantizeFp8</c>, <c>Ops.DequantizeFp8</c>.
+    /// </summary>
+    /// <exception cref="TensorDisposedException">This tensor has been disposed.</exception>
+    /// <exception cref="DeviceException">Its device has been disposed.</exception>
+    /// <exception cref="UnsupportedDtypeException">This tensor or <paramref name="dtype"/> is not float32, float16 or bfloat16.</exception>
+    public Tensor To(DType dtype)
+    {
+        ThrowIfDisposed("this");
+        Check.DType(this, "this", DType.Float32, DType.Float16, DType.BFloat16);
+        Check.FloatDType(dtype, nameof(dtype));
+        if (dtype == DType)
+            return Contiguous();
+        using var source = Contiguous();
+        var result = Empty(_shape, dtype, Device);
+        long count = ElementCount;
+        if (count == 0)
+            return result;
+        var device = Device;
+        using var gate = device.Enter();
+        // One element a thread; past 65 536 blocks (16.7 M elements) the threads loop.
+        int blocks = (int)Math.Min((count + CastKernel.Threads - 1) / CastKernel.Threads, 1 << 16);
+        device.Launch(CastKernel.Variant(Ops.ElementTypeOf(DType), Ops.ElementTypeOf(dtype)), new KernelConfig(blocks, CastKernel.Threads),
+            source.Bytes, result.Bytes, count);
+        return result;
+    }
+
     /// <summary>A new dense row-major copy in its own memory, whatever this tensor's strides (a copy on the device).</summary>
     /// <exception cref="TensorDisposedException">This tensor has been disposed.</exception>
     /// <exception cref="DeviceException">Its device has been disposed.</exception>

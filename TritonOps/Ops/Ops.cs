@@ -42,7 +42,7 @@ public static partial class Ops
     }
 
     /// <summary>The kernels' element operator struct for a float dtype.</summary>
-    private static Type ElementTypeOf(DType dtype) => dtype switch
+    internal static Type ElementTypeOf(DType dtype) => dtype switch
     {
         DType.Float32 => typeof(Float32Element),
         DType.Float16 => typeof(Float16Element),
