@@ -108,10 +108,8 @@ public sealed class Fp8Linear : IDisposable
             Check.Contiguous(bias, nameof(bias));
         }
         // 16-bit scales and biases (compressed-tensors checkpoints store them in bf16) widen exactly to float32.
-        using var wideScale = weightScale.DType == DType.Float32 ? null
-            : Tensor.FromArray(weightScale.ToFloatArray(), weightScale.Shape.ToArray(), DType.Float32, weightScale.Device);
-        using var wideBias = bias is null || bias.DType == DType.Float32 ? null
-            : Tensor.FromArray(bias.ToFloatArray(), [n], DType.Float32, bias.Device);
+        using var wideScale = weightScale.DType == DType.Float32 ? null : weightScale.To(DType.Float32);
+        using var wideBias = bias is null || bias.DType == DType.Float32 ? null : bias.To(DType.Float32);
         weightScale = wideScale ?? weightScale;
         bias = wideBias ?? bias;
         var layer = new Fp8Linear(k, n, resolved);
@@ -268,7 +266,7 @@ public sealed class Fp8Linear : IDisposable
         DropWeightOnly();
         using var scale = Scheme == Fp8WeightScheme.PerChannel ? _weightScale!.Reshape(OutFeatures, 1) : _weightScale!.Reshape(_weightScale.Shape.ToArray());
         _weightOnly = Ops.DequantizeFp8(_weightFp8!, scale, dtype);
-        _biasOnly = Bias is null ? null : Tensor.FromArray(Bias.ToFloatArray(), [OutFeatures], dtype, Bias.Device);
+        _biasOnly = Bias?.To(dtype);
         _weightOnlyDType = dtype;
     }
 

@@ -152,10 +152,9 @@ public static partial class Ops
 
         var device = a.Device;
         using var gate = device.Enter();
-        // A 16-bit bias (torch._scaled_mm's, in the output dtype) widens exactly to the float32 the epilogue adds: one
-        // round trip through the host (Fp8Linear widens its bias once, when made).
-        using var wideBias = bias is null || bias.DType == DType.Float32 || m == 0 || n == 0 ? null
-            : Tensor.FromArray(bias.ToFloatArray(), [n], DType.Float32, device);
+        // A 16-bit bias (torch._scaled_mm's, in the output dtype) widens exactly to the float32 the epilogue adds, on the
+        // device (Fp8Linear widens its bias once, when made).
+        using var wideBias = bias is null || bias.DType == DType.Float32 || m == 0 || n == 0 ? null : bias.To(DType.Float32);
         bias = wideBias ?? bias;
         var output = Tensor.Empty([m, n], outputDtype, device);
         if (m == 0 || n == 0)

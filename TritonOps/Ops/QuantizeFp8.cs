@@ -365,7 +365,7 @@ public static partial class Ops
         }
         var shape = new Fp8Shape { Count = q.ElementCount, Cols = q.Rank == 2 ? q.Shape[1] : 1, Scales = ScaleIndexOf(scale, q, groupSize) };
         // 16-bit scales (compressed-tensors checkpoints store them in bf16) widen exactly to float32.
-        using var wideScale = scale.DType == DType.Float32 ? null : Tensor.FromArray(scale.ToFloatArray(), scale.Shape.ToArray(), DType.Float32, scale.Device);
+        using var wideScale = scale.DType == DType.Float32 ? null : scale.To(DType.Float32);
         scale = wideScale ?? scale;
         if (shape.Scales is ScaleIndex.Group or ScaleIndex.Block)
             (shape.GroupSize, shape.ScaleCols, shape.Rows) = (groupSize, scale.Shape[1], q.Shape[0]);

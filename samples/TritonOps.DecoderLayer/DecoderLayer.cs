@@ -340,10 +340,9 @@ public sealed class DecoderLayer : IDisposable
                 "is FP8 but has no weight_scale_inv (per block) or weight_scale (per channel or tensor) beside it.");
         using var codes = checkpoint.Load(name + ".weight", device);
         using var stored = checkpoint.Load(scaleName, device);
-        using var scale = stored.DType == DType.Float32 ? stored.Reshape(stored.Shape.ToArray())
-            : Tensor.FromArray(stored.ToFloatArray(), stored.Shape.ToArray(), DType.Float32, device);
+        using var scale = stored.To(DType.Float32);
         using var bias16 = withBias ? checkpoint.Load(name + ".bias", device) : null;
-        using var bias = bias16 is null ? null : Tensor.FromArray(bias16.ToFloatArray(), bias16.Shape.ToArray(), DType.Float32, device);
+        using var bias = bias16?.To(DType.Float32);
         try
         {
             return Fp8Projection.From(codes, scale, bias, block ? Fp8WeightScheme.Block : null);
@@ -377,7 +376,7 @@ public sealed class DecoderLayer : IDisposable
                     using var weight = weights[role + ".weight"];
                     weights.Remove(role + ".weight");
                     using var bias16 = weights.Remove(role + ".bias", out var b) ? b : null;
-                    using var bias = bias16 is null ? null : Tensor.FromArray(bias16.ToFloatArray(), bias16.Shape.ToArray(), DType.Float32, bias16.Device);
+                    using var bias = bias16?.To(DType.Float32);
                     var (codes, scale) = Ops.QuantizeFp8(weight, granularity: scheme switch
                     {
                         Fp8WeightScheme.Block => ScaleGranularity.Block,
