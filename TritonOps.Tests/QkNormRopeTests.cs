@@ -223,7 +223,8 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     }
 
     /// <summary>q and k per head, <c>[batch, seq, heads, head_dim]</c> (transformers' view before its transpose; Qwen3's
-    /// q_norm sees this shape): the bytes of the <c>[batch, seq, heads · head_dim]</c> rows, in the shape given, in place too.</summary>
+    /// q_norm sees this shape) or its <c>transpose(1, 2)</c> view (what <c>apply_rotary_pos_emb</c> gets): the bytes of the
+    /// <c>[batch, seq, heads · head_dim]</c> rows, in the shape and kind of view given, in place too.</summary>
     [TestCase(NormScope.PerHead)]
     [TestCase(NormScope.Hidden)]
     public void HeadsAsTheirOwnDimension_GiveTheBytesOfTheRows(NormScope scope)
@@ -252,6 +253,22 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             (qa.Shape.SequenceEqual(q4.Shape) && ka.Shape.SequenceEqual(k4.Shape)).Should().BeTrue();
             qa.ToBytes().Should().Equal(qe.ToBytes());
             ka.ToBytes().Should().Equal(ke.ToBytes());
+        }
+
+        // transformers' q.view(…).transpose(1, 2), [batch, heads, seq, headDim], as apply_rotary_pos_emb gets it: the
+        // result is the same kind of view.
+        using var qT = q4.Transpose(1, 2); using var kT = k4.Transpose(1, 2);
+        var (qv, kv) = Ops.FusedQkNormRope(qT, kT, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        using (qv) using (kv)
+        {
+            qv.Shape.Should().Equal(batch, qHeads, seq, headDim);
+            using var qBack = qv.Transpose(1, 2); using var kBack = kv.Transpose(1, 2);
+            (qBack.IsContiguous && kBack.IsContiguous).Should().BeTrue("heads ahead of seq, as the input's view");
+            using var qRows = qBack.Reshape(batch, seq, qHeads * headDim); using var kRows = kBack.Reshape(batch, seq, kHeads * headDim);
+            using var qe2 = Ops.FusedRmsNormRope(q, qw, cos, sin, positions, headDim, 1e-6, scope);
+            qRows.ToBytes().Should().Equal(qe2.ToBytes());
+            using var ke2 = Ops.FusedRmsNormRope(k, kw, cos, sin, positions, headDim, 1e-6, scope);
+            kRows.ToBytes().Should().Equal(ke2.ToBytes());
         }
 
         var (qr, kr) = Ops.Rope(q, k, cos, sin, positions, headDim);

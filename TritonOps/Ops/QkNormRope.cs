@@ -64,8 +64,9 @@ public static partial class Ops
     /// rows 0…seq−1 in x's dtype, no positions) takes the tuned kernels of
     /// <see cref="FusedRmsNormRope(Tensor, Tensor, Tensor, Tensor, double, int?, Tensor?)"/>.
     /// </summary>
-    /// <param name="x"><c>[batch, seq, heads · headDim]</c> (or <c>[batch, seq, heads, headDim]</c>, as transformers views
-    /// q before its transpose; the result keeps the shape given), float32, float16 or bfloat16, contiguous.</param>
+    /// <param name="x"><c>[batch, seq, heads · headDim]</c>, float32, float16 or bfloat16, contiguous; or per head, a
+    /// contiguous <c>[batch, seq, heads, headDim]</c> or its <c>transpose(1, 2)</c> view <c>[batch, heads, seq, headDim]</c>
+    /// (as transformers hands q and k to <c>apply_rotary_pos_emb</c>): the result keeps the shape and kind of view given.</param>
     /// <param name="weight"><c>[heads · headDim]</c> for <see cref="NormScope.Hidden"/>, <c>[headDim]</c> for
     /// <see cref="NormScope.PerHead"/>, x's dtype; ignored (may be null) for <see cref="NormScope.None"/>.</param>
     /// <param name="cos">The model's table <c>[maxPositions, rotaryDim]</c> (or <c>[1, maxPositions, rotaryDim]</c>, what
@@ -100,21 +101,41 @@ public static partial class Ops
         return output ?? AsShapeOf(y, x);
     }
 
-    /// <summary>q, k or x given per head, <c>[batch, seq, heads, headDim]</c> (transformers' view before it moves heads
-    /// ahead of seq), as the <c>[batch, seq, heads · headDim]</c> rows the kernels read: a view of the same memory; null
-    /// for any other tensor (the validation then names it as given). Heads ahead of seq (<c>[batch, heads, seq, headDim]</c>,
-    /// transformers' layout after its transpose) is not this form: transpose it back first.</summary>
-    private static Tensor? HeadsAsRows(Tensor? t, int headDim) =>
-        t is { IsDisposed: false, Rank: 4, IsContiguous: true } && t.Shape[3] == headDim && headDim > 0
-            ? t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim)) : null;
+    /// <summary>q, k or x given per head as the <c>[batch, seq, heads · headDim]</c> rows the kernels read (a view of the same
+    /// memory): a contiguous <c>[batch, seq, heads, headDim]</c> (transformers' <c>view(hidden_shape)</c>), or the
+    /// <c>[batch, heads, seq, headDim]</c> view of one (its <c>.transpose(1, 2)</c>, as <c>apply_rotary_pos_emb</c> gets
+    /// q and k). Null for any other tensor (the validation then names it as given). A contiguous <c>[batch, heads, seq,
+    /// headDim]</c> copy cannot be told from the first form: pass the view, or rows.</summary>
+    private static Tensor? HeadsAsRows(Tensor? t, int headDim)
+    {
+        if (t is not { IsDisposed: false, Rank: 4 } || t.Shape[3] != headDim || headDim <= 0)
+            return null;
+        if (t.IsContiguous)
+            return t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim));
+        if (!HeadsAheadOfSeq(t))
+            return null;
+        using var bySeq = t.Transpose(1, 2); // [batch, seq, heads, headDim], dense
+        return bySeq.Reshape(t.Shape[0], t.Shape[2], checked(t.Shape[1] * headDim));
+    }
 
-    /// <summary><paramref name="result"/> (a new tensor of rows) in <paramref name="input"/>'s shape where that differs.</summary>
+    /// <summary>Whether <paramref name="t"/> is the <c>transpose(1, 2)</c> of a contiguous <c>[batch, seq, heads, headDim]</c>.</summary>
+    private static bool HeadsAheadOfSeq(Tensor t) =>
+        t.Rank == 4 && t.Strides[3] == 1 && t.Strides[1] == t.Shape[3] && t.Strides[2] == (long)t.Shape[1] * t.Shape[3]
+        && (t.Shape[0] == 1 || t.Strides[0] == (long)t.Shape[1] * t.Shape[2] * t.Shape[3]);
+
+    /// <summary><paramref name="result"/> (a new tensor of rows) in <paramref name="input"/>'s shape where that differs, and
+    /// as the same kind of view (heads ahead of seq where the input was).</summary>
     private static Tensor AsShapeOf(Tensor result, Tensor input)
     {
         if (result.Shape.SequenceEqual(input.Shape))
             return result;
         using (result)
-            return result.Reshape(input.Shape.ToArray());
+        {
+            if (input.IsContiguous || !HeadsAheadOfSeq(input))
+                return result.Reshape(input.Shape.ToArray());
+            using var bySeq = result.Reshape(input.Shape[0], input.Shape[2], input.Shape[1], input.Shape[3]);
+            return bySeq.Transpose(1, 2);
+        }
     }
 
     /// <summary><see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>
@@ -159,8 +180,8 @@ public static partial class Ops
     /// position: Qwen3 / Gemma 3 (<see cref="NormScope.PerHead"/>, the default), OLMo2 (<see cref="NormScope.Hidden"/>),
     /// or RoPE alone (<see cref="NormScope.None"/>, see <see cref="Rope"/>). Arguments as in
     /// <see cref="FusedRmsNormRope(Tensor, Tensor?, Tensor, Tensor, Tensor?, int, double, NormScope, RotaryForm, int, float, Tensor?, NormRounding, RopeRounding)"/>;
-    /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype (or, contiguous,
-    /// <c>[batch, seq, heads, headDim]</c>: the result keeps the shape given); outputs may be
+    /// q <c>[batch, seq, qHeads · headDim]</c>, k <c>[batch, seq, kHeads · headDim]</c> of one dtype (or per head, as x of
+    /// the one-tensor op takes it: the result keeps the shape and kind of view given); outputs may be
     /// the inputs themselves (in place). q, k and the outputs may be views whose rows lie one stride apart with the last
     /// dimension dense: q and k as <c>Narrow(2, …)</c> slices of one fused q/k/v projection's output, read in place.
     /// </summary>
@@ -326,11 +347,11 @@ public static partial class Ops
         if (positions is not null)
             Check.DType(positions, nameof(positions), DType.Int32, DType.Int64);
 
-        Check.Rank(q, qName, 3, "[batch, seq, heads · head_dim] (or a contiguous [batch, seq, heads, head_dim])");
+        Check.Rank(q, qName, 3, "[batch, seq, heads · head_dim] (or a contiguous [batch, seq, heads, head_dim], or its transpose(1, 2) view)");
         int batch = q.Shape[0], seq = q.Shape[1];
         if (k is not null)
         {
-            Check.Rank(k, nameof(k), 3, "[batch, seq, kv_heads · head_dim] (or a contiguous [batch, seq, kv_heads, head_dim])");
+            Check.Rank(k, nameof(k), 3, "[batch, seq, kv_heads · head_dim] (or a contiguous [batch, seq, kv_heads, head_dim], or its transpose(1, 2) view)");
             Check.Shape(k.Shape[0] == batch && k.Shape[1] == seq, nameof(k), $"[batch = {batch}, seq = {seq}, …] like q", k);
         }
         Check.Shape(headDim > 0 && headDim % 2 == 0, nameof(headDim), "an even head_dim > 0", headDim.ToString());
