@@ -271,6 +271,18 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
             kRows.ToBytes().Should().Equal(ke2.ToBytes());
         }
 
+        // q's and k's heads sliced out of one fused projection's per-head view, qkv.view(b, s, H, d): rows one stride apart,
+        // read and rewritten in place as the rank-3 column slices are.
+        int fused = qHeads + 2 * kHeads;
+        using var qkv = Random(97, DType.BFloat16, -2, 2, batch, seq, fused * headDim);
+        using var qkv3 = qkv.Clone();
+        using var qkv4 = qkv.Reshape(batch, seq, fused, headDim);
+        using var qSlice = qkv4.Narrow(2, 0, qHeads); using var kSlice = qkv4.Narrow(2, qHeads, kHeads);
+        using var qCols = qkv3.Narrow(2, 0, qHeads * headDim); using var kCols = qkv3.Narrow(2, qHeads * headDim, kHeads * headDim);
+        Ops.FusedQkNormRope(qSlice, kSlice, qw, kw, cos, sin, positions, headDim, 1e-6, scope, qOutput: qSlice, kOutput: kSlice);
+        Ops.FusedQkNormRope(qCols, kCols, qw, kw, cos, sin, positions, headDim, 1e-6, scope, qOutput: qCols, kOutput: kCols);
+        qkv.ToBytes().Should().Equal(qkv3.ToBytes(), "per-head slices of the fused view, in place");
+
         var (qr, kr) = Ops.Rope(q, k, cos, sin, positions, headDim);
         using (qr) using (kr)
         {

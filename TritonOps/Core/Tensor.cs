@@ -213,6 +213,17 @@ public sealed partial class Tensor : IDisposable
         return new Tensor(_storage, dtype, shape, RowMajorStrides(shape), Offset / size);
     }
 
+    /// <summary>Dimensions <paramref name="d"/> and d + 1 as one, where the second lies dense within the first (stride[d] =
+    /// size[d + 1] · stride[d + 1]); null where it does not (library-internal: per-head views of q and k as rows).</summary>
+    internal Tensor? MergeDims(int d)
+    {
+        if (d < 0 || d + 1 >= Rank || _shape[d] > 1 && _strides[d] != _shape[d + 1] * _strides[d + 1])
+            return null;
+        int[] shape = [.. _shape[..d], checked(_shape[d] * _shape[d + 1]), .. _shape[(d + 2)..]];
+        long[] strides = [.. _strides[..d], _strides[d + 1], .. _strides[(d + 2)..]];
+        return new Tensor(_storage, DType, shape, strides, Offset);
+    }
+
     /// <summary>A dense view of <paramref name="shape"/> starting <paramref name="elementOffset"/> elements into
     /// this tensor's buffer (library-internal: scratch slots next to a result).</summary>
     internal Tensor DenseView(long elementOffset, int[] shape) =>

@@ -104,18 +104,22 @@ public static partial class Ops
     /// <summary>q, k or x given per head as the <c>[batch, seq, heads · headDim]</c> rows the kernels read (a view of the same
     /// memory): a contiguous <c>[batch, seq, heads, headDim]</c> (transformers' <c>view(hidden_shape)</c>), or the
     /// <c>[batch, heads, seq, headDim]</c> view of one (its <c>.transpose(1, 2)</c>, as <c>apply_rotary_pos_emb</c> gets
-    /// q and k). Null for any other tensor (the validation then names it as given). A contiguous <c>[batch, heads, seq,
-    /// headDim]</c> copy cannot be told from the first form: pass the view, or rows.</summary>
+    /// q and k), or heads sliced out of a fused projection's per-head view (rows one stride apart, where the op takes
+    /// row-strided tensors). Null for any other tensor (the validation then names it as given). A contiguous
+    /// <c>[batch, heads, seq, headDim]</c> copy cannot be told from the first form: pass the view, or rows.</summary>
     private static Tensor? HeadsAsRows(Tensor? t, int headDim)
     {
         if (t is not { IsDisposed: false, Rank: 4 } || t.Shape[3] != headDim || headDim <= 0)
             return null;
         if (t.IsContiguous)
             return t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim));
-        if (!HeadsAheadOfSeq(t))
-            return null;
-        using var bySeq = t.Transpose(1, 2); // [batch, seq, heads, headDim], dense
-        return bySeq.Reshape(t.Shape[0], t.Shape[2], checked(t.Shape[1] * headDim));
+        if (HeadsAheadOfSeq(t))
+        {
+            using var bySeq = t.Transpose(1, 2); // [batch, seq, heads, headDim], dense
+            return bySeq.Reshape(t.Shape[0], t.Shape[2], checked(t.Shape[1] * headDim));
+        }
+        // Heads sliced out of a fused projection's per-head view (qkv.view(b, s, H, d), then q's heads): rows one stride apart.
+        return t.Strides[3] == 1 ? t.MergeDims(2) : null;
     }
 
     /// <summary>Whether <paramref name="t"/> is the <c>transpose(1, 2)</c> of a contiguous <c>[batch, seq, heads, headDim]</c>.</summary>
