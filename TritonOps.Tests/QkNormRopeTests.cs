@@ -225,11 +225,12 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
     /// <summary>q and k per head, <c>[batch, seq, heads, head_dim]</c> (transformers' view before its transpose; Qwen3's
     /// q_norm sees this shape) or its <c>transpose(1, 2)</c> view (what <c>apply_rotary_pos_emb</c> gets): the bytes of the
     /// <c>[batch, seq, heads · head_dim]</c> rows, in the shape and kind of view given, in place too.</summary>
-    [TestCase(NormScope.PerHead)]
-    [TestCase(NormScope.Hidden)]
-    public void HeadsAsTheirOwnDimension_GiveTheBytesOfTheRows(NormScope scope)
+    [TestCase(NormScope.PerHead, 2, 3, 2)]
+    [TestCase(NormScope.Hidden, 2, 3, 2)]
+    [TestCase(NormScope.PerHead, 1, 1, 1)] // decode: one token, batch 1, one kv head (size-1 dimensions everywhere)
+    public void HeadsAsTheirOwnDimension_GiveTheBytesOfTheRows(NormScope scope, int batch, int seq, int kHeads)
     {
-        const int batch = 2, seq = 3, qHeads = 4, kHeads = 2, headDim = 16, tableRows = 40;
+        const int qHeads = 4, headDim = 16, tableRows = 40;
         using var q = Random(91, DType.BFloat16, -2, 2, batch, seq, qHeads * headDim);
         using var k = Random(92, DType.BFloat16, -2, 2, batch, seq, kHeads * headDim);
         using var qw = Random(93, DType.BFloat16, 0.5, 1.5, scope == NormScope.PerHead ? headDim : qHeads * headDim);
@@ -282,6 +283,19 @@ public class QkNormRopeTests(DeviceKind kind) : OnEveryDevice(kind)
         Ops.FusedQkNormRope(qSlice, kSlice, qw, kw, cos, sin, positions, headDim, 1e-6, scope, qOutput: qSlice, kOutput: kSlice);
         Ops.FusedQkNormRope(qCols, kCols, qw, kw, cos, sin, positions, headDim, 1e-6, scope, qOutput: qCols, kOutput: kCols);
         qkv.ToBytes().Should().Equal(qkv3.ToBytes(), "per-head slices of the fused view, in place");
+        // The same slices as transpose(1, 2) views [batch, heads, seq, headDim] (transformers' q.view(…).transpose(1, 2)
+        // of a fused projection): their results are the rows' in that kind of view.
+        using var qSliceT = qSlice.Transpose(1, 2); using var kSliceT = kSlice.Transpose(1, 2);
+        var (qt, kt) = Ops.FusedQkNormRope(qSliceT, kSliceT, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        var (qc, kc) = Ops.FusedQkNormRope(qCols, kCols, qw, kw, cos, sin, positions, headDim, 1e-6, scope);
+        using (qt) using (kt) using (qc) using (kc)
+        {
+            qt.Shape.Should().Equal(batch, qHeads, seq, headDim);
+            using var qtBack = qt.Transpose(1, 2); using var ktBack = kt.Transpose(1, 2);
+            using var qtRows = qtBack.Reshape(batch, seq, qHeads * headDim); using var ktRows = ktBack.Reshape(batch, seq, kHeads * headDim);
+            qtRows.ToBytes().Should().Equal(qc.ToBytes(), "q: transposed slices");
+            ktRows.ToBytes().Should().Equal(kc.ToBytes(), "k: transposed slices");
+        }
 
         var (qr, kr) = Ops.Rope(q, k, cos, sin, positions, headDim);
         using (qr) using (kr)

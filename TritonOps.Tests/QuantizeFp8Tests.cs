@@ -372,6 +372,29 @@ public class QuantizeFp8Tests(DeviceKind kind) : OnEveryDevice(kind)
             .WithMessage("*'scale'*per row*per group of 64*");
     }
 
+    /// <summary>One scale of any rank (<c>[1, 1, 1]</c> beside x <c>[2, 3, K]</c>) is one scale for the tensor, given to
+    /// the quantizer or the dequantizer, per row or per group: the bytes of the <c>[1]</c> form.</summary>
+    [Test]
+    public void OneElementScalesOfAnyRank_ArePerTensor()
+    {
+        float[] values = HostValues.RoundTo(Inputs.Normal(2 * 3 * 40, 57, 4.0), DType.BFloat16);
+        using var x = Tensor.FromArray(values, [2, 3, 40], DType.BFloat16, Device);
+        using var one = Tensor.Full([1], 0.03f, DType.Float32, Device);
+        using var oneRank3 = Tensor.Full([1, 1, 1], 0.03f, DType.Float32, Device);
+        foreach (var granularity in new[] { ScaleGranularity.PerTensor, ScaleGranularity.PerRow, ScaleGranularity.PerTokenGroup })
+        {
+            var (expected, _) = Ops.QuantizeFp8(x, one, granularity: granularity);
+            var (actual, _) = Ops.QuantizeFp8(x, oneRank3, granularity: granularity);
+            using (expected) using (actual)
+                actual.ToBytes().Should().Equal(expected.ToBytes(), granularity.ToString());
+        }
+        var (codes, _) = Ops.QuantizeFp8(x, one);
+        using var _c = codes;
+        using var back = Ops.DequantizeFp8(codes, oneRank3);
+        using var backOne = Ops.DequantizeFp8(codes, one);
+        back.ToBytes().Should().Equal(backOne.ToBytes());
+    }
+
     [TestCase(DType.Float32)]
     [TestCase(DType.BFloat16)]
     public void DequantizeOfQuantize_IsWithinHalfAnE4M3Step(DType dtype)

@@ -45,6 +45,21 @@ public class TensorCastTests(DeviceKind kind) : OnEveryDevice(kind)
         }
     }
 
+    /// <summary>One block walking every element (the threads' loop past the grid) gives the bytes of the full grid; an
+    /// empty tensor converts to an empty one.</summary>
+    [Test]
+    public void To_WithFewerBlocksThanElements_WalksThemAll_AndEmptyIsEmpty()
+    {
+        float[] values = Values(8);
+        using var source = Tensor.FromArray(values, [values.Length], DType.Float32, Device);
+        using var full = source.To(DType.BFloat16);
+        using var walked = source.To(DType.BFloat16, maxBlocks: 1);
+        walked.ToBytes().Should().Equal(full.ToBytes());
+        using var empty = Tensor.Empty([3, 0], DType.BFloat16, Device);
+        using var converted = empty.To(DType.Float32);
+        (converted.DType, converted.Shape.ToArray()).Should().BeEquivalentTo((DType.Float32, new[] { 3, 0 }));
+    }
+
     /// <summary>A strided source (a transposed view) converts in row-major order of the view; the same dtype gives a dense
     /// view of the same values; FP8 and integer dtypes are refused before anything is allocated.</summary>
     [Test]

@@ -56,15 +56,19 @@ public sealed partial class Tensor
 
     /// <summary>
     /// These elements as <paramref name="dtype"/> (PyTorch's <c>x.to(dtype)</c>) between float32, float16 and bfloat16,
-    /// converted on the device: widening is exact; narrowing rounds to nearest, ties to even (NaN stays NaN, values past
-    /// the range become ±Inf), bit for bit as PyTorch's and this library's host conversions. A dense row-major result
+    /// converted on the device: widening is exact; narrowing rounds to nearest, ties to even, and values past the range
+    /// become ±Inf, bit for bit as PyTorch's and this library's host conversions; a NaN stays a NaN (on CUDA the
+    /// canonical one: its sign and payload are not kept). A dense row-major result
     /// in its own memory, whatever this tensor's strides; for this tensor's own dtype, <see cref="Contiguous"/>'s result.
     /// The caller disposes it in either case. FP8 codes convert with scales: <c>Ops.QuantizeFp8</c>, <c>Ops.DequantizeFp8</c>.
     /// </summary>
     /// <exception cref="TensorDisposedException">This tensor has been disposed.</exception>
     /// <exception cref="DeviceException">Its device has been disposed.</exception>
     /// <exception cref="UnsupportedDtypeException">This tensor or <paramref name="dtype"/> is not float32, float16 or bfloat16.</exception>
-    public Tensor To(DType dtype)
+    public Tensor To(DType dtype) => To(dtype, 1 << 16);
+
+    /// <summary><see cref="To(DType)"/> with at most <paramref name="maxBlocks"/> blocks (tests: the threads' loop).</summary>
+    internal Tensor To(DType dtype, int maxBlocks)
     {
         ThrowIfDisposed("this");
         Check.DType(this, "this", DType.Float32, DType.Float16, DType.BFloat16);
@@ -76,13 +80,21 @@ public sealed partial class Tensor
         long count = ElementCount;
         if (count == 0)
             return result;
-        var device = Device;
-        using var gate = device.Enter();
-        // One element a thread; past 65 536 blocks (16.7 M elements) the threads loop.
-        int blocks = (int)Math.Min((count + CastKernel.Threads - 1) / CastKernel.Threads, 1 << 16);
-        device.Launch(CastKernel.Variant(Ops.ElementTypeOf(DType), Ops.ElementTypeOf(dtype)), new KernelConfig(blocks, CastKernel.Threads),
-            source.Bytes, result.Bytes, count);
-        return result;
+        try
+        {
+            var device = Device;
+            using var gate = device.Enter();
+            // One element a thread; past maxBlocks blocks (65 536: 16.7 M elements) the threads loop.
+            int blocks = (int)Math.Min((count + CastKernel.Threads - 1) / CastKernel.Threads, maxBlocks);
+            device.Launch(CastKernel.Variant(Ops.ElementTypeOf(DType), Ops.ElementTypeOf(dtype)), new KernelConfig(blocks, CastKernel.Threads),
+                source.Bytes, result.Bytes, count);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
     }
 
     /// <summary>A new dense row-major copy in its own memory, whatever this tensor's strides (a copy on the device).</summary>

@@ -97,7 +97,7 @@ public static partial class Ops
     /// <param name="bScale">b's scale: required for codes; for float b, one element at most.</param>
     /// <param name="outputDtype">float16 (default), bfloat16 or float32.</param>
     /// <param name="bias">Optional [N], added in float32 in the epilogue: float32, or 16-bit (torch._scaled_mm takes it in
-    /// the output dtype) widened exactly through the host each call (pass float32 on hot paths).</param>
+    /// the output dtype) widened exactly on the device each call (one small launch more: pass float32 on hot paths).</param>
     /// <returns>[M, N] in <paramref name="outputDtype"/>.</returns>
     public static Tensor Fp8Gemm(Tensor a, Tensor b, Tensor? aScale = null, Tensor? bScale = null, DType outputDtype = DType.Float16, Tensor? bias = null) =>
         Fp8Gemm(a, b, aScale, bScale, outputDtype, bias, default);
@@ -287,7 +287,7 @@ public static partial class Ops
         Check.SameDevice(scale, name, like, likeName);
         Check.DType(scale, name, DType.Float32);
         Check.Contiguous(scale, name);
-        bool ok = scale.ElementCount == 1 && scale.Rank <= 2 || scale.Shape.SequenceEqual(perGroup);
+        bool ok = scale.ElementCount == 1 || scale.Shape.SequenceEqual(perGroup);
         Check.Shape(ok, name, $"one element or [{string.Join(", ", perGroup)}]", scale);
     }
 }

@@ -42,12 +42,15 @@ internal readonly record struct RopeTableShape(int Rows, bool PerToken)
         + (perTokenAllowed ? $", or per token [batch = {batch}, seq = {seq}, {dim}] (transformers' cos/sin for position_ids [batch, seq])" : "");
 
     /// <summary>The positions that read per-token rows as a table: token (b, s) at row b · seq + s, int32 <c>[batch, seq]</c>
-    /// (a view of a buffer the device keeps per shape: a decode loop uploads it once).</summary>
+    /// (a view of a ramp the device keeps: a decode loop uploads it once).</summary>
     public static Tensor TokenRows(Device device, int batch, int seq)
     {
+        // One ramp 0, 1, 2, … per power-of-two length, its first batch · seq entries viewed: prefill lengths do not each
+        // keep a buffer of their own.
+        int capacity = (int)Math.Max(64, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)checked(batch * seq)));
         Tensor? rows = null;
-        device.WithConstantTensor(("token rows", batch, seq),
-            key => System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, checked(key.batch * key.seq)).ToArray().AsSpan()).ToArray(),
+        device.WithConstantTensor(("token rows", capacity),
+            key => System.Runtime.InteropServices.MemoryMarshal.AsBytes(Enumerable.Range(0, key.capacity).ToArray().AsSpan()).ToArray(),
             bytes => rows = bytes.BytesAs(DType.Int32, [batch, seq]));
         return rows!;
     }
@@ -102,40 +105,40 @@ public static partial class Ops
     }
 
     /// <summary>q, k or x given per head as the <c>[batch, seq, heads · headDim]</c> rows the kernels read (a view of the same
-    /// memory): a contiguous <c>[batch, seq, heads, headDim]</c> (transformers' <c>view(hidden_shape)</c>), or the
-    /// <c>[batch, heads, seq, headDim]</c> view of one (its <c>.transpose(1, 2)</c>, as <c>apply_rotary_pos_emb</c> gets
-    /// q and k), or heads sliced out of a fused projection's per-head view (rows one stride apart, where the op takes
-    /// row-strided tensors). Null for any other tensor (the validation then names it as given). A contiguous
-    /// <c>[batch, heads, seq, headDim]</c> copy cannot be told from the first form: pass the view, or rows.</summary>
+    /// memory): a contiguous <c>[batch, seq, heads, headDim]</c> (transformers' <c>view(hidden_shape)</c>); heads sliced out
+    /// of a fused projection's per-head view (rows one stride apart, where the op takes row-strided tensors); or either as
+    /// its <c>transpose(1, 2)</c> view <c>[batch, heads, seq, headDim]</c> (as transformers hands q and k to
+    /// <c>apply_rotary_pos_emb</c>), told apart by strides: heads one head apart, seq further. Null for any other tensor
+    /// (the validation then names it as given). A contiguous <c>[batch, heads, seq, headDim]</c> copy cannot be told from
+    /// the first form: pass the view, or rows.</summary>
     private static Tensor? HeadsAsRows(Tensor? t, int headDim)
     {
         if (t is not { IsDisposed: false, Rank: 4 } || t.Shape[3] != headDim || headDim <= 0)
             return null;
         if (t.IsContiguous)
             return t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim));
-        if (HeadsAheadOfSeq(t))
-        {
-            using var bySeq = t.Transpose(1, 2); // [batch, seq, heads, headDim], dense
-            return bySeq.Reshape(t.Shape[0], t.Shape[2], checked(t.Shape[1] * headDim));
-        }
-        // Heads sliced out of a fused projection's per-head view (qkv.view(b, s, H, d), then q's heads): rows one stride apart.
-        return t.Strides[3] == 1 ? t.MergeDims(2) : null;
+        if (!HeadsAheadOfSeq(t))
+            return t.MergeDims(2);
+        using var bySeq = t.Transpose(1, 2); // [batch, seq, heads, headDim]
+        return bySeq.MergeDims(2);
     }
 
-    /// <summary>Whether <paramref name="t"/> is the <c>transpose(1, 2)</c> of a contiguous <c>[batch, seq, heads, headDim]</c>.</summary>
+    /// <summary>Whether a non-contiguous per-head <paramref name="t"/> has heads ahead of seq (a <c>transpose(1, 2)</c> view):
+    /// dimension 1 one head apart (size-1 dimensions keep the stride they had before the transpose), dimension 2 further
+    /// apart or of size 1.</summary>
     private static bool HeadsAheadOfSeq(Tensor t) =>
-        t.Rank == 4 && t.Strides[3] == 1 && t.Strides[1] == t.Shape[3] && t.Strides[2] == (long)t.Shape[1] * t.Shape[3]
-        && (t.Shape[0] == 1 || t.Strides[0] == (long)t.Shape[1] * t.Shape[2] * t.Shape[3]);
+        !t.IsContiguous && t.Strides[3] == 1 && t.Strides[1] == t.Shape[3]
+        && (t.Shape[2] == 1 || t.Shape[1] == 1 || t.Strides[2] > t.Strides[1]);
 
     /// <summary><paramref name="result"/> (a new tensor of rows) in <paramref name="input"/>'s shape where that differs, and
-    /// as the same kind of view (heads ahead of seq where the input was).</summary>
+    /// as the same kind of view (heads ahead of seq where the input had them).</summary>
     private static Tensor AsShapeOf(Tensor result, Tensor input)
     {
         if (result.Shape.SequenceEqual(input.Shape))
             return result;
         using (result)
         {
-            if (input.IsContiguous || !HeadsAheadOfSeq(input))
+            if (input.Rank != 4 || !HeadsAheadOfSeq(input))
                 return result.Reshape(input.Shape.ToArray());
             using var bySeq = result.Reshape(input.Shape[0], input.Shape[2], input.Shape[1], input.Shape[3]);
             return bySeq.Transpose(1, 2);

@@ -166,7 +166,7 @@ public static partial class Ops
                     throw Check.ShapeMismatch(nameof(scale), $"expected one element or [{string.Join(", ", tokenScaleShape)}], got shape {scale.ShapeText}.");
             }
             using var flat = x.Reshape(rows, cols);
-            using var flatScale = tokenScales ? scale!.Reshape(rows, scaleCols) : null;
+            using var flatScale = tokenScales ? scale!.Reshape(rows, scaleCols) : scale?.Reshape(1); // else one element: per tensor
             var (data2, scale2) = QuantizeFp8(flat, flatScale ?? scale, format, granularity, schedule, keepInL2Bytes, fusedGrid, groupSize);
             using (data2)
             {
@@ -339,7 +339,7 @@ public static partial class Ops
     /// applies: one element (per tensor), [M, 1] (per row), [1, N] (per column), [M, ceil(N / G)] (per row and
     /// group of <paramref name="groupSize"/> columns) or [ceil(M / G), ceil(N / G)] (per G × G block) of a [M, N] q;
     /// for q [..., K], [..., 1] (per row) or [..., ceil(K / G)] (per row and group). Scales float32, or 16-bit (as
-    /// compressed-tensors checkpoints store them) widened exactly through the host.</summary>
+    /// compressed-tensors checkpoints store them) widened exactly on the device.</summary>
     public static Tensor DequantizeFp8(Tensor q, Tensor scale, DType dtype = DType.Float32, int groupSize = 128)
     {
         Check.Usable(q, nameof(q));
@@ -348,6 +348,12 @@ public static partial class Ops
         Check.Contiguous(q, nameof(q));
         Check.FloatDType(dtype, nameof(dtype));
         Check.Positive(groupSize, nameof(groupSize));
+        if (scale.ElementCount == 1 && scale.Rank > 2 && !scale.IsDisposed && scale.IsContiguous)
+        {
+            // One element of any rank is one scale for the tensor.
+            using var one = scale.Reshape(1);
+            return DequantizeFp8(q, one, dtype, groupSize);
+        }
         if ((q.Rank == 1 || q.Rank > 2) && (scale.ElementCount != 1 || scale.Rank == q.Rank))
         {
             // q [..., K] with per-row scales [..., 1] or per-row-and-group ones [..., ceil(K / G)].

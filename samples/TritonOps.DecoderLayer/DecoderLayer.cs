@@ -340,16 +340,23 @@ public sealed class DecoderLayer : IDisposable
                 "is FP8 but has no weight_scale_inv (per block) or weight_scale (per channel or tensor) beside it.");
         using var codes = checkpoint.Load(name + ".weight", device);
         using var stored = checkpoint.Load(scaleName, device);
-        using var scale = stored.To(DType.Float32);
         using var bias16 = withBias ? checkpoint.Load(name + ".bias", device) : null;
-        using var bias = bias16?.To(DType.Float32);
+        Tensor? scale = null, bias = null;
         try
         {
+            // Scales and biases widen to float32 on the device (compressed-tensors stores them in bf16).
+            scale = stored.To(DType.Float32);
+            bias = bias16?.To(DType.Float32);
             return Fp8Projection.From(codes, scale, bias, block ? Fp8WeightScheme.Block : null);
         }
         catch (TritonOpsException e)
         {
             throw new CheckpointFormatException(checkpoint.FileOf(scaleName), scaleName, e.Message);
+        }
+        finally
+        {
+            scale?.Dispose();
+            bias?.Dispose();
         }
     }
 
