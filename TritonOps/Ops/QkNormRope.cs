@@ -115,10 +115,8 @@ public static partial class Ops
     {
         if (t is not { IsDisposed: false, Rank: 4 } || t.Shape[3] != headDim || headDim <= 0)
             return null;
-        if (t.IsContiguous)
-            return t.Reshape(t.Shape[0], t.Shape[1], checked(t.Shape[2] * headDim));
         if (!HeadsAheadOfSeq(t))
-            return t.MergeDims(2);
+            return t.MergeDims(2); // contiguous, or heads sliced out of a fused view: rows one stride apart
         using var bySeq = t.Transpose(1, 2); // [batch, seq, heads, headDim]
         return bySeq.MergeDims(2);
     }

@@ -264,7 +264,6 @@ public static partial class Ops
         return (data, scales);
     }
 
-    /// <summary>The scale shape of a granularity: [1], [M, 1], [1, N], [M, ceil(K / G)] or [ceil(M / G), ceil(K / G)].</summary>
     /// <summary>x <c>[..., K]</c> as rows × K, and its per-row or per-row-and-group scales' shape <c>[..., 1]</c> or
     /// <c>[..., ceil(K / G)]</c>.</summary>
     private static (int Rows, int Cols, int ScaleCols, int[] ScaleShape) TokenScaleShape(Tensor x, ScaleGranularity granularity, int groupSize)
@@ -276,6 +275,7 @@ public static partial class Ops
         return (rows, cols, scaleCols, [.. x.Shape.Take(x.Rank - 1), scaleCols]);
     }
 
+    /// <summary>The scale shape of a granularity: [1], [M, 1], [1, N], [M, ceil(K / G)] or [ceil(M / G), ceil(K / G)].</summary>
     private static int[] QuantizeScaleShape(Tensor x, ScaleGranularity granularity, int groupSize) => granularity switch
     {
         ScaleGranularity.PerRow => [x.Shape[0], 1],
