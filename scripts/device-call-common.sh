@@ -32,5 +32,5 @@ layer_decode() { local label=$1; shift
   for b in "$@"; do left 30 && r "$b: layer decode$label" bash .gpu/run "${BENCH[$b]}" --op decoder_layer --nth 1; done; }
 tests() { echo "## CUDA tests: $1 (t=$SECONDS)"; timeout "$2" bash .gpu/run "$3" --filter "$4" > "$out/tests-$1.log" 2>&1
   echo "rc=$? $(tr '\r' '\n' < "$out/tests-$1.log" | grep -E '^\s*(total|failed|succeeded|skipped):' | tr -s ' ' | tr '\n' ' ')"; grep -E "^failed" "$out/tests-$1.log" | head -5; }
-anchors() { echo "## torch anchors: $1 (t=$SECONDS)"; timeout "$2" python3 scripts/anchors.py --json "$out/anchors-$1.json" --only "$1" $3 > "$out/anchors-$1.log" 2>&1
+anchors() { echo "## torch anchors: $1 (t=$SECONDS)"; timeout "$2" python3 scripts/anchors.py --json "$out/anchors-$1.json" --only "$1" ${3:-} > "$out/anchors-$1.log" 2>&1
   python3 -c "import json,sys; [print(a['shape'], a['name'], round(a['us'],1), 'p10', round(a['p10'],1)) for a in json.load(open(sys.argv[1]))['anchors']]" "$out/anchors-$1.json" 2>&1 | head -8; }
