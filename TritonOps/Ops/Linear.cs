@@ -102,12 +102,16 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// <param name="blocks">Warp-specialized: a grid smaller than the tile count (its blocks walk the tiles; null: a block a
     /// tile); wide: a grid other than one wave.</param>
     /// <param name="multiprocessors">The device's SMs (the swapped decode kernel's split: one block an SM).</param>
+    /// <param name="stages">Swapped decode: the ring's stages instead of its default (benchmark A/Bs: a shallower ring
+    /// lets two blocks share an SM).</param>
     public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool hasMmaSync, bool aligned16, int maxSharedBytesPerBlock,
         int decodeResidentBlocks, int wideResidentBlocks, LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null,
-        int multiprocessors = 132)
+        int multiprocessors = 132, int? stages = null)
     {
         if (blocks < 1)
             throw Check.OutOfRange(nameof(blocks), blocks, "expected at least 1.");
+        if (stages < 2)
+            throw Check.OutOfRange(nameof(stages), stages, "expected at least 2.");
         bool tensorCores = elementBytes == 2 && k > 0 && hasMmaSync, rows16 = k % 8 == 0 && aligned16;
         bool wideFits = WideSharedBytes <= maxSharedBytesPerBlock;
         bool canRun = choice switch
@@ -146,7 +150,9 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 // x's 16 or 64 rows and SwappedBoxes × 128 rows of W a stage; K split so that every SM streams (one block an SM).
                 int nTiles = Ops.Tiles(n, SwappedBoxes * SwappedDecodeGemmKernel.BlockN), kTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
                 var split = DecodeSplit.ForSwapped(nTiles, kTiles, multiprocessors, splitK);
-                int slices = SwappedDecodeGemmKernel.SlicesFor(m), depth = SwappedDecodeGemmKernel.DefaultStages(slices, SwappedBoxes);
+                int slices = SwappedDecodeGemmKernel.SlicesFor(m), depth = stages ?? SwappedDecodeGemmKernel.DefaultStages(slices, SwappedBoxes);
+                if (SwappedDecodeGemmKernel.SharedBytes(depth, slices, SwappedBoxes) > maxSharedBytesPerBlock)
+                    throw Check.OutOfRange(nameof(stages), stages, $"a ring the block's {maxSharedBytesPerBlock} shared bytes hold.");
                 return new LinearPlan(LinearKernelChoice.SwappedDecode, 1, nTiles, kTiles, split, depth, nTiles, split.Splits,
                     SwappedDecodeGemmKernel.ThreadsFor(SwappedBoxes), 1, SwappedDecodeGemmKernel.SharedBytes(depth, slices, SwappedBoxes));
             }
@@ -239,7 +245,7 @@ public static partial class Ops
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, Tensor? output, LinearKernelChoice choice,
-        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null)
+        int splitK = 0, ResidualRounding rounding = ResidualRounding.Once, int? blocks = null, int? stages = null)
     {
         Check.Defined(rounding, nameof(rounding));
         Check.Usable(x, nameof(x));
@@ -298,7 +304,7 @@ public static partial class Ops
             : device.Multiprocessors * device.BlocksPerMultiprocessor(WideGemmKernel.LinearVariant(ElementTypeOf(x.DType), device.EmulatesMma), WideGemmKernel.Threads,
                 LinearPlan.WideSharedBytes);
         var plan = LinearPlan.For(m, outFeatures, inFeatures, DTypes.SizeOf(x.DType), device.HasWarpgroupMma, device.HasMmaSync, aligned, maxShared,
-            resident, wideResident, choice, splitK, blocks, device.Multiprocessors);
+            resident, wideResident, choice, splitK, blocks, device.Multiprocessors, stages);
         shape.MTiles = plan.MTiles;
         shape.NTiles = plan.NTiles;
         shape.KTiles = plan.KTiles;

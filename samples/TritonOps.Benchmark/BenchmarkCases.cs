@@ -220,6 +220,13 @@ public static class BenchmarkCases
         // 3, 5 and 9 beside Auto's 8 (fp8_gemm sweep rows 15–18): whether the bytes in flight bound it (17 GB/s a block, H100).
         foreach (int stages in new[] { 3, 5, 8, 9 })
             yield return new Fp8GemmCase(16, 14336, 4096, DType.BFloat16, new(64, stages));
+        // The swapped Linear on shallower rings (12-08): 4 stages of 24 KB (M64) or 18 KB (M16) leave room for a second
+        // block an SM where its registers do too (a one-warp producer: the narrowprod experiment), so more splits stream
+        // at once. o-sized (M64 in4096 out4096: Auto 4 splits, 29.6 µs on the H100 against cuBLAS 21.2), the M64 down
+        // projection and #16's decode row (M16). Linear's sweep rows 37–44.
+        foreach (var (m, k, splits, stages) in new[] { (64, 4096, 4, 4), (64, 4096, 8, 4), (64, 4096, 8, 3), (64, 14336, 4, 4), (64, 14336, 8, 4),
+                     (16, 14336, 4, 4), (16, 14336, 8, 4), (16, 14336, 12, 3) })
+            yield return new LinearCase(m, k, 4096, DType.BFloat16, residual: true, LinearKernelChoice.SwappedDecode, splits, stages: stages);
     }
 
     /// <summary>Enough distinct input sets that one pass over them is ≥ 3× the 60 MB L2, so each

@@ -3,7 +3,7 @@ namespace TritonOps.Benchmark;
 /// <summary>linear: x [M, in] · Wᵀ (W [out, in]), optionally + residual; flops = 2·M·in·out; bytes = x + W + out
 /// (+ residual). The check compares the first and last rows with the float64 reference.</summary>
 internal sealed class LinearCase(int m, int inFeatures, int outFeatures, DType dtype, bool residual = false,
-    LinearKernelChoice kernel = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null) : IBenchmarkCase
+    LinearKernelChoice kernel = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null, int? stages = null) : IBenchmarkCase
 {
     public string Op => "linear";
 
@@ -27,14 +27,14 @@ internal sealed class LinearCase(int m, int inFeatures, int outFeatures, DType d
         var weights = Enumerable.Range(0, weightSets).Select(_ => Tensor.FromArray(wValues, [outFeatures, inFeatures], dtype, device)).ToArray();
         using var res = residual ? Tensor.FromArray(Values((long)m * outFeatures, 1), [m, outFeatures], dtype, device) : null;
 
-        Stats stats = timer.Time(i => Ops.Linear(xs[i % sets], weights[i % weightSets], null, res, outs[i % sets], kernel, splitK, blocks: blocks), warmup: 5, runs: 60);
+        Stats stats = timer.Time(i => Ops.Linear(xs[i % sets], weights[i % weightSets], null, res, outs[i % sets], kernel, splitK, blocks: blocks, stages: stages), warmup: 5, runs: 60);
         string check = CheckRows(xs[0], weights[0], res, outs[0]);
         foreach (var t in xs.Concat(outs).Concat(weights))
             t.Dispose();
 
         double tflops = 2.0 * m * inFeatures * outFeatures / (stats.MedianUs * 1e-6) / 1e12;
         double gbs = bytes / (stats.MedianUs * 1e-6) / 1e9;
-        return new Result(Op, $"M{m} in{inFeatures} out{outFeatures}{(residual ? " +residual" : "")}{(kernel == LinearKernelChoice.Auto ? "" : $" {kernel}")}{(splitK > 0 ? $" split-K {splitK}" : "")}{(blocks is int b ? $" {b} blocks" : "")}", DTypes.Name(dtype), stats,
+        return new Result(Op, $"M{m} in{inFeatures} out{outFeatures}{(residual ? " +residual" : "")}{(kernel == LinearKernelChoice.Auto ? "" : $" {kernel}")}{(splitK > 0 ? $" split-K {splitK}" : "")}{(blocks is int b ? $" {b} blocks" : "")}{(stages is int st ? $" {st} stages" : "")}", DTypes.Name(dtype), stats,
             $"{tflops:F0} TFLOP/s ({gbs / 1000:F2} TB/s)", $"{100 * gbs / copyGbs:F0} %", check);
     }
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# 12-08 (after the 04:27 H100 calls). Main's pack (../shared/gpu/pack on TritonOps.Tests and the benchmark, shared dlls
+# removed as in device-call-28's header). Parts, in the order given by PART (default "V D"):
+# V (~120 s): the transformers decoder fixtures made at 04:27 (Phi-3, Gemma, Gemma 2, Gemma 3: the float32 cases run on
+#   CUDA only), the rope tables, and the 8-split swapped case that ran 6 splits (its CUDA cluster count failed).
+# D (~200 s): why the layer's M64 products at K 4096 stream at ~1.2–1.7 TB/s (H100 ncu 04:30: o 29.8 µs, q/k/v 29.4 µs
+#   against 11 and 17 µs at the copy rate): Linear sweep rows 10/11 (o strip / swapped, Auto's 4 splits), 14 (2 splits),
+#   30/31 (q/k/v as one), 28/29 (k/v), cuBLAS's time for each shape (anchors linear_m64), then ncu of one swapped o launch
+#   (speed of light, memory, warp states, scheduler, launch).
+source scripts/device-call-common.sh
+T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
+for part in ${PART:-V D}; do case $part in
+V)
+  left 100 && tests fixtures 100 $T "FullyQualifiedName~Cuda&(FullyQualifiedName~DecoderLayerTests|FullyQualifiedName~RopeTableTests|FullyQualifiedName~SwappedDecodeSplitK)"
+;;
+D)
+  left 40 && r "linear sweep 10, 11, 14, 15" bash .gpu/run $M --sweep --op linear --nth 10,11,14,15
+  left 40 && r "linear sweep 28, 29, 30, 31" bash .gpu/run $M --sweep --op linear --nth 28,29,30,31
+  left 40 && anchors linear_m64 40 --no-compile
+  left 60 && { echo "## ncu: o swapped (sweep 11) (t=$SECONDS)"; timeout 55 ncu --clock-control none --kernel-name regex:Kernel_Run --launch-skip 30 --launch-count 1 \
+    --section LaunchStats --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
+    bash .gpu/run $M --sweep --op linear --nth 11 > "$out/ncu-o.txt" 2>&1
+    grep -E "Kernel_|Duration|Grid Size|Cluster Size|Block Size|Shared Memory Config|Dynamic Shared|Throughput|Stall|Warp Cycles|Active Warps|Eligible|Issued Warp|No Eligible|L2 Hit|L1/TEX Hit|Mem Busy|Max Bandwidth" "$out/ncu-o.txt" | head -60; }
+  left 60 && { echo "## ncu: gated M16 swapped (sweep fused_gated_mlp 1) (t=$SECONDS)"; timeout 55 ncu --clock-control none --kernel-name regex:Kernel_Run --launch-skip 30 --launch-count 1 \
+    --section LaunchStats --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+    bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1 > "$out/ncu-gated.txt" 2>&1
+    grep -E "Kernel_|Duration|Grid Size|Cluster Size|Throughput|Stall|Warp Cycles|L2 Hit|Mem Busy|Max Bandwidth" "$out/ncu-gated.txt" | head -30; }
+;;
+esac; done
+echo "done t=$SECONDS"
