@@ -7,8 +7,13 @@
 #   against 11 and 17 µs at the copy rate): Linear sweep rows 10/11 (o strip / swapped, Auto's 4 splits), 14 (2 splits),
 #   30/31 (q/k/v as one), 28/29 (k/v), cuBLAS's time for each shape (anchors linear_m64), then ncu of one swapped o launch
 #   (speed of light, memory, warp states, scheduler, launch).
+# E (~300 s): the narrowprod experiment against main (see the part's comment). Packs: main's, then
+#   `bash scripts/pack-experiment.sh docs/experiments/2026-12-08-narrow-producer.patch narrowprod`.
 source scripts/device-call-common.sh
 T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
+beside narrowprod
+NP=/tmp/b-narrowprod/TritonOps.Benchmark.dll TNP=/tmp/t-narrowprod/TritonOps.Tests.dll
+BENCH[narrowprod]=$NP
 for part in ${PART:-V D}; do case $part in
 V)
   left 100 && tests fixtures 100 $T "FullyQualifiedName~Cuda&(FullyQualifiedName~DecoderLayerTests|FullyQualifiedName~RopeTableTests|FullyQualifiedName~SwappedDecodeSplitK)"
@@ -25,6 +30,18 @@ D)
     --section LaunchStats --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
     bash .gpu/run $M --sweep --op fused_gated_mlp --nth 1 > "$out/ncu-gated.txt" 2>&1
     grep -E "Kernel_|Duration|Grid Size|Cluster Size|Throughput|Stall|Warp Cycles|L2 Hit|Mem Busy|Max Bandwidth" "$out/ncu-gated.txt" | head -30; }
+;;
+E)
+  # narrowprod (docs/experiments/2026-12-08-narrow-producer.patch): the swapped kernel's producer as one warp (160 threads
+  # a Linear block, 288 a gated one), so its registers leave room for a second block an SM on a shallower ring (rows
+  # 37-44). Alternated with main: the standing configurations (Linear sweep 11, 13, 31; gated M16), the new rows, the
+  # layer's decode; then narrowprod's swapped and split-K CUDA cases.
+  for b in main narrowprod; do left 40 && r "$b: linear sweep 11, 13, 31" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 11,13,31
+    left 20 && r "$b: gated sweep 1" bash .gpu/run "${BENCH[$b]}" --sweep --op fused_gated_mlp --nth 1; done
+  for b in main narrowprod; do left 40 && r "$b: linear sweep 37-40" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 37,38,39,40
+    left 40 && r "$b: linear sweep 41-44" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 41,42,43,44; done
+  layer_decode "" main narrowprod
+  left 90 && tests narrowprod 80 $TNP "FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~FusedGatedMlpTests)"
 ;;
 esac; done
 echo "done t=$SECONDS"
