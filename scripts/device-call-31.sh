@@ -43,5 +43,11 @@ E)
   layer_decode "" main narrowprod
   left 90 && tests narrowprod 80 $TNP "FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~FusedGatedMlpTests)"
 ;;
+Q)
+  # narrowprod in brief (~120 s, for a thin budget): o at Auto and at 8 splits on 4 and 3 stages, #16's row at 8 and 12
+  # splits, on each build.
+  for b in main narrowprod; do left 30 && r "$b: linear sweep 11, 38, 39" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 11,38,39
+    left 30 && r "$b: linear sweep 43, 44" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 43,44; done
+;;
 esac; done
 echo "done t=$SECONDS"
