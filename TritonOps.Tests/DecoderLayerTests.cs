@@ -61,17 +61,18 @@ public class DecoderLayerTests(DeviceKind kind) : OnEveryDevice(kind)
         // bf16 on the CPU accelerator, rounding where transformers rounds (NormRounding.Llama, ResidualRounding.PerOp,
         // ActivationRounding.PerOp in the fused MLP, RopeRounding.PerOp with the tables in each model's dtype): every
         // stage is transformers' bits, RoPE and the output included.
-        // Gemma's exact GELU is the exception: PyTorch's CPU kernel takes erf from Abramowitz-Stegun 7.1.26 (absolute
-        // error 1.5e-7), ours from erfc's Chebyshev fit (closer to CUDA's erff, which transformers on a GPU runs); where
-        // x < -2.5, 1 + erf cancels and one float32 ulp of erf moves a bf16 rounding now and then (12-08: one element of
-        // 960 by one bf16 ulp, 4.8e-7 at 1e-4; the layer's output equal bit for bit). That stage is held to a hair instead.
+        // One exception: Gemma's mlp_act (gelu(gate) · up, exact GELU). PyTorch's CPU kernel takes erf from
+        // Abramowitz-Stegun 7.1.26 (absolute error 1.5e-7), ours from erfc's Chebyshev fit (closer to CUDA's erff, which
+        // transformers runs on a GPU). Where gate is well below zero, 1 + erf cancels and a float32 ulp of erf can move a
+        // bf16 rounding (12-08: one element of 960 by one bf16 ulp, 4.8e-7 at ~1e-4; the layer's output equal bit for
+        // bit). That stage is held to 1e-5 of its RMS instead: a flip passes only on values below ~2e-3.
         if (Kind == DeviceKind.Cpu && tag == "bf16")
         {
             bool ExactErfStage(StageError e) => family == "gemma" && e.Stage == "mlp_act";
             errors.Where(e => !ExactErfStage(e)).Should().OnlyContain(e => e.MaxAbsError == 0,
                 $"{family}: " + string.Join("; ", errors.Select(e => $"{e.Stage} {e.MaxAbsError:E2}")));
             foreach (var e in errors.Where(ExactErfStage))
-                e.MaxOverRms.Should().BeLessThan(1e-5, "a few bf16 ulps of small values differ, no more");
+                e.MaxOverRms.Should().BeLessThan(1e-5, "only ulps of small values may differ");
         }
     }
 

@@ -117,7 +117,7 @@ public class LinearTests(DeviceKind kind) : OnEveryDevice(kind)
     [TestCase(DType.BFloat16, 3, 264, 300, 2, true)]
     [TestCase(DType.Float16, 16, 520, 72, 3, true)]     // on CUDA a cluster of 3
     [TestCase(DType.BFloat16, 37, 200, 40, 2, true)]    // four x slices, the third partial and the fourth empty
-    [TestCase(DType.BFloat16, 7, 520, 72, 5, true)]     // five splits of two k tiles: a batch of four splits' loads, then one
+    [TestCase(DType.BFloat16, 7, 520, 72, 5, true)]     // five splits (four of two k tiles, then the 8-deep tail): a batch of four splits' loads, then one
     [TestCase(DType.BFloat16, 33, 968, 40, 8, true)]    // eight splits of two k tiles, the last one and an 8-deep tail: two batches of four
     [TestCase(DType.Float16, 20, 1032, 256, 4, false)]  // on CUDA the splits meet in a cluster of 4 (2, 3, 5 and 8 above and below)
     [TestCase(DType.BFloat16, 40, 2048, 264, 8, false)] // eight splits of four k tiles, three N tiles: three clusters of 8 on CUDA
@@ -307,6 +307,24 @@ public class LinearPlanTests
         four.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(four.Depth, 4, 1)).And.BeLessThanOrEqualTo(224 * 1024);
         LinearPlan.For(65, 4096, 14336, 2, true, true, true, H200Shared, H200DecodeResident, 0).Kernel.Should().Be(LinearKernelChoice.WarpSpecialized,
             "past 64 rows: the tiled kernel");
+    }
+
+    /// <summary>The swapped kernel's ring depth as the benchmark pins it: the shared bytes follow it, and a depth below two
+    /// or past what a block may hold is refused, naming the argument.</summary>
+    [Test]
+    public void SwappedDecode_PinnedStages_SizeTheRing_AndAreChecked()
+    {
+        const LinearKernelChoice Swapped = LinearKernelChoice.SwappedDecode;
+        var shallow = LinearPlan.For(64, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, 8, multiprocessors: 132, stages: 4);
+        (shallow.Depth, shallow.Split.Splits).Should().Be((4, 8));
+        shallow.SharedBytes.Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.SharedBytes(4, 4, 1)).And.BeLessThan(H200Shared / 2,
+            "four stages leave room for a second block an SM");
+        LinearPlan.For(64, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132).Depth
+            .Should().Be(Kernels.Gemm.SwappedDecodeGemmKernel.DefaultStages(4, 1), "no pin: the default ring");
+        var tooFew = () => LinearPlan.For(64, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132, stages: 1);
+        tooFew.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("stages");
+        var tooMany = () => LinearPlan.For(64, 4096, 4096, 2, true, true, true, H200Shared, H200DecodeResident, 0, Swapped, multiprocessors: 132, stages: 12);
+        tooMany.Should().Throw<ArgumentOutOfRangeException>().Which.Message.Should().Contain("stages").And.Contain(H200Shared.ToString());
     }
 
     [TestCase(64, 4096, 14336, true, "SwappedDecode")] // Llama's down projection at decode M 64

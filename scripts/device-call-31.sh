@@ -5,10 +5,12 @@
 #   CUDA only), the rope tables, and the 8-split swapped case that ran 6 splits (its CUDA cluster count failed).
 # D (~200 s): why the layer's M64 products at K 4096 stream at ~1.2–1.7 TB/s (H100 ncu 04:30: o 29.8 µs, q/k/v 29.4 µs
 #   against 11 and 17 µs at the copy rate): Linear sweep rows 10/11 (o strip / swapped, Auto's 4 splits), 14 (2 splits),
-#   30/31 (q/k/v as one), 28/29 (k/v), cuBLAS's time for each shape (anchors linear_m64), then ncu of one swapped o launch
+#   30/31 (q/k/v as one), 28/29 (k/v), 13 (down), cuBLAS's time for each shape (anchors m64_products), then ncu of one swapped o launch
 #   (speed of light, memory, warp states, scheduler, launch).
 # E (~300 s): the narrowprod experiment against main (see the part's comment). Packs: main's, then
 #   `bash scripts/pack-experiment.sh docs/experiments/2026-12-08-narrow-producer.patch narrowprod`.
+# Q (~120 s): E's core for a thin budget (o at Auto and at 8 splits on 4 and 3 stages, #16's row at 8 and 12 splits).
+# (The 12-08 05:02 run of V listed RopeTableTests in its filter; they are not per-device, so they ran on the CPU only.)
 source scripts/device-call-common.sh
 T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
 beside narrowprod
@@ -20,8 +22,9 @@ V)
 ;;
 D)
   left 40 && r "linear sweep 10, 11, 14, 15" bash .gpu/run $M --sweep --op linear --nth 10,11,14,15
+  left 20 && r "linear sweep 13" bash .gpu/run $M --sweep --op linear --nth 13
   left 40 && r "linear sweep 28, 29, 30, 31" bash .gpu/run $M --sweep --op linear --nth 28,29,30,31
-  left 40 && anchors linear_m64 40 --no-compile
+  left 40 && anchors m64_products 40 --no-compile
   left 60 && { echo "## ncu: o swapped (sweep 11) (t=$SECONDS)"; timeout 55 ncu --clock-control none --kernel-name regex:Kernel_Run --launch-skip 30 --launch-count 1 \
     --section LaunchStats --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
     bash .gpu/run $M --sweep --op linear --nth 11 > "$out/ncu-o.txt" 2>&1

@@ -103,7 +103,7 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
     /// tile); wide: a grid other than one wave.</param>
     /// <param name="multiprocessors">The device's SMs (the swapped decode kernel's split: one block an SM).</param>
     /// <param name="stages">Swapped decode: the ring's stages instead of its default (benchmark A/Bs: a shallower ring
-    /// lets two blocks share an SM).</param>
+    /// lets two blocks share an SM); the other kernels keep their own depth.</param>
     public static LinearPlan For(int m, int n, int k, int elementBytes, bool hasWarpgroupMma, bool hasMmaSync, bool aligned16, int maxSharedBytesPerBlock,
         int decodeResidentBlocks, int wideResidentBlocks, LinearKernelChoice choice = LinearKernelChoice.Auto, int splitK = 0, int? blocks = null,
         int multiprocessors = 132, int? stages = null)
@@ -151,8 +151,9 @@ internal readonly record struct LinearPlan(LinearKernelChoice Kernel, int MTiles
                 int nTiles = Ops.Tiles(n, SwappedBoxes * SwappedDecodeGemmKernel.BlockN), kTiles = Ops.Tiles(k, SwappedDecodeGemmKernel.BlockK);
                 var split = DecodeSplit.ForSwapped(nTiles, kTiles, multiprocessors, splitK);
                 int slices = SwappedDecodeGemmKernel.SlicesFor(m), depth = stages ?? SwappedDecodeGemmKernel.DefaultStages(slices, SwappedBoxes);
-                if (SwappedDecodeGemmKernel.SharedBytes(depth, slices, SwappedBoxes) > maxSharedBytesPerBlock)
-                    throw Check.OutOfRange(nameof(stages), stages, $"a ring the block's {maxSharedBytesPerBlock} shared bytes hold.");
+                if (stages is int asked && SwappedDecodeGemmKernel.SharedBytes(asked, slices, SwappedBoxes) > maxSharedBytesPerBlock)
+                    throw Check.OutOfRange(nameof(stages), stages, $"a ring of {asked} stages needs {SwappedDecodeGemmKernel.SharedBytes(asked, slices, SwappedBoxes)} " +
+                        $"shared bytes a block; the device lends {maxSharedBytesPerBlock}.");
                 return new LinearPlan(LinearKernelChoice.SwappedDecode, 1, nTiles, kTiles, split, depth, nTiles, split.Splits,
                     SwappedDecodeGemmKernel.ThreadsFor(SwappedBoxes), 1, SwappedDecodeGemmKernel.SharedBytes(depth, slices, SwappedBoxes));
             }
