@@ -9,11 +9,15 @@
 #   (speed of light, memory, warp states, scheduler, launch).
 # E (~300 s): the narrowprod experiment against main (see the part's comment). Packs: main's, then
 #   `bash scripts/pack-experiment.sh docs/experiments/2026-12-08-narrow-producer.patch narrowprod`.
+# T (~60 s): the stamps experiment's per-block timelines (`bash scripts/pack-experiment.sh
+#   docs/experiments/2026-12-08-swapped-stamps.patch stamps`).
 # Q (~120 s): E's core for a thin budget (o at Auto and at 8 splits on 4 and 3 stages, #16's row at 8 and 12 splits).
 # (The 12-08 05:02 run of V listed RopeTableTests in its filter; they are not per-device, so they ran on the CPU only.)
 source scripts/device-call-common.sh
 T=.gpu/TritonOps.Tests/TritonOps.Tests.dll
 beside narrowprod
+beside stamps
+BENCH[stamps]=/tmp/b-stamps/TritonOps.Benchmark.dll
 NP=/tmp/b-narrowprod/TritonOps.Benchmark.dll TNP=/tmp/t-narrowprod/TritonOps.Tests.dll
 BENCH[narrowprod]=$NP
 for part in ${PART:-V D}; do case $part in
@@ -45,6 +49,14 @@ E)
     left 40 && r "$b: linear sweep 41-44" bash .gpu/run "${BENCH[$b]}" --sweep --op linear --nth 41,42,43,44; done
   layer_decode "" main narrowprod
   left 90 && tests narrowprod 80 $TNP "FullyQualifiedName~Cuda&(FullyQualifiedName~Swapped|FullyQualifiedName~DecodeSplitK|FullyQualifiedName~FusedGatedMlpTests)"
+;;
+T)
+  # stamps (docs/experiments/2026-12-08-swapped-stamps.patch): the swapped kernel's per-block timeline (%globaltimer at
+  # entry, dependency met, first stage multiplied, mainloop end, epilogue end; the SM) of one launch after five, for the
+  # layer's M64 o, q/k/v, down and #16's row (Linear sweep rows 45-48 of the stamps build): launch spread, ramp, the
+  # per-block stream rate, the meeting's cost, the finish spread (~60 s).
+  left 60 && { echo "## stamps: linear sweep 45-48 (t=$SECONDS)"; timeout 55 bash .gpu/run "${BENCH[stamps]}" --sweep --op linear --nth 45,46,47,48 2>&1 \
+    | grep -E "^\| linear|^# stamps|rror" | head -12; }
 ;;
 Q)
   # narrowprod in brief (~120 s, for a thin budget): o at Auto and at 8 splits on 4 and 3 stages, #16's row at 8 and 12
