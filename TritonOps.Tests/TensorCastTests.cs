@@ -83,3 +83,19 @@ public class TensorCastTests(DeviceKind kind) : OnEveryDevice(kind)
         Validation.ThrowsBeforeAllocating<UnsupportedDtypeException>(Device, () => dense.To(DType.Int32)).WithMessage("*'dtype'*int32*");
     }
 }
+
+/// <summary><see cref="Tensor.To(DType)"/>'s lifetime errors: a disposed tensor, and a tensor whose device is disposed.</summary>
+public class TensorCastErrorTests
+{
+    [Test]
+    public void To_OfADisposedTensor_OrOnADisposedDevice_RaisesTypedErrors()
+    {
+        var device = Device.Cpu();
+        var disposed = Tensor.FromArray([1f, 2f], [2], DType.Float32, device);
+        disposed.Dispose();
+        FluentActions.Invoking(() => disposed.To(DType.BFloat16)).Should().Throw<TensorDisposedException>().WithMessage("*disposed*");
+        var orphan = Tensor.FromArray([1f, 2f], [2], DType.Float32, device);
+        device.Dispose();
+        FluentActions.Invoking(() => orphan.To(DType.BFloat16)).Should().Throw<DeviceException>().WithMessage("*disposed*");
+    }
+}

@@ -26,6 +26,16 @@ public enum DType
 /// <summary>Sizes, names and exact host conversions of each <see cref="DType"/>.</summary>
 public static class DTypes
 {
+    /// <summary>The kernels' element operator struct for a float dtype (library-internal: the ops' and
+    /// <see cref="Tensor.To(DType)"/>'s kernel variants).</summary>
+    internal static Type ElementTypeOf(DType dtype) => dtype switch
+    {
+        DType.Float32 => typeof(TritonOps.Kernels.Elements.Float32Element),
+        DType.Float16 => typeof(TritonOps.Kernels.Elements.Float16Element),
+        DType.BFloat16 => typeof(TritonOps.Kernels.Elements.BFloat16Element),
+        _ => throw new UnsupportedDtypeException($"No kernel element type for {Name(dtype)}."),
+    };
+
     /// <summary>Bytes per element.</summary>
     public static int SizeOf(DType dtype) => dtype switch
     {

@@ -86,7 +86,7 @@ public sealed partial class Tensor
             using var gate = device.Enter();
             // One element a thread; past maxBlocks blocks (65 536: 16.7 M elements) the threads loop.
             int blocks = (int)Math.Min((count + CastKernel.Threads - 1) / CastKernel.Threads, maxBlocks);
-            device.Launch(CastKernel.Variant(Ops.ElementTypeOf(DType), Ops.ElementTypeOf(dtype)), new KernelConfig(blocks, CastKernel.Threads),
+            device.Launch(CastKernel.Variant(DTypes.ElementTypeOf(DType), DTypes.ElementTypeOf(dtype)), new KernelConfig(blocks, CastKernel.Threads),
                 source.Bytes, result.Bytes, count);
             return result;
         }

@@ -41,12 +41,6 @@ public static partial class Ops
         device.Launch(FillRowsKernel.Variant(ElementTypeOf(output.DType)), new KernelConfig(blocks, FillRowsKernel.Threads), output.Bytes, (bias ?? output).Bytes.Cast<float>(), cols, count, bias is null ? 0 : 1);
     }
 
-    /// <summary>The kernels' element operator struct for a float dtype.</summary>
-    internal static Type ElementTypeOf(DType dtype) => dtype switch
-    {
-        DType.Float32 => typeof(Float32Element),
-        DType.Float16 => typeof(Float16Element),
-        DType.BFloat16 => typeof(BFloat16Element),
-        _ => throw new UnsupportedDtypeException($"No kernel element type for {DTypes.Name(dtype)}."),
-    };
+    /// <summary>The kernels' element operator struct for a float dtype (<see cref="DTypes.ElementTypeOf"/>).</summary>
+    private static Type ElementTypeOf(DType dtype) => DTypes.ElementTypeOf(dtype);
 }
