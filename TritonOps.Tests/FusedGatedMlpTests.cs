@@ -246,6 +246,11 @@ public class FusedGatedMlpErrorTests
         ShouldThrow<InvalidArgumentException>(() => Ops.FusedGatedMlp(x, w, w, "relu"))
             .WithMessage("*'activation'*\"silu\"*\"gelu\"*\"gelu_tanh\"*\"relu\"*").Which.ParamName.Should().Be("activation");
         FluentActions.Invoking(() => new FusedGatedMlp(8, 4, "tanh", device: Device)).Should().Throw<InvalidArgumentException>().WithMessage("*tanh*");
+        using var gate = T(DType.BFloat16, 2, 8);
+        ShouldThrow<InvalidArgumentException>(() => Ops.GatedActivation(gate, gate, "relu"))
+            .WithMessage("*'activation'*\"gelu_python\"*\"relu\"*").Which.ParamName.Should().Be("activation");
+        Ops.TryParseActivation("relu").Should().BeNull();
+        Ops.TryParseActivation(null).Should().BeNull();
     }
 
     [TestCase("SiLU", Activation.Silu)]
